@@ -1,0 +1,43 @@
+//! MirageOS in Rust: the device interfaces, the cooperative runtime and the
+//! platform-independent devices of a library operating system.
+//!
+//! An application is written once against the device traits of this crate
+//! (`Time`, `Pclock`, `Mclock`, `Random`, `Console`, ...) and built, unchanged,
+//! into a Linux process (`target-unix`) or a standalone unikernel. Which
+//! devices it gets is decided at build time by the device graph that the
+//! application's `build.rs` describes with `mirage-build`; the generated entry
+//! point connects the devices and starts the application's jobs on the
+//! executor of [`rt`].
+//!
+//! The crate is `no_std` + `alloc`. The target is chosen by exactly one cargo
+//! feature (`target-unix`, ...); the [`platform`] module is the only place that
+//! differs per target. Without a target feature the crate is the
+//! platform-independent library alone (used by `mirage-build` and by tests).
+#![no_std]
+#![deny(unsafe_code)]
+// Device operations are `async fn`s in traits: the runtime is single-threaded,
+// so the futures need no `Send` bound and the lint's concern does not apply.
+#![allow(async_fn_in_trait)]
+
+extern crate alloc;
+
+// The one place that enforces the choice of target. Further targets join
+// this list as they are added.
+#[cfg(all(feature = "target-unix", feature = "target-hvt"))]
+compile_error!("choose exactly one mirage target feature");
+
+pub mod args;
+pub mod clock;
+pub mod console;
+pub mod random;
+pub mod reporter;
+pub mod rt;
+pub mod time;
+
+#[cfg(feature = "target-unix")]
+pub mod platform;
+
+pub use clock::{Mclock, Pclock};
+pub use console::Console;
+pub use random::Random;
+pub use time::Time;

@@ -1,0 +1,1 @@
+//! The target's devices and entry glue, selected by the target feature.
