@@ -1,0 +1,1 @@
+//! The device-graph DSL of mirage.
