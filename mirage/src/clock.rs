@@ -57,7 +57,10 @@ mod tests {
         for ns in [0i128, 1, 86_400_000_000_000, 1_732_550_400_123_456_789, -1] {
             let (d, ps) = d_ps_of_unix_ns(ns);
             assert!(ps < PS_PER_DAY);
-            assert_eq!(i128::from(d) * 86_400_000_000_000 + i128::from(ps / 1000), ns);
+            assert_eq!(
+                i128::from(d) * 86_400_000_000_000 + i128::from(ps / 1000),
+                ns
+            );
         }
     }
 }

@@ -1,2 +1,70 @@
 //! The cooperative runtime: a single-threaded executor of tasks, wakers and
 //! timers whose idle step is supplied by the platform.
+//!
+//! Like Lwt in MirageOS, the runtime is event driven and cooperative: tasks
+//! run until they wait, there is no preemption and no second thread. The
+//! executor knows nothing about the platform beyond the [`Platform`] trait:
+//! a monotonic clock and one *idle step* that blocks until the next timer
+//! deadline or until an event source (a file descriptor on unix, a Solo5
+//! device on hvt/spt) may have become ready, waking the wakers registered on
+//! it.
+//!
+//! Timers ([`sleep_ns`], [`timeout`]) and the [`Spawner`] find their
+//! executor through the waker of the task that polls them, so several
+//! executors (one per test thread, say) never share state.
+//!
+//! Invariants:
+//! - a task is in the ready queue at most once (its `queued` flag);
+//! - a task's future is polled, and dropped, only by the thread running its
+//!   executor;
+//! - the timer queue holds one entry per pending [`Sleep`]; dropping the
+//!   `Sleep` removes it, so cancelled timeouts leave nothing behind.
+
+mod executor;
+mod job;
+#[allow(unsafe_code)]
+mod local;
+mod timer;
+#[allow(unsafe_code)]
+mod waker;
+
+pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
+pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, run_jobs};
+pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
+
+/// What a target supplies to the executor: its monotonic clock and its idle
+/// step.
+///
+/// `Send + Sync + 'static` because timers read the clock through a shared
+/// handle; every platform's clock is a plain function of the machine anyway.
+pub trait Platform: Send + Sync + 'static {
+    /// Monotonic time in nanoseconds.
+    fn now_ns(&self) -> u64;
+
+    /// Blocks until the monotonic clock reaches `deadline_ns` (`None`: no
+    /// deadline), or until some event source may have become ready, waking
+    /// the wakers registered on ready sources before returning. A deadline
+    /// in the past means: check the event sources without blocking. Returning
+    /// early (spuriously) is allowed; busy-looping is not.
+    fn idle(&self, deadline_ns: Option<u64>);
+
+    /// `Some(signal)` once the platform has been asked to stop (SIGINT or
+    /// SIGTERM on unix); the executor then returns [`Stopped`].
+    fn stop_requested(&self) -> Option<i32> {
+        None
+    }
+}
+
+/// Moves `value` to the heap for the rest of the program and returns a
+/// shared reference to it.
+///
+/// Devices live as long as the unikernel: the generated entry point leaks
+/// each connected device once and hands the `&'static` reference to every
+/// device and job that uses it, which is how one implementation is shared by
+/// several users without reference counting or `dyn`.
+pub fn leak<T>(value: T) -> &'static T {
+    alloc::boxed::Box::leak(alloc::boxed::Box::new(value))
+}
+
+#[cfg(test)]
+mod tests;

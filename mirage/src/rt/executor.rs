@@ -1,0 +1,367 @@
+//! The executor: tasks, the ready queue, spawning and the run loop.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::rc::Rc;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::pin::Pin;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::task::{Context, Poll, Waker};
+
+use spin::Mutex;
+
+use super::Platform;
+use super::local::LocalOnly;
+use super::timer::TimerQueue;
+use super::waker::{header_of, waker_for};
+
+/// A task's future, boxed: tasks of every type share one table. Boxing
+/// happens once per spawn, never per poll.
+pub(super) type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+/// How many rounds of ready tasks may run back to back before the executor
+/// checks the platform's event sources without blocking, so that tasks that
+/// keep waking themselves cannot starve I/O.
+const ROUNDS_BETWEEN_EVENT_CHECKS: u32 = 32;
+
+/// State shared by an executor with its wakers, timers and spawners.
+pub(super) struct Shared {
+    /// Ids of the tasks to poll, each at most once (see `TaskHeader::queued`).
+    ready: Mutex<VecDeque<u64>>,
+    /// Pending timers.
+    pub(super) timers: Mutex<TimerQueue>,
+    /// Tasks spawned through a [`Spawner`], admitted by the executor's thread.
+    incoming: Mutex<LocalOnly<Vec<(u64, TaskFuture)>>>,
+    /// False once the executor is gone: spawning then drops the future.
+    alive: AtomicBool,
+    next_id: AtomicU64,
+    /// The platform's monotonic clock.
+    clock: Box<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl Shared {
+    /// The monotonic time of the platform.
+    pub(super) fn now_ns(&self) -> u64 {
+        (self.clock)()
+    }
+}
+
+/// What a waker refers to: a task of one executor.
+pub(super) struct TaskHeader {
+    id: u64,
+    /// Whether the task is in the ready queue.
+    queued: AtomicBool,
+    pub(super) shared: Arc<Shared>,
+}
+
+impl TaskHeader {
+    /// Puts the task in its executor's ready queue unless it is there.
+    pub(super) fn schedule(&self) {
+        if !self.queued.swap(true, Ordering::AcqRel) {
+            self.shared.ready.lock().push_back(self.id);
+        }
+    }
+}
+
+/// The shared state of the executor running the task that `waker` belongs
+/// to. Panics with an explanation when the waker is foreign: the runtime's
+/// timers and spawners work only inside a mirage executor.
+pub(super) fn shared_of(waker: &Waker, what: &str) -> Arc<Shared> {
+    match header_of(waker) {
+        Some(header) => header.shared.clone(),
+        None => panic!("{what} must be awaited inside a task of a mirage::rt::Executor"),
+    }
+}
+
+struct Slot {
+    waker: Waker,
+    future: TaskFuture,
+}
+
+/// The executor stopped because the platform was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// The signal that asked for the stop (SIGINT = 2, SIGTERM = 15 on unix).
+    pub signal: i32,
+}
+
+/// A single-threaded cooperative executor over the platform `P`.
+pub struct Executor<P: Platform> {
+    platform: Arc<P>,
+    shared: Arc<Shared>,
+    tasks: RefCell<BTreeMap<u64, Slot>>,
+}
+
+impl<P: Platform> Executor<P> {
+    /// An executor that idles with `platform`.
+    pub fn new(platform: P) -> Self {
+        let platform = Arc::new(platform);
+        let clock_platform = platform.clone();
+        let shared = Arc::new(Shared {
+            ready: Mutex::new(VecDeque::new()),
+            timers: Mutex::new(TimerQueue::default()),
+            incoming: Mutex::new(LocalOnly::new(Vec::new())),
+            alive: AtomicBool::new(true),
+            next_id: AtomicU64::new(0),
+            clock: Box::new(move || clock_platform.now_ns()),
+        });
+        Executor {
+            platform,
+            shared,
+            tasks: RefCell::new(BTreeMap::new()),
+        }
+    }
+
+    /// The platform this executor idles with.
+    pub fn platform(&self) -> &P {
+        &self.platform
+    }
+
+    /// A handle that spawns tasks on this executor.
+    pub fn spawner(&self) -> Spawner {
+        Spawner {
+            shared: self.shared.clone(),
+            _single_threaded: PhantomData,
+        }
+    }
+
+    /// Spawns a task; it first runs when the executor runs.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        self.spawner().spawn(future)
+    }
+
+    /// Runs `future` and every task it spawns until `future` completes, and
+    /// returns its output; or returns [`Stopped`] when the platform is asked
+    /// to stop first. Tasks still pending when `future` completes stay in
+    /// the executor (a later `block_on` continues them).
+    pub fn block_on<F>(&self, future: F) -> Result<F::Output, Stopped>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let mut main = self.spawn(future);
+        let mut busy_rounds = 0u32;
+        loop {
+            self.fire_timers();
+            self.admit_spawned();
+            self.run_ready_round();
+            if let Some(output) = main.try_take() {
+                return Ok(output);
+            }
+            if self.has_work() {
+                busy_rounds += 1;
+                if busy_rounds >= ROUNDS_BETWEEN_EVENT_CHECKS {
+                    busy_rounds = 0;
+                    self.platform.idle(Some(self.shared.now_ns()));
+                }
+                continue;
+            }
+            busy_rounds = 0;
+            if let Some(signal) = self.platform.stop_requested() {
+                return Err(Stopped { signal });
+            }
+            let deadline = self.shared.timers.lock().next_deadline();
+            self.platform.idle(deadline);
+        }
+    }
+
+    /// The number of tasks that have not completed.
+    pub fn live_tasks(&self) -> usize {
+        self.tasks.borrow().len() + self.shared.incoming.lock().get().len()
+    }
+
+    #[cfg(test)]
+    pub(super) fn shared_for_tests(&self) -> &Shared {
+        &self.shared
+    }
+
+    fn has_work(&self) -> bool {
+        !self.shared.ready.lock().is_empty() || !self.shared.incoming.lock().get().is_empty()
+    }
+
+    fn fire_timers(&self) {
+        let now = self.shared.now_ns();
+        let expired = self.shared.timers.lock().take_expired(now);
+        for waker in expired {
+            waker.wake();
+        }
+    }
+
+    fn admit_spawned(&self) {
+        let spawned = core::mem::take(self.shared.incoming.lock().get_mut());
+        let mut tasks = self.tasks.borrow_mut();
+        for (id, future) in spawned {
+            let header = Arc::new(TaskHeader {
+                id,
+                queued: AtomicBool::new(false),
+                shared: self.shared.clone(),
+            });
+            header.schedule();
+            tasks.insert(
+                id,
+                Slot {
+                    waker: waker_for(header),
+                    future,
+                },
+            );
+        }
+    }
+
+    /// Polls each task that was ready when the round began, once.
+    fn run_ready_round(&self) {
+        let round = self.shared.ready.lock().len();
+        for _ in 0..round {
+            let Some(id) = self.shared.ready.lock().pop_front() else {
+                break;
+            };
+            let mut tasks = self.tasks.borrow_mut();
+            let Some(slot) = tasks.get_mut(&id) else {
+                continue; // completed after it was woken
+            };
+            if let Some(header) = header_of(&slot.waker) {
+                header.queued.store(false, Ordering::Release);
+            }
+            let mut cx = Context::from_waker(&slot.waker);
+            if slot.future.as_mut().poll(&mut cx).is_ready() {
+                tasks.remove(&id);
+            }
+        }
+    }
+}
+
+impl<P: Platform> Drop for Executor<P> {
+    fn drop(&mut self) {
+        // Task futures are dropped here, on the executor's thread; late
+        // spawns are refused from now on (see `Spawner::spawn`).
+        self.shared.alive.store(false, Ordering::Release);
+        self.tasks.borrow_mut().clear();
+        let spawned = core::mem::take(self.shared.incoming.lock().get_mut());
+        drop(spawned);
+        self.shared.timers.lock().clear();
+    }
+}
+
+/// Spawns tasks on an executor. Not `Send`: tasks are spawned from the
+/// executor's own thread (from inside its tasks, or by its owner).
+#[derive(Clone)]
+pub struct Spawner {
+    shared: Arc<Shared>,
+    _single_threaded: PhantomData<*const ()>,
+}
+
+impl Spawner {
+    /// The spawner of the executor running the calling task.
+    ///
+    /// Panics if awaited outside a mirage executor.
+    pub async fn for_current_executor() -> Spawner {
+        core::future::poll_fn(|cx| {
+            Poll::Ready(Spawner {
+                shared: shared_of(cx.waker(), "Spawner::for_current_executor"),
+                _single_threaded: PhantomData,
+            })
+        })
+        .await
+    }
+
+    /// Spawns `future` as a new task and returns a handle to its output.
+    /// Dropping the handle detaches the task; it keeps running.
+    pub fn spawn<F>(&self, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let state = Rc::new(RefCell::new(JoinState {
+            output: None,
+            waiter: None,
+        }));
+        let handle = JoinHandle {
+            state: state.clone(),
+        };
+        if !self.shared.alive.load(Ordering::Acquire) {
+            return handle; // the executor is gone: the task can never run
+        }
+        let task: TaskFuture = Box::pin(async move {
+            let output = future.await;
+            let waiter = {
+                let mut state = state.borrow_mut();
+                state.output = Some(output);
+                state.waiter.take()
+            };
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
+        });
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        self.shared.incoming.lock().get_mut().push((id, task));
+        handle
+    }
+}
+
+struct JoinState<T> {
+    output: Option<T>,
+    waiter: Option<Waker>,
+}
+
+/// The output of a spawned task, awaitable.
+pub struct JoinHandle<T> {
+    state: Rc<RefCell<JoinState<T>>>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Takes the task's output if it has completed.
+    pub fn try_take(&mut self) -> Option<T> {
+        self.state.borrow_mut().output.take()
+    }
+
+    /// Whether the task has completed (and its output was not yet taken).
+    pub fn is_finished(&self) -> bool {
+        self.state.borrow().output.is_some()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        let mut state = self.state.borrow_mut();
+        match state.output.take() {
+            Some(output) => Poll::Ready(output),
+            None => {
+                state.waiter = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// Yields once to the other ready tasks.
+pub fn yield_now() -> YieldNow {
+    YieldNow { yielded: false }
+}
+
+/// The future of [`yield_now`].
+pub struct YieldNow {
+    yielded: bool,
+}
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.yielded {
+            Poll::Ready(())
+        } else {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Executor tests over a virtual clock: `idle` jumps the clock to the
+//! requested deadline and records the call, so the tests see exactly when
+//! the executor would have blocked and for how long.
+
+use alloc::boxed::Box;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+use spin::Mutex;
+
+use super::*;
+
+#[derive(Clone, Default)]
+struct VirtualPlatform {
+    now: Arc<AtomicU64>,
+    idles: Arc<Mutex<Vec<Option<u64>>>>,
+    stop: Arc<AtomicI32>,
+}
+
+impl Platform for VirtualPlatform {
+    fn now_ns(&self) -> u64 {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn idle(&self, deadline_ns: Option<u64>) {
+        self.idles.lock().push(deadline_ns);
+        match deadline_ns {
+            Some(deadline) => {
+                self.now.fetch_max(deadline, Ordering::SeqCst);
+            }
+            None => self.stop.store(15, Ordering::SeqCst),
+        }
+    }
+
+    fn stop_requested(&self) -> Option<i32> {
+        match self.stop.load(Ordering::SeqCst) {
+            0 => None,
+            signal => Some(signal),
+        }
+    }
+}
+
+fn executor() -> (Executor<VirtualPlatform>, VirtualPlatform) {
+    let platform = VirtualPlatform::default();
+    (Executor::new(platform.clone()), platform)
+}
+
+#[test]
+fn timers_fire_in_deadline_order() {
+    let (ex, platform) = executor();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    for delay in [30u64, 10, 20, 10] {
+        let log = log.clone();
+        let platform = platform.clone();
+        ex.spawn(async move {
+            sleep_ns(delay).await;
+            log.borrow_mut().push((delay, platform.now_ns()));
+        });
+    }
+    ex.block_on(sleep_ns(100)).unwrap();
+    assert_eq!(*log.borrow(), vec![(10, 10), (10, 10), (20, 20), (30, 30)]);
+    // The executor blocked once per distinct deadline, never spun.
+    assert_eq!(
+        *platform.idles.lock(),
+        vec![Some(10), Some(20), Some(30), Some(100)]
+    );
+}
+
+#[test]
+fn equal_deadlines_fire_in_arrival_order() {
+    let (ex, _) = executor();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    for task in 0..5 {
+        let log = log.clone();
+        ex.spawn(async move {
+            sleep_until(50).await;
+            log.borrow_mut().push(task);
+        });
+    }
+    ex.block_on(sleep_until(60)).unwrap();
+    assert_eq!(*log.borrow(), vec![0, 1, 2, 3, 4]);
+}
+
+#[test]
+fn many_tasks_interleave() {
+    let (ex, platform) = executor();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let tasks = 50;
+    let steps = 4;
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let log = log.clone();
+            ex.spawn(async move {
+                for step in 0..steps {
+                    log.borrow_mut().push((task, step));
+                    yield_now().await;
+                }
+                task
+            })
+        })
+        .collect();
+    let total = ex
+        .block_on(async move {
+            let mut total = 0;
+            for handle in handles {
+                total += handle.await;
+            }
+            total
+        })
+        .unwrap();
+    assert_eq!(total, (0..tasks).sum::<i32>());
+    let log = log.borrow();
+    assert_eq!(log.len(), (tasks * steps) as usize);
+    // Round robin: every task makes step n before any task makes step n+1.
+    for (i, &(_, step)) in log.iter().enumerate() {
+        assert_eq!(step, i as i32 / tasks, "entry {i} of {log:?}");
+    }
+    // Nothing ever waited on time, so the executor never blocked.
+    assert!(platform.idles.lock().iter().all(|d| d.is_some()));
+}
+
+#[test]
+fn sleeping_tasks_block_in_idle_instead_of_polling() {
+    let (ex, platform) = executor();
+    let polls = Rc::new(RefCell::new(0u32));
+    let counter = polls.clone();
+    ex.block_on(async move {
+        for _ in 0..10 {
+            *counter.borrow_mut() += 1;
+            sleep_ns(1_000_000_000).await;
+        }
+    })
+    .unwrap();
+    assert_eq!(*polls.borrow(), 10);
+    assert_eq!(platform.idles.lock().len(), 10);
+    assert_eq!(platform.now_ns(), 10_000_000_000);
+}
+
+#[test]
+fn timeout_returns_output_or_elapsed() {
+    let (ex, platform) = executor();
+    let result = ex
+        .block_on(async {
+            timeout(100, async {
+                sleep_ns(10).await;
+                7
+            })
+            .await
+        })
+        .unwrap();
+    assert_eq!(result, Ok(7));
+    let result = ex
+        .block_on(async { timeout(100, sleep_ns(1_000)).await })
+        .unwrap();
+    assert_eq!(result, Err(Elapsed));
+    assert_eq!(platform.now_ns(), 110);
+}
+
+#[test]
+fn dropped_sleeps_leave_no_timer_behind() {
+    let (ex, _) = executor();
+    ex.block_on(async {
+        for _ in 0..1000 {
+            let _ = timeout(10, core::future::pending::<()>()).await;
+            let _ = timeout(1_000_000, async {}).await;
+        }
+    })
+    .unwrap();
+    assert_eq!(ex.shared_timers_len(), 0);
+}
+
+#[test]
+fn tasks_spawn_tasks_and_join_them() {
+    let (ex, _) = executor();
+    let out = ex
+        .block_on(async {
+            let spawner = Spawner::for_current_executor().await;
+            let inner = spawner.spawn(async {
+                sleep_ns(5).await;
+                String::from("inner")
+            });
+            let mut text = inner.await;
+            text.push_str(" done");
+            text
+        })
+        .unwrap();
+    assert_eq!(out, "inner done");
+    assert_eq!(ex.live_tasks(), 0);
+}
+
+#[test]
+fn detached_tasks_keep_running() {
+    let (ex, _) = executor();
+    let flag = Rc::new(RefCell::new(false));
+    let seen = flag.clone();
+    drop(ex.spawn(async move {
+        sleep_ns(5).await;
+        *seen.borrow_mut() = true;
+    }));
+    ex.block_on(sleep_ns(10)).unwrap();
+    assert!(*flag.borrow());
+}
+
+#[test]
+fn stop_request_ends_block_on() {
+    let (ex, platform) = executor();
+    // Nothing can ever wake this task: the executor idles without a
+    // deadline, the platform then reports a stop (as on SIGTERM).
+    let result = ex.block_on(core::future::pending::<()>());
+    assert_eq!(result, Err(Stopped { signal: 15 }));
+    assert_eq!(*platform.idles.lock(), vec![None]);
+}
+
+#[test]
+#[should_panic(expected = "must be awaited inside a task of a mirage::rt::Executor")]
+fn sleeping_outside_an_executor_is_a_clear_error() {
+    let mut sleep = sleep_ns(1);
+    let waker = core::task::Waker::noop();
+    let mut cx = core::task::Context::from_waker(waker);
+    let _ = core::pin::Pin::new(&mut sleep).poll(&mut cx);
+}
+
+#[test]
+fn run_jobs_waits_for_all_and_reports_the_first_failure() {
+    let (ex, platform) = executor();
+    let ok: Vec<Job> = vec![
+        (
+            "a",
+            Box::pin(async {
+                sleep_ns(5).await;
+                Ok(())
+            }),
+        ),
+        (
+            "b",
+            Box::pin(async {
+                sleep_ns(9).await;
+                Ok(())
+            }),
+        ),
+    ];
+    assert_eq!(ex.block_on(run_jobs(ok)).unwrap(), Ok(()));
+    assert_eq!(platform.now_ns(), 9);
+    let failing: Vec<Job> = vec![
+        ("forever", Box::pin(core::future::pending())),
+        (
+            "broken",
+            Box::pin(async {
+                sleep_ns(3).await;
+                Err(String::from("disk on fire"))
+            }),
+        ),
+    ];
+    let result = ex.block_on(run_jobs(failing)).unwrap();
+    assert_eq!(
+        result,
+        Err(StartError::Job {
+            job: "broken",
+            message: String::from("disk on fire")
+        })
+    );
+}
+
+#[test]
+fn job_outcomes() {
+    assert_eq!(().into_outcome(), Ok(()));
+    assert_eq!(Ok::<(), &str>(()).into_outcome(), Ok(()));
+    assert_eq!(Err::<(), _>("bad").into_outcome(), Err(String::from("bad")));
+    let error = connect_error::<&str>("block__1")("no such file");
+    assert_eq!(
+        alloc::format!("{error}"),
+        "block__1: connect failed: no such file"
+    );
+}
+
+#[test]
+fn wakers_from_other_threads_schedule_the_task() {
+    extern crate std;
+    let (ex, _) = executor();
+    let out = ex
+        .block_on(async {
+            let mut sent = false;
+            core::future::poll_fn(move |cx| {
+                if sent {
+                    return core::task::Poll::Ready(42);
+                }
+                sent = true;
+                let waker = cx.waker().clone();
+                std::thread::spawn(move || waker.wake()).join().unwrap();
+                core::task::Poll::Pending
+            })
+            .await
+        })
+        .unwrap();
+    assert_eq!(out, 42);
+}
+
+impl<P: Platform> Executor<P> {
+    fn shared_timers_len(&self) -> usize {
+        self.shared_for_tests().timers.lock().len()
+    }
+}

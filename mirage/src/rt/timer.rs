@@ -1,0 +1,175 @@
+//! Timers: the queue of pending deadlines, [`Sleep`] and [`timeout`].
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use super::executor::{Shared, shared_of};
+
+/// A timer's place in the queue: its deadline, then its arrival order, so
+/// timers with one deadline fire in the order they were set.
+type TimerKey = (u64, u64);
+
+/// The pending timers of one executor, ordered by deadline.
+#[derive(Default)]
+pub(super) struct TimerQueue {
+    entries: BTreeMap<TimerKey, Waker>,
+    next_seq: u64,
+}
+
+impl TimerQueue {
+    fn insert(&mut self, deadline: u64, waker: Waker) -> TimerKey {
+        let key = (deadline, self.next_seq);
+        self.next_seq += 1;
+        self.entries.insert(key, waker);
+        key
+    }
+
+    fn remove(&mut self, key: TimerKey) {
+        self.entries.remove(&key);
+    }
+
+    /// Re-registers the timer with `waker` if it is a different waker;
+    /// returns false if the timer already fired (it is no longer queued).
+    fn refresh(&mut self, key: TimerKey, waker: &Waker) -> bool {
+        match self.entries.get_mut(&key) {
+            Some(current) => {
+                if !current.will_wake(waker) {
+                    *current = waker.clone();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The earliest deadline, if any timer is pending.
+    pub(super) fn next_deadline(&self) -> Option<u64> {
+        self.entries.keys().next().map(|&(deadline, _)| deadline)
+    }
+
+    /// Removes and returns the wakers of every timer due at `now`, earliest
+    /// first.
+    pub(super) fn take_expired(&mut self, now: u64) -> Vec<Waker> {
+        let later = self.entries.split_off(&(now.saturating_add(1), 0));
+        let due = core::mem::replace(&mut self.entries, later);
+        due.into_values().collect()
+    }
+
+    /// Drops every pending timer.
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// The number of pending timers.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Target {
+    /// Relative to the first poll.
+    After(u64),
+    /// An absolute monotonic time.
+    At(u64),
+}
+
+/// A future that completes once the platform's monotonic clock reaches a
+/// deadline. Must be awaited inside a task of a [`super::Executor`].
+pub struct Sleep {
+    target: Target,
+    registration: Option<(Arc<Shared>, TimerKey)>,
+}
+
+/// Sleeps for `ns` nanoseconds, counted from the first poll.
+pub fn sleep_ns(ns: u64) -> Sleep {
+    Sleep {
+        target: Target::After(ns),
+        registration: None,
+    }
+}
+
+/// Sleeps until the monotonic clock reads `deadline_ns`.
+pub fn sleep_until(deadline_ns: u64) -> Sleep {
+    Sleep {
+        target: Target::At(deadline_ns),
+        registration: None,
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let shared = match &this.registration {
+            Some((shared, _)) => shared.clone(),
+            None => shared_of(cx.waker(), "mirage::rt::sleep"),
+        };
+        let now = shared.now_ns();
+        let deadline = match this.target {
+            Target::At(deadline) => deadline,
+            Target::After(ns) => {
+                let deadline = now.saturating_add(ns);
+                this.target = Target::At(deadline);
+                deadline
+            }
+        };
+        if now >= deadline {
+            if let Some((shared, key)) = this.registration.take() {
+                shared.timers.lock().remove(key);
+            }
+            return Poll::Ready(());
+        }
+        let mut timers = shared.timers.lock();
+        match this.registration {
+            Some((_, key)) if timers.refresh(key, cx.waker()) => {}
+            _ => {
+                let key = timers.insert(deadline, cx.waker().clone());
+                drop(timers);
+                this.registration = Some((shared, key));
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((shared, key)) = self.registration.take() {
+            shared.timers.lock().remove(key);
+        }
+    }
+}
+
+/// The deadline of a [`timeout`] passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+impl core::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("timed out")
+    }
+}
+
+/// Runs `future` for at most `ns` nanoseconds: its output, or [`Elapsed`]
+/// (and `future` dropped) if the time ran out first.
+pub async fn timeout<F: Future>(ns: u64, future: F) -> Result<F::Output, Elapsed> {
+    let mut future = core::pin::pin!(future);
+    let mut sleep = sleep_ns(ns);
+    core::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Ok(output));
+        }
+        match Pin::new(&mut sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
