@@ -1,0 +1,560 @@
+//! Readiness of file descriptors for a single-threaded executor, with
+//! `ppoll(2)` as the executor's idle step.
+//!
+//! Tasks [`register`] interest in a descriptor becoming readable or
+//! writable together with a [`Waker`]; when the executor has nothing to
+//! run it calls [`idle`], which blocks until a registered descriptor is
+//! ready, a deadline passes or a termination signal arrives, and wakes the
+//! wakers of the ready descriptors. Registrations are one-shot: a woken
+//! registration is removed, and the task registers again if its retried
+//! non-blocking system call still reports `EAGAIN`.
+//!
+//! The registry is per thread (`thread_local!`): an executor and the tasks
+//! it polls live on one thread, and each thread's [`idle`] sees only that
+//! thread's registrations.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::os::fd::RawFd;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+
+use crate::clock::monotonic_ns;
+use crate::signals;
+
+/// The readiness a task waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Interest {
+    /// Data can be read, or the peer closed its end (`POLLIN`).
+    Readable,
+    /// Data can be written without blocking (`POLLOUT`).
+    Writable,
+}
+
+/// The wakers waiting on one descriptor.
+struct Registration {
+    fd: RawFd,
+    readable: Option<Waker>,
+    writable: Option<Waker>,
+}
+
+impl Registration {
+    fn slot(&mut self, interest: Interest) -> &mut Option<Waker> {
+        match interest {
+            Interest::Readable => &mut self.readable,
+            Interest::Writable => &mut self.writable,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.readable.is_none() && self.writable.is_none()
+    }
+
+    fn events(&self) -> libc::c_short {
+        let mut events = 0;
+        if self.readable.is_some() {
+            events |= libc::POLLIN;
+        }
+        if self.writable.is_some() {
+            events |= libc::POLLOUT;
+        }
+        events
+    }
+}
+
+thread_local! {
+    /// This thread's registrations, at most one entry per descriptor.
+    static REGISTRY: RefCell<Vec<Registration>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Asks to be woken through `waker` once `fd` is ready for `interest`.
+///
+/// There is one waker per `(fd, interest)`: registering again replaces the
+/// previous waker (which is then never woken by the reactor). The
+/// registration lasts until [`idle`] wakes it or [`deregister`] removes it.
+/// Readiness is a hint: after the wake-up the owner retries its
+/// non-blocking system call and registers again on `EAGAIN`.
+///
+/// The registration belongs to the calling thread's reactor.
+pub fn register(fd: RawFd, interest: Interest, waker: &Waker) {
+    REGISTRY.with_borrow_mut(|registry| {
+        let index = match registry.iter().position(|r| r.fd == fd) {
+            Some(index) => index,
+            None => {
+                registry.push(Registration {
+                    fd,
+                    readable: None,
+                    writable: None,
+                });
+                registry.len() - 1
+            }
+        };
+        let slot = registry[index].slot(interest);
+        match slot {
+            Some(existing) if existing.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    });
+}
+
+/// Removes every registration of `fd` (both interests) without waking
+/// anyone. Call it before closing a descriptor: a closed descriptor would
+/// otherwise be reported invalid (or, once its number is reused, watched
+/// on behalf of the wrong owner).
+pub fn deregister(fd: RawFd) {
+    REGISTRY.with_borrow_mut(|registry| registry.retain(|r| r.fd != fd));
+}
+
+/// The number of `(fd, interest)` registrations of the calling thread
+/// (a descriptor registered for both interests counts twice).
+pub fn registered_count() -> usize {
+    REGISTRY.with_borrow(|registry| {
+        registry
+            .iter()
+            .map(|r| usize::from(r.readable.is_some()) + usize::from(r.writable.is_some()))
+            .sum()
+    })
+}
+
+/// Whether `(fd, interest)` is still registered on the calling thread.
+fn is_registered(fd: RawFd, interest: Interest) -> bool {
+    REGISTRY.with_borrow_mut(|registry| {
+        registry
+            .iter_mut()
+            .any(|r| r.fd == fd && r.slot(interest).is_some())
+    })
+}
+
+/// Removes `(fd, interest)` if it is still registered with a waker that
+/// wakes the same task as `waker`.
+fn unregister_if(fd: RawFd, interest: Interest, waker: &Waker) {
+    REGISTRY.with_borrow_mut(|registry| {
+        if let Some(index) = registry.iter().position(|r| r.fd == fd) {
+            let slot = registry[index].slot(interest);
+            if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                *slot = None;
+            }
+            if registry[index].is_empty() {
+                registry.swap_remove(index);
+            }
+        }
+    });
+}
+
+/// The executor's idle step: blocks until a registered descriptor is
+/// ready, the monotonic `deadline_ns` (see [`crate::clock::monotonic_ns`])
+/// passes, or a termination signal arrives; then wakes (and removes) the
+/// registrations of the ready descriptors.
+///
+/// * `None` means no deadline. With nothing registered this blocks until
+///   a signal arrives; it never spins.
+/// * A deadline in the past polls without blocking.
+/// * The wait has nanosecond precision (`ppoll(2)`), and a timeout never
+///   returns before the deadline.
+/// * `POLLHUP` and `POLLERR` wake both interests of the descriptor, so its
+///   owner sees the condition on its next system call; `POLLNVAL` (the
+///   descriptor is not open) does too and also drops the descriptor's
+///   registration.
+/// * Once [`crate::signals::install_termination_handlers`] ran, the
+///   signal self-pipe is polled too and drained when it fires; an
+///   interrupted wait (`EINTR`) returns normally. The caller then checks
+///   [`crate::signals::termination_requested`].
+///
+/// # Panics
+///
+/// Panics if `ppoll(2)` fails for a reason other than `EINTR` or `ENOMEM`
+/// (`EINVAL`: more registered descriptors than `RLIMIT_NOFILE` allows),
+/// since the executor could then neither wait nor make progress.
+pub fn idle(deadline_ns: Option<u64>) {
+    let wakeup = signals::wakeup_fd();
+    let mut fds: Vec<libc::pollfd> = REGISTRY.with_borrow(|registry| {
+        registry
+            .iter()
+            .map(|r| libc::pollfd {
+                fd: r.fd,
+                events: r.events(),
+                revents: 0,
+            })
+            .collect()
+    });
+    let registered = fds.len();
+    if let Some(fd) = wakeup {
+        fds.push(libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        });
+    }
+
+    let ready = loop {
+        let timeout = deadline_ns.map(|deadline| deadline.saturating_sub(monotonic_ns()));
+        match ppoll(&mut fds, timeout) {
+            // A timeout never returns early: wait again for what is left.
+            Ok(0) if deadline_ns.is_some_and(|deadline| monotonic_ns() < deadline) => continue,
+            Ok(n) => break n,
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EINTR | libc::ENOMEM)) => {
+                return;
+            }
+            Err(err) => panic!("ppoll over {} descriptors failed: {err}", fds.len()),
+        }
+    };
+    if ready == 0 {
+        return;
+    }
+    if wakeup.is_some() && fds[registered].revents != 0 {
+        signals::drain_wakeup();
+    }
+
+    // Nothing ran on this thread since the snapshot above, so the registry
+    // still holds exactly the descriptors of `fds[..registered]`, in order.
+    let mut to_wake = Vec::new();
+    REGISTRY.with_borrow_mut(|registry| {
+        debug_assert_eq!(registry.len(), registered);
+        for (registration, pollfd) in registry.iter_mut().zip(&fds[..registered]) {
+            debug_assert_eq!(registration.fd, pollfd.fd);
+            let revents = pollfd.revents;
+            let failed = revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
+            if failed || revents & libc::POLLIN != 0 {
+                to_wake.extend(registration.readable.take());
+            }
+            if failed || revents & libc::POLLOUT != 0 {
+                to_wake.extend(registration.writable.take());
+            }
+        }
+        registry.retain(|r| !r.is_empty());
+    });
+    // Wake outside the borrow: a waker may register again.
+    for waker in to_wake {
+        waker.wake();
+    }
+}
+
+/// `ppoll(2)` over `fds` with an optional relative timeout in nanoseconds
+/// (`None`: wait indefinitely) and no signal-mask change. Returns the
+/// number of descriptors with events.
+fn ppoll(fds: &mut [libc::pollfd], timeout_ns: Option<u64>) -> io::Result<usize> {
+    let timespec = timeout_ns.map(|ns| libc::timespec {
+        // u64::MAX ns is about 584 years: fits any time_t.
+        tv_sec: (ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (ns % 1_000_000_000) as libc::c_long,
+    });
+    let timeout_ptr = timespec
+        .as_ref()
+        .map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
+    // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfds (the
+    // kernel writes only their `revents`); `timeout_ptr` is null or points
+    // to `timespec`, alive for the whole call; a null sigmask leaves the
+    // signal mask unchanged.
+    let n = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            timeout_ptr,
+            std::ptr::null(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// A future that completes once `fd` is (probably) ready for `interest`:
+/// it registers on its first poll and completes once [`idle`] woke it.
+///
+/// Readiness is a hint, not a guarantee: another reader may have consumed
+/// the data, and a [`deregister`] of the descriptor also completes the
+/// future. The caller retries its non-blocking system call and waits again
+/// on `EAGAIN`.
+///
+/// The future must be polled on the thread whose executor calls [`idle`]
+/// (it is neither `Send` nor `Sync`). Dropping it before completion
+/// removes its registration.
+pub fn wait(fd: RawFd, interest: Interest) -> Wait {
+    Wait {
+        fd,
+        interest,
+        registered: None,
+        _not_send: PhantomData,
+    }
+}
+
+/// The future returned by [`wait`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct Wait {
+    fd: RawFd,
+    interest: Interest,
+    /// The waker registered by the last poll, `None` before the first.
+    registered: Option<Waker>,
+    /// The registry is thread-local: keep the future on its thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Future for Wait {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if this.registered.is_some() && !is_registered(this.fd, this.interest) {
+            // `idle` woke and removed the registration (or the descriptor
+            // was deregistered).
+            this.registered = None;
+            return Poll::Ready(());
+        }
+        register(this.fd, this.interest, cx.waker());
+        this.registered = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        if let Some(waker) = &self.registered {
+            unregister_if(self.fd, self.interest, waker);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::shared_signals;
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    /// A waker that counts its wake-ups.
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn counting_waker() -> (Arc<Counter>, Waker) {
+        let counter = Arc::new(Counter(AtomicUsize::new(0)));
+        (counter.clone(), Waker::from(counter))
+    }
+
+    fn wakes(counter: &Counter) -> usize {
+        counter.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn idle_waits_for_its_deadline() {
+        let _guard = shared_signals();
+        let deadline = monotonic_ns() + 30_000_000;
+        idle(Some(deadline));
+        let now = monotonic_ns();
+        assert!(now >= deadline, "returned {} ns early", deadline - now);
+        assert!(
+            now < deadline + SECOND,
+            "returned {} ns late",
+            now - deadline
+        );
+    }
+
+    #[test]
+    fn idle_with_a_past_deadline_returns_immediately() {
+        let _guard = shared_signals();
+        let start = monotonic_ns();
+        idle(Some(start.saturating_sub(SECOND)));
+        idle(Some(0));
+        idle(Some(start));
+        assert!(monotonic_ns() - start < SECOND / 2);
+    }
+
+    #[test]
+    fn readable_pipe_wakes_and_unregisters() {
+        let _guard = shared_signals();
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (counter, waker) = counting_waker();
+        register(reader.as_raw_fd(), Interest::Readable, &waker);
+        assert_eq!(registered_count(), 1);
+        let start = monotonic_ns();
+        let feeder = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            writer.write_all(b"x").unwrap();
+            writer
+        });
+        idle(None);
+        let elapsed = monotonic_ns() - start;
+        assert_eq!(wakes(&counter), 1);
+        assert_eq!(registered_count(), 0);
+        assert!(elapsed >= 15_000_000, "woke after only {elapsed} ns");
+        drop(feeder.join().unwrap());
+    }
+
+    #[test]
+    fn writable_empty_pipe_wakes_at_once() {
+        let _guard = shared_signals();
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let (counter, waker) = counting_waker();
+        register(writer.as_raw_fd(), Interest::Writable, &waker);
+        let start = monotonic_ns();
+        idle(Some(start + 5 * SECOND));
+        assert!(monotonic_ns() - start < SECOND);
+        assert_eq!(wakes(&counter), 1);
+        assert_eq!(registered_count(), 0);
+    }
+
+    #[test]
+    fn only_ready_interests_are_woken() {
+        let _guard = shared_signals();
+        let (reader, writer) = std::io::pipe().unwrap();
+        let (read_counter, read_waker) = counting_waker();
+        let (write_counter, write_waker) = counting_waker();
+        register(reader.as_raw_fd(), Interest::Readable, &read_waker);
+        register(writer.as_raw_fd(), Interest::Writable, &write_waker);
+        assert_eq!(registered_count(), 2);
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!(wakes(&write_counter), 1);
+        assert_eq!(wakes(&read_counter), 0);
+        assert_eq!(registered_count(), 1);
+        deregister(reader.as_raw_fd());
+        assert_eq!(registered_count(), 0);
+    }
+
+    #[test]
+    fn reregistering_replaces_the_waker() {
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        register(writer.as_raw_fd(), Interest::Writable, &first_waker);
+        register(writer.as_raw_fd(), Interest::Writable, &second_waker);
+        assert_eq!(registered_count(), 1);
+        let _guard = shared_signals();
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!(wakes(&first), 0);
+        assert_eq!(wakes(&second), 1);
+    }
+
+    #[test]
+    fn deregister_removes_both_interests() {
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let (counter, waker) = counting_waker();
+        register(reader.as_raw_fd(), Interest::Readable, &waker);
+        register(reader.as_raw_fd(), Interest::Writable, &waker);
+        assert_eq!(registered_count(), 2);
+        deregister(reader.as_raw_fd());
+        assert_eq!(registered_count(), 0);
+        // Deregistering an unknown descriptor is harmless.
+        deregister(reader.as_raw_fd());
+        let _guard = shared_signals();
+        idle(Some(monotonic_ns() + 10_000_000));
+        assert_eq!(wakes(&counter), 0);
+    }
+
+    #[test]
+    fn hangup_wakes_both_interests() {
+        let _guard = shared_signals();
+        let (reader, writer) = std::io::pipe().unwrap();
+        let (read_counter, read_waker) = counting_waker();
+        let (write_counter, write_waker) = counting_waker();
+        // Writability of a read end never comes: only POLLHUP wakes this.
+        register(reader.as_raw_fd(), Interest::Readable, &read_waker);
+        register(reader.as_raw_fd(), Interest::Writable, &write_waker);
+        let closer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            drop(writer);
+        });
+        let start = monotonic_ns();
+        idle(Some(start + 5 * SECOND));
+        assert!(monotonic_ns() - start < 5 * SECOND, "no POLLHUP");
+        assert_eq!(wakes(&read_counter), 1);
+        assert_eq!(wakes(&write_counter), 1);
+        assert_eq!(registered_count(), 0);
+        closer.join().unwrap();
+    }
+
+    #[test]
+    fn invalid_descriptor_is_woken_and_dropped() {
+        let _guard = shared_signals();
+        // A descriptor number that is not open (far above any limit this
+        // process reaches), so no parallel test can reuse it meanwhile.
+        let closed_fd: RawFd = 0x3fff_fff0;
+        let (counter, waker) = counting_waker();
+        register(closed_fd, Interest::Readable, &waker);
+        let start = monotonic_ns();
+        idle(Some(start + 5 * SECOND));
+        assert!(monotonic_ns() - start < SECOND, "no POLLNVAL");
+        assert_eq!(wakes(&counter), 1);
+        assert_eq!(registered_count(), 0);
+    }
+
+    #[test]
+    fn registrations_are_per_thread() {
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let (_counter, waker) = counting_waker();
+        register(writer.as_raw_fd(), Interest::Writable, &waker);
+        let other = std::thread::spawn(registered_count).join().unwrap();
+        assert_eq!(other, 0);
+        assert_eq!(registered_count(), 1);
+        deregister(writer.as_raw_fd());
+    }
+
+    #[test]
+    fn wait_future_completes_after_readiness() {
+        let _guard = shared_signals();
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (counter, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut future = std::pin::pin!(wait(reader.as_raw_fd(), Interest::Readable));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(registered_count(), 1);
+        // A spurious poll keeps it pending and registered.
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(registered_count(), 1);
+        writer.write_all(b"x").unwrap();
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!(wakes(&counter), 1);
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(registered_count(), 0);
+    }
+
+    #[test]
+    fn dropping_a_pending_wait_unregisters() {
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let (_counter, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut future = Box::pin(wait(reader.as_raw_fd(), Interest::Readable));
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(registered_count(), 1);
+        drop(future);
+        assert_eq!(registered_count(), 0);
+    }
+
+    #[test]
+    fn waker_may_register_again_while_being_woken() {
+        /// Re-registers itself for writability when woken.
+        struct Rearm(RawFd, AtomicUsize);
+        impl Wake for Rearm {
+            fn wake(self: Arc<Self>) {
+                self.1.fetch_add(1, Ordering::SeqCst);
+                let fd = self.0;
+                register(fd, Interest::Writable, &Waker::from(self));
+            }
+        }
+        let _guard = shared_signals();
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let rearm = Arc::new(Rearm(writer.as_raw_fd(), AtomicUsize::new(0)));
+        register(
+            writer.as_raw_fd(),
+            Interest::Writable,
+            &Waker::from(rearm.clone()),
+        );
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!(rearm.1.load(Ordering::SeqCst), 1);
+        assert_eq!(registered_count(), 1);
+        deregister(writer.as_raw_fd());
+    }
+}
