@@ -35,6 +35,25 @@ pub mod time;
 #[cfg(feature = "target-unix")]
 pub mod platform;
 
+/// What generated code names from `alloc`: an application's crate may be
+/// `no_std` without an `extern crate alloc` of its own.
+pub mod export {
+    pub use alloc::boxed::Box;
+    pub use alloc::string::String;
+    pub use alloc::vec;
+    pub use alloc::vec::Vec;
+}
+
+/// Includes the entry point that `mirage_build::configure` generated for
+/// this application (`OUT_DIR/mirage_main.rs`). An application's
+/// `src/main.rs` is its module declarations and this one line.
+#[macro_export]
+macro_rules! main {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/mirage_main.rs"));
+    };
+}
+
 pub use clock::{Mclock, Pclock};
 pub use console::Console;
 pub use random::Random;

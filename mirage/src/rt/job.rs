@@ -33,7 +33,7 @@ impl<E: fmt::Display> JobOutcome for Result<(), E> {
 /// A device failed to connect (the analogue of MirageOS's `connect_err`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectError {
-    /// The device, as the generated code names it (`block_storage__3`).
+    /// The device, as the generated code names it (`block_storage_3`).
     pub device: &'static str,
     /// Why it failed.
     pub message: String,
@@ -45,7 +45,7 @@ impl fmt::Display for ConnectError {
     }
 }
 
-/// Wraps a device's connect error: `.map_err(connect_error("net__2"))`.
+/// Wraps a device's connect error: `.map_err(connect_error("net_2"))`.
 pub fn connect_error<E: fmt::Display>(device: &'static str) -> impl FnOnce(E) -> ConnectError {
     move |error| ConnectError {
         device,
@@ -58,6 +58,9 @@ pub fn connect_error<E: fmt::Display>(device: &'static str) -> impl FnOnce(E) ->
 pub enum StartError {
     /// A device failed to connect; no job was started.
     Connect(ConnectError),
+    /// A runtime argument could not be read (the entry point parses and
+    /// checks every argument before this can happen).
+    Argument(String),
     /// A job returned an error.
     Job {
         /// The job's name (the path given to `main` in `build.rs`).
@@ -65,6 +68,13 @@ pub enum StartError {
         /// The job's error message.
         message: String,
     },
+}
+
+impl StartError {
+    /// Wraps a runtime-argument error: `.map_err(StartError::argument)`.
+    pub fn argument(error: crate::args::ArgError) -> Self {
+        StartError::Argument(error.to_string())
+    }
 }
 
 impl From<ConnectError> for StartError {
@@ -77,6 +87,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Connect(error) => error.fmt(f),
+            StartError::Argument(message) => f.write_str(message),
             StartError::Job { job, message } => write!(f, "job {job} failed: {message}"),
         }
     }
@@ -88,6 +99,16 @@ pub type Job = (
     &'static str,
     Pin<Box<dyn Future<Output = Result<(), String>>>>,
 );
+
+/// Makes a [`Job`] of a job's future: boxes it once and turns its
+/// [`JobOutcome`] into a result.
+pub fn job<F>(name: &'static str, future: F) -> Job
+where
+    F: Future + 'static,
+    F::Output: JobOutcome,
+{
+    (name, Box::pin(async move { future.await.into_outcome() }))
+}
 
 /// Runs every job as its own task and waits until all have succeeded, or
 /// returns the first failure as soon as it happens (the other jobs are then

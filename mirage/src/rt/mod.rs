@@ -29,7 +29,7 @@ mod timer;
 mod waker;
 
 pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
-pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, run_jobs};
+pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 
 /// What a target supplies to the executor: its monotonic clock and its idle

@@ -1,0 +1,23 @@
+//! The catalogue: a constructor for each device of the seed that this
+//! version ships, one file per device type.
+
+mod argv;
+mod clock;
+mod console;
+mod random;
+mod reporter;
+mod time;
+
+pub use argv::{ArgvMode, default_argv, no_argv};
+pub use clock::{default_monotonic_clock, default_posix_clock};
+pub use console::default_console;
+pub use random::{default_random, rng};
+pub use reporter::{LogLevel, default_reporter, no_reporter};
+pub use time::default_time;
+
+use crate::package::{Package, package};
+
+/// The package every catalogue device of the runtime needs.
+pub(crate) fn mirage_package() -> Package {
+    package("mirage")
+}

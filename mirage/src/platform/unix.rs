@@ -1,0 +1,222 @@
+//! The unix target: the devices of a unikernel running as a Linux process,
+//! over the raw layer of `mirage-unix`, and the process's entry glue.
+
+extern crate std;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::future::Future;
+
+use mirage_unix as sys;
+
+use crate::args::{self, ArgError, ArgSpec, Parsed};
+use crate::reporter::{DefaultReporter, LogLevels, LogSink};
+use crate::rt::{Executor, Platform, StartError, Stopped};
+
+/// The unix timer: sleeps on the executor's timer queue.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Time;
+
+impl Time {
+    /// The timer.
+    pub fn new() -> Self {
+        Time
+    }
+}
+
+impl crate::Time for Time {
+    async fn sleep_ns(&self, ns: u64) {
+        crate::rt::sleep_ns(ns).await
+    }
+}
+
+/// The unix wall clock (`CLOCK_REALTIME`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Pclock;
+
+impl Pclock {
+    /// The clock.
+    pub fn new() -> Self {
+        Pclock
+    }
+}
+
+impl crate::Pclock for Pclock {
+    fn now_d_ps(&self) -> (i64, u64) {
+        crate::clock::d_ps_of_unix_ns(sys::wall_clock_ns())
+    }
+
+    fn period_d_ps(&self) -> Option<(i64, u64)> {
+        Some((0, sys::monotonic_resolution_ns() * 1000))
+    }
+}
+
+/// The unix monotonic clock (`CLOCK_MONOTONIC`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Mclock;
+
+impl Mclock {
+    /// The clock.
+    pub fn new() -> Self {
+        Mclock
+    }
+}
+
+impl crate::Mclock for Mclock {
+    fn elapsed_ns(&self) -> u64 {
+        sys::monotonic_ns()
+    }
+
+    fn period_ns(&self) -> Option<u64> {
+        Some(sys::monotonic_resolution_ns())
+    }
+}
+
+/// The unix console: the process's standard output.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Console;
+
+impl Console {
+    /// The console.
+    pub fn new() -> Self {
+        Console
+    }
+}
+
+impl crate::Console for Console {
+    type Error = std::io::Error;
+
+    async fn write(&self, data: &[u8]) -> Result<(), Self::Error> {
+        sys::console_write(data)
+    }
+}
+
+/// Where log lines go: standard output, one `write(2)` per line.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConsoleSink;
+
+impl LogSink for ConsoleSink {
+    fn write_str(&self, line: &str) {
+        // Best effort, as a console is: a closed stdout loses the line.
+        let _ = sys::console_write(line.as_bytes());
+    }
+}
+
+/// The default reporter of this target.
+pub type Reporter = DefaultReporter<Pclock, ConsoleSink>;
+
+/// Makes the default reporter with `levels` and installs it as the `log`
+/// crate's logger.
+pub fn install_reporter(clock: &'static Pclock, levels: LogLevels) -> &'static Reporter {
+    let reporter = crate::rt::leak(DefaultReporter::new(clock, ConsoleSink, levels));
+    // Only fails if a logger is already installed, which a unikernel's
+    // single entry point never does; the first reporter then stays.
+    let _ = reporter.install();
+    reporter
+}
+
+/// How many bytes of entropy seed the generator.
+const SEED_BYTES: usize = 64;
+
+/// The default random device: Fortuna seeded from `getrandom(2)`.
+pub fn default_random() -> Result<crate::random::Rng, std::io::Error> {
+    let mut seed = [0u8; SEED_BYTES];
+    sys::fill_entropy(&mut seed)?;
+    Ok(crate::random::Rng::from_seed_with_clock(
+        &seed,
+        sys::monotonic_ns,
+    ))
+}
+
+/// The `rng` device: Fortuna seeded from `getrandom(2)`, its reseeds paced
+/// by the monotonic clock.
+pub fn rng(_mclock: &Mclock) -> Result<crate::random::Rng, std::io::Error> {
+    default_random()
+}
+
+/// Where the runtime arguments come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Argv {
+    /// The process's arguments.
+    Default,
+    /// None: every argument takes its default.
+    None,
+}
+
+/// The executor's platform on unix: `CLOCK_MONOTONIC` and `ppoll(2)`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnixPlatform;
+
+impl Platform for UnixPlatform {
+    fn now_ns(&self) -> u64 {
+        sys::monotonic_ns()
+    }
+
+    fn idle(&self, deadline_ns: Option<u64>) {
+        sys::idle(deadline_ns)
+    }
+
+    fn stop_requested(&self) -> Option<i32> {
+        sys::termination_requested()
+    }
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+fn exit(code: i32) -> ! {
+    std::process::exit(code)
+}
+
+/// Runs the unikernel `name`: parses its runtime arguments from the
+/// process's command line (printing `--help`, or an error and exiting 64),
+/// then runs `start` on the executor and exits with its result: 0 on
+/// success, 1 if a device failed to connect or a job failed, 0 after a
+/// clean stop on SIGINT or SIGTERM.
+pub fn run<F, Fut>(name: &str, argv: Argv, specs: &'static [ArgSpec], start: F) -> !
+where
+    F: FnOnce(Parsed) -> Fut,
+    Fut: Future<Output = Result<(), StartError>> + 'static,
+{
+    let words: Vec<String> = match argv {
+        Argv::Default => std::env::args().skip(1).collect(),
+        Argv::None => Vec::new(),
+    };
+    let parsed = match args::parse(specs, words.iter().map(String::as_str)) {
+        Ok(parsed) => parsed,
+        Err(ArgError::Help) => {
+            let _ = sys::console_write(args::help(name, specs).as_bytes());
+            exit(0)
+        }
+        Err(error) => {
+            let message =
+                alloc::format!("{name}: {error}\nTry '{name} --help' for more information.\n");
+            let _ = sys::console_write_stderr(message.as_bytes());
+            exit(error.exit_code())
+        }
+    };
+    if let Err(error) = sys::install_termination_handlers() {
+        let message = alloc::format!("{name}: cannot install signal handlers: {error}\n");
+        let _ = sys::console_write_stderr(message.as_bytes());
+        exit(1)
+    }
+    let executor = Executor::new(UnixPlatform);
+    match executor.block_on(start(parsed)) {
+        Ok(Ok(())) => exit(0),
+        Ok(Err(error)) => {
+            let message = alloc::format!("{name}: {error}\n");
+            let _ = sys::console_write_stderr(message.as_bytes());
+            exit(1)
+        }
+        Err(Stopped { signal }) => {
+            let message = alloc::format!("{name}: stopping on {}\n", signal_name(signal));
+            let _ = sys::console_write_stderr(message.as_bytes());
+            exit(0)
+        }
+    }
+}
