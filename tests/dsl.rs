@@ -1,0 +1,453 @@
+//! The device-graph DSL, evaluated through its public API exactly as
+//! `configure` does, against manifests written to a scratch directory.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mirage_build::prelude::*;
+
+#[path = "golden/hello_graph.rs"]
+mod hello_graph;
+
+const APP_MANIFEST: &str = r#"
+[package]
+name = "app"
+version = "0.1.0"
+
+[dependencies]
+mirage = { path = "../mirage" }
+
+[features]
+default = ["target-unix"]
+target-unix = ["mirage/target-unix"]
+"#;
+
+/// A scratch application directory with `manifest` as its Cargo.toml.
+fn app_dir(manifest: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "mirage-dsl-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    dir
+}
+
+fn env_with(manifest: &str, vars: &[(&str, &str)]) -> BuildEnv {
+    let dir = app_dir(manifest);
+    let mut map: BTreeMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    map.entry("CARGO_FEATURE_TARGET_UNIX".into())
+        .or_insert_with(|| "1".into());
+    map.entry("CARGO_FEATURE_DEFAULT".into())
+        .or_insert_with(|| "1".into());
+    BuildEnv {
+        vars: map,
+        out_dir: dir.clone(),
+        manifest_dir: dir,
+    }
+}
+
+fn eval(app: &Application, vars: &[(&str, &str)]) -> Result<Outputs, ConfigureError> {
+    evaluate_application(app, &env_with(APP_MANIFEST, vars))
+}
+
+/// A leaf device of the test catalogue.
+fn leaf(name: &str) -> Impl<Time> {
+    let ty = format!("test::{name}");
+    Device::new(name, name, time())
+        .identity(name)
+        .rust_type(move |_| ty.clone())
+        .connect({
+            let name = name.to_string();
+            move |_| Connect::expr(format!("test::{name}::new()"))
+        })
+        .build()
+}
+
+/// A device of type time that uses `deps`.
+fn user(name: &str, deps: &[&Impl<Time>]) -> Impl<Time> {
+    let deps: Vec<Impl<Time>> = deps.iter().map(|d| (*d).clone()).collect();
+    let mut device = Device::new(name, name, time()).rust_type({
+        let name = name.to_string();
+        move |_| format!("test::{name}")
+    });
+    for d in &deps {
+        device = device.dep(d);
+    }
+    let name = name.to_string();
+    device
+        .connect(move |cx| {
+            let args: Vec<String> = deps.iter().map(|d| cx.var(d)).collect();
+            Connect::expr(format!("test::{name}::connect({})", args.join(", "))).awaited()
+        })
+        .build()
+}
+
+fn job_of(path: &str, device: &Impl<Time>) -> Impl<Job> {
+    mirage_build::main(path, time() >> job()).apply(device)
+}
+
+fn bindings(main_rs: &str) -> Vec<String> {
+    main_rs
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("let "))
+        .filter_map(|l| l.split(':').next())
+        .filter(|v| !v.starts_with("arg_") && !v.starts_with('_'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_device_used_twice_is_connected_once() {
+    // Two calls of the same catalogue constructor, and one device used by
+    // two devices and two jobs.
+    let shared = leaf("clock");
+    let a = user("a", &[&leaf("clock"), &shared]);
+    let b = user("b", &[&shared]);
+    let app =
+        register("twice", [job_of("app::one", &a), job_of("app::two", &b)]).reporter(no_reporter());
+    let out = eval(&app, &[]).unwrap();
+    let names = bindings(&out.main_rs);
+    // Jobs take positions too: `one_4` is the first job.
+    assert_eq!(
+        names,
+        ["reporter_1", "clock_2", "a_3", "b_5"],
+        "{}",
+        out.main_rs
+    );
+    assert_eq!(out.main_rs.matches("test::clock::new()").count(), 1);
+    assert!(
+        out.main_rs
+            .contains("test::a::connect(clock_2, clock_2).await")
+    );
+    assert!(out.main_rs.contains("test::b::connect(clock_2).await"));
+    assert!(out.main_rs.contains("app::one(a_3).await"));
+    assert!(out.main_rs.contains("app::two(b_5).await"));
+}
+
+#[test]
+fn connects_run_in_dependency_order() {
+    let c = leaf("c");
+    let b = user("b", &[&c]);
+    let a = user("a", &[&b, &c]);
+    let app = register("order", [job_of("app::run", &a)]).reporter(no_reporter());
+    let out = eval(&app, &[]).unwrap();
+    assert_eq!(bindings(&out.main_rs), ["reporter_1", "c_2", "b_3", "a_4"]);
+    // The text description lists the same order, with the edges.
+    let text = &out.text;
+    let pos = |s: &str| text.find(s).unwrap_or_else(|| panic!("{s} in {text}"));
+    assert!(pos("2. c_2") < pos("3. b_3") && pos("3. b_3") < pos("4. a_4"));
+    assert!(text.contains("uses: b_3, c_2"), "{text}");
+    assert!(out.dot.contains("\"a_4\" -> \"b_3\";"), "{}", out.dot);
+    assert!(
+        out.dot.contains("\"run_5\" -> \"a_4\" [style=bold];"),
+        "{}",
+        out.dot
+    );
+}
+
+#[test]
+fn names_are_stable_and_readable() {
+    let app = || {
+        let c = leaf("block-storage");
+        register("names", [job_of("app::run", &user("fs", &[&c]))])
+    };
+    let first = eval(&app(), &[]).unwrap();
+    let second = eval(&app(), &[]).unwrap();
+    assert_eq!(first.main_rs, second.main_rs);
+    assert_eq!(
+        bindings(&first.main_rs),
+        ["pclock_1", "reporter_2", "block_storage_3", "fs_4"]
+    );
+}
+
+fn choice_app(chooser: impl Fn(&Impl<Time>, &Impl<Time>) -> Impl<Time>) -> Application {
+    let fast = Device::new("fast", "fast_impl", time())
+        .package(package("fast-crate"))
+        .rust_type(|_| "fast::Dev".into())
+        .connect(|_| Connect::expr("fast::Dev"))
+        .build();
+    let slow = Device::new("slow", "slow_impl", time())
+        .package(package("slow-crate"))
+        .rust_type(|_| "slow::Dev".into())
+        .connect(|_| Connect::expr("slow::Dev"))
+        .build();
+    register("choice", [job_of("app::run", &chooser(&fast, &slow))]).reporter(no_reporter())
+}
+
+const FAST_MANIFEST: &str = r#"
+[package]
+name = "app"
+version = "0.1.0"
+[dependencies]
+mirage = { path = "../mirage" }
+fast-crate = "1"
+[features]
+target-unix = ["mirage/target-unix"]
+"#;
+
+#[test]
+fn if_impl_chooses_by_key_and_only_the_chosen_packages_count() {
+    let app = choice_app(|fast, slow| if_impl(key("fast", true).value(), fast, slow));
+    let out = evaluate_application(&app, &env_with(FAST_MANIFEST, &[])).unwrap();
+    assert!(out.main_rs.contains("fast::Dev") && !out.main_rs.contains("slow::Dev"));
+    assert!(
+        out.cargo_lines
+            .contains(&"cargo:rerun-if-env-changed=MIRAGE_FAST".to_string())
+    );
+    assert!(out.text.contains("fast = true"), "{}", out.text);
+    // Choosing the other side requires its package, which is missing.
+    let err = evaluate_application(&app, &env_with(FAST_MANIFEST, &[("MIRAGE_FAST", "false")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the crate `slow-crate` is missing (needed by slow_impl)"),
+        "{err}"
+    );
+    assert!(err.contains("slow-crate = { version = \"*\" }"), "{err}");
+    assert!(!err.contains("fast-crate"), "{err}");
+}
+
+#[test]
+fn match_impl_chooses_the_first_equal_case_or_the_default() {
+    let app = |manifest: &str, value: Option<&str>| {
+        let app = choice_app(|fast, slow| {
+            match_impl(
+                key("speed", "normal".to_string()).value(),
+                [
+                    ("fast".to_string(), fast.clone()),
+                    ("slow".to_string(), slow.clone()),
+                ],
+                fast,
+            )
+        });
+        let vars: Vec<(&str, &str)> = value.map(|v| ("MIRAGE_SPEED", v)).into_iter().collect();
+        evaluate_application(&app, &env_with(manifest, &vars))
+    };
+    let both = FAST_MANIFEST.replace(
+        "fast-crate = \"1\"",
+        "fast-crate = \"1\"\nslow-crate = \"1\"",
+    );
+    assert!(app(&both, None).unwrap().main_rs.contains("fast::Dev"));
+    assert!(
+        app(&both, Some("fast"))
+            .unwrap()
+            .main_rs
+            .contains("fast::Dev")
+    );
+    assert!(
+        app(&both, Some("slow"))
+            .unwrap()
+            .main_rs
+            .contains("slow::Dev")
+    );
+    assert!(
+        app(&both, Some("other"))
+            .unwrap()
+            .main_rs
+            .contains("fast::Dev")
+    );
+    assert!(app(FAST_MANIFEST, Some("slow")).is_err());
+}
+
+#[test]
+fn target_and_key_values_are_readable_in_code() {
+    let dev = Device::new("t", "by_target", time())
+        .rust_type(|cx| format!("t::{}", cx.info().target()))
+        .connect(|cx| Connect::expr(format!("t::new({:?})", cx.info().name())))
+        .build();
+    let picked = match_impl(target(), [(Target::Hvt, leaf("hvt_only"))], &dev);
+    let app = register("tgt", [job_of("app::run", &picked)]).reporter(no_reporter());
+    let out = eval(&app, &[]).unwrap();
+    assert!(
+        out.main_rs
+            .contains("let t_2: &'static t::unix = mirage::rt::leak(t::new(\"tgt\"));"),
+        "{}",
+        out.main_rs
+    );
+}
+
+#[test]
+fn malformed_keys_are_errors_naming_the_variable() {
+    let app = choice_app(|fast, slow| if_impl(key("fast", true).value(), fast, slow));
+    let err = evaluate_application(
+        &app,
+        &env_with(FAST_MANIFEST, &[("MIRAGE_FAST", "perhaps")]),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "configure-time key `fast`: MIRAGE_FAST=perhaps is not true or false"
+    );
+}
+
+#[test]
+fn two_runtime_arguments_with_one_name_are_an_error() {
+    let a = runtime_arg::<u16>("port").default(80);
+    let b = runtime_arg::<u16>("port").default(8080);
+    let main = mirage_build::main("app::run", job())
+        .runtime_arg(&a)
+        .runtime_arg(&b)
+        .build();
+    let err = eval(&register("dup", [main]), &[]).unwrap_err().to_string();
+    assert!(
+        err.starts_with("two runtime arguments are named --port: one declared at tests/dsl.rs:"),
+        "{err}"
+    );
+    // The same argument used by two devices is one argument.
+    let main1 = mirage_build::main("app::one", job())
+        .runtime_arg(&a)
+        .build();
+    let main2 = mirage_build::main("app::two", job())
+        .runtime_arg(&a)
+        .build();
+    let out = eval(&register("shared", [main1, main2]), &[]).unwrap();
+    assert_eq!(out.main_rs.matches("name: \"port\"").count(), 1);
+    assert!(
+        out.main_rs.contains("app::one(arg_port).await")
+            && out.main_rs.contains("app::two(arg_port).await")
+    );
+}
+
+#[test]
+fn runtime_arguments_without_default_are_rejected_unless_required_or_optional() {
+    let bare = runtime_arg::<u16>("port");
+    let main = mirage_build::main("app::run", job())
+        .runtime_arg(&bare)
+        .build();
+    let err = eval(&register("bare", [main]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("runtime argument --port (declared at tests/dsl.rs:"),
+        "{err}"
+    );
+    assert!(err.contains("it has no default"), "{err}");
+    let required = runtime_arg::<u16>("port").required();
+    let optional = runtime_arg::<Option<core::net::Ipv4Addr>>("gateway");
+    let main = mirage_build::main("app::run", job())
+        .runtime_arg(&required)
+        .runtime_arg(&optional)
+        .build();
+    let out = eval(&register("ok", [main]), &[]).unwrap();
+    assert!(
+        out.main_rs
+            .contains("let arg_gateway: Option<core::net::Ipv4Addr>"),
+        "{}",
+        out.main_rs
+    );
+    assert!(out.main_rs.contains("required: true"));
+}
+
+#[test]
+fn connect_code_naming_an_undeclared_device_is_an_error() {
+    let other = leaf("other");
+    let sneaky = Device::new("sneaky", "sneaky_device", time())
+        .rust_type(|_| "s::S".into())
+        .connect(move |cx| Connect::expr(format!("s::S::new({})", cx.var(&other))))
+        .build();
+    let err = eval(&register("bad", [job_of("app::run", &sneaky)]), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("device `sneaky_device` (tests/dsl.rs:"),
+        "{err}"
+    );
+    assert!(err.contains("uses `other`"), "{err}");
+    assert!(err.contains("does not declare as a dependency"), "{err}");
+}
+
+#[test]
+fn the_target_must_be_forwarded_to_mirage() {
+    let manifest =
+        APP_MANIFEST.replace("target-unix = [\"mirage/target-unix\"]", "target-unix = []");
+    let app = hello_graph::hello();
+    let err = evaluate_application(&app, &env_with(&manifest, &[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the crate `mirage` needs its feature `target-unix` (needed by the unix target, default_posix_clock"), "{err}");
+    assert!(
+        err.contains("target-unix = [\"mirage/target-unix\"]"),
+        "{err}"
+    );
+    let manifest = APP_MANIFEST.replace("mirage = { path = \"../mirage\" }", "");
+    let err = evaluate_application(&app, &env_with(&manifest, &[]))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("the crate `mirage` is missing"), "{err}");
+}
+
+#[test]
+fn exactly_one_target_feature_is_required() {
+    let app = hello_graph::hello();
+    let mut env = env_with(APP_MANIFEST, &[]);
+    env.vars.remove("CARGO_FEATURE_TARGET_UNIX");
+    let err = evaluate_application(&app, &env).unwrap_err().to_string();
+    assert!(err.starts_with("no target chosen"), "{err}");
+    env.vars
+        .insert("CARGO_FEATURE_TARGET_UNIX".into(), "1".into());
+    env.vars
+        .insert("CARGO_FEATURE_TARGET_SPT".into(), "1".into());
+    let err = evaluate_application(&app, &env).unwrap_err().to_string();
+    assert!(
+        err.contains("several targets chosen (target-unix, target-spt)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn noop_and_dep_and_argv() {
+    let early = leaf("early");
+    let late = Device::new("late", "late_device", time())
+        .extra_deps([dep(&early)])
+        .rust_type(|_| "l::L".into())
+        .connect(|_| Connect::expr("l::L"))
+        .build();
+    let app = register("misc", [noop(), job_of("app::run", &late)])
+        .reporter(no_reporter())
+        .argv(no_argv());
+    let out = eval(&app, &[]).unwrap();
+    assert_eq!(bindings(&out.main_rs), ["reporter_1", "early_3", "late_4"]);
+    assert!(out.text.contains("after: early_3"), "{}", out.text);
+    assert!(
+        out.main_rs
+            .contains("mirage::rt::job(\"noop\", async move { async {}.await })"),
+        "{}",
+        out.main_rs
+    );
+    assert!(out.main_rs.contains("mirage::platform::Argv::None"));
+}
+
+#[test]
+fn generated_hello_matches_the_golden_file() {
+    let out = eval(&hello_graph::hello(), &[]).unwrap();
+    let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/hello_main.rs");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&golden, &out.main_rs).unwrap();
+        std::fs::write(golden.with_file_name("hello.txt"), &out.text).unwrap();
+        std::fs::write(golden.with_file_name("hello.dot"), &out.dot).unwrap();
+    }
+    let read = |name: &str| std::fs::read_to_string(golden.with_file_name(name)).unwrap();
+    assert_eq!(
+        out.main_rs,
+        read("hello_main.rs"),
+        "rerun with UPDATE_GOLDEN=1 if the change is intended"
+    );
+    assert_eq!(out.text, read("hello.txt"));
+    assert_eq!(out.dot, read("hello.dot"));
+    // The generated code is formatted: rustfmt leaves it as it is.
+    let check = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024", "--check"])
+        .arg(&golden)
+        .status()
+        .expect("rustfmt runs");
+    assert!(check.success(), "generated code is not rustfmt-clean");
+    let _ = Rc::new(());
+}
