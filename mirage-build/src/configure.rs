@@ -161,7 +161,7 @@ pub fn evaluate_application(app: &Application, env: &BuildEnv) -> Result<Outputs
     let mut roots: Vec<Rc<Node>> = vec![app.reporter.node.clone()];
     roots.extend(app.jobs.iter().map(|j| j.node.clone()));
     let mut graph = evaluate(&roots, &cx)?;
-    let argv_graph = evaluate(&[app.argv.node.clone()], &cx)?;
+    let argv_graph = evaluate(std::slice::from_ref(&app.argv.node), &cx)?;
     let argv = argv_graph
         .instances
         .last()

@@ -222,8 +222,11 @@ impl<T: KeyType> Key<T> {
 /// A value computed from keys when the graph is evaluated (the seed's
 /// `'a value`).
 pub struct Value<T> {
-    compute: Rc<dyn Fn(&Context) -> Result<T, ConfigureError>>,
+    compute: Rc<ValueFn<T>>,
 }
+
+/// How a [`Value`] is computed.
+type ValueFn<T> = dyn Fn(&Context) -> Result<T, ConfigureError>;
 
 impl<T> Clone for Value<T> {
     fn clone(&self) -> Self {
