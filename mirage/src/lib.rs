@@ -21,10 +21,16 @@
 
 extern crate alloc;
 
-// The one place that will enforce the choice of exactly one target, once a
-// second target feature exists (the freestanding-targets issue adds them).
+// The one place that enforces the choice of exactly one target.
+#[cfg(any(
+    all(feature = "target-unix", feature = "target-hvt"),
+    all(feature = "target-unix", feature = "target-spt"),
+    all(feature = "target-hvt", feature = "target-spt"),
+))]
+compile_error!("choose exactly one mirage target feature: target-unix, target-hvt or target-spt");
 
 pub mod args;
+pub mod block;
 pub mod clock;
 pub mod console;
 pub mod random;
@@ -32,7 +38,11 @@ pub mod reporter;
 pub mod rt;
 pub mod time;
 
-#[cfg(feature = "target-unix")]
+#[cfg(any(
+    feature = "target-unix",
+    feature = "target-hvt",
+    feature = "target-spt"
+))]
 pub mod platform;
 
 /// What generated code names from `alloc`: an application's crate may be
@@ -54,6 +64,7 @@ macro_rules! main {
     };
 }
 
+pub use block::Block;
 pub use clock::{Mclock, Pclock};
 pub use console::Console;
 pub use random::Random;
