@@ -49,6 +49,7 @@ pub mod platform;
 /// `no_std` without an `extern crate alloc` of its own.
 pub mod export {
     pub use alloc::boxed::Box;
+    pub use alloc::format;
     pub use alloc::string::String;
     pub use alloc::vec;
     pub use alloc::vec::Vec;
