@@ -88,7 +88,7 @@ pub fn check_access(
         return Err(BlockError::ReadOnly);
     }
     let size = u64::from(info.sector_size);
-    if size == 0 || len as u64 % size != 0 {
+    if size == 0 || !(len as u64).is_multiple_of(size) {
         return Err(BlockError::Misaligned {
             len,
             sector_size: info.sector_size,

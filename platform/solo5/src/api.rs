@@ -180,7 +180,7 @@ impl BlockDevice {
     fn check(&self, offset: u64, len: usize) -> Result<(), Solo5Error> {
         let bs = self.info.block_size;
         let end = offset.checked_add(len as u64).ok_or(Solo5Error::Invalid)?;
-        if bs == 0 || offset % bs != 0 || len as u64 != bs || end > self.info.capacity {
+        if bs == 0 || !offset.is_multiple_of(bs) || len as u64 != bs || end > self.info.capacity {
             return Err(Solo5Error::Invalid);
         }
         Ok(())
