@@ -1,1 +1,2 @@
+//! The spt tender (being written).
 fn main() {}
