@@ -86,3 +86,50 @@ pub fn readelf(flag: &str, path: &Path) -> String {
         .expect("readelf runs (binutils)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+static TENDERS: OnceLock<PathBuf> = OnceLock::new();
+
+/// The project's tender `name` (`mirage-spt`, `mirage-hvt`), built in
+/// release mode once per test process.
+pub fn tender(name: &str) -> PathBuf {
+    let dir = TENDERS.get_or_init(|| {
+        let target_dir = workspace().join("target").join("nested-tender");
+        let out = Command::new(cargo())
+            .current_dir(workspace())
+            .args(["build", "--release", "--quiet", "-p", "mirage-tender"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "building the tenders failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target_dir.join("release")
+    });
+    dir.join(name)
+}
+
+/// A scratch file of `size` zero bytes, removed when dropped.
+pub struct ScratchFile(pub PathBuf);
+
+impl ScratchFile {
+    /// A new scratch file named after `tag`.
+    pub fn new(tag: &str, size: u64) -> Self {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "mirage-{tag}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        let file = std::fs::File::create(&path).expect("create scratch file");
+        file.set_len(size).expect("size scratch file");
+        ScratchFile(path)
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

@@ -1,0 +1,11 @@
+//! A job with one runtime argument and no devices.
+
+use mirage_build::prelude::*;
+
+fn main() {
+    let how = runtime_arg::<String>("how")
+        .default("ok".to_string())
+        .doc("ok, fail (the job returns an error), panic, or alloc:N (allocate N bytes).");
+    let main = mirage_build::main("unikernel::start", job()).runtime_arg(&how);
+    configure(register("crash", [main.build()]));
+}
