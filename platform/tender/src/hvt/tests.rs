@@ -445,3 +445,219 @@ fn the_sse_probe_answers() {
         Err(e) => panic!("SSE probe failed: {e}"),
     }
 }
+
+/// A tap interface made for one test and removed on drop, even on failure.
+struct TapGuard {
+    name: String,
+}
+
+impl TapGuard {
+    /// Creates and brings up a uniquely named tap, IPv6 off so the kernel
+    /// sends nothing of its own; `Err(reason)` to skip.
+    fn new() -> Result<Self, String> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("not root, cannot create a tap interface".into());
+        }
+        if !std::path::Path::new("/dev/net/tun").exists() {
+            return Err("/dev/net/tun does not exist".into());
+        }
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("mhu{}x{n}", std::process::id() % 1_000_000);
+        let ip = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .map_err(|e| format!("cannot run ip: {e}"))
+                .and_then(|o| {
+                    if o.status.success() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "ip {}: {}",
+                            args.join(" "),
+                            String::from_utf8_lossy(&o.stderr).trim()
+                        ))
+                    }
+                })
+        };
+        ip(&["tuntap", "add", &name, "mode", "tap"])?;
+        let guard = TapGuard { name };
+        let _ = std::fs::write(
+            format!("/proc/sys/net/ipv6/conf/{}/disable_ipv6", guard.name),
+            "1",
+        );
+        ip(&["link", "set", "dev", &guard.name, "up"])?;
+        Ok(guard)
+    }
+
+    /// Opens the tap as Solo5 does: O_RDWR|O_NONBLOCK, IFF_TAP|IFF_NO_PI.
+    fn open(&self) -> OwnedFd {
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open("/dev/net/tun")
+            .unwrap();
+        let mut ifr = [0u8; 40];
+        ifr[..self.name.len()].copy_from_slice(self.name.as_bytes());
+        let flags = (libc::IFF_TAP | libc::IFF_NO_PI) as u16;
+        ifr[16..18].copy_from_slice(&flags.to_ne_bytes());
+        // SAFETY: TUNSETIFF reads a `struct ifreq` (40 bytes) from `ifr`.
+        let rc = unsafe { libc::ioctl(file.as_raw_fd(), libc::TUNSETIFF, ifr.as_mut_ptr()) };
+        assert_eq!(rc, 0, "TUNSETIFF: {}", std::io::Error::last_os_error());
+        file.into()
+    }
+
+    fn index(&self) -> i32 {
+        let name = std::ffi::CString::new(self.name.clone()).unwrap();
+        // SAFETY: `name` is a valid C string.
+        let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        assert_ne!(index, 0);
+        index as i32
+    }
+}
+
+impl Drop for TapGuard {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", "dev", &self.name])
+            .output();
+    }
+}
+
+/// A raw packet socket on interface `index` for ethertype `proto`.
+fn packet_socket(index: i32, proto: u16) -> (OwnedFd, libc::sockaddr_ll) {
+    // SAFETY: plain syscall; the result is checked.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_NONBLOCK,
+            i32::from(proto.to_be()),
+        )
+    };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // SAFETY: a fresh fd owned here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto.to_be();
+    addr.sll_ifindex = index;
+    addr.sll_halen = 6;
+    addr.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    // SAFETY: `addr` is a valid sockaddr_ll of the given size.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(rc, 0, "bind: {}", std::io::Error::last_os_error());
+    (fd, addr)
+}
+
+#[test]
+fn net_write_poll_read_over_a_tap() {
+    let tap = match TapGuard::new() {
+        Ok(tap) => tap,
+        Err(reason) => {
+            println!("SKIPPED: {reason}");
+            return;
+        }
+    };
+    // The guest's frame: broadcast, from 02:00:00:00:00:01, type 0x88b6.
+    let mut frame = vec![0xffu8; 6];
+    frame.extend([2, 0, 0, 0, 0, 1, 0x88, 0xb6]);
+    frame.resize(60, b'g');
+    let mut code = Asm::default();
+    for (i, chunk) in frame.chunks(4).enumerate() {
+        code = code.store32(
+            DATA + 4 * i as u32,
+            u32::from_le_bytes(chunk.try_into().unwrap()),
+        );
+    }
+    let net = |c: Asm, nr: u16, at: u32, handle: i32, data: u32, len: i32| {
+        c.store64(at, handle)
+            .store64(at + 8, data as i32)
+            .store64(at + 16, len)
+            .store32(at + 24, 99)
+            .hypercall(nr, at)
+    };
+    code = net(code, 6, ARGS, 1, DATA, 60);
+    code = code
+        .store64(ARGS + 0x40, 2_000_000_000)
+        .hypercall(3, ARGS + 0x40);
+    code = net(code, 7, ARGS + 0x80, 1, DATA + 0x800, 2048);
+    code = net(code, 7, ARGS + 0xc0, 1, DATA + 0x1000, 2048);
+    code = net(code, 6, ARGS + 0x100, 5, DATA, 60);
+    let code = code.halt(0);
+    let Some(mut vm) = vm(&code, 2 << 20) else {
+        return;
+    };
+    let tap_fd = tap.open();
+    let (rx, _) = packet_socket(tap.index(), 0x88b6);
+    let (tx, to) = packet_socket(tap.index(), 0x88b5);
+    let mut host_frame = vec![0xffu8; 6];
+    host_frame.extend([2, 0, 0, 0, 0, 2, 0x88, 0xb5]);
+    host_frame.resize(64, b'h');
+    // SAFETY: `host_frame` and `to` are valid for the call.
+    let sent = unsafe {
+        libc::sendto(
+            tx.as_raw_fd(),
+            host_frame.as_ptr().cast(),
+            host_frame.len(),
+            0,
+            (&to as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    assert_eq!(sent, 64, "sendto: {}", std::io::Error::last_os_error());
+    let d = Attached {
+        manifest: Vec::new(),
+        nets: vec![(
+            1,
+            super::standin::Tap {
+                fd: tap_fd,
+                mtu: 1500,
+                mac: [2, 0, 0, 0, 0, 1],
+            },
+        )],
+        blocks: Vec::new(),
+    };
+    assert_eq!(run(&mut vm, &Hypercalls::new(&d).unwrap()).unwrap(), 0);
+    let m = vm.memory();
+    let at = |a: u32| u64::from(a);
+    assert_eq!(m.read_i32(at(ARGS) + 24).unwrap(), 0, "NET_WRITE ret");
+    assert_eq!(
+        m.read_u64(at(ARGS + 0x40) + 8).unwrap(),
+        1 << 1,
+        "POLL ready_set"
+    );
+    assert_eq!(m.read_i32(at(ARGS + 0x40) + 16).unwrap(), 1, "POLL ret");
+    assert_eq!(m.read_i32(at(ARGS + 0x80) + 24).unwrap(), 0, "NET_READ ret");
+    assert_eq!(
+        m.read_u64(at(ARGS + 0x80) + 16).unwrap(),
+        64,
+        "NET_READ len"
+    );
+    assert_eq!(m.slice(at(DATA + 0x800), 64).unwrap(), &host_frame[..]);
+    assert_eq!(
+        m.read_i32(at(ARGS + 0xc0) + 24).unwrap(),
+        1,
+        "second NET_READ is AGAIN"
+    );
+    assert_eq!(
+        m.read_i32(at(ARGS + 0x100) + 24).unwrap(),
+        2,
+        "unknown handle: EINVAL"
+    );
+    let mut buf = [0u8; 2048];
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe { libc::recv(rx.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    assert_eq!(n, 60, "the host sees the guest's frame");
+    assert_eq!(&buf[..60], &frame[..]);
+}
