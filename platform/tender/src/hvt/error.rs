@@ -163,6 +163,17 @@ pub enum HvtError {
     },
     /// `KVM_EXIT_SHUTDOWN`: the guest triple-faulted.
     Shutdown,
+    /// `KVM_EXIT_MMIO`: the guest touched guest-physical memory that is
+    /// not writable RAM (a write to a read-only segment, or outside the
+    /// memslot).
+    Mmio {
+        /// The guest address.
+        gpa: u64,
+        /// Bytes accessed.
+        len: usize,
+        /// Whether it was a write.
+        write: bool,
+    },
     /// Any other exit reason.
     UnexpectedExit(String),
 }
@@ -271,6 +282,12 @@ impl fmt::Display for HvtError {
                 Ok(())
             }
             Shutdown => f.write_str("KVM: the guest triple-faulted (KVM_EXIT_SHUTDOWN)"),
+            Mmio { gpa, len, write } => write!(
+                f,
+                "KVM: guest {} of {len} bytes at gpa={gpa:#x}, which is not {} guest memory (KVM_EXIT_MMIO)",
+                if *write { "write" } else { "read" },
+                if *write { "writable" } else { "mapped" }
+            ),
             UnexpectedExit(r) => write!(f, "KVM: unexpected exit: {r}"),
         }
     }

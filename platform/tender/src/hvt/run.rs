@@ -36,6 +36,16 @@ pub fn run(vm: &mut Vm, hypercalls: &Hypercalls<'_>) -> Result<i32> {
             Ok(VcpuExit::InternalError) => Exit::Fatal(HvtError::InternalError { suberror: 0 }),
             Ok(VcpuExit::Shutdown) => Exit::Fatal(HvtError::Shutdown),
             Ok(VcpuExit::Intr) => Exit::Again,
+            Ok(VcpuExit::MmioWrite(gpa, data)) => Exit::Fatal(HvtError::Mmio {
+                gpa,
+                len: data.len(),
+                write: true,
+            }),
+            Ok(VcpuExit::MmioRead(gpa, data)) => Exit::Fatal(HvtError::Mmio {
+                gpa,
+                len: data.len(),
+                write: false,
+            }),
             Ok(VcpuExit::MemoryFault { .. }) => Exit::Fatal(HvtError::TranslationFault),
             Ok(other) => Exit::Fatal(HvtError::UnexpectedExit(format!("{other:?}"))),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Again,

@@ -661,3 +661,35 @@ fn net_write_poll_read_over_a_tap() {
     assert_eq!(n, 60, "the host sees the guest's frame");
     assert_eq!(&buf[..60], &frame[..]);
 }
+
+#[test]
+fn writing_a_read_only_segment_stops_the_guest() {
+    // movl $0, 0x100000 (its own first bytes), after protecting the page.
+    let code = Asm::default().store32(CODE as u32, 0).halt(0);
+    let Some(mut vm) = vm(&code, 2 << 20) else {
+        return;
+    };
+    boot_info::protect_segments(
+        vm.memory_mut(),
+        &[boot_info::SegmentRights {
+            start: CODE,
+            end: CODE + 0x1000,
+            writable: false,
+        }],
+    )
+    .unwrap();
+    let d = no_devices();
+    let e = run(&mut vm, &Hypercalls::new(&d).unwrap()).unwrap_err();
+    println!("a write to text ends with: {e}");
+    assert!(
+        matches!(
+            e,
+            HvtError::Mmio {
+                gpa: CODE,
+                write: true,
+                ..
+            } | HvtError::TranslationFault
+        ),
+        "{e}"
+    );
+}
