@@ -11,7 +11,9 @@
 
 use std::fmt::Write;
 
-use crate::device::show_location;
+use solo5_abi::manifest::DeviceKind;
+
+use crate::device::{Solo5Device, show_location};
 use crate::error::ConfigureError;
 use crate::graph::{Graph, check_missing};
 use crate::info::Info;
@@ -212,13 +214,112 @@ pub(crate) fn generate(
             .unwrap();
             writeln!(w, "}}").unwrap();
         }
-        target => {
-            return Err(ConfigureError::Target(format!(
-                "the {target} target is not available in this version of mirage yet (only unix is)"
-            )));
+        _ => {
+            let devices = solo5_devices(graph)?;
+            let note = manifest_note(&devices)?;
+            let list: Vec<String> = devices
+                .iter()
+                .map(|(name, kind)| format!("{name} ({})", kind.name()))
+                .collect();
+            writeln!(
+                w,
+                "/// The Solo5 manifest of `{name}`: the devices the tender must attach ({}).",
+                if list.is_empty() {
+                    "none".to_string()
+                } else {
+                    list.join(", ")
+                }
+            )
+            .unwrap();
+            writeln!(w, "#[unsafe(link_section = \".note.solo5.manifest\")]").unwrap();
+            writeln!(w, "#[used]").unwrap();
+            writeln!(
+                w,
+                "static MIRAGE_SOLO5_MANIFEST: mirage::platform::Note<{}> = mirage::platform::Note([",
+                note.len()
+            )
+            .unwrap();
+            for row in note.chunks(12) {
+                let bytes: Vec<String> = row.iter().map(|b| format!("0x{b:02x}")).collect();
+                writeln!(w, "    {},", bytes.join(", ")).unwrap();
+            }
+            writeln!(w, "]);").unwrap();
+            writeln!(w).unwrap();
+            writeln!(
+                w,
+                "/// The Solo5 entry point: called by the platform's boot code."
+            )
+            .unwrap();
+            writeln!(w, "#[unsafe(no_mangle)]").unwrap();
+            writeln!(
+                w,
+                "extern \"C\" fn solo5_app_main(_info: *const mirage::platform::StartInfo) -> i32 {{"
+            )
+            .unwrap();
+            writeln!(
+                w,
+                "    mirage::platform::run({}, {argv_expr}, MIRAGE_RUNTIME_ARGS, mirage_start)",
+                literal(name)
+            )
+            .unwrap();
+            writeln!(w, "}}").unwrap();
         }
     }
     Ok(out)
+}
+
+/// The Solo5 devices the graph uses, in connect order, each once.
+pub(crate) fn solo5_devices(graph: &Graph) -> Result<Vec<(String, DeviceKind)>, ConfigureError> {
+    let mut devices: Vec<(String, DeviceKind)> = Vec::new();
+    for inst in &graph.instances {
+        for device in &inst.def.solo5 {
+            let (name, kind) = match device {
+                Solo5Device::Net(name) => (name, DeviceKind::Net),
+                Solo5Device::Block(name) => (name, DeviceKind::Block),
+            };
+            if !solo5_abi::manifest::valid_name(name) {
+                return Err(ConfigureError::Device {
+                    device: format!(
+                        "`{}` ({})",
+                        inst.def.constructor,
+                        show_location(inst.def.location)
+                    ),
+                    problem: format!(
+                        "the Solo5 device name `{name}` must be 1 to 67 letters and digits"
+                    ),
+                });
+            }
+            match devices.iter().find(|(n, _)| n == name) {
+                Some((_, k)) if *k == kind => {}
+                Some(_) => {
+                    return Err(ConfigureError::Device {
+                        device: format!(
+                            "`{}` ({})",
+                            inst.def.constructor,
+                            show_location(inst.def.location)
+                        ),
+                        problem: format!(
+                            "the Solo5 device name `{name}` is used for a net and a block device"
+                        ),
+                    });
+                }
+                None => devices.push((name.clone(), kind)),
+            }
+        }
+    }
+    Ok(devices)
+}
+
+/// The `.note.solo5.manifest` bytes declaring `devices`.
+pub(crate) fn manifest_note(devices: &[(String, DeviceKind)]) -> Result<Vec<u8>, ConfigureError> {
+    let list: Vec<(&str, DeviceKind)> = devices.iter().map(|(n, k)| (n.as_str(), *k)).collect();
+    let mut mft = vec![0u8; solo5_abi::manifest::manifest_size(list.len())];
+    solo5_abi::manifest::write_manifest(&list, &mut mft)
+        .map_err(|e| ConfigureError::Other(format!("Solo5 manifest: {e}")))?;
+    let mut note = vec![0u8; solo5_abi::note::manifest_note_size(mft.len())];
+    solo5_abi::note::write_manifest_note(&mft, &mut note)
+        .map_err(|e| ConfigureError::Other(format!("Solo5 manifest: {e}")))?;
+    Ok(note)
 }
 
 /// Formats `code` with rustfmt when it is installed; otherwise returns it

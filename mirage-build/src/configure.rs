@@ -122,6 +122,16 @@ pub struct Outputs {
     pub text: String,
     /// The `cargo:` instructions to print.
     pub cargo_lines: Vec<String>,
+    /// Further files to write (the linker script), with their paths.
+    pub files: Vec<(PathBuf, String)>,
+}
+
+/// The linker script of a Solo5 target (from platform/solo5/ld).
+fn linker_script(target: Target) -> &'static str {
+    match target {
+        Target::Hvt => include_str!("../../platform/solo5/ld/hvt.ld"),
+        _ => include_str!("../../platform/solo5/ld/spt.ld"),
+    }
 }
 
 fn find_upwards(start: &Path, name: &str, want: impl Fn(&str) -> bool) -> Option<String> {
@@ -152,6 +162,31 @@ fn active_features(manifest: &str, vars: &BTreeMap<String, String>) -> BTreeSet<
         }
     }
     active
+}
+
+/// A freestanding unikernel cannot unwind: the profile being built must say
+/// `panic = "abort"` (in the workspace's Cargo.toml, where profiles live).
+fn check_panic_abort(
+    root_manifest: &str,
+    vars: &BTreeMap<String, String>,
+) -> Result<(), ConfigureError> {
+    let profile = match vars.get("PROFILE").map(String::as_str) {
+        Some("release") => "release",
+        _ => "dev",
+    };
+    let table: toml::Table = root_manifest.parse().unwrap_or_default();
+    let panic = table
+        .get("profile")
+        .and_then(|p| p.get(profile))
+        .and_then(|p| p.get("panic"))
+        .and_then(|p| p.as_str());
+    if panic == Some("abort") {
+        Ok(())
+    } else {
+        Err(ConfigureError::Target(format!(
+            "a Solo5 unikernel cannot unwind: add to the workspace's Cargo.toml\n    [profile.{profile}]\n    panic = \"abort\""
+        )))
+    }
 }
 
 /// Evaluates `app` in `env` and produces the outputs, or the first error.
@@ -225,6 +260,9 @@ pub fn evaluate_application(app: &Application, env: &BuildEnv) -> Result<Outputs
         workspace
     };
     let lock = find_upwards(&env.manifest_dir, "Cargo.lock", |_| true);
+    if target.is_solo5() {
+        check_panic_abort(workspace.as_deref().unwrap_or(&manifest), &env.vars)?;
+    }
     let active = active_features(&manifest, &env.vars);
     check(
         &merge(&required),
@@ -261,11 +299,31 @@ pub fn evaluate_application(app: &Application, env: &BuildEnv) -> Result<Outputs
         "cargo:rustc-cfg=mirage_target=\"{}\"",
         target.name()
     ));
+    let mut files = Vec::new();
+    if target.is_solo5() {
+        let script = linker_script(target);
+        let path = env.out_dir.join(format!("solo5_{}.ld", target.name()));
+        for arg in [
+            "-nostartfiles".to_string(),
+            "-nostdlib".to_string(),
+            "-static".to_string(),
+            "-no-pie".to_string(),
+            "-Wl,--gc-sections".to_string(),
+            "-Wl,--build-id=none".to_string(),
+            "-Wl,-z,max-page-size=0x1000".to_string(),
+            "-Wl,-z,noexecstack".to_string(),
+            format!("-Wl,-T,{}", path.display()),
+        ] {
+            cargo_lines.push(format!("cargo:rustc-link-arg-bins={arg}"));
+        }
+        files.push((path, script.to_string()));
+    }
     Ok(Outputs {
         main_rs,
         dot,
         text,
         cargo_lines,
+        files,
     })
 }
 
@@ -292,6 +350,10 @@ pub fn try_configure(app: &Application) -> Result<(), ConfigureError> {
     write(MAIN_FILE, &outputs.main_rs)?;
     write(&format!("{}.dot", app.name), &outputs.dot)?;
     write(&format!("{}.txt", app.name), &outputs.text)?;
+    for (path, text) in &outputs.files {
+        std::fs::write(path, text)
+            .map_err(|e| ConfigureError::Other(format!("cannot write {}: {e}", path.display())))?;
+    }
     for line in &outputs.cargo_lines {
         println!("{line}");
     }

@@ -134,6 +134,8 @@ device_types! {
     Pclock = "pclock", pclock;
     /// Monotonic clocks (`Mirage_clock.MCLOCK`).
     Mclock = "mclock", mclock;
+    /// Block devices (`Mirage_block.S`).
+    Block = "block", block;
     /// Random sources (`Mirage_random.S`).
     Random = "random", random;
     /// The console.

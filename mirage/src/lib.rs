@@ -21,10 +21,16 @@
 
 extern crate alloc;
 
-// The one place that will enforce the choice of exactly one target, once a
-// second target feature exists (the freestanding-targets issue adds them).
+// The one place that enforces the choice of exactly one target.
+#[cfg(any(
+    all(feature = "target-unix", feature = "target-hvt"),
+    all(feature = "target-unix", feature = "target-spt"),
+    all(feature = "target-hvt", feature = "target-spt"),
+))]
+compile_error!("choose exactly one mirage target feature: target-unix, target-hvt or target-spt");
 
 pub mod args;
+pub mod block;
 pub mod clock;
 pub mod console;
 pub mod random;
@@ -32,13 +38,18 @@ pub mod reporter;
 pub mod rt;
 pub mod time;
 
-#[cfg(feature = "target-unix")]
+#[cfg(any(
+    feature = "target-unix",
+    feature = "target-hvt",
+    feature = "target-spt"
+))]
 pub mod platform;
 
 /// What generated code names from `alloc`: an application's crate may be
 /// `no_std` without an `extern crate alloc` of its own.
 pub mod export {
     pub use alloc::boxed::Box;
+    pub use alloc::format;
     pub use alloc::string::String;
     pub use alloc::vec;
     pub use alloc::vec::Vec;
@@ -54,6 +65,7 @@ macro_rules! main {
     };
 }
 
+pub use block::Block;
 pub use clock::{Mclock, Pclock};
 pub use console::Console;
 pub use random::Random;

@@ -2,6 +2,7 @@
 //! version ships, one file per device type.
 
 mod argv;
+mod block;
 mod clock;
 mod console;
 mod random;
@@ -9,6 +10,7 @@ mod reporter;
 mod time;
 
 pub use argv::{ArgvMode, default_argv, no_argv};
+pub use block::block_of_file;
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
 pub use random::{default_random, rng};

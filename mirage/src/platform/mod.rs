@@ -5,3 +5,8 @@
 mod unix;
 #[cfg(feature = "target-unix")]
 pub use unix::*;
+
+#[cfg(any(feature = "target-hvt", feature = "target-spt"))]
+mod solo5;
+#[cfg(any(feature = "target-hvt", feature = "target-spt"))]
+pub use solo5::*;

@@ -220,3 +220,69 @@ where
         }
     }
 }
+
+/// A block device backed by a host file (`block_of_file` on unix), of
+/// 512-byte sectors; a trailing partial sector is not addressable.
+#[derive(Debug)]
+pub struct BlockFile {
+    file: std::fs::File,
+    info: crate::block::BlockInfo,
+}
+
+impl BlockFile {
+    /// Sector size of file-backed devices.
+    pub const SECTOR_SIZE: u32 = 512;
+
+    /// Opens the file at `path` read-write (read-only if it is not
+    /// writable).
+    pub fn connect(path: &str) -> Result<Self, std::io::Error> {
+        let (file, read_write) = match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+        {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                (std::fs::File::open(path)?, false)
+            }
+            Err(e) => return Err(std::io::Error::new(e.kind(), alloc::format!("{path}: {e}"))),
+        };
+        let len = file.metadata()?.len();
+        if len < u64::from(Self::SECTOR_SIZE) {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                alloc::format!("{path}: {len} bytes is less than one sector"),
+            ));
+        }
+        Ok(BlockFile {
+            file,
+            info: crate::block::BlockInfo {
+                sector_size: Self::SECTOR_SIZE,
+                size_sectors: len / u64::from(Self::SECTOR_SIZE),
+                read_write,
+            },
+        })
+    }
+}
+
+impl crate::Block for BlockFile {
+    fn info(&self) -> crate::block::BlockInfo {
+        self.info
+    }
+
+    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), crate::block::BlockError> {
+        use std::os::unix::fs::FileExt;
+        crate::block::check_access(&self.info, sector, buf.len(), false)?;
+        self.file
+            .read_exact_at(buf, sector * u64::from(self.info.sector_size))
+            .map_err(|e| crate::block::BlockError::Device(alloc::format!("read: {e}")))
+    }
+
+    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), crate::block::BlockError> {
+        use std::os::unix::fs::FileExt;
+        crate::block::check_access(&self.info, sector, data.len(), true)?;
+        self.file
+            .write_all_at(data, sector * u64::from(self.info.sector_size))
+            .map_err(|e| crate::block::BlockError::Device(alloc::format!("write: {e}")))
+    }
+}
