@@ -12,8 +12,7 @@ use solo5_abi::{SOLO5_R_AGAIN, SOLO5_R_EINVAL, SOLO5_R_OK};
 use super::error::{HvtError, Result};
 use super::memory::{AccessError, GuestMemory};
 use super::poll::Poller;
-// TEMPORARY: `crate::devices` once the shared modules are merged.
-use super::standin::{Attached, BlockDevice};
+use crate::devices::{Attached, BlockDevice};
 
 /// What the run loop does after a hypercall.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

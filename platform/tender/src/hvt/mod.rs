@@ -35,7 +35,6 @@ pub mod run;
 pub mod sandbox;
 pub mod vcpu;
 
-mod standin;
 #[cfg(test)]
 mod tests;
 

@@ -8,8 +8,7 @@ use super::error::{HvtError, Result};
 use super::hypercall::Hypercalls;
 use super::run::run;
 use super::vcpu::Vm;
-// TEMPORARY: `crate::devices` once the shared modules are merged.
-use super::standin::Attached;
+use crate::devices::Attached;
 
 /// The probe guest, loaded at 0x100000: `xorps %xmm0,%xmm0`, then HALT with
 /// the all-zero argument struct at 0x101000 (cookie 0, status 0).

@@ -8,9 +8,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use super::error::HvtError;
 use super::hypercall::Hypercalls;
 use super::run::run;
-use super::standin::{Attached, BlockDevice};
 use super::vcpu::Vm;
 use super::{boot_info, probe_sse};
+use crate::devices::{Attached, BlockDevice};
 
 const CODE: u64 = 0x10_0000;
 /// A scratch page for argument structs.
@@ -104,7 +104,11 @@ fn vm(code: &Asm, mem: u64) -> Option<Vm> {
 }
 
 fn no_devices() -> Attached {
-    Attached::default()
+    Attached {
+        manifest: Vec::new(),
+        nets: Vec::new(),
+        blocks: Vec::new(),
+    }
 }
 
 /// A pipe as the console: (read end, write end).
@@ -620,7 +624,7 @@ fn net_write_poll_read_over_a_tap() {
         manifest: Vec::new(),
         nets: vec![(
             1,
-            super::standin::Tap {
+            crate::devices::Tap {
                 fd: tap_fd,
                 mtu: 1500,
                 mac: [2, 0, 0, 0, 0, 1],
