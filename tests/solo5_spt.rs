@@ -28,19 +28,39 @@ fn app_lines(out: &Output) -> Vec<String> {
 
 #[test]
 fn hello_runs_and_exits_zero() {
-    let out = spt("hello", &[], &["--count=3", "--interval-ms=20", "--hello=Bonjour"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = spt(
+        "hello",
+        &[],
+        &["--count=3", "--interval-ms=20", "--hello=Bonjour"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert_eq!(app_lines(&out), vec!["[INFO] [application] Bonjour"; 3]);
     let stdout = text(&out.stdout);
     // The Solo5 banner and exit message at the default log level.
     assert!(stdout.starts_with("            |      ___|\n"), "{stdout}");
-    assert!(stdout.contains("Solo5: Memory map: 512 MB addressable"), "{stdout}");
-    assert!(stdout.ends_with("Solo5: solo5_exit(0) called\n"), "{stdout}");
+    assert!(
+        stdout.contains("Solo5: Memory map: 512 MB addressable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("Solo5: solo5_exit(0) called\n"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn solo5_quiet_silences_the_bindings_only() {
-    let out = spt("hello", &[], &["--solo5:quiet", "--count=1", "--interval-ms=0"]);
+    let out = spt(
+        "hello",
+        &[],
+        &["--solo5:quiet", "--count=1", "--interval-ms=0"],
+    );
     assert_eq!(out.status.code(), Some(0));
     let stdout = text(&out.stdout);
     assert!(!stdout.contains("Solo5:"), "{stdout}");
@@ -56,14 +76,23 @@ fn runtime_argument_errors_and_help_come_from_the_solo5_command_line() {
     let out = spt("hello", &[], &["--solo5:quiet", "--help"]);
     assert_eq!(out.status.code(), Some(0));
     let help = text(&out.stdout);
-    for arg in ["--hello=STRING", "--count=INT", "--interval-ms=INT", "--logs="] {
+    for arg in [
+        "--hello=STRING",
+        "--count=INT",
+        "--interval-ms=INT",
+        "--logs=",
+    ] {
         assert!(help.contains(arg), "{help}");
     }
 }
 
 #[test]
 fn hello_runs_in_two_mebibytes() {
-    let out = spt("hello", &["--mem=2"], &["--solo5:quiet", "--count=2", "--interval-ms=0"]);
+    let out = spt(
+        "hello",
+        &["--mem=2"],
+        &["--solo5:quiet", "--count=2", "--interval-ms=0"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(app_lines(&out).len(), 2);
 }
@@ -73,10 +102,22 @@ fn block_verifies_its_sectors_on_a_solo5_block_device() {
     let disk = common::ScratchFile::new("block", 256 * 1024);
     let arg = format!("--block:storage={}", disk.0.display());
     let out = spt("block", &[&arg], &["--solo5:quiet", "--sectors=40"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     let lines = app_lines(&out);
-    assert_eq!(lines[0], "[INFO] [application] storage: 512 sectors of 512 bytes, read-write");
-    assert_eq!(lines[1], "[INFO] [application] SUCCESS: 40 sectors written, read back and verified");
+    assert_eq!(
+        lines[0],
+        "[INFO] [application] storage: 512 sectors of 512 bytes, read-write"
+    );
+    assert_eq!(
+        lines[1],
+        "[INFO] [application] SUCCESS: 40 sectors written, read back and verified"
+    );
     // The pattern really is on disk: sector 0 and the last sector.
     let bytes = std::fs::read(&disk.0).unwrap();
     let pattern = |sector: usize, offset: usize| ((sector * 131) ^ (offset * 7)) as u8;
@@ -88,8 +129,18 @@ fn block_verifies_its_sectors_on_a_solo5_block_device() {
 fn block_with_a_larger_sector_size() {
     let disk = common::ScratchFile::new("block4k", 64 * 1024);
     let arg = format!("--block:storage={}", disk.0.display());
-    let out = spt("block", &[&arg, "--block-sector-size:storage=4096"], &["--solo5:quiet"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    let out = spt(
+        "block",
+        &[&arg, "--block-sector-size:storage=4096"],
+        &["--solo5:quiet"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(app_lines(&out)[0].ends_with("storage: 16 sectors of 4096 bytes, read-write"));
 }
 
@@ -97,7 +148,10 @@ fn block_with_a_larger_sector_size() {
 fn an_unattached_block_device_stops_the_tender() {
     let out = spt("block", &[], &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("Device 'storage' of type BLOCK_BASIC declared but not attached."));
+    assert!(
+        text(&out.stderr)
+            .contains("Device 'storage' of type BLOCK_BASIC declared but not attached.")
+    );
 }
 
 #[test]
@@ -120,11 +174,19 @@ fn a_panic_prints_its_message_and_aborts_with_255() {
 
 #[test]
 fn the_heap_is_usable_and_bounded_by_memory() {
-    let out = spt("crash", &["--mem=8"], &["--solo5:quiet", "--how=alloc:4000000"]);
+    let out = spt(
+        "crash",
+        &["--mem=8"],
+        &["--solo5:quiet", "--how=alloc:4000000"],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("allocated 4000000 bytes"));
     // More than the memory there is: the allocator fails, the unikernel aborts.
-    let out = spt("crash", &["--mem=4"], &["--solo5:quiet", "--how=alloc:8000000"]);
+    let out = spt(
+        "crash",
+        &["--mem=4"],
+        &["--solo5:quiet", "--how=alloc:8000000"],
+    );
     assert_eq!(out.status.code(), Some(255), "{}", text(&out.stdout));
 }
 
@@ -133,12 +195,28 @@ fn cargo_run_boots_through_the_runner() {
     let disk = common::ScratchFile::new("run", 64 * 1024);
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(common::workspace())
-        .env("CARGO_TARGET_DIR", common::workspace().join("target").join("nested-spt"))
-        .args(["run", "--quiet", "--release", "-p", "block", "--no-default-features"])
+        .env(
+            "CARGO_TARGET_DIR",
+            common::workspace().join("target").join("nested-spt"),
+        )
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "-p",
+            "block",
+            "--no-default-features",
+        ])
         .args(["--features", "target-spt", "--"])
         .arg(format!("--block:storage={}", disk.0.display()))
         .args(["--solo5:quiet", "--sectors=4"]);
     let out = common::run_with_deadline(cmd, Duration::from_secs(300));
-    assert_eq!(out.status.code(), Some(0), "{}{}", text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
     assert!(text(&out.stdout).contains("SUCCESS: 4 sectors written, read back and verified"));
 }

@@ -133,3 +133,11 @@ impl Drop for ScratchFile {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// Reports a skipped check loudly: written straight to the process's
+/// stderr, which the test harness does not capture, so it shows in every
+/// `cargo test` run, not only in failures.
+pub fn skipped(what: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what}: {why}");
+}

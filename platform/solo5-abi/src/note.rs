@@ -98,12 +98,28 @@ fn header(out: &mut [u8], descsz: u32, note_type: u32) {
     out[19] = 0;
 }
 
-/// The bytes of the ABI note for `target` and `version`.
-pub fn abi_note(target: AbiTarget, version: u32) -> [u8; ABI_NOTE_SIZE] {
+const fn put_u32(out: &mut [u8], at: usize, value: u32) {
+    let b = value.to_le_bytes();
+    out[at] = b[0];
+    out[at + 1] = b[1];
+    out[at + 2] = b[2];
+    out[at + 3] = b[3];
+}
+
+/// The bytes of the ABI note for `target` and `version` (a `const fn`, so
+/// a guest can place it in a static).
+pub const fn abi_note(target: AbiTarget, version: u32) -> [u8; ABI_NOTE_SIZE] {
     let mut out = [0u8; ABI_NOTE_SIZE];
-    header(&mut out, ABI1_DESC_SIZE as u32, ABI1_NOTE_TYPE);
-    crate::write_u32(&mut out, 20, target as u32);
-    crate::write_u32(&mut out, 24, version);
+    put_u32(&mut out, 0, NOTE_NAMESZ);
+    put_u32(&mut out, 4, ABI1_DESC_SIZE as u32);
+    put_u32(&mut out, 8, ABI1_NOTE_TYPE);
+    let mut i = 0;
+    while i < NOTE_NAME.len() {
+        out[12 + i] = NOTE_NAME[i];
+        i += 1;
+    }
+    put_u32(&mut out, 20, target as u32);
+    put_u32(&mut out, 24, version);
     out
 }
 

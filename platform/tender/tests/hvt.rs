@@ -4,6 +4,15 @@
 //! or pointer. Each test that needs KVM prints "SKIPPED: <reason>" and
 //! returns when `/dev/kvm` is missing or unusable.
 
+/// Reports a skip on the process's stderr, which the test harness does not
+/// capture, so it shows in every run.
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {}", format_args!($($arg)*));
+    }};
+}
+
 mod support;
 
 use std::path::PathBuf;
@@ -40,13 +49,13 @@ fn tender() -> Command {
 /// Whether KVM can run a guest here; prints SKIPPED with the reason if not.
 fn kvm_usable(test: &str) -> bool {
     if !std::path::Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: {test}: /dev/kvm does not exist");
+        skipped!("{test}: /dev/kvm does not exist");
         return false;
     }
     match mirage_tender::hvt::Vm::new(2 << 20) {
         Ok(_) => true,
         Err(e) => {
-            println!("SKIPPED: {test}: KVM is not usable here: {e}");
+            skipped!("{test}: KVM is not usable here: {e}");
             false
         }
     }
@@ -297,7 +306,7 @@ fn net_write_and_read_over_a_tap() {
     let tap = match Tap::new() {
         Ok(t) => t,
         Err(reason) => {
-            println!("SKIPPED: net: {reason}");
+            skipped!("net: {reason}");
             return;
         }
     };

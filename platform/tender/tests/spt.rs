@@ -1,4 +1,13 @@
 //! End-to-end tests of `mirage-spt` on small assembly guests.
+/// Reports a skip on the process's stderr, which the test harness does not
+/// capture, so it shows in every run.
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {}", format_args!($($arg)*));
+    }};
+}
+
 mod support;
 
 use std::os::unix::process::ExitStatusExt;
@@ -500,13 +509,13 @@ impl Drop for TapGuard {
 fn net_guest_writes_a_frame() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 || !Path::new("/dev/net/tun").exists() {
-        eprintln!("SKIPPED: net_guest_writes_a_frame needs root and /dev/net/tun");
+        skipped!("net_guest_writes_a_frame needs root and /dev/net/tun");
         return;
     }
     let tap = match TapGuard::new() {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("SKIPPED: net_guest_writes_a_frame: cannot create a tap: {e}");
+            skipped!("net_guest_writes_a_frame: cannot create a tap: {e}");
             return;
         }
     };

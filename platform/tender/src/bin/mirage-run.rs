@@ -15,7 +15,9 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use solo5_abi::note::{ABI1_NOTE_ALIGN, ABI1_NOTE_MAX_SIZE, ABI1_NOTE_TYPE, AbiTarget, read_solo5_note};
+use solo5_abi::note::{
+    ABI1_NOTE_ALIGN, ABI1_NOTE_MAX_SIZE, ABI1_NOTE_TYPE, AbiTarget, read_solo5_note,
+};
 
 /// The Solo5 target named by `path`'s ABI note, if it has one.
 fn solo5_target(path: &Path) -> std::io::Result<Option<AbiTarget>> {
@@ -26,7 +28,11 @@ fn solo5_target(path: &Path) -> std::io::Result<Option<AbiTarget>> {
     }
     let u16_at = |b: &[u8], o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as u64;
     let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]));
-    let (phoff, phentsize, phnum) = (u64_at(&header, 32), u16_at(&header, 54), u16_at(&header, 56));
+    let (phoff, phentsize, phnum) = (
+        u64_at(&header, 32),
+        u16_at(&header, 54),
+        u16_at(&header, 56),
+    );
     if phentsize < 56 || phnum > 64 {
         return Ok(None);
     }
@@ -45,8 +51,12 @@ fn solo5_target(path: &Path) -> std::io::Result<Option<AbiTarget>> {
         if file.read_exact(&mut segment).is_err() {
             continue;
         }
-        if let Ok(Some(desc)) = read_solo5_note(&segment, ABI1_NOTE_TYPE, ABI1_NOTE_ALIGN, ABI1_NOTE_MAX_SIZE)
-            && let Some((target, _)) = solo5_abi::note::parse_abi(desc)
+        if let Ok(Some(desc)) = read_solo5_note(
+            &segment,
+            ABI1_NOTE_TYPE,
+            ABI1_NOTE_ALIGN,
+            ABI1_NOTE_MAX_SIZE,
+        ) && let Some((target, _)) = solo5_abi::note::parse_abi(desc)
         {
             return Ok(AbiTarget::of_code(target));
         }
@@ -55,9 +65,15 @@ fn solo5_target(path: &Path) -> std::io::Result<Option<AbiTarget>> {
 }
 
 fn is_tender_option(arg: &str) -> bool {
-    ["--mem=", "--net:", "--net-mac:", "--block:", "--block-sector-size:"]
-        .iter()
-        .any(|p| arg.starts_with(p))
+    [
+        "--mem=",
+        "--net:",
+        "--net-mac:",
+        "--block:",
+        "--block-sector-size:",
+    ]
+    .iter()
+    .any(|p| arg.starts_with(p))
         || arg == "--x-exec-heap"
 }
 
@@ -80,7 +96,10 @@ fn main() {
         Some(target @ (AbiTarget::Hvt | AbiTarget::Spt)) => {
             let tender = std::env::current_exe()
                 .ok()
-                .and_then(|exe| exe.parent().map(|dir| dir.join(format!("mirage-{}", target.name()))))
+                .and_then(|exe| {
+                    exe.parent()
+                        .map(|dir| dir.join(format!("mirage-{}", target.name())))
+                })
                 .unwrap_or_else(|| PathBuf::from(format!("mirage-{}", target.name())));
             let (options, guest): (Vec<OsString>, Vec<OsString>) = {
                 let split = rest
@@ -89,7 +108,11 @@ fn main() {
                     .unwrap_or(rest.len());
                 (rest[..split].to_vec(), rest[split..].to_vec())
             };
-            Command::new(&tender).args(&options).arg(&kernel).args(&guest).exec()
+            Command::new(&tender)
+                .args(&options)
+                .arg(&kernel)
+                .args(&guest)
+                .exec()
         }
         Some(other) => {
             eprintln!(

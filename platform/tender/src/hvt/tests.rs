@@ -3,6 +3,15 @@
 //! pointers. Each test prints "SKIPPED: <reason>" and returns when KVM is
 //! unusable here.
 
+/// Reports a skip on the process's stderr, which the test harness does not
+/// capture, so it shows in every run.
+macro_rules! skipped {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "SKIPPED: {}", format_args!($($arg)*));
+    }};
+}
+
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use super::error::HvtError;
@@ -87,13 +96,13 @@ impl Asm {
 /// A VM running `code`; `None` (after printing SKIPPED) if KVM is unusable.
 fn vm(code: &Asm, mem: u64) -> Option<Vm> {
     if !std::path::Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: /dev/kvm does not exist");
+        skipped!("/dev/kvm does not exist");
         return None;
     }
     let mut vm = match Vm::new(mem) {
         Ok(vm) => vm,
         Err(e) => {
-            println!("SKIPPED: KVM is not usable here: {e}");
+            skipped!("KVM is not usable here: {e}");
             return None;
         }
     };
@@ -437,14 +446,14 @@ fn a_triple_fault_is_reported() {
 #[test]
 fn the_sse_probe_answers() {
     if !std::path::Path::new("/dev/kvm").exists() {
-        println!("SKIPPED: /dev/kvm does not exist");
+        skipped!("/dev/kvm does not exist");
         return;
     }
     match probe_sse() {
         Ok(true) => println!("this host's KVM runs SSE guests"),
         Ok(false) => println!("this host's KVM cannot run SSE guests (emulating KVM)"),
         Err(e @ (HvtError::OpenKvm(_) | HvtError::CreateVm(_))) => {
-            println!("SKIPPED: KVM is not usable here: {e}")
+            skipped!("KVM is not usable here: {e}")
         }
         Err(e) => panic!("SSE probe failed: {e}"),
     }
@@ -569,7 +578,7 @@ fn net_write_poll_read_over_a_tap() {
     let tap = match TapGuard::new() {
         Ok(tap) => tap,
         Err(reason) => {
-            println!("SKIPPED: {reason}");
+            skipped!("{reason}");
             return;
         }
     };

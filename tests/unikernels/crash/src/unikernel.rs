@@ -8,7 +8,10 @@ pub async fn start(how: String) -> Result<(), String> {
         "ok" => Ok(()),
         "fail" => Err(String::from("failing on purpose")),
         "panic" => panic!("panicking on purpose"),
-        other => match other.strip_prefix("alloc:").and_then(|n| n.parse::<usize>().ok()) {
+        other => match other
+            .strip_prefix("alloc:")
+            .and_then(|n| n.parse::<usize>().ok())
+        {
             Some(n) => {
                 let mut v: Vec<u8> = Vec::new();
                 v.resize(n, 7);
