@@ -220,3 +220,17 @@ fn cargo_run_boots_through_the_runner() {
     );
     assert!(text(&out.stdout).contains("SUCCESS: 4 sectors written, read back and verified"));
 }
+
+#[test]
+fn the_sandbox_holds_for_a_rust_unikernel() {
+    use std::os::unix::process::ExitStatusExt;
+    // TLS base zero: a %fs-relative read hits the unmapped zero page.
+    let out = spt("crash", &[], &["--solo5:quiet", "--how=tls"]);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{out:?}");
+    // Text is not writable.
+    let out = spt("crash", &[], &["--solo5:quiet", "--how=write-text"]);
+    assert_eq!(out.status.signal(), Some(libc::SIGSEGV), "{out:?}");
+    // A system call outside the filter kills the process.
+    let out = spt("crash", &[], &["--solo5:quiet", "--how=syscall"]);
+    assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{out:?}");
+}

@@ -1,4 +1,7 @@
-//! Ends as `how` says: `ok`, `fail`, `panic`, or `alloc:N`.
+//! Ends as `how` says: `ok`, `fail`, `panic`, `alloc:N`, or one of the
+//! sandbox checks: `tls` (reads through the TLS base, which boot set to
+//! zero: must fault), `write-text` (writes to its own code: must fault),
+//! `syscall` (makes a system call the spt tender forbids: killed).
 
 use mirage::export::{String, Vec};
 
@@ -8,6 +11,31 @@ pub async fn start(how: String) -> Result<(), String> {
         "ok" => Ok(()),
         "fail" => Err(String::from("failing on purpose")),
         "panic" => panic!("panicking on purpose"),
+        "tls" => {
+            let value: u64;
+            // SAFETY: deliberately reads %fs:0x28 (a stack-protector slot in
+            // a C runtime); the TLS base is zero, so this must fault.
+            unsafe { core::arch::asm!("mov {}, fs:[0x28]", out(reg) value) };
+            Err(mirage::export::format!(
+                "read {value:#x} through a zero TLS base"
+            ))
+        }
+        "write-text" => {
+            let code = start as *const () as *mut u8;
+            // SAFETY: deliberately writes to the code of this function; text
+            // is mapped without write permission, so this must fault.
+            unsafe { core::ptr::write_volatile(code, 0xcc) };
+            Err(String::from("wrote to text"))
+        }
+        "syscall" => {
+            let pid: i64;
+            // SAFETY: getpid takes no argument and touches no memory; the spt
+            // seccomp filter does not allow it, so the process is killed.
+            unsafe {
+                core::arch::asm!("syscall", inlateout("rax") 39i64 => pid, lateout("rcx") _, lateout("r11") _)
+            };
+            Err(mirage::export::format!("getpid returned {pid}"))
+        }
         other => match other
             .strip_prefix("alloc:")
             .and_then(|n| n.parse::<usize>().ok())
