@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mirage_build::prelude::*;
 
-#[path = "golden/hello_graph.rs"]
+/// The build script of examples/hello, whose `hello()` is the graph the
+/// golden files pin.
+#[path = "../examples/hello/build.rs"]
+#[allow(dead_code)]
 mod hello_graph;
 
 const APP_MANIFEST: &str = r#"

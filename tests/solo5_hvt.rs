@@ -6,8 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 /// Whether this host's KVM runs SSE guests; `None` (with the reason
 /// printed) when there is no usable KVM at all.
@@ -25,16 +24,10 @@ fn kvm_runs_sse() -> Option<bool> {
 const SSE_REASON: &str = "this host's KVM emulates guests and cannot run SSE instructions (the probe guest's xorps stopped with an emulation failure); Rust code for the host triple uses SSE, so full Rust unikernels run under hvt only on a host with hardware KVM";
 
 fn hvt(example: &str, tender_args: &[&str], guest_args: &[&str]) -> Output {
-    let mut cmd = Command::new(common::tender("mirage-hvt"));
-    cmd.args(tender_args)
-        .arg(common::build_example(example, "hvt"))
-        .args(guest_args);
-    common::run_with_deadline(cmd, Duration::from_secs(120))
+    common::under_tender("hvt", example, tender_args, guest_args)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::text;
 
 #[test]
 fn hello_under_hvt() {

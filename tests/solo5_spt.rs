@@ -7,16 +7,10 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 fn spt(example: &str, tender_args: &[&str], guest_args: &[&str]) -> Output {
-    let mut cmd = Command::new(common::tender("mirage-spt"));
-    cmd.args(tender_args)
-        .arg(common::build_example(example, "spt"))
-        .args(guest_args);
-    common::run_with_deadline(cmd, Duration::from_secs(30))
+    common::under_tender("spt", example, tender_args, guest_args)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::text;
 
 fn app_lines(out: &Output) -> Vec<String> {
     text(&out.stdout)

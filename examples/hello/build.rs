@@ -1,9 +1,11 @@
 //! The device graph of `hello` (MirageOS's `config.ml`): a job that needs a
-//! timer, and three runtime arguments.
+//! timer, and three runtime arguments. The workspace's golden test
+//! evaluates `hello()` too, so the generated code it pins is this file's.
 
 use mirage_build::prelude::*;
 
-fn main() {
+/// The application.
+pub fn hello() -> Application {
     let hello = runtime_arg::<String>("hello")
         .default("Hello World!".to_string())
         .doc("The message to print.");
@@ -17,5 +19,9 @@ fn main() {
         .runtime_arg(&hello)
         .runtime_arg(&count)
         .runtime_arg(&interval);
-    configure(register("hello", [main.apply(&default_time())]));
+    register("hello", [main.apply(&default_time())])
+}
+
+fn main() {
+    configure(hello());
 }

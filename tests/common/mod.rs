@@ -141,3 +141,23 @@ pub fn skipped(what: &str, why: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED: {what}: {why}");
 }
+
+/// Output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `example` built for `target` (`hvt`, `spt`) under the project's
+/// tender for it, with a deadline.
+pub fn under_tender(
+    target: &str,
+    example: &str,
+    tender_args: &[&str],
+    guest_args: &[&str],
+) -> Output {
+    let mut cmd = Command::new(tender(&format!("mirage-{target}")));
+    cmd.args(tender_args)
+        .arg(build_example(example, target))
+        .args(guest_args);
+    run_with_deadline(cmd, Duration::from_secs(120))
+}

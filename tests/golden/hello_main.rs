@@ -4,7 +4,7 @@
 
 /// The runtime arguments of `hello`, in the order `--help` lists them.
 static MIRAGE_RUNTIME_ARGS: &[mirage::args::ArgSpec] = &[
-    // --logs, declared at tests/golden/hello_graph.rs:20:5
+    // --logs, declared at build.rs:22:5
     mirage::args::ArgSpec {
         name: "logs",
         doc: "Log thresholds: LEVEL for every source, or SRC:LEVEL pairs, comma-separated (e.g. *:info,netif:debug).",
@@ -14,7 +14,7 @@ static MIRAGE_RUNTIME_ARGS: &[mirage::args::ArgSpec] = &[
         flag: false,
         check: mirage::args::check::<mirage::reporter::LogLevels>,
     },
-    // --hello, declared at tests/golden/hello_graph.rs:7:17
+    // --hello, declared at build.rs:9:17
     mirage::args::ArgSpec {
         name: "hello",
         doc: "The message to print.",
@@ -24,7 +24,7 @@ static MIRAGE_RUNTIME_ARGS: &[mirage::args::ArgSpec] = &[
         flag: false,
         check: mirage::args::check::<mirage::export::String>,
     },
-    // --count, declared at tests/golden/hello_graph.rs:10:17
+    // --count, declared at build.rs:12:17
     mirage::args::ArgSpec {
         name: "count",
         doc: "How many times to print it.",
@@ -34,7 +34,7 @@ static MIRAGE_RUNTIME_ARGS: &[mirage::args::ArgSpec] = &[
         flag: false,
         check: mirage::args::check::<u32>,
     },
-    // --interval-ms, declared at tests/golden/hello_graph.rs:13:20
+    // --interval-ms, declared at build.rs:15:20
     mirage::args::ArgSpec {
         name: "interval-ms",
         doc: "Milliseconds between two messages.",
@@ -61,18 +61,18 @@ async fn mirage_start(args: mirage::args::Parsed) -> Result<(), mirage::rt::Star
         .get("interval-ms")
         .map_err(mirage::rt::StartError::argument)?;
 
-    // 1. pclock: `default_posix_clock` (tests/golden/hello_graph.rs:20:5)
+    // 1. pclock: `default_posix_clock` (build.rs:22:5)
     let pclock_1: &'static mirage::platform::Pclock =
         mirage::rt::leak(mirage::platform::Pclock::new());
 
-    // 2. reporter: `default_reporter` (tests/golden/hello_graph.rs:20:5)
+    // 2. reporter: `default_reporter` (build.rs:22:5)
     let reporter_2: &'static mirage::platform::Reporter =
         mirage::platform::install_reporter(pclock_1, arg_logs);
 
-    // 3. time: `default_time` (tests/golden/hello_graph.rs:20:36)
+    // 3. time: `default_time` (build.rs:22:36)
     let time_3: &'static mirage::platform::Time = mirage::rt::leak(mirage::platform::Time::new());
 
-    // 4. time -> job: `main "unikernel::start"` (tests/golden/hello_graph.rs:16:16)
+    // 4. time -> job: `main "unikernel::start"` (build.rs:18:16)
     // (a job: started below, once every device is connected)
     let _ = (reporter_2,);
 

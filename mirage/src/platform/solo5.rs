@@ -21,23 +21,8 @@ pub use mirage_solo5::StartInfo;
 #[repr(C, align(8))]
 pub struct Note<const N: usize>(pub [u8; N]);
 
-/// The Solo5 timer: sleeps on the executor's timer queue, which idles in
-/// `solo5_yield`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Time;
-
-impl Time {
-    /// The timer.
-    pub fn new() -> Self {
-        Time
-    }
-}
-
-impl crate::Time for Time {
-    async fn sleep_ns(&self, ns: u64) {
-        crate::rt::sleep_ns(ns).await
-    }
-}
+/// The timer: the executor's timer queue.
+pub type Time = crate::time::RtTime;
 
 /// The Solo5 wall clock (`solo5_clock_wall`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -109,11 +94,7 @@ pub type Reporter = DefaultReporter<Pclock, ConsoleSink>;
 /// Makes the default reporter with `levels` and installs it as the `log`
 /// crate's logger.
 pub fn install_reporter(clock: &'static Pclock, levels: LogLevels) -> &'static Reporter {
-    let reporter = crate::rt::leak(DefaultReporter::new(clock, ConsoleSink, levels));
-    // Only fails if a logger is already installed, which the single entry
-    // point never does.
-    let _ = reporter.install();
-    reporter
+    crate::reporter::install_default(clock, ConsoleSink, levels)
 }
 
 /// Entropy for the generator's seed: RDRAND where the CPU has it, mixed

@@ -13,22 +13,8 @@ use crate::args::{self, ArgError, ArgSpec, Parsed};
 use crate::reporter::{DefaultReporter, LogLevels, LogSink};
 use crate::rt::{Executor, Platform, StartError, Stopped};
 
-/// The unix timer: sleeps on the executor's timer queue.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Time;
-
-impl Time {
-    /// The timer.
-    pub fn new() -> Self {
-        Time
-    }
-}
-
-impl crate::Time for Time {
-    async fn sleep_ns(&self, ns: u64) {
-        crate::rt::sleep_ns(ns).await
-    }
-}
+/// The timer: the executor's timer queue.
+pub type Time = crate::time::RtTime;
 
 /// The unix wall clock (`CLOCK_REALTIME`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -108,11 +94,7 @@ pub type Reporter = DefaultReporter<Pclock, ConsoleSink>;
 /// Makes the default reporter with `levels` and installs it as the `log`
 /// crate's logger.
 pub fn install_reporter(clock: &'static Pclock, levels: LogLevels) -> &'static Reporter {
-    let reporter = crate::rt::leak(DefaultReporter::new(clock, ConsoleSink, levels));
-    // Only fails if a logger is already installed, which a unikernel's
-    // single entry point never does; the first reporter then stays.
-    let _ = reporter.install();
-    reporter
+    crate::reporter::install_default(clock, ConsoleSink, levels)
 }
 
 /// How many bytes of entropy seed the generator.

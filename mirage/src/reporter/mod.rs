@@ -106,6 +106,24 @@ pub fn no_reporter() {
     log::set_max_level(log::LevelFilter::Off);
 }
 
+/// Makes the default reporter over `clock` and `sink` with `levels`, for
+/// the rest of the program, and installs it as the `log` crate's logger.
+/// A second installation keeps the first logger (a unikernel's single
+/// entry point never makes one).
+pub fn install_default<C, S>(
+    clock: &'static C,
+    sink: S,
+    levels: LogLevels,
+) -> &'static DefaultReporter<C, S>
+where
+    C: crate::Pclock + Send + Sync + 'static,
+    S: LogSink + 'static,
+{
+    let reporter = crate::rt::leak(DefaultReporter::new(clock, sink, levels));
+    let _ = reporter.install();
+    reporter
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
