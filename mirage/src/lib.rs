@@ -33,6 +33,8 @@ pub mod args;
 pub mod block;
 pub mod clock;
 pub mod console;
+pub mod kv;
+pub mod net;
 pub mod random;
 pub mod reporter;
 pub mod rt;
