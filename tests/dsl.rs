@@ -454,3 +454,59 @@ fn generated_hello_matches_the_golden_file() {
     assert!(check.success(), "generated code is not rustfmt-clean");
     let _ = Rc::new(());
 }
+
+fn block_job(device: &Impl<Block>) -> Impl<Job> {
+    mirage_build::main("app::run", block() >> job()).apply(device)
+}
+
+#[test]
+fn ccm_block_wraps_its_device_and_reads_the_key_argument() {
+    let key =
+        runtime_arg::<Option<String>>("aes-ccm-key").doc("The key of the block device (hex).");
+    let encrypted = ccm_block(None, &key, &block_of_file("edb"));
+    let out = eval(
+        &register("ccm", [block_job(&encrypted)]).reporter(no_reporter()),
+        &[],
+    )
+    .unwrap();
+    // Compared without whitespace: rustfmt wraps long lines.
+    let main: String = out.main_rs.chars().filter(|c| !c.is_whitespace()).collect();
+    let main = main.replace(",>", ">");
+    assert!(
+        main.contains("letarg_aes_ccm_key:Option<mirage::export::String>"),
+        "{main}"
+    );
+    assert!(
+        main.contains(
+            "mirage::block::ccm::CcmBlock<mirage::platform::BlockFile,mirage::random::Rng>"
+        ),
+        "{main}"
+    );
+    assert!(main.contains("arg_aes_ccm_key.as_deref(),8)"), "{main}");
+    assert!(
+        main.contains("mirage::platform::BlockFile::connect(\"edb\")"),
+        "{main}"
+    );
+    assert!(
+        main.contains("mirage::platform::default_random()"),
+        "{main}"
+    );
+}
+
+#[test]
+fn generic_block_follows_its_key_and_xenstore_needs_xen() {
+    let app = || register("gb", [block_job(&generic_block("disk"))]).reporter(no_reporter());
+    let out = eval(&app(), &[]).unwrap();
+    assert!(out.main_rs.contains("BlockFile::connect(\"disk\")"));
+    let out = eval(&app(), &[("MIRAGE_BLOCK", "ramdisk")]).unwrap();
+    assert!(
+        out.main_rs.contains("Ramdisk::connect(\"disk\")"),
+        "{}",
+        out.main_rs
+    );
+    let err = eval(&app(), &[("MIRAGE_BLOCK", "xenstore")])
+        .unwrap_err()
+        .to_string();
+    assert!(err.starts_with("device `block_of_xenstore_id`"), "{err}");
+    assert!(err.contains("needs a Xen target"), "{err}");
+}

@@ -152,6 +152,7 @@ pub(crate) struct DeviceDef {
     pub(crate) is_job: bool,
     pub(crate) solo5: Vec<Solo5Device>,
     pub(crate) special: Option<Rc<dyn Any>>,
+    pub(crate) unavailable: Option<String>,
 }
 
 /// A node of the device graph.
@@ -276,6 +277,7 @@ impl<T: TypeDesc> Device<T> {
                 is_job: T::result_name() == "job",
                 solo5: Vec::new(),
                 special: None,
+                unavailable: None,
             },
             _type: std::marker::PhantomData,
         }
@@ -342,6 +344,14 @@ impl<T: TypeDesc> Device<T> {
     /// The Solo5 device this device needs in the unikernel's manifest.
     pub fn solo5_device(mut self, device: Solo5Device) -> Self {
         self.def.solo5.push(device);
+        self
+    }
+
+    /// Marks the device as impossible in this build, with the reason: if
+    /// the graph uses it, `configure` fails with that message (e.g. a Xen
+    /// device on a target without Xen).
+    pub fn unavailable(mut self, reason: &str) -> Self {
+        self.def.unavailable = Some(reason.to_string());
         self
     }
 

@@ -99,6 +99,12 @@ impl Evaluator<'_> {
                 ),
             });
         }
+        if let Some(reason) = &def.unavailable {
+            return Err(ConfigureError::Device {
+                device: label(&def),
+                problem: reason.clone(),
+            });
+        }
         path.push(label(&def));
         let mut extra = Vec::new();
         for d in &def.extra_deps {

@@ -10,7 +10,7 @@ mod reporter;
 mod time;
 
 pub use argv::{ArgvMode, default_argv, no_argv};
-pub use block::block_of_file;
+pub use block::{block_of_file, block_of_xenstore_id, ccm_block, generic_block, ramdisk};
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
 pub use random::{default_random, rng};

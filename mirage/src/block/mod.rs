@@ -3,6 +3,9 @@
 use alloc::string::String;
 use core::fmt;
 
+pub mod ccm;
+pub mod ramdisk;
+
 /// What a block device is: sector size, size, writability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockInfo {

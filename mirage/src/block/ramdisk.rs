@@ -1,0 +1,73 @@
+//! `ramdisk`: a block device in memory.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use super::{Block, BlockError, BlockInfo, check_access};
+
+/// A block device held in memory (the seed's `ramdisk`): zeroed at
+/// creation, gone when the unikernel stops.
+#[derive(Debug)]
+pub struct Ramdisk {
+    info: BlockInfo,
+    data: Mutex<Vec<u8>>,
+}
+
+impl Ramdisk {
+    /// The default size of a named ramdisk: 32768 sectors of 512 bytes
+    /// (16 MiB), as MirageOS's ramdisk.
+    pub const DEFAULT_SECTORS: u64 = 32768;
+
+    /// A ramdisk of `size_sectors` sectors of `sector_size` bytes.
+    pub fn new(size_sectors: u64, sector_size: u32) -> Self {
+        Ramdisk {
+            info: BlockInfo {
+                sector_size,
+                size_sectors,
+                read_write: true,
+            },
+            data: Mutex::new(vec![0; (size_sectors * u64::from(sector_size)) as usize]),
+        }
+    }
+
+    /// The ramdisk named `name` with the default size (the name only labels
+    /// it: every call makes a new one).
+    pub fn connect(_name: &str) -> Self {
+        Self::new(Self::DEFAULT_SECTORS, 512)
+    }
+
+    /// A copy of the whole contents (for tests and images).
+    pub fn contents(&self) -> Vec<u8> {
+        self.data.lock().clone()
+    }
+
+    /// A ramdisk holding `image` (padded with zeros to whole sectors).
+    pub fn from_image(image: &[u8], sector_size: u32) -> Self {
+        let sectors = (image.len() as u64).div_ceil(u64::from(sector_size));
+        let disk = Self::new(sectors, sector_size);
+        disk.data.lock()[..image.len()].copy_from_slice(image);
+        disk
+    }
+}
+
+impl Block for Ramdisk {
+    fn info(&self) -> BlockInfo {
+        self.info
+    }
+
+    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+        check_access(&self.info, sector, buf.len(), false)?;
+        let start = (sector * u64::from(self.info.sector_size)) as usize;
+        buf.copy_from_slice(&self.data.lock()[start..start + buf.len()]);
+        Ok(())
+    }
+
+    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
+        check_access(&self.info, sector, data.len(), true)?;
+        let start = (sector * u64::from(self.info.sector_size)) as usize;
+        self.data.lock()[start..start + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
