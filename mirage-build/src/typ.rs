@@ -136,6 +136,8 @@ device_types! {
     Mclock = "mclock", mclock;
     /// Block devices (`Mirage_block.S`).
     Block = "block", block;
+    /// Read-write key-value stores (`Mirage_kv.RW`).
+    KvRw = "kv_rw", kv_rw;
     /// Random sources (`Mirage_random.S`).
     Random = "random", random;
     /// The console.
