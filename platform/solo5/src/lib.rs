@@ -6,7 +6,7 @@
 //! filter allows). Everything above the transport is shared.
 //!
 //! Boot: the tender enters `_start` (c-stubs/boot.S), which aligns the stack
-//! and calls [`boot`]'s `mirage_solo5_boot`; that sets the stack-protector
+//! and calls `boot::mirage_solo5_boot`; that sets the stack-protector
 //! canary and a zero TLS base, reads the boot info, strips the `--solo5:`
 //! options off the command line, prints the Solo5 banner (unless quiet),
 //! hands the heap to the allocator and calls the application's

@@ -238,7 +238,7 @@ fn put_u64(mem: &mut [u8], gpa: u64, value: u64) {
 }
 
 /// Writes the identity-mapped page tables of section 2.3 for `mem_size`
-/// bytes: PML4[0] → PDPT, PDPT[0..4] → PD0..PD3, PD0[0] → PT0 (pages below
+/// bytes: PML4\[0\] → PDPT, PDPT\[0..4\] → PD0..PD3, PD0\[0\] → PT0 (pages below
 /// 0x10000 absent, 0x10000..0x100000 read-only, the rest of the first
 /// 2 MiB read-write), then one 2 MiB read-write page per further 2 MiB.
 /// No NX bit: everything is executable.
