@@ -1,0 +1,367 @@
+//! The ARP cache, as a state machine without I/O: every call takes the
+//! current monotonic time, and the caller sends what it is told to send.
+//!
+//! An entry is `Pending` (a request is out; packets for the address wait in
+//! a small queue) or `Resolved` (the MAC address, valid until it expires).
+//! Invariants: at most `capacity` entries (a flood of new addresses evicts
+//! the oldest entries instead of growing the table), at most
+//! `queue_limit` waiting packets per address, a pending entry is retried
+//! `retries` times every `retry_ns` and then dropped with its queue.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::net::Ipv4Addr;
+
+use crate::net::MacAddr;
+
+/// The cache's limits and timeouts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Most entries kept.
+    pub capacity: usize,
+    /// Most packets waiting for one address.
+    pub queue_limit: usize,
+    /// How long a resolved entry stays valid.
+    pub lifetime_ns: u64,
+    /// Time between two requests for a pending address.
+    pub retry_ns: u64,
+    /// Requests sent after the first before giving up.
+    pub retries: u32,
+}
+
+impl Default for Config {
+    /// MirageOS's arp defaults: 20 minutes of validity, a request every
+    /// second, 5 retries; bounded at 1024 entries and 16 waiting packets.
+    fn default() -> Self {
+        Config {
+            capacity: 1024,
+            queue_limit: 16,
+            lifetime_ns: 1_200_000_000_000,
+            retry_ns: 1_000_000_000,
+            retries: 5,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Entry<P> {
+    Pending {
+        next_request: u64,
+        sent: u32,
+        queue: VecDeque<P>,
+        created: u64,
+    },
+    Resolved {
+        mac: MacAddr,
+        expires: u64,
+        created: u64,
+    },
+}
+
+impl<P> Entry<P> {
+    fn created(&self) -> u64 {
+        match self {
+            Entry::Pending { created, .. } | Entry::Resolved { created, .. } => *created,
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The address is resolved.
+    Found(MacAddr),
+    /// A request must be sent now (the address was unknown).
+    SendRequest,
+    /// A request is already out; wait.
+    Waiting,
+}
+
+/// The ARP cache. `P` is a waiting packet (an owned frame payload).
+#[derive(Debug)]
+pub struct Cache<P> {
+    config: Config,
+    entries: BTreeMap<Ipv4Addr, Entry<P>>,
+    /// Packets dropped: queue full, address unresolvable, entry evicted.
+    pub dropped: u64,
+}
+
+/// What `poll` asks the caller to do.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Addresses to send a request for now.
+    pub requests: Vec<Ipv4Addr>,
+    /// Addresses given up on (their waiting packets were dropped).
+    pub failed: Vec<Ipv4Addr>,
+}
+
+impl<P> Cache<P> {
+    /// An empty cache.
+    pub fn new(config: Config) -> Self {
+        Cache {
+            config,
+            entries: BTreeMap::new(),
+            dropped: 0,
+        }
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the cache is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The resolved address of `ip`, if valid at `now`.
+    pub fn get(&self, ip: Ipv4Addr, now: u64) -> Option<MacAddr> {
+        match self.entries.get(&ip) {
+            Some(Entry::Resolved { mac, expires, .. }) if *expires > now => Some(*mac),
+            _ => None,
+        }
+    }
+
+    /// Makes room for one more entry: evicts the oldest (dropping its
+    /// queue) when the cache is full.
+    fn make_room(&mut self) {
+        if self.entries.len() < self.config.capacity {
+            return;
+        }
+        let oldest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.created())
+            .map(|(ip, _)| *ip);
+        if let Some(ip) = oldest
+            && let Some(Entry::Pending { queue, .. }) = self.entries.remove(&ip)
+        {
+            self.dropped += queue.len() as u64;
+        }
+    }
+
+    /// Looks `ip` up for sending `packet`: `Found` (send it now), or the
+    /// packet is queued until resolution (`SendRequest`: the caller sends
+    /// the first request; `Waiting`: one is out). A full queue drops the
+    /// packet (counted).
+    pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: u64) -> (Lookup, Option<P>) {
+        if let Some(mac) = self.get(ip, now) {
+            return (Lookup::Found(mac), Some(packet));
+        }
+        match self.entries.get_mut(&ip) {
+            Some(Entry::Pending { queue, .. }) => {
+                if queue.len() < self.config.queue_limit {
+                    queue.push_back(packet);
+                } else {
+                    self.dropped += 1;
+                }
+                (Lookup::Waiting, None)
+            }
+            _ => {
+                self.entries.remove(&ip);
+                self.make_room();
+                let mut queue = VecDeque::new();
+                if self.config.queue_limit > 0 {
+                    queue.push_back(packet);
+                } else {
+                    self.dropped += 1;
+                }
+                self.entries.insert(
+                    ip,
+                    Entry::Pending {
+                        next_request: now.saturating_add(self.config.retry_ns),
+                        sent: 1,
+                        queue,
+                        created: now,
+                    },
+                );
+                (Lookup::SendRequest, None)
+            }
+        }
+    }
+
+    /// Records `ip` at `mac` (a reply to us, or a request from `ip` for our
+    /// address). Only addresses already in the cache are updated unless
+    /// `create` is set (RFC 826's merge rule: a stranger's traffic cannot
+    /// fill the table). Returns the packets that were waiting for `ip`.
+    pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64, create: bool) -> Vec<P> {
+        if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
+            return Vec::new();
+        }
+        let expires = now.saturating_add(self.config.lifetime_ns);
+        match self.entries.get_mut(&ip) {
+            Some(entry) => {
+                let created = entry.created();
+                let old = core::mem::replace(
+                    entry,
+                    Entry::Resolved {
+                        mac,
+                        expires,
+                        created,
+                    },
+                );
+                match old {
+                    Entry::Pending { queue, .. } => queue.into_iter().collect(),
+                    Entry::Resolved { .. } => Vec::new(),
+                }
+            }
+            None if create => {
+                self.make_room();
+                self.entries.insert(
+                    ip,
+                    Entry::Resolved {
+                        mac,
+                        expires,
+                        created: now,
+                    },
+                );
+                Vec::new()
+            }
+            None => Vec::new(),
+        }
+    }
+
+    /// Forgets `ip` (address change), dropping waiting packets.
+    pub fn remove(&mut self, ip: Ipv4Addr) {
+        if let Some(Entry::Pending { queue, .. }) = self.entries.remove(&ip) {
+            self.dropped += queue.len() as u64;
+        }
+    }
+
+    /// Advances time to `now`: expires stale entries, and says which
+    /// requests to repeat and which addresses to give up on.
+    pub fn poll(&mut self, now: u64) -> Due {
+        let mut due = Due::default();
+        let retry = self.config.retry_ns;
+        let retries = self.config.retries;
+        let mut dropped = 0u64;
+        self.entries.retain(|ip, entry| match entry {
+            Entry::Resolved { expires, .. } => *expires > now,
+            Entry::Pending {
+                next_request,
+                sent,
+                queue,
+                ..
+            } => {
+                if *next_request > now {
+                    return true;
+                }
+                if *sent > retries {
+                    dropped += queue.len() as u64;
+                    due.failed.push(*ip);
+                    return false;
+                }
+                *sent += 1;
+                *next_request = now.saturating_add(retry);
+                due.requests.push(*ip);
+                true
+            }
+        });
+        self.dropped += dropped;
+        due
+    }
+
+    /// When `poll` next has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.entries
+            .values()
+            .map(|e| match e {
+                Entry::Pending { next_request, .. } => *next_request,
+                Entry::Resolved { expires, .. } => *expires,
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    const B: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
+    const SEC: u64 = 1_000_000_000;
+
+    fn cache() -> Cache<u32> {
+        Cache::new(Config::default())
+    }
+
+    #[test]
+    fn resolution_flushes_the_queue_in_order() {
+        let mut c = cache();
+        assert_eq!(c.resolve(A, 1, 0), (Lookup::SendRequest, None));
+        assert_eq!(c.resolve(A, 2, 1), (Lookup::Waiting, None));
+        assert_eq!(c.get(A, 2), None);
+        assert_eq!(c.learn(A, MAC, 3, false), vec![1, 2]);
+        assert_eq!(c.resolve(A, 3, 4), (Lookup::Found(MAC), Some(3)));
+    }
+
+    #[test]
+    fn requests_are_retried_then_given_up_with_their_queue() {
+        let mut c = cache();
+        c.resolve(A, 1, 0);
+        c.resolve(A, 2, 0);
+        let mut sent = 1;
+        let mut t = 0;
+        loop {
+            t += SEC;
+            let due = c.poll(t);
+            sent += due.requests.len();
+            if !due.failed.is_empty() {
+                assert_eq!(due.failed, [A]);
+                break;
+            }
+            assert!(t < 100 * SEC, "never gives up");
+        }
+        assert_eq!(sent, 1 + Config::default().retries as usize);
+        assert_eq!(c.dropped, 2);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn entries_expire() {
+        let mut c = cache();
+        c.learn(A, MAC, 0, true);
+        let life = Config::default().lifetime_ns;
+        assert_eq!(c.next_deadline(), Some(life));
+        assert_eq!(c.get(A, life - 1), Some(MAC));
+        c.poll(life);
+        assert_eq!(c.get(A, life), None);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn strangers_cannot_create_entries_and_bad_addresses_are_ignored() {
+        let mut c = cache();
+        assert!(c.learn(B, MAC, 0, false).is_empty());
+        assert!(c.is_empty());
+        c.learn(Ipv4Addr::BROADCAST, MAC, 0, true);
+        c.learn(A, MacAddr::BROADCAST, 0, true);
+        c.learn(A, MacAddr([1, 0, 0, 0, 0, 0]), 0, true);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_flood_is_bounded() {
+        let config = Config {
+            capacity: 64,
+            queue_limit: 4,
+            ..Config::default()
+        };
+        let mut c: Cache<u32> = Cache::new(config);
+        for i in 0..10_000u32 {
+            let ip = Ipv4Addr::from(0x0a00_0000 + i);
+            c.learn(ip, MAC, u64::from(i), true);
+            c.resolve(Ipv4Addr::from(0x0b00_0000 + i), i, u64::from(i));
+            assert!(c.len() <= 64);
+        }
+        for i in 0..100 {
+            c.resolve(B, i, 20_000);
+        }
+        // B's queue holds at most 4; the rest were dropped and counted.
+        assert!(c.dropped >= 96);
+        assert!(c.len() <= 64);
+    }
+}
