@@ -6,6 +6,7 @@
 use core::fmt;
 
 pub mod arp;
+pub mod frag;
 
 /// An Ethernet (MAC) address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -1,0 +1,338 @@
+//! Fragment reassembly for IPv4 and IPv6, as a state machine without I/O.
+//!
+//! A datagram is keyed by what identifies it (for IPv4: source,
+//! destination, protocol, identification; for IPv6: source, destination,
+//! identification) and completes when its fragments cover `0..total`,
+//! `total` being known from the last fragment. Bounds (a flood of fragments
+//! cannot grow memory): at most `max_datagrams` in progress, at most
+//! `max_bytes` buffered in all, datagrams no longer than 65535 bytes, and
+//! each is dropped `timeout_ns` after its first fragment. Overlapping
+//! fragments whose bytes differ drop the whole datagram (as RFC 5722 asks
+//! of IPv6; a crafted overlap is an attack, not a retransmission).
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// Limits and the timeout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Datagrams in progress at once.
+    pub max_datagrams: usize,
+    /// Bytes buffered across all datagrams.
+    pub max_bytes: usize,
+    /// Time a datagram may take to complete.
+    pub timeout_ns: u64,
+}
+
+impl Default for Config {
+    /// 64 datagrams, 256 KiB, 30 seconds (Linux's ipfrag_time).
+    fn default() -> Self {
+        Config {
+            max_datagrams: 64,
+            max_bytes: 256 * 1024,
+            timeout_ns: 30_000_000_000,
+        }
+    }
+}
+
+/// The largest datagram payload.
+pub const MAX_DATAGRAM: usize = 65535;
+
+#[derive(Debug)]
+struct Datagram {
+    /// Fragments by offset; never overlapping with different bytes.
+    pieces: BTreeMap<usize, Vec<u8>>,
+    total: Option<usize>,
+    bytes: usize,
+    deadline: u64,
+}
+
+impl Datagram {
+    fn complete(&self) -> bool {
+        let Some(total) = self.total else {
+            return false;
+        };
+        let mut next = 0;
+        for (&offset, data) in &self.pieces {
+            if offset > next {
+                return false;
+            }
+            next = next.max(offset + data.len());
+        }
+        next >= total
+    }
+
+    fn assemble(self) -> Vec<u8> {
+        let total = self.total.unwrap_or(0);
+        let mut out = alloc::vec![0u8; total];
+        for (offset, data) in self.pieces {
+            let end = (offset + data.len()).min(total);
+            if offset < end {
+                out[offset..end].copy_from_slice(&data[..end - offset]);
+            }
+        }
+        out
+    }
+}
+
+/// Why a fragment was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// The datagram would exceed 65535 bytes.
+    TooLong,
+    /// Its bytes contradict an earlier fragment (the datagram is dropped).
+    Overlap,
+    /// A second "last" fragment disagrees on the total length.
+    Inconsistent,
+    /// No room: too many datagrams or bytes in progress.
+    NoRoom,
+}
+
+/// Reassembles datagrams keyed by `K`.
+#[derive(Debug)]
+pub struct Reassembler<K: Ord> {
+    config: Config,
+    datagrams: BTreeMap<K, Datagram>,
+    bytes: usize,
+    /// Fragments dropped, for statistics.
+    pub dropped: u64,
+    /// Datagrams abandoned on timeout.
+    pub timed_out: u64,
+}
+
+impl<K: Ord + Clone> Reassembler<K> {
+    /// An empty reassembler.
+    pub fn new(config: Config) -> Self {
+        Reassembler {
+            config,
+            datagrams: BTreeMap::new(),
+            bytes: 0,
+            dropped: 0,
+            timed_out: 0,
+        }
+    }
+
+    /// Datagrams in progress.
+    pub fn in_progress(&self) -> usize {
+        self.datagrams.len()
+    }
+
+    /// Bytes buffered.
+    pub fn buffered(&self) -> usize {
+        self.bytes
+    }
+
+    fn drop_datagram(&mut self, key: &K) {
+        if let Some(d) = self.datagrams.remove(key) {
+            self.bytes -= d.bytes;
+        }
+    }
+
+    /// Adds the fragment of `key` holding `data` at byte `offset` (`more`:
+    /// not the last fragment). Returns the whole payload once complete.
+    pub fn insert(
+        &mut self,
+        key: K,
+        offset: usize,
+        more: bool,
+        data: &[u8],
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, Dropped> {
+        let result = self.insert_inner(key, offset, more, data, now);
+        if result.is_err() {
+            self.dropped += 1;
+        }
+        result
+    }
+
+    fn insert_inner(
+        &mut self,
+        key: K,
+        offset: usize,
+        more: bool,
+        data: &[u8],
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, Dropped> {
+        let end = offset.checked_add(data.len()).ok_or(Dropped::TooLong)?;
+        if end > MAX_DATAGRAM {
+            self.drop_datagram(&key);
+            return Err(Dropped::TooLong);
+        }
+        if self.bytes + data.len() > self.config.max_bytes {
+            return Err(Dropped::NoRoom);
+        }
+        if !self.datagrams.contains_key(&key) {
+            if self.datagrams.len() >= self.config.max_datagrams {
+                return Err(Dropped::NoRoom);
+            }
+            self.datagrams.insert(
+                key.clone(),
+                Datagram {
+                    pieces: BTreeMap::new(),
+                    total: None,
+                    bytes: 0,
+                    deadline: now.saturating_add(self.config.timeout_ns),
+                },
+            );
+        }
+        let datagram = self.datagrams.get_mut(&key).ok_or(Dropped::NoRoom)?;
+        if !more {
+            match datagram.total {
+                Some(total) if total != end => {
+                    self.drop_datagram(&key);
+                    return Err(Dropped::Inconsistent);
+                }
+                _ => datagram.total = Some(end),
+            }
+        }
+        if let Some(total) = datagram.total
+            && end > total
+        {
+            self.drop_datagram(&key);
+            return Err(Dropped::Inconsistent);
+        }
+        // Overlaps must agree byte for byte with what is there.
+        for (&o, piece) in datagram.pieces.range(..end) {
+            let p_end = o + piece.len();
+            if p_end <= offset {
+                continue;
+            }
+            let from = offset.max(o);
+            let to = end.min(p_end);
+            if piece[from - o..to - o] != data[from - offset..to - offset] {
+                self.drop_datagram(&key);
+                return Err(Dropped::Overlap);
+            }
+        }
+        if !data.is_empty()
+            && datagram
+                .pieces
+                .get(&offset)
+                .is_none_or(|p| p.len() < data.len())
+        {
+            let old = datagram
+                .pieces
+                .insert(offset, data.to_vec())
+                .map_or(0, |p| p.len());
+            datagram.bytes = datagram.bytes + data.len() - old;
+            self.bytes = self.bytes + data.len() - old;
+        }
+        if datagram.complete() {
+            let datagram = self.datagrams.remove(&key).ok_or(Dropped::NoRoom)?;
+            self.bytes -= datagram.bytes;
+            return Ok(Some(datagram.assemble()));
+        }
+        Ok(None)
+    }
+
+    /// Drops datagrams whose time is up; returns their keys (IPv4 may
+    /// answer with ICMP time exceeded).
+    pub fn poll(&mut self, now: u64) -> Vec<K> {
+        let expired: Vec<K> = self
+            .datagrams
+            .iter()
+            .filter(|(_, d)| d.deadline <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in &expired {
+            self.drop_datagram(key);
+        }
+        self.timed_out += expired.len() as u64;
+        expired
+    }
+
+    /// When `poll` next has something to do.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.datagrams.values().map(|d| d.deadline).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn payload(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i * 7 + 3) as u8).collect()
+    }
+
+    #[test]
+    fn fragments_in_any_order_reassemble() {
+        let data = payload(3000);
+        let orders: [&[usize]; 3] = [&[0, 1, 2], &[2, 1, 0], &[1, 2, 0]];
+        for order in orders {
+            let mut r: Reassembler<u32> = Reassembler::new(Config::default());
+            let mut done = None;
+            for &i in order {
+                let (start, end) = (i * 1200, ((i + 1) * 1200).min(3000));
+                let more = end < 3000;
+                if let Some(d) = r.insert(7, start, more, &data[start..end], 0).unwrap() {
+                    done = Some(d);
+                }
+            }
+            assert_eq!(done.unwrap(), data);
+            assert_eq!(r.in_progress(), 0);
+            assert_eq!(r.buffered(), 0);
+        }
+    }
+
+    #[test]
+    fn duplicates_are_harmless_and_conflicting_overlaps_drop_the_datagram() {
+        let data = payload(2000);
+        let mut r: Reassembler<u32> = Reassembler::new(Config::default());
+        assert_eq!(r.insert(1, 0, true, &data[..1000], 0), Ok(None));
+        assert_eq!(r.insert(1, 0, true, &data[..1000], 0), Ok(None));
+        assert_eq!(r.insert(1, 500, true, &data[500..1500], 0), Ok(None));
+        assert_eq!(
+            r.insert(1, 1000, false, &data[1000..], 0),
+            Ok(Some(data.clone()))
+        );
+        let mut evil = data[500..1500].to_vec();
+        evil[10] ^= 1;
+        r.insert(2, 0, true, &data[..1000], 0).unwrap();
+        assert_eq!(r.insert(2, 500, true, &evil, 0), Err(Dropped::Overlap));
+        assert_eq!(r.in_progress(), 0);
+    }
+
+    #[test]
+    fn hostile_lengths_are_refused() {
+        let mut r: Reassembler<u32> = Reassembler::new(Config::default());
+        assert_eq!(
+            r.insert(1, 65000, true, &[0; 1000], 0),
+            Err(Dropped::TooLong)
+        );
+        r.insert(2, 0, false, &[1; 100], 0).unwrap();
+        r.insert(3, 100, false, &[1; 100], 0).unwrap();
+        assert_eq!(
+            r.insert(3, 0, false, &[1; 50], 0),
+            Err(Dropped::Inconsistent)
+        );
+        r.insert(4, 100, false, &[1; 100], 0).unwrap();
+        assert_eq!(
+            r.insert(4, 150, true, &[1; 100], 0),
+            Err(Dropped::Inconsistent)
+        );
+        assert_eq!(r.dropped, 3);
+    }
+
+    #[test]
+    fn a_flood_of_fragments_is_bounded_and_times_out() {
+        let config = Config {
+            max_datagrams: 8,
+            max_bytes: 16 * 1024,
+            timeout_ns: 1000,
+        };
+        let mut r: Reassembler<u32> = Reassembler::new(config);
+        for key in 0..10_000u32 {
+            let _ = r.insert(key, 8, true, &[0; 1024], u64::from(key % 10));
+            assert!(r.in_progress() <= 8 && r.buffered() <= 16 * 1024);
+        }
+        assert!(r.dropped >= 10_000 - 8);
+        // The first eight (created at times 0..8) time out 1000 later.
+        assert_eq!(r.next_deadline(), Some(1000));
+        assert_eq!(r.poll(1000), [0]);
+        assert_eq!(r.poll(1007).len(), 7);
+        assert_eq!((r.in_progress(), r.buffered(), r.timed_out), (0, 0, 8));
+        assert_eq!(r.insert(1, 0, false, &[5; 10], 2000), Ok(Some(vec![5; 10])));
+    }
+}
