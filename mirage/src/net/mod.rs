@@ -6,6 +6,7 @@
 use core::fmt;
 
 pub mod arp;
+pub mod dhcp;
 pub mod frag;
 
 /// An Ethernet (MAC) address.
