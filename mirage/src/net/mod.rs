@@ -8,6 +8,7 @@ use core::fmt;
 pub mod arp;
 pub mod dhcp;
 pub mod frag;
+pub mod ndp;
 
 /// An Ethernet (MAC) address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
