@@ -5,6 +5,8 @@
 
 use core::fmt;
 
+pub mod device;
+
 /// An Ethernet (MAC) address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct MacAddr(pub [u8; 6]);
