@@ -6,6 +6,7 @@
 use core::fmt;
 
 pub mod arp;
+pub mod device;
 pub mod dhcp;
 pub mod frag;
 pub mod ndp;

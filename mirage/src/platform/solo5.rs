@@ -17,6 +17,10 @@ use crate::rt::{Executor, Platform, StartError};
 
 pub use mirage_solo5::StartInfo;
 
+#[path = "net_solo5.rs"]
+mod net_solo5;
+pub use net_solo5::Netif;
+
 /// An ELF note's bytes, 8-aligned: the generated manifest note is one.
 #[repr(C, align(8))]
 pub struct Note<const N: usize>(pub [u8; N]);

@@ -13,6 +13,10 @@ use crate::args::{self, ArgError, ArgSpec, Parsed};
 use crate::reporter::{DefaultReporter, LogLevels, LogSink};
 use crate::rt::{Executor, Platform, StartError, Stopped};
 
+#[path = "net_unix.rs"]
+mod net_unix;
+pub use net_unix::Netif;
+
 /// The timer: the executor's timer queue.
 pub type Time = crate::time::RtTime;
 

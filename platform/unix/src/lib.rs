@@ -27,12 +27,14 @@ pub mod console;
 pub mod entropy;
 pub mod reactor;
 pub mod signals;
+pub mod tap;
 
 pub use clock::{monotonic_ns, monotonic_resolution_ns, wall_clock_ns};
 pub use console::{console_write, console_write_stderr};
 pub use entropy::fill_entropy;
 pub use reactor::{Interest, Wait, deregister, idle, register, registered_count, wait};
 pub use signals::{install_termination_handlers, termination_requested};
+pub use tap::{DEFAULT_TAP, Tap, open_tap, random_local_mac};
 
 /// Coordination between tests that share the process-wide signal state.
 #[cfg(test)]
