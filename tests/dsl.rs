@@ -510,3 +510,60 @@ fn generic_block_follows_its_key_and_xenstore_needs_xen() {
     assert!(err.starts_with("device `block_of_xenstore_id`"), "{err}");
     assert!(err.contains("needs a Xen target"), "{err}");
 }
+
+#[test]
+fn default_network_is_tap0_on_unix_and_service_on_solo5() {
+    let app = || {
+        let main = mirage_build::main("app::run", network() >> job());
+        register("net", [main.apply(&default_network())]).reporter(no_reporter())
+    };
+    let out = eval(&app(), &[]).unwrap();
+    assert!(
+        out.main_rs
+            .contains("mirage::platform::Netif::connect(&arg_interface)"),
+        "{}",
+        out.main_rs
+    );
+    assert!(
+        out.main_rs.contains("name: \"interface\"")
+            && out.main_rs.contains("default: Some(\"tap0\")")
+    );
+
+    let spt_manifest = APP_MANIFEST.replace(
+        "target-unix = [\"mirage/target-unix\"]",
+        "target-spt = [\"mirage/target-spt\"]",
+    );
+    let mut env = env_with(&spt_manifest, &[("CARGO_FEATURE_TARGET_SPT", "1")]);
+    env.vars.remove("CARGO_FEATURE_TARGET_UNIX");
+    // Without panic = "abort" in the profile, configure says what to add.
+    let err = evaluate_application(&app(), &env).unwrap_err().to_string();
+    assert!(
+        err.contains("[profile.dev]\n    panic = \"abort\""),
+        "{err}"
+    );
+    std::fs::write(
+        env.manifest_dir.join("Cargo.toml"),
+        format!("{spt_manifest}\n[profile.dev]\npanic = \"abort\"\n"),
+    )
+    .unwrap();
+    let out = evaluate_application(&app(), &env).unwrap();
+    assert!(
+        out.main_rs
+            .contains("mirage::platform::Netif::connect(\"service\")"),
+        "{}",
+        out.main_rs
+    );
+    assert!(
+        !out.main_rs.contains("arg_interface"),
+        "no --interface on Solo5"
+    );
+    assert!(out.main_rs.contains(
+        "/// The Solo5 manifest of `net`: the devices the tender must attach (service (NET_BASIC))."
+    ));
+    assert!(out.main_rs.contains("extern \"C\" fn solo5_app_main"));
+    assert!(
+        out.cargo_lines
+            .iter()
+            .any(|l| l.starts_with("cargo:rustc-link-arg-bins=-Wl,-T,"))
+    );
+}

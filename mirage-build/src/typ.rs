@@ -138,6 +138,8 @@ device_types! {
     Block = "block", block;
     /// Read-write key-value stores (`Mirage_kv.RW`).
     KvRw = "kv_rw", kv_rw;
+    /// Network interfaces (`Mirage_net.S`).
+    Network = "network", network;
     /// Random sources (`Mirage_random.S`).
     Random = "random", random;
     /// The console.
