@@ -140,6 +140,8 @@ device_types! {
     KvRw = "kv_rw", kv_rw;
     /// Network interfaces (`Mirage_net.S`).
     Network = "network", network;
+    /// Read-only key-value stores (`Mirage_kv.RO`).
+    KvRo = "kv_ro", kv_ro;
     /// Random sources (`Mirage_random.S`).
     Random = "random", random;
     /// The console.

@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod fat;
 pub mod rw_mem;
 
 /// A hierarchical key: a path of non-empty segments (`/a/b/c`); the root
