@@ -136,6 +136,8 @@ device_types! {
     Mclock = "mclock", mclock;
     /// Block devices (`Mirage_block.S`).
     Block = "block", block;
+    /// Read-only key-value stores (`Mirage_kv.RO`).
+    KvRo = "kv_ro", kv_ro;
     /// Random sources (`Mirage_random.S`).
     Random = "random", random;
     /// The console.

@@ -5,6 +5,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod ro;
+
 /// A hierarchical key: a path of non-empty segments (`/a/b/c`); the root
 /// is the empty path. Segments never contain `/`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
