@@ -33,6 +33,7 @@
 
 mod codegen;
 mod configure;
+mod crunch;
 mod describe;
 mod device;
 pub mod devices;

@@ -6,6 +6,7 @@ mod block;
 mod clock;
 mod console;
 mod fat;
+mod kv;
 mod kv_rw;
 mod network;
 mod random;
@@ -17,6 +18,7 @@ pub use block::{block_of_file, block_of_xenstore_id, ccm_block, generic_block, r
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
 pub use fat::fat_ro;
+pub use kv::*;
 pub use kv_rw::kv_rw_mem;
 pub use network::{default_network, netif};
 pub use random::{default_random, rng};

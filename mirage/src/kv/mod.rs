@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod fat;
+pub mod ro;
 pub mod rw_mem;
 
 /// A hierarchical key: a path of non-empty segments (`/a/b/c`); the root

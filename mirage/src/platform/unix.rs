@@ -9,6 +9,10 @@ use core::future::Future;
 
 use mirage_unix as sys;
 
+#[path = "kv_unix.rs"]
+mod kv_unix;
+pub use kv_unix::*;
+
 use crate::args::{self, ArgError, ArgSpec, Parsed};
 use crate::reporter::{DefaultReporter, LogLevels, LogSink};
 use crate::rt::{Executor, Platform, StartError, Stopped};

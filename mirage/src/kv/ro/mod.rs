@@ -1,0 +1,49 @@
+//! Read-only key-value stores (`kv_ro` devices): [`mem::MemKv`], a table
+//! compiled into the unikernel (what `crunch` generates), and
+//! [`tar::TarKv`], a tar archive on a block device. On unix,
+//! `mirage::platform::DirectKv` reads a host directory.
+//!
+//! Every store digests values with SHA-256 and dictionaries with
+//! [`dictionary_digest`], so equal contents give equal digests whatever the
+//! store.
+
+mod index;
+pub mod mem;
+pub mod tar;
+
+use sha2::{Digest, Sha256};
+
+use crate::kv::Kind;
+
+/// The SHA-256 digest of `data` (the digest of a value).
+pub fn value_digest(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
+/// The digest of a dictionary from its entries, given sorted by name: the
+/// SHA-256 of, for each entry in order, its name's length (8 bytes, big
+/// endian), its name, a kind byte (`v` for a value, `d` for a dictionary)
+/// and its own 32-byte digest.
+pub fn dictionary_digest<'a>(
+    entries: impl IntoIterator<Item = (&'a str, Kind, [u8; 32])>,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for (name, kind, digest) in entries {
+        h.update((name.len() as u64).to_be_bytes());
+        h.update(name.as_bytes());
+        h.update(match kind {
+            Kind::Value => b"v",
+            Kind::Dictionary => b"d",
+        });
+        h.update(digest);
+    }
+    h.finalize().into()
+}
+
+/// `length` bytes (fewer at the end, none past it) of a value of `size`
+/// bytes from `offset` on, as a range of the value.
+pub(crate) fn partial_range(size: u64, offset: u64, length: usize) -> core::ops::Range<u64> {
+    let start = offset.min(size);
+    let end = start.saturating_add(length as u64).min(size);
+    start..end
+}

@@ -1,0 +1,272 @@
+//! `DirectKv`: a host directory as a read-only store, read at run time (the
+//! seed's `direct_kv_ro` on unix).
+
+extern crate std;
+
+use alloc::collections::BTreeSet;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::kv::ro::dictionary_digest;
+use crate::kv::{Key, Kind, KvError, KvRo, Timestamp};
+
+/// A read-only store over a host directory: the key `/a/b` is the file or
+/// directory `ROOT/a/b`. Keys with a `.` or `..` segment name nothing;
+/// symbolic links are followed only while they stay below the root (a link
+/// leading out of it, or dangling, names nothing). Other kinds of files
+/// (sockets, devices...) name nothing either. Modification times are the
+/// files' mtimes; digests are those of `mirage::kv::ro`.
+#[derive(Debug, Clone)]
+pub struct DirectKv {
+    root: PathBuf,
+}
+
+fn io_error(key: &Key, e: std::io::Error) -> KvError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        KvError::NotFound(key.clone())
+    } else {
+        KvError::Store(alloc::format!("{key}: {e}"))
+    }
+}
+
+impl DirectKv {
+    /// The store of the directory `root` (which must exist).
+    pub fn connect(root: &str) -> Result<Self, std::io::Error> {
+        let root = fs::canonicalize(root)
+            .map_err(|e| std::io::Error::new(e.kind(), alloc::format!("{root}: {e}")))?;
+        if !root.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                alloc::format!("{}: not a directory", root.display()),
+            ));
+        }
+        Ok(DirectKv { root })
+    }
+
+    /// The canonical host path of `key` and its kind, if it names a file or
+    /// directory below the root.
+    fn resolve(&self, key: &Key) -> Result<(PathBuf, Kind, fs::Metadata), KvError> {
+        let mut path = self.root.clone();
+        for segment in key.segments() {
+            if segment == "." || segment == ".." || segment.contains('\0') {
+                return Err(KvError::NotFound(key.clone()));
+            }
+            path.push(segment);
+        }
+        let real = fs::canonicalize(&path).map_err(|e| io_error(key, e))?;
+        if !real.starts_with(&self.root) {
+            return Err(KvError::NotFound(key.clone()));
+        }
+        let meta = fs::metadata(&real).map_err(|e| io_error(key, e))?;
+        let kind = if meta.is_file() {
+            Kind::Value
+        } else if meta.is_dir() {
+            Kind::Dictionary
+        } else {
+            return Err(KvError::NotFound(key.clone()));
+        };
+        Ok((real, kind, meta))
+    }
+
+    fn file(&self, key: &Key) -> Result<(PathBuf, fs::Metadata), KvError> {
+        match self.resolve(key)? {
+            (path, Kind::Value, meta) => Ok((path, meta)),
+            _ => Err(KvError::ValueExpected(key.clone())),
+        }
+    }
+
+    fn entries(&self, key: &Key) -> Result<Vec<(Key, Kind)>, KvError> {
+        let (path, kind, _) = self.resolve(key)?;
+        if kind != Kind::Dictionary {
+            return Err(KvError::DictionaryExpected(key.clone()));
+        }
+        let mut names = BTreeSet::new();
+        for entry in fs::read_dir(&path).map_err(|e| io_error(key, e))? {
+            let entry = entry.map_err(|e| io_error(key, e))?;
+            if let Ok(name) = entry.file_name().into_string() {
+                names.insert(name);
+            }
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let child = key.add(&name);
+            // Entries that lead out of the root or name nothing are hidden.
+            if let Ok((_, kind, _)) = self.resolve(&child) {
+                out.push((child, kind));
+            }
+        }
+        Ok(out)
+    }
+
+    fn file_digest(path: &Path, key: &Key) -> Result<[u8; 32], KvError> {
+        use sha2::{Digest, Sha256};
+        let mut file = fs::File::open(path).map_err(|e| io_error(key, e))?;
+        let mut h = Sha256::new();
+        let mut buf = alloc::vec![0u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf).map_err(|e| io_error(key, e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        Ok(h.finalize().into())
+    }
+
+    /// The digest of `key`; `ancestors` are the canonical directories on
+    /// the way down, so a link cycle is an error and not endless.
+    fn digest_of(&self, key: &Key, ancestors: &mut Vec<PathBuf>) -> Result<[u8; 32], KvError> {
+        let (path, kind, _) = self.resolve(key)?;
+        if kind == Kind::Value {
+            return Self::file_digest(&path, key);
+        }
+        if ancestors.contains(&path) {
+            return Err(KvError::Store(alloc::format!(
+                "{key}: a symbolic link loops back to {}",
+                path.display()
+            )));
+        }
+        ancestors.push(path);
+        let mut parts: Vec<(String, Kind, [u8; 32])> = Vec::new();
+        for (child, kind) in self.entries(key)? {
+            let digest = self.digest_of(&child, ancestors)?;
+            parts.push((
+                child.basename().unwrap_or_default().to_string(),
+                kind,
+                digest,
+            ));
+        }
+        ancestors.pop();
+        Ok(dictionary_digest(
+            parts.iter().map(|(n, k, d)| (n.as_str(), *k, *d)),
+        ))
+    }
+}
+
+/// The modification time of `meta` as a timestamp.
+fn mtime(meta: &fs::Metadata) -> Timestamp {
+    let (seconds, nanos): (i128, u32) = match meta.modified() {
+        Ok(t) => match t.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => (i128::from(d.as_secs()), d.subsec_nanos()),
+            Err(e) => {
+                let d = e.duration();
+                let mut s = -i128::from(d.as_secs());
+                let mut n = d.subsec_nanos();
+                if n > 0 {
+                    s -= 1;
+                    n = 1_000_000_000 - n;
+                }
+                (s, n)
+            }
+        },
+        Err(_) => (0, 0),
+    };
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400) as u64;
+    (
+        days.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
+        rest * 1_000_000_000_000 + u64::from(nanos) * 1000,
+    )
+}
+
+impl KvRo for DirectKv {
+    async fn exists(&self, key: &Key) -> Result<Option<Kind>, KvError> {
+        match self.resolve(key) {
+            Ok((_, kind, _)) => Ok(Some(kind)),
+            Err(KvError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get(&self, key: &Key) -> Result<Vec<u8>, KvError> {
+        let (path, _) = self.file(key)?;
+        fs::read(path).map_err(|e| io_error(key, e))
+    }
+
+    async fn get_partial(&self, key: &Key, offset: u64, length: usize) -> Result<Vec<u8>, KvError> {
+        use std::io::{Seek, SeekFrom};
+        let (path, meta) = self.file(key)?;
+        let range = crate::kv::ro::partial_range(meta.len(), offset, length);
+        let mut file = fs::File::open(path).map_err(|e| io_error(key, e))?;
+        file.seek(SeekFrom::Start(range.start))
+            .map_err(|e| io_error(key, e))?;
+        let mut out = Vec::new();
+        file.take(range.end - range.start)
+            .read_to_end(&mut out)
+            .map_err(|e| io_error(key, e))?;
+        Ok(out)
+    }
+
+    async fn list(&self, key: &Key) -> Result<Vec<(Key, Kind)>, KvError> {
+        self.entries(key)
+    }
+
+    async fn last_modified(&self, key: &Key) -> Result<Timestamp, KvError> {
+        let (_, _, meta) = self.resolve(key)?;
+        Ok(mtime(&meta))
+    }
+
+    async fn digest(&self, key: &Key) -> Result<Vec<u8>, KvError> {
+        Ok(self.digest_of(key, &mut Vec::new())?.to_vec())
+    }
+
+    async fn size(&self, key: &Key) -> Result<u64, KvError> {
+        Ok(self.file(key)?.1.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+
+    use super::*;
+
+    fn run<F: core::future::Future>(f: F) -> F::Output {
+        use core::task::{Context, Poll, Waker};
+        let mut f = core::pin::pin!(f);
+        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("the store waited"),
+        }
+    }
+
+    #[test]
+    fn a_host_directory() {
+        let base =
+            std::env::temp_dir().join(alloc::format!("mirage-direct-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        fs::create_dir_all(root.join("d/e")).unwrap();
+        fs::write(root.join("d/f"), "0123456789").unwrap();
+        fs::write(base.join("secret"), "no").unwrap();
+        std::os::unix::fs::symlink("../secret", root.join("out")).unwrap();
+        std::os::unix::fs::symlink("d/f", root.join("in")).unwrap();
+        let kv = DirectKv::connect(root.to_str().unwrap()).unwrap();
+        run(async {
+            assert_eq!(
+                kv.list(&Key::root()).await.unwrap(),
+                vec![(Key::v("d"), Kind::Dictionary), (Key::v("in"), Kind::Value)]
+            );
+            assert_eq!(kv.get(&Key::v("in")).await.unwrap(), b"0123456789");
+            assert_eq!(kv.get_partial(&Key::v("d/f"), 8, 5).await.unwrap(), b"89");
+            assert_eq!(kv.get_partial(&Key::v("d/f"), 80, 5).await.unwrap(), b"");
+            assert_eq!(kv.size(&Key::v("d/f")).await, Ok(10));
+            assert_eq!(kv.exists(&Key::v("out")).await, Ok(None));
+            assert_eq!(kv.exists(&Key::v("../secret")).await, Ok(None));
+            assert_eq!(kv.exists(&Key::v("d/../../secret")).await, Ok(None));
+            assert!(matches!(
+                kv.get(&Key::v("d")).await,
+                Err(KvError::ValueExpected(_))
+            ));
+            assert!(kv.last_modified(&Key::v("d/f")).await.unwrap().0 > 19_000);
+            let f = crate::kv::ro::value_digest(b"0123456789");
+            let e = dictionary_digest([]);
+            let d = dictionary_digest([("e", Kind::Dictionary, e), ("f", Kind::Value, f)]);
+            assert_eq!(kv.digest(&Key::v("d")).await.unwrap(), d.to_vec());
+        });
+        fs::remove_dir_all(&base).unwrap();
+    }
+}
