@@ -23,17 +23,32 @@ static BUILT: OnceLock<Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
 /// Builds `example` for `target` (`unix`, `hvt`, `spt`) in release mode,
 /// once per test process, and returns the binary's path.
 pub fn build_example(example: &str, target: &str) -> PathBuf {
+    build_example_with(example, target, &[])
+}
+
+/// As [`build_example`], with configure-time keys (`MIRAGE_*` variables);
+/// each distinct set of keys builds in its own target directory.
+pub fn build_example_with(example: &str, target: &str, keys: &[(&str, &str)]) -> PathBuf {
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
-    let key = format!("{example}/{target}");
+    let suffix: String = keys
+        .iter()
+        .map(|(k, v)| format!("-{}-{v}", k.to_lowercase()))
+        .collect();
+    let key = format!("{example}/{target}{suffix}");
     if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
         return path.clone();
     }
-    let target_dir = workspace().join("target").join(format!("nested-{target}"));
+    let target_dir = workspace()
+        .join("target")
+        .join(format!("nested-{target}{suffix}"));
     let mut cmd = Command::new(cargo());
     cmd.current_dir(workspace())
         .args(["build", "--release", "--quiet", "-p", example])
         .env("CARGO_TARGET_DIR", &target_dir);
+    for (k, v) in keys {
+        cmd.env(k, v);
+    }
     if target != "unix" {
         cmd.args([
             "--no-default-features",
