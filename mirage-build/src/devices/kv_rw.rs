@@ -19,3 +19,34 @@ pub fn kv_rw_mem(clock: Option<Impl<Pclock>>) -> Impl<KvRw> {
         .connect(move |cx| Connect::expr(format!("mirage::kv::rw_mem::MemRw::new({})", cx.var(&c))))
         .build()
 }
+
+/// A host directory as a read-write store (the seed's `direct_kv_rw`):
+/// values are replaced atomically (written beside, then renamed over).
+/// Only available on unix: on other targets the graph fails to configure,
+/// saying so.
+#[track_caller]
+pub fn direct_kv_rw(dir: &str) -> Impl<KvRw> {
+    let d = dir.to_string();
+    let unix = Device::new("direct_kv_rw", "direct_kv_rw", kv_rw())
+        .identity(&format!("direct_kv_rw:{dir}"))
+        .package(super::mirage_package())
+        .rust_type(|_| "mirage::platform::DirectKv".to_string())
+        .connect(move |cx| {
+            let path = cx.info().manifest_dir().join(&d);
+            Connect::expr(format!(
+                "mirage::platform::DirectKv::connect({:?})",
+                path.display().to_string()
+            ))
+            .fallible()
+        })
+        .build();
+    let elsewhere = Device::new("direct_kv_rw", "direct_kv_rw", kv_rw())
+        .identity(&format!("direct_kv_rw-unavailable:{dir}"))
+        .unavailable("direct_kv_rw needs a host file system: it is only available on unix (use chamelon over a block device on hvt and spt)")
+        .build();
+    crate::device::match_impl(
+        crate::key::target(),
+        [(crate::key::Target::Unix, unix)],
+        &elsewhere,
+    )
+}

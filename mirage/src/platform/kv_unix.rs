@@ -1,5 +1,6 @@
-//! `DirectKv`: a host directory as a read-only store, read at run time (the
-//! seed's `direct_kv_ro` on unix).
+//! `DirectKv`: a host directory as a key-value store, read (and, for
+//! `direct_kv_rw`, written) at run time: the seed's `direct_kv_ro` and
+//! `direct_kv_rw` on unix.
 
 extern crate std;
 
@@ -218,6 +219,170 @@ impl KvRo for DirectKv {
     }
 }
 
+/// Makes unique names for the temporary files of atomic replacement.
+static TEMP_COUNTER: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+impl DirectKv {
+    /// The host path `key` would have, below the root, for writing: every
+    /// segment a plain name, every existing ancestor a directory below the
+    /// root (no link leads writes out of it).
+    fn writable(&self, key: &Key) -> Result<PathBuf, KvError> {
+        if key.is_root() {
+            return Err(KvError::ValueExpected(key.clone()));
+        }
+        let mut path = self.root.clone();
+        let mut prefix = Key::root();
+        let segments = key.segments();
+        for (i, segment) in segments.iter().enumerate() {
+            if segment == "." || segment == ".." || segment.contains('\0') {
+                return Err(KvError::NotSupported(alloc::format!(
+                    "{key}: `.` and `..` are not names"
+                )));
+            }
+            path.push(segment);
+            prefix = prefix.add(segment);
+            match fs::symlink_metadata(&path) {
+                // Nothing there: it and everything below it will be created.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_error(&prefix, e)),
+                // Something there: it must resolve below the root.
+                Ok(_) => match self.resolve(&prefix) {
+                    Ok((real, Kind::Dictionary, _)) => path = real,
+                    Ok((real, Kind::Value, _)) if i + 1 == segments.len() => path = real,
+                    Ok((_, Kind::Value, _)) => return Err(KvError::DictionaryExpected(prefix)),
+                    Err(KvError::NotFound(_)) => {
+                        return Err(KvError::NotSupported(alloc::format!(
+                            "{prefix} leads outside the store or to a special file"
+                        )));
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Ok(path)
+    }
+
+    fn make_parent(&self, key: &Key, path: &Path) -> Result<(), KvError> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| io_error(key, e))?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::kv::KvRw for DirectKv {
+    /// Atomic replacement: the value is written to a temporary file in the
+    /// same directory, synced, then renamed over the old one, so a reader
+    /// (or a crash) sees the old value or the new one, never a mix.
+    async fn set(&self, key: &Key, value: &[u8]) -> Result<(), KvError> {
+        use std::io::Write;
+        let path = self.writable(key)?;
+        if path.is_dir() {
+            return Err(KvError::ValueExpected(key.clone()));
+        }
+        self.make_parent(key, &path)?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let temp = path.with_file_name(alloc::format!(
+            ".{name}.mirage-tmp-{}-{}",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+        ));
+        let written = (|| {
+            let mut file = fs::File::create(&temp)?;
+            file.write_all(value)?;
+            file.sync_all()?;
+            fs::rename(&temp, &path)
+        })();
+        if let Err(e) = written {
+            let _ = fs::remove_file(&temp);
+            return Err(io_error(key, e));
+        }
+        Ok(())
+    }
+
+    async fn set_partial(&self, key: &Key, offset: u64, data: &[u8]) -> Result<(), KvError> {
+        use std::os::unix::fs::FileExt;
+        let path = self.writable(key)?;
+        if path.is_dir() {
+            return Err(KvError::ValueExpected(key.clone()));
+        }
+        self.make_parent(key, &path)?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_error(key, e))?;
+        file.write_all_at(data, offset)
+            .map_err(|e| io_error(key, e))?;
+        file.sync_data().map_err(|e| io_error(key, e))
+    }
+
+    async fn remove(&self, key: &Key) -> Result<(), KvError> {
+        if key.is_root() {
+            for (child, kind) in self.entries(key)? {
+                let (path, _, _) = self.resolve(&child)?;
+                match kind {
+                    Kind::Dictionary => fs::remove_dir_all(&path),
+                    Kind::Value => fs::remove_file(&path),
+                }
+                .map_err(|e| io_error(&child, e))?;
+            }
+            return Ok(());
+        }
+        let (path, kind, _) = self.resolve(key)?;
+        match kind {
+            Kind::Dictionary => fs::remove_dir_all(&path),
+            Kind::Value => fs::remove_file(&path),
+        }
+        .map_err(|e| io_error(key, e))
+    }
+
+    async fn rename(&self, source: &Key, dest: &Key) -> Result<(), KvError> {
+        let (from, kind, _) = self.resolve(source)?;
+        if source == dest {
+            return Ok(());
+        }
+        if source.is_prefix_of(dest) || source.is_root() {
+            return Err(KvError::NotSupported(alloc::format!(
+                "moving {source} into itself"
+            )));
+        }
+        let to = self.writable(dest)?;
+        match (to.is_dir(), kind) {
+            (true, Kind::Value) => return Err(KvError::ValueExpected(dest.clone())),
+            (false, Kind::Dictionary) if to.exists() => {
+                return Err(KvError::DictionaryExpected(dest.clone()));
+            }
+            _ => {}
+        }
+        if kind == Kind::Dictionary && to.is_dir() {
+            fs::remove_dir_all(&to).map_err(|e| io_error(dest, e))?;
+        }
+        self.make_parent(dest, &to)?;
+        fs::rename(&from, &to).map_err(|e| io_error(source, e))
+    }
+
+    async fn allocate(&self, key: &Key, size: u64) -> Result<(), KvError> {
+        let path = self.writable(key)?;
+        if path.exists() {
+            return Err(KvError::NotSupported(alloc::format!(
+                "allocate: {key} exists"
+            )));
+        }
+        self.make_parent(key, &path)?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io_error(key, e))?;
+        file.set_len(size).map_err(|e| io_error(key, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloc::vec;
@@ -268,5 +433,55 @@ mod tests {
             assert_eq!(kv.digest(&Key::v("d")).await.unwrap(), d.to_vec());
         });
         fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn writes_replace_atomically_and_stay_below_the_root() {
+        use crate::kv::KvRw;
+        let base =
+            std::env::temp_dir().join(alloc::format!("mirage-direct-rw-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let root = base.join("root");
+        fs::create_dir_all(&root).unwrap();
+        fs::write(base.join("outside"), "keep").unwrap();
+        std::os::unix::fs::symlink("..", root.join("up")).unwrap();
+        let kv = DirectKv::connect(root.to_str().unwrap()).unwrap();
+        run(async {
+            kv.set(&Key::v("a/b/c"), b"first").await.unwrap();
+            assert_eq!(fs::read(root.join("a/b/c")).unwrap(), b"first");
+            kv.set(&Key::v("a/b/c"), b"second").await.unwrap();
+            assert_eq!(kv.get(&Key::v("a/b/c")).await.unwrap(), b"second");
+            // No temporary file is left behind.
+            assert_eq!(fs::read_dir(root.join("a/b")).unwrap().count(), 1);
+            kv.set_partial(&Key::v("a/b/c"), 8, b"!").await.unwrap();
+            assert_eq!(kv.get(&Key::v("a/b/c")).await.unwrap(), b"second\0\0!");
+            assert!(matches!(
+                kv.set(&Key::v("a/b"), b"x").await,
+                Err(KvError::ValueExpected(_))
+            ));
+            assert!(matches!(
+                kv.set(&Key::v("a/b/c/d"), b"x").await,
+                Err(KvError::DictionaryExpected(_))
+            ));
+            // A link out of the root never leads a write out of it.
+            assert!(kv.set(&Key::v("up/outside"), b"pwned").await.is_err());
+            assert_eq!(fs::read(base.join("outside")).unwrap(), b"keep");
+            assert!(kv.set(&Key::v("../escape"), b"x").await.is_err());
+            kv.rename(&Key::v("a"), &Key::v("z/moved")).await.unwrap();
+            assert_eq!(
+                kv.get(&Key::v("z/moved/b/c")).await.unwrap(),
+                b"second\0\0!"
+            );
+            kv.allocate(&Key::v("big"), 4096).await.unwrap();
+            assert_eq!(kv.size(&Key::v("big")).await, Ok(4096));
+            assert!(kv.allocate(&Key::v("big"), 1).await.is_err());
+            kv.remove(&Key::v("z")).await.unwrap();
+            assert_eq!(kv.exists(&Key::v("z")).await, Ok(None));
+            assert!(matches!(
+                kv.remove(&Key::v("nope")).await,
+                Err(KvError::NotFound(_))
+            ));
+        });
+        let _ = fs::remove_dir_all(&base);
     }
 }
