@@ -64,3 +64,4 @@ impl core::str::FromStr for MacAddr {
         Ok(MacAddr(out))
     }
 }
+pub mod wire;
