@@ -70,3 +70,4 @@ impl core::str::FromStr for MacAddr {
         Ok(MacAddr(out))
     }
 }
+pub mod wire;

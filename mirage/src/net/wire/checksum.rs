@@ -1,0 +1,138 @@
+//! The internet checksum (RFC 1071): the one's-complement sum of 16-bit
+//! big-endian words, and the IPv4 and IPv6 pseudo-headers that UDP, TCP and
+//! ICMPv6 include in it.
+//!
+//! Sums are folded but not complemented: a checksum field holds
+//! `!combine(&[...])`, and a packet verifies when the sum over it (checksum
+//! field included) is `0xffff`.
+
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// The folded one's-complement sum of `data` (an odd trailing byte is
+/// padded with zero).
+pub fn data(data: &[u8]) -> u16 {
+    let mut sum: u64 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    if let [last] = chunks.remainder() {
+        sum += u64::from(u16::from_be_bytes([*last, 0]));
+    }
+    fold(sum)
+}
+
+/// Combine partial sums (from [`data`] and the pseudo-header helpers).
+pub fn combine(sums: &[u16]) -> u16 {
+    fold(sums.iter().map(|&s| u64::from(s)).sum())
+}
+
+fn fold(mut sum: u64) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    sum as u16
+}
+
+/// The sum of the IPv4 pseudo-header (RFC 768): addresses, protocol and the
+/// upper-layer length.
+pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
+    let mut b = [0u8; 12];
+    b[0..4].copy_from_slice(&src.octets());
+    b[4..8].copy_from_slice(&dst.octets());
+    b[9] = protocol;
+    b[10..12].copy_from_slice(&length.to_be_bytes());
+    data(&b)
+}
+
+/// The sum of the IPv6 pseudo-header (RFC 8200 section 8.1): addresses,
+/// upper-layer packet length and next header.
+pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> u16 {
+    let mut b = [0u8; 40];
+    b[0..16].copy_from_slice(&src.octets());
+    b[16..32].copy_from_slice(&dst.octets());
+    b[32..36].copy_from_slice(&length.to_be_bytes());
+    b[39] = next_header;
+    data(&b)
+}
+
+/// The source and destination addresses of a pseudo-header, of one family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PseudoHeader {
+    /// IPv4 source and destination.
+    V4(Ipv4Addr, Ipv4Addr),
+    /// IPv6 source and destination.
+    V6(Ipv6Addr, Ipv6Addr),
+}
+
+impl PseudoHeader {
+    /// The pseudo-header for two addresses, or `None` if their families
+    /// differ.
+    pub fn new(src: IpAddr, dst: IpAddr) -> Option<PseudoHeader> {
+        match (src, dst) {
+            (IpAddr::V4(s), IpAddr::V4(d)) => Some(PseudoHeader::V4(s, d)),
+            (IpAddr::V6(s), IpAddr::V6(d)) => Some(PseudoHeader::V6(s, d)),
+            _ => None,
+        }
+    }
+
+    /// The sum of this pseudo-header for `protocol` and an upper-layer
+    /// length. For IPv4 the length is taken modulo 2^16, as the field is 16
+    /// bits wide (callers pass lengths that fit).
+    pub fn sum(&self, protocol: u8, length: u32) -> u16 {
+        match *self {
+            PseudoHeader::V4(s, d) => pseudo_header_v4(s, d, protocol, length as u16),
+            PseudoHeader::V6(s, d) => pseudo_header_v6(s, d, protocol, length),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: the sum of 0001 f203 f4f5 f6f7 is ddf2.
+        assert_eq!(
+            data(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0xddf2
+        );
+    }
+
+    #[test]
+    fn odd_length_and_empty() {
+        assert_eq!(data(&[]), 0);
+        assert_eq!(data(&[0xab]), 0xab00);
+        assert_eq!(data(&[0x12, 0x34, 0x56]), 0x1234 + 0x5600);
+    }
+
+    #[test]
+    fn combine_folds_carries() {
+        assert_eq!(combine(&[0xffff, 0x0001]), 0x0001);
+        assert_eq!(combine(&[0x8000, 0x8000]), 0x0001);
+        assert_eq!(combine(&[]), 0);
+        // Splitting the data at an even offset gives the same sum.
+        let d = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11];
+        assert_eq!(combine(&[data(&d[..4]), data(&d[4..])]), data(&d));
+    }
+
+    #[test]
+    fn large_buffer_does_not_overflow() {
+        let big = alloc::vec![0xffu8; 300_000];
+        assert_eq!(data(&big), 0xffff);
+    }
+
+    #[test]
+    fn pseudo_headers() {
+        let s = Ipv4Addr::new(192, 168, 1, 1);
+        let d = Ipv4Addr::new(192, 168, 1, 2);
+        let expect = data(&[192, 168, 1, 1, 192, 168, 1, 2, 0, 17, 0, 12]);
+        assert_eq!(pseudo_header_v4(s, d, 17, 12), expect);
+        assert_eq!(PseudoHeader::V4(s, d).sum(17, 12), expect);
+        let s6 = Ipv6Addr::LOCALHOST;
+        let d6 = Ipv6Addr::UNSPECIFIED;
+        assert_eq!(pseudo_header_v6(s6, d6, 58, 8), combine(&[1, 8, 58]));
+        assert!(PseudoHeader::new(s.into(), d6.into()).is_none());
+    }
+}

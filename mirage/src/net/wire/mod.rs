@@ -1,0 +1,135 @@
+//! Wire formats: the packets of the network stack, parsed and emitted
+//! zero-copy, never panicking on any input.
+//!
+//! Each format lives in its own module and follows one contract:
+//!
+//! - `Packet<T: AsRef<[u8]>>` is a view over a buffer. `new_unchecked` wraps
+//!   any buffer; `new_checked` wraps it only after checking that every field
+//!   the view reads (including the lengths the packet itself declares) lies
+//!   inside the buffer, so that afterwards no accessor can panic. Getters
+//!   read the fields; setters (under `AsMut<[u8]>`) write them; `payload()`
+//!   is the part after the header (bounded by the declared length where the
+//!   format has one). Byte offsets are named ranges in each module's private
+//!   `field` module.
+//! - `Repr` is the parsed, validated meaning of a packet. `Repr::parse`
+//!   checks everything the view does not (versions, checksums, field values)
+//!   and returns an [`Error`] rather than panicking, whatever the bytes.
+//!   `Repr::buffer_len` is the size of the buffer that `Repr::emit` fills;
+//!   `emit` writes the packet (computing lengths and checksums) into a
+//!   `Packet` over a buffer at least that long. Formats whose checksum covers
+//!   an IP pseudo-header (UDP, ICMPv6) take the addresses in `parse` and
+//!   `emit`.
+//!
+//! Hostile input is never a panic: every length, offset and option is
+//! bounds-checked, slices are taken with checked ranges, and no arithmetic on
+//! a field read from the wire can overflow. `emit` is not input handling: it
+//! may panic if given a buffer shorter than `buffer_len()`.
+//!
+//! Parsing then emitting a `Repr` and parsing again gives the same `Repr`
+//! (the fuzz targets in `fuzz/` check this).
+
+pub mod arp;
+pub mod checksum;
+pub mod dhcpv4;
+pub mod ethernet;
+pub mod icmpv4;
+pub mod icmpv6;
+pub mod ipv4;
+pub mod ipv6;
+pub mod udp;
+
+use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr};
+use core::ops::{Range, RangeFrom};
+
+/// Why a packet could not be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Error {
+    /// The buffer is shorter than the packet's header or declared length.
+    Truncated,
+    /// A field holds a value the format forbids (a length that lies, a bad
+    /// version, an option that runs past its end, ...).
+    Malformed,
+    /// The checksum does not match.
+    Checksum,
+    /// The packet is well-formed but uses a variant this stack does not
+    /// handle (another hardware type, an unknown message type, ...).
+    Unsupported,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Error::Truncated => "truncated packet",
+            Error::Malformed => "malformed packet",
+            Error::Checksum => "bad checksum",
+            Error::Unsupported => "unsupported packet",
+        })
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// A field: a range of byte offsets.
+pub(crate) type Field = Range<usize>;
+/// The rest of a packet from an offset.
+pub(crate) type Rest = RangeFrom<usize>;
+
+// The helpers below index with fixed-size fields; callers guarantee (through
+// `check_len`) that the buffer covers them.
+
+pub(crate) fn get_u16(data: &[u8], field: Field) -> u16 {
+    let mut b = [0u8; 2];
+    b.copy_from_slice(&data[field]);
+    u16::from_be_bytes(b)
+}
+
+pub(crate) fn get_u32(data: &[u8], field: Field) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&data[field]);
+    u32::from_be_bytes(b)
+}
+
+pub(crate) fn set_u16(data: &mut [u8], field: Field, value: u16) {
+    data[field].copy_from_slice(&value.to_be_bytes());
+}
+
+pub(crate) fn set_u32(data: &mut [u8], field: Field, value: u32) {
+    data[field].copy_from_slice(&value.to_be_bytes());
+}
+
+pub(crate) fn get_ipv4(data: &[u8], field: Field) -> Ipv4Addr {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&data[field]);
+    Ipv4Addr::from(b)
+}
+
+pub(crate) fn get_ipv6(data: &[u8], field: Field) -> Ipv6Addr {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&data[field]);
+    Ipv6Addr::from(b)
+}
+
+pub(crate) fn get_mac(data: &[u8], field: Field) -> super::MacAddr {
+    let mut b = [0u8; 6];
+    b.copy_from_slice(&data[field]);
+    super::MacAddr(b)
+}
+
+/// `data[range]`, or an empty slice where the range is not inside `data`.
+pub(crate) fn sub(data: &[u8], range: Field) -> &[u8] {
+    data.get(range).unwrap_or(&[])
+}
+
+/// `data[range]` mutably, or an empty slice where the range is not inside.
+pub(crate) fn sub_mut(data: &mut [u8], range: Field) -> &mut [u8] {
+    data.get_mut(range).unwrap_or(&mut [])
+}
+
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// Every strict prefix of `bytes` from `from` on, for truncation tests.
+    pub fn prefixes(bytes: &[u8], from: usize) -> impl Iterator<Item = &[u8]> {
+        (from..bytes.len()).map(move |n| &bytes[..n])
+    }
+}
