@@ -10,6 +10,7 @@ pub mod device;
 pub mod dhcp;
 pub mod frag;
 pub mod ndp;
+pub mod wire;
 
 /// An Ethernet (MAC) address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -70,4 +71,3 @@ impl core::str::FromStr for MacAddr {
         Ok(MacAddr(out))
     }
 }
-pub mod wire;
