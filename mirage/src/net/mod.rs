@@ -8,6 +8,7 @@ use core::fmt;
 pub mod arp;
 pub mod device;
 pub mod dhcp;
+pub mod ethernet;
 pub mod frag;
 pub mod ndp;
 pub mod wire;

@@ -25,12 +25,14 @@ mod job;
 #[allow(unsafe_code)]
 mod local;
 mod timer;
+mod virtual_time;
 #[allow(unsafe_code)]
 mod waker;
 
 pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
+pub use virtual_time::VirtualPlatform;
 
 /// What a target supplies to the executor: its monotonic clock and its idle
 /// step.
