@@ -9,10 +9,10 @@ use std::rc::Rc;
 
 use mirage::Mclock;
 use mirage::net::MacAddr;
-use mirage::net::arp::Arp;
+use mirage::net::arp::{Arp, Arpv4};
 use mirage::net::device::memory::{Endpoint, Faults, Link, LinkConfig};
 use mirage::net::device::{NetError, Network};
-use mirage::net::ethernet::Ethernet;
+use mirage::net::ethernet::{Ethernet, Ethif};
 use mirage::net::wire::ethernet::EtherType;
 use mirage::rt::{Executor, Spawner, VirtualPlatform, leak, sleep_ns, sleep_until};
 
@@ -28,16 +28,16 @@ impl Mclock for Clock {
 }
 
 struct Stack {
-    eth: &'static Ethernet<Endpoint>,
-    arp: &'static Arp<Endpoint, Clock>,
+    eth: &'static Ethif<Endpoint>,
+    arp: &'static Arp<Ethif<Endpoint>, Clock>,
     received: Rc<RefCell<Vec<Vec<u8>>>>,
 }
 
 /// Reads frames and hands ARP to ARP and IPv4 to the inbox; runs ARP's
 /// timers.
 fn start(spawner: &Spawner, net: Endpoint, clock: &'static Clock) -> Stack {
-    let eth: &'static Ethernet<Endpoint> = leak(Ethernet::connect(leak(net)));
-    let arp: &'static Arp<Endpoint, Clock> = leak(Arp::connect(eth, clock));
+    let eth: &'static Ethif<Endpoint> = leak(Ethif::connect(leak(net)));
+    let arp: &'static Arp<Ethif<Endpoint>, Clock> = leak(Arp::connect(eth, clock));
     let received = Rc::new(RefCell::new(Vec::new()));
     let inbox = received.clone();
     spawner.spawn(async move {
@@ -46,7 +46,7 @@ fn start(spawner: &Spawner, net: Endpoint, clock: &'static Clock) -> Stack {
                 .read(|f| f.map(|f| (f.ethertype, f.payload.to_vec())))
                 .await;
             match frame {
-                Ok(Some((EtherType::Arp, payload))) => arp.input(&payload).await.unwrap(),
+                Ok(Some((EtherType::Arp, payload))) => arp.input(&payload).unwrap(),
                 Ok(Some((EtherType::Ipv4, payload))) => inbox.borrow_mut().push(payload),
                 Ok(_) => {}
                 Err(NetError::Disconnected) => break,
@@ -60,10 +60,15 @@ fn start(spawner: &Spawner, net: Endpoint, clock: &'static Clock) -> Stack {
                 Some(t) => sleep_until(t).await,
                 None => sleep_ns(100_000_000).await,
             }
-            arp.tick().await.unwrap();
+            arp.poll().unwrap();
         }
     });
     Stack { eth, arp, received }
+}
+
+/// Sends an IPv4 "packet" of `len` bytes of `byte` to `ip` through ARP.
+fn send(arp: &Arp<Ethif<Endpoint>, Clock>, ip: Ipv4Addr, byte: u8, len: usize) {
+    arp.send_ipv4(ip, len, |buf| buf.fill(byte)).unwrap();
 }
 
 fn pair(config: LinkConfig) -> (Executor<VirtualPlatform>, Stack, Stack) {
@@ -82,10 +87,10 @@ fn two_stacks_resolve_each_other_and_queued_packets_arrive_in_order() {
     let (ex, a, b) = pair(LinkConfig::default());
     let (arp_a, arp_b) = (a.arp, b.arp);
     ex.block_on(async move {
-        arp_a.set_ips(&[A]).await.unwrap();
-        arp_b.set_ips(&[B]).await.unwrap();
+        arp_a.set_ips(&[A]).unwrap();
+        arp_b.set_ips(&[B]).unwrap();
         for i in 0..3u8 {
-            arp_a.send_ipv4(B, vec![i; 20]).await.unwrap();
+            send(arp_a, B, i, 20);
         }
         sleep_ns(SEC / 10).await;
     })
@@ -94,12 +99,12 @@ fn two_stacks_resolve_each_other_and_queued_packets_arrive_in_order() {
         *b.received.borrow(),
         vec![vec![0u8; 20], vec![1; 20], vec![2; 20]]
     );
-    assert_eq!(a.arp.query(B), Some(b.eth.mac()));
+    assert_eq!(a.arp.cached(B), Some(b.eth.mac()));
     // B learnt A from A's request for B's address.
-    assert_eq!(b.arp.query(A), Some(a.eth.mac()));
+    assert_eq!(b.arp.cached(A), Some(a.eth.mac()));
     // Once resolved, packets go straight out.
     ex.block_on(async move {
-        arp_b.send_ipv4(A, vec![9; 8]).await.unwrap();
+        send(arp_b, A, 9, 8);
         sleep_ns(SEC / 10).await;
     })
     .unwrap();
@@ -117,11 +122,11 @@ fn resolution_survives_loss_by_retrying() {
     let (arp_a, arp_b) = (a.arp, b.arp);
     let received = b.received.clone();
     ex.block_on(async move {
-        arp_a.set_ips(&[A]).await.unwrap();
-        arp_b.set_ips(&[B]).await.unwrap();
+        arp_a.set_ips(&[A]).unwrap();
+        arp_b.set_ips(&[B]).unwrap();
         // A packet per attempt, until one gets through (bounded).
         for _ in 0..20 {
-            arp_a.send_ipv4(B, vec![7; 10]).await.unwrap();
+            send(arp_a, B, 7, 10);
             sleep_ns(2 * SEC).await;
             if !received.borrow().is_empty() {
                 break;
@@ -133,7 +138,7 @@ fn resolution_survives_loss_by_retrying() {
         !b.received.borrow().is_empty(),
         "nothing got through in 20 attempts"
     );
-    assert_eq!(a.arp.query(B), Some(b.eth.mac()));
+    assert_eq!(a.arp.cached(B), Some(b.eth.mac()));
 }
 
 #[test]
@@ -141,13 +146,10 @@ fn only_our_addresses_are_answered_and_a_request_flood_is_bounded() {
     let (ex, a, b) = pair(LinkConfig::default());
     let (eth_a, arp_a, arp_b) = (a.eth, a.arp, b.arp);
     ex.block_on(async move {
-        arp_b.set_ips(&[B]).await.unwrap();
-        arp_a.set_ips(&[A]).await.unwrap();
+        arp_b.set_ips(&[B]).unwrap();
+        arp_a.set_ips(&[A]).unwrap();
         // A asks for an address nobody has: no reply, A gives up.
-        arp_a
-            .send_ipv4(Ipv4Addr::new(10, 0, 0, 99), vec![1])
-            .await
-            .unwrap();
+        send(arp_a, Ipv4Addr::new(10, 0, 0, 99), 1, 1);
         sleep_ns(10 * SEC).await;
         // A flood of requests from 5000 spoofed senders, none for B.
         for i in 0..5000u32 {
@@ -177,9 +179,9 @@ fn only_our_addresses_are_answered_and_a_request_flood_is_bounded() {
         sleep_ns(SEC).await;
     })
     .unwrap();
-    assert_eq!(a.arp.query(Ipv4Addr::new(10, 0, 0, 99)), None);
+    assert_eq!(a.arp.cached(Ipv4Addr::new(10, 0, 0, 99)), None);
     assert_eq!(
-        a.arp.dropped().0,
+        a.arp.stats().dropped,
         1,
         "the packet for the unresolvable address was dropped"
     );

@@ -1,30 +1,70 @@
-//! Ethernet (the seed's `ethernet`, `etif`): frames out with our source
-//! address, frames in checked and handed up by EtherType; frames for
-//! another station's unicast address are dropped and counted.
+//! Ethernet (the seed's `ethernet` device type, `etif`): frames out with
+//! our source address, frames in checked and handed up by EtherType;
+//! frames for another station's unicast address, and frames too short to
+//! hold a header, are dropped and counted.
+//!
+//! The layer is synchronous underneath ([`Ethif::send`] hands a frame to
+//! the device without waiting, [`Ethif::parse`] classifies a received
+//! frame): the stack's runner reads frames and calls the layers above
+//! directly, and replies go out from inside that call. [`Ethif::write`] is
+//! the waiting variant for applications that use the layer alone.
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::cell::Cell;
 
 use crate::net::MacAddr;
 use crate::net::device::{NetError, Network};
 use crate::net::wire::ethernet::{self, EtherType, HEADER_LEN};
 
-/// An Ethernet layer over the network device `N`.
-pub struct Ethernet<N: 'static> {
-    net: &'static N,
-    /// Frames dropped on input: too short, or for another station.
-    dropped: AtomicU64,
+/// The seed's `ethernet` device type (`Ethernet.S`): sends payloads of a
+/// given EtherType to a MAC address.
+pub trait Ethernet {
+    /// Our address.
+    fn mac(&self) -> MacAddr;
+
+    /// The largest payload of a frame.
+    fn mtu(&self) -> usize;
+
+    /// Sends a frame to `dst` without waiting: `fill` writes at most `len`
+    /// payload bytes in place (zero-copy) and returns how many it wrote.
+    /// `Ok(false)` when the device could not take the frame now.
+    fn send(
+        &self,
+        dst: MacAddr,
+        ethertype: EtherType,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError>;
+
+    /// [`Ethernet::send`], waiting while the device's transmit queue is
+    /// full.
+    async fn write(
+        &self,
+        dst: MacAddr,
+        ethertype: EtherType,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), NetError>;
 }
 
-impl<N: Network> core::fmt::Debug for Ethernet<N> {
+/// The Ethernet layer over the network device `N` (MirageOS's
+/// `Ethernet.Make`).
+pub struct Ethif<N: 'static> {
+    net: &'static N,
+    /// Frames dropped on input: too short, or for another station.
+    dropped: Cell<u64>,
+}
+
+impl<N: Network> core::fmt::Debug for Ethif<N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Ethernet")
+        f.debug_struct("Ethif")
             .field("mac", &self.net.mac())
+            .field("dropped", &self.dropped.get())
             .finish_non_exhaustive()
     }
 }
 
 /// A received frame, borrowed from the device.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct Frame<'a> {
     /// The sender.
     pub src: MacAddr,
@@ -36,23 +76,31 @@ pub struct Frame<'a> {
     pub payload: &'a [u8],
 }
 
-impl<N: Network> Ethernet<N> {
+/// Writes the header of a frame from `src` to `dst` at the start of
+/// `frame` and lets `fill` write the payload after it; the frame's length.
+fn emit(
+    frame: &mut [u8],
+    src: MacAddr,
+    dst: MacAddr,
+    ethertype: EtherType,
+    fill: impl FnOnce(&mut [u8]) -> usize,
+) -> usize {
+    ethernet::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        ethertype,
+    }
+    .emit(&mut ethernet::Packet::new_unchecked(&mut frame[..]));
+    HEADER_LEN + fill(&mut frame[HEADER_LEN..])
+}
+
+impl<N: Network> Ethif<N> {
     /// The layer over `net`.
     pub fn connect(net: &'static N) -> Self {
-        Ethernet {
+        Ethif {
             net,
-            dropped: AtomicU64::new(0),
+            dropped: Cell::new(0),
         }
-    }
-
-    /// Our address.
-    pub fn mac(&self) -> MacAddr {
-        self.net.mac()
-    }
-
-    /// The largest payload.
-    pub fn mtu(&self) -> usize {
-        self.net.mtu()
     }
 
     /// The device below.
@@ -62,12 +110,64 @@ impl<N: Network> Ethernet<N> {
 
     /// Frames dropped on input.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.dropped.get()
     }
 
-    /// Sends a frame to `dst`: `fill` writes at most `len` payload bytes in
-    /// place (zero-copy) and returns how many it wrote.
-    pub async fn write(
+    /// Classifies the received `frame`: `None` (counted) when it is too
+    /// short or addressed to another station's unicast address.
+    pub fn parse<'a>(&self, frame: &'a [u8]) -> Option<Frame<'a>> {
+        let parsed = ethernet::Packet::new_checked(frame)
+            .ok()
+            .and_then(|p| ethernet::Repr::parse(&p).ok());
+        match parsed {
+            Some(repr) if repr.dst_addr == self.net.mac() || repr.dst_addr.is_multicast() => {
+                Some(Frame {
+                    src: repr.src_addr,
+                    dst: repr.dst_addr,
+                    ethertype: repr.ethertype,
+                    payload: frame.get(HEADER_LEN..).unwrap_or(&[]),
+                })
+            }
+            _ => {
+                self.dropped.set(self.dropped.get() + 1);
+                None
+            }
+        }
+    }
+
+    /// Waits for the next frame for us and hands it to `handle`; `None` for
+    /// a frame dropped (malformed, or for another station).
+    pub async fn read<R>(
+        &self,
+        handle: impl FnOnce(Option<Frame<'_>>) -> R,
+    ) -> Result<R, NetError> {
+        self.net.read(|bytes| handle(self.parse(bytes))).await
+    }
+}
+
+impl<N: Network> Ethernet for Ethif<N> {
+    fn mac(&self) -> MacAddr {
+        self.net.mac()
+    }
+
+    fn mtu(&self) -> usize {
+        self.net.mtu()
+    }
+
+    fn send(
+        &self,
+        dst: MacAddr,
+        ethertype: EtherType,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError> {
+        let src = self.net.mac();
+        self.net.try_write(HEADER_LEN + len, |frame| {
+            emit(frame, src, dst, ethertype, fill)
+        })
+    }
+
+    async fn write(
         &self,
         dst: MacAddr,
         ethertype: EtherType,
@@ -77,47 +177,7 @@ impl<N: Network> Ethernet<N> {
         let src = self.net.mac();
         self.net
             .write(HEADER_LEN + len, |frame| {
-                let mut packet = ethernet::Packet::new_unchecked(&mut frame[..]);
-                ethernet::Repr {
-                    src_addr: src,
-                    dst_addr: dst,
-                    ethertype,
-                }
-                .emit(&mut packet);
-                HEADER_LEN + fill(&mut frame[HEADER_LEN..])
-            })
-            .await
-    }
-
-    /// Waits for the next frame for us and hands it to `handle`; `None` for
-    /// a frame dropped (malformed, or for another station).
-    pub async fn read<R>(
-        &self,
-        handle: impl FnOnce(Option<Frame<'_>>) -> R,
-    ) -> Result<R, NetError> {
-        let mac = self.net.mac();
-        let dropped = &self.dropped;
-        self.net
-            .read(|bytes| {
-                let parsed = ethernet::Packet::new_checked(bytes)
-                    .ok()
-                    .and_then(|p| ethernet::Repr::parse(&p).ok().map(|r| (r, p)));
-                match parsed {
-                    Some((repr, packet))
-                        if repr.dst_addr == mac || repr.dst_addr.is_multicast() =>
-                    {
-                        handle(Some(Frame {
-                            src: repr.src_addr,
-                            dst: repr.dst_addr,
-                            ethertype: repr.ethertype,
-                            payload: packet.into_inner().get(HEADER_LEN..).unwrap_or(&[]),
-                        }))
-                    }
-                    _ => {
-                        dropped.fetch_add(1, Ordering::Relaxed);
-                        handle(None)
-                    }
-                }
+                emit(frame, src, dst, ethertype, fill)
             })
             .await
     }

@@ -10,7 +10,14 @@ pub mod device;
 pub mod dhcp;
 pub mod ethernet;
 pub mod frag;
+pub mod icmpv4;
+pub mod ip;
+pub mod ipv4;
+pub mod ipv4v6;
+pub mod ipv6;
 pub mod ndp;
+pub mod stack;
+pub mod udp;
 pub mod wire;
 
 /// An Ethernet (MAC) address.

@@ -159,26 +159,44 @@ impl<P> Cache<P> {
                 (Lookup::Waiting, None)
             }
             _ => {
-                self.entries.remove(&ip);
-                self.make_room();
-                let mut queue = VecDeque::new();
-                if self.config.queue_limit > 0 {
-                    queue.push_back(packet);
-                } else {
-                    self.dropped += 1;
+                self.request(ip, now);
+                match self.entries.get_mut(&ip) {
+                    Some(Entry::Pending { queue, .. }) if self.config.queue_limit > 0 => {
+                        queue.push_back(packet);
+                    }
+                    _ => self.dropped += 1,
                 }
-                self.entries.insert(
-                    ip,
-                    Entry::Pending {
-                        next_request: now.saturating_add(self.config.retry_ns),
-                        sent: 1,
-                        queue,
-                        created: now,
-                    },
-                );
                 (Lookup::SendRequest, None)
             }
         }
+    }
+
+    /// Starts resolving `ip` without a packet to send (a caller waiting
+    /// for the address): `SendRequest` when a request must go out now.
+    pub fn request(&mut self, ip: Ipv4Addr, now: u64) -> Lookup {
+        if let Some(mac) = self.get(ip, now) {
+            return Lookup::Found(mac);
+        }
+        if self.is_pending(ip) {
+            return Lookup::Waiting;
+        }
+        self.entries.remove(&ip);
+        self.make_room();
+        self.entries.insert(
+            ip,
+            Entry::Pending {
+                next_request: now.saturating_add(self.config.retry_ns),
+                sent: 1,
+                queue: VecDeque::new(),
+                created: now,
+            },
+        );
+        Lookup::SendRequest
+    }
+
+    /// Whether a request for `ip` is out.
+    pub fn is_pending(&self, ip: Ipv4Addr) -> bool {
+        matches!(self.entries.get(&ip), Some(Entry::Pending { .. }))
     }
 
     /// Records `ip` at `mac` (a reply to us, or a request from `ip` for our

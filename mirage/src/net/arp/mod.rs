@@ -1,180 +1,257 @@
-//! ARP (the seed's `arpv4`, `arp`): answers requests for our addresses,
-//! resolves others' through the cache (`cache`, the state machine without
-//! I/O), queues IPv4 packets while resolving, announces our addresses with
-//! gratuitous ARP. The lock on the state is never held across an await.
+//! ARP (the seed's `arpv4` device type, `arp`): answers requests for our
+//! addresses, resolves others' through the cache ([`cache`], the state
+//! machine without I/O), queues IPv4 packets while resolving (bounded),
+//! announces our addresses with gratuitous ARP at start and on change.
+//!
+//! Like the other layers the protocol runs synchronously: [`Arp::input`]
+//! handles a received packet (answering and flushing waiting packets from
+//! inside the call), [`Arp::send_ipv4`] sends or queues an IPv4 packet, and
+//! [`Arp::poll`] runs the retries and expiries when [`Arp::next_deadline`]
+//! comes. The state lives in a `RefCell` that is never borrowed across a
+//! call into another layer or an await.
 
 pub mod cache;
 
+use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::poll_fn;
 use core::net::Ipv4Addr;
-
-use spin::Mutex;
+use core::task::{Poll, Waker};
 
 use crate::Mclock;
 use crate::net::MacAddr;
-use crate::net::device::{NetError, Network};
+use crate::net::device::NetError;
 use crate::net::ethernet::Ethernet;
 use crate::net::wire::arp::{self as wire, Operation, PACKET_LEN};
 use crate::net::wire::ethernet::EtherType;
 
-use cache::{Cache, Config, Lookup};
+pub use cache::Config;
+use cache::{Cache, Lookup};
+
+/// The seed's `arpv4` device type (`Arp.S`): the addresses we answer for,
+/// and resolution of others'.
+pub trait Arpv4 {
+    /// Our addresses.
+    fn ips(&self) -> Vec<Ipv4Addr>;
+    /// Replaces our addresses, announcing each new one.
+    fn set_ips(&self, ips: &[Ipv4Addr]) -> Result<(), NetError>;
+    /// Adds an address, announcing it.
+    fn add_ip(&self, ip: Ipv4Addr) -> Result<(), NetError>;
+    /// Stops answering for `ip`.
+    fn remove_ip(&self, ip: Ipv4Addr);
+    /// The link-layer address of `ip`, asking for it and waiting for the
+    /// answer (or the last retry) when it is not cached.
+    async fn query(&self, ip: Ipv4Addr) -> Result<MacAddr, ArpError>;
+}
+
+/// Why a resolution failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ArpError {
+    /// Nobody answered our requests.
+    Timeout(Ipv4Addr),
+    /// The device failed.
+    Net(NetError),
+}
+
+impl core::fmt::Display for ArpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ArpError::Timeout(ip) => write!(f, "ARP: no answer for {ip}"),
+            ArpError::Net(e) => write!(f, "ARP: {e}"),
+        }
+    }
+}
+
+/// The ARP counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArpStats {
+    /// IPv4 packets dropped: queue full, address unresolvable, evicted.
+    pub dropped: u64,
+    /// ARP packets that did not parse.
+    pub malformed: u64,
+    /// Requests we answered.
+    pub replies_sent: u64,
+    /// Requests we sent.
+    pub requests_sent: u64,
+}
 
 struct State {
     cache: Cache<Vec<u8>>,
     ips: Vec<Ipv4Addr>,
     malformed: u64,
+    replies_sent: u64,
+    requests_sent: u64,
+    /// Tasks waiting in [`Arpv4::query`].
+    waiters: Vec<Waker>,
 }
 
-/// The ARP layer over `Ethernet<N>`, timed by the monotonic clock `C`.
-pub struct Arp<N: 'static, C: 'static> {
-    eth: &'static Ethernet<N>,
+/// The ARP layer over the Ethernet layer `E`, timed by the monotonic clock
+/// `C` (MirageOS's `Arp.Make`).
+pub struct Arp<E: 'static, C: 'static> {
+    eth: &'static E,
     clock: &'static C,
-    state: Mutex<State>,
+    state: RefCell<State>,
 }
 
-impl<N: Network, C: Mclock> core::fmt::Debug for Arp<N, C> {
+impl<E: Ethernet, C: Mclock> core::fmt::Debug for Arp<E, C> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Arp")
-            .field("ips", &self.state.lock().ips)
+            .field("ips", &self.state.borrow().ips)
             .finish_non_exhaustive()
     }
 }
 
-impl<N: Network, C: Mclock> Arp<N, C> {
+impl<E: Ethernet, C: Mclock> Arp<E, C> {
     /// The layer over `eth`, with the cache limits of `config`.
-    pub fn connect_with(eth: &'static Ethernet<N>, clock: &'static C, config: Config) -> Self {
+    pub fn connect_with(eth: &'static E, clock: &'static C, config: Config) -> Self {
         Arp {
             eth,
             clock,
-            state: Mutex::new(State {
+            state: RefCell::new(State {
                 cache: Cache::new(config),
                 ips: Vec::new(),
                 malformed: 0,
+                replies_sent: 0,
+                requests_sent: 0,
+                waiters: Vec::new(),
             }),
         }
     }
 
     /// The layer over `eth` with MirageOS's defaults.
-    pub fn connect(eth: &'static Ethernet<N>, clock: &'static C) -> Self {
+    pub fn connect(eth: &'static E, clock: &'static C) -> Self {
         Self::connect_with(eth, clock, Config::default())
     }
 
-    /// Our addresses.
-    pub fn ips(&self) -> Vec<Ipv4Addr> {
-        self.state.lock().ips.clone()
-    }
-
-    /// Sets our addresses and announces each with a gratuitous ARP request.
-    pub async fn set_ips(&self, ips: &[Ipv4Addr]) -> Result<(), NetError> {
-        self.state.lock().ips = ips.to_vec();
-        for &ip in ips {
-            self.send(Operation::Request, ip, MacAddr::BROADCAST, ip)
-                .await?;
-        }
-        Ok(())
-    }
-
     /// The resolved address of `ip`, if cached.
-    pub fn query(&self, ip: Ipv4Addr) -> Option<MacAddr> {
-        self.state.lock().cache.get(ip, self.clock.elapsed_ns())
+    pub fn cached(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        self.state.borrow().cache.get(ip, self.clock.elapsed_ns())
     }
 
-    /// Packets dropped (queues full, unresolvable) and malformed ARP
-    /// packets.
-    pub fn dropped(&self) -> (u64, u64) {
-        let state = self.state.lock();
-        (state.cache.dropped, state.malformed)
+    /// The counters.
+    pub fn stats(&self) -> ArpStats {
+        let state = self.state.borrow();
+        ArpStats {
+            dropped: state.cache.dropped,
+            malformed: state.malformed,
+            replies_sent: state.replies_sent,
+            requests_sent: state.requests_sent,
+        }
     }
 
     /// The number of cache entries.
     pub fn cache_len(&self) -> usize {
-        self.state.lock().cache.len()
+        self.state.borrow().cache.len()
     }
 
-    async fn send(
+    fn send(
         &self,
         op: Operation,
         target_ip: Ipv4Addr,
         target_mac: MacAddr,
         source_ip: Ipv4Addr,
-    ) -> Result<(), NetError> {
+    ) -> Result<bool, NetError> {
+        let request = op == Operation::Request;
         let repr = wire::Repr {
             operation: op,
             source_hardware_addr: self.eth.mac(),
             source_protocol_addr: source_ip,
-            target_hardware_addr: if op == Operation::Request {
+            target_hardware_addr: if request {
                 MacAddr::default()
             } else {
                 target_mac
             },
             target_protocol_addr: target_ip,
         };
-        let dst = if op == Operation::Request {
+        let dst = if request {
             MacAddr::BROADCAST
         } else {
             target_mac
         };
-        self.eth
-            .write(dst, EtherType::Arp, PACKET_LEN, |buf| {
-                repr.emit(&mut wire::Packet::new_unchecked(&mut buf[..PACKET_LEN]));
-                PACKET_LEN
-            })
-            .await
+        {
+            let mut state = self.state.borrow_mut();
+            if request {
+                state.requests_sent += 1;
+            } else {
+                state.replies_sent += 1;
+            }
+        }
+        self.eth.send(dst, EtherType::Arp, PACKET_LEN, |buf| {
+            repr.emit(&mut wire::Packet::new_unchecked(&mut buf[..PACKET_LEN]));
+            PACKET_LEN
+        })
     }
 
-    async fn request(&self, ip: Ipv4Addr) -> Result<(), NetError> {
+    /// Announces `ip` (a gratuitous request: sender and target are `ip`).
+    fn announce(&self, ip: Ipv4Addr) -> Result<(), NetError> {
+        self.send(Operation::Request, ip, MacAddr::BROADCAST, ip)
+            .map(drop)
+    }
+
+    fn request(&self, ip: Ipv4Addr) -> Result<(), NetError> {
         let source = self
             .state
-            .lock()
+            .borrow()
             .ips
             .first()
             .copied()
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
         self.send(Operation::Request, ip, MacAddr::BROADCAST, source)
-            .await
+            .map(drop)
     }
 
-    async fn send_ipv4_to(&self, mac: MacAddr, packet: &[u8]) -> Result<(), NetError> {
-        self.eth
-            .write(mac, EtherType::Ipv4, packet.len(), |buf| {
-                buf[..packet.len()].copy_from_slice(packet);
-                packet.len()
-            })
-            .await
+    fn send_ipv4_to(&self, mac: MacAddr, packet: &[u8]) -> Result<bool, NetError> {
+        self.eth.send(mac, EtherType::Ipv4, packet.len(), |buf| {
+            buf[..packet.len()].copy_from_slice(packet);
+            packet.len()
+        })
     }
 
-    /// Handles an ARP packet received from `src`: learns the sender (only
-    /// creating an entry when the packet is for one of our addresses),
-    /// sends the packets that waited for it, and answers requests for our
-    /// addresses.
-    pub async fn input(&self, payload: &[u8]) -> Result<(), NetError> {
+    fn wake_waiters(&self) {
+        let waiters = core::mem::take(&mut self.state.borrow_mut().waiters);
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+
+    /// Handles an ARP packet (the payload of a frame of EtherType ARP):
+    /// learns the sender (creating an entry only when the packet is for one
+    /// of our addresses), sends the packets that waited for it, and answers
+    /// requests for our addresses. Malformed packets are counted.
+    pub fn input(&self, payload: &[u8]) -> Result<(), NetError> {
         let now = self.clock.elapsed_ns();
         let repr = match wire::Packet::new_checked(payload).and_then(|p| wire::Repr::parse(&p)) {
             Ok(repr) => repr,
             Err(_) => {
-                self.state.lock().malformed += 1;
+                self.state.borrow_mut().malformed += 1;
                 return Ok(());
             }
         };
-        let (waiting, for_us) = {
-            let mut state = self.state.lock();
+        let (waiting, for_us, learnt) = {
+            let mut state = self.state.borrow_mut();
             let for_us = state.ips.contains(&repr.target_protocol_addr);
             let ours = state.ips.contains(&repr.source_protocol_addr);
-            let waiting = if ours {
-                Vec::new() // someone claims our address: never learn it
+            if ours {
+                // Someone claims our address: never learn it.
+                (Vec::new(), for_us, false)
             } else {
-                state.cache.learn(
+                let before = state.cache.get(repr.source_protocol_addr, now);
+                let waiting = state.cache.learn(
                     repr.source_protocol_addr,
                     repr.source_hardware_addr,
                     now,
                     for_us,
-                )
-            };
-            (waiting, for_us)
+                );
+                let after = state.cache.get(repr.source_protocol_addr, now);
+                (waiting, for_us, before != after)
+            }
         };
         for packet in waiting {
-            self.send_ipv4_to(repr.source_hardware_addr, &packet)
-                .await?;
+            self.send_ipv4_to(repr.source_hardware_addr, &packet)?;
+        }
+        if learnt {
+            self.wake_waiters();
         }
         if for_us && repr.operation == Operation::Request && repr.source_hardware_addr.is_unicast()
         {
@@ -183,39 +260,125 @@ impl<N: Network, C: Mclock> Arp<N, C> {
                 repr.source_protocol_addr,
                 repr.source_hardware_addr,
                 repr.target_protocol_addr,
-            )
-            .await?;
+            )?;
         }
         Ok(())
     }
 
-    /// Sends the IPv4 `packet` to `ip` on the link: now if resolved (or
-    /// broadcast), else after resolution (queued, bounded).
-    pub async fn send_ipv4(&self, ip: Ipv4Addr, packet: Vec<u8>) -> Result<(), NetError> {
-        if ip.is_broadcast() {
-            return self.send_ipv4_to(MacAddr::BROADCAST, &packet).await;
+    /// Sends an IPv4 packet of `len` bytes to the neighbour `ip` (or to
+    /// everyone when `ip` is the broadcast address): `fill` writes it in
+    /// place when the address is resolved (zero-copy); otherwise the packet
+    /// is written into a buffer and queued until resolution (bounded: a
+    /// full queue drops it, counted). `Ok(false)` when the device could not
+    /// take the frame now.
+    pub fn send_ipv4(
+        &self,
+        ip: Ipv4Addr,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, NetError> {
+        let known = if ip.is_broadcast() {
+            Some(MacAddr::BROADCAST)
+        } else if ip.is_multicast() {
+            let o = ip.octets();
+            Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
+        } else {
+            self.cached(ip)
+        };
+        if let Some(mac) = known {
+            return self.eth.send(mac, EtherType::Ipv4, len, |buf| {
+                fill(&mut buf[..len]);
+                len
+            });
         }
+        let mut packet = vec![0u8; len];
+        fill(&mut packet);
         let now = self.clock.elapsed_ns();
-        let (lookup, packet) = self.state.lock().cache.resolve(ip, packet, now);
+        let (lookup, packet) = self.state.borrow_mut().cache.resolve(ip, packet, now);
         match (lookup, packet) {
-            (Lookup::Found(mac), Some(packet)) => self.send_ipv4_to(mac, &packet).await,
-            (Lookup::SendRequest, _) => self.request(ip).await,
-            _ => Ok(()),
+            // Resolved meanwhile (cannot happen single-threaded, but cheap).
+            (Lookup::Found(mac), Some(packet)) => self.send_ipv4_to(mac, &packet),
+            (Lookup::SendRequest, _) => self.request(ip).map(|()| true),
+            _ => Ok(true),
         }
     }
 
     /// Runs the cache's timers: repeats requests, gives up, expires
-    /// entries. Call when `next_deadline` comes.
-    pub async fn tick(&self) -> Result<(), NetError> {
-        let due = self.state.lock().cache.poll(self.clock.elapsed_ns());
+    /// entries. Call when [`Arp::next_deadline`] comes.
+    pub fn poll(&self) -> Result<(), NetError> {
+        let due = self.state.borrow_mut().cache.poll(self.clock.elapsed_ns());
+        if !due.failed.is_empty() {
+            self.wake_waiters();
+        }
         for ip in due.requests {
-            self.request(ip).await?;
+            self.request(ip)?;
         }
         Ok(())
     }
 
-    /// When `tick` next has work.
+    /// When [`Arp::poll`] next has work.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.state.lock().cache.next_deadline()
+        self.state.borrow().cache.next_deadline()
+    }
+}
+
+impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
+    fn ips(&self) -> Vec<Ipv4Addr> {
+        self.state.borrow().ips.clone()
+    }
+
+    fn set_ips(&self, ips: &[Ipv4Addr]) -> Result<(), NetError> {
+        {
+            let mut state = self.state.borrow_mut();
+            for ip in ips {
+                state.cache.remove(*ip);
+            }
+            state.ips = ips.to_vec();
+        }
+        for &ip in ips {
+            self.announce(ip)?;
+        }
+        Ok(())
+    }
+
+    fn add_ip(&self, ip: Ipv4Addr) -> Result<(), NetError> {
+        {
+            let mut state = self.state.borrow_mut();
+            if state.ips.contains(&ip) {
+                return Ok(());
+            }
+            state.cache.remove(ip);
+            state.ips.push(ip);
+        }
+        self.announce(ip)
+    }
+
+    fn remove_ip(&self, ip: Ipv4Addr) {
+        self.state.borrow_mut().ips.retain(|&i| i != ip);
+    }
+
+    async fn query(&self, ip: Ipv4Addr) -> Result<MacAddr, ArpError> {
+        if let Some(mac) = self.cached(ip) {
+            return Ok(mac);
+        }
+        let now = self.clock.elapsed_ns();
+        let lookup = self.state.borrow_mut().cache.request(ip, now);
+        if lookup == Lookup::SendRequest {
+            self.request(ip).map_err(ArpError::Net)?;
+        }
+        poll_fn(|cx| {
+            if let Some(mac) = self.cached(ip) {
+                return Poll::Ready(Ok(mac));
+            }
+            let mut state = self.state.borrow_mut();
+            if !state.cache.is_pending(ip) {
+                return Poll::Ready(Err(ArpError::Timeout(ip)));
+            }
+            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 }

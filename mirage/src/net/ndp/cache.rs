@@ -145,6 +145,51 @@ impl<P> Cache<P> {
         }
     }
 
+    /// The link-layer address to send to `ip` now, if the entry has one
+    /// (REACHABLE, STALE, DELAY or PROBE); a STALE entry moves to DELAY, as
+    /// [`Cache::resolve`] does. `None` when the caller must resolve (and
+    /// queue its packet with [`Cache::resolve`]).
+    pub fn usable(&mut self, ip: &Ipv6Addr, now: u64) -> Option<MacAddr> {
+        let delay = self.config.delay_ns;
+        let e = self.entries.get_mut(ip)?;
+        if e.state == Reachability::Incomplete {
+            return None;
+        }
+        if e.state == Reachability::Stale {
+            e.state = Reachability::Delay;
+            e.timer = now.saturating_add(delay);
+        }
+        e.mac
+    }
+
+    /// Sets RETRANS_TIMER (from a router advertisement).
+    pub fn set_retrans_time(&mut self, ns: u64) {
+        if ns > 0 {
+            self.config.retrans_ns = ns;
+        }
+    }
+
+    /// Starts resolving `ip` without a packet (a caller waiting for the
+    /// address): the solicitation to send now, if one must go out.
+    pub fn request(&mut self, ip: Ipv6Addr, now: u64) -> Option<Solicit> {
+        if self.entries.contains_key(&ip) {
+            return None;
+        }
+        self.make_room();
+        self.entries.insert(
+            ip,
+            Entry {
+                state: Reachability::Incomplete,
+                mac: None,
+                timer: now.saturating_add(self.config.retrans_ns),
+                sent: 1,
+                queue: VecDeque::new(),
+                created: now,
+            },
+        );
+        Some(Solicit::Multicast(ip))
+    }
+
     /// Resolves `ip` to send `packet` at `now`.
     pub fn resolve(&mut self, ip: Ipv6Addr, packet: P, now: u64) -> Resolution<P> {
         let delay = self.config.delay_ns;

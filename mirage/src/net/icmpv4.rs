@@ -1,0 +1,222 @@
+//! ICMP for IPv4 (MirageOS's `Icmpv4`): answers echo requests, reports
+//! unreachable ports, and hands echo replies to whoever pings.
+//!
+//! Error messages are rate-limited (a token bucket, as RFC 1812 section
+//! 4.3.2.8 asks of routers and hosts commonly do), so that a flood of
+//! datagrams to closed ports cannot make the stack flood in return; echo
+//! replies are not limited.
+
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::net::IpAddr;
+
+use crate::Mclock;
+use crate::net::ip::{Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::wire::icmpv4::{self as wire, Repr};
+
+/// Error messages allowed per second.
+pub const ERRORS_PER_SECOND: u32 = 100;
+
+/// An echo reply received: who answered, and the ids and data it echoed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EchoReply {
+    /// The host that answered.
+    pub src: IpAddr,
+    /// The identifier of the request.
+    pub ident: u16,
+    /// The sequence number of the request.
+    pub seq_no: u16,
+    /// The data echoed.
+    pub data: Vec<u8>,
+}
+
+/// The ICMPv4 counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Icmpv4Stats {
+    /// Echo requests answered.
+    pub echo_replies_sent: u64,
+    /// Destination-unreachable messages sent.
+    pub unreachable_sent: u64,
+    /// Error messages not sent because of the rate limit.
+    pub rate_limited: u64,
+    /// Messages that did not parse (checksum, length, type).
+    pub malformed: u64,
+}
+
+struct State {
+    tokens: u32,
+    refilled_at: u64,
+    stats: Icmpv4Stats,
+    /// Echo replies received, oldest first (bounded).
+    replies: Vec<EchoReply>,
+}
+
+/// How many received echo replies are kept for [`Icmpv4::take_replies`].
+const MAX_KEPT_REPLIES: usize = 64;
+
+/// ICMPv4 over the IP layer `I`.
+pub struct Icmpv4<I: 'static, C: 'static> {
+    ip: &'static I,
+    clock: &'static C,
+    state: RefCell<State>,
+}
+
+impl<I, C> core::fmt::Debug for Icmpv4<I, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Icmpv4")
+            .field("stats", &self.state.borrow().stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Ip, C: Mclock> Icmpv4<I, C> {
+    /// ICMPv4 over `ip`.
+    pub fn connect(ip: &'static I, clock: &'static C) -> Self {
+        Icmpv4 {
+            ip,
+            clock,
+            state: RefCell::new(State {
+                tokens: ERRORS_PER_SECOND,
+                refilled_at: 0,
+                stats: Icmpv4Stats::default(),
+                replies: Vec::new(),
+            }),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Icmpv4Stats {
+        self.state.borrow().stats
+    }
+
+    /// The echo replies received since the last call, oldest first (at most
+    /// the last 64).
+    pub fn take_replies(&self) -> Vec<EchoReply> {
+        core::mem::take(&mut self.state.borrow_mut().replies)
+    }
+
+    /// Handles a received ICMP datagram: answers echo requests to our
+    /// address (not to broadcasts), keeps echo replies.
+    pub fn input(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        let packet = match wire::Packet::new_checked(&*datagram.payload) {
+            Ok(p) => p,
+            Err(_) => {
+                self.state.borrow_mut().stats.malformed += 1;
+                return Ok(());
+            }
+        };
+        match Repr::parse(&packet) {
+            Ok(Repr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            }) => {
+                let for_us = self.ip.addresses().contains(&datagram.dst);
+                if !for_us {
+                    return Ok(());
+                }
+                let reply = Repr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                self.state.borrow_mut().stats.echo_replies_sent += 1;
+                self.ip.send(
+                    Some(datagram.dst),
+                    datagram.src,
+                    protocol::ICMP,
+                    SendOptions::default(),
+                    reply.buffer_len(),
+                    |_, buf| reply.emit(&mut wire::Packet::new_unchecked(buf)),
+                )?;
+            }
+            Ok(Repr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            }) => {
+                let mut state = self.state.borrow_mut();
+                if state.replies.len() == MAX_KEPT_REPLIES {
+                    state.replies.remove(0);
+                }
+                state.replies.push(EchoReply {
+                    src: datagram.src,
+                    ident,
+                    seq_no,
+                    data: data.to_vec(),
+                });
+            }
+            Ok(_) => {}
+            Err(_) => self.state.borrow_mut().stats.malformed += 1,
+        }
+        Ok(())
+    }
+
+    /// Sends an echo request to `dst`.
+    pub fn ping(&self, dst: IpAddr, ident: u16, seq_no: u16, data: &[u8]) -> Result<bool, IpError> {
+        let request = Repr::EchoRequest {
+            ident,
+            seq_no,
+            data,
+        };
+        self.ip.send(
+            None,
+            dst,
+            protocol::ICMP,
+            SendOptions::default(),
+            request.buffer_len(),
+            |_, buf| request.emit(&mut wire::Packet::new_unchecked(buf)),
+        )
+    }
+
+    /// Takes a token from the error bucket, refilled once per second.
+    fn may_send_error(&self) -> bool {
+        let now = self.clock.elapsed_ns();
+        let mut state = self.state.borrow_mut();
+        if now.saturating_sub(state.refilled_at) >= 1_000_000_000 {
+            state.tokens = ERRORS_PER_SECOND;
+            state.refilled_at = now;
+        }
+        if state.tokens == 0 {
+            state.stats.rate_limited += 1;
+            return false;
+        }
+        state.tokens -= 1;
+        true
+    }
+
+    /// Reports to the sender of `datagram` that its destination port is
+    /// closed (type 3 code 3), quoting its header and first 8 payload
+    /// bytes. Not for broadcasts, multicasts or reassembled datagrams
+    /// (RFC 1122 section 3.2.2).
+    pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        let to_group = match datagram.dst {
+            IpAddr::V4(d) => d.is_broadcast() || d.is_multicast(),
+            IpAddr::V6(_) => true,
+        };
+        if to_group
+            || datagram.packet.is_empty()
+            || !self.ip.addresses().contains(&datagram.dst)
+            || !self.may_send_error()
+        {
+            return Ok(());
+        }
+        let ihl = usize::from(datagram.packet[0] & 0x0f) * 4;
+        let quoted = &datagram.packet[..(ihl + 8).min(datagram.packet.len())];
+        let message = Repr::DstUnreachable {
+            code: 3,
+            mtu: 0,
+            quoted,
+        };
+        self.state.borrow_mut().stats.unreachable_sent += 1;
+        self.ip.send(
+            Some(datagram.dst),
+            datagram.src,
+            protocol::ICMP,
+            SendOptions::default(),
+            message.buffer_len(),
+            |_, buf| message.emit(&mut wire::Packet::new_unchecked(buf)),
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,208 @@
+//! What the IP layers share: the seed's `ip` device types (`ipv4`, `ipv6`,
+//! `ipv4v6`, all `Tcpip.Ip.S`) as the [`Ip`] trait, received datagrams,
+//! send options and errors.
+//!
+//! # Contract
+//!
+//! * Addresses are [`IpAddr`] whatever the layer's family: a layer of one
+//!   family answers a destination of the other with
+//!   [`IpError::WrongFamily`] (the dual layer [`crate::net::ipv4v6`]
+//!   routes by family).
+//! * [`Ip::send`] never waits: the packet is handed to the device (or
+//!   queued while the neighbour is resolved, bounded) and the call returns;
+//!   `Ok(false)` means the device could not take it now (nothing was
+//!   queued). The `fill` closure writes the upper-layer payload in place
+//!   (zero-copy), given the source address the layer chose, so that UDP,
+//!   TCP and ICMPv6 can compute their pseudo-header checksums.
+//! * Received datagrams are lent to the upper layers as [`Datagram`]s
+//!   borrowing the device's frame, or owning the payload when it was
+//!   reassembled from fragments.
+
+use alloc::borrow::Cow;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::IpAddr;
+
+use super::device::NetError;
+
+/// IP protocol numbers (IPv4's protocol, IPv6's next header).
+pub mod protocol {
+    /// ICMP for IPv4.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+}
+
+/// Why a datagram could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpError {
+    /// No route to the destination (off-link and no gateway).
+    NoRoute(IpAddr),
+    /// The next hop towards the destination did not answer resolution.
+    HostUnreachable(IpAddr),
+    /// The layer has no address of the destination's family (not
+    /// configured yet, or that family is disabled).
+    NoAddress(IpAddr),
+    /// The destination is of a family this layer does not speak.
+    WrongFamily(IpAddr),
+    /// The datagram does not fit the MTU and may not be fragmented, or
+    /// exceeds the largest datagram.
+    TooBig {
+        /// The payload length asked for.
+        len: usize,
+        /// The largest payload that can be sent.
+        max: usize,
+    },
+    /// The device failed.
+    Net(NetError),
+}
+
+impl fmt::Display for IpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpError::NoRoute(dst) => write!(f, "no route to {dst}"),
+            IpError::HostUnreachable(dst) => {
+                write!(f, "{dst} is unreachable (no link-layer answer)")
+            }
+            IpError::NoAddress(dst) => write!(f, "no source address to reach {dst}"),
+            IpError::WrongFamily(dst) => write!(f, "{dst} is of another address family"),
+            IpError::TooBig { len, max } => {
+                write!(f, "datagram payload of {len} bytes exceeds {max}")
+            }
+            IpError::Net(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<NetError> for IpError {
+    fn from(e: NetError) -> Self {
+        IpError::Net(e)
+    }
+}
+
+/// How a datagram is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendOptions {
+    /// Time to live (IPv4) or hop limit (IPv6); `None` for the layer's
+    /// default (64).
+    pub ttl: Option<u8>,
+    /// Whether the datagram may be fragmented when it exceeds the MTU
+    /// (IPv4: else the don't-fragment bit is set and an oversized datagram
+    /// is refused).
+    pub fragment: bool,
+}
+
+impl Default for SendOptions {
+    fn default() -> Self {
+        SendOptions {
+            ttl: None,
+            fragment: true,
+        }
+    }
+}
+
+/// The default time to live and hop limit.
+pub const DEFAULT_TTL: u8 = 64;
+
+/// A received datagram, for the upper layers.
+#[derive(Debug, Clone)]
+pub struct Datagram<'a> {
+    /// The sender.
+    pub src: IpAddr,
+    /// The destination (ours, or a broadcast or multicast address).
+    pub dst: IpAddr,
+    /// The upper-layer protocol.
+    pub protocol: u8,
+    /// The time to live or hop limit it arrived with.
+    pub ttl: u8,
+    /// The upper-layer payload: borrowed from the frame, or owned when it
+    /// was reassembled from fragments.
+    pub payload: Cow<'a, [u8]>,
+    /// The IP packet as received (header included), for ICMP errors that
+    /// quote it; empty for a reassembled datagram (errors are not sent for
+    /// those).
+    pub packet: &'a [u8],
+}
+
+/// The seed's IP device types (`Tcpip.Ip.S`): `ipv4`, `ipv6`, `ipv4v6`.
+pub trait Ip {
+    /// Our source address for reaching `dst`, if we have one.
+    fn src(&self, dst: IpAddr) -> Option<IpAddr>;
+
+    /// Our configured addresses (MirageOS's `get_ip`).
+    fn addresses(&self) -> Vec<IpAddr>;
+
+    /// The largest upper-layer payload that reaches `dst` without
+    /// fragmentation.
+    fn mtu(&self, dst: IpAddr) -> usize;
+
+    /// Sends a datagram of `len` payload bytes to `dst` without waiting (see
+    /// the module's contract): `fill(src, payload)` writes the payload.
+    fn send(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Result<bool, IpError>;
+
+    /// Waits until a datagram to `dst` can go straight to the link: the
+    /// link-layer address of its next hop known, asked for if need be.
+    /// Fails when the neighbour does not answer.
+    async fn resolve(&self, dst: IpAddr) -> Result<(), IpError>;
+
+    /// MirageOS's `write`: waits for the next hop's resolution, then
+    /// [`Ip::send`]s, failing when the device could not take the datagram.
+    async fn write(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        payload: &[u8],
+    ) -> Result<(), IpError> {
+        self.resolve(dst).await?;
+        let sent = self.send(src, dst, protocol, options, payload.len(), |_, buf| {
+            buf.copy_from_slice(payload)
+        })?;
+        if sent {
+            Ok(())
+        } else {
+            Err(IpError::Net(NetError::Device(
+                "the transmit queue is full".into(),
+            )))
+        }
+    }
+}
+
+impl<T: Ip> Ip for &T {
+    fn src(&self, dst: IpAddr) -> Option<IpAddr> {
+        (**self).src(dst)
+    }
+    fn addresses(&self) -> Vec<IpAddr> {
+        (**self).addresses()
+    }
+    fn mtu(&self, dst: IpAddr) -> usize {
+        (**self).mtu(dst)
+    }
+    async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
+        (**self).resolve(dst).await
+    }
+    fn send(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Result<bool, IpError> {
+        (**self).send(src, dst, protocol, options, len, fill)
+    }
+}

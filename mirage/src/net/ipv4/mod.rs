@@ -1,0 +1,642 @@
+//! IPv4 (the seed's `ipv4` device type; `create_ipv4` for a static
+//! address, `ipv4_of_dhcp` for one leased by DHCP): routing to the
+//! gateway, the time to live, header checksums, fragmentation of oversized
+//! datagrams on send, reassembly with bounded memory and timeouts
+//! ([`crate::net::frag`]), rejection of malformed headers.
+//!
+//! The layer is synchronous (see [`crate::net::ip`]): [`Ipv4::input`]
+//! classifies a received packet and returns the datagram for the upper
+//! layers; [`Ip::send`] writes one out through ARP. With DHCP the layer
+//! runs the client itself: it takes the replies for port 68 out of the
+//! input, sends what the client asks for, and (re)configures its address,
+//! its gateway and ARP from the lease.
+
+use alloc::borrow::Cow;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::poll_fn;
+use core::net::{IpAddr, Ipv4Addr};
+use core::task::{Poll, Waker};
+
+use crate::Mclock;
+use crate::args::Ipv4Prefix;
+use crate::net::arp::{Arp, Arpv4};
+use crate::net::device::{NetError, Network};
+use crate::net::dhcp::{self, client};
+use crate::net::ethernet::{Ethernet, Ethif};
+use crate::net::frag::{self, Reassembler};
+use crate::net::ip::{DEFAULT_TTL, Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::dhcpv4;
+use crate::net::wire::ethernet::EtherType;
+use crate::net::wire::ipv4::{self as wire, HEADER_LEN};
+use crate::net::wire::udp;
+
+/// A static configuration (the seed's `ipv4_config`): our address with
+/// its prefix, and the default gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Config {
+    /// Our address and the length of the on-link prefix.
+    pub address: Ipv4Prefix,
+    /// Where off-link datagrams go.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// The IPv4 counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ipv4Stats {
+    /// Datagrams handed to the upper layers.
+    pub delivered: u64,
+    /// Datagrams sent (fragments counted once per datagram).
+    pub sent: u64,
+    /// Packets that did not parse (length, version, checksum).
+    pub malformed: u64,
+    /// Packets for another host, or from a source that cannot be one.
+    pub not_for_us: u64,
+    /// Fragments dropped by reassembly (no room, overlap, too long).
+    pub frag_dropped: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Datagrams sent in fragments.
+    pub fragmented: u64,
+}
+
+/// What identifies the fragments of one datagram (RFC 791).
+type FragKey = (Ipv4Addr, Ipv4Addr, u8, u16);
+
+struct Dhcp {
+    client: client::Client,
+    lease: Option<client::Lease>,
+}
+
+struct State {
+    config: Option<Ipv4Config>,
+    dhcp: Option<Dhcp>,
+    ident: u16,
+    frags: Reassembler<FragKey>,
+    stats: Ipv4Stats,
+    /// Tasks waiting for an address ([`Ipv4::configured`]).
+    waiters: Vec<Waker>,
+}
+
+/// The IPv4 layer over the Ethernet layer `E` and its ARP (MirageOS's
+/// `Static_ipv4.Make`).
+pub struct Ipv4<E: 'static, C: 'static> {
+    eth: &'static E,
+    arp: &'static Arp<E, C>,
+    clock: &'static C,
+    state: RefCell<State>,
+}
+
+impl<E: Ethernet, C: Mclock> core::fmt::Debug for Ipv4<E, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ipv4")
+            .field("config", &self.state.borrow().config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The broadcast address of the prefix.
+fn subnet_broadcast(p: &Ipv4Prefix) -> Ipv4Addr {
+    Ipv4Addr::from(u32::from(p.network()) | !u32::from(p.netmask()))
+}
+
+impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
+    fn new(
+        eth: &'static E,
+        arp: &'static Arp<E, C>,
+        clock: &'static C,
+        ident: u16,
+        config: Option<Ipv4Config>,
+        dhcp: Option<Dhcp>,
+    ) -> Self {
+        Ipv4 {
+            eth,
+            arp,
+            clock,
+            state: RefCell::new(State {
+                config,
+                dhcp,
+                ident,
+                frags: Reassembler::new(frag::Config::default()),
+                stats: Ipv4Stats::default(),
+                waiters: Vec::new(),
+            }),
+        }
+    }
+
+    /// The layer with the static `config` (the seed's `create_ipv4`):
+    /// announces the address through ARP. `seed` (from the random device)
+    /// picks the first identification.
+    pub fn connect(
+        eth: &'static E,
+        arp: &'static Arp<E, C>,
+        clock: &'static C,
+        config: Ipv4Config,
+        seed: u32,
+    ) -> Result<Self, IpError> {
+        let ip = Self::new(eth, arp, clock, seed as u16, Some(config), None);
+        arp.set_ips(&[config.address.address()])?;
+        Ok(ip)
+    }
+
+    /// The layer without an address, leasing one by DHCP (the seed's
+    /// `ipv4_of_dhcp`); the exchange starts at the first [`Ipv4::poll`].
+    /// `seed` (from the random device) picks transaction ids and the first
+    /// identification.
+    pub fn connect_dhcp(
+        eth: &'static E,
+        arp: &'static Arp<E, C>,
+        clock: &'static C,
+        seed: u32,
+    ) -> Self {
+        let dhcp = Dhcp {
+            client: client::Client::new(eth.mac(), seed),
+            lease: None,
+        };
+        Self::new(eth, arp, clock, (seed >> 16) as u16, None, Some(dhcp))
+    }
+
+    /// The ARP layer below.
+    pub fn arp(&self) -> &'static Arp<E, C> {
+        self.arp
+    }
+
+    /// The current configuration (`None` while DHCP has no lease).
+    pub fn config(&self) -> Option<Ipv4Config> {
+        self.state.borrow().config
+    }
+
+    /// The DHCP lease, if this layer uses DHCP and holds one.
+    pub fn lease(&self) -> Option<client::Lease> {
+        self.state
+            .borrow()
+            .dhcp
+            .as_ref()
+            .and_then(|d| d.lease.clone())
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Ipv4Stats {
+        let state = self.state.borrow();
+        let mut stats = state.stats;
+        stats.frag_dropped = state.frags.dropped;
+        stats
+    }
+
+    /// Datagrams in reassembly and the bytes they hold.
+    pub fn reassembly(&self) -> (usize, usize) {
+        let state = self.state.borrow();
+        (state.frags.in_progress(), state.frags.buffered())
+    }
+
+    /// Replaces the static configuration, announcing the new address.
+    pub fn set_config(&self, config: Ipv4Config) -> Result<(), IpError> {
+        self.state.borrow_mut().config = Some(config);
+        self.arp.set_ips(&[config.address.address()])?;
+        self.wake_waiters();
+        Ok(())
+    }
+
+    /// Waits until the layer has an address (at once for a static one).
+    pub async fn configured(&self) -> Ipv4Config {
+        poll_fn(|cx| {
+            let mut state = self.state.borrow_mut();
+            match state.config {
+                Some(config) => Poll::Ready(config),
+                None => {
+                    if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.waiters.push(cx.waker().clone());
+                    }
+                    Poll::Pending
+                }
+            }
+        })
+        .await
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = core::mem::take(&mut self.state.borrow_mut().waiters);
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    /// Whether a packet to `dst` is for us.
+    fn accepts(&self, state: &State, dst: Ipv4Addr, protocol: u8) -> bool {
+        if dst.is_broadcast() || dst.is_multicast() {
+            return true;
+        }
+        match &state.config {
+            Some(c) => dst == c.address.address() || dst == subnet_broadcast(&c.address),
+            // Unconfigured: only DHCP replies (which may be unicast to the
+            // offered address) get through.
+            None => state.dhcp.is_some() && protocol == protocol::UDP,
+        }
+    }
+
+    /// Handles a received IPv4 packet (the payload of a frame of
+    /// EtherType IPv4): the datagram for the upper layers, or `None` when
+    /// it was malformed, not for us, a fragment of an incomplete datagram,
+    /// or a DHCP reply the layer consumed itself. Every drop is counted.
+    pub fn input<'a>(&self, packet: &'a [u8]) -> Option<Datagram<'a>> {
+        let parsed = wire::Packet::new_checked(packet).and_then(|p| {
+            let repr = wire::Repr::parse(&p)?;
+            Ok((repr, p))
+        });
+        let Ok((repr, view)) = parsed else {
+            self.state.borrow_mut().stats.malformed += 1;
+            return None;
+        };
+        let protocol = u8::from(repr.protocol);
+        let src = repr.src_addr;
+        // check_len: the header and the declared length lie inside the
+        // buffer, the header inside the declared length.
+        let total = usize::from(view.total_len());
+        let payload = &packet[usize::from(view.header_len())..total];
+        {
+            let mut state = self.state.borrow_mut();
+            let bad_source = src.is_broadcast()
+                || src.is_multicast()
+                || state
+                    .config
+                    .is_some_and(|c| src == subnet_broadcast(&c.address));
+            if bad_source || !self.accepts(&state, repr.dst_addr, protocol) {
+                state.stats.not_for_us += 1;
+                return None;
+            }
+        }
+        let (payload, quoted) = if repr.more_fragments || repr.frag_offset != 0 {
+            let now = self.clock.elapsed_ns();
+            let key = (src, repr.dst_addr, protocol, repr.ident);
+            let mut state = self.state.borrow_mut();
+            let done = state.frags.insert(
+                key,
+                usize::from(repr.frag_offset),
+                repr.more_fragments,
+                payload,
+                now,
+            );
+            match done {
+                Ok(Some(whole)) => {
+                    state.stats.reassembled += 1;
+                    (Cow::Owned(whole), &packet[..0])
+                }
+                Ok(None) | Err(_) => return None,
+            }
+        } else {
+            (Cow::Borrowed(payload), &packet[..total])
+        };
+        if protocol == protocol::UDP && self.dhcp_input(src, repr.dst_addr, &payload) {
+            return None;
+        }
+        self.state.borrow_mut().stats.delivered += 1;
+        Some(Datagram {
+            src: IpAddr::V4(src),
+            dst: IpAddr::V4(repr.dst_addr),
+            protocol,
+            ttl: repr.ttl,
+            payload,
+            packet: quoted,
+        })
+    }
+
+    /// Hands a UDP datagram for the DHCP client's port to the client;
+    /// whether it was taken.
+    fn dhcp_input(&self, src: Ipv4Addr, dst: Ipv4Addr, datagram: &[u8]) -> bool {
+        if self.state.borrow().dhcp.is_none() {
+            return false;
+        }
+        let Ok(packet) = udp::Packet::new_checked(datagram) else {
+            return false;
+        };
+        if packet.dst_port() != dhcpv4::CLIENT_PORT || packet.src_port() != dhcpv4::SERVER_PORT {
+            return false;
+        }
+        let ph = PseudoHeader::V4(src, dst);
+        let Ok(udp) = udp::Repr::parse(&packet, &ph) else {
+            return true;
+        };
+        let reply = dhcpv4::Packet::new_checked(udp.payload)
+            .and_then(|p| dhcpv4::Repr::parse(&p))
+            .ok()
+            .and_then(|r| dhcp::reply(&r));
+        if let Some(reply) = reply {
+            let now = self.clock.elapsed_ns();
+            let (send, event) = {
+                let mut state = self.state.borrow_mut();
+                let Some(d) = state.dhcp.as_mut() else {
+                    return true;
+                };
+                d.client.handle(&reply, now)
+            };
+            self.dhcp_act(send, event);
+        }
+        true
+    }
+
+    /// Sends what the DHCP client asked for and applies what happened.
+    fn dhcp_act(&self, send: Option<client::Send>, event: Option<client::Event>) {
+        match event {
+            Some(client::Event::Bound(lease)) => {
+                let address = Ipv4Prefix::new(lease.address, lease.prefix_len)
+                    .unwrap_or_else(|_| Ipv4Prefix::new(lease.address, 32).expect("/32 is valid"));
+                let config = Ipv4Config {
+                    address,
+                    gateway: lease.gateway,
+                };
+                let changed = self.state.borrow().config != Some(config);
+                if let Some(d) = self.state.borrow_mut().dhcp.as_mut() {
+                    d.lease = Some(lease);
+                }
+                if changed {
+                    log::info!(target: "ipv4", "DHCP lease: {address}, gateway {:?}", config.gateway);
+                    // A failure to announce is not a failure to configure.
+                    let _ = self.set_config(config);
+                }
+            }
+            Some(client::Event::Lost) => {
+                log::warn!(target: "ipv4", "DHCP lease lost");
+                let mut state = self.state.borrow_mut();
+                state.config = None;
+                if let Some(d) = state.dhcp.as_mut() {
+                    d.lease = None;
+                }
+                drop(state);
+                self.arp.set_ips(&[]).ok();
+            }
+            None => {}
+        }
+        if let Some(send) = send {
+            // Lost messages are retransmitted by the client.
+            let _ = self.dhcp_send(&send);
+        }
+    }
+
+    /// Sends a DHCP message: from 0.0.0.0 to the broadcast address (or,
+    /// when renewing, from our address to the server through ARP).
+    fn dhcp_send(&self, send: &client::Send) -> Result<bool, IpError> {
+        let (repr, dst) = dhcp::message(send, self.eth.mac());
+        let src = match send {
+            client::Send::RequestExtend { ciaddr, .. } => *ciaddr,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        let dhcp_len = repr.buffer_len();
+        let udp_len = udp::HEADER_LEN + dhcp_len;
+        let len = HEADER_LEN + udp_len;
+        let ident = self.next_ident();
+        let fill = |buf: &mut [u8]| {
+            wire::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol: wire::Protocol::Udp,
+                ttl: DEFAULT_TTL,
+                payload_len: udp_len,
+                ident,
+                dont_fragment: false,
+                more_fragments: false,
+                frag_offset: 0,
+            }
+            .emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+            let mut dgram = udp::Packet::new_unchecked(&mut buf[HEADER_LEN..len]);
+            dgram.set_src_port(dhcpv4::CLIENT_PORT);
+            dgram.set_dst_port(dhcpv4::SERVER_PORT);
+            dgram.set_len(udp_len as u16);
+            repr.emit(&mut dhcpv4::Packet::new_unchecked(dgram.payload_mut()));
+            dgram.fill_checksum(&PseudoHeader::V4(src, dst));
+        };
+        self.state.borrow_mut().stats.sent += 1;
+        if dst.is_broadcast() {
+            self.eth
+                .send(
+                    crate::net::MacAddr::BROADCAST,
+                    EtherType::Ipv4,
+                    len,
+                    |buf| {
+                        fill(buf);
+                        len
+                    },
+                )
+                .map_err(IpError::Net)
+        } else {
+            self.arp.send_ipv4(dst, len, fill).map_err(IpError::Net)
+        }
+    }
+
+    /// Runs the timers: reassembly timeouts and the DHCP client.
+    pub fn poll(&self) {
+        let now = self.clock.elapsed_ns();
+        self.state.borrow_mut().frags.poll(now);
+        let due = {
+            let mut state = self.state.borrow_mut();
+            match state.dhcp.as_mut() {
+                Some(d) if d.client.next_deadline() <= now => Some(d.client.poll(now)),
+                _ => None,
+            }
+        };
+        if let Some((send, event)) = due {
+            self.dhcp_act(send, event);
+        }
+    }
+
+    /// When [`Ipv4::poll`] next has work.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let state = self.state.borrow();
+        let dhcp = state.dhcp.as_ref().map(|d| d.client.next_deadline());
+        match (state.frags.next_deadline(), dhcp) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn next_ident(&self) -> u16 {
+        let mut state = self.state.borrow_mut();
+        state.ident = state.ident.wrapping_add(1);
+        state.ident
+    }
+
+    /// The neighbour a datagram to `dst` goes to.
+    fn next_hop(&self, config: &Ipv4Config, dst: Ipv4Addr) -> Result<Ipv4Addr, IpError> {
+        if dst.is_broadcast()
+            || dst.is_multicast()
+            || config.address.contains(dst)
+            || dst == subnet_broadcast(&config.address)
+        {
+            return Ok(if dst == subnet_broadcast(&config.address) {
+                Ipv4Addr::BROADCAST
+            } else {
+                dst
+            });
+        }
+        config.gateway.ok_or(IpError::NoRoute(IpAddr::V4(dst)))
+    }
+
+    /// Sends one packet (a whole datagram or a fragment) to `hop`.
+    #[allow(clippy::too_many_arguments)]
+    fn send_packet(
+        &self,
+        hop: Ipv4Addr,
+        header: wire::Repr,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, IpError> {
+        let len = HEADER_LEN + header.payload_len;
+        self.arp
+            .send_ipv4(hop, len, |buf| {
+                header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+                fill(&mut buf[HEADER_LEN..len]);
+            })
+            .map_err(IpError::Net)
+    }
+}
+
+impl<N: Network, C: Mclock> Ipv4<Ethif<N>, C> {
+    /// Runs the DHCP exchange until a lease configures the layer, reading
+    /// the network itself (ARP and IPv4 frames; others are dropped): the
+    /// connect step of `ipv4_of_dhcp`, before the stack's runner takes
+    /// the device over. Returns at once for a static configuration.
+    pub async fn acquire(&self, eth: &'static Ethif<N>) -> Result<Ipv4Config, IpError> {
+        loop {
+            if let Some(config) = self.config() {
+                return Ok(config);
+            }
+            self.poll();
+            self.arp.poll()?;
+            let deadline = [self.next_deadline(), self.arp.next_deadline()]
+                .into_iter()
+                .flatten()
+                .min();
+            let frame = crate::rt::select(
+                eth.read(|frame| {
+                    if let Some(frame) = frame {
+                        match frame.ethertype {
+                            EtherType::Arp => self.arp.input(frame.payload),
+                            EtherType::Ipv4 => {
+                                // Until configured, only DHCP is taken.
+                                let _ = self.input(frame.payload);
+                                Ok(())
+                            }
+                            _ => Ok(()),
+                        }
+                    } else {
+                        Ok(())
+                    }
+                }),
+                crate::rt::deadline(deadline),
+            )
+            .await;
+            if let crate::rt::Either::Left(result) = frame {
+                match result {
+                    Ok(r) => r?,
+                    Err(NetError::Disconnected) => {
+                        return Err(IpError::Net(NetError::Disconnected));
+                    }
+                    Err(e) => return Err(IpError::Net(e)),
+                }
+            }
+        }
+    }
+}
+
+impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
+    fn src(&self, dst: IpAddr) -> Option<IpAddr> {
+        match dst {
+            IpAddr::V4(_) => self
+                .state
+                .borrow()
+                .config
+                .map(|c| IpAddr::V4(c.address.address())),
+            IpAddr::V6(_) => None,
+        }
+    }
+
+    fn addresses(&self) -> Vec<IpAddr> {
+        self.state
+            .borrow()
+            .config
+            .map(|c| IpAddr::V4(c.address.address()))
+            .into_iter()
+            .collect()
+    }
+
+    fn mtu(&self, _dst: IpAddr) -> usize {
+        self.eth.mtu().saturating_sub(HEADER_LEN)
+    }
+
+    async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
+        let IpAddr::V4(dst4) = dst else {
+            return Err(IpError::WrongFamily(dst));
+        };
+        let config = self.state.borrow().config.ok_or(IpError::NoAddress(dst))?;
+        let hop = self.next_hop(&config, dst4)?;
+        if hop.is_broadcast() || hop.is_multicast() {
+            return Ok(());
+        }
+        match self.arp.query(hop).await {
+            Ok(_) => Ok(()),
+            Err(crate::net::arp::ArpError::Timeout(_)) => Err(IpError::HostUnreachable(dst)),
+            Err(crate::net::arp::ArpError::Net(e)) => Err(IpError::Net(e)),
+        }
+    }
+
+    fn send(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Result<bool, IpError> {
+        let IpAddr::V4(dst4) = dst else {
+            return Err(IpError::WrongFamily(dst));
+        };
+        let config = self.state.borrow().config.ok_or(IpError::NoAddress(dst))?;
+        let src4 = match src {
+            None => config.address.address(),
+            Some(IpAddr::V4(s)) => s,
+            Some(other) => return Err(IpError::WrongFamily(other)),
+        };
+        let hop = self.next_hop(&config, dst4)?;
+        let max = self.mtu(dst);
+        if len > wire::MAX_PAYLOAD_LEN {
+            return Err(IpError::TooBig {
+                len,
+                max: wire::MAX_PAYLOAD_LEN,
+            });
+        }
+        let mut header = wire::Repr {
+            src_addr: src4,
+            dst_addr: dst4,
+            protocol: wire::Protocol::from(protocol),
+            ttl: options.ttl.unwrap_or(DEFAULT_TTL),
+            payload_len: len,
+            ident: self.next_ident(),
+            dont_fragment: !options.fragment,
+            more_fragments: false,
+            frag_offset: 0,
+        };
+        self.state.borrow_mut().stats.sent += 1;
+        if len <= max {
+            return self.send_packet(hop, header, |buf| fill(IpAddr::V4(src4), buf));
+        }
+        if !options.fragment {
+            return Err(IpError::TooBig { len, max });
+        }
+        // Fragment: the payload is written once, then cut into pieces of a
+        // multiple of 8 bytes.
+        self.state.borrow_mut().stats.fragmented += 1;
+        let mut payload = vec![0u8; len];
+        fill(IpAddr::V4(src4), &mut payload);
+        let piece = max & !7;
+        let mut sent_all = true;
+        for (i, chunk) in payload.chunks(piece).enumerate() {
+            let offset = i * piece;
+            header.payload_len = chunk.len();
+            header.frag_offset = offset as u16;
+            header.more_fragments = offset + chunk.len() < len;
+            sent_all &= self.send_packet(hop, header, |buf| buf.copy_from_slice(chunk))?;
+        }
+        Ok(sent_all)
+    }
+}

@@ -1,0 +1,433 @@
+//! The configuration of an IPv6 interface as a state machine without I/O:
+//! its addresses with duplicate address detection (RFC 4862 section 5.4),
+//! stateless autoconfiguration from router advertisements (SLAAC, RFC 4862
+//! section 5.5), the default routers and on-link prefixes (RFC 4861
+//! section 6.3.4), router solicitation at start (section 6.3.7), and the
+//! choice of source address and next hop.
+//!
+//! Every call takes the monotonic time; the layer sends what it is told.
+//! Bounds: at most [`MAX_ADDRESSES`] addresses, [`MAX_ROUTERS`] routers and
+//! [`MAX_PREFIXES`] prefixes, so advertisements from a hostile router
+//! cannot grow the state.
+
+use alloc::vec::Vec;
+use core::net::Ipv6Addr;
+
+use super::addr::{is_link_local, prefix_of, same_prefix, with_interface_id};
+use crate::net::MacAddr;
+use crate::net::wire::icmpv6::PrefixInfo;
+
+const SEC: u64 = 1_000_000_000;
+
+/// Most addresses an interface holds.
+pub const MAX_ADDRESSES: usize = 8;
+/// Most default routers remembered.
+pub const MAX_ROUTERS: usize = 4;
+/// Most on-link prefixes remembered.
+pub const MAX_PREFIXES: usize = 8;
+/// RetransTimer's default: the wait for a DAD answer (RFC 4861).
+pub const DAD_WAIT_NS: u64 = SEC;
+/// MAX_RTR_SOLICITATIONS (RFC 4861 section 10).
+pub const MAX_RTR_SOLICITATIONS: u32 = 3;
+/// RTR_SOLICITATION_INTERVAL.
+pub const RTR_SOLICITATION_INTERVAL_NS: u64 = 4 * SEC;
+
+/// Where an address came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The link-local address of the MAC address.
+    LinkLocal,
+    /// Given by the configuration (`--ipv6`).
+    Static,
+    /// Formed from a router's prefix (SLAAC).
+    Autoconf,
+}
+
+/// The state of an address (RFC 4862 section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddrState {
+    /// Being checked for uniqueness: not usable. The probe goes out at
+    /// the first poll from `until` on; the check ends, without an answer,
+    /// one wait after it.
+    Tentative {
+        /// When the next step (probe, or end of the check) is due.
+        until: u64,
+        /// Whether the probe is out.
+        probed: bool,
+    },
+    /// Usable.
+    Preferred,
+    /// Usable for existing communication only (preferred lifetime over).
+    Deprecated,
+}
+
+/// An address of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Address {
+    /// The address.
+    pub addr: Ipv6Addr,
+    /// The length of its on-link prefix.
+    pub prefix_len: u8,
+    /// Its state.
+    pub state: AddrState,
+    /// Where it came from.
+    pub origin: Origin,
+    /// When it becomes deprecated (`u64::MAX`: never).
+    pub preferred_until: u64,
+    /// When it is removed (`u64::MAX`: never).
+    pub valid_until: u64,
+}
+
+impl Address {
+    /// Whether the address may be used as a source.
+    pub fn usable(&self) -> bool {
+        !matches!(self.state, AddrState::Tentative { .. })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Router {
+    addr: Ipv6Addr,
+    until: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Prefix {
+    prefix: Ipv6Addr,
+    len: u8,
+    until: u64,
+}
+
+/// What [`Autoconf::poll`] asks for.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Due {
+    /// Send a DAD solicitation for each of these tentative addresses.
+    pub dad_probes: Vec<Ipv6Addr>,
+    /// These addresses passed DAD and are now usable.
+    pub now_preferred: Vec<Ipv6Addr>,
+    /// Send a router solicitation.
+    pub router_solicit: bool,
+}
+
+/// The interface's configuration.
+#[derive(Debug)]
+pub struct Autoconf {
+    mac: MacAddr,
+    addresses: Vec<Address>,
+    routers: Vec<Router>,
+    prefixes: Vec<Prefix>,
+    /// The configured gateway, used when no router advertised itself.
+    static_gateway: Option<Ipv6Addr>,
+    /// Whether addresses are formed from advertised prefixes.
+    slaac: bool,
+    rs_sent: u32,
+    next_rs: Option<u64>,
+    /// Addresses dropped as duplicates.
+    pub duplicates: u64,
+}
+
+impl Autoconf {
+    /// The configuration of the interface `mac`, starting at `now` with its
+    /// link-local address and the static address `fixed` (if any) both
+    /// tentative, and router solicitation once the link-local address is
+    /// usable. `slaac`: form addresses from advertised prefixes.
+    pub fn new(
+        mac: MacAddr,
+        fixed: Option<(Ipv6Addr, u8)>,
+        gateway: Option<Ipv6Addr>,
+        slaac: bool,
+        now: u64,
+    ) -> Self {
+        let mut a = Autoconf {
+            mac,
+            addresses: Vec::new(),
+            routers: Vec::new(),
+            prefixes: Vec::new(),
+            static_gateway: gateway,
+            slaac,
+            rs_sent: 0,
+            next_rs: None,
+            duplicates: 0,
+        };
+        a.add(
+            super::addr::link_local(mac),
+            64,
+            Origin::LinkLocal,
+            u64::MAX,
+            u64::MAX,
+            now,
+        );
+        if let Some((addr, len)) = fixed {
+            a.add(addr, len, Origin::Static, u64::MAX, u64::MAX, now);
+        }
+        a
+    }
+
+    /// The addresses, in the order they were added.
+    pub fn addresses(&self) -> &[Address] {
+        &self.addresses
+    }
+
+    /// The state of our address `addr`, if it is one.
+    pub fn state_of(&self, addr: Ipv6Addr) -> Option<AddrState> {
+        self.addresses
+            .iter()
+            .find(|a| a.addr == addr)
+            .map(|a| a.state)
+    }
+
+    /// Whether `addr` is one of our usable addresses.
+    pub fn is_ours(&self, addr: Ipv6Addr) -> bool {
+        self.addresses.iter().any(|a| a.addr == addr && a.usable())
+    }
+
+    /// Whether `addr` is one of our addresses, tentative ones included.
+    pub fn is_ours_or_tentative(&self, addr: Ipv6Addr) -> bool {
+        self.addresses.iter().any(|a| a.addr == addr)
+    }
+
+    /// Adds a tentative address (no-op if present or full).
+    fn add(
+        &mut self,
+        addr: Ipv6Addr,
+        prefix_len: u8,
+        origin: Origin,
+        preferred_until: u64,
+        valid_until: u64,
+        now: u64,
+    ) -> bool {
+        if self.addresses.len() >= MAX_ADDRESSES || self.is_ours_or_tentative(addr) {
+            return false;
+        }
+        self.addresses.push(Address {
+            addr,
+            prefix_len,
+            // The probe goes out at the next poll.
+            state: AddrState::Tentative {
+                until: now,
+                probed: false,
+            },
+            origin,
+            preferred_until,
+            valid_until,
+        });
+        true
+    }
+
+    /// Duplicate address detection found another node using (or trying)
+    /// `addr`: drops it if it is still tentative. Whether it was.
+    pub fn dad_failed(&mut self, addr: Ipv6Addr) -> bool {
+        let before = self.addresses.len();
+        self.addresses
+            .retain(|a| !(a.addr == addr && matches!(a.state, AddrState::Tentative { .. })));
+        let failed = self.addresses.len() != before;
+        if failed {
+            self.duplicates += 1;
+        }
+        failed
+    }
+
+    /// A router advertisement from `router` at `now`: its lifetime as a
+    /// default router, and its prefix information (on-link prefixes; a
+    /// /64 with the A flag forms an address). Returns whether an address
+    /// was added.
+    pub fn router_advert(
+        &mut self,
+        router: Ipv6Addr,
+        router_lifetime_s: u16,
+        prefix: Option<PrefixInfo>,
+        now: u64,
+    ) -> bool {
+        // Routers must speak from their link-local address.
+        if !is_link_local(router) {
+            return false;
+        }
+        self.next_rs = None;
+        let until = now.saturating_add(u64::from(router_lifetime_s) * SEC);
+        match self.routers.iter().position(|r| r.addr == router) {
+            Some(i) if router_lifetime_s == 0 => self.routers[i].until = now,
+            Some(i) => self.routers[i].until = until,
+            None if router_lifetime_s > 0 && self.routers.len() < MAX_ROUTERS => {
+                self.routers.push(Router {
+                    addr: router,
+                    until,
+                })
+            }
+            None => {}
+        }
+        self.routers.retain(|r| r.until > now);
+        let Some(p) = prefix else {
+            return false;
+        };
+        if is_link_local(p.prefix) || p.preferred_lifetime > p.valid_lifetime {
+            return false;
+        }
+        let lifetime = |secs: u32| {
+            if secs == u32::MAX {
+                u64::MAX
+            } else {
+                now.saturating_add(u64::from(secs) * SEC)
+            }
+        };
+        if p.on_link {
+            let network = prefix_of(p.prefix, p.prefix_len);
+            let valid = lifetime(p.valid_lifetime);
+            match self
+                .prefixes
+                .iter()
+                .position(|q| q.prefix == network && q.len == p.prefix_len)
+            {
+                Some(i) => self.prefixes[i].until = valid,
+                None if p.valid_lifetime > 0 && self.prefixes.len() < MAX_PREFIXES => {
+                    self.prefixes.push(Prefix {
+                        prefix: network,
+                        len: p.prefix_len,
+                        until: valid,
+                    })
+                }
+                None => {}
+            }
+        }
+        if !(self.slaac && p.autonomous && p.prefix_len == 64) || p.valid_lifetime == 0 {
+            return false;
+        }
+        let addr = with_interface_id(p.prefix, self.mac);
+        let (preferred, valid) = (lifetime(p.preferred_lifetime), lifetime(p.valid_lifetime));
+        if let Some(a) = self.addresses.iter_mut().find(|a| a.addr == addr) {
+            // RFC 4862 5.5.3 e: a valid lifetime is only shortened below two
+            // hours by an advertisement that says at least that much.
+            let two_hours = now.saturating_add(7200 * SEC);
+            a.valid_until = if valid > two_hours || valid > a.valid_until {
+                valid
+            } else {
+                a.valid_until.min(two_hours)
+            };
+            a.preferred_until = preferred;
+            if a.state == AddrState::Deprecated && preferred > now {
+                a.state = AddrState::Preferred;
+            }
+            return false;
+        }
+        self.add(addr, 64, Origin::Autoconf, preferred, valid, now)
+    }
+
+    /// Advances to `now`: DAD probes and their outcome, router
+    /// solicitations, lifetimes.
+    pub fn poll(&mut self, now: u64) -> Due {
+        let mut due = Due::default();
+        for a in &mut self.addresses {
+            match a.state {
+                AddrState::Tentative { until, probed } if until <= now => {
+                    if probed {
+                        a.state = AddrState::Preferred;
+                        due.now_preferred.push(a.addr);
+                    } else {
+                        a.state = AddrState::Tentative {
+                            until: now.saturating_add(DAD_WAIT_NS),
+                            probed: true,
+                        };
+                        due.dad_probes.push(a.addr);
+                    }
+                }
+                AddrState::Preferred if a.preferred_until <= now => {
+                    a.state = AddrState::Deprecated;
+                }
+                _ => {}
+            }
+        }
+        self.addresses.retain(|a| a.valid_until > now);
+        self.routers.retain(|r| r.until > now);
+        self.prefixes.retain(|p| p.until > now);
+        // Solicit routers once the link-local address is usable.
+        let link_local_ready = self
+            .addresses
+            .iter()
+            .any(|a| a.origin == Origin::LinkLocal && a.usable());
+        if link_local_ready && self.routers.is_empty() && self.rs_sent < MAX_RTR_SOLICITATIONS {
+            let at = *self.next_rs.get_or_insert(now);
+            if at <= now {
+                self.rs_sent += 1;
+                self.next_rs = Some(now.saturating_add(RTR_SOLICITATION_INTERVAL_NS));
+                due.router_solicit = true;
+            }
+        }
+        due
+    }
+
+    /// When [`Autoconf::poll`] next has work.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let addresses = self.addresses.iter().map(|a| match a.state {
+            AddrState::Tentative { until, .. } => until,
+            AddrState::Preferred => a.preferred_until.min(a.valid_until),
+            AddrState::Deprecated => a.valid_until,
+        });
+        let routers = self.routers.iter().map(|r| r.until);
+        let prefixes = self.prefixes.iter().map(|p| p.until);
+        let rs = if self.routers.is_empty() && self.rs_sent < MAX_RTR_SOLICITATIONS {
+            self.next_rs
+        } else {
+            None
+        };
+        addresses
+            .chain(routers)
+            .chain(prefixes)
+            .chain(rs)
+            .filter(|&t| t != u64::MAX)
+            .min()
+    }
+
+    /// Our source address for `dst` (RFC 6724 in brief: the link-local
+    /// address for link-local and link-scoped multicast destinations; else
+    /// a preferred global address, one sharing the longest prefix with
+    /// `dst` first, a deprecated one if no other).
+    pub fn source_for(&self, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        let link_scope =
+            is_link_local(dst) || (dst.is_multicast() && dst.segments()[0] & 0x000f <= 2);
+        let pick = |origin_ok: &dyn Fn(&Address) -> bool, state: AddrState| {
+            self.addresses
+                .iter()
+                .filter(|a| a.state == state && origin_ok(a))
+                .max_by_key(|a| (u128::from(a.addr) ^ u128::from(dst)).leading_zeros())
+                .map(|a| a.addr)
+        };
+        if link_scope {
+            return pick(&|a| a.origin == Origin::LinkLocal, AddrState::Preferred);
+        }
+        let global = |a: &Address| a.origin != Origin::LinkLocal;
+        pick(&global, AddrState::Preferred).or_else(|| pick(&global, AddrState::Deprecated))
+    }
+
+    /// Whether `dst` is on the link: link-local, or inside a prefix of one
+    /// of our addresses or an advertised on-link prefix.
+    pub fn on_link(&self, dst: Ipv6Addr) -> bool {
+        is_link_local(dst)
+            || self
+                .addresses
+                .iter()
+                .any(|a| a.origin == Origin::Static && same_prefix(a.addr, dst, a.prefix_len))
+            || self
+                .prefixes
+                .iter()
+                .any(|p| same_prefix(p.prefix, dst, p.len))
+    }
+
+    /// The neighbour a datagram to the unicast `dst` goes to: `dst` itself
+    /// on the link, else a default router (an advertised one first, then
+    /// the configured gateway).
+    pub fn next_hop(&self, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        if self.on_link(dst) {
+            return Some(dst);
+        }
+        self.routers.first().map(|r| r.addr).or(self.static_gateway)
+    }
+
+    /// The default routers currently known (advertised ones, then the
+    /// configured gateway).
+    pub fn routers(&self) -> Vec<Ipv6Addr> {
+        self.routers
+            .iter()
+            .map(|r| r.addr)
+            .chain(self.static_gateway)
+            .collect()
+    }
+}

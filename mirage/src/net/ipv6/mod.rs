@@ -1,0 +1,912 @@
+//! IPv6 (the seed's `ipv6` device type, `create_ipv6`): addresses from the
+//! configuration (`--ipv6`, `--ipv6-gateway`), the link-local address,
+//! neighbour discovery (solicitation, advertisement, the neighbour cache
+//! of [`crate::net::ndp`]), router solicitation and advertisement with
+//! SLAAC, duplicate address detection ([`autoconf`]), ICMPv6 echo,
+//! fragmentation and reassembly.
+//!
+//! Like IPv4 the layer is synchronous (see [`crate::net::ip`]): ICMPv6 is
+//! handled inside [`Ipv6::input`], which returns the other datagrams for
+//! the upper layers. Multicast listener discovery is not sent: the stack
+//! accepts every multicast frame, and the links it runs on (taps, Solo5
+//! devices) do not filter by group.
+
+pub mod addr;
+pub mod autoconf;
+
+use alloc::borrow::Cow;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::future::poll_fn;
+use core::net::{IpAddr, Ipv6Addr};
+use core::task::{Poll, Waker};
+
+use crate::Mclock;
+use crate::args::Ipv6Prefix;
+use crate::net::MacAddr;
+use crate::net::ethernet::Ethernet;
+use crate::net::frag::{self, Reassembler};
+use crate::net::icmpv4::EchoReply;
+use crate::net::ip::{DEFAULT_TTL, Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::ndp::cache::{self as ndp, Resolution, Solicit};
+use crate::net::wire::ethernet::EtherType;
+use crate::net::wire::icmpv6::{self as icmp, Repr as IcmpRepr};
+use crate::net::wire::ipv6::{
+    self as wire, ExtHeaders, FRAGMENT_HEADER_LEN, FragmentHeader, HEADER_LEN, NextHeader,
+};
+
+use addr::{ALL_NODES, ALL_ROUTERS, multicast_mac, solicited_node};
+use autoconf::{AddrState, Autoconf};
+
+/// The IPv6 minimum link MTU (RFC 8200 section 5).
+pub const MIN_MTU: usize = 1280;
+
+/// A configuration (the seed's `ipv6_config`): a static address with its
+/// prefix and a gateway, both optional (the link-local address and SLAAC
+/// work without them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Ipv6Config {
+    /// A static address and the length of its on-link prefix.
+    pub address: Option<Ipv6Prefix>,
+    /// The default gateway when no router advertises itself.
+    pub gateway: Option<Ipv6Addr>,
+    /// Whether to form addresses from advertised prefixes (SLAAC).
+    pub slaac: bool,
+}
+
+/// The IPv6 counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ipv6Stats {
+    /// Datagrams handed to the upper layers.
+    pub delivered: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Packets that did not parse.
+    pub malformed: u64,
+    /// Packets for another host or group.
+    pub not_for_us: u64,
+    /// Datagrams reassembled from fragments.
+    pub reassembled: u64,
+    /// Datagrams sent in fragments.
+    pub fragmented: u64,
+    /// Echo requests answered.
+    pub echo_replies_sent: u64,
+    /// Neighbour discovery messages dropped (hop limit not 255, bad
+    /// source, hostile options).
+    pub nd_dropped: u64,
+}
+
+/// Ways a packet is delivered to the link.
+#[derive(Clone, Copy)]
+enum Hop {
+    Mac(MacAddr),
+    Neighbour(Ipv6Addr),
+}
+
+/// What identifies the fragments of one datagram (RFC 8200 section 4.5).
+type FragKey = (Ipv6Addr, Ipv6Addr, u32);
+
+/// Received echo replies kept for [`Ipv6::take_replies`].
+const MAX_KEPT_REPLIES: usize = 64;
+
+struct State {
+    conf: Autoconf,
+    neighbours: ndp::Cache<Vec<u8>>,
+    frags: Reassembler<FragKey>,
+    /// The link MTU (from the device, lowered by an advertised MTU).
+    mtu: usize,
+    hop_limit: u8,
+    ident: u32,
+    stats: Ipv6Stats,
+    replies: Vec<EchoReply>,
+    /// Tasks waiting for a neighbour's resolution ([`Ip::resolve`]).
+    waiters: Vec<Waker>,
+}
+
+/// The IPv6 layer over the Ethernet layer `E` (MirageOS's `Ipv6.Make`).
+pub struct Ipv6<E: 'static, C: 'static> {
+    eth: &'static E,
+    clock: &'static C,
+    state: RefCell<State>,
+}
+
+impl<E: Ethernet, C: Mclock> core::fmt::Debug for Ipv6<E, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ipv6")
+            .field("addresses", &self.state.borrow().conf.addresses())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
+    /// The layer over `eth` with `config` (the seed's `create_ipv6`): the
+    /// link-local and static addresses start tentative and are checked by
+    /// DAD from the first [`Ipv6::poll`]; routers are solicited once the
+    /// link-local address is usable. `seed` picks fragment identifiers.
+    pub fn connect(eth: &'static E, clock: &'static C, config: Ipv6Config, seed: u32) -> Self {
+        let now = clock.elapsed_ns();
+        let fixed = config.address.map(|p| (p.address(), p.len()));
+        Ipv6 {
+            eth,
+            clock,
+            state: RefCell::new(State {
+                conf: Autoconf::new(eth.mac(), fixed, config.gateway, config.slaac, now),
+                neighbours: ndp::Cache::new(ndp::Config::default()),
+                frags: Reassembler::new(frag::Config::default()),
+                mtu: eth.mtu().max(MIN_MTU),
+                hop_limit: DEFAULT_TTL,
+                ident: seed,
+                stats: Ipv6Stats::default(),
+                replies: Vec::new(),
+                waiters: Vec::new(),
+            }),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Ipv6Stats {
+        self.state.borrow().stats
+    }
+
+    /// Our addresses and their states.
+    pub fn address_states(&self) -> Vec<autoconf::Address> {
+        self.state.borrow().conf.addresses().to_vec()
+    }
+
+    /// The default routers known.
+    pub fn routers(&self) -> Vec<Ipv6Addr> {
+        self.state.borrow().conf.routers()
+    }
+
+    /// The neighbour cache's state of `ip`.
+    pub fn neighbour(&self, ip: Ipv6Addr) -> Option<ndp::Reachability> {
+        self.state.borrow().neighbours.state(&ip)
+    }
+
+    /// Entries in the neighbour cache.
+    pub fn neighbours_len(&self) -> usize {
+        self.state.borrow().neighbours.len()
+    }
+
+    /// Datagrams in reassembly and the bytes they hold.
+    pub fn reassembly(&self) -> (usize, usize) {
+        let state = self.state.borrow();
+        (state.frags.in_progress(), state.frags.buffered())
+    }
+
+    /// The echo replies received since the last call, oldest first.
+    pub fn take_replies(&self) -> Vec<EchoReply> {
+        core::mem::take(&mut self.state.borrow_mut().replies)
+    }
+
+    /// Sends an echo request to `dst`.
+    pub fn ping(
+        &self,
+        dst: Ipv6Addr,
+        ident: u16,
+        seq_no: u16,
+        data: &[u8],
+    ) -> Result<bool, IpError> {
+        let request = IcmpRepr::EchoRequest {
+            ident,
+            seq_no,
+            data,
+        };
+        self.send_icmp(None, dst, 0, &request)
+    }
+
+    /// Sends the ICMPv6 message `repr` to `dst` (hop limit 255 for
+    /// neighbour discovery when `hop_limit` is 255; 0 for the default).
+    fn send_icmp(
+        &self,
+        src: Option<Ipv6Addr>,
+        dst: Ipv6Addr,
+        hop_limit: u8,
+        repr: &IcmpRepr<'_>,
+    ) -> Result<bool, IpError> {
+        let options = SendOptions {
+            ttl: (hop_limit != 0).then_some(hop_limit),
+            fragment: true,
+        };
+        self.send_v6(
+            src,
+            dst,
+            protocol::ICMPV6,
+            options,
+            repr.buffer_len(),
+            |src, buf| repr.emit(&mut icmp::Packet::new_unchecked(buf), src, dst),
+        )
+    }
+
+    /// Sends a neighbour solicitation for `target`: to its solicited-node
+    /// group, or unicast to `mac`; from `::` without our link-layer address
+    /// for DAD.
+    fn solicit(
+        &self,
+        target: Ipv6Addr,
+        unicast: Option<MacAddr>,
+        dad: bool,
+    ) -> Result<(), IpError> {
+        let repr = IcmpRepr::NeighborSolicit {
+            target_addr: target,
+            lladdr: (!dad).then(|| self.eth.mac()),
+        };
+        let src = if dad {
+            Ipv6Addr::UNSPECIFIED
+        } else {
+            match self.state.borrow().conf.source_for(target) {
+                Some(s) => s,
+                // Nothing usable to ask from yet.
+                None => return Ok(()),
+            }
+        };
+        let dst = match unicast {
+            Some(_) => target,
+            None => solicited_node(target),
+        };
+        let hop = match unicast {
+            Some(mac) => Hop::Mac(mac),
+            None => Hop::Mac(multicast_mac(dst)),
+        };
+        let len = repr.buffer_len();
+        self.transmit(hop, src, dst, protocol::ICMPV6, 255, len, |src, buf| {
+            repr.emit(&mut icmp::Packet::new_unchecked(buf), src, dst)
+        })
+        .map(drop)
+    }
+
+    fn router_solicit(&self) -> Result<(), IpError> {
+        let Some(src) = self.state.borrow().conf.source_for(ALL_ROUTERS) else {
+            return Ok(());
+        };
+        let repr = IcmpRepr::RouterSolicit {
+            lladdr: Some(self.eth.mac()),
+        };
+        let len = repr.buffer_len();
+        self.transmit(
+            Hop::Mac(multicast_mac(ALL_ROUTERS)),
+            src,
+            ALL_ROUTERS,
+            protocol::ICMPV6,
+            255,
+            len,
+            |src, buf| repr.emit(&mut icmp::Packet::new_unchecked(buf), src, ALL_ROUTERS),
+        )
+        .map(drop)
+    }
+
+    /// Runs the timers: DAD, router solicitation, lifetimes, the neighbour
+    /// cache, reassembly.
+    pub fn poll(&self) -> Result<(), IpError> {
+        let now = self.clock.elapsed_ns();
+        let (due, (solicits, failed)) = {
+            let mut state = self.state.borrow_mut();
+            state.frags.poll(now);
+            (state.conf.poll(now), state.neighbours.poll(now))
+        };
+        for a in &due.now_preferred {
+            log::info!(target: "ipv6", "address {a} is usable");
+        }
+        for target in due.dad_probes {
+            self.solicit(target, None, true)?;
+        }
+        // Announce what passed DAD, so neighbours update their caches.
+        for a in due.now_preferred {
+            self.advertise(a, ALL_NODES, false)?;
+        }
+        if due.router_solicit {
+            self.router_solicit()?;
+        }
+        for s in solicits {
+            match s {
+                Solicit::Multicast(ip) => self.solicit(ip, None, false)?,
+                Solicit::Unicast(ip, mac) => self.solicit(ip, Some(mac), false)?,
+            }
+        }
+        if !failed.is_empty() {
+            self.wake_waiters();
+        }
+        Ok(())
+    }
+
+    /// When [`Ipv6::poll`] next has work.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let state = self.state.borrow();
+        [
+            state.conf.next_deadline(),
+            state.neighbours.next_deadline(),
+            state.frags.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Sends a neighbour advertisement for our `target` to `dst`.
+    fn advertise(&self, target: Ipv6Addr, dst: Ipv6Addr, solicited: bool) -> Result<(), IpError> {
+        let repr = IcmpRepr::NeighborAdvert {
+            router: false,
+            solicited,
+            override_: true,
+            target_addr: target,
+            lladdr: Some(self.eth.mac()),
+        };
+        let len = repr.buffer_len();
+        let hop = if dst.is_multicast() {
+            Hop::Mac(multicast_mac(dst))
+        } else {
+            Hop::Neighbour(dst)
+        };
+        self.transmit(hop, target, dst, protocol::ICMPV6, 255, len, |src, buf| {
+            repr.emit(&mut icmp::Packet::new_unchecked(buf), src, dst)
+        })
+        .map(drop)
+    }
+
+    /// Whether a packet to `dst` is for us: one of our addresses (tentative
+    /// ones only for neighbour discovery, checked later), the solicited-node
+    /// group of one of them, or all nodes.
+    fn accepts(state: &State, dst: Ipv6Addr) -> bool {
+        if dst == ALL_NODES {
+            return true;
+        }
+        if dst.is_multicast() {
+            return state
+                .conf
+                .addresses()
+                .iter()
+                .any(|a| solicited_node(a.addr) == dst);
+        }
+        state.conf.is_ours_or_tentative(dst)
+    }
+
+    /// Handles a received IPv6 packet (the payload of a frame of EtherType
+    /// IPv6): ICMPv6 is handled here (echo, neighbour and router discovery);
+    /// other datagrams are returned for the upper layers. Every drop is
+    /// counted.
+    pub fn input<'a>(&self, packet: &'a [u8]) -> Option<Datagram<'a>> {
+        let parsed = wire::Packet::new_checked(packet).and_then(|p| {
+            let repr = wire::Repr::parse(&p)?;
+            Ok((repr, p))
+        });
+        let Ok((repr, view)) = parsed else {
+            self.state.borrow_mut().stats.malformed += 1;
+            return None;
+        };
+        let (src, dst) = (repr.src_addr, repr.dst_addr);
+        {
+            let mut state = self.state.borrow_mut();
+            if src.is_multicast() || !Self::accepts(&state, dst) {
+                state.stats.not_for_us += 1;
+                return None;
+            }
+        }
+        // Walk the extension headers up to the upper layer, or to a
+        // fragment header (what follows it is the fragment's data).
+        // check_len: the declared payload lies inside the buffer.
+        let payload = &packet[HEADER_LEN..HEADER_LEN + usize::from(view.payload_len())];
+        let mut next = repr.next_header;
+        let mut offset = 0;
+        let mut fragment = None;
+        for h in ExtHeaders::new(repr.next_header, payload) {
+            let Ok(h) = h else {
+                self.state.borrow_mut().stats.malformed += 1;
+                return None;
+            };
+            next = h.next_header;
+            offset = h.offset + h.data.len();
+            if let Some(f) = h.fragment() {
+                fragment = Some(f);
+                break;
+            }
+        }
+        let (protocol, data, quoted): (NextHeader, Cow<'a, [u8]>, &'a [u8]) = match fragment {
+            None => (
+                next,
+                Cow::Borrowed(&payload[offset..]),
+                &packet[..HEADER_LEN + payload.len()],
+            ),
+            Some(f) => {
+                let now = self.clock.elapsed_ns();
+                let mut state = self.state.borrow_mut();
+                let done = state.frags.insert(
+                    (src, dst, f.ident),
+                    usize::from(f.frag_offset),
+                    f.more_fragments,
+                    &payload[offset..],
+                    now,
+                );
+                match done {
+                    Ok(Some(whole)) => {
+                        state.stats.reassembled += 1;
+                        drop(state);
+                        // The reassembled data may start with more
+                        // extension headers.
+                        match ExtHeaders::new(f.next_header, &whole).upper_layer() {
+                            Ok(upper) if upper.fragment.is_none() => {
+                                let start = upper.offset;
+                                let protocol = upper.protocol;
+                                let mut whole = whole;
+                                whole.drain(..start);
+                                (protocol, Cow::Owned(whole), &packet[..0])
+                            }
+                            _ => {
+                                self.state.borrow_mut().stats.malformed += 1;
+                                return None;
+                            }
+                        }
+                    }
+                    Ok(None) | Err(_) => return None,
+                }
+            }
+        };
+        if protocol == NextHeader::Icmpv6 {
+            self.icmp_input(src, dst, repr.hop_limit, &data);
+            return None;
+        }
+        {
+            let state = self.state.borrow();
+            // Tentative addresses receive nothing but neighbour discovery.
+            if !dst.is_multicast() && !state.conf.is_ours(dst) {
+                return None;
+            }
+        }
+        self.state.borrow_mut().stats.delivered += 1;
+        Some(Datagram {
+            src: IpAddr::V6(src),
+            dst: IpAddr::V6(dst),
+            protocol: u8::from(protocol),
+            ttl: repr.hop_limit,
+            payload: data,
+            packet: quoted,
+        })
+    }
+
+    /// Another node uses, or checks, our tentative `addr`: give it up.
+    fn dad_conflict(&self, addr: Ipv6Addr) {
+        if self.state.borrow_mut().conf.dad_failed(addr) {
+            log::error!(target: "ipv6", "{addr} is in use on the link (DAD)");
+        }
+    }
+
+    fn nd_drop(&self) {
+        self.state.borrow_mut().stats.nd_dropped += 1;
+    }
+
+    fn icmp_input(&self, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, data: &[u8]) {
+        let parsed = icmp::Packet::new_checked(data).and_then(|p| IcmpRepr::parse(&p, src, dst));
+        let repr = match parsed {
+            Ok(r) => r,
+            Err(_) => {
+                self.state.borrow_mut().stats.malformed += 1;
+                return;
+            }
+        };
+        let now = self.clock.elapsed_ns();
+        let nd = matches!(
+            repr,
+            IcmpRepr::NeighborSolicit { .. }
+                | IcmpRepr::NeighborAdvert { .. }
+                | IcmpRepr::RouterAdvert { .. }
+                | IcmpRepr::RouterSolicit { .. }
+        );
+        // RFC 4861: neighbour discovery comes from the link only.
+        if nd && hop_limit != 255 {
+            self.nd_drop();
+            return;
+        }
+        // Errors in sending replies are the device's: nothing to do here.
+        let _ = self.icmp_handle(src, dst, now, repr);
+        if nd {
+            self.wake_waiters();
+        }
+    }
+
+    fn wake_waiters(&self) {
+        let waiters = core::mem::take(&mut self.state.borrow_mut().waiters);
+        for w in waiters {
+            w.wake();
+        }
+    }
+
+    fn icmp_handle(
+        &self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        now: u64,
+        repr: IcmpRepr<'_>,
+    ) -> Result<(), IpError> {
+        match repr {
+            IcmpRepr::EchoRequest {
+                ident,
+                seq_no,
+                data,
+            } => {
+                if dst.is_multicast() || !self.state.borrow().conf.is_ours(dst) {
+                    return Ok(());
+                }
+                self.state.borrow_mut().stats.echo_replies_sent += 1;
+                let reply = IcmpRepr::EchoReply {
+                    ident,
+                    seq_no,
+                    data,
+                };
+                self.send_icmp(Some(dst), src, 0, &reply)?;
+            }
+            IcmpRepr::EchoReply {
+                ident,
+                seq_no,
+                data,
+            } => {
+                let mut state = self.state.borrow_mut();
+                if state.replies.len() == MAX_KEPT_REPLIES {
+                    state.replies.remove(0);
+                }
+                state.replies.push(EchoReply {
+                    src: IpAddr::V6(src),
+                    ident,
+                    seq_no,
+                    data: data.to_vec(),
+                });
+            }
+            IcmpRepr::NeighborSolicit {
+                target_addr,
+                lladdr,
+            } => {
+                let dad = src.is_unspecified();
+                // From `::` it must go to the solicited-node group and carry
+                // no link-layer address (RFC 4861 7.1.1).
+                if target_addr.is_multicast() || (dad && (lladdr.is_some() || !dst.is_multicast()))
+                {
+                    self.nd_drop();
+                    return Ok(());
+                }
+                let state_of = self.state.borrow().conf.state_of(target_addr);
+                match state_of {
+                    None => {}
+                    // Someone else is checking the same address.
+                    Some(AddrState::Tentative { .. }) if dad => self.dad_conflict(target_addr),
+                    Some(AddrState::Tentative { .. }) => {}
+                    Some(_) => {
+                        if dad {
+                            self.advertise(target_addr, ALL_NODES, false)?;
+                        } else {
+                            let waiting = match lladdr {
+                                Some(mac) => self.state.borrow_mut().neighbours.seen(src, mac, now),
+                                None => Vec::new(),
+                            };
+                            self.flush(src, waiting)?;
+                            self.advertise(target_addr, src, true)?;
+                        }
+                    }
+                }
+            }
+            IcmpRepr::NeighborAdvert {
+                solicited,
+                override_,
+                target_addr,
+                lladdr,
+                ..
+            } => {
+                if target_addr.is_multicast() || (solicited && dst.is_multicast()) {
+                    self.nd_drop();
+                    return Ok(());
+                }
+                let ours = self.state.borrow().conf.state_of(target_addr);
+                match ours {
+                    Some(AddrState::Tentative { .. }) => self.dad_conflict(target_addr),
+                    Some(_) => {}
+                    None => {
+                        let (_, waiting) = self.state.borrow_mut().neighbours.advertised(
+                            target_addr,
+                            lladdr,
+                            solicited,
+                            override_,
+                            now,
+                        );
+                        self.flush(target_addr, waiting)?;
+                    }
+                }
+            }
+            IcmpRepr::RouterAdvert {
+                hop_limit,
+                router_lifetime,
+                reachable_time,
+                retrans_time,
+                lladdr,
+                mtu,
+                prefix_info,
+                ..
+            } => {
+                if !addr::is_link_local(src) {
+                    self.nd_drop();
+                    return Ok(());
+                }
+                let waiting = {
+                    let mut state = self.state.borrow_mut();
+                    if hop_limit != 0 {
+                        state.hop_limit = hop_limit;
+                    }
+                    state
+                        .neighbours
+                        .set_reachable_time(u64::from(reachable_time) * 1_000_000);
+                    state
+                        .neighbours
+                        .set_retrans_time(u64::from(retrans_time) * 1_000_000);
+                    if let Some(mtu) = mtu {
+                        let mtu = usize::try_from(mtu).unwrap_or(usize::MAX);
+                        if (MIN_MTU..=self.eth.mtu()).contains(&mtu) {
+                            state.mtu = mtu;
+                        }
+                    }
+                    if state
+                        .conf
+                        .router_advert(src, router_lifetime, prefix_info, now)
+                    {
+                        log::info!(target: "ipv6", "autoconfiguring from {src}'s prefix");
+                    }
+                    match lladdr {
+                        Some(mac) => state.neighbours.seen(src, mac, now),
+                        None => Vec::new(),
+                    }
+                };
+                self.flush(src, waiting)?;
+                // New tentative addresses start DAD at once.
+                self.poll()?;
+            }
+            IcmpRepr::RouterSolicit { .. } | IcmpRepr::DstUnreachable { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// Sends packets that waited for `ip`'s resolution.
+    fn flush(&self, ip: Ipv6Addr, packets: Vec<Vec<u8>>) -> Result<(), IpError> {
+        if packets.is_empty() {
+            return Ok(());
+        }
+        let mac = self
+            .state
+            .borrow_mut()
+            .neighbours
+            .usable(&ip, self.clock.elapsed_ns());
+        if let Some(mac) = mac {
+            for p in packets {
+                self.eth.send(mac, EtherType::Ipv6, p.len(), |buf| {
+                    buf[..p.len()].copy_from_slice(&p);
+                    p.len()
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a packet of `len` payload bytes from `src` to `dst` through
+    /// `hop`: straight into the device's frame when the link-layer address
+    /// is known, else into a buffer queued for the neighbour's resolution.
+    #[allow(clippy::too_many_arguments)]
+    fn transmit(
+        &self,
+        hop: Hop,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        next_header: u8,
+        hop_limit: u8,
+        len: usize,
+        fill: impl FnOnce(Ipv6Addr, &mut [u8]),
+    ) -> Result<bool, IpError> {
+        let total = HEADER_LEN + len;
+        let header = wire::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: NextHeader::from(next_header),
+            hop_limit,
+            payload_len: len,
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        let write = |buf: &mut [u8]| {
+            header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+            fill(src, &mut buf[HEADER_LEN..total]);
+            total
+        };
+        let now = self.clock.elapsed_ns();
+        let mac = match hop {
+            Hop::Mac(mac) => mac,
+            Hop::Neighbour(ip) => {
+                let known = self.state.borrow_mut().neighbours.usable(&ip, now);
+                match known {
+                    Some(mac) => mac,
+                    None => {
+                        let mut packet = vec![0u8; total];
+                        write(&mut packet);
+                        let resolution =
+                            self.state.borrow_mut().neighbours.resolve(ip, packet, now);
+                        match resolution {
+                            Resolution::Send(mac, packet) => {
+                                return Ok(self.eth.send(mac, EtherType::Ipv6, total, |buf| {
+                                    buf[..total].copy_from_slice(&packet);
+                                    total
+                                })?);
+                            }
+                            Resolution::Queued(Some(Solicit::Multicast(ip))) => {
+                                self.solicit(ip, None, false)?;
+                            }
+                            Resolution::Queued(Some(Solicit::Unicast(ip, mac))) => {
+                                self.solicit(ip, Some(mac), false)?;
+                            }
+                            Resolution::Queued(None) => {}
+                        }
+                        return Ok(true);
+                    }
+                }
+            }
+        };
+        Ok(self.eth.send(mac, EtherType::Ipv6, total, write)?)
+    }
+
+    /// [`Ip::send`] for an IPv6 destination.
+    fn send_v6(
+        &self,
+        src: Option<Ipv6Addr>,
+        dst: Ipv6Addr,
+        next_header: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(Ipv6Addr, &mut [u8]),
+    ) -> Result<bool, IpError> {
+        let dst_ip = IpAddr::V6(dst);
+        let (src, hop, mtu, hop_limit, ident) = {
+            let mut state = self.state.borrow_mut();
+            let src = match src {
+                Some(s) if state.conf.is_ours(s) => s,
+                Some(s) => return Err(IpError::NoAddress(IpAddr::V6(s))),
+                None => state
+                    .conf
+                    .source_for(dst)
+                    .ok_or(IpError::NoAddress(dst_ip))?,
+            };
+            let hop = if dst.is_multicast() {
+                Hop::Mac(multicast_mac(dst))
+            } else {
+                Hop::Neighbour(state.conf.next_hop(dst).ok_or(IpError::NoRoute(dst_ip))?)
+            };
+            state.ident = state.ident.wrapping_add(1);
+            state.stats.sent += 1;
+            let hop_limit = options.ttl.unwrap_or(state.hop_limit);
+            (src, hop, state.mtu - HEADER_LEN, hop_limit, state.ident)
+        };
+        if len <= mtu {
+            return self.transmit(hop, src, dst, next_header, hop_limit, len, fill);
+        }
+        if !options.fragment || len > usize::from(u16::MAX) {
+            return Err(IpError::TooBig { len, max: mtu });
+        }
+        // Fragment at the source (RFC 8200 section 4.5): the payload is
+        // written once and cut into pieces of a multiple of 8 bytes, each
+        // behind a fragment header.
+        self.state.borrow_mut().stats.fragmented += 1;
+        let mut payload = vec![0u8; len];
+        fill(src, &mut payload);
+        let piece = (mtu - FRAGMENT_HEADER_LEN) & !7;
+        let mut all = true;
+        for (i, chunk) in payload.chunks(piece).enumerate() {
+            let offset = i * piece;
+            let header = FragmentHeader {
+                next_header: NextHeader::from(next_header),
+                frag_offset: offset as u16,
+                more_fragments: offset + chunk.len() < len,
+                ident,
+            };
+            all &= self.transmit(
+                hop,
+                src,
+                dst,
+                u8::from(NextHeader::Fragment),
+                hop_limit,
+                FRAGMENT_HEADER_LEN + chunk.len(),
+                |_, buf| {
+                    header.emit(&mut buf[..FRAGMENT_HEADER_LEN]);
+                    buf[FRAGMENT_HEADER_LEN..].copy_from_slice(chunk);
+                },
+            )?;
+        }
+        Ok(all)
+    }
+}
+
+impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
+    async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
+        let IpAddr::V6(dst6) = dst else {
+            return Err(IpError::WrongFamily(dst));
+        };
+        if dst6.is_multicast() {
+            return Ok(());
+        }
+        let now = self.clock.elapsed_ns();
+        let solicit = {
+            let mut state = self.state.borrow_mut();
+            state.conf.source_for(dst6).ok_or(IpError::NoAddress(dst))?;
+            let hop = state.conf.next_hop(dst6).ok_or(IpError::NoRoute(dst))?;
+            if state.neighbours.usable(&hop, now).is_some() {
+                return Ok(());
+            }
+            state.neighbours.request(hop, now).map(|s| (hop, s))
+        };
+        let hop = match solicit {
+            Some((hop, Solicit::Multicast(ip))) => {
+                self.solicit(ip, None, false)?;
+                hop
+            }
+            Some((hop, Solicit::Unicast(ip, mac))) => {
+                self.solicit(ip, Some(mac), false)?;
+                hop
+            }
+            None => self
+                .state
+                .borrow()
+                .conf
+                .next_hop(dst6)
+                .ok_or(IpError::NoRoute(dst))?,
+        };
+        poll_fn(|cx| {
+            let now = self.clock.elapsed_ns();
+            let mut state = self.state.borrow_mut();
+            if state.neighbours.usable(&hop, now).is_some() {
+                return Poll::Ready(Ok(()));
+            }
+            if state.neighbours.state(&hop).is_none() {
+                return Poll::Ready(Err(IpError::HostUnreachable(dst)));
+            }
+            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn src(&self, dst: IpAddr) -> Option<IpAddr> {
+        match dst {
+            IpAddr::V6(d) => self.state.borrow().conf.source_for(d).map(IpAddr::V6),
+            IpAddr::V4(_) => None,
+        }
+    }
+
+    fn addresses(&self) -> Vec<IpAddr> {
+        self.state
+            .borrow()
+            .conf
+            .addresses()
+            .iter()
+            .filter(|a| a.usable())
+            .map(|a| IpAddr::V6(a.addr))
+            .collect()
+    }
+
+    fn mtu(&self, _dst: IpAddr) -> usize {
+        self.state.borrow().mtu - HEADER_LEN
+    }
+
+    fn send(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Result<bool, IpError> {
+        let IpAddr::V6(dst6) = dst else {
+            return Err(IpError::WrongFamily(dst));
+        };
+        let src6 = match src {
+            None => None,
+            Some(IpAddr::V6(s)) => Some(s),
+            Some(other) => return Err(IpError::WrongFamily(other)),
+        };
+        self.send_v6(src6, dst6, protocol, options, len, |s, buf| {
+            fill(IpAddr::V6(s), buf)
+        })
+    }
+}

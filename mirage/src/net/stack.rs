@@ -1,0 +1,254 @@
+//! The network stack (the seed's `stackv4v6` device type;
+//! `direct_stackv4v6` and the constructors built on it): the layers over
+//! one network device, and the runner task that drives them.
+//!
+//! The runner is the only reader of the device. It waits for a frame or
+//! the earliest protocol timer, then handles every frame that is waiting
+//! (a batch) by calling the layers synchronously: Ethernet classifies,
+//! ARP answers, IPv4 and IPv6 check and reassemble, ICMP answers echoes,
+//! UDP queues datagrams on sockets and wakes their readers. Replies leave
+//! from inside those calls. Then it runs the timers that are due (ARP and
+//! neighbour retries, DAD, router solicitation, DHCP, reassembly
+//! timeouts).
+
+use core::net::IpAddr;
+
+use crate::Mclock;
+use crate::Random;
+use crate::net::arp::Arp;
+use crate::net::device::{NetError, Network};
+use crate::net::ethernet::{Ethif, Frame};
+use crate::net::icmpv4::Icmpv4;
+use crate::net::ip::{Datagram, Ip, protocol};
+use crate::net::ipv4::Ipv4;
+use crate::net::ipv4v6::Ipv4v6;
+use crate::net::ipv6::Ipv6;
+use crate::net::udp::{Delivery, DirectUdp, Udp};
+use crate::net::wire::ethernet::EtherType;
+use crate::rt::{Either, Spawner, deadline, leak, select};
+
+/// Frames handled back to back before the timers get their turn.
+const BATCH: usize = 64;
+
+/// The seed's `stackv4v6` device type (`Tcpip.Stack.V4V6`): what
+/// applications use, over this stack or the host's sockets.
+pub trait Stackv4v6 {
+    /// The dual-stack IP layer.
+    type Ip: Ip;
+    /// UDP.
+    type Udp: Udp;
+
+    /// The IP layer.
+    fn ip(&self) -> &'static Self::Ip;
+
+    /// UDP.
+    fn udp(&self) -> &'static Self::Udp;
+}
+
+/// The Ethernet layer of a stack over `N`.
+pub type EthOf<N> = Ethif<N>;
+/// The ARP layer of a stack over `N`, timed by `C`.
+pub type ArpOf<N, C> = Arp<Ethif<N>, C>;
+/// The IPv4 layer of a stack over `N`, timed by `C`.
+pub type Ipv4Of<N, C> = Ipv4<Ethif<N>, C>;
+/// The IPv6 layer of a stack over `N`, timed by `C`.
+pub type Ipv6Of<N, C> = Ipv6<Ethif<N>, C>;
+/// The dual IP layer of a stack over `N`, timed by `C`.
+pub type IpOf<N, C> = Ipv4v6<Ipv4Of<N, C>, Ipv6Of<N, C>>;
+/// The UDP layer of a stack over `N`, timed by `C`.
+pub type UdpOf<N, C> = DirectUdp<IpOf<N, C>>;
+
+/// The stack over the network device `N`, timed by the monotonic clock `C`
+/// (MirageOS's `Tcpip_stack_direct.MakeV4V6`).
+pub struct DirectStack<N: 'static, C: 'static> {
+    net: &'static N,
+    eth: &'static EthOf<N>,
+    arp: &'static ArpOf<N, C>,
+    ipv4: &'static Ipv4Of<N, C>,
+    ipv6: &'static Ipv6Of<N, C>,
+    ip: &'static IpOf<N, C>,
+    icmpv4: &'static Icmpv4<Ipv4Of<N, C>, C>,
+    udp: &'static UdpOf<N, C>,
+}
+
+impl<N, C> core::fmt::Debug for DirectStack<N, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectStack").finish_non_exhaustive()
+    }
+}
+
+impl<N: Network, C: Mclock> DirectStack<N, C> {
+    /// The stack over the connected layers (the seed's `direct_stackv4v6`):
+    /// builds the dual IP layer, ICMP and UDP over them, and spawns the
+    /// runner on the current executor. `ipv4_only` / `ipv6_only` switch a
+    /// family off (`--ipv4-only`, `--ipv6-only`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect(
+        net: &'static N,
+        eth: &'static EthOf<N>,
+        arp: &'static ArpOf<N, C>,
+        ipv4: &'static Ipv4Of<N, C>,
+        ipv6: &'static Ipv6Of<N, C>,
+        clock: &'static C,
+        random: &impl Random,
+        ipv4_only: bool,
+        ipv6_only: bool,
+    ) -> Result<&'static Self, NetError> {
+        let mut seed = [0u8; 4];
+        random.fill(&mut seed);
+        let ip = leak(Ipv4v6::connect(ipv4, ipv6, ipv4_only, ipv6_only));
+        let stack = leak(DirectStack {
+            net,
+            eth,
+            arp,
+            ipv4,
+            ipv6,
+            ip,
+            icmpv4: leak(Icmpv4::connect(ipv4, clock)),
+            udp: leak(DirectUdp::connect(ip, u32::from_le_bytes(seed))),
+        });
+        let spawner = Spawner::for_current_executor().await;
+        spawner.spawn(async move {
+            if let Err(e) = stack.run().await {
+                log::error!(target: "stack", "the network stack stopped: {e}");
+            }
+        });
+        Ok(stack)
+    }
+
+    /// The network device.
+    pub fn net(&self) -> &'static N {
+        self.net
+    }
+
+    /// The Ethernet layer.
+    pub fn ethernet(&self) -> &'static EthOf<N> {
+        self.eth
+    }
+
+    /// The ARP layer.
+    pub fn arp(&self) -> &'static ArpOf<N, C> {
+        self.arp
+    }
+
+    /// The IPv4 layer.
+    pub fn ipv4(&self) -> &'static Ipv4Of<N, C> {
+        self.ipv4
+    }
+
+    /// The IPv6 layer.
+    pub fn ipv6(&self) -> &'static Ipv6Of<N, C> {
+        self.ipv6
+    }
+
+    /// ICMP for IPv4.
+    pub fn icmpv4(&self) -> &'static Icmpv4<Ipv4Of<N, C>, C> {
+        self.icmpv4
+    }
+
+    /// The runner: reads frames and runs timers until the device is gone.
+    async fn run(&'static self) -> Result<(), NetError> {
+        loop {
+            self.poll_timers();
+            let next = self.next_deadline();
+            let first = select(self.eth.read(|f| self.handle(f)), deadline(next)).await;
+            match first {
+                Either::Left(Ok(())) => {
+                    for _ in 1..BATCH {
+                        match self
+                            .net
+                            .try_read(|bytes| self.handle(self.eth.parse(bytes)))
+                        {
+                            Ok(Some(())) => {}
+                            Ok(None) => break,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Either::Left(Err(e)) => return Err(e),
+                Either::Right(()) => {}
+            }
+        }
+    }
+
+    /// Runs the timers that are due.
+    fn poll_timers(&self) {
+        if let Err(e) = self.arp.poll() {
+            log::debug!(target: "arp", "{e}");
+        }
+        self.ipv4.poll();
+        if self.ip.ipv6_enabled()
+            && let Err(e) = self.ipv6.poll()
+        {
+            log::debug!(target: "ipv6", "{e}");
+        }
+    }
+
+    /// The earliest timer of the layers.
+    fn next_deadline(&self) -> Option<u64> {
+        let v6 = if self.ip.ipv6_enabled() {
+            self.ipv6.next_deadline()
+        } else {
+            None
+        };
+        [self.arp.next_deadline(), self.ipv4.next_deadline(), v6]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Handles one received frame.
+    fn handle(&self, frame: Option<Frame<'_>>) {
+        let Some(frame) = frame else {
+            return;
+        };
+        match frame.ethertype {
+            EtherType::Arp if self.ip.ipv4_enabled() => {
+                if let Err(e) = self.arp.input(frame.payload) {
+                    log::debug!(target: "arp", "{e}");
+                }
+            }
+            EtherType::Ipv4 if self.ip.ipv4_enabled() => {
+                if let Some(d) = self.ipv4.input(frame.payload) {
+                    self.deliver(&d);
+                }
+            }
+            EtherType::Ipv6 if self.ip.ipv6_enabled() => {
+                if let Some(d) = self.ipv6.input(frame.payload) {
+                    self.deliver(&d);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands a datagram to its protocol.
+    fn deliver(&self, d: &Datagram<'_>) {
+        let result = match d.protocol {
+            protocol::ICMP if matches!(d.src, IpAddr::V4(_)) => self.icmpv4.input(d),
+            protocol::UDP => match self.udp.input(d) {
+                Delivery::NoListener if matches!(d.src, IpAddr::V4(_)) => {
+                    self.icmpv4.port_unreachable(d)
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            log::debug!(target: "stack", "reply to {}: {e}", d.src);
+        }
+    }
+}
+
+impl<N: Network, C: Mclock> Stackv4v6 for DirectStack<N, C> {
+    type Ip = IpOf<N, C>;
+    type Udp = UdpOf<N, C>;
+
+    fn ip(&self) -> &'static Self::Ip {
+        self.ip
+    }
+
+    fn udp(&self) -> &'static Self::Udp {
+        self.udp
+    }
+}

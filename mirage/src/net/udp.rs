@@ -1,0 +1,454 @@
+//! UDP (the seed's `udp` device type; `direct_udp` over an IP layer):
+//! sockets bound to a port with a bounded receive queue, a callback
+//! listener on top of them, and sending from any local port, with
+//! checksums over both families' pseudo-headers.
+//!
+//! Received datagrams are copied once, from the device's frame into the
+//! socket's queue (a full queue drops and counts); sending writes the
+//! header and the payload straight into the device's frame.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::fmt;
+use core::future::poll_fn;
+use core::net::IpAddr;
+use core::task::{Poll, Waker};
+
+use crate::net::ip::{Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::udp::{self as wire, HEADER_LEN};
+
+/// The addresses and ports of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// The sender.
+    pub src: IpAddr,
+    /// The sender's port.
+    pub src_port: u16,
+    /// The address it was sent to (ours, or a broadcast/multicast one).
+    pub dst: IpAddr,
+    /// The port it was sent to.
+    pub dst_port: u16,
+}
+
+/// Why a UDP operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UdpError {
+    /// The port is bound already.
+    PortInUse(u16),
+    /// No ephemeral port is free.
+    NoPortLeft,
+    /// The datagram is longer than UDP allows (65507 bytes of payload).
+    TooBig(usize),
+    /// The IP layer could not send it.
+    Ip(IpError),
+    /// The socket's stack is gone.
+    Closed,
+}
+
+impl fmt::Display for UdpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UdpError::PortInUse(p) => write!(f, "UDP port {p} is in use"),
+            UdpError::NoPortLeft => f.write_str("no ephemeral UDP port is free"),
+            UdpError::TooBig(len) => write!(f, "UDP payload of {len} bytes is too big"),
+            UdpError::Ip(e) => write!(f, "UDP: {e}"),
+            UdpError::Closed => f.write_str("UDP socket closed"),
+        }
+    }
+}
+
+impl From<IpError> for UdpError {
+    fn from(e: IpError) -> Self {
+        UdpError::Ip(e)
+    }
+}
+
+/// The largest UDP payload (over IPv4: 65535 - 20 - 8).
+pub const MAX_PAYLOAD: usize = 65507;
+
+/// The seed's `udp` device type (`Tcpip.Udp.S`): what applications use,
+/// over this stack or the host's sockets.
+pub trait Udp {
+    /// A bound socket.
+    type Socket: UdpSocket;
+
+    /// Binds `port` (0: an ephemeral port) for receiving.
+    fn bind(&'static self, port: u16) -> Result<Self::Socket, UdpError>;
+
+    /// Sends `data` to `dst:dst_port` from `src_port` (an ephemeral port
+    /// when `None`).
+    async fn write(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        data: &[u8],
+    ) -> Result<(), UdpError>;
+
+    /// Runs `handler` for every datagram received on `port` (the seed's
+    /// `listen`), in a task of its own, until the port is unbound.
+    async fn listen<F>(&'static self, port: u16, mut handler: F) -> Result<(), UdpError>
+    where
+        F: AsyncFnMut(Meta, &[u8]) + 'static,
+        Self::Socket: 'static,
+    {
+        let socket = self.bind(port)?;
+        let spawner = crate::rt::Spawner::for_current_executor().await;
+        spawner.spawn(async move {
+            let mut buf = alloc::vec![0u8; MAX_PAYLOAD];
+            while let Ok((n, meta)) = socket.recv_from(&mut buf).await {
+                handler(meta, &buf[..n]).await;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A bound UDP socket.
+pub trait UdpSocket {
+    /// The local port.
+    fn local_port(&self) -> u16;
+
+    /// Waits for the next datagram and copies it into `buf` (cut to
+    /// `buf`'s length); its length as copied and its addresses.
+    async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Meta), UdpError>;
+
+    /// [`UdpSocket::recv_from`] without waiting: `None` when no datagram
+    /// is queued.
+    fn try_recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError>;
+
+    /// Sends `data` from this socket's port to `dst:dst_port`.
+    async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError>;
+}
+
+/// How a received datagram was handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued on the socket bound to its port.
+    Delivered,
+    /// No socket is bound to its port (ICMP may say so).
+    NoListener,
+    /// The socket's queue was full: dropped.
+    QueueFull,
+    /// It did not parse (length, checksum): dropped.
+    Malformed,
+}
+
+/// The UDP counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpStats {
+    /// Datagrams queued on a socket.
+    pub delivered: u64,
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Datagrams for a port nobody listens on.
+    pub no_listener: u64,
+    /// Datagrams dropped because the socket's queue was full.
+    pub queue_full: u64,
+    /// Datagrams that did not parse.
+    pub malformed: u64,
+}
+
+/// The bounds of each socket's receive queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// Datagrams queued per socket.
+    pub queue_datagrams: usize,
+    /// Payload bytes queued per socket.
+    pub queue_bytes: usize,
+}
+
+impl Default for Config {
+    /// 256 datagrams and 256 KiB per socket.
+    fn default() -> Self {
+        Config {
+            queue_datagrams: 256,
+            queue_bytes: 256 * 1024,
+        }
+    }
+}
+
+struct Socket {
+    queue: VecDeque<(Meta, Vec<u8>)>,
+    bytes: usize,
+    waker: Option<Waker>,
+}
+
+struct State {
+    sockets: BTreeMap<u16, Socket>,
+    /// Emptied buffers of delivered datagrams, reused for new ones.
+    free: Vec<Vec<u8>>,
+    next_ephemeral: u16,
+    stats: UdpStats,
+}
+
+/// The first ephemeral port (RFC 6335).
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// UDP over the IP layer `I` (MirageOS's `Udp.Make`).
+pub struct DirectUdp<I: 'static> {
+    ip: &'static I,
+    config: Config,
+    state: RefCell<State>,
+}
+
+impl<I> fmt::Debug for DirectUdp<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state.borrow();
+        f.debug_struct("DirectUdp")
+            .field("ports", &state.sockets.keys().collect::<Vec<_>>())
+            .field("stats", &state.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<I: Ip> DirectUdp<I> {
+    /// UDP over `ip`; `seed` (from the random device) picks where the
+    /// ephemeral ports start.
+    pub fn connect(ip: &'static I, seed: u32) -> Self {
+        Self::connect_with(ip, seed, Config::default())
+    }
+
+    /// UDP over `ip` with the queue bounds of `config`.
+    pub fn connect_with(ip: &'static I, seed: u32, config: Config) -> Self {
+        let span = u32::from(u16::MAX - EPHEMERAL_FIRST) + 1;
+        DirectUdp {
+            ip,
+            config,
+            state: RefCell::new(State {
+                sockets: BTreeMap::new(),
+                free: Vec::new(),
+                next_ephemeral: EPHEMERAL_FIRST + (seed % span) as u16,
+                stats: UdpStats::default(),
+            }),
+        }
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> UdpStats {
+        self.state.borrow().stats
+    }
+
+    /// The IP layer below.
+    pub fn ip(&self) -> &'static I {
+        self.ip
+    }
+
+    fn ephemeral(state: &mut State) -> Result<u16, UdpError> {
+        for _ in EPHEMERAL_FIRST..=u16::MAX {
+            let port = state.next_ephemeral;
+            state.next_ephemeral = if port == u16::MAX {
+                EPHEMERAL_FIRST
+            } else {
+                port + 1
+            };
+            if !state.sockets.contains_key(&port) {
+                return Ok(port);
+            }
+        }
+        Err(UdpError::NoPortLeft)
+    }
+
+    /// Sends a datagram of `len` payload bytes without waiting: `fill`
+    /// writes the payload in place (zero-copy). `Ok(false)` when the device
+    /// could not take it now.
+    pub fn send_with(
+        &self,
+        src: Option<IpAddr>,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, UdpError> {
+        if len > MAX_PAYLOAD {
+            return Err(UdpError::TooBig(len));
+        }
+        let src_port = match src_port {
+            Some(p) => p,
+            None => Self::ephemeral(&mut self.state.borrow_mut())?,
+        };
+        let total = HEADER_LEN + len;
+        let sent = self.ip.send(
+            src,
+            dst,
+            protocol::UDP,
+            SendOptions::default(),
+            total,
+            |src, buf| {
+                let mut packet = wire::Packet::new_unchecked(buf);
+                packet.set_src_port(src_port);
+                packet.set_dst_port(dst_port);
+                packet.set_len(total as u16);
+                fill(packet.payload_mut());
+                if let Some(ph) = PseudoHeader::new(src, dst) {
+                    packet.fill_checksum(&ph);
+                }
+            },
+        )?;
+        if sent {
+            self.state.borrow_mut().stats.sent += 1;
+        }
+        Ok(sent)
+    }
+
+    /// Sends `data` without waiting (see [`DirectUdp::send_with`]).
+    pub fn send(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        data: &[u8],
+    ) -> Result<bool, UdpError> {
+        self.send_with(None, src_port, dst, dst_port, data.len(), |buf| {
+            buf.copy_from_slice(data)
+        })
+    }
+
+    /// Handles a received UDP datagram: checks it and queues it on the
+    /// socket bound to its port.
+    pub fn input(&self, datagram: &Datagram<'_>) -> Delivery {
+        let Some(ph) = PseudoHeader::new(datagram.src, datagram.dst) else {
+            return Delivery::Malformed;
+        };
+        let parsed =
+            wire::Packet::new_checked(&*datagram.payload).and_then(|p| wire::Repr::parse(&p, &ph));
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let Ok(repr) = parsed else {
+            state.stats.malformed += 1;
+            return Delivery::Malformed;
+        };
+        let Some(socket) = state.sockets.get_mut(&repr.dst_port) else {
+            state.stats.no_listener += 1;
+            return Delivery::NoListener;
+        };
+        let len = repr.payload.len();
+        if socket.queue.len() >= self.config.queue_datagrams
+            || socket.bytes + len > self.config.queue_bytes
+        {
+            state.stats.queue_full += 1;
+            return Delivery::QueueFull;
+        }
+        let mut buf = state.free.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(repr.payload);
+        socket.bytes += len;
+        socket.queue.push_back((
+            Meta {
+                src: datagram.src,
+                src_port: repr.src_port,
+                dst: datagram.dst,
+                dst_port: repr.dst_port,
+            },
+            buf,
+        ));
+        if let Some(waker) = socket.waker.take() {
+            waker.wake();
+        }
+        state.stats.delivered += 1;
+        Delivery::Delivered
+    }
+
+    /// Takes the next datagram of `port` into `buf`.
+    fn take(&self, port: u16, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
+        let mut state = self.state.borrow_mut();
+        let state = &mut *state;
+        let socket = state.sockets.get_mut(&port).ok_or(UdpError::Closed)?;
+        let Some((meta, data)) = socket.queue.pop_front() else {
+            return Ok(None);
+        };
+        socket.bytes -= data.len();
+        let n = data.len().min(buf.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        if state.free.len() < self.config.queue_datagrams {
+            state.free.push(data);
+        }
+        Ok(Some((n, meta)))
+    }
+}
+
+impl<I: Ip> Udp for DirectUdp<I> {
+    type Socket = DirectSocket<I>;
+
+    fn bind(&'static self, port: u16) -> Result<DirectSocket<I>, UdpError> {
+        let mut state = self.state.borrow_mut();
+        let port = match port {
+            0 => Self::ephemeral(&mut state)?,
+            p if state.sockets.contains_key(&p) => return Err(UdpError::PortInUse(p)),
+            p => p,
+        };
+        state.sockets.insert(
+            port,
+            Socket {
+                queue: VecDeque::new(),
+                bytes: 0,
+                waker: None,
+            },
+        );
+        Ok(DirectSocket { udp: self, port })
+    }
+
+    async fn write(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        data: &[u8],
+    ) -> Result<(), UdpError> {
+        self.ip.resolve(dst).await?;
+        self.send(src_port, dst, dst_port, data).map(drop)
+    }
+}
+
+/// A socket of [`DirectUdp`]: unbinds its port when dropped.
+pub struct DirectSocket<I: 'static> {
+    udp: &'static DirectUdp<I>,
+    port: u16,
+}
+
+impl<I> fmt::Debug for DirectSocket<I> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DirectSocket")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl<I> Drop for DirectSocket<I> {
+    fn drop(&mut self) {
+        let mut state = self.udp.state.borrow_mut();
+        state.sockets.remove(&self.port);
+    }
+}
+
+impl<I: Ip> UdpSocket for DirectSocket<I> {
+    fn local_port(&self) -> u16 {
+        self.port
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Meta), UdpError> {
+        poll_fn(|cx| match self.udp.take(self.port, buf) {
+            Ok(Some(got)) => Poll::Ready(Ok(got)),
+            Ok(None) => {
+                let mut state = self.udp.state.borrow_mut();
+                if let Some(socket) = state.sockets.get_mut(&self.port) {
+                    socket.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        })
+        .await
+    }
+
+    fn try_recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
+        self.udp.take(self.port, buf)
+    }
+
+    async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError> {
+        self.udp.write(Some(self.port), dst, dst_port, data).await
+    }
+}
