@@ -152,7 +152,30 @@ device_types! {
     Argv = "argv", argv;
     /// Jobs: what `register` runs.
     Job = "job", job;
+    /// Ethernet layers (`Ethernet.S`).
+    Ethernet = "ethernet", ethernet;
+    /// ARP layers (`Arp.S`).
+    Arpv4 = "arpv4", arpv4;
+    /// IPv4 layers (`Tcpip.Ip.S` over `Ipaddr.V4`).
+    Ipv4 = "ipv4", ipv4;
+    /// IPv6 layers (`Tcpip.Ip.S` over `Ipaddr.V6`).
+    Ipv6 = "ipv6", ipv6;
+    /// Dual-stack IP layers (`Tcpip.Ip.S` over `Ipaddr.t`).
+    Ipv4v6 = "ipv4v6", ipv4v6;
+    /// UDP layers (`Tcpip.Udp.S`).
+    Udp = "udp", udp;
+    /// TCP layers (`Tcpip.Tcp.S`).
+    Tcp = "tcp", tcp;
+    /// Network stacks (`Tcpip.Stack.V4V6`).
+    Stackv4v6 = "stackv4v6", stackv4v6;
 }
+
+/// The IP device types (`ipv4`, `ipv6`, `ipv4v6`: the seed's `'a ip`),
+/// which UDP and TCP can be built over.
+pub trait IpType: DeviceType {}
+impl IpType for Ipv4 {}
+impl IpType for Ipv6 {}
+impl IpType for Ipv4v6 {}
 
 #[cfg(test)]
 mod tests {

@@ -2,28 +2,45 @@
 //! version ships, one file per device type.
 
 mod argv;
+mod arp;
 mod block;
 mod clock;
 mod console;
+mod ethernet;
 mod fat;
+mod ip;
 mod kv;
 mod kv_rw;
 mod network;
 mod random;
 mod reporter;
+mod stack;
 mod time;
+mod udp;
 
 pub use argv::{ArgvMode, default_argv, no_argv};
+pub use arp::arp;
 pub use block::{block_of_file, block_of_xenstore_id, ccm_block, generic_block, ramdisk};
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
+pub use ethernet::etif;
 pub use fat::fat_ro;
+pub use ip::{
+    Ipv4Config, Ipv6Config, accept_router_advertisements_arg, create_ipv4, create_ipv4v6,
+    create_ipv6, ipv4_gateway_arg, ipv4_network_arg, ipv4_of_dhcp, ipv4_only_arg,
+    ipv6_gateway_arg, ipv6_network_arg, ipv6_only_arg,
+};
 pub use kv::*;
 pub use kv_rw::{direct_kv_rw, kv_rw_mem};
 pub use network::{default_network, netif};
 pub use random::{default_random, rng};
 pub use reporter::{LogLevel, default_reporter, no_reporter};
+pub use stack::{
+    NetKey, dhcp_ipv4v6_stack, direct_stackv4v6, generic_stackv4v6, socket_stackv4v6,
+    static_ipv4v6_stack,
+};
 pub use time::default_time;
+pub use udp::{direct_udp, socket_udpv4v6};
 
 use crate::package::{Package, package};
 

@@ -20,6 +20,15 @@ pub mod stack;
 pub mod udp;
 pub mod wire;
 
+/// A 32-bit seed from the random device, for the protocol choices that
+/// must not be predictable (first identifiers, ephemeral ports, DHCP
+/// transaction ids).
+pub fn seed(random: &impl crate::Random) -> u32 {
+    let mut b = [0u8; 4];
+    random.fill(&mut b);
+    u32::from_le_bytes(b)
+}
+
 /// An Ethernet (MAC) address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct MacAddr(pub [u8; 6]);

@@ -33,16 +33,14 @@ const BATCH: usize = 64;
 /// The seed's `stackv4v6` device type (`Tcpip.Stack.V4V6`): what
 /// applications use, over this stack or the host's sockets.
 pub trait Stackv4v6 {
-    /// The dual-stack IP layer.
-    type Ip: Ip;
     /// UDP.
     type Udp: Udp;
 
-    /// The IP layer.
-    fn ip(&self) -> &'static Self::Ip;
-
     /// UDP.
     fn udp(&self) -> &'static Self::Udp;
+
+    /// The addresses the stack has (configured, leased or formed).
+    fn addresses(&self) -> alloc::vec::Vec<IpAddr>;
 }
 
 /// The Ethernet layer of a stack over `N`.
@@ -139,6 +137,11 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     /// The IPv6 layer.
     pub fn ipv6(&self) -> &'static Ipv6Of<N, C> {
         self.ipv6
+    }
+
+    /// The dual IP layer.
+    pub fn ip(&self) -> &'static IpOf<N, C> {
+        self.ip
     }
 
     /// ICMP for IPv4.
@@ -241,14 +244,13 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
 }
 
 impl<N: Network, C: Mclock> Stackv4v6 for DirectStack<N, C> {
-    type Ip = IpOf<N, C>;
     type Udp = UdpOf<N, C>;
-
-    fn ip(&self) -> &'static Self::Ip {
-        self.ip
-    }
 
     fn udp(&self) -> &'static Self::Udp {
         self.udp
+    }
+
+    fn addresses(&self) -> alloc::vec::Vec<IpAddr> {
+        self.ip.addresses()
     }
 }

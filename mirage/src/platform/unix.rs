@@ -21,6 +21,10 @@ use crate::rt::{Executor, Platform, StartError, Stopped};
 mod net_unix;
 pub use net_unix::Netif;
 
+#[path = "socket_unix.rs"]
+mod socket_unix;
+pub use socket_unix::{SocketStack, SocketUdp, SocketUdpSocket};
+
 /// The timer: the executor's timer queue.
 pub type Time = crate::time::RtTime;
 

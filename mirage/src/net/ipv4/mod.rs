@@ -491,6 +491,21 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
 }
 
 impl<N: Network, C: Mclock> Ipv4<Ethif<N>, C> {
+    /// The layer with an address leased by DHCP (the connect step of the
+    /// seed's `ipv4_of_dhcp`): waits for the lease, then returns the layer
+    /// for the rest of the program.
+    pub async fn connect_leased(
+        eth: &'static Ethif<N>,
+        arp: &'static Arp<Ethif<N>, C>,
+        clock: &'static C,
+        random: &impl crate::Random,
+    ) -> Result<&'static Self, IpError> {
+        let ip = crate::rt::leak(Self::connect_dhcp(eth, arp, clock, crate::net::seed(random)));
+        let config = ip.acquire(eth).await?;
+        log::info!(target: "ipv4", "configured by DHCP: {}", config.address);
+        Ok(ip)
+    }
+
     /// Runs the DHCP exchange until a lease configures the layer, reading
     /// the network itself (ARP and IPv4 frames; others are dropped): the
     /// connect step of `ipv4_of_dhcp`, before the stack's runner takes

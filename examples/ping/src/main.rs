@@ -1,0 +1,8 @@
+//! `ping`: a unikernel that answers ICMP and ICMPv6 echo requests. The
+//! entry point is generated from `build.rs` by `mirage-build`.
+#![cfg_attr(not(mirage_target = "unix"), no_std)]
+#![cfg_attr(not(mirage_target = "unix"), no_main)]
+
+mod unikernel;
+
+mirage::main!();

@@ -1,0 +1,261 @@
+//! The socket stack of the unix target (the seed's `socket_stackv4v6`,
+//! `socket_udpv4v6`): the same device traits as the direct stack, over the
+//! host's sockets, driven by the `ppoll` reactor of the executor.
+//!
+//! Sockets are dual-stack IPv6 sockets (`[::]`), unless the stack is IPv4
+//! only; addresses the kernel reports as IPv4-mapped (`::ffff:a.b.c.d`) are
+//! handed to applications as IPv4 addresses.
+
+extern crate std;
+
+use alloc::format;
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::io;
+use std::os::fd::AsRawFd;
+
+use mirage_unix::reactor::{self, Interest};
+
+use crate::net::stack::Stackv4v6;
+use crate::net::udp::{Meta, Udp, UdpError, UdpSocket};
+
+/// The host's address for an application's one (IPv4 addresses become
+/// IPv4-mapped on a dual-stack socket).
+fn host_addr(dual: bool, ip: IpAddr, port: u16) -> SocketAddr {
+    match (dual, ip) {
+        (true, IpAddr::V4(v4)) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), port),
+        _ => SocketAddr::new(ip, port),
+    }
+}
+
+/// The application's address for a host's one.
+fn app_addr(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    }
+}
+
+fn io_error(what: &str, e: &io::Error) -> UdpError {
+    UdpError::Ip(crate::net::ip::IpError::Net(
+        crate::net::device::NetError::Device(format!("{what}: {e}")),
+    ))
+}
+
+/// UDP over the host's sockets.
+#[derive(Debug)]
+pub struct SocketUdp {
+    /// Bind to `[::]` (both families) rather than `0.0.0.0`.
+    dual: bool,
+    /// Where sockets bind: the unspecified address of their family, or the
+    /// configured one.
+    bind_ip: IpAddr,
+    /// The socket writes from an ephemeral port go through.
+    sender: std::net::UdpSocket,
+}
+
+impl SocketUdp {
+    /// UDP on the host's sockets bound to `ipv4` / `ipv6` (the seed's
+    /// `socket_udpv4v6 ipv4 ipv6`): a dual-stack socket unless `ipv6` is
+    /// `None` and `ipv4` given.
+    pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, UdpError> {
+        let (dual, bind_ip) = match (ipv4, ipv6) {
+            (Some(v4), None) if !v4.is_unspecified() => (false, IpAddr::V4(v4)),
+            (_, Some(v6)) => (true, IpAddr::V6(v6)),
+            _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        };
+        let sender = Self::open(bind_ip, 0)?;
+        Ok(SocketUdp {
+            dual,
+            bind_ip,
+            sender,
+        })
+    }
+
+    /// A non-blocking socket bound to `ip:port` (a dual-stack one for
+    /// `[::]`, as Linux binds by default).
+    fn open(ip: IpAddr, port: u16) -> Result<std::net::UdpSocket, UdpError> {
+        let addr = SocketAddr::new(ip, port);
+        let socket = std::net::UdpSocket::bind(addr).map_err(|e| {
+            if e.kind() == io::ErrorKind::AddrInUse {
+                UdpError::PortInUse(port)
+            } else {
+                io_error(&format!("bind {addr}"), &e)
+            }
+        })?;
+        socket
+            .set_nonblocking(true)
+            .map_err(|e| io_error("set_nonblocking", &e))?;
+        Ok(socket)
+    }
+
+    async fn send_from(
+        &self,
+        socket: &std::net::UdpSocket,
+        data: &[u8],
+        dst: IpAddr,
+        dst_port: u16,
+    ) -> Result<(), UdpError> {
+        let to = host_addr(self.dual, dst, dst_port);
+        loop {
+            match socket.send_to(data, to) {
+                Ok(_) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor::wait(socket.as_raw_fd(), Interest::Writable).await
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.raw_os_error() == Some(90) => return Err(UdpError::TooBig(data.len())),
+                Err(e) => return Err(io_error(&format!("send to {to}"), &e)),
+            }
+        }
+    }
+}
+
+impl Udp for SocketUdp {
+    type Socket = SocketUdpSocket;
+
+    fn bind(&'static self, port: u16) -> Result<SocketUdpSocket, UdpError> {
+        let socket = Self::open(self.bind_ip, port)?;
+        let port = socket
+            .local_addr()
+            .map_err(|e| io_error("local_addr", &e))?
+            .port();
+        Ok(SocketUdpSocket {
+            udp: self,
+            socket,
+            port,
+        })
+    }
+
+    async fn write(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        data: &[u8],
+    ) -> Result<(), UdpError> {
+        match src_port {
+            None | Some(0) => self.send_from(&self.sender, data, dst, dst_port).await,
+            Some(port) => {
+                // From a given port: a socket of its own for the write
+                // (SO_REUSEADDR is not set: a port bound by a listener of
+                // this process must be written from through its socket).
+                let socket = Self::open(self.bind_ip, port)?;
+                let r = self.send_from(&socket, data, dst, dst_port).await;
+                reactor::deregister(socket.as_raw_fd());
+                r
+            }
+        }
+    }
+}
+
+/// A bound socket of [`SocketUdp`].
+#[derive(Debug)]
+pub struct SocketUdpSocket {
+    udp: &'static SocketUdp,
+    socket: std::net::UdpSocket,
+    port: u16,
+}
+
+impl Drop for SocketUdpSocket {
+    fn drop(&mut self) {
+        reactor::deregister(self.socket.as_raw_fd());
+    }
+}
+
+impl SocketUdpSocket {
+    fn receive(&self, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
+        loop {
+            match self.socket.recv_from(buf) {
+                Ok((n, from)) => {
+                    let dst = self
+                        .socket
+                        .local_addr()
+                        .map(|a| app_addr(a.ip()))
+                        .unwrap_or(self.udp.bind_ip);
+                    return Ok(Some((
+                        n,
+                        Meta {
+                            src: app_addr(from.ip()),
+                            src_port: from.port(),
+                            dst,
+                            dst_port: self.port,
+                        },
+                    )));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // An ICMP error for an earlier send: not this datagram's.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                Err(e) => return Err(io_error("recv_from", &e)),
+            }
+        }
+    }
+}
+
+impl UdpSocket for SocketUdpSocket {
+    fn local_port(&self) -> u16 {
+        self.port
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Meta), UdpError> {
+        loop {
+            if let Some(got) = self.receive(buf)? {
+                return Ok(got);
+            }
+            reactor::wait(self.socket.as_raw_fd(), Interest::Readable).await;
+        }
+    }
+
+    fn try_recv_from(&self, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
+        self.receive(buf)
+    }
+
+    async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError> {
+        self.udp.send_from(&self.socket, data, dst, dst_port).await
+    }
+}
+
+/// The stack over the host's sockets (the seed's `socket_stackv4v6`).
+#[derive(Debug)]
+pub struct SocketStack {
+    udp: &'static SocketUdp,
+    addresses: Vec<IpAddr>,
+}
+
+impl SocketStack {
+    /// The stack bound to `ipv4` / `ipv6` (the configured addresses, or the
+    /// unspecified ones), with a family switched off by `ipv4_only` /
+    /// `ipv6_only`.
+    pub fn connect(
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+        ipv4_only: bool,
+        ipv6_only: bool,
+    ) -> Result<&'static Self, UdpError> {
+        let v4 = (!ipv6_only).then_some(ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED));
+        let v6 = (!ipv4_only).then_some(ipv6.unwrap_or(Ipv6Addr::UNSPECIFIED));
+        let udp = crate::rt::leak(SocketUdp::connect(v4, v6)?);
+        let addresses = v4
+            .map(IpAddr::V4)
+            .into_iter()
+            .chain(v6.map(IpAddr::V6))
+            .collect();
+        Ok(crate::rt::leak(SocketStack { udp, addresses }))
+    }
+}
+
+impl Stackv4v6 for SocketStack {
+    type Udp = SocketUdp;
+
+    fn udp(&self) -> &'static SocketUdp {
+        self.udp
+    }
+
+    fn addresses(&self) -> Vec<IpAddr> {
+        self.addresses.clone()
+    }
+}
