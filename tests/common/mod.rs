@@ -26,8 +26,10 @@ pub fn build_example(example: &str, target: &str) -> PathBuf {
     build_example_with(example, target, &[])
 }
 
-/// As [`build_example`], with configure-time keys (`MIRAGE_*` variables);
-/// each distinct set of keys builds in its own target directory.
+/// As [`build_example`], with configure-time keys (`MIRAGE_*` variables).
+/// Every variant of a target builds in that target's directory (only the
+/// example itself is rebuilt when the keys change); each variant's binary
+/// is copied beside cargo's under a name of its own.
 pub fn build_example_with(example: &str, target: &str, keys: &[(&str, &str)]) -> PathBuf {
     let built = BUILT.get_or_init(|| Mutex::new(Vec::new()));
     let mut built = built.lock().unwrap_or_else(|e| e.into_inner());
@@ -39,9 +41,7 @@ pub fn build_example_with(example: &str, target: &str, keys: &[(&str, &str)]) ->
     if let Some((_, path)) = built.iter().find(|(k, _)| *k == key) {
         return path.clone();
     }
-    let target_dir = workspace()
-        .join("target")
-        .join(format!("nested-{target}{suffix}"));
+    let target_dir = workspace().join("target").join(format!("nested-{target}"));
     let mut cmd = Command::new(cargo());
     cmd.current_dir(workspace())
         .args(["build", "--release", "--quiet", "-p", example])
@@ -62,7 +62,13 @@ pub fn build_example_with(example: &str, target: &str, keys: &[(&str, &str)]) ->
         "building {example} for {target} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let path = target_dir.join("release").join(example);
+    // A later build of another variant overwrites cargo's binary: each
+    // variant keeps a copy of its own.
+    let built_path = target_dir.join("release").join(example);
+    let path = target_dir
+        .join("release")
+        .join(format!("{example}.variant{suffix}"));
+    std::fs::copy(&built_path, &path).expect("copy the variant's binary");
     built.push((key, path.clone()));
     path
 }

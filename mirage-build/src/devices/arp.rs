@@ -13,13 +13,7 @@ pub fn arp(eth: &Impl<Ethernet>) -> Impl<Arpv4> {
         .dep(eth)
         .dep(&clock)
         .package(super::mirage_package())
-        .rust_type(move |cx| {
-            format!(
-                "mirage::net::arp::Arp<{}, {}>",
-                cx.ty(&t),
-                cx.ty(&ct)
-            )
-        })
+        .rust_type(move |cx| format!("mirage::net::arp::Arp<{}, {}>", cx.ty(&t), cx.ty(&ct)))
         .connect(move |cx| {
             Connect::expr(format!(
                 "mirage::net::arp::Arp::connect({}, {})",

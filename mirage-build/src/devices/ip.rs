@@ -58,10 +58,13 @@ fn shared<T: ArgType>(fresh: RuntimeArg<T>) -> RuntimeArg<T> {
     ARGS.with_borrow_mut(|args| {
         // One declaration per name and default: the socket stack's
         // `--ipv4` (default: every address) is not the direct stack's.
-        let id = format!("{}={:?}:{}", fresh.name(), fresh.def.default, fresh.def.rust_type);
-        let entry = args
-            .entry(id)
-            .or_insert_with(|| Box::new(fresh.clone()));
+        let id = format!(
+            "{}={:?}:{}",
+            fresh.name(),
+            fresh.def.default,
+            fresh.def.rust_type
+        );
+        let entry = args.entry(id).or_insert_with(|| Box::new(fresh.clone()));
         entry
             .downcast_ref::<RuntimeArg<T>>()
             .cloned()
@@ -88,7 +91,10 @@ pub fn ipv4_network_arg(group: Option<&str>, default: Ipv4Prefix) -> RuntimeArg<
 
 /// `--ipv4-gateway`: the IPv4 default gateway.
 #[track_caller]
-pub fn ipv4_gateway_arg(group: Option<&str>, default: Option<Ipv4Addr>) -> RuntimeArg<Option<Ipv4Addr>> {
+pub fn ipv4_gateway_arg(
+    group: Option<&str>,
+    default: Option<Ipv4Addr>,
+) -> RuntimeArg<Option<Ipv4Addr>> {
     shared(
         runtime_arg::<Option<Ipv4Addr>>(&named(group, "ipv4-gateway"))
             .default(default)
@@ -98,7 +104,10 @@ pub fn ipv4_gateway_arg(group: Option<&str>, default: Option<Ipv4Addr>) -> Runti
 
 /// `--ipv6`: a static IPv6 address and prefix of the unikernel.
 #[track_caller]
-pub fn ipv6_network_arg(group: Option<&str>, default: Option<Ipv6Prefix>) -> RuntimeArg<Option<Ipv6Prefix>> {
+pub fn ipv6_network_arg(
+    group: Option<&str>,
+    default: Option<Ipv6Prefix>,
+) -> RuntimeArg<Option<Ipv6Prefix>> {
     shared(
         runtime_arg::<Option<Ipv6Prefix>>(&named(group, "ipv6"))
             .default(default)
@@ -108,7 +117,10 @@ pub fn ipv6_network_arg(group: Option<&str>, default: Option<Ipv6Prefix>) -> Run
 
 /// `--ipv6-gateway`: the IPv6 default gateway.
 #[track_caller]
-pub fn ipv6_gateway_arg(group: Option<&str>, default: Option<Ipv6Addr>) -> RuntimeArg<Option<Ipv6Addr>> {
+pub fn ipv6_gateway_arg(
+    group: Option<&str>,
+    default: Option<Ipv6Addr>,
+) -> RuntimeArg<Option<Ipv6Addr>> {
     shared(
         runtime_arg::<Option<Ipv6Addr>>(&named(group, "ipv6-gateway"))
             .default(default)

@@ -27,8 +27,8 @@ pub use ethernet::etif;
 pub use fat::fat_ro;
 pub use ip::{
     Ipv4Config, Ipv6Config, accept_router_advertisements_arg, create_ipv4, create_ipv4v6,
-    create_ipv6, ipv4_gateway_arg, ipv4_network_arg, ipv4_of_dhcp, ipv4_only_arg,
-    ipv6_gateway_arg, ipv6_network_arg, ipv6_only_arg,
+    create_ipv6, ipv4_gateway_arg, ipv4_network_arg, ipv4_of_dhcp, ipv4_only_arg, ipv6_gateway_arg,
+    ipv6_network_arg, ipv6_only_arg,
 };
 pub use kv::*;
 pub use kv_rw::{direct_kv_rw, kv_rw_mem};

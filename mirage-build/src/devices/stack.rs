@@ -216,8 +216,8 @@ pub fn generic_stackv4v6(
 ) -> Impl<Stackv4v6> {
     let net_key = key("net", NetKey::ByTarget)
         .doc("The network stack: socket (the host's sockets, unix only) or direct (the unikernel's own stack); unset: socket on unix, direct elsewhere.");
-    let dhcp_key = key("dhcp", false)
-        .doc("Whether the direct stack takes its IPv4 address from DHCP.");
+    let dhcp_key =
+        key("dhcp", false).doc("Whether the direct stack takes its IPv4 address from DHCP.");
     let (net_value, dhcp_value) = (net_key.value(), dhcp_key.value());
     let choice = Value::from_fn(move |cx| {
         let socket = match net_value.eval(cx)? {

@@ -38,8 +38,12 @@ pub fn socket_udpv4v6(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Impl<Ud
         .connect(move |_| {
             Connect::expr(format!(
                 "mirage::platform::SocketUdp::connect({}, {})",
-                option_literal(ipv4.map(|a| format!("core::net::Ipv4Addr::from({:?})", a.octets()))),
-                option_literal(ipv6.map(|a| format!("core::net::Ipv6Addr::from({:?})", a.octets()))),
+                option_literal(
+                    ipv4.map(|a| format!("core::net::Ipv4Addr::from({:?})", a.octets()))
+                ),
+                option_literal(
+                    ipv6.map(|a| format!("core::net::Ipv6Addr::from({:?})", a.octets()))
+                ),
             ))
             .fallible()
         })

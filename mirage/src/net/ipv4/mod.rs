@@ -500,7 +500,12 @@ impl<N: Network, C: Mclock> Ipv4<Ethif<N>, C> {
         clock: &'static C,
         random: &impl crate::Random,
     ) -> Result<&'static Self, IpError> {
-        let ip = crate::rt::leak(Self::connect_dhcp(eth, arp, clock, crate::net::seed(random)));
+        let ip = crate::rt::leak(Self::connect_dhcp(
+            eth,
+            arp,
+            clock,
+            crate::net::seed(random),
+        ));
         let config = ip.acquire(eth).await?;
         log::info!(target: "ipv4", "configured by DHCP: {}", config.address);
         Ok(ip)
