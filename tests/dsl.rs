@@ -567,3 +567,133 @@ fn default_network_is_tap0_on_unix_and_service_on_solo5() {
             .any(|l| l.starts_with("cargo:rustc-link-arg-bins=-Wl,-T,"))
     );
 }
+
+fn stack_app(stack: &Impl<Stackv4v6>) -> Application {
+    let main = mirage_build::main("app::run", stackv4v6() >> job());
+    register("net", [main.apply(stack)]).reporter(no_reporter())
+}
+
+fn squeezed(main_rs: &str) -> String {
+    main_rs
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .replace(",>", ">")
+        .replace(",)", ")")
+}
+
+#[test]
+fn generic_stack_follows_the_net_and_dhcp_keys() {
+    let app = || stack_app(&generic_stackv4v6(None, None, None, &default_network()));
+    // Unset on unix: the host's sockets.
+    let out = eval(&app(), &[]).unwrap();
+    assert!(
+        out.main_rs
+            .contains("mirage::platform::SocketStack::connect("),
+        "{}",
+        out.main_rs
+    );
+    assert!(
+        !out.main_rs.contains("Netif::connect"),
+        "no tap for the socket stack"
+    );
+    // Direct: the layers in dependency order, the --ipv4 arguments.
+    let out = eval(&app(), &[("MIRAGE_NET", "direct")]).unwrap();
+    let main = squeezed(&out.main_rs);
+    let order: Vec<usize> = [
+        "Netif::connect(",
+        "Ethif::connect(",
+        "Arp::connect(",
+        "Ipv4::connect(",
+        "Ipv6::connect(",
+        "DirectStack::connect(",
+    ]
+    .iter()
+    .map(|needle| {
+        main.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {main}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    for arg in [
+        "name:\"ipv4\"",
+        "default:Some(\"10.0.0.2/24\")",
+        "name:\"ipv4-gateway\"",
+        "name:\"ipv6\"",
+        "name:\"ipv6-gateway\"",
+        "name:\"accept-router-advertisements\"",
+        "name:\"ipv4-only\"",
+        "name:\"ipv6-only\"",
+    ] {
+        assert!(main.contains(arg), "{arg} in {main}");
+    }
+    assert!(main.contains(
+        "mirage::net::stack::DirectStack<mirage::platform::Netif,mirage::platform::Mclock>"
+    ));
+    // The stack is built once though every layer is shared.
+    assert_eq!(main.matches("Ethif::connect(").count(), 1);
+    // DHCP: the lease replaces --ipv4.
+    let out = eval(&app(), &[("MIRAGE_NET", "direct"), ("MIRAGE_DHCP", "true")]).unwrap();
+    let main = squeezed(&out.main_rs);
+    assert!(main.contains("Ipv4::connect_leased("), "{main}");
+    assert!(!main.contains("name:\"ipv4\""), "{main}");
+    // A bad value names the variable.
+    let err = eval(&app(), &[("MIRAGE_NET", "ocaml")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MIRAGE_NET") && err.contains("socket or direct"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_socket_stack_needs_unix() {
+    let spt_manifest = format!(
+        "{}\n[profile.dev]\npanic = \"abort\"\n",
+        APP_MANIFEST.replace(
+            "target-unix = [\"mirage/target-unix\"]",
+            "target-spt = [\"mirage/target-spt\"]",
+        )
+    );
+    let mut env = env_with(&spt_manifest, &[("CARGO_FEATURE_TARGET_SPT", "1")]);
+    env.vars.remove("CARGO_FEATURE_TARGET_UNIX");
+    // Unset on Solo5: the direct stack over `service`.
+    let app = || stack_app(&generic_stackv4v6(None, None, None, &default_network()));
+    let out = evaluate_application(&app(), &env).unwrap();
+    assert!(out.main_rs.contains("DirectStack::connect("));
+    assert!(out.main_rs.contains("service (NET_BASIC)"));
+    env.vars.insert("MIRAGE_NET".into(), "socket".into());
+    let err = evaluate_application(&app(), &env).unwrap_err().to_string();
+    assert!(err.contains("only available on unix"), "{err}");
+}
+
+#[test]
+fn layers_compose_by_hand_and_configs_set_the_defaults() {
+    let net = netif("tap3");
+    let eth = etif(&net);
+    let arp = arp(&eth);
+    let config = Ipv4Config {
+        network: "192.168.7.9/16".parse().unwrap(),
+        gateway: Some("192.168.0.1".parse().unwrap()),
+    };
+    let v4 = create_ipv4(Some("inside"), Some(config), &eth, &arp);
+    let v6 = create_ipv6(Some("inside"), None, &net, &eth);
+    let ip = create_ipv4v6(&v4, &v6);
+    let udp_layer = direct_udp(&ip);
+    let main = mirage_build::main("app::run", udp() >> job());
+    let out = eval(
+        &register("udp", [main.apply(&udp_layer)]).reporter(no_reporter()),
+        &[],
+    )
+    .unwrap();
+    let main = squeezed(&out.main_rs);
+    assert!(main.contains("name:\"inside-ipv4\""), "{main}");
+    assert!(main.contains("default:Some(\"192.168.7.9/16\")"), "{main}");
+    assert!(main.contains("default:Some(\"192.168.0.1\")"), "{main}");
+    assert!(
+        main.contains("mirage::net::udp::DirectUdp<mirage::net::ipv4v6::Ipv4v6<"),
+        "{main}"
+    );
+    assert!(main.contains("Ipv4v6::connect("), "{main}");
+}

@@ -12,6 +12,7 @@ use std::cell::RefCell;
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use mirage::net::device::Network;
 use mirage::net::device::memory::{Faults, LinkConfig};
 use mirage::net::ethernet::Ethernet;
 use mirage::net::ip::Ip;
@@ -468,6 +469,304 @@ fn a_silent_peer_times_out_resolution_without_blocking_others() {
             assert_eq!(a.arp().stats().dropped, 3);
             assert!(a.arp().cached("10.0.0.99".parse().unwrap()).is_none());
             assert_eq!(a.ipv6().neighbour("fd00::99".parse().unwrap()), None);
+        })
+        .unwrap();
+}
+
+/// Valid frames from the peer `src_mac`/10.0.0.9/fe80::9 to `dst_mac`:
+/// ARP, ICMP echo, UDP, an IPv4 fragment, ICMPv6 echo, neighbour
+/// solicitation and advertisement, a router advertisement, UDP over IPv6,
+/// and a DHCP offer.
+fn valid_frames(src_mac: mirage::net::MacAddr, dst_mac: mirage::net::MacAddr) -> Vec<Vec<u8>> {
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::{arp, ethernet, icmpv4, icmpv6, ipv6, udp};
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let me4 = Ipv4Addr::new(10, 0, 0, 9);
+    let a4 = Ipv4Addr::new(10, 0, 0, 1);
+    let me6: Ipv6Addr = "fe80::9".parse().unwrap();
+    let a6: Ipv6Addr = "fd00::1".parse().unwrap();
+    let frame = |ethertype: EtherType, payload: Vec<u8>| {
+        let mut f = vec![0u8; 14 + payload.len()];
+        ethernet::Repr {
+            src_addr: src_mac,
+            dst_addr: dst_mac,
+            ethertype,
+        }
+        .emit(&mut ethernet::Packet::new_unchecked(&mut f[..]));
+        f[14..].copy_from_slice(&payload);
+        f
+    };
+    let v4 = |protocol: ipv4::Protocol, body: Vec<u8>, more: bool, offset: u16| {
+        let r = ipv4::Repr {
+            src_addr: me4,
+            dst_addr: a4,
+            protocol,
+            ttl: 64,
+            payload_len: body.len(),
+            ident: 77,
+            dont_fragment: false,
+            more_fragments: more,
+            frag_offset: offset,
+        };
+        let mut p = vec![0u8; r.buffer_len()];
+        r.emit(&mut ipv4::Packet::new_unchecked(&mut p[..]));
+        p[20..].copy_from_slice(&body);
+        frame(EtherType::Ipv4, p)
+    };
+    let v6 = |next: ipv6::NextHeader, dst: Ipv6Addr, hop: u8, body: Vec<u8>| {
+        let r = ipv6::Repr {
+            src_addr: me6,
+            dst_addr: dst,
+            next_header: next,
+            hop_limit: hop,
+            payload_len: body.len(),
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        let mut p = vec![0u8; r.buffer_len()];
+        r.emit(&mut ipv6::Packet::new_unchecked(&mut p[..]));
+        p[40..].copy_from_slice(&body);
+        frame(EtherType::Ipv6, p)
+    };
+    let udp_body = |ph: PseudoHeader, payload: &[u8]| {
+        let r = udp::Repr {
+            src_port: 67,
+            dst_port: 68,
+            payload,
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut udp::Packet::new_unchecked(&mut b[..]), &ph);
+        b
+    };
+    let icmp6 = |r: icmpv6::Repr<'_>, dst: Ipv6Addr| {
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut icmpv6::Packet::new_unchecked(&mut b[..]), me6, dst);
+        b
+    };
+    let mut out = Vec::new();
+    let mut a = vec![0u8; 28];
+    arp::Repr {
+        operation: arp::Operation::Request,
+        source_hardware_addr: src_mac,
+        source_protocol_addr: me4,
+        target_hardware_addr: mirage::net::MacAddr::default(),
+        target_protocol_addr: a4,
+    }
+    .emit(&mut arp::Packet::new_unchecked(&mut a[..]));
+    out.push(frame(EtherType::Arp, a));
+    let echo = icmpv4::Repr::EchoRequest {
+        ident: 1,
+        seq_no: 2,
+        data: b"hostile",
+    };
+    let mut e = vec![0u8; echo.buffer_len()];
+    echo.emit(&mut icmpv4::Packet::new_unchecked(&mut e[..]));
+    out.push(v4(ipv4::Protocol::Icmp, e, false, 0));
+    out.push(v4(
+        ipv4::Protocol::Udp,
+        udp_body(PseudoHeader::V4(me4, a4), b"datagram"),
+        false,
+        0,
+    ));
+    out.push(v4(ipv4::Protocol::Udp, vec![7u8; 64], true, 0));
+    out.push(v4(ipv4::Protocol::Udp, vec![7u8; 64], false, 64));
+    let mut offer = vec![0u8; 300];
+    let dhcp = mirage::net::wire::dhcpv4::Repr {
+        message_type: mirage::net::wire::dhcpv4::MessageType::Offer,
+        transaction_id: 1,
+        secs: 0,
+        broadcast: false,
+        client_hardware_addr: dst_mac,
+        client_ip: Ipv4Addr::UNSPECIFIED,
+        your_ip: Ipv4Addr::new(10, 0, 0, 5),
+        server_ip: me4,
+        relay_agent_ip: Ipv4Addr::UNSPECIFIED,
+        subnet_mask: None,
+        router: None,
+        dns_servers: vec![],
+        requested_ip: None,
+        server_identifier: Some(me4),
+        lease_time: Some(60),
+        renew_time: None,
+        rebind_time: None,
+        max_size: None,
+        client_identifier: None,
+        parameter_request_list: None,
+    };
+    offer.resize(dhcp.buffer_len(), 0);
+    dhcp.emit(&mut mirage::net::wire::dhcpv4::Packet::new_unchecked(
+        &mut offer[..],
+    ));
+    out.push(v4(
+        ipv4::Protocol::Udp,
+        udp_body(PseudoHeader::V4(me4, a4), &offer),
+        false,
+        0,
+    ));
+    out.push(v6(
+        ipv6::NextHeader::Icmpv6,
+        a6,
+        64,
+        icmp6(
+            icmpv6::Repr::EchoRequest {
+                ident: 1,
+                seq_no: 1,
+                data: b"v6",
+            },
+            a6,
+        ),
+    ));
+    let sn: Ipv6Addr = "ff02::1:ff00:1".parse().unwrap();
+    out.push(v6(
+        ipv6::NextHeader::Icmpv6,
+        sn,
+        255,
+        icmp6(
+            icmpv6::Repr::NeighborSolicit {
+                target_addr: a6,
+                lladdr: Some(src_mac),
+            },
+            sn,
+        ),
+    ));
+    out.push(v6(
+        ipv6::NextHeader::Icmpv6,
+        a6,
+        255,
+        icmp6(
+            icmpv6::Repr::NeighborAdvert {
+                router: false,
+                solicited: true,
+                override_: true,
+                target_addr: me6,
+                lladdr: Some(src_mac),
+            },
+            a6,
+        ),
+    ));
+    let all: Ipv6Addr = "ff02::1".parse().unwrap();
+    out.push(v6(
+        ipv6::NextHeader::Icmpv6,
+        all,
+        255,
+        icmp6(
+            icmpv6::Repr::RouterAdvert {
+                hop_limit: 64,
+                managed: false,
+                other: false,
+                router_lifetime: 100,
+                reachable_time: 0,
+                retrans_time: 0,
+                lladdr: Some(src_mac),
+                mtu: Some(1300),
+                prefix_info: Some(icmpv6::PrefixInfo {
+                    prefix_len: 64,
+                    on_link: true,
+                    autonomous: true,
+                    valid_lifetime: 100,
+                    preferred_lifetime: 50,
+                    prefix: "2001:db8::".parse().unwrap(),
+                }),
+            },
+            all,
+        ),
+    ));
+    out.push(v6(
+        ipv6::NextHeader::Udp,
+        a6,
+        64,
+        udp_body(PseudoHeader::V6(me6, a6), b"v6 datagram"),
+    ));
+    out
+}
+
+#[test]
+fn hostile_frames_are_dropped_and_counted_never_a_panic() {
+    let sim = Sim::new();
+    let (na, nb) = link(LinkConfig {
+        queue_len: 1_000_000,
+        ..LinkConfig::default()
+    });
+    let (ha, hb) = hosts();
+    let clock = sim.clock;
+    sim.ex
+        .block_on(async move {
+            let a = netsim::stack(clock, na, ha, 1).await;
+            let b = netsim::stack(clock, nb, hb, 2).await;
+            sleep_ns(2 * SEC).await;
+            let (src, dst) = (b.ethernet().mac(), a.ethernet().mac());
+            let frames = valid_frames(src, dst);
+            let raw = b.net();
+            let inject = |f: &[u8]| {
+                raw.try_write(f.len(), |buf| {
+                    buf[..f.len()].copy_from_slice(f);
+                    f.len()
+                })
+                .unwrap();
+            };
+            let mut rng = 0x2545_f491_4f6c_dd1du64;
+            let mut next = move || {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng
+            };
+            for (i, f) in frames.iter().enumerate() {
+                // Every truncation.
+                for n in 0..f.len() {
+                    inject(&f[..n]);
+                }
+                // Bit flips and byte overwrites anywhere.
+                for _ in 0..300 {
+                    let mut g = f.clone();
+                    let at = next() as usize % g.len();
+                    if next() % 2 == 0 {
+                        g[at] ^= 1 << (next() % 8);
+                    } else {
+                        g[at] = next() as u8;
+                    }
+                    inject(&g);
+                }
+                // Garbage after the valid frame.
+                let mut g = f.clone();
+                g.extend((0..40).map(|_| next() as u8));
+                inject(&g);
+                if i % 3 == 0 {
+                    sleep_ns(1000).await;
+                }
+            }
+            // Pure noise, of every length, with our MAC as destination.
+            for _ in 0..3000 {
+                let len = next() as usize % 1514;
+                let mut g: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if g.len() >= 14 {
+                    g[..6].copy_from_slice(&dst.0);
+                }
+                inject(&g);
+            }
+            sleep_ns(SEC).await;
+            let s4 = a.ipv4().stats();
+            let s6 = a.ipv6().stats();
+            assert!(a.ethernet().dropped() > 0);
+            assert!(s4.malformed > 100, "{s4:?}");
+            assert!(s6.malformed > 100, "{s6:?}");
+            assert!(a.arp().stats().malformed > 0);
+            assert!(a.udp().stats().malformed > 0);
+            assert!(a.icmpv4().stats().malformed > 0);
+            // Hostile neighbour discovery was refused somewhere.
+            assert!(s6.nd_dropped > 0 || s6.malformed > 0);
+            // Memory stays bounded and the stack still answers.
+            assert!(a.ipv4().reassembly().1 <= 256 * 1024);
+            assert!(a.ipv6().neighbours_len() <= 1024);
+            sleep_ns(60 * SEC).await;
+            b.icmpv4().take_replies();
+            b.icmpv4().ping(v4("10.0.0.1"), 5, 5, b"alive").unwrap();
+            b.ipv6()
+                .ping("fd00::1".parse().unwrap(), 5, 5, b"alive")
+                .unwrap();
+            sleep_ns(SEC).await;
+            assert_eq!(b.icmpv4().take_replies().len(), 1);
+            assert!(b.ipv6().take_replies().iter().any(|r| r.data == b"alive"));
         })
         .unwrap();
 }

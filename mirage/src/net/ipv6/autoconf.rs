@@ -431,3 +431,147 @@ impl Autoconf {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    const MAC: MacAddr = MacAddr([0x02, 0, 0, 0, 0, 0x42]);
+
+    fn addr(s: &str) -> Ipv6Addr {
+        s.parse().unwrap()
+    }
+
+    fn prefix(p: &str, valid: u32, preferred: u32) -> PrefixInfo {
+        PrefixInfo {
+            prefix_len: 64,
+            on_link: true,
+            autonomous: true,
+            valid_lifetime: valid,
+            preferred_lifetime: preferred,
+            prefix: addr(p),
+        }
+    }
+
+    /// Runs polls until every tentative address is decided.
+    fn settle(c: &mut Autoconf, mut now: u64) -> u64 {
+        for _ in 0..4 {
+            c.poll(now);
+            now += DAD_WAIT_NS;
+        }
+        now
+    }
+
+    #[test]
+    fn addresses_pass_dad_in_two_steps() {
+        let mut c = Autoconf::new(MAC, Some((addr("fd00::5"), 64)), None, true, 0);
+        assert!(!c.is_ours(addr("fd00::5")) && c.is_ours_or_tentative(addr("fd00::5")));
+        let due = c.poll(0);
+        assert_eq!(due.dad_probes.len(), 2);
+        assert!(due.now_preferred.is_empty());
+        assert_eq!(c.next_deadline(), Some(DAD_WAIT_NS));
+        let due = c.poll(DAD_WAIT_NS);
+        assert_eq!(due.now_preferred.len(), 2);
+        // The link-local address is usable: routers are solicited.
+        assert!(due.router_solicit);
+        assert!(c.is_ours(addr("fd00::5")));
+        assert_eq!(c.source_for(addr("fd00::9")), Some(addr("fd00::5")));
+        assert_eq!(
+            c.source_for(addr("fe80::1")),
+            Some(super::super::addr::link_local(MAC))
+        );
+    }
+
+    #[test]
+    fn a_conflict_during_dad_drops_the_address() {
+        let mut c = Autoconf::new(MAC, Some((addr("fd00::5"), 64)), None, true, 0);
+        c.poll(0);
+        assert!(c.dad_failed(addr("fd00::5")));
+        assert!(!c.is_ours_or_tentative(addr("fd00::5")));
+        // A usable address is not given up by a late conflict.
+        settle(&mut c, 0);
+        assert!(!c.dad_failed(super::super::addr::link_local(MAC)));
+        assert_eq!(c.duplicates, 1);
+    }
+
+    #[test]
+    fn router_solicitations_are_bounded_and_stop_with_an_advertisement() {
+        let mut c = Autoconf::new(MAC, None, None, true, 0);
+        let mut sent = 0;
+        for t in 0..60 {
+            if c.poll(t * SEC).router_solicit {
+                sent += 1;
+            }
+        }
+        assert_eq!(sent, MAX_RTR_SOLICITATIONS);
+        let mut c = Autoconf::new(MAC, None, None, true, 0);
+        let now = settle(&mut c, 0);
+        c.router_advert(addr("fe80::1"), 600, None, now);
+        assert!(
+            !c.poll(now + 10 * RTR_SOLICITATION_INTERVAL_NS)
+                .router_solicit
+        );
+    }
+
+    #[test]
+    fn slaac_respects_lifetimes_and_the_two_hour_rule() {
+        let mut c = Autoconf::new(MAC, None, None, true, 0);
+        let now = settle(&mut c, 0);
+        assert!(c.router_advert(
+            addr("fe80::1"),
+            1800,
+            Some(prefix("2001:db8::", 10_000, 100)),
+            now
+        ));
+        let now = settle(&mut c, now);
+        let a = with_interface_id(addr("2001:db8::"), MAC);
+        assert!(c.is_ours(a));
+        assert_eq!(c.next_hop(addr("2001:db8::77")), Some(addr("2001:db8::77")));
+        assert_eq!(c.next_hop(addr("2001:db9::1")), Some(addr("fe80::1")));
+        // A short valid lifetime cannot cut the address below two hours.
+        c.router_advert(addr("fe80::1"), 1800, Some(prefix("2001:db8::", 5, 5)), now);
+        let valid = c
+            .addresses()
+            .iter()
+            .find(|x| x.addr == a)
+            .unwrap()
+            .valid_until;
+        assert_eq!(valid, now + 7200 * SEC);
+        // Deprecated after the preferred lifetime, still a source if alone.
+        c.poll(now + 10 * SEC);
+        assert_eq!(c.state_of(a), Some(AddrState::Deprecated));
+        assert_eq!(c.source_for(addr("2001:db9::1")), Some(a));
+        c.poll(now + 7201 * SEC);
+        assert_eq!(c.state_of(a), None);
+    }
+
+    #[test]
+    fn hostile_advertisements_cannot_grow_the_state() {
+        let mut c = Autoconf::new(MAC, None, None, true, 0);
+        let now = settle(&mut c, 0);
+        for i in 0..5000u32 {
+            let router =
+                Ipv6Addr::from(0xfe80_0000_0000_0000_0000_0000_0000_0000u128 + u128::from(i));
+            let p = Ipv6Addr::from(
+                0x2001_0db8_0000_0000_0000_0000_0000_0000u128 + (u128::from(i) << 64),
+            );
+            c.router_advert(router, 9000, Some(prefix(&p.to_string(), 9000, 9000)), now);
+            // Not from a link-local source: ignored.
+            c.router_advert(p, 9000, None, now);
+        }
+        assert!(c.routers().len() <= MAX_ROUTERS);
+        assert!(c.prefixes.len() <= MAX_PREFIXES);
+        assert!(c.addresses().len() <= MAX_ADDRESSES);
+        // Link-local prefixes and preferred > valid are refused.
+        let before = c.addresses().len();
+        c.router_advert(addr("fe80::1"), 60, Some(prefix("fe80::", 100, 100)), now);
+        c.router_advert(
+            addr("fe80::1"),
+            60,
+            Some(prefix("2001:db8:9::", 10, 100)),
+            now,
+        );
+        assert_eq!(c.addresses().len(), before);
+    }
+}
