@@ -176,8 +176,16 @@ fn block_images_declare_exactly_their_block_device() {
 }
 
 #[test]
+fn network_images_declare_the_service_net_device() {
+    for example in ["ping", "udp-echo"] {
+        check_image(example, "hvt", (1, 2), &[("service", DeviceKind::Net)]);
+        check_image(example, "spt", (2, 2), &[("service", DeviceKind::Net)]);
+    }
+}
+
+#[test]
 fn no_c_library_in_any_unikernel_dependency_tree() {
-    for example in ["hello", "block"] {
+    for example in ["hello", "block", "ping", "udp-echo"] {
         for target in ["hvt", "spt"] {
             let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(common::workspace())
