@@ -19,7 +19,7 @@ pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
 pub use fat::fat_ro;
 pub use kv::*;
-pub use kv_rw::{direct_kv_rw, kv_rw_mem};
+pub use kv_rw::{direct_kv_rw, kv_rw_mem, tar_kv_rw};
 pub use network::{default_network, netif};
 pub use random::{default_random, rng};
 pub use reporter::{LogLevel, default_reporter, no_reporter};

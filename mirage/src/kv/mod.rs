@@ -8,6 +8,7 @@ use core::fmt;
 pub mod fat;
 pub mod ro;
 pub mod rw_mem;
+pub mod tar_rw;
 
 /// A hierarchical key: a path of non-empty segments (`/a/b/c`); the root
 /// is the empty path. Segments never contain `/`.

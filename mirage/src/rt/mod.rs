@@ -24,6 +24,7 @@ mod executor;
 mod job;
 #[allow(unsafe_code)]
 mod local;
+mod lock;
 mod timer;
 mod virtual_time;
 #[allow(unsafe_code)]
@@ -31,6 +32,7 @@ mod waker;
 
 pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
+pub use lock::{Lock, LockGuard};
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 pub use virtual_time::VirtualPlatform;
 
