@@ -20,7 +20,6 @@
 //! offset forward by at least one block, so reading always ends.
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::index::Index;
@@ -65,39 +64,16 @@ fn bad(offset: u64, what: impl core::fmt::Display) -> KvError {
     KvError::Store(alloc::format!("tar: header at offset {offset}: {what}"))
 }
 
-/// Reads `len` bytes at byte `offset` of the device (whole sectors are read
-/// and the requested part kept).
+/// Reads `len` bytes at byte `offset` of the device.
 pub(crate) async fn read_bytes<B: Block>(
     block: &B,
     info: &BlockInfo,
     offset: u64,
     len: u64,
 ) -> Result<Vec<u8>, KvError> {
-    let sector_size = u64::from(info.sector_size);
-    if sector_size == 0 {
-        return Err(KvError::Store("tar: the device's sector size is 0".into()));
-    }
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    let end = offset
-        .checked_add(len)
-        .ok_or_else(|| KvError::Store("tar: read beyond the addressable range".into()))?;
-    let first = offset / sector_size;
-    let last = end.div_ceil(sector_size);
-    let span = (last - first)
-        .checked_mul(sector_size)
-        .and_then(|s| usize::try_from(s).ok())
-        .ok_or_else(|| KvError::Store(alloc::format!("tar: a read of {len} bytes is too large")))?;
-    let mut buf = vec![0u8; span];
-    block
-        .read(first, &mut buf)
+    crate::block::read_bytes(block, info, offset, len)
         .await
-        .map_err(|e| KvError::Store(alloc::format!("tar: reading {len} bytes at {offset}: {e}")))?;
-    let skip = (offset - first * sector_size) as usize;
-    buf.copy_within(skip..skip + len as usize, 0);
-    buf.truncate(len as usize);
-    Ok(buf)
+        .map_err(|e| KvError::Store(alloc::format!("tar: reading {len} bytes at {offset}: {e}")))
 }
 
 /// A sequential reader of the archive while it is scanned, reading the
@@ -671,6 +647,7 @@ impl<B: Block> KvRo for TarKv<'_, B> {
 #[cfg(test)]
 mod tests {
     use alloc::string::ToString;
+    use alloc::vec;
 
     use super::*;
     use crate::block::{BlockError, check_access};
