@@ -188,4 +188,73 @@ mod tests {
         );
         assert!(source_path(base, "https://example.invalid/r.git").is_err());
     }
+
+    fn eval(dir: &std::path::Path, target: &str, kv: Impl<KvRo>) -> crate::configure::Outputs {
+        use crate::configure::{BuildEnv, evaluate_application, register};
+        let mut vars = std::collections::BTreeMap::new();
+        vars.insert(format!("CARGO_FEATURE_TARGET_{target}"), "1".to_string());
+        let env = BuildEnv {
+            vars,
+            out_dir: dir.join("out"),
+            manifest_dir: dir.to_path_buf(),
+        };
+        let main = crate::device::main("unikernel::start", kv_ro() >> crate::typ::job());
+        evaluate_application(&register("app", [main.apply(&kv)]), &env).unwrap()
+    }
+
+    #[test]
+    fn the_image_is_made_and_opened_at_start() {
+        if std::process::Command::new("git")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            eprintln!("SKIPPED: git is not installed (.ci/setup installs it)");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("mirage-docteur-dsl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("data/sub")).unwrap();
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[dependencies]\nmirage = { path = \"../mirage\" }\n\n[features]\ndefault = [\"target-unix\"]\ntarget-unix = [\"mirage/target-unix\"]\ntarget-spt = [\"mirage/target-spt\"]\n\n[profile.dev]\npanic = \"abort\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("data/sub/f"), "x").unwrap();
+        let out = eval(&dir, "UNIX", docteur(None, None, None, None, None, "data"));
+        let image = dir.join("out/docteur.img");
+        assert!(image.is_file());
+        assert!(
+            out.main_rs.contains(&format!(
+                "mirage::platform::BlockFile::connect({:?})",
+                image.display().to_string()
+            )),
+            "{}",
+            out.main_rs
+        );
+        assert!(out.main_rs.contains("mirage::kv::docteur::Mode::Fast"));
+        assert!(out.main_rs.contains("--analyze"), "{}", out.main_rs);
+        let out = eval(
+            &dir,
+            "SPT",
+            docteur(
+                Some(DocteurMode::Light),
+                Some("pages"),
+                Some("pages.img"),
+                None,
+                None,
+                "relativize://data",
+            ),
+        );
+        assert!(dir.join("pages.img").is_file());
+        assert!(
+            out.main_rs
+                .contains("mirage::platform::BlockFile::connect(\"pages\")"),
+            "{}",
+            out.main_rs
+        );
+        assert!(out.main_rs.contains("mirage::kv::docteur::Mode::Light"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
