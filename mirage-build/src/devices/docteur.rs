@@ -227,7 +227,7 @@ mod tests {
         assert!(image.is_file());
         assert!(
             out.main_rs.contains(&format!(
-                "mirage::platform::BlockFile::connect({:?})",
+                "mirage::platform::BlockFile::connect_read_only({:?})",
                 image.display().to_string()
             )),
             "{}",
