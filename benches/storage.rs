@@ -25,14 +25,9 @@ use mirage::kv::tar_rw::TarKvRw;
 use mirage::kv::{Key, KvRo, KvRw};
 use mirage::random::Rng;
 
-/// Runs a future that never waits (ramdisks and these stores never do).
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the device waited"),
-    }
+/// Runs a future that never waits (a ramdisk never does).
+fn run<F: core::future::Future>(f: F) -> F::Output {
+    mirage::rt::now_or_never(f).expect("the device waited")
 }
 
 fn skip(what: &str, reason: &str) {

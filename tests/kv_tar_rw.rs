@@ -25,13 +25,8 @@ impl Pclock for Clock {
 static CLOCK: Clock = Clock;
 
 /// Runs a future that never waits (a ramdisk never does).
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut f = std::pin::pin!(f);
-    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the store waited"),
-    }
+fn run<F: core::future::Future>(f: F) -> F::Output {
+    mirage::rt::now_or_never(f).expect("the store waited")
 }
 
 fn gnu_tar() -> bool {

@@ -296,12 +296,7 @@ mod block_tests {
     use crate::block::{Block, BlockError};
 
     fn run<F: core::future::Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the device waited"),
-        }
+        crate::rt::now_or_never(f).expect("the device waited")
     }
 
     #[test]

@@ -59,6 +59,19 @@ pub trait Platform: Send + Sync + 'static {
     }
 }
 
+/// Polls `future` once, with a waker that does nothing: its output if it
+/// was ready at once, `None` if it would have waited. For devices that
+/// never wait (ramdisks, in-memory stores) driven outside an executor, in
+/// tests and benchmarks.
+pub fn now_or_never<F: core::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = core::pin::pin!(future);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        core::task::Poll::Ready(v) => Some(v),
+        core::task::Poll::Pending => None,
+    }
+}
+
 /// Moves `value` to the heap for the rest of the program and returns a
 /// shared reference to it.
 ///
