@@ -37,6 +37,7 @@ mod crunch;
 mod describe;
 mod device;
 pub mod devices;
+pub mod docteur;
 mod error;
 mod graph;
 mod info;

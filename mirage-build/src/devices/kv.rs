@@ -10,7 +10,7 @@ use crate::key::{KeyType, Target, Value, key, target};
 use crate::typ::{Block, KvRo, kv_ro};
 
 /// The stem of a generated variable name for the directory `dir`.
-fn stem(dir: &str) -> String {
+pub(crate) fn stem(dir: &str) -> String {
     dir.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()

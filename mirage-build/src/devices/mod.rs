@@ -6,6 +6,7 @@ mod arp;
 mod block;
 mod clock;
 mod console;
+mod docteur;
 mod ethernet;
 mod fat;
 mod ip;
@@ -23,6 +24,7 @@ pub use arp::arp;
 pub use block::{block_of_file, block_of_xenstore_id, ccm_block, generic_block, ramdisk};
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
+pub use docteur::{DocteurMode, docteur, docteur_analyze};
 pub use ethernet::etif;
 pub use fat::fat_ro;
 pub use ip::{
@@ -31,7 +33,7 @@ pub use ip::{
     ipv6_network_arg, ipv6_only_arg,
 };
 pub use kv::*;
-pub use kv_rw::{direct_kv_rw, kv_rw_mem};
+pub use kv_rw::{direct_kv_rw, kv_rw_mem, tar_kv_rw};
 pub use network::{default_network, netif};
 pub use random::{default_random, rng};
 pub use reporter::{LogLevel, default_reporter, no_reporter};

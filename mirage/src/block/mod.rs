@@ -1,6 +1,7 @@
 //! The `block` device (`Mirage_block.S`): a disk of fixed-size sectors.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt;
 
 pub mod ccm;
@@ -106,6 +107,49 @@ pub fn check_access(
             size: info.size_sectors,
         }),
     }
+}
+
+/// Reads `len` bytes at byte `offset` of `block`, whatever their
+/// alignment: the whole sectors holding them are read and the requested
+/// part kept. A range past the device's end, or too large to address, is
+/// an [`BlockError::OutOfBounds`] error.
+pub async fn read_bytes<B: Block>(
+    block: &B,
+    info: &BlockInfo,
+    offset: u64,
+    len: u64,
+) -> Result<Vec<u8>, BlockError> {
+    let sector_size = u64::from(info.sector_size);
+    if sector_size == 0 {
+        return Err(BlockError::Misaligned {
+            len: len as usize,
+            sector_size: 0,
+        });
+    }
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let first = offset / sector_size;
+    let out_of_bounds = || BlockError::OutOfBounds {
+        sector: first,
+        count: len.div_ceil(sector_size),
+        size: info.size_sectors,
+    };
+    let end = offset.checked_add(len).ok_or_else(out_of_bounds)?;
+    let last = end.div_ceil(sector_size);
+    let span = (last - first)
+        .checked_mul(sector_size)
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or_else(out_of_bounds)?;
+    if last > info.size_sectors {
+        return Err(out_of_bounds());
+    }
+    let mut buf = alloc::vec![0u8; span];
+    block.read(first, &mut buf).await?;
+    let skip = (offset - first * sector_size) as usize;
+    buf.copy_within(skip..skip + len as usize, 0);
+    buf.truncate(len as usize);
+    Ok(buf)
 }
 
 #[cfg(test)]

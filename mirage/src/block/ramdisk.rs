@@ -71,3 +71,50 @@ impl Block for Ramdisk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<F: core::future::Future>(f: F) -> F::Output {
+        crate::rt::now_or_never(f).expect("the device waited")
+    }
+
+    #[test]
+    fn bounds_and_alignment_are_checked() {
+        let disk = Ramdisk::new(8, 4096);
+        run(async {
+            let mut buf = vec![0u8; 8192];
+            disk.write(6, &[9u8; 8192]).await.unwrap();
+            disk.read(6, &mut buf).await.unwrap();
+            assert_eq!(buf, [9u8; 8192]);
+            assert!(matches!(
+                disk.read(7, &mut buf).await,
+                Err(BlockError::OutOfBounds { .. })
+            ));
+            assert!(matches!(
+                disk.write(8, &buf[..4096]).await,
+                Err(BlockError::OutOfBounds { .. })
+            ));
+            assert!(matches!(
+                disk.write(u64::MAX, &buf[..4096]).await,
+                Err(BlockError::OutOfBounds { .. })
+            ));
+            assert!(matches!(
+                disk.read(0, &mut buf[..512]).await,
+                Err(BlockError::Misaligned { .. })
+            ));
+            assert!(matches!(
+                disk.write(0, &buf[..4097]).await,
+                Err(BlockError::Misaligned { .. })
+            ));
+        });
+        // Only the accepted write changed the disk.
+        let image = disk.contents();
+        assert!(image[..6 * 4096].iter().all(|&b| b == 0));
+        assert!(image[6 * 4096..].iter().all(|&b| b == 9));
+        let from = Ramdisk::from_image(&[1, 2, 3], 512);
+        assert_eq!(from.info().size_sectors, 1);
+        assert_eq!(&from.contents()[..4], &[1, 2, 3, 0]);
+    }
+}

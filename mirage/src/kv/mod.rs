@@ -5,9 +5,11 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod docteur;
 pub mod fat;
 pub mod ro;
 pub mod rw_mem;
+pub mod tar_rw;
 
 /// A hierarchical key: a path of non-empty segments (`/a/b/c`); the root
 /// is the empty path. Segments never contain `/`.
@@ -108,6 +110,9 @@ pub enum KvError {
     ValueExpected(Key),
     /// (RW) the store has no room left.
     NoSpace,
+    /// (RW) a [`KvRw::batch`] could not be applied after this many
+    /// attempts (other writers kept changing the store).
+    TooManyRetries(u32),
     /// (RW) the store is read-only or the operation is not supported.
     NotSupported(String),
     /// The store's own failure (I/O, corrupt image...), described.
@@ -121,6 +126,9 @@ impl fmt::Display for KvError {
             KvError::DictionaryExpected(k) => write!(f, "{k}: a dictionary was expected"),
             KvError::ValueExpected(k) => write!(f, "{k}: a value was expected"),
             KvError::NoSpace => f.write_str("no space left"),
+            KvError::TooManyRetries(n) => {
+                write!(f, "the batch was not applied after {n} attempts")
+            }
             KvError::NotSupported(what) => write!(f, "not supported: {what}"),
             KvError::Store(message) => f.write_str(message),
         }
@@ -163,7 +171,35 @@ pub trait KvRw: KvRo {
     async fn rename(&self, source: &Key, dest: &Key) -> Result<(), KvError>;
     /// Creates a value of `size` zero bytes at `key` (fails if it exists).
     async fn allocate(&self, key: &Key, size: u64) -> Result<(), KvError>;
+
+    /// Runs `f` over the store as one batch of operations (`Mirage_kv.RW`'s
+    /// `batch`) and returns what `f` returns.
+    ///
+    /// `f` is given a store to work on (`self`, or a view of it) and may
+    /// read and write it freely; its reads see its own writes. What a store
+    /// guarantees beyond that is its own, documented on its implementation:
+    /// some apply the whole batch or nothing of it (when `f` fails, or the
+    /// device fails, nothing is visible), some make it durable once at the
+    /// end instead of after every operation. A store that retries a batch
+    /// (because other writers changed the store while it ran) calls `f`
+    /// again, at most [`BATCH_RETRIES`] times in all, then fails with
+    /// [`KvError::TooManyRetries`]; `f` must therefore be safe to run again.
+    ///
+    /// The default runs `f` on `self` directly: each operation is applied,
+    /// and durable, as it would be outside a batch, and an error of `f`
+    /// leaves the operations before it applied.
+    async fn batch<R>(&self, f: impl AsyncFnMut(&Self) -> Result<R, KvError>) -> Result<R, KvError>
+    where
+        Self: Sized,
+    {
+        let mut f = f;
+        f(self).await
+    }
 }
+
+/// How many times a store runs a [`KvRw::batch`] at most before giving up
+/// (13, as `Mirage_kv`'s default).
+pub const BATCH_RETRIES: u32 = 13;
 
 #[cfg(test)]
 mod tests {

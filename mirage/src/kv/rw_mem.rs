@@ -7,7 +7,9 @@ use alloc::vec::Vec;
 use sha2::{Digest, Sha256};
 use spin::Mutex;
 
-use super::{Key, Kind, KvError, KvRo, KvRw, Timestamp};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::{BATCH_RETRIES, Key, Kind, KvError, KvRo, KvRw, Timestamp};
 use crate::Pclock;
 
 #[derive(Debug, Clone)]
@@ -55,9 +57,17 @@ impl Node {
 /// A read-write store in memory (the seed's `kv_rw_mem`): dictionaries are
 /// created by `set` on the way and timestamps come from `clock`. Everything
 /// is lost when the unikernel stops.
+///
+/// A [`KvRw::batch`] is a transaction: `f` runs on a private copy of the
+/// store and the copy replaces the store's contents only if `f` succeeds
+/// and no other write happened meanwhile (otherwise `f` runs again on the
+/// newer contents, up to [`BATCH_RETRIES`] times). Other users of the store
+/// see all of the batch or nothing of it.
 pub struct MemRw<C: 'static> {
     clock: &'static C,
     root: Mutex<Node>,
+    /// Bumped by every write: how a batch notices a concurrent one.
+    version: AtomicU64,
 }
 
 impl<C: Pclock> core::fmt::Debug for MemRw<C> {
@@ -72,7 +82,13 @@ impl<C: Pclock> MemRw<C> {
         MemRw {
             root: Mutex::new(Node::empty_dir(clock.now_d_ps())),
             clock,
+            version: AtomicU64::new(0),
         }
+    }
+
+    /// Records a write (see [`MemRw::version`]).
+    fn changed(&self) {
+        self.version.fetch_add(1, Ordering::Relaxed);
     }
 
     fn find<'a>(node: &'a Node, key: &Key) -> Result<&'a Node, KvError> {
@@ -204,6 +220,7 @@ impl<C: Pclock> KvRo for MemRw<C> {
 
 impl<C: Pclock> KvRw for MemRw<C> {
     async fn set(&self, key: &Key, value: &[u8]) -> Result<(), KvError> {
+        self.changed();
         let now = self.clock.now_d_ps();
         let mut root = self.root.lock();
         let name = key
@@ -224,6 +241,7 @@ impl<C: Pclock> KvRw for MemRw<C> {
     }
 
     async fn set_partial(&self, key: &Key, offset: u64, data: &[u8]) -> Result<(), KvError> {
+        self.changed();
         let now = self.clock.now_d_ps();
         let mut root = self.root.lock();
         let name = key
@@ -255,6 +273,7 @@ impl<C: Pclock> KvRw for MemRw<C> {
     }
 
     async fn remove(&self, key: &Key) -> Result<(), KvError> {
+        self.changed();
         let now = self.clock.now_d_ps();
         let mut root = self.root.lock();
         if key.is_root() {
@@ -265,6 +284,7 @@ impl<C: Pclock> KvRw for MemRw<C> {
     }
 
     async fn rename(&self, source: &Key, dest: &Key) -> Result<(), KvError> {
+        self.changed();
         let now = self.clock.now_d_ps();
         let mut root = self.root.lock();
         if source == dest {
@@ -303,6 +323,32 @@ impl<C: Pclock> KvRw for MemRw<C> {
         }
         let size = usize::try_from(size).map_err(|_| KvError::NoSpace)?;
         self.set(key, &alloc::vec![0u8; size]).await
+    }
+
+    /// All or nothing: see the type's documentation.
+    async fn batch<R>(
+        &self,
+        mut f: impl AsyncFnMut(&Self) -> Result<R, KvError>,
+    ) -> Result<R, KvError> {
+        for _ in 0..BATCH_RETRIES {
+            let (copy, version) = {
+                let root = self.root.lock();
+                (root.clone(), self.version.load(Ordering::Relaxed))
+            };
+            let view = MemRw {
+                clock: self.clock,
+                root: Mutex::new(copy),
+                version: AtomicU64::new(0),
+            };
+            let result = f(&view).await?;
+            let mut root = self.root.lock();
+            if self.version.load(Ordering::Relaxed) == version {
+                *root = view.root.into_inner();
+                self.changed();
+                return Ok(result);
+            }
+        }
+        Err(KvError::TooManyRetries(BATCH_RETRIES))
     }
 }
 
@@ -374,6 +420,52 @@ mod tests {
             now(kv.set(&Key::v("a/b"), b"x")),
             Err(KvError::ValueExpected(_))
         ));
+    }
+
+    #[test]
+    fn batches_are_all_or_nothing() {
+        let kv = store();
+        now(kv.set(&Key::v("keep"), b"1")).unwrap();
+        // A failing batch leaves nothing behind; its reads saw its writes.
+        let failed = now(kv.batch(async |b: &MemRw<Clock>| {
+            b.set(&Key::v("a"), b"x").await?;
+            assert_eq!(b.get(&Key::v("a")).await?, b"x");
+            b.remove(&Key::v("keep")).await?;
+            b.get(&Key::v("missing")).await
+        }));
+        assert_eq!(failed, Err(KvError::NotFound(Key::v("missing"))));
+        assert_eq!(now(kv.exists(&Key::v("a"))).unwrap(), None);
+        assert_eq!(now(kv.get(&Key::v("keep"))).unwrap(), b"1");
+        // A successful one is applied whole, and returns f's value.
+        let n = now(kv.batch(async |b: &MemRw<Clock>| {
+            b.set(&Key::v("a"), b"x").await?;
+            b.set(&Key::v("d/b"), b"y").await?;
+            Ok(7)
+        }));
+        assert_eq!(n, Ok(7));
+        assert_eq!(now(kv.get(&Key::v("d/b"))).unwrap(), b"y");
+        // A write to the store while the batch runs makes it run again on
+        // the newer contents.
+        let mut runs = 0;
+        let r = now(kv.batch(async |b: &MemRw<Clock>| {
+            runs += 1;
+            if runs == 1 {
+                kv.set(&Key::v("outside"), b"o").await?;
+            }
+            let seen = b.exists(&Key::v("outside")).await?;
+            b.set(&Key::v("inside"), b"i").await?;
+            Ok(seen)
+        }));
+        assert_eq!(r, Ok(Some(Kind::Value)));
+        assert_eq!(runs, 2);
+        assert_eq!(now(kv.get(&Key::v("inside"))).unwrap(), b"i");
+        assert_eq!(now(kv.get(&Key::v("outside"))).unwrap(), b"o");
+        // One that always conflicts gives up.
+        let r = now(kv.batch(async |_: &MemRw<Clock>| {
+            kv.set(&Key::v("again"), b"o").await?;
+            Ok(())
+        }));
+        assert_eq!(r, Err(KvError::TooManyRetries(BATCH_RETRIES)));
     }
 
     #[test]

@@ -20,9 +20,28 @@ use crate::kv::{Key, Kind, KvError, KvRo, Timestamp};
 /// leading out of it, or dangling, names nothing). Other kinds of files
 /// (sockets, devices...) name nothing either. Modification times are the
 /// files' mtimes; digests are those of `mirage::kv::ro`.
+///
+/// As a read-write store (`direct_kv_rw`) every operation is durable when
+/// it returns: file contents are synced before they replace the old ones,
+/// and the directories whose entries changed are synced after. Inside a
+/// [`KvRw::batch`](crate::kv::KvRw::batch) the operations are applied as
+/// they come (each replacement stays atomic: file contents are still synced
+/// before the rename), but syncing the directories and the in-place writes
+/// of `set_partial` is done once for the whole batch, at its end, so a
+/// batch of many writes costs one sync per directory instead of one per
+/// write. The batch's operations are not undone if `f` fails.
 #[derive(Debug, Clone)]
 pub struct DirectKv {
     root: PathBuf,
+    /// In a batch: what to sync at its end.
+    pending: Option<std::sync::Arc<std::sync::Mutex<Pending>>>,
+}
+
+/// The syncs a batch defers to its end.
+#[derive(Debug, Default)]
+struct Pending {
+    files: BTreeSet<PathBuf>,
+    dirs: BTreeSet<PathBuf>,
 }
 
 fn io_error(key: &Key, e: std::io::Error) -> KvError {
@@ -44,7 +63,10 @@ impl DirectKv {
                 alloc::format!("{}: not a directory", root.display()),
             ));
         }
-        Ok(DirectKv { root })
+        Ok(DirectKv {
+            root,
+            pending: None,
+        })
     }
 
     /// The canonical host path of `key` and its kind, if it names a file or
@@ -268,6 +290,44 @@ impl DirectKv {
         }
         Ok(())
     }
+
+    /// Makes the entries of the directory holding `path` durable (now, or
+    /// at the end of the batch).
+    fn sync_parent(&self, key: &Key, path: &Path) -> Result<(), KvError> {
+        let Some(dir) = path.parent() else {
+            return Ok(());
+        };
+        match &self.pending {
+            Some(p) => {
+                p.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .dirs
+                    .insert(dir.to_path_buf());
+                Ok(())
+            }
+            None => sync_dir(dir).map_err(|e| io_error(key, e)),
+        }
+    }
+
+    /// Makes the contents of `file` (at `path`) durable (now, or at the end
+    /// of the batch).
+    fn sync_file(&self, key: &Key, file: &fs::File, path: &Path) -> Result<(), KvError> {
+        match &self.pending {
+            Some(p) => {
+                p.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .files
+                    .insert(path.to_path_buf());
+                Ok(())
+            }
+            None => file.sync_data().map_err(|e| io_error(key, e)),
+        }
+    }
+}
+
+/// Syncs the directory `dir` (its entries).
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
 }
 
 impl crate::kv::KvRw for DirectKv {
@@ -300,7 +360,7 @@ impl crate::kv::KvRw for DirectKv {
             let _ = fs::remove_file(&temp);
             return Err(io_error(key, e));
         }
-        Ok(())
+        self.sync_parent(key, &path)
     }
 
     async fn set_partial(&self, key: &Key, offset: u64, data: &[u8]) -> Result<(), KvError> {
@@ -318,7 +378,8 @@ impl crate::kv::KvRw for DirectKv {
             .map_err(|e| io_error(key, e))?;
         file.write_all_at(data, offset)
             .map_err(|e| io_error(key, e))?;
-        file.sync_data().map_err(|e| io_error(key, e))
+        self.sync_file(key, &file, &path)?;
+        self.sync_parent(key, &path)
     }
 
     async fn remove(&self, key: &Key) -> Result<(), KvError> {
@@ -338,7 +399,8 @@ impl crate::kv::KvRw for DirectKv {
             Kind::Dictionary => fs::remove_dir_all(&path),
             Kind::Value => fs::remove_file(&path),
         }
-        .map_err(|e| io_error(key, e))
+        .map_err(|e| io_error(key, e))?;
+        self.sync_parent(key, &path)
     }
 
     async fn rename(&self, source: &Key, dest: &Key) -> Result<(), KvError> {
@@ -363,7 +425,9 @@ impl crate::kv::KvRw for DirectKv {
             fs::remove_dir_all(&to).map_err(|e| io_error(dest, e))?;
         }
         self.make_parent(dest, &to)?;
-        fs::rename(&from, &to).map_err(|e| io_error(source, e))
+        fs::rename(&from, &to).map_err(|e| io_error(source, e))?;
+        self.sync_parent(source, &from)?;
+        self.sync_parent(dest, &to)
     }
 
     async fn allocate(&self, key: &Key, size: u64) -> Result<(), KvError> {
@@ -379,7 +443,44 @@ impl crate::kv::KvRw for DirectKv {
             .create_new(true)
             .open(&path)
             .map_err(|e| io_error(key, e))?;
-        file.set_len(size).map_err(|e| io_error(key, e))
+        file.set_len(size).map_err(|e| io_error(key, e))?;
+        self.sync_file(key, &file, &path)?;
+        self.sync_parent(key, &path)
+    }
+
+    /// One sync per written file and changed directory, at the end: see
+    /// the type's documentation. `f` runs once.
+    async fn batch<R>(
+        &self,
+        mut f: impl AsyncFnMut(&Self) -> Result<R, KvError>,
+    ) -> Result<R, KvError> {
+        let pending = std::sync::Arc::new(std::sync::Mutex::new(Pending::default()));
+        let view = DirectKv {
+            root: self.root.clone(),
+            pending: Some(pending.clone()),
+        };
+        let result = f(&view).await;
+        let pending = core::mem::take(&mut *pending.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut synced = Ok(());
+        for path in pending.files {
+            // A file removed or renamed later in the batch has nothing left
+            // to sync.
+            if let Ok(file) = fs::OpenOptions::new().write(true).open(&path)
+                && let Err(e) = file.sync_data()
+            {
+                synced = Err(KvError::Store(alloc::format!("{}: {e}", path.display())));
+            }
+        }
+        for dir in pending.dirs {
+            match sync_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    synced = Err(KvError::Store(alloc::format!("{}: {e}", dir.display())));
+                }
+                _ => {}
+            }
+        }
+        let value = result?;
+        synced.map(|()| value)
     }
 }
 
@@ -481,6 +582,31 @@ mod tests {
                 kv.remove(&Key::v("nope")).await,
                 Err(KvError::NotFound(_))
             ));
+            // A batch applies its operations and syncs once at the end;
+            // its reads see its writes.
+            let n = kv
+                .batch(async |b: &DirectKv| {
+                    for i in 0..20 {
+                        b.set(&Key::v(&alloc::format!("batch/{i}")), b"v").await?;
+                    }
+                    b.set_partial(&Key::v("batch/0"), 1, b"w").await?;
+                    b.rename(&Key::v("batch/1"), &Key::v("moved/1")).await?;
+                    b.remove(&Key::v("batch/2")).await?;
+                    Ok(b.list(&Key::v("batch")).await?.len())
+                })
+                .await;
+            assert_eq!(n, Ok(18));
+            assert_eq!(fs::read(root.join("batch/0")).unwrap(), b"vw");
+            assert_eq!(fs::read(root.join("moved/1")).unwrap(), b"v");
+            // An error of f is returned; what it did before stays.
+            let e = kv
+                .batch(async |b: &DirectKv| {
+                    b.set(&Key::v("batch/x"), b"x").await?;
+                    b.get(&Key::v("batch/none")).await
+                })
+                .await;
+            assert!(matches!(e, Err(KvError::NotFound(_))));
+            assert_eq!(kv.get(&Key::v("batch/x")).await.unwrap(), b"x");
         });
         let _ = fs::remove_dir_all(&base);
     }

@@ -241,6 +241,19 @@ impl BlockFile {
             }
             Err(e) => return Err(std::io::Error::new(e.kind(), alloc::format!("{path}: {e}"))),
         };
+        Self::of_file(path, file, read_write)
+    }
+
+    /// Opens the file at `path` read-only: writes fail with
+    /// [`BlockError::ReadOnly`](crate::block::BlockError::ReadOnly) (for
+    /// images that must not change, such as docteur's).
+    pub fn connect_read_only(path: &str) -> Result<Self, std::io::Error> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| std::io::Error::new(e.kind(), alloc::format!("{path}: {e}")))?;
+        Self::of_file(path, file, false)
+    }
+
+    fn of_file(path: &str, file: std::fs::File, read_write: bool) -> Result<Self, std::io::Error> {
         let len = file.metadata()?.len();
         if len < u64::from(Self::SECTOR_SIZE) {
             return Err(std::io::Error::new(
@@ -278,5 +291,69 @@ impl crate::Block for BlockFile {
         self.file
             .write_all_at(data, sector * u64::from(self.info.sector_size))
             .map_err(|e| crate::block::BlockError::Device(alloc::format!("write: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod block_tests {
+    use super::*;
+    use crate::block::{Block, BlockError};
+
+    fn run<F: core::future::Future>(f: F) -> F::Output {
+        crate::rt::now_or_never(f).expect("the device waited")
+    }
+
+    #[test]
+    fn a_file_device_checks_bounds_alignment_and_writability() {
+        let path =
+            std::env::temp_dir().join(alloc::format!("mirage-blockfile-{}", std::process::id()));
+        // Four sectors and a partial one, which is not addressable.
+        std::fs::write(&path, alloc::vec![7u8; 4 * 512 + 100]).unwrap();
+        let name = path.to_str().unwrap();
+        let rw = BlockFile::connect(name).unwrap();
+        assert_eq!(rw.info().size_sectors, 4);
+        assert!(rw.info().read_write);
+        run(async {
+            let mut buf = alloc::vec![0u8; 1024];
+            rw.write(2, &[1u8; 1024]).await.unwrap();
+            rw.read(2, &mut buf).await.unwrap();
+            assert_eq!(buf, [1u8; 1024]);
+            assert!(matches!(
+                rw.read(3, &mut buf).await,
+                Err(BlockError::OutOfBounds { .. })
+            ));
+            assert!(matches!(
+                rw.write(4, &buf[..512]).await,
+                Err(BlockError::OutOfBounds { .. })
+            ));
+            assert!(matches!(
+                rw.read(u64::MAX, &mut buf).await,
+                Err(BlockError::OutOfBounds { .. })
+            ));
+            assert!(matches!(
+                rw.read(0, &mut buf[..100]).await,
+                Err(BlockError::Misaligned { .. })
+            ));
+            assert!(matches!(
+                rw.write(0, &buf[..513]).await,
+                Err(BlockError::Misaligned { .. })
+            ));
+        });
+        let ro = BlockFile::connect_read_only(name).unwrap();
+        assert!(!ro.info().read_write);
+        run(async {
+            let mut buf = alloc::vec![0u8; 512];
+            ro.read(0, &mut buf).await.unwrap();
+            assert_eq!(buf, [7u8; 512]);
+            assert_eq!(ro.write(0, &buf).await, Err(BlockError::ReadOnly));
+        });
+        // The refused accesses changed nothing.
+        let data = std::fs::read(&path).unwrap();
+        assert_eq!(&data[..1024], &[7u8; 1024][..]);
+        assert_eq!(data.len(), 4 * 512 + 100);
+        std::fs::write(&path, [0u8; 100]).unwrap();
+        assert!(BlockFile::connect(name).is_err(), "less than a sector");
+        std::fs::remove_file(&path).unwrap();
+        assert!(BlockFile::connect(name).is_err(), "missing");
     }
 }

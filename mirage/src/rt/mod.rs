@@ -24,6 +24,7 @@ mod executor;
 mod job;
 #[allow(unsafe_code)]
 mod local;
+mod lock;
 mod select;
 mod timer;
 mod virtual_time;
@@ -32,6 +33,7 @@ mod waker;
 
 pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
+pub use lock::{Lock, LockGuard};
 pub use select::{Deadline, Either, deadline, select};
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 pub use virtual_time::VirtualPlatform;
@@ -56,6 +58,19 @@ pub trait Platform: Send + Sync + 'static {
     /// SIGTERM on unix); the executor then returns [`Stopped`].
     fn stop_requested(&self) -> Option<i32> {
         None
+    }
+}
+
+/// Polls `future` once, with a waker that does nothing: its output if it
+/// was ready at once, `None` if it would have waited. For devices that
+/// never wait (ramdisks, in-memory stores) driven outside an executor, in
+/// tests and benchmarks.
+pub fn now_or_never<F: core::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = core::pin::pin!(future);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        core::task::Poll::Ready(v) => Some(v),
+        core::task::Poll::Pending => None,
     }
 }
 

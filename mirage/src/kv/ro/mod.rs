@@ -7,7 +7,7 @@
 //! [`dictionary_digest`], so equal contents give equal digests whatever the
 //! store.
 
-mod index;
+pub(crate) mod index;
 pub mod mem;
 pub mod tar;
 

@@ -20,7 +20,6 @@
 //! offset forward by at least one block, so reading always ends.
 
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use super::index::Index;
@@ -37,10 +36,12 @@ const MAX_PAX: u64 = 1024 * 1024;
 const SCAN_CHUNK: u64 = 64 * 1024;
 
 /// Where a value lies on the device.
-#[derive(Debug, Clone, Copy)]
-struct Extent {
-    offset: u64,
-    size: u64,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Extent {
+    /// Its first byte.
+    pub(crate) offset: u64,
+    /// Its size.
+    pub(crate) size: u64,
 }
 
 /// A read-only store over the tar archive on the block device `B`.
@@ -63,39 +64,16 @@ fn bad(offset: u64, what: impl core::fmt::Display) -> KvError {
     KvError::Store(alloc::format!("tar: header at offset {offset}: {what}"))
 }
 
-/// Reads `len` bytes at byte `offset` of the device (whole sectors are read
-/// and the requested part kept).
-async fn read_bytes<B: Block>(
+/// Reads `len` bytes at byte `offset` of the device.
+pub(crate) async fn read_bytes<B: Block>(
     block: &B,
     info: &BlockInfo,
     offset: u64,
     len: u64,
 ) -> Result<Vec<u8>, KvError> {
-    let sector_size = u64::from(info.sector_size);
-    if sector_size == 0 {
-        return Err(KvError::Store("tar: the device's sector size is 0".into()));
-    }
-    if len == 0 {
-        return Ok(Vec::new());
-    }
-    let end = offset
-        .checked_add(len)
-        .ok_or_else(|| KvError::Store("tar: read beyond the addressable range".into()))?;
-    let first = offset / sector_size;
-    let last = end.div_ceil(sector_size);
-    let span = (last - first)
-        .checked_mul(sector_size)
-        .and_then(|s| usize::try_from(s).ok())
-        .ok_or_else(|| KvError::Store(alloc::format!("tar: a read of {len} bytes is too large")))?;
-    let mut buf = vec![0u8; span];
-    block
-        .read(first, &mut buf)
+    crate::block::read_bytes(block, info, offset, len)
         .await
-        .map_err(|e| KvError::Store(alloc::format!("tar: reading {len} bytes at {offset}: {e}")))?;
-    let skip = (offset - first * sector_size) as usize;
-    buf.copy_within(skip..skip + len as usize, 0);
-    buf.truncate(len as usize);
-    Ok(buf)
+        .map_err(|e| KvError::Store(alloc::format!("tar: reading {len} bytes at {offset}: {e}")))
 }
 
 /// A sequential reader of the archive while it is scanned, reading the
@@ -189,7 +167,7 @@ fn number(bytes: &[u8], what: &str, offset: u64) -> Result<i128, KvError> {
 }
 
 /// Seconds since the epoch (and a fraction in picoseconds) as a timestamp.
-fn timestamp(seconds: i128, frac_ps: u64) -> Timestamp {
+pub(crate) fn timestamp(seconds: i128, frac_ps: u64) -> Timestamp {
     let seconds = seconds.clamp(i128::from(i64::MIN) * 2, i128::from(i64::MAX));
     let days = seconds.div_euclid(86_400);
     let rest = seconds.rem_euclid(86_400) as u64;
@@ -362,171 +340,254 @@ fn check_checksum(header: &[u8], offset: u64) -> Result<(), KvError> {
     }
 }
 
-impl<'a, B: Block> TarKv<'a, B> {
-    /// Reads the archive's headers on `block` and indexes its files and
-    /// directories.
-    pub async fn connect(block: &'a B) -> Result<Self, KvError> {
-        let info = block.info();
-        let device_size = u64::from(info.sector_size)
-            .checked_mul(info.size_sectors)
-            .ok_or_else(|| KvError::Store("tar: the device's size overflows".into()))?;
-        if info.sector_size == 0 {
-            return Err(KvError::Store("tar: the device's sector size is 0".into()));
-        }
-        let mut scan = Scanner {
-            block,
-            info,
-            device_size,
-            chunk_start: 0,
-            chunk: Vec::new(),
-        };
-        let mut index = Index::new((0, 0));
-        let mut offset: u64 = 0;
-        // Pending extended headers for the next entry, with their offset.
-        let mut long_name: Option<(Vec<u8>, u64)> = None;
-        let mut long_link: Option<u64> = None;
-        let mut pax: Option<(Pax, u64)> = None;
-        loop {
-            let pending = long_name
-                .as_ref()
-                .map(|(_, o)| *o)
-                .or(long_link)
-                .or(pax.as_ref().map(|(_, o)| *o));
-            if offset
-                .checked_add(BLOCK)
-                .is_none_or(|end| end > device_size)
-            {
-                if let Some(at) = pending {
-                    return Err(bad(at, "extended header followed by the device's end"));
-                }
-                break;
+/// What an entry of the archive is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    /// A regular file: a value.
+    Value(Key),
+    /// A directory: a dictionary.
+    Dictionary(Key),
+    /// Anything else (links, devices...): skipped.
+    Other,
+}
+
+/// One entry of the archive, as [`scan`] finds it.
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    /// Offset of its first header block (its extended headers included).
+    pub(crate) start: u64,
+    /// Offset of its own (last) header block.
+    pub(crate) header: u64,
+    /// Offset of its data, and their size.
+    pub(crate) extent: Extent,
+    /// Its modification time.
+    pub(crate) mtime: Timestamp,
+    /// What it is.
+    pub(crate) kind: EntryKind,
+}
+
+/// How [`scan`] treats a zero block followed by anything but a second one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoneZero {
+    /// An error (a corrupt archive).
+    Error,
+    /// The end of the archive: what follows is an append that was
+    /// interrupted before its first block was written (how `tar_kv_rw`
+    /// appends), ignored as GNU tar ignores it.
+    End,
+}
+
+/// Adds `entry` to `index`, as extracting it would.
+pub(crate) fn index_entry(index: &mut Index<Extent>, entry: &Entry) -> Result<(), KvError> {
+    let conflict = |c: super::index::Conflict| bad(entry.header, c);
+    match &entry.kind {
+        EntryKind::Dictionary(key) => index.insert_dictionary(key, entry.mtime).map_err(conflict),
+        EntryKind::Value(key) => index
+            .insert_value(key, entry.extent, entry.mtime)
+            .map_err(conflict),
+        EntryKind::Other => Ok(()),
+    }
+}
+
+/// Reads every header of the archive on `block` in order, giving each
+/// entry to `found`, and returns the offset where the archive ends (its
+/// first zero block, or the device's end).
+pub(crate) async fn scan<B: Block>(
+    block: &B,
+    lone_zero: LoneZero,
+    mut found: impl FnMut(Entry) -> Result<(), KvError>,
+) -> Result<u64, KvError> {
+    let info = block.info();
+    let device_size = u64::from(info.sector_size)
+        .checked_mul(info.size_sectors)
+        .ok_or_else(|| KvError::Store("tar: the device's size overflows".into()))?;
+    if info.sector_size == 0 {
+        return Err(KvError::Store("tar: the device's sector size is 0".into()));
+    }
+    let mut scan = Scanner {
+        block,
+        info,
+        device_size,
+        chunk_start: 0,
+        chunk: Vec::new(),
+    };
+    let mut offset: u64 = 0;
+    // Pending extended headers for the next entry, with their offset.
+    let mut long_name: Option<(Vec<u8>, u64)> = None;
+    let mut long_link: Option<u64> = None;
+    let mut pax: Option<(Pax, u64)> = None;
+    loop {
+        // The first of the pending extended headers.
+        let pending = [
+            long_name.as_ref().map(|(_, o)| *o),
+            long_link,
+            pax.as_ref().map(|(_, o)| *o),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if offset
+            .checked_add(BLOCK)
+            .is_none_or(|end| end > device_size)
+        {
+            if let Some(at) = pending {
+                return Err(bad(at, "extended header followed by the device's end"));
             }
-            let header = scan.read(offset, BLOCK).await?;
-            if header.iter().all(|&b| b == 0) {
-                let next = offset + BLOCK;
-                if next.checked_add(BLOCK).is_some_and(|e| e <= device_size) {
-                    let second = scan.read(next, BLOCK).await?;
-                    if second.iter().any(|&b| b != 0) {
+            return Ok(offset.min(device_size));
+        }
+        let header = scan.read(offset, BLOCK).await?;
+        if header.iter().all(|&b| b == 0) {
+            let next = offset + BLOCK;
+            if next.checked_add(BLOCK).is_some_and(|e| e <= device_size) {
+                let second = scan.read(next, BLOCK).await?;
+                if second.iter().any(|&b| b != 0) {
+                    if lone_zero == LoneZero::Error {
                         return Err(bad(
                             offset,
                             "a single zero block in the middle of the archive",
                         ));
                     }
-                }
-                if let Some(at) = pending {
-                    return Err(bad(at, "extended header followed by the archive's end"));
-                }
-                break;
-            }
-            check_checksum(&header, offset)?;
-            let typeflag = header[156];
-            let ustar = &header[257..263] == b"ustar\0";
-            let header_size = number(&header[124..136], "size", offset)?;
-            let header_size = u64::try_from(header_size)
-                .map_err(|_| bad(offset, alloc::format!("negative size {header_size}")))?;
-            let size = match (&pax, typeflag) {
-                (_, b'L' | b'K' | b'x' | b'g') | (None, _) => header_size,
-                (Some((p, _)), _) => p.size.unwrap_or(header_size),
-            };
-            let mut data = offset + BLOCK;
-            // Old GNU sparse files: extension headers before the data.
-            if typeflag == b'S' && header[482] != 0 {
-                loop {
-                    if data.checked_add(BLOCK).is_none_or(|e| e > device_size) {
-                        return Err(bad(offset, "sparse headers run past the device's end"));
+                    log::warn!(
+                        "tar: the archive ends at the zero block at offset {offset}: what follows is an interrupted append"
+                    );
+                    if let Some(at) = pending {
+                        log::warn!("tar: the extended header at offset {at} is ignored");
                     }
-                    let ext = scan.read(data, BLOCK).await?;
-                    data += BLOCK;
-                    if ext[504] == 0 {
-                        break;
-                    }
+                    return Ok(offset);
                 }
             }
-            let end = data
-                .checked_add(size)
-                .filter(|&end| end <= device_size)
-                .ok_or_else(|| {
-                    bad(
-                        offset,
-                        alloc::format!("size {size} reaches past the device's {device_size} bytes"),
-                    )
-                })?;
-            // Past the addressable range: the loop ends at its next check.
-            let next = end.checked_next_multiple_of(BLOCK).unwrap_or(u64::MAX);
-            match typeflag {
-                b'L' | b'K' => {
-                    if size > MAX_LONG_NAME {
-                        return Err(bad(offset, alloc::format!("long name of {size} bytes")));
-                    }
-                    let bytes = scan.read(data, size).await?;
-                    let Some(end) = bytes.iter().position(|&b| b == 0) else {
-                        return Err(bad(offset, "long name not NUL-terminated"));
-                    };
-                    if typeflag == b'L' {
-                        long_name = Some((bytes[..end].to_vec(), offset));
-                    } else {
-                        long_link = Some(offset);
-                    }
-                }
-                b'x' | b'g' => {
-                    if size > MAX_PAX {
-                        return Err(bad(offset, alloc::format!("pax header of {size} bytes")));
-                    }
-                    let bytes = scan.read(data, size).await?;
-                    let parsed = parse_pax(&bytes, offset)?;
-                    if typeflag == b'x' {
-                        pax = Some((parsed, offset));
-                    }
-                }
-                _ => {
-                    let name = if let Some((p, _)) = pax.as_ref().filter(|(p, _)| p.path.is_some())
-                    {
-                        p.path.clone().unwrap_or_default()
-                    } else if let Some((bytes, _)) = &long_name {
-                        text_of(bytes, offset)
-                    } else {
-                        let name = field(&header[0..100]);
-                        let prefix = field(&header[345..500]);
-                        if ustar && !prefix.is_empty() {
-                            let mut full = prefix.to_vec();
-                            full.push(b'/');
-                            full.extend_from_slice(name);
-                            text_of(&full, offset)
-                        } else {
-                            text_of(name, offset)
-                        }
-                    };
-                    let mtime = match pax.as_ref().and_then(|(p, _)| p.mtime) {
-                        Some(t) => t,
-                        None => timestamp(number(&header[136..148], "mtime", offset)?, 0),
-                    };
-                    let regular = matches!(typeflag, b'0' | b'\0' | b'7');
-                    let directory = typeflag == b'5' || (regular && name.ends_with('/'));
-                    let conflict = |c: super::index::Conflict| bad(offset, c);
-                    if directory {
-                        index
-                            .insert_dictionary(&key_of(&name, offset)?, mtime)
-                            .map_err(conflict)?;
-                    } else if regular {
-                        let key = key_of(&name, offset)?;
-                        if key.is_root() {
-                            return Err(bad(
-                                offset,
-                                alloc::format!("file with the empty name {name:?}"),
-                            ));
-                        }
-                        index
-                            .insert_value(&key, Extent { offset: data, size }, mtime)
-                            .map_err(conflict)?;
-                    }
-                    long_name = None;
-                    long_link = None;
-                    pax = None;
-                }
+            if let Some(at) = pending {
+                return Err(bad(at, "extended header followed by the archive's end"));
             }
-            offset = next;
+            return Ok(offset);
         }
-        Ok(TarKv { block, info, index })
+        check_checksum(&header, offset)?;
+        let typeflag = header[156];
+        let ustar = &header[257..263] == b"ustar\0";
+        let header_size = number(&header[124..136], "size", offset)?;
+        let header_size = u64::try_from(header_size)
+            .map_err(|_| bad(offset, alloc::format!("negative size {header_size}")))?;
+        let size = match (&pax, typeflag) {
+            (_, b'L' | b'K' | b'x' | b'g') | (None, _) => header_size,
+            (Some((p, _)), _) => p.size.unwrap_or(header_size),
+        };
+        let mut data = offset + BLOCK;
+        // Old GNU sparse files: extension headers before the data.
+        if typeflag == b'S' && header[482] != 0 {
+            loop {
+                if data.checked_add(BLOCK).is_none_or(|e| e > device_size) {
+                    return Err(bad(offset, "sparse headers run past the device's end"));
+                }
+                let ext = scan.read(data, BLOCK).await?;
+                data += BLOCK;
+                if ext[504] == 0 {
+                    break;
+                }
+            }
+        }
+        let end = data
+            .checked_add(size)
+            .filter(|&end| end <= device_size)
+            .ok_or_else(|| {
+                bad(
+                    offset,
+                    alloc::format!("size {size} reaches past the device's {device_size} bytes"),
+                )
+            })?;
+        // Past the addressable range: the loop ends at its next check.
+        let next = end.checked_next_multiple_of(BLOCK).unwrap_or(u64::MAX);
+        match typeflag {
+            b'L' | b'K' => {
+                if size > MAX_LONG_NAME {
+                    return Err(bad(offset, alloc::format!("long name of {size} bytes")));
+                }
+                let bytes = scan.read(data, size).await?;
+                let Some(end) = bytes.iter().position(|&b| b == 0) else {
+                    return Err(bad(offset, "long name not NUL-terminated"));
+                };
+                if typeflag == b'L' {
+                    long_name = Some((bytes[..end].to_vec(), offset));
+                } else {
+                    long_link = Some(offset);
+                }
+            }
+            b'x' | b'g' => {
+                if size > MAX_PAX {
+                    return Err(bad(offset, alloc::format!("pax header of {size} bytes")));
+                }
+                let bytes = scan.read(data, size).await?;
+                let parsed = parse_pax(&bytes, offset)?;
+                if typeflag == b'x' {
+                    pax = Some((parsed, offset));
+                }
+            }
+            _ => {
+                let name = if let Some((p, _)) = pax.as_ref().filter(|(p, _)| p.path.is_some()) {
+                    p.path.clone().unwrap_or_default()
+                } else if let Some((bytes, _)) = &long_name {
+                    text_of(bytes, offset)
+                } else {
+                    let name = field(&header[0..100]);
+                    let prefix = field(&header[345..500]);
+                    if ustar && !prefix.is_empty() {
+                        let mut full = prefix.to_vec();
+                        full.push(b'/');
+                        full.extend_from_slice(name);
+                        text_of(&full, offset)
+                    } else {
+                        text_of(name, offset)
+                    }
+                };
+                let mtime = match pax.as_ref().and_then(|(p, _)| p.mtime) {
+                    Some(t) => t,
+                    None => timestamp(number(&header[136..148], "mtime", offset)?, 0),
+                };
+                let regular = matches!(typeflag, b'0' | b'\0' | b'7');
+                let directory = typeflag == b'5' || (regular && name.ends_with('/'));
+                let kind = if directory {
+                    EntryKind::Dictionary(key_of(&name, offset)?)
+                } else if regular {
+                    let key = key_of(&name, offset)?;
+                    if key.is_root() {
+                        return Err(bad(
+                            offset,
+                            alloc::format!("file with the empty name {name:?}"),
+                        ));
+                    }
+                    EntryKind::Value(key)
+                } else {
+                    EntryKind::Other
+                };
+                found(Entry {
+                    start: pending.unwrap_or(offset),
+                    header: offset,
+                    extent: Extent { offset: data, size },
+                    mtime,
+                    kind,
+                })?;
+                long_name = None;
+                long_link = None;
+                pax = None;
+            }
+        }
+        offset = next;
+    }
+}
+
+impl<'a, B: Block> TarKv<'a, B> {
+    /// Reads the archive's headers on `block` and indexes its files and
+    /// directories.
+    pub async fn connect(block: &'a B) -> Result<Self, KvError> {
+        let mut index = Index::new((0, 0));
+        scan(block, LoneZero::Error, |entry| {
+            index_entry(&mut index, &entry)
+        })
+        .await?;
+        Ok(TarKv {
+            block,
+            info: block.info(),
+            index,
+        })
     }
 
     async fn read(&self, extent: &Extent, from: u64, len: u64) -> Result<Vec<u8>, KvError> {
@@ -586,6 +647,7 @@ impl<B: Block> KvRo for TarKv<'_, B> {
 #[cfg(test)]
 mod tests {
     use alloc::string::ToString;
+    use alloc::vec;
 
     use super::*;
     use crate::block::{BlockError, check_access};
