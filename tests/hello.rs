@@ -531,6 +531,24 @@ fn positional_argument_is_rejected() {
 }
 
 #[test]
+fn argument_that_is_not_utf8_is_rejected() {
+    use std::os::unix::ffi::OsStringExt;
+    let output = Command::new(hello_binary())
+        .arg(std::ffi::OsString::from_vec(b"--hello=caf\xe9".to_vec()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hello");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(EX_USAGE), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "hello: argument '--hello=caf\u{fffd}' is not valid UTF-8\n\
+         Try 'hello --help' for more information.\n"
+    );
+}
+
+#[test]
 fn sleeping_does_not_burn_cpu() {
     let outcome = assert_prints(&["--count=3", "--interval-ms=500"], "Hello World!", 3);
     assert!(

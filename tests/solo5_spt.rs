@@ -81,6 +81,22 @@ fn runtime_argument_errors_and_help_come_from_the_solo5_command_line() {
 }
 
 #[test]
+fn a_command_line_that_is_not_utf8_is_an_argument_error() {
+    use std::os::unix::ffi::OsStringExt;
+    let mut cmd = Command::new(common::tender("mirage-spt"));
+    cmd.arg(common::build_example("hello", "spt"))
+        .arg("--solo5:quiet")
+        .arg(std::ffi::OsString::from_vec(b"--hello=caf\xe9".to_vec()));
+    let out = common::run_with_deadline(cmd, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout),
+        "hello: argument '--hello=caf\u{fffd}' is not valid UTF-8\n\
+         Try 'hello --help' for more information.\n"
+    );
+}
+
+#[test]
 fn hello_runs_in_two_mebibytes() {
     let out = spt(
         "hello",

@@ -97,6 +97,37 @@ fn version_and_help() {
 }
 
 #[test]
+fn arguments_that_are_not_utf8_do_not_crash_the_tender() {
+    use std::os::unix::ffi::OsStringExt;
+    let raw = |b: &[u8]| std::ffi::OsString::from_vec(b.to_vec());
+    // A guest argument is passed on as bytes: here the kernel is missing.
+    let o = tender()
+        .arg("--mem=2")
+        .arg("/nonexistent/k.hvt")
+        .arg(raw(b"--hello=\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/k.hvt: Could not open"),
+        "{}",
+        stderr(&o)
+    );
+    // A tender option must be UTF-8.
+    let o = tender()
+        .arg(raw(b"--mem=\xff"))
+        .arg("/nonexistent/k.hvt")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Invalid option: `--mem=\u{fffd}'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn puts_hello() {
     if !kvm_usable("puts_hello") {
         return;

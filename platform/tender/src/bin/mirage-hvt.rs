@@ -43,7 +43,7 @@ impl From<HvtError> for Failure {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let status = match options::split_command_line(&args) {
         Ok(Command::Help) => {
             eprint!("{}", options::usage(AbiTarget::Hvt));
