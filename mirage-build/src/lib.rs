@@ -56,7 +56,7 @@ pub use device::{
 pub use devices::*;
 pub use error::ConfigureError;
 pub use info::Info;
-pub use key::{Context, Key, KeyType, Target, Value, key, target};
+pub use key::{Context, Key, KeyDescription, KeyType, Target, Value, key, target};
 pub use package::{Package, package};
 pub use runtime_arg::{AbstractArg, ArgType, RuntimeArg, runtime_arg};
 pub use typ::*;
