@@ -450,6 +450,36 @@ fn logs_all_info_keeps_the_messages() {
 }
 
 #[test]
+fn logs_levels_are_per_source() {
+    // The example, and a source-specific level that overrides `*`
+    // either way.
+    assert_prints(
+        &["--logs=*:info,netif:debug", "--count=2", "--interval-ms=0"],
+        "Hello World!",
+        2,
+    );
+    assert_prints(
+        &[
+            "--logs=*:error,application:info",
+            "--count=2",
+            "--interval-ms=0",
+        ],
+        "Hello World!",
+        2,
+    );
+    assert_prints(
+        &[
+            "--logs=*:debug,application:warning",
+            "--count=2",
+            "--interval-ms=0",
+        ],
+        "Hello World!",
+        0,
+    );
+    assert_usage_error(&["--logs=netif:loud"], &["--logs", "netif:loud"]);
+}
+
+#[test]
 fn help_lists_every_argument() {
     let outcome = run(&["--help"]);
     outcome.assert_code(0);
