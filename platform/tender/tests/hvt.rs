@@ -530,6 +530,100 @@ fn an_spt_unikernel_is_refused() {
     assert!(stderr(&o).contains("mirage-hvt: "), "{}", stderr(&o));
 }
 
+/// Exit status 1 with `needle` on stderr, and no panic.
+#[track_caller]
+fn refused(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains(needle), "expected {needle:?} in {e:?}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn malformed_kernels_and_options_are_refused() {
+    use support::*;
+    let g = guest(
+        "hvt-disk",
+        ".globl _start\n_start:\n    HALT 0\n",
+        &[("disk", DeviceKind::Block)],
+    );
+    let img = std::env::temp_dir().join(format!("mirage-hvt-opts-{}.img", std::process::id()));
+    std::fs::write(&img, vec![0u8; 1536]).unwrap();
+    let block = format!("--block:disk={}", img.display());
+    // Checked before KVM is touched: the notes, the manifest, the options.
+    let bad = |name: &str, f: &dyn Fn(&mut Vec<u8>), needle: &str| {
+        let p = patched(&g, name, f);
+        refused(&run(&["--mem=2", &block], &p, &[]), needle);
+        std::fs::remove_file(p).unwrap();
+    };
+    bad("class", &|b| b[4] = 1, "EI_CLASS 1 is not ELFCLASS64");
+    bad(
+        "noabi",
+        &|b| {
+            let n = note_phdr(b, solo5_abi::note::ABI1_NOTE_TYPE);
+            set_u32(b, n.offset as usize + 8, 0x1234);
+        },
+        "No Solo5 ABI information found in executable",
+    );
+    bad(
+        "abiversion",
+        &|b| {
+            let n = note_phdr(b, solo5_abi::note::ABI1_NOTE_TYPE);
+            set_u32(b, n.offset as usize + 24, 1);
+        },
+        "Executable requests unsupported ABI version 1",
+    );
+    bad(
+        "mftversion",
+        &|b| {
+            let m = manifest_offset(b);
+            set_u32(b, m, 2);
+        },
+        "Solo5 manifest is invalid: manifest version 2",
+    );
+    let opts = |args: &[&str], needle: &str| refused(&run(args, &g, &[]), needle);
+    opts(&["--mem=4097", &block], "out of range");
+    opts(&["--mem=1", &block], "out of range");
+    opts(&["--mem=two", &block], "Malformed argument to --mem");
+    opts(
+        &["--mem=2"],
+        "Device 'disk' of type BLOCK_BASIC declared but not attached.",
+    );
+    opts(
+        &["--mem=2", "--block:disk=/nonexistent/disk.img"],
+        "Could not open block device: /nonexistent/disk.img",
+    );
+    opts(
+        &["--mem=2", &block, "--block-sector-size:disk=768"],
+        "Block size must be a power of 2",
+    );
+    opts(
+        &["--mem=2", &block, "--block-sector-size:disk=256"],
+        "Block size must be a power of 2",
+    );
+    opts(
+        &["--mem=2", "--net:disk=tap0"],
+        "Resource not declared in manifest: 'disk' (no device of type NET_BASIC",
+    );
+    opts(
+        &["--mem=2", &block, "--net:service=mirage-nope0"],
+        "Resource not declared in manifest: 'service'",
+    );
+    // Segment checks need guest memory, so KVM.
+    if kvm_usable("malformed segments") {
+        bad(
+            "wx",
+            &|b| {
+                let text = loads(b)[0];
+                set_u32(b, text.at + phdr::FLAGS, PF_R | PF_W | PF_X);
+            },
+            "both writable and executable",
+        );
+        bad("entry", &|b| set_u64(b, 24, 0x1000), "entry point 0x1000");
+    }
+    std::fs::remove_file(img).unwrap();
+}
+
 #[test]
 fn undeclared_but_unattached_device() {
     if !kvm_usable("unattached") {
