@@ -162,6 +162,47 @@ fn halt_status_becomes_the_exit_status() {
 }
 
 #[test]
+fn the_cargo_runner_boots_an_hvt_unikernel_under_mirage_hvt() {
+    // mirage-run (the workspace's cargo runner) reads the ABI note and
+    // execs mirage-hvt beside it; leading tender options go to the tender,
+    // the rest to the guest; other programs run as they are.
+    let runner = env!("CARGO_BIN_EXE_mirage-run");
+    let o = Command::new(runner)
+        .args(["/bin/sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7));
+    if !kvm_usable("cargo runner") {
+        return;
+    }
+    let g = guest(
+        "hvt-runner",
+        r#"
+    .globl _start
+_start:
+    mov 24(%rdi), %rbx
+    mov %rbx, puts_args
+    HYPERCALL 2, puts_args
+    mov (%rdi), %rax
+    shr $20, %rax
+    mov %eax, halt_args+8
+    HYPERCALL 8, halt_args
+    .data
+    .p2align 3
+puts_args: .quad 0, 5
+"#,
+        &[],
+    );
+    let o = Command::new(runner)
+        .arg(&g)
+        .args(["--mem=4", "abcd"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"abcd\0");
+}
+
+#[test]
 fn walltime_is_the_hosts_realtime_clock() {
     if !kvm_usable("walltime") {
         return;
