@@ -18,13 +18,7 @@ fn args(given: &[&str]) -> Output {
 
 /// The `key=value` lines the job logged.
 fn values(out: &Output) -> Vec<String> {
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    common::assert_exit(out, 0);
     text(&out.stdout)
         .lines()
         .map(|l| {

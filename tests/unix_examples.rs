@@ -48,13 +48,7 @@ fn block_uses_a_file_named_storage() {
     cmd.current_dir(&dir);
     let missing = common::run_with_deadline(cmd, Duration::from_secs(60));
     std::fs::remove_dir(&dir).unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
+    common::assert_exit(&out, 0);
     let stdout = text(&out.stdout);
     assert!(
         stdout.contains("[INFO] [application] storage: 64 sectors of 512 bytes, read-write"),

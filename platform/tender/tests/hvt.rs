@@ -598,30 +598,42 @@ fn malformed_kernels_and_options_are_refused() {
         std::fs::remove_file(p).unwrap();
     };
     bad("class", &|b| b[4] = 1, "EI_CLASS 1 is not ELFCLASS64");
-    bad(
-        "noabi",
-        &|b| {
-            let n = note_phdr(b, solo5_abi::note::ABI1_NOTE_TYPE);
-            set_u32(b, n.offset as usize + 8, 0x1234);
-        },
-        "No Solo5 ABI information found in executable",
-    );
-    bad(
-        "abiversion",
-        &|b| {
-            let n = note_phdr(b, solo5_abi::note::ABI1_NOTE_TYPE);
-            set_u32(b, n.offset as usize + 24, 1);
-        },
-        "Executable requests unsupported ABI version 1",
-    );
-    bad(
-        "mftversion",
-        &|b| {
-            let m = manifest_offset(b);
-            set_u32(b, m, 2);
-        },
-        "Solo5 manifest is invalid: manifest version 2",
-    );
+    use solo5_abi::note::ABI1_NOTE_TYPE as ABI;
+    // (name, what to patch: the ABI note's word at this offset, or the
+    // manifest's, the value, the message)
+    for (name, abi_note, at, value, needle) in [
+        (
+            "noabi",
+            true,
+            8,
+            0x1234,
+            "No Solo5 ABI information found in executable",
+        ),
+        (
+            "abiversion",
+            true,
+            24,
+            1,
+            "Executable requests unsupported ABI version 1",
+        ),
+        (
+            "mftversion",
+            false,
+            0,
+            2,
+            "Solo5 manifest is invalid: manifest version 2",
+        ),
+    ] {
+        let patch = |b: &mut Vec<u8>| {
+            let base = if abi_note {
+                note_phdr(b, ABI).offset as usize
+            } else {
+                manifest_offset(b)
+            };
+            set_u32(b, base + at, value);
+        };
+        bad(name, &patch, needle);
+    }
     let opts = |args: &[&str], needle: &str| refused(&run(args, &g, &[]), needle);
     opts(&["--mem=4097", &block], "out of range");
     opts(&["--mem=1", &block], "out of range");
