@@ -50,7 +50,7 @@ fn main() {
             1
         }
         Ok(Command::Version) => {
-            eprintln!("mirage-hvt tender, version {}", env!("CARGO_PKG_VERSION"));
+            eprintln!("mirage-hvt tender, version v{}", env!("CARGO_PKG_VERSION"));
             eprintln!("ABI version {}", solo5_abi::hvt::HVT_ABI_VERSION);
             0
         }
