@@ -1,9 +1,12 @@
 //! Figures of the Solo5 targets (issue: freestanding unikernels):
 //! - boot-to-exit time of `hello --count=1 --interval-ms=0` under the
 //!   project's spt tender, against the unix build of the same application;
-//! - the hvt tender's set-up time up to the first guest instruction,
-//!   measured as the whole run of a guest whose first instruction halts
-//!   (so it is an upper bound: process start, KVM set-up, one exit);
+//! - the hvt tender's set-up time up to the first guest instruction:
+//!   in process (the KVM VM with its memory, page tables, GDT and vCPU
+//!   state; then the same plus running the guest to its first VM exit, a
+//!   HALT that is its second instruction), and as the whole run of the
+//!   `mirage-hvt` binary on such a guest (an upper bound: process start,
+//!   reading the ELF, KVM set-up, seccomp, one exit);
 //! - before the timings, a report of the image sizes of `hello` and `block`
 //!   for hvt and spt (as built and stripped) and the smallest `--mem` with
 //!   which `hello` runs under spt.
@@ -126,10 +129,62 @@ fn hvt_setup(c: &mut Criterion) {
     group.finish();
 }
 
+/// The hvt set-up measured inside this process, without the tender
+/// binary's process start, ELF reading and seccomp filter.
+fn hvt_setup_in_process(c: &mut Criterion) {
+    use mirage_tender::devices::Attached;
+    use mirage_tender::hvt::Vm;
+    use mirage_tender::hvt::hypercall::Hypercalls;
+    if let Err(e) = Vm::new(2 << 20) {
+        common::skipped(
+            "hvt set-up benchmark",
+            &format!("KVM is not usable here: {e}"),
+        );
+        return;
+    }
+    // mov $0x101000, %eax; mov $0x508, %dx; out %eax, (%dx): HALT with the
+    // (zeroed) argument struct at 0x101000, status 0.
+    const CODE: [u8; 10] = [0xb8, 0x00, 0x10, 0x10, 0x00, 0x66, 0xba, 0x08, 0x05, 0xef];
+    const ENTRY: u64 = 0x10_0000;
+    let setup = |mem: u64| {
+        let mut vm = Vm::new(mem).expect("a VM");
+        vm.memory_mut().as_mut_slice()[ENTRY as usize..ENTRY as usize + CODE.len()]
+            .copy_from_slice(&CODE);
+        vm.setup_vcpu(ENTRY).expect("the vCPU");
+        vm
+    };
+    let devices = Attached {
+        manifest: Vec::new(),
+        nets: Vec::new(),
+        blocks: Vec::new(),
+    };
+    let hypercalls = Hypercalls::new(&devices).expect("the hypercall handlers");
+    let mut group = c.benchmark_group("hvt set-up in process");
+    group.measurement_time(Duration::from_secs(5));
+    for mem in [2u64, 32, 512] {
+        // Tearing the VM down is not set-up: it is dropped outside the timing.
+        group.bench_function(format!("VM and vCPU ready, --mem={mem}"), |b| {
+            b.iter_with_large_drop(|| setup(mem << 20))
+        });
+        group.bench_function(format!("to the first VM exit, --mem={mem}"), |b| {
+            b.iter_with_large_drop(|| {
+                let mut vm = setup(mem << 20);
+                assert_eq!(
+                    mirage_tender::hvt::run::run(&mut vm, &hypercalls).ok(),
+                    Some(0)
+                );
+                vm
+            })
+        });
+    }
+    group.finish();
+}
+
 fn main() {
     report();
     let mut c = Criterion::default().configure_from_args();
     boot_to_exit(&mut c);
+    hvt_setup_in_process(&mut c);
     hvt_setup(&mut c);
     c.final_summary();
 }

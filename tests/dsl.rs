@@ -198,9 +198,22 @@ target-unix = ["mirage/target-unix"]
 
 #[test]
 fn if_impl_chooses_by_key_and_only_the_chosen_packages_count() {
-    let app = choice_app(|fast, slow| if_impl(key("fast", true).value(), fast, slow));
+    let app = choice_app(|fast, slow| {
+        if_impl(
+            key("fast", true).doc("Use the fast device.").value(),
+            fast,
+            slow,
+        )
+    });
     let out = evaluate_application(&app, &env_with(FAST_MANIFEST, &[])).unwrap();
     assert!(out.main_rs.contains("fast::Dev") && !out.main_rs.contains("slow::Dev"));
+    // The description documents the key: variable, default and doc.
+    assert!(
+        out.text
+            .contains("  fast = true (MIRAGE_FAST, default true): Use the fast device.\n"),
+        "{}",
+        out.text
+    );
     assert!(
         out.cargo_lines
             .contains(&"cargo:rerun-if-env-changed=MIRAGE_FAST".to_string())
@@ -649,15 +662,7 @@ fn generic_stack_follows_the_net_and_dhcp_keys() {
 
 #[test]
 fn the_socket_stack_needs_unix() {
-    let spt_manifest = format!(
-        "{}\n[profile.dev]\npanic = \"abort\"\n",
-        APP_MANIFEST.replace(
-            "target-unix = [\"mirage/target-unix\"]",
-            "target-spt = [\"mirage/target-spt\"]",
-        )
-    );
-    let mut env = env_with(&spt_manifest, &[("CARGO_FEATURE_TARGET_SPT", "1")]);
-    env.vars.remove("CARGO_FEATURE_TARGET_UNIX");
+    let mut env = spt_env();
     // Unset on Solo5: the direct stack over `service`.
     let app = || stack_app(&generic_stackv4v6(None, None, None, &default_network()));
     let out = evaluate_application(&app(), &env).unwrap();
@@ -696,4 +701,113 @@ fn layers_compose_by_hand_and_configs_set_the_defaults() {
         "{main}"
     );
     assert!(main.contains("Ipv4v6::connect("), "{main}");
+}
+/// The build environment of an spt build (the target forwarded to mirage,
+/// `panic = "abort"` in the profile).
+fn spt_env() -> BuildEnv {
+    let manifest = APP_MANIFEST.replace(
+        "target-unix = [\"mirage/target-unix\"]",
+        "target-spt = [\"mirage/target-spt\"]",
+    ) + "\n[profile.dev]\npanic = \"abort\"\n";
+    let mut env = env_with(&manifest, &[("CARGO_FEATURE_TARGET_SPT", "1")]);
+    env.vars.remove("CARGO_FEATURE_TARGET_UNIX");
+    env
+}
+
+/// The manifest note the generated code embeds, as (name, kind) pairs
+/// after the reserved entry.
+fn embedded_manifest(main_rs: &str) -> Vec<(String, solo5_abi::manifest::DeviceKind)> {
+    let start = main_rs
+        .find("mirage::platform::Note([")
+        .expect("a manifest note")
+        + "mirage::platform::Note([".len();
+    let end = start + main_rs[start..].find("]);").unwrap();
+    let bytes: Vec<u8> = main_rs[start..end]
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| u8::from_str_radix(t.trim_start_matches("0x"), 16).unwrap())
+        .collect();
+    let desc = solo5_abi::note::read_solo5_note(
+        &bytes,
+        solo5_abi::note::MFT1_NOTE_TYPE,
+        solo5_abi::note::MFT1_NOTE_ALIGN,
+        solo5_abi::note::MFT1_NOTE_MAX_SIZE,
+    )
+    .unwrap()
+    .expect("a Solo5 manifest note");
+    let manifest = solo5_abi::manifest::Manifest::validate(desc).unwrap();
+    manifest
+        .iter()
+        .skip(1)
+        .map(|e| (e.name().to_string(), e.kind().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_solo5_manifest_lists_each_device_once_in_connect_order() {
+    use solo5_abi::manifest::DeviceKind::{Block as B, Net as N};
+    let app = || {
+        let main = mirage_build::main(
+            "app::run",
+            block() >> network() >> block() >> block() >> job(),
+        );
+        let job = main
+            .build()
+            .apply(&block_of_file("disk2"))
+            .apply(&default_network())
+            .apply(&block_of_file("disk1"))
+            .apply(&block_of_file("disk2"));
+        register("mft", [job]).reporter(no_reporter())
+    };
+    let out = evaluate_application(&app(), &spt_env()).unwrap();
+    let expected = vec![
+        ("disk2".to_string(), B),
+        ("service".to_string(), N),
+        ("disk1".to_string(), B),
+    ];
+    assert_eq!(embedded_manifest(&out.main_rs), expected);
+    assert!(out.main_rs.contains(
+        "the devices the tender must attach (disk2 (BLOCK_BASIC), service (NET_BASIC), disk1 (BLOCK_BASIC))"
+    ));
+    // The same graph gives the same bytes every time.
+    let again = evaluate_application(&app(), &spt_env()).unwrap();
+    assert_eq!(again.main_rs, out.main_rs);
+    // A unix build has no manifest.
+    let unix = evaluate_application(&app(), &env_with(APP_MANIFEST, &[])).unwrap();
+    assert!(!unix.main_rs.contains(".note.solo5.manifest"));
+}
+
+#[test]
+fn solo5_device_names_are_checked() {
+    let one = |dev: Impl<Block>| {
+        let app = register("bad", [block_job(&dev)]).reporter(no_reporter());
+        evaluate_application(&app, &spt_env())
+            .unwrap_err()
+            .to_string()
+    };
+    let err = one(block_of_file("my-disk"));
+    assert!(
+        err.starts_with("device `block_of_file` (tests/dsl.rs:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the Solo5 device name `my-disk` must be 1 to 67 letters and digits"),
+        "{err}"
+    );
+    assert!(one(block_of_file(&"d".repeat(68))).contains("must be 1 to 67 letters"));
+    // One name for a net and a block device.
+    let main = mirage_build::main("app::run", network() >> block() >> job());
+    let app = register(
+        "clash",
+        [main.apply(&netif("disk")).apply(&block_of_file("disk"))],
+    )
+    .reporter(no_reporter());
+    let err = evaluate_application(&app, &spt_env())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the Solo5 device name `disk` is used for a net and a block device"),
+        "{err}"
+    );
 }

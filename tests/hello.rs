@@ -450,6 +450,36 @@ fn logs_all_info_keeps_the_messages() {
 }
 
 #[test]
+fn logs_levels_are_per_source() {
+    // The issue's example, and a source-specific level that overrides `*`
+    // either way.
+    assert_prints(
+        &["--logs=*:info,netif:debug", "--count=2", "--interval-ms=0"],
+        "Hello World!",
+        2,
+    );
+    assert_prints(
+        &[
+            "--logs=*:error,application:info",
+            "--count=2",
+            "--interval-ms=0",
+        ],
+        "Hello World!",
+        2,
+    );
+    assert_prints(
+        &[
+            "--logs=*:debug,application:warning",
+            "--count=2",
+            "--interval-ms=0",
+        ],
+        "Hello World!",
+        0,
+    );
+    assert_usage_error(&["--logs=netif:loud"], &["--logs", "netif:loud"]);
+}
+
+#[test]
 fn help_lists_every_argument() {
     let outcome = run(&["--help"]);
     outcome.assert_code(0);
@@ -528,6 +558,24 @@ fn duplicate_argument_is_rejected() {
 #[test]
 fn positional_argument_is_rejected() {
     assert_usage_error(&["extra"], &["positional", "'extra'"]);
+}
+
+#[test]
+fn argument_that_is_not_utf8_is_rejected() {
+    use std::os::unix::ffi::OsStringExt;
+    let output = Command::new(hello_binary())
+        .arg(std::ffi::OsString::from_vec(b"--hello=caf\xe9".to_vec()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run hello");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(EX_USAGE), "stderr: {stderr}");
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        stderr,
+        "hello: argument '--hello=caf\u{fffd}' is not valid UTF-8\n\
+         Try 'hello --help' for more information.\n"
+    );
 }
 
 #[test]

@@ -81,6 +81,22 @@ fn runtime_argument_errors_and_help_come_from_the_solo5_command_line() {
 }
 
 #[test]
+fn a_command_line_that_is_not_utf8_is_an_argument_error() {
+    use std::os::unix::ffi::OsStringExt;
+    let mut cmd = Command::new(common::tender("mirage-spt"));
+    cmd.arg(common::build_example("hello", "spt"))
+        .arg("--solo5:quiet")
+        .arg(std::ffi::OsString::from_vec(b"--hello=caf\xe9".to_vec()));
+    let out = common::run_with_deadline(cmd, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out.stdout));
+    assert_eq!(
+        text(&out.stdout),
+        "hello: argument '--hello=caf\u{fffd}' is not valid UTF-8\n\
+         Try 'hello --help' for more information.\n"
+    );
+}
+
+#[test]
 fn hello_runs_in_two_mebibytes() {
     let out = spt(
         "hello",
@@ -164,6 +180,91 @@ fn a_panic_prints_its_message_and_aborts_with_255() {
     let stdout = text(&out.stdout);
     assert!(stdout.contains("Solo5: ABORT: panicked at"), "{stdout}");
     assert!(stdout.contains("panicking on purpose"), "{stdout}");
+}
+
+#[test]
+fn the_stack_protector_canary_is_set_at_boot_and_a_smash_aborts() {
+    let canary = || {
+        let out = spt("crash", &[], &["--solo5:quiet", "--how=canary"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+        let line = app_lines(&out).pop().expect("the canary line");
+        let hex = line
+            .strip_prefix("[INFO] [application] canary 0x")
+            .unwrap_or_else(|| panic!("{line}"));
+        u64::from_str_radix(hex, 16).unwrap()
+    };
+    let (a, b) = (canary(), canary());
+    // As Solo5's crt_init_ssp: from the TSC, with byte 1 zero (a string
+    // copy stops there); never the link-time value, different per boot.
+    for c in [a, b] {
+        assert_eq!(c & 0xff00, 0, "{c:#x}");
+        assert_ne!(c, 0x0000_0aff_0a0d_ff00, "the canary was not set at boot");
+    }
+    assert_ne!(a, b, "two boots, one canary");
+    let out = spt("crash", &[], &["--solo5:quiet", "--how=stack-smash"]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        text(&out.stdout).contains("Solo5: ABORT: stack protector failure"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn solo5_log_level_tokens_are_honoured_as_solo5_does() {
+    let run = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--count=1", "--interval-ms=0"]);
+        let out = spt("hello", &[], &all);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        text(&out.stdout)
+    };
+    // info and debug: the banner and the exit message; error (= quiet) and
+    // warn: neither. The application's own logs are not affected.
+    for (tokens, bindings) in [
+        (&["--solo5:info"][..], true),
+        (&["--solo5:debug"][..], true),
+        (&["--solo5:warn"][..], false),
+        (&["--solo5:error"][..], false),
+        (&["--solo5:debug", "--solo5:quiet"][..], false),
+        (&["--solo5:quiet", "--solo5:info"][..], true),
+    ] {
+        let stdout = run(tokens);
+        assert_eq!(
+            stdout.contains("Solo5: Memory map:") && stdout.contains("Solo5: solo5_exit(0) called"),
+            bindings,
+            "{tokens:?}: {stdout}"
+        );
+        if !bindings {
+            assert!(!stdout.contains("Solo5:"), "{tokens:?}: {stdout}");
+        }
+        assert_eq!(
+            stdout.matches("[INFO] [application] Hello World!").count(),
+            1,
+            "{tokens:?}: {stdout}"
+        );
+    }
+    // Only leading tokens are the bindings': later ones, and unknown ones,
+    // are the application's (which does not know them).
+    for args in [&["--count=1", "--solo5:quiet"][..], &["--solo5:loud"][..]] {
+        let out = spt("hello", &[], args);
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            text(&out.stdout)
+        );
+        assert!(
+            text(&out.stdout).contains("unknown argument '--solo5:"),
+            "{}",
+            text(&out.stdout)
+        );
+    }
 }
 
 #[test]

@@ -209,6 +209,7 @@ pub fn evaluate_application(app: &Application, env: &BuildEnv) -> Result<Outputs
         output_dir: env.out_dir.clone(),
         manifest_dir: env.manifest_dir.clone(),
         keys: cx.resolved_keys(),
+        key_descriptions: cx.described_keys(),
     };
     graph.compute_types(&info)?;
 

@@ -28,7 +28,14 @@ pub(crate) fn text(graph: &Graph, info: &Info, args: &[std::rc::Rc<ArgDef>]) -> 
     } else {
         writeln!(w, "keys:").unwrap();
         for (k, v) in info.keys() {
-            writeln!(w, "  {k} = {v}").unwrap();
+            write!(w, "  {k} = {v}").unwrap();
+            if let Some(d) = info.key_descriptions().get(k) {
+                write!(w, " ({}, default {})", d.var, d.default).unwrap();
+                if !d.doc.is_empty() {
+                    write!(w, ": {}", d.doc).unwrap();
+                }
+            }
+            writeln!(w).unwrap();
         }
     }
     writeln!(w, "runtime arguments:").unwrap();

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::key::Target;
+use crate::key::{KeyDescription, Target};
 
 /// What is known about the build while the graph is turned into code.
 #[derive(Debug, Clone)]
@@ -13,6 +13,7 @@ pub struct Info {
     pub(crate) output_dir: PathBuf,
     pub(crate) manifest_dir: PathBuf,
     pub(crate) keys: BTreeMap<String, String>,
+    pub(crate) key_descriptions: BTreeMap<String, KeyDescription>,
 }
 
 impl Info {
@@ -39,5 +40,10 @@ impl Info {
     /// The configure-time keys that were read, with their values.
     pub fn keys(&self) -> &BTreeMap<String, String> {
         &self.keys
+    }
+
+    /// The configure-time keys that were read: variable, default, doc.
+    pub fn key_descriptions(&self) -> &BTreeMap<String, KeyDescription> {
+        &self.key_descriptions
     }
 }

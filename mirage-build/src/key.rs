@@ -111,6 +111,19 @@ pub struct Context {
     target: Target,
     read: RefCell<BTreeSet<String>>,
     resolved: RefCell<BTreeMap<String, String>>,
+    described: RefCell<BTreeMap<String, KeyDescription>>,
+}
+
+/// A key as the graph's description shows it: where it is read from, its
+/// default and its documentation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyDescription {
+    /// The environment variable (`MIRAGE_<NAME>`).
+    pub var: String,
+    /// The default value, as it would be written in the variable.
+    pub default: String,
+    /// The documentation given with [`Key::doc`] (may be empty).
+    pub doc: String,
 }
 
 impl Context {
@@ -121,6 +134,7 @@ impl Context {
             target,
             read: RefCell::new(BTreeSet::new()),
             resolved: RefCell::new(BTreeMap::new()),
+            described: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -137,6 +151,11 @@ impl Context {
     /// Every key resolved so far with its value, by key name.
     pub fn resolved_keys(&self) -> BTreeMap<String, String> {
         self.resolved.borrow().clone()
+    }
+
+    /// Every key read so far, described, by key name.
+    pub fn described_keys(&self) -> BTreeMap<String, KeyDescription> {
+        self.described.borrow().clone()
     }
 
     fn lookup(&self, var: &str) -> Option<&str> {
@@ -197,6 +216,14 @@ impl<T: KeyType> Key<T> {
     /// Reads the key in `cx`: the variable's value, or the default.
     pub fn get(&self, cx: &Context) -> Result<T, ConfigureError> {
         let var = self.env_var();
+        cx.described.borrow_mut().insert(
+            self.name.clone(),
+            KeyDescription {
+                var: var.clone(),
+                default: self.default.show(),
+                doc: self.doc.clone(),
+            },
+        );
         let value = match cx.lookup(&var) {
             None => self.default.clone(),
             Some(text) => T::parse_key(text).ok_or_else(|| ConfigureError::Key {
@@ -293,6 +320,16 @@ mod tests {
         assert_eq!(net.value().map(|s| s.len()).eval(&c).unwrap(), 6);
         assert!(c.variables_read().contains("MIRAGE_KV_RO"));
         assert_eq!(c.resolved_keys()["kv-ro"], "direct");
+        let documented = key("dhcp", false).doc("Use DHCP.");
+        assert!(documented.get(&c).is_ok());
+        assert_eq!(
+            c.described_keys()["dhcp"],
+            KeyDescription {
+                var: "MIRAGE_DHCP".into(),
+                default: "false".into(),
+                doc: "Use DHCP.".into(),
+            }
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ pub use device::{
 pub use devices::*;
 pub use error::ConfigureError;
 pub use info::Info;
-pub use key::{Context, Key, KeyType, Target, Value, key, target};
+pub use key::{Context, Key, KeyDescription, KeyType, Target, Value, key, target};
+/// The address-with-prefix types of runtime arguments, for their defaults
+/// (`runtime_arg::<Ipv4Prefix>("ipv4").default("10.0.0.2/24".parse()?)`).
+pub use mirage::args::{Ipv4Prefix, Ipv6Prefix};
 pub use package::{Package, package};
 pub use runtime_arg::{AbstractArg, ArgType, RuntimeArg, runtime_arg};
 pub use typ::*;

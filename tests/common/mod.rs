@@ -182,3 +182,15 @@ pub fn under_tender(
         .args(guest_args);
     run_with_deadline(cmd, Duration::from_secs(120))
 }
+
+/// Asserts that `out` exited with `code`, showing its output if not.
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}

@@ -3,6 +3,8 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::ArgError;
+
 /// Splits a single command-line string (as a Solo5 tender passes it) into
 /// words, following a subset of POSIX shell quoting:
 ///
@@ -83,6 +85,28 @@ pub fn split_cmdline(cmdline: &str) -> Vec<String> {
     words
 }
 
+/// [`split_cmdline`] of a command line given as bytes (a Solo5 tender
+/// passes its arguments' bytes as they are). Bytes that are not UTF-8 are
+/// an [`ArgError::NotUtf8`] naming the whitespace-separated word that holds
+/// the first invalid sequence.
+pub fn split_cmdline_bytes(cmdline: &[u8]) -> Result<Vec<String>, ArgError> {
+    match core::str::from_utf8(cmdline) {
+        Ok(text) => Ok(split_cmdline(text)),
+        Err(e) => {
+            let bad = e.valid_up_to();
+            let start = cmdline[..bad]
+                .iter()
+                .rposition(u8::is_ascii_whitespace)
+                .map_or(0, |i| i + 1);
+            let end = cmdline[bad..]
+                .iter()
+                .position(u8::is_ascii_whitespace)
+                .map_or(cmdline.len(), |i| bad + i);
+            Err(ArgError::not_utf8(&cmdline[start..end]))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +136,33 @@ mod tests {
         assert_eq!(split(r#""a\"b\\c\d""#), vec![r#"a"b\c\d"#]);
         assert_eq!(split(r#""unterminated a b"#), vec!["unterminated a b"]);
         assert_eq!(split("'open"), vec!["open"]);
+    }
+
+    #[test]
+    fn bytes() {
+        assert_eq!(
+            split_cmdline_bytes(b" --a=1 'b c'"),
+            Ok(vec!["--a=1".into(), "b c".into()])
+        );
+        assert_eq!(split_cmdline_bytes(b""), Ok(Vec::new()));
+        let err = split_cmdline_bytes(b"--count=2 --hello=\xffok --x").unwrap_err();
+        assert_eq!(
+            err,
+            ArgError::NotUtf8 {
+                arg: "--hello=\u{fffd}ok".into()
+            }
+        );
+        assert_eq!(
+            alloc::format!("{err}"),
+            "argument '--hello=\u{fffd}ok' is not valid UTF-8"
+        );
+        assert_eq!(
+            split_cmdline_bytes(b"\xc3"),
+            Err(ArgError::NotUtf8 {
+                arg: "\u{fffd}".into()
+            })
+        );
+        assert_eq!(err.exit_code(), 64);
     }
 
     #[test]

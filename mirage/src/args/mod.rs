@@ -40,7 +40,7 @@ mod parse;
 mod prefix;
 mod types;
 
-pub use cmdline::split_cmdline;
+pub use cmdline::{split_cmdline, split_cmdline_bytes};
 pub use parse::{ArgError, ArgSpec, Parsed, help, parse};
 pub use prefix::{Ipv4Prefix, Ipv6Prefix};
 

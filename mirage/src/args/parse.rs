@@ -97,6 +97,21 @@ pub enum ArgError {
         /// What was expected (`an integer`...).
         expected: String,
     },
+    /// A word of the command line that is not valid UTF-8, shown with each
+    /// invalid sequence replaced by U+FFFD.
+    NotUtf8 {
+        /// The word, made printable.
+        arg: String,
+    },
+}
+
+impl ArgError {
+    /// The error for a command-line word whose bytes are not valid UTF-8.
+    pub fn not_utf8(word: &[u8]) -> Self {
+        ArgError::NotUtf8 {
+            arg: String::from_utf8_lossy(word).into_owned(),
+        }
+    }
 }
 
 impl ArgError {
@@ -141,6 +156,7 @@ impl fmt::Display for ArgError {
                 f,
                 "invalid value '{value}' for --{name}: expected {expected}"
             ),
+            ArgError::NotUtf8 { arg } => write!(f, "argument '{arg}' is not valid UTF-8"),
         }
     }
 }

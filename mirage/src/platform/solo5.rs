@@ -230,18 +230,20 @@ impl Platform for Solo5Platform {
 }
 
 /// Runs the unikernel `name`: parses its runtime arguments from the Solo5
-/// command line (printing `--help` and returning 0, or an error and 64),
+/// command line (printing `--help` and returning 0, or an error and 64,
+/// also for a command line that is not UTF-8),
 /// then runs `start` on the executor: 0 on success, 1 on failure.
 pub fn run<F, Fut>(name: &str, argv: Argv, specs: &'static [ArgSpec], start: F) -> i32
 where
     F: FnOnce(Parsed) -> Fut,
     Fut: Future<Output = Result<(), StartError>> + 'static,
 {
-    let words: Vec<String> = match argv {
-        Argv::Default => args::split_cmdline(solo5::cmdline()),
-        Argv::None => Vec::new(),
+    let words: Result<Vec<String>, ArgError> = match argv {
+        Argv::Default => args::split_cmdline_bytes(solo5::cmdline()),
+        Argv::None => Ok(Vec::new()),
     };
-    let parsed = match args::parse(specs, words.iter().map(String::as_str)) {
+    let parsed = match words.and_then(|words| args::parse(specs, words.iter().map(String::as_str)))
+    {
         Ok(parsed) => parsed,
         Err(ArgError::Help) => {
             solo5::console_write(args::help(name, specs).as_bytes());

@@ -168,7 +168,8 @@ fn exit(code: i32) -> ! {
 }
 
 /// Runs the unikernel `name`: parses its runtime arguments from the
-/// process's command line (printing `--help`, or an error and exiting 64),
+/// process's command line (printing `--help`, or an error and exiting 64,
+/// also for an argument that is not UTF-8),
 /// then runs `start` on the executor and exits with its result: 0 on
 /// success, 1 if a device failed to connect or a job failed, 0 after a
 /// clean stop on SIGINT or SIGTERM.
@@ -177,11 +178,20 @@ where
     F: FnOnce(Parsed) -> Fut,
     Fut: Future<Output = Result<(), StartError>> + 'static,
 {
-    let words: Vec<String> = match argv {
-        Argv::Default => std::env::args().skip(1).collect(),
-        Argv::None => Vec::new(),
+    let words: Result<Vec<String>, ArgError> = match argv {
+        Argv::Default => std::env::args_os()
+            .skip(1)
+            .map(|word| {
+                word.into_string().map_err(|word| {
+                    use std::os::unix::ffi::OsStrExt;
+                    ArgError::not_utf8(word.as_bytes())
+                })
+            })
+            .collect(),
+        Argv::None => Ok(Vec::new()),
     };
-    let parsed = match args::parse(specs, words.iter().map(String::as_str)) {
+    let parsed = match words.and_then(|words| args::parse(specs, words.iter().map(String::as_str)))
+    {
         Ok(parsed) => parsed,
         Err(ArgError::Help) => {
             let _ = sys::console_write(args::help(name, specs).as_bytes());

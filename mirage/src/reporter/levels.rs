@@ -287,6 +287,17 @@ mod tests {
     }
 
     #[test]
+    fn the_mirage_example() {
+        let l = levels("*:info,netif:debug");
+        assert_eq!(l.level_for("netif"), LevelFilter::Debug);
+        assert_eq!(l.level_for("netif::rx"), LevelFilter::Debug);
+        assert_eq!(l.level_for("application"), LevelFilter::Info);
+        assert_eq!(l.level_for("tcp"), LevelFilter::Info);
+        assert_eq!(l.max_level(), LevelFilter::Debug);
+        assert_eq!(l.to_arg(), "info,netif:debug");
+    }
+
+    #[test]
     fn precedence() {
         let l = levels("warning,netif:debug,mirage::net:error,mirage::net::tcp:trace,app:quiet");
         assert_eq!(l.level_for("hello"), LevelFilter::Warn);

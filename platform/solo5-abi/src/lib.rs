@@ -105,22 +105,34 @@ pub enum LogLevel {
 /// command line as the Solo5 bindings do: returns the log level they set
 /// (the last one wins, `Info` without any) and the rest of the line.
 pub fn strip_solo5_options(cmdline: &str) -> (LogLevel, &str) {
+    let (level, rest) = strip_solo5_options_bytes(cmdline.as_bytes());
+    // The tokens are ASCII, so what is left starts at a character boundary.
+    (level, &cmdline[cmdline.len() - rest.len()..])
+}
+
+/// [`strip_solo5_options`] of a command line given as bytes, which need
+/// not be UTF-8 (a tender passes its arguments' bytes as they are).
+pub fn strip_solo5_options_bytes(cmdline: &[u8]) -> (LogLevel, &[u8]) {
+    fn skip_spaces(b: &[u8]) -> &[u8] {
+        let n = b.iter().take_while(|&&c| c == b' ').count();
+        &b[n..]
+    }
     let mut level = LogLevel::Info;
-    let mut rest = cmdline.trim_start_matches(' ');
+    let mut rest = skip_spaces(cmdline);
     loop {
-        let (token, after) = match rest.find(' ') {
+        let (token, after) = match rest.iter().position(|&c| c == b' ') {
             Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, ""),
+            None => (rest, &rest[rest.len()..]),
         };
         let chosen = match token {
-            "--solo5:quiet" | "--solo5:error" => LogLevel::Error,
-            "--solo5:warn" => LogLevel::Warn,
-            "--solo5:info" => LogLevel::Info,
-            "--solo5:debug" => LogLevel::Debug,
+            b"--solo5:quiet" | b"--solo5:error" => LogLevel::Error,
+            b"--solo5:warn" => LogLevel::Warn,
+            b"--solo5:info" => LogLevel::Info,
+            b"--solo5:debug" => LogLevel::Debug,
             _ => return (level, rest),
         };
         level = chosen;
-        rest = after.trim_start_matches(' ');
+        rest = skip_spaces(after);
     }
 }
 
@@ -188,6 +200,19 @@ mod tests {
         assert_eq!(
             strip_solo5_options("--solo5:loud"),
             (LogLevel::Info, "--solo5:loud")
+        );
+        assert_eq!(
+            strip_solo5_options("--solo5:error --solo5:info é"),
+            (LogLevel::Info, "é")
+        );
+        // Bytes that are not UTF-8 stay as they are, even glued to a token.
+        assert_eq!(
+            strip_solo5_options_bytes(b"--solo5:warn --a=\xff b"),
+            (LogLevel::Warn, &b"--a=\xff b"[..])
+        );
+        assert_eq!(
+            strip_solo5_options_bytes(b"--solo5:quiet\xff"),
+            (LogLevel::Info, &b"--solo5:quiet\xff"[..])
         );
     }
 

@@ -8,7 +8,7 @@ use crate::transport;
 /// What boot learned, fixed before the application runs.
 pub(crate) struct BootState {
     pub(crate) mem_size: u64,
-    pub(crate) cmdline: &'static str,
+    pub(crate) cmdline: &'static [u8],
     pub(crate) log_level: LogLevel,
     pub(crate) manifest: Manifest<'static>,
     pub(crate) heap: (usize, usize),
@@ -28,8 +28,9 @@ pub(crate) fn log_level_or_info() -> LogLevel {
     STATE.get().map_or(LogLevel::Info, |s| s.log_level)
 }
 
-/// The command line, `--solo5:` options removed.
-pub fn cmdline() -> &'static str {
+/// The command line, `--solo5:` options removed: the bytes the tender
+/// passed, which need not be UTF-8.
+pub fn cmdline() -> &'static [u8] {
     state().cmdline
 }
 
@@ -82,8 +83,7 @@ pub unsafe extern "C" fn mirage_solo5_boot(arg: *const u8) -> ! {
     // CMDLINE_SIZE bytes in read-only boot memory that lives forever.
     let raw = unsafe { core::slice::from_raw_parts(boot.cmdline, CMDLINE_SIZE) };
     let len = raw.iter().position(|&b| b == 0).unwrap_or(CMDLINE_SIZE);
-    let line = core::str::from_utf8(&raw[..len]).unwrap_or("");
-    let (log_level, cmdline) = solo5_abi::strip_solo5_options(line);
+    let (log_level, cmdline) = solo5_abi::strip_solo5_options_bytes(&raw[..len]);
 
     // SAFETY: the tender wrote the manifest copy here; its header gives the
     // entry count, bounded before the whole is read.

@@ -590,6 +590,62 @@ mod tests {
     }
 
     #[test]
+    fn each_segment_rule_on_its_own() {
+        let body = vec![0xAAu8; 0x3000];
+        let off = 0x1000u64;
+        let mut pad = vec![0u8; off as usize - EHDR_SIZE - 2 * PHDR_SIZE];
+        pad.extend_from_slice(&body);
+        let two = |a: (u64, u64), b: (u64, u64)| {
+            elf(
+                &[
+                    (PT_LOAD, PF_R | PF_X, off, a.0, 0x10, 0x10, a.1),
+                    (PT_LOAD, PF_R, off + 0x1000, b.0, 0x10, 0x10, b.1),
+                ],
+                &pad,
+            )
+        };
+        // p_vaddr below 0x100000 (first segment: nothing to be out of order with).
+        assert!(matches!(
+            plan(&two((0xF_F000, 0x1000), (0x10_1000, 0x1000)), MEM),
+            Err(TenderError::SegmentBelowMinBase {
+                index: 0,
+                vaddr: 0xF_F000
+            })
+        ));
+        // p_vaddr above the minimum, but aligned down below it.
+        assert!(matches!(
+            plan(&two((0x10_0000, 0x1000), (0x10_1000, 0x20_0000)), MEM),
+            Err(TenderError::SegmentBelowMinBase { index: 1, vaddr: 0 })
+        ));
+        // Descending p_vaddr.
+        assert!(matches!(
+            plan(&two((0x10_2000, 0x1000), (0x10_0000, 0x1000)), MEM),
+            Err(TenderError::SegmentNotAscending {
+                index: 1,
+                vaddr: 0x10_0000
+            })
+        ));
+        // p_align zero or not a power of 2.
+        for align in [0, 3, 0x1800] {
+            assert!(
+                matches!(
+                    plan(&two((0x10_0000, 0x1000), (0x10_1000, align)), MEM),
+                    Err(TenderError::SegmentAlign { index: 1, .. })
+                ),
+                "{align}"
+            );
+        }
+        // Extreme addresses and alignments are errors, never a panic.
+        for v in [0, 1, 0x10_0000, u64::MAX / 2, u64::MAX - 0xFFF, u64::MAX] {
+            for a in [1, 0x1000, 1 << 63] {
+                let _ = plan(&two((0x10_0000, 0x1000), (v, a)), MEM);
+                let _ = plan(&two((v, a), (v, a)), u64::MAX);
+            }
+        }
+        assert!(plan(&two((0x10_0000, 0x1000), (0x10_1000, 0x1000)), MEM).is_ok());
+    }
+
+    #[test]
     fn header_checks() {
         let f = elf(&[(PT_NOTE, 0, 0, 0, 0, 0, 0)], &[]);
         assert!(header(&f).is_ok());

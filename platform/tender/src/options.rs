@@ -9,6 +9,8 @@
 //!            [ --x-exec-heap ] [ -- ] KERNEL [ ARGS ]
 //! ```
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
 use solo5_abi::manifest::{DeviceKind, Manifest, valid_name};
@@ -46,23 +48,27 @@ pub struct Invocation {
     pub kernel: PathBuf,
     /// The options before KERNEL (without a `--` separator).
     pub tender_args: Vec<String>,
-    /// The arguments after KERNEL: the guest's command line.
-    pub guest_args: Vec<String>,
+    /// The arguments after KERNEL: the guest's command line, as the bytes
+    /// they are (the guest decides what to make of bytes that are not UTF-8).
+    pub guest_args: Vec<OsString>,
 }
 
 /// First pass (Solo5's `main`): the first argument not starting with `-`,
 /// or the one after `--`, is KERNEL; `--help` and `--version` before it
-/// stop the scan. `args` excludes the program name.
-pub fn split_command_line(args: &[String]) -> Result<Command> {
+/// stop the scan. `args` excludes the program name (`std::env::args_os`,
+/// so that no argument's bytes make the tender fail): an option that is not
+/// UTF-8 is an invalid option; KERNEL and the guest's arguments are taken
+/// as they are.
+pub fn split_command_line(args: &[OsString]) -> Result<Command> {
     let mut i = 0;
-    while i < args.len() && args[i].starts_with('-') {
-        match args[i].as_str() {
-            "--" => {
+    while i < args.len() && args[i].as_bytes().starts_with(b"-") {
+        match args[i].as_bytes() {
+            b"--" => {
                 i += 1;
                 break;
             }
-            "--help" => return Ok(Command::Help),
-            "--version" => return Ok(Command::Version),
+            b"--help" => return Ok(Command::Help),
+            b"--version" => return Ok(Command::Version),
             _ => i += 1,
         }
     }
@@ -71,9 +77,13 @@ pub fn split_command_line(args: &[String]) -> Result<Command> {
     };
     let tender_args = args[..i]
         .iter()
-        .filter(|a| a.as_str() != "--")
-        .cloned()
-        .collect();
+        .filter(|a| a.as_os_str() != OsStr::new("--"))
+        .map(|a| {
+            a.to_str()
+                .map(str::to_string)
+                .ok_or_else(|| TenderError::InvalidOption(a.to_string_lossy().into_owned()))
+        })
+        .collect::<Result<Vec<String>>>()?;
     Ok(Command::Run(Invocation {
         kernel: PathBuf::from(kernel),
         tender_args,
@@ -258,8 +268,8 @@ pub fn parse_options(
 
 /// The guest's command line: the arguments after KERNEL joined by single
 /// spaces, NUL-terminated; at most `CMDLINE_SIZE` bytes, NUL included.
-pub fn cmdline(guest_args: &[String]) -> Result<Vec<u8>> {
-    let mut line = guest_args.join(" ").into_bytes();
+pub fn cmdline(guest_args: &[OsString]) -> Result<Vec<u8>> {
+    let mut line = guest_args.join(OsStr::new(" ")).into_vec();
     if line.len() >= solo5_abi::CMDLINE_SIZE {
         return Err(TenderError::CmdlineTooLong { len: line.len() });
     }
@@ -310,40 +320,58 @@ mod tests {
         v.iter().map(|x| x.to_string()).collect()
     }
 
+    fn os(v: &[&str]) -> Vec<OsString> {
+        v.iter().map(OsString::from).collect()
+    }
+
     #[test]
     fn first_pass_finds_the_kernel() {
         assert_eq!(
-            split_command_line(&s(&["--mem=2", "k.spt", "a", "--b"])).unwrap(),
+            split_command_line(&os(&["--mem=2", "k.spt", "a", "--b"])).unwrap(),
             Command::Run(Invocation {
                 kernel: "k.spt".into(),
                 tender_args: s(&["--mem=2"]),
-                guest_args: s(&["a", "--b"]),
+                guest_args: os(&["a", "--b"]),
             })
         );
         assert_eq!(
-            split_command_line(&s(&["--mem=2", "--", "-k", "--help"])).unwrap(),
+            split_command_line(&os(&["--mem=2", "--", "-k", "--help"])).unwrap(),
             Command::Run(Invocation {
                 kernel: "-k".into(),
                 tender_args: s(&["--mem=2"]),
-                guest_args: s(&["--help"]),
+                guest_args: os(&["--help"]),
             })
         );
         assert_eq!(
-            split_command_line(&s(&["--x", "--help", "k"])).unwrap(),
+            split_command_line(&os(&["--x", "--help", "k"])).unwrap(),
             Command::Help
         );
         assert_eq!(
-            split_command_line(&s(&["--version"])).unwrap(),
+            split_command_line(&os(&["--version"])).unwrap(),
             Command::Version
         );
         assert!(matches!(
-            split_command_line(&s(&["--mem=2"])),
+            split_command_line(&os(&["--mem=2"])),
             Err(TenderError::MissingKernel)
         ));
         assert!(matches!(
-            split_command_line(&s(&["--mem=2", "--"])),
+            split_command_line(&os(&["--mem=2", "--"])),
             Err(TenderError::MissingKernel)
         ));
+        // An option that is not UTF-8 is invalid; the guest's bytes are kept.
+        let bad = OsString::from_vec(b"--mem=\xff".to_vec());
+        assert!(matches!(
+            split_command_line(&[bad.clone(), "k".into()]),
+            Err(TenderError::InvalidOption(o)) if o == "--mem=\u{fffd}"
+        ));
+        assert_eq!(
+            split_command_line(&["k".into(), bad.clone()]).unwrap(),
+            Command::Run(Invocation {
+                kernel: "k".into(),
+                tender_args: Vec::new(),
+                guest_args: vec![bad],
+            })
+        );
     }
 
     #[test]
@@ -460,12 +488,15 @@ mod tests {
 
     #[test]
     fn cmdline_is_joined_and_bounded() {
-        assert_eq!(cmdline(&s(&["a", "b  c"])).unwrap(), b"a b  c\0");
+        assert_eq!(cmdline(&os(&["a", "b  c"])).unwrap(), b"a b  c\0");
         assert_eq!(cmdline(&[]).unwrap(), b"\0");
-        let long = "x".repeat(8191);
+        // Bytes that are not UTF-8 pass through unchanged.
+        let raw = OsString::from_vec(b"--x=\xff".to_vec());
+        assert_eq!(cmdline(&[raw]).unwrap(), b"--x=\xff\0");
+        let long = OsString::from("x".repeat(8191));
         assert_eq!(cmdline(std::slice::from_ref(&long)).unwrap().len(), 8192);
         assert!(matches!(
-            cmdline(&[long, String::new()]),
+            cmdline(&[long, OsString::new()]),
             Err(TenderError::CmdlineTooLong { len: 8192 })
         ));
     }

@@ -97,6 +97,37 @@ fn version_and_help() {
 }
 
 #[test]
+fn arguments_that_are_not_utf8_do_not_crash_the_tender() {
+    use std::os::unix::ffi::OsStringExt;
+    let raw = |b: &[u8]| std::ffi::OsString::from_vec(b.to_vec());
+    // A guest argument is passed on as bytes: here the kernel is missing.
+    let o = tender()
+        .arg("--mem=2")
+        .arg("/nonexistent/k.hvt")
+        .arg(raw(b"--hello=\xff"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/nonexistent/k.hvt: Could not open"),
+        "{}",
+        stderr(&o)
+    );
+    // A tender option must be UTF-8.
+    let o = tender()
+        .arg(raw(b"--mem=\xff"))
+        .arg("/nonexistent/k.hvt")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Invalid option: `--mem=\u{fffd}'"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn puts_hello() {
     if !kvm_usable("puts_hello") {
         return;
@@ -128,6 +159,47 @@ fn halt_status_becomes_the_exit_status() {
     let g = guest("hvt-halt42", ".globl _start\n_start:\n    HALT 42\n", &[]);
     let o = run(&["--mem=2"], &g, &[]);
     assert_eq!(o.status.code(), Some(42), "{}", stderr(&o));
+}
+
+#[test]
+fn the_cargo_runner_boots_an_hvt_unikernel_under_mirage_hvt() {
+    // mirage-run (the workspace's cargo runner) reads the ABI note and
+    // execs mirage-hvt beside it; leading tender options go to the tender,
+    // the rest to the guest; other programs run as they are.
+    let runner = env!("CARGO_BIN_EXE_mirage-run");
+    let o = Command::new(runner)
+        .args(["/bin/sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(7));
+    if !kvm_usable("cargo runner") {
+        return;
+    }
+    let g = guest(
+        "hvt-runner",
+        r#"
+    .globl _start
+_start:
+    mov 24(%rdi), %rbx
+    mov %rbx, puts_args
+    HYPERCALL 2, puts_args
+    mov (%rdi), %rax
+    shr $20, %rax
+    mov %eax, halt_args+8
+    HYPERCALL 8, halt_args
+    .data
+    .p2align 3
+puts_args: .quad 0, 5
+"#,
+        &[],
+    );
+    let o = Command::new(runner)
+        .arg(&g)
+        .args(["--mem=4", "abcd"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"abcd\0");
 }
 
 #[test]
@@ -497,6 +569,112 @@ fn an_spt_unikernel_is_refused() {
     let o = run(&["--mem=2"], &g, &[]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("mirage-hvt: "), "{}", stderr(&o));
+}
+
+/// Exit status 1 with `needle` on stderr, and no panic.
+#[track_caller]
+fn refused(o: &Output, needle: &str) {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{e}");
+    assert!(e.contains(needle), "expected {needle:?} in {e:?}");
+    assert!(!e.contains("panicked"), "{e}");
+}
+
+#[test]
+fn malformed_kernels_and_options_are_refused() {
+    use support::*;
+    let g = guest(
+        "hvt-disk",
+        ".globl _start\n_start:\n    HALT 0\n",
+        &[("disk", DeviceKind::Block)],
+    );
+    let img = std::env::temp_dir().join(format!("mirage-hvt-opts-{}.img", std::process::id()));
+    std::fs::write(&img, vec![0u8; 1536]).unwrap();
+    let block = format!("--block:disk={}", img.display());
+    // Checked before KVM is touched: the notes, the manifest, the options.
+    let bad = |name: &str, f: &dyn Fn(&mut Vec<u8>), needle: &str| {
+        let p = patched(&g, name, f);
+        refused(&run(&["--mem=2", &block], &p, &[]), needle);
+        std::fs::remove_file(p).unwrap();
+    };
+    bad("class", &|b| b[4] = 1, "EI_CLASS 1 is not ELFCLASS64");
+    use solo5_abi::note::ABI1_NOTE_TYPE as ABI;
+    // (name, what to patch: the ABI note's word at this offset, or the
+    // manifest's, the value, the message)
+    for (name, abi_note, at, value, needle) in [
+        (
+            "noabi",
+            true,
+            8,
+            0x1234,
+            "No Solo5 ABI information found in executable",
+        ),
+        (
+            "abiversion",
+            true,
+            24,
+            1,
+            "Executable requests unsupported ABI version 1",
+        ),
+        (
+            "mftversion",
+            false,
+            0,
+            2,
+            "Solo5 manifest is invalid: manifest version 2",
+        ),
+    ] {
+        let patch = |b: &mut Vec<u8>| {
+            let base = if abi_note {
+                note_phdr(b, ABI).offset as usize
+            } else {
+                manifest_offset(b)
+            };
+            set_u32(b, base + at, value);
+        };
+        bad(name, &patch, needle);
+    }
+    let opts = |args: &[&str], needle: &str| refused(&run(args, &g, &[]), needle);
+    opts(&["--mem=4097", &block], "out of range");
+    opts(&["--mem=1", &block], "out of range");
+    opts(&["--mem=two", &block], "Malformed argument to --mem");
+    opts(
+        &["--mem=2"],
+        "Device 'disk' of type BLOCK_BASIC declared but not attached.",
+    );
+    opts(
+        &["--mem=2", "--block:disk=/nonexistent/disk.img"],
+        "Could not open block device: /nonexistent/disk.img",
+    );
+    opts(
+        &["--mem=2", &block, "--block-sector-size:disk=768"],
+        "Block size must be a power of 2",
+    );
+    opts(
+        &["--mem=2", &block, "--block-sector-size:disk=256"],
+        "Block size must be a power of 2",
+    );
+    opts(
+        &["--mem=2", "--net:disk=tap0"],
+        "Resource not declared in manifest: 'disk' (no device of type NET_BASIC",
+    );
+    opts(
+        &["--mem=2", &block, "--net:service=mirage-nope0"],
+        "Resource not declared in manifest: 'service'",
+    );
+    // Segment checks need guest memory, so KVM.
+    if kvm_usable("malformed segments") {
+        bad(
+            "wx",
+            &|b| {
+                let text = loads(b)[0];
+                set_u32(b, text.at + phdr::FLAGS, PF_R | PF_W | PF_X);
+            },
+            "both writable and executable",
+        );
+        bad("entry", &|b| set_u64(b, 24, 0x1000), "entry point 0x1000");
+    }
+    std::fs::remove_file(img).unwrap();
 }
 
 #[test]

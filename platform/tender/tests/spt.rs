@@ -127,6 +127,39 @@ fn boot_info_and_cmdline() {
 }
 
 #[test]
+fn guest_arguments_are_passed_as_bytes() {
+    use std::os::unix::ffi::OsStringExt;
+    // The guest prints its command line: the bytes arrive unchanged.
+    let g = build_guest(
+        "cmdline-bytes",
+        &format!(
+            ".globl _start\n_start:\n\
+             mov 16(%rdi), %rsi\n mov %rsi, %rcx\n\
+             1: cmpb $0, (%rcx)\n je 2f\n inc %rcx\n jmp 1b\n\
+             2: mov %rcx, %rdx\n sub %rsi, %rdx\n mov $1, %edi\n mov $1, %eax\n syscall\n\
+             xor %edi, %edi\n{EXIT}"
+        ),
+        AbiTarget::Spt,
+        &[],
+    );
+    let o = Command::new(SPT)
+        .arg("--mem=2")
+        .arg(&g)
+        .arg("a")
+        .arg(std::ffi::OsString::from_vec(b"b\xffc".to_vec()))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"a b\xffc");
+    let o = Command::new(SPT)
+        .arg(std::ffi::OsString::from_vec(b"--mem=\xff".to_vec()))
+        .arg(&g)
+        .output()
+        .unwrap();
+    fails_with(&o, "Invalid option: `--mem=\u{fffd}'");
+}
+
+#[test]
 fn clocks_work() {
     let g = build_guest(
         "clock",

@@ -43,14 +43,14 @@ impl From<HvtError> for Failure {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     let status = match options::split_command_line(&args) {
         Ok(Command::Help) => {
             eprint!("{}", options::usage(AbiTarget::Hvt));
             1
         }
         Ok(Command::Version) => {
-            eprintln!("mirage-hvt tender, version {}", env!("CARGO_PKG_VERSION"));
+            eprintln!("mirage-hvt tender, version v{}", env!("CARGO_PKG_VERSION"));
             eprintln!("ABI version {}", solo5_abi::hvt::HVT_ABI_VERSION);
             0
         }

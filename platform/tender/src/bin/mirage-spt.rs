@@ -18,10 +18,7 @@ fn fail(e: TenderError) -> ! {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args_os()
-        .skip(1)
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     match options::split_command_line(&args) {
         Ok(Command::Help) => {
             eprint!("{}", options::usage(AbiTarget::Spt));

@@ -329,6 +329,45 @@ mod tests {
     }
 
     #[test]
+    fn the_vcpu_starts_as_section_2_4_says() {
+        let mut vm = match Vm::new(6 << 20) {
+            Ok(vm) => vm,
+            Err(e) => {
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "SKIPPED: KVM is not usable here: {e}");
+                return;
+            }
+        };
+        assert!(matches!(
+            vm.setup_vcpu(0xF_FFFF),
+            Err(HvtError::BadEntry { .. })
+        ));
+        vm.setup_vcpu(0x10_0020).unwrap();
+        let s = vm.vcpu.get_sregs().unwrap();
+        assert_eq!(
+            (s.cr0, s.cr3, s.cr4, s.efer),
+            (0x8001_0021, 0x2000, 0x620, 0x500)
+        );
+        assert_eq!((s.gdt.base, s.gdt.limit), (0x1000, 23));
+        assert_eq!((s.cs.selector, s.cs.l, s.cs.db, s.cs.base), (0x08, 1, 0, 0));
+        assert_eq!(s.cs.limit, 0xFFFF_FFFF);
+        for seg in [s.ds, s.es, s.fs, s.gs, s.ss] {
+            assert_eq!((seg.selector, seg.base, seg.present), (0x10, 0, 1));
+        }
+        assert_eq!((s.tr.type_, s.tr.present), (11, 1));
+        assert_eq!(s.ldt.unusable, 1);
+        let r = vm.vcpu.get_regs().unwrap();
+        assert_eq!(
+            (r.rip, r.rsp, r.rdi, r.rflags),
+            (0x10_0020, (6 << 20) - 8, 0x1_0000, 0x2)
+        );
+        assert_eq!((r.rsp + 8) % 16, 0);
+        let mem = vm.memory().as_slice();
+        assert_eq!(get(mem, 0x2000), 0x3003);
+        assert_eq!(get(mem, 0x1008), 0x00AF_9900_0000_FFFF);
+    }
+
+    #[test]
     fn gdt_has_null_code_data() {
         let mut mem = vec![0xffu8; 0x2000];
         write_gdt(&mut mem);
