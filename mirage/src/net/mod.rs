@@ -11,6 +11,7 @@ pub mod dhcp;
 pub mod ethernet;
 pub mod frag;
 pub mod ndp;
+pub mod tcp;
 pub mod wire;
 
 /// An Ethernet (MAC) address.
