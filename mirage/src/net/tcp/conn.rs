@@ -433,7 +433,17 @@ impl Conn {
         if !self.check_readable()? {
             return Ok(0);
         }
-        Ok(self.rx.dequeue(out))
+        let n = self.rx.dequeue(out);
+        self.rewind_rx();
+        Ok(n)
+    }
+
+    /// Keep the receive ring's runs long: rewind it when it is empty and
+    /// holds no out-of-order bytes.
+    fn rewind_rx(&mut self) {
+        if self.rx.is_empty() && self.asm.is_empty() {
+            self.rx.clear();
+        }
     }
 
     /// Let `f` look at the first contiguous received bytes and consume
@@ -447,6 +457,7 @@ impl Conn {
         let len = front.len();
         let (n, r) = f(front);
         self.rx.consume(n.min(len));
+        self.rewind_rx();
         Ok(r)
     }
 

@@ -690,8 +690,7 @@ impl Tcp {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if seg.src_port == 0 || seg.dst_port == 0 || !valid_unicast(src) || !valid_unicast(dst)
-        {
+        if seg.src_port == 0 || seg.dst_port == 0 || !valid_unicast(src) || !valid_unicast(dst) {
             self.stats.dropped_malformed += 1;
             return;
         }

@@ -76,7 +76,9 @@ impl Conn {
         };
         // Do not advertise below what the peer already knows (a window
         // may not shrink) unless the space truly shrank.
-        let wnd = adv.since(self.rcv_nxt).min(free.max(self.rcv_adv.since(self.rcv_nxt)));
+        let wnd = adv
+            .since(self.rcv_nxt)
+            .min(free.max(self.rcv_adv.since(self.rcv_nxt)));
         (wnd >> self.rcv_wscale).min(0xffff) as u16
     }
 
@@ -139,7 +141,7 @@ impl Conn {
             State::SynReceived | State::TimeWait => {
                 return self
                     .ack_now
-                    .then(|| self.make(now, Kind::Ack, self.snd_nxt, 0, Flags::ACK));
+                    .then(|| self.make(now, Kind::Ack, self.snd_max, 0, Flags::ACK));
             }
             _ => {}
         }
@@ -150,7 +152,11 @@ impl Conn {
             return Some(self.make(now, Kind::Probe, self.snd_una - 1, 0, Flags::ACK));
         }
         if self.ack_now || self.window_update_due() {
-            return Some(self.make(now, Kind::Ack, self.snd_nxt, 0, Flags::ACK));
+            // The highest sequence number sent, not `SND.NXT`, which a
+            // timeout moves back: the peer may hold everything up to
+            // `snd_max` and would find an older number outside its window
+            // (and ignore the ACK with the segment).
+            return Some(self.make(now, Kind::Ack, self.snd_max, 0, Flags::ACK));
         }
         None
     }

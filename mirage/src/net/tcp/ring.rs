@@ -112,15 +112,12 @@ impl Ring {
         a.len() + b.len()
     }
 
-    /// Drop `n` bytes from the head.
+    /// Drop `n` bytes from the head. (Bytes written ahead with `write_at`
+    /// keep their place; `clear` rewinds an empty ring to index 0.)
     pub(crate) fn consume(&mut self, n: usize) {
         let n = n.min(self.len);
         self.head = self.index(n);
         self.len -= n;
-        if self.len == 0 {
-            // Keep runs contiguous: a fresh ring starts at index 0.
-            self.head = 0;
-        }
     }
 
     /// Read and consume up to `out.len()` bytes.
@@ -172,6 +169,7 @@ mod tests {
         assert_eq!([a, b].concat(), b"hij");
         r.consume(8);
         assert!(r.is_empty());
+        r.clear();
         assert_eq!(r.free_front_mut().len(), 8);
     }
 
@@ -180,10 +178,11 @@ mod tests {
         let mut r = Ring::from_storage(vec![0; 8]);
         r.enqueue(b"12345");
         r.consume(5);
+        r.clear();
         r.enqueue(b"ab");
         r.write_at(4, b"efgh");
         r.write_at(2, b"cd");
-        r.commit(6);
+        r.commit(4);
         let mut out = [0u8; 8];
         assert_eq!(r.dequeue(&mut out), 6);
         assert_eq!(&out[..6], b"abcdef");

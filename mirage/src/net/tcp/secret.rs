@@ -105,7 +105,11 @@ impl Secrets {
     pub(crate) fn cookie(&self, t: &FourTuple, peer_isn: u32, now_ns: u64, mss_idx: u8) -> u32 {
         let count = now_ns / COOKIE_PERIOD_NS;
         let idx = u32::from(mss_idx & 7);
-        let mac = Self::hash24(self.cookie, t, &[u64::from(peer_isn), count, u64::from(idx)]);
+        let mac = Self::hash24(
+            self.cookie,
+            t,
+            &[u64::from(peer_isn), count, u64::from(idx)],
+        );
         (((count as u32) & 31) << 27) | (idx << 24) | (mac as u32 & 0x00ff_ffff)
     }
 
@@ -172,8 +176,14 @@ mod tests {
         let now = 1_000_000_000_000;
         let c = s.cookie(&tuple(5), 1234, now, 6);
         assert_eq!(s.check_cookie(&tuple(5), 1234, c, now), Some(6));
-        assert_eq!(s.check_cookie(&tuple(5), 1234, c, now + 64_000_000_000), Some(6));
-        assert_eq!(s.check_cookie(&tuple(5), 1234, c, now + 130_000_000_000), None);
+        assert_eq!(
+            s.check_cookie(&tuple(5), 1234, c, now + 64_000_000_000),
+            Some(6)
+        );
+        assert_eq!(
+            s.check_cookie(&tuple(5), 1234, c, now + 130_000_000_000),
+            None
+        );
         assert_eq!(s.check_cookie(&tuple(6), 1234, c, now), None);
         assert_eq!(s.check_cookie(&tuple(5), 1235, c, now), None);
         assert_eq!(s.check_cookie(&tuple(5), 1234, c ^ 1, now), None);

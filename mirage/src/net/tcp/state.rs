@@ -14,8 +14,8 @@
 //! the last one accepted is dropped. Window scale, SACK and timestamps are
 //! negotiated on the SYN exchange.
 
-use super::TcpError;
 use super::Stats;
+use super::TcpError;
 use super::config::Config;
 use super::conn::{Conn, Owner};
 use crate::net::wire::tcp::{Options, Repr, SeqNumber};
@@ -56,10 +56,7 @@ impl State {
 
     /// Whether data may still arrive from the peer.
     pub(crate) fn receives_data(self) -> bool {
-        matches!(
-            self,
-            State::Established | State::FinWait1 | State::FinWait2
-        )
+        matches!(self, State::Established | State::FinWait1 | State::FinWait2)
     }
 }
 
@@ -274,7 +271,10 @@ impl Conn {
                 self.snd_wl2 = ack;
                 self.established();
             } else {
-                return Some(RstReply { seq: ack, ack: None });
+                return Some(RstReply {
+                    seq: ack,
+                    ack: None,
+                });
             }
         }
         // RFC 5961 section 5.2: the acknowledgment must be plausible.
@@ -343,10 +343,12 @@ impl Conn {
     fn process_ack(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) {
         let ack = seg.ack;
         let window = usize::from(seg.window) << self.snd_wscale;
+        let mut sacked_more = false;
         if self.sack_ok {
             let blocks = seg.options.sack_blocks();
             if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
                 ctx.stats.sack_blocks_used += 1;
+                sacked_more = true;
             }
         }
         if ack > self.snd_una {
@@ -356,6 +358,9 @@ impl Conn {
             if ack > self.tx_seq {
                 let n = ack.since(self.tx_seq).min(self.tx.len());
                 self.tx.consume(n);
+                if self.tx.is_empty() {
+                    self.tx.clear();
+                }
                 self.tx_seq += n;
                 if n > 0 {
                     self.wake_send();
@@ -402,24 +407,27 @@ impl Conn {
                 self.persist_at = None;
                 self.persist_backoff = 0;
             }
-        } else if ack == self.snd_una
-            && self.snd_max > self.snd_una
-            && seg.payload.is_empty()
-            && !seg.flags.fin()
-            && (window == self.snd_wnd || self.sack_ok)
-        {
-            // A duplicate acknowledgment (RFC 5681 section 2).
-            self.dupacks = self.dupacks.saturating_add(1);
-            // Not while resending after a timeout (RFC 6582's `recover`).
-            if self.recovery.is_none() && self.snd_nxt == self.snd_max {
-                let lost = self.sack_ok
-                    && self
-                        .sb
-                        .lost_edge(self.mss)
-                        .is_some_and(|edge| self.snd_una < edge);
-                if lost || self.dupacks as usize >= super::sack::DUP_THRESH {
-                    self.enter_recovery(ctx);
-                }
+        } else if ack == self.snd_una && self.snd_max > self.snd_una {
+            // A duplicate acknowledgment (RFC 5681 section 2), or with SACK
+            // any acknowledgment that reports more data held (RFC 6675
+            // section 2: data-carrying ACKs count too, so a bidirectional
+            // transfer still detects loss early).
+            let classic = seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd;
+            if classic || sacked_more {
+                self.dupacks = self.dupacks.saturating_add(1);
+            }
+        }
+        // Loss detection, outside recovery and not while resending after a
+        // timeout (RFC 6582's `recover`): three duplicates, or the
+        // scoreboard deems the first unacknowledged byte lost.
+        if self.recovery.is_none() && self.snd_nxt == self.snd_max && self.snd_max > self.snd_una {
+            let lost = self.sack_ok
+                && self
+                    .sb
+                    .lost_edge(self.mss)
+                    .is_some_and(|edge| self.snd_una < edge);
+            if lost || self.dupacks as usize >= super::sack::DUP_THRESH {
+                self.enter_recovery(ctx);
             }
         }
 

@@ -91,7 +91,8 @@ impl TimeWaitTable {
     fn compact(&mut self) {
         if self.order.len() > 2 * self.map.len() + 16 {
             let map = &self.map;
-            self.order.retain(|(t, d)| map.get(t).is_some_and(|e| e.deadline == *d));
+            self.order
+                .retain(|(t, d)| map.get(t).is_some_and(|e| e.deadline == *d));
         }
     }
 
