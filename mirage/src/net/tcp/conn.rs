@@ -130,6 +130,9 @@ pub(crate) struct Conn {
     pub(crate) ack_now: bool,
     /// In-order bytes received since the last ACK we sent.
     pub(crate) unacked: usize,
+    /// The largest payload received: the peer's segment size, for "ACK
+    /// every second full-sized segment".
+    pub(crate) rcv_seg_max: usize,
     /// A zero-window or keep-alive probe is due.
     pub(crate) probe_now: bool,
     pub(crate) nodelay: bool,
@@ -240,6 +243,7 @@ impl Conn {
             retries: 0,
             ack_now: false,
             unacked: 0,
+            rcv_seg_max: 0,
             probe_now: false,
             nodelay: config.nodelay,
             keepalive: config.keepalive,

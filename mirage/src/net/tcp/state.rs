@@ -527,6 +527,7 @@ impl Conn {
             return;
         }
         let had_holes = !self.asm.is_empty();
+        self.rcv_seg_max = self.rcv_seg_max.max(payload.len());
         if self.asm.add(offset as u32, n as u32).is_err() {
             ctx.stats.dropped_assembler_full += 1;
             self.ack_now = true;
@@ -539,7 +540,11 @@ impl Conn {
             self.rcv_nxt += in_order;
             self.unacked += in_order;
             self.wake_recv();
-            if had_holes || self.unacked >= 2 * usize::from(self.rcv_mss).max(1) {
+            let full = self.rcv_seg_max.clamp(
+                super::conn::MIN_MSS,
+                usize::from(self.rcv_mss).max(super::conn::MIN_MSS),
+            );
+            if had_holes || self.unacked >= 2 * full {
                 self.ack_now = true;
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + ctx.config.delayed_ack_ns);

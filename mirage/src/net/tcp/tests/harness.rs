@@ -432,3 +432,138 @@ impl Transfer {
         self.eof && self.received == self.total
     }
 }
+
+/// A scripted peer (10.0.0.2:5000) talking to a `Tcp` at 10.0.0.1:80
+/// with crafted segments.
+pub(crate) struct Peer {
+    pub(crate) us: Tcp,
+    pub(crate) id: ConnId,
+    pub(crate) now: u64,
+    /// The peer's next sequence number.
+    pub(crate) seq: SeqNumber,
+    /// What the peer acknowledges (our next sequence number).
+    pub(crate) ack: SeqNumber,
+    /// The peer's timestamp clock.
+    pub(crate) ts: u32,
+    /// Our last TSval seen.
+    pub(crate) ts_echo: u32,
+}
+
+impl Peer {
+    /// Open passively: SYN from the peer, our SYN-ACK, the peer's ACK.
+    pub(crate) fn passive(config: Config) -> Peer {
+        let mut us = Tcp::new(config, [9; 32]);
+        let l = us.listen(80, 8).unwrap();
+        let now = 1_000 * MS;
+        let syn = Seg {
+            src: B,
+            dst: A,
+            src_port: 5000,
+            dst_port: 80,
+            seq: SeqNumber(1000),
+            ack: SeqNumber(0),
+            flags: Flags::SYN,
+            window: 65535,
+            options: Options {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamp: Some((100, 0)),
+                ..Default::default()
+            },
+            payload: Vec::new(),
+        };
+        let out = feed(&mut us, now, &syn);
+        assert_eq!(out.len(), 1, "one SYN-ACK: {out:?}");
+        let synack = &out[0];
+        assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
+        assert_eq!(synack.ack, SeqNumber(1001));
+        let mut p = Peer {
+            us,
+            id: ConnId {
+                index: 0,
+                generation: 0,
+            },
+            now,
+            seq: SeqNumber(1001),
+            ack: synack.seq + 1,
+            ts: 101,
+            ts_echo: synack.options.timestamp.unwrap().0,
+        };
+        let out = p.send(Flags::ACK, b"");
+        assert!(out.is_empty(), "nothing to say yet: {out:?}");
+        p.id = p.us.accept(l).unwrap().expect("accepted");
+        p
+    }
+
+    /// A segment from the peer with its current numbers (window 65535 at
+    /// scale 7).
+    pub(crate) fn seg(&mut self, flags: Flags, payload: &[u8]) -> Seg {
+        self.ts += 1;
+        Seg {
+            src: B,
+            dst: A,
+            src_port: 5000,
+            dst_port: 80,
+            seq: self.seq,
+            ack: self.ack,
+            flags,
+            window: 1024,
+            options: Options {
+                timestamp: Some((self.ts, self.ts_echo)),
+                ..Default::default()
+            },
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// Deliver a crafted segment; returns what we sent in reply (after a
+    /// dispatch) and notes our timestamp.
+    pub(crate) fn deliver(&mut self, seg: &Seg) -> Vec<Seg> {
+        let out = feed(&mut self.us, self.now, seg);
+        for s in &out {
+            if let Some((v, _)) = s.options.timestamp {
+                self.ts_echo = v;
+            }
+        }
+        out
+    }
+
+    /// Send from the peer with its numbers, advancing its sequence.
+    pub(crate) fn send(&mut self, flags: Flags, payload: &[u8]) -> Vec<Seg> {
+        let s = self.seg(flags, payload);
+        self.seq += payload.len() + usize::from(flags.fin()) + usize::from(flags.syn());
+        self.deliver(&s)
+    }
+
+    /// Let time pass and dispatch.
+    pub(crate) fn wait(&mut self, ns: u64) -> Vec<Seg> {
+        let mut all = Vec::new();
+        let end = self.now + ns;
+        loop {
+            let next = self.us.next_deadline().filter(|&d| d <= end);
+            match next {
+                Some(d) => {
+                    self.now = self.now.max(d);
+                    let out = flush(&mut self.us, self.now);
+                    all.extend(out);
+                    if self.us.next_deadline() == Some(d) {
+                        // Nothing due moved: avoid spinning.
+                        self.now += 1;
+                    }
+                }
+                None => {
+                    self.now = end;
+                    all.extend(flush(&mut self.us, self.now));
+                    break;
+                }
+            }
+        }
+        for s in &all {
+            if let Some((v, _)) = s.options.timestamp {
+                self.ts_echo = v;
+            }
+        }
+        all
+    }
+}

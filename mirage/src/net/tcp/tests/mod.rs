@@ -4,4 +4,6 @@
 //! `churn`), all on virtual time.
 
 mod bulk;
+mod churn;
 mod harness;
+mod transitions;
