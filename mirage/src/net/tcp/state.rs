@@ -528,14 +528,17 @@ impl Conn {
         }
         let had_holes = !self.asm.is_empty();
         self.rcv_seg_max = self.rcv_seg_max.max(payload.len());
-        if self.asm.add(offset as u32, n as u32).is_err() {
+        // In-order bytes need no range (so a full assembler never blocks
+        // them); out-of-order ones must get one.
+        if offset > 0 && self.asm.add(offset as u32, n as u32).is_err() {
             ctx.stats.dropped_assembler_full += 1;
             self.ack_now = true;
             return;
         }
         self.rx.write_at(self.rx.len() + offset, &data[..n]);
         if offset == 0 {
-            let in_order = self.asm.take_front() as usize;
+            self.asm.shift(n as u32);
+            let in_order = n + self.asm.take_front() as usize;
             self.rx.commit(in_order);
             self.rcv_nxt += in_order;
             self.unacked += in_order;

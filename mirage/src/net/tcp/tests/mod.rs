@@ -6,4 +6,5 @@
 mod bulk;
 mod churn;
 mod harness;
+mod hostile;
 mod transitions;
