@@ -38,7 +38,13 @@ impl Transmit for Link {
         1460
     }
 
-    fn send(&mut self, _src: IpAddr, _dst: IpAddr, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
+    fn send(
+        &mut self,
+        _src: IpAddr,
+        _dst: IpAddr,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
         let mut b = self.pool.pop().unwrap_or_else(|| Vec::with_capacity(2048));
         b.resize(len, 0);
         fill(&mut b);
@@ -138,9 +144,8 @@ fn bulk(p: &mut Pair, a: ConnId, b: ConnId, total: usize) {
     while received < total {
         while sent < total {
             let want = total - sent;
-            let n = p
-                .a
-                .send_with(a, |buf| {
+            let n =
+                p.a.send_with(a, |buf| {
                     let n = buf.len().min(want).min(CHUNK.len());
                     buf[..n].copy_from_slice(&CHUNK[..n]);
                     (n, n)
@@ -248,5 +253,10 @@ fn bench_request_response(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_bulk, bench_connect_close, bench_request_response);
+criterion_group!(
+    benches,
+    bench_bulk,
+    bench_connect_close,
+    bench_request_response
+);
 criterion_main!(benches);

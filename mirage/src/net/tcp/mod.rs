@@ -119,6 +119,9 @@ pub trait Transmit {
     ) -> bool;
 }
 
+/// An address and port.
+pub type Endpoint = (IpAddr, u16);
+
 /// A connection handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId {
@@ -578,23 +581,23 @@ impl Tcp {
         let state = c.state;
         let owner = c.owner;
         // A half-open connection completed: to the accept queue.
-        if let Owner::Listener(l) = owner {
-            if state.is_synchronized() {
-                let id = self.id_of(idx);
-                if let Some(c) = self.slot_conn(idx) {
-                    c.owner = Owner::Queued(l);
+        if let Owner::Listener(l) = owner
+            && state.is_synchronized()
+        {
+            let id = self.id_of(idx);
+            if let Some(c) = self.slot_conn(idx) {
+                c.owner = Owner::Queued(l);
+            }
+            self.stats.established += 1;
+            match self.listener_mut(l) {
+                Some(li) => {
+                    li.half_open = li.half_open.saturating_sub(1);
+                    li.queue.push_back(id);
+                    li.wake();
                 }
-                self.stats.established += 1;
-                match self.listener_mut(l) {
-                    Some(li) => {
-                        li.half_open = li.half_open.saturating_sub(1);
-                        li.queue.push_back(id);
-                        li.wake();
-                    }
-                    None => {
-                        self.abort_idx(idx);
-                        return;
-                    }
+                None => {
+                    self.abort_idx(idx);
+                    return;
                 }
             }
         }
@@ -614,7 +617,7 @@ impl Tcp {
             }
         } else if state == State::TimeWait && c.owner == Owner::Orphan && !c.ack_now {
             // (With an ACK still due, after `dispatch` has sent it.)
-            self.to_time_wait(idx, now);
+            self.retire_to_time_wait(idx, now);
             return;
         }
         let Some(c) = self.slot_conn(idx) else { return };
@@ -642,7 +645,7 @@ impl Tcp {
     }
 
     /// An orphan reached TIME-WAIT: keep a small record, free the rest.
-    fn to_time_wait(&mut self, idx: u32, now: u64) {
+    fn retire_to_time_wait(&mut self, idx: u32, now: u64) {
         let msl = self.config.msl_ns;
         let Some(c) = self.slot_conn(idx) else { return };
         let tuple = c.tuple;
@@ -824,13 +827,11 @@ impl Tcp {
                 (Some((recent, _)), Some((val, _))) => (val.wrapping_sub(recent) as i32) > 0,
                 _ => seg.seq > e.rcv_nxt,
             };
-            if newer {
-                if let Some(l) = self.listener_on(tuple.local_port) {
-                    self.tw.remove(&tuple);
-                    self.stats.time_wait_reused += 1;
-                    self.process_listen(now, l, tuple, seg, tx);
-                    return;
-                }
+            if newer && let Some(l) = self.listener_on(tuple.local_port) {
+                self.tw.remove(&tuple);
+                self.stats.time_wait_reused += 1;
+                self.process_listen(now, l, tuple, seg, tx);
+                return;
             }
         }
         if f.fin() {
@@ -1320,11 +1321,12 @@ impl Tcp {
 
     /// Queue the connection for `dispatch` if it has something to send.
     fn touch(&mut self, id: ConnId) {
-        if let Some(c) = self.slot_conn(id.index) {
-            if !c.queued && c.wants_output() {
-                c.queued = true;
-                self.queue.push_back(id.index);
-            }
+        if let Some(c) = self.slot_conn(id.index)
+            && !c.queued
+            && c.wants_output()
+        {
+            c.queued = true;
+            self.queue.push_back(id.index);
         }
     }
 
@@ -1405,7 +1407,7 @@ impl Tcp {
             }
             State::TimeWait => {
                 let at = c.close_at.unwrap_or(0);
-                self.to_time_wait(id.index, at);
+                self.retire_to_time_wait(id.index, at);
                 return Ok(());
             }
             // FIN-WAIT-2 gets its give-up timer from `arm_timers` on the
@@ -1454,7 +1456,7 @@ impl Tcp {
     }
 
     /// Our and the peer's endpoints.
-    pub fn endpoints(&self, id: ConnId) -> Result<((IpAddr, u16), (IpAddr, u16)), TcpError> {
+    pub fn endpoints(&self, id: ConnId) -> Result<(Endpoint, Endpoint), TcpError> {
         let c = self.conn(id)?;
         Ok((
             (c.tuple.local, c.tuple.local_port),

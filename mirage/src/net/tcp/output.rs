@@ -174,10 +174,12 @@ impl Conn {
     fn resend(&self, now: u64, seq: SeqNumber, max: usize) -> Option<Plan> {
         let data_len = self.data_end().since(seq).min(max).min(self.mss);
         let mut flags = Flags::ACK;
-        if let Some(f) = self.fin_allowed() {
-            if seq + data_len == f && self.snd_max > f && max > data_len {
-                flags |= Flags::FIN;
-            }
+        if let Some(f) = self.fin_allowed()
+            && seq + data_len == f
+            && self.snd_max > f
+            && max > data_len
+        {
+            flags |= Flags::FIN;
         }
         if data_len == 0 && !flags.fin() {
             return None;
@@ -210,12 +212,11 @@ impl Conn {
             }
             // RFC 6675 NextSeg rule 1: a lost hole not yet retransmitted.
             let from = self.high_rxt.max(self.snd_una);
-            if let Some(edge) = self.sb.lost_edge(self.mss) {
-                if let Some((s, l)) = self.sb.next_hole(from, edge.min(self.snd_max), self.mss) {
-                    if let Some(p) = self.resend(now, s, l) {
-                        return Some(p);
-                    }
-                }
+            if let Some(edge) = self.sb.lost_edge(self.mss)
+                && let Some((s, l)) = self.sb.next_hole(from, edge.min(self.snd_max), self.mss)
+                && let Some(p) = self.resend(now, s, l)
+            {
+                return Some(p);
             }
             // Rule 2: new data.
             if let Some(p) = self.plan_new(now, cwnd, pipe) {
@@ -391,10 +392,11 @@ impl Conn {
             let t = self.rtt.rto().saturating_mul(1 << shift).min(max_rto);
             self.persist_at = Some(now + t);
         }
-        if let Some(k) = self.keepalive {
-            if self.keepalive_at.is_none() && self.state == State::Established {
-                self.keepalive_at = Some(now + k.idle_ns);
-            }
+        if let Some(k) = self.keepalive
+            && self.keepalive_at.is_none()
+            && self.state == State::Established
+        {
+            self.keepalive_at = Some(now + k.idle_ns);
         }
     }
 }

@@ -39,10 +39,6 @@ impl Default for Scoreboard {
 }
 
 impl Scoreboard {
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     pub(crate) fn clear(&mut self) {
         self.len = 0;
     }
@@ -52,11 +48,13 @@ impl Scoreboard {
     }
 
     /// The highest SACKed sequence number (exclusive), if any.
+    #[cfg(test)]
     pub(crate) fn highest(&self) -> Option<SeqNumber> {
         self.ranges().last().map(|r| r.1)
     }
 
     /// Total SACKed bytes.
+    #[cfg(test)]
     pub(crate) fn sacked_bytes(&self) -> usize {
         self.ranges().iter().map(|(l, r)| r.since(*l)).sum()
     }
@@ -122,6 +120,7 @@ impl Scoreboard {
     }
 
     /// Whether `seq` is SACKed.
+    #[cfg(test)]
     pub(crate) fn is_sacked(&self, seq: SeqNumber) -> bool {
         self.ranges().iter().any(|&(l, r)| l <= seq && seq < r)
     }
@@ -208,11 +207,11 @@ pub(crate) fn blocks_from(
     let mut n = 0;
     let to_seq = |(s, e): (u32, u32)| (rcv_nxt + s as usize, rcv_nxt + e as usize);
     let first = asm.last_added();
-    if let Some(r) = first {
-        if n < max {
-            out[n] = to_seq(r);
-            n += 1;
-        }
+    if let Some(r) = first
+        && n < max
+    {
+        out[n] = to_seq(r);
+        n += 1;
     }
     for &r in asm.ranges() {
         if n >= max {
@@ -254,7 +253,7 @@ mod tests {
         sb.ack(s(3000));
         assert_eq!(sb.ranges(), &[(s(3000), s(4000)), (s(6000), s(7000))]);
         sb.ack(s(8000));
-        assert!(sb.is_empty());
+        assert!(sb.ranges().is_empty());
     }
 
     #[test]

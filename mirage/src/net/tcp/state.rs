@@ -223,13 +223,13 @@ impl Conn {
         }
 
         // Record the timestamp to echo (RFC 7323 section 4.3).
-        if self.ts_ok {
-            if let Some((val, _)) = seg.options.timestamp {
-                if (val.wrapping_sub(self.ts_recent) as i32) >= 0 && seq <= self.last_ack_sent {
-                    self.ts_recent = val;
-                    self.ts_recent_ns = now;
-                }
-            }
+        if self.ts_ok
+            && let Some((val, _)) = seg.options.timestamp
+            && (val.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seq <= self.last_ack_sent
+        {
+            self.ts_recent = val;
+            self.ts_recent_ns = now;
         }
 
         // RST (second check), RFC 5961 section 3.2.
@@ -475,20 +475,20 @@ impl Conn {
     }
 
     fn sample_rtt(&mut self, now: u64, seg: &Repr) {
-        if let Some((end, sent)) = self.rtt_seq {
-            if seg.ack >= end {
-                let sample = match (self.ts_ok, seg.options.timestamp) {
-                    (true, Some((_, ecr))) if ecr != 0 => {
-                        let ms = self.ts_now(now).wrapping_sub(ecr);
-                        (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
-                    }
-                    _ => Some(now.saturating_sub(sent)),
-                };
-                if let Some(s) = sample {
-                    self.rtt.sample(s);
+        if let Some((end, sent)) = self.rtt_seq
+            && seg.ack >= end
+        {
+            let sample = match (self.ts_ok, seg.options.timestamp) {
+                (true, Some((_, ecr))) if ecr != 0 => {
+                    let ms = self.ts_now(now).wrapping_sub(ecr);
+                    (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
                 }
-                self.rtt_seq = None;
+                _ => Some(now.saturating_sub(sent)),
+            };
+            if let Some(s) = sample {
+                self.rtt.sample(s);
             }
+            self.rtt_seq = None;
         }
     }
 

@@ -128,55 +128,6 @@ impl TimerQueue {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MS: u64 = 1_000_000;
-
-    #[test]
-    fn rfc6298_estimator() {
-        let mut r = Rtt::new(1000 * MS, 200 * MS, 60_000 * MS);
-        assert_eq!(r.rto(), 1000 * MS);
-        r.sample(100 * MS);
-        assert_eq!(r.srtt(), 100 * MS);
-        // 100 + 4 * 50 = 300 ms.
-        assert_eq!(r.rto(), 300 * MS);
-        r.sample(100 * MS);
-        // rttvar = 3/4 * 50 = 37.5; rto = 100 + 150.
-        assert_eq!(r.rto(), 250 * MS);
-        for _ in 0..50 {
-            r.sample(10 * MS);
-        }
-        assert_eq!(r.rto(), 200 * MS, "clamped to the minimum");
-        r.back_off();
-        r.back_off();
-        assert_eq!(r.rto(), 800 * MS);
-        for _ in 0..40 {
-            r.back_off();
-        }
-        assert_eq!(r.rto(), 60_000 * MS, "clamped to the maximum");
-        r.sample(10 * MS);
-        assert_eq!(r.rto(), 200 * MS, "a sample clears the backoff");
-    }
-
-    #[test]
-    fn queue_orders_and_replaces() {
-        let mut q = TimerQueue::default();
-        q.set(1, None, Some(50));
-        q.set(2, None, Some(10));
-        q.set(1, Some(50), Some(5));
-        assert_eq!(q.next(), Some(5));
-        assert_eq!(q.pop_due(4), None);
-        assert_eq!(q.pop_due(100), Some((5, 1)));
-        assert_eq!(q.pop_due(100), Some((10, 2)));
-        assert_eq!(q.pop_due(100), None);
-        q.set(3, None, Some(7));
-        q.set(3, Some(7), None);
-        assert_eq!(q.len(), 0);
-    }
-}
-
 use super::Stats;
 use super::TcpError;
 use super::config::Config;
@@ -273,5 +224,54 @@ impl Conn {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn rfc6298_estimator() {
+        let mut r = Rtt::new(1000 * MS, 200 * MS, 60_000 * MS);
+        assert_eq!(r.rto(), 1000 * MS);
+        r.sample(100 * MS);
+        assert_eq!(r.srtt(), 100 * MS);
+        // 100 + 4 * 50 = 300 ms.
+        assert_eq!(r.rto(), 300 * MS);
+        r.sample(100 * MS);
+        // rttvar = 3/4 * 50 = 37.5; rto = 100 + 150.
+        assert_eq!(r.rto(), 250 * MS);
+        for _ in 0..50 {
+            r.sample(10 * MS);
+        }
+        assert_eq!(r.rto(), 200 * MS, "clamped to the minimum");
+        r.back_off();
+        r.back_off();
+        assert_eq!(r.rto(), 800 * MS);
+        for _ in 0..40 {
+            r.back_off();
+        }
+        assert_eq!(r.rto(), 60_000 * MS, "clamped to the maximum");
+        r.sample(10 * MS);
+        assert_eq!(r.rto(), 200 * MS, "a sample clears the backoff");
+    }
+
+    #[test]
+    fn queue_orders_and_replaces() {
+        let mut q = TimerQueue::default();
+        q.set(1, None, Some(50));
+        q.set(2, None, Some(10));
+        q.set(1, Some(50), Some(5));
+        assert_eq!(q.next(), Some(5));
+        assert_eq!(q.pop_due(4), None);
+        assert_eq!(q.pop_due(100), Some((5, 1)));
+        assert_eq!(q.pop_due(100), Some((10, 2)));
+        assert_eq!(q.pop_due(100), None);
+        q.set(3, None, Some(7));
+        q.set(3, Some(7), None);
+        assert_eq!(q.len(), 0);
     }
 }

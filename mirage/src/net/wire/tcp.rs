@@ -439,7 +439,7 @@ impl Options {
                 }
                 OPT_SACK => {
                     let n = body.len() / 8;
-                    if body.len() % 8 != 0 || n == 0 || n > MAX_SACK_BLOCKS {
+                    if !body.len().is_multiple_of(8) || n == 0 || n > MAX_SACK_BLOCKS {
                         return Err(Error::Malformed);
                     }
                     for (i, b) in body.chunks_exact(8).enumerate() {
@@ -896,7 +896,8 @@ mod tests {
         let a = SeqNumber(u32::MAX - 1);
         let b = a + 10;
         assert_eq!(b, SeqNumber(8));
-        assert!(a < b && b > a);
+        assert!(a < b);
+        assert!(b > a);
         assert_eq!(b.since(a), 10);
         assert_eq!(a.since(b), 0);
         assert_eq!(b.diff(a), 10);

@@ -174,6 +174,9 @@ pub(crate) struct Impair {
     pub(crate) delay_ns: u64,
 }
 
+/// A segment on the wire: (delivery time, order, to B?, bytes).
+type InFlight = (u64, u64, bool, Vec<u8>);
+
 /// Two TCPs, A at 10.0.0.1 and B at 10.0.0.2, on one wire.
 pub(crate) struct Sim {
     pub(crate) a: Tcp,
@@ -182,7 +185,7 @@ pub(crate) struct Sim {
     pub(crate) impair: Impair,
     rng: Rng,
     /// (delivery time, order, to B?, bytes).
-    wire: BinaryHeap<Reverse<(u64, u64, bool, Vec<u8>)>>,
+    wire: BinaryHeap<Reverse<InFlight>>,
     order: u64,
     cap: Capture,
     pub(crate) sent: u64,

@@ -266,7 +266,7 @@ fn random_segments_never_panic() {
         let len = (r >> 56) as usize;
         s.payload = vec![0xee; len];
         p.us.process(p.now, B, A, &s.bytes(), &mut cap);
-        if r % 7 == 0 {
+        if r.is_multiple_of(7) {
             p.now += MS;
             p.us.dispatch(p.now, &mut cap);
         }

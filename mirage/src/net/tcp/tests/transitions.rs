@@ -338,11 +338,11 @@ fn nagle_coalesces_small_writes_unless_nodelay() {
     p.us.send(p.id, b"b").unwrap();
     p.us.send(p.id, b"c").unwrap();
     assert!(p.wait(0).is_empty(), "held while 'a' is unacknowledged");
-    p.ack = p.ack + 1;
+    p.ack += 1;
     let out = p.send(Flags::ACK, b"");
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].payload, b"bc");
-    p.ack = p.ack + 2;
+    p.ack += 2;
     p.send(Flags::ACK, b"");
     p.us.set_nodelay(p.id, true).unwrap();
     p.us.send(p.id, b"d").unwrap();
