@@ -123,6 +123,15 @@ pub(crate) struct Conn {
     pub(crate) keepalive_probes: u32,
     /// End of TIME-WAIT, FIN-WAIT-2 give-up for orphans.
     pub(crate) close_at: Option<u64>,
+    /// Tail loss probe timeout (RFC 8985 section 7).
+    pub(crate) tlp_at: Option<u64>,
+    /// A tail loss probe is due.
+    pub(crate) tlp_now: bool,
+    /// A probe was sent and not yet answered by new acknowledgments.
+    pub(crate) tlp_out: bool,
+    /// The peer's delayed-ACK allowance assumed by the probe timeout (our
+    /// own setting).
+    pub(crate) delack_ns: u64,
     /// Consecutive retransmission timeouts.
     pub(crate) retries: u32,
 
@@ -133,6 +142,9 @@ pub(crate) struct Conn {
     /// The largest payload received: the peer's segment size, for "ACK
     /// every second full-sized segment".
     pub(crate) rcv_seg_max: usize,
+    /// Duplicate ACKs still owed for out-of-order segments that arrived in
+    /// one batch (without SACK the sender counts them; capped at 3).
+    pub(crate) dupacks_owed: u8,
     /// A zero-window or keep-alive probe is due.
     pub(crate) probe_now: bool,
     pub(crate) nodelay: bool,
@@ -240,10 +252,15 @@ impl Conn {
             keepalive_at: None,
             keepalive_probes: 0,
             close_at: None,
+            tlp_at: None,
+            tlp_now: false,
+            tlp_out: false,
+            delack_ns: config.delayed_ack_ns,
             retries: 0,
             ack_now: false,
             unacked: 0,
             rcv_seg_max: 0,
+            dupacks_owed: 0,
             probe_now: false,
             nodelay: config.nodelay,
             keepalive: config.keepalive,
@@ -300,6 +317,30 @@ impl Conn {
     /// Bytes sent and not acknowledged.
     pub(crate) fn flight(&self) -> usize {
         self.snd_nxt.since(self.snd_una)
+    }
+
+    /// RFC 8985's probe timeout: two smoothed RTTs (at least 10 ms), plus
+    /// the peer's delayed-ACK allowance when one segment is in flight; never
+    /// later than the retransmission timeout. `None` without an RTT sample.
+    pub(crate) fn pto(&self) -> Option<u64> {
+        let srtt = self.rtt.srtt();
+        if srtt == 0 {
+            return None;
+        }
+        let mut pto = (2 * srtt).max(10_000_000);
+        if self.snd_max.since(self.snd_una) <= self.mss {
+            pto += self.delack_ns.max(srtt / 2);
+        }
+        Some(pto.min(self.rtt.rto()))
+    }
+
+    /// Arm the tail loss probe after sending or new acknowledgments.
+    pub(crate) fn arm_tlp(&mut self, now: u64) {
+        self.tlp_at = if self.snd_una < self.snd_max && !self.in_recovery() && !self.tlp_out {
+            self.pto().map(|p| now + p)
+        } else {
+            None
+        };
     }
 
     pub(crate) fn in_recovery(&self) -> bool {
@@ -370,6 +411,8 @@ impl Conn {
         self.persist_at = None;
         self.keepalive_at = None;
         self.close_at = None;
+        self.tlp_at = None;
+        self.tlp_now = false;
         self.ack_now = false;
         self.probe_now = false;
         self.rexmit_now = false;

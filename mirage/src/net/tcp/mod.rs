@@ -242,6 +242,8 @@ pub struct Stats {
     pub timeouts: u64,
     /// Zero-window probes.
     pub window_probes: u64,
+    /// Tail loss probes (RFC 8985).
+    pub tail_loss_probes: u64,
     /// Keep-alive probes.
     pub keepalive_probes: u64,
     /// Connections established.

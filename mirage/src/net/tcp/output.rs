@@ -48,6 +48,8 @@ pub(crate) struct Plan {
     pub(crate) retransmit: bool,
     /// It is the retransmission `rexmit_now` asked for.
     pub(crate) rexmit: bool,
+    /// It is a tail loss probe.
+    pub(crate) tlp: bool,
 }
 
 impl Plan {
@@ -122,6 +124,7 @@ impl Conn {
             options: self.options(now, kind),
             retransmit: kind == Kind::Data && seq < self.snd_max,
             rexmit: false,
+            tlp: false,
         }
     }
 
@@ -193,6 +196,30 @@ impl Conn {
     }
 
     fn plan_data(&self, now: u64) -> Option<Plan> {
+        // A tail loss probe (RFC 8985 section 7.3): new data if the peer's
+        // window allows, else the last segment again; either draws an ACK
+        // (with SACK) that starts fast recovery instead of a timeout.
+        if self.tlp_now && self.snd_una < self.snd_max {
+            let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+            let avail = self.data_end().since(self.snd_nxt);
+            let mut p = if self.snd_nxt == self.snd_max && avail > 0 && wnd_room > 0 {
+                let n = avail.min(wnd_room).min(self.mss);
+                let mut flags = Flags::ACK;
+                if self.snd_nxt + n == self.data_end() {
+                    flags |= Flags::PSH;
+                }
+                Some(self.make(now, Kind::Data, self.snd_nxt, n, flags))
+            } else {
+                let last = self.snd_max.since(self.snd_una).min(self.mss);
+                let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
+                let start = self.snd_max - last.max(fin);
+                self.resend(now, start, last.max(fin))
+            };
+            if let Some(p) = &mut p {
+                p.tlp = true;
+                return Some(*p);
+            }
+        }
         // Fast retransmit / partial ACK: the first unacknowledged segment.
         if self.rexmit_now && self.snd_una < self.snd_max {
             let (seq, len) = self
@@ -310,6 +337,12 @@ impl Conn {
                 self.rcv_adv = edge;
             }
         }
+        if plan.kind == Kind::Ack && self.dupacks_owed > 0 {
+            self.dupacks_owed -= 1;
+            self.ack_now = self.dupacks_owed > 0;
+        } else {
+            self.dupacks_owed = 0;
+        }
         match plan.kind {
             Kind::Syn => {
                 let end = self.iss + 1;
@@ -341,14 +374,25 @@ impl Conn {
                 if plan.rexmit {
                     self.rexmit_now = false;
                 }
+                if plan.tlp {
+                    self.tlp_now = false;
+                    self.tlp_out = true;
+                    self.tlp_at = None;
+                    // RFC 8985 7.3: the RTO runs from the probe.
+                    self.rto_at = Some(now + self.rtt.rto());
+                }
                 if plan.seq == self.snd_nxt {
                     self.snd_nxt = end;
                 }
-                if self.snd_max < end {
+                let new_data = self.snd_max < end;
+                if new_data {
                     self.snd_max = end;
                 }
                 if self.rto_at.is_none() {
                     self.rto_at = Some(now + self.rtt.rto());
+                }
+                if new_data && !plan.tlp {
+                    self.arm_tlp(now);
                 }
             }
             Kind::Probe => self.probe_now = false,
@@ -366,6 +410,7 @@ impl Conn {
                 self.ack_now
                     || self.probe_now
                     || self.rexmit_now
+                    || self.tlp_now
                     || self.snd_nxt < self.data_end()
                     || (self.fin_queued && self.snd_nxt <= self.data_end())
                     || (self.in_recovery() && self.sack_ok)

@@ -403,6 +403,9 @@ impl Conn {
             } else {
                 Some(now + self.rtt.rto())
             };
+            self.tlp_out = false;
+            self.tlp_now = false;
+            self.arm_tlp(now);
             if self.persist_at.is_some() {
                 self.persist_at = None;
                 self.persist_backoff = 0;
@@ -461,6 +464,8 @@ impl Conn {
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
     fn enter_recovery(&mut self, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
+        self.tlp_at = None;
+        self.tlp_now = false;
         if self.sack_ok {
             ctx.stats.sack_recoveries += 1;
         }
@@ -553,9 +558,14 @@ impl Conn {
                 self.delack_at = Some(now + ctx.config.delayed_ack_ns);
             }
         } else {
-            // Out of order: an immediate duplicate ACK (with SACK blocks).
+            // Out of order: an immediate duplicate ACK (with SACK blocks);
+            // without SACK one per segment, even within a batch, so that
+            // the sender can count them.
             ctx.stats.out_of_order += 1;
             self.ack_now = true;
+            if !self.sack_ok && self.dupacks_owed < 3 {
+                self.dupacks_owed += 1;
+            }
         }
     }
 

@@ -139,6 +139,7 @@ impl Conn {
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         [
             self.rto_at,
+            self.tlp_at,
             self.delack_at,
             self.persist_at,
             self.keepalive_at,
@@ -161,6 +162,13 @@ impl Conn {
             self.retransmit_timeout(config, stats);
             if self.state == State::Closed {
                 return;
+            }
+        }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            if self.state.is_synchronized() && self.snd_una < self.snd_max && !self.in_recovery() {
+                self.tlp_now = true;
+                stats.tail_loss_probes += 1;
             }
         }
         if self.delack_at.is_some_and(|t| t <= now) {
@@ -217,6 +225,8 @@ impl Conn {
                 self.recovery = None;
                 self.dupacks = 0;
                 self.rexmit_now = false;
+                self.tlp_now = false;
+                self.tlp_at = None;
                 self.snd_nxt = self.snd_una;
                 self.high_rxt = self.snd_una;
                 self.rtt.back_off();

@@ -105,3 +105,64 @@ fn five_percent_loss() {
         assert!(sa.sack_recoveries > 0 && sb.sack_recoveries > 0);
     }
 }
+
+/// One direction, with and without SACK: returns (lost, retransmitted,
+/// timeouts, SACK recoveries, virtual ns taken).
+fn one_way(sack: bool, loss: u32, seed: u64) -> (u64, u64, u64, u64, u64) {
+    let cfg = Config {
+        sack,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(cfg.clone(), cfg, Impair::default(), seed);
+    let (a, b) = open(&mut sim, 80);
+    sim.impair = Impair {
+        loss_per_mille: loss,
+        delay_ns: MS,
+        ..Impair::default()
+    };
+    let start = sim.now;
+    let mut ab = Transfer::new(8 << 20, seed);
+    sim.run_until(3_600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ab.pump_recv(&mut s.b, b);
+        ab.done()
+    });
+    assert_eq!(sim.a.info(a).unwrap().sack, sack);
+    let s = sim.a.stats();
+    (
+        sim.lost,
+        s.retransmitted,
+        s.timeouts,
+        s.sack_recoveries,
+        sim.now - start,
+    )
+}
+
+#[test]
+fn sack_repairs_losses_with_few_retransmissions_and_no_timeouts() {
+    let (lost, rexmit, timeouts, recoveries, _) = one_way(true, 10, 3);
+    assert!(recoveries > 0, "the scoreboard drove recovery");
+    assert!(
+        rexmit <= lost + lost / 4,
+        "retransmissions bounded: {rexmit} for {lost} lost"
+    );
+    assert!(
+        timeouts <= 1,
+        "losses repaired without timeouts: {timeouts}"
+    );
+    let (_, _, _, recoveries, _) = one_way(false, 10, 3);
+    assert_eq!(recoveries, 0);
+}
+
+#[test]
+fn sack_beats_newreno_alone_when_several_segments_per_window_are_lost() {
+    let (_, _, _, _, with) = one_way(true, 40, 5);
+    let (_, _, _, _, without) = one_way(false, 40, 5);
+    extern crate std;
+    std::eprintln!(
+        "4 % loss, 8 MiB: {} ms with SACK, {} ms without",
+        with / MS,
+        without / MS
+    );
+    assert!(with < without, "{with} vs {without}");
+}
