@@ -66,6 +66,16 @@ impl Congestion {
         self.algo
     }
 
+    /// Switch algorithm, keeping the window and threshold.
+    pub(crate) fn set_algorithm(&mut self, algo: CongestionAlgorithm) {
+        if algo != self.algo {
+            self.algo = algo;
+            self.acked = 0;
+            self.epoch_ns = None;
+            self.w_max = self.cwnd as f64 / self.mss as f64;
+        }
+    }
+
     /// The segment size changed (MSS negotiation): keep the window in
     /// segments.
     pub(crate) fn set_mss(&mut self, mss: usize) {

@@ -42,7 +42,7 @@
 //! [`Tcp::close`] (orderly; the connection finishes in the background and
 //! the handle is released), [`Tcp::abort`] (RST), queries
 //! ([`Tcp::state`], [`Tcp::info`]), options ([`Tcp::set_nodelay`],
-//! [`Tcp::set_keepalive`]) and wakers ([`Tcp::register_recv_waker`],
+//! [`Tcp::set_keepalive`], [`Tcp::set_congestion`]) and wakers ([`Tcp::register_recv_waker`],
 //! [`Tcp::register_send_waker`], [`Tcp::register_state_waker`],
 //! [`Tcp::register_accept_waker`]), woken from `process` and `dispatch`.
 //! Handles carry a generation: a handle to a reclaimed connection is
@@ -1496,6 +1496,17 @@ impl Tcp {
     pub fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> Result<(), TcpError> {
         self.conn_mut(id)?.nodelay = nodelay;
         self.touch(id);
+        Ok(())
+    }
+
+    /// Choose the congestion control of this connection (the window and
+    /// threshold carry over).
+    pub fn set_congestion(
+        &mut self,
+        id: ConnId,
+        algo: CongestionAlgorithm,
+    ) -> Result<(), TcpError> {
+        self.conn_mut(id)?.cc.set_algorithm(algo);
         Ok(())
     }
 

@@ -524,3 +524,94 @@ fn bound_on_connections() {
         Err(TcpError::TooManyConnections)
     );
 }
+
+/// A SYN to the listener, from `port`.
+fn syn_from(port: u16) -> Seg {
+    Seg {
+        src: B,
+        dst: A,
+        src_port: port,
+        dst_port: 80,
+        seq: SeqNumber(500),
+        ack: SeqNumber(0),
+        flags: Flags::SYN,
+        window: 65535,
+        options: Options::default(),
+        payload: Vec::new(),
+    }
+}
+
+#[test]
+fn syn_received_answers_a_retransmitted_syn_and_gives_up_in_time() {
+    let mut us = Tcp::new(cfg(), [1; 32]);
+    let l = us.listen(80, 4).unwrap();
+    let syn = syn_from(6000);
+    let first = feed(&mut us, 0, &syn).remove(0);
+    // The peer did not get our SYN-ACK and sends its SYN again.
+    let again = feed(&mut us, 10 * MS, &syn);
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].flags, again[0].seq), (first.flags, first.seq));
+    // Unanswered: SYN-ACKs back off, then the half-open connection goes.
+    let mut now = 10 * MS;
+    let mut synacks = 0;
+    while let Some(d) = us.next_deadline() {
+        now = d;
+        synacks += flush(&mut us, now).len();
+    }
+    assert_eq!(synacks, 6);
+    assert_eq!(us.occupancy().connections, 0);
+    assert_eq!(us.accept(l), Ok(None));
+}
+
+#[test]
+fn rst_in_syn_received_drops_the_half_open_connection() {
+    let mut us = Tcp::new(cfg(), [1; 32]);
+    let l = us.listen(80, 4).unwrap();
+    let syn = syn_from(6001);
+    let synack = feed(&mut us, 0, &syn).remove(0);
+    assert_eq!(us.occupancy().connections, 1);
+    let rst = synack.reply(SeqNumber(501), SeqNumber(0), Flags::RST);
+    assert!(feed(&mut us, 0, &rst).is_empty());
+    assert_eq!(us.occupancy().connections, 0);
+    assert_eq!(us.accept(l), Ok(None));
+    // A bad ACK in SYN-RECEIVED draws a RST and leaves it half-open.
+    let synack = feed(&mut us, 0, &syn_from(6002)).remove(0);
+    let bad = synack.reply(SeqNumber(501), synack.seq + 5, Flags::ACK);
+    let out = feed(&mut us, 0, &bad);
+    assert_eq!((out[0].flags, out[0].seq), (Flags::RST, synack.seq + 5));
+    assert_eq!(us.occupancy().connections, 1);
+}
+
+#[test]
+fn close_in_syn_sent_and_shutdown_before_established() {
+    let mut us = Tcp::new(cfg(), [1; 32]);
+    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
+    us.close(id).unwrap();
+    assert_eq!(us.occupancy().connections, 0);
+    // Shut down before the handshake completes: the FIN follows it.
+    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
+    us.send(id, b"early").unwrap();
+    us.shutdown_write(id).unwrap();
+    let syn = flush(&mut us, 0).remove(0);
+    let mut synack = syn.reply(SeqNumber(9), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options.mss = Some(1460);
+    let out = feed(&mut us, MS, &synack);
+    assert_eq!(us.state(id), Ok(State::FinWait1));
+    assert!(out.iter().any(|s| s.payload == b"early" && s.flags.fin()));
+}
+
+#[test]
+fn congestion_control_can_be_chosen_per_connection() {
+    let mut p = Peer::passive(cfg());
+    use crate::net::tcp::CongestionAlgorithm;
+    assert_eq!(
+        p.us.info(p.id).unwrap().congestion,
+        CongestionAlgorithm::Cubic
+    );
+    p.us.set_congestion(p.id, CongestionAlgorithm::NewReno)
+        .unwrap();
+    assert_eq!(
+        p.us.info(p.id).unwrap().congestion,
+        CongestionAlgorithm::NewReno
+    );
+}
