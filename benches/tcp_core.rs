@@ -53,7 +53,7 @@ impl Transmit for Link {
             self.rng ^= self.rng << 13;
             self.rng ^= self.rng >> 7;
             self.rng ^= self.rng << 17;
-            if self.rng % self.loss_every == 0 {
+            if self.rng.is_multiple_of(self.loss_every) {
                 self.pool.push(b);
                 return true;
             }
@@ -135,7 +135,7 @@ impl Pair {
     }
 }
 
-const CHUNK: [u8; 65536] = [0x5a; 65536];
+static CHUNK: [u8; 65536] = [0x5a; 65536];
 
 /// Stream `total` bytes from A to B on an open connection.
 fn bulk(p: &mut Pair, a: ConnId, b: ConnId, total: usize) {
