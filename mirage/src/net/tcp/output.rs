@@ -152,6 +152,19 @@ impl Conn {
             return Some(p);
         }
         if self.probe_now {
+            // The persist timer fired. If the peer's window has room for
+            // less than a segment, send what fits (RFC 9293 3.8.6.2.1's
+            // override timeout, lest silly-window avoidance on both sides
+            // stall the connection); if none, probe it.
+            let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+            let n = self
+                .data_end()
+                .since(self.snd_nxt)
+                .min(wnd_room)
+                .min(self.mss);
+            if n > 0 && self.state.is_synchronized() && self.snd_nxt == self.snd_max {
+                return Some(self.make(now, Kind::Data, self.snd_nxt, n, Flags::ACK | Flags::PSH));
+            }
             return Some(self.make(now, Kind::Probe, self.snd_una - 1, 0, Flags::ACK));
         }
         if self.ack_now || self.window_update_due() {
@@ -374,6 +387,7 @@ impl Conn {
                 if plan.rexmit {
                     self.rexmit_now = false;
                 }
+                self.probe_now = false;
                 if plan.tlp {
                     self.tlp_now = false;
                     self.tlp_out = true;
@@ -425,10 +439,12 @@ impl Conn {
         if !self.state.is_synchronized() {
             return;
         }
-        let unsent = self.snd_nxt < self.data_end();
+        let unsent = self.data_end().since(self.snd_nxt);
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
-        if unsent
-            && wnd_room == 0
+        // Nothing in flight and the window too small for what waits (zero,
+        // or less than a segment that silly-window avoidance holds back).
+        if unsent > 0
+            && wnd_room < unsent.min(self.mss)
             && self.snd_una == self.snd_max
             && self.rto_at.is_none()
             && self.persist_at.is_none()

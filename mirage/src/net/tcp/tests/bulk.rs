@@ -166,3 +166,46 @@ fn sack_beats_newreno_alone_when_several_segments_per_window_are_lost() {
     );
     assert!(with < without, "{with} vs {without}");
 }
+
+#[test]
+fn ipv6_transfer() {
+    use core::net::{IpAddr, Ipv6Addr};
+    let mut sim = Sim::new(Config::default(), Config::default(), Impair::default(), 21);
+    sim.addr_a = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    sim.addr_b = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let (a, b) = open(&mut sim, 443);
+    sim.impair = lossy(10);
+    let mut ab = Transfer::new(1 << 20, 21);
+    sim.run_until(600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ab.pump_recv(&mut s.b, b);
+        ab.done()
+    });
+    assert_eq!(sim.a.endpoints(a).unwrap().1, (sim.addr_b, 443));
+}
+
+#[test]
+fn receiver_that_stops_reading_closes_the_window_then_reopens_it() {
+    let mut sim = Sim::new(Config::default(), Config::default(), Impair::default(), 8);
+    let (a, b) = open(&mut sim, 80);
+    let mut ab = Transfer::new(1 << 20, 8);
+    // B does not read for 30 s: its window closes and A probes.
+    let until = sim.now + 30_000 * MS;
+    sim.run_until(60_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        s.now >= until
+    });
+    assert_eq!(sim.a.info(a).unwrap().peer_window, 0);
+    assert!(sim.a.stats().window_probes > 0);
+    assert_eq!(
+        sim.b.info(b).unwrap().recv_queue,
+        Config::default().recv_buffer
+    );
+    // B reads: a window update, and the transfer completes.
+    sim.run_until(600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ab.pump_recv(&mut s.b, b);
+        ab.done()
+    });
+    assert_eq!(sim.a.stats().timeouts, 0);
+}

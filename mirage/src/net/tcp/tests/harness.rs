@@ -179,6 +179,9 @@ type InFlight = (u64, u64, bool, Vec<u8>);
 
 /// Two TCPs, A at 10.0.0.1 and B at 10.0.0.2, on one wire.
 pub(crate) struct Sim {
+    /// A's and B's addresses (10.0.0.1 and 10.0.0.2 unless changed).
+    pub(crate) addr_a: IpAddr,
+    pub(crate) addr_b: IpAddr,
     pub(crate) a: Tcp,
     pub(crate) b: Tcp,
     pub(crate) now: u64,
@@ -195,6 +198,8 @@ pub(crate) struct Sim {
 impl Sim {
     pub(crate) fn new(ca: Config, cb: Config, impair: Impair, seed: u64) -> Sim {
         Sim {
+            addr_a: A,
+            addr_b: B,
             a: Tcp::new(ca, [1; 32]),
             b: Tcp::new(cb, [2; 32]),
             now: 1_000 * MS,
@@ -253,10 +258,12 @@ impl Sim {
                 break;
             };
             if to_b {
-                self.b.process(self.now, A, B, &bytes, &mut self.cap);
+                self.b
+                    .process(self.now, self.addr_a, self.addr_b, &bytes, &mut self.cap);
                 self.put_on_wire(false);
             } else {
-                self.a.process(self.now, B, A, &bytes, &mut self.cap);
+                self.a
+                    .process(self.now, self.addr_b, self.addr_a, &bytes, &mut self.cap);
                 self.put_on_wire(true);
             }
         }
@@ -317,7 +324,10 @@ impl Sim {
 /// Connect A to B's `port` and return (A's handle, B's accepted handle).
 pub(crate) fn open(sim: &mut Sim, port: u16) -> (ConnId, ConnId) {
     let l = sim.b.listen(port, 16).expect("listen");
-    let a = sim.a.connect(sim.now, (A, 0), (B, port)).expect("connect");
+    let a = sim
+        .a
+        .connect(sim.now, (sim.addr_a, 0), (sim.addr_b, port))
+        .expect("connect");
     let mut b = None;
     sim.run_until(60_000 * MS, |s| {
         if b.is_none() {
