@@ -580,3 +580,13 @@ impl Peer {
         all
     }
 }
+
+/// Nothing left: no connection, table entry, TIME-WAIT record or timer.
+pub(crate) fn assert_empty(t: &Tcp) {
+    let o = t.occupancy();
+    assert_eq!(
+        (o.connections, o.table, o.time_wait, o.timers),
+        (0, 0, 0, 0),
+        "{o:?}"
+    );
+}
