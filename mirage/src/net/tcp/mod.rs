@@ -22,7 +22,9 @@
 //!   RSTs of aborted connections). It stops when `tx` refuses a segment;
 //!   nothing is lost, the rest goes on the next call.
 //! - [`Tcp::next_deadline`] tells when `dispatch` must run next at the
-//!   latest (`None`: only when something happens).
+//!   latest (`None`: only when something happens; `Some(0)`: segments are
+//!   waiting to be sent now, e.g. after `dispatch` returned `false` because
+//!   `tx` refused one: wait for the device to have room first).
 //!
 //! [`Transmit`] is the IP layer as TCP sees it: `mss_hint(dst)` is the MSS
 //! to announce toward `dst` (the path MTU less the IP and TCP fixed
@@ -34,6 +36,13 @@
 //! cannot take the frame now.
 //!
 //! # The application's interface
+//!
+//! Shapes, where they differ from a plain reading of the names: `listen`
+//! binds the port on every local address; `accept` returns
+//! `Result<Option<ConnId>, TcpError>` (`Err(InvalidHandle)` for a closed
+//! listener); `recv_with` and `send_with` closures return `(bytes
+//! consumed or written, a value handed back)`, as smoltcp's do; `dispatch`
+//! returns whether everything pending went out.
 //!
 //! By handle, as smoltcp's sockets: [`Tcp::listen`] and [`Tcp::accept`],
 //! [`Tcp::connect`] (an ephemeral port when the local port is 0, RFC 6056
