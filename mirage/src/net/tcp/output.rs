@@ -71,10 +71,11 @@ impl Conn {
         }
         let edge = self.rcv_nxt + free;
         let threshold = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss).max(1));
-        let adv = if edge.since(self.rcv_adv) >= threshold || self.rcv_adv <= self.rcv_nxt {
+        let known = self.rcv_adv.max(self.rcv_nxt);
+        let adv = if edge.since(known) >= threshold {
             edge
         } else {
-            self.rcv_adv.max(self.rcv_nxt)
+            known
         };
         // Do not advertise below what the peer already knows (a window
         // may not shrink) unless the space truly shrank.

@@ -613,3 +613,31 @@ fn congestion_control_can_be_chosen_per_connection() {
         CongestionAlgorithm::NewReno
     );
 }
+
+#[test]
+fn receiver_silly_window_avoidance() {
+    let mut p = Peer::passive(cfg());
+    let cap = Config::default().recv_buffer;
+    let chunk = alloc::vec![1u8; 1024];
+    for _ in 0..cap / 1024 {
+        p.send(Flags::ACK, &chunk);
+    }
+    let probe = |p: &mut Peer| {
+        let mut s = p.seg(Flags::ACK, b"");
+        s.seq = p.seq - 1;
+        let out = p.deliver(&s);
+        assert_eq!(out.len(), 1);
+        usize::from(out[0].window) << 2
+    };
+    assert_eq!(probe(&mut p), 0, "the window is full");
+    // Reading a little opens no window (and sends no update).
+    let mut buf = alloc::vec![0u8; 4096];
+    assert_eq!(p.us.recv(p.id, &mut buf[..100]), Ok(100));
+    assert!(p.wait(0).is_empty());
+    assert_eq!(probe(&mut p), 0, "not by less than a segment");
+    // A segment's worth: a window update, unprompted.
+    assert_eq!(p.us.recv(p.id, &mut buf[..2000]), Ok(2000));
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(usize::from(out[0].window) << 2, 2100);
+}
