@@ -178,6 +178,13 @@ impl Conn {
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
+            // Nobody holds an orphan: a peer keeping its window shut must
+            // not keep it forever (Linux's orphan retries likewise).
+            if self.owner == super::conn::Owner::Orphan && self.persist_backoff > config.max_retries
+            {
+                self.terminate(Some(TcpError::TimedOut));
+                return;
+            }
             self.probe_now = true;
             stats.window_probes += 1;
         }

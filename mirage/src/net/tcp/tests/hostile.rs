@@ -277,3 +277,26 @@ fn random_segments_never_panic() {
     let o = p.us.occupancy();
     assert!(o.connections <= 1 + 8, "{o:?}");
 }
+
+#[test]
+fn an_orphan_behind_a_window_kept_shut_is_reclaimed() {
+    let mut p = established();
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    p.us.send(p.id, &[1u8; 1000]).unwrap();
+    p.us.close(p.id).unwrap();
+    // The peer answers every probe, window still zero.
+    for _ in 0..100 {
+        let Some(d) = p.us.next_deadline() else {
+            break;
+        };
+        let out = p.wait(d.saturating_sub(p.now));
+        for _ in out {
+            let mut r = p.seg(Flags::ACK, b"");
+            r.window = 0;
+            p.deliver(&r);
+        }
+    }
+    assert_empty(&p.us);
+}
