@@ -103,6 +103,26 @@ def udp(family, payload):
 seeds["udp"] = [udp(0, b"mirage"), udp(1, b"mirage6"), udp(0, b"")]
 
 
+def tcp(family, flags, opts, payload):
+    d = bytearray([0x9C, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 9, 0, flags, 0xFA, 0xF0, 0, 0, 0, 0]) + opts + payload
+    d[12] = ((20 + len(opts)) // 4) << 4
+    if family == 0:
+        ph = bytes([10, 0, 0, 1, 10, 0, 0, 2, 0, 6]) + len(d).to_bytes(2, "big")
+    else:
+        ph = v6("::1") + v6("fe80::1") + len(d).to_bytes(4, "big") + bytes([0, 0, 0, 6])
+    put16(d, 16, ck(ph + bytes(d)))
+    return bytes([family]) + bytes(d)
+
+
+TS = bytes([8, 10, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0])
+seeds["tcp"] = [
+    tcp(0, 0x02, bytes([2, 4, 5, 0xB4, 4, 2]) + TS + bytes([1, 3, 3, 7]), b""),
+    tcp(1, 0x12, bytes([2, 4, 5, 0xA0, 1, 1, 4, 2, 1, 3, 3, 9]), b""),
+    tcp(0, 0x18, bytes([1, 1]) + TS + bytes([1, 1, 5, 18]) + bytes(range(16)), b"GET / HTTP/1.0"),
+    tcp(1, 0x11, bytes([30, 4, 0xAA, 0xBB, 0]) + bytes(3), b"x"),
+]
+
+
 def dhcp(op, mtype, opts):
     h = bytes([op, 1, 6, 0]) + (0x3903F326).to_bytes(4, "big") + bytes([0, 3, 0x80, 0]) + bytes(16) + MAC1 + bytes(10 + 64 + 128)
     m = h + bytes([0x63, 0x82, 0x53, 0x63, 53, 1, mtype]) + opts + b"\xff"

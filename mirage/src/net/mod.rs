@@ -17,6 +17,7 @@ pub mod ipv4v6;
 pub mod ipv6;
 pub mod ndp;
 pub mod stack;
+pub mod tcp;
 pub mod udp;
 pub mod wire;
 

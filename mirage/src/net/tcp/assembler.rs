@@ -1,0 +1,200 @@
+//! The out-of-order record of the receive side: which byte ranges past the
+//! next expected byte (`RCV.NXT`) have arrived. Offsets are relative to
+//! `RCV.NXT`; when in-order data arrives the ranges shift down.
+//!
+//! Bounded: at most [`MAX_RANGES`] separate ranges (a segment that would
+//! need more is refused and its bytes dropped; the sender retransmits
+//! them), and the bytes live in the receive ring, so they are bounded by
+//! the receive window.
+
+/// The most separate out-of-order ranges kept.
+pub(crate) const MAX_RANGES: usize = 32;
+
+/// Sorted, disjoint, non-adjacent ranges `[start, end)` of offsets.
+#[derive(Debug, Clone)]
+pub(crate) struct Assembler {
+    ranges: [(u32, u32); MAX_RANGES],
+    len: usize,
+    /// The start of the range that grew last (for the first SACK block).
+    last: Option<u32>,
+}
+
+/// The segment would need more than [`MAX_RANGES`] ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TooManyRanges;
+
+impl Default for Assembler {
+    fn default() -> Self {
+        Assembler {
+            ranges: [(0, 0); MAX_RANGES],
+            len: 0,
+            last: None,
+        }
+    }
+}
+
+impl Assembler {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.last = None;
+    }
+
+    /// The ranges, in order.
+    pub(crate) fn ranges(&self) -> &[(u32, u32)] {
+        &self.ranges[..self.len]
+    }
+
+    /// The start of the range holding the most recently added bytes.
+    pub(crate) fn last_added(&self) -> Option<(u32, u32)> {
+        let at = self.last?;
+        self.ranges()
+            .iter()
+            .copied()
+            .find(|&(s, e)| s <= at && at < e.max(s + 1))
+    }
+
+    /// Record `[start, start + len)`, merging with overlapping or adjacent
+    /// ranges.
+    pub(crate) fn add(&mut self, start: u32, len: u32) -> Result<(), TooManyRanges> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = start.saturating_add(len);
+        // First range whose end reaches `start` (could merge).
+        let mut i = 0;
+        while i < self.len && self.ranges[i].1 < start {
+            i += 1;
+        }
+        // Ranges i..j overlap or touch [start, end).
+        let mut j = i;
+        while j < self.len && self.ranges[j].0 <= end {
+            j += 1;
+        }
+        if i == j {
+            if self.len == MAX_RANGES {
+                return Err(TooManyRanges);
+            }
+            self.ranges.copy_within(i..self.len, i + 1);
+            self.ranges[i] = (start, end);
+            self.len += 1;
+        } else {
+            let s = self.ranges[i].0.min(start);
+            let e = self.ranges[j - 1].1.max(end);
+            self.ranges[i] = (s, e);
+            self.ranges.copy_within(j..self.len, i + 1);
+            self.len -= j - i - 1;
+        }
+        self.last = Some(start);
+        Ok(())
+    }
+
+    /// If a range starts at offset 0, remove it and return its length;
+    /// then shift every offset down by the bytes now in order (`advance`,
+    /// which is at least that length when in-order data was just added).
+    pub(crate) fn take_front(&mut self) -> u32 {
+        if self.len == 0 || self.ranges[0].0 != 0 {
+            return 0;
+        }
+        let n = self.ranges[0].1;
+        self.ranges.copy_within(1..self.len, 0);
+        self.len -= 1;
+        self.shift(n);
+        n
+    }
+
+    /// Shift offsets down by `n` (RCV.NXT advanced by `n`); ranges below
+    /// are cut.
+    pub(crate) fn shift(&mut self, n: u32) {
+        let mut w = 0;
+        for r in 0..self.len {
+            let (s, e) = self.ranges[r];
+            if e > n {
+                self.ranges[w] = (s.saturating_sub(n), e - n);
+                w += 1;
+            }
+        }
+        self.len = w;
+        self.last = self.last.and_then(|l| l.checked_sub(n));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merges_and_takes_front() {
+        let mut a = Assembler::default();
+        a.add(10, 5).unwrap();
+        a.add(20, 5).unwrap();
+        a.add(15, 5).unwrap(); // bridges both
+        assert_eq!(a.ranges(), &[(10, 25)]);
+        a.add(30, 2).unwrap();
+        a.add(0, 3).unwrap();
+        assert_eq!(a.ranges(), &[(0, 3), (10, 25), (30, 32)]);
+        assert_eq!(a.last_added(), Some((0, 3)));
+        assert_eq!(a.take_front(), 3);
+        assert_eq!(a.ranges(), &[(7, 22), (27, 29)]);
+        assert_eq!(a.take_front(), 0);
+        a.add(0, 8).unwrap();
+        assert_eq!(a.take_front(), 22);
+        assert_eq!(a.ranges(), &[(5, 7)]);
+        a.shift(6);
+        assert_eq!(a.ranges(), &[(0, 1)]);
+        a.shift(1);
+        assert!(a.is_empty());
+    }
+
+    #[test]
+    fn bounded_number_of_ranges() {
+        let mut a = Assembler::default();
+        for i in 0..MAX_RANGES as u32 {
+            a.add(i * 10 + 1, 2).unwrap();
+        }
+        assert_eq!(a.add(1000, 1), Err(TooManyRanges));
+        // Merging into an existing range still works when full.
+        a.add(3, 2).unwrap();
+        assert_eq!(a.ranges()[0], (1, 5));
+        a.add(0, 1000).unwrap();
+        assert_eq!(a.ranges(), &[(0, 1000)]);
+    }
+
+    #[test]
+    fn random_against_bitmap() {
+        let mut x: u64 = 12345;
+        for _ in 0..200 {
+            let mut a = Assembler::default();
+            let mut bits = [false; 300];
+            for _ in 0..20 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let s = (x % 250) as u32;
+                let l = ((x >> 20) % 40) as u32;
+                if a.add(s, l).is_ok() {
+                    for b in &mut bits[s as usize..(s + l) as usize] {
+                        *b = true;
+                    }
+                }
+            }
+            let mut expect = alloc::vec::Vec::new();
+            let mut i = 0;
+            while i < bits.len() {
+                if bits[i] {
+                    let s = i;
+                    while i < bits.len() && bits[i] {
+                        i += 1;
+                    }
+                    expect.push((s as u32, i as u32));
+                } else {
+                    i += 1;
+                }
+            }
+            assert_eq!(a.ranges(), &expect[..]);
+        }
+    }
+}

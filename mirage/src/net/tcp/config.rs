@@ -1,0 +1,124 @@
+//! Configuration of a [`super::Tcp`], with documented defaults.
+
+pub use super::congestion::CongestionAlgorithm;
+
+const MS: u64 = 1_000_000;
+const S: u64 = 1_000_000_000;
+
+/// Keep-alive probing (RFC 9293 section 3.8.4; off unless asked for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAlive {
+    /// Idle time before the first probe.
+    pub idle_ns: u64,
+    /// Time between unanswered probes.
+    pub interval_ns: u64,
+    /// Unanswered probes before the connection is dropped.
+    pub count: u32,
+}
+
+impl Default for KeepAlive {
+    /// Linux's defaults: 2 hours idle, 75 s between probes, 9 probes.
+    fn default() -> Self {
+        KeepAlive {
+            idle_ns: 7200 * S,
+            interval_ns: 75 * S,
+            count: 9,
+        }
+    }
+}
+
+/// Limits, timeouts and behaviour of the TCP. Times are in nanoseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Send buffer per connection, bytes (default 128 KiB).
+    pub send_buffer: usize,
+    /// Receive buffer per connection, bytes; the largest window advertised
+    /// (default 128 KiB).
+    pub recv_buffer: usize,
+    /// Connections held at once: open, opening, closing or orphaned, but
+    /// not TIME-WAIT (default 1024). With the buffers this bounds memory:
+    /// `max_connections * (send_buffer + recv_buffer)`.
+    pub max_connections: usize,
+    /// TIME-WAIT records kept (small: no buffers); when full the oldest is
+    /// dropped early (default 4096).
+    pub max_time_wait: usize,
+    /// Upper bound on a listener's backlog (half-open plus not yet
+    /// accepted connections); beyond it SYNs are answered with SYN cookies
+    /// (default 128).
+    pub max_backlog: usize,
+    /// Use SYN cookies when a backlog is full (default true); otherwise
+    /// such SYNs are dropped.
+    pub syn_cookies: bool,
+    /// Congestion control of new connections (default CUBIC).
+    pub congestion: CongestionAlgorithm,
+    /// Offer window scaling (default true).
+    pub window_scaling: bool,
+    /// Offer timestamps (default true).
+    pub timestamps: bool,
+    /// Offer selective acknowledgments (default true).
+    pub sack: bool,
+    /// Nagle's algorithm off for new connections (default false: Nagle on).
+    pub nodelay: bool,
+    /// Delayed-ACK timer (default 40 ms); an ACK is also sent for every
+    /// second full-sized segment.
+    pub delayed_ack_ns: u64,
+    /// Initial retransmission timeout (default 1 s, RFC 6298).
+    pub initial_rto_ns: u64,
+    /// Lower bound of the retransmission timeout (default 200 ms, as Linux;
+    /// RFC 6298 says 1 s).
+    pub min_rto_ns: u64,
+    /// Upper bound of the retransmission timeout (default 60 s).
+    pub max_rto_ns: u64,
+    /// Retransmissions of a SYN or SYN-ACK before giving up (default 6).
+    pub syn_retries: u32,
+    /// Retransmissions of data or FIN before giving up (default 15).
+    pub max_retries: u32,
+    /// Maximum segment lifetime; TIME-WAIT lasts twice this (default 30 s).
+    pub msl_ns: u64,
+    /// How long a connection closed by the application waits in
+    /// FIN-WAIT-2 for the peer's FIN (default 60 s).
+    pub fin_wait2_timeout_ns: u64,
+    /// Keep-alive for new connections (default none).
+    pub keepalive: Option<KeepAlive>,
+    /// Challenge ACKs (RFC 5961) sent per second at most, over all
+    /// connections (default 1000).
+    pub challenge_ack_limit: u32,
+    /// First ephemeral port (default 49152, RFC 6335).
+    pub ephemeral_min: u16,
+    /// Last ephemeral port (default 65535).
+    pub ephemeral_max: u16,
+    /// Buffers kept for reuse by new connections, saving allocation and
+    /// zeroing on connection churn (default 64).
+    pub buffer_pool: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            send_buffer: 128 * 1024,
+            recv_buffer: 128 * 1024,
+            max_connections: 1024,
+            max_time_wait: 4096,
+            max_backlog: 128,
+            syn_cookies: true,
+            congestion: CongestionAlgorithm::Cubic,
+            window_scaling: true,
+            timestamps: true,
+            sack: true,
+            nodelay: false,
+            delayed_ack_ns: 40 * MS,
+            initial_rto_ns: S,
+            min_rto_ns: 200 * MS,
+            max_rto_ns: 60 * S,
+            syn_retries: 6,
+            max_retries: 15,
+            msl_ns: 30 * S,
+            fin_wait2_timeout_ns: 60 * S,
+            keepalive: None,
+            challenge_ack_limit: 1000,
+            ephemeral_min: 49152,
+            ephemeral_max: 65535,
+            buffer_pool: 64,
+        }
+    }
+}

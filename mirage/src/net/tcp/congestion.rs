@@ -1,0 +1,294 @@
+//! Congestion control: the congestion window and slow-start threshold,
+//! grown on acknowledgments and cut on loss, by NewReno (RFC 5681 with
+//! appropriate byte counting, RFC 3465, L = 2) or CUBIC (RFC 9438, with
+//! its Reno-friendly region and fast convergence). The loss recovery that
+//! decides *what* to retransmit (NewReno partial acknowledgments, RFC 6582,
+//! or the SACK scoreboard, RFC 6675) is the connection's; this module only
+//! sizes the window.
+//!
+//! The initial window is RFC 6928's ten segments.
+
+/// Which algorithm grows the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CongestionAlgorithm {
+    /// RFC 5681 / RFC 6582: additive increase, halving on loss.
+    NewReno,
+    /// RFC 9438: a cubic function of the time since the last loss, backing
+    /// off to 0.7 of the window.
+    #[default]
+    Cubic,
+}
+
+/// CUBIC's multiplicative decrease factor.
+const BETA_CUBIC: f64 = 0.7;
+/// CUBIC's scaling constant (segments per second cubed).
+const C_CUBIC: f64 = 0.4;
+/// Segments in the initial window (RFC 6928).
+const INITIAL_SEGMENTS: usize = 10;
+
+/// The window state of one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Congestion {
+    algo: CongestionAlgorithm,
+    mss: usize,
+    /// Congestion window, bytes.
+    pub(crate) cwnd: usize,
+    /// Slow-start threshold, bytes.
+    pub(crate) ssthresh: usize,
+    /// Bytes acknowledged toward the next NewReno increment.
+    acked: usize,
+    // CUBIC state, in segments and seconds.
+    w_max: f64,
+    k: f64,
+    origin: f64,
+    epoch_ns: Option<u64>,
+    w_est: f64,
+}
+
+impl Congestion {
+    pub(crate) fn new(algo: CongestionAlgorithm, mss: usize) -> Congestion {
+        let mss = mss.max(1);
+        Congestion {
+            algo,
+            mss,
+            cwnd: INITIAL_SEGMENTS * mss,
+            ssthresh: usize::MAX,
+            acked: 0,
+            w_max: 0.0,
+            k: 0.0,
+            origin: 0.0,
+            epoch_ns: None,
+            w_est: 0.0,
+        }
+    }
+
+    pub(crate) fn algorithm(&self) -> CongestionAlgorithm {
+        self.algo
+    }
+
+    /// Switch algorithm, keeping the window and threshold.
+    pub(crate) fn set_algorithm(&mut self, algo: CongestionAlgorithm) {
+        if algo != self.algo {
+            self.algo = algo;
+            self.acked = 0;
+            self.epoch_ns = None;
+            self.w_max = self.cwnd as f64 / self.mss as f64;
+        }
+    }
+
+    /// The segment size changed (MSS negotiation): keep the window in
+    /// segments.
+    pub(crate) fn set_mss(&mut self, mss: usize) {
+        let mss = mss.max(1);
+        if self.cwnd == INITIAL_SEGMENTS * self.mss {
+            self.cwnd = INITIAL_SEGMENTS * mss;
+        }
+        self.mss = mss;
+    }
+
+    pub(crate) fn in_slow_start(&self) -> bool {
+        self.cwnd < self.ssthresh
+    }
+
+    /// `acked` new bytes were acknowledged outside loss recovery, at `now`
+    /// with smoothed round-trip time `srtt_ns`.
+    pub(crate) fn on_ack(&mut self, acked: usize, now_ns: u64, srtt_ns: u64) {
+        if acked == 0 {
+            return;
+        }
+        if self.in_slow_start() {
+            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            return;
+        }
+        match self.algo {
+            CongestionAlgorithm::NewReno => {
+                self.acked += acked;
+                if self.acked >= self.cwnd {
+                    self.acked -= self.cwnd;
+                    self.cwnd = self.cwnd.saturating_add(self.mss);
+                }
+            }
+            CongestionAlgorithm::Cubic => self.cubic_ack(acked, now_ns, srtt_ns),
+        }
+    }
+
+    fn cubic_ack(&mut self, acked: usize, now_ns: u64, srtt_ns: u64) {
+        let mss = self.mss as f64;
+        let cwnd = self.cwnd as f64 / mss;
+        let epoch = match self.epoch_ns {
+            Some(e) => e,
+            None => {
+                self.epoch_ns = Some(now_ns);
+                if cwnd < self.w_max {
+                    self.k = cbrt((self.w_max - cwnd) / C_CUBIC);
+                    self.origin = self.w_max;
+                } else {
+                    self.k = 0.0;
+                    self.origin = cwnd;
+                }
+                self.w_est = cwnd;
+                now_ns
+            }
+        };
+        let t = (now_ns.saturating_sub(epoch) + srtt_ns) as f64 / 1e9;
+        let d = t - self.k;
+        let target = (self.origin + C_CUBIC * d * d * d).clamp(cwnd, 1.5 * cwnd);
+        let alpha = if self.w_est < self.w_max {
+            3.0 * (1.0 - BETA_CUBIC) / (1.0 + BETA_CUBIC)
+        } else {
+            1.0
+        };
+        let acked_seg = acked as f64 / mss;
+        self.w_est += alpha * acked_seg / cwnd;
+        let new = if target < self.w_est {
+            self.w_est
+        } else {
+            cwnd + (target - cwnd) / cwnd * acked_seg
+        };
+        let bytes = (new * mss) as usize;
+        self.cwnd = self.cwnd.max(bytes);
+    }
+
+    /// A loss detected by duplicate acknowledgments or SACK with `flight`
+    /// bytes outstanding: set `ssthresh` and start recovery with
+    /// `cwnd = ssthresh`.
+    pub(crate) fn on_loss(&mut self, flight: usize) {
+        let floor = 2 * self.mss;
+        match self.algo {
+            CongestionAlgorithm::NewReno => {
+                self.ssthresh = (flight / 2).max(floor);
+            }
+            CongestionAlgorithm::Cubic => {
+                let cwnd = self.cwnd as f64 / self.mss as f64;
+                // Fast convergence: release bandwidth to newer flows.
+                self.w_max = if cwnd < self.w_max {
+                    cwnd * (1.0 + BETA_CUBIC) / 2.0
+                } else {
+                    cwnd
+                };
+                let base = self.cwnd.min(flight.max(self.mss));
+                self.ssthresh = ((base as f64 * BETA_CUBIC) as usize).max(floor);
+                self.epoch_ns = None;
+            }
+        }
+        self.cwnd = self.ssthresh;
+        self.acked = 0;
+    }
+
+    /// The retransmission timer expired: back to one segment.
+    pub(crate) fn on_rto(&mut self, flight: usize) {
+        if self.cwnd > self.mss {
+            self.on_loss(flight);
+        }
+        self.cwnd = self.mss;
+        self.acked = 0;
+    }
+
+    /// Recovery ended with `flight` bytes still outstanding (RFC 6582
+    /// step 3: deflate to at most one segment more than is in flight).
+    pub(crate) fn on_recovery_exit(&mut self, flight: usize) {
+        self.cwnd = self.ssthresh.min(flight + self.mss).max(self.mss);
+    }
+}
+
+/// The cube root of a non-negative number (`core` has no `cbrt`): a bit
+/// trick for the first guess, then Newton's method.
+fn cbrt(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 0.0;
+    }
+    let mut y = f64::from_bits(x.to_bits() / 3 + 0x2a9f_7893_782d_a1ce);
+    for _ in 0..6 {
+        y -= (y * y * y - x) / (3.0 * y * y);
+    }
+    y
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1000;
+
+    #[test]
+    fn cube_root() {
+        for (x, r) in [
+            (27.0, 3.0),
+            (1000.0, 10.0),
+            (0.125, 0.5),
+            (2.0, 1.259_921_05),
+        ] {
+            assert!((cbrt(x) - r).abs() < 1e-6, "{x}");
+        }
+        assert_eq!(cbrt(0.0), 0.0);
+        assert_eq!(cbrt(-1.0), 0.0);
+    }
+
+    #[test]
+    fn slow_start_then_newreno_linear_growth() {
+        let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS);
+        assert_eq!(c.cwnd, 10 * MSS);
+        c.on_ack(5 * MSS, 0, 0); // ABC: at most 2 MSS per ACK
+        assert_eq!(c.cwnd, 12 * MSS);
+        c.on_loss(20 * MSS);
+        assert_eq!((c.ssthresh, c.cwnd), (10 * MSS, 10 * MSS));
+        assert!(!c.in_slow_start());
+        // A whole window of ACKs adds one segment.
+        for _ in 0..10 {
+            c.on_ack(MSS, 0, 0);
+        }
+        assert_eq!(c.cwnd, 11 * MSS);
+        c.on_rto(11 * MSS);
+        assert_eq!(c.cwnd, MSS);
+        assert_eq!(c.ssthresh, 5500);
+        c.on_loss(MSS);
+        assert_eq!(c.ssthresh, 2 * MSS, "floor of two segments");
+    }
+
+    #[test]
+    fn cubic_backs_off_to_seventy_percent_and_regrows_to_w_max() {
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        c.cwnd = 100 * MSS;
+        c.on_loss(100 * MSS);
+        assert_eq!(c.cwnd, 70 * MSS);
+        assert!((c.w_max - 100.0).abs() < 1e-9);
+        // Grow for K seconds (K = cbrt(30 / 0.4) ~ 4.2 s) with a 100 ms RTT
+        // (long enough that the Reno-friendly estimate stays below).
+        let mut now = 0u64;
+        let rtt = 100_000_000;
+        while now < 4_200_000_000 {
+            let w = c.cwnd;
+            for _ in 0..(w / MSS) {
+                c.on_ack(MSS, now, rtt);
+            }
+            now += rtt;
+        }
+        let w = c.cwnd / MSS;
+        assert!((95..=106).contains(&w), "plateau near W_max, got {w}");
+        // Then it probes beyond.
+        while now < 8_000_000_000 {
+            let w = c.cwnd;
+            for _ in 0..(w / MSS) {
+                c.on_ack(MSS, now, rtt);
+            }
+            now += rtt;
+        }
+        assert!(c.cwnd / MSS > 110);
+        // A second loss below W_max shrinks W_max (fast convergence).
+        c.cwnd = 80 * MSS;
+        c.w_max = 100.0;
+        c.on_loss(80 * MSS);
+        assert!((c.w_max - 68.0).abs() < 1e-9);
+        assert_eq!(c.cwnd, 56 * MSS);
+    }
+
+    #[test]
+    fn recovery_exit_deflates() {
+        let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS);
+        c.on_loss(40 * MSS);
+        c.on_recovery_exit(3 * MSS);
+        assert_eq!(c.cwnd, 4 * MSS);
+        c.on_recovery_exit(0);
+        assert_eq!(c.cwnd, MSS);
+    }
+}

@@ -1,0 +1,551 @@
+//! One connection's state (the transmission control block of RFC 9293
+//! section 3.3.1), its construction for active and passive opens, and the
+//! application's operations on it. Segment arrival is in `state.rs`,
+//! segment generation in `output.rs`, timers in `timers.rs`.
+
+use super::assembler::Assembler;
+use super::config::{Config, KeepAlive};
+use super::congestion::Congestion;
+use super::ring::Ring;
+use super::sack::Scoreboard;
+use super::secret::FourTuple;
+use super::state::State;
+use super::timers::Rtt;
+use super::{ListenerId, TcpError};
+use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::tcp::SeqNumber;
+use alloc::vec::Vec;
+use core::net::IpAddr;
+use core::task::Waker;
+
+/// Who holds a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// The application, through a `ConnId`.
+    User,
+    /// A listener, while half-open (SYN-RECEIVED).
+    Listener(ListenerId),
+    /// A listener's accept queue: established, not yet accepted.
+    Queued(ListenerId),
+    /// Nobody: closed by the application, finishing in the background.
+    Orphan,
+}
+
+/// The smallest payload per segment we accept to send (a peer announcing
+/// a tiny MSS cannot make us send floods of tiny segments).
+pub(crate) const MIN_MSS: usize = 64;
+
+/// RFC 9293's default MSS when the peer sends none (IPv4; IPv6 uses 1220).
+const DEFAULT_MSS_V4: usize = 536;
+const DEFAULT_MSS_V6: usize = 1220;
+
+/// The transmission control block.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    pub(crate) tuple: FourTuple,
+    pub(crate) ph: PseudoHeader,
+    pub(crate) state: State,
+    pub(crate) owner: Owner,
+    /// Why the connection ended abnormally, once it has.
+    pub(crate) error: Option<TcpError>,
+    /// Opened by a listener (a RST in SYN-RECEIVED drops it silently).
+    pub(crate) passive: bool,
+
+    // Send sequence space.
+    pub(crate) iss: SeqNumber,
+    pub(crate) snd_una: SeqNumber,
+    pub(crate) snd_nxt: SeqNumber,
+    /// The highest sequence number sent (plus one); `snd_nxt` goes back
+    /// below it after a retransmission timeout.
+    pub(crate) snd_max: SeqNumber,
+    pub(crate) snd_wnd: usize,
+    pub(crate) max_snd_wnd: usize,
+    pub(crate) snd_wl1: SeqNumber,
+    pub(crate) snd_wl2: SeqNumber,
+    /// The sequence number of the first byte of `tx`.
+    pub(crate) tx_seq: SeqNumber,
+    /// The application has shut down writing: a FIN follows the data.
+    pub(crate) fin_queued: bool,
+
+    // Receive sequence space.
+    pub(crate) irs: SeqNumber,
+    pub(crate) rcv_nxt: SeqNumber,
+    /// The right edge of the window last advertised.
+    pub(crate) rcv_adv: SeqNumber,
+    /// A FIN seen at this sequence number, not yet reached.
+    pub(crate) rx_fin: Option<SeqNumber>,
+    /// The peer's FIN has been reached (no more data will come).
+    pub(crate) fin_received: bool,
+
+    // Negotiated options.
+    /// Payload bytes per full-sized segment (MSS less option overhead).
+    pub(crate) mss: usize,
+    /// The MSS we announce.
+    pub(crate) rcv_mss: u16,
+    pub(crate) snd_wscale: u8,
+    pub(crate) rcv_wscale: u8,
+    /// Window scaling in use (both sides sent the option).
+    pub(crate) wscale_ok: bool,
+    pub(crate) ts_ok: bool,
+    pub(crate) ts_recent: u32,
+    pub(crate) ts_recent_ns: u64,
+    pub(crate) ts_offset: u32,
+    pub(crate) last_ack_sent: SeqNumber,
+    pub(crate) sack_ok: bool,
+
+    // Buffers.
+    pub(crate) tx: Ring,
+    pub(crate) rx: Ring,
+    pub(crate) asm: Assembler,
+
+    // Round-trip time and loss recovery.
+    pub(crate) rtt: Rtt,
+    /// A timed segment: its end and when it was sent (Karn: cleared when
+    /// anything is retransmitted).
+    pub(crate) rtt_seq: Option<(SeqNumber, u64)>,
+    pub(crate) cc: Congestion,
+    pub(crate) dupacks: u32,
+    /// In loss recovery until this is acknowledged.
+    pub(crate) recovery: Option<SeqNumber>,
+    /// The highest byte retransmitted in this recovery (plus one).
+    pub(crate) high_rxt: SeqNumber,
+    /// Retransmit the segment at `snd_una` now (fast retransmit, NewReno
+    /// partial acknowledgment).
+    pub(crate) rexmit_now: bool,
+    pub(crate) sb: Scoreboard,
+
+    // Timers (absolute deadlines, ns).
+    pub(crate) rto_at: Option<u64>,
+    pub(crate) delack_at: Option<u64>,
+    pub(crate) persist_at: Option<u64>,
+    pub(crate) persist_backoff: u32,
+    pub(crate) keepalive_at: Option<u64>,
+    pub(crate) keepalive_probes: u32,
+    /// End of TIME-WAIT, FIN-WAIT-2 give-up for orphans.
+    pub(crate) close_at: Option<u64>,
+    /// Tail loss probe timeout (RFC 8985 section 7).
+    pub(crate) tlp_at: Option<u64>,
+    /// A tail loss probe is due.
+    pub(crate) tlp_now: bool,
+    /// A probe was sent and not yet answered by new acknowledgments.
+    pub(crate) tlp_out: bool,
+    /// The peer's delayed-ACK allowance assumed by the probe timeout (our
+    /// own setting).
+    pub(crate) delack_ns: u64,
+    /// Consecutive retransmission timeouts.
+    pub(crate) retries: u32,
+
+    // What to send.
+    pub(crate) ack_now: bool,
+    /// In-order bytes received since the last ACK we sent.
+    pub(crate) unacked: usize,
+    /// The largest payload received: the peer's segment size, for "ACK
+    /// every second full-sized segment".
+    pub(crate) rcv_seg_max: usize,
+    /// Duplicate ACKs still owed for out-of-order segments that arrived in
+    /// one batch (without SACK the sender counts them; capped at 3).
+    pub(crate) dupacks_owed: u8,
+    /// A zero-window or keep-alive probe is due.
+    pub(crate) probe_now: bool,
+    pub(crate) nodelay: bool,
+    pub(crate) keepalive: Option<KeepAlive>,
+
+    // Wakers.
+    pub(crate) recv_waker: Option<Waker>,
+    pub(crate) send_waker: Option<Waker>,
+    pub(crate) state_waker: Option<Waker>,
+
+    // Bookkeeping of the `Tcp`.
+    /// In the dispatch queue.
+    pub(crate) queued: bool,
+    /// The deadline registered in the timer queue.
+    pub(crate) registered: Option<u64>,
+    /// In the 4-tuple table.
+    pub(crate) in_table: bool,
+
+    // Counters.
+    pub(crate) retransmits: u64,
+    pub(crate) segs_out: u64,
+    pub(crate) segs_in: u64,
+}
+
+/// The window-scale shift that lets a 16-bit window cover `buf` bytes.
+pub(crate) fn wscale_for(buf: usize) -> u8 {
+    let mut s = 0u8;
+    while s < 14 && (buf >> s) > 0xffff {
+        s += 1;
+    }
+    s
+}
+
+impl Conn {
+    /// A fresh control block; `iss` from RFC 6528, storage from the pool.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: &Config,
+        tuple: FourTuple,
+        iss: SeqNumber,
+        ts_offset: u32,
+        owner: Owner,
+        tx_storage: Vec<u8>,
+        rx_storage: Vec<u8>,
+        state: State,
+    ) -> Conn {
+        let ph = PseudoHeader::new(tuple.local, tuple.remote).unwrap_or(PseudoHeader::V4(
+            core::net::Ipv4Addr::UNSPECIFIED,
+            core::net::Ipv4Addr::UNSPECIFIED,
+        ));
+        let mss = default_mss(tuple.remote);
+        Conn {
+            tuple,
+            ph,
+            state,
+            owner,
+            error: None,
+            passive: false,
+            iss,
+            snd_una: iss,
+            snd_nxt: iss,
+            snd_max: iss,
+            snd_wnd: 0,
+            max_snd_wnd: 0,
+            snd_wl1: SeqNumber(0),
+            snd_wl2: iss,
+            tx_seq: iss + 1,
+            fin_queued: false,
+            irs: SeqNumber(0),
+            rcv_nxt: SeqNumber(0),
+            rcv_adv: SeqNumber(0),
+            rx_fin: None,
+            fin_received: false,
+            mss,
+            rcv_mss: 0,
+            snd_wscale: 0,
+            rcv_wscale: if config.window_scaling {
+                wscale_for(config.recv_buffer)
+            } else {
+                0
+            },
+            // What we offer on an active open; negotiation settles them.
+            wscale_ok: config.window_scaling,
+            ts_ok: config.timestamps,
+            ts_recent: 0,
+            ts_recent_ns: 0,
+            ts_offset,
+            last_ack_sent: SeqNumber(0),
+            sack_ok: config.sack,
+            tx: Ring::from_storage(tx_storage),
+            rx: Ring::from_storage(rx_storage),
+            asm: Assembler::default(),
+            rtt: Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns),
+            rtt_seq: None,
+            cc: Congestion::new(config.congestion, mss),
+            dupacks: 0,
+            recovery: None,
+            high_rxt: iss,
+            rexmit_now: false,
+            sb: Scoreboard::default(),
+            rto_at: None,
+            delack_at: None,
+            persist_at: None,
+            persist_backoff: 0,
+            keepalive_at: None,
+            keepalive_probes: 0,
+            close_at: None,
+            tlp_at: None,
+            tlp_now: false,
+            tlp_out: false,
+            delack_ns: config.delayed_ack_ns,
+            retries: 0,
+            ack_now: false,
+            unacked: 0,
+            rcv_seg_max: 0,
+            dupacks_owed: 0,
+            probe_now: false,
+            nodelay: config.nodelay,
+            keepalive: config.keepalive,
+            recv_waker: None,
+            send_waker: None,
+            state_waker: None,
+            queued: false,
+            registered: None,
+            in_table: false,
+            retransmits: 0,
+            segs_out: 0,
+            segs_in: 0,
+        }
+    }
+
+    /// Give back the buffers' storage.
+    pub(crate) fn into_storage(self) -> (Vec<u8>, Vec<u8>) {
+        (self.tx.into_storage(), self.rx.into_storage())
+    }
+
+    /// The MSS we announce, from the path's hint (MTU less IP and TCP
+    /// headers).
+    pub(crate) fn set_rcv_mss(&mut self, hint: usize) {
+        self.rcv_mss = hint.clamp(MIN_MSS, 0xffff) as u16;
+    }
+
+    /// Fix the payload size per segment once the peer's MSS is known:
+    /// the smaller of the peer's MSS and ours, less timestamp option room.
+    pub(crate) fn set_send_mss(&mut self, peer_mss: Option<u16>) {
+        let peer = peer_mss
+            .map(usize::from)
+            .unwrap_or_else(|| default_mss(self.tuple.remote));
+        let ours = usize::from(self.rcv_mss).max(MIN_MSS);
+        let opt = if self.ts_ok { 12 } else { 0 };
+        self.mss = (peer.min(ours).saturating_sub(opt)).max(MIN_MSS);
+        self.cc.set_mss(self.mss);
+    }
+
+    /// The end of the data queued to send (the FIN's sequence number).
+    pub(crate) fn data_end(&self) -> SeqNumber {
+        self.tx_seq + self.tx.len()
+    }
+
+    /// The FIN's sequence number if one is queued.
+    pub(crate) fn fin_seq(&self) -> Option<SeqNumber> {
+        self.fin_queued.then(|| self.data_end())
+    }
+
+    /// Whether our FIN has been acknowledged.
+    pub(crate) fn fin_acked(&self) -> bool {
+        self.fin_seq().is_some_and(|f| self.snd_una > f)
+    }
+
+    /// Bytes sent and not acknowledged.
+    pub(crate) fn flight(&self) -> usize {
+        self.snd_nxt.since(self.snd_una)
+    }
+
+    /// RFC 8985's probe timeout: two smoothed RTTs (at least 10 ms), plus
+    /// the peer's delayed-ACK allowance when one segment is in flight; never
+    /// later than the retransmission timeout. `None` without an RTT sample.
+    pub(crate) fn pto(&self) -> Option<u64> {
+        let srtt = self.rtt.srtt();
+        if srtt == 0 {
+            return None;
+        }
+        let mut pto = (2 * srtt).max(10_000_000);
+        if self.snd_max.since(self.snd_una) <= self.mss {
+            pto += self.delack_ns.max(srtt / 2);
+        }
+        Some(pto.min(self.rtt.rto()))
+    }
+
+    /// Arm the tail loss probe after sending or new acknowledgments.
+    pub(crate) fn arm_tlp(&mut self, now: u64) {
+        self.tlp_at = if self.snd_una < self.snd_max && !self.in_recovery() && !self.tlp_out {
+            self.pto().map(|p| now + p)
+        } else {
+            None
+        };
+    }
+
+    pub(crate) fn in_recovery(&self) -> bool {
+        self.recovery.is_some()
+    }
+
+    /// The estimate of bytes in the network that the congestion window
+    /// limits: RFC 6675's pipe in SACK recovery, the flight less the
+    /// segments that left (one per duplicate ACK) in NewReno recovery, the
+    /// flight otherwise.
+    pub(crate) fn pipe(&self) -> usize {
+        match self.recovery {
+            Some(_) if self.sack_ok => {
+                self.sb
+                    .pipe(self.snd_una, self.snd_max, self.high_rxt, self.mss)
+            }
+            Some(_) => self
+                .flight()
+                .saturating_sub(self.dupacks as usize * self.mss),
+            None => self.flight(),
+        }
+    }
+
+    pub(crate) fn wake_recv(&mut self) {
+        if let Some(w) = &self.recv_waker {
+            w.wake_by_ref();
+        }
+    }
+
+    pub(crate) fn wake_send(&mut self) {
+        if let Some(w) = &self.send_waker {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Wake everyone: the state changed (readers and writers may now see
+    /// an error or end of stream).
+    pub(crate) fn wake_all(&mut self) {
+        for w in [&self.recv_waker, &self.send_waker, &self.state_waker]
+            .into_iter()
+            .flatten()
+        {
+            w.wake_by_ref();
+        }
+    }
+
+    /// Move to `state`, waking waiters.
+    pub(crate) fn set_state(&mut self, state: State) {
+        if self.state != state {
+            self.state = state;
+            self.wake_all();
+        }
+    }
+
+    /// End the connection with `error` (or none, for an orderly end):
+    /// queues are flushed and every timer stops.
+    pub(crate) fn terminate(&mut self, error: Option<TcpError>) {
+        if error.is_some() {
+            self.error = error;
+            // RFC 9293: on reset, segment queues are flushed.
+            self.tx.clear();
+            self.tx_seq = self.snd_una;
+            self.rx.clear();
+            self.asm.clear();
+        }
+        self.rto_at = None;
+        self.delack_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.close_at = None;
+        self.tlp_at = None;
+        self.tlp_now = false;
+        self.ack_now = false;
+        self.probe_now = false;
+        self.rexmit_now = false;
+        self.set_state(State::Closed);
+    }
+
+    // The application's operations.
+
+    /// Queue bytes to send.
+    pub(crate) fn send(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        self.check_writable()?;
+        Ok(self.tx.enqueue(data))
+    }
+
+    /// Let `f` write into the free part of the send buffer (contiguous);
+    /// it returns how much it wrote.
+    pub(crate) fn send_with<R>(
+        &mut self,
+        f: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        self.check_writable()?;
+        let space = self.tx.free_front_mut();
+        let cap = space.len();
+        let (n, r) = f(space);
+        self.tx.commit(n.min(cap));
+        Ok(r)
+    }
+
+    fn check_writable(&self) -> Result<(), TcpError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_queued {
+            return Err(TcpError::Closed);
+        }
+        match self.state {
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait => Ok(()),
+            _ => Err(TcpError::Closed),
+        }
+    }
+
+    /// Whether `recv` would return something other than `Ok(0)`.
+    pub(crate) fn readable(&self) -> bool {
+        !self.rx.is_empty() || self.fin_received || self.error.is_some()
+    }
+
+    fn check_readable(&self) -> Result<bool, TcpError> {
+        if !self.rx.is_empty() {
+            return Ok(true);
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.fin_received {
+            return Err(TcpError::Eof);
+        }
+        if self.state == State::Closed {
+            return Err(TcpError::Closed);
+        }
+        Ok(false)
+    }
+
+    /// Read received bytes.
+    pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, TcpError> {
+        if !self.check_readable()? {
+            return Ok(0);
+        }
+        let n = self.rx.dequeue(out);
+        self.rewind_rx();
+        Ok(n)
+    }
+
+    /// Keep the receive ring's runs long: rewind it when it is empty and
+    /// holds no out-of-order bytes.
+    fn rewind_rx(&mut self) {
+        if self.rx.is_empty() && self.asm.is_empty() {
+            self.rx.clear();
+        }
+    }
+
+    /// Let `f` look at the first contiguous received bytes and consume
+    /// what it returns.
+    pub(crate) fn recv_with<R>(
+        &mut self,
+        f: impl FnOnce(&[u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        self.check_readable()?;
+        let front = self.rx.front();
+        let len = front.len();
+        let (n, r) = f(front);
+        self.rx.consume(n.min(len));
+        self.rewind_rx();
+        Ok(r)
+    }
+
+    /// After the application read: whether the window grew enough to tell
+    /// the peer now (receiver silly-window avoidance, RFC 9293 section
+    /// 3.8.6.2.2: only by a full segment or half the buffer; and only if
+    /// the window the peer knows has shrunk below that).
+    pub(crate) fn window_update_due(&self) -> bool {
+        if !self.state.is_synchronized() || self.fin_received {
+            return false;
+        }
+        let threshold = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss).max(1));
+        let known = self.rcv_adv.since(self.rcv_nxt);
+        let now = self.rx.free();
+        known < threshold && now >= known + threshold
+    }
+
+    /// Shut down writing: a FIN follows the queued data.
+    pub(crate) fn shutdown_write(&mut self) {
+        if self.fin_queued {
+            return;
+        }
+        match self.state {
+            State::Established => {
+                self.fin_queued = true;
+                self.set_state(State::FinWait1);
+            }
+            State::CloseWait => {
+                self.fin_queued = true;
+                self.set_state(State::LastAck);
+            }
+            // Sent once the handshake completes (see `established`).
+            State::SynSent | State::SynReceived => self.fin_queued = true,
+            _ => {}
+        }
+    }
+}
+
+fn default_mss(remote: IpAddr) -> usize {
+    match remote {
+        IpAddr::V4(_) => DEFAULT_MSS_V4,
+        IpAddr::V6(_) => DEFAULT_MSS_V6,
+    }
+}

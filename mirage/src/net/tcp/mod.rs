@@ -1,0 +1,1556 @@
+//! TCP (RFC 9293 and the RFCs it points to), as a state machine without
+//! I/O: the IP layer hands it segments and gives it a way to send them; it
+//! never touches a device, a clock or an executor.
+//!
+//! # The interface with the stack
+//!
+//! A [`Tcp`] holds every connection and listener. The stack's runner
+//! calls, all with `&mut self` and the current time in nanoseconds:
+//!
+//! - [`Tcp::process`]`(now, src, dst, segment, tx)` for each TCP segment
+//!   the IP layer received (`src` the sender's address, `dst` ours;
+//!   `segment` the whole TCP segment). The checksum is verified here;
+//!   malformed segments are dropped and counted in [`Stats`]. Replies that
+//!   need no connection state (RST to a closed port, SYN cookies, TIME-WAIT
+//!   ACKs) go out through `tx` at once; everything a connection sends waits
+//!   for `dispatch`, so that the ACKs of a batch of received segments
+//!   coalesce.
+//! - [`Tcp::dispatch`]`(now, tx)` after each batch of received segments,
+//!   after application calls, and when [`Tcp::next_deadline`] is reached:
+//!   it handles due timers and sends everything pending (SYNs, data within
+//!   the congestion and peer windows, retransmissions, FINs, ACKs, probes,
+//!   RSTs of aborted connections). It stops when `tx` refuses a segment;
+//!   nothing is lost, the rest goes on the next call.
+//! - [`Tcp::next_deadline`] tells when `dispatch` must run next at the
+//!   latest (`None`: only when something happens; `Some(0)`: segments are
+//!   waiting to be sent now, e.g. after `dispatch` returned `false` because
+//!   `tx` refused one: wait for the device to have room first).
+//!
+//! [`Transmit`] is the IP layer as TCP sees it: `mss_hint(dst)` is the MSS
+//! to announce toward `dst` (the path MTU less the IP and TCP fixed
+//! headers: 1460 for a 1500-byte Ethernet MTU over IPv4), and
+//! `send(src, dst, len, fill)` asks for room for a segment of exactly
+//! `len` bytes inside the device's frame; `fill` writes the whole segment
+//! (header, options, payload copied straight from the send buffer,
+//! checksum). It returns `false`, without calling `fill`, if the device
+//! cannot take the frame now.
+//!
+//! # The application's interface
+//!
+//! Shapes, where they differ from a plain reading of the names: `listen`
+//! binds the port on every local address; `accept` returns
+//! `Result<Option<ConnId>, TcpError>` (`Err(InvalidHandle)` for a closed
+//! listener); `recv_with` and `send_with` closures return `(bytes
+//! consumed or written, a value handed back)`, as smoltcp's do; `dispatch`
+//! returns whether everything pending went out.
+//!
+//! By handle, as smoltcp's sockets: [`Tcp::listen`] and [`Tcp::accept`],
+//! [`Tcp::connect`] (an ephemeral port when the local port is 0, RFC 6056
+//! algorithm 3), [`Tcp::recv`] / [`Tcp::recv_with`] (zero-copy peek and
+//! consume), [`Tcp::send`] / [`Tcp::send_with`], [`Tcp::shutdown_write`],
+//! [`Tcp::close`] (orderly; the connection finishes in the background and
+//! the handle is released), [`Tcp::abort`] (RST), queries
+//! ([`Tcp::state`], [`Tcp::info`]), options ([`Tcp::set_nodelay`],
+//! [`Tcp::set_keepalive`], [`Tcp::set_congestion`]) and wakers ([`Tcp::register_recv_waker`],
+//! [`Tcp::register_send_waker`], [`Tcp::register_state_waker`],
+//! [`Tcp::register_accept_waker`]), woken from `process` and `dispatch`.
+//! Handles carry a generation: a handle to a reclaimed connection is
+//! refused (`InvalidHandle`) even if its slot was reused.
+//!
+//! # Bounds
+//!
+//! Memory is bounded whatever peers do: at most `max_connections`
+//! connections, each with fixed send and receive rings (out-of-order data
+//! lives in the receive ring, its ranges bounded); listener backlogs
+//! bounded, SYN cookies beyond; TIME-WAIT records small and bounded;
+//! challenge ACKs rate-limited; orphaned connections time out.
+//!
+//! # Modules
+//!
+//! `state` (states, segment arrival), `output` (segment generation),
+//! `congestion` (NewReno, CUBIC), `sack` (scoreboard, SACK blocks),
+//! `timers` (RTO estimator, timer queue, timer handling), `ring` and
+//! `assembler` (buffers), `listener`, `timewait`, `secret` (ISNs, cookies),
+//! `conn` (the control block and application operations), `config`.
+
+mod assembler;
+mod config;
+mod congestion;
+mod conn;
+mod listener;
+mod output;
+mod ring;
+mod sack;
+mod secret;
+mod state;
+mod timers;
+mod timewait;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, CongestionAlgorithm, KeepAlive};
+pub use state::State;
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use conn::{Conn, Owner};
+use core::fmt;
+use core::net::IpAddr;
+use core::task::Waker;
+use hashbrown::HashMap;
+use listener::{COOKIE_ACCEPT_NS, Listener};
+use secret::{COOKIE_MSS, FourTuple, KeyedHasher, Secrets, cookie_mss_index};
+use state::{Ctx, RateLimit};
+use timers::TimerQueue;
+use timewait::{TimeWaitTable, TwEntry};
+
+use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
+
+/// The IP layer as TCP sees it (see the module documentation).
+pub trait Transmit {
+    /// The MSS to announce toward `dst`: the path MTU less the IP and TCP
+    /// fixed headers.
+    fn mss_hint(&self, dst: IpAddr) -> usize;
+
+    /// Send a segment of exactly `segment_len` bytes from `src` to `dst`;
+    /// `fill` writes it (checksum included) into the device's frame.
+    /// Returns `false`, without calling `fill`, if the device cannot take
+    /// it now.
+    fn send(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        segment_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool;
+}
+
+/// An address and port.
+pub type Endpoint = (IpAddr, u16);
+
+/// A connection handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+/// A listener handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListenerId {
+    index: u32,
+    generation: u32,
+}
+
+/// Why an operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpError {
+    /// The handle is unknown, stale, or was given up by `close`.
+    InvalidHandle,
+    /// `recv`: the peer closed its direction and everything was read.
+    Eof,
+    /// `send` after `shutdown_write`/`close`, or on a finished connection;
+    /// `recv` on a connection that closed without error or FIN.
+    Closed,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer refused the connection (RST in reply to our SYN).
+    Refused,
+    /// Retransmissions or keep-alive probes went unanswered.
+    TimedOut,
+    /// The local port (or 4-tuple) is in use.
+    AddrInUse,
+    /// No ephemeral port is free toward that destination.
+    NoPortAvailable,
+    /// `max_connections` reached.
+    TooManyConnections,
+    /// Addresses of different families, unspecified or multicast, or a
+    /// zero port.
+    Unaddressable,
+}
+
+impl fmt::Display for TcpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TcpError::InvalidHandle => "invalid connection handle",
+            TcpError::Eof => "end of stream",
+            TcpError::Closed => "connection closed",
+            TcpError::Reset => "connection reset by peer",
+            TcpError::Refused => "connection refused",
+            TcpError::TimedOut => "connection timed out",
+            TcpError::AddrInUse => "address in use",
+            TcpError::NoPortAvailable => "no ephemeral port available",
+            TcpError::TooManyConnections => "too many connections",
+            TcpError::Unaddressable => "unaddressable endpoint",
+        })
+    }
+}
+
+impl core::error::Error for TcpError {}
+
+/// Counters over the whole TCP.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Segments handed to `process`.
+    pub segments_in: u64,
+    /// Segments sent.
+    pub segments_out: u64,
+    /// Segments resent (timeouts, fast retransmits, recovery).
+    pub retransmitted: u64,
+    /// Dropped: too short, bad lengths or options, zero ports, bad
+    /// addresses.
+    pub dropped_malformed: u64,
+    /// Dropped: bad checksum.
+    pub dropped_checksum: u64,
+    /// Dropped: SYN with FIN or RST.
+    pub dropped_bad_flags: u64,
+    /// Dropped: outside the receive window (answered with an ACK).
+    pub dropped_out_of_window: u64,
+    /// Dropped: PAWS (old timestamp) or a missing timestamp.
+    pub dropped_paws: u64,
+    /// Dropped: a SYN in a synchronized state.
+    pub dropped_syn_in_window: u64,
+    /// Dropped: no ACK bit in a synchronized state.
+    pub dropped_no_ack: u64,
+    /// Dropped: acknowledgment number outside what was sent (RFC 5961).
+    pub dropped_bad_ack: u64,
+    /// Dropped: data after the peer's FIN.
+    pub dropped_after_fin: u64,
+    /// Out-of-order segments refused for lack of assembler ranges.
+    pub dropped_assembler_full: u64,
+    /// Bytes cut off segments beyond the receive window.
+    pub bytes_trimmed: u64,
+    /// Segments received out of order.
+    pub out_of_order: u64,
+    /// Segments for no connection and no listener (answered with RST).
+    pub no_connection: u64,
+    /// Challenge ACKs sent (RFC 5961).
+    pub challenge_acks: u64,
+    /// Challenge ACKs suppressed by the rate limit.
+    pub challenge_acks_suppressed: u64,
+    /// RSTs accepted.
+    pub resets_received: u64,
+    /// RSTs sent.
+    pub resets_sent: u64,
+    /// SYN cookies sent.
+    pub syn_cookies_sent: u64,
+    /// Connections opened from a valid SYN cookie.
+    pub syn_cookies_accepted: u64,
+    /// SYNs dropped because a backlog was full (cookies off).
+    pub listen_overflows: u64,
+    /// Fast retransmits (entries into loss recovery).
+    pub fast_retransmits: u64,
+    /// Of those, recoveries driven by the SACK scoreboard.
+    pub sack_recoveries: u64,
+    /// ACKs whose SACK blocks added to a scoreboard.
+    pub sack_blocks_used: u64,
+    /// Retransmission timeouts.
+    pub timeouts: u64,
+    /// Zero-window probes.
+    pub window_probes: u64,
+    /// Tail loss probes (RFC 8985).
+    pub tail_loss_probes: u64,
+    /// Keep-alive probes.
+    pub keepalive_probes: u64,
+    /// Connections established.
+    pub established: u64,
+    /// TIME-WAIT records dropped early for room.
+    pub time_wait_evicted: u64,
+    /// TIME-WAIT records ended by a new SYN (RFC 6191).
+    pub time_wait_reused: u64,
+}
+
+/// A snapshot of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The state.
+    pub state: State,
+    /// Our address and port.
+    pub local: (IpAddr, u16),
+    /// The peer's address and port.
+    pub remote: (IpAddr, u16),
+    /// Bytes sent and not yet acknowledged.
+    pub bytes_in_flight: usize,
+    /// Bytes queued and not yet acknowledged (sent or not).
+    pub send_queue: usize,
+    /// Bytes received and not yet read.
+    pub recv_queue: usize,
+    /// Congestion window, bytes.
+    pub cwnd: usize,
+    /// Slow-start threshold, bytes (`usize::MAX` before the first loss).
+    pub ssthresh: usize,
+    /// Smoothed round-trip time, ns (0 before a sample).
+    pub srtt_ns: u64,
+    /// Current retransmission timeout, ns.
+    pub rto_ns: u64,
+    /// Payload bytes per full segment.
+    pub mss: usize,
+    /// The peer's window, bytes.
+    pub peer_window: usize,
+    /// Window scale shifts (ours, the peer's) if negotiated.
+    pub window_scale: Option<(u8, u8)>,
+    /// Timestamps negotiated.
+    pub timestamps: bool,
+    /// SACK negotiated.
+    pub sack: bool,
+    /// The congestion control algorithm.
+    pub congestion: CongestionAlgorithm,
+    /// Segments this connection resent.
+    pub retransmits: u64,
+    /// Segments sent.
+    pub segments_out: u64,
+    /// Segments received.
+    pub segments_in: u64,
+}
+
+/// Sizes of the internal tables (for leak checks and monitoring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupancy {
+    /// Connections held (any state but TIME-WAIT records).
+    pub connections: usize,
+    /// Entries in the 4-tuple table.
+    pub table: usize,
+    /// TIME-WAIT records.
+    pub time_wait: usize,
+    /// Registered timers.
+    pub timers: usize,
+    /// Listeners.
+    pub listeners: usize,
+    /// Buffers kept for reuse.
+    pub pooled_buffers: usize,
+    /// Connection slots allocated (high-water mark).
+    pub slots: usize,
+}
+
+#[derive(Debug)]
+struct Slot {
+    generation: u32,
+    conn: Option<Box<Conn>>,
+}
+
+#[derive(Debug)]
+struct ListenerSlot {
+    generation: u32,
+    listener: Option<Listener>,
+}
+
+/// A RST waiting for `dispatch` (aborted connections).
+#[derive(Debug, Clone, Copy)]
+struct PendingRst {
+    tuple: FourTuple,
+    seq: SeqNumber,
+    ack: Option<SeqNumber>,
+}
+
+/// The most RSTs of aborted connections queued; beyond, the oldest are
+/// dropped (the peer's next segment draws a RST anyway).
+const MAX_PENDING_RST: usize = 256;
+/// Segments one connection sends per turn in `dispatch` before others get
+/// theirs.
+const BURST: usize = 64;
+
+/// All TCP connections and listeners of a stack.
+pub struct Tcp {
+    config: Config,
+    secrets: Secrets,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    live: usize,
+    table: HashMap<FourTuple, u32, KeyedHasher>,
+    /// The last 4-tuple looked up (bulk flows skip the hash).
+    last: Option<(FourTuple, u32)>,
+    listeners: Vec<ListenerSlot>,
+    ports: BTreeMap<u16, u32>,
+    tw: TimeWaitTable,
+    timers: TimerQueue,
+    queue: VecDeque<u32>,
+    rsts: VecDeque<PendingRst>,
+    pool_tx: Vec<Vec<u8>>,
+    pool_rx: Vec<Vec<u8>>,
+    limiter: RateLimit,
+    stats: Stats,
+    port_counter: u32,
+}
+
+impl fmt::Debug for Tcp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tcp")
+            .field("occupancy", &self.occupancy())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_unicast(a: IpAddr) -> bool {
+    !a.is_unspecified()
+        && !a.is_multicast()
+        && match a {
+            IpAddr::V4(v4) => !v4.is_broadcast(),
+            IpAddr::V6(_) => true,
+        }
+}
+
+impl Tcp {
+    /// A TCP with `config`, keyed by 32 secret random bytes (initial
+    /// sequence numbers, SYN cookies, port selection and table hashing
+    /// derive from them: take them from the `Random` device).
+    pub fn new(config: Config, secret: [u8; 32]) -> Tcp {
+        let secrets = Secrets::new(&secret);
+        let hasher = secrets.table_hasher();
+        Tcp {
+            limiter: RateLimit::new(config.challenge_ack_limit),
+            tw: TimeWaitTable::new(config.max_time_wait, hasher.clone()),
+            table: HashMap::with_hasher(hasher),
+            config,
+            secrets,
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            last: None,
+            listeners: Vec::new(),
+            ports: BTreeMap::new(),
+            timers: TimerQueue::default(),
+            queue: VecDeque::new(),
+            rsts: VecDeque::new(),
+            pool_tx: Vec::new(),
+            pool_rx: Vec::new(),
+            stats: Stats::default(),
+            port_counter: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Table sizes.
+    pub fn occupancy(&self) -> Occupancy {
+        Occupancy {
+            connections: self.live,
+            table: self.table.len(),
+            time_wait: self.tw.len(),
+            timers: self.timers.len(),
+            listeners: self.ports.len(),
+            pooled_buffers: self.pool_tx.len() + self.pool_rx.len(),
+            slots: self.slots.len(),
+        }
+    }
+
+    // Slots and handles.
+
+    fn conn(&self, id: ConnId) -> Result<&Conn, TcpError> {
+        match self.slots.get(id.index as usize) {
+            Some(Slot {
+                generation,
+                conn: Some(c),
+            }) if *generation == id.generation && c.owner == Owner::User => Ok(c),
+            _ => Err(TcpError::InvalidHandle),
+        }
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Result<&mut Conn, TcpError> {
+        match self.slots.get_mut(id.index as usize) {
+            Some(Slot {
+                generation,
+                conn: Some(c),
+            }) if *generation == id.generation && c.owner == Owner::User => Ok(c),
+            _ => Err(TcpError::InvalidHandle),
+        }
+    }
+
+    fn slot_conn(&mut self, idx: u32) -> Option<&mut Conn> {
+        self.slots.get_mut(idx as usize)?.conn.as_deref_mut()
+    }
+
+    fn id_of(&self, idx: u32) -> ConnId {
+        ConnId {
+            index: idx,
+            generation: self.slots[idx as usize].generation,
+        }
+    }
+
+    fn storage(pool: &mut Vec<Vec<u8>>, size: usize) -> Vec<u8> {
+        match pool.pop() {
+            Some(v) if v.len() == size => v,
+            _ => alloc::vec![0u8; size],
+        }
+    }
+
+    /// Make a connection and put it in a slot and the table.
+    fn insert(&mut self, tuple: FourTuple, state: State, owner: Owner, now: u64) -> u32 {
+        let iss = SeqNumber(self.secrets.isn(&tuple, now));
+        let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
+        let rx = Self::storage(&mut self.pool_rx, self.config.recv_buffer);
+        let ts_offset = self.secrets.ts_offset(&tuple);
+        let mut c = Box::new(Conn::new(
+            &self.config,
+            tuple,
+            iss,
+            ts_offset,
+            owner,
+            tx,
+            rx,
+            state,
+        ));
+        c.in_table = true;
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize].conn = Some(c);
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    generation: 1,
+                    conn: Some(c),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.table.insert(tuple, idx);
+        self.live += 1;
+        idx
+    }
+
+    /// Free a slot: out of the table and timers, buffers to the pool.
+    fn reclaim(&mut self, idx: u32) {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        let Some(c) = slot.conn.take() else { return };
+        slot.generation = slot.generation.wrapping_add(1);
+        if c.in_table {
+            self.table.remove(&c.tuple);
+        }
+        if self.last.is_some_and(|(_, i)| i == idx) {
+            self.last = None;
+        }
+        self.timers.set(idx, c.registered, None);
+        match c.owner {
+            Owner::Listener(l) => {
+                if let Some(li) = self.listener_mut(l) {
+                    li.half_open = li.half_open.saturating_sub(1);
+                }
+            }
+            Owner::Queued(l) => {
+                let id = ConnId {
+                    index: idx,
+                    generation: slot.generation.wrapping_sub(1),
+                };
+                if let Some(li) = self.listener_mut(l) {
+                    li.queue.retain(|q| *q != id);
+                }
+            }
+            _ => {}
+        }
+        let (tx, rx) = c.into_storage();
+        if self.pool_tx.len() < self.config.buffer_pool {
+            self.pool_tx.push(tx);
+        }
+        if self.pool_rx.len() < self.config.buffer_pool {
+            self.pool_rx.push(rx);
+        }
+        self.free.push(idx);
+        self.live -= 1;
+    }
+
+    fn listener_mut(&mut self, id: ListenerId) -> Option<&mut Listener> {
+        match self.listeners.get_mut(id.index as usize) {
+            Some(ListenerSlot {
+                generation,
+                listener: Some(l),
+            }) if *generation == id.generation => Some(l),
+            _ => None,
+        }
+    }
+
+    fn listener_on(&self, port: u16) -> Option<ListenerId> {
+        let &i = self.ports.get(&port)?;
+        Some(ListenerId {
+            index: i,
+            generation: self.listeners[i as usize].generation,
+        })
+    }
+
+    /// After anything happened to a connection: listener bookkeeping,
+    /// reclaiming, TIME-WAIT hand-over, timers, and the dispatch queue.
+    fn after_event(&mut self, idx: u32, now: u64, requeue: bool) {
+        let (max_rto, fw2) = (self.config.max_rto_ns, self.config.fin_wait2_timeout_ns);
+        let Some(c) = self.slot_conn(idx) else { return };
+        c.arm_timers(now, max_rto);
+        if c.state == State::FinWait2 && c.owner == Owner::Orphan && c.close_at.is_none() {
+            c.close_at = Some(now + fw2);
+        }
+        let state = c.state;
+        let owner = c.owner;
+        // A half-open connection completed: to the accept queue.
+        if let Owner::Listener(l) = owner
+            && state.is_synchronized()
+        {
+            let id = self.id_of(idx);
+            if let Some(c) = self.slot_conn(idx) {
+                c.owner = Owner::Queued(l);
+            }
+            self.stats.established += 1;
+            match self.listener_mut(l) {
+                Some(li) => {
+                    li.half_open = li.half_open.saturating_sub(1);
+                    li.queue.push_back(id);
+                    li.wake();
+                }
+                None => {
+                    self.abort_idx(idx);
+                    return;
+                }
+            }
+        }
+        let Some(c) = self.slot_conn(idx) else { return };
+        if state == State::Closed {
+            let (in_table, tuple, owner) = (c.in_table, c.tuple, c.owner);
+            c.in_table = false;
+            if in_table {
+                self.table.remove(&tuple);
+                if self.last.is_some_and(|(_, i)| i == idx) {
+                    self.last = None;
+                }
+            }
+            if matches!(owner, Owner::Orphan | Owner::Listener(_)) {
+                self.reclaim(idx);
+                return;
+            }
+        } else if state == State::TimeWait && c.owner == Owner::Orphan && !c.ack_now {
+            // (With an ACK still due, after `dispatch` has sent it.)
+            self.retire_to_time_wait(idx, now);
+            return;
+        }
+        let Some(c) = self.slot_conn(idx) else { return };
+        // Lazy timer registration (see `timers`).
+        let d = c.next_deadline();
+        let reg = c.registered;
+        let change = match (reg, d) {
+            (Some(r), Some(x)) => x < r,
+            (None, Some(_)) => true,
+            _ => false,
+        };
+        if change {
+            c.registered = d;
+        }
+        let queue = requeue && !c.queued && c.wants_output();
+        if queue {
+            c.queued = true;
+        }
+        if change {
+            self.timers.set(idx, reg, d);
+        }
+        if queue {
+            self.queue.push_back(idx);
+        }
+    }
+
+    /// An orphan reached TIME-WAIT: keep a small record, free the rest.
+    fn retire_to_time_wait(&mut self, idx: u32, now: u64) {
+        let msl = self.config.msl_ns;
+        let Some(c) = self.slot_conn(idx) else { return };
+        let tuple = c.tuple;
+        let entry = TwEntry {
+            snd_nxt: c.snd_max,
+            rcv_nxt: c.rcv_nxt,
+            ts: c.ts_ok.then_some((c.ts_recent, c.ts_offset)),
+            window: (c.rx.capacity() >> c.rcv_wscale).min(0xffff) as u16,
+            deadline: c.close_at.unwrap_or(now + 2 * msl),
+        };
+        c.owner = Owner::Orphan;
+        c.state = State::Closed;
+        self.reclaim(idx);
+        if self.tw.insert(tuple, entry) {
+            self.stats.time_wait_evicted += 1;
+        }
+    }
+
+    // Segment arrival.
+
+    /// Process a TCP segment received from `src` to `dst` (one of our
+    /// addresses). See the module documentation.
+    pub fn process<T: Transmit>(
+        &mut self,
+        now: u64,
+        src: IpAddr,
+        dst: IpAddr,
+        segment: &[u8],
+        tx: &mut T,
+    ) {
+        self.stats.segments_in += 1;
+        let Some(ph) = PseudoHeader::new(src, dst) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let Ok(packet) = Packet::new_checked(segment) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if !packet.verify_checksum(&ph) {
+            self.stats.dropped_checksum += 1;
+            return;
+        }
+        let Ok(seg) = Repr::parse_unverified(&packet) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        if seg.src_port == 0 || seg.dst_port == 0 || !valid_unicast(src) || !valid_unicast(dst) {
+            self.stats.dropped_malformed += 1;
+            return;
+        }
+        let f = seg.flags;
+        if f.syn() && (f.fin() || f.rst()) {
+            self.stats.dropped_bad_flags += 1;
+            return;
+        }
+        let tuple = FourTuple {
+            local: dst,
+            local_port: seg.dst_port,
+            remote: src,
+            remote_port: seg.src_port,
+        };
+        let found = match self.last {
+            Some((t, i)) if t == tuple => Some(i),
+            _ => self.table.get(&tuple).copied(),
+        };
+        if let Some(idx) = found {
+            self.last = Some((tuple, idx));
+            self.process_conn(idx, now, &seg, tx);
+            return;
+        }
+        if self.tw.contains(&tuple) {
+            self.process_time_wait(now, tuple, &seg, tx);
+            return;
+        }
+        if let Some(l) = self.listener_on(tuple.local_port) {
+            self.process_listen(now, l, tuple, &seg, tx);
+            return;
+        }
+        self.stats.no_connection += 1;
+        self.reply_closed(tuple, &seg, tx);
+    }
+
+    fn process_conn<T: Transmit>(&mut self, idx: u32, now: u64, seg: &Repr, tx: &mut T) {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        let Some(c) = slot.conn.as_deref_mut() else {
+            return;
+        };
+        let mut ctx = Ctx {
+            config: &self.config,
+            stats: &mut self.stats,
+            limiter: &mut self.limiter,
+        };
+        let reply = c.process(now, seg, &mut ctx);
+        let tuple = c.tuple;
+        if c.state == State::Established && c.segs_in == 1 && c.owner == Owner::User {
+            self.stats.established += 1;
+        }
+        if let Some(r) = reply {
+            self.send_rst(tx, tuple, r.seq, r.ack);
+        }
+        self.after_event(idx, now, true);
+    }
+
+    /// RFC 9293 section 3.10.7.1: a segment for no connection.
+    fn reply_closed<T: Transmit>(&mut self, tuple: FourTuple, seg: &Repr, tx: &mut T) {
+        if seg.flags.rst() {
+            return;
+        }
+        if seg.flags.ack() {
+            self.send_rst(tx, tuple, seg.ack, None);
+        } else {
+            self.send_rst(tx, tuple, SeqNumber(0), Some(seg.seq + seg.segment_len()));
+        }
+    }
+
+    fn send_bare<T: Transmit>(&mut self, tx: &mut T, tuple: FourTuple, repr: &Repr) -> bool {
+        let Some(ph) = PseudoHeader::new(tuple.local, tuple.remote) else {
+            return false;
+        };
+        let ok = tx.send(tuple.local, tuple.remote, repr.buffer_len(), |buf| {
+            repr.emit(&mut Packet::new_unchecked(buf), &ph)
+        });
+        if ok {
+            self.stats.segments_out += 1;
+        }
+        ok
+    }
+
+    fn send_rst<T: Transmit>(
+        &mut self,
+        tx: &mut T,
+        tuple: FourTuple,
+        seq: SeqNumber,
+        ack: Option<SeqNumber>,
+    ) -> bool {
+        let mut flags = Flags::RST;
+        if ack.is_some() {
+            flags |= Flags::ACK;
+        }
+        let repr = Repr {
+            src_port: tuple.local_port,
+            dst_port: tuple.remote_port,
+            seq,
+            ack: ack.unwrap_or(SeqNumber(0)),
+            flags,
+            window: 0,
+            urgent: 0,
+            options: Options::default(),
+            payload: &[],
+        };
+        let ok = self.send_bare(tx, tuple, &repr);
+        if ok {
+            self.stats.resets_sent += 1;
+        }
+        ok
+    }
+
+    /// A segment for a 4-tuple in TIME-WAIT (RFC 9293 and RFC 1337: a RST
+    /// is ignored; RFC 6191: a clearly new SYN reopens).
+    fn process_time_wait<T: Transmit>(
+        &mut self,
+        now: u64,
+        tuple: FourTuple,
+        seg: &Repr,
+        tx: &mut T,
+    ) {
+        let f = seg.flags;
+        if f.rst() {
+            return;
+        }
+        let Some(e) = self.tw.get_mut(&tuple).copied() else {
+            return;
+        };
+        if f.syn() && !f.ack() {
+            let newer = match (e.ts, seg.options.timestamp) {
+                (Some((recent, _)), Some((val, _))) => (val.wrapping_sub(recent) as i32) > 0,
+                _ => seg.seq > e.rcv_nxt,
+            };
+            if newer && let Some(l) = self.listener_on(tuple.local_port) {
+                self.tw.remove(&tuple);
+                self.stats.time_wait_reused += 1;
+                self.process_listen(now, l, tuple, seg, tx);
+                return;
+            }
+        }
+        if f.fin() {
+            self.tw.restart(&tuple, now + 2 * self.config.msl_ns);
+        }
+        if self.limiter.allow(now) {
+            self.send_tw_ack(tx, tuple, e, now);
+        }
+    }
+
+    fn tw_ack_repr(tuple: FourTuple, e: TwEntry, now: u64) -> Repr<'static> {
+        let mut options = Options::default();
+        if let Some((recent, offset)) = e.ts {
+            let val = ((now / 1_000_000) as u32).wrapping_add(offset);
+            options.timestamp = Some((val, recent));
+        }
+        Repr {
+            src_port: tuple.local_port,
+            dst_port: tuple.remote_port,
+            seq: e.snd_nxt,
+            ack: e.rcv_nxt,
+            flags: Flags::ACK,
+            window: e.window,
+            urgent: 0,
+            options,
+            payload: &[],
+        }
+    }
+
+    fn send_tw_ack<T: Transmit>(&mut self, tx: &mut T, tuple: FourTuple, e: TwEntry, now: u64) {
+        let repr = Self::tw_ack_repr(tuple, e, now);
+        self.send_bare(tx, tuple, &repr);
+    }
+
+    fn push_pending(&mut self, r: PendingRst) {
+        if self.rsts.len() >= MAX_PENDING_RST {
+            self.rsts.pop_front();
+        }
+        self.rsts.push_back(r);
+    }
+}
+
+// Listening and SYN cookies.
+impl Tcp {
+    /// A segment for a listening port and no connection (RFC 9293 section
+    /// 3.10.7.2), with SYN cookies beyond the backlog.
+    fn process_listen<T: Transmit>(
+        &mut self,
+        now: u64,
+        l: ListenerId,
+        tuple: FourTuple,
+        seg: &Repr,
+        tx: &mut T,
+    ) {
+        let f = seg.flags;
+        if f.rst() {
+            return;
+        }
+        if f.ack() {
+            if !f.syn() && self.try_cookie(now, l, tuple, seg, tx) {
+                return;
+            }
+            self.send_rst(tx, tuple, seg.ack, None);
+            return;
+        }
+        if !f.syn() {
+            self.stats.dropped_no_ack += 1;
+            return;
+        }
+        let room = self.listener_mut(l).is_some_and(|li| li.has_room())
+            && self.live < self.config.max_connections;
+        if !room {
+            if self.config.syn_cookies {
+                self.send_cookie(now, l, tuple, seg, tx);
+            } else {
+                self.stats.listen_overflows += 1;
+            }
+            return;
+        }
+        let idx = self.insert(tuple, State::SynReceived, Owner::Listener(l), now);
+        if let Some(li) = self.listener_mut(l) {
+            li.half_open += 1;
+        }
+        let mss_hint = tx.mss_hint(tuple.remote);
+        let config = &self.config;
+        if let Some(c) = self.slots[idx as usize].conn.as_deref_mut() {
+            c.passive = true;
+            c.irs = seg.seq;
+            c.rcv_nxt = seg.seq + 1;
+            c.rcv_adv = c.rcv_nxt;
+            c.last_ack_sent = c.rcv_nxt;
+            c.set_rcv_mss(mss_hint);
+            c.negotiate(config, &seg.options, now);
+            c.snd_wnd = usize::from(seg.window);
+            c.max_snd_wnd = c.snd_wnd;
+            c.snd_wl1 = seg.seq;
+        }
+        self.after_event(idx, now, true);
+    }
+
+    /// The timestamp value of a cookie SYN-ACK: our clock with its low six
+    /// bits replaced by the peer's window scale (4 bits, 15 for none),
+    /// SACK-permitted and a marker, never ahead of the clock.
+    fn cookie_tsval(clock: u32, bits: u32) -> u32 {
+        let v = (clock & !63) | bits;
+        if (v.wrapping_sub(clock) as i32) > 0 {
+            v.wrapping_sub(64)
+        } else {
+            v
+        }
+    }
+
+    fn send_cookie<T: Transmit>(
+        &mut self,
+        now: u64,
+        l: ListenerId,
+        tuple: FourTuple,
+        seg: &Repr,
+        tx: &mut T,
+    ) {
+        let ours = tx.mss_hint(tuple.remote).clamp(conn::MIN_MSS, 0xffff) as u16;
+        let peer = seg.options.mss.unwrap_or(536);
+        let idx = cookie_mss_index(peer.min(ours));
+        let cookie = self.secrets.cookie(&tuple, seg.seq.0, now, idx);
+        let mut options = Options {
+            mss: Some(ours),
+            ..Default::default()
+        };
+        if let (Some((peer_val, _)), true) = (seg.options.timestamp, self.config.timestamps) {
+            let ws = match seg.options.window_scale {
+                Some(w) if self.config.window_scaling => {
+                    options.window_scale = Some(conn::wscale_for(self.config.recv_buffer));
+                    u32::from(w.min(14))
+                }
+                _ => 15,
+            };
+            let sack = seg.options.sack_permitted && self.config.sack;
+            options.sack_permitted = sack;
+            let bits = ws | (u32::from(sack) << 4) | 32;
+            let clock = ((now / 1_000_000) as u32).wrapping_add(self.secrets.ts_offset(&tuple));
+            options.timestamp = Some((Self::cookie_tsval(clock, bits), peer_val));
+        }
+        let repr = Repr {
+            src_port: tuple.local_port,
+            dst_port: tuple.remote_port,
+            seq: SeqNumber(cookie),
+            ack: seg.seq + 1,
+            flags: Flags::SYN | Flags::ACK,
+            window: self.config.recv_buffer.min(0xffff) as u16,
+            urgent: 0,
+            options,
+            payload: &[],
+        };
+        if self.send_bare(tx, tuple, &repr) {
+            self.stats.syn_cookies_sent += 1;
+            if let Some(li) = self.listener_mut(l) {
+                li.cookies_until = Some(now + COOKIE_ACCEPT_NS);
+            }
+        }
+    }
+
+    /// An ACK for a listening port: a connection if it returns a valid
+    /// cookie (and cookies were sent lately, and there is room).
+    fn try_cookie<T: Transmit>(
+        &mut self,
+        now: u64,
+        l: ListenerId,
+        tuple: FourTuple,
+        seg: &Repr,
+        tx: &mut T,
+    ) -> bool {
+        if !self.config.syn_cookies {
+            return false;
+        }
+        let Some(li) = self.listener_mut(l) else {
+            return false;
+        };
+        if li.cookies_until.is_none_or(|t| now > t) {
+            return false;
+        }
+        let room = li.queue.len() < li.backlog;
+        let peer_isn = seg.seq - 1;
+        let iss = seg.ack - 1;
+        let Some(mss_idx) = self.secrets.check_cookie(&tuple, peer_isn.0, iss.0, now) else {
+            return false;
+        };
+        if !room || self.live >= self.config.max_connections {
+            // Valid but no room: drop; the peer retransmits.
+            self.stats.listen_overflows += 1;
+            return true;
+        }
+        self.stats.syn_cookies_accepted += 1;
+        let mut options = Options {
+            mss: Some(COOKIE_MSS[usize::from(mss_idx)]),
+            ..Default::default()
+        };
+        if let Some((val, ecr)) = seg.options.timestamp {
+            options.timestamp = Some((val, 0));
+            if ecr & 32 != 0 {
+                let ws = ecr & 15;
+                if ws != 15 {
+                    options.window_scale = Some(ws as u8);
+                }
+                options.sack_permitted = ecr & 16 != 0;
+            }
+        }
+        let idx = self.insert(tuple, State::Established, Owner::Queued(l), now);
+        let mss_hint = tx.mss_hint(tuple.remote);
+        let config = &self.config;
+        if let Some(c) = self.slots[idx as usize].conn.as_deref_mut() {
+            c.passive = true;
+            c.iss = iss;
+            c.snd_una = iss + 1;
+            c.snd_nxt = iss + 1;
+            c.snd_max = iss + 1;
+            c.high_rxt = iss + 1;
+            c.tx_seq = iss + 1;
+            c.irs = peer_isn;
+            c.rcv_nxt = seg.seq;
+            c.rcv_adv = seg.seq;
+            c.last_ack_sent = seg.seq;
+            c.set_rcv_mss(mss_hint);
+            c.negotiate(config, &options, now);
+            c.snd_wnd = usize::from(seg.window) << c.snd_wscale;
+            c.max_snd_wnd = c.snd_wnd;
+            c.snd_wl1 = seg.seq;
+            c.snd_wl2 = seg.ack;
+        }
+        let id = self.id_of(idx);
+        self.stats.established += 1;
+        if let Some(li) = self.listener_mut(l) {
+            li.queue.push_back(id);
+            li.wake();
+        }
+        // The ACK may carry data.
+        self.process_conn(idx, now, seg, tx);
+        true
+    }
+}
+
+// Dispatch.
+impl Tcp {
+    /// Handle due timers and send everything pending (see the module
+    /// documentation). Returns `false` if `tx` refused a segment (call
+    /// again when the device has room).
+    pub fn dispatch<T: Transmit>(&mut self, now: u64, tx: &mut T) -> bool {
+        self.tw.expire(now);
+        while let Some(r) = self.rsts.front().copied() {
+            if !self.send_rst(tx, r.tuple, r.seq, r.ack) {
+                return false;
+            }
+            self.rsts.pop_front();
+        }
+        while let Some((_, idx)) = self.timers.pop_due(now) {
+            let Some(slot) = self.slots.get_mut(idx as usize) else {
+                continue;
+            };
+            let Some(c) = slot.conn.as_deref_mut() else {
+                continue;
+            };
+            c.registered = None;
+            c.on_timer(now, &self.config, &mut self.stats);
+            self.after_event(idx, now, true);
+        }
+        let mut turns = self.queue.len();
+        while turns > 0 {
+            turns -= 1;
+            let Some(idx) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(slot) = self.slots.get_mut(idx as usize) else {
+                continue;
+            };
+            let Some(c) = slot.conn.as_deref_mut() else {
+                continue;
+            };
+            if !c.queued {
+                continue;
+            }
+            c.queued = false;
+            if c.rcv_mss == 0 {
+                c.set_rcv_mss(tx.mss_hint(c.tuple.remote));
+                c.set_send_mss(None);
+            }
+            let (src, dst) = (c.tuple.local, c.tuple.remote);
+            let mut sent = 0;
+            let mut more = false;
+            while let Some(plan) = c.plan(now) {
+                if sent == BURST {
+                    more = true;
+                    break;
+                }
+                let conn: &Conn = c;
+                if !tx.send(src, dst, plan.segment_len(), |buf| conn.emit(&plan, buf)) {
+                    c.queued = true;
+                    self.queue.push_front(idx);
+                    self.after_event(idx, now, false);
+                    return false;
+                }
+                c.commit(now, &plan);
+                self.stats.segments_out += 1;
+                if plan.retransmit {
+                    self.stats.retransmitted += 1;
+                }
+                sent += 1;
+            }
+            if more {
+                c.queued = true;
+                self.queue.push_back(idx);
+                turns += 1;
+            }
+            self.after_event(idx, now, false);
+        }
+        true
+    }
+
+    /// When `dispatch` must run next at the latest.
+    pub fn next_deadline(&self) -> Option<u64> {
+        let t = self.timers.next();
+        let w = self.tw.next_deadline();
+        let mut d = match (t, w) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if !self.queue.is_empty() || !self.rsts.is_empty() {
+            // Work is pending now.
+            d = Some(0);
+        }
+        d
+    }
+}
+
+// The application's interface.
+impl Tcp {
+    /// Listen on `port` (any of our addresses) with a backlog (capped at
+    /// `Config::max_backlog`).
+    pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerId, TcpError> {
+        if port == 0 {
+            return Err(TcpError::Unaddressable);
+        }
+        if self.ports.contains_key(&port) {
+            return Err(TcpError::AddrInUse);
+        }
+        let listener = Listener::new(port, backlog.min(self.config.max_backlog));
+        let index = match self.listeners.iter().position(|s| s.listener.is_none()) {
+            Some(i) => {
+                self.listeners[i].listener = Some(listener);
+                i as u32
+            }
+            None => {
+                self.listeners.push(ListenerSlot {
+                    generation: 1,
+                    listener: Some(listener),
+                });
+                (self.listeners.len() - 1) as u32
+            }
+        };
+        self.ports.insert(port, index);
+        Ok(ListenerId {
+            index,
+            generation: self.listeners[index as usize].generation,
+        })
+    }
+
+    /// Take an established connection from the listener's queue.
+    pub fn accept(&mut self, l: ListenerId) -> Result<Option<ConnId>, TcpError> {
+        let li = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
+        let Some(id) = li.queue.pop_front() else {
+            return Ok(None);
+        };
+        if let Some(c) = self.slot_conn(id.index) {
+            c.owner = Owner::User;
+        }
+        Ok(Some(id))
+    }
+
+    /// Stop listening: connections not yet accepted are reset.
+    pub fn close_listener(&mut self, l: ListenerId) -> Result<(), TcpError> {
+        let li = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
+        let port = li.port;
+        self.ports.remove(&port);
+        let owned: Vec<u32> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let c = s.conn.as_ref()?;
+                matches!(c.owner, Owner::Listener(x) | Owner::Queued(x) if x == l)
+                    .then_some(i as u32)
+            })
+            .collect();
+        for idx in owned {
+            self.abort_idx(idx);
+        }
+        let slot = &mut self.listeners[l.index as usize];
+        slot.listener = None;
+        slot.generation = slot.generation.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Register the waker woken when a connection is ready to accept.
+    pub fn register_accept_waker(&mut self, l: ListenerId, w: &Waker) -> Result<(), TcpError> {
+        let li = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
+        set_waker(&mut li.waker, w);
+        Ok(())
+    }
+
+    /// Open a connection from `local` (port 0: an ephemeral port) to
+    /// `remote`. The SYN leaves on the next `dispatch`.
+    pub fn connect(
+        &mut self,
+        now: u64,
+        local: (IpAddr, u16),
+        remote: (IpAddr, u16),
+    ) -> Result<ConnId, TcpError> {
+        if PseudoHeader::new(local.0, remote.0).is_none()
+            || !valid_unicast(local.0)
+            || !valid_unicast(remote.0)
+            || remote.1 == 0
+        {
+            return Err(TcpError::Unaddressable);
+        }
+        if self.live >= self.config.max_connections {
+            return Err(TcpError::TooManyConnections);
+        }
+        let port = if local.1 == 0 {
+            self.ephemeral_port(local.0, remote)?
+        } else {
+            let t = FourTuple {
+                local: local.0,
+                local_port: local.1,
+                remote: remote.0,
+                remote_port: remote.1,
+            };
+            if self.table.contains_key(&t) {
+                return Err(TcpError::AddrInUse);
+            }
+            // An explicit reuse of a TIME-WAIT 4-tuple: our new ISN comes
+            // from the clock-driven RFC 6528 function, ahead of the old one.
+            self.tw.remove(&t);
+            local.1
+        };
+        let tuple = FourTuple {
+            local: local.0,
+            local_port: port,
+            remote: remote.0,
+            remote_port: remote.1,
+        };
+        let idx = self.insert(tuple, State::SynSent, Owner::User, now);
+        self.after_event(idx, now, true);
+        Ok(self.id_of(idx))
+    }
+
+    /// RFC 6056 algorithm 3: a per-destination offset plus a counter;
+    /// the first port whose 4-tuple is free. If none is, a 4-tuple only
+    /// held in TIME-WAIT is taken over.
+    fn ephemeral_port(&mut self, local: IpAddr, remote: (IpAddr, u16)) -> Result<u16, TcpError> {
+        let min = u32::from(self.config.ephemeral_min.max(1));
+        let max = u32::from(self.config.ephemeral_max).max(min);
+        let n = max - min + 1;
+        let offset = self.secrets.port_offset(local, remote.0, remote.1);
+        let tuple = |p: u32| FourTuple {
+            local,
+            local_port: (min + p % n) as u16,
+            remote: remote.0,
+            remote_port: remote.1,
+        };
+        let mut in_tw = None;
+        for i in 0..n {
+            let t = tuple(offset.wrapping_add(self.port_counter).wrapping_add(i));
+            if self.table.contains_key(&t) || self.ports.contains_key(&t.local_port) {
+                continue;
+            }
+            if self.tw.contains(&t) {
+                in_tw.get_or_insert(t);
+                continue;
+            }
+            self.port_counter = self.port_counter.wrapping_add(i + 1);
+            return Ok(t.local_port);
+        }
+        let t = in_tw.ok_or(TcpError::NoPortAvailable)?;
+        self.tw.remove(&t);
+        self.stats.time_wait_reused += 1;
+        self.port_counter = self.port_counter.wrapping_add(1);
+        Ok(t.local_port)
+    }
+
+    /// Queue the connection for `dispatch` if it has something to send.
+    fn touch(&mut self, id: ConnId) {
+        if let Some(c) = self.slot_conn(id.index)
+            && !c.queued
+            && c.wants_output()
+        {
+            c.queued = true;
+            self.queue.push_back(id.index);
+        }
+    }
+
+    /// Read received bytes: `Ok(0)` if none yet; `Err(Eof)` once the peer
+    /// closed and all was read; other errors as the connection ended.
+    pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> Result<usize, TcpError> {
+        let n = self.conn_mut(id)?.recv(buf)?;
+        if n > 0 {
+            self.touch(id);
+        }
+        Ok(n)
+    }
+
+    /// Zero-copy read: `f` sees the first contiguous received bytes and
+    /// returns how many it consumed (and a value passed back).
+    pub fn recv_with<R>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&[u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        let r = self.conn_mut(id)?.recv_with(f)?;
+        self.touch(id);
+        Ok(r)
+    }
+
+    /// Queue bytes to send; returns how many fit (0 if the buffer is full).
+    pub fn send(&mut self, id: ConnId, data: &[u8]) -> Result<usize, TcpError> {
+        let n = self.conn_mut(id)?.send(data)?;
+        if n > 0 {
+            self.touch(id);
+        }
+        Ok(n)
+    }
+
+    /// Zero-copy write: `f` fills the first contiguous free part of the
+    /// send buffer and returns how many bytes it wrote (and a value).
+    pub fn send_with<R>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        let r = self.conn_mut(id)?.send_with(f)?;
+        self.touch(id);
+        Ok(r)
+    }
+
+    /// Room in the send buffer.
+    pub fn send_capacity(&self, id: ConnId) -> Result<usize, TcpError> {
+        Ok(self.conn(id)?.tx.free())
+    }
+
+    /// Whether `recv` would return data, end of stream or an error.
+    pub fn can_recv(&self, id: ConnId) -> Result<bool, TcpError> {
+        Ok(self.conn(id)?.readable())
+    }
+
+    /// Shut down writing: a FIN follows what is queued.
+    pub fn shutdown_write(&mut self, id: ConnId) -> Result<(), TcpError> {
+        self.conn_mut(id)?.shutdown_write();
+        self.touch(id);
+        Ok(())
+    }
+
+    /// Give up the handle. The connection closes in an orderly way in the
+    /// background (or with a RST if received data was left unread, as RFC
+    /// 2525 section 2.17 recommends) and is reclaimed when done.
+    pub fn close(&mut self, id: ConnId) -> Result<(), TcpError> {
+        let c = self.conn_mut(id)?;
+        if !c.rx.is_empty() && c.state.is_synchronized() {
+            return self.abort(id);
+        }
+        c.owner = Owner::Orphan;
+        match c.state {
+            State::Closed | State::SynSent => {
+                c.terminate(None);
+                self.reclaim(id.index);
+                return Ok(());
+            }
+            State::TimeWait => {
+                let at = c.close_at.unwrap_or(0);
+                self.retire_to_time_wait(id.index, at);
+                return Ok(());
+            }
+            // FIN-WAIT-2 gets its give-up timer from `arm_timers` on the
+            // next dispatch.
+            State::FinWait2 => {}
+            _ => c.shutdown_write(),
+        }
+        c.recv_waker = None;
+        c.send_waker = None;
+        c.state_waker = None;
+        // Through dispatch even with nothing to send: timers get armed.
+        if !c.queued {
+            c.queued = true;
+            self.queue.push_back(id.index);
+        }
+        Ok(())
+    }
+
+    /// Reset the connection (RST to the peer on the next `dispatch`) and
+    /// reclaim it at once.
+    pub fn abort(&mut self, id: ConnId) -> Result<(), TcpError> {
+        self.conn(id)?;
+        self.abort_idx(id.index);
+        Ok(())
+    }
+
+    fn abort_idx(&mut self, idx: u32) {
+        let Some(c) = self.slot_conn(idx) else { return };
+        if c.state.is_synchronized() || c.state == State::SynReceived {
+            let r = PendingRst {
+                tuple: c.tuple,
+                seq: c.snd_nxt,
+                ack: Some(c.rcv_nxt),
+            };
+            self.push_pending(r);
+        }
+        if let Some(c) = self.slot_conn(idx) {
+            c.terminate(Some(TcpError::Reset));
+        }
+        self.reclaim(idx);
+    }
+
+    /// The connection's state.
+    pub fn state(&self, id: ConnId) -> Result<State, TcpError> {
+        Ok(self.conn(id)?.state)
+    }
+
+    /// Our and the peer's endpoints.
+    pub fn endpoints(&self, id: ConnId) -> Result<(Endpoint, Endpoint), TcpError> {
+        let c = self.conn(id)?;
+        Ok((
+            (c.tuple.local, c.tuple.local_port),
+            (c.tuple.remote, c.tuple.remote_port),
+        ))
+    }
+
+    /// A snapshot of the connection.
+    pub fn info(&self, id: ConnId) -> Result<ConnInfo, TcpError> {
+        let c = self.conn(id)?;
+        Ok(ConnInfo {
+            state: c.state,
+            local: (c.tuple.local, c.tuple.local_port),
+            remote: (c.tuple.remote, c.tuple.remote_port),
+            bytes_in_flight: c.snd_max.since(c.snd_una),
+            send_queue: c.tx.len(),
+            recv_queue: c.rx.len(),
+            cwnd: c.cc.cwnd,
+            ssthresh: c.cc.ssthresh,
+            srtt_ns: c.rtt.srtt(),
+            rto_ns: c.rtt.rto(),
+            mss: c.mss,
+            peer_window: c.snd_wnd,
+            window_scale: c.wscale_ok.then_some((c.rcv_wscale, c.snd_wscale)),
+            timestamps: c.ts_ok,
+            sack: c.sack_ok,
+            congestion: c.cc.algorithm(),
+            retransmits: c.retransmits,
+            segments_out: c.segs_out,
+            segments_in: c.segs_in,
+        })
+    }
+
+    /// Turn Nagle's algorithm off (`true`) or on.
+    pub fn set_nodelay(&mut self, id: ConnId, nodelay: bool) -> Result<(), TcpError> {
+        self.conn_mut(id)?.nodelay = nodelay;
+        self.touch(id);
+        Ok(())
+    }
+
+    /// Choose the congestion control of this connection (the window and
+    /// threshold carry over).
+    pub fn set_congestion(
+        &mut self,
+        id: ConnId,
+        algo: CongestionAlgorithm,
+    ) -> Result<(), TcpError> {
+        self.conn_mut(id)?.cc.set_algorithm(algo);
+        Ok(())
+    }
+
+    /// Turn keep-alive on with these parameters, or off.
+    pub fn set_keepalive(&mut self, id: ConnId, k: Option<KeepAlive>) -> Result<(), TcpError> {
+        let c = self.conn_mut(id)?;
+        c.keepalive = k;
+        c.keepalive_at = None;
+        c.keepalive_probes = 0;
+        Ok(())
+    }
+
+    /// Register the waker woken when data (or end of stream, or an error)
+    /// arrives.
+    pub fn register_recv_waker(&mut self, id: ConnId, w: &Waker) -> Result<(), TcpError> {
+        set_waker(&mut self.conn_mut(id)?.recv_waker, w);
+        Ok(())
+    }
+
+    /// Register the waker woken when send buffer space frees (or an error).
+    pub fn register_send_waker(&mut self, id: ConnId, w: &Waker) -> Result<(), TcpError> {
+        set_waker(&mut self.conn_mut(id)?.send_waker, w);
+        Ok(())
+    }
+
+    /// Register the waker woken on every state change.
+    pub fn register_state_waker(&mut self, id: ConnId, w: &Waker) -> Result<(), TcpError> {
+        set_waker(&mut self.conn_mut(id)?.state_waker, w);
+        Ok(())
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(w) => {}
+        _ => *slot = Some(w.clone()),
+    }
+}

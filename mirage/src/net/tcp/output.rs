@@ -1,0 +1,464 @@
+//! What a connection sends next, in three steps so that a device that
+//! refuses a segment loses nothing:
+//!
+//! 1. [`Conn::plan`] (no mutation) picks the next segment: the SYN or
+//!    SYN-ACK; a retransmission (fast retransmit, NewReno partial ACK, or
+//!    RFC 6675's `NextSeg` over the SACK scoreboard); new data within the
+//!    congestion and peer windows, held back by Nagle's algorithm and
+//!    sender silly-window avoidance (RFC 9293 section 3.8.6.2.1); the FIN;
+//!    a zero-window or keep-alive probe; or a pure ACK (due now, after two
+//!    full segments, when the delayed-ACK timer fired, or when the window
+//!    opened enough to tell the peer).
+//! 2. [`Conn::emit`] writes it, zero-copy from the send ring into the
+//!    device's buffer, checksum included.
+//! 3. [`Conn::commit`] records that it left (sequence numbers, timers,
+//!    round-trip timing) once the device took it.
+//!
+//! Every segment after the SYN carries the ACK, the window (scaled), the
+//! timestamps and the SACK blocks when those are in use.
+
+use super::conn::Conn;
+use super::sack::blocks_from;
+use super::state::State;
+use crate::net::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SeqNumber};
+
+/// The kind of segment planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// SYN or SYN-ACK.
+    Syn,
+    /// Data and/or FIN.
+    Data,
+    /// A probe with an old sequence number (zero window or keep-alive).
+    Probe,
+    /// A pure ACK.
+    Ack,
+}
+
+/// A segment chosen but not yet sent.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Plan {
+    pub(crate) kind: Kind,
+    pub(crate) seq: SeqNumber,
+    pub(crate) len: usize,
+    pub(crate) flags: Flags,
+    pub(crate) window: u16,
+    pub(crate) options: Options,
+    /// It resends bytes sent before.
+    pub(crate) retransmit: bool,
+    /// It is the retransmission `rexmit_now` asked for.
+    pub(crate) rexmit: bool,
+    /// It is a tail loss probe.
+    pub(crate) tlp: bool,
+}
+
+impl Plan {
+    /// The whole segment's length.
+    pub(crate) fn segment_len(&self) -> usize {
+        HEADER_LEN + self.options.buffer_len() + self.len
+    }
+}
+
+impl Conn {
+    /// The window to advertise and its right edge: the free receive space,
+    /// except that the right edge does not move forward by less than
+    /// min(half the buffer, one MSS) (receiver silly-window avoidance), and
+    /// never moves back.
+    fn advertised(&self, syn: bool) -> u16 {
+        let free = self.rx.free();
+        if syn {
+            return free.min(0xffff) as u16;
+        }
+        let edge = self.rcv_nxt + free;
+        let threshold = (self.rx.capacity() / 2).min(usize::from(self.rcv_mss).max(1));
+        let known = self.rcv_adv.max(self.rcv_nxt);
+        let adv = if edge.since(known) >= threshold {
+            edge
+        } else {
+            known
+        };
+        // Do not advertise below what the peer already knows (a window
+        // may not shrink) unless the space truly shrank.
+        let wnd = adv
+            .since(self.rcv_nxt)
+            .min(free.max(self.rcv_adv.since(self.rcv_nxt)));
+        (wnd >> self.rcv_wscale).min(0xffff) as u16
+    }
+
+    fn options(&self, now: u64, kind: Kind) -> Options {
+        let mut o = Options::default();
+        if kind == Kind::Syn {
+            o.mss = Some(self.rcv_mss);
+            if self.wscale_ok {
+                o.window_scale = Some(self.rcv_wscale);
+            }
+            o.sack_permitted = self.sack_ok;
+            if self.ts_ok {
+                let ecr = if self.state == State::SynSent {
+                    0
+                } else {
+                    self.ts_recent
+                };
+                o.timestamp = Some((self.ts_now(now), ecr));
+            }
+            return o;
+        }
+        if self.ts_ok {
+            o.timestamp = Some((self.ts_now(now), self.ts_recent));
+        }
+        if self.sack_ok && !self.asm.is_empty() {
+            let max = if self.ts_ok { 3 } else { 4 };
+            let (blocks, n) = blocks_from(&self.asm, self.rcv_nxt, max);
+            o.sack = blocks;
+            o.sack_len = n;
+        }
+        o
+    }
+
+    fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
+        Plan {
+            kind,
+            seq,
+            len,
+            flags,
+            window: self.advertised(kind == Kind::Syn),
+            options: self.options(now, kind),
+            retransmit: kind == Kind::Data && seq < self.snd_max,
+            rexmit: false,
+            tlp: false,
+        }
+    }
+
+    /// The next segment to send, if any.
+    pub(crate) fn plan(&self, now: u64) -> Option<Plan> {
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => {
+                let flags = if self.state == State::SynSent {
+                    Flags::SYN
+                } else {
+                    Flags::SYN | Flags::ACK
+                };
+                return Some(self.make(now, Kind::Syn, self.iss, 0, flags));
+            }
+            State::SynSent => return None,
+            State::SynReceived | State::TimeWait => {
+                return self
+                    .ack_now
+                    .then(|| self.make(now, Kind::Ack, self.snd_max, 0, Flags::ACK));
+            }
+            _ => {}
+        }
+        if let Some(p) = self.plan_data(now) {
+            return Some(p);
+        }
+        if self.probe_now {
+            // The persist timer fired. If the peer's window has room for
+            // less than a segment, send what fits (RFC 9293 3.8.6.2.1's
+            // override timeout, lest silly-window avoidance on both sides
+            // stall the connection); if none, probe it.
+            let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+            let n = self
+                .data_end()
+                .since(self.snd_nxt)
+                .min(wnd_room)
+                .min(self.mss);
+            if n > 0 && self.state.is_synchronized() && self.snd_nxt == self.snd_max {
+                return Some(self.make(now, Kind::Data, self.snd_nxt, n, Flags::ACK | Flags::PSH));
+            }
+            return Some(self.make(now, Kind::Probe, self.snd_una - 1, 0, Flags::ACK));
+        }
+        if self.ack_now || self.window_update_due() {
+            // The highest sequence number sent, not `SND.NXT`, which a
+            // timeout moves back: the peer may hold everything up to
+            // `snd_max` and would find an older number outside its window
+            // (and ignore the ACK with the segment).
+            return Some(self.make(now, Kind::Ack, self.snd_max, 0, Flags::ACK));
+        }
+        None
+    }
+
+    /// Whether our FIN may be sent in this state.
+    fn fin_allowed(&self) -> Option<SeqNumber> {
+        match self.state {
+            State::FinWait1 | State::Closing | State::LastAck => self.fin_seq(),
+            _ => None,
+        }
+    }
+
+    /// A segment resending `[seq, seq + max)` (or less), with the FIN if it
+    /// reaches it.
+    fn resend(&self, now: u64, seq: SeqNumber, max: usize) -> Option<Plan> {
+        let data_len = self.data_end().since(seq).min(max).min(self.mss);
+        let mut flags = Flags::ACK;
+        if let Some(f) = self.fin_allowed()
+            && seq + data_len == f
+            && self.snd_max > f
+            && max > data_len
+        {
+            flags |= Flags::FIN;
+        }
+        if data_len == 0 && !flags.fin() {
+            return None;
+        }
+        if data_len > 0 && seq + data_len == self.data_end() {
+            flags |= Flags::PSH;
+        }
+        let mut p = self.make(now, Kind::Data, seq, data_len, flags);
+        p.retransmit = true;
+        Some(p)
+    }
+
+    fn plan_data(&self, now: u64) -> Option<Plan> {
+        // A tail loss probe (RFC 8985 section 7.3): new data if the peer's
+        // window allows, else the last segment again; either draws an ACK
+        // (with SACK) that starts fast recovery instead of a timeout.
+        if self.tlp_now && self.snd_una < self.snd_max {
+            let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+            let avail = self.data_end().since(self.snd_nxt);
+            let mut p = if self.snd_nxt == self.snd_max && avail > 0 && wnd_room > 0 {
+                let n = avail.min(wnd_room).min(self.mss);
+                let mut flags = Flags::ACK;
+                if self.snd_nxt + n == self.data_end() {
+                    flags |= Flags::PSH;
+                }
+                Some(self.make(now, Kind::Data, self.snd_nxt, n, flags))
+            } else {
+                let last = self.snd_max.since(self.snd_una).min(self.mss);
+                let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
+                let start = self.snd_max - last.max(fin);
+                self.resend(now, start, last.max(fin))
+            };
+            if let Some(p) = &mut p {
+                p.tlp = true;
+                return Some(*p);
+            }
+        }
+        // Fast retransmit / partial ACK: the first unacknowledged segment.
+        if self.rexmit_now && self.snd_una < self.snd_max {
+            let (seq, len) = self
+                .sb
+                .next_hole(self.snd_una, self.snd_max, self.mss)
+                .unwrap_or((self.snd_una, self.mss));
+            if let Some(mut p) = self.resend(now, seq, len) {
+                p.rexmit = true;
+                return Some(p);
+            }
+        }
+        let cwnd = self.cc.cwnd;
+        let pipe = self.pipe();
+        if self.in_recovery() && self.sack_ok {
+            if cwnd < pipe + self.mss {
+                return None;
+            }
+            // RFC 6675 NextSeg rule 1: a lost hole not yet retransmitted.
+            let from = self.high_rxt.max(self.snd_una);
+            if let Some(edge) = self.sb.lost_edge(self.mss)
+                && let Some((s, l)) = self.sb.next_hole(from, edge.min(self.snd_max), self.mss)
+                && let Some(p) = self.resend(now, s, l)
+            {
+                return Some(p);
+            }
+            // Rule 2: new data.
+            if let Some(p) = self.plan_new(now, cwnd, pipe) {
+                return Some(p);
+            }
+            // Rule 3: an unSACKed hole not yet deemed lost.
+            if let Some((s, l)) = self.sb.next_hole(from, self.snd_max, self.mss) {
+                return self.resend(now, s, l);
+            }
+            return None;
+        }
+        self.plan_new(now, cwnd, pipe)
+    }
+
+    /// New data from `SND.NXT` (or data resent after a timeout moved
+    /// `SND.NXT` back), and the FIN.
+    fn plan_new(&self, now: u64, cwnd: usize, in_flight: usize) -> Option<Plan> {
+        let nxt = self.snd_nxt;
+        let end = self.data_end();
+        let avail = end.since(nxt);
+        let cwnd_room = cwnd.saturating_sub(in_flight);
+        let wnd_room = (self.snd_una + self.snd_wnd).since(nxt);
+        let n = avail.min(cwnd_room).min(wnd_room).min(self.mss);
+        let fin_here = self.fin_allowed().is_some_and(|f| nxt + n == f && nxt <= f);
+        if n == 0 && !fin_here {
+            return None;
+        }
+        let retransmit = nxt < self.snd_max;
+        if n > 0 && !retransmit && n < self.mss && !fin_here {
+            // Nagle (RFC 9293 3.7.4) and sender SWS avoidance.
+            let nagle_ok = self.nodelay || nxt == self.snd_una;
+            let big = self.max_snd_wnd > 0 && n >= self.max_snd_wnd / 2;
+            if !(nagle_ok && (n == avail || big)) {
+                return None;
+            }
+        }
+        let mut flags = Flags::ACK;
+        if fin_here {
+            flags |= Flags::FIN;
+        }
+        if n > 0 && nxt + n == end {
+            flags |= Flags::PSH;
+        }
+        Some(self.make(now, Kind::Data, nxt, n, flags))
+    }
+
+    /// Write the planned segment into `buf` (exactly `plan.segment_len()`
+    /// bytes): header, options, payload from the send ring, checksum.
+    pub(crate) fn emit(&self, plan: &Plan, buf: &mut [u8]) {
+        let ack = if plan.flags.ack() {
+            self.rcv_nxt
+        } else {
+            SeqNumber(0)
+        };
+        let repr = Repr {
+            src_port: self.tuple.local_port,
+            dst_port: self.tuple.remote_port,
+            seq: plan.seq,
+            ack,
+            flags: plan.flags,
+            window: plan.window,
+            urgent: 0,
+            options: plan.options,
+            payload: &[],
+        };
+        let hl = repr.header_len();
+        let mut p = Packet::new_unchecked(&mut *buf);
+        repr.emit_header(&mut p);
+        if plan.len > 0 {
+            let off = plan.seq.since(self.tx_seq);
+            self.tx.copy_out(off, &mut buf[hl..hl + plan.len]);
+        }
+        Packet::new_unchecked(buf).fill_checksum(&self.ph);
+    }
+
+    /// The planned segment left: update the state.
+    pub(crate) fn commit(&mut self, now: u64, plan: &Plan) {
+        self.segs_out += 1;
+        if plan.flags.ack() {
+            self.ack_now = false;
+            self.unacked = 0;
+            self.delack_at = None;
+            self.last_ack_sent = self.rcv_nxt;
+            let scale = if plan.kind == Kind::Syn {
+                0
+            } else {
+                self.rcv_wscale
+            };
+            let edge = self.rcv_nxt + (usize::from(plan.window) << scale);
+            if edge > self.rcv_adv {
+                self.rcv_adv = edge;
+            }
+        }
+        if plan.kind == Kind::Ack && self.dupacks_owed > 0 {
+            self.dupacks_owed -= 1;
+            self.ack_now = self.dupacks_owed > 0;
+        } else {
+            self.dupacks_owed = 0;
+        }
+        match plan.kind {
+            Kind::Syn => {
+                let end = self.iss + 1;
+                if self.snd_max < end {
+                    self.snd_max = end;
+                    self.rtt_seq = Some((end, now));
+                } else {
+                    self.retransmits += 1;
+                    self.rtt_seq = None;
+                }
+                self.snd_nxt = end;
+                if self.rto_at.is_none() {
+                    self.rto_at = Some(now + self.rtt.rto());
+                }
+            }
+            Kind::Data => {
+                let end = plan.seq + (plan.len + usize::from(plan.flags.fin()));
+                if plan.retransmit {
+                    self.retransmits += 1;
+                    if !self.ts_ok {
+                        self.rtt_seq = None; // Karn's algorithm
+                    }
+                    if self.in_recovery() && self.high_rxt < end {
+                        self.high_rxt = end;
+                    }
+                } else if self.rtt_seq.is_none() {
+                    self.rtt_seq = Some((end, now));
+                }
+                if plan.rexmit {
+                    self.rexmit_now = false;
+                }
+                self.probe_now = false;
+                if plan.tlp {
+                    self.tlp_now = false;
+                    self.tlp_out = true;
+                    self.tlp_at = None;
+                    // RFC 8985 7.3: the RTO runs from the probe.
+                    self.rto_at = Some(now + self.rtt.rto());
+                }
+                if plan.seq == self.snd_nxt {
+                    self.snd_nxt = end;
+                }
+                let new_data = self.snd_max < end;
+                if new_data {
+                    self.snd_max = end;
+                }
+                if self.rto_at.is_none() {
+                    self.rto_at = Some(now + self.rtt.rto());
+                }
+                if new_data && !plan.tlp {
+                    self.arm_tlp(now);
+                }
+            }
+            Kind::Probe => self.probe_now = false,
+            Kind::Ack => {}
+        }
+    }
+
+    /// Whether `plan` may find something (cheap; used to queue the
+    /// connection for dispatch).
+    pub(crate) fn wants_output(&self) -> bool {
+        match self.state {
+            State::Closed | State::Listen => false,
+            State::SynSent | State::SynReceived if self.snd_nxt == self.iss => true,
+            _ => {
+                self.ack_now
+                    || self.probe_now
+                    || self.rexmit_now
+                    || self.tlp_now
+                    || self.snd_nxt < self.data_end()
+                    || (self.fin_queued && self.snd_nxt <= self.data_end())
+                    || (self.in_recovery() && self.sack_ok)
+                    || self.window_update_due()
+            }
+        }
+    }
+
+    /// Arm the persist timer when the peer's window stops us with nothing
+    /// in flight (RFC 9293 section 3.8.6.1), and keep-alive when idle.
+    pub(crate) fn arm_timers(&mut self, now: u64, max_rto: u64) {
+        if !self.state.is_synchronized() {
+            return;
+        }
+        let unsent = self.data_end().since(self.snd_nxt);
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        // Nothing in flight and the window too small for what waits (zero,
+        // or less than a segment that silly-window avoidance holds back).
+        if unsent > 0
+            && wnd_room < unsent.min(self.mss)
+            && self.snd_una == self.snd_max
+            && self.rto_at.is_none()
+            && self.persist_at.is_none()
+        {
+            let shift = self.persist_backoff.min(16);
+            let t = self.rtt.rto().saturating_mul(1 << shift).min(max_rto);
+            self.persist_at = Some(now + t);
+        }
+        if let Some(k) = self.keepalive
+            && self.keepalive_at.is_none()
+            && self.state == State::Established
+        {
+            self.keepalive_at = Some(now + k.idle_ns);
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! A fixed-capacity byte ring: the send buffer (bytes from the oldest
+//! unacknowledged one on) and the receive buffer (in-order bytes not yet
+//! read, with out-of-order bytes written ahead of them into the free part,
+//! as the [`super::assembler::Assembler`] records).
+//!
+//! Bytes are copied in once (from the application or the segment) and out
+//! once (into the frame or the application); nothing is allocated after
+//! construction.
+
+use alloc::vec::Vec;
+
+/// A ring of `capacity` bytes holding `len` bytes from `head` on.
+#[derive(Debug)]
+pub(crate) struct Ring {
+    buf: Vec<u8>,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    /// A ring over `storage` (its length is the capacity; its contents are
+    /// never exposed before being overwritten).
+    pub(crate) fn from_storage(storage: Vec<u8>) -> Ring {
+        Ring {
+            buf: storage,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Give the storage back (for reuse by another connection).
+    pub(crate) fn into_storage(self) -> Vec<u8> {
+        self.buf
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        self.buf.len() - self.len
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+
+    /// The physical index of logical offset `off` (which may run up to
+    /// `capacity` past the head).
+    fn index(&self, off: usize) -> usize {
+        let i = self.head + off;
+        if i >= self.buf.len() {
+            i - self.buf.len()
+        } else {
+            i
+        }
+    }
+
+    /// Append as much of `data` as fits; returns how much.
+    pub(crate) fn enqueue(&mut self, data: &[u8]) -> usize {
+        let n = data.len().min(self.free());
+        self.write_at(self.len, &data[..n]);
+        self.len += n;
+        n
+    }
+
+    /// Write `data` at logical offset `off` from the head into the free
+    /// part (without changing the length): out-of-order data. The caller
+    /// keeps `off + data.len() <= capacity`.
+    pub(crate) fn write_at(&mut self, off: usize, data: &[u8]) {
+        if data.is_empty() || self.buf.is_empty() {
+            return;
+        }
+        let start = self.index(off);
+        let first = data.len().min(self.buf.len() - start);
+        self.buf[start..start + first].copy_from_slice(&data[..first]);
+        let rest = data.len() - first;
+        self.buf[..rest].copy_from_slice(&data[first..]);
+    }
+
+    /// Count `n` more bytes (already written with `write_at`) as held.
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.len = (self.len + n).min(self.buf.len());
+    }
+
+    /// The bytes at logical offsets `off..off + n` (of held bytes), as
+    /// one or two slices.
+    pub(crate) fn slices(&self, off: usize, n: usize) -> (&[u8], &[u8]) {
+        let n = n.min(self.len.saturating_sub(off));
+        if n == 0 {
+            return (&[], &[]);
+        }
+        let start = self.index(off);
+        let first = n.min(self.buf.len() - start);
+        (&self.buf[start..start + first], &self.buf[..n - first])
+    }
+
+    /// Copy held bytes at `off..off + out.len()` into `out`.
+    pub(crate) fn copy_out(&self, off: usize, out: &mut [u8]) -> usize {
+        let (a, b) = self.slices(off, out.len());
+        out[..a.len()].copy_from_slice(a);
+        out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        a.len() + b.len()
+    }
+
+    /// Drop `n` bytes from the head. (Bytes written ahead with `write_at`
+    /// keep their place; `clear` rewinds an empty ring to index 0.)
+    pub(crate) fn consume(&mut self, n: usize) {
+        let n = n.min(self.len);
+        self.head = self.index(n);
+        self.len -= n;
+    }
+
+    /// Read and consume up to `out.len()` bytes.
+    pub(crate) fn dequeue(&mut self, out: &mut [u8]) -> usize {
+        let n = self.copy_out(0, out);
+        self.consume(n);
+        n
+    }
+
+    /// The first contiguous run of held bytes.
+    pub(crate) fn front(&self) -> &[u8] {
+        self.slices(0, self.len).0
+    }
+
+    /// The first contiguous run of free space (after the held bytes).
+    pub(crate) fn free_front_mut(&mut self) -> &mut [u8] {
+        if self.free() == 0 {
+            return &mut [];
+        }
+        let start = self.index(self.len);
+        let end = if start >= self.head {
+            self.buf.len()
+        } else {
+            self.head
+        };
+        let end = end.min(start + self.free());
+        &mut self.buf[start..end]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn wraps_and_preserves_order() {
+        let mut r = Ring::from_storage(vec![0; 8]);
+        assert_eq!(r.enqueue(b"abcdef"), 6);
+        let mut out = [0u8; 4];
+        assert_eq!(r.dequeue(&mut out), 4);
+        assert_eq!(&out, b"abcd");
+        assert_eq!(r.enqueue(b"ghijklmn"), 6);
+        assert_eq!(r.len(), 8);
+        let (a, b) = r.slices(0, 8);
+        assert_eq!([a, b].concat(), b"efghijkl");
+        assert_eq!(r.front(), b"efgh");
+        let (a, b) = r.slices(3, 3);
+        assert_eq!([a, b].concat(), b"hij");
+        r.consume(8);
+        assert!(r.is_empty());
+        r.clear();
+        assert_eq!(r.free_front_mut().len(), 8);
+    }
+
+    #[test]
+    fn out_of_order_writes_then_commit() {
+        let mut r = Ring::from_storage(vec![0; 8]);
+        r.enqueue(b"12345");
+        r.consume(5);
+        r.clear();
+        r.enqueue(b"ab");
+        r.write_at(4, b"efgh");
+        r.write_at(2, b"cd");
+        r.commit(4);
+        let mut out = [0u8; 8];
+        assert_eq!(r.dequeue(&mut out), 6);
+        assert_eq!(&out[..6], b"abcdef");
+    }
+
+    #[test]
+    fn free_front_is_contiguous_and_bounded() {
+        let mut r = Ring::from_storage(vec![0; 8]);
+        r.enqueue(b"abcdef");
+        r.consume(4);
+        // Held: index 4..6; free: 6..8 then 0..4.
+        assert_eq!(r.free_front_mut().len(), 2);
+        r.free_front_mut().copy_from_slice(b"gh");
+        r.commit(2);
+        assert_eq!(r.free_front_mut().len(), 4);
+        let mut out = [0u8; 4];
+        r.dequeue(&mut out);
+        assert_eq!(&out, b"efgh");
+        let mut empty = Ring::from_storage(Vec::new());
+        assert_eq!(empty.enqueue(b"x"), 0);
+        empty.write_at(0, b"");
+        assert!(empty.free_front_mut().is_empty());
+    }
+}

@@ -1,0 +1,311 @@
+//! Selective acknowledgments (RFC 2018) on both sides.
+//!
+//! The sender keeps a [`Scoreboard`]: the ranges above `SND.UNA` that the
+//! peer reported holding. RFC 6675 loss recovery reads it: `IsLost` (a
+//! hole with three SACKed ranges or more than two segments' worth of
+//! SACKed bytes above it is lost; [`Scoreboard::lost_edge`] gives the
+//! point below which every unSACKed byte is lost), the `pipe` estimate of
+//! bytes in the network, and `NextSeg` (the first lost hole not yet
+//! retransmitted). It is bounded to [`MAX_SCOREBOARD`] ranges: further
+//! ranges are ignored, which only makes recovery more conservative.
+//!
+//! The receiver reports its out-of-order ranges ([`blocks_from`]): the
+//! range holding the most recently received segment first, then the others
+//! in order, up to the option's room.
+
+use super::assembler::Assembler;
+use crate::net::wire::tcp::{MAX_SACK_BLOCKS, SackBlock, SeqNumber};
+
+/// The most SACKed ranges the sender remembers.
+pub(crate) const MAX_SCOREBOARD: usize = 32;
+
+/// RFC 6675's DupThresh.
+pub(crate) const DUP_THRESH: usize = 3;
+
+/// SACKed ranges `[left, right)` above `SND.UNA`, sorted and disjoint.
+#[derive(Debug, Clone)]
+pub(crate) struct Scoreboard {
+    ranges: [SackBlock; MAX_SCOREBOARD],
+    len: usize,
+}
+
+impl Default for Scoreboard {
+    fn default() -> Self {
+        Scoreboard {
+            ranges: [(SeqNumber(0), SeqNumber(0)); MAX_SCOREBOARD],
+            len: 0,
+        }
+    }
+}
+
+impl Scoreboard {
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub(crate) fn ranges(&self) -> &[SackBlock] {
+        &self.ranges[..self.len]
+    }
+
+    /// The highest SACKed sequence number (exclusive), if any.
+    #[cfg(test)]
+    pub(crate) fn highest(&self) -> Option<SeqNumber> {
+        self.ranges().last().map(|r| r.1)
+    }
+
+    /// Total SACKed bytes.
+    #[cfg(test)]
+    pub(crate) fn sacked_bytes(&self) -> usize {
+        self.ranges().iter().map(|(l, r)| r.since(*l)).sum()
+    }
+
+    /// Record the blocks of an ACK. Blocks not strictly inside
+    /// `(snd_una, snd_max]` are ignored (RFC 2018 section 4: stale or
+    /// bogus). Returns whether anything new was SACKed.
+    pub(crate) fn update(
+        &mut self,
+        blocks: &[SackBlock],
+        snd_una: SeqNumber,
+        snd_max: SeqNumber,
+    ) -> bool {
+        let mut grew = false;
+        for &(l, r) in blocks {
+            if !(l < r && snd_una < r && r <= snd_max) {
+                continue;
+            }
+            let l = l.max(snd_una);
+            grew |= self.insert(l, r);
+        }
+        grew
+    }
+
+    fn insert(&mut self, l: SeqNumber, r: SeqNumber) -> bool {
+        let mut i = 0;
+        while i < self.len && self.ranges[i].1 < l {
+            i += 1;
+        }
+        let mut j = i;
+        while j < self.len && self.ranges[j].0 <= r {
+            j += 1;
+        }
+        if i == j {
+            if self.len == MAX_SCOREBOARD {
+                return false;
+            }
+            self.ranges.copy_within(i..self.len, i + 1);
+            self.ranges[i] = (l, r);
+            self.len += 1;
+            return true;
+        }
+        let nl = self.ranges[i].0.min(l);
+        let nr = self.ranges[j - 1].1.max(r);
+        let grew = j - i > 1 || nl != self.ranges[i].0 || nr != self.ranges[i].1;
+        self.ranges[i] = (nl, nr);
+        self.ranges.copy_within(j..self.len, i + 1);
+        self.len -= j - i - 1;
+        grew
+    }
+
+    /// Forget everything at or below the new `snd_una`.
+    pub(crate) fn ack(&mut self, snd_una: SeqNumber) {
+        let mut w = 0;
+        for k in 0..self.len {
+            let (l, r) = self.ranges[k];
+            if r > snd_una {
+                self.ranges[w] = (l.max(snd_una), r);
+                w += 1;
+            }
+        }
+        self.len = w;
+    }
+
+    /// Whether `seq` is SACKed.
+    #[cfg(test)]
+    pub(crate) fn is_sacked(&self, seq: SeqNumber) -> bool {
+        self.ranges().iter().any(|&(l, r)| l <= seq && seq < r)
+    }
+
+    /// The point below which every unSACKed byte is lost (RFC 6675
+    /// `IsLost`), or `None` if no byte is.
+    pub(crate) fn lost_edge(&self, mss: usize) -> Option<SeqNumber> {
+        let mut bytes = 0;
+        for (count, &(l, r)) in self.ranges().iter().rev().enumerate() {
+            bytes += r.since(l);
+            if count + 1 >= DUP_THRESH || bytes > (DUP_THRESH - 1) * mss {
+                return Some(l);
+            }
+        }
+        None
+    }
+
+    /// UnSACKed bytes in `[from, to)`.
+    pub(crate) fn unsacked(&self, from: SeqNumber, to: SeqNumber) -> usize {
+        if to <= from {
+            return 0;
+        }
+        let mut n = to.since(from);
+        for &(l, r) in self.ranges() {
+            let a = l.max(from);
+            let b = r.min(to);
+            if a < b {
+                n -= b.since(a);
+            }
+        }
+        n
+    }
+
+    /// RFC 6675 `SetPipe`: unSACKed bytes not deemed lost, plus unSACKed
+    /// bytes retransmitted (below `high_rxt`).
+    pub(crate) fn pipe(
+        &self,
+        snd_una: SeqNumber,
+        snd_max: SeqNumber,
+        high_rxt: SeqNumber,
+        mss: usize,
+    ) -> usize {
+        let edge = self.lost_edge(mss).unwrap_or(snd_una).max(snd_una);
+        let edge = edge.min(snd_max);
+        let rxt_end = high_rxt.max(snd_una).min(snd_max);
+        self.unsacked(edge, snd_max) + self.unsacked(snd_una, rxt_end)
+    }
+
+    /// The first unSACKed run at or after `from` and below `limit`, at most
+    /// `max` bytes long and not running into a SACKed range.
+    pub(crate) fn next_hole(
+        &self,
+        from: SeqNumber,
+        limit: SeqNumber,
+        max: usize,
+    ) -> Option<(SeqNumber, usize)> {
+        let mut at = from;
+        for &(l, r) in self.ranges() {
+            if r <= at {
+                continue;
+            }
+            if l <= at {
+                at = r;
+                continue;
+            }
+            // A hole [at, l).
+            let end = l.min(limit);
+            return (at < end).then(|| (at, end.since(at).min(max)));
+        }
+        (at < limit).then(|| (at, limit.since(at).min(max)))
+    }
+}
+
+/// The SACK blocks a receiver reports, from its out-of-order ranges
+/// (offsets above `rcv_nxt`): the most recently grown range first, then the
+/// rest in order, at most `max` (3 with timestamps, 4 without).
+pub(crate) fn blocks_from(
+    asm: &Assembler,
+    rcv_nxt: SeqNumber,
+    max: usize,
+) -> ([SackBlock; MAX_SACK_BLOCKS], u8) {
+    let mut out = [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS];
+    let max = max.min(MAX_SACK_BLOCKS);
+    let mut n = 0;
+    let to_seq = |(s, e): (u32, u32)| (rcv_nxt + s as usize, rcv_nxt + e as usize);
+    let first = asm.last_added();
+    if let Some(r) = first
+        && n < max
+    {
+        out[n] = to_seq(r);
+        n += 1;
+    }
+    for &r in asm.ranges() {
+        if n >= max {
+            break;
+        }
+        if Some(r) != first {
+            out[n] = to_seq(r);
+            n += 1;
+        }
+    }
+    (out, n as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: u32) -> SeqNumber {
+        SeqNumber(n)
+    }
+
+    #[test]
+    fn update_merges_and_ignores_bogus() {
+        let mut sb = Scoreboard::default();
+        let una = s(1000);
+        let max = s(10000);
+        assert!(sb.update(&[(s(2000), s(3000))], una, max));
+        assert!(!sb.update(&[(s(2000), s(3000))], una, max));
+        // Beyond snd_max, inverted, below una: ignored.
+        assert!(!sb.update(
+            &[(s(9000), s(10001)), (s(5000), s(4000)), (s(10), s(900))],
+            una,
+            max
+        ));
+        assert!(sb.update(&[(s(3000), s(4000)), (s(6000), s(7000))], una, max));
+        assert_eq!(sb.ranges(), &[(s(2000), s(4000)), (s(6000), s(7000))]);
+        assert_eq!(sb.sacked_bytes(), 3000);
+        assert!(sb.is_sacked(s(2500)) && !sb.is_sacked(s(5000)));
+        sb.ack(s(3000));
+        assert_eq!(sb.ranges(), &[(s(3000), s(4000)), (s(6000), s(7000))]);
+        sb.ack(s(8000));
+        assert!(sb.ranges().is_empty());
+    }
+
+    #[test]
+    fn loss_detection_pipe_and_holes() {
+        // mss 1000; sent 0..10000; segments 1, 3, 5, 6 lost (SACKed: 2, 4, 7..9).
+        let mss = 1000;
+        let mut sb = Scoreboard::default();
+        sb.update(
+            &[(s(2000), s(3000)), (s(4000), s(5000)), (s(7000), s(10000))],
+            s(0),
+            s(10000),
+        );
+        // 3000 bytes SACKed above 7000 > 2 * mss: the hole 5000..7000 is lost.
+        assert_eq!(sb.lost_edge(mss), Some(s(7000)));
+        // Everything unSACKed is lost, nothing retransmitted: pipe 0.
+        assert_eq!(sb.pipe(s(0), s(10000), s(0), mss), 0);
+        // After retransmitting 0..1000, it counts.
+        assert_eq!(sb.pipe(s(0), s(10000), s(1000), mss), 1000);
+        assert_eq!(sb.next_hole(s(0), s(7000), mss), Some((s(0), 1000)));
+        assert_eq!(sb.next_hole(s(1000), s(7000), mss), Some((s(1000), 1000)));
+        assert_eq!(sb.next_hole(s(2000), s(7000), mss), Some((s(3000), 1000)));
+        assert_eq!(sb.next_hole(s(5000), s(7000), 500), Some((s(5000), 500)));
+        assert_eq!(sb.next_hole(s(7000), s(7000), mss), None);
+        // With one small SACKed range, nothing is lost yet.
+        let mut one = Scoreboard::default();
+        one.update(&[(s(1000), s(2000))], s(0), s(5000));
+        assert_eq!(one.lost_edge(mss), None);
+        assert_eq!(one.pipe(s(0), s(5000), s(0), mss), 4000);
+        assert_eq!(one.highest(), Some(s(2000)));
+    }
+
+    #[test]
+    fn bounded() {
+        let mut sb = Scoreboard::default();
+        for i in 0..(MAX_SCOREBOARD as u32 + 10) {
+            sb.update(&[(s(i * 100 + 10), s(i * 100 + 20))], s(0), s(100_000));
+        }
+        assert_eq!(sb.ranges().len(), MAX_SCOREBOARD);
+    }
+
+    #[test]
+    fn receiver_blocks_most_recent_first() {
+        let mut a = Assembler::default();
+        a.add(100, 10).unwrap();
+        a.add(300, 10).unwrap();
+        a.add(200, 10).unwrap();
+        let (b, n) = blocks_from(&a, s(1000), 3);
+        assert_eq!(n, 3);
+        assert_eq!(b[0], (s(1200), s(1210)));
+        assert_eq!(b[1], (s(1100), s(1110)));
+        assert_eq!(b[2], (s(1300), s(1310)));
+        let (_, n) = blocks_from(&a, s(0), 2);
+        assert_eq!(n, 2);
+    }
+}

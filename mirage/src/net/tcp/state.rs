@@ -1,0 +1,651 @@
+//! The states of RFC 9293 (section 3.3.2) and what a connection does when
+//! a segment arrives (section 3.10.7), hardened as RFC 5961 asks:
+//!
+//! - a RST is honoured only if its sequence number is exactly `RCV.NXT`;
+//!   one elsewhere in the window draws a challenge ACK (section 3);
+//! - a SYN in a synchronized state draws a challenge ACK and is otherwise
+//!   ignored (section 4);
+//! - a segment whose acknowledgment number lies outside
+//!   `[SND.UNA - MAX.SND.WND, SND.NXT]` is dropped with a challenge ACK
+//!   (section 5), so blind data injection needs both numbers right;
+//! - challenge ACKs are rate-limited over the whole TCP (section 7).
+//!
+//! Timestamps (RFC 7323) add PAWS: a segment with an older timestamp than
+//! the last one accepted is dropped. Window scale, SACK and timestamps are
+//! negotiated on the SYN exchange.
+
+use super::Stats;
+use super::TcpError;
+use super::config::Config;
+use super::conn::{Conn, Owner};
+use crate::net::wire::tcp::{Options, Repr, SeqNumber};
+
+/// A connection's state (RFC 9293 section 3.3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// No connection (finished, reset or timed out).
+    Closed,
+    /// Waiting for a connection request (listeners only).
+    Listen,
+    /// Our SYN sent, waiting for the peer's.
+    SynSent,
+    /// SYN received and answered, waiting for the handshake's ACK.
+    SynReceived,
+    /// Open: data flows both ways.
+    Established,
+    /// We closed; our FIN is not yet acknowledged.
+    FinWait1,
+    /// We closed, our FIN is acknowledged; waiting for the peer's FIN.
+    FinWait2,
+    /// The peer closed; we may still send.
+    CloseWait,
+    /// Both closed at once; waiting for the ACK of our FIN.
+    Closing,
+    /// The peer closed, then we did; waiting for the ACK of our FIN.
+    LastAck,
+    /// Both closed; waiting out old duplicates (2 MSL).
+    TimeWait,
+}
+
+impl State {
+    /// Whether the handshake is over (sequence numbers are synchronized).
+    pub fn is_synchronized(self) -> bool {
+        !matches!(self, State::Closed | State::Listen | State::SynSent)
+            && self != State::SynReceived
+    }
+
+    /// Whether data may still arrive from the peer.
+    pub(crate) fn receives_data(self) -> bool {
+        matches!(self, State::Established | State::FinWait1 | State::FinWait2)
+    }
+}
+
+/// A RST to send in reply (the connection layer has no buffer of its own
+/// for it; the `Tcp` sends it at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RstReply {
+    pub(crate) seq: SeqNumber,
+    /// With the ACK bit and this acknowledgment number.
+    pub(crate) ack: Option<SeqNumber>,
+}
+
+/// A per-second budget (RFC 5961 section 7's challenge ACK limit).
+#[derive(Debug, Clone)]
+pub(crate) struct RateLimit {
+    limit: u32,
+    window_start: u64,
+    used: u32,
+}
+
+impl RateLimit {
+    pub(crate) fn new(limit: u32) -> RateLimit {
+        RateLimit {
+            limit,
+            window_start: 0,
+            used: 0,
+        }
+    }
+
+    /// Take one from the budget of the second around `now`.
+    pub(crate) fn allow(&mut self, now: u64) -> bool {
+        if now.saturating_sub(self.window_start) >= 1_000_000_000 {
+            self.window_start = now;
+            self.used = 0;
+        }
+        if self.used < self.limit {
+            self.used += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What the connection needs from the `Tcp` while processing.
+pub(crate) struct Ctx<'a> {
+    pub(crate) config: &'a Config,
+    pub(crate) stats: &'a mut Stats,
+    pub(crate) limiter: &'a mut RateLimit,
+}
+
+/// Timestamps older than this (24 days, RFC 7323 section 5.5) no longer
+/// count for PAWS.
+const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
+
+impl Conn {
+    /// Negotiate options from the peer's SYN (or SYN-ACK).
+    pub(crate) fn negotiate(&mut self, config: &Config, o: &Options, now: u64) {
+        self.wscale_ok = config.window_scaling && o.window_scale.is_some();
+        if self.wscale_ok {
+            self.snd_wscale = o.window_scale.unwrap_or(0).min(14);
+        } else {
+            self.snd_wscale = 0;
+            self.rcv_wscale = 0;
+        }
+        self.sack_ok = config.sack && o.sack_permitted;
+        match o.timestamp {
+            Some((val, _)) if config.timestamps => {
+                self.ts_ok = true;
+                self.ts_recent = val;
+                self.ts_recent_ns = now;
+            }
+            _ => self.ts_ok = false,
+        }
+        self.set_send_mss(o.mss);
+    }
+
+    /// The handshake completed.
+    fn established(&mut self) {
+        self.set_state(State::Established);
+        if self.fin_queued {
+            self.set_state(State::FinWait1);
+        }
+        self.keepalive_probes = 0;
+    }
+
+    /// Send a challenge ACK if the budget allows.
+    fn challenge(&mut self, ctx: &mut Ctx, now: u64) {
+        if ctx.limiter.allow(now) {
+            ctx.stats.challenge_acks += 1;
+            self.ack_now = true;
+        } else {
+            ctx.stats.challenge_acks_suppressed += 1;
+        }
+    }
+
+    /// A segment for this connection arrived (checksum verified, 4-tuple
+    /// matched). Returns a RST to send, if any.
+    pub(crate) fn process(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) -> Option<RstReply> {
+        self.segs_in += 1;
+        match self.state {
+            State::Closed | State::Listen => return None,
+            State::SynSent => return self.process_syn_sent(now, seg, ctx),
+            _ => {}
+        }
+        let flags = seg.flags;
+
+        // PAWS (RFC 7323 section 5.3); a non-RST segment without a
+        // timestamp on a connection that uses them is dropped (3.2).
+        if self.ts_ok && !flags.rst() {
+            match seg.options.timestamp {
+                None => {
+                    ctx.stats.dropped_paws += 1;
+                    return None;
+                }
+                Some((val, _)) => {
+                    let older = (val.wrapping_sub(self.ts_recent) as i32) < 0;
+                    if older && now.saturating_sub(self.ts_recent_ns) < PAWS_IDLE_NS {
+                        ctx.stats.dropped_paws += 1;
+                        if seg.segment_len() > 0 {
+                            self.ack_now = true;
+                        }
+                        return None;
+                    }
+                }
+            }
+        }
+
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+        if self.state == State::SynReceived && flags.syn() && !flags.ack() && !flags.rst() {
+            if seg.seq == self.irs {
+                self.snd_nxt = self.iss;
+                self.rto_at = None;
+            }
+            return None;
+        }
+
+        // Sequence number check (RFC 9293 section 3.10.7.4, first).
+        let wnd = self.rx.free();
+        let seq = seg.seq;
+        let len = seg.segment_len();
+        let acceptable = match (len, wnd) {
+            (0, 0) => seq == self.rcv_nxt,
+            (0, _) => self.in_window(seq, wnd),
+            (_, 0) => seq == self.rcv_nxt, // ACK, RST, URG processing only
+            (_, _) => self.in_window(seq, wnd) || self.in_window(seq + (len - 1), wnd),
+        };
+        if !acceptable {
+            ctx.stats.dropped_out_of_window += 1;
+            if !flags.rst() {
+                if self.state == State::TimeWait && flags.fin() {
+                    self.close_at = Some(now + 2 * ctx.config.msl_ns);
+                }
+                if seg.payload.is_empty() {
+                    // Pure ACKs and SYNs: rate-limited, against ACK wars
+                    // and RFC 5961's SYN challenge.
+                    self.challenge(ctx, now);
+                } else {
+                    // A duplicate: the ACK tells the sender what we have.
+                    self.ack_now = true;
+                }
+            }
+            return None;
+        }
+
+        // Record the timestamp to echo (RFC 7323 section 4.3).
+        if self.ts_ok
+            && let Some((val, _)) = seg.options.timestamp
+            && (val.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seq <= self.last_ack_sent
+        {
+            self.ts_recent = val;
+            self.ts_recent_ns = now;
+        }
+
+        // RST (second check), RFC 5961 section 3.2.
+        if flags.rst() {
+            if seq != self.rcv_nxt {
+                self.challenge(ctx, now);
+                return None;
+            }
+            ctx.stats.resets_received += 1;
+            match self.state {
+                State::SynReceived if self.passive => self.terminate(Some(TcpError::Reset)),
+                State::SynReceived => self.terminate(Some(TcpError::Refused)),
+                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                    self.terminate(Some(TcpError::Reset))
+                }
+                _ => self.terminate(None),
+            }
+            return None;
+        }
+
+        // SYN in a synchronized state (fourth check), RFC 5961 section 4.
+        if flags.syn() {
+            ctx.stats.dropped_syn_in_window += 1;
+            self.challenge(ctx, now);
+            return None;
+        }
+
+        // ACK (fifth check).
+        if !flags.ack() {
+            ctx.stats.dropped_no_ack += 1;
+            return None;
+        }
+        let ack = seg.ack;
+        if self.state == State::SynReceived {
+            if self.snd_una < ack && ack <= self.snd_max {
+                self.snd_wnd = usize::from(seg.window) << self.snd_wscale;
+                self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
+                self.snd_wl1 = seq;
+                self.snd_wl2 = ack;
+                self.established();
+            } else {
+                return Some(RstReply {
+                    seq: ack,
+                    ack: None,
+                });
+            }
+        }
+        // RFC 5961 section 5.2: the acknowledgment must be plausible.
+        let lowest = self.snd_una - self.max_snd_wnd.max(1);
+        if ack > self.snd_max || ack < lowest {
+            ctx.stats.dropped_bad_ack += 1;
+            self.challenge(ctx, now);
+            return None;
+        }
+        self.process_ack(now, seg, ctx);
+        if self.state == State::Closed {
+            return None;
+        }
+
+        // Keep-alive: the peer is alive.
+        if let Some(k) = self.keepalive {
+            self.keepalive_probes = 0;
+            self.keepalive_at = Some(now + k.idle_ns);
+        }
+
+        // Text (seventh check).
+        if !seg.payload.is_empty() {
+            if self.state.receives_data() {
+                if self.owner == Owner::Orphan && seq + seg.payload.len() > self.rcv_nxt {
+                    // Nobody will read it (RFC 9293 section 3.10.7.4 allows
+                    // the reset; Linux does the same).
+                    let rst = RstReply {
+                        seq: self.snd_nxt,
+                        ack: Some(self.rcv_nxt),
+                    };
+                    self.terminate(Some(TcpError::Reset));
+                    return Some(rst);
+                }
+                self.receive_text(now, seq, seg.payload, ctx);
+            } else {
+                ctx.stats.dropped_after_fin += 1;
+            }
+        }
+
+        // FIN (eighth check).
+        if flags.fin() {
+            let fin_seq = seq + seg.payload.len();
+            if self.rx_fin.is_none() && !self.fin_received && fin_seq >= self.rcv_nxt {
+                if fin_seq.since(self.rcv_nxt) <= self.rx.free() {
+                    self.rx_fin = Some(fin_seq);
+                }
+            } else if self.fin_received {
+                // A retransmitted FIN: acknowledge it again.
+                self.ack_now = true;
+                if self.state == State::TimeWait {
+                    self.close_at = Some(now + 2 * ctx.config.msl_ns);
+                }
+            }
+        }
+        self.reach_fin(now, ctx.config);
+        None
+    }
+
+    fn in_window(&self, seq: SeqNumber, wnd: usize) -> bool {
+        self.rcv_nxt <= seq && seq < self.rcv_nxt + wnd
+    }
+
+    /// The ACK field of an acceptable segment: advance `SND.UNA`, time the
+    /// round trip, grow or cut the window, detect loss, update the send
+    /// window, and move through the closing states.
+    fn process_ack(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) {
+        let ack = seg.ack;
+        let window = usize::from(seg.window) << self.snd_wscale;
+        let mut sacked_more = false;
+        if self.sack_ok {
+            let blocks = seg.options.sack_blocks();
+            if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
+                ctx.stats.sack_blocks_used += 1;
+                sacked_more = true;
+            }
+        }
+        if ack > self.snd_una {
+            let acked = ack.since(self.snd_una);
+            // Data bytes acknowledged (the SYN and FIN occupy sequence
+            // numbers that are not in the buffer).
+            if ack > self.tx_seq {
+                let n = ack.since(self.tx_seq).min(self.tx.len());
+                self.tx.consume(n);
+                if self.tx.is_empty() {
+                    self.tx.clear();
+                }
+                self.tx_seq += n;
+                if n > 0 {
+                    self.wake_send();
+                }
+            }
+            self.snd_una = ack;
+            if self.snd_nxt < ack {
+                self.snd_nxt = ack;
+            }
+            if self.high_rxt < ack {
+                self.high_rxt = ack;
+            }
+            self.sb.ack(ack);
+            self.retries = 0;
+            self.rtt.clear_backoff();
+            self.sample_rtt(now, seg);
+            match self.recovery {
+                Some(recover) if ack >= recover => {
+                    self.recovery = None;
+                    self.dupacks = 0;
+                    self.cc.on_recovery_exit(self.flight());
+                }
+                Some(_) => {
+                    // A partial acknowledgment (RFC 6582 section 3.2 step
+                    // 5): the next hole is lost too. With SACK the
+                    // scoreboard picks what to resend.
+                    if !self.sack_ok {
+                        self.rexmit_now = true;
+                        self.dupacks = 0;
+                    }
+                }
+                None => {
+                    self.dupacks = 0;
+                    self.cc.on_ack(acked, now, self.rtt.srtt());
+                }
+            }
+            // RFC 6298 5.2 and 5.3.
+            self.rto_at = if self.snd_una == self.snd_max {
+                None
+            } else {
+                Some(now + self.rtt.rto())
+            };
+            self.tlp_out = false;
+            self.tlp_now = false;
+            self.arm_tlp(now);
+            if self.persist_at.is_some() {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        } else if ack == self.snd_una && self.snd_max > self.snd_una {
+            // A duplicate acknowledgment (RFC 5681 section 2), or with SACK
+            // any acknowledgment that reports more data held (RFC 6675
+            // section 2: data-carrying ACKs count too, so a bidirectional
+            // transfer still detects loss early).
+            let classic = seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd;
+            if classic || sacked_more {
+                self.dupacks = self.dupacks.saturating_add(1);
+            }
+        }
+        // Loss detection, outside recovery and not while resending after a
+        // timeout (RFC 6582's `recover`): three duplicates, or the
+        // scoreboard deems the first unacknowledged byte lost.
+        if self.recovery.is_none() && self.snd_nxt == self.snd_max && self.snd_max > self.snd_una {
+            let lost = self.sack_ok
+                && self
+                    .sb
+                    .lost_edge(self.mss)
+                    .is_some_and(|edge| self.snd_una < edge);
+            if lost || self.dupacks as usize >= super::sack::DUP_THRESH {
+                self.enter_recovery(ctx);
+            }
+        }
+
+        // The send window (RFC 9293 section 3.10.7.4, fifth check).
+        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+            self.snd_wnd = window;
+            self.max_snd_wnd = self.max_snd_wnd.max(window);
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = ack;
+            if window > 0 {
+                self.persist_at = None;
+                self.persist_backoff = 0;
+            }
+        }
+
+        if self.fin_acked() {
+            match self.state {
+                State::FinWait1 => {
+                    self.set_state(State::FinWait2);
+                    if self.owner == Owner::Orphan {
+                        self.close_at = Some(now + ctx.config.fin_wait2_timeout_ns);
+                    }
+                }
+                State::Closing => self.enter_time_wait(now, ctx.config),
+                State::LastAck => self.terminate(None),
+                _ => {}
+            }
+        }
+    }
+
+    /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
+    fn enter_recovery(&mut self, ctx: &mut Ctx) {
+        ctx.stats.fast_retransmits += 1;
+        self.tlp_at = None;
+        self.tlp_now = false;
+        if self.sack_ok {
+            ctx.stats.sack_recoveries += 1;
+        }
+        self.recovery = Some(self.snd_max);
+        self.cc.on_loss(self.flight());
+        self.high_rxt = self.snd_una;
+        self.rexmit_now = true;
+        // Karn: the retransmission makes the timed segment ambiguous.
+        if !self.ts_ok {
+            self.rtt_seq = None;
+        }
+    }
+
+    fn sample_rtt(&mut self, now: u64, seg: &Repr) {
+        if let Some((end, sent)) = self.rtt_seq
+            && seg.ack >= end
+        {
+            let sample = match (self.ts_ok, seg.options.timestamp) {
+                (true, Some((_, ecr))) if ecr != 0 => {
+                    let ms = self.ts_now(now).wrapping_sub(ecr);
+                    (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
+                }
+                _ => Some(now.saturating_sub(sent)),
+            };
+            if let Some(s) = sample {
+                self.rtt.sample(s);
+            }
+            self.rtt_seq = None;
+        }
+    }
+
+    /// Our timestamp clock: milliseconds plus the connection's offset.
+    pub(crate) fn ts_now(&self, now: u64) -> u32 {
+        ((now / 1_000_000) as u32).wrapping_add(self.ts_offset)
+    }
+
+    fn enter_time_wait(&mut self, now: u64, config: &Config) {
+        self.set_state(State::TimeWait);
+        self.rto_at = None;
+        self.persist_at = None;
+        self.keepalive_at = None;
+        self.close_at = Some(now + 2 * config.msl_ns);
+    }
+
+    /// Payload of an acceptable segment in a state that receives data.
+    fn receive_text(&mut self, now: u64, seq: SeqNumber, payload: &[u8], ctx: &mut Ctx) {
+        // Trim what we already have (retransmitted head).
+        let skip = self.rcv_nxt.since(seq).min(payload.len());
+        let data = &payload[skip..];
+        let start = seq + skip;
+        let offset = start.since(self.rcv_nxt);
+        let room = self.rx.free().saturating_sub(offset);
+        // Nothing past a FIN the peer already sent.
+        let room = match self.rx_fin {
+            Some(f) => room.min(f.since(start)),
+            None => room,
+        };
+        let n = data.len().min(room);
+        if n < data.len() {
+            ctx.stats.bytes_trimmed += (data.len() - n) as u64;
+        }
+        if n == 0 {
+            self.ack_now = true;
+            return;
+        }
+        let had_holes = !self.asm.is_empty();
+        self.rcv_seg_max = self.rcv_seg_max.max(payload.len());
+        // In-order bytes need no range (so a full assembler never blocks
+        // them); out-of-order ones must get one.
+        if offset > 0 && self.asm.add(offset as u32, n as u32).is_err() {
+            ctx.stats.dropped_assembler_full += 1;
+            self.ack_now = true;
+            return;
+        }
+        self.rx.write_at(self.rx.len() + offset, &data[..n]);
+        if offset == 0 {
+            self.asm.shift(n as u32);
+            let in_order = n + self.asm.take_front() as usize;
+            self.rx.commit(in_order);
+            self.rcv_nxt += in_order;
+            self.unacked += in_order;
+            self.wake_recv();
+            let full = self.rcv_seg_max.clamp(
+                super::conn::MIN_MSS,
+                usize::from(self.rcv_mss).max(super::conn::MIN_MSS),
+            );
+            if had_holes || self.unacked >= 2 * full {
+                self.ack_now = true;
+            } else if self.delack_at.is_none() {
+                self.delack_at = Some(now + ctx.config.delayed_ack_ns);
+            }
+        } else {
+            // Out of order: an immediate duplicate ACK (with SACK blocks);
+            // without SACK one per segment, even within a batch, so that
+            // the sender can count them.
+            ctx.stats.out_of_order += 1;
+            self.ack_now = true;
+            if !self.sack_ok && self.dupacks_owed < 3 {
+                self.dupacks_owed += 1;
+            }
+        }
+    }
+
+    /// If the peer's FIN is next in sequence, take it.
+    fn reach_fin(&mut self, now: u64, config: &Config) {
+        let Some(f) = self.rx_fin else { return };
+        if f != self.rcv_nxt || !self.asm.is_empty() {
+            return;
+        }
+        self.rx_fin = None;
+        self.fin_received = true;
+        self.rcv_nxt += 1;
+        self.ack_now = true;
+        self.wake_recv();
+        match self.state {
+            State::SynReceived | State::Established => self.set_state(State::CloseWait),
+            State::FinWait1 => {
+                if self.fin_acked() {
+                    self.enter_time_wait(now, config);
+                } else {
+                    self.set_state(State::Closing);
+                }
+            }
+            State::FinWait2 => self.enter_time_wait(now, config),
+            _ => {}
+        }
+    }
+
+    /// SYN-SENT (RFC 9293 section 3.10.7.3).
+    fn process_syn_sent(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) -> Option<RstReply> {
+        let flags = seg.flags;
+        let ack_ok = flags.ack() && seg.ack > self.iss && seg.ack <= self.snd_max;
+        if flags.ack() && !ack_ok {
+            ctx.stats.dropped_bad_ack += 1;
+            return (!flags.rst()).then_some(RstReply {
+                seq: seg.ack,
+                ack: None,
+            });
+        }
+        if flags.rst() {
+            if ack_ok {
+                ctx.stats.resets_received += 1;
+                self.terminate(Some(TcpError::Refused));
+            }
+            return None;
+        }
+        if !flags.syn() || flags.fin() {
+            return None;
+        }
+        self.irs = seg.seq;
+        self.rcv_nxt = seg.seq + 1;
+        self.rcv_adv = self.rcv_nxt;
+        self.last_ack_sent = self.rcv_nxt;
+        self.negotiate(ctx.config, &seg.options, now);
+        if ack_ok {
+            self.snd_una = seg.ack;
+            self.high_rxt = seg.ack;
+            self.snd_wnd = usize::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_wl2 = seg.ack;
+            self.sample_rtt(now, seg);
+            self.retries = 0;
+            self.rtt.clear_backoff();
+            self.rto_at = None;
+            self.ack_now = true;
+            self.established();
+            if let Some(k) = self.keepalive {
+                self.keepalive_at = Some(now + k.idle_ns);
+            }
+        } else {
+            // Simultaneous open: answer with SYN-ACK from our ISN.
+            self.snd_wnd = usize::from(seg.window);
+            self.max_snd_wnd = self.snd_wnd;
+            self.snd_wl1 = seg.seq;
+            self.snd_nxt = self.iss;
+            self.rto_at = None;
+            self.rtt_seq = None;
+            self.set_state(State::SynReceived);
+        }
+        None
+    }
+}

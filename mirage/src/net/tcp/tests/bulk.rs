@@ -1,0 +1,205 @@
+//! Bulk transfers in both directions over a lossy, reordering,
+//! duplicating wire: the bytes arrive intact and in order, with NewReno
+//! and CUBIC, and SACK recovery does the work under loss.
+
+use super::harness::*;
+use crate::net::tcp::{Config, CongestionAlgorithm, State, Stats};
+
+/// Transfer `size` bytes each way and close; returns both sides' stats.
+fn bulk(cc: CongestionAlgorithm, impair: Impair, size: usize, seed: u64) -> (Stats, Stats, u64) {
+    let cfg = Config {
+        congestion: cc,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(cfg.clone(), cfg, Impair::default(), seed);
+    let (a, b) = open(&mut sim, 80);
+    sim.impair = impair;
+    let mut ab = Transfer::new(size, seed ^ 0xab);
+    let mut ba = Transfer::new(size, seed ^ 0xba);
+    sim.run_until(3_600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ba.pump_send(&mut s.b, b);
+        ab.pump_recv(&mut s.b, b);
+        ba.pump_recv(&mut s.a, a);
+        ab.done() && ba.done()
+    });
+    assert_eq!(sim.a.info(a).unwrap().congestion, cc);
+    sim.a.close(a).unwrap();
+    sim.b.close(b).unwrap();
+    // Everything is reclaimed once TIME-WAIT ends.
+    sim.run_until(600_000 * MS, |s| {
+        s.a.occupancy().connections == 0 && s.b.occupancy().connections == 0
+    });
+    sim.advance(61_000 * MS);
+    assert_empty(&sim.a);
+    assert_empty(&sim.b);
+    extern crate std;
+    std::eprintln!(
+        "{cc:?} loss {}/1000: {} segments, {} lost, {} retransmitted, {} timeouts, {} fast retransmits, {} ms virtual",
+        impair.loss_per_mille,
+        sim.sent,
+        sim.lost,
+        sim.a.stats().retransmitted + sim.b.stats().retransmitted,
+        sim.a.stats().timeouts + sim.b.stats().timeouts,
+        sim.a.stats().fast_retransmits + sim.b.stats().fast_retransmits,
+        sim.now / MS
+    );
+    (sim.a.stats().clone(), sim.b.stats().clone(), sim.lost)
+}
+
+#[test]
+fn clean_wire_both_algorithms() {
+    for cc in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let (sa, sb, _) = bulk(cc, Impair::default(), 4 << 20, 1);
+        assert_eq!(
+            sa.retransmitted + sb.retransmitted,
+            0,
+            "no loss, no retransmission"
+        );
+        assert_eq!(sa.timeouts + sb.timeouts, 0);
+    }
+}
+
+#[test]
+fn handshake_negotiates_options() {
+    let mut sim = Sim::new(Config::default(), Config::default(), Impair::default(), 5);
+    let (a, b) = open(&mut sim, 81);
+    for (t, id) in [(&sim.a, a), (&sim.b, b)] {
+        let i = t.info(id).unwrap();
+        assert_eq!(i.state, State::Established);
+        assert!(i.timestamps && i.sack);
+        assert_eq!(i.window_scale, Some((2, 2)));
+        assert_eq!(i.mss, 1460 - 12);
+    }
+}
+
+fn lossy(loss: u32) -> Impair {
+    Impair {
+        loss_per_mille: loss,
+        dup_per_mille: 5,
+        reorder_per_mille: 20,
+        reorder_ns: 3 * MS,
+        delay_ns: 2 * MS,
+    }
+}
+
+#[test]
+fn one_percent_loss_with_reordering_and_duplication() {
+    for cc in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let (sa, sb, _) = bulk(cc, lossy(10), 4 << 20, 7);
+        assert!(sa.retransmitted > 0 && sb.retransmitted > 0);
+        assert!(sa.sack_recoveries > 0 && sb.sack_recoveries > 0, "{sa:?}");
+    }
+}
+
+#[test]
+fn five_percent_loss() {
+    for cc in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+        let (sa, sb, _) = bulk(cc, lossy(50), 2 << 20, 11);
+        assert!(sa.sack_recoveries > 0 && sb.sack_recoveries > 0);
+    }
+}
+
+/// One direction, with and without SACK: returns (lost, retransmitted,
+/// timeouts, SACK recoveries, virtual ns taken).
+fn one_way(sack: bool, loss: u32, seed: u64) -> (u64, u64, u64, u64, u64) {
+    let cfg = Config {
+        sack,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(cfg.clone(), cfg, Impair::default(), seed);
+    let (a, b) = open(&mut sim, 80);
+    sim.impair = Impair {
+        loss_per_mille: loss,
+        delay_ns: MS,
+        ..Impair::default()
+    };
+    let start = sim.now;
+    let mut ab = Transfer::new(8 << 20, seed);
+    sim.run_until(3_600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ab.pump_recv(&mut s.b, b);
+        ab.done()
+    });
+    assert_eq!(sim.a.info(a).unwrap().sack, sack);
+    let s = sim.a.stats();
+    (
+        sim.lost,
+        s.retransmitted,
+        s.timeouts,
+        s.sack_recoveries,
+        sim.now - start,
+    )
+}
+
+#[test]
+fn sack_repairs_losses_with_few_retransmissions_and_no_timeouts() {
+    let (lost, rexmit, timeouts, recoveries, _) = one_way(true, 10, 3);
+    assert!(recoveries > 0, "the scoreboard drove recovery");
+    assert!(
+        rexmit <= lost + lost / 4,
+        "retransmissions bounded: {rexmit} for {lost} lost"
+    );
+    assert!(
+        timeouts <= 1,
+        "losses repaired without timeouts: {timeouts}"
+    );
+    let (_, _, _, recoveries, _) = one_way(false, 10, 3);
+    assert_eq!(recoveries, 0);
+}
+
+#[test]
+fn sack_beats_newreno_alone_when_several_segments_per_window_are_lost() {
+    let (_, _, _, _, with) = one_way(true, 40, 5);
+    let (_, _, _, _, without) = one_way(false, 40, 5);
+    extern crate std;
+    std::eprintln!(
+        "4 % loss, 8 MiB: {} ms with SACK, {} ms without",
+        with / MS,
+        without / MS
+    );
+    assert!(with < without, "{with} vs {without}");
+}
+
+#[test]
+fn ipv6_transfer() {
+    use core::net::{IpAddr, Ipv6Addr};
+    let mut sim = Sim::new(Config::default(), Config::default(), Impair::default(), 21);
+    sim.addr_a = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    sim.addr_b = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let (a, b) = open(&mut sim, 443);
+    sim.impair = lossy(10);
+    let mut ab = Transfer::new(1 << 20, 21);
+    sim.run_until(600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ab.pump_recv(&mut s.b, b);
+        ab.done()
+    });
+    assert_eq!(sim.a.endpoints(a).unwrap().1, (sim.addr_b, 443));
+}
+
+#[test]
+fn receiver_that_stops_reading_closes_the_window_then_reopens_it() {
+    let mut sim = Sim::new(Config::default(), Config::default(), Impair::default(), 8);
+    let (a, b) = open(&mut sim, 80);
+    let mut ab = Transfer::new(1 << 20, 8);
+    // B does not read for 30 s: its window closes and A probes.
+    let until = sim.now + 30_000 * MS;
+    sim.run_until(60_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        s.now >= until
+    });
+    assert_eq!(sim.a.info(a).unwrap().peer_window, 0);
+    assert!(sim.a.stats().window_probes > 0);
+    assert_eq!(
+        sim.b.info(b).unwrap().recv_queue,
+        Config::default().recv_buffer
+    );
+    // B reads: a window update, and the transfer completes.
+    sim.run_until(600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ab.pump_recv(&mut s.b, b);
+        ab.done()
+    });
+    assert_eq!(sim.a.stats().timeouts, 0);
+}

@@ -1,0 +1,592 @@
+//! A simulated wire between two `Tcp`s on virtual time: seeded loss,
+//! duplication, reordering (extra delay for some segments) and delay; and
+//! helpers to craft and inspect single segments.
+
+use crate::net::tcp::{Config, ConnId, Tcp, TcpError, Transmit};
+use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
+use alloc::collections::BinaryHeap;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::net::{IpAddr, Ipv4Addr};
+
+pub(crate) const MS: u64 = 1_000_000;
+pub(crate) const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+pub(crate) const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+
+/// Segments a `Tcp` sent, as (src, dst, bytes).
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    pub(crate) out: Vec<(IpAddr, IpAddr, Vec<u8>)>,
+    /// Segments accepted before refusing (`usize::MAX`: never refuse).
+    pub(crate) room: usize,
+    pub(crate) mss: usize,
+}
+
+impl Capture {
+    pub(crate) fn new() -> Capture {
+        Capture {
+            out: Vec::new(),
+            room: usize::MAX,
+            mss: 1460,
+        }
+    }
+
+    /// The parsed segments sent, draining them.
+    pub(crate) fn take(&mut self) -> Vec<Seg> {
+        self.out
+            .drain(..)
+            .map(|(s, d, b)| Seg::parse(s, d, &b))
+            .collect()
+    }
+}
+
+impl Transmit for Capture {
+    fn mss_hint(&self, _dst: IpAddr) -> usize {
+        self.mss
+    }
+
+    fn send(&mut self, src: IpAddr, dst: IpAddr, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
+        if self.room == 0 {
+            return false;
+        }
+        self.room = self.room.saturating_sub(1);
+        let mut b = vec![0u8; len];
+        fill(&mut b);
+        self.out.push((src, dst, b));
+        true
+    }
+}
+
+/// An owned, parsed segment (checksum verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Seg {
+    pub(crate) src: IpAddr,
+    pub(crate) dst: IpAddr,
+    pub(crate) src_port: u16,
+    pub(crate) dst_port: u16,
+    pub(crate) seq: SeqNumber,
+    pub(crate) ack: SeqNumber,
+    pub(crate) flags: Flags,
+    pub(crate) window: u16,
+    pub(crate) options: Options,
+    pub(crate) payload: Vec<u8>,
+}
+
+impl Seg {
+    pub(crate) fn parse(src: IpAddr, dst: IpAddr, b: &[u8]) -> Seg {
+        let ph = PseudoHeader::new(src, dst).unwrap();
+        let p = Packet::new_checked(b).expect("emitted segment parses");
+        let r = Repr::parse(&p, &ph).expect("emitted segment has a good checksum");
+        Seg {
+            src,
+            dst,
+            src_port: r.src_port,
+            dst_port: r.dst_port,
+            seq: r.seq,
+            ack: r.ack,
+            flags: r.flags,
+            window: r.window,
+            options: r.options,
+            payload: r.payload.to_vec(),
+        }
+    }
+
+    /// The bytes of this segment, checksummed.
+    pub(crate) fn bytes(&self) -> Vec<u8> {
+        let r = Repr {
+            src_port: self.src_port,
+            dst_port: self.dst_port,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            urgent: 0,
+            options: self.options,
+            payload: &self.payload,
+        };
+        let ph = PseudoHeader::new(self.src, self.dst).unwrap();
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]), &ph);
+        b
+    }
+
+    /// A reply skeleton: addresses and ports swapped.
+    pub(crate) fn reply(&self, seq: SeqNumber, ack: SeqNumber, flags: Flags) -> Seg {
+        Seg {
+            src: self.dst,
+            dst: self.src,
+            src_port: self.dst_port,
+            dst_port: self.src_port,
+            seq,
+            ack,
+            flags,
+            window: 65535,
+            options: Options::default(),
+            payload: Vec::new(),
+        }
+    }
+}
+
+/// Feed a segment to `tcp` and return what it sent at once and on the
+/// following dispatch.
+pub(crate) fn feed(tcp: &mut Tcp, now: u64, seg: &Seg) -> Vec<Seg> {
+    let mut cap = Capture::new();
+    tcp.process(now, seg.src, seg.dst, &seg.bytes(), &mut cap);
+    tcp.dispatch(now, &mut cap);
+    cap.take()
+}
+
+/// Run `dispatch` and return what was sent.
+pub(crate) fn flush(tcp: &mut Tcp, now: u64) -> Vec<Seg> {
+    let mut cap = Capture::new();
+    tcp.dispatch(now, &mut cap);
+    cap.take()
+}
+
+/// A deterministic generator (xorshift64*).
+#[derive(Debug, Clone)]
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// True with probability `per_mille / 1000`.
+    pub(crate) fn chance(&mut self, per_mille: u32) -> bool {
+        per_mille > 0 && (self.next() % 1000) < u64::from(per_mille)
+    }
+}
+
+/// Impairments of the simulated wire.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Impair {
+    pub(crate) loss_per_mille: u32,
+    pub(crate) dup_per_mille: u32,
+    /// Segments delayed by `reorder_ns` extra (so later ones overtake).
+    pub(crate) reorder_per_mille: u32,
+    pub(crate) reorder_ns: u64,
+    pub(crate) delay_ns: u64,
+}
+
+/// A segment on the wire: (delivery time, order, to B?, bytes).
+type InFlight = (u64, u64, bool, Vec<u8>);
+
+/// Two TCPs, A at 10.0.0.1 and B at 10.0.0.2, on one wire.
+pub(crate) struct Sim {
+    /// A's and B's addresses (10.0.0.1 and 10.0.0.2 unless changed).
+    pub(crate) addr_a: IpAddr,
+    pub(crate) addr_b: IpAddr,
+    pub(crate) a: Tcp,
+    pub(crate) b: Tcp,
+    pub(crate) now: u64,
+    pub(crate) impair: Impair,
+    rng: Rng,
+    /// (delivery time, order, to B?, bytes).
+    wire: BinaryHeap<Reverse<InFlight>>,
+    order: u64,
+    cap: Capture,
+    pub(crate) sent: u64,
+    pub(crate) lost: u64,
+}
+
+impl Sim {
+    pub(crate) fn new(ca: Config, cb: Config, impair: Impair, seed: u64) -> Sim {
+        Sim {
+            addr_a: A,
+            addr_b: B,
+            a: Tcp::new(ca, [1; 32]),
+            b: Tcp::new(cb, [2; 32]),
+            now: 1_000 * MS,
+            impair,
+            rng: Rng(seed | 1),
+            wire: BinaryHeap::new(),
+            order: 0,
+            cap: Capture::new(),
+            sent: 0,
+            lost: 0,
+        }
+    }
+
+    fn put_on_wire(&mut self, to_b: bool) {
+        let out: Vec<_> = self.cap.out.drain(..).collect();
+        for (_, _, bytes) in out {
+            self.sent += 1;
+            let imp = self.impair;
+            if self.rng.chance(imp.loss_per_mille) {
+                self.lost += 1;
+                continue;
+            }
+            let copies = if self.rng.chance(imp.dup_per_mille) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                let mut at = self.now + imp.delay_ns;
+                if self.rng.chance(imp.reorder_per_mille) {
+                    at += imp.reorder_ns;
+                }
+                self.order += 1;
+                self.wire
+                    .push(Reverse((at, self.order, to_b, bytes.clone())));
+            }
+        }
+    }
+
+    /// Dispatch both sides onto the wire.
+    pub(crate) fn dispatch(&mut self) {
+        self.a.dispatch(self.now, &mut self.cap);
+        self.put_on_wire(true);
+        self.b.dispatch(self.now, &mut self.cap);
+        self.put_on_wire(false);
+    }
+
+    /// Deliver what is due, then dispatch; then move the clock to the next
+    /// event. Returns false if nothing at all is pending.
+    pub(crate) fn step(&mut self) -> bool {
+        while let Some(Reverse((at, _, _, _))) = self.wire.peek() {
+            if *at > self.now {
+                break;
+            }
+            let Some(Reverse((_, _, to_b, bytes))) = self.wire.pop() else {
+                break;
+            };
+            if to_b {
+                self.b
+                    .process(self.now, self.addr_a, self.addr_b, &bytes, &mut self.cap);
+                self.put_on_wire(false);
+            } else {
+                self.a
+                    .process(self.now, self.addr_b, self.addr_a, &bytes, &mut self.cap);
+                self.put_on_wire(true);
+            }
+        }
+        self.dispatch();
+        let next = [
+            self.wire.peek().map(|Reverse(e)| e.0),
+            self.a.next_deadline(),
+            self.b.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        match next {
+            Some(t) => {
+                self.now = self.now.max(t);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Step until `done` holds (checked between steps) or `limit_ns` of
+    /// virtual time passed; panics on the limit.
+    pub(crate) fn run_until(&mut self, limit_ns: u64, mut done: impl FnMut(&mut Sim) -> bool) {
+        let end = self.now + limit_ns;
+        loop {
+            if done(self) {
+                return;
+            }
+            assert!(
+                self.now <= end,
+                "simulation limit reached at {} ns",
+                self.now
+            );
+            if !self.step() {
+                assert!(done(self), "simulation went idle before finishing");
+                return;
+            }
+        }
+    }
+
+    /// Let virtual time pass (delivering and dispatching as it goes).
+    pub(crate) fn advance(&mut self, ns: u64) {
+        let end = self.now + ns;
+        while self.now < end {
+            if !self.step() {
+                self.now = end;
+                self.dispatch();
+                break;
+            }
+            if self.now > end {
+                break;
+            }
+        }
+    }
+}
+
+/// Connect A to B's `port` and return (A's handle, B's accepted handle).
+pub(crate) fn open(sim: &mut Sim, port: u16) -> (ConnId, ConnId) {
+    let l = sim.b.listen(port, 16).expect("listen");
+    let a = sim
+        .a
+        .connect(sim.now, (sim.addr_a, 0), (sim.addr_b, port))
+        .expect("connect");
+    let mut b = None;
+    sim.run_until(60_000 * MS, |s| {
+        if b.is_none() {
+            b = s.b.accept(l).unwrap();
+        }
+        b.is_some() && s.a.state(a) == Ok(crate::net::tcp::State::Established)
+    });
+    sim.b.close_listener(l).unwrap();
+    (a, b.unwrap())
+}
+
+/// A byte stream both ends can generate to check data end to end.
+#[derive(Debug, Clone)]
+pub(crate) struct Stream {
+    rng: Rng,
+    buf: [u8; 8],
+    used: usize,
+}
+
+impl Stream {
+    pub(crate) fn new(seed: u64) -> Stream {
+        Stream {
+            rng: Rng(seed | 1),
+            buf: [0; 8],
+            used: 8,
+        }
+    }
+
+    pub(crate) fn fill(&mut self, out: &mut [u8]) {
+        for b in out {
+            if self.used == 8 {
+                self.buf = self.rng.next().to_le_bytes();
+                self.used = 0;
+            }
+            *b = self.buf[self.used];
+            self.used += 1;
+        }
+    }
+}
+
+/// One direction of a bulk transfer: the sender's progress and the
+/// receiver's check.
+#[derive(Debug)]
+pub(crate) struct Transfer {
+    pub(crate) total: usize,
+    pub(crate) sent: usize,
+    pub(crate) received: usize,
+    tx: Stream,
+    rx: Stream,
+    pub(crate) eof: bool,
+    scratch: Vec<u8>,
+}
+
+impl Transfer {
+    pub(crate) fn new(total: usize, seed: u64) -> Transfer {
+        Transfer {
+            total,
+            sent: 0,
+            received: 0,
+            tx: Stream::new(seed),
+            rx: Stream::new(seed),
+            eof: false,
+            scratch: vec![0; 65536],
+        }
+    }
+
+    /// Push what fits, zero-copy, then shut down writing once all is sent.
+    pub(crate) fn pump_send(&mut self, tcp: &mut Tcp, id: ConnId) {
+        while self.sent < self.total {
+            let want = self.total - self.sent;
+            let stream = &mut self.tx;
+            let n = tcp
+                .send_with(id, |buf| {
+                    let n = buf.len().min(want);
+                    stream.fill(&mut buf[..n]);
+                    (n, n)
+                })
+                .expect("send");
+            if n == 0 {
+                break;
+            }
+            self.sent += n;
+        }
+        if self.sent == self.total {
+            let _ = tcp.shutdown_write(id);
+        }
+    }
+
+    /// Read everything available and check it against the stream.
+    pub(crate) fn pump_recv(&mut self, tcp: &mut Tcp, id: ConnId) {
+        loop {
+            match tcp.recv(id, &mut self.scratch) {
+                Ok(0) => return,
+                Ok(n) => {
+                    let mut expect = vec![0u8; n];
+                    self.rx.fill(&mut expect);
+                    assert!(
+                        self.scratch[..n] == expect[..],
+                        "corrupted data at offset {}",
+                        self.received
+                    );
+                    self.received += n;
+                    assert!(self.received <= self.total, "more data than sent");
+                }
+                Err(TcpError::Eof) => {
+                    self.eof = true;
+                    return;
+                }
+                Err(e) => panic!("recv failed: {e}"),
+            }
+        }
+    }
+
+    pub(crate) fn done(&self) -> bool {
+        self.eof && self.received == self.total
+    }
+}
+
+/// A scripted peer (10.0.0.2:5000) talking to a `Tcp` at 10.0.0.1:80
+/// with crafted segments.
+pub(crate) struct Peer {
+    pub(crate) us: Tcp,
+    pub(crate) id: ConnId,
+    pub(crate) now: u64,
+    /// The peer's next sequence number.
+    pub(crate) seq: SeqNumber,
+    /// What the peer acknowledges (our next sequence number).
+    pub(crate) ack: SeqNumber,
+    /// The peer's timestamp clock.
+    pub(crate) ts: u32,
+    /// Our last TSval seen.
+    pub(crate) ts_echo: u32,
+}
+
+impl Peer {
+    /// Open passively: SYN from the peer, our SYN-ACK, the peer's ACK.
+    pub(crate) fn passive(config: Config) -> Peer {
+        let mut us = Tcp::new(config, [9; 32]);
+        let l = us.listen(80, 8).unwrap();
+        let now = 1_000 * MS;
+        let syn = Seg {
+            src: B,
+            dst: A,
+            src_port: 5000,
+            dst_port: 80,
+            seq: SeqNumber(1000),
+            ack: SeqNumber(0),
+            flags: Flags::SYN,
+            window: 65535,
+            options: Options {
+                mss: Some(1460),
+                window_scale: Some(7),
+                sack_permitted: true,
+                timestamp: Some((100, 0)),
+                ..Default::default()
+            },
+            payload: Vec::new(),
+        };
+        let out = feed(&mut us, now, &syn);
+        assert_eq!(out.len(), 1, "one SYN-ACK: {out:?}");
+        let synack = &out[0];
+        assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
+        assert_eq!(synack.ack, SeqNumber(1001));
+        let mut p = Peer {
+            us,
+            id: ConnId {
+                index: 0,
+                generation: 0,
+            },
+            now,
+            seq: SeqNumber(1001),
+            ack: synack.seq + 1,
+            ts: 101,
+            ts_echo: synack.options.timestamp.unwrap().0,
+        };
+        let out = p.send(Flags::ACK, b"");
+        assert!(out.is_empty(), "nothing to say yet: {out:?}");
+        p.id = p.us.accept(l).unwrap().expect("accepted");
+        p
+    }
+
+    /// A segment from the peer with its current numbers (window 65535 at
+    /// scale 7).
+    pub(crate) fn seg(&mut self, flags: Flags, payload: &[u8]) -> Seg {
+        self.ts += 1;
+        Seg {
+            src: B,
+            dst: A,
+            src_port: 5000,
+            dst_port: 80,
+            seq: self.seq,
+            ack: self.ack,
+            flags,
+            window: 1024,
+            options: Options {
+                timestamp: Some((self.ts, self.ts_echo)),
+                ..Default::default()
+            },
+            payload: payload.to_vec(),
+        }
+    }
+
+    /// Deliver a crafted segment; returns what we sent in reply (after a
+    /// dispatch) and notes our timestamp.
+    pub(crate) fn deliver(&mut self, seg: &Seg) -> Vec<Seg> {
+        let out = feed(&mut self.us, self.now, seg);
+        for s in &out {
+            if let Some((v, _)) = s.options.timestamp {
+                self.ts_echo = v;
+            }
+        }
+        out
+    }
+
+    /// Send from the peer with its numbers, advancing its sequence.
+    pub(crate) fn send(&mut self, flags: Flags, payload: &[u8]) -> Vec<Seg> {
+        let s = self.seg(flags, payload);
+        self.seq += payload.len() + usize::from(flags.fin()) + usize::from(flags.syn());
+        self.deliver(&s)
+    }
+
+    /// Let time pass and dispatch.
+    pub(crate) fn wait(&mut self, ns: u64) -> Vec<Seg> {
+        let mut all = Vec::new();
+        let end = self.now + ns;
+        loop {
+            let next = self.us.next_deadline().filter(|&d| d <= end);
+            match next {
+                Some(d) => {
+                    self.now = self.now.max(d);
+                    let out = flush(&mut self.us, self.now);
+                    all.extend(out);
+                    if self.us.next_deadline() == Some(d) {
+                        // Nothing due moved: avoid spinning.
+                        self.now += 1;
+                    }
+                }
+                None => {
+                    self.now = end;
+                    all.extend(flush(&mut self.us, self.now));
+                    break;
+                }
+            }
+        }
+        for s in &all {
+            if let Some((v, _)) = s.options.timestamp {
+                self.ts_echo = v;
+            }
+        }
+        all
+    }
+}
+
+/// Nothing left: no connection, table entry, TIME-WAIT record or timer.
+pub(crate) fn assert_empty(t: &Tcp) {
+    let o = t.occupancy();
+    assert_eq!(
+        (o.connections, o.table, o.time_wait, o.timers),
+        (0, 0, 0, 0),
+        "{o:?}"
+    );
+}

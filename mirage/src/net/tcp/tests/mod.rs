@@ -1,0 +1,10 @@
+//! Tests of the TCP: single transitions with crafted segments
+//! (`transitions`), hostile segments (`hostile`), and two `Tcp`s over a
+//! simulated wire with loss, duplication, reordering and delay (`bulk`,
+//! `churn`), all on virtual time.
+
+mod bulk;
+mod churn;
+mod harness;
+mod hostile;
+mod transitions;

@@ -1,0 +1,294 @@
+//! Time: the retransmission timeout estimator (RFC 6298) and the queue of
+//! per-connection deadlines the [`super::Tcp`] answers `next_deadline` from.
+//!
+//! A connection has several timers (retransmission, delayed ACK, persist,
+//! keep-alive, TIME-WAIT, FIN-WAIT-2 and SYN-RECEIVED give-up); it reports
+//! the earliest as one deadline. The queue registers deadlines lazily: a
+//! connection whose deadline moved later keeps its earlier entry, which
+//! fires early, finds nothing due and re-registers; a deadline that moved
+//! earlier is re-registered at once. Restarting the retransmission timer on
+//! every acknowledgment therefore costs no queue operation.
+
+use alloc::collections::BTreeSet;
+
+/// The clock granularity G of RFC 6298 (one millisecond: our timestamp
+/// clock).
+const GRANULARITY_NS: u64 = 1_000_000;
+
+/// The smoothed round-trip time and the retransmission timeout.
+#[derive(Debug, Clone)]
+pub(crate) struct Rtt {
+    srtt: Option<u64>,
+    rttvar: u64,
+    min_rto: u64,
+    max_rto: u64,
+    initial_rto: u64,
+    /// Doublings since the last fresh sample (or acknowledgment).
+    backoff: u32,
+}
+
+impl Rtt {
+    pub(crate) fn new(initial_rto: u64, min_rto: u64, max_rto: u64) -> Rtt {
+        Rtt {
+            srtt: None,
+            rttvar: 0,
+            min_rto,
+            max_rto: max_rto.max(min_rto),
+            initial_rto,
+            backoff: 0,
+        }
+    }
+
+    /// Take a round-trip sample (RFC 6298 section 2.2 and 2.3).
+    pub(crate) fn sample(&mut self, r: u64) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(r);
+                self.rttvar = r / 2;
+            }
+            Some(s) => {
+                let delta = s.abs_diff(r);
+                self.rttvar = (3 * self.rttvar + delta) / 4;
+                self.srtt = Some((7 * s + r) / 8);
+            }
+        }
+        self.backoff = 0;
+    }
+
+    /// The smoothed RTT (0 before any sample).
+    pub(crate) fn srtt(&self) -> u64 {
+        self.srtt.unwrap_or(0)
+    }
+
+    /// The RTO without backoff, clamped to the configured bounds.
+    fn base(&self) -> u64 {
+        let rto = match self.srtt {
+            None => self.initial_rto,
+            Some(s) => s + GRANULARITY_NS.max(4 * self.rttvar),
+        };
+        rto.clamp(self.min_rto, self.max_rto)
+    }
+
+    /// The current timeout, backoff included.
+    pub(crate) fn rto(&self) -> u64 {
+        let shift = self.backoff.min(16);
+        self.base().saturating_mul(1 << shift).min(self.max_rto)
+    }
+
+    /// The timer expired: double (RFC 6298 5.5).
+    pub(crate) fn back_off(&mut self) {
+        self.backoff = self.backoff.saturating_add(1);
+    }
+
+    /// New data was acknowledged: a fresh sample will follow; keep the
+    /// timer from staying backed off after recovery (RFC 6298 5.7 leaves
+    /// this open; Linux does the same).
+    pub(crate) fn clear_backoff(&mut self) {
+        self.backoff = 0;
+    }
+}
+
+/// Deadlines of connections (by slot index), earliest first.
+#[derive(Debug, Default)]
+pub(crate) struct TimerQueue {
+    set: BTreeSet<(u64, u32)>,
+}
+
+impl TimerQueue {
+    /// Register `slot` at `at`, replacing its `previous` entry.
+    pub(crate) fn set(&mut self, slot: u32, previous: Option<u64>, at: Option<u64>) {
+        if previous == at {
+            return;
+        }
+        if let Some(p) = previous {
+            self.set.remove(&(p, slot));
+        }
+        if let Some(a) = at {
+            self.set.insert((a, slot));
+        }
+    }
+
+    /// The earliest deadline.
+    pub(crate) fn next(&self) -> Option<u64> {
+        self.set.first().map(|e| e.0)
+    }
+
+    /// Remove and return a slot whose deadline is at or before `now`.
+    pub(crate) fn pop_due(&mut self, now: u64) -> Option<(u64, u32)> {
+        let &first = self.set.first()?;
+        if first.0 > now {
+            return None;
+        }
+        self.set.remove(&first);
+        Some(first)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.set.len()
+    }
+}
+
+use super::Stats;
+use super::TcpError;
+use super::config::Config;
+use super::conn::Conn;
+use super::state::State;
+
+impl Conn {
+    /// The earliest of the connection's timers.
+    pub(crate) fn next_deadline(&self) -> Option<u64> {
+        [
+            self.rto_at,
+            self.tlp_at,
+            self.delack_at,
+            self.persist_at,
+            self.keepalive_at,
+            self.close_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Handle the timers due at `now`.
+    pub(crate) fn on_timer(&mut self, now: u64, config: &Config, stats: &mut Stats) {
+        if self.close_at.is_some_and(|t| t <= now) {
+            self.close_at = None;
+            self.terminate(None);
+            return;
+        }
+        if self.rto_at.is_some_and(|t| t <= now) {
+            self.rto_at = None;
+            self.retransmit_timeout(config, stats);
+            if self.state == State::Closed {
+                return;
+            }
+        }
+        if self.tlp_at.is_some_and(|t| t <= now) {
+            self.tlp_at = None;
+            if self.state.is_synchronized() && self.snd_una < self.snd_max && !self.in_recovery() {
+                self.tlp_now = true;
+                stats.tail_loss_probes += 1;
+            }
+        }
+        if self.delack_at.is_some_and(|t| t <= now) {
+            self.delack_at = None;
+            self.ack_now = true;
+        }
+        if self.persist_at.is_some_and(|t| t <= now) {
+            self.persist_at = None;
+            self.persist_backoff = self.persist_backoff.saturating_add(1);
+            // Nobody holds an orphan: a peer keeping its window shut must
+            // not keep it forever (Linux's orphan retries likewise).
+            if self.owner == super::conn::Owner::Orphan && self.persist_backoff > config.max_retries
+            {
+                self.terminate(Some(TcpError::TimedOut));
+                return;
+            }
+            self.probe_now = true;
+            stats.window_probes += 1;
+        }
+        if self.keepalive_at.is_some_and(|t| t <= now) {
+            self.keepalive_at = None;
+            if let (Some(k), true) = (self.keepalive, self.state.is_synchronized()) {
+                if self.keepalive_probes >= k.count {
+                    self.terminate(Some(TcpError::TimedOut));
+                    return;
+                }
+                self.keepalive_probes += 1;
+                self.probe_now = true;
+                stats.keepalive_probes += 1;
+                self.keepalive_at = Some(now + k.interval_ns);
+            }
+        }
+    }
+
+    /// RFC 6298 section 5.4 to 5.6: resend from the first unacknowledged
+    /// byte with one segment of window, timer backed off; give up after
+    /// the configured number of tries.
+    fn retransmit_timeout(&mut self, config: &Config, stats: &mut Stats) {
+        match self.state {
+            State::SynSent | State::SynReceived if self.snd_una == self.iss => {
+                self.retries += 1;
+                stats.timeouts += 1;
+                if self.retries > config.syn_retries {
+                    self.terminate(Some(TcpError::TimedOut));
+                    return;
+                }
+                self.snd_nxt = self.iss;
+                self.rtt.back_off();
+                self.rtt_seq = None;
+            }
+            _ if self.snd_una < self.snd_max => {
+                self.retries += 1;
+                stats.timeouts += 1;
+                if self.retries > config.max_retries {
+                    self.terminate(Some(TcpError::TimedOut));
+                    return;
+                }
+                self.cc.on_rto(self.flight());
+                // RFC 2018 section 8: forget the SACKed bits.
+                self.sb.clear();
+                self.recovery = None;
+                self.dupacks = 0;
+                self.rexmit_now = false;
+                self.tlp_now = false;
+                self.tlp_at = None;
+                self.snd_nxt = self.snd_una;
+                self.high_rxt = self.snd_una;
+                self.rtt.back_off();
+                self.rtt_seq = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn rfc6298_estimator() {
+        let mut r = Rtt::new(1000 * MS, 200 * MS, 60_000 * MS);
+        assert_eq!(r.rto(), 1000 * MS);
+        r.sample(100 * MS);
+        assert_eq!(r.srtt(), 100 * MS);
+        // 100 + 4 * 50 = 300 ms.
+        assert_eq!(r.rto(), 300 * MS);
+        r.sample(100 * MS);
+        // rttvar = 3/4 * 50 = 37.5; rto = 100 + 150.
+        assert_eq!(r.rto(), 250 * MS);
+        for _ in 0..50 {
+            r.sample(10 * MS);
+        }
+        assert_eq!(r.rto(), 200 * MS, "clamped to the minimum");
+        r.back_off();
+        r.back_off();
+        assert_eq!(r.rto(), 800 * MS);
+        for _ in 0..40 {
+            r.back_off();
+        }
+        assert_eq!(r.rto(), 60_000 * MS, "clamped to the maximum");
+        r.sample(10 * MS);
+        assert_eq!(r.rto(), 200 * MS, "a sample clears the backoff");
+    }
+
+    #[test]
+    fn queue_orders_and_replaces() {
+        let mut q = TimerQueue::default();
+        q.set(1, None, Some(50));
+        q.set(2, None, Some(10));
+        q.set(1, Some(50), Some(5));
+        assert_eq!(q.next(), Some(5));
+        assert_eq!(q.pop_due(4), None);
+        assert_eq!(q.pop_due(100), Some((5, 1)));
+        assert_eq!(q.pop_due(100), Some((10, 2)));
+        assert_eq!(q.pop_due(100), None);
+        q.set(3, None, Some(7));
+        q.set(3, Some(7), None);
+        assert_eq!(q.len(), 0);
+    }
+}
