@@ -1,4 +1,4 @@
-//! Benchmarks of the sans-IO TCP core (`mirage::net::tcp`): two `Tcp`s
+//! Benchmarks of the sans-IO TCP core (`mirage::net::tcp`): two `TcpEngine`s
 //! joined by an in-memory wire (a queue of reused frame buffers, no
 //! allocation per segment), on virtual time.
 //!
@@ -17,7 +17,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use mirage::net::tcp::{Config, ConnId, ListenerId, Tcp, TcpError, Transmit};
+use mirage::net::tcp::{Config, ConnId, ListenerId, TcpEngine, TcpError, Transmit};
 
 const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
@@ -64,8 +64,8 @@ impl Transmit for Link {
 }
 
 struct Pair {
-    a: Tcp,
-    b: Tcp,
+    a: TcpEngine,
+    b: TcpEngine,
     ab: Link,
     ba: Link,
     now: u64,
@@ -79,8 +79,8 @@ impl Pair {
             ..Config::default()
         };
         Pair {
-            a: Tcp::new(cfg.clone(), [1; 32]),
-            b: Tcp::new(cfg, [2; 32]),
+            a: TcpEngine::new(cfg.clone(), [1; 32]),
+            b: TcpEngine::new(cfg, [2; 32]),
             ab: Link {
                 loss_every,
                 rng: 0x9e37_79b9,

@@ -1,4 +1,4 @@
-//! The TCP receive path: a `Tcp` with a listener on port 80 and an open
+//! The TCP receive path: a `TcpEngine` with a listener on port 80 and an open
 //! (SYN-SENT) connection to 10.0.0.2:80 is fed a sequence of segments cut
 //! from the input (each preceded by a length byte and a control byte; the
 //! checksum is fixed up so the segments reach the state machine), with
@@ -8,7 +8,7 @@
 
 use core::net::{IpAddr, Ipv4Addr};
 use libfuzzer_sys::fuzz_target;
-use mirage::net::tcp::{Config, Tcp, Transmit};
+use mirage::net::tcp::{Config, TcpEngine, Transmit};
 use mirage::net::wire::checksum::PseudoHeader;
 use mirage::net::wire::tcp::Packet;
 
@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         recv_buffer: 4096,
         ..Config::default()
     };
-    let mut tcp = Tcp::new(config, [7; 32]);
+    let mut tcp = TcpEngine::new(config, [7; 32]);
     let l = tcp.listen(80, 4).unwrap();
     let c = tcp.connect(0, (US, 40000), (PEER, 80)).unwrap();
     let _ = tcp.send(c, b"hello");

@@ -1,4 +1,4 @@
-//! Configuration of a [`super::Tcp`], with documented defaults.
+//! Configuration of a [`super::TcpEngine`], with documented defaults.
 
 pub use super::congestion::CongestionAlgorithm;
 

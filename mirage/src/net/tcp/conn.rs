@@ -155,7 +155,7 @@ pub(crate) struct Conn {
     pub(crate) send_waker: Option<Waker>,
     pub(crate) state_waker: Option<Waker>,
 
-    // Bookkeeping of the `Tcp`.
+    // Bookkeeping of the `TcpEngine`.
     /// In the dispatch queue.
     pub(crate) queued: bool,
     /// The deadline registered in the timer queue.

@@ -4,10 +4,10 @@
 //!
 //! # The interface with the stack
 //!
-//! A [`Tcp`] holds every connection and listener. The stack's runner
+//! A [`TcpEngine`] holds every connection and listener. The stack's runner
 //! calls, all with `&mut self` and the current time in nanoseconds:
 //!
-//! - [`Tcp::process`]`(now, src, dst, segment, tx)` for each TCP segment
+//! - [`TcpEngine::process`]`(now, src, dst, segment, tx)` for each TCP segment
 //!   the IP layer received (`src` the sender's address, `dst` ours;
 //!   `segment` the whole TCP segment). The checksum is verified here;
 //!   malformed segments are dropped and counted in [`Stats`]. Replies that
@@ -15,13 +15,13 @@
 //!   ACKs) go out through `tx` at once; everything a connection sends waits
 //!   for `dispatch`, so that the ACKs of a batch of received segments
 //!   coalesce.
-//! - [`Tcp::dispatch`]`(now, tx)` after each batch of received segments,
-//!   after application calls, and when [`Tcp::next_deadline`] is reached:
+//! - [`TcpEngine::dispatch`]`(now, tx)` after each batch of received segments,
+//!   after application calls, and when [`TcpEngine::next_deadline`] is reached:
 //!   it handles due timers and sends everything pending (SYNs, data within
 //!   the congestion and peer windows, retransmissions, FINs, ACKs, probes,
 //!   RSTs of aborted connections). It stops when `tx` refuses a segment;
 //!   nothing is lost, the rest goes on the next call.
-//! - [`Tcp::next_deadline`] tells when `dispatch` must run next at the
+//! - [`TcpEngine::next_deadline`] tells when `dispatch` must run next at the
 //!   latest (`None`: only when something happens; `Some(0)`: segments are
 //!   waiting to be sent now, e.g. after `dispatch` returned `false` because
 //!   `tx` refused one: wait for the device to have room first).
@@ -44,16 +44,16 @@
 //! consumed or written, a value handed back)`, as smoltcp's do; `dispatch`
 //! returns whether everything pending went out.
 //!
-//! By handle, as smoltcp's sockets: [`Tcp::listen`] and [`Tcp::accept`],
-//! [`Tcp::connect`] (an ephemeral port when the local port is 0, RFC 6056
-//! algorithm 3), [`Tcp::recv`] / [`Tcp::recv_with`] (zero-copy peek and
-//! consume), [`Tcp::send`] / [`Tcp::send_with`], [`Tcp::shutdown_write`],
-//! [`Tcp::close`] (orderly; the connection finishes in the background and
-//! the handle is released), [`Tcp::abort`] (RST), queries
-//! ([`Tcp::state`], [`Tcp::info`]), options ([`Tcp::set_nodelay`],
-//! [`Tcp::set_keepalive`], [`Tcp::set_congestion`]) and wakers ([`Tcp::register_recv_waker`],
-//! [`Tcp::register_send_waker`], [`Tcp::register_state_waker`],
-//! [`Tcp::register_accept_waker`]), woken from `process` and `dispatch`.
+//! By handle, as smoltcp's sockets: [`TcpEngine::listen`] and [`TcpEngine::accept`],
+//! [`TcpEngine::connect`] (an ephemeral port when the local port is 0, RFC 6056
+//! algorithm 3), [`TcpEngine::recv`] / [`TcpEngine::recv_with`] (zero-copy peek and
+//! consume), [`TcpEngine::send`] / [`TcpEngine::send_with`], [`TcpEngine::shutdown_write`],
+//! [`TcpEngine::close`] (orderly; the connection finishes in the background and
+//! the handle is released), [`TcpEngine::abort`] (RST), queries
+//! ([`TcpEngine::state`], [`TcpEngine::info`]), options ([`TcpEngine::set_nodelay`],
+//! [`TcpEngine::set_keepalive`], [`TcpEngine::set_congestion`]) and wakers ([`TcpEngine::register_recv_waker`],
+//! [`TcpEngine::register_send_waker`], [`TcpEngine::register_state_waker`],
+//! [`TcpEngine::register_accept_waker`]), woken from `process` and `dispatch`.
 //! Handles carry a generation: a handle to a reclaimed connection is
 //! refused (`InvalidHandle`) even if its slot was reused.
 //!
@@ -353,7 +353,7 @@ const MAX_PENDING_RST: usize = 256;
 const BURST: usize = 64;
 
 /// All TCP connections and listeners of a stack.
-pub struct Tcp {
+pub struct TcpEngine {
     config: Config,
     secrets: Secrets,
     slots: Vec<Slot>,
@@ -375,9 +375,9 @@ pub struct Tcp {
     port_counter: u32,
 }
 
-impl fmt::Debug for Tcp {
+impl fmt::Debug for TcpEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tcp")
+        f.debug_struct("TcpEngine")
             .field("occupancy", &self.occupancy())
             .field("stats", &self.stats)
             .finish_non_exhaustive()
@@ -393,14 +393,14 @@ fn valid_unicast(a: IpAddr) -> bool {
         }
 }
 
-impl Tcp {
+impl TcpEngine {
     /// A TCP with `config`, keyed by 32 secret random bytes (initial
     /// sequence numbers, SYN cookies, port selection and table hashing
     /// derive from them: take them from the `Random` device).
-    pub fn new(config: Config, secret: [u8; 32]) -> Tcp {
+    pub fn new(config: Config, secret: [u8; 32]) -> TcpEngine {
         let secrets = Secrets::new(&secret);
         let hasher = secrets.table_hasher();
-        Tcp {
+        TcpEngine {
             limiter: RateLimit::new(config.challenge_ack_limit),
             tw: TimeWaitTable::new(config.max_time_wait, hasher.clone()),
             table: HashMap::with_hasher(hasher),
@@ -886,7 +886,7 @@ impl Tcp {
 }
 
 // Listening and SYN cookies.
-impl Tcp {
+impl TcpEngine {
     /// A segment for a listening port and no connection (RFC 9293 section
     /// 3.10.7.2), with SYN cookies beyond the backlog.
     fn process_listen<T: Transmit>(
@@ -1084,7 +1084,7 @@ impl Tcp {
 }
 
 // Dispatch.
-impl Tcp {
+impl TcpEngine {
     /// Handle due timers and send everything pending (see the module
     /// documentation). Returns `false` if `tx` refused a segment (call
     /// again when the device has room).
@@ -1176,7 +1176,7 @@ impl Tcp {
 }
 
 // The application's interface.
-impl Tcp {
+impl TcpEngine {
     /// Listen on `port` (any of our addresses) with a backlog (capped at
     /// `Config::max_backlog`).
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerId, TcpError> {

@@ -18,7 +18,7 @@ pub(crate) struct FourTuple {
     pub(crate) remote_port: u16,
 }
 
-/// The keys, from the 32 secret bytes given to [`super::Tcp::new`].
+/// The keys, from the 32 secret bytes given to [`super::TcpEngine::new`].
 #[derive(Debug, Clone)]
 pub(crate) struct Secrets {
     isn: (u64, u64),

@@ -61,7 +61,7 @@ impl State {
 }
 
 /// A RST to send in reply (the connection layer has no buffer of its own
-/// for it; the `Tcp` sends it at once).
+/// for it; the `TcpEngine` sends it at once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RstReply {
     pub(crate) seq: SeqNumber,
@@ -101,7 +101,7 @@ impl RateLimit {
     }
 }
 
-/// What the connection needs from the `Tcp` while processing.
+/// What the connection needs from the `TcpEngine` while processing.
 pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) stats: &'a mut Stats,

@@ -1,5 +1,5 @@
 //! Time: the retransmission timeout estimator (RFC 6298) and the queue of
-//! per-connection deadlines the [`super::Tcp`] answers `next_deadline` from.
+//! per-connection deadlines the [`super::TcpEngine`] answers `next_deadline` from.
 //!
 //! A connection has several timers (retransmission, delayed ACK, persist,
 //! keep-alive, TIME-WAIT, FIN-WAIT-2 and SYN-RECEIVED give-up); it reports

@@ -1,8 +1,8 @@
-//! A simulated wire between two `Tcp`s on virtual time: seeded loss,
+//! A simulated wire between two `TcpEngine`s on virtual time: seeded loss,
 //! duplication, reordering (extra delay for some segments) and delay; and
 //! helpers to craft and inspect single segments.
 
-use crate::net::tcp::{Config, ConnId, Tcp, TcpError, Transmit};
+use crate::net::tcp::{Config, ConnId, TcpEngine, TcpError, Transmit};
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
 use alloc::collections::BinaryHeap;
@@ -15,7 +15,7 @@ pub(crate) const MS: u64 = 1_000_000;
 pub(crate) const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 pub(crate) const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
-/// Segments a `Tcp` sent, as (src, dst, bytes).
+/// Segments a `TcpEngine` sent, as (src, dst, bytes).
 #[derive(Debug, Default)]
 pub(crate) struct Capture {
     pub(crate) out: Vec<(IpAddr, IpAddr, Vec<u8>)>,
@@ -131,7 +131,7 @@ impl Seg {
 
 /// Feed a segment to `tcp` and return what it sent at once and on the
 /// following dispatch.
-pub(crate) fn feed(tcp: &mut Tcp, now: u64, seg: &Seg) -> Vec<Seg> {
+pub(crate) fn feed(tcp: &mut TcpEngine, now: u64, seg: &Seg) -> Vec<Seg> {
     let mut cap = Capture::new();
     tcp.process(now, seg.src, seg.dst, &seg.bytes(), &mut cap);
     tcp.dispatch(now, &mut cap);
@@ -139,7 +139,7 @@ pub(crate) fn feed(tcp: &mut Tcp, now: u64, seg: &Seg) -> Vec<Seg> {
 }
 
 /// Run `dispatch` and return what was sent.
-pub(crate) fn flush(tcp: &mut Tcp, now: u64) -> Vec<Seg> {
+pub(crate) fn flush(tcp: &mut TcpEngine, now: u64) -> Vec<Seg> {
     let mut cap = Capture::new();
     tcp.dispatch(now, &mut cap);
     cap.take()
@@ -182,8 +182,8 @@ pub(crate) struct Sim {
     /// A's and B's addresses (10.0.0.1 and 10.0.0.2 unless changed).
     pub(crate) addr_a: IpAddr,
     pub(crate) addr_b: IpAddr,
-    pub(crate) a: Tcp,
-    pub(crate) b: Tcp,
+    pub(crate) a: TcpEngine,
+    pub(crate) b: TcpEngine,
     pub(crate) now: u64,
     pub(crate) impair: Impair,
     rng: Rng,
@@ -200,8 +200,8 @@ impl Sim {
         Sim {
             addr_a: A,
             addr_b: B,
-            a: Tcp::new(ca, [1; 32]),
-            b: Tcp::new(cb, [2; 32]),
+            a: TcpEngine::new(ca, [1; 32]),
+            b: TcpEngine::new(cb, [2; 32]),
             now: 1_000 * MS,
             impair,
             rng: Rng(seed | 1),
@@ -395,7 +395,7 @@ impl Transfer {
     }
 
     /// Push what fits, zero-copy, then shut down writing once all is sent.
-    pub(crate) fn pump_send(&mut self, tcp: &mut Tcp, id: ConnId) {
+    pub(crate) fn pump_send(&mut self, tcp: &mut TcpEngine, id: ConnId) {
         while self.sent < self.total {
             let want = self.total - self.sent;
             let stream = &mut self.tx;
@@ -417,7 +417,7 @@ impl Transfer {
     }
 
     /// Read everything available and check it against the stream.
-    pub(crate) fn pump_recv(&mut self, tcp: &mut Tcp, id: ConnId) {
+    pub(crate) fn pump_recv(&mut self, tcp: &mut TcpEngine, id: ConnId) {
         loop {
             match tcp.recv(id, &mut self.scratch) {
                 Ok(0) => return,
@@ -446,10 +446,10 @@ impl Transfer {
     }
 }
 
-/// A scripted peer (10.0.0.2:5000) talking to a `Tcp` at 10.0.0.1:80
+/// A scripted peer (10.0.0.2:5000) talking to a `TcpEngine` at 10.0.0.1:80
 /// with crafted segments.
 pub(crate) struct Peer {
-    pub(crate) us: Tcp,
+    pub(crate) us: TcpEngine,
     pub(crate) id: ConnId,
     pub(crate) now: u64,
     /// The peer's next sequence number.
@@ -465,7 +465,7 @@ pub(crate) struct Peer {
 impl Peer {
     /// Open passively: SYN from the peer, our SYN-ACK, the peer's ACK.
     pub(crate) fn passive(config: Config) -> Peer {
-        let mut us = Tcp::new(config, [9; 32]);
+        let mut us = TcpEngine::new(config, [9; 32]);
         let l = us.listen(80, 8).unwrap();
         let now = 1_000 * MS;
         let syn = Seg {
@@ -582,7 +582,7 @@ impl Peer {
 }
 
 /// Nothing left: no connection, table entry, TIME-WAIT record or timer.
-pub(crate) fn assert_empty(t: &Tcp) {
+pub(crate) fn assert_empty(t: &TcpEngine) {
     let o = t.occupancy();
     assert_eq!(
         (o.connections, o.table, o.time_wait, o.timers),

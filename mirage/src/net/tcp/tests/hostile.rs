@@ -4,7 +4,7 @@
 //! memory stays bounded.
 
 use super::harness::*;
-use crate::net::tcp::{Config, State, Tcp, TcpError};
+use crate::net::tcp::{Config, State, TcpEngine, TcpError};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -122,7 +122,7 @@ fn bad_flag_combinations() {
     to_closed.flags = Flags::RST;
     assert!(p.deliver(&to_closed).is_empty());
     // A listener answers a stray ACK with a RST and ignores a stray RST.
-    let mut us = Tcp::new(Config::default(), [0; 32]);
+    let mut us = TcpEngine::new(Config::default(), [0; 32]);
     us.listen(80, 4).unwrap();
     let mut stray = p.seg(Flags::ACK, b"");
     stray.src_port = 7777;

@@ -1,5 +1,5 @@
 //! Tests of the TCP: single transitions with crafted segments
-//! (`transitions`), hostile segments (`hostile`), and two `Tcp`s over a
+//! (`transitions`), hostile segments (`hostile`), and two `TcpEngine`s over a
 //! simulated wire with loss, duplication, reordering and delay (`bulk`,
 //! `churn`), all on virtual time.
 

@@ -3,7 +3,7 @@
 //! cause transitions (retransmission, TIME-WAIT, keep-alive, persist).
 
 use super::harness::*;
-use crate::net::tcp::{Config, KeepAlive, State, Tcp, TcpError};
+use crate::net::tcp::{Config, KeepAlive, State, TcpEngine, TcpError};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 use alloc::vec::Vec;
 
@@ -24,7 +24,7 @@ fn listen_syn_received_established() {
 
 #[test]
 fn syn_ack_mirrors_only_offered_options() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     us.listen(80, 4).unwrap();
     let syn = Seg {
         src: B,
@@ -52,7 +52,7 @@ fn syn_ack_mirrors_only_offered_options() {
 
 #[test]
 fn active_open_syn_sent_to_established() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let id = us.connect(0, (A, 0), (B, 80)).unwrap();
     assert_eq!(us.state(id), Ok(State::SynSent));
     let out = flush(&mut us, 0);
@@ -85,7 +85,7 @@ fn active_open_syn_sent_to_established() {
 
 #[test]
 fn syn_sent_refused_or_ignoring_bad_segments() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let id = us.connect(0, (A, 0), (B, 80)).unwrap();
     let syn = flush(&mut us, 0).remove(0);
     // An ACK for something we never sent draws a RST and changes nothing.
@@ -117,7 +117,7 @@ fn syn_sent_refused_or_ignoring_bad_segments() {
 
 #[test]
 fn syn_retransmitted_with_backoff_then_timed_out() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let id = us.connect(0, (A, 0), (B, 80)).unwrap();
     let mut now = 0;
     let mut times = Vec::new();
@@ -434,7 +434,7 @@ fn refused_device_loses_nothing() {
 
 #[test]
 fn stale_handles_are_refused_after_reuse() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let a = us.connect(0, (A, 0), (B, 80)).unwrap();
     us.abort(a).unwrap();
     let b = us.connect(0, (A, 0), (B, 80)).unwrap();
@@ -450,7 +450,7 @@ fn listener_backlog_overflows_into_syn_cookies() {
         max_backlog: 2,
         ..cfg()
     };
-    let mut us = Tcp::new(config, [4; 32]);
+    let mut us = TcpEngine::new(config, [4; 32]);
     let l = us.listen(80, 100).unwrap();
     let syn = |port: u16, ts: Option<(u32, u32)>| Seg {
         src: B,
@@ -515,7 +515,7 @@ fn bound_on_connections() {
         max_connections: 3,
         ..cfg()
     };
-    let mut us = Tcp::new(config, [1; 32]);
+    let mut us = TcpEngine::new(config, [1; 32]);
     for _ in 0..3 {
         us.connect(0, (A, 0), (B, 80)).unwrap();
     }
@@ -543,7 +543,7 @@ fn syn_from(port: u16) -> Seg {
 
 #[test]
 fn syn_received_answers_a_retransmitted_syn_and_gives_up_in_time() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let l = us.listen(80, 4).unwrap();
     let syn = syn_from(6000);
     let first = feed(&mut us, 0, &syn).remove(0);
@@ -563,7 +563,7 @@ fn syn_received_answers_a_retransmitted_syn_and_gives_up_in_time() {
 
 #[test]
 fn rst_in_syn_received_drops_the_half_open_connection() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let l = us.listen(80, 4).unwrap();
     let syn = syn_from(6001);
     let synack = feed(&mut us, 0, &syn).remove(0);
@@ -582,7 +582,7 @@ fn rst_in_syn_received_drops_the_half_open_connection() {
 
 #[test]
 fn close_in_syn_sent_and_shutdown_before_established() {
-    let mut us = Tcp::new(cfg(), [1; 32]);
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
     let id = us.connect(0, (A, 0), (B, 80)).unwrap();
     us.close(id).unwrap();
     assert_eq!(us.occupancy().connections, 0);
