@@ -1,0 +1,366 @@
+//! Unit tests of the store over ramdisks: the key-value semantics, files
+//! inline and in skip-lists, directories split over several pairs,
+//! remounting, formatting, and a few damaged images (the hostile-image and
+//! power-loss suites, and the interoperability tests with the reference
+//! implementation, are in the workspace's `tests/kv_chamelon.rs`).
+
+use alloc::format;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::future::Future;
+
+use super::*;
+use crate::block::ramdisk::Ramdisk;
+use crate::rt::leak;
+
+struct Clock;
+impl Pclock for Clock {
+    fn now_d_ps(&self) -> (i64, u64) {
+        (20_000, 7)
+    }
+}
+
+/// Runs a future that never waits (ramdisk I/O completes at once).
+fn now<F: Future>(f: F) -> F::Output {
+    let mut f = core::pin::pin!(f);
+    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
+    for _ in 0..1_000_000 {
+        if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+    panic!("the future did not finish");
+}
+
+fn disk(blocks: u64, size: u32) -> &'static Ramdisk {
+    let d = leak(Ramdisk::new(blocks, size));
+    now(format(d, 16)).unwrap();
+    d
+}
+
+fn store(d: &'static Ramdisk) -> Chamelon<Ramdisk, Clock> {
+    now(Chamelon::mount(d, leak(Clock), 16)).unwrap()
+}
+
+fn k(s: &str) -> Key {
+    Key::v(s)
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+#[test]
+fn values_and_dictionaries() {
+    for bs in [512, 4096] {
+        let d = disk(256, bs);
+        let kv = store(d);
+        now(kv.set(&k("a/b/c"), b"hello")).unwrap();
+        now(kv.set(&k("a/d"), b"")).unwrap();
+        assert_eq!(now(kv.get(&k("a/b/c"))).unwrap(), b"hello");
+        assert_eq!(now(kv.exists(&k("a/b"))).unwrap(), Some(Kind::Dictionary));
+        assert_eq!(now(kv.exists(&k("a/d"))).unwrap(), Some(Kind::Value));
+        assert_eq!(now(kv.exists(&k("a/x"))).unwrap(), None);
+        assert_eq!(
+            now(kv.exists(&Key::root())).unwrap(),
+            Some(Kind::Dictionary)
+        );
+        assert_eq!(
+            now(kv.list(&k("a"))).unwrap(),
+            [(k("a/b"), Kind::Dictionary), (k("a/d"), Kind::Value)]
+        );
+        assert_eq!(
+            now(kv.list(&Key::root())).unwrap(),
+            [(k("a"), Kind::Dictionary)]
+        );
+        assert_eq!(now(kv.size(&k("a/b/c"))).unwrap(), 5);
+        assert_eq!(now(kv.get_partial(&k("a/b/c"), 1, 3)).unwrap(), b"ell");
+        assert_eq!(now(kv.get_partial(&k("a/b/c"), 4, 10)).unwrap(), b"o");
+        assert_eq!(now(kv.get_partial(&k("a/b/c"), 99, 10)).unwrap(), b"");
+        assert_eq!(now(kv.last_modified(&k("a/d"))).unwrap(), (20_000, 7));
+        assert_eq!(now(kv.last_modified(&k("a"))).unwrap(), (20_000, 7));
+        assert_eq!(
+            now(kv.digest(&k("a/b/c"))).unwrap(),
+            Sha256::digest(b"hello").to_vec()
+        );
+        assert!(matches!(
+            now(kv.get(&k("a"))),
+            Err(KvError::ValueExpected(_))
+        ));
+        assert!(
+            matches!(now(kv.get(&k("a/b/c/d"))), Err(KvError::DictionaryExpected(x)) if x == k("a/b/c"))
+        );
+        assert!(matches!(
+            now(kv.set(&k("a/b/c/d"), b"x")),
+            Err(KvError::DictionaryExpected(_))
+        ));
+        assert!(matches!(
+            now(kv.set(&k("a/b"), b"x")),
+            Err(KvError::ValueExpected(_))
+        ));
+        assert!(matches!(now(kv.get(&k("nope"))), Err(KvError::NotFound(_))));
+        assert!(matches!(
+            now(kv.set(&k("a/.."), b"x")),
+            Err(KvError::NotSupported(_))
+        ));
+        // Everything is still there after a remount.
+        let again = store(d);
+        assert_eq!(now(again.get(&k("a/b/c"))).unwrap(), b"hello");
+        assert_eq!(
+            now(again.digest(&k("a"))).unwrap(),
+            now(kv.digest(&k("a"))).unwrap()
+        );
+    }
+}
+
+use sha2::{Digest, Sha256};
+
+#[test]
+fn large_values_use_skip_lists() {
+    for bs in [512u32, 4096] {
+        let d = disk(512, bs);
+        let kv = store(d);
+        for (i, len) in [65, 511, 512, 513, 1000, 5000, 40_000]
+            .into_iter()
+            .enumerate()
+        {
+            if len as u64 > 400 * u64::from(bs) {
+                continue;
+            }
+            let key = k(&format!("f{i}"));
+            let data = pattern(len, i as u8);
+            now(kv.set(&key, &data)).unwrap();
+            assert_eq!(now(kv.get(&key)).unwrap(), data, "bs {bs} len {len}");
+            assert_eq!(
+                now(kv.get_partial(&key, 100, 700)).unwrap(),
+                data[100.min(len)..800.min(len)]
+            );
+        }
+        let again = store(d);
+        assert_eq!(now(again.get(&k("f6"))).unwrap(), pattern(40_000, 6));
+    }
+}
+
+#[test]
+fn partial_writes() {
+    let d = disk(512, 512);
+    let kv = store(d);
+    now(kv.set_partial(&k("f"), 3, b"xy")).unwrap();
+    assert_eq!(now(kv.get(&k("f"))).unwrap(), b"\0\0\0xy");
+    now(kv.set_partial(&k("f"), 1, b"AB")).unwrap();
+    assert_eq!(now(kv.get(&k("f"))).unwrap(), b"\0ABxy");
+    // Growing past the inline limit, then writing inside and appending.
+    let mut model = b"\0ABxy".to_vec();
+    for (off, len, seed) in [
+        (5usize, 2000usize, 1u8),
+        (700, 300, 2),
+        (2005, 3000, 3),
+        (10, 5, 4),
+        (9000, 10, 5),
+    ] {
+        let data = pattern(len, seed);
+        now(kv.set_partial(&k("f"), off as u64, &data)).unwrap();
+        if model.len() < off + len {
+            model.resize(off + len, 0);
+        }
+        model[off..off + len].copy_from_slice(&data);
+        assert_eq!(
+            now(kv.get(&k("f"))).unwrap(),
+            model,
+            "after writing {len} at {off}"
+        );
+    }
+    let again = store(d);
+    assert_eq!(now(again.get(&k("f"))).unwrap(), model);
+    now(kv.allocate(&k("z"), 3000)).unwrap();
+    assert_eq!(now(kv.get(&k("z"))).unwrap(), vec![0u8; 3000]);
+    assert!(now(kv.allocate(&k("z"), 1)).is_err());
+}
+
+#[test]
+fn remove_and_rename() {
+    let d = disk(512, 512);
+    let kv = store(d);
+    now(kv.set(&k("d/e/g"), b"1")).unwrap();
+    now(kv.set(&k("d/big"), &pattern(3000, 9))).unwrap();
+    now(kv.rename(&k("d"), &k("z/moved"))).unwrap();
+    assert_eq!(now(kv.get(&k("z/moved/e/g"))).unwrap(), b"1");
+    assert_eq!(now(kv.get(&k("z/moved/big"))).unwrap(), pattern(3000, 9));
+    assert_eq!(now(kv.exists(&k("d"))).unwrap(), None);
+    assert!(now(kv.rename(&k("z"), &k("z/inner"))).is_err());
+    // Files: to a new name in the same directory, over another file, into
+    // another directory.
+    now(kv.set(&k("x1"), b"one")).unwrap();
+    now(kv.set(&k("x2"), b"two")).unwrap();
+    now(kv.rename(&k("x1"), &k("a1"))).unwrap();
+    now(kv.rename(&k("a1"), &k("x2"))).unwrap();
+    assert_eq!(now(kv.get(&k("x2"))).unwrap(), b"one");
+    assert_eq!(now(kv.exists(&k("a1"))).unwrap(), None);
+    now(kv.rename(&k("x2"), &k("z/moved/e/x"))).unwrap();
+    assert_eq!(now(kv.get(&k("z/moved/e/x"))).unwrap(), b"one");
+    assert!(matches!(
+        now(kv.rename(&k("z/moved/e/x"), &k("z/moved"))),
+        Err(KvError::ValueExpected(_))
+    ));
+    now(kv.remove(&k("z"))).unwrap();
+    assert_eq!(now(kv.exists(&k("z/moved/e/g"))).unwrap(), None);
+    assert!(matches!(
+        now(kv.remove(&k("nope"))),
+        Err(KvError::NotFound(_))
+    ));
+    now(kv.set(&k("q/r"), b"r")).unwrap();
+    now(kv.remove(&Key::root())).unwrap();
+    assert!(now(kv.list(&Key::root())).unwrap().is_empty());
+    let again = store(d);
+    assert!(now(again.list(&Key::root())).unwrap().is_empty());
+    // The freed blocks are found again: the device does not fill up.
+    for round in 0..20u8 {
+        now(kv.set(&k("cycle/big"), &pattern(20_000, round))).unwrap();
+        now(kv.remove(&k("cycle"))).unwrap();
+    }
+}
+
+#[test]
+fn many_entries_split_directories() {
+    let d = disk(1024, 512);
+    let kv = store(d);
+    let names: Vec<_> = (0..300)
+        .map(|i| format!("entry-{:04}", (i * 7919) % 300))
+        .collect();
+    for (i, n) in names.iter().enumerate() {
+        now(kv.set(&k(&format!("dir/{n}")), &pattern(i % 60, i as u8))).unwrap();
+    }
+    let listed = now(kv.list(&k("dir"))).unwrap();
+    assert_eq!(listed.len(), 300);
+    let again = store(d);
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            now(again.get(&k(&format!("dir/{n}")))).unwrap(),
+            pattern(i % 60, i as u8)
+        );
+    }
+    for n in names.iter().take(290) {
+        now(kv.remove(&k(&format!("dir/{n}")))).unwrap();
+    }
+    assert_eq!(now(kv.list(&k("dir"))).unwrap().len(), 10);
+    now(kv.remove(&k("dir"))).unwrap();
+    assert_eq!(now(kv.exists(&k("dir"))).unwrap(), None);
+}
+
+#[test]
+fn full_device_reports_no_space_and_recovers() {
+    let d = disk(64, 512);
+    let kv = store(d);
+    let mut stored = 0;
+    let err = loop {
+        match now(kv.set(&k(&format!("f{stored}")), &pattern(2000, stored as u8))) {
+            Ok(()) => stored += 1,
+            Err(e) => break e,
+        }
+        assert!(
+            stored < 100,
+            "a 32 KiB device took more than 100 files of 2000 bytes"
+        );
+    };
+    assert_eq!(err, KvError::NoSpace);
+    for i in 0..stored {
+        assert_eq!(
+            now(kv.get(&k(&format!("f{i}")))).unwrap(),
+            pattern(2000, i as u8)
+        );
+    }
+    now(kv.remove(&k("f0"))).unwrap();
+    now(kv.set(&k("again"), &pattern(2000, 1))).unwrap();
+}
+
+#[test]
+fn unformatted_devices() {
+    let blank = leak(Ramdisk::new(64, 512));
+    let clock = leak(Clock);
+    assert_eq!(
+        now(Chamelon::mount(blank, clock, 16)).unwrap_err(),
+        Error::NotFormatted
+    );
+    let kv = now(Chamelon::connect(blank, clock, 16)).unwrap();
+    assert_eq!(now(kv.check()), Err(Error::NotFormatted));
+    let e = now(kv.get(&k("x"))).unwrap_err();
+    assert!(format!("{e}").contains("not formatted"), "{e}");
+    now(kv.format()).unwrap();
+    now(kv.set(&k("x"), b"1")).unwrap();
+    assert_eq!(now(kv.get(&k("x"))).unwrap(), b"1");
+    // A bad program size, a too small device.
+    assert!(matches!(
+        now(Chamelon::mount(blank, clock, 24)),
+        Err(Error::Unsupported(_))
+    ));
+    assert!(now(format(&Ramdisk::new(2, 512), 16)).is_err());
+    // Damaged: the magic is there, no commit checks.
+    let d = disk(64, 512);
+    let mut image = d.contents();
+    for b in [0usize, 512] {
+        image[b + 20] ^= 0x55;
+    }
+    let damaged = leak(Ramdisk::from_image(&image, 512));
+    assert!(matches!(
+        now(Chamelon::mount(damaged, clock, 16)),
+        Err(Error::Corrupt(_))
+    ));
+    assert!(matches!(
+        now(Chamelon::connect(damaged, clock, 16)),
+        Err(Error::Corrupt(_))
+    ));
+    // Another sector size than the file system's block size.
+    let wide = leak(Ramdisk::from_image(&d.contents(), 4096));
+    assert!(matches!(
+        now(Chamelon::mount(wide, clock, 16)),
+        Err(Error::Corrupt(_) | Error::Unsupported(_))
+    ));
+}
+
+#[test]
+fn metadata_blocks_round_trip() {
+    use super::mdir::{Entry, Layout, MetaPair, emit_block, parse_block};
+    let layout = Layout {
+        block_size: 512,
+        prog_size: 16,
+        fcrc: true,
+    };
+    let mut mp = MetaPair::empty([4, 5], 0);
+    mp.entries.push(Entry::new(
+        Kind::Value,
+        b"name",
+        (tag::INLINESTRUCT, b"data".to_vec()),
+    ));
+    mp.entries[0].set_attr(disk::TIME_ATTR, Some(disk::emit_time((1, 2))));
+    mp.entries.push(Entry::new(
+        Kind::Dictionary,
+        b"sub",
+        (tag::DIRSTRUCT, disk::emit_pair([8, 9])),
+    ));
+    mp.tail = [10, 11];
+    mp.gdelta.set_orphans(true);
+    let image = emit_block(&mp, 7, &layout).unwrap();
+    let log = parse_block(&image).unwrap().unwrap();
+    assert_eq!(
+        (log.rev, &log.entries, log.tail, log.split),
+        (7, &mp.entries, [10, 11], false)
+    );
+    assert!(log.gdelta.has_orphans());
+    // A flipped bit in the commit makes it invalid.
+    let mut bad = image.clone();
+    bad[30] ^= 1;
+    assert_eq!(parse_block(&bad).unwrap(), None);
+    // Too much for one block.
+    mp.entries = (0..20)
+        .map(|i| {
+            Entry::new(
+                Kind::Value,
+                format!("n{i}").as_bytes(),
+                (tag::INLINESTRUCT, vec![0; 30]),
+            )
+        })
+        .collect();
+    assert!(emit_block(&mp, 1, &layout).is_none());
+}
