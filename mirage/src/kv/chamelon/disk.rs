@@ -209,7 +209,7 @@ impl GState {
 
     /// The pending move, if any: the pair and the id of the moved entry.
     pub(super) fn pending_move(&self) -> Option<(Pair, u16)> {
-        (self.tag & 0x7000_0000 != 0).then(|| (self.pair, ((self.tag >> 10) & 0x3ff) as u16))
+        (self.tag & 0x7000_0000 != 0).then_some((self.pair, ((self.tag >> 10) & 0x3ff) as u16))
     }
 
     /// Records (or, with `None`, clears) a pending move.

@@ -255,10 +255,10 @@ impl<'a, B: Block> Fs<'a, B> {
     /// would (offset 8): tells a damaged file system from none.
     async fn has_magic(&self) -> bool {
         for n in [0, 1] {
-            if let Ok(data) = self.disk.read(n).await {
-                if data.get(8..16) == Some(MAGIC.as_slice()) {
-                    return true;
-                }
+            if let Ok(data) = self.disk.read(n).await
+                && data.get(8..16) == Some(MAGIC.as_slice())
+            {
+                return true;
             }
         }
         false
@@ -276,15 +276,25 @@ impl<'a, B: Block> Fs<'a, B> {
         if let Some(mp) = self.st.cache.get(pair) {
             return Ok(mp);
         }
-        let (a, b) = self.disk.read_pair(pair).await?;
-        let newer_second = (revision(&b).wrapping_sub(revision(&a)) as i32) > 0;
-        let order = if newer_second {
-            [(pair[1], pair[0], &b), (pair[0], pair[1], &a)]
-        } else {
-            [(pair[0], pair[1], &a), (pair[1], pair[0], &b)]
-        };
-        for (first, second, data) in order {
-            match parse_block(data) {
+        // A block that cannot be read (a torn write on an encrypted
+        // device) counts as one without a valid commit, as long as the
+        // other block has one.
+        let (a, b) = self.disk.read_pair(pair).await;
+        let mut failure = None;
+        let mut blocks = Vec::with_capacity(2);
+        for (n, other, read) in [(pair[0], pair[1], a), (pair[1], pair[0], b)] {
+            match read {
+                Ok(data) => blocks.push((n, other, data)),
+                Err(e) => failure = Some(e),
+            }
+        }
+        if let [(_, _, a), (_, _, b)] = blocks.as_slice()
+            && (revision(b).wrapping_sub(revision(a)) as i32) > 0
+        {
+            blocks.swap(0, 1);
+        }
+        for (first, second, data) in blocks {
+            match parse_block(&data) {
                 Ok(Some(log)) => {
                     let mp = MetaPair {
                         pair: [first, second],
@@ -300,6 +310,9 @@ impl<'a, B: Block> Fs<'a, B> {
                 Ok(None) => {}
                 Err(what) => return Err(corrupt(format!("metadata block {first}: {what}"))),
             }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         Err(corrupt(format!(
             "metadata pair {pair:?} holds no valid commit"
@@ -889,10 +902,10 @@ impl<'a, B: Block> Fs<'a, B> {
             }
             let mp = self.fetch(cur).await?;
             for e in &mp.entries {
-                if let Some((tag::DIRSTRUCT, d)) = &e.structure {
-                    if let Some(p) = disk::parse_pair(d).filter(|p| pair_overlaps(*p, pair)) {
-                        return Ok(Some(p));
-                    }
+                if let Some((tag::DIRSTRUCT, d)) = &e.structure
+                    && let Some(p) = disk::parse_pair(d).filter(|p| pair_overlaps(*p, pair))
+                {
+                    return Ok(Some(p));
                 }
             }
             match mp.tail() {

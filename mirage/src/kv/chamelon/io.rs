@@ -57,22 +57,26 @@ impl<'a, B: Block> Disk<'a, B> {
         Ok(buf)
     }
 
-    /// Reads both blocks of a pair (in one access when they are adjacent).
-    pub(super) async fn read_pair(&self, pair: Pair) -> Result<(Vec<u8>, Vec<u8>), Error> {
+    /// Reads both blocks of a pair (in one access when they are adjacent
+    /// and both readable), each with its own result.
+    pub(super) async fn read_pair(
+        &self,
+        pair: Pair,
+    ) -> (Result<Vec<u8>, Error>, Result<Vec<u8>, Error>) {
         let size = self.block_size;
         let lo = pair[0].min(pair[1]);
-        if pair[0].abs_diff(pair[1]) == 1 {
-            self.check(lo, 2)?;
+        if pair[0].abs_diff(pair[1]) == 1 && self.check(lo, 2).is_ok() {
             let mut buf = vec![0u8; 2 * size];
-            self.block.read(u64::from(lo), &mut buf).await?;
-            let second = buf.split_off(size);
-            return Ok(if pair[0] == lo {
-                (buf, second)
-            } else {
-                (second, buf)
-            });
+            if self.block.read(u64::from(lo), &mut buf).await.is_ok() {
+                let second = buf.split_off(size);
+                return if pair[0] == lo {
+                    (Ok(buf), Ok(second))
+                } else {
+                    (Ok(second), Ok(buf))
+                };
+            }
         }
-        Ok((self.read(pair[0]).await?, self.read(pair[1]).await?))
+        (self.read(pair[0]).await, self.read(pair[1]).await)
     }
 
     /// Writes whole blocks from `first` on.
@@ -110,15 +114,15 @@ impl Cache {
     /// Remembers `mp`, forgetting the least recently used pair if full.
     pub(super) fn put(&mut self, mp: &MetaPair) {
         self.clock += 1;
-        if self.map.len() >= Self::CAPACITY && !self.map.contains_key(&pair_key(mp.pair)) {
-            if let Some(oldest) = self
+        if self.map.len() >= Self::CAPACITY
+            && !self.map.contains_key(&pair_key(mp.pair))
+            && let Some(oldest) = self
                 .map
                 .iter()
                 .min_by_key(|(_, (used, _))| *used)
                 .map(|(k, _)| *k)
-            {
-                self.map.remove(&oldest);
-            }
+        {
+            self.map.remove(&oldest);
         }
         self.map.insert(pair_key(mp.pair), (self.clock, mp.clone()));
     }

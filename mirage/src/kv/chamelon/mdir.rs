@@ -387,7 +387,7 @@ pub(super) fn emit_block(mp: &MetaPair, rev: u32, layout: &Layout) -> Option<Vec
             }
         }
         let pad = noff.checked_sub(w.off + 4)?;
-        if pad < 4 || pad > 0x3fe || w.off + 8 > size {
+        if !(4..=0x3fe).contains(&pad) || w.off + 8 > size {
             return None;
         }
         let ccrc = Tag::new(tag::CCRC + u16::from((!perturb) >> 7), NO_ID, pad as u16);

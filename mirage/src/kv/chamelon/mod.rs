@@ -174,6 +174,11 @@ impl<B: Block, C: Pclock> Chamelon<B, C> {
         Ok(())
     }
 
+    /// The block device under the store.
+    pub fn device(&self) -> &'static B {
+        self.block
+    }
+
     /// The program block size commits are aligned to.
     pub fn program_block_size(&self) -> u32 {
         self.program_block_size

@@ -364,3 +364,228 @@ fn metadata_blocks_round_trip() {
         .collect();
     assert!(emit_block(&mp, 1, &layout).is_none());
 }
+
+/// Hostile images with every checksum right: loops, impossible sizes,
+/// pointers out of range. Each gives an error, never a panic or a hang.
+mod hostile {
+    use super::super::disk::{Ctz, Superblock, emit_pair};
+    use super::super::mdir::{Entry, Layout, MetaPair, emit_block};
+    use super::*;
+
+    const LAYOUT: Layout = Layout {
+        block_size: 512,
+        prog_size: 16,
+        fcrc: true,
+    };
+
+    fn superblock(count: u32) -> Entry {
+        let sb = Superblock {
+            version: disk::VERSION,
+            block_size: 512,
+            block_count: count,
+            name_max: 255,
+            file_max: disk::FILE_MAX,
+            attr_max: disk::ATTR_MAX,
+        };
+        Entry {
+            name: Some((tag::SUPERBLOCK, disk::MAGIC.to_vec())),
+            structure: Some((tag::INLINESTRUCT, sb.emit())),
+            attrs: Vec::new(),
+        }
+    }
+
+    fn file(name: &str, structure: (u16, Vec<u8>)) -> Entry {
+        Entry::new(Kind::Value, name.as_bytes(), structure)
+    }
+
+    fn dir(name: &str, pair: [u32; 2]) -> Entry {
+        Entry::new(
+            Kind::Dictionary,
+            name.as_bytes(),
+            (tag::DIRSTRUCT, emit_pair(pair)),
+        )
+    }
+
+    /// A pair to write: blocks, entries, tail, hard tail?
+    type Spec = ([u32; 2], Vec<Entry>, [u32; 2], bool);
+
+    /// An image of 64 blocks holding the given pairs.
+    fn image(pairs: &[Spec]) -> &'static Ramdisk {
+        let d = leak(Ramdisk::new(64, 512));
+        for (pair, entries, tail, split) in pairs {
+            let mut mp = MetaPair::empty(*pair, 0);
+            mp.entries = entries.clone();
+            mp.tail = *tail;
+            mp.split = *split;
+            let block = emit_block(&mp, 5, &LAYOUT).unwrap();
+            now(d.write(u64::from(pair[0]), &block)).unwrap();
+        }
+        d
+    }
+
+    fn mount(d: &'static Ramdisk) -> Result<Chamelon<Ramdisk, Clock>, Error> {
+        now(Chamelon::mount(d, leak(Clock), 16))
+    }
+
+    fn corrupt<T: core::fmt::Debug>(r: Result<T, KvError>) {
+        match r {
+            Err(KvError::Store(m)) => assert!(m.contains("corrupt"), "{m}"),
+            other => panic!("expected a corruption error, got {other:?}"),
+        }
+    }
+
+    const NO_TAIL: [u32; 2] = [u32::MAX, u32::MAX];
+
+    #[test]
+    fn loops_in_the_metadata_list_and_directories() {
+        // The metadata list goes round.
+        let d = image(&[
+            ([0, 1], vec![superblock(64)], [2, 3], false),
+            ([2, 3], vec![], [0, 1], false),
+        ]);
+        assert!(matches!(mount(d), Err(Error::Corrupt(_))));
+        // A directory chain goes round (its own hard tail).
+        let d = image(&[
+            (
+                [0, 1],
+                vec![superblock(64), dir("d", [2, 3])],
+                [2, 3],
+                false,
+            ),
+            (
+                [2, 3],
+                vec![file("f", (tag::INLINESTRUCT, b"x".to_vec()))],
+                [2, 3],
+                true,
+            ),
+        ]);
+        assert!(matches!(mount(d), Err(Error::Corrupt(_))));
+        // A directory contains the root: walks stop at the depth bound.
+        let d = image(&[
+            (
+                [0, 1],
+                vec![superblock(64), dir("d", [2, 3])],
+                [2, 3],
+                false,
+            ),
+            ([2, 3], vec![dir("e", [0, 1])], NO_TAIL, false),
+        ]);
+        let kv = mount(d).unwrap();
+        assert_eq!(
+            now(kv.list(&k("d/e/d/e"))).unwrap(),
+            [(k("d/e/d/e/d"), Kind::Dictionary)]
+        );
+        corrupt(now(kv.digest(&Key::root())));
+        corrupt(now(kv.remove(&k("d"))));
+    }
+
+    #[test]
+    fn impossible_files() {
+        let ctz = |head, size| (tag::CTZSTRUCT, Ctz { head, size }.emit());
+        let d = image(&[(
+            [0, 1],
+            vec![
+                superblock(64),
+                file("far", ctz(9999, 100)),
+                file("huge", ctz(5, 0x7fff_ffff)),
+                file("bent", ctz(6, 1000)),
+                file("odd", (tag::DIRSTRUCT, emit_pair([2, 3]))),
+                file("short", (tag::CTZSTRUCT, vec![1, 2, 3])),
+                dir("notdir", [70, 71]),
+                Entry::new(
+                    Kind::Dictionary,
+                    b"inline-dir",
+                    (tag::INLINESTRUCT, b"x".to_vec()),
+                ),
+            ],
+            NO_TAIL,
+            false,
+        )]);
+        // Block 6 starts with a pointer far beyond the device.
+        let mut bent = vec![0u8; 512];
+        bent[..4].copy_from_slice(&9999u32.to_le_bytes());
+        now(d.write(6, &bent)).unwrap();
+        let kv = mount(d).unwrap();
+        for name in ["far", "huge", "bent", "odd", "short"] {
+            corrupt(now(kv.get(&k(name))));
+        }
+        corrupt(now(kv.list(&k("notdir"))));
+        corrupt(now(kv.list(&k("inline-dir"))));
+        // Allocation walks every file: the damage stops it too.
+        corrupt(now(kv.set(&k("new"), &pattern(3000, 1))));
+        assert_eq!(
+            now(kv.size(&k("huge"))).unwrap_err(),
+            now(kv.size(&k("huge"))).unwrap_err()
+        );
+    }
+
+    #[test]
+    fn bad_superblocks_and_commits() {
+        let mut sb = superblock(64);
+        sb.structure.as_mut().unwrap().1[2] = 3; // version 3.x
+        assert!(matches!(
+            mount(image(&[([0, 1], vec![sb], NO_TAIL, false)])),
+            Err(Error::Unsupported(_))
+        ));
+        assert!(matches!(
+            mount(image(&[([0, 1], vec![superblock(1000)], NO_TAIL, false)])),
+            Err(Error::Corrupt(_))
+        ));
+        let mut short = superblock(64);
+        short.structure.as_mut().unwrap().1.truncate(10);
+        assert!(matches!(
+            mount(image(&[([0, 1], vec![short], NO_TAIL, false)])),
+            Err(Error::Corrupt(_))
+        ));
+        // No superblock entry at all.
+        assert!(matches!(
+            mount(image(&[(
+                [0, 1],
+                vec![file("f", (tag::INLINESTRUCT, vec![]))],
+                NO_TAIL,
+                false
+            )])),
+            Err(Error::Corrupt(_))
+        ));
+        // A commit (with a good CRC) deleting an id that does not exist.
+        let d = image(&[([0, 1], vec![superblock(64)], NO_TAIL, false)]);
+        let mut block = vec![0u8; 512];
+        now(d.read(0, &mut block)).unwrap();
+        let mut mp = MetaPair::empty([0, 1], 0);
+        mp.entries = vec![superblock(64)];
+        let good = emit_block(&mp, 9, &LAYOUT).unwrap();
+        let bad = splice_delete(&good, 7);
+        now(d.write(0, &bad)).unwrap();
+        assert!(matches!(mount(d), Err(Error::Corrupt(_))));
+    }
+
+    /// `block` with one more commit appended: a delete of `id`.
+    fn splice_delete(block: &[u8], id: u16) -> Vec<u8> {
+        use super::super::crc::crc32;
+        use super::super::tag::Tag;
+        // Find the end of the first commit by parsing forward.
+        let mut off = 4;
+        let mut ptag = 0xffff_ffffu32;
+        loop {
+            let raw =
+                u32::from_be_bytes([block[off], block[off + 1], block[off + 2], block[off + 3]]);
+            let t = Tag(raw ^ ptag);
+            ptag = t.0;
+            off += 4 + t.data_len();
+            if t.type3() & 0x780 == tag::CCRC {
+                ptag ^= u32::from(t.chunk() & 1) << 31;
+                break;
+            }
+        }
+        let mut out = block.to_vec();
+        let del = Tag::new(tag::DELETE, id, 0);
+        let raw = (del.0 ^ ptag).to_be_bytes();
+        out[off..off + 4].copy_from_slice(&raw);
+        let ccrc = Tag::new(tag::CCRC, 0x3ff, 4);
+        let raw2 = (ccrc.0 ^ del.0).to_be_bytes();
+        out[off + 4..off + 8].copy_from_slice(&raw2);
+        let crc = crc32(crc32(0xffff_ffff, &raw), &raw2);
+        out[off + 8..off + 12].copy_from_slice(&crc.to_le_bytes());
+        out
+    }
+}
