@@ -3,6 +3,7 @@
 
 mod argv;
 mod block;
+mod chamelon;
 mod clock;
 mod console;
 mod fat;
@@ -15,6 +16,7 @@ mod time;
 
 pub use argv::{ArgvMode, default_argv, no_argv};
 pub use block::{block_of_file, block_of_xenstore_id, ccm_block, generic_block, ramdisk};
+pub use chamelon::chamelon;
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;
 pub use fat::fat_ro;
