@@ -31,6 +31,7 @@
 
 use alloc::collections::BTreeSet;
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -110,7 +111,7 @@ pub(super) struct Slot {
     /// The first pair of the directory.
     pub head: Pair,
     /// The pair holding the entry (as fetched).
-    pub mp: MetaPair,
+    pub mp: Rc<MetaPair>,
     /// The entry's id in that pair.
     pub id: usize,
 }
@@ -266,7 +267,7 @@ impl<'a, B: Block> Fs<'a, B> {
 
     /// The state of the pair `pair`: the newest of its two blocks holding
     /// a valid commit.
-    pub(super) async fn fetch(&mut self, pair: Pair) -> Result<MetaPair, Error> {
+    pub(super) async fn fetch(&mut self, pair: Pair) -> Result<Rc<MetaPair>, Error> {
         let count = self.disk.block_count;
         if pair[0] >= count || pair[1] >= count || pair[0] == pair[1] {
             return Err(corrupt(format!(
@@ -304,7 +305,8 @@ impl<'a, B: Block> Fs<'a, B> {
                         split: log.split,
                         gdelta: log.gdelta,
                     };
-                    self.st.cache.put(&mp);
+                    let mp = Rc::new(mp);
+                    self.st.cache.put(Rc::clone(&mp));
                     return Ok(mp);
                 }
                 Ok(None) => {}
@@ -319,6 +321,11 @@ impl<'a, B: Block> Fs<'a, B> {
         )))
     }
 
+    /// The state of `pair`, to be changed and committed.
+    pub(super) async fn fetch_owned(&mut self, pair: Pair) -> Result<MetaPair, Error> {
+        Ok(Rc::unwrap_or_clone(self.fetch(pair).await?))
+    }
+
     /// The id hidden by a pending move in `mp`, if any.
     pub(super) fn moved_id(&self, mp: &MetaPair) -> Option<usize> {
         self.st
@@ -329,8 +336,8 @@ impl<'a, B: Block> Fs<'a, B> {
     }
 
     /// The pairs of the directory starting at `head`, in order.
-    pub(super) async fn chain(&mut self, head: Pair) -> Result<Vec<MetaPair>, Error> {
-        let mut out: Vec<MetaPair> = Vec::new();
+    pub(super) async fn chain(&mut self, head: Pair) -> Result<Vec<Rc<MetaPair>>, Error> {
+        let mut out: Vec<Rc<MetaPair>> = Vec::new();
         let mut seen = BTreeSet::new();
         let mut pair = head;
         loop {
@@ -353,9 +360,9 @@ impl<'a, B: Block> Fs<'a, B> {
         let mut out = Vec::new();
         for mp in self.chain(head).await? {
             let hidden = self.moved_id(&mp);
-            for (id, e) in mp.entries.into_iter().enumerate() {
+            for (id, e) in mp.entries.iter().enumerate() {
                 if Some(id) != hidden && e.kind().is_some() {
-                    out.push((mp.pair, id, e));
+                    out.push((mp.pair, id, e.clone()));
                 }
             }
         }
@@ -364,7 +371,13 @@ impl<'a, B: Block> Fs<'a, B> {
 
     /// The entry `name` of the directory at `head`.
     pub(super) async fn find(&mut self, head: Pair, name: &[u8]) -> Result<Option<Slot>, Error> {
-        for mp in self.chain(head).await? {
+        let mut seen = BTreeSet::new();
+        let mut pair = head;
+        loop {
+            if !seen.insert(pair_key(pair)) {
+                return Err(corrupt(format!("directory chain at {head:?} loops")));
+            }
+            let mp = self.fetch(pair).await?;
             let hidden = self.moved_id(&mp);
             let found = mp
                 .entries
@@ -374,8 +387,11 @@ impl<'a, B: Block> Fs<'a, B> {
             if let Some(id) = found {
                 return Ok(Some(Slot { head, mp, id }));
             }
+            match mp.split.then(|| mp.tail()).flatten() {
+                Some(next) => pair = next,
+                None => return Ok(None),
+            }
         }
-        Ok(None)
     }
 
     /// The first pair of the directory an entry names.
@@ -513,7 +529,7 @@ impl<'a, B: Block> Fs<'a, B> {
         }
         mp.rev = mp.rev.wrapping_add(1);
         mp.pair.swap(0, 1);
-        self.st.cache.put(mp);
+        self.st.cache.put(Rc::new(mp.clone()));
         Ok(())
     }
 
@@ -530,7 +546,7 @@ impl<'a, B: Block> Fs<'a, B> {
                 mp.rev = mp.rev.wrapping_add(1);
                 mp.pair.swap(0, 1);
                 self.st.gdisk = self.st.gstate.on_disk();
-                self.st.cache.put(&mp);
+                self.st.cache.put(Rc::new(mp.clone()));
                 return Ok(mp);
             }
             let end = mp.entries.len();
@@ -567,7 +583,7 @@ impl<'a, B: Block> Fs<'a, B> {
                 .iter()
                 .position(|p| pair_overlaps(p.pair, mp.pair))
                 .and_then(|i| i.checked_sub(1))
-                .map(|i| chain[i].clone())
+                .map(|i| (*chain[i]).clone())
             {
                 let mut pred = pred;
                 pred.tail = mp.tail;
@@ -591,7 +607,7 @@ impl<'a, B: Block> Fs<'a, B> {
             }
             let mp = self.fetch(cur).await?;
             match mp.tail() {
-                Some(t) if pair_overlaps(t, pair) => return Ok(Some(mp)),
+                Some(t) if pair_overlaps(t, pair) => return Ok(Some(Rc::unwrap_or_clone(mp))),
                 Some(t) => cur = t,
                 None => return Ok(None),
             }
@@ -609,7 +625,7 @@ impl<'a, B: Block> Fs<'a, B> {
         let chain = self.chain(head).await?;
         let last = chain
             .last()
-            .cloned()
+            .map(|p| (**p).clone())
             .ok_or_else(|| corrupt("an empty directory chain"))?;
         for mp in chain {
             let greater = mp
@@ -617,7 +633,7 @@ impl<'a, B: Block> Fs<'a, B> {
                 .iter()
                 .position(|e| e.file_name().is_some_and(|n| n > name));
             if let Some(id) = greater {
-                return Ok((mp, id, last));
+                return Ok(((*mp).clone(), id, last));
             }
         }
         let id = last.entries.len();
@@ -674,7 +690,7 @@ impl<'a, B: Block> Fs<'a, B> {
             end.tail = dir.pair;
             self.commit(end).await?;
             self.st.gstate.set_orphans(false);
-            let mut mp = self.fetch(target.pair).await?;
+            let mut mp = self.fetch_owned(target.pair).await?;
             mp.entries.insert(id, entry);
             self.commit(mp).await?;
         }
@@ -683,7 +699,7 @@ impl<'a, B: Block> Fs<'a, B> {
 
     /// Removes the file entry at `slot`.
     pub(super) async fn remove_file(&mut self, slot: Slot) -> Result<(), Error> {
-        let mut mp = self.fetch(slot.mp.pair).await?;
+        let mut mp = self.fetch_owned(slot.mp.pair).await?;
         mp.entries.remove(slot.id);
         self.commit_or_drop(slot.head, mp).await
     }
@@ -696,7 +712,7 @@ impl<'a, B: Block> Fs<'a, B> {
         let last_tail = chain.last().map_or(NULL_PAIR, |p| p.tail);
         let stolen = chain.iter().fold(GState::default(), |g, p| g.xor(p.gdelta));
         self.st.gstate.set_orphans(true);
-        let mut mp = self.fetch(slot.mp.pair).await?;
+        let mut mp = self.fetch_owned(slot.mp.pair).await?;
         mp.entries.remove(slot.id);
         self.commit_or_drop(slot.head, mp).await?;
         self.st.gstate.set_orphans(false);
@@ -708,7 +724,7 @@ impl<'a, B: Block> Fs<'a, B> {
                 self.commit(pred).await?;
             }
             None => {
-                let root = self.fetch(self.st.root).await?;
+                let root = self.fetch_owned(self.st.root).await?;
                 self.commit(root).await?;
             }
         }
@@ -824,7 +840,7 @@ impl<'a, B: Block> Fs<'a, B> {
             return Ok(());
         }
         if let Some((pair, id)) = self.st.gdisk.pending_move() {
-            let mut mp = self.fetch(pair).await?;
+            let mut mp = self.fetch_owned(pair).await?;
             self.st.gstate.set_move(None);
             if usize::from(id) < mp.entries.len() {
                 mp.entries.remove(usize::from(id));
@@ -835,7 +851,7 @@ impl<'a, B: Block> Fs<'a, B> {
             self.deorphan(true).await?;
             self.deorphan(false).await?;
             self.st.gstate.set_orphans(false);
-            let root = self.fetch(self.st.root).await?;
+            let root = self.fetch_owned(self.st.root).await?;
             self.commit(root).await?;
         }
         self.st.consistent = true;
@@ -885,7 +901,7 @@ impl<'a, B: Block> Fs<'a, B> {
             match dir.tail() {
                 Some(t) => {
                     cur = t;
-                    prev = Some(dir);
+                    prev = Some(Rc::unwrap_or_clone(dir));
                 }
                 None => return Ok(()),
             }

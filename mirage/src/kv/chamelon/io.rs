@@ -7,6 +7,7 @@
 
 use alloc::collections::BTreeMap;
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -93,7 +94,7 @@ impl<'a, B: Block> Disk<'a, B> {
 /// (which evicts it).
 #[derive(Debug, Default)]
 pub(super) struct Cache {
-    map: BTreeMap<(u32, u32), (u64, MetaPair)>,
+    map: BTreeMap<(u32, u32), (u64, Rc<MetaPair>)>,
     clock: u64,
 }
 
@@ -102,17 +103,17 @@ impl Cache {
     const CAPACITY: usize = 128;
 
     /// The cached state of `pair`.
-    pub(super) fn get(&mut self, pair: Pair) -> Option<MetaPair> {
+    pub(super) fn get(&mut self, pair: Pair) -> Option<Rc<MetaPair>> {
         self.clock += 1;
         let now = self.clock;
         self.map.get_mut(&pair_key(pair)).map(|(used, mp)| {
             *used = now;
-            mp.clone()
+            Rc::clone(mp)
         })
     }
 
     /// Remembers `mp`, forgetting the least recently used pair if full.
-    pub(super) fn put(&mut self, mp: &MetaPair) {
+    pub(super) fn put(&mut self, mp: Rc<MetaPair>) {
         self.clock += 1;
         if self.map.len() >= Self::CAPACITY
             && !self.map.contains_key(&pair_key(mp.pair))
@@ -124,7 +125,7 @@ impl Cache {
         {
             self.map.remove(&oldest);
         }
-        self.map.insert(pair_key(mp.pair), (self.clock, mp.clone()));
+        self.map.insert(pair_key(mp.pair), (self.clock, mp));
     }
 
     /// Forgets `pair` (freed).

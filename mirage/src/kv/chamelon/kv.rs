@@ -4,6 +4,7 @@
 
 use alloc::boxed::Box;
 use alloc::format;
+use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -261,7 +262,7 @@ impl<B: Block> Fs<'_, B> {
         let stamp = self.stamp(now);
         match existing {
             Some(slot) => {
-                let mut mp = self.fetch(slot.mp.pair).await?;
+                let mut mp = self.fetch_owned(slot.mp.pair).await?;
                 let e = &mut mp.entries[slot.id];
                 e.structure = Some(structure);
                 for (t, d) in stamp {
@@ -417,12 +418,13 @@ impl<B: Block> Fs<'_, B> {
             // Files first, a pair at a time.
             loop {
                 let chain = self.chain(head).await?;
-                let Some(mut mp) = chain
+                let Some(mp) = chain
                     .into_iter()
                     .find(|mp| mp.entries.iter().any(|e| e.kind() == Some(Kind::Value)))
                 else {
                     break;
                 };
+                let mut mp = Rc::unwrap_or_clone(mp);
                 mp.entries.retain(|e| e.kind() != Some(Kind::Value));
                 self.commit_or_drop(head, mp).await?;
             }
@@ -493,7 +495,7 @@ impl<B: Block> Fs<'_, B> {
         }
         let existing = self.find(head, &name).await?;
         let (mut target, id, replace) = match existing {
-            Some(d) => (self.fetch(d.mp.pair).await?, d.id, true),
+            Some(d) => (self.fetch_owned(d.mp.pair).await?, d.id, true),
             None => {
                 let (mp, id) = self.insertion_point(head, &name).await?;
                 (mp, id, false)
@@ -516,7 +518,7 @@ impl<B: Block> Fs<'_, B> {
             self.st.gstate.set_move(Some((src.mp.pair, src.id as u16)));
             self.commit(target).await?;
             self.st.gstate.set_move(None);
-            let mut mp = self.fetch(src.mp.pair).await?;
+            let mut mp = self.fetch_owned(src.mp.pair).await?;
             mp.entries.remove(src.id);
             self.commit_or_drop(src.head, mp).await
         }
