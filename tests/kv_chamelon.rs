@@ -621,8 +621,16 @@ fn power_loss_suite<B: Block>(
     images
 }
 
-fn models_of(ops: &[Op], start: &Tree) -> Vec<Tree> {
-    let mut models = vec![start.clone()];
+/// Formats `device` and runs `setup` on it; the models of the store
+/// before and after each of `ops`.
+fn prepare<B: Block>(device: &'static B, setup: &[Op], ops: &[Op]) -> Vec<Tree> {
+    now(chamelon::format(device, 16)).unwrap();
+    let kv = mount(device);
+    let mut start = Tree::new();
+    for op in setup {
+        change(&kv, &mut start, op);
+    }
+    let mut models = vec![start];
     for op in ops {
         let mut m = models.last().unwrap().clone();
         op.apply_model(&mut m);
@@ -635,15 +643,9 @@ fn models_of(ops: &[Op], start: &Tree) -> Vec<Tree> {
 fn power_loss_at_every_write_leaves_old_or_new_files() {
     let (setup, ops) = workload();
     let disk = leak(Ramdisk::new(128, 512));
-    now(chamelon::format(disk, 16)).unwrap();
-    let kv = mount(disk);
-    let mut start_model = Tree::new();
-    for op in &setup {
-        change(&kv, &mut start_model, op);
-    }
+    let models = prepare(disk, &setup, &ops);
     let start = disk.contents();
     let faulty = leak(Faulty::new(&start, 512));
-    let models = models_of(&ops, &start_model);
     let images = power_loss_suite(faulty, faulty, &start, &ops, &models);
     // The reference implementation mounts every image left by a loss,
     // agrees on its contents, recovers it and writes to it.
@@ -687,14 +689,8 @@ fn power_loss_over_ccm_block() {
     let raw = leak(Faulty::new(&vec![0u8; 256 * 512], 512));
     let rng = leak(Rng::from_seed(&[9u8; 32]));
     let ccm = leak(CcmBlock::connect(raw, rng, Some(KEY), 8).unwrap());
-    now(chamelon::format(ccm, 16)).unwrap();
-    let kv = mount(ccm);
-    let mut start_model = Tree::new();
-    for op in &setup {
-        change(&kv, &mut start_model, op);
-    }
+    let models = prepare(ccm, &setup, &ops);
     let start = raw.image();
-    let models = models_of(&ops, &start_model);
     power_loss_suite(ccm, raw, &start, &ops, &models);
 }
 

@@ -150,19 +150,23 @@ fn the_count_survives_restarts_over_ccm_block() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Runs kv-rw twice under the `target` tender on one disk image: the
+/// count and the first run's note survive; returns the image's directory.
+fn twice_under(target: &str) -> PathBuf {
+    let dir = storage_dir(&format!("kv-rw-{target}"));
+    let arg = format!("--block:storage={}", dir.join("storage").display());
+    let note = format!("--note=from-{target}");
+    let first = common::under_tender(target, "kv-rw", &[&arg], &["--solo5:quiet", &note]);
+    let kept = format!("note /notes/0001: from-{target}");
+    assert_runs(&first, &["boot count: 1", &kept]);
+    let second = common::under_tender(target, "kv-rw", &[&arg], &["--solo5:quiet"]);
+    assert_runs(&second, &["boot count: 2", &kept]);
+    dir
+}
+
 #[test]
 fn the_count_survives_restarts_under_spt() {
-    let dir = storage_dir("kv-rw-spt");
-    let arg = format!("--block:storage={}", dir.join("storage").display());
-    let first = common::under_tender(
-        "spt",
-        "kv-rw",
-        &[&arg],
-        &["--solo5:quiet", "--note=from-spt"],
-    );
-    assert_runs(&first, &["boot count: 1", "note /notes/0001: from-spt"]);
-    let second = common::under_tender("spt", "kv-rw", &[&arg], &["--solo5:quiet"]);
-    assert_runs(&second, &["boot count: 2", "note /notes/0001: from-spt"]);
+    let dir = twice_under("spt");
     if let Some(listing) = reference_listing(&dir.join("storage")) {
         assert!(listing.contains("F /counter 320a\n"), "{listing}");
     }
@@ -190,16 +194,5 @@ fn builds_for_hvt_and_counts_restarts_where_kvm_runs_it() {
             return;
         }
     }
-    let dir = storage_dir("kv-rw-hvt");
-    let arg = format!("--block:storage={}", dir.join("storage").display());
-    let first = common::under_tender(
-        "hvt",
-        "kv-rw",
-        &[&arg],
-        &["--solo5:quiet", "--note=from-hvt"],
-    );
-    assert_runs(&first, &["boot count: 1", "note /notes/0001: from-hvt"]);
-    let second = common::under_tender("hvt", "kv-rw", &[&arg], &["--solo5:quiet"]);
-    assert_runs(&second, &["boot count: 2", "note /notes/0001: from-hvt"]);
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(twice_under("hvt"));
 }

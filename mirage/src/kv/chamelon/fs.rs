@@ -228,21 +228,23 @@ impl<'a, B: Block> Fs<'a, B> {
         }
         let mut superblock = None;
         let mut gstate = GState::default();
-        let mut seen = BTreeSet::new();
-        let mut next = Some(SUPERBLOCK_PAIR);
-        while let Some(pair) = next {
-            if !seen.insert(pair_key(pair)) {
-                return Err(corrupt("the metadata list loops"));
-            }
-            let mp = fs.fetch(pair).await?;
-            if let Some(sb) = superblock_of(&mp)? {
-                superblock = Some(sb);
-                fs.st.root = mp.pair;
-            }
-            gstate = gstate.xor(mp.gdelta);
-            next = mp.tail();
+        let damaged = fs
+            .walk_list(|mp| {
+                match superblock_of(mp) {
+                    Ok(Some(sb)) => superblock = Some((sb, mp.pair)),
+                    Ok(None) => {}
+                    Err(e) => return Some(e),
+                }
+                gstate = gstate.xor(mp.gdelta);
+                None
+            })
+            .await?;
+        if let Some(e) = damaged {
+            return Err(e);
         }
-        let sb = superblock.ok_or_else(|| corrupt("no superblock entry in the metadata list"))?;
+        let (sb, root) =
+            superblock.ok_or_else(|| corrupt("no superblock entry in the metadata list"))?;
+        fs.st.root = root;
         fs.st.cfg = config_of(&sb, &fs.st.cfg, device_blocks)?;
         fs.disk = Disk::new(block, bs, fs.st.cfg.block_count);
         fs.st.alloc = Lookahead::new(fs.st.cfg.block_count);
@@ -335,9 +337,14 @@ impl<'a, B: Block> Fs<'a, B> {
             .map(|(_, id)| usize::from(id))
     }
 
-    /// The pairs of the directory starting at `head`, in order.
-    pub(super) async fn chain(&mut self, head: Pair) -> Result<Vec<Rc<MetaPair>>, Error> {
-        let mut out: Vec<Rc<MetaPair>> = Vec::new();
+    /// Visits the pairs of the directory starting at `head`, in order,
+    /// with the id a pending move hides in each, until `visit` returns
+    /// something.
+    async fn walk_chain<T>(
+        &mut self,
+        head: Pair,
+        mut visit: impl FnMut(&Rc<MetaPair>, Option<usize>) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
         let mut seen = BTreeSet::new();
         let mut pair = head;
         loop {
@@ -345,13 +352,25 @@ impl<'a, B: Block> Fs<'a, B> {
                 return Err(corrupt(format!("directory chain at {head:?} loops")));
             }
             let mp = self.fetch(pair).await?;
-            let next = mp.split.then(|| mp.tail()).flatten();
-            out.push(mp);
-            match next {
-                Some(p) => pair = p,
-                None => return Ok(out),
+            if let Some(found) = visit(&mp, self.moved_id(&mp)) {
+                return Ok(Some(found));
+            }
+            match mp.split.then(|| mp.tail()).flatten() {
+                Some(next) => pair = next,
+                None => return Ok(None),
             }
         }
+    }
+
+    /// The pairs of the directory starting at `head`, in order.
+    pub(super) async fn chain(&mut self, head: Pair) -> Result<Vec<Rc<MetaPair>>, Error> {
+        let mut out = Vec::new();
+        self.walk_chain(head, |mp, _| {
+            out.push(Rc::clone(mp));
+            None::<()>
+        })
+        .await?;
+        Ok(out)
     }
 
     /// The visible file and directory entries of the directory at `head`:
@@ -371,27 +390,19 @@ impl<'a, B: Block> Fs<'a, B> {
 
     /// The entry `name` of the directory at `head`.
     pub(super) async fn find(&mut self, head: Pair, name: &[u8]) -> Result<Option<Slot>, Error> {
-        let mut seen = BTreeSet::new();
-        let mut pair = head;
-        loop {
-            if !seen.insert(pair_key(pair)) {
-                return Err(corrupt(format!("directory chain at {head:?} loops")));
-            }
-            let mp = self.fetch(pair).await?;
-            let hidden = self.moved_id(&mp);
-            let found = mp
+        self.walk_chain(head, |mp, hidden| {
+            let id = mp
                 .entries
                 .iter()
                 .enumerate()
-                .position(|(id, e)| Some(id) != hidden && e.file_name() == Some(name));
-            if let Some(id) = found {
-                return Ok(Some(Slot { head, mp, id }));
-            }
-            match mp.split.then(|| mp.tail()).flatten() {
-                Some(next) => pair = next,
-                None => return Ok(None),
-            }
-        }
+                .position(|(id, e)| Some(id) != hidden && e.file_name() == Some(name))?;
+            Some(Slot {
+                head,
+                mp: Rc::clone(mp),
+                id,
+            })
+        })
+        .await
     }
 
     /// The first pair of the directory an entry names.
@@ -597,8 +608,12 @@ impl<'a, B: Block> Fs<'a, B> {
         self.commit(mp).await.map(|_| ())
     }
 
-    /// The pair of the metadata list whose tail is `pair`.
-    async fn list_pred(&mut self, pair: Pair) -> Result<Option<MetaPair>, Error> {
+    /// Visits the pairs of the metadata list from the superblock on,
+    /// until `visit` returns something.
+    async fn walk_list<T>(
+        &mut self,
+        mut visit: impl FnMut(&MetaPair) -> Option<T>,
+    ) -> Result<Option<T>, Error> {
         let mut seen = BTreeSet::new();
         let mut cur = SUPERBLOCK_PAIR;
         loop {
@@ -606,12 +621,24 @@ impl<'a, B: Block> Fs<'a, B> {
                 return Err(corrupt("the metadata list loops"));
             }
             let mp = self.fetch(cur).await?;
+            if let Some(found) = visit(&mp) {
+                return Ok(Some(found));
+            }
             match mp.tail() {
-                Some(t) if pair_overlaps(t, pair) => return Ok(Some(Rc::unwrap_or_clone(mp))),
                 Some(t) => cur = t,
                 None => return Ok(None),
             }
         }
+    }
+
+    /// The pair of the metadata list whose tail is `pair`.
+    async fn list_pred(&mut self, pair: Pair) -> Result<Option<MetaPair>, Error> {
+        self.walk_list(|mp| {
+            mp.tail()
+                .is_some_and(|t| pair_overlaps(t, pair))
+                .then(|| mp.clone())
+        })
+        .await
     }
 
     /// Where a new entry `name` goes in the directory at `head`: the pair
@@ -910,25 +937,15 @@ impl<'a, B: Block> Fs<'a, B> {
 
     /// The pair named by the directory entry that points at `pair`.
     async fn parent_of(&mut self, pair: Pair) -> Result<Option<Pair>, Error> {
-        let mut seen = BTreeSet::new();
-        let mut cur = SUPERBLOCK_PAIR;
-        loop {
-            if !seen.insert(pair_key(cur)) {
-                return Err(corrupt("the metadata list loops"));
-            }
-            let mp = self.fetch(cur).await?;
-            for e in &mp.entries {
-                if let Some((tag::DIRSTRUCT, d)) = &e.structure
-                    && let Some(p) = disk::parse_pair(d).filter(|p| pair_overlaps(*p, pair))
-                {
-                    return Ok(Some(p));
+        self.walk_list(|mp| {
+            mp.entries.iter().find_map(|e| match &e.structure {
+                Some((tag::DIRSTRUCT, d)) => {
+                    disk::parse_pair(d).filter(|p| pair_overlaps(*p, pair))
                 }
-            }
-            match mp.tail() {
-                Some(t) => cur = t,
-                None => return Ok(None),
-            }
-        }
+                _ => None,
+            })
+        })
+        .await
     }
 }
 

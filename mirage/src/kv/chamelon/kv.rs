@@ -477,6 +477,12 @@ impl<B: Block> Fs<'_, B> {
                 (Some(Kind::Value), Some(Kind::Dictionary)) => {
                     return Err(KvError::DictionaryExpected(dest.clone()).into());
                 }
+                (Some(Kind::Dictionary), _) if dest.is_prefix_of(source) => {
+                    return Err(KvError::NotSupported(format!(
+                        "moving {source} over its parent {dest}"
+                    ))
+                    .into());
+                }
                 (Some(Kind::Dictionary), _) => self.remove_tree(dest).await?,
                 _ => {}
             },

@@ -190,6 +190,8 @@ fn remove_and_rename() {
     assert_eq!(now(kv.get(&k("z/moved/big"))).unwrap(), pattern(3000, 9));
     assert_eq!(now(kv.exists(&k("d"))).unwrap(), None);
     assert!(now(kv.rename(&k("z"), &k("z/inner"))).is_err());
+    assert!(now(kv.rename(&k("z/moved/e"), &k("z"))).is_err());
+    assert_eq!(now(kv.get(&k("z/moved/e/g"))).unwrap(), b"1");
     // Files: to a new name in the same directory, over another file, into
     // another directory.
     now(kv.set(&k("x1"), b"one")).unwrap();
@@ -445,31 +447,24 @@ mod hostile {
         ]);
         assert!(matches!(mount(d), Err(Error::Corrupt(_))));
         // A directory chain goes round (its own hard tail).
-        let d = image(&[
-            (
-                [0, 1],
-                vec![superblock(64), dir("d", [2, 3])],
-                [2, 3],
-                false,
-            ),
-            (
-                [2, 3],
-                vec![file("f", (tag::INLINESTRUCT, b"x".to_vec()))],
-                [2, 3],
-                true,
-            ),
-        ]);
-        assert!(matches!(mount(d), Err(Error::Corrupt(_))));
+        let root: Spec = (
+            [0, 1],
+            vec![superblock(64), dir("d", [2, 3])],
+            [2, 3],
+            false,
+        );
+        let looping: Spec = (
+            [2, 3],
+            vec![file("f", (tag::INLINESTRUCT, b"x".to_vec()))],
+            [2, 3],
+            true,
+        );
+        assert!(matches!(
+            mount(image(&[root.clone(), looping])),
+            Err(Error::Corrupt(_))
+        ));
         // A directory contains the root: walks stop at the depth bound.
-        let d = image(&[
-            (
-                [0, 1],
-                vec![superblock(64), dir("d", [2, 3])],
-                [2, 3],
-                false,
-            ),
-            ([2, 3], vec![dir("e", [0, 1])], NO_TAIL, false),
-        ]);
+        let d = image(&[root, ([2, 3], vec![dir("e", [0, 1])], NO_TAIL, false)]);
         let kv = mount(d).unwrap();
         assert_eq!(
             now(kv.list(&k("d/e/d/e"))).unwrap(),
