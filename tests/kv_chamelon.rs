@@ -521,6 +521,10 @@ fn workload() -> (Vec<Op>, Vec<Op>) {
         ));
     }
     ops.extend([
+        // A directory whose entry sorts into the first pair of a split
+        // directory while the new pair is linked after its last: two
+        // commits, an orphan in between.
+        Op::Set("many/a-dir/f", b"in a new directory".to_vec()),
         Op::Remove("many/x03"),
         Op::Remove("many/x07"),
         Op::Rename("many/x00", "many/zz"),

@@ -584,3 +584,33 @@ mod hostile {
         out
     }
 }
+
+#[test]
+fn directories_made_in_split_directories_link_after_the_last_pair() {
+    let d = disk(128, 512);
+    let kv = store(d);
+    for i in 0..12 {
+        now(kv.set(&k(&format!("many/x{i:02}")), &pattern(20 + i, i as u8))).unwrap();
+    }
+    now(kv.set(&k("many/a-dir/f"), b"f")).unwrap();
+    let mut fs = now(fs::Fs::mount(d, 16)).unwrap();
+    let many = {
+        let Some(slot) = now(fs.find(fs.st.root, b"many")).unwrap() else {
+            panic!("many is missing");
+        };
+        fs.dir_pair(slot.entry()).unwrap()
+    };
+    let chain = now(fs.chain(many)).unwrap();
+    assert!(
+        chain.len() > 1,
+        "12 entries of ~60 bytes split a 512-byte pair"
+    );
+    // The new directory's entry went into the first pair, its pair after
+    // the last one in the metadata list.
+    let slot = now(fs.find(many, b"a-dir")).unwrap().unwrap();
+    assert_eq!(slot.mp.pair, chain[0].pair);
+    let a_dir = fs.dir_pair(slot.entry()).unwrap();
+    assert!(disk::pair_overlaps(chain.last().unwrap().tail, a_dir));
+    assert!(!fs.st.gdisk.has_orphans());
+    assert_eq!(now(kv.get(&k("many/a-dir/f"))).unwrap(), b"f");
+}
