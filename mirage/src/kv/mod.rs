@@ -5,6 +5,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub mod chamelon;
 pub mod docteur;
 pub mod fat;
 pub mod ro;
