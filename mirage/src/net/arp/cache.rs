@@ -123,6 +123,18 @@ impl<P> Cache<P> {
         }
     }
 
+    /// The resolved address of `ip`, whatever its age: an entry serves
+    /// until [`Cache::poll`] expires it, which the caller runs at the
+    /// entry's deadline ([`Cache::next_deadline`]); MirageOS's ARP likewise
+    /// uses an entry until its tick removes it. This is the lookup of the
+    /// send path, which then reads no clock per packet.
+    pub fn lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        match self.entries.get(&ip) {
+            Some(Entry::Resolved { mac, .. }) => Some(*mac),
+            _ => None,
+        }
+    }
+
     /// Makes room for one more entry: evicts the oldest (dropping its
     /// queue) when the cache is full.
     fn make_room(&mut self) {
@@ -345,8 +357,12 @@ mod tests {
         let life = Config::default().lifetime_ns;
         assert_eq!(c.next_deadline(), Some(life));
         assert_eq!(c.get(A, life - 1), Some(MAC));
-        c.poll(life);
+        // Past its lifetime an entry is invalid, but still looked up on the
+        // send path until the poll at its deadline removes it.
         assert_eq!(c.get(A, life), None);
+        assert_eq!(c.lookup(A), Some(MAC));
+        c.poll(life);
+        assert_eq!(c.lookup(A), None);
         assert!(c.is_empty());
     }
 

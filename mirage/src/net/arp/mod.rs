@@ -283,7 +283,9 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             let o = ip.octets();
             Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
         } else {
-            self.cached(ip)
+            // No clock read per packet: an entry serves until `poll`
+            // expires it at its deadline.
+            self.state.borrow().cache.lookup(ip)
         };
         if let Some(mac) = known {
             return self.eth.send(mac, EtherType::Ipv4, len, |buf| {
