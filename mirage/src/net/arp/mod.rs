@@ -360,7 +360,8 @@ impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
     }
 
     async fn query(&self, ip: Ipv4Addr) -> Result<MacAddr, ArpError> {
-        if let Some(mac) = self.cached(ip) {
+        // As on the send path, an entry serves until `poll` expires it.
+        if let Some(mac) = self.state.borrow().cache.lookup(ip) {
             return Ok(mac);
         }
         let now = self.clock.elapsed_ns();
@@ -369,10 +370,10 @@ impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
             self.request(ip).map_err(ArpError::Net)?;
         }
         poll_fn(|cx| {
-            if let Some(mac) = self.cached(ip) {
+            let mut state = self.state.borrow_mut();
+            if let Some(mac) = state.cache.lookup(ip) {
                 return Poll::Ready(Ok(mac));
             }
-            let mut state = self.state.borrow_mut();
             if !state.cache.is_pending(ip) {
                 return Poll::Ready(Err(ArpError::Timeout(ip)));
             }
