@@ -8,7 +8,7 @@ use mirage::net::device::Network;
 use mirage::net::device::memory::Endpoint;
 use mirage::net::stack::{DirectStack, Stackv4v6, UdpOf};
 use mirage::net::udp::{Udp, UdpSocket};
-use mirage::rt::{Executor, leak, yield_now};
+use mirage::rt::{Executor, leak};
 
 use super::netsim::{self, Addressing};
 use super::{
@@ -95,17 +95,8 @@ impl MirageHosts {
                 for i in 0..n {
                     let seq = i as u16;
                     assert!(icmp.ping(dst, PING_IDENT, seq, PING_DATA).expect("ping"));
-                    // No future completes on a reply: look after each turn
-                    // of the executor (the request and the reply take one
-                    // turn each).
-                    loop {
-                        yield_now().await;
-                        let replies = icmp.take_replies();
-                        if let Some(reply) = replies.first() {
-                            assert_eq!((reply.seq_no, reply.data.len()), (seq, PING_DATA.len()));
-                            break;
-                        }
-                    }
+                    let reply = icmp.next_reply().await;
+                    assert_eq!((reply.seq_no, reply.data.len()), (seq, PING_DATA.len()));
                 }
             })
             .expect("no stop request");
