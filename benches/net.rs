@@ -140,10 +140,11 @@ enum Side {
     Smoltcp,
 }
 
+/// Per workload and stack: operations and time over every measured run.
+type Totals = BTreeMap<(&'static str, Side), (u64, Duration)>;
+
 thread_local! {
-    /// Per workload and stack: operations and time over every measured run.
-    static TOTALS: RefCell<BTreeMap<(&'static str, Side), (u64, Duration)>> =
-        const { RefCell::new(BTreeMap::new()) };
+    static TOTALS: RefCell<Totals> = const { RefCell::new(BTreeMap::new()) };
 }
 
 fn record(workload: &'static str, side: Side, ops: u64, took: Duration) -> Duration {
