@@ -16,9 +16,10 @@
 //! built with `proto-ipv4` only; our stacks run with `--ipv4-only` so that
 //! neither does IPv6 housekeeping), checksums computed and checked in both.
 //!
-//! * Ours: two [`mirage::net::stack::DirectStack`]s on one [`mirage::rt::Executor`], as a unikernel runs
-//!   them, through the application API (`UdpSocket::send_to` and
-//!   `recv_from`; `Icmpv4::ping` and `take_replies`).
+//! * Ours: two [`mirage::net::stack::DirectStack`]s on one
+//!   [`mirage::rt::Executor`], as a unikernel runs them, through the
+//!   application API (`UdpSocket::send_to` and `recv_from`; `Icmpv4::ping`
+//!   and `next_reply`).
 //! * smoltcp: two `Interface`s whose `phy::Device` wraps the same kind of
 //!   `Endpoint`; its tokens lend the link's own buffers
 //!   (`Network::try_read` / `try_write`), so both stacks pay the same link
@@ -29,9 +30,9 @@
 //! `std::time::Instant`), not the virtual time of the tests, so that their
 //! protocol timers (ARP lifetimes, smoltcp's neighbour cache) behave as on
 //! a real machine. The executor's idle step sleeps until the next timer;
-//! with a correct benchmark it is never called while a datagram is in
-//! flight, and idling with no timer at all (a lost datagram, a deadlock)
-//! panics instead of hanging.
+//! with a correct benchmark it never blocks while a datagram is in flight,
+//! and idling with no timer at all (a lost datagram, a deadlock) panics
+//! instead of hanging.
 //!
 //! After criterion's own report, a table gives each workload's mean
 //! throughput for both stacks, over every measured run, and the ratio
