@@ -93,6 +93,18 @@ fn echo_over_both_families_once_addresses_are_usable() {
             );
             assert_eq!(b.icmpv4().stats().echo_replies_sent, 1);
             assert_eq!(b.ipv6().stats().echo_replies_sent, 2);
+
+            // A task waiting for the next reply is woken by it, and takes it.
+            let waiter = Spawner::for_current_executor()
+                .await
+                .spawn(async move { a.icmpv4().next_reply().await });
+            a.icmpv4().ping(v4("10.0.0.2"), 7, 2, b"again").unwrap();
+            let reply = timeout(SEC, waiter).await.expect("woken by the reply");
+            assert_eq!(
+                (reply.src, reply.seq_no, &reply.data[..]),
+                (v4("10.0.0.2"), 2, &b"again"[..])
+            );
+            assert!(a.icmpv4().take_replies().is_empty());
         })
         .unwrap();
 }

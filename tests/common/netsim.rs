@@ -84,13 +84,15 @@ impl Default for Sim {
     }
 }
 
-/// Connects a stack over `net` with `addressing`; `seed` seeds its RNG.
-pub async fn stack(
-    clock: &'static Clock,
+/// Connects a stack over `net` with `addressing`, timed by `clock` (the
+/// simulation's [`Clock`] in the tests, a real clock in the benchmarks);
+/// `seed` seeds its RNG.
+pub async fn stack<C: Mclock>(
+    clock: &'static C,
     net: Endpoint,
     addressing: Addressing,
     seed: u8,
-) -> &'static Stack {
+) -> &'static DirectStack<Endpoint, C> {
     let net = leak(net);
     let eth = leak(Ethif::connect(net));
     let arp = leak(Arp::connect(eth, clock));

@@ -1,14 +1,19 @@
 //! ICMP for IPv4 (MirageOS's `Icmpv4`): answers echo requests, reports
-//! unreachable ports, and hands echo replies to whoever pings.
+//! unreachable ports, and hands echo replies to whoever pings (taken all at
+//! once with [`Icmpv4::take_replies`], or awaited one by one with
+//! [`Icmpv4::next_reply`]).
 //!
 //! Error messages are rate-limited (a token bucket, as RFC 1812 section
 //! 4.3.2.8 asks of routers and hosts commonly do), so that a flood of
 //! datagrams to closed ports cannot make the stack flood in return; echo
 //! replies are not limited.
 
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::cell::RefCell;
+use core::future::poll_fn;
 use core::net::IpAddr;
+use core::task::{Poll, Waker};
 
 use crate::Mclock;
 use crate::net::ip::{Datagram, Ip, IpError, SendOptions, protocol};
@@ -48,7 +53,9 @@ struct State {
     refilled_at: u64,
     stats: Icmpv4Stats,
     /// Echo replies received, oldest first (bounded).
-    replies: Vec<EchoReply>,
+    replies: VecDeque<EchoReply>,
+    /// The tasks waiting in [`Icmpv4::next_reply`].
+    waiters: Vec<Waker>,
 }
 
 /// How many received echo replies are kept for [`Icmpv4::take_replies`].
@@ -79,7 +86,8 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                 tokens: ERRORS_PER_SECOND,
                 refilled_at: 0,
                 stats: Icmpv4Stats::default(),
-                replies: Vec::new(),
+                replies: VecDeque::new(),
+                waiters: Vec::new(),
             }),
         }
     }
@@ -92,7 +100,23 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     /// The echo replies received since the last call, oldest first (at most
     /// the last 64).
     pub fn take_replies(&self) -> Vec<EchoReply> {
-        core::mem::take(&mut self.state.borrow_mut().replies)
+        self.state.borrow_mut().replies.drain(..).collect()
+    }
+
+    /// Waits for an echo reply and takes the oldest one received (of the
+    /// last 64 kept, as [`Icmpv4::take_replies`] would return first).
+    pub async fn next_reply(&self) -> EchoReply {
+        poll_fn(|cx| {
+            let mut state = self.state.borrow_mut();
+            if let Some(reply) = state.replies.pop_front() {
+                return Poll::Ready(reply);
+            }
+            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                state.waiters.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Handles a received ICMP datagram: answers echo requests to our
@@ -135,16 +159,28 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                 seq_no,
                 data,
             }) => {
-                let mut state = self.state.borrow_mut();
-                if state.replies.len() == MAX_KEPT_REPLIES {
-                    state.replies.remove(0);
+                let mut waiters = {
+                    let mut state = self.state.borrow_mut();
+                    if state.replies.len() == MAX_KEPT_REPLIES {
+                        state.replies.pop_front();
+                    }
+                    state.replies.push_back(EchoReply {
+                        src: datagram.src,
+                        ident,
+                        seq_no,
+                        data: data.to_vec(),
+                    });
+                    core::mem::take(&mut state.waiters)
+                };
+                // Woken without a borrow held; the list goes back with its
+                // capacity, so that the next wait allocates nothing.
+                for waiter in waiters.drain(..) {
+                    waiter.wake();
                 }
-                state.replies.push(EchoReply {
-                    src: datagram.src,
-                    ident,
-                    seq_no,
-                    data: data.to_vec(),
-                });
+                let mut state = self.state.borrow_mut();
+                if state.waiters.is_empty() {
+                    state.waiters = waiters;
+                }
             }
             Ok(_) => {}
             Err(_) => self.state.borrow_mut().stats.malformed += 1,

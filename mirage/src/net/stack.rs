@@ -7,9 +7,11 @@
 //! (a batch) by calling the layers synchronously: Ethernet classifies,
 //! ARP answers, IPv4 and IPv6 check and reassemble, ICMP answers echoes,
 //! UDP queues datagrams on sockets and wakes their readers. Replies leave
-//! from inside those calls. Then it runs the timers that are due (ARP and
-//! neighbour retries, DAD, router solicitation, DHCP, reassembly
-//! timeouts).
+//! from inside those calls. When the earliest deadline of the layers
+//! comes, it runs their timers (ARP and neighbour retries, DAD, router
+//! solicitation, DHCP, reassembly timeouts); a deadline is looked up after
+//! every batch, so one that a batch moved (or that a send from another task
+//! added) is seen at the runner's next turn.
 
 use core::net::IpAddr;
 
@@ -151,12 +153,28 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
 
     /// The runner: reads frames and runs timers until the device is gone.
     async fn run(&'static self) -> Result<(), NetError> {
+        // The timer of the earliest protocol deadline. It is kept from one
+        // turn to the next while that deadline stays, and re-armed only
+        // when it moves: arming a timer (and reading the clock for every
+        // layer) on every batch of frames cost more than the batch.
+        let mut armed = None;
+        let mut timer = deadline(None);
+        self.poll_timers();
         loop {
-            self.poll_timers();
             let next = self.next_deadline();
-            let first = select(self.eth.read(|f| self.handle(f)), deadline(next)).await;
-            match first {
-                Either::Left(Ok(())) => {
+            if next != armed {
+                armed = next;
+                timer = deadline(next);
+            }
+            // The timer is polled first, so that a steady stream of frames
+            // cannot starve the protocol timers.
+            match select(&mut timer, self.eth.read(|f| self.handle(f))).await {
+                Either::Left(()) => {
+                    armed = None;
+                    timer = deadline(None);
+                    self.poll_timers();
+                }
+                Either::Right(Ok(())) => {
                     for _ in 1..BATCH {
                         match self
                             .net
@@ -168,8 +186,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                         }
                     }
                 }
-                Either::Left(Err(e)) => return Err(e),
-                Either::Right(()) => {}
+                Either::Right(Err(e)) => return Err(e),
             }
         }
     }

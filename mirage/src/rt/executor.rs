@@ -24,8 +24,11 @@ use super::waker::{header_of, waker_for};
 pub(super) type TaskFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 /// How many rounds of ready tasks may run back to back before the executor
-/// checks the platform's event sources without blocking, so that tasks that
-/// keep waking themselves cannot starve I/O.
+/// checks the platform's event sources without blocking and fires the
+/// timers that are due, so that tasks that keep waking each other cannot
+/// starve I/O or timers. (Timers are also fired after every idle step:
+/// reading the clock at every round would cost more than a round of a few
+/// tasks.)
 const ROUNDS_BETWEEN_EVENT_CHECKS: u32 = 32;
 
 /// State shared by an executor with its wakers, timers and spawners.
@@ -94,6 +97,9 @@ pub struct Executor<P: Platform> {
     platform: Arc<P>,
     shared: Arc<Shared>,
     tasks: RefCell<BTreeMap<u64, Slot>>,
+    /// The ids of the round being run, swapped with the ready queue once
+    /// per round (and kept, with its capacity, between rounds).
+    round: RefCell<VecDeque<u64>>,
 }
 
 impl<P: Platform> Executor<P> {
@@ -113,6 +119,7 @@ impl<P: Platform> Executor<P> {
             platform,
             shared,
             tasks: RefCell::new(BTreeMap::new()),
+            round: RefCell::new(VecDeque::new()),
         }
     }
 
@@ -149,8 +156,11 @@ impl<P: Platform> Executor<P> {
     {
         let mut main = self.spawn(future);
         let mut busy_rounds = 0u32;
+        let mut check_timers = true;
         loop {
-            self.fire_timers();
+            if check_timers {
+                self.fire_timers();
+            }
             self.admit_spawned();
             self.run_ready_round();
             if let Some(output) = main.try_take() {
@@ -158,16 +168,20 @@ impl<P: Platform> Executor<P> {
             }
             if self.has_work() {
                 busy_rounds += 1;
-                if busy_rounds >= ROUNDS_BETWEEN_EVENT_CHECKS {
+                check_timers = busy_rounds >= ROUNDS_BETWEEN_EVENT_CHECKS;
+                if check_timers {
                     busy_rounds = 0;
                     self.platform.idle(Some(self.shared.now_ns()));
                 }
                 continue;
             }
             busy_rounds = 0;
+            check_timers = true;
             if let Some(signal) = self.platform.stop_requested() {
                 return Err(Stopped { signal });
             }
+            // A deadline that passed while the executor was busy is in the
+            // past: the platform then only checks its event sources.
             let deadline = self.shared.timers.lock().next_deadline();
             self.platform.idle(deadline);
         }
@@ -196,7 +210,13 @@ impl<P: Platform> Executor<P> {
     }
 
     fn admit_spawned(&self) {
-        let spawned = core::mem::take(self.shared.incoming.lock().get_mut());
+        let spawned = {
+            let mut incoming = self.shared.incoming.lock();
+            if incoming.get().is_empty() {
+                return;
+            }
+            core::mem::take(incoming.get_mut())
+        };
         let mut tasks = self.tasks.borrow_mut();
         for (id, future) in spawned {
             let header = Arc::new(TaskHeader {
@@ -217,11 +237,10 @@ impl<P: Platform> Executor<P> {
 
     /// Polls each task that was ready when the round began, once.
     fn run_ready_round(&self) {
-        let round = self.shared.ready.lock().len();
-        for _ in 0..round {
-            let Some(id) = self.shared.ready.lock().pop_front() else {
-                break;
-            };
+        let mut round = self.round.borrow_mut();
+        // One lock per round: tasks woken from now on queue for the next.
+        core::mem::swap(&mut *self.shared.ready.lock(), &mut *round);
+        for id in round.drain(..) {
             let mut tasks = self.tasks.borrow_mut();
             let Some(slot) = tasks.get_mut(&id) else {
                 continue; // completed after it was woken

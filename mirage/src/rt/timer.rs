@@ -54,6 +54,11 @@ impl TimerQueue {
     /// Removes and returns the wakers of every timer due at `now`, earliest
     /// first.
     pub(super) fn take_expired(&mut self, now: u64) -> Vec<Waker> {
+        // The executor asks at every turn; mostly nothing is due, and
+        // `split_off` would then move every entry into a new tree.
+        if self.next_deadline().is_none_or(|deadline| deadline > now) {
+            return Vec::new();
+        }
         let later = self.entries.split_off(&(now.saturating_add(1), 0));
         let due = core::mem::replace(&mut self.entries, later);
         due.into_values().collect()
@@ -107,10 +112,18 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let shared = match &this.registration {
-            Some((shared, _)) => shared.clone(),
-            None => shared_of(cx.waker(), "mirage::rt::sleep"),
-        };
+        if let Some((shared, key)) = &this.registration {
+            // Queued: pending until the executor fires it, which takes it
+            // out of the queue (at the start of the turn after its
+            // deadline). No clock read for the tasks that poll a pending
+            // timer on every wake-up (the stack's runner does).
+            if shared.timers.lock().refresh(*key, cx.waker()) {
+                return Poll::Pending;
+            }
+            this.registration = None;
+            return Poll::Ready(());
+        }
+        let shared = shared_of(cx.waker(), "mirage::rt::sleep");
         let now = shared.now_ns();
         let deadline = match this.target {
             Target::At(deadline) => deadline,
@@ -121,20 +134,10 @@ impl Future for Sleep {
             }
         };
         if now >= deadline {
-            if let Some((shared, key)) = this.registration.take() {
-                shared.timers.lock().remove(key);
-            }
             return Poll::Ready(());
         }
-        let mut timers = shared.timers.lock();
-        match this.registration {
-            Some((_, key)) if timers.refresh(key, cx.waker()) => {}
-            _ => {
-                let key = timers.insert(deadline, cx.waker().clone());
-                drop(timers);
-                this.registration = Some((shared, key));
-            }
-        }
+        let key = shared.timers.lock().insert(deadline, cx.waker().clone());
+        this.registration = Some((shared, key));
         Poll::Pending
     }
 }

@@ -10,6 +10,7 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::net::Ipv4Addr;
 
 use crate::net::MacAddr;
@@ -82,6 +83,11 @@ pub enum Lookup {
 pub struct Cache<P> {
     config: Config,
     entries: BTreeMap<Ipv4Addr, Entry<P>>,
+    /// The earliest deadline of the entries, once computed (`None`: to be
+    /// computed). Every change of the entries forgets it, so that asking
+    /// for it on every turn of the stack's runner does not walk a full
+    /// cache each time.
+    next_deadline: Cell<Option<Option<u64>>>,
     /// Packets dropped: queue full, address unresolvable, entry evicted.
     pub dropped: u64,
 }
@@ -101,6 +107,7 @@ impl<P> Cache<P> {
         Cache {
             config,
             entries: BTreeMap::new(),
+            next_deadline: Cell::new(None),
             dropped: 0,
         }
     }
@@ -119,6 +126,18 @@ impl<P> Cache<P> {
     pub fn get(&self, ip: Ipv4Addr, now: u64) -> Option<MacAddr> {
         match self.entries.get(&ip) {
             Some(Entry::Resolved { mac, expires, .. }) if *expires > now => Some(*mac),
+            _ => None,
+        }
+    }
+
+    /// The resolved address of `ip`, whatever its age: an entry serves
+    /// until [`Cache::poll`] expires it, which the caller runs at the
+    /// entry's deadline ([`Cache::next_deadline`]); MirageOS's ARP likewise
+    /// uses an entry until its tick removes it. This is the lookup of the
+    /// send path, which then reads no clock per packet.
+    pub fn lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        match self.entries.get(&ip) {
+            Some(Entry::Resolved { mac, .. }) => Some(*mac),
             _ => None,
         }
     }
@@ -146,6 +165,7 @@ impl<P> Cache<P> {
     /// the first request; `Waiting`: one is out). A full queue drops the
     /// packet (counted).
     pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: u64) -> (Lookup, Option<P>) {
+        self.next_deadline.set(None);
         if let Some(mac) = self.get(ip, now) {
             return (Lookup::Found(mac), Some(packet));
         }
@@ -174,6 +194,7 @@ impl<P> Cache<P> {
     /// Starts resolving `ip` without a packet to send (a caller waiting
     /// for the address): `SendRequest` when a request must go out now.
     pub fn request(&mut self, ip: Ipv4Addr, now: u64) -> Lookup {
+        self.next_deadline.set(None);
         if let Some(mac) = self.get(ip, now) {
             return Lookup::Found(mac);
         }
@@ -204,6 +225,7 @@ impl<P> Cache<P> {
     /// `create` is set (RFC 826's merge rule: a stranger's traffic cannot
     /// fill the table). Returns the packets that were waiting for `ip`.
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64, create: bool) -> Vec<P> {
+        self.next_deadline.set(None);
         if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return Vec::new();
         }
@@ -242,6 +264,7 @@ impl<P> Cache<P> {
 
     /// Forgets `ip` (address change), dropping waiting packets.
     pub fn remove(&mut self, ip: Ipv4Addr) {
+        self.next_deadline.set(None);
         if let Some(Entry::Pending { queue, .. }) = self.entries.remove(&ip) {
             self.dropped += queue.len() as u64;
         }
@@ -250,6 +273,7 @@ impl<P> Cache<P> {
     /// Advances time to `now`: expires stale entries, and says which
     /// requests to repeat and which addresses to give up on.
     pub fn poll(&mut self, now: u64) -> Due {
+        self.next_deadline.set(None);
         let mut due = Due::default();
         let retry = self.config.retry_ns;
         let retries = self.config.retries;
@@ -282,13 +306,19 @@ impl<P> Cache<P> {
 
     /// When `poll` next has something to do.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.entries
+        if let Some(known) = self.next_deadline.get() {
+            return known;
+        }
+        let next = self
+            .entries
             .values()
             .map(|e| match e {
                 Entry::Pending { next_request, .. } => *next_request,
                 Entry::Resolved { expires, .. } => *expires,
             })
-            .min()
+            .min();
+        self.next_deadline.set(Some(next));
+        next
     }
 }
 
@@ -345,9 +375,32 @@ mod tests {
         let life = Config::default().lifetime_ns;
         assert_eq!(c.next_deadline(), Some(life));
         assert_eq!(c.get(A, life - 1), Some(MAC));
-        c.poll(life);
+        // Past its lifetime an entry is invalid, but still looked up on the
+        // send path until the poll at its deadline removes it.
         assert_eq!(c.get(A, life), None);
+        assert_eq!(c.lookup(A), Some(MAC));
+        c.poll(life);
+        assert_eq!(c.lookup(A), None);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn the_next_deadline_follows_every_change() {
+        let mut c = cache();
+        let (life, retry) = (Config::default().lifetime_ns, Config::default().retry_ns);
+        assert_eq!(c.next_deadline(), None);
+        c.learn(A, MAC, 10, true);
+        assert_eq!(c.next_deadline(), Some(10 + life));
+        c.request(B, 20);
+        assert_eq!(c.next_deadline(), Some(20 + retry));
+        c.poll(20 + retry);
+        assert_eq!(c.next_deadline(), Some(20 + 2 * retry));
+        c.learn(B, MAC, 30, false);
+        assert_eq!(c.next_deadline(), Some(10 + life));
+        c.remove(A);
+        assert_eq!(c.next_deadline(), Some(30 + life));
+        assert_eq!(c.resolve(A, 7, 40), (Lookup::SendRequest, None));
+        assert_eq!(c.next_deadline(), Some(40 + retry));
     }
 
     #[test]

@@ -283,7 +283,9 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             let o = ip.octets();
             Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
         } else {
-            self.cached(ip)
+            // No clock read per packet: an entry serves until `poll`
+            // expires it at its deadline.
+            self.state.borrow().cache.lookup(ip)
         };
         if let Some(mac) = known {
             return self.eth.send(mac, EtherType::Ipv4, len, |buf| {
@@ -358,7 +360,8 @@ impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
     }
 
     async fn query(&self, ip: Ipv4Addr) -> Result<MacAddr, ArpError> {
-        if let Some(mac) = self.cached(ip) {
+        // As on the send path, an entry serves until `poll` expires it.
+        if let Some(mac) = self.state.borrow().cache.lookup(ip) {
             return Ok(mac);
         }
         let now = self.clock.elapsed_ns();
@@ -367,10 +370,10 @@ impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
             self.request(ip).map_err(ArpError::Net)?;
         }
         poll_fn(|cx| {
-            if let Some(mac) = self.cached(ip) {
+            let mut state = self.state.borrow_mut();
+            if let Some(mac) = state.cache.lookup(ip) {
                 return Poll::Ready(Ok(mac));
             }
-            let mut state = self.state.borrow_mut();
             if !state.cache.is_pending(ip) {
                 return Poll::Ready(Err(ArpError::Timeout(ip)));
             }

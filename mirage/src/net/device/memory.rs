@@ -63,6 +63,17 @@ impl Faults {
     };
 }
 
+impl Faults {
+    /// Whether no fault is enabled (the seed is then unused).
+    fn is_perfect(&self) -> bool {
+        self.drop <= 0.0
+            && self.duplicate <= 0.0
+            && self.reorder <= 0.0
+            && self.corrupt <= 0.0
+            && self.delay_ns == 0
+    }
+}
+
 impl Default for Faults {
     fn default() -> Self {
         Faults::NONE
@@ -216,6 +227,11 @@ impl Direction {
         rx_stats: &StatsCell,
     ) {
         let faults = self.faults;
+        if faults.is_perfect() {
+            // Nothing to draw, hold back or delay.
+            self.enqueue(Frame { buf, ready: None }, capacity, rx_stats);
+            return;
+        }
         if self.rng.chance(faults.drop) {
             self.fault_stats.dropped += 1;
             self.recycle(buf, capacity);
@@ -391,37 +407,51 @@ impl Endpoint {
         };
         buf.truncate(used);
         self.shared.stats[self.side].sent(used);
-        let readers = {
+        let mut readers = {
             let mut dir = self.shared.dirs[peer].borrow_mut();
             dir.transmit(buf, clock, capacity, &self.shared.stats[peer]);
+            if dir.readers.is_empty() {
+                return Ok(());
+            }
             core::mem::take(&mut dir.readers)
         };
-        for reader in readers {
+        // No borrow is held while waking; the emptied list goes back (with
+        // its capacity, so that waiting again allocates nothing) unless a
+        // reader registered meanwhile.
+        for reader in readers.drain(..) {
             reader.wake();
+        }
+        let mut dir = self.shared.dirs[peer].borrow_mut();
+        if dir.readers.is_empty() {
+            dir.readers = readers;
         }
         Ok(())
     }
 
     /// Takes the next due frame, or registers `cx` (if any) to wait.
-    fn take(&self, cx: Option<&mut Context<'_>>) -> Result<Option<Vec<u8>>, NetError> {
+    fn take(&self, mut cx: Option<&mut Context<'_>>) -> Result<Option<Vec<u8>>, NetError> {
         let mut dir = self.shared.dirs[self.side].borrow_mut();
         let dir = &mut *dir;
-        let waker = match &cx {
-            Some(cx) => Some(cx.waker().clone()),
-            None => dir
-                .readers
-                .first()
-                .cloned()
-                .or_else(|| self.shared.clock.borrow().clone()),
-        };
         match dir.queue.front_mut() {
             Some(frame) => {
-                let due = match (&mut frame.ready, &waker) {
+                let due = match (&mut frame.ready, &mut cx) {
                     (None, _) => true,
-                    (Some(sleep), Some(waker)) => Pin::new(sleep)
-                        .poll(&mut Context::from_waker(waker))
-                        .is_ready(),
-                    (Some(_), None) => false,
+                    (Some(sleep), Some(cx)) => Pin::new(sleep).poll(cx).is_ready(),
+                    // Without a context, the delay's timer needs the waker
+                    // of an executor task: a waiting reader's, or the
+                    // last user's.
+                    (Some(sleep), None) => {
+                        let waker = dir
+                            .readers
+                            .first()
+                            .cloned()
+                            .or_else(|| self.shared.clock.borrow().clone());
+                        waker.is_some_and(|waker| {
+                            Pin::new(sleep)
+                                .poll(&mut Context::from_waker(&waker))
+                                .is_ready()
+                        })
+                    }
                 };
                 if due {
                     return Ok(dir.queue.pop_front().map(|frame| frame.buf));
@@ -493,7 +523,13 @@ impl Network for Endpoint {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, NetError> {
-        let clock = self.shared.clock.borrow().clone();
+        // A delay needs an executor task's waker (see `Direction::stamp`).
+        let delayed = self.shared.dirs[self.peer()].borrow().faults.delay_ns != 0;
+        let clock = if delayed {
+            self.shared.clock.borrow().clone()
+        } else {
+            None
+        };
         self.send(len, fill, clock.as_ref()).map(|()| true)
     }
 

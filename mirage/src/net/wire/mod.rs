@@ -77,40 +77,50 @@ pub(crate) type Field = Range<usize>;
 pub(crate) type Rest = RangeFrom<usize>;
 
 // The helpers below index with fixed-size fields; callers guarantee (through
-// `check_len`) that the buffer covers them.
+// `check_len`) that the buffer covers them. They are `#[inline]`: the
+// generic `Packet` accessors that call them are instantiated in the crate
+// that uses them (the stack's users), and a call across crates per field
+// cost more than the field access.
 
+#[inline]
 pub(crate) fn get_u16(data: &[u8], field: Field) -> u16 {
     let mut b = [0u8; 2];
     b.copy_from_slice(&data[field]);
     u16::from_be_bytes(b)
 }
 
+#[inline]
 pub(crate) fn get_u32(data: &[u8], field: Field) -> u32 {
     let mut b = [0u8; 4];
     b.copy_from_slice(&data[field]);
     u32::from_be_bytes(b)
 }
 
+#[inline]
 pub(crate) fn set_u16(data: &mut [u8], field: Field, value: u16) {
     data[field].copy_from_slice(&value.to_be_bytes());
 }
 
+#[inline]
 pub(crate) fn set_u32(data: &mut [u8], field: Field, value: u32) {
     data[field].copy_from_slice(&value.to_be_bytes());
 }
 
+#[inline]
 pub(crate) fn get_ipv4(data: &[u8], field: Field) -> Ipv4Addr {
     let mut b = [0u8; 4];
     b.copy_from_slice(&data[field]);
     Ipv4Addr::from(b)
 }
 
+#[inline]
 pub(crate) fn get_ipv6(data: &[u8], field: Field) -> Ipv6Addr {
     let mut b = [0u8; 16];
     b.copy_from_slice(&data[field]);
     Ipv6Addr::from(b)
 }
 
+#[inline]
 pub(crate) fn get_mac(data: &[u8], field: Field) -> super::MacAddr {
     let mut b = [0u8; 6];
     b.copy_from_slice(&data[field]);
@@ -118,11 +128,13 @@ pub(crate) fn get_mac(data: &[u8], field: Field) -> super::MacAddr {
 }
 
 /// `data[range]`, or an empty slice where the range is not inside `data`.
+#[inline]
 pub(crate) fn sub(data: &[u8], range: Field) -> &[u8] {
     data.get(range).unwrap_or(&[])
 }
 
 /// `data[range]` mutably, or an empty slice where the range is not inside.
+#[inline]
 pub(crate) fn sub_mut(data: &mut [u8], range: Field) -> &mut [u8] {
     data.get_mut(range).unwrap_or(&mut [])
 }
