@@ -25,9 +25,14 @@ use crate::net::ip::{Datagram, Ip, protocol};
 use crate::net::ipv4::Ipv4;
 use crate::net::ipv4v6::Ipv4v6;
 use crate::net::ipv6::Ipv6;
+use crate::net::tcp::{self, DirectTcp, Tcp};
 use crate::net::udp::{Delivery, DirectUdp, Udp};
 use crate::net::wire::ethernet::EtherType;
 use crate::rt::{Either, Spawner, deadline, leak, select};
+
+/// How long the runner waits before retrying when the device refused a
+/// TCP segment (its transmit queue was full).
+const DEVICE_FULL_RETRY_NS: u64 = 100_000;
 
 /// Frames handled back to back before the timers get their turn.
 const BATCH: usize = 64;
@@ -37,9 +42,14 @@ const BATCH: usize = 64;
 pub trait Stackv4v6 {
     /// UDP.
     type Udp: Udp;
+    /// TCP.
+    type Tcp: Tcp;
 
     /// UDP.
     fn udp(&self) -> &'static Self::Udp;
+
+    /// TCP.
+    fn tcp(&self) -> &'static Self::Tcp;
 
     /// The addresses the stack has (configured, leased or formed).
     fn addresses(&self) -> alloc::vec::Vec<IpAddr>;
@@ -57,6 +67,8 @@ pub type Ipv6Of<N, C> = Ipv6<Ethif<N>, C>;
 pub type IpOf<N, C> = Ipv4v6<Ipv4Of<N, C>, Ipv6Of<N, C>>;
 /// The UDP layer of a stack over `N`, timed by `C`.
 pub type UdpOf<N, C> = DirectUdp<IpOf<N, C>>;
+/// The TCP layer of a stack over `N`, timed by `C`.
+pub type TcpOf<N, C> = DirectTcp<IpOf<N, C>, C>;
 
 /// The stack over the network device `N`, timed by the monotonic clock `C`
 /// (MirageOS's `Tcpip_stack_direct.MakeV4V6`).
@@ -69,6 +81,8 @@ pub struct DirectStack<N: 'static, C: 'static> {
     ip: &'static IpOf<N, C>,
     icmpv4: &'static Icmpv4<Ipv4Of<N, C>, C>,
     udp: &'static UdpOf<N, C>,
+    tcp: &'static TcpOf<N, C>,
+    clock: &'static C,
 }
 
 impl<N, C> core::fmt::Debug for DirectStack<N, C> {
@@ -81,7 +95,8 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     /// The stack over the connected layers (the seed's `direct_stackv4v6`):
     /// builds the dual IP layer, ICMP and UDP over them, and spawns the
     /// runner on the current executor. `ipv4_only` / `ipv6_only` switch a
-    /// family off (`--ipv4-only`, `--ipv6-only`).
+    /// family off (`--ipv4-only`, `--ipv6-only`). TCP has the engine's
+    /// default configuration ([`DirectStack::connect_with`] takes one).
     #[allow(clippy::too_many_arguments)]
     pub async fn connect(
         net: &'static N,
@@ -93,6 +108,35 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         random: &impl Random,
         ipv4_only: bool,
         ipv6_only: bool,
+    ) -> Result<&'static Self, NetError> {
+        Self::connect_with(
+            net,
+            eth,
+            arp,
+            ipv4,
+            ipv6,
+            clock,
+            random,
+            ipv4_only,
+            ipv6_only,
+            tcp::Config::default(),
+        )
+        .await
+    }
+
+    /// [`DirectStack::connect`] with the TCP configuration `tcp_config`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect_with(
+        net: &'static N,
+        eth: &'static EthOf<N>,
+        arp: &'static ArpOf<N, C>,
+        ipv4: &'static Ipv4Of<N, C>,
+        ipv6: &'static Ipv6Of<N, C>,
+        clock: &'static C,
+        random: &impl Random,
+        ipv4_only: bool,
+        ipv6_only: bool,
+        tcp_config: tcp::Config,
     ) -> Result<&'static Self, NetError> {
         let mut seed = [0u8; 4];
         random.fill(&mut seed);
@@ -106,6 +150,8 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
             ip,
             icmpv4: leak(Icmpv4::connect(ipv4, clock)),
             udp: leak(DirectUdp::connect(ip, u32::from_le_bytes(seed))),
+            tcp: leak(DirectTcp::connect(ip, clock, random, tcp_config)),
+            clock,
         });
         let spawner = Spawner::for_current_executor().await;
         spawner.spawn(async move {
@@ -146,6 +192,11 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         self.ip
     }
 
+    /// TCP, with the engine's queries.
+    pub fn direct_tcp(&self) -> &'static TcpOf<N, C> {
+        self.tcp
+    }
+
     /// ICMP for IPv4.
     pub fn icmpv4(&self) -> &'static Icmpv4<Ipv4Of<N, C>, C> {
         self.icmpv4
@@ -161,20 +212,28 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         let mut timer = deadline(None);
         self.poll_timers();
         loop {
-            let next = self.next_deadline();
+            // TCP sends what the last turn (frames, timers, applications)
+            // left it to send: the ACKs of a whole batch coalesce.
+            let device_full = !self.tcp.dispatch();
+            let mut next = self.next_deadline();
+            if device_full {
+                let retry = self.clock.elapsed_ns().saturating_add(DEVICE_FULL_RETRY_NS);
+                next = Some(next.map_or(retry, |n| n.max(retry)));
+            }
             if next != armed {
                 armed = next;
                 timer = deadline(next);
             }
             // The timer is polled first, so that a steady stream of frames
             // cannot starve the protocol timers.
-            match select(&mut timer, self.eth.read(|f| self.handle(f))).await {
+            let events = select(self.eth.read(|f| self.handle(f)), self.tcp.kicked().wait());
+            match select(&mut timer, events).await {
                 Either::Left(()) => {
                     armed = None;
                     timer = deadline(None);
                     self.poll_timers();
                 }
-                Either::Right(Ok(())) => {
+                Either::Right(Either::Left(Ok(()))) => {
                     for _ in 1..BATCH {
                         match self
                             .net
@@ -186,7 +245,9 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                         }
                     }
                 }
-                Either::Right(Err(e)) => return Err(e),
+                Either::Right(Either::Left(Err(e))) => return Err(e),
+                // An application gave TCP (or a resolution) work: loop.
+                Either::Right(Either::Right(())) => {}
             }
         }
     }
@@ -211,10 +272,15 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         } else {
             None
         };
-        [self.arp.next_deadline(), self.ipv4.next_deadline(), v6]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.arp.next_deadline(),
+            self.ipv4.next_deadline(),
+            v6,
+            self.tcp.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Handles one received frame.
@@ -245,6 +311,10 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     /// Hands a datagram to its protocol.
     fn deliver(&self, d: &Datagram<'_>) {
         let result = match d.protocol {
+            protocol::TCP => {
+                self.tcp.process(d);
+                Ok(())
+            }
             protocol::ICMP if matches!(d.src, IpAddr::V4(_)) => self.icmpv4.input(d),
             protocol::UDP => match self.udp.input(d) {
                 Delivery::NoListener if matches!(d.src, IpAddr::V4(_)) => {
@@ -262,9 +332,14 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
 
 impl<N: Network, C: Mclock> Stackv4v6 for DirectStack<N, C> {
     type Udp = UdpOf<N, C>;
+    type Tcp = TcpOf<N, C>;
 
     fn udp(&self) -> &'static Self::Udp {
         self.udp
+    }
+
+    fn tcp(&self) -> &'static Self::Tcp {
+        self.tcp
     }
 
     fn addresses(&self) -> alloc::vec::Vec<IpAddr> {

@@ -1,6 +1,7 @@
 //! The socket stack of the unix target (the seed's `socket_stackv4v6`,
-//! `socket_udpv4v6`): the same device traits as the direct stack, over the
-//! host's sockets, driven by the `ppoll` reactor of the executor.
+//! `socket_udpv4v6`, `socket_tcpv4v6`): the same device traits as the
+//! direct stack, over the host's sockets, driven by the `ppoll` reactor of
+//! the executor.
 //!
 //! Sockets are dual-stack IPv6 sockets (`[::]`), unless the stack is IPv4
 //! only; addresses the kernel reports as IPv4-mapped (`::ffff:a.b.c.d`) are
@@ -11,12 +12,13 @@ extern crate std;
 use alloc::format;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::io;
+use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd;
 
 use mirage_unix::reactor::{self, Interest};
 
 use crate::net::stack::Stackv4v6;
+use crate::net::tcp::{Flow, Tcp, TcpError, TcpListener};
 use crate::net::udp::{Meta, Udp, UdpError, UdpSocket};
 
 /// The host's address for an application's one (IPv4 addresses become
@@ -219,10 +221,205 @@ impl UdpSocket for SocketUdpSocket {
     }
 }
 
+/// What an I/O error of a TCP socket means for the application.
+fn tcp_error(what: &str, e: &io::Error) -> TcpError {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => TcpError::Refused,
+        io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::BrokenPipe => TcpError::Reset,
+        io::ErrorKind::TimedOut => TcpError::TimedOut,
+        io::ErrorKind::AddrInUse => TcpError::AddrInUse,
+        io::ErrorKind::AddrNotAvailable | io::ErrorKind::InvalidInput => TcpError::Unaddressable,
+        _ => {
+            log::warn!(target: "tcp", "{what}: {e}");
+            TcpError::Closed
+        }
+    }
+}
+
+/// TCP over the host's sockets (the seed's `socket_tcpv4v6`).
+#[derive(Debug)]
+pub struct SocketTcp {
+    dual: bool,
+    bind_ip: IpAddr,
+}
+
+impl SocketTcp {
+    /// TCP on the host's sockets, listening on `ipv4` / `ipv6` (the
+    /// unspecified addresses when `None`): a dual-stack socket unless
+    /// `ipv6` is `None` and `ipv4` given.
+    pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, TcpError> {
+        let (dual, bind_ip) = match (ipv4, ipv6) {
+            (Some(v4), None) if !v4.is_unspecified() => (false, IpAddr::V4(v4)),
+            (_, Some(v6)) => (true, IpAddr::V6(v6)),
+            _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        };
+        Ok(SocketTcp { dual, bind_ip })
+    }
+}
+
+impl Tcp for SocketTcp {
+    type Flow = SocketFlow;
+    type Listener = SocketListener;
+
+    async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<SocketFlow, TcpError> {
+        let to = host_addr(self.dual && dst.is_ipv6(), dst, port);
+        let stream = mirage_unix::socket::connect_nonblocking(to)
+            .map_err(|e| tcp_error(&format!("connect to {to}"), &e))?;
+        reactor::wait(stream.as_raw_fd(), Interest::Writable).await;
+        if let Some(e) = stream.take_error().map_err(|e| tcp_error("SO_ERROR", &e))? {
+            reactor::deregister(stream.as_raw_fd());
+            return Err(tcp_error(&format!("connect to {to}"), &e));
+        }
+        SocketFlow::new(stream)
+    }
+
+    fn bind(&'static self, port: u16) -> Result<SocketListener, TcpError> {
+        let addr = SocketAddr::new(self.bind_ip, port);
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| tcp_error(&format!("listen on {addr}"), &e))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| tcp_error("set_nonblocking", &e))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| tcp_error("local_addr", &e))?
+            .port();
+        Ok(SocketListener { listener, port })
+    }
+}
+
+/// A listening socket of [`SocketTcp`].
+#[derive(Debug)]
+pub struct SocketListener {
+    listener: std::net::TcpListener,
+    port: u16,
+}
+
+impl Drop for SocketListener {
+    fn drop(&mut self) {
+        reactor::deregister(self.listener.as_raw_fd());
+    }
+}
+
+impl TcpListener for SocketListener {
+    type Flow = SocketFlow;
+
+    fn local_port(&self) -> u16 {
+        self.port
+    }
+
+    async fn accept(&self) -> Result<SocketFlow, TcpError> {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, _)) => return SocketFlow::new(stream),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor::wait(self.listener.as_raw_fd(), Interest::Readable).await
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                // A connection reset before it was accepted: the next.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                Err(e) => return Err(tcp_error("accept", &e)),
+            }
+        }
+    }
+}
+
+/// A connection of [`SocketTcp`].
+#[derive(Debug)]
+pub struct SocketFlow {
+    stream: std::net::TcpStream,
+    local: (IpAddr, u16),
+    remote: (IpAddr, u16),
+}
+
+impl SocketFlow {
+    fn new(stream: std::net::TcpStream) -> Result<SocketFlow, TcpError> {
+        stream
+            .set_nonblocking(true)
+            .map_err(|e| tcp_error("set_nonblocking", &e))?;
+        let local = stream
+            .local_addr()
+            .map_err(|e| tcp_error("local_addr", &e))?;
+        let remote = stream.peer_addr().map_err(|e| tcp_error("peer_addr", &e))?;
+        Ok(SocketFlow {
+            stream,
+            local: (app_addr(local.ip()), local.port()),
+            remote: (app_addr(remote.ip()), remote.port()),
+        })
+    }
+}
+
+impl Drop for SocketFlow {
+    fn drop(&mut self) {
+        reactor::deregister(self.stream.as_raw_fd());
+    }
+}
+
+impl embedded_io::ErrorType for SocketFlow {
+    type Error = TcpError;
+}
+
+impl embedded_io_async::Read for SocketFlow {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+        loop {
+            match self.stream.read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor::wait(self.stream.as_raw_fd(), Interest::Readable).await
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(tcp_error("read", &e)),
+            }
+        }
+    }
+}
+
+impl embedded_io_async::Write for SocketFlow {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        loop {
+            match self.stream.write(data) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor::wait(self.stream.as_raw_fd(), Interest::Writable).await
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(tcp_error("write", &e)),
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> Result<(), TcpError> {
+        Ok(())
+    }
+}
+
+impl Flow for SocketFlow {
+    fn local(&self) -> (IpAddr, u16) {
+        self.local
+    }
+
+    fn remote(&self) -> (IpAddr, u16) {
+        self.remote
+    }
+
+    async fn shutdown_write(&mut self) -> Result<(), TcpError> {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .map_err(|e| tcp_error("shutdown", &e))
+    }
+
+    async fn close(self) -> Result<(), TcpError> {
+        Ok(())
+    }
+}
+
 /// The stack over the host's sockets (the seed's `socket_stackv4v6`).
 #[derive(Debug)]
 pub struct SocketStack {
     udp: &'static SocketUdp,
+    tcp: &'static SocketTcp,
     addresses: Vec<IpAddr>,
 }
 
@@ -239,20 +436,32 @@ impl SocketStack {
         let v4 = (!ipv6_only).then_some(ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED));
         let v6 = (!ipv4_only).then_some(ipv6.unwrap_or(Ipv6Addr::UNSPECIFIED));
         let udp = crate::rt::leak(SocketUdp::connect(v4, v6)?);
+        let tcp = crate::rt::leak(
+            SocketTcp::connect(v4, v6).map_err(|e| io_error("tcp", &io::Error::other(e)))?,
+        );
         let addresses = v4
             .map(IpAddr::V4)
             .into_iter()
             .chain(v6.map(IpAddr::V6))
             .collect();
-        Ok(crate::rt::leak(SocketStack { udp, addresses }))
+        Ok(crate::rt::leak(SocketStack {
+            udp,
+            tcp,
+            addresses,
+        }))
     }
 }
 
 impl Stackv4v6 for SocketStack {
     type Udp = SocketUdp;
+    type Tcp = SocketTcp;
 
     fn udp(&self) -> &'static SocketUdp {
         self.udp
+    }
+
+    fn tcp(&self) -> &'static SocketTcp {
+        self.tcp
     }
 
     fn addresses(&self) -> Vec<IpAddr> {

@@ -23,7 +23,9 @@ pub use net_unix::Netif;
 
 #[path = "socket_unix.rs"]
 mod socket_unix;
-pub use socket_unix::{SocketStack, SocketUdp, SocketUdpSocket};
+pub use socket_unix::{
+    SocketFlow, SocketListener, SocketStack, SocketTcp, SocketUdp, SocketUdpSocket,
+};
 
 /// The timer: the executor's timer queue.
 pub type Time = crate::time::RtTime;

@@ -26,6 +26,7 @@ mod job;
 mod local;
 mod lock;
 mod select;
+mod signal;
 mod timer;
 mod virtual_time;
 #[allow(unsafe_code)]
@@ -35,6 +36,7 @@ pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
 pub use lock::{Lock, LockGuard};
 pub use select::{Deadline, Either, deadline, select};
+pub use signal::Signal;
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 pub use virtual_time::VirtualPlatform;
 

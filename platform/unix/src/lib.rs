@@ -14,6 +14,7 @@
 //!   the blocking [`reactor::idle`] step.
 //! * [`signals`]: `SIGINT`/`SIGTERM` handlers that record the request and
 //!   wake the reactor through a self-pipe; `SIGPIPE` is ignored.
+//! * [`socket`]: non-blocking TCP connects.
 //!
 //! A typical executor loop: run the ready tasks; stop if
 //! [`termination_requested`] says so; otherwise call [`idle`] with the
@@ -27,6 +28,7 @@ pub mod console;
 pub mod entropy;
 pub mod reactor;
 pub mod signals;
+pub mod socket;
 pub mod tap;
 
 pub use clock::{monotonic_ns, monotonic_resolution_ns, wall_clock_ns};

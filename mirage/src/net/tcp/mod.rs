@@ -77,6 +77,7 @@ mod assembler;
 mod config;
 mod congestion;
 mod conn;
+mod device;
 mod listener;
 mod output;
 mod ring;
@@ -90,6 +91,7 @@ mod timewait;
 mod tests;
 
 pub use config::{Config, CongestionAlgorithm, KeepAlive};
+pub use device::{DEFAULT_BACKLOG, DirectFlow, DirectListener, DirectTcp, Flow, Tcp, TcpListener};
 pub use state::State;
 
 use alloc::boxed::Box;

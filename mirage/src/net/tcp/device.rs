@@ -1,0 +1,486 @@
+//! The seed's `tcp` device type (`Tcpip.Tcp.S`, flows as `Mirage_flow.S`)
+//! as the [`Tcp`], [`TcpListener`] and [`Flow`] traits, and their
+//! implementation over this stack's [`TcpEngine`]: [`DirectTcp`] (the
+//! seed's `direct_tcp`).
+//!
+//! Flows implement the `embedded-io-async` `Read` and `Write` traits, so
+//! that no_std libraries written against them run over any stack: a read
+//! of `Ok(0)` is the end of the stream, as those traits say.
+//!
+//! [`DirectTcp`] does not read the network: the stack's runner hands it
+//! the segments the IP layer received ([`DirectTcp::process`]) and runs
+//! [`DirectTcp::dispatch`] after each batch, when its timers are due, and
+//! when an application operation raised [`DirectTcp::kicked`] (a write
+//! queued data, a read opened the window, a close queued a FIN). The engine
+//! is never borrowed across an await.
+
+use core::cell::RefCell;
+use core::future::{Future, poll_fn};
+use core::net::IpAddr;
+use core::task::Poll;
+
+use crate::Mclock;
+use crate::Random;
+use crate::net::ip::{Datagram, Ip, SendOptions, protocol};
+use crate::rt::Signal;
+
+use super::{Config, ConnId, ListenerId, State, Stats, TcpEngine, TcpError, Transmit};
+
+/// The backlog of a listener made by [`Tcp::bind`].
+pub const DEFAULT_BACKLOG: usize = 128;
+
+impl embedded_io::Error for TcpError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        use embedded_io::ErrorKind;
+        match self {
+            TcpError::InvalidHandle | TcpError::Closed => ErrorKind::NotConnected,
+            TcpError::Eof => ErrorKind::BrokenPipe,
+            TcpError::Reset => ErrorKind::ConnectionReset,
+            TcpError::Refused => ErrorKind::ConnectionRefused,
+            TcpError::TimedOut => ErrorKind::TimedOut,
+            TcpError::AddrInUse => ErrorKind::AddrInUse,
+            TcpError::NoPortAvailable | TcpError::Unaddressable => ErrorKind::AddrNotAvailable,
+            TcpError::TooManyConnections => ErrorKind::OutOfMemory,
+        }
+    }
+}
+
+/// The seed's `tcp` device type: opening and accepting connections.
+pub trait Tcp {
+    /// A connection.
+    type Flow: Flow + 'static;
+    /// A listening port.
+    type Listener: TcpListener<Flow = Self::Flow>;
+
+    /// Opens a connection to `dst:port` (MirageOS's `create_connection`).
+    async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<Self::Flow, TcpError>;
+
+    /// Listens on `port` of every address of the stack.
+    fn bind(&'static self, port: u16) -> Result<Self::Listener, TcpError>;
+
+    /// Listens on `port` and runs `handler` on each connection, in a task
+    /// of its own (the seed's `listen`), until the unikernel stops.
+    async fn listen<F, Fut>(&'static self, port: u16, handler: F) -> Result<(), TcpError>
+    where
+        F: Fn(Self::Flow) -> Fut + 'static,
+        Fut: Future<Output = ()> + 'static,
+        Self::Listener: 'static,
+    {
+        let listener = self.bind(port)?;
+        let spawner = crate::rt::Spawner::for_current_executor().await;
+        let inner = spawner.clone();
+        spawner.spawn(async move {
+            loop {
+                match listener.accept().await {
+                    Ok(flow) => {
+                        inner.spawn(handler(flow));
+                    }
+                    Err(e) => {
+                        log::warn!(target: "tcp", "listener on port {}: {e}", listener.local_port());
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(())
+    }
+}
+
+/// A listening port.
+pub trait TcpListener {
+    /// The connections it accepts.
+    type Flow: Flow;
+
+    /// The port.
+    fn local_port(&self) -> u16;
+
+    /// Waits for the next connection.
+    async fn accept(&self) -> Result<Self::Flow, TcpError>;
+}
+
+/// A TCP connection (`Mirage_flow.S`): bytes both ways, half-close, close.
+pub trait Flow:
+    embedded_io_async::Read<Error = TcpError> + embedded_io_async::Write<Error = TcpError>
+{
+    /// Our address and port.
+    fn local(&self) -> (IpAddr, u16);
+
+    /// The peer's address and port (MirageOS's `dst`).
+    fn remote(&self) -> (IpAddr, u16);
+
+    /// Writes every buffer, in order (MirageOS's `writev`).
+    async fn writev(&mut self, bufs: &[&[u8]]) -> Result<(), TcpError> {
+        for buf in bufs {
+            embedded_io_async::Write::write_all(self, buf).await?;
+        }
+        Ok(())
+    }
+
+    /// Shuts our direction down: the peer reads the end of the stream after
+    /// what was written (MirageOS's `shutdown `write`); reading goes on.
+    async fn shutdown_write(&mut self) -> Result<(), TcpError>;
+
+    /// Closes the connection; it finishes in the background.
+    async fn close(self) -> Result<(), TcpError>
+    where
+        Self: Sized;
+}
+
+/// The IP layer as the engine sends through it.
+struct IpTx<'a, I> {
+    ip: &'a I,
+}
+
+/// The TCP and IP fixed headers.
+const TCP_HEADER_LEN: usize = 20;
+
+impl<I: Ip> Transmit for IpTx<'_, I> {
+    fn mss_hint(&self, dst: IpAddr) -> usize {
+        self.ip.mtu(dst).saturating_sub(TCP_HEADER_LEN)
+    }
+
+    fn send(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        segment_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        // Segments fit the MTU (the MSS says so): never fragmented.
+        let options = SendOptions {
+            ttl: None,
+            fragment: false,
+        };
+        match self.ip.send(
+            Some(src),
+            dst,
+            protocol::TCP,
+            options,
+            segment_len,
+            |_, buf| fill(buf),
+        ) {
+            Ok(sent) => sent,
+            // No route or address now: lost as on a wire; the engine's
+            // timers retransmit and eventually give up.
+            Err(e) => {
+                log::debug!(target: "tcp", "segment to {dst}: {e}");
+                true
+            }
+        }
+    }
+}
+
+/// TCP over the IP layer `I`, timed by `C` (the seed's `direct_tcp`).
+pub struct DirectTcp<I: 'static, C: 'static> {
+    ip: &'static I,
+    clock: &'static C,
+    engine: RefCell<TcpEngine>,
+    kick: Signal,
+}
+
+impl<I, C> core::fmt::Debug for DirectTcp<I, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectTcp").finish_non_exhaustive()
+    }
+}
+
+impl<I: Ip, C: Mclock> DirectTcp<I, C> {
+    /// TCP over `ip` with `config`; the secret of its initial sequence
+    /// numbers and SYN cookies comes from `random`.
+    pub fn connect(
+        ip: &'static I,
+        clock: &'static C,
+        random: &impl Random,
+        config: Config,
+    ) -> Self {
+        let mut secret = [0u8; 32];
+        random.fill(&mut secret);
+        DirectTcp {
+            ip,
+            clock,
+            engine: RefCell::new(TcpEngine::new(config, secret)),
+            kick: Signal::new(),
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut TcpEngine) -> R) -> R {
+        f(&mut self.engine.borrow_mut())
+    }
+
+    /// Handles a received TCP segment.
+    pub fn process(&self, datagram: &Datagram<'_>) {
+        let now = self.clock.elapsed_ns();
+        let mut tx = IpTx { ip: self.ip };
+        self.with(|e| e.process(now, datagram.src, datagram.dst, &datagram.payload, &mut tx));
+    }
+
+    /// Sends what is pending and runs due timers; `false` when the device
+    /// refused a segment (the rest goes at the next call).
+    pub fn dispatch(&self) -> bool {
+        let now = self.clock.elapsed_ns();
+        let mut tx = IpTx { ip: self.ip };
+        self.with(|e| e.dispatch(now, &mut tx))
+    }
+
+    /// When [`DirectTcp::dispatch`] must run next at the latest.
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.engine.borrow().next_deadline()
+    }
+
+    /// Raised by application operations that give `dispatch` work.
+    pub fn kicked(&self) -> &Signal {
+        &self.kick
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Stats {
+        self.engine.borrow().stats().clone()
+    }
+
+    /// What the engine holds (connections, listeners, TIME-WAIT records).
+    pub fn occupancy(&self) -> super::Occupancy {
+        self.engine.borrow().occupancy()
+    }
+
+    /// The engine, for queries and options the traits do not cover
+    /// ([`TcpEngine::info`], [`TcpEngine::set_nodelay`], ...).
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut TcpEngine) -> R) -> R {
+        let r = self.with(f);
+        self.kick.raise();
+        r
+    }
+}
+
+impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
+    type Flow = DirectFlow<I, C>;
+    type Listener = DirectListener<I, C>;
+
+    async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<DirectFlow<I, C>, TcpError> {
+        let src = self.ip.src(dst).ok_or(TcpError::Unaddressable)?;
+        let now = self.clock.elapsed_ns();
+        let id = self.with(|e| e.connect(now, (src, 0), (dst, port)))?;
+        self.kick.raise();
+        let flow = DirectFlow {
+            tcp: self,
+            id,
+            closed: false,
+        };
+        poll_fn(|cx| {
+            self.with(|e| match e.state(id) {
+                Ok(State::SynSent | State::SynReceived) => {
+                    let _ = e.register_state_waker(id, cx.waker());
+                    Poll::Pending
+                }
+                Ok(State::Closed) => {
+                    Poll::Ready(Err(e.recv(id, &mut []).err().unwrap_or(TcpError::Closed)))
+                }
+                Ok(_) => Poll::Ready(Ok(())),
+                Err(err) => Poll::Ready(Err(err)),
+            })
+        })
+        .await?;
+        Ok(flow)
+    }
+
+    fn bind(&'static self, port: u16) -> Result<DirectListener<I, C>, TcpError> {
+        let id = self.with(|e| e.listen(port, DEFAULT_BACKLOG))?;
+        Ok(DirectListener {
+            tcp: self,
+            id,
+            port,
+        })
+    }
+}
+
+/// A listening port of [`DirectTcp`]; stops listening when dropped.
+pub struct DirectListener<I: 'static, C: 'static> {
+    tcp: &'static DirectTcp<I, C>,
+    id: ListenerId,
+    port: u16,
+}
+
+impl<I, C> core::fmt::Debug for DirectListener<I, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectListener")
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
+impl<I, C> Drop for DirectListener<I, C> {
+    fn drop(&mut self) {
+        let _ = self.tcp.engine.borrow_mut().close_listener(self.id);
+        self.tcp.kick.raise();
+    }
+}
+
+impl<I: Ip, C: Mclock> TcpListener for DirectListener<I, C> {
+    type Flow = DirectFlow<I, C>;
+
+    fn local_port(&self) -> u16 {
+        self.port
+    }
+
+    async fn accept(&self) -> Result<DirectFlow<I, C>, TcpError> {
+        let tcp = self.tcp;
+        let id = poll_fn(|cx| {
+            tcp.with(|e| match e.accept(self.id) {
+                Ok(Some(id)) => Poll::Ready(Ok(id)),
+                Ok(None) => match e.register_accept_waker(self.id, cx.waker()) {
+                    Ok(()) => Poll::Pending,
+                    Err(err) => Poll::Ready(Err(err)),
+                },
+                Err(err) => Poll::Ready(Err(err)),
+            })
+        })
+        .await?;
+        Ok(DirectFlow {
+            tcp,
+            id,
+            closed: false,
+        })
+    }
+}
+
+/// A connection of [`DirectTcp`]; closed (in the background) when
+/// dropped.
+pub struct DirectFlow<I: 'static, C: 'static> {
+    tcp: &'static DirectTcp<I, C>,
+    id: ConnId,
+    closed: bool,
+}
+
+impl<I, C> core::fmt::Debug for DirectFlow<I, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectFlow").field("id", &self.id).finish()
+    }
+}
+
+impl<I, C> Drop for DirectFlow<I, C> {
+    fn drop(&mut self) {
+        if !self.closed {
+            let _ = self.tcp.engine.borrow_mut().close(self.id);
+            self.tcp.kick.raise();
+        }
+    }
+}
+
+impl<I: Ip, C: Mclock> DirectFlow<I, C> {
+    /// The connection's handle in the engine, for
+    /// [`DirectTcp::with_engine`].
+    pub fn id(&self) -> ConnId {
+        self.id
+    }
+
+    /// Turns Nagle's algorithm off (or on again).
+    pub fn set_nodelay(&self, nodelay: bool) -> Result<(), TcpError> {
+        self.tcp.with(|e| e.set_nodelay(self.id, nodelay))
+    }
+
+    /// Resets the connection.
+    pub fn abort(mut self) -> Result<(), TcpError> {
+        self.closed = true;
+        let r = self.tcp.with(|e| e.abort(self.id));
+        self.tcp.kick.raise();
+        r
+    }
+
+    fn endpoint(&self, remote: bool) -> (IpAddr, u16) {
+        self.tcp
+            .with(|e| e.endpoints(self.id))
+            .map(|(l, r)| if remote { r } else { l })
+            .unwrap_or((IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0))
+    }
+}
+
+impl<I: Ip, C: Mclock> embedded_io::ErrorType for DirectFlow<I, C> {
+    type Error = TcpError;
+}
+
+impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let (tcp, id) = (self.tcp, self.id);
+        poll_fn(|cx| {
+            let r = tcp.with(|e| match e.recv(id, buf) {
+                Ok(0) => match e.register_recv_waker(id, cx.waker()) {
+                    Ok(()) => None,
+                    Err(err) => Some(Err(err)),
+                },
+                Ok(n) => Some(Ok(n)),
+                Err(TcpError::Eof) => Some(Ok(0)),
+                Err(err) => Some(Err(err)),
+            });
+            match r {
+                None => Poll::Pending,
+                Some(r) => {
+                    // Reading opened the window: the engine may owe the
+                    // peer an update.
+                    if matches!(r, Ok(n) if n > 0) {
+                        tcp.kick.raise();
+                    }
+                    Poll::Ready(r)
+                }
+            }
+        })
+        .await
+    }
+}
+
+impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let (tcp, id) = (self.tcp, self.id);
+        poll_fn(|cx| {
+            let r = tcp.with(|e| match e.send(id, data) {
+                Ok(0) => match e.register_send_waker(id, cx.waker()) {
+                    Ok(()) => None,
+                    Err(err) => Some(Err(err)),
+                },
+                other => Some(other),
+            });
+            match r {
+                None => Poll::Pending,
+                Some(r) => {
+                    tcp.kick.raise();
+                    Poll::Ready(r)
+                }
+            }
+        })
+        .await
+    }
+
+    /// The data is the engine's once written: flushing asks the runner to
+    /// send it now (it would at its next turn anyway).
+    async fn flush(&mut self) -> Result<(), TcpError> {
+        self.tcp.kick.raise();
+        Ok(())
+    }
+}
+
+impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
+    fn local(&self) -> (IpAddr, u16) {
+        self.endpoint(false)
+    }
+
+    fn remote(&self) -> (IpAddr, u16) {
+        self.endpoint(true)
+    }
+
+    async fn shutdown_write(&mut self) -> Result<(), TcpError> {
+        let r = self.tcp.with(|e| e.shutdown_write(self.id));
+        self.tcp.kick.raise();
+        r
+    }
+
+    async fn close(mut self) -> Result<(), TcpError> {
+        self.closed = true;
+        let r = self.tcp.with(|e| e.close(self.id));
+        self.tcp.kick.raise();
+        r
+    }
+}

@@ -1,0 +1,304 @@
+//! TCP between two stacks over the in-memory link, on virtual time:
+//! connections over both families, echo through the `embedded-io-async`
+//! traits, half-close, bulk transfers of tens of megabytes both ways with
+//! 0 %, 1 % and 5 % loss plus reordering and duplication (checked end to
+//! end), refused connections, and churn of thousands of short connections
+//! that leaves nothing behind.
+
+#[path = "common/netsim.rs"]
+mod netsim;
+
+use std::cell::RefCell;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use embedded_io_async::{Read, Write};
+use mirage::net::device::memory::{Faults, LinkConfig};
+use mirage::net::stack::Stackv4v6;
+use mirage::net::tcp::{Flow, Tcp, TcpError, TcpListener};
+use mirage::rt::{Spawner, sleep_ns};
+
+use netsim::{Addressing, SEC, Sim, Stack, link, payload, v4, v6};
+
+fn hosts() -> (Addressing, Addressing) {
+    (
+        Addressing::both("10.0.0.1", "fd00::1"),
+        Addressing::both("10.0.0.2", "fd00::2"),
+    )
+}
+
+/// A 64-bit FNV-1a digest, to compare streams without keeping them.
+#[derive(Clone, Copy)]
+struct Digest(u64, u64);
+
+impl Digest {
+    fn new() -> Self {
+        Digest(0xcbf2_9ce4_8422_2325, 0)
+    }
+    fn add(&mut self, data: &[u8]) {
+        for &b in data {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+        self.1 += data.len() as u64;
+    }
+}
+
+/// The bytes `[offset, offset + buf.len())` of the test stream.
+fn stream_bytes(offset: u64, buf: &mut [u8]) {
+    for (i, b) in buf.iter_mut().enumerate() {
+        let x = offset + i as u64;
+        *b = (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8;
+    }
+}
+
+/// Writes `len` bytes of the test stream to `flow`, then closes it.
+async fn send_stream<F: Flow>(mut flow: F, len: u64) -> Digest {
+    let mut d = Digest::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut sent = 0;
+    while sent < len {
+        let n = ((len - sent) as usize).min(buf.len());
+        stream_bytes(sent, &mut buf[..n]);
+        flow.write_all(&buf[..n]).await.unwrap();
+        d.add(&buf[..n]);
+        sent += n as u64;
+    }
+    flow.close().await.unwrap();
+    d
+}
+
+/// Reads `flow` to its end.
+async fn receive_stream<F: Flow>(mut flow: F) -> Digest {
+    let mut d = Digest::new();
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        let n = flow.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        d.add(&buf[..n]);
+    }
+    d
+}
+
+/// A transfer of `len` bytes from `a` to `b` and another from `b` to `a`
+/// at once; both arrive intact.
+async fn both_ways(a: &'static Stack, b: &'static Stack, dst: IpAddr, len: u64) {
+    let listener = b.tcp().bind(5001).unwrap();
+    let got = Rc::new(RefCell::new(None));
+    let sent_back = Rc::new(RefCell::new(None));
+    let (g, s) = (got.clone(), sent_back.clone());
+    let spawner = Spawner::for_current_executor().await;
+    spawner.spawn(async move {
+        let flow = listener.accept().await.unwrap();
+        // The server sends its own stream on a second connection.
+        let back = b.tcp().connect(flow.remote().0, 5002).await.unwrap();
+        let sender = Spawner::for_current_executor()
+            .await
+            .spawn(send_stream(back, len));
+        *g.borrow_mut() = Some(receive_stream(flow).await);
+        *s.borrow_mut() = Some(sender.await);
+    });
+    let back_listener = a.tcp().bind(5002).unwrap();
+    let flow = a.tcp().connect(dst, 5001).await.unwrap();
+    let sender = spawner.spawn(send_stream(flow, len));
+    let back = back_listener.accept().await.unwrap();
+    let received_back = receive_stream(back).await;
+    let sent = sender.await;
+    while got.borrow().is_none() || sent_back.borrow().is_none() {
+        sleep_ns(SEC / 10).await;
+    }
+    let got = got.borrow().unwrap();
+    let sent_back = sent_back.borrow().unwrap();
+    assert_eq!((got.0, got.1), (sent.0, sent.1), "a to b");
+    assert_eq!(
+        (received_back.0, received_back.1),
+        (sent_back.0, sent_back.1),
+        "b to a"
+    );
+    assert_eq!(got.1, len);
+}
+
+fn run_bulk(faults: Faults, len: u64, family_v6: bool) {
+    let sim = Sim::new();
+    let (na, nb) = link(LinkConfig::default().with_faults(faults));
+    let (ha, hb) = hosts();
+    let clock = sim.clock;
+    sim.ex
+        .block_on(async move {
+            let a = netsim::stack(clock, na, ha, 1).await;
+            let b = netsim::stack(clock, nb, hb, 2).await;
+            sleep_ns(3 * SEC).await;
+            let dst = if family_v6 {
+                v6("fd00::2")
+            } else {
+                v4("10.0.0.2")
+            };
+            both_ways(a, b, dst, len).await;
+            // Let the closes finish, then nothing is left.
+            sleep_ns(200 * SEC).await;
+            for s in [a, b] {
+                let o = s.direct_tcp().occupancy();
+                assert_eq!(o.connections, 0, "{o:?}");
+            }
+            let stats = a.direct_tcp().stats();
+            if faults.drop > 0.0 {
+                assert!(stats.retransmitted > 0, "{stats:?}");
+            }
+        })
+        .unwrap();
+}
+
+const MB: u64 = 1024 * 1024;
+
+#[test]
+fn bulk_both_ways_without_loss() {
+    run_bulk(Faults::NONE, 24 * MB, false);
+}
+
+#[test]
+fn bulk_both_ways_over_ipv6_with_one_percent_loss_reordering_and_duplication() {
+    let faults = Faults {
+        seed: 7,
+        drop: 0.01,
+        duplicate: 0.01,
+        reorder: 0.01,
+        corrupt: 0.0,
+        delay_ns: 100_000,
+    };
+    run_bulk(faults, 16 * MB, true);
+}
+
+#[test]
+fn bulk_both_ways_with_five_percent_loss_reordering_duplication_and_corruption() {
+    let faults = Faults {
+        seed: 9,
+        drop: 0.05,
+        duplicate: 0.02,
+        reorder: 0.05,
+        corrupt: 0.01,
+        delay_ns: 100_000,
+    };
+    run_bulk(faults, 10 * MB, false);
+}
+
+#[test]
+fn echo_through_the_embedded_io_traits_and_half_close() {
+    let sim = Sim::new();
+    let (na, nb) = link(LinkConfig::default());
+    let (ha, hb) = hosts();
+    let clock = sim.clock;
+    sim.ex
+        .block_on(async move {
+            let a = netsim::stack(clock, na, ha, 1).await;
+            let b = netsim::stack(clock, nb, hb, 2).await;
+            sleep_ns(3 * SEC).await;
+            // An echo server with a handler per connection (the seed's
+            // `listen`): echoes until the client's end of stream, then
+            // closes its side.
+            b.tcp()
+                .listen(7, |mut flow| async move {
+                    let mut buf = [0u8; 1000];
+                    loop {
+                        let n = flow.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                        flow.write_all(&buf[..n]).await.unwrap();
+                    }
+                    flow.close().await.unwrap();
+                })
+                .await
+                .unwrap();
+            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                let mut flow = a.tcp().connect(dst, 7).await.unwrap();
+                assert_eq!(flow.remote(), (dst, 7));
+                flow.writev(&[b"hello ", b"mirage"]).await.unwrap();
+                let mut got = [0u8; 12];
+                flow.read_exact(&mut got).await.unwrap();
+                assert_eq!(&got, b"hello mirage");
+                // Half-close: the server sees the end of the stream, then
+                // closes; we read the end too.
+                flow.write_all(&payload(5000, 3)).await.unwrap();
+                flow.shutdown_write().await.unwrap();
+                let mut back = Vec::new();
+                let mut buf = [0u8; 700];
+                loop {
+                    let n = flow.read(&mut buf).await.unwrap();
+                    if n == 0 {
+                        break;
+                    }
+                    back.extend_from_slice(&buf[..n]);
+                }
+                assert_eq!(back, payload(5000, 3));
+                // Writing after shutdown is an error.
+                assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+                flow.close().await.unwrap();
+            }
+            // A closed port refuses; an unreachable host times out.
+            assert_eq!(
+                a.tcp().connect(v4("10.0.0.2"), 9).await.err(),
+                Some(TcpError::Refused)
+            );
+            let started = clock.0.now();
+            let err = a.tcp().connect(v4("10.0.0.99"), 7).await.err();
+            assert_eq!(err, Some(TcpError::TimedOut));
+            assert!(clock.0.now() - started > 10 * SEC);
+        })
+        .unwrap();
+}
+
+#[test]
+fn thousands_of_short_connections_leave_nothing_behind() {
+    let sim = Sim::new();
+    let (na, nb) = link(LinkConfig::default());
+    let (ha, hb) = hosts();
+    let clock = sim.clock;
+    sim.ex
+        .block_on(async move {
+            let a = netsim::stack(clock, na, ha, 1).await;
+            let b = netsim::stack(clock, nb, hb, 2).await;
+            sleep_ns(3 * SEC).await;
+            let served = Rc::new(RefCell::new(0u32));
+            let count = served.clone();
+            b.tcp()
+                .listen(80, move |mut flow| {
+                    let count = count.clone();
+                    async move {
+                        let mut buf = [0u8; 64];
+                        let n = flow.read(&mut buf).await.unwrap();
+                        flow.write_all(&buf[..n]).await.unwrap();
+                        flow.close().await.unwrap();
+                        *count.borrow_mut() += 1;
+                    }
+                })
+                .await
+                .unwrap();
+            for i in 0..3000u32 {
+                let dst = if i % 3 == 0 {
+                    v6("fd00::2")
+                } else {
+                    v4("10.0.0.2")
+                };
+                let mut flow = a.tcp().connect(dst, 80).await.unwrap();
+                flow.write_all(&i.to_be_bytes()).await.unwrap();
+                let mut got = [0u8; 4];
+                flow.read_exact(&mut got).await.unwrap();
+                assert_eq!(u32::from_be_bytes(got), i);
+                if i % 10 == 0 {
+                    flow.abort().unwrap();
+                } else {
+                    flow.close().await.unwrap();
+                }
+            }
+            // Past TIME-WAIT (2 MSL) everything is reclaimed.
+            sleep_ns(120 * SEC).await;
+            assert_eq!(*served.borrow(), 3000);
+            for s in [a, b] {
+                let o = s.direct_tcp().occupancy();
+                assert_eq!(o.connections, 0, "{o:?}");
+                assert_eq!(o.time_wait, 0, "{o:?}");
+            }
+        })
+        .unwrap();
+}
