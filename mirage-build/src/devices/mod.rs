@@ -17,6 +17,7 @@ mod network;
 mod random;
 mod reporter;
 mod stack;
+mod tcp;
 mod time;
 mod udp;
 
@@ -43,6 +44,7 @@ pub use stack::{
     NetKey, dhcp_ipv4v6_stack, direct_stackv4v6, generic_stackv4v6, socket_stackv4v6,
     static_ipv4v6_stack,
 };
+pub use tcp::{direct_tcp, socket_tcpv4v6, tcpv4v6_of_stackv4v6};
 pub use time::default_time;
 pub use udp::{direct_udp, socket_udpv4v6};
 

@@ -4,7 +4,7 @@
 use crate::device::{Connect, Device, Impl, if_impl, match_impl};
 use crate::key::{KeyType, Target, Value, key};
 use crate::runtime_arg::RuntimeArg;
-use crate::typ::{Arpv4, Ethernet, Ipv4, Ipv6, Network, Stackv4v6, stackv4v6};
+use crate::typ::{Arpv4, Ethernet, Ipv4, Ipv6, Network, Stackv4v6, Tcp, stackv4v6};
 
 use super::ip::{
     Ipv4Config, Ipv6Config, create_ipv4, create_ipv6, ipv4_network_arg, ipv4_of_dhcp,
@@ -12,12 +12,15 @@ use super::ip::{
 };
 use super::{arp, etif};
 
-/// The stack over the given layers (the seed's `direct_stackv4v6
+/// The stack over the given layers (the seed's `direct_stackv4v6 ?tcp
 /// ~ipv4_only ~ipv6_only net eth arp ipv4 ipv6`): builds the dual IP
-/// layer, ICMP and UDP over them and runs the stack's task, which reads
-/// `net`. The layers must be built over `net`.
+/// layer, ICMP, UDP and (unless `tcp` is given, see
+/// [`super::direct_tcp`]) TCP over them, and runs the stack's task, which
+/// reads `net`. The layers must be built over `net`.
 #[track_caller]
+#[allow(clippy::too_many_arguments)]
 pub fn direct_stackv4v6(
+    tcp: Option<&Impl<Tcp>>,
     ipv4_only: &RuntimeArg<bool>,
     ipv6_only: &RuntimeArg<bool>,
     net: &Impl<Network>,
@@ -39,7 +42,12 @@ pub fn direct_stackv4v6(
     );
     let (tn, tc) = (net.clone(), clock.clone());
     let (o4, o6) = (ipv4_only.clone(), ipv6_only.clone());
-    Device::new("stack", "direct_stackv4v6", stackv4v6())
+    let given_tcp = tcp.cloned();
+    let mut device = Device::new("stack", "direct_stackv4v6", stackv4v6());
+    if let Some(tcp) = tcp {
+        device = device.dep(tcp);
+    }
+    device
         .dep(net)
         .dep(eth)
         .dep(arp)
@@ -58,8 +66,8 @@ pub fn direct_stackv4v6(
             )
         })
         .connect(move |cx| {
-            Connect::expr(format!(
-                "mirage::net::stack::DirectStack::connect({}, {}, {}, {}, {}, {}, {}, {}, {})",
+            let layers = format!(
+                "{}, {}, {}, {}, {}, {}, {}, {}, {}",
                 cx.var(&n),
                 cx.var(&e),
                 cx.var(&a),
@@ -69,7 +77,14 @@ pub fn direct_stackv4v6(
                 cx.var(&r),
                 cx.arg(&o4),
                 cx.arg(&o6),
-            ))
+            );
+            Connect::expr(match &given_tcp {
+                Some(t) => format!(
+                    "mirage::net::stack::DirectStack::connect_with_tcp({layers}, {})",
+                    cx.var(t)
+                ),
+                None => format!("mirage::net::stack::DirectStack::connect({layers})"),
+            })
             .awaited()
             .fallible()
             .leaked()
@@ -131,6 +146,7 @@ pub fn static_ipv4v6_stack(
     let ipv4 = create_ipv4(group, ipv4_config, &eth, &arp);
     let ipv6 = create_ipv6(group, ipv6_config, net, &eth);
     direct_stackv4v6(
+        None,
         &ipv4_only_arg(group),
         &ipv6_only_arg(group),
         net,
@@ -154,6 +170,7 @@ pub fn dhcp_ipv4v6_stack(
     let ipv4 = ipv4_of_dhcp(net, &eth, &arp);
     let ipv6 = create_ipv6(group, ipv6_config, net, &eth);
     direct_stackv4v6(
+        None,
         &ipv4_only_arg(group),
         &ipv6_only_arg(group),
         net,

@@ -138,19 +138,51 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         ipv6_only: bool,
         tcp_config: tcp::Config,
     ) -> Result<&'static Self, NetError> {
-        let mut seed = [0u8; 4];
-        random.fill(&mut seed);
         let ip = leak(Ipv4v6::connect(ipv4, ipv6, ipv4_only, ipv6_only));
+        let tcp = leak(DirectTcp::connect(ip, clock, random, tcp_config));
+        Self::start(net, eth, arp, ip, clock, random, tcp).await
+    }
+
+    /// [`DirectStack::connect`] feeding the given TCP (the seed's
+    /// `direct_stackv4v6 ~tcp`), built over a dual IP layer of `ipv4` and
+    /// `ipv6`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn connect_with_tcp(
+        net: &'static N,
+        eth: &'static EthOf<N>,
+        arp: &'static ArpOf<N, C>,
+        ipv4: &'static Ipv4Of<N, C>,
+        ipv6: &'static Ipv6Of<N, C>,
+        clock: &'static C,
+        random: &impl Random,
+        ipv4_only: bool,
+        ipv6_only: bool,
+        tcp: &'static TcpOf<N, C>,
+    ) -> Result<&'static Self, NetError> {
+        let ip = leak(Ipv4v6::connect(ipv4, ipv6, ipv4_only, ipv6_only));
+        Self::start(net, eth, arp, ip, clock, random, tcp).await
+    }
+
+    /// Builds ICMP and UDP over `ip`, and spawns the runner.
+    async fn start(
+        net: &'static N,
+        eth: &'static EthOf<N>,
+        arp: &'static ArpOf<N, C>,
+        ip: &'static IpOf<N, C>,
+        clock: &'static C,
+        random: &impl Random,
+        tcp: &'static TcpOf<N, C>,
+    ) -> Result<&'static Self, NetError> {
         let stack = leak(DirectStack {
             net,
             eth,
             arp,
-            ipv4,
-            ipv6,
+            ipv4: ip.ipv4(),
+            ipv6: ip.ipv6(),
             ip,
-            icmpv4: leak(Icmpv4::connect(ipv4, clock)),
-            udp: leak(DirectUdp::connect(ip, u32::from_le_bytes(seed))),
-            tcp: leak(DirectTcp::connect(ip, clock, random, tcp_config)),
+            icmpv4: leak(Icmpv4::connect(ip.ipv4(), clock)),
+            udp: leak(DirectUdp::connect(ip, crate::net::seed(random))),
+            tcp,
             clock,
         });
         let spawner = Spawner::for_current_executor().await;
