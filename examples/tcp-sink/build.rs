@@ -9,8 +9,8 @@ fn main() {
         .default(9)
         .doc("The TCP port to receive on.");
     let stack = generic_stackv4v6(None, None, None, &default_network());
-    let main = mirage_build::main("unikernel::start", stackv4v6() >> mclock() >> job())
-        .runtime_arg(&port);
+    let main =
+        mirage_build::main("unikernel::start", stackv4v6() >> mclock() >> job()).runtime_arg(&port);
     configure(register(
         "tcp-sink",
         [main.apply(&stack).apply(&default_monotonic_clock())],

@@ -58,8 +58,12 @@ pub fn socket_tcpv4v6(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Impl<Tc
         .connect(move |_| {
             Connect::expr(format!(
                 "mirage::platform::SocketTcp::connect({}, {})",
-                option_literal(ipv4.map(|a| format!("core::net::Ipv4Addr::from({:?})", a.octets()))),
-                option_literal(ipv6.map(|a| format!("core::net::Ipv6Addr::from({:?})", a.octets()))),
+                option_literal(
+                    ipv4.map(|a| format!("core::net::Ipv4Addr::from({:?})", a.octets()))
+                ),
+                option_literal(
+                    ipv6.map(|a| format!("core::net::Ipv6Addr::from({:?})", a.octets()))
+                ),
             ))
             .fallible()
         })
@@ -83,12 +87,7 @@ pub fn tcpv4v6_of_stackv4v6(stack: &Impl<Stackv4v6>) -> Impl<Tcp> {
     Device::new("tcp", "tcpv4v6_of_stackv4v6", tcp())
         .dep(stack)
         .package(super::mirage_package())
-        .rust_type(move |cx| {
-            format!(
-                "<{} as mirage::net::stack::Stackv4v6>::Tcp",
-                cx.ty(&t)
-            )
-        })
+        .rust_type(move |cx| format!("<{} as mirage::net::stack::Stackv4v6>::Tcp", cx.ty(&t)))
         .connect(move |cx| {
             Connect::expr(format!(
                 "mirage::net::stack::Stackv4v6::tcp({})",

@@ -1,0 +1,245 @@
+//! TCP against the Linux kernel's, over a tap in a network namespace each
+//! test creates and removes, with the unikernel on unix and under the
+//! project's spt tender: a Linux client talks to `tcp-echo` (bulk both
+//! ways at once, checksummed end to end, over IPv4 and IPv6), `tcp-echo`
+//! connects out to a Linux listener, `tcp-sink` digests what Linux sends,
+//! and a packet capture shows window scaling, timestamps and SACK
+//! negotiated. Needs root; otherwise each test says SKIPPED.
+
+mod common;
+#[path = "common/netns.rs"]
+mod netns;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use netns::{Lines, Netns};
+
+const BOOT: Duration = Duration::from_secs(20);
+const MB: usize = 1 << 20;
+
+fn can_run(what: &str) -> bool {
+    if let Some(why) = netns::unavailable() {
+        common::skipped(what, &why);
+        return false;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        common::skipped(what, "python3 is missing");
+        return false;
+    }
+    true
+}
+
+fn peer_script() -> String {
+    common::workspace()
+        .join("tests/tcp_peer.py")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Starts `example` for `target` in `ns` (the tap as `tap0` on unix, as
+/// `service` under spt) with `args`, and waits for `ready` in its output.
+fn start(ns: &mut Netns, target: &str, example: &str, args: &[&str], ready: &str) -> Lines {
+    let binary: PathBuf = common::build_example_with(example, target, &[("MIRAGE_NET", "direct")]);
+    let cmd = if target == "unix" {
+        let mut cmd = ns.command(binary.to_str().unwrap());
+        cmd.arg("--interface=tap0").args(args);
+        cmd
+    } else {
+        let mut cmd = ns.command(common::tender("mirage-spt").to_str().unwrap());
+        cmd.arg("--net:service=tap0").arg(&binary).args(args);
+        cmd
+    };
+    let mut lines = ns.spawn(cmd);
+    assert!(
+        lines.wait_for(ready, BOOT).is_some(),
+        "{example} did not come up:\n{}",
+        lines.dump()
+    );
+    lines
+}
+
+/// Runs the peer script in `ns`; its "OK bytes seconds sha256" line.
+fn peer(ns: &Netns, args: &[&str], lines: &mut Lines) -> (usize, f64, String) {
+    let script = peer_script();
+    let mut full = vec!["python3", script.as_str()];
+    full.extend_from_slice(args);
+    let out = ns.try_exec(&full);
+    let text = common::text(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("OK "),
+        "peer {args:?}: {text}{}\nunikernel:\n{}",
+        common::text(&out.stderr),
+        lines.dump()
+    );
+    let mut f = text.split_whitespace().skip(1);
+    (
+        f.next().unwrap().parse().unwrap(),
+        f.next().unwrap().parse().unwrap(),
+        f.next().unwrap().to_string(),
+    )
+}
+
+fn echo_both_ways(target: &str) {
+    if !can_run(&format!("TCP echo over a tap ({target})")) {
+        return;
+    }
+    let mut ns = Netns::new("tcpecho");
+    let mut lines = start(
+        &mut ns,
+        target,
+        "tcp-echo",
+        &["--ipv6=fd00::2/64"],
+        "fd00::2 is usable",
+    );
+    for (addr, size) in [("10.0.0.2", 24 * MB), ("fd00::2", 8 * MB)] {
+        let (n, secs, _) = peer(&ns, &["client", addr, "7", &size.to_string()], &mut lines);
+        assert_eq!(n, size);
+        eprintln!(
+            "tcp-echo ({target}) via {addr}: {size} bytes each way in {secs:.2} s ({:.0} MB/s each way)",
+            n as f64 / secs / 1e6
+        );
+    }
+}
+
+#[test]
+fn a_linux_client_and_tcp_echo_exchange_bulk_both_ways_unix() {
+    echo_both_ways("unix");
+}
+
+#[test]
+fn a_linux_client_and_tcp_echo_exchange_bulk_both_ways_spt() {
+    echo_both_ways("spt");
+}
+
+fn connect_out(target: &str) {
+    if !can_run(&format!("TCP connect out ({target})")) {
+        return;
+    }
+    let mut ns = Netns::new("tcpout");
+    // The Linux listener first: the unikernel connects at start.
+    let mut listener = ns.command("python3");
+    listener.args([&peer_script(), "server", "7000", &(16 * MB).to_string()]);
+    let mut server = ns.spawn(listener);
+    assert!(
+        server.wait_for("LISTENING", BOOT).is_some(),
+        "{}",
+        server.dump()
+    );
+    let mut lines = start(
+        &mut ns,
+        target,
+        "tcp-echo",
+        &["--peer=10.0.0.1", "--peer-port=7000"],
+        "connected to 10.0.0.1:7000",
+    );
+    let result = server.wait_for("OK ", Duration::from_secs(60));
+    assert!(
+        result.is_some(),
+        "listener:\n{}\nunikernel:\n{}",
+        server.dump(),
+        lines.dump()
+    );
+    assert!(
+        lines
+            .wait_for("echoed 16777216 bytes to 10.0.0.1:7000", BOOT)
+            .is_some(),
+        "{}",
+        lines.dump()
+    );
+}
+
+#[test]
+fn tcp_echo_connects_out_to_a_linux_listener_unix() {
+    connect_out("unix");
+}
+
+#[test]
+fn tcp_echo_connects_out_to_a_linux_listener_spt() {
+    connect_out("spt");
+}
+
+fn sink(target: &str) {
+    if !can_run(&format!("TCP sink ({target})")) {
+        return;
+    }
+    let mut ns = Netns::new("tcpsink");
+    let mut lines = start(&mut ns, target, "tcp-sink", &[], "receiving TCP on port 9");
+    let size = 64 * MB;
+    let (_, secs, digest) = peer(
+        &ns,
+        &["send", "10.0.0.2", "9", &size.to_string()],
+        &mut lines,
+    );
+    let line = lines
+        .wait_for("sha256", BOOT)
+        .unwrap_or_else(|| panic!("{}", lines.dump()));
+    assert!(line.contains(&format!("received {size} bytes")), "{line}");
+    assert!(line.contains(&digest), "{line} vs {digest}");
+    eprintln!(
+        "tcp-sink ({target}): Linux sent {size} bytes in {secs:.2} s ({:.0} MB/s)",
+        size as f64 / secs / 1e6
+    );
+}
+
+#[test]
+fn tcp_sink_digests_what_linux_sends_unix() {
+    sink("unix");
+}
+
+#[test]
+fn tcp_sink_digests_what_linux_sends_spt() {
+    sink("spt");
+}
+
+#[test]
+fn a_capture_shows_window_scaling_timestamps_and_sack_negotiated() {
+    if !can_run("TCP options in a capture") {
+        return;
+    }
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        common::skipped(
+            "TCP options in a capture",
+            "tcpdump is not installed (.ci/setup installs it)",
+        );
+        return;
+    }
+    let mut ns = Netns::new("tcpcap");
+    let mut lines = start(&mut ns, "spt", "tcp-echo", &[], "echoing TCP on port 7");
+    let mut capture = ns.command("tcpdump");
+    capture.args([
+        "-i",
+        "tap0",
+        "-n",
+        "-l",
+        "-v",
+        "-c",
+        "2",
+        "tcp port 7 and tcp[13] & 2 != 0",
+    ]);
+    let mut capture = ns.spawn(capture);
+    assert!(
+        capture.wait_for("listening on", BOOT).is_some(),
+        "{}",
+        capture.dump()
+    );
+    peer(&ns, &["client", "10.0.0.2", "7", "100000"], &mut lines);
+    let syn_ack = capture
+        .wait_for("10.0.0.2.7 >", BOOT)
+        .unwrap_or_else(|| panic!("no SYN-ACK captured:\n{}", capture.dump()));
+    let syn = capture
+        .seen
+        .iter()
+        .find(|l| l.contains("> 10.0.0.2.7"))
+        .cloned()
+        .unwrap_or_default();
+    for option in ["sackOK", "TS val", "wscale"] {
+        assert!(syn.contains(option), "Linux's SYN lacks {option}: {syn}");
+        assert!(
+            syn_ack.contains(option),
+            "our SYN-ACK lacks {option}: {syn_ack}"
+        );
+    }
+    assert!(syn_ack.contains("mss 1460"), "{syn_ack}");
+}
