@@ -811,3 +811,70 @@ fn solo5_device_names_are_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn tcp_devices_come_from_stacks_sockets_or_an_ip_layer() {
+    // The TCP of a stack, whichever it is.
+    let stack = generic_stackv4v6(None, None, None, &default_network());
+    let app = || {
+        let main = mirage_build::main("app::run", tcp() >> job());
+        register("tcp", [main.apply(&tcpv4v6_of_stackv4v6(&stack))]).reporter(no_reporter())
+    };
+    let main = squeezed(&eval(&app(), &[("MIRAGE_NET", "direct")]).unwrap().main_rs);
+    assert!(
+        main.contains("<mirage::net::stack::DirectStack<mirage::platform::Netif,mirage::platform::Mclock>asmirage::net::stack::Stackv4v6>::Tcp"),
+        "{main}"
+    );
+    assert!(
+        main.contains("mirage::net::stack::Stackv4v6::tcp(stack_"),
+        "{main}"
+    );
+    let main = squeezed(&eval(&app(), &[]).unwrap().main_rs);
+    assert!(
+        main.contains("<mirage::platform::SocketStackasmirage::net::stack::Stackv4v6>::Tcp"),
+        "{main}"
+    );
+    // Host sockets directly, unix only.
+    let sockets = socket_tcpv4v6(Some("127.0.0.1".parse().unwrap()), None);
+    let main = mirage_build::main("app::run", tcp() >> job());
+    let out = eval(
+        &register("t", [main.apply(&sockets)]).reporter(no_reporter()),
+        &[],
+    )
+    .unwrap();
+    assert!(
+        squeezed(&out.main_rs)
+            .contains("SocketTcp::connect(Some(core::net::Ipv4Addr::from([127,0,0,1])),None)"),
+        "{}",
+        out.main_rs
+    );
+    let main = mirage_build::main("app::run", tcp() >> job());
+    let err = evaluate_application(
+        &register("t", [main.apply(&sockets)]).reporter(no_reporter()),
+        &spt_env(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("only available on unix"), "{err}");
+    // direct_tcp over the stack's dual layer, handed to the stack.
+    let net = default_network();
+    let eth = etif(&net);
+    let arp = arp(&eth);
+    let v4 = create_ipv4(None, None, &eth, &arp);
+    let v6 = create_ipv6(None, None, &net, &eth);
+    let tcp_layer = direct_tcp(&create_ipv4v6(&v4, &v6));
+    let stack = direct_stackv4v6(
+        Some(&tcp_layer),
+        &ipv4_only_arg(None),
+        &ipv6_only_arg(None),
+        &net,
+        &eth,
+        &arp,
+        &v4,
+        &v6,
+    );
+    let main = squeezed(&eval(&stack_app(&stack), &[]).unwrap().main_rs);
+    assert!(main.contains("DirectTcp::connect("), "{main}");
+    assert!(main.contains("DirectStack::connect_with_tcp("), "{main}");
+    assert!(main.find("DirectTcp::connect(") < main.find("DirectStack::connect_with_tcp("));
+}

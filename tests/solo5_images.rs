@@ -176,8 +176,14 @@ fn block_images_declare_exactly_their_block_device() {
 }
 
 #[test]
+fn kv_rw_images_declare_exactly_their_block_device() {
+    check_image("kv-rw", "hvt", (1, 2), &[("storage", DeviceKind::Block)]);
+    check_image("kv-rw", "spt", (2, 2), &[("storage", DeviceKind::Block)]);
+}
+
+#[test]
 fn network_images_declare_the_service_net_device() {
-    for example in ["ping", "udp-echo"] {
+    for example in ["ping", "udp-echo", "tcp-echo", "tcp-sink"] {
         check_image(example, "hvt", (1, 2), &[("service", DeviceKind::Net)]);
         check_image(example, "spt", (2, 2), &[("service", DeviceKind::Net)]);
     }
@@ -195,7 +201,9 @@ fn the_other_unikernels_have_notes_and_no_c_library() {
 
 #[test]
 fn no_c_library_in_any_unikernel_dependency_tree() {
-    for example in ["hello", "block", "kv-ro", "crash", "ping", "udp-echo"] {
+    for example in [
+        "hello", "block", "kv-ro", "kv-rw", "crash", "ping", "udp-echo", "tcp-echo", "tcp-sink",
+    ] {
         for target in ["hvt", "spt"] {
             let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(common::workspace())
