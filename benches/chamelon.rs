@@ -30,13 +30,7 @@ impl Pclock for Clock {
 
 /// Runs a future that never waits (ramdisk I/O completes at once).
 fn now<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
+    mirage::rt::now_or_never(f).expect("the store waited")
 }
 
 /// Keys per directory in the workload.

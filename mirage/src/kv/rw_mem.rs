@@ -365,13 +365,7 @@ mod tests {
     }
 
     fn now<F: Future>(f: F) -> F::Output {
-        let mut f = core::pin::pin!(f);
-        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-        loop {
-            if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
+        crate::rt::now_or_never(f).expect("the store waited")
     }
 
     fn store() -> MemRw<Clock> {

@@ -491,12 +491,7 @@ mod tests {
     use super::*;
 
     fn run<F: core::future::Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the store waited"),
-        }
+        crate::rt::now_or_never(f).expect("the store waited")
     }
 
     #[test]
