@@ -171,8 +171,11 @@ fn hello_images_carry_the_abi_note_and_an_empty_manifest() {
 
 #[test]
 fn block_images_declare_exactly_their_block_device() {
-    check_image("block", "hvt", (1, 2), &[("storage", DeviceKind::Block)]);
-    check_image("block", "spt", (2, 2), &[("storage", DeviceKind::Block)]);
+    // kv-rw keeps its chamelon store on the block device `storage` too.
+    for example in ["block", "kv-rw"] {
+        check_image(example, "hvt", (1, 2), &[("storage", DeviceKind::Block)]);
+        check_image(example, "spt", (2, 2), &[("storage", DeviceKind::Block)]);
+    }
 }
 
 #[test]
@@ -195,7 +198,9 @@ fn the_other_unikernels_have_notes_and_no_c_library() {
 
 #[test]
 fn no_c_library_in_any_unikernel_dependency_tree() {
-    for example in ["hello", "block", "kv-ro", "crash", "ping", "udp-echo"] {
+    for example in [
+        "hello", "block", "kv-ro", "kv-rw", "crash", "ping", "udp-echo",
+    ] {
         for target in ["hvt", "spt"] {
             let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
                 .current_dir(common::workspace())
