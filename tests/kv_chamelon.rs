@@ -28,7 +28,7 @@ use mirage::block::ccm::CcmBlock;
 use mirage::block::faulty::Faulty;
 use mirage::block::ramdisk::Ramdisk;
 use mirage::kv::chamelon::{self, Chamelon, Error};
-use mirage::kv::{Key, Kind, KvError, KvRo, KvRw};
+use mirage::kv::{Key, Kind, KvError, KvRo, KvRw, conformance};
 use mirage::random::Rng;
 use mirage::rt::leak;
 
@@ -127,6 +127,16 @@ fn tree<S: KvRo>(kv: &S) -> Result<Tree, KvError> {
     Ok(out)
 }
 
+/// A tree as the conformance checks take it (directories end in `/`).
+fn as_files(tree: &Tree) -> conformance::Files {
+    tree.iter()
+        .map(|(p, v)| match v {
+            Some(data) => (p.clone(), data.clone()),
+            None => (format!("{p}/"), Vec::new()),
+        })
+        .collect()
+}
+
 /// Only the files of a tree.
 fn files(tree: &Tree) -> BTreeMap<String, Vec<u8>> {
     tree.iter()
@@ -201,6 +211,8 @@ fn reference_images_are_read_and_changed() {
             made,
             "bs {bs}: chamelon reads the reference's image"
         );
+        now(conformance::check_ro(&kv, &as_files(&model)))
+            .unwrap_or_else(|e| panic!("bs {bs}: {e}"));
         assert_eq!(
             now(kv.size(&k("docs/deep/large.bin"))).unwrap(),
             9 * u64::from(bs) + 77 + 700
@@ -229,6 +241,8 @@ fn reference_images_are_read_and_changed() {
             change(&kv, &mut model, &op);
         }
         assert_eq!(tree(&kv).unwrap(), model, "bs {bs}: chamelon's own view");
+        now(conformance::check_ro(&kv, &as_files(&model)))
+            .unwrap_or_else(|e| panic!("bs {bs}, changed: {e}"));
         let remounted = mount(kv_disk(&kv));
         assert_eq!(tree(&remounted).unwrap(), model, "bs {bs}: after a remount");
         save(kv_disk(&kv), &image.0);

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mirage::block::ramdisk::Ramdisk;
 use mirage::kv::fat::{FatKv, FatType};
-use mirage::kv::{Key, Kind, KvError, KvRo};
+use mirage::kv::{Key, Kind, KvError, KvRo, conformance};
 use mirage::rt::{Executor, Platform};
 
 /// The executor's platform: the block device below is always ready.
@@ -333,6 +333,14 @@ fn round_trip(name: &str, kib: u64, mkfs_args: &[&str], cluster: usize, fat_type
     assert_eq!(kv.fat_type(), fat_type);
     let tree = leak(tree);
     run(async move { read_back(kv, tree, cluster).await });
+    // The semantics every store shares, digests included.
+    let mut expected: conformance::Files = tree.files.clone();
+    for dir in &tree.dirs {
+        expected.insert(format!("{dir}/"), Vec::new());
+    }
+    let expected = leak(expected);
+    run(async move { conformance::check_ro(kv, expected).await })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use mirage::block::ramdisk::Ramdisk;
 use mirage::kv::ro::tar::TarKv;
-use mirage::kv::{Key, Kind, KvError, KvRo};
+use mirage::kv::{Key, Kind, KvError, KvRo, conformance};
 use mirage::rt::{Executor, Platform, leak};
 
 /// A platform over the host's monotonic clock that sleeps when idle.
@@ -156,6 +156,11 @@ fn check_format(format: &'static str, long_names: bool) {
         let files = files.clone();
         run(async move {
             let kv = TarKv::connect(block).await.unwrap();
+            let mut expected: conformance::Files = files.iter().cloned().collect();
+            expected.insert("empty-dir/".into(), Vec::new());
+            conformance::check_ro(&kv, &expected)
+                .await
+                .unwrap_or_else(|e| panic!("{format}, {sector_size}: {e}"));
             let (values, dictionaries) = walk(&kv).await.unwrap();
             assert_eq!(values, files, "{format}: every file, exactly");
             assert!(dictionaries.contains(&"/empty-dir".to_string()));

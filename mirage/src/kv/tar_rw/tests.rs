@@ -277,3 +277,32 @@ fn read_only_devices_and_bad_sector_sizes() {
     }
     assert!(run(TarKvRw::connect(&Odd, clock())).is_err());
 }
+
+#[test]
+fn reads_conform_to_the_key_value_semantics() {
+    let disk = device(512, 512);
+    let files = crate::kv::conformance::files([
+        ("hello.txt", &b"hello world\n"[..]),
+        ("docs/note", b"a note"),
+        ("docs/empty", b""),
+        ("docs/deep/data.bin", &[7u8; 2000]),
+    ]);
+    run(async {
+        let kv = TarKvRw::connect(&disk, clock()).await.unwrap();
+        for (path, data) in &files {
+            kv.set(&Key::v(path), data).await.unwrap();
+        }
+        crate::kv::conformance::check_ro(&kv, &files).await.unwrap();
+        // The read-only store over the same archive agrees.
+        let ro = TarKv::connect(&disk).await.unwrap();
+        crate::kv::conformance::check_ro(&ro, &files).await.unwrap();
+        // A batch runs f once, its reads seeing its writes.
+        let n = kv
+            .batch(async |b: &TarKvRw<'_, Ramdisk, Clock>| {
+                b.set(&Key::v("batch/x"), b"x").await?;
+                Ok(b.get(&Key::v("batch/x")).await?.len())
+            })
+            .await;
+        assert_eq!(n, Ok(1));
+    });
+}
