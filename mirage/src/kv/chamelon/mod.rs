@@ -19,9 +19,9 @@
 //! bits), little-endian. Entries without it (made by other littlefs tools)
 //! report the epoch. A directory's `last_modified` is the latest of its
 //! own time and its direct entries' (as chamelon's: one level deep).
-//! `digest` is SHA-256: of a value's bytes; of a directory, over its
-//! entries sorted by name, each contributing its name, a zero byte and
-//! its own digest.
+//! `digest` is SHA-256: of a value's bytes; of a directory,
+//! [`crate::kv::ro::dictionary_digest`] of its entries (as every store of
+//! this crate).
 //!
 //! # Power loss
 //!
