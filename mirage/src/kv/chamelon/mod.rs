@@ -26,7 +26,7 @@
 //! # Power loss
 //!
 //! Every change reaches the disk as copy-on-write data blocks followed by
-//! one commit into the *other* block of a metadata pair ([`fs`] explains
+//! one commit into the *other* block of a metadata pair (the module `fs` explains
 //! the protocol), so after a power loss at any write the file system
 //! mounts, each value is at its old or its new content, and the reference
 //! implementation's recovery (pending moves, orphans) is done on the next
@@ -37,7 +37,7 @@
 //!
 //! A corrupt or hostile image gives [`Error::Corrupt`] (as
 //! `KvError::Store`), never a panic, a hang or an allocation beyond the
-//! device's size: see [`mdir`], [`ctz`] and [`fs`] for the bounds.
+//! device's size: see the modules `mdir`, `ctz` and `fs` for the bounds.
 //!
 //! # Mounting and formatting
 //!
