@@ -7,7 +7,9 @@ and 4 KiB values, rotating over the files.
 
 Not a like-for-like peer: every block read and program goes through a
 Python callback and every operation through the Python binding, so the
-figures bound the reference from above. Prints one line per operation:
+figures bound the reference from above. The like-for-like peer is the
+`littlefs_c` group of benches/chamelon.rs (the C library in process,
+`--features littlefs-peer`). Prints one line per operation:
 `<op> <size>: <microseconds per operation>`.
 """
 

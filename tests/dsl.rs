@@ -508,20 +508,45 @@ fn ccm_block_wraps_its_device_and_reads_the_key_argument() {
 
 #[test]
 fn generic_block_follows_its_key_and_xenstore_needs_xen() {
-    let app = || register("gb", [block_job(&generic_block("disk"))]).reporter(no_reporter());
-    let out = eval(&app(), &[]).unwrap();
-    assert!(out.main_rs.contains("BlockFile::connect(\"disk\")"));
-    let out = eval(&app(), &[("MIRAGE_BLOCK", "ramdisk")]).unwrap();
+    let app = |b: Impl<Block>| register("gb", [block_job(&b)]).reporter(no_reporter());
+    // A ramdisk unless the key says otherwise, as in MirageOS.
+    let out = eval(&app(generic_block(None, None, "disk")), &[]).unwrap();
     assert!(
         out.main_rs.contains("Ramdisk::connect(\"disk\")"),
         "{}",
         out.main_rs
     );
-    let err = eval(&app(), &[("MIRAGE_BLOCK", "xenstore")])
-        .unwrap_err()
-        .to_string();
+    let out = eval(
+        &app(generic_block(None, None, "disk")),
+        &[("MIRAGE_BLOCK", "file")],
+    )
+    .unwrap();
+    assert!(out.main_rs.contains("BlockFile::connect(\"disk\")"));
+    // A group reads its own key; a key given by the application wins.
+    let out = eval(
+        &app(generic_block(Some("db"), None, "disk")),
+        &[("MIRAGE_DB_BLOCK", "file"), ("MIRAGE_BLOCK", "ramdisk")],
+    )
+    .unwrap();
+    assert!(out.main_rs.contains("BlockFile::connect(\"disk\")"));
+    let given = generic_block(None, Some(Value::pure(BlockKind::BlockFile)), "disk");
+    let out = eval(&app(given), &[("MIRAGE_BLOCK", "ramdisk")]).unwrap();
+    assert!(out.main_rs.contains("BlockFile::connect(\"disk\")"));
+    let err = eval(
+        &app(generic_block(None, None, "disk")),
+        &[("MIRAGE_BLOCK", "xenstore")],
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.starts_with("device `block_of_xenstore_id`"), "{err}");
     assert!(err.contains("needs a Xen target"), "{err}");
+    let err = eval(
+        &app(generic_block(None, None, "disk")),
+        &[("MIRAGE_BLOCK", "floppy")],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("xenstore, file or ramdisk"), "{err}");
 }
 
 #[test]

@@ -20,16 +20,15 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::process::Command;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mirage::Pclock;
+use mirage::block::Block;
 use mirage::block::ccm::CcmBlock;
+use mirage::block::faulty::Faulty;
 use mirage::block::ramdisk::Ramdisk;
-use mirage::block::{Block, BlockError, BlockInfo, check_access};
 use mirage::kv::chamelon::{self, Chamelon, Error};
-use mirage::kv::{Key, Kind, KvError, KvRo, KvRw};
+use mirage::kv::{Key, Kind, KvError, KvRo, KvRw, conformance};
 use mirage::random::Rng;
 use mirage::rt::leak;
 
@@ -49,14 +48,7 @@ fn clock() -> &'static Clock {
 
 /// Runs a future that never waits (these devices answer at once).
 fn now<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    for _ in 0..1_000_000 {
-        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("the future did not finish");
+    mirage::rt::now_or_never(f).expect("the future waited")
 }
 
 fn k(s: &str) -> Key {
@@ -135,6 +127,16 @@ fn tree<S: KvRo>(kv: &S) -> Result<Tree, KvError> {
     Ok(out)
 }
 
+/// A tree as the conformance checks take it (directories end in `/`).
+fn as_files(tree: &Tree) -> conformance::Files {
+    tree.iter()
+        .map(|(p, v)| match v {
+            Some(data) => (p.clone(), data.clone()),
+            None => (format!("{p}/"), Vec::new()),
+        })
+        .collect()
+}
+
 /// Only the files of a tree.
 fn files(tree: &Tree) -> BTreeMap<String, Vec<u8>> {
     tree.iter()
@@ -209,6 +211,8 @@ fn reference_images_are_read_and_changed() {
             made,
             "bs {bs}: chamelon reads the reference's image"
         );
+        now(conformance::check_ro(&kv, &as_files(&model)))
+            .unwrap_or_else(|e| panic!("bs {bs}: {e}"));
         assert_eq!(
             now(kv.size(&k("docs/deep/large.bin"))).unwrap(),
             9 * u64::from(bs) + 77 + 700
@@ -237,6 +241,8 @@ fn reference_images_are_read_and_changed() {
             change(&kv, &mut model, &op);
         }
         assert_eq!(tree(&kv).unwrap(), model, "bs {bs}: chamelon's own view");
+        now(conformance::check_ro(&kv, &as_files(&model)))
+            .unwrap_or_else(|e| panic!("bs {bs}, changed: {e}"));
         let remounted = mount(kv_disk(&kv));
         assert_eq!(tree(&remounted).unwrap(), model, "bs {bs}: after a remount");
         save(kv_disk(&kv), &image.0);
@@ -428,72 +434,6 @@ impl Op {
 
 // ----- power loss ------------------------------------------------------
 
-/// A device in memory whose sector writes fail from the `fail_from`th on,
-/// as if the power went: sectors before it in the same write land.
-struct Faulty {
-    data: Mutex<Vec<u8>>,
-    info: BlockInfo,
-    written: AtomicU64,
-    fail_from: AtomicU64,
-}
-
-impl Faulty {
-    fn new(image: &[u8], sector_size: u32) -> Self {
-        Faulty {
-            data: Mutex::new(image.to_vec()),
-            info: BlockInfo {
-                sector_size,
-                size_sectors: image.len() as u64 / u64::from(sector_size),
-                read_write: true,
-            },
-            written: AtomicU64::new(0),
-            fail_from: AtomicU64::new(u64::MAX),
-        }
-    }
-
-    /// Restores `image` and arms the failure at the `n`th sector write.
-    fn reset(&self, image: &[u8], n: u64) {
-        self.data.lock().unwrap().copy_from_slice(image);
-        self.written.store(0, Ordering::SeqCst);
-        self.fail_from.store(n, Ordering::SeqCst);
-    }
-
-    fn power_on(&self) {
-        self.fail_from.store(u64::MAX, Ordering::SeqCst);
-    }
-
-    fn image(&self) -> Vec<u8> {
-        self.data.lock().unwrap().clone()
-    }
-}
-
-impl Block for Faulty {
-    fn info(&self) -> BlockInfo {
-        self.info
-    }
-
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        check_access(&self.info, sector, buf.len(), false)?;
-        let at = (sector * u64::from(self.info.sector_size)) as usize;
-        buf.copy_from_slice(&self.data.lock().unwrap()[at..at + buf.len()]);
-        Ok(())
-    }
-
-    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        check_access(&self.info, sector, data.len(), true)?;
-        let size = self.info.sector_size as usize;
-        for (i, chunk) in data.chunks(size).enumerate() {
-            if self.written.fetch_add(1, Ordering::SeqCst) >= self.fail_from.load(Ordering::SeqCst)
-            {
-                return Err(BlockError::Device("power lost".to_string()));
-            }
-            let at = (sector as usize + i) * size;
-            self.data.lock().unwrap()[at..at + size].copy_from_slice(chunk);
-        }
-        Ok(())
-    }
-}
-
 fn workload() -> (Vec<Op>, Vec<Op>) {
     let setup = vec![
         Op::Set("a/one", b"1".to_vec()),
@@ -589,29 +529,33 @@ fn check_after_loss(
 /// initial image is `start`); returns the images left by each loss.
 fn power_loss_suite<B: Block>(
     device: &'static B,
-    faulty: &'static Faulty,
+    faulty: &'static Faulty<'static, Ramdisk>,
     start: &[u8],
     ops: &[Op],
     models: &[Tree],
 ) -> Vec<Vec<u8>> {
-    faulty.reset(start, u64::MAX);
+    let reset = |n: u64| {
+        faulty.inner().restore(start).unwrap();
+        faulty.arm(n);
+    };
+    reset(u64::MAX);
     assert_eq!(
         run_until_failure(device, ops),
         None,
         "the workload runs without faults"
     );
-    let total = faulty.written.load(Ordering::SeqCst);
+    let total = faulty.sector_writes();
     assert!(total > 20, "the workload writes ({total} sectors)");
     let mut images = Vec::new();
     for n in 0..=total {
-        faulty.reset(start, n);
+        reset(n);
         let failed = run_until_failure(device, ops);
         faulty.power_on();
         let kv = now(Chamelon::mount(device, clock(), 16))
             .unwrap_or_else(|e| panic!("write {n}: the image does not mount after the loss: {e}"));
         let found = files(&tree(&kv).unwrap_or_else(|e| panic!("write {n}: {e}")));
         check_after_loss(&found, models, ops, failed, n);
-        images.push(faulty.image());
+        images.push(faulty.inner().contents());
         // The store is usable: it finishes the interrupted work (pending
         // moves, orphans) with its first change.
         now(kv.set(&k("after/loss"), b"fine")).unwrap_or_else(|e| panic!("write {n}: {e}"));
@@ -656,7 +600,7 @@ fn power_loss_at_every_write_leaves_old_or_new_files() {
     let disk = leak(Ramdisk::new(128, 512));
     let models = prepare(disk, &setup, &ops);
     let start = disk.contents();
-    let faulty = leak(Faulty::new(&start, 512));
+    let faulty = leak(Faulty::new(disk));
     let images = power_loss_suite(faulty, faulty, &start, &ops, &models);
     // The reference implementation mounts every image left by a loss,
     // agrees on its contents, recovers it and writes to it.
@@ -684,8 +628,7 @@ fn power_loss_at_every_write_leaves_old_or_new_files() {
     }
     assert_eq!(sections.len(), images.len());
     for (n, lines) in sections {
-        let faulty = leak(Faulty::new(&images[n], 512));
-        let ours = files(&tree(&mount(faulty)).unwrap());
+        let ours = files(&tree(&mount(leak(Ramdisk::from_image(&images[n], 512)))).unwrap());
         assert_eq!(
             files(&parse(&lines)),
             ours,
@@ -697,11 +640,11 @@ fn power_loss_at_every_write_leaves_old_or_new_files() {
 #[test]
 fn power_loss_over_ccm_block() {
     let (setup, ops) = workload();
-    let raw = leak(Faulty::new(&vec![0u8; 256 * 512], 512));
+    let raw = leak(Faulty::new(leak(Ramdisk::new(256, 512))));
     let rng = leak(Rng::from_seed(&[9u8; 32]));
     let ccm = leak(CcmBlock::connect(raw, rng, Some(KEY), 8).unwrap());
     let models = prepare(ccm, &setup, &ops);
-    let start = raw.image();
+    let start = raw.inner().contents();
     power_loss_suite(ccm, raw, &start, &ops, &models);
 }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use mirage::block::ramdisk::Ramdisk;
 use mirage::kv::docteur::{Docteur, Mode};
-use mirage::kv::{Key, Kind, KvRo};
+use mirage::kv::{Key, Kind, KvRo, conformance};
 
 /// Runs a future that never waits (a ramdisk never does).
 fn run<F: core::future::Future>(f: F) -> F::Output {
@@ -109,6 +109,11 @@ fn serve_all_ways(image: &[u8], expected: &BTreeMap<String, Vec<u8>>) {
                 let big = kv.get_partial(&Key::v("big.bin"), 1_000_000, 10).await;
                 if let Some(data) = expected.get("big.bin") {
                     assert_eq!(big.unwrap(), &data[1_000_000..1_000_010]);
+                }
+                if !analyze {
+                    conformance::check_ro(&kv, expected)
+                        .await
+                        .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
                 }
             });
         }

@@ -13,9 +13,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use mirage::block::{Block, BlockError, BlockInfo, check_access};
+use mirage::block::ramdisk::Ramdisk;
 use mirage::kv::fat::{FatKv, FatType};
-use mirage::kv::{Key, Kind, KvError, KvRo};
+use mirage::kv::{Key, Kind, KvError, KvRo, conformance};
 use mirage::rt::{Executor, Platform};
 
 /// The executor's platform: the block device below is always ready.
@@ -32,32 +32,6 @@ fn run<T: 'static>(future: impl Future<Output = T> + 'static) -> T {
     Executor::new(Ready)
         .block_on(future)
         .unwrap_or_else(|_| panic!("stopped"))
-}
-
-/// An image file's bytes as a read-only block device.
-struct ImageBlock {
-    data: Vec<u8>,
-}
-
-impl Block for ImageBlock {
-    fn info(&self) -> BlockInfo {
-        BlockInfo {
-            sector_size: 512,
-            size_sectors: self.data.len() as u64 / 512,
-            read_write: false,
-        }
-    }
-
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        check_access(&self.info(), sector, buf.len(), false)?;
-        let at = sector as usize * 512;
-        buf.copy_from_slice(&self.data[at..at + buf.len()]);
-        Ok(())
-    }
-
-    async fn write(&self, _sector: u64, _data: &[u8]) -> Result<(), BlockError> {
-        Err(BlockError::ReadOnly)
-    }
 }
 
 fn skipped(reason: &str) {
@@ -237,7 +211,7 @@ fn leak<T>(value: T) -> &'static T {
 }
 
 /// Reads everything back and compares it with `tree`.
-async fn read_back(kv: &'static FatKv<ImageBlock>, tree: &Tree, cluster: usize) {
+async fn read_back(kv: &'static FatKv<Ramdisk>, tree: &Tree, cluster: usize) {
     let now_days = (SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -354,11 +328,19 @@ fn round_trip(name: &str, kib: u64, mkfs_args: &[&str], cluster: usize, fat_type
     make_image(&tools, &image, kib, mkfs_args, &tree);
     let data = std::fs::read(&image).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
-    let block = leak(ImageBlock { data });
+    let block = leak(Ramdisk::read_only(&data, 512));
     let kv = leak(run(async move { FatKv::connect(block).await }).unwrap());
     assert_eq!(kv.fat_type(), fat_type);
     let tree = leak(tree);
     run(async move { read_back(kv, tree, cluster).await });
+    // The semantics every store shares, digests included.
+    let mut expected: conformance::Files = tree.files.clone();
+    for dir in &tree.dirs {
+        expected.insert(format!("{dir}/"), Vec::new());
+    }
+    let expected = leak(expected);
+    run(async move { conformance::check_ro(kv, expected).await })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
 }
 
 #[test]
@@ -414,7 +396,9 @@ fn corrupted_fat16_image_fails_cleanly() {
         let at = reserved * 512 + entry * 2;
         data[at..at + 2].copy_from_slice(&2u16.to_le_bytes());
     }
-    let kv = leak(run(async move { FatKv::connect(leak(ImageBlock { data })).await }).unwrap());
+    let kv = leak(
+        run(async move { FatKv::connect(leak(Ramdisk::read_only(&data, 512))).await }).unwrap(),
+    );
     let errors = RefCell::new(0);
     let errors = leak(errors);
     run(async move {

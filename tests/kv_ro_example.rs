@@ -1,7 +1,8 @@
 //! examples/kv-ro end to end: the same application over `direct` (a host
 //! directory read at run time) and `crunch` (embedded at build time), on
-//! unix, and over crunch under the spt tender. Each run must list exactly
-//! the files of examples/kv-ro/htdocs with their sizes and digests.
+//! unix, and over crunch under the spt tender and (where KVM runs SSE
+//! guests) the hvt tender. Each run must list exactly the files of
+//! examples/kv-ro/htdocs with their sizes and digests.
 
 mod common;
 
@@ -85,6 +86,30 @@ fn direct_and_crunch_on_unix_list_the_same_files() {
 #[test]
 fn crunch_under_spt_lists_the_same_files() {
     let out = common::under_tender("spt", "kv-ro", &[], &["--solo5:quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
+    assert_eq!(listed(&out.stdout), expected());
+}
+
+#[test]
+fn builds_for_hvt_and_lists_the_same_files_where_kvm_runs_it() {
+    // The image builds on every host; it runs where KVM runs SSE guests.
+    common::build_example("kv-ro", "hvt");
+    match mirage_tender::hvt::probe::probe_sse() {
+        Ok(true) => {}
+        Ok(false) => {
+            return common::skipped(
+                "kv-ro under hvt",
+                "this host's KVM emulates guests and cannot run SSE instructions (see tests/solo5_hvt.rs)",
+            );
+        }
+        Err(e) => {
+            return common::skipped(
+                "kv-ro under hvt",
+                &format!("no usable KVM on this host: {e}"),
+            );
+        }
+    }
+    let out = common::under_tender("hvt", "kv-ro", &[], &["--solo5:quiet"]);
     assert_eq!(out.status.code(), Some(0), "{}", common::text(&out.stderr));
     assert_eq!(listed(&out.stdout), expected());
 }

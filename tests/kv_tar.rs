@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use mirage::block::{Block, BlockError, BlockInfo, check_access};
+use mirage::block::ramdisk::Ramdisk;
 use mirage::kv::ro::tar::TarKv;
-use mirage::kv::{Key, Kind, KvError, KvRo};
-use mirage::rt::{Executor, Platform};
+use mirage::kv::{Key, Kind, KvError, KvRo, conformance};
+use mirage::rt::{Executor, Platform, leak};
 
 /// A platform over the host's monotonic clock that sleeps when idle.
 struct TestPlatform {
@@ -39,41 +39,6 @@ where
     })
     .block_on(f)
     .expect("the executor stopped")
-}
-
-/// A read-only device over a byte vector (zero-padded to whole sectors).
-struct VecBlock {
-    data: Vec<u8>,
-    sector_size: u32,
-}
-
-impl VecBlock {
-    /// A device leaked for the rest of the test, as devices are.
-    fn leaked(mut data: Vec<u8>, sector_size: u32) -> &'static Self {
-        data.resize(data.len().next_multiple_of(sector_size as usize), 0);
-        Box::leak(Box::new(VecBlock { data, sector_size }))
-    }
-}
-
-impl Block for VecBlock {
-    fn info(&self) -> BlockInfo {
-        BlockInfo {
-            sector_size: self.sector_size,
-            size_sectors: (self.data.len() / self.sector_size as usize) as u64,
-            read_write: false,
-        }
-    }
-
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        check_access(&self.info(), sector, buf.len(), false)?;
-        let at = sector as usize * self.sector_size as usize;
-        buf.copy_from_slice(&self.data[at..at + buf.len()]);
-        Ok(())
-    }
-
-    async fn write(&self, _: u64, _: &[u8]) -> Result<(), BlockError> {
-        Err(BlockError::ReadOnly)
-    }
 }
 
 fn skip(reason: &str) {
@@ -187,10 +152,15 @@ fn check_format(format: &'static str, long_names: bool) {
     let files = populate(&root, long_names);
     let tar = archive(&root, format);
     for sector_size in [512, 4096] {
-        let block = VecBlock::leaked(tar.clone(), sector_size);
+        let block = leak(Ramdisk::read_only(&tar, sector_size));
         let files = files.clone();
         run(async move {
             let kv = TarKv::connect(block).await.unwrap();
+            let mut expected: conformance::Files = files.iter().cloned().collect();
+            expected.insert("empty-dir/".into(), Vec::new());
+            conformance::check_ro(&kv, &expected)
+                .await
+                .unwrap_or_else(|e| panic!("{format}, {sector_size}: {e}"));
             let (values, dictionaries) = walk(&kv).await.unwrap();
             assert_eq!(values, files, "{format}: every file, exactly");
             assert!(dictionaries.contains(&"/empty-dir".to_string()));
@@ -262,7 +232,7 @@ fn gnu_tar_pax_long_names() {
 }
 
 fn connect_error(tar: Vec<u8>) -> String {
-    let block = VecBlock::leaked(tar, 512);
+    let block = leak(Ramdisk::read_only(&tar, 512));
     run(async move {
         match TarKv::connect(block).await {
             Ok(kv) => panic!("accepted: {:?}", walk(&kv).await),
@@ -347,7 +317,7 @@ fn corrupted_archives_are_errors() {
         let mut t = ustar.clone();
         let at = (usize::from(seed) * 7919) % t.len();
         t[at] ^= seed | 1;
-        let block = VecBlock::leaked(t, 512);
+        let block = leak(Ramdisk::read_only(&t, 512));
         run(async move {
             if let Ok(kv) = TarKv::connect(block).await {
                 let _ = walk(&kv).await;

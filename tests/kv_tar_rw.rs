@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use mirage::Pclock;
+use mirage::block::faulty::{Faulty, POWER_LOST};
 use mirage::block::ramdisk::Ramdisk;
-use mirage::block::{Block, BlockError, BlockInfo};
 use mirage::kv::tar_rw::TarKvRw;
 use mirage::kv::{Key, KvError, KvRo, KvRw};
 
@@ -195,28 +194,6 @@ fn appends_to_an_archive_gnu_tar_made() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A device failing every write from the `fail_from`-th on.
-struct Failing<'d> {
-    disk: &'d Ramdisk,
-    writes: AtomicU64,
-    fail_from: u64,
-}
-
-impl Block for Failing<'_> {
-    fn info(&self) -> BlockInfo {
-        self.disk.info()
-    }
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.disk.read(sector, buf).await
-    }
-    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        if self.writes.fetch_add(1, Ordering::Relaxed) >= self.fail_from {
-            return Err(BlockError::Device("power lost".into()));
-        }
-        self.disk.write(sector, data).await
-    }
-}
-
 #[test]
 fn an_interrupted_append_leaves_what_gnu_tar_extracts() {
     if !gnu_tar() {
@@ -227,19 +204,30 @@ fn an_interrupted_append_leaves_what_gnu_tar_extracts() {
     // A large value written in several chunks, so the append is cut at
     // many points.
     let second = bytes(300 * 1024, 6);
-    for fail_from in 0..8 {
+    // How many sector writes the append makes when nothing fails; it is
+    // cut at its first few and at points spread over all of it.
+    let total = {
+        let disk = Ramdisk::new(2048, 512);
+        let counting = Faulty::new(&disk);
+        run(async {
+            let kv = TarKvRw::connect(&disk, &CLOCK).await.unwrap();
+            kv.set(&Key::v("first"), &first).await.unwrap();
+            let kv = TarKvRw::connect(&counting, &CLOCK).await.unwrap();
+            kv.set(&Key::v("second"), &second).await.unwrap();
+        });
+        counting.sector_writes()
+    };
+    assert!(total > 600, "{total} sector writes");
+    let cuts = (0..8).chain((1..=12).map(|i| i * total / 12 - 1));
+    for fail_from in cuts {
         let disk = Ramdisk::new(2048, 512);
         run(async {
             let kv = TarKvRw::connect(&disk, &CLOCK).await.unwrap();
             kv.set(&Key::v("first"), &first).await.unwrap();
-            let failing = Failing {
-                disk: &disk,
-                writes: AtomicU64::new(0),
-                fail_from,
-            };
+            let failing = Faulty::failing_from(&disk, fail_from);
             let cut = TarKvRw::connect(&failing, &CLOCK).await.unwrap();
             match cut.set(&Key::v("second"), &second).await {
-                Err(KvError::Store(m)) => assert!(m.contains("power lost"), "{m}"),
+                Err(KvError::Store(m)) => assert!(m.contains(POWER_LOST), "{m}"),
                 Ok(()) => {}
                 Err(e) => panic!("{e}"),
             }

@@ -1,6 +1,8 @@
-//! `block`: `block_of_file`.
+//! `block`: `block_of_file`, `ramdisk`, `block_of_xenstore_id`,
+//! `generic_block` and `ccm_block`.
 
 use crate::device::{Connect, Device, Impl, Solo5Device};
+use crate::key::{Key, KeyType, Value, key};
 use crate::typ::{Block, block};
 
 /// The block device `name` (the seed's `block_of_file`): on unix the file
@@ -55,20 +57,66 @@ pub fn block_of_xenstore_id(id: &str) -> Impl<Block> {
         .build()
 }
 
-/// The block device `name` chosen by the configure-time key `block`
-/// (`MIRAGE_BLOCK=file|ramdisk|xenstore`, default `file`): the seed's
-/// `generic_block`.
+/// Which device [`generic_block`] gives: the seed's
+/// `` [ `XenstoreId | `BlockFile | `Ramdisk ] ``, the configure-time key
+/// `block` (`MIRAGE_BLOCK=xenstore|file|ramdisk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockKind {
+    /// [`block_of_xenstore_id`] (Xen only: the build fails elsewhere).
+    XenstoreId,
+    /// [`block_of_file`].
+    BlockFile,
+    /// [`ramdisk`] (MirageOS's default).
+    Ramdisk,
+}
+
+impl KeyType for BlockKind {
+    const EXPECTED: &'static str = "xenstore, file or ramdisk";
+    fn parse_key(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "xenstore" => Some(BlockKind::XenstoreId),
+            "file" => Some(BlockKind::BlockFile),
+            "ramdisk" => Some(BlockKind::Ramdisk),
+            _ => None,
+        }
+    }
+    fn show(&self) -> String {
+        match self {
+            BlockKind::XenstoreId => "xenstore",
+            BlockKind::BlockFile => "file",
+            BlockKind::Ramdisk => "ramdisk",
+        }
+        .to_string()
+    }
+}
+
+/// The configure-time key `[GROUP-]block` of [`generic_block`] (MirageOS's
+/// `Key.block ?group ()`): read from `MIRAGE_BLOCK` (or
+/// `MIRAGE_<GROUP>_BLOCK`), `ramdisk` unless set, as in MirageOS.
+pub fn block_key(group: Option<&str>) -> Key<BlockKind> {
+    key(&super::kv::grouped(group, "block"), BlockKind::Ramdisk)
+        .doc("How generic_block devices are provided: ramdisk (the default), file or xenstore.")
+}
+
+/// The block device `name` as `key` says (the seed's `generic_block
+/// ?group ?key name`): [`block_of_xenstore_id`], [`block_of_file`] or
+/// [`ramdisk`] of `name`. Without `key`, the configure-time key
+/// [`block_key`]`(group)` chooses (`MIRAGE_BLOCK`, default `ramdisk` as in
+/// MirageOS).
 #[track_caller]
-pub fn generic_block(name: &str) -> Impl<Block> {
-    let choice = crate::key::key("block", "file".to_string())
-        .doc("How generic_block devices are provided: file, ramdisk or xenstore.");
+pub fn generic_block(
+    group: Option<&str>,
+    key: Option<Value<BlockKind>>,
+    name: &str,
+) -> Impl<Block> {
+    let choice = key.unwrap_or_else(|| block_key(group).value());
     crate::device::match_impl(
-        choice.value(),
+        choice,
         [
-            ("ramdisk".to_string(), ramdisk(name)),
-            ("xenstore".to_string(), block_of_xenstore_id(name)),
+            (BlockKind::XenstoreId, block_of_xenstore_id(name)),
+            (BlockKind::BlockFile, block_of_file(name)),
         ],
-        &block_of_file(name),
+        &ramdisk(name),
     )
 }
 

@@ -49,7 +49,8 @@ pub fn docteur_analyze() -> RuntimeArg<bool> {
 }
 
 /// A read-only store in a git PACK image made at build time from `remote`
-/// (the seed's `docteur ?mode ?name ?output ?analyze ?branch remote`):
+/// (the seed's `docteur ?mode ?name ?output ?analyze ?branch ?extra_deps
+/// remote`):
 /// `mirage::kv::docteur::Docteur`.
 ///
 /// - `remote`: a directory or a local git repository (`relativize://DIR`
@@ -65,6 +66,10 @@ pub fn docteur_analyze() -> RuntimeArg<bool> {
 ///   path is relative to the package directory).
 /// - `analyze`: the runtime argument saying whether the image is verified
 ///   at start (default [`docteur_analyze`], true).
+/// - `extra_deps`: files (relative to the package directory unless
+///   absolute) that the source depends on without holding them, produced
+///   by another build step: a change to one rebuilds the image, as
+///   MirageOS's `?extra_deps` tells dune.
 ///
 /// The image is made when the graph is evaluated (see
 /// `mirage_build::docteur::make_image` for its layout); a failure is a
@@ -76,6 +81,7 @@ pub fn docteur(
     output: Option<&str>,
     analyze: Option<&RuntimeArg<bool>>,
     branch: Option<&str>,
+    extra_deps: &[&str],
     remote: &str,
 ) -> Impl<KvRo> {
     let location = Location::caller();
@@ -85,6 +91,7 @@ pub fn docteur(
     let output = output.map(str::to_string);
     let branch = branch.map(str::to_string);
     let remote = remote.to_string();
+    let extra_deps: Vec<String> = extra_deps.iter().map(|d| d.to_string()).collect();
     let image_of = {
         let (name, output) = (name.clone(), output.clone());
         move |info: &crate::info::Info| match &output {
@@ -114,7 +121,8 @@ pub fn docteur(
         if let Ok(made) = &result
             && std::env::var_os("OUT_DIR").is_some_and(|o| o == info.output_dir().as_os_str())
         {
-            for path in &made.inputs {
+            let extra = extra_deps.iter().map(|d| info.manifest_dir().join(d));
+            for path in made.inputs.iter().cloned().chain(extra) {
                 println!("cargo:rerun-if-changed={}", path.display());
             }
         }
@@ -223,7 +231,11 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.join("data/sub/f"), "x").unwrap();
-        let out = eval(&dir, "UNIX", docteur(None, None, None, None, None, "data"));
+        let out = eval(
+            &dir,
+            "UNIX",
+            docteur(None, None, None, None, None, &[], "data"),
+        );
         let image = dir.join("out/docteur.img");
         assert!(image.is_file());
         let flat: String = out.main_rs.split_whitespace().collect();
@@ -245,6 +257,7 @@ mod tests {
                 Some("pages.img"),
                 None,
                 None,
+                &["data.gen"],
                 "relativize://data",
             ),
         );

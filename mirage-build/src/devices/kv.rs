@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use crate::device::{Connect, Device, Impl, match_impl, show_location};
 use crate::error::ConfigureError;
-use crate::key::{KeyType, Target, Value, key, target};
+use crate::key::{Key, KeyType, Target, Value, key, target};
 use crate::typ::{Block, KvRo, kv_ro};
 
 /// The stem of a generated variable name for the directory `dir`.
@@ -104,23 +104,31 @@ pub fn direct_kv_ro(dir: &str) -> Impl<KvRo> {
     match_impl(target(), [(Target::Unix, direct_unix(dir))], &crunch(dir))
 }
 
-/// How `generic_kv_ro` serves its directory: the configure-time key
-/// `kv-ro`, read from `MIRAGE_KV_RO`.
+/// The name of the configure-time key `name` of the devices of `group`
+/// (MirageOS prefixes a group's keys with `GROUP-`).
+pub(crate) fn grouped(group: Option<&str>, name: &str) -> String {
+    match group {
+        Some(g) if !g.is_empty() => format!("{g}-{name}"),
+        _ => name.to_string(),
+    }
+}
+
+/// How [`generic_kv_ro`] serves its directory: the seed's
+/// `` [ `Crunch | `Direct ] ``, the configure-time key `kv-ro`
+/// (`MIRAGE_KV_RO=crunch|direct`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KvRoMode {
-    /// `direct` on unix, `crunch` elsewhere (the default).
-    Auto,
-    /// Compiled in ([`crunch`]).
+    /// Compiled in ([`crunch`]; MirageOS's default).
     Crunch,
-    /// Read at run time ([`direct_kv_ro`]).
+    /// Read at run time ([`direct_kv_ro`]: the host directory on unix,
+    /// crunch elsewhere).
     Direct,
 }
 
 impl KeyType for KvRoMode {
-    const EXPECTED: &'static str = "crunch, direct or auto";
+    const EXPECTED: &'static str = "crunch or direct";
     fn parse_key(text: &str) -> Option<Self> {
         match text.trim().to_ascii_lowercase().as_str() {
-            "auto" | "" => Some(KvRoMode::Auto),
             "crunch" => Some(KvRoMode::Crunch),
             "direct" => Some(KvRoMode::Direct),
             _ => None,
@@ -128,7 +136,6 @@ impl KeyType for KvRoMode {
     }
     fn show(&self) -> String {
         match self {
-            KvRoMode::Auto => "auto",
             KvRoMode::Crunch => "crunch",
             KvRoMode::Direct => "direct",
         }
@@ -136,22 +143,23 @@ impl KeyType for KvRoMode {
     }
 }
 
-/// [`crunch`] or [`direct_kv_ro`] of `dir`, chosen by the configure-time key
-/// `kv-ro` (`MIRAGE_KV_RO=crunch|direct`; by default direct on unix and
-/// crunch elsewhere, as MirageOS does) (the seed's `generic_kv_ro`).
+/// The configure-time key `[GROUP-]kv-ro` of [`generic_kv_ro`] (MirageOS's
+/// `Key.kv_ro ?group ()`): read from `MIRAGE_KV_RO` (or
+/// `MIRAGE_<GROUP>_KV_RO`), `crunch` unless set, as in MirageOS.
+pub fn kv_ro_key(group: Option<&str>) -> Key<KvRoMode> {
+    key(&grouped(group, "kv-ro"), KvRoMode::Crunch).doc(
+        "How read-only stores of directories are served: crunch (compiled in, the default) or direct (read at run time on unix; crunch elsewhere).",
+    )
+}
+
+/// [`crunch`] or [`direct_kv_ro`] of `dir`, as `key` says (the seed's
+/// `generic_kv_ro ?group ?key dir`). Without `key`, the configure-time key
+/// [`kv_ro_key`]`(group)` chooses (`MIRAGE_KV_RO=crunch|direct`, default
+/// crunch as in MirageOS).
 #[track_caller]
-pub fn generic_kv_ro(dir: &str) -> Impl<KvRo> {
-    let mode = key("kv-ro", KvRoMode::Auto)
-        .doc("How read-only stores of directories are served: crunch (compiled in), direct (read at run time; unix only) or auto (direct on unix, crunch elsewhere).")
-        .value();
-    let direct = Value::from_fn(move |cx| {
-        Ok(match mode.eval(cx)? {
-            KvRoMode::Crunch => false,
-            KvRoMode::Direct => true,
-            KvRoMode::Auto => cx.target() == Target::Unix,
-        })
-    });
-    match_impl(direct, [(true, direct_kv_ro(dir))], &crunch(dir))
+pub fn generic_kv_ro(group: Option<&str>, key: Option<Value<KvRoMode>>, dir: &str) -> Impl<KvRo> {
+    let mode = key.unwrap_or_else(|| kv_ro_key(group).value());
+    match_impl(mode, [(KvRoMode::Direct, direct_kv_ro(dir))], &crunch(dir))
 }
 
 /// The tar archive on `block` as a store (the seed's `tar_kv_ro`):
@@ -220,7 +228,7 @@ mod tests {
     #[test]
     fn crunch_writes_its_table() {
         let dir = app_dir("crunch");
-        let out = eval(&dir, generic_kv_ro("data"), &[("MIRAGE_KV_RO", "crunch")]).unwrap();
+        let out = eval(&dir, generic_kv_ro(None, None, "data"), &[]).unwrap();
         assert!(out.main_rs.contains(
             "mirage::kv::ro::mem::MemKv::new(include!(concat!(env!(\"OUT_DIR\"), \"/crunch_data.rs\")))"
         ), "{}", out.main_rs);
@@ -230,9 +238,14 @@ mod tests {
     }
 
     #[test]
-    fn direct_on_unix_by_default() {
+    fn direct_when_the_key_says_so() {
         let dir = app_dir("direct");
-        let out = eval(&dir, generic_kv_ro("data"), &[]).unwrap();
+        let out = eval(
+            &dir,
+            generic_kv_ro(None, None, "data"),
+            &[("MIRAGE_KV_RO", "direct")],
+        )
+        .unwrap();
         let expected = format!(
             "mirage::platform::DirectKv::connect({:?})",
             dir.join("data").display().to_string()
@@ -240,9 +253,24 @@ mod tests {
         assert!(out.main_rs.contains(&expected), "{}", out.main_rs);
         // Crunch was not chosen, so nothing was walked.
         assert!(!dir.join("crunch_data.rs").exists());
-        let err = eval(&dir, generic_kv_ro("data"), &[("MIRAGE_KV_RO", "fat")])
-            .err()
-            .unwrap();
+        // A group's key, and a key given by the application.
+        let out = eval(
+            &dir,
+            generic_kv_ro(Some("pages"), None, "data"),
+            &[("MIRAGE_PAGES_KV_RO", "direct"), ("MIRAGE_KV_RO", "crunch")],
+        )
+        .unwrap();
+        assert!(out.main_rs.contains(&expected), "{}", out.main_rs);
+        let chosen = generic_kv_ro(None, Some(Value::pure(KvRoMode::Direct)), "data");
+        let out = eval(&dir, chosen, &[("MIRAGE_KV_RO", "crunch")]).unwrap();
+        assert!(out.main_rs.contains(&expected), "{}", out.main_rs);
+        let err = eval(
+            &dir,
+            generic_kv_ro(None, None, "data"),
+            &[("MIRAGE_KV_RO", "fat")],
+        )
+        .err()
+        .unwrap();
         assert!(matches!(err, ConfigureError::Key { .. }), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

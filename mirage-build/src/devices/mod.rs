@@ -23,7 +23,9 @@ mod udp;
 
 pub use argv::{ArgvMode, default_argv, no_argv};
 pub use arp::arp;
-pub use block::{block_of_file, block_of_xenstore_id, ccm_block, generic_block, ramdisk};
+pub use block::{
+    BlockKind, block_key, block_of_file, block_of_xenstore_id, ccm_block, generic_block, ramdisk,
+};
 pub use chamelon::chamelon;
 pub use clock::{default_monotonic_clock, default_posix_clock};
 pub use console::default_console;

@@ -227,13 +227,7 @@ mod tests {
 
     /// Runs a future that never waits (the ramdisk's do not).
     fn now<F: Future>(f: F) -> F::Output {
-        let mut f = core::pin::pin!(f);
-        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-        loop {
-            if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
+        crate::rt::now_or_never(f).expect("the device waited")
     }
 
     const KEY: &str = "0x10786d3a9c920d0b3ec80dfaaac557a7";

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod ccm;
+pub mod faulty;
 pub mod ramdisk;
 
 /// What a block device is: sector size, size, writability.

@@ -50,6 +50,31 @@ impl Ramdisk {
         disk.data.lock()[..image.len()].copy_from_slice(image);
         disk
     }
+
+    /// A read-only ramdisk holding `image` (padded with zeros to whole
+    /// sectors): every write is refused with [`BlockError::ReadOnly`], as a
+    /// read-only image file's would be.
+    pub fn read_only(image: &[u8], sector_size: u32) -> Self {
+        let mut disk = Self::from_image(image, sector_size);
+        disk.info.read_write = false;
+        disk
+    }
+
+    /// Puts `image` back as the whole contents (for tests that replay a
+    /// workload from the same start); an image of another size is refused
+    /// with [`BlockError::OutOfBounds`].
+    pub fn restore(&self, image: &[u8]) -> Result<(), BlockError> {
+        let mut data = self.data.lock();
+        if data.len() != image.len() {
+            return Err(BlockError::OutOfBounds {
+                sector: 0,
+                count: (image.len() as u64).div_ceil(u64::from(self.info.sector_size)),
+                size: self.info.size_sectors,
+            });
+        }
+        data.copy_from_slice(image);
+        Ok(())
+    }
 }
 
 impl Block for Ramdisk {
@@ -116,5 +141,23 @@ mod tests {
         let from = Ramdisk::from_image(&[1, 2, 3], 512);
         assert_eq!(from.info().size_sectors, 1);
         assert_eq!(&from.contents()[..4], &[1, 2, 3, 0]);
+        from.restore(&[4u8; 512]).unwrap();
+        assert_eq!(from.contents(), [4u8; 512]);
+        assert!(from.restore(&[4u8; 1024]).is_err());
+        assert_eq!(from.contents(), [4u8; 512]);
+    }
+
+    #[test]
+    fn a_read_only_ramdisk_refuses_writes() {
+        let disk = Ramdisk::read_only(&[7u8; 700], 512);
+        assert!(!disk.info().read_write);
+        assert_eq!(disk.info().size_sectors, 2);
+        run(async {
+            let mut buf = vec![0u8; 1024];
+            disk.read(0, &mut buf).await.unwrap();
+            assert!(buf[..700].iter().all(|&b| b == 7) && buf[700..].iter().all(|&b| b == 0));
+            assert_eq!(disk.write(0, &buf[..512]).await, Err(BlockError::ReadOnly));
+        });
+        assert!(disk.contents()[..700].iter().all(|&b| b == 7));
     }
 }

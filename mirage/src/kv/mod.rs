@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 pub mod chamelon;
+pub mod conformance;
 pub mod docteur;
 pub mod fat;
 pub mod ro;
@@ -153,8 +154,9 @@ pub trait KvRo {
     async fn list(&self, key: &Key) -> Result<Vec<(Key, Kind)>, KvError>;
     /// When the value or dictionary at `key` last changed.
     async fn last_modified(&self, key: &Key) -> Result<Timestamp, KvError>;
-    /// A digest of the value at `key` (SHA-256 unless a store documents
-    /// another), or of a dictionary's contents.
+    /// A digest of the value at `key` (its SHA-256), or of a dictionary's
+    /// contents ([`ro::dictionary_digest`]): equal contents have equal
+    /// digests in every store of this crate.
     async fn digest(&self, key: &Key) -> Result<Vec<u8>, KvError>;
     /// The size in bytes of the value at `key`.
     async fn size(&self, key: &Key) -> Result<u64, KvError>;

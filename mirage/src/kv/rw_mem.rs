@@ -42,13 +42,15 @@ impl Node {
         match self {
             Node::Value { data, .. } => Sha256::digest(data).to_vec(),
             Node::Dictionary { entries, .. } => {
-                let mut h = Sha256::new();
+                let mut h = super::ro::DictionaryDigest::new();
                 for (name, node) in entries {
-                    h.update((name.len() as u64).to_le_bytes());
-                    h.update(name.as_bytes());
-                    h.update(node.digest());
+                    let kind = match node {
+                        Node::Value { .. } => Kind::Value,
+                        Node::Dictionary { .. } => Kind::Dictionary,
+                    };
+                    h.add(name.as_bytes(), kind, &node.digest());
                 }
-                h.finalize().to_vec()
+                h.finish().to_vec()
             }
         }
     }
@@ -161,7 +163,8 @@ impl<C: Pclock> KvRo for MemRw<C> {
         match Self::find(&root, key) {
             Ok(Node::Value { .. }) => Ok(Some(Kind::Value)),
             Ok(Node::Dictionary { .. }) => Ok(Some(Kind::Dictionary)),
-            Err(KvError::NotFound(_)) => Ok(None),
+            // Nothing is below a value.
+            Err(KvError::NotFound(_) | KvError::DictionaryExpected(_)) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -365,13 +368,7 @@ mod tests {
     }
 
     fn now<F: Future>(f: F) -> F::Output {
-        let mut f = core::pin::pin!(f);
-        let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-        loop {
-            if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
+        crate::rt::now_or_never(f).expect("the store waited")
     }
 
     fn store() -> MemRw<Clock> {

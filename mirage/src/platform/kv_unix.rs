@@ -45,7 +45,11 @@ struct Pending {
 }
 
 fn io_error(key: &Key, e: std::io::Error) -> KvError {
-    if e.kind() == std::io::ErrorKind::NotFound {
+    // A path through a file names nothing, as a missing one.
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    ) {
         KvError::NotFound(key.clone())
     } else {
         KvError::Store(alloc::format!("{key}: {e}"))
@@ -491,12 +495,7 @@ mod tests {
     use super::*;
 
     fn run<F: core::future::Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the store waited"),
-        }
+        crate::rt::now_or_never(f).expect("the store waited")
     }
 
     #[test]
@@ -609,5 +608,34 @@ mod tests {
             assert_eq!(kv.get(&Key::v("batch/x")).await.unwrap(), b"x");
         });
         let _ = fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn conforms_to_the_key_value_semantics() {
+        use crate::kv::conformance::{check_ro, check_rw, files};
+        let base =
+            std::env::temp_dir().join(alloc::format!("mirage-direct-conf-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let expected = files([
+            ("hello.txt", &b"hello world\n"[..]),
+            ("docs/note", b"a note"),
+            ("docs/empty", b""),
+            ("docs/deep/data.bin", &[7u8; 2000]),
+        ]);
+        let ro = base.join("ro");
+        for (path, data) in &expected {
+            let file = ro.join(path);
+            fs::create_dir_all(file.parent().unwrap()).unwrap();
+            fs::write(file, data).unwrap();
+        }
+        let rw = base.join("rw");
+        fs::create_dir_all(&rw).unwrap();
+        run(async {
+            let kv = DirectKv::connect(ro.to_str().unwrap()).unwrap();
+            check_ro(&kv, &expected).await.unwrap();
+            let kv = DirectKv::connect(rw.to_str().unwrap()).unwrap();
+            check_rw(&kv).await.unwrap();
+        });
+        fs::remove_dir_all(&base).unwrap();
     }
 }

@@ -134,7 +134,8 @@ impl<B: Block> Fs<'_, B> {
         match self.resolve(key).await {
             Ok(Node::Root) => Ok(Some(Kind::Dictionary)),
             Ok(Node::Entry(s)) => Ok(s.entry().kind()),
-            Err(Error::Kv(KvError::NotFound(_))) => Ok(None),
+            // Nothing is below a value.
+            Err(Error::Kv(KvError::NotFound(_) | KvError::DictionaryExpected(_))) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -212,8 +213,7 @@ impl<B: Block> Fs<'_, B> {
         Ok(h.finalize().to_vec())
     }
 
-    /// SHA-256 over the entries sorted by name: each name's bytes, a zero
-    /// byte, then the entry's own digest.
+    /// [`crate::kv::ro::dictionary_digest`] of the entries, sorted by name.
     fn dir_digest(
         &mut self,
         head: Pair,
@@ -227,23 +227,21 @@ impl<B: Block> Fs<'_, B> {
             }
             let mut children = self.entries(head).await?;
             children.sort_by(|a, b| a.2.file_name().cmp(&b.2.file_name()));
-            let mut h = Sha256::new();
+            let mut h = crate::kv::ro::DictionaryDigest::new();
             for (_, _, e) in children {
-                h.update(e.file_name().unwrap_or_default());
-                h.update([0u8]);
-                let d = match e.kind() {
+                let (kind, d) = match e.kind() {
                     Some(Kind::Dictionary) => {
                         let sub = self.dir_pair(&e)?;
-                        self.dir_digest(sub, depth + 1).await?
+                        (Kind::Dictionary, self.dir_digest(sub, depth + 1).await?)
                     }
                     _ => {
                         let file = self.file_of(&e)?;
-                        self.file_digest(&file).await?
+                        (Kind::Value, self.file_digest(&file).await?)
                     }
                 };
-                h.update(d);
+                h.add(e.file_name().unwrap_or_default(), kind, &d);
             }
-            Ok(h.finalize().to_vec())
+            Ok(h.finish().to_vec())
         })
     }
 

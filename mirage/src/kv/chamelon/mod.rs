@@ -19,14 +19,14 @@
 //! bits), little-endian. Entries without it (made by other littlefs tools)
 //! report the epoch. A directory's `last_modified` is the latest of its
 //! own time and its direct entries' (as chamelon's: one level deep).
-//! `digest` is SHA-256: of a value's bytes; of a directory, over its
-//! entries sorted by name, each contributing its name, a zero byte and
-//! its own digest.
+//! `digest` is SHA-256: of a value's bytes; of a directory,
+//! [`crate::kv::ro::dictionary_digest`] of its entries (as every store of
+//! this crate).
 //!
 //! # Power loss
 //!
 //! Every change reaches the disk as copy-on-write data blocks followed by
-//! one commit into the *other* block of a metadata pair (`fs` explains
+//! one commit into the *other* block of a metadata pair (the module `fs` explains
 //! the protocol), so after a power loss at any write the file system
 //! mounts, each value is at its old or its new content, and the reference
 //! implementation's recovery (pending moves, orphans) is done on the next
@@ -37,7 +37,7 @@
 //!
 //! A corrupt or hostile image gives [`Error::Corrupt`] (as
 //! `KvError::Store`), never a panic, a hang or an allocation beyond the
-//! device's size: see `mdir`, `ctz` and `fs` for the bounds.
+//! device's size: see the modules `mdir`, `ctz` and `fs` for the bounds.
 //!
 //! # Mounting and formatting
 //!

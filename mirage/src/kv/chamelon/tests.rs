@@ -22,14 +22,7 @@ impl Pclock for Clock {
 
 /// Runs a future that never waits (ramdisk I/O completes at once).
 fn now<F: Future>(f: F) -> F::Output {
-    let mut f = core::pin::pin!(f);
-    let mut cx = core::task::Context::from_waker(core::task::Waker::noop());
-    for _ in 0..1_000_000 {
-        if let core::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-    panic!("the future did not finish");
+    crate::rt::now_or_never(f).expect("the future waited")
 }
 
 fn disk(blocks: u64, size: u32) -> &'static Ramdisk {
@@ -613,4 +606,26 @@ fn directories_made_in_split_directories_link_after_the_last_pair() {
     assert!(disk::pair_overlaps(chain.last().unwrap().tail, a_dir));
     assert!(!fs.st.gdisk.has_orphans());
     assert_eq!(now(kv.get(&k("many/a-dir/f"))).unwrap(), b"f");
+}
+
+#[test]
+fn conforms_to_the_key_value_semantics() {
+    for bs in [512, 4096] {
+        let d = disk(256, bs);
+        let kv = store(d);
+        now(crate::kv::conformance::check_rw(&kv)).unwrap_or_else(|e| panic!("{bs}: {e}"));
+        // What it holds then is still there after a remount.
+        let files = now(async {
+            let mut files = crate::kv::conformance::Files::new();
+            for dir in ["new", "zeros", "batch"] {
+                for (key, _) in kv.list(&k(dir)).await.unwrap() {
+                    let path = key.segments().join("/");
+                    files.insert(path, kv.get(&key).await.unwrap());
+                }
+            }
+            files
+        });
+        assert_eq!(files.len(), 4);
+        now(crate::kv::conformance::check_ro(&store(d), &files)).unwrap();
+    }
 }

@@ -38,6 +38,8 @@ use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
 
+use crate::kv::ro::DictionaryDigest;
+
 use crate::block::Block;
 use crate::kv::{Key, Kind, KvError, KvRo, Timestamp};
 
@@ -445,7 +447,8 @@ impl<B: Block + 'static> FatKv<B> {
         Ok(hasher.finalize().into())
     }
 
-    /// The digest of directory `dir`, walking its tree depth-first without
+    /// The digest of directory `dir` ([`crate::kv::ro::dictionary_digest`]),
+    /// walking its tree depth-first without
     /// recursion; each directory is digested once, and one that contains
     /// itself is an error.
     async fn dir_digest(&self, dir: Dir) -> Result<[u8; 32], KvError> {
@@ -453,7 +456,7 @@ impl<B: Block + 'static> FatKv<B> {
             dir: Dir,
             entries: Vec<Entry>,
             next: usize,
-            hasher: Sha256,
+            hasher: DictionaryDigest,
         }
         let sorted = |mut entries: Vec<Entry>| {
             entries.sort_by(|a, b| a.name.cmp(&b.name));
@@ -464,7 +467,7 @@ impl<B: Block + 'static> FatKv<B> {
             dir,
             entries: sorted(self.read_dir(dir).await?),
             next: 0,
-            hasher: Sha256::new(),
+            hasher: DictionaryDigest::new(),
         }];
         loop {
             let Some(top) = stack.last_mut() else {
@@ -474,15 +477,15 @@ impl<B: Block + 'static> FatKv<B> {
                 let Some(done) = stack.pop() else {
                     return Err(store("fat: digest walk lost its directory".into()));
                 };
-                let digest: [u8; 32] = done.hasher.finalize().into();
+                let digest = done.hasher.finish();
                 memo.insert(done.dir, digest);
                 match stack.last_mut() {
                     None => return Ok(digest),
                     Some(parent) => {
                         let name = &parent.entries[parent.next - 1].name;
-                        parent.hasher.update(name.as_bytes());
-                        parent.hasher.update([0]);
-                        parent.hasher.update(digest);
+                        parent
+                            .hasher
+                            .add(name.as_bytes(), Kind::Dictionary, &digest);
                     }
                 }
                 continue;
@@ -507,7 +510,7 @@ impl<B: Block + 'static> FatKv<B> {
                         dir: child,
                         entries,
                         next: 0,
-                        hasher: Sha256::new(),
+                        hasher: DictionaryDigest::new(),
                     });
                     continue;
                 }
@@ -517,9 +520,12 @@ impl<B: Block + 'static> FatKv<B> {
             let Some(top) = stack.last_mut() else {
                 return Err(store("fat: digest walk lost its directory".into()));
             };
-            top.hasher.update(entry.name.as_bytes());
-            top.hasher.update([0]);
-            top.hasher.update(digest);
+            let kind = if entry.is_dir {
+                Kind::Dictionary
+            } else {
+                Kind::Value
+            };
+            top.hasher.add(entry.name.as_bytes(), kind, &digest);
         }
     }
 }

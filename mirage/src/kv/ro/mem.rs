@@ -93,13 +93,7 @@ mod tests {
 
     /// Runs a future that never waits (the store never does).
     pub(crate) fn run<F: core::future::Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        let mut cx = Context::from_waker(Waker::noop());
-        match f.as_mut().poll(&mut cx) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the store waited"),
-        }
+        crate::rt::now_or_never(f).expect("the store waited")
     }
 
     static TABLE: &[(&str, &[u8])] = &[

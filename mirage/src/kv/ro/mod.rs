@@ -23,21 +23,44 @@ pub fn value_digest(data: &[u8]) -> [u8; 32] {
 /// The digest of a dictionary from its entries, given sorted by name: the
 /// SHA-256 of, for each entry in order, its name's length (8 bytes, big
 /// endian), its name, a kind byte (`v` for a value, `d` for a dictionary)
-/// and its own 32-byte digest.
+/// and its own 32-byte digest. Every store of this crate digests its
+/// dictionaries so (see [`DictionaryDigest`] to feed entries one by one).
 pub fn dictionary_digest<'a>(
     entries: impl IntoIterator<Item = (&'a str, Kind, [u8; 32])>,
 ) -> [u8; 32] {
-    let mut h = Sha256::new();
+    let mut h = DictionaryDigest::new();
     for (name, kind, digest) in entries {
-        h.update((name.len() as u64).to_be_bytes());
-        h.update(name.as_bytes());
-        h.update(match kind {
+        h.add(name.as_bytes(), kind, &digest);
+    }
+    h.finish()
+}
+
+/// [`dictionary_digest`] computed as the entries come, for stores that
+/// walk their directories.
+#[derive(Debug, Clone, Default)]
+pub struct DictionaryDigest(Sha256);
+
+impl DictionaryDigest {
+    /// The digest of an empty dictionary, so far.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds the next entry (entries come sorted by name, bytewise).
+    pub fn add(&mut self, name: &[u8], kind: Kind, digest: &[u8]) {
+        self.0.update((name.len() as u64).to_be_bytes());
+        self.0.update(name);
+        self.0.update(match kind {
             Kind::Value => b"v",
             Kind::Dictionary => b"d",
         });
-        h.update(digest);
+        self.0.update(digest);
     }
-    h.finalize().into()
+
+    /// The dictionary's digest.
+    pub fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
 }
 
 /// `length` bytes (fewer at the end, none past it) of a value of `size`

@@ -650,50 +650,11 @@ mod tests {
     use alloc::vec;
 
     use super::*;
-    use crate::block::{BlockError, check_access};
+    use crate::block::ramdisk::Ramdisk;
     use crate::kv::ro::value_digest;
 
-    /// A device over a vector.
-    struct VecBlock {
-        data: Vec<u8>,
-        sector_size: u32,
-    }
-
-    impl VecBlock {
-        fn new(mut data: Vec<u8>, sector_size: u32) -> Self {
-            data.resize(data.len().next_multiple_of(sector_size as usize), 0);
-            VecBlock { data, sector_size }
-        }
-    }
-
-    impl Block for VecBlock {
-        fn info(&self) -> BlockInfo {
-            BlockInfo {
-                sector_size: self.sector_size,
-                size_sectors: (self.data.len() / self.sector_size as usize) as u64,
-                read_write: false,
-            }
-        }
-
-        async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-            check_access(&self.info(), sector, buf.len(), false)?;
-            let at = sector as usize * self.sector_size as usize;
-            buf.copy_from_slice(&self.data[at..at + buf.len()]);
-            Ok(())
-        }
-
-        async fn write(&self, _: u64, _: &[u8]) -> Result<(), BlockError> {
-            Err(BlockError::ReadOnly)
-        }
-    }
-
     fn run<F: core::future::Future>(f: F) -> F::Output {
-        use core::task::{Context, Poll, Waker};
-        let mut f = core::pin::pin!(f);
-        match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(v) => v,
-            Poll::Pending => panic!("the device waited"),
-        }
+        crate::rt::now_or_never(f).expect("the device waited")
     }
 
     fn octal(field: &mut [u8], value: u64) {
@@ -751,7 +712,7 @@ mod tests {
     }
 
     fn open(data: Vec<u8>, sector_size: u32) -> Result<Vec<(String, Vec<u8>)>, KvError> {
-        let block = VecBlock::new(data, sector_size);
+        let block = Ramdisk::read_only(&data, sector_size);
         run(async {
             let kv = TarKv::connect(&block).await?;
             let mut out = Vec::new();
@@ -808,7 +769,7 @@ mod tests {
                 ]
             );
         }
-        let block = VecBlock::new(a, 4096);
+        let block = Ramdisk::read_only(&a, 4096);
         run(async {
             let kv = TarKv::connect(&block).await.unwrap();
             let k = Key::v("dir/big");
@@ -885,7 +846,7 @@ mod tests {
         // The header's own size is wrong on purpose: the pax one wins.
         push(&mut a, header("short", b'0', 0, 0), b"data");
         file(&mut a, "after", b"!");
-        let block = VecBlock::new(end(a), 512);
+        let block = Ramdisk::read_only(&end(a), 512);
         run(async {
             let kv = TarKv::connect(&block).await.unwrap();
             let k = Key::v("héllo/wörld");

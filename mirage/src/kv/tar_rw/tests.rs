@@ -1,8 +1,8 @@
 use alloc::collections::BTreeMap;
 use alloc::string::ToString;
-use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::*;
+use crate::block::faulty::Faulty;
 use crate::block::ramdisk::Ramdisk;
 use crate::kv::ro::tar::TarKv;
 
@@ -20,29 +20,6 @@ fn clock() -> &'static Clock {
 /// Runs a future that never waits (a ramdisk never does).
 fn run<F: core::future::Future>(f: F) -> F::Output {
     crate::rt::now_or_never(f).expect("the store waited")
-}
-
-/// A device that fails every write from the `fail_from`-th on (counting
-/// from 0), as a device losing power would.
-struct Failing<'d> {
-    disk: &'d Ramdisk,
-    writes: AtomicU64,
-    fail_from: u64,
-}
-
-impl Block for Failing<'_> {
-    fn info(&self) -> BlockInfo {
-        self.disk.info()
-    }
-    async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.disk.read(sector, buf).await
-    }
-    async fn write(&self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        if self.writes.fetch_add(1, Ordering::Relaxed) >= self.fail_from {
-            return Err(BlockError::Device("injected failure".to_string()));
-        }
-        self.disk.write(sector, data).await
-    }
 }
 
 /// Every value of the store, by path.
@@ -140,11 +117,7 @@ fn every_interrupted_write_leaves_the_archive_readable() {
         let mut completed = false;
         for fail_from in 0.. {
             let disk = device(64 * 1024 / u64::from(sector_size), sector_size);
-            let failing = Failing {
-                disk: &disk,
-                writes: AtomicU64::new(0),
-                fail_from,
-            };
+            let failing = Faulty::failing_from(&disk, fail_from);
             let mut before = BTreeMap::new();
             let mut failed_at = None;
             run(async {
@@ -278,23 +251,7 @@ fn refused_operations_say_why_and_change_nothing() {
 
 #[test]
 fn read_only_devices_and_bad_sector_sizes() {
-    let disk = device(8, 512);
-    struct ReadOnly<'d>(&'d Ramdisk);
-    impl Block for ReadOnly<'_> {
-        fn info(&self) -> BlockInfo {
-            BlockInfo {
-                read_write: false,
-                ..self.0.info()
-            }
-        }
-        async fn read(&self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-            self.0.read(sector, buf).await
-        }
-        async fn write(&self, _: u64, _: &[u8]) -> Result<(), BlockError> {
-            Err(BlockError::ReadOnly)
-        }
-    }
-    let ro = ReadOnly(&disk);
+    let ro = Ramdisk::read_only(&device(8, 512).contents(), 512);
     run(async {
         let kv = TarKvRw::connect(&ro, clock()).await.unwrap();
         assert!(matches!(
@@ -319,4 +276,33 @@ fn read_only_devices_and_bad_sector_sizes() {
         }
     }
     assert!(run(TarKvRw::connect(&Odd, clock())).is_err());
+}
+
+#[test]
+fn reads_conform_to_the_key_value_semantics() {
+    let disk = device(512, 512);
+    let files = crate::kv::conformance::files([
+        ("hello.txt", &b"hello world\n"[..]),
+        ("docs/note", b"a note"),
+        ("docs/empty", b""),
+        ("docs/deep/data.bin", &[7u8; 2000]),
+    ]);
+    run(async {
+        let kv = TarKvRw::connect(&disk, clock()).await.unwrap();
+        for (path, data) in &files {
+            kv.set(&Key::v(path), data).await.unwrap();
+        }
+        crate::kv::conformance::check_ro(&kv, &files).await.unwrap();
+        // The read-only store over the same archive agrees.
+        let ro = TarKv::connect(&disk).await.unwrap();
+        crate::kv::conformance::check_ro(&ro, &files).await.unwrap();
+        // A batch runs f once, its reads seeing its writes.
+        let n = kv
+            .batch(async |b: &TarKvRw<'_, Ramdisk, Clock>| {
+                b.set(&Key::v("batch/x"), b"x").await?;
+                Ok(b.get(&Key::v("batch/x")).await?.len())
+            })
+            .await;
+        assert_eq!(n, Ok(1));
+    });
 }
