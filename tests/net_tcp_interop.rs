@@ -93,6 +93,21 @@ fn echo_both_ways(target: &str) {
         &["--ipv6=fd00::2/64"],
         "fd00::2 is usable",
     );
+    // socat, as a user would try it.
+    for target_addr in ["TCP4:10.0.0.2:7", "TCP6:[fd00::2]:7"] {
+        let out = ns.try_exec(&[
+            "sh",
+            "-c",
+            &format!("printf 'hello mirage' | socat -t 5 - {target_addr}"),
+        ]);
+        assert_eq!(
+            common::text(&out.stdout),
+            "hello mirage",
+            "socat {target_addr}: {}\n{}",
+            common::text(&out.stderr),
+            lines.dump()
+        );
+    }
     for (addr, size) in [("10.0.0.2", 24 * MB), ("fd00::2", 8 * MB)] {
         let (n, secs, _) = peer(&ns, &["client", addr, "7", &size.to_string()], &mut lines);
         assert_eq!(n, size);
