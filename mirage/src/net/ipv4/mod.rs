@@ -458,16 +458,16 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
 
     /// The neighbour a datagram to `dst` goes to.
     fn next_hop(&self, config: &Ipv4Config, dst: Ipv4Addr) -> Result<Ipv4Addr, IpError> {
-        if dst.is_broadcast()
-            || dst.is_multicast()
-            || config.address.contains(dst)
-            || dst == subnet_broadcast(&config.address)
-        {
+        if config.address.contains(dst) {
+            // On the link; its broadcast address is everyone's.
             return Ok(if dst == subnet_broadcast(&config.address) {
                 Ipv4Addr::BROADCAST
             } else {
                 dst
             });
+        }
+        if dst.is_broadcast() || dst.is_multicast() {
+            return Ok(dst);
         }
         config.gateway.ok_or(IpError::NoRoute(IpAddr::V4(dst)))
     }
@@ -611,32 +611,39 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         let IpAddr::V4(dst4) = dst else {
             return Err(IpError::WrongFamily(dst));
         };
-        let config = self.state.borrow().config.ok_or(IpError::NoAddress(dst))?;
-        let src4 = match src {
-            None => config.address.address(),
-            Some(IpAddr::V4(s)) => s,
-            Some(other) => return Err(IpError::WrongFamily(other)),
-        };
-        let hop = self.next_hop(&config, dst4)?;
-        let max = self.mtu(dst);
         if len > wire::MAX_PAYLOAD_LEN {
             return Err(IpError::TooBig {
                 len,
                 max: wire::MAX_PAYLOAD_LEN,
             });
         }
+        // One borrow of the state per datagram: configuration,
+        // identification and the counter.
+        let (config, ident) = {
+            let mut state = self.state.borrow_mut();
+            let config = state.config.ok_or(IpError::NoAddress(dst))?;
+            state.ident = state.ident.wrapping_add(1);
+            state.stats.sent += 1;
+            (config, state.ident)
+        };
+        let src4 = match src {
+            None => config.address.address(),
+            Some(IpAddr::V4(s)) => s,
+            Some(other) => return Err(IpError::WrongFamily(other)),
+        };
+        let hop = self.next_hop(&config, dst4)?;
+        let max = self.eth.mtu().saturating_sub(HEADER_LEN);
         let mut header = wire::Repr {
             src_addr: src4,
             dst_addr: dst4,
             protocol: wire::Protocol::from(protocol),
             ttl: options.ttl.unwrap_or(DEFAULT_TTL),
             payload_len: len,
-            ident: self.next_ident(),
+            ident,
             dont_fragment: !options.fragment,
             more_fragments: false,
             frag_offset: 0,
         };
-        self.state.borrow_mut().stats.sent += 1;
         if len <= max {
             return self.send_packet(hop, header, |buf| fill(IpAddr::V4(src4), buf));
         }

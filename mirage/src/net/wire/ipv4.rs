@@ -355,21 +355,24 @@ impl Repr {
     /// If the buffer is shorter than [`HEADER_LEN`]. `payload_len` above
     /// [`MAX_PAYLOAD_LEN`] is clamped.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
-        packet.set_version(4);
-        packet.set_header_len(HEADER_LEN as u8);
-        packet.set_dscp_ecn(0);
+        // The header is built whole, checksummed and copied once: this is
+        // on the path of every datagram sent.
         let total = u16::try_from(self.buffer_len()).unwrap_or(u16::MAX);
-        packet.set_total_len(total);
-        packet.set_ident(self.ident);
-        packet.set_flg_off(0xffff, 0);
-        packet.set_dont_frag(self.dont_fragment);
-        packet.set_more_frags(self.more_fragments);
-        packet.set_frag_offset(self.frag_offset);
-        packet.set_ttl(self.ttl);
-        packet.set_protocol(self.protocol);
-        packet.set_src_addr(self.src_addr);
-        packet.set_dst_addr(self.dst_addr);
-        packet.fill_checksum();
+        let flags_offset = (u16::from(self.dont_fragment) << 14)
+            | (u16::from(self.more_fragments) << 13)
+            | ((self.frag_offset >> 3) & 0x1fff);
+        let mut h = [0u8; HEADER_LEN];
+        h[field::VER_IHL] = 0x40 | (HEADER_LEN as u8 / 4);
+        h[field::LENGTH].copy_from_slice(&total.to_be_bytes());
+        h[field::IDENT].copy_from_slice(&self.ident.to_be_bytes());
+        h[field::FLG_OFF].copy_from_slice(&flags_offset.to_be_bytes());
+        h[field::TTL] = self.ttl;
+        h[field::PROTOCOL] = u8::from(self.protocol);
+        h[field::SRC].copy_from_slice(&self.src_addr.octets());
+        h[field::DST].copy_from_slice(&self.dst_addr.octets());
+        let sum = !checksum::data(&h);
+        h[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
+        packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
     }
 }
 
