@@ -23,7 +23,7 @@ use mirage::net::wire::ethernet::EtherType;
 use mirage::net::wire::ipv4;
 use mirage::rt::{Spawner, sleep_ns, timeout};
 
-use netsim::{Addressing, SEC, Sim, Stack, link, payload, v4, v6};
+use netsim::{Addressing, SEC, Stack, payload, v4, v6};
 
 fn hosts() -> (Addressing, Addressing) {
     (
@@ -48,158 +48,137 @@ async fn collect(stack: &'static Stack, port: u16) -> Rc<RefCell<Vec<(IpAddr, Ve
 
 #[test]
 fn echo_over_both_families_once_addresses_are_usable() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            // IPv6 addresses pass DAD after a second.
-            assert!(a.ipv6().addresses().is_empty());
-            sleep_ns(2 * SEC).await;
-            let mut want = vec![v4("10.0.0.1"), v6("fd00::1")];
-            want.push(IpAddr::V6(mirage::net::ipv6::addr::link_local(
-                a.ethernet().mac(),
-            )));
-            let mut have = a.ip().addresses();
-            have.sort();
-            want.sort();
-            assert_eq!(have, want);
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        // IPv6 addresses pass DAD after a second.
+        assert!(a.ipv6().addresses().is_empty());
+        sleep_ns(2 * SEC).await;
+        let mut want = vec![v4("10.0.0.1"), v6("fd00::1")];
+        want.push(IpAddr::V6(mirage::net::ipv6::addr::link_local(
+            a.ethernet().mac(),
+        )));
+        let mut have = a.ip().addresses();
+        have.sort();
+        want.sort();
+        assert_eq!(have, want);
 
-            a.icmpv4().ping(v4("10.0.0.2"), 7, 1, b"ping4").unwrap();
-            a.ipv6()
-                .ping("fd00::2".parse().unwrap(), 8, 1, b"ping6")
-                .unwrap();
-            let ll_b = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
-            a.ipv6().ping(ll_b, 9, 1, b"ll").unwrap();
-            sleep_ns(SEC).await;
-            let r4 = a.icmpv4().take_replies();
-            assert_eq!(r4.len(), 1);
-            assert_eq!(
-                (r4[0].src, r4[0].ident, &r4[0].data[..]),
-                (v4("10.0.0.2"), 7, &b"ping4"[..])
-            );
-            let r6 = a.ipv6().take_replies();
-            assert_eq!(r6.len(), 2, "{r6:?}");
-            assert!(
-                r6.iter()
-                    .any(|r| r.src == v6("fd00::2") && r.data == b"ping6")
-            );
-            assert!(
-                r6.iter()
-                    .any(|r| r.src == IpAddr::V6(ll_b) && r.data == b"ll")
-            );
-            assert_eq!(b.icmpv4().stats().echo_replies_sent, 1);
-            assert_eq!(b.ipv6().stats().echo_replies_sent, 2);
+        a.icmpv4().ping(v4("10.0.0.2"), 7, 1, b"ping4").unwrap();
+        a.ipv6()
+            .ping("fd00::2".parse().unwrap(), 8, 1, b"ping6")
+            .unwrap();
+        let ll_b = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
+        a.ipv6().ping(ll_b, 9, 1, b"ll").unwrap();
+        sleep_ns(SEC).await;
+        let r4 = a.icmpv4().take_replies();
+        assert_eq!(r4.len(), 1);
+        assert_eq!(
+            (r4[0].src, r4[0].ident, &r4[0].data[..]),
+            (v4("10.0.0.2"), 7, &b"ping4"[..])
+        );
+        let r6 = a.ipv6().take_replies();
+        assert_eq!(r6.len(), 2, "{r6:?}");
+        assert!(
+            r6.iter()
+                .any(|r| r.src == v6("fd00::2") && r.data == b"ping6")
+        );
+        assert!(
+            r6.iter()
+                .any(|r| r.src == IpAddr::V6(ll_b) && r.data == b"ll")
+        );
+        assert_eq!(b.icmpv4().stats().echo_replies_sent, 1);
+        assert_eq!(b.ipv6().stats().echo_replies_sent, 2);
 
-            // A task waiting for the next reply is woken by it, and takes it.
-            let waiter = Spawner::for_current_executor()
-                .await
-                .spawn(async move { a.icmpv4().next_reply().await });
-            a.icmpv4().ping(v4("10.0.0.2"), 7, 2, b"again").unwrap();
-            let reply = timeout(SEC, waiter).await.expect("woken by the reply");
-            assert_eq!(
-                (reply.src, reply.seq_no, &reply.data[..]),
-                (v4("10.0.0.2"), 2, &b"again"[..])
-            );
-            assert!(a.icmpv4().take_replies().is_empty());
-        })
-        .unwrap();
+        // A task waiting for the next reply is woken by it, and takes it.
+        let waiter = Spawner::for_current_executor()
+            .await
+            .spawn(async move { a.icmpv4().next_reply().await });
+        a.icmpv4().ping(v4("10.0.0.2"), 7, 2, b"again").unwrap();
+        let reply = timeout(SEC, waiter).await.expect("woken by the reply");
+        assert_eq!(
+            (reply.src, reply.seq_no, &reply.data[..]),
+            (v4("10.0.0.2"), 2, &b"again"[..])
+        );
+        assert!(a.icmpv4().take_replies().is_empty());
+    });
 }
 
 #[test]
 fn udp_both_ways_over_both_families() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(2 * SEC).await;
-            let at_a = collect(a, 5000).await;
-            let at_b = collect(b, 7).await;
-            for i in 0..50u32 {
-                let dst = if i.is_multiple_of(2) {
-                    v4("10.0.0.2")
-                } else {
-                    v6("fd00::2")
-                };
-                a.udp()
-                    .write(Some(5000), dst, 7, &payload(100 + i as usize, i))
-                    .await
-                    .unwrap();
-            }
-            let sock = b.udp().bind(0).unwrap();
-            sock.send_to(b"reply", v4("10.0.0.1"), 5000).await.unwrap();
-            sock.send_to(b"reply6", v6("fd00::1"), 5000).await.unwrap();
-            sleep_ns(SEC).await;
-            let got = at_b.borrow();
-            assert_eq!(got.len(), 50);
-            for (i, (src, data)) in got.iter().enumerate() {
-                let i = i as u32;
-                assert_eq!(
-                    *src,
-                    if i.is_multiple_of(2) {
-                        v4("10.0.0.1")
-                    } else {
-                        v6("fd00::1")
-                    }
-                );
-                assert_eq!(*data, payload(100 + i as usize, i));
-            }
-            let back = at_a.borrow();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_a = collect(a, 5000).await;
+        let at_b = collect(b, 7).await;
+        for i in 0..50u32 {
+            let dst = if i.is_multiple_of(2) {
+                v4("10.0.0.2")
+            } else {
+                v6("fd00::2")
+            };
+            a.udp()
+                .write(Some(5000), dst, 7, &payload(100 + i as usize, i))
+                .await
+                .unwrap();
+        }
+        let sock = b.udp().bind(0).unwrap();
+        sock.send_to(b"reply", v4("10.0.0.1"), 5000).await.unwrap();
+        sock.send_to(b"reply6", v6("fd00::1"), 5000).await.unwrap();
+        sleep_ns(SEC).await;
+        let got = at_b.borrow();
+        assert_eq!(got.len(), 50);
+        for (i, (src, data)) in got.iter().enumerate() {
+            let i = i as u32;
             assert_eq!(
-                *back,
-                vec![
-                    (v4("10.0.0.2"), b"reply".to_vec()),
-                    (v6("fd00::2"), b"reply6".to_vec())
-                ]
+                *src,
+                if i.is_multiple_of(2) {
+                    v4("10.0.0.1")
+                } else {
+                    v6("fd00::1")
+                }
             );
-            assert_eq!(b.udp().stats().delivered, 50);
-        })
-        .unwrap();
+            assert_eq!(*data, payload(100 + i as usize, i));
+        }
+        let back = at_a.borrow();
+        assert_eq!(
+            *back,
+            vec![
+                (v4("10.0.0.2"), b"reply".to_vec()),
+                (v6("fd00::2"), b"reply6".to_vec())
+            ]
+        );
+        assert_eq!(b.udp().stats().delivered, 50);
+    });
 }
 
 #[test]
 fn fragmented_datagrams_reassemble_both_ways_over_both_families() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(2 * SEC).await;
-            let at_a = collect(a, 9).await;
-            let at_b = collect(b, 9).await;
-            let sizes = [1473, 3000, 8000, 65_507 - 48];
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_a = collect(a, 9).await;
+        let at_b = collect(b, 9).await;
+        let sizes = [1473, 3000, 8000, 65_507 - 48];
+        for (i, &len) in sizes.iter().enumerate() {
+            let p = payload(len, i as u32);
+            a.udp().write(Some(9), v4("10.0.0.2"), 9, &p).await.unwrap();
+            b.udp().write(Some(9), v6("fd00::1"), 9, &p).await.unwrap();
+        }
+        sleep_ns(SEC).await;
+        for (got, who) in [(&at_b, "b"), (&at_a, "a")] {
+            let got = got.borrow();
+            assert_eq!(got.len(), sizes.len(), "{who}");
             for (i, &len) in sizes.iter().enumerate() {
-                let p = payload(len, i as u32);
-                a.udp().write(Some(9), v4("10.0.0.2"), 9, &p).await.unwrap();
-                b.udp().write(Some(9), v6("fd00::1"), 9, &p).await.unwrap();
+                assert_eq!(got[i].1, payload(len, i as u32), "{who} datagram {i}");
             }
-            sleep_ns(SEC).await;
-            for (got, who) in [(&at_b, "b"), (&at_a, "a")] {
-                let got = got.borrow();
-                assert_eq!(got.len(), sizes.len(), "{who}");
-                for (i, &len) in sizes.iter().enumerate() {
-                    assert_eq!(got[i].1, payload(len, i as u32), "{who} datagram {i}");
-                }
-            }
-            assert_eq!(a.ipv4().stats().fragmented, sizes.len() as u64);
-            assert_eq!(b.ipv4().stats().reassembled, sizes.len() as u64);
-            assert_eq!(b.ipv6().stats().fragmented, sizes.len() as u64);
-            assert_eq!(a.ipv6().stats().reassembled, sizes.len() as u64);
-            // Nothing is left behind.
-            assert_eq!(b.ipv4().reassembly(), (0, 0));
-            assert_eq!(a.ipv6().reassembly(), (0, 0));
-        })
-        .unwrap();
+        }
+        assert_eq!(a.ipv4().stats().fragmented, sizes.len() as u64);
+        assert_eq!(b.ipv4().stats().reassembled, sizes.len() as u64);
+        assert_eq!(b.ipv6().stats().fragmented, sizes.len() as u64);
+        assert_eq!(a.ipv6().stats().reassembled, sizes.len() as u64);
+        // Nothing is left behind.
+        assert_eq!(b.ipv4().reassembly(), (0, 0));
+        assert_eq!(a.ipv6().reassembly(), (0, 0));
+    });
 }
 
 #[test]
@@ -212,14 +191,12 @@ fn faults_lose_datagrams_but_never_corrupt_or_wedge_the_stack() {
         corrupt: 0.1,
         delay_ns: 0,
     };
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default().with_faults(faults));
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
+    netsim::pair(
+        LinkConfig::default().with_faults(faults),
+        ha,
+        hb,
+        move |a, b, _| async move {
             sleep_ns(5 * SEC).await;
             let at_b = collect(b, 7).await;
             let mut sent = Vec::new();
@@ -271,111 +248,88 @@ fn faults_lose_datagrams_but_never_corrupt_or_wedge_the_stack() {
                 }
             }
             assert!(answered);
-        })
-        .unwrap();
+        },
+    );
 }
 
 #[test]
 fn closed_ports_are_reported_by_icmp_within_a_rate_limit() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(2 * SEC).await;
-            for _ in 0..150 {
-                a.udp()
-                    .write(None, v4("10.0.0.2"), 999, b"x")
-                    .await
-                    .unwrap();
-            }
-            // To a broadcast: never reported.
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        for _ in 0..150 {
             a.udp()
-                .write(None, v4("10.0.0.255"), 999, b"x")
+                .write(None, v4("10.0.0.2"), 999, b"x")
                 .await
                 .unwrap();
-            sleep_ns(SEC / 10).await;
-            let s = b.icmpv4().stats();
-            assert_eq!(
-                s.unreachable_sent,
-                mirage::net::icmpv4::ERRORS_PER_SECOND as u64
-            );
-            assert_eq!(s.rate_limited, 150 - s.unreachable_sent);
-            assert_eq!(b.udp().stats().no_listener, 151);
-        })
-        .unwrap();
+        }
+        // To a broadcast: never reported.
+        a.udp()
+            .write(None, v4("10.0.0.255"), 999, b"x")
+            .await
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        let s = b.icmpv4().stats();
+        assert_eq!(
+            s.unreachable_sent,
+            mirage::net::icmpv4::ERRORS_PER_SECOND as u64
+        );
+        assert_eq!(s.rate_limited, 150 - s.unreachable_sent);
+        assert_eq!(b.udp().stats().no_listener, 151);
+    });
 }
 
 #[test]
 fn family_switches_turn_a_family_off() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (mut ha, hb) = hosts();
     ha.ipv4_only = true;
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(2 * SEC).await;
-            assert_eq!(a.ip().addresses(), vec![v4("10.0.0.1")]);
-            let err = a.udp().write(None, v6("fd00::2"), 7, b"x").await;
-            assert!(err.is_err());
-            // B pings A over IPv6: A is silent.
-            b.ipv6()
-                .ping("fd00::1".parse().unwrap(), 1, 1, b"x")
-                .unwrap();
-            sleep_ns(4 * SEC).await;
-            assert!(b.ipv6().take_replies().is_empty());
-            b.icmpv4().ping(v4("10.0.0.1"), 1, 1, b"x").unwrap();
-            sleep_ns(SEC).await;
-            assert_eq!(b.icmpv4().take_replies().len(), 1);
-        })
-        .unwrap();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        assert_eq!(a.ip().addresses(), vec![v4("10.0.0.1")]);
+        let err = a.udp().write(None, v6("fd00::2"), 7, b"x").await;
+        assert!(err.is_err());
+        // B pings A over IPv6: A is silent.
+        b.ipv6()
+            .ping("fd00::1".parse().unwrap(), 1, 1, b"x")
+            .unwrap();
+        sleep_ns(4 * SEC).await;
+        assert!(b.ipv6().take_replies().is_empty());
+        b.icmpv4().ping(v4("10.0.0.1"), 1, 1, b"x").unwrap();
+        sleep_ns(SEC).await;
+        assert_eq!(b.icmpv4().take_replies().len(), 1);
+    });
 }
 
 #[test]
 fn duplicate_addresses_are_detected_and_not_used() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let ha = Addressing::both("10.0.0.1", "fd00::7");
     let hb = Addressing::both("10.0.0.2", "fd00::7");
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(3 * SEC).await;
-            let dup: std::net::Ipv6Addr = "fd00::7".parse().unwrap();
-            for s in [a, b] {
-                let states = s.ipv6().address_states();
-                assert!(
-                    !states.iter().any(|x| x.addr == dup),
-                    "the duplicate address stayed: {states:?}"
-                );
-                // The link-local addresses differ and are usable.
-                assert!(states.iter().all(|x| x.state == AddrState::Preferred));
-            }
-        })
-        .unwrap();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let dup: std::net::Ipv6Addr = "fd00::7".parse().unwrap();
+        for s in [a, b] {
+            let states = s.ipv6().address_states();
+            assert!(
+                !states.iter().any(|x| x.addr == dup),
+                "the duplicate address stayed: {states:?}"
+            );
+            // The link-local addresses differ and are usable.
+            assert!(states.iter().all(|x| x.state == AddrState::Preferred));
+        }
+    });
 }
 
 #[test]
 fn a_flood_of_fragments_stays_within_the_reassembly_bounds() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig {
-        queue_len: 100_000,
-        ..LinkConfig::default()
-    });
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
+    netsim::pair(
+        LinkConfig {
+            queue_len: 100_000,
+            ..LinkConfig::default()
+        },
+        ha,
+        hb,
+        move |a, b, _| async move {
             sleep_ns(2 * SEC).await;
             let mac_b = {
                 a.icmpv4().ping(v4("10.0.0.2"), 1, 1, b"x").unwrap();
@@ -425,64 +379,57 @@ fn a_flood_of_fragments_stays_within_the_reassembly_bounds() {
                 .unwrap();
             sleep_ns(SEC).await;
             assert_eq!(at_b.borrow().len(), 1);
-        })
-        .unwrap();
+        },
+    );
 }
 
 #[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(2 * SEC).await;
-            // Nobody has 10.0.0.99 or fd00::99. Sent without waiting, the
-            // datagrams are queued, then dropped and counted.
-            for _ in 0..3 {
-                a.udp().send(None, v4("10.0.0.99"), 9, b"x").unwrap();
-                a.udp().send(None, v6("fd00::99"), 9, b"x").unwrap();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        // Nobody has 10.0.0.99 or fd00::99. Sent without waiting, the
+        // datagrams are queued, then dropped and counted.
+        for _ in 0..3 {
+            a.udp().send(None, v4("10.0.0.99"), 9, b"x").unwrap();
+            a.udp().send(None, v6("fd00::99"), 9, b"x").unwrap();
+        }
+        // Written (waiting for resolution), they fail after the retries.
+        let failures = Rc::new(RefCell::new(Vec::new()));
+        for dst in [v4("10.0.0.98"), v6("fd00::98")] {
+            let failures = failures.clone();
+            Spawner::for_current_executor().await.spawn(async move {
+                let r = a.udp().write(None, dst, 9, b"x").await;
+                failures.borrow_mut().push((dst, r));
+            });
+        }
+        // Meanwhile others are reached at once.
+        let at_b = collect(b, 9).await;
+        a.udp().write(None, v4("10.0.0.2"), 9, b"ok").await.unwrap();
+        a.udp().write(None, v6("fd00::2"), 9, b"ok").await.unwrap();
+        let r = timeout(SEC, async {
+            while at_b.borrow().len() < 2 {
+                sleep_ns(SEC / 100).await;
             }
-            // Written (waiting for resolution), they fail after the retries.
-            let failures = Rc::new(RefCell::new(Vec::new()));
-            for dst in [v4("10.0.0.98"), v6("fd00::98")] {
-                let failures = failures.clone();
-                Spawner::for_current_executor().await.spawn(async move {
-                    let r = a.udp().write(None, dst, 9, b"x").await;
-                    failures.borrow_mut().push((dst, r));
-                });
-            }
-            // Meanwhile others are reached at once.
-            let at_b = collect(b, 9).await;
-            a.udp().write(None, v4("10.0.0.2"), 9, b"ok").await.unwrap();
-            a.udp().write(None, v6("fd00::2"), 9, b"ok").await.unwrap();
-            let r = timeout(SEC, async {
-                while at_b.borrow().len() < 2 {
-                    sleep_ns(SEC / 100).await;
-                }
-            })
-            .await;
-            assert!(r.is_ok());
-            assert!(failures.borrow().is_empty());
-            sleep_ns(10 * SEC).await;
-            let failures = failures.borrow();
-            assert_eq!(failures.len(), 2);
-            for (dst, r) in failures.iter() {
-                assert_eq!(
-                    r,
-                    &Err(mirage::net::udp::UdpError::Ip(
-                        mirage::net::ip::IpError::HostUnreachable(*dst)
-                    ))
-                );
-            }
-            assert_eq!(a.arp().stats().dropped, 3);
-            assert!(a.arp().cached("10.0.0.99".parse().unwrap()).is_none());
-            assert_eq!(a.ipv6().neighbour("fd00::99".parse().unwrap()), None);
         })
-        .unwrap();
+        .await;
+        assert!(r.is_ok());
+        assert!(failures.borrow().is_empty());
+        sleep_ns(10 * SEC).await;
+        let failures = failures.borrow();
+        assert_eq!(failures.len(), 2);
+        for (dst, r) in failures.iter() {
+            assert_eq!(
+                r,
+                &Err(mirage::net::udp::UdpError::Ip(
+                    mirage::net::ip::IpError::HostUnreachable(*dst)
+                ))
+            );
+        }
+        assert_eq!(a.arp().stats().dropped, 3);
+        assert!(a.arp().cached("10.0.0.99".parse().unwrap()).is_none());
+        assert_eq!(a.ipv6().neighbour("fd00::99".parse().unwrap()), None);
+    });
 }
 
 /// Valid frames from the peer `src_mac`/10.0.0.9/fe80::9 to `dst_mac`:
@@ -694,17 +641,15 @@ fn valid_frames(src_mac: mirage::net::MacAddr, dst_mac: mirage::net::MacAddr) ->
 
 #[test]
 fn hostile_frames_are_dropped_and_counted_never_a_panic() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig {
-        queue_len: 1_000_000,
-        ..LinkConfig::default()
-    });
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
+    netsim::pair(
+        LinkConfig {
+            queue_len: 1_000_000,
+            ..LinkConfig::default()
+        },
+        ha,
+        hb,
+        move |a, b, _| async move {
             sleep_ns(2 * SEC).await;
             let (src, dst) = (b.ethernet().mac(), a.ethernet().mac());
             let frames = valid_frames(src, dst);
@@ -779,6 +724,6 @@ fn hostile_frames_are_dropped_and_counted_never_a_panic() {
             sleep_ns(SEC).await;
             assert_eq!(b.icmpv4().take_replies().len(), 1);
             assert!(b.ipv6().take_replies().iter().any(|r| r.data == b"alive"));
-        })
-        .unwrap();
+        },
+    );
 }

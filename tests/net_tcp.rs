@@ -18,7 +18,7 @@ use mirage::net::stack::Stackv4v6;
 use mirage::net::tcp::{Flow, Tcp, TcpError, TcpListener};
 use mirage::rt::{Spawner, sleep_ns};
 
-use netsim::{Addressing, SEC, Sim, Stack, link, payload, v4, v6};
+use netsim::{Addressing, SEC, Stack, payload, v4, v6};
 
 fn hosts() -> (Addressing, Addressing) {
     (
@@ -120,14 +120,12 @@ async fn both_ways(a: &'static Stack, b: &'static Stack, dst: IpAddr, len: u64) 
 }
 
 fn run_bulk(faults: Faults, len: u64, family_v6: bool) {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default().with_faults(faults));
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
+    netsim::pair(
+        LinkConfig::default().with_faults(faults),
+        ha,
+        hb,
+        move |a, b, _| async move {
             sleep_ns(3 * SEC).await;
             let dst = if family_v6 {
                 v6("fd00::2")
@@ -145,8 +143,8 @@ fn run_bulk(faults: Faults, len: u64, family_v6: bool) {
             if faults.drop > 0.0 {
                 assert!(stats.retransmitted > 0, "{stats:?}");
             }
-        })
-        .unwrap();
+        },
+    );
 }
 
 const MB: u64 = 1024 * 1024;
@@ -184,14 +182,12 @@ fn bulk_both_ways_with_five_percent_loss_reordering_duplication_and_corruption()
 
 #[test]
 fn echo_through_the_embedded_io_traits_and_half_close() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
+    netsim::pair(
+        LinkConfig::default(),
+        ha,
+        hb,
+        move |a, b, clock| async move {
             sleep_ns(3 * SEC).await;
             // An echo server with a handler per connection (the seed's
             // `listen`): echoes until the client's end of stream, then
@@ -244,61 +240,54 @@ fn echo_through_the_embedded_io_traits_and_half_close() {
             let err = a.tcp().connect(v4("10.0.0.99"), 7).await.err();
             assert_eq!(err, Some(TcpError::TimedOut));
             assert!(clock.0.now() - started > 10 * SEC);
-        })
-        .unwrap();
+        },
+    );
 }
 
 #[test]
 fn thousands_of_short_connections_leave_nothing_behind() {
-    let sim = Sim::new();
-    let (na, nb) = link(LinkConfig::default());
     let (ha, hb) = hosts();
-    let clock = sim.clock;
-    sim.ex
-        .block_on(async move {
-            let a = netsim::stack(clock, na, ha, 1).await;
-            let b = netsim::stack(clock, nb, hb, 2).await;
-            sleep_ns(3 * SEC).await;
-            let served = Rc::new(RefCell::new(0u32));
-            let count = served.clone();
-            b.tcp()
-                .listen(80, move |mut flow| {
-                    let count = count.clone();
-                    async move {
-                        let mut buf = [0u8; 64];
-                        let n = flow.read(&mut buf).await.unwrap();
-                        flow.write_all(&buf[..n]).await.unwrap();
-                        flow.close().await.unwrap();
-                        *count.borrow_mut() += 1;
-                    }
-                })
-                .await
-                .unwrap();
-            for i in 0..3000u32 {
-                let dst = if i % 3 == 0 {
-                    v6("fd00::2")
-                } else {
-                    v4("10.0.0.2")
-                };
-                let mut flow = a.tcp().connect(dst, 80).await.unwrap();
-                flow.write_all(&i.to_be_bytes()).await.unwrap();
-                let mut got = [0u8; 4];
-                flow.read_exact(&mut got).await.unwrap();
-                assert_eq!(u32::from_be_bytes(got), i);
-                if i % 10 == 0 {
-                    flow.abort().unwrap();
-                } else {
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let served = Rc::new(RefCell::new(0u32));
+        let count = served.clone();
+        b.tcp()
+            .listen(80, move |mut flow| {
+                let count = count.clone();
+                async move {
+                    let mut buf = [0u8; 64];
+                    let n = flow.read(&mut buf).await.unwrap();
+                    flow.write_all(&buf[..n]).await.unwrap();
                     flow.close().await.unwrap();
+                    *count.borrow_mut() += 1;
                 }
+            })
+            .await
+            .unwrap();
+        for i in 0..3000u32 {
+            let dst = if i % 3 == 0 {
+                v6("fd00::2")
+            } else {
+                v4("10.0.0.2")
+            };
+            let mut flow = a.tcp().connect(dst, 80).await.unwrap();
+            flow.write_all(&i.to_be_bytes()).await.unwrap();
+            let mut got = [0u8; 4];
+            flow.read_exact(&mut got).await.unwrap();
+            assert_eq!(u32::from_be_bytes(got), i);
+            if i % 10 == 0 {
+                flow.abort().unwrap();
+            } else {
+                flow.close().await.unwrap();
             }
-            // Past TIME-WAIT (2 MSL) everything is reclaimed.
-            sleep_ns(120 * SEC).await;
-            assert_eq!(*served.borrow(), 3000);
-            for s in [a, b] {
-                let o = s.direct_tcp().occupancy();
-                assert_eq!(o.connections, 0, "{o:?}");
-                assert_eq!(o.time_wait, 0, "{o:?}");
-            }
-        })
-        .unwrap();
+        }
+        // Past TIME-WAIT (2 MSL) everything is reclaimed.
+        sleep_ns(120 * SEC).await;
+        assert_eq!(*served.borrow(), 3000);
+        for s in [a, b] {
+            let o = s.direct_tcp().occupancy();
+            assert_eq!(o.connections, 0, "{o:?}");
+            assert_eq!(o.time_wait, 0, "{o:?}");
+        }
+    });
 }

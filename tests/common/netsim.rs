@@ -139,6 +139,25 @@ pub async fn stack<C: Mclock>(
     .unwrap()
 }
 
+/// Runs `body` on two stacks, A (`ha`, seed 1) and B (`hb`, seed 2), over
+/// a link made with `config`, on virtual time from 0.
+pub fn pair<F, Fut>(config: LinkConfig, ha: Addressing, hb: Addressing, body: F)
+where
+    F: FnOnce(&'static Stack, &'static Stack, &'static Clock) -> Fut + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
+    let sim = Sim::new();
+    let clock = sim.clock;
+    let (na, nb) = link(config);
+    sim.ex
+        .block_on(async move {
+            let a = stack(clock, na, ha, 1).await;
+            let b = stack(clock, nb, hb, 2).await;
+            body(a, b, clock).await
+        })
+        .unwrap();
+}
+
 /// A link with `config`.
 pub fn link(config: LinkConfig) -> (Endpoint, Endpoint) {
     Link::pair(config)

@@ -40,14 +40,13 @@ pub fn direct_kv_rw(dir: &str) -> Impl<KvRw> {
             .fallible()
         })
         .build();
-    let elsewhere = Device::new("direct_kv_rw", "direct_kv_rw", kv_rw())
-        .identity(&format!("direct_kv_rw-unavailable:{dir}"))
-        .unavailable("direct_kv_rw needs a host file system: it is only available on unix (use chamelon over a block device on hvt and spt)")
-        .build();
-    crate::device::match_impl(
-        crate::key::target(),
-        [(crate::key::Target::Unix, unix)],
-        &elsewhere,
+    super::unix_only(
+        unix,
+        "direct_kv_rw",
+        "direct_kv_rw",
+        &format!("direct_kv_rw:{dir}"),
+        kv_rw(),
+        "direct_kv_rw needs a host file system: it is only available on unix (use chamelon over a block device on hvt and spt)",
     )
 }
 

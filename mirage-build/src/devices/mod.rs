@@ -52,6 +52,29 @@ pub use udp::{direct_udp, socket_udpv4v6};
 
 use crate::package::{Package, package};
 
+/// `unix` on the unix target; elsewhere a device of the same kind that
+/// fails the configuration with `reason` (host sockets and directories
+/// exist only on unix).
+#[track_caller]
+pub(crate) fn unix_only<T: crate::typ::TypeDesc>(
+    unix: crate::device::Impl<T>,
+    nice_name: &str,
+    constructor: &str,
+    identity: &str,
+    typ: crate::typ::Typ<T>,
+    reason: &str,
+) -> crate::device::Impl<T> {
+    let elsewhere = crate::device::Device::new(nice_name, constructor, typ)
+        .identity(&format!("{identity}-unavailable"))
+        .unavailable(reason)
+        .build();
+    crate::device::match_impl(
+        crate::key::target(),
+        [(crate::key::Target::Unix, unix)],
+        &elsewhere,
+    )
+}
+
 /// The package every catalogue device of the runtime needs.
 pub(crate) fn mirage_package() -> Package {
     package("mirage")

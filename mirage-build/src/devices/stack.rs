@@ -123,11 +123,14 @@ pub fn socket_stackv4v6(group: Option<&str>) -> Impl<Stackv4v6> {
             .leaked()
         })
         .build();
-    let elsewhere = Device::new("stack", "socket_stackv4v6", stackv4v6())
-        .identity(&format!("socket_stackv4v6-unavailable:{group:?}"))
-        .unavailable("socket_stackv4v6 uses the host's sockets: it is only available on unix (use a direct stack, e.g. generic_stackv4v6, on hvt and spt)")
-        .build();
-    match_impl(crate::key::target(), [(Target::Unix, unix)], &elsewhere)
+    super::unix_only(
+        unix,
+        "stack",
+        "socket_stackv4v6",
+        &format!("socket_stackv4v6:{group:?}"),
+        stackv4v6(),
+        "socket_stackv4v6 uses the host's sockets: it is only available on unix (use a direct stack, e.g. generic_stackv4v6, on hvt and spt)",
+    )
 }
 
 /// The direct stack over `net` with the addresses of the runtime

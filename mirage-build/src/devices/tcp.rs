@@ -68,14 +68,13 @@ pub fn socket_tcpv4v6(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Impl<Tc
             .fallible()
         })
         .build();
-    let elsewhere = Device::new("tcp", "socket_tcpv4v6", tcp())
-        .identity("socket_tcpv4v6-unavailable")
-        .unavailable("socket_tcpv4v6 uses the host's sockets: it is only available on unix (use a direct stack and tcpv4v6_of_stackv4v6 on hvt and spt)")
-        .build();
-    crate::device::match_impl(
-        crate::key::target(),
-        [(crate::key::Target::Unix, unix)],
-        &elsewhere,
+    super::unix_only(
+        unix,
+        "tcp",
+        "socket_tcpv4v6",
+        &format!("socket_tcpv4v6:{ipv4:?}:{ipv6:?}"),
+        tcp(),
+        "socket_tcpv4v6 uses the host's sockets: it is only available on unix (use a direct stack and tcpv4v6_of_stackv4v6 on hvt and spt)",
     )
 }
 

@@ -48,14 +48,13 @@ pub fn socket_udpv4v6(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Impl<Ud
             .fallible()
         })
         .build();
-    let elsewhere = Device::new("udp", "socket_udpv4v6", udp())
-        .identity("socket_udpv4v6-unavailable")
-        .unavailable("socket_udpv4v6 uses the host's sockets: it is only available on unix (use direct_udp or a direct stack on hvt and spt)")
-        .build();
-    crate::device::match_impl(
-        crate::key::target(),
-        [(crate::key::Target::Unix, unix)],
-        &elsewhere,
+    super::unix_only(
+        unix,
+        "udp",
+        "socket_udpv4v6",
+        &format!("socket_udpv4v6:{ipv4:?}:{ipv6:?}"),
+        udp(),
+        "socket_udpv4v6 uses the host's sockets: it is only available on unix (use direct_udp or a direct stack on hvt and spt)",
     )
 }
 
