@@ -12,7 +12,7 @@ use mirage::net::device::Network;
 use mirage::net::device::memory::{Endpoint, LinkConfig};
 use mirage::net::stack::{Stackv4v6, TcpOf};
 use mirage::net::tcp::{Config, Flow as _, Tcp, TcpListener};
-use mirage::rt::{Executor, Spawner};
+use mirage::rt::Executor;
 
 use super::mirage_side::{Stack, hosts};
 use super::{ADDR_B, CHUNK, MESSAGE, MIB, RealClock, TCP_BUFFER, TCP_PORT};
@@ -20,31 +20,36 @@ use super::{ADDR_B, CHUNK, MESSAGE, MIB, RealClock, TCP_BUFFER, TCP_PORT};
 /// A connection of our stack.
 type Flow = <TcpOf<Endpoint, RealClock> as Tcp>::Flow;
 
-/// Hosts A and B, and the connection from A to B the workload uses (taken
-/// out while a workload runs on it).
+/// Hosts A and B, and the end of a connection from A to B that the
+/// workload drives (taken out while it runs).
 pub struct MirageTcp {
     ex: Executor<RealClock>,
     a: &'static Stack,
     b: &'static Stack,
-    /// A's end and, for the bulk workloads, B's end.
-    flows: Option<(Flow, Option<Flow>)>,
+    /// B's end for the bulk workloads, A's for the round trips.
+    flow: Option<Flow>,
 }
 
 impl MirageTcp {
-    /// A connection from A to B, whose ends the workload drives.
+    /// A connection from A to B, and a task on A that writes to it without
+    /// end (so the stream never pauses between the workload's runs).
     pub fn bulk(config: LinkConfig) -> Self {
         let mut hosts = Self::hosts(config);
         let (a, b) = (hosts.a, hosts.b);
-        let flows = hosts
+        let (mut client, server) = hosts
             .ex
             .block_on(async move {
                 let listener = b.tcp().bind(TCP_PORT).expect("bind");
                 let client = a.tcp().connect(IpAddr::V4(ADDR_B), TCP_PORT).await;
                 let server = listener.accept().await.expect("accept");
-                (client.expect("connect"), Some(server))
+                (client.expect("connect"), server)
             })
             .expect("no stop request");
-        hosts.flows = Some(flows);
+        hosts.ex.spawn(async move {
+            let data = vec![0x5a; CHUNK];
+            while client.write_all(&data).await.is_ok() {}
+        });
+        hosts.flow = Some(server);
         hosts.stream(1);
         hosts
     }
@@ -59,7 +64,7 @@ impl MirageTcp {
             .block_on(async move { a.tcp().connect(IpAddr::V4(ADDR_B), TCP_PORT).await })
             .expect("no stop request")
             .expect("connect");
-        hosts.flows = Some((flow, None));
+        hosts.flow = Some(flow);
         hosts.round_trips(1);
         hosts
     }
@@ -104,51 +109,39 @@ impl MirageTcp {
             ex,
             a,
             b,
-            flows: None,
+            flow: None,
         }
     }
 
-    /// Streams `n` MiB from A to B: the time until B has read the last
-    /// byte.
+    /// Takes `n` MiB of the stream at B: the time until B has read the
+    /// last byte.
     pub fn stream(&mut self, n: u64) -> Duration {
-        let (mut tx, rx) = self.flows.take().expect("a bulk connection");
-        let mut rx = rx.expect("a bulk connection");
+        let mut rx = self.flow.take().expect("a bulk connection");
         let len = n * MIB as u64;
         let started = Instant::now();
-        let (tx, rx) = self
+        let rx = self
             .ex
             .block_on(async move {
-                let spawner = Spawner::for_current_executor().await;
-                let reader = spawner.spawn(async move {
-                    let mut buf = vec![0u8; CHUNK];
-                    let mut got = 0;
-                    while got < len {
-                        let want = (len - got).min(CHUNK as u64) as usize;
-                        let n = rx.read(&mut buf[..want]).await.expect("read");
-                        assert!(n > 0, "the stream ended early");
-                        got += n as u64;
-                    }
-                    rx
-                });
-                let data = vec![0x5a; CHUNK];
-                let mut sent = 0;
-                while sent < len {
-                    let k = (len - sent).min(CHUNK as u64) as usize;
-                    tx.write_all(&data[..k]).await.expect("write");
-                    sent += k as u64;
+                let mut buf = vec![0u8; CHUNK];
+                let mut got = 0;
+                while got < len {
+                    let want = (len - got).min(CHUNK as u64) as usize;
+                    let n = rx.read(&mut buf[..want]).await.expect("read");
+                    assert!(n > 0, "the stream ended early");
+                    got += n as u64;
                 }
-                (tx, reader.await)
+                rx
             })
             .expect("no stop request");
         let took = started.elapsed();
-        self.flows = Some((tx, Some(rx)));
+        self.flow = Some(rx);
         took
     }
 
     /// `n` round trips: A writes a request of [`MESSAGE`] bytes, B echoes
     /// it, A reads the whole response before the next request.
     pub fn round_trips(&mut self, n: u64) -> Duration {
-        let (mut flow, none) = self.flows.take().expect("a connection");
+        let mut flow = self.flow.take().expect("a connection");
         let started = Instant::now();
         let flow = self
             .ex
@@ -163,7 +156,7 @@ impl MirageTcp {
             })
             .expect("no stop request");
         let took = started.elapsed();
-        self.flows = Some((flow, none));
+        self.flow = Some(flow);
         took
     }
 

@@ -75,7 +75,7 @@ pub struct SmoltcpTcp {
 }
 
 impl SmoltcpTcp {
-    /// A connection from A to B, whose ends the workload drives.
+    /// A connection from A to B, A's end kept full by the workload.
     pub fn bulk(config: LinkConfig) -> Self {
         let mut hosts = Self::hosts(config, false);
         hosts.connect();
@@ -186,23 +186,18 @@ impl SmoltcpTcp {
         self.a.poll();
     }
 
-    /// Streams `n` MiB from A to B: the time until B's socket has given up
-    /// the last byte.
+    /// Takes `n` MiB of the stream at B (A's socket is kept full, so the
+    /// stream never pauses between the workload's runs): the time until
+    /// B's socket has given up the last byte.
     pub fn stream(&mut self, n: u64) -> Duration {
         let len = n * MIB as u64;
         let data = [0x5a; CHUNK];
-        let (mut sent, mut got) = (0u64, 0u64);
+        let mut got = 0u64;
         let mut dog = Watchdog::new();
         let started = Instant::now();
         while got < len {
             let tx = self.a.sockets.get_mut::<tcp::Socket>(self.client);
-            while sent < len {
-                let k = (len - sent).min(CHUNK as u64) as usize;
-                match tx.send_slice(&data[..k]).expect("send") {
-                    0 => break,
-                    m => sent += m as u64,
-                }
-            }
+            while tx.send_slice(&data).expect("send") > 0 {}
             self.a.poll();
             self.b.poll();
             let rx = self.b.sockets.get_mut::<tcp::Socket>(self.servers[0]);
