@@ -256,6 +256,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 armed = next;
                 timer = deadline(next);
             }
+            self.tcp.set_runner_deadline(next);
             // The timer is polled first, so that a steady stream of frames
             // cannot starve the protocol timers.
             let events = select(self.eth.read(|f| self.handle(f)), self.tcp.kicked().wait());

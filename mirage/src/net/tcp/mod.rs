@@ -1161,6 +1161,12 @@ impl TcpEngine {
         true
     }
 
+    /// Whether `dispatch` has segments to send now (RSTs, or connections
+    /// with output).
+    pub fn has_pending_output(&self) -> bool {
+        !self.queue.is_empty() || !self.rsts.is_empty()
+    }
+
     /// When `dispatch` must run next at the latest.
     pub fn next_deadline(&self) -> Option<u64> {
         let t = self.timers.next();
