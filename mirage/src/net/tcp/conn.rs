@@ -145,6 +145,11 @@ pub(crate) struct Conn {
     /// Duplicate ACKs still owed for out-of-order segments that arrived in
     /// one batch (without SACK the sender counts them; capped at 3).
     pub(crate) dupacks_owed: u8,
+    /// In-order segments still to acknowledge at once rather than after
+    /// two full segments or the delayed-ACK timer: set when out-of-order
+    /// data shows the peer recovering from a loss, whose reduced window
+    /// then waits for every ACK (Linux's quick-ACK mode).
+    pub(crate) quickacks: u8,
     /// A zero-window or keep-alive probe is due.
     pub(crate) probe_now: bool,
     pub(crate) nodelay: bool,
@@ -261,6 +266,7 @@ impl Conn {
             unacked: 0,
             rcv_seg_max: 0,
             dupacks_owed: 0,
+            quickacks: 0,
             probe_now: false,
             nodelay: config.nodelay,
             keepalive: config.keepalive,

@@ -108,6 +108,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) limiter: &'a mut RateLimit,
 }
 
+/// In-order segments acknowledged at once after out-of-order data (as
+/// Linux's `TCP_MAX_QUICKACKS`).
+const QUICKACKS: u8 = 16;
+
 /// Timestamps older than this (24 days, RFC 7323 section 5.5) no longer
 /// count for PAWS.
 const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
@@ -552,8 +556,9 @@ impl Conn {
                 super::conn::MIN_MSS,
                 usize::from(self.rcv_mss).max(super::conn::MIN_MSS),
             );
-            if had_holes || self.unacked >= 2 * full {
+            if had_holes || self.unacked >= 2 * full || self.quickacks > 0 {
                 self.ack_now = true;
+                self.quickacks = self.quickacks.saturating_sub(1);
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + ctx.config.delayed_ack_ns);
             }
@@ -563,6 +568,7 @@ impl Conn {
             // the sender can count them.
             ctx.stats.out_of_order += 1;
             self.ack_now = true;
+            self.quickacks = QUICKACKS;
             if !self.sack_ok && self.dupacks_owed < 3 {
                 self.dupacks_owed += 1;
             }
