@@ -31,6 +31,9 @@ pub(crate) enum Owner {
     Orphan,
 }
 
+/// What the probe timeout adds to two round trips (Linux's
+/// `TCP_TIMEOUT_MIN`, two ticks).
+pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
 /// The smallest payload per segment we accept to send (a peer announcing
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
@@ -101,8 +104,13 @@ pub(crate) struct Conn {
     // Round-trip time and loss recovery.
     pub(crate) rtt: Rtt,
     /// A timed segment: its end and when it was sent (Karn: cleared when
-    /// anything is retransmitted).
+    /// anything is retransmitted, unless timestamps tell the samples
+    /// apart).
     pub(crate) rtt_seq: Option<(SeqNumber, u64)>,
+    /// Nothing was retransmitted since the timed segment left: its send
+    /// time gives a sample to the nanosecond (timestamps tick in
+    /// milliseconds, coarser than a fast link's round trip).
+    pub(crate) rtt_clean: bool,
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
     /// In loss recovery until this is acknowledged.
@@ -244,6 +252,7 @@ impl Conn {
             asm: Assembler::default(),
             rtt: Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns),
             rtt_seq: None,
+            rtt_clean: false,
             cc: Congestion::new(config.congestion, mss),
             dupacks: 0,
             recovery: None,
@@ -325,15 +334,14 @@ impl Conn {
         self.snd_nxt.since(self.snd_una)
     }
 
-    /// RFC 8985's probe timeout: two smoothed RTTs (at least 10 ms), plus
-    /// the peer's delayed-ACK allowance when one segment is in flight; never
-    /// later than the retransmission timeout. `None` without an RTT sample.
+    /// RFC 8985's probe timeout: two smoothed RTTs, plus the peer's
+    /// delayed-ACK allowance when one segment is in flight, plus
+    /// [`PTO_SLACK_NS`] (as Linux, for timer and clock granularity); never
+    /// later than the retransmission timeout. `None` without an RTT sample
+    /// (a sample of 0, below the clock's tick, is one).
     pub(crate) fn pto(&self) -> Option<u64> {
-        let srtt = self.rtt.srtt();
-        if srtt == 0 {
-            return None;
-        }
-        let mut pto = (2 * srtt).max(10_000_000);
+        let srtt = self.rtt.sampled()?;
+        let mut pto = 2 * srtt + PTO_SLACK_NS;
         if self.snd_max.since(self.snd_una) <= self.mss {
             pto += self.delack_ns.max(srtt / 2);
         }

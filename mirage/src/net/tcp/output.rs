@@ -363,6 +363,7 @@ impl Conn {
                 if self.snd_max < end {
                     self.snd_max = end;
                     self.rtt_seq = Some((end, now));
+                    self.rtt_clean = true;
                 } else {
                     self.retransmits += 1;
                     self.rtt_seq = None;
@@ -376,14 +377,17 @@ impl Conn {
                 let end = plan.seq + (plan.len + usize::from(plan.flags.fin()));
                 if plan.retransmit {
                     self.retransmits += 1;
+                    // Karn's algorithm.
+                    self.rtt_clean = false;
                     if !self.ts_ok {
-                        self.rtt_seq = None; // Karn's algorithm
+                        self.rtt_seq = None;
                     }
                     if self.in_recovery() && self.high_rxt < end {
                         self.high_rxt = end;
                     }
                 } else if self.rtt_seq.is_none() {
                     self.rtt_seq = Some((end, now));
+                    self.rtt_clean = true;
                 }
                 if plan.rexmit {
                     self.rexmit_now = false;

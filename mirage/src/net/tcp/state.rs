@@ -488,11 +488,13 @@ impl Conn {
             && seg.ack >= end
         {
             let sample = match (self.ts_ok, seg.options.timestamp) {
+                _ if self.rtt_clean => Some(now.saturating_sub(sent)),
                 (true, Some((_, ecr))) if ecr != 0 => {
                     let ms = self.ts_now(now).wrapping_sub(ecr);
                     (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
                 }
-                _ => Some(now.saturating_sub(sent)),
+                (true, _) => None,
+                (false, _) => Some(now.saturating_sub(sent)),
             };
             if let Some(s) = sample {
                 self.rtt.sample(s);

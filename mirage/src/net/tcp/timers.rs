@@ -60,6 +60,11 @@ impl Rtt {
         self.srtt.unwrap_or(0)
     }
 
+    /// The smoothed RTT, `None` before any sample.
+    pub(crate) fn sampled(&self) -> Option<u64> {
+        self.srtt
+    }
+
     /// The RTO without backoff, clamped to the configured bounds.
     fn base(&self) -> u64 {
         let rto = match self.srtt {
