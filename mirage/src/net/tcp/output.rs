@@ -247,6 +247,14 @@ impl Conn {
         }
         let cwnd = self.cc.cwnd;
         let pipe = self.pipe();
+        if !self.in_recovery() && self.dupacks > 0 {
+            // Limited Transmit (RFC 3042): a new segment for each of the
+            // first two duplicate ACKs, beyond the congestion window, so
+            // that a small window still draws the duplicates (or SACK
+            // blocks) that trigger fast retransmit instead of a timeout.
+            let extra = (self.dupacks as usize).min(super::sack::DUP_THRESH - 1) * self.mss;
+            return self.plan_new(now, cwnd + extra, pipe);
+        }
         if self.in_recovery() && self.sack_ok {
             if cwnd < pipe + self.mss {
                 return None;

@@ -433,7 +433,7 @@ impl Conn {
                     .sb
                     .lost_edge(self.mss)
                     .is_some_and(|edge| self.snd_una < edge);
-            if lost || self.dupacks as usize >= super::sack::DUP_THRESH {
+            if lost || self.dupacks as usize >= self.dupack_threshold() {
                 self.enter_recovery(ctx);
             }
         }
@@ -463,6 +463,28 @@ impl Conn {
                 _ => {}
             }
         }
+    }
+
+    /// The duplicate ACKs that start fast retransmit: DupThresh, or fewer
+    /// (RFC 5827's Early Retransmit) when fewer than four segments are
+    /// outstanding and no new segment may go out, so that a loss in a small
+    /// window does not wait for the retransmission timeout.
+    fn dupack_threshold(&self) -> usize {
+        let dup_thresh = super::sack::DUP_THRESH;
+        let mss = self.mss.max(1);
+        let outstanding = self.snd_max.since(self.snd_una).div_ceil(mss);
+        if outstanding >= dup_thresh + 1 || outstanding == 0 {
+            return dup_thresh;
+        }
+        let extra = (self.dupacks as usize).min(dup_thresh - 1) * mss;
+        let cwnd_room = (self.cc.cwnd + extra).saturating_sub(self.flight());
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        let unsent = self.data_end().since(self.snd_nxt);
+        if unsent > 0 && cwnd_room.min(wnd_room) >= unsent.min(mss) {
+            // New data can still draw duplicates.
+            return dup_thresh;
+        }
+        (outstanding - 1).max(1)
     }
 
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).

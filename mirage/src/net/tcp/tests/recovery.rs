@@ -1,0 +1,68 @@
+//! Loss recovery in small windows, with crafted ACKs: Limited Transmit,
+//! Early Retransmit, lost retransmissions, the recovery probe, the tail
+//! loss probe, and the receiver's quick ACKs after out-of-order data.
+
+use super::harness::*;
+use crate::net::tcp::Config;
+use crate::net::wire::tcp::{Flags, SeqNumber};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Payload bytes per full segment (MSS 1460 less the timestamps).
+const SEG: usize = 1448;
+
+/// A passive connection whose application queued `segments` full
+/// segments; returns it with what the first dispatch sent.
+fn sending(segments: usize) -> (Peer, Vec<Seg>) {
+    let mut p = Peer::passive(Config::default());
+    let data = vec![0x42u8; segments * SEG];
+    assert_eq!(p.us.send(p.id, &data).unwrap(), data.len());
+    let out = p.wait(0);
+    (p, out)
+}
+
+/// An ACK from the peer for `ack` that SACKs `blocks`.
+fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<Seg> {
+    let mut s = p.seg(Flags::ACK, b"");
+    s.ack = ack;
+    for (i, &b) in blocks.iter().enumerate() {
+        s.options.sack[i] = b;
+    }
+    s.options.sack_len = blocks.len() as u8;
+    p.deliver(&s)
+}
+
+#[test]
+fn limited_transmit_sends_a_new_segment_per_duplicate() {
+    let (mut p, first) = sending(40);
+    let flight = first.len();
+    assert!(flight >= 4 && flight < 40, "cwnd-limited: {flight}");
+    let una = first[0].seq;
+    let end = |k: usize| una + (k * SEG);
+    // The first segment is lost; the next ones arrive, one duplicate ACK
+    // (with SACK) each.
+    let out = sack(&mut p, una, &[(end(1), end(2))]);
+    assert_eq!(out.len(), 1, "one new segment: {out:?}");
+    assert_eq!(out[0].seq, end(flight));
+    let out = sack(&mut p, una, &[(end(1), end(3))]);
+    assert_eq!(out.len(), 1, "and one more: {out:?}");
+    assert_eq!(out[0].seq, end(flight + 1));
+    // The third starts fast retransmit: the first segment again.
+    let out = sack(&mut p, una, &[(end(1), end(4))]);
+    assert_eq!(out[0].seq, una, "retransmitted: {out:?}");
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+}
+
+#[test]
+fn early_retransmit_in_a_window_of_two() {
+    let (mut p, first) = sending(2);
+    assert_eq!(first.len(), 2);
+    let una = first[0].seq;
+    // The first is lost, the second SACKed: nothing new may go, and one
+    // duplicate is all a flight of two can give.
+    let out = sack(&mut p, una, &[(una + SEG, una + 2 * SEG)]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].seq, out[0].payload.len()), (una, SEG));
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    assert_eq!(p.us.stats().timeouts, 0);
+}
