@@ -198,8 +198,13 @@ impl MirageTcp {
             let s = self.a.direct_tcp().stats();
             eprintln!(
                 "mirage: {lost} frames lost; A: {} retransmitted, {} fast retransmits, \
-                 {} timeouts, {} tail loss probes",
-                s.retransmitted, s.fast_retransmits, s.timeouts, s.tail_loss_probes
+                 {} lost retransmissions, {} timeouts, {} tail loss probes, {} recovery probes",
+                s.retransmitted,
+                s.fast_retransmits,
+                s.lost_retransmissions,
+                s.timeouts,
+                s.tail_loss_probes,
+                s.recovery_probes
             );
         }
     }

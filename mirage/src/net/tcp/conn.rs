@@ -121,6 +121,10 @@ pub(crate) struct Conn {
     /// partial acknowledgment).
     pub(crate) rexmit_now: bool,
     pub(crate) sb: Scoreboard,
+    /// `SND.MAX` when the latest retransmission of this recovery left:
+    /// once the peer SACKs data beyond it, a hole retransmitted before
+    /// and still not SACKed was lost again.
+    pub(crate) rxt_mark: Option<SeqNumber>,
 
     // Timers (absolute deadlines, ns).
     pub(crate) rto_at: Option<u64>,
@@ -259,6 +263,7 @@ impl Conn {
             high_rxt: iss,
             rexmit_now: false,
             sb: Scoreboard::default(),
+            rxt_mark: None,
             rto_at: None,
             delack_at: None,
             persist_at: None,
@@ -348,9 +353,10 @@ impl Conn {
         Some(pto.min(self.rtt.rto()))
     }
 
-    /// Arm the tail loss probe after sending or new acknowledgments.
+    /// Arm the tail loss probe (in recovery: the recovery probe) after
+    /// sending or acknowledgments.
     pub(crate) fn arm_tlp(&mut self, now: u64) {
-        self.tlp_at = if self.snd_una < self.snd_max && !self.in_recovery() && !self.tlp_out {
+        self.tlp_at = if self.snd_una < self.snd_max && !self.tlp_out {
             self.pto().map(|p| now + p)
         } else {
             None

@@ -249,12 +249,17 @@ pub struct Stats {
     pub sack_recoveries: u64,
     /// ACKs whose SACK blocks added to a scoreboard.
     pub sack_blocks_used: u64,
+    /// Retransmissions found lost in SACK recovery (and sent again).
+    pub lost_retransmissions: u64,
     /// Retransmission timeouts.
     pub timeouts: u64,
     /// Zero-window probes.
     pub window_probes: u64,
     /// Tail loss probes (RFC 8985).
     pub tail_loss_probes: u64,
+    /// Recovery probes: resends from the first hole after a probe timeout
+    /// of silence in recovery.
+    pub recovery_probes: u64,
     /// Keep-alive probes.
     pub keepalive_probes: u64,
     /// Connections established.

@@ -390,8 +390,11 @@ impl Conn {
                     if !self.ts_ok {
                         self.rtt_seq = None;
                     }
-                    if self.in_recovery() && self.high_rxt < end {
-                        self.high_rxt = end;
+                    if self.in_recovery() {
+                        if self.high_rxt < end {
+                            self.high_rxt = end;
+                        }
+                        self.rxt_mark = Some(self.snd_max);
                     }
                 } else if self.rtt_seq.is_none() {
                     self.rtt_seq = Some((end, now));
@@ -418,7 +421,7 @@ impl Conn {
                 if self.rto_at.is_none() {
                     self.rto_at = Some(now + self.rtt.rto());
                 }
-                if new_data && !plan.tlp {
+                if (new_data || self.in_recovery()) && !plan.tlp {
                     self.arm_tlp(now);
                 }
             }

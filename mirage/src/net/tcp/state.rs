@@ -353,6 +353,11 @@ impl Conn {
             if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
                 ctx.stats.sack_blocks_used += 1;
                 sacked_more = true;
+                self.detect_lost_retransmission(ack, ctx);
+                if self.in_recovery() {
+                    // The peer is heard: the recovery probe waits again.
+                    self.arm_tlp(now);
+                }
             }
         }
         if ack > self.snd_una {
@@ -465,6 +470,27 @@ impl Conn {
         }
     }
 
+    /// In SACK recovery, data sent after the latest retransmission was
+    /// SACKed while a retransmitted hole still was not: the retransmission
+    /// was lost too (links do not reorder much; Linux's lost-retransmit
+    /// detection reasons alike). RFC 6675's `NextSeg` never resends below
+    /// `HighRxt`, which would leave only the retransmission timeout:
+    /// `HighRxt` goes back so that the holes deemed lost are resent.
+    fn detect_lost_retransmission(&mut self, ack: SeqNumber, ctx: &mut Ctx) {
+        let una = self.snd_una.max(ack);
+        if self.recovery.is_none() || self.high_rxt <= una {
+            return;
+        }
+        let (Some(mark), Some(highest)) = (self.rxt_mark, self.sb.highest()) else {
+            return;
+        };
+        if highest > mark && self.sb.unsacked(una, self.high_rxt) > 0 {
+            ctx.stats.lost_retransmissions += 1;
+            self.high_rxt = una;
+            self.rxt_mark = None;
+        }
+    }
+
     /// The duplicate ACKs that start fast retransmit: DupThresh, or fewer
     /// (RFC 5827's Early Retransmit) when fewer than four segments are
     /// outstanding and no new segment may go out, so that a loss in a small
@@ -498,6 +524,7 @@ impl Conn {
         self.recovery = Some(self.snd_max);
         self.cc.on_loss(self.flight());
         self.high_rxt = self.snd_una;
+        self.rxt_mark = None;
         self.rexmit_now = true;
         // Karn: the retransmission makes the timed segment ambiguous.
         if !self.ts_ok {

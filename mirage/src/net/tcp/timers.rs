@@ -171,9 +171,24 @@ impl Conn {
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
-            if self.state.is_synchronized() && self.snd_una < self.snd_max && !self.in_recovery() {
-                self.tlp_now = true;
-                stats.tail_loss_probes += 1;
+            if self.state.is_synchronized() && self.snd_una < self.snd_max {
+                if self.in_recovery() {
+                    // Nothing sent or heard for a probe timeout in
+                    // recovery: what is in flight is lost (the
+                    // retransmission and what followed it, or the ACKs that
+                    // would have said otherwise). As RFC 8985's reordering
+                    // timer would, resend from the first hole, keeping the
+                    // window, rather than wait for the retransmission
+                    // timeout.
+                    self.high_rxt = self.snd_una;
+                    self.rxt_mark = None;
+                    self.rexmit_now = true;
+                    self.tlp_out = true;
+                    stats.recovery_probes += 1;
+                } else {
+                    self.tlp_now = true;
+                    stats.tail_loss_probes += 1;
+                }
             }
         }
         if self.delack_at.is_some_and(|t| t <= now) {
@@ -235,6 +250,7 @@ impl Conn {
                 // RFC 2018 section 8: forget the SACKed bits.
                 self.sb.clear();
                 self.recovery = None;
+                self.rxt_mark = None;
                 self.dupacks = 0;
                 self.rexmit_now = false;
                 self.tlp_now = false;

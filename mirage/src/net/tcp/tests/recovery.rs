@@ -66,3 +66,51 @@ fn early_retransmit_in_a_window_of_two() {
     assert_eq!(p.us.stats().fast_retransmits, 1);
     assert_eq!(p.us.stats().timeouts, 0);
 }
+
+/// Loses the first segment of a cwnd-limited flight, SACKs the rest until
+/// fast retransmit resends it; returns the flight's length in segments
+/// (Limited Transmit added two).
+fn into_recovery(p: &mut Peer, first: &[Seg]) -> usize {
+    let una = first[0].seq;
+    let flight = first.len();
+    for k in 2..=4 {
+        let out = sack(p, una, &[(una + SEG, una + k * SEG)]);
+        if k == 4 {
+            assert_eq!(out[0].seq, una, "fast retransmit: {out:?}");
+        }
+    }
+    flight + 2
+}
+
+#[test]
+fn a_lost_retransmission_is_sent_again_once_later_data_is_sacked() {
+    let (mut p, first) = sending(60);
+    let una = first[0].seq;
+    let sent = into_recovery(&mut p, &first);
+    // The retransmission is lost. Everything else of the flight arrives:
+    // the window frees and new data goes.
+    let out = sack(&mut p, una, &[(una + SEG, una + sent * SEG)]);
+    assert!(
+        out.iter().any(|s| s.seq == una + sent * SEG),
+        "new data in recovery: {out:?}"
+    );
+    assert_eq!(p.us.stats().lost_retransmissions, 0);
+    // That new data is SACKed while the hole is not: resent.
+    let out = sack(&mut p, una, &[(una + SEG, una + (sent + 1) * SEG)]);
+    assert_eq!(p.us.stats().lost_retransmissions, 1);
+    assert!(out.iter().any(|s| s.seq == una), "resent: {out:?}");
+    assert_eq!(p.us.stats().timeouts, 0);
+}
+
+#[test]
+fn silence_in_recovery_resends_the_first_hole_before_the_timeout() {
+    let (mut p, first) = sending(40);
+    let una = first[0].seq;
+    into_recovery(&mut p, &first);
+    // Nothing more is heard: a probe timeout later (a few milliseconds
+    // here, the handshake's round trip being instant), the hole again.
+    let out = p.wait(10 * MS);
+    assert!(out.iter().any(|s| s.seq == una), "resent: {out:?}");
+    assert_eq!(p.us.stats().recovery_probes, 1);
+    assert_eq!(p.us.stats().timeouts, 0);
+}
