@@ -210,25 +210,19 @@ impl Conn {
     }
 
     fn plan_data(&self, now: u64) -> Option<Plan> {
-        // A tail loss probe (RFC 8985 section 7.3): new data if the peer's
-        // window allows, else the last segment again; either draws an ACK
-        // (with SACK) that starts fast recovery instead of a timeout.
+        // A tail loss probe (RFC 8985 section 7.3): the last segment again.
+        // RFC 8985 prefers new data when there is some, but a receiver
+        // delays its ACK of one new in-order segment (by its delayed-ACK
+        // timer, tens of milliseconds) while it acknowledges a duplicate
+        // at once: when the probe is needed only because the ACK of a whole
+        // flight was lost, the duplicate costs a segment, new data the
+        // peer's delayed-ACK time. Either way the ACK (with SACK) starts
+        // fast recovery if something was lost.
         if self.tlp_now && self.snd_una < self.snd_max {
-            let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
-            let avail = self.data_end().since(self.snd_nxt);
-            let mut p = if self.snd_nxt == self.snd_max && avail > 0 && wnd_room > 0 {
-                let n = avail.min(wnd_room).min(self.mss);
-                let mut flags = Flags::ACK;
-                if self.snd_nxt + n == self.data_end() {
-                    flags |= Flags::PSH;
-                }
-                Some(self.make(now, Kind::Data, self.snd_nxt, n, flags))
-            } else {
-                let last = self.snd_max.since(self.snd_una).min(self.mss);
-                let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
-                let start = self.snd_max - last.max(fin);
-                self.resend(now, start, last.max(fin))
-            };
+            let last = self.snd_max.since(self.snd_una).min(self.mss);
+            let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
+            let start = self.snd_max - last.max(fin);
+            let mut p = self.resend(now, start, last.max(fin));
             if let Some(p) = &mut p {
                 p.tlp = true;
                 return Some(*p);

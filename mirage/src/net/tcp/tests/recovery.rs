@@ -114,3 +114,22 @@ fn silence_in_recovery_resends_the_first_hole_before_the_timeout() {
     assert_eq!(p.us.stats().recovery_probes, 1);
     assert_eq!(p.us.stats().timeouts, 0);
 }
+
+#[test]
+fn the_tail_loss_probe_resends_the_last_segment_and_draws_an_ack_at_once() {
+    let (mut p, first) = sending(40);
+    let last = first.last().unwrap().seq;
+    // The ACK of the whole flight is lost: a probe timeout later, the last
+    // segment again (not new data, whose ACK the peer would delay).
+    let out = p.wait(10 * MS);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].seq, last);
+    assert_eq!(p.us.stats().tail_loss_probes, 1);
+    // A receiver (we, here) acknowledges a duplicate at once, where it
+    // would delay the ACK of one new segment.
+    let dup = p.seg(Flags::ACK, b"payload");
+    assert!(p.send(Flags::ACK, b"payload").is_empty(), "delayed");
+    let out = p.deliver(&dup);
+    assert_eq!(out.len(), 1, "an immediate ACK: {out:?}");
+    assert_eq!(out[0].ack, p.seq);
+}
