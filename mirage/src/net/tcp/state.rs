@@ -390,7 +390,7 @@ impl Conn {
                 Some(recover) if ack >= recover => {
                     self.recovery = None;
                     self.dupacks = 0;
-                    self.cc.on_recovery_exit(self.flight());
+                    self.cc.on_recovery_exit();
                 }
                 Some(_) => {
                     // A partial acknowledgment (RFC 6582 section 3.2 step
