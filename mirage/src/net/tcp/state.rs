@@ -499,7 +499,7 @@ impl Conn {
         let dup_thresh = super::sack::DUP_THRESH;
         let mss = self.mss.max(1);
         let outstanding = self.snd_max.since(self.snd_una).div_ceil(mss);
-        if outstanding >= dup_thresh + 1 || outstanding == 0 {
+        if outstanding > dup_thresh || outstanding == 0 {
             return dup_thresh;
         }
         let extra = (self.dupacks as usize).min(dup_thresh - 1) * mss;
