@@ -313,15 +313,13 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         } else {
             None
         };
-        [
-            self.arp.next_deadline(),
-            self.ipv4.next_deadline(),
-            v6,
-            self.tcp.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // (At every turn: plain comparisons, no iterator chain.)
+        let earliest = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let d = earliest(self.arp.next_deadline(), self.ipv4.next_deadline());
+        earliest(earliest(d, v6), self.tcp.next_deadline())
     }
 
     /// Handles one received frame.

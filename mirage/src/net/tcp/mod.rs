@@ -1174,12 +1174,7 @@ impl TcpEngine {
 
     /// When `dispatch` must run next at the latest.
     pub fn next_deadline(&self) -> Option<u64> {
-        let t = self.timers.next();
-        let w = self.tw.next_deadline();
-        let mut d = match (t, w) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let mut d = timers::earliest(self.timers.next(), self.tw.next_deadline());
         if !self.queue.is_empty() || !self.rsts.is_empty() {
             // Work is pending now.
             d = Some(0);

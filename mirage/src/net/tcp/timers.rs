@@ -93,6 +93,14 @@ impl Rtt {
     }
 }
 
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Deadlines of connections (by slot index), earliest first.
 #[derive(Debug, Default)]
 pub(crate) struct TimerQueue {
@@ -142,17 +150,12 @@ use super::state::State;
 impl Conn {
     /// The earliest of the connection's timers.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        [
-            self.rto_at,
-            self.tlp_at,
-            self.delack_at,
-            self.persist_at,
-            self.keepalive_at,
-            self.close_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // (After every segment: plain comparisons, no iterator chain.)
+        let d = earliest(self.rto_at, self.tlp_at);
+        let d = earliest(d, self.delack_at);
+        let d = earliest(d, self.persist_at);
+        let d = earliest(d, self.keepalive_at);
+        earliest(d, self.close_at)
     }
 
     /// Handle the timers due at `now`.
