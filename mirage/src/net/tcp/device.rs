@@ -247,7 +247,14 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         let now = self.turn_now();
         self.turn_now.set(None);
         let mut tx = IpTx { ip: self.ip };
-        self.with(|e| e.dispatch(now, &mut tx))
+        self.with(|e| {
+            // Most turns (a batch whose ACKs are delayed, a wake-up for an
+            // application) leave nothing to send and no timer due.
+            if !e.has_pending_output() && e.next_deadline().is_none_or(|d| d > now) {
+                return true;
+            }
+            e.dispatch(now, &mut tx)
+        })
     }
 
     /// The runner tells when its timer fires next (`None`: never), so that
