@@ -309,49 +309,93 @@ fn bench_icmp(c: &mut Criterion) {
     ours.check_clean();
 }
 
-/// Streams from A to B over one connection, on a link made by `config`.
-fn bench_bulk(c: &mut Criterion, workload: &'static str, config: LinkConfig) {
-    let ours = RefCell::new(MirageTcp::bulk(config));
-    let theirs = RefCell::new(SmoltcpTcp::bulk(config));
-    compare(
-        c,
-        workload,
-        Unit::Mib,
-        |n| ours.borrow_mut().stream(n),
-        |n| theirs.borrow_mut().stream(n),
-    );
-    ours.borrow().check(config);
-    theirs.borrow().check(config);
+/// The TCP workloads: their names, units and links, and how each stack
+/// sets them up and runs them.
+#[derive(Debug, Clone, Copy)]
+enum TcpWorkload {
+    Bulk,
+    BulkLoss1,
+    Connect,
+    RoundTrip,
 }
 
-/// Connections opened, one byte each way, closed.
-fn bench_connect(c: &mut Criterion) {
-    let ours = RefCell::new(MirageTcp::churn(LinkConfig::default()));
-    let theirs = RefCell::new(SmoltcpTcp::churn(LinkConfig::default()));
-    compare(
-        c,
-        "tcp_connect",
-        Unit::Op,
-        |n| ours.borrow_mut().connections(n),
-        |n| theirs.borrow_mut().connections(n),
-    );
-    ours.borrow().check(LinkConfig::default());
-    theirs.borrow().check(LinkConfig::default());
+impl TcpWorkload {
+    const ALL: [TcpWorkload; 4] = [
+        TcpWorkload::Bulk,
+        TcpWorkload::BulkLoss1,
+        TcpWorkload::Connect,
+        TcpWorkload::RoundTrip,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            TcpWorkload::Bulk => "tcp_bulk",
+            TcpWorkload::BulkLoss1 => "tcp_bulk_loss1",
+            TcpWorkload::Connect => "tcp_connect",
+            TcpWorkload::RoundTrip => "tcp_rr_64",
+        }
+    }
+
+    fn unit(self) -> Unit {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => Unit::Mib,
+            TcpWorkload::Connect | TcpWorkload::RoundTrip => Unit::Op,
+        }
+    }
+
+    fn link(self) -> LinkConfig {
+        match self {
+            TcpWorkload::BulkLoss1 => lossy(),
+            _ => LinkConfig::default(),
+        }
+    }
+
+    fn mirage(self) -> MirageTcp {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => MirageTcp::bulk(self.link()),
+            TcpWorkload::Connect => MirageTcp::churn(self.link()),
+            TcpWorkload::RoundTrip => MirageTcp::round_trip(self.link()),
+        }
+    }
+
+    fn smoltcp(self) -> SmoltcpTcp {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => SmoltcpTcp::bulk(self.link()),
+            TcpWorkload::Connect => SmoltcpTcp::churn(self.link()),
+            TcpWorkload::RoundTrip => SmoltcpTcp::round_trip(self.link()),
+        }
+    }
+
+    fn run_mirage(self, hosts: &mut MirageTcp, n: u64) -> Duration {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n),
+            TcpWorkload::Connect => hosts.connections(n),
+            TcpWorkload::RoundTrip => hosts.round_trips(n),
+        }
+    }
+
+    fn run_smoltcp(self, hosts: &mut SmoltcpTcp, n: u64) -> Duration {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n),
+            TcpWorkload::Connect => hosts.connections(n),
+            TcpWorkload::RoundTrip => hosts.round_trips(n),
+        }
+    }
 }
 
-/// Request/response round trips on one connection.
-fn bench_request_response(c: &mut Criterion) {
-    let ours = RefCell::new(MirageTcp::round_trip(LinkConfig::default()));
-    let theirs = RefCell::new(SmoltcpTcp::round_trip(LinkConfig::default()));
+/// One TCP workload on both stacks; then the links are checked.
+fn bench_tcp(c: &mut Criterion, w: TcpWorkload) {
+    let ours = RefCell::new(w.mirage());
+    let theirs = RefCell::new(w.smoltcp());
     compare(
         c,
-        "tcp_rr_64",
-        Unit::Op,
-        |n| ours.borrow_mut().round_trips(n),
-        |n| theirs.borrow_mut().round_trips(n),
+        w.name(),
+        w.unit(),
+        |n| w.run_mirage(&mut ours.borrow_mut(), n),
+        |n| w.run_smoltcp(&mut theirs.borrow_mut(), n),
     );
-    ours.borrow().check(LinkConfig::default());
-    theirs.borrow().check(LinkConfig::default());
+    ours.borrow().check(w.link());
+    theirs.borrow().check(w.link());
 }
 
 /// Prints the throughput of each workload on both stacks and their ratio.
@@ -395,29 +439,23 @@ fn profile(spec: &str) {
         ("udp_1024", "smoltcp") => SmoltcpHosts::new().udp(n, payload(1024)),
         ("icmp_echo", "mirage") => MirageHosts::new().ping(n),
         ("icmp_echo", "smoltcp") => SmoltcpHosts::new().ping(n),
-        ("tcp_bulk" | "tcp_bulk_loss1", _) => {
-            let config = if workload == "tcp_bulk" {
-                LinkConfig::default()
-            } else {
-                lossy()
+        (name, side @ ("mirage" | "smoltcp")) => {
+            let Some(w) = TcpWorkload::ALL.into_iter().find(|w| w.name() == name) else {
+                panic!("NET_BENCH_RUN={spec}: no such workload");
             };
             if side == "mirage" {
-                let mut hosts = MirageTcp::bulk(config);
-                let took = hosts.stream(n);
-                hosts.check(config);
+                let mut hosts = w.mirage();
+                let took = w.run_mirage(&mut hosts, n);
+                hosts.check(w.link());
                 took
             } else {
-                let mut hosts = SmoltcpTcp::bulk(config);
-                let took = hosts.stream(n);
-                hosts.check(config);
+                let mut hosts = w.smoltcp();
+                let took = w.run_smoltcp(&mut hosts, n);
+                hosts.check(w.link());
                 took
             }
         }
-        ("tcp_connect", "mirage") => MirageTcp::churn(LinkConfig::default()).connections(n),
-        ("tcp_connect", "smoltcp") => SmoltcpTcp::churn(LinkConfig::default()).connections(n),
-        ("tcp_rr_64", "mirage") => MirageTcp::round_trip(LinkConfig::default()).round_trips(n),
-        ("tcp_rr_64", "smoltcp") => SmoltcpTcp::round_trip(LinkConfig::default()).round_trips(n),
-        _ => panic!("NET_BENCH_RUN={spec}: no such workload and stack"),
+        _ => panic!("NET_BENCH_RUN={spec}: no such stack"),
     };
     println!("{spec}: {took:?}");
 }
@@ -434,10 +472,9 @@ fn main() {
     bench_udp(&mut c, "udp_64", 64);
     bench_udp(&mut c, "udp_1024", 1024);
     bench_icmp(&mut c);
-    bench_bulk(&mut c, "tcp_bulk", LinkConfig::default());
-    bench_bulk(&mut c, "tcp_bulk_loss1", lossy());
-    bench_connect(&mut c);
-    bench_request_response(&mut c);
+    for w in TcpWorkload::ALL {
+        bench_tcp(&mut c, w);
+    }
     c.final_summary();
     report();
 }

@@ -30,6 +30,8 @@
 mod common;
 #[path = "../tests/common/netns.rs"]
 mod netns;
+#[path = "../tests/common/netsim.rs"]
+mod netsim;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -50,15 +52,7 @@ const UNIKERNEL: &str = "10.0.0.2";
 
 /// The data written: a fixed pseudo-random block, repeated.
 fn block() -> Vec<u8> {
-    let mut x: u32 = 0x9e37_79b9;
-    (0..1 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
+    netsim::payload(1 << 20, 0x5eed)
 }
 
 /// Moves the calling thread into the namespace `name` (threads it spawns
