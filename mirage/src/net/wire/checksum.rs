@@ -79,12 +79,7 @@ fn words(bytes: &[u8]) -> u64 {
 /// upper-layer length.
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
     // Per segment: add the words rather than lay out the 12 bytes.
-    fold(
-        words(&src.octets())
-            + words(&dst.octets())
-            + u64::from(protocol)
-            + u64::from(length),
-    )
+    fold(words(&src.octets()) + words(&dst.octets()) + u64::from(protocol) + u64::from(length))
 }
 
 /// The sum of the IPv6 pseudo-header (RFC 8200 section 8.1): addresses,
