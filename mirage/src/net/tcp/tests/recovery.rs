@@ -36,7 +36,7 @@ fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<
 fn limited_transmit_sends_a_new_segment_per_duplicate() {
     let (mut p, first) = sending(40);
     let flight = first.len();
-    assert!(flight >= 4 && flight < 40, "cwnd-limited: {flight}");
+    assert!((4..40).contains(&flight), "cwnd-limited: {flight}");
     let una = first[0].seq;
     let end = |k: usize| una + (k * SEG);
     // The first segment is lost; the next ones arrive, one duplicate ACK
