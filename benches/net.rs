@@ -1,5 +1,5 @@
 //! Benchmarks of the network stack over the in-memory link, against
-//! smoltcp on the same link in the same run (issue 4):
+//! smoltcp on the same link in the same run (issues 4 and 5):
 //!
 //! * `udp_64` / `udp_1024`: UDP datagrams of 64 or 1024 payload bytes,
 //!   one direction, from a socket of host A to a socket of host B; the
@@ -10,16 +10,40 @@
 //! * `icmp_echo`: ICMP echo round trips (56 data bytes, as `ping`): A pings
 //!   B and waits for the reply before the next request; throughput in round
 //!   trips per second.
+//! * `tcp_bulk` / `tcp_bulk_loss1`: one TCP connection from A to B, A
+//!   writing [`CHUNK`]s without end and B reading them; an operation is a
+//!   mebibyte read by B (the stream goes on from one run to the next, and
+//!   never pauses), so the throughput is in MiB/s. `tcp_bulk_loss1` loses 1 % of the frames
+//!   in each direction ([`lossy`]: seeded, the same faults for both
+//!   stacks, in ten samples of several mebibytes since a retransmission
+//!   timeout can cost a second).
+//! * `tcp_connect`: connections from A to B's echo server, one after the
+//!   other: connect, a byte each way, both directions closed (A reaches
+//!   TIME-WAIT); connections per second. Both stacks send the same frames
+//!   (5 from A, 4 from B).
+//! * `tcp_rr_64`: request/response on one connection: A writes
+//!   [`MESSAGE`] bytes, B echoes them, A reads them all before the next
+//!   request; round trips per second.
+//!
+//! Every TCP connection of both stacks has [`TCP_BUFFER`] bytes of send and
+//! of receive buffer (our default; smoltcp's sockets are given the same),
+//! and each stack its default behaviour otherwise (ours: CUBIC, SACK,
+//! timestamps, window scaling, Nagle, 40 ms delayed ACKs, a least
+//! retransmission timeout of 200 ms; smoltcp: no congestion control,
+//! window scaling, Nagle, 10 ms delayed ACKs, a least retransmission
+//! timeout of 1 s).
 //!
 //! Both stacks run over the same [`Link`]'s endpoints (one `Link` per stack
-//! pair, default configuration: MTU 1500, no faults), IPv4 only (smoltcp is
+//! pair, default configuration: MTU 1500, queues of 256 frames, no faults
+//! but those of `tcp_bulk_loss1`), IPv4 only (smoltcp is
 //! built with `proto-ipv4` only; our stacks run with `--ipv4-only` so that
 //! neither does IPv6 housekeeping), checksums computed and checked in both.
 //!
 //! * Ours: two [`mirage::net::stack::DirectStack`]s on one
 //!   [`mirage::rt::Executor`], as a unikernel runs them, through the
 //!   application API (`UdpSocket::send_to` and `recv_from`; `Icmpv4::ping`
-//!   and `next_reply`).
+//!   and `next_reply`; `Tcp::connect`, `TcpListener::accept` and the
+//!   flows' `embedded-io-async` `Read` and `Write`).
 //! * smoltcp: two `Interface`s whose `phy::Device` wraps the same kind of
 //!   `Endpoint`; its tokens lend the link's own buffers
 //!   (`Network::try_read` / `try_write`), so both stacks pay the same link
@@ -35,10 +59,14 @@
 //! instead of hanging.
 //!
 //! After criterion's own report, a table gives each workload's mean
-//! throughput for both stacks, over every measured run, and the ratio
+//! throughput for both stacks, over every run (warm-up included), and the
+//! ratio
 //! ours / smoltcp (above 1: ours is faster).
 //!
-//! Run with `cargo bench --bench net` (add `-- --quick` for a short run).
+//! Run with `cargo bench --bench net` (add `-- --quick` for a short run,
+//! `-- tcp` for the TCP workloads only). For a profiler,
+//! `NET_BENCH_RUN=<workload>/<mirage|smoltcp>/<n>` runs `n` operations of
+//! one workload on one stack after its set-up, and nothing else.
 
 #[path = "../tests/common/netsim.rs"]
 mod netsim;
@@ -49,19 +77,26 @@ mod mirage_side;
 #[path = "net/smoltcp_side.rs"]
 mod smoltcp_side;
 
+#[path = "net/mirage_tcp.rs"]
+mod mirage_tcp;
+
+#[path = "net/smoltcp_tcp.rs"]
+mod smoltcp_tcp;
+
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput};
+use criterion::{Criterion, SamplingMode, Throughput};
 use mirage::Mclock;
-use mirage::net::device::memory::{Link, LinkConfig};
+use mirage::net::device::memory::{Faults, Link, LinkConfig};
 use mirage::rt::Platform;
 
 use mirage_side::MirageHosts;
+use mirage_tcp::MirageTcp;
 use smoltcp_side::SmoltcpHosts;
+use smoltcp_tcp::SmoltcpTcp;
 
 /// Datagrams sent back to back before the receiver takes them.
 pub const BURST: u64 = 32;
@@ -79,6 +114,28 @@ pub const PORT_B: u16 = 7;
 pub const PING_IDENT: u16 = 0x4d52;
 /// The data of an echo request (`ping`'s default size).
 pub const PING_DATA: &[u8] = &[0x5a; 56];
+/// B's listening TCP port.
+pub const TCP_PORT: u16 = 5001;
+/// The send and the receive buffer of every TCP connection of both stacks
+/// (our engine's default).
+pub const TCP_BUFFER: usize = 128 * 1024;
+/// The operation of the bulk workloads: a mebibyte of the stream.
+pub const MIB: usize = 1 << 20;
+/// What the bulk sender hands its stack at a time, and the most the
+/// receiver takes at a time.
+pub const CHUNK: usize = 64 * 1024;
+/// The size of a request and of a response.
+pub const MESSAGE: usize = 64;
+
+/// The link of the lossy workloads: 1 % of the frames lost in each
+/// direction, from seeded PRNGs (the same faults for both stacks).
+pub fn lossy() -> LinkConfig {
+    LinkConfig::default().with_faults(Faults {
+        seed: 0x5eed,
+        drop: 0.01,
+        ..Faults::NONE
+    })
+}
 
 /// The start of the benchmark's monotonic time.
 fn epoch() -> Instant {
@@ -126,7 +183,17 @@ pub fn link() -> (
     mirage::net::device::memory::Endpoint,
     mirage::net::device::memory::Endpoint,
 ) {
-    Link::pair(LinkConfig::default())
+    link_with(LinkConfig::default())
+}
+
+/// A link with `config` (faults for the lossy workloads).
+pub fn link_with(
+    config: LinkConfig,
+) -> (
+    mirage::net::device::memory::Endpoint,
+    mirage::net::device::memory::Endpoint,
+) {
+    Link::pair(config)
 }
 
 /// A deterministic payload of `len` bytes.
@@ -135,23 +202,46 @@ fn payload(len: usize) -> &'static [u8] {
 }
 
 /// Which stack ran a workload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy)]
 enum Side {
     Mirage,
     Smoltcp,
 }
 
-/// Per workload and stack: operations and time over every measured run.
-type Totals = BTreeMap<(&'static str, Side), (u64, Duration)>;
+/// What one operation of a workload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    /// A datagram, a round trip, a connection: measured briefly.
+    Op,
+    /// A mebibyte of a TCP stream: measured in few, long samples.
+    Mib,
+}
+
+impl Unit {
+    fn rate(self) -> &'static str {
+        match self {
+            Unit::Op => "ops/s",
+            Unit::Mib => "MiB/s",
+        }
+    }
+}
+
+/// Per workload, in the order run: its unit, and per stack the operations
+/// and time over every run (warm-up included).
+type Totals = Vec<(&'static str, Unit, [(u64, Duration); 2])>;
 
 thread_local! {
-    static TOTALS: RefCell<Totals> = const { RefCell::new(BTreeMap::new()) };
+    static TOTALS: RefCell<Totals> = const { RefCell::new(Vec::new()) };
 }
 
 fn record(workload: &'static str, side: Side, ops: u64, took: Duration) -> Duration {
     TOTALS.with(|t| {
         let mut t = t.borrow_mut();
-        let entry = t.entry((workload, side)).or_default();
+        let row = t
+            .iter_mut()
+            .find(|row| row.0 == workload)
+            .expect("the workload was announced");
+        let entry = &mut row.2[side as usize];
         entry.0 += ops;
         entry.1 += took;
     });
@@ -163,11 +253,26 @@ fn record(workload: &'static str, side: Side, ops: u64, took: Duration) -> Durat
 fn compare(
     c: &mut Criterion,
     workload: &'static str,
+    unit: Unit,
     mirage: impl Fn(u64) -> Duration,
     smoltcp: impl Fn(u64) -> Duration,
 ) {
+    TOTALS.with(|t| t.borrow_mut().push((workload, unit, Default::default())));
     let mut group = c.benchmark_group(format!("net/{workload}"));
-    group.throughput(Throughput::Elements(1));
+    match unit {
+        Unit::Op => {
+            group.throughput(Throughput::Elements(1));
+        }
+        Unit::Mib => {
+            // One operation can take a second on a lossy link (smoltcp's
+            // least retransmission timeout): ten samples of equal length.
+            group
+                .throughput(Throughput::Bytes(MIB as u64))
+                .sample_size(10)
+                .sampling_mode(SamplingMode::Flat)
+                .measurement_time(Duration::from_secs(3));
+        }
+    }
     group.bench_function("mirage", |b| {
         b.iter_custom(|n| record(workload, Side::Mirage, n, mirage(n)))
     });
@@ -184,6 +289,7 @@ fn bench_udp(c: &mut Criterion, workload: &'static str, len: usize) {
     compare(
         c,
         workload,
+        Unit::Op,
         |n| ours.udp(n, data),
         |n| theirs.borrow_mut().udp(n, data),
     );
@@ -196,40 +302,169 @@ fn bench_icmp(c: &mut Criterion) {
     compare(
         c,
         "icmp_echo",
+        Unit::Op,
         |n| ours.ping(n),
         |n| theirs.borrow_mut().ping(n),
     );
     ours.check_clean();
 }
 
+/// The TCP workloads: their names, units and links, and how each stack
+/// sets them up and runs them.
+#[derive(Debug, Clone, Copy)]
+enum TcpWorkload {
+    Bulk,
+    BulkLoss1,
+    Connect,
+    RoundTrip,
+}
+
+impl TcpWorkload {
+    const ALL: [TcpWorkload; 4] = [
+        TcpWorkload::Bulk,
+        TcpWorkload::BulkLoss1,
+        TcpWorkload::Connect,
+        TcpWorkload::RoundTrip,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            TcpWorkload::Bulk => "tcp_bulk",
+            TcpWorkload::BulkLoss1 => "tcp_bulk_loss1",
+            TcpWorkload::Connect => "tcp_connect",
+            TcpWorkload::RoundTrip => "tcp_rr_64",
+        }
+    }
+
+    fn unit(self) -> Unit {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => Unit::Mib,
+            TcpWorkload::Connect | TcpWorkload::RoundTrip => Unit::Op,
+        }
+    }
+
+    fn link(self) -> LinkConfig {
+        match self {
+            TcpWorkload::BulkLoss1 => lossy(),
+            _ => LinkConfig::default(),
+        }
+    }
+
+    fn mirage(self) -> MirageTcp {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => MirageTcp::bulk(self.link()),
+            TcpWorkload::Connect => MirageTcp::churn(self.link()),
+            TcpWorkload::RoundTrip => MirageTcp::round_trip(self.link()),
+        }
+    }
+
+    fn smoltcp(self) -> SmoltcpTcp {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => SmoltcpTcp::bulk(self.link()),
+            TcpWorkload::Connect => SmoltcpTcp::churn(self.link()),
+            TcpWorkload::RoundTrip => SmoltcpTcp::round_trip(self.link()),
+        }
+    }
+
+    fn run_mirage(self, hosts: &mut MirageTcp, n: u64) -> Duration {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n),
+            TcpWorkload::Connect => hosts.connections(n),
+            TcpWorkload::RoundTrip => hosts.round_trips(n),
+        }
+    }
+
+    fn run_smoltcp(self, hosts: &mut SmoltcpTcp, n: u64) -> Duration {
+        match self {
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n),
+            TcpWorkload::Connect => hosts.connections(n),
+            TcpWorkload::RoundTrip => hosts.round_trips(n),
+        }
+    }
+}
+
+/// One TCP workload on both stacks; then the links are checked.
+fn bench_tcp(c: &mut Criterion, w: TcpWorkload) {
+    let ours = RefCell::new(w.mirage());
+    let theirs = RefCell::new(w.smoltcp());
+    compare(
+        c,
+        w.name(),
+        w.unit(),
+        |n| w.run_mirage(&mut ours.borrow_mut(), n),
+        |n| w.run_smoltcp(&mut theirs.borrow_mut(), n),
+    );
+    ours.borrow().check(w.link());
+    theirs.borrow().check(w.link());
+}
+
 /// Prints the throughput of each workload on both stacks and their ratio.
 fn report() {
     TOTALS.with(|t| {
-        let t = t.borrow();
-        let rate = |w, s| {
-            t.get(&(w, s))
-                .map(|&(ops, took)| ops as f64 / took.as_secs_f64())
-        };
-        let mut workloads: Vec<&str> = t.keys().map(|&(w, _)| w).collect();
-        workloads.dedup();
         println!();
         println!(
-            "{:<12} {:>16} {:>16} {:>14}",
-            "workload", "mirage ops/s", "smoltcp ops/s", "mirage/smoltcp"
+            "{:<14} {:>6} {:>14} {:>14} {:>14}",
+            "workload", "unit", "mirage", "smoltcp", "mirage/smoltcp"
         );
-        for w in workloads {
-            let (Some(ours), Some(theirs)) = (rate(w, Side::Mirage), rate(w, Side::Smoltcp)) else {
+        for &(w, unit, [ours, theirs]) in t.borrow().iter() {
+            if ours.0 == 0 || theirs.0 == 0 {
+                // Filtered out.
                 continue;
-            };
+            }
+            let rate = |(ops, took): (u64, Duration)| ops as f64 / took.as_secs_f64();
+            let (ours, theirs) = (rate(ours), rate(theirs));
             println!(
-                "{w:<12} {ours:>16.0} {theirs:>16.0} {:>14.2}",
+                "{w:<14} {:>6} {ours:>14.0} {theirs:>14.0} {:>14.2}",
+                unit.rate(),
                 ours / theirs
             );
         }
     });
 }
 
+/// Runs `n` operations of one workload on one stack, after its set-up,
+/// for a profiler (`NET_BENCH_RUN=<workload>/<mirage|smoltcp>/<n>`): the
+/// difference between two runs with different `n` is the cost of the
+/// operations alone.
+fn profile(spec: &str) {
+    let parts: Vec<&str> = spec.split('/').collect();
+    let [workload, side, n] = parts[..] else {
+        panic!("NET_BENCH_RUN={spec}: expected <workload>/<mirage|smoltcp>/<n>");
+    };
+    let n: u64 = n.parse().expect("a number of operations");
+    let took = match (workload, side) {
+        ("udp_64", "mirage") => MirageHosts::new().udp(n, payload(64)),
+        ("udp_64", "smoltcp") => SmoltcpHosts::new().udp(n, payload(64)),
+        ("udp_1024", "mirage") => MirageHosts::new().udp(n, payload(1024)),
+        ("udp_1024", "smoltcp") => SmoltcpHosts::new().udp(n, payload(1024)),
+        ("icmp_echo", "mirage") => MirageHosts::new().ping(n),
+        ("icmp_echo", "smoltcp") => SmoltcpHosts::new().ping(n),
+        (name, side @ ("mirage" | "smoltcp")) => {
+            let Some(w) = TcpWorkload::ALL.into_iter().find(|w| w.name() == name) else {
+                panic!("NET_BENCH_RUN={spec}: no such workload");
+            };
+            if side == "mirage" {
+                let mut hosts = w.mirage();
+                let took = w.run_mirage(&mut hosts, n);
+                hosts.check(w.link());
+                took
+            } else {
+                let mut hosts = w.smoltcp();
+                let took = w.run_smoltcp(&mut hosts, n);
+                hosts.check(w.link());
+                took
+            }
+        }
+        _ => panic!("NET_BENCH_RUN={spec}: no such stack"),
+    };
+    println!("{spec}: {took:?}");
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("NET_BENCH_RUN") {
+        profile(&spec);
+        return;
+    }
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
@@ -237,6 +472,9 @@ fn main() {
     bench_udp(&mut c, "udp_64", 64);
     bench_udp(&mut c, "udp_1024", 1024);
     bench_icmp(&mut c);
+    for w in TcpWorkload::ALL {
+        bench_tcp(&mut c, w);
+    }
     c.final_summary();
     report();
 }

@@ -5,17 +5,18 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use mirage::net::device::Network;
-use mirage::net::device::memory::Endpoint;
+use mirage::net::device::memory::{Endpoint, LinkConfig};
 use mirage::net::stack::{DirectStack, Stackv4v6, UdpOf};
 use mirage::net::udp::{Udp, UdpSocket};
 use mirage::rt::{Executor, leak};
 
 use super::netsim::{self, Addressing};
 use super::{
-    ADDR_A, ADDR_B, BURST, PING_DATA, PING_IDENT, PORT_A, PORT_B, PREFIX_LEN, RealClock, link,
+    ADDR_A, ADDR_B, BURST, PING_DATA, PING_IDENT, PORT_A, PORT_B, PREFIX_LEN, RealClock, link_with,
 };
 
-type Stack = DirectStack<Endpoint, RealClock>;
+/// One of our stacks over the link.
+pub type Stack = DirectStack<Endpoint, RealClock>;
 type Socket = <UdpOf<Endpoint, RealClock> as Udp>::Socket;
 
 /// A static IPv4 address on an IPv4-only stack.
@@ -27,6 +28,22 @@ fn ipv4_only(addr: std::net::Ipv4Addr) -> Addressing {
         ipv4_only: true,
         ipv6_only: false,
     }
+}
+
+/// An executor on the real clock, and hosts A and B over a link made by
+/// `config`, their runners spawned on it.
+pub fn hosts(config: LinkConfig) -> (Executor<RealClock>, &'static Stack, &'static Stack) {
+    let ex = Executor::new(RealClock);
+    let clock = leak(RealClock);
+    let (na, nb) = link_with(config);
+    let (a, b) = ex
+        .block_on(async move {
+            let a = netsim::stack(clock, na, ipv4_only(ADDR_A), 1).await;
+            let b = netsim::stack(clock, nb, ipv4_only(ADDR_B), 2).await;
+            (a, b)
+        })
+        .expect("no stop request");
+    (ex, a, b)
 }
 
 /// Hosts A and B, their runners spawned on `ex`, with a UDP socket each.
@@ -41,18 +58,9 @@ pub struct MirageHosts {
 impl MirageHosts {
     /// Connects both stacks and warms them up (ARP resolved both ways).
     pub fn new() -> Self {
-        let ex = Executor::new(RealClock);
-        let clock = leak(RealClock);
-        let (na, nb) = link();
-        let (a, b, tx, rx) = ex
-            .block_on(async move {
-                let a = netsim::stack(clock, na, ipv4_only(ADDR_A), 1).await;
-                let b = netsim::stack(clock, nb, ipv4_only(ADDR_B), 2).await;
-                let tx = leak(a.udp().bind(PORT_A).unwrap());
-                let rx = leak(b.udp().bind(PORT_B).unwrap());
-                (a, b, tx, rx)
-            })
-            .expect("no stop request");
+        let (ex, a, b) = hosts(LinkConfig::default());
+        let tx = leak(a.udp().bind(PORT_A).unwrap());
+        let rx = leak(b.udp().bind(PORT_B).unwrap());
         let hosts = MirageHosts { ex, a, b, tx, rx };
         hosts.udp(BURST, &[0; 8]);
         hosts.ping(1);

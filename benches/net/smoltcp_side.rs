@@ -23,13 +23,13 @@ use super::{
 const STALL: Duration = Duration::from_secs(5);
 
 /// smoltcp's time, from the same clock as ours.
-fn now() -> smoltcp::time::Instant {
+pub fn now() -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros((RealClock::now_ns() / 1000) as i64)
 }
 
 /// An endpoint of the link as a smoltcp device. Its tokens lend the
 /// link's own buffers (zero-copy), as our stack's device calls do.
-pub struct LinkDevice(Endpoint);
+pub struct LinkDevice(pub Endpoint);
 
 /// Lends the next queued frame.
 pub struct RxToken<'a>(&'a Endpoint);
@@ -86,14 +86,18 @@ impl phy::Device for LinkDevice {
 }
 
 /// One smoltcp host: its interface, device and sockets.
-struct Host {
-    iface: Interface,
-    dev: LinkDevice,
-    sockets: SocketSet<'static>,
+pub struct Host {
+    /// The interface.
+    pub iface: Interface,
+    /// Its device.
+    pub dev: LinkDevice,
+    /// Its sockets.
+    pub sockets: SocketSet<'static>,
 }
 
 impl Host {
-    fn new(net: Endpoint, addr: std::net::Ipv4Addr, seed: u64) -> Self {
+    /// A host with address `addr` on `net`; `seed` seeds its interface.
+    pub fn new(net: Endpoint, addr: std::net::Ipv4Addr, seed: u64) -> Self {
         let mut dev = LinkDevice(net);
         let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(dev.0.mac().0)));
         config.random_seed = seed;
@@ -110,7 +114,8 @@ impl Host {
         }
     }
 
-    fn poll(&mut self) {
+    /// Lets the interface receive and send what it can.
+    pub fn poll(&mut self) {
         self.iface.poll(now(), &mut self.dev, &mut self.sockets);
     }
 }

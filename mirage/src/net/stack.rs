@@ -237,9 +237,12 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     /// The runner: reads frames and runs timers until the device is gone.
     async fn run(&'static self) -> Result<(), NetError> {
         // The timer of the earliest protocol deadline. It is kept from one
-        // turn to the next while that deadline stays, and re-armed only
-        // when it moves: arming a timer (and reading the clock for every
-        // layer) on every batch of frames cost more than the batch.
+        // turn to the next, and re-armed only when the deadline moves
+        // earlier: arming a timer (a clock read and a timer-queue update)
+        // on every batch of frames cost more than the batch. A deadline
+        // that moved later (a connection closed, a timer was pushed back)
+        // lets the armed timer fire early: the runner finds nothing due and
+        // arms the next one then.
         let mut armed = None;
         let mut timer = deadline(None);
         self.poll_timers();
@@ -252,10 +255,16 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 let retry = self.clock.elapsed_ns().saturating_add(DEVICE_FULL_RETRY_NS);
                 next = Some(next.map_or(retry, |n| n.max(retry)));
             }
-            if next != armed {
+            let earlier = match (next, armed) {
+                (Some(n), Some(a)) => n < a,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if earlier {
                 armed = next;
                 timer = deadline(next);
             }
+            self.tcp.set_runner_deadline(armed);
             // The timer is polled first, so that a steady stream of frames
             // cannot starve the protocol timers.
             let events = select(self.eth.read(|f| self.handle(f)), self.tcp.kicked().wait());
@@ -304,15 +313,13 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         } else {
             None
         };
-        [
-            self.arp.next_deadline(),
-            self.ipv4.next_deadline(),
-            v6,
-            self.tcp.next_deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // (At every turn: plain comparisons, no iterator chain.)
+        let earliest = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let d = earliest(self.arp.next_deadline(), self.ipv4.next_deadline());
+        earliest(earliest(d, v6), self.tcp.next_deadline())
     }
 
     /// Handles one received frame.

@@ -18,6 +18,9 @@ type TimerKey = (u64, u64);
 pub(super) struct TimerQueue {
     entries: BTreeMap<TimerKey, Waker>,
     next_seq: u64,
+    /// The latest time up to which every timer was fired: a queued timer
+    /// with a later deadline is still queued (see `Sleep::poll`).
+    fired_until: u64,
 }
 
 impl TimerQueue {
@@ -54,6 +57,7 @@ impl TimerQueue {
     /// Removes and returns the wakers of every timer due at `now`, earliest
     /// first.
     pub(super) fn take_expired(&mut self, now: u64) -> Vec<Waker> {
+        self.fired_until = self.fired_until.max(now);
         // The executor asks at every turn; mostly nothing is due, and
         // `split_off` would then move every entry into a new tree.
         if self.next_deadline().is_none_or(|deadline| deadline > now) {
@@ -88,7 +92,15 @@ enum Target {
 /// deadline. Must be awaited inside a task of a [`super::Executor`].
 pub struct Sleep {
     target: Target,
-    registration: Option<(Arc<Shared>, TimerKey)>,
+    registration: Option<Registration>,
+}
+
+/// A queued [`Sleep`]: its executor, its key, and the waker it was queued
+/// with.
+struct Registration {
+    shared: Arc<Shared>,
+    key: TimerKey,
+    waker: Waker,
 }
 
 /// Sleeps for `ns` nanoseconds, counted from the first poll.
@@ -112,14 +124,23 @@ impl Future for Sleep {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        if let Some((shared, key)) = &this.registration {
+        if let Some(reg) = &mut this.registration {
             // Queued: pending until the executor fires it, which takes it
             // out of the queue (at the start of the turn after its
             // deadline). No clock read for the tasks that poll a pending
-            // timer on every wake-up (the stack's runner does).
-            if shared.timers.lock().refresh(*key, cx.waker()) {
+            // timer on every wake-up (the stack's runner does), and, while
+            // the same task polls it and fired timers stop short of its
+            // deadline, not even a look at the queue.
+            let mut timers = reg.shared.timers.lock();
+            if reg.key.0 > timers.fired_until && reg.waker.will_wake(cx.waker()) {
                 return Poll::Pending;
             }
+            if timers.refresh(reg.key, cx.waker()) {
+                drop(timers);
+                reg.waker = cx.waker().clone();
+                return Poll::Pending;
+            }
+            drop(timers);
             this.registration = None;
             return Poll::Ready(());
         }
@@ -137,15 +158,19 @@ impl Future for Sleep {
             return Poll::Ready(());
         }
         let key = shared.timers.lock().insert(deadline, cx.waker().clone());
-        this.registration = Some((shared, key));
+        this.registration = Some(Registration {
+            shared,
+            key,
+            waker: cx.waker().clone(),
+        });
         Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((shared, key)) = self.registration.take() {
-            shared.timers.lock().remove(key);
+        if let Some(reg) = self.registration.take() {
+            reg.shared.timers.lock().remove(reg.key);
         }
     }
 }

@@ -277,17 +277,27 @@ struct Shared {
     dirs: [RefCell<Direction>; 2],
     stats: [StatsCell; 2],
     alive: [Cell<bool>; 2],
-    /// A waker of the executor task that last used the link
+    /// Per endpoint, a waker of the executor task that last used it
     /// asynchronously: it lets delays start from a synchronous write.
-    clock: RefCell<Option<Waker>>,
+    /// (Per endpoint: two stacks' runners taking turns on one link would
+    /// otherwise replace one waker with the other's at every frame.)
+    clock: [RefCell<Option<Waker>>; 2],
 }
 
 impl Shared {
-    fn remember_clock(&self, waker: &Waker) {
-        let mut clock = self.clock.borrow_mut();
+    fn remember_clock(&self, side: usize, waker: &Waker) {
+        let mut clock = self.clock[side].borrow_mut();
         if !clock.as_ref().is_some_and(|c| c.will_wake(waker)) {
             *clock = Some(waker.clone());
         }
+    }
+
+    /// A waker of an executor task that used the link, `side`'s first.
+    fn any_clock(&self, side: usize) -> Option<Waker> {
+        self.clock[side]
+            .borrow()
+            .clone()
+            .or_else(|| self.clock[1 - side].borrow().clone())
     }
 }
 
@@ -319,7 +329,7 @@ impl Link {
             dirs: [direction(0), direction(1)],
             stats: [StatsCell::new(), StatsCell::new()],
             alive: [Cell::new(true), Cell::new(true)],
-            clock: RefCell::new(None),
+            clock: [RefCell::new(None), RefCell::new(None)],
         });
         (
             Endpoint {
@@ -445,7 +455,7 @@ impl Endpoint {
                             .readers
                             .first()
                             .cloned()
-                            .or_else(|| self.shared.clock.borrow().clone());
+                            .or_else(|| self.shared.any_clock(self.side));
                         waker.is_some_and(|waker| {
                             Pin::new(sleep)
                                 .poll(&mut Context::from_waker(&waker))
@@ -514,7 +524,7 @@ impl Network for Endpoint {
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<(), NetError> {
         let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
-        self.shared.remember_clock(&waker);
+        self.shared.remember_clock(self.side, &waker);
         self.send(len, fill, Some(&waker))
     }
 
@@ -526,7 +536,7 @@ impl Network for Endpoint {
         // A delay needs an executor task's waker (see `Direction::stamp`).
         let delayed = self.shared.dirs[self.peer()].borrow().faults.delay_ns != 0;
         let clock = if delayed {
-            self.shared.clock.borrow().clone()
+            self.shared.any_clock(self.side)
         } else {
             None
         };
@@ -535,7 +545,7 @@ impl Network for Endpoint {
 
     async fn read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<R, NetError> {
         let buf = poll_fn(|cx| {
-            self.shared.remember_clock(cx.waker());
+            self.shared.remember_clock(self.side, cx.waker());
             match self.take(Some(cx)) {
                 Ok(Some(buf)) => Poll::Ready(Ok(buf)),
                 Ok(None) => Poll::Pending,

@@ -184,10 +184,14 @@ impl Congestion {
         self.acked = 0;
     }
 
-    /// Recovery ended with `flight` bytes still outstanding (RFC 6582
-    /// step 3: deflate to at most one segment more than is in flight).
-    pub(crate) fn on_recovery_exit(&mut self, flight: usize) {
-        self.cwnd = self.ssthresh.min(flight + self.mss).max(self.mss);
+    /// Recovery ended: the window is the threshold set when it began
+    /// (RFC 6582 section 3.2 step 3's second option, RFC 6675, and what
+    /// Linux's proportional rate reduction ends with). The first option,
+    /// at most one segment more than is in flight, leaves one segment of
+    /// window when a fast path acknowledged everything during recovery,
+    /// and one segment at a time waits for the peer's delayed ACK.
+    pub(crate) fn on_recovery_exit(&mut self) {
+        self.cwnd = self.ssthresh.max(self.mss);
     }
 }
 
@@ -283,12 +287,14 @@ mod tests {
     }
 
     #[test]
-    fn recovery_exit_deflates() {
+    fn recovery_exit_sets_the_threshold() {
         let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS);
         c.on_loss(40 * MSS);
-        c.on_recovery_exit(3 * MSS);
-        assert_eq!(c.cwnd, 4 * MSS);
-        c.on_recovery_exit(0);
-        assert_eq!(c.cwnd, MSS);
+        assert_eq!(c.ssthresh, 20 * MSS);
+        // Whatever is still in flight (here: nothing, a fast path
+        // acknowledged it all), the window is the threshold.
+        c.cwnd = 3 * MSS;
+        c.on_recovery_exit();
+        assert_eq!(c.cwnd, 20 * MSS);
     }
 }

@@ -31,6 +31,9 @@ pub(crate) enum Owner {
     Orphan,
 }
 
+/// What the probe timeout adds to two round trips (Linux's
+/// `TCP_TIMEOUT_MIN`, two ticks).
+pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
 /// The smallest payload per segment we accept to send (a peer announcing
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
@@ -101,8 +104,13 @@ pub(crate) struct Conn {
     // Round-trip time and loss recovery.
     pub(crate) rtt: Rtt,
     /// A timed segment: its end and when it was sent (Karn: cleared when
-    /// anything is retransmitted).
+    /// anything is retransmitted, unless timestamps tell the samples
+    /// apart).
     pub(crate) rtt_seq: Option<(SeqNumber, u64)>,
+    /// Nothing was retransmitted since the timed segment left: its send
+    /// time gives a sample to the nanosecond (timestamps tick in
+    /// milliseconds, coarser than a fast link's round trip).
+    pub(crate) rtt_clean: bool,
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
     /// In loss recovery until this is acknowledged.
@@ -113,6 +121,10 @@ pub(crate) struct Conn {
     /// partial acknowledgment).
     pub(crate) rexmit_now: bool,
     pub(crate) sb: Scoreboard,
+    /// `SND.MAX` when the latest retransmission of this recovery left:
+    /// once the peer SACKs data beyond it, a hole retransmitted before
+    /// and still not SACKed was lost again.
+    pub(crate) rxt_mark: Option<SeqNumber>,
 
     // Timers (absolute deadlines, ns).
     pub(crate) rto_at: Option<u64>,
@@ -145,6 +157,11 @@ pub(crate) struct Conn {
     /// Duplicate ACKs still owed for out-of-order segments that arrived in
     /// one batch (without SACK the sender counts them; capped at 3).
     pub(crate) dupacks_owed: u8,
+    /// In-order segments still to acknowledge at once rather than after
+    /// two full segments or the delayed-ACK timer: set when out-of-order
+    /// data shows the peer recovering from a loss, whose reduced window
+    /// then waits for every ACK (Linux's quick-ACK mode).
+    pub(crate) quickacks: u8,
     /// A zero-window or keep-alive probe is due.
     pub(crate) probe_now: bool,
     pub(crate) nodelay: bool,
@@ -239,12 +256,14 @@ impl Conn {
             asm: Assembler::default(),
             rtt: Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns),
             rtt_seq: None,
+            rtt_clean: false,
             cc: Congestion::new(config.congestion, mss),
             dupacks: 0,
             recovery: None,
             high_rxt: iss,
             rexmit_now: false,
             sb: Scoreboard::default(),
+            rxt_mark: None,
             rto_at: None,
             delack_at: None,
             persist_at: None,
@@ -261,6 +280,7 @@ impl Conn {
             unacked: 0,
             rcv_seg_max: 0,
             dupacks_owed: 0,
+            quickacks: 0,
             probe_now: false,
             nodelay: config.nodelay,
             keepalive: config.keepalive,
@@ -319,24 +339,24 @@ impl Conn {
         self.snd_nxt.since(self.snd_una)
     }
 
-    /// RFC 8985's probe timeout: two smoothed RTTs (at least 10 ms), plus
-    /// the peer's delayed-ACK allowance when one segment is in flight; never
-    /// later than the retransmission timeout. `None` without an RTT sample.
+    /// RFC 8985's probe timeout: two smoothed RTTs, plus the peer's
+    /// delayed-ACK allowance when one segment is in flight, plus
+    /// [`PTO_SLACK_NS`] (as Linux, for timer and clock granularity); never
+    /// later than the retransmission timeout. `None` without an RTT sample
+    /// (a sample of 0, below the clock's tick, is one).
     pub(crate) fn pto(&self) -> Option<u64> {
-        let srtt = self.rtt.srtt();
-        if srtt == 0 {
-            return None;
-        }
-        let mut pto = (2 * srtt).max(10_000_000);
+        let srtt = self.rtt.sampled()?;
+        let mut pto = 2 * srtt + PTO_SLACK_NS;
         if self.snd_max.since(self.snd_una) <= self.mss {
             pto += self.delack_ns.max(srtt / 2);
         }
         Some(pto.min(self.rtt.rto()))
     }
 
-    /// Arm the tail loss probe after sending or new acknowledgments.
+    /// Arm the tail loss probe (in recovery: the recovery probe) after
+    /// sending or acknowledgments.
     pub(crate) fn arm_tlp(&mut self, now: u64) {
-        self.tlp_at = if self.snd_una < self.snd_max && !self.in_recovery() && !self.tlp_out {
+        self.tlp_at = if self.snd_una < self.snd_max && !self.tlp_out {
             self.pto().map(|p| now + p)
         } else {
             None

@@ -9,12 +9,19 @@
 //!
 //! [`DirectTcp`] does not read the network: the stack's runner hands it
 //! the segments the IP layer received ([`DirectTcp::process`]) and runs
-//! [`DirectTcp::dispatch`] after each batch, when its timers are due, and
-//! when an application operation raised [`DirectTcp::kicked`] (a write
-//! queued data, a read opened the window, a close queued a FIN). The engine
-//! is never borrowed across an await.
+//! [`DirectTcp::dispatch`] after each batch and when its timers are due.
+//! What an application operation gives the engine to send (a write's
+//! data, a read's window update, a connect's SYN, a close's FIN) leaves at
+//! once, from the application's task, without waking the runner; the
+//! operation raises [`DirectTcp::kicked`] only when the runner must act:
+//! when the engine's next deadline is earlier than the one the runner
+//! waits for ([`DirectTcp::set_runner_deadline`]), or the device refused a
+//! segment. The engine is never borrowed across an await.
+//!
+//! Time: the runner's turn reads the clock once, at the first segment of
+//! a batch or at its dispatch, and the whole turn uses that time.
 
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::future::{Future, poll_fn};
 use core::net::IpAddr;
 use core::task::Poll;
@@ -176,6 +183,11 @@ pub struct DirectTcp<I: 'static, C: 'static> {
     clock: &'static C,
     engine: RefCell<TcpEngine>,
     kick: Signal,
+    /// The time of the runner's current turn, read at its first use and
+    /// forgotten by its dispatch.
+    turn_now: Cell<Option<u64>>,
+    /// The deadline the runner's timer waits for (`None`: no timer).
+    runner_deadline: Cell<Option<u64>>,
 }
 
 impl<I, C> core::fmt::Debug for DirectTcp<I, C> {
@@ -200,6 +212,8 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
             clock,
             engine: RefCell::new(TcpEngine::new(config, secret)),
             kick: Signal::new(),
+            turn_now: Cell::new(None),
+            runner_deadline: Cell::new(None),
         }
     }
 
@@ -207,19 +221,73 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         f(&mut self.engine.borrow_mut())
     }
 
-    /// Handles a received TCP segment.
+    /// The time of the runner's turn.
+    fn turn_now(&self) -> u64 {
+        match self.turn_now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.clock.elapsed_ns();
+                self.turn_now.set(Some(now));
+                now
+            }
+        }
+    }
+
+    /// Handles a received TCP segment (from the runner).
     pub fn process(&self, datagram: &Datagram<'_>) {
-        let now = self.clock.elapsed_ns();
+        let now = self.turn_now();
         let mut tx = IpTx { ip: self.ip };
         self.with(|e| e.process(now, datagram.src, datagram.dst, &datagram.payload, &mut tx));
     }
 
-    /// Sends what is pending and runs due timers; `false` when the device
-    /// refused a segment (the rest goes at the next call).
+    /// Sends what is pending and runs due timers (from the runner, at the
+    /// end of its turn); `false` when the device refused a segment (the
+    /// rest goes at the next call).
     pub fn dispatch(&self) -> bool {
-        let now = self.clock.elapsed_ns();
+        let now = self.turn_now();
+        self.turn_now.set(None);
         let mut tx = IpTx { ip: self.ip };
-        self.with(|e| e.dispatch(now, &mut tx))
+        self.with(|e| {
+            // Most turns (a batch whose ACKs are delayed, a wake-up for an
+            // application) leave nothing to send and no timer due.
+            if !e.has_pending_output() && e.next_deadline().is_none_or(|d| d > now) {
+                return true;
+            }
+            e.dispatch(now, &mut tx)
+        })
+    }
+
+    /// The runner tells when its timer fires next (`None`: never), so that
+    /// application operations wake it only when they need it earlier.
+    pub fn set_runner_deadline(&self, deadline: Option<u64>) {
+        self.runner_deadline.set(deadline);
+    }
+
+    /// After an application operation: sends what it gave the engine to
+    /// send, and wakes the runner if the device refused a segment or the
+    /// engine now needs the runner earlier than its timer.
+    fn flush(&self, e: &mut TcpEngine) {
+        if !e.has_pending_output() {
+            return;
+        }
+        let now = self.clock.elapsed_ns();
+        let sent = e.dispatch(now, &mut IpTx { ip: self.ip });
+        let earlier = match (e.next_deadline(), self.runner_deadline.get()) {
+            (Some(due), Some(armed)) => due < armed,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !sent || earlier {
+            self.kick.raise();
+        }
+    }
+
+    /// An application operation on the engine, then [`Self::flush`].
+    fn op<R>(&self, f: impl FnOnce(&mut TcpEngine) -> R) -> R {
+        let mut e = self.engine.borrow_mut();
+        let r = f(&mut e);
+        self.flush(&mut e);
+        r
     }
 
     /// When [`DirectTcp::dispatch`] must run next at the latest.
@@ -227,7 +295,9 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         self.engine.borrow().next_deadline()
     }
 
-    /// Raised by application operations that give `dispatch` work.
+    /// Raised by application operations that need the runner: the device
+    /// refused a segment, or the engine's next deadline moved before the
+    /// runner's.
     pub fn kicked(&self) -> &Signal {
         &self.kick
     }
@@ -245,7 +315,9 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     /// The engine, for queries and options the traits do not cover
     /// ([`TcpEngine::info`], [`TcpEngine::set_nodelay`], ...).
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut TcpEngine) -> R) -> R {
-        let r = self.with(f);
+        // The options may change timers as well as output: the runner
+        // looks again.
+        let r = self.op(f);
         self.kick.raise();
         r
     }
@@ -258,8 +330,7 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<DirectFlow<I, C>, TcpError> {
         let src = self.ip.src(dst).ok_or(TcpError::Unaddressable)?;
         let now = self.clock.elapsed_ns();
-        let id = self.with(|e| e.connect(now, (src, 0), (dst, port)))?;
-        self.kick.raise();
+        let id = self.op(|e| e.connect(now, (src, 0), (dst, port)))?;
         let flow = DirectFlow {
             tcp: self,
             id,
@@ -307,6 +378,7 @@ impl<I, C> core::fmt::Debug for DirectListener<I, C> {
     }
 }
 
+// (`Drop` cannot require `Ip`, which sending needs: the runner sends.)
 impl<I, C> Drop for DirectListener<I, C> {
     fn drop(&mut self) {
         let _ = self.tcp.engine.borrow_mut().close_listener(self.id);
@@ -356,6 +428,7 @@ impl<I, C> core::fmt::Debug for DirectFlow<I, C> {
     }
 }
 
+// (`Drop` cannot require `Ip`, which sending needs: the runner sends.)
 impl<I, C> Drop for DirectFlow<I, C> {
     fn drop(&mut self) {
         if !self.closed {
@@ -374,15 +447,13 @@ impl<I: Ip, C: Mclock> DirectFlow<I, C> {
 
     /// Turns Nagle's algorithm off (or on again).
     pub fn set_nodelay(&self, nodelay: bool) -> Result<(), TcpError> {
-        self.tcp.with(|e| e.set_nodelay(self.id, nodelay))
+        self.tcp.op(|e| e.set_nodelay(self.id, nodelay))
     }
 
     /// Resets the connection.
     pub fn abort(mut self) -> Result<(), TcpError> {
         self.closed = true;
-        let r = self.tcp.with(|e| e.abort(self.id));
-        self.tcp.kick.raise();
-        r
+        self.tcp.op(|e| e.abort(self.id))
     }
 
     fn endpoint(&self, remote: bool) -> (IpAddr, u16) {
@@ -403,27 +474,18 @@ impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
             return Ok(0);
         }
         let (tcp, id) = (self.tcp, self.id);
+        // Reading opens the window: the engine may owe the peer an update,
+        // which `op` sends.
         poll_fn(|cx| {
-            let r = tcp.with(|e| match e.recv(id, buf) {
+            tcp.op(|e| match e.recv(id, buf) {
                 Ok(0) => match e.register_recv_waker(id, cx.waker()) {
-                    Ok(()) => None,
-                    Err(err) => Some(Err(err)),
+                    Ok(()) => Poll::Pending,
+                    Err(err) => Poll::Ready(Err(err)),
                 },
-                Ok(n) => Some(Ok(n)),
-                Err(TcpError::Eof) => Some(Ok(0)),
-                Err(err) => Some(Err(err)),
-            });
-            match r {
-                None => Poll::Pending,
-                Some(r) => {
-                    // Reading opened the window: the engine may owe the
-                    // peer an update.
-                    if matches!(r, Ok(n) if n > 0) {
-                        tcp.kick.raise();
-                    }
-                    Poll::Ready(r)
-                }
-            }
+                Ok(n) => Poll::Ready(Ok(n)),
+                Err(TcpError::Eof) => Poll::Ready(Ok(0)),
+                Err(err) => Poll::Ready(Err(err)),
+            })
         })
         .await
     }
@@ -436,28 +498,20 @@ impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
         }
         let (tcp, id) = (self.tcp, self.id);
         poll_fn(|cx| {
-            let r = tcp.with(|e| match e.send(id, data) {
+            tcp.op(|e| match e.send(id, data) {
                 Ok(0) => match e.register_send_waker(id, cx.waker()) {
-                    Ok(()) => None,
-                    Err(err) => Some(Err(err)),
+                    Ok(()) => Poll::Pending,
+                    Err(err) => Poll::Ready(Err(err)),
                 },
-                other => Some(other),
-            });
-            match r {
-                None => Poll::Pending,
-                Some(r) => {
-                    tcp.kick.raise();
-                    Poll::Ready(r)
-                }
-            }
+                other => Poll::Ready(other),
+            })
         })
         .await
     }
 
-    /// The data is the engine's once written: flushing asks the runner to
-    /// send it now (it would at its next turn anyway).
+    /// The data is the engine's once written, and what the windows allow
+    /// has left: nothing to do.
     async fn flush(&mut self) -> Result<(), TcpError> {
-        self.tcp.kick.raise();
         Ok(())
     }
 }
@@ -472,15 +526,11 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
     }
 
     async fn shutdown_write(&mut self) -> Result<(), TcpError> {
-        let r = self.tcp.with(|e| e.shutdown_write(self.id));
-        self.tcp.kick.raise();
-        r
+        self.tcp.op(|e| e.shutdown_write(self.id))
     }
 
     async fn close(mut self) -> Result<(), TcpError> {
         self.closed = true;
-        let r = self.tcp.with(|e| e.close(self.id));
-        self.tcp.kick.raise();
-        r
+        self.tcp.op(|e| e.close(self.id))
     }
 }

@@ -249,12 +249,17 @@ pub struct Stats {
     pub sack_recoveries: u64,
     /// ACKs whose SACK blocks added to a scoreboard.
     pub sack_blocks_used: u64,
+    /// Retransmissions found lost in SACK recovery (and sent again).
+    pub lost_retransmissions: u64,
     /// Retransmission timeouts.
     pub timeouts: u64,
     /// Zero-window probes.
     pub window_probes: u64,
     /// Tail loss probes (RFC 8985).
     pub tail_loss_probes: u64,
+    /// Recovery probes: resends from the first hole after a probe timeout
+    /// of silence in recovery.
+    pub recovery_probes: u64,
     /// Keep-alive probes.
     pub keepalive_probes: u64,
     /// Connections established.
@@ -1161,14 +1166,15 @@ impl TcpEngine {
         true
     }
 
+    /// Whether `dispatch` has segments to send now (RSTs, or connections
+    /// with output).
+    pub fn has_pending_output(&self) -> bool {
+        !self.queue.is_empty() || !self.rsts.is_empty()
+    }
+
     /// When `dispatch` must run next at the latest.
     pub fn next_deadline(&self) -> Option<u64> {
-        let t = self.timers.next();
-        let w = self.tw.next_deadline();
-        let mut d = match (t, w) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let mut d = timers::earliest(self.timers.next(), self.tw.next_deadline());
         if !self.queue.is_empty() || !self.rsts.is_empty() {
             // Work is pending now.
             d = Some(0);

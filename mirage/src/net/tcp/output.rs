@@ -210,25 +210,19 @@ impl Conn {
     }
 
     fn plan_data(&self, now: u64) -> Option<Plan> {
-        // A tail loss probe (RFC 8985 section 7.3): new data if the peer's
-        // window allows, else the last segment again; either draws an ACK
-        // (with SACK) that starts fast recovery instead of a timeout.
+        // A tail loss probe (RFC 8985 section 7.3): the last segment again.
+        // RFC 8985 prefers new data when there is some, but a receiver
+        // delays its ACK of one new in-order segment (by its delayed-ACK
+        // timer, tens of milliseconds) while it acknowledges a duplicate
+        // at once: when the probe is needed only because the ACK of a whole
+        // flight was lost, the duplicate costs a segment, new data the
+        // peer's delayed-ACK time. Either way the ACK (with SACK) starts
+        // fast recovery if something was lost.
         if self.tlp_now && self.snd_una < self.snd_max {
-            let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
-            let avail = self.data_end().since(self.snd_nxt);
-            let mut p = if self.snd_nxt == self.snd_max && avail > 0 && wnd_room > 0 {
-                let n = avail.min(wnd_room).min(self.mss);
-                let mut flags = Flags::ACK;
-                if self.snd_nxt + n == self.data_end() {
-                    flags |= Flags::PSH;
-                }
-                Some(self.make(now, Kind::Data, self.snd_nxt, n, flags))
-            } else {
-                let last = self.snd_max.since(self.snd_una).min(self.mss);
-                let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
-                let start = self.snd_max - last.max(fin);
-                self.resend(now, start, last.max(fin))
-            };
+            let last = self.snd_max.since(self.snd_una).min(self.mss);
+            let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
+            let start = self.snd_max - last.max(fin);
+            let mut p = self.resend(now, start, last.max(fin));
             if let Some(p) = &mut p {
                 p.tlp = true;
                 return Some(*p);
@@ -247,6 +241,14 @@ impl Conn {
         }
         let cwnd = self.cc.cwnd;
         let pipe = self.pipe();
+        if !self.in_recovery() && self.dupacks > 0 {
+            // Limited Transmit (RFC 3042): a new segment for each of the
+            // first two duplicate ACKs, beyond the congestion window, so
+            // that a small window still draws the duplicates (or SACK
+            // blocks) that trigger fast retransmit instead of a timeout.
+            let extra = (self.dupacks as usize).min(super::sack::DUP_THRESH - 1) * self.mss;
+            return self.plan_new(now, cwnd + extra, pipe);
+        }
         if self.in_recovery() && self.sack_ok {
             if cwnd < pipe + self.mss {
                 return None;
@@ -363,6 +365,7 @@ impl Conn {
                 if self.snd_max < end {
                     self.snd_max = end;
                     self.rtt_seq = Some((end, now));
+                    self.rtt_clean = true;
                 } else {
                     self.retransmits += 1;
                     self.rtt_seq = None;
@@ -376,14 +379,20 @@ impl Conn {
                 let end = plan.seq + (plan.len + usize::from(plan.flags.fin()));
                 if plan.retransmit {
                     self.retransmits += 1;
+                    // Karn's algorithm.
+                    self.rtt_clean = false;
                     if !self.ts_ok {
-                        self.rtt_seq = None; // Karn's algorithm
+                        self.rtt_seq = None;
                     }
-                    if self.in_recovery() && self.high_rxt < end {
-                        self.high_rxt = end;
+                    if self.in_recovery() {
+                        if self.high_rxt < end {
+                            self.high_rxt = end;
+                        }
+                        self.rxt_mark = Some(self.snd_max);
                     }
                 } else if self.rtt_seq.is_none() {
                     self.rtt_seq = Some((end, now));
+                    self.rtt_clean = true;
                 }
                 if plan.rexmit {
                     self.rexmit_now = false;
@@ -406,7 +415,7 @@ impl Conn {
                 if self.rto_at.is_none() {
                     self.rto_at = Some(now + self.rtt.rto());
                 }
-                if new_data && !plan.tlp {
+                if (new_data || self.in_recovery()) && !plan.tlp {
                     self.arm_tlp(now);
                 }
             }

@@ -48,7 +48,6 @@ impl Scoreboard {
     }
 
     /// The highest SACKed sequence number (exclusive), if any.
-    #[cfg(test)]
     pub(crate) fn highest(&self) -> Option<SeqNumber> {
         self.ranges().last().map(|r| r.1)
     }

@@ -108,6 +108,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) limiter: &'a mut RateLimit,
 }
 
+/// In-order segments acknowledged at once after out-of-order data (as
+/// Linux's `TCP_MAX_QUICKACKS`).
+const QUICKACKS: u8 = 16;
+
 /// Timestamps older than this (24 days, RFC 7323 section 5.5) no longer
 /// count for PAWS.
 const PAWS_IDLE_NS: u64 = 24 * 24 * 3600 * 1_000_000_000;
@@ -349,6 +353,11 @@ impl Conn {
             if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
                 ctx.stats.sack_blocks_used += 1;
                 sacked_more = true;
+                self.detect_lost_retransmission(ack, ctx);
+                if self.in_recovery() {
+                    // The peer is heard: the recovery probe waits again.
+                    self.arm_tlp(now);
+                }
             }
         }
         if ack > self.snd_una {
@@ -381,7 +390,7 @@ impl Conn {
                 Some(recover) if ack >= recover => {
                     self.recovery = None;
                     self.dupacks = 0;
-                    self.cc.on_recovery_exit(self.flight());
+                    self.cc.on_recovery_exit();
                 }
                 Some(_) => {
                     // A partial acknowledgment (RFC 6582 section 3.2 step
@@ -429,7 +438,7 @@ impl Conn {
                     .sb
                     .lost_edge(self.mss)
                     .is_some_and(|edge| self.snd_una < edge);
-            if lost || self.dupacks as usize >= super::sack::DUP_THRESH {
+            if lost || self.dupacks as usize >= self.dupack_threshold() {
                 self.enter_recovery(ctx);
             }
         }
@@ -461,6 +470,49 @@ impl Conn {
         }
     }
 
+    /// In SACK recovery, data sent after the latest retransmission was
+    /// SACKed while a retransmitted hole still was not: the retransmission
+    /// was lost too (links do not reorder much; Linux's lost-retransmit
+    /// detection reasons alike). RFC 6675's `NextSeg` never resends below
+    /// `HighRxt`, which would leave only the retransmission timeout:
+    /// `HighRxt` goes back so that the holes deemed lost are resent.
+    fn detect_lost_retransmission(&mut self, ack: SeqNumber, ctx: &mut Ctx) {
+        let una = self.snd_una.max(ack);
+        if self.recovery.is_none() || self.high_rxt <= una {
+            return;
+        }
+        let (Some(mark), Some(highest)) = (self.rxt_mark, self.sb.highest()) else {
+            return;
+        };
+        if highest > mark && self.sb.unsacked(una, self.high_rxt) > 0 {
+            ctx.stats.lost_retransmissions += 1;
+            self.high_rxt = una;
+            self.rxt_mark = None;
+        }
+    }
+
+    /// The duplicate ACKs that start fast retransmit: DupThresh, or fewer
+    /// (RFC 5827's Early Retransmit) when fewer than four segments are
+    /// outstanding and no new segment may go out, so that a loss in a small
+    /// window does not wait for the retransmission timeout.
+    fn dupack_threshold(&self) -> usize {
+        let dup_thresh = super::sack::DUP_THRESH;
+        let mss = self.mss.max(1);
+        let outstanding = self.snd_max.since(self.snd_una).div_ceil(mss);
+        if outstanding > dup_thresh || outstanding == 0 {
+            return dup_thresh;
+        }
+        let extra = (self.dupacks as usize).min(dup_thresh - 1) * mss;
+        let cwnd_room = (self.cc.cwnd + extra).saturating_sub(self.flight());
+        let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
+        let unsent = self.data_end().since(self.snd_nxt);
+        if unsent > 0 && cwnd_room.min(wnd_room) >= unsent.min(mss) {
+            // New data can still draw duplicates.
+            return dup_thresh;
+        }
+        (outstanding - 1).max(1)
+    }
+
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
     fn enter_recovery(&mut self, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
@@ -472,6 +524,7 @@ impl Conn {
         self.recovery = Some(self.snd_max);
         self.cc.on_loss(self.flight());
         self.high_rxt = self.snd_una;
+        self.rxt_mark = None;
         self.rexmit_now = true;
         // Karn: the retransmission makes the timed segment ambiguous.
         if !self.ts_ok {
@@ -484,11 +537,13 @@ impl Conn {
             && seg.ack >= end
         {
             let sample = match (self.ts_ok, seg.options.timestamp) {
+                _ if self.rtt_clean => Some(now.saturating_sub(sent)),
                 (true, Some((_, ecr))) if ecr != 0 => {
                     let ms = self.ts_now(now).wrapping_sub(ecr);
                     (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
                 }
-                _ => Some(now.saturating_sub(sent)),
+                (true, _) => None,
+                (false, _) => Some(now.saturating_sub(sent)),
             };
             if let Some(s) = sample {
                 self.rtt.sample(s);
@@ -552,8 +607,9 @@ impl Conn {
                 super::conn::MIN_MSS,
                 usize::from(self.rcv_mss).max(super::conn::MIN_MSS),
             );
-            if had_holes || self.unacked >= 2 * full {
+            if had_holes || self.unacked >= 2 * full || self.quickacks > 0 {
                 self.ack_now = true;
+                self.quickacks = self.quickacks.saturating_sub(1);
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + ctx.config.delayed_ack_ns);
             }
@@ -563,6 +619,7 @@ impl Conn {
             // the sender can count them.
             ctx.stats.out_of_order += 1;
             self.ack_now = true;
+            self.quickacks = QUICKACKS;
             if !self.sack_ok && self.dupacks_owed < 3 {
                 self.dupacks_owed += 1;
             }

@@ -60,6 +60,11 @@ impl Rtt {
         self.srtt.unwrap_or(0)
     }
 
+    /// The smoothed RTT, `None` before any sample.
+    pub(crate) fn sampled(&self) -> Option<u64> {
+        self.srtt
+    }
+
     /// The RTO without backoff, clamped to the configured bounds.
     fn base(&self) -> u64 {
         let rto = match self.srtt {
@@ -85,6 +90,14 @@ impl Rtt {
     /// this open; Linux does the same).
     pub(crate) fn clear_backoff(&mut self) {
         self.backoff = 0;
+    }
+}
+
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -137,17 +150,12 @@ use super::state::State;
 impl Conn {
     /// The earliest of the connection's timers.
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        [
-            self.rto_at,
-            self.tlp_at,
-            self.delack_at,
-            self.persist_at,
-            self.keepalive_at,
-            self.close_at,
-        ]
-        .into_iter()
-        .flatten()
-        .min()
+        // (After every segment: plain comparisons, no iterator chain.)
+        let d = earliest(self.rto_at, self.tlp_at);
+        let d = earliest(d, self.delack_at);
+        let d = earliest(d, self.persist_at);
+        let d = earliest(d, self.keepalive_at);
+        earliest(d, self.close_at)
     }
 
     /// Handle the timers due at `now`.
@@ -166,9 +174,24 @@ impl Conn {
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
-            if self.state.is_synchronized() && self.snd_una < self.snd_max && !self.in_recovery() {
-                self.tlp_now = true;
-                stats.tail_loss_probes += 1;
+            if self.state.is_synchronized() && self.snd_una < self.snd_max {
+                if self.in_recovery() {
+                    // Nothing sent or heard for a probe timeout in
+                    // recovery: what is in flight is lost (the
+                    // retransmission and what followed it, or the ACKs that
+                    // would have said otherwise). As RFC 8985's reordering
+                    // timer would, resend from the first hole, keeping the
+                    // window, rather than wait for the retransmission
+                    // timeout.
+                    self.high_rxt = self.snd_una;
+                    self.rxt_mark = None;
+                    self.rexmit_now = true;
+                    self.tlp_out = true;
+                    stats.recovery_probes += 1;
+                } else {
+                    self.tlp_now = true;
+                    stats.tail_loss_probes += 1;
+                }
             }
         }
         if self.delack_at.is_some_and(|t| t <= now) {
@@ -230,6 +253,7 @@ impl Conn {
                 // RFC 2018 section 8: forget the SACKed bits.
                 self.sb.clear();
                 self.recovery = None;
+                self.rxt_mark = None;
                 self.dupacks = 0;
                 self.rexmit_now = false;
                 self.tlp_now = false;

@@ -555,7 +555,9 @@ impl Options {
             }
         }
         let end = self.buffer_len();
-        w.buf[w.at..end].fill(OPT_EOL);
+        if w.at < end {
+            w.buf[w.at..end].fill(OPT_EOL);
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! Tests of the TCP: single transitions with crafted segments
-//! (`transitions`), hostile segments (`hostile`), and two `TcpEngine`s over a
+//! (`transitions`), loss recovery with crafted ACKs (`recovery`), hostile
+//! segments (`hostile`), and two `TcpEngine`s over a
 //! simulated wire with loss, duplication, reordering and delay (`bulk`,
 //! `churn`), all on virtual time.
 
@@ -7,4 +8,5 @@ mod bulk;
 mod churn;
 mod harness;
 mod hostile;
+mod recovery;
 mod transitions;

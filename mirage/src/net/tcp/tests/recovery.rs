@@ -1,0 +1,135 @@
+//! Loss recovery in small windows, with crafted ACKs: Limited Transmit,
+//! Early Retransmit, lost retransmissions, the recovery probe, the tail
+//! loss probe, and the receiver's quick ACKs after out-of-order data.
+
+use super::harness::*;
+use crate::net::tcp::Config;
+use crate::net::wire::tcp::{Flags, SeqNumber};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Payload bytes per full segment (MSS 1460 less the timestamps).
+const SEG: usize = 1448;
+
+/// A passive connection whose application queued `segments` full
+/// segments; returns it with what the first dispatch sent.
+fn sending(segments: usize) -> (Peer, Vec<Seg>) {
+    let mut p = Peer::passive(Config::default());
+    let data = vec![0x42u8; segments * SEG];
+    assert_eq!(p.us.send(p.id, &data).unwrap(), data.len());
+    let out = p.wait(0);
+    (p, out)
+}
+
+/// An ACK from the peer for `ack` that SACKs `blocks`.
+fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<Seg> {
+    let mut s = p.seg(Flags::ACK, b"");
+    s.ack = ack;
+    for (i, &b) in blocks.iter().enumerate() {
+        s.options.sack[i] = b;
+    }
+    s.options.sack_len = blocks.len() as u8;
+    p.deliver(&s)
+}
+
+#[test]
+fn limited_transmit_sends_a_new_segment_per_duplicate() {
+    let (mut p, first) = sending(40);
+    let flight = first.len();
+    assert!((4..40).contains(&flight), "cwnd-limited: {flight}");
+    let una = first[0].seq;
+    let end = |k: usize| una + (k * SEG);
+    // The first segment is lost; the next ones arrive, one duplicate ACK
+    // (with SACK) each.
+    let out = sack(&mut p, una, &[(end(1), end(2))]);
+    assert_eq!(out.len(), 1, "one new segment: {out:?}");
+    assert_eq!(out[0].seq, end(flight));
+    let out = sack(&mut p, una, &[(end(1), end(3))]);
+    assert_eq!(out.len(), 1, "and one more: {out:?}");
+    assert_eq!(out[0].seq, end(flight + 1));
+    // The third starts fast retransmit: the first segment again.
+    let out = sack(&mut p, una, &[(end(1), end(4))]);
+    assert_eq!(out[0].seq, una, "retransmitted: {out:?}");
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+}
+
+#[test]
+fn early_retransmit_in_a_window_of_two() {
+    let (mut p, first) = sending(2);
+    assert_eq!(first.len(), 2);
+    let una = first[0].seq;
+    // The first is lost, the second SACKed: nothing new may go, and one
+    // duplicate is all a flight of two can give.
+    let out = sack(&mut p, una, &[(una + SEG, una + 2 * SEG)]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].seq, out[0].payload.len()), (una, SEG));
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    assert_eq!(p.us.stats().timeouts, 0);
+}
+
+/// Loses the first segment of a cwnd-limited flight, SACKs the rest until
+/// fast retransmit resends it; returns the flight's length in segments
+/// (Limited Transmit added two).
+fn into_recovery(p: &mut Peer, first: &[Seg]) -> usize {
+    let una = first[0].seq;
+    let flight = first.len();
+    for k in 2..=4 {
+        let out = sack(p, una, &[(una + SEG, una + k * SEG)]);
+        if k == 4 {
+            assert_eq!(out[0].seq, una, "fast retransmit: {out:?}");
+        }
+    }
+    flight + 2
+}
+
+#[test]
+fn a_lost_retransmission_is_sent_again_once_later_data_is_sacked() {
+    let (mut p, first) = sending(60);
+    let una = first[0].seq;
+    let sent = into_recovery(&mut p, &first);
+    // The retransmission is lost. Everything else of the flight arrives:
+    // the window frees and new data goes.
+    let out = sack(&mut p, una, &[(una + SEG, una + sent * SEG)]);
+    assert!(
+        out.iter().any(|s| s.seq == una + sent * SEG),
+        "new data in recovery: {out:?}"
+    );
+    assert_eq!(p.us.stats().lost_retransmissions, 0);
+    // That new data is SACKed while the hole is not: resent.
+    let out = sack(&mut p, una, &[(una + SEG, una + (sent + 1) * SEG)]);
+    assert_eq!(p.us.stats().lost_retransmissions, 1);
+    assert!(out.iter().any(|s| s.seq == una), "resent: {out:?}");
+    assert_eq!(p.us.stats().timeouts, 0);
+}
+
+#[test]
+fn silence_in_recovery_resends_the_first_hole_before_the_timeout() {
+    let (mut p, first) = sending(40);
+    let una = first[0].seq;
+    into_recovery(&mut p, &first);
+    // Nothing more is heard: a probe timeout later (a few milliseconds
+    // here, the handshake's round trip being instant), the hole again.
+    let out = p.wait(10 * MS);
+    assert!(out.iter().any(|s| s.seq == una), "resent: {out:?}");
+    assert_eq!(p.us.stats().recovery_probes, 1);
+    assert_eq!(p.us.stats().timeouts, 0);
+}
+
+#[test]
+fn the_tail_loss_probe_resends_the_last_segment_and_draws_an_ack_at_once() {
+    let (mut p, first) = sending(40);
+    let last = first.last().unwrap().seq;
+    // The ACK of the whole flight is lost: a probe timeout later, the last
+    // segment again (not new data, whose ACK the peer would delay).
+    let out = p.wait(10 * MS);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].seq, last);
+    assert_eq!(p.us.stats().tail_loss_probes, 1);
+    // A receiver (we, here) acknowledges a duplicate at once, where it
+    // would delay the ACK of one new segment.
+    let dup = p.seg(Flags::ACK, b"payload");
+    assert!(p.send(Flags::ACK, b"payload").is_empty(), "delayed");
+    let out = p.deliver(&dup);
+    assert_eq!(out.len(), 1, "an immediate ACK: {out:?}");
+    assert_eq!(out[0].ack, p.seq);
+}
