@@ -8,12 +8,14 @@
 #[path = "common/netsim.rs"]
 mod netsim;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
 
+use mirage::net::MacAddr;
 use mirage::net::device::Network;
-use mirage::net::device::memory::{Faults, LinkConfig};
+use mirage::net::device::memory::{Endpoint, Faults, LinkConfig};
+use mirage::net::device::{NetError, Stats};
 use mirage::net::ethernet::Ethernet;
 use mirage::net::ip::Ip;
 use mirage::net::ipv6::autoconf::AddrState;
@@ -33,7 +35,10 @@ fn hosts() -> (Addressing, Addressing) {
 }
 
 /// Receives datagrams on `port` of `stack` into a shared list.
-async fn collect(stack: &'static Stack, port: u16) -> Rc<RefCell<Vec<(IpAddr, Vec<u8>)>>> {
+async fn collect<S: Stackv4v6>(
+    stack: &'static S,
+    port: u16,
+) -> Rc<RefCell<Vec<(IpAddr, Vec<u8>)>>> {
     let got = Rc::new(RefCell::new(Vec::new()));
     let sink = got.clone();
     let socket = stack.udp().bind(port).unwrap();
@@ -726,4 +731,173 @@ fn hostile_frames_are_dropped_and_counted_never_a_panic() {
             assert!(b.ipv6().take_replies().iter().any(|r| r.data == b"alive"));
         },
     );
+}
+
+/// An endpoint of the in-memory link whose reads fail with a device error
+/// (before taking a frame) while `failing` is above zero, each failed read
+/// counting it down, as a backend with a transient I/O failure does.
+struct FlakyDevice {
+    inner: Endpoint,
+    faults: Rc<ReadFaults>,
+}
+
+/// What a test sets and reads of a [`FlakyDevice`].
+#[derive(Default)]
+struct ReadFaults {
+    /// Reads still to fail.
+    failing: Cell<u32>,
+    /// Reads tried.
+    reads: Cell<u64>,
+}
+
+impl FlakyDevice {
+    fn tried(&self) -> Result<(), NetError> {
+        let f = &self.faults;
+        f.reads.set(f.reads.get() + 1);
+        match f.failing.get() {
+            0 => Ok(()),
+            n => {
+                f.failing.set(n - 1);
+                Err(NetError::Device("injected read failure".into()))
+            }
+        }
+    }
+}
+
+impl Network for FlakyDevice {
+    fn mac(&self) -> MacAddr {
+        self.inner.mac()
+    }
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+    fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+    fn reset_stats(&self) {
+        self.inner.reset_stats()
+    }
+    async fn write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), NetError> {
+        self.inner.write(len, fill).await
+    }
+    fn try_write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError> {
+        self.inner.try_write(len, fill)
+    }
+    async fn read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<R, NetError> {
+        self.tried()?;
+        self.inner.read(handle).await
+    }
+    fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
+        self.tried()?;
+        self.inner.try_read(handle)
+    }
+}
+
+/// Stack B over a [`FlakyDevice`].
+type FlakyStack = mirage::net::stack::DirectStack<FlakyDevice, netsim::Clock>;
+
+/// Stacks A (over a plain endpoint) and B (over a [`FlakyDevice`]), on
+/// virtual time; `body` gets both and the faults of B's device.
+fn flaky_pair<F, Fut>(body: F)
+where
+    F: FnOnce(&'static Stack, &'static FlakyStack, Rc<ReadFaults>) -> Fut + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
+    let (ha, hb) = hosts();
+    let sim = netsim::Sim::new();
+    let clock = sim.clock;
+    let (na, nb) = netsim::link(LinkConfig::default());
+    sim.ex
+        .block_on(async move {
+            let a = netsim::stack(clock, na, ha, 1).await;
+            let faults = Rc::new(ReadFaults::default());
+            let flaky = FlakyDevice {
+                inner: nb,
+                faults: faults.clone(),
+            };
+            let b = netsim::stack(clock, flaky, hb, 2).await;
+            body(a, b, faults).await
+        })
+        .unwrap();
+}
+
+#[test]
+fn transient_device_errors_pause_reading_but_lose_nothing() {
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 7).await;
+        // Warm ARP up, then make the next five reads fail.
+        a.udp()
+            .write(Some(5000), v4("10.0.0.2"), 7, b"first")
+            .await
+            .unwrap();
+        sleep_ns(SEC).await;
+        faults.failing.set(5);
+        for i in 0..40u32 {
+            a.udp()
+                .write(Some(5000), v4("10.0.0.2"), 7, &payload(64, i))
+                .await
+                .unwrap();
+            sleep_ns(SEC / 100).await;
+        }
+        sleep_ns(2 * SEC).await;
+        assert_eq!(
+            faults.failing.get(),
+            0,
+            "the runner read again after errors"
+        );
+        // The frames waited in the device's queue while reading paused:
+        // every datagram arrived, in order.
+        let got = at_b.borrow().clone();
+        assert_eq!(got.len(), 41);
+        assert_eq!(got[0].1, b"first");
+        for (i, (_, data)) in got[1..].iter().enumerate() {
+            assert_eq!(*data, payload(64, i as u32));
+        }
+        // And the stack still answers.
+        a.udp()
+            .write(Some(5000), v4("10.0.0.2"), 7, b"later")
+            .await
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 42);
+    });
+}
+
+#[test]
+fn a_device_that_keeps_failing_is_retried_slowly_not_in_a_spin() {
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 7).await;
+        faults.failing.set(u32::MAX);
+        let reads = faults.reads.get();
+        for i in 0..20u32 {
+            a.udp()
+                .write(Some(5000), v4("10.0.0.2"), 7, &payload(64, i))
+                .await
+                .unwrap();
+            sleep_ns(SEC).await;
+        }
+        // 20 s of errors: pauses of 1, 2, 4 ... ms up to 1 s, so about 30
+        // reads, not millions.
+        let tried = faults.reads.get() - reads;
+        assert!(
+            (10..=60).contains(&tried),
+            "{tried} reads in 20 s of errors"
+        );
+        assert!(at_b.borrow().is_empty());
+        // When the device recovers, reading resumes within the pause and
+        // the queued datagrams arrive.
+        faults.failing.set(0);
+        sleep_ns(2 * SEC).await;
+        assert_eq!(at_b.borrow().len(), 20, "reading resumed after recovery");
+    });
 }

@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use mirage::Mclock;
 use mirage::args::{Ipv4Prefix, Ipv6Prefix};
 use mirage::net::arp::Arp;
+use mirage::net::device::Network;
 use mirage::net::device::memory::{Endpoint, Link, LinkConfig};
 use mirage::net::ethernet::Ethif;
 use mirage::net::ipv4::{Ipv4, Ipv4Config};
@@ -84,15 +85,16 @@ impl Default for Sim {
     }
 }
 
-/// Connects a stack over `net` with `addressing`, timed by `clock` (the
+/// Connects a stack over `net` (an endpoint of the in-memory link, or a
+/// device wrapping one) with `addressing`, timed by `clock` (the
 /// simulation's [`Clock`] in the tests, a real clock in the benchmarks);
 /// `seed` seeds its RNG.
-pub async fn stack<C: Mclock>(
+pub async fn stack<C: Mclock, N: Network + 'static>(
     clock: &'static C,
-    net: Endpoint,
+    net: N,
     addressing: Addressing,
     seed: u8,
-) -> &'static DirectStack<Endpoint, C> {
+) -> &'static DirectStack<N, C> {
     let net = leak(net);
     let eth = leak(Ethif::connect(net));
     let arp = leak(Arp::connect(eth, clock));

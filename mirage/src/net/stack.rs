@@ -28,7 +28,7 @@ use crate::net::ipv6::Ipv6;
 use crate::net::tcp::{self, DirectTcp, Tcp};
 use crate::net::udp::{Delivery, DirectUdp, Udp};
 use crate::net::wire::ethernet::EtherType;
-use crate::rt::{Either, Spawner, deadline, leak, select};
+use crate::rt::{Either, Spawner, deadline, leak, select, sleep_until};
 
 /// How long the runner waits before retrying when the device refused a
 /// TCP segment (its transmit queue was full).
@@ -36,6 +36,14 @@ const DEVICE_FULL_RETRY_NS: u64 = 100_000;
 
 /// Frames handled back to back before the timers get their turn.
 const BATCH: usize = 64;
+
+/// How long the runner stops reading after the device's first read error
+/// in a row (other than [`NetError::Disconnected`]); the pause doubles
+/// with every further error in a row, up to [`READ_RETRY_MAX_NS`].
+const READ_RETRY_MIN_NS: u64 = 1_000_000;
+
+/// The longest pause in reading after errors in a row.
+const READ_RETRY_MAX_NS: u64 = 1_000_000_000;
 
 /// The seed's `stackv4v6` device type (`Tcpip.Stack.V4V6`): what
 /// applications use, over this stack or the host's sockets.
@@ -235,6 +243,12 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     }
 
     /// The runner: reads frames and runs timers until the device is gone.
+    ///
+    /// Only [`NetError::Disconnected`] stops it. Any other read error (a
+    /// backend's transient I/O failure) is logged, and reading pauses for a
+    /// while that grows with the errors in a row (see [`Self::read_failed`]),
+    /// while timers and applications go on: a flaky device neither stops
+    /// the stack nor makes the runner spin.
     async fn run(&'static self) -> Result<(), NetError> {
         // The timer of the earliest protocol deadline. It is kept from one
         // turn to the next, and re-armed only when the deadline moves
@@ -245,6 +259,9 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         // arms the next one then.
         let mut armed = None;
         let mut timer = deadline(None);
+        // Read errors in a row, and when reading resumes after the last.
+        let mut failures = 0u32;
+        let mut resume_reading_at = None;
         self.poll_timers();
         loop {
             // TCP sends what the last turn (frames, timers, applications)
@@ -265,6 +282,21 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 timer = deadline(next);
             }
             self.tcp.set_runner_deadline(armed);
+            if let Some(resume) = resume_reading_at {
+                // Reading pauses after a device error; timers and
+                // applications do not.
+                let wait = select(sleep_until(resume), self.tcp.kicked().wait());
+                match select(&mut timer, wait).await {
+                    Either::Left(()) => {
+                        armed = None;
+                        timer = deadline(None);
+                        self.poll_timers();
+                    }
+                    Either::Right(Either::Left(())) => resume_reading_at = None,
+                    Either::Right(Either::Right(())) => {}
+                }
+                continue;
+            }
             // The timer is polled first, so that a steady stream of frames
             // cannot starve the protocol timers.
             let events = select(self.eth.read(|f| self.handle(f)), self.tcp.kicked().wait());
@@ -275,6 +307,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                     self.poll_timers();
                 }
                 Either::Right(Either::Left(Ok(()))) => {
+                    failures = 0;
                     for _ in 1..BATCH {
                         match self
                             .net
@@ -282,15 +315,41 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                         {
                             Ok(Some(())) => {}
                             Ok(None) => break,
-                            Err(e) => return Err(e),
+                            Err(e) => {
+                                resume_reading_at = Some(self.read_failed(e, &mut failures)?);
+                                break;
+                            }
                         }
                     }
                 }
-                Either::Right(Either::Left(Err(e))) => return Err(e),
+                Either::Right(Either::Left(Err(e))) => {
+                    resume_reading_at = Some(self.read_failed(e, &mut failures)?);
+                }
                 // An application gave TCP (or a resolution) work: loop.
                 Either::Right(Either::Right(())) => {}
             }
         }
+    }
+
+    /// What a read error means for the runner: `Err` (stop) if the device
+    /// is gone; otherwise the error is logged (the first of a run of errors
+    /// as a warning, the others at debug level) and the result is when to
+    /// read again: [`READ_RETRY_MIN_NS`] from now, doubled for each error
+    /// of the run so far, at most [`READ_RETRY_MAX_NS`].
+    fn read_failed(&self, e: NetError, failures: &mut u32) -> Result<u64, NetError> {
+        if e == NetError::Disconnected {
+            return Err(e);
+        }
+        let pause = READ_RETRY_MIN_NS
+            .saturating_mul(1 << (*failures).min(20))
+            .min(READ_RETRY_MAX_NS);
+        if *failures == 0 {
+            log::warn!(target: "stack", "{e}; reading again in {} ms", pause / 1_000_000);
+        } else {
+            log::debug!(target: "stack", "{e} ({} in a row)", *failures + 1);
+        }
+        *failures = failures.saturating_add(1);
+        Ok(self.clock.elapsed_ns().saturating_add(pause))
     }
 
     /// Runs the timers that are due.
