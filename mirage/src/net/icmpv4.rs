@@ -135,7 +135,7 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                 seq_no,
                 data,
             }) => {
-                let for_us = self.ip.addresses().contains(&datagram.dst);
+                let for_us = self.ip.has_address(datagram.dst);
                 if !for_us {
                     return Ok(());
                 }
@@ -232,7 +232,7 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
         };
         if to_group
             || datagram.packet.is_empty()
-            || !self.ip.addresses().contains(&datagram.dst)
+            || !self.ip.has_address(datagram.dst)
             || !self.may_send_error()
         {
             return Ok(());

@@ -136,6 +136,12 @@ pub trait Ip {
     /// Our configured addresses (MirageOS's `get_ip`).
     fn addresses(&self) -> Vec<IpAddr>;
 
+    /// Whether `addr` is one of [`Ip::addresses`] (without building the
+    /// list: layers answer it from their state).
+    fn has_address(&self, addr: IpAddr) -> bool {
+        self.addresses().contains(&addr)
+    }
+
     /// The largest upper-layer payload that reaches `dst` without
     /// fragmentation.
     fn mtu(&self, dst: IpAddr) -> usize;
@@ -187,6 +193,9 @@ impl<T: Ip> Ip for &T {
     }
     fn addresses(&self) -> Vec<IpAddr> {
         (**self).addresses()
+    }
+    fn has_address(&self, addr: IpAddr) -> bool {
+        (**self).has_address(addr)
     }
     fn mtu(&self, dst: IpAddr) -> usize {
         (**self).mtu(dst)

@@ -81,6 +81,14 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
         all
     }
 
+    fn has_address(&self, addr: IpAddr) -> bool {
+        self.enabled(addr)
+            && match addr {
+                IpAddr::V4(_) => self.v4.has_address(addr),
+                IpAddr::V6(_) => self.v6.has_address(addr),
+            }
+    }
+
     fn mtu(&self, dst: IpAddr) -> usize {
         match dst {
             IpAddr::V4(_) => self.v4.mtu(dst),

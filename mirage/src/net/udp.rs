@@ -278,14 +278,11 @@ impl<I: Ip> DirectUdp<I> {
             SendOptions::default(),
             total,
             |src, buf| {
-                let mut packet = wire::Packet::new_unchecked(buf);
-                packet.set_src_port(src_port);
-                packet.set_dst_port(dst_port);
-                packet.set_len(total as u16);
-                fill(packet.payload_mut());
-                if let Some(ph) = PseudoHeader::new(src, dst) {
-                    packet.fill_checksum(&ph);
-                }
+                // The payload first, then the header with its checksum.
+                let buf = &mut buf[..total];
+                fill(&mut buf[HEADER_LEN..]);
+                let ph = PseudoHeader::new(src, dst);
+                wire::Packet::new_unchecked(buf).emit_header(src_port, dst_port, ph.as_ref());
             },
         )?;
         if sent {

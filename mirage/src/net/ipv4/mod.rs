@@ -579,6 +579,11 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
             .collect()
     }
 
+    fn has_address(&self, addr: IpAddr) -> bool {
+        let config = self.state.borrow().config;
+        matches!((addr, config), (IpAddr::V4(a), Some(c)) if a == c.address.address())
+    }
+
     fn mtu(&self, _dst: IpAddr) -> usize {
         self.eth.mtu().saturating_sub(HEADER_LEN)
     }
