@@ -121,6 +121,10 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
 
     /// Handles a received ICMP datagram: answers echo requests to our
     /// address (not to broadcasts), keeps echo replies.
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     pub fn input(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
         let packet = match wire::Packet::new_checked(&*datagram.payload) {
             Ok(p) => p,

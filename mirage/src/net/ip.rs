@@ -163,6 +163,24 @@ pub trait Ip {
     /// Fails when the neighbour does not answer.
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError>;
 
+    /// [`Ip::send`] when the neighbour `dst` is reached through is resolved
+    /// already; `None` (nothing sent, `fill` not called) when it is not, or
+    /// when the layer cannot tell. The fast path of a send that would
+    /// otherwise [`Ip::resolve`] first.
+    #[allow(clippy::too_many_arguments)]
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        let _ = (src, dst, protocol, options, len, fill);
+        None
+    }
+
     /// MirageOS's `write`: waits for the next hop's resolution, then
     /// [`Ip::send`]s, failing when the device could not take the datagram.
     async fn write(
@@ -213,5 +231,16 @@ impl<T: Ip> Ip for &T {
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Result<bool, IpError> {
         (**self).send(src, dst, protocol, options, len, fill)
+    }
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        (**self).send_resolved(src, dst, protocol, options, len, fill)
     }
 }

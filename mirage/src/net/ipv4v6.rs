@@ -123,4 +123,26 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
             IpAddr::V6(_) => self.v6.send(src, dst, protocol, options, len, fill),
         }
     }
+
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        if !self.enabled(dst) {
+            return Some(Err(IpError::NoAddress(dst)));
+        }
+        match dst {
+            IpAddr::V4(_) => self
+                .v4
+                .send_resolved(src, dst, protocol, options, len, fill),
+            IpAddr::V6(_) => self
+                .v6
+                .send_resolved(src, dst, protocol, options, len, fill),
+        }
+    }
 }

@@ -187,6 +187,10 @@ impl<'a> Repr<'a> {
     /// Parse a datagram received between the pseudo-header's addresses:
     /// checks lengths and the checksum (a zero checksum is accepted over
     /// IPv4 only).
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
         ph: &PseudoHeader,
