@@ -136,6 +136,12 @@ pub trait Ip {
     /// Our configured addresses (MirageOS's `get_ip`).
     fn addresses(&self) -> Vec<IpAddr>;
 
+    /// Whether `addr` is one of [`Ip::addresses`] (without building the
+    /// list: layers answer it from their state).
+    fn has_address(&self, addr: IpAddr) -> bool {
+        self.addresses().contains(&addr)
+    }
+
     /// The largest upper-layer payload that reaches `dst` without
     /// fragmentation.
     fn mtu(&self, dst: IpAddr) -> usize;
@@ -156,6 +162,24 @@ pub trait Ip {
     /// link-layer address of its next hop known, asked for if need be.
     /// Fails when the neighbour does not answer.
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError>;
+
+    /// [`Ip::send`] when the neighbour `dst` is reached through is resolved
+    /// already; `None` (nothing sent, `fill` not called) when it is not, or
+    /// when the layer cannot tell. The fast path of a send that would
+    /// otherwise [`Ip::resolve`] first.
+    #[allow(clippy::too_many_arguments)]
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        let _ = (src, dst, protocol, options, len, fill);
+        None
+    }
 
     /// MirageOS's `write`: waits for the next hop's resolution, then
     /// [`Ip::send`]s, failing when the device could not take the datagram.
@@ -188,6 +212,9 @@ impl<T: Ip> Ip for &T {
     fn addresses(&self) -> Vec<IpAddr> {
         (**self).addresses()
     }
+    fn has_address(&self, addr: IpAddr) -> bool {
+        (**self).has_address(addr)
+    }
     fn mtu(&self, dst: IpAddr) -> usize {
         (**self).mtu(dst)
     }
@@ -204,5 +231,16 @@ impl<T: Ip> Ip for &T {
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Result<bool, IpError> {
         (**self).send(src, dst, protocol, options, len, fill)
+    }
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        (**self).send_resolved(src, dst, protocol, options, len, fill)
     }
 }

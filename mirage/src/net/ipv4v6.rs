@@ -81,6 +81,14 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
         all
     }
 
+    fn has_address(&self, addr: IpAddr) -> bool {
+        self.enabled(addr)
+            && match addr {
+                IpAddr::V4(_) => self.v4.has_address(addr),
+                IpAddr::V6(_) => self.v6.has_address(addr),
+            }
+    }
+
     fn mtu(&self, dst: IpAddr) -> usize {
         match dst {
             IpAddr::V4(_) => self.v4.mtu(dst),
@@ -113,6 +121,28 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
         match dst {
             IpAddr::V4(_) => self.v4.send(src, dst, protocol, options, len, fill),
             IpAddr::V6(_) => self.v6.send(src, dst, protocol, options, len, fill),
+        }
+    }
+
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        if !self.enabled(dst) {
+            return Some(Err(IpError::NoAddress(dst)));
+        }
+        match dst {
+            IpAddr::V4(_) => self
+                .v4
+                .send_resolved(src, dst, protocol, options, len, fill),
+            IpAddr::V6(_) => self
+                .v6
+                .send_resolved(src, dst, protocol, options, len, fill),
         }
     }
 }

@@ -382,6 +382,10 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     }
 
     /// Handles one received frame.
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     fn handle(&self, frame: Option<Frame<'_>>) {
         let Some(frame) = frame else {
             return;
@@ -407,6 +411,10 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     }
 
     /// Hands a datagram to its protocol.
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     fn deliver(&self, d: &Datagram<'_>) {
         let result = match d.protocol {
             protocol::TCP => {

@@ -277,21 +277,65 @@ impl<I: Ip> DirectUdp<I> {
             protocol::UDP,
             SendOptions::default(),
             total,
-            |src, buf| {
-                let mut packet = wire::Packet::new_unchecked(buf);
-                packet.set_src_port(src_port);
-                packet.set_dst_port(dst_port);
-                packet.set_len(total as u16);
-                fill(packet.payload_mut());
-                if let Some(ph) = PseudoHeader::new(src, dst) {
-                    packet.fill_checksum(&ph);
-                }
-            },
+            Self::datagram(src_port, dst, dst_port, total, fill),
         )?;
+        self.count_sent(sent);
+        Ok(sent)
+    }
+
+    /// Writes a datagram into the buffer the IP layer lends: the payload
+    /// first, then the header with its checksum.
+    fn datagram(
+        src_port: u16,
+        dst: IpAddr,
+        dst_port: u16,
+        total: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> impl FnOnce(IpAddr, &mut [u8]) {
+        move |src, buf| {
+            let buf = &mut buf[..total];
+            fill(&mut buf[HEADER_LEN..]);
+            let ph = PseudoHeader::new(src, dst);
+            wire::Packet::new_unchecked(buf).emit_header(src_port, dst_port, ph.as_ref());
+        }
+    }
+
+    fn count_sent(&self, sent: bool) {
         if sent {
             self.state.borrow_mut().stats.sent += 1;
         }
-        Ok(sent)
+    }
+
+    /// [`DirectUdp::send`] from `src_port` if the destination's neighbour is
+    /// resolved already: `None` (nothing sent) when it is not.
+    fn send_resolved(
+        &self,
+        src_port: u16,
+        dst: IpAddr,
+        dst_port: u16,
+        data: &[u8],
+    ) -> Option<Result<bool, UdpError>> {
+        if data.len() > MAX_PAYLOAD {
+            return Some(Err(UdpError::TooBig(data.len())));
+        }
+        let total = HEADER_LEN + data.len();
+        let sent = self.ip.send_resolved(
+            None,
+            dst,
+            protocol::UDP,
+            SendOptions::default(),
+            total,
+            Self::datagram(src_port, dst, dst_port, total, |buf| {
+                buf.copy_from_slice(data)
+            }),
+        )?;
+        Some(match sent {
+            Ok(sent) => {
+                self.count_sent(sent);
+                Ok(sent)
+            }
+            Err(e) => Err(e.into()),
+        })
     }
 
     /// Sends `data` without waiting (see [`DirectUdp::send_with`]).
@@ -309,6 +353,10 @@ impl<I: Ip> DirectUdp<I> {
 
     /// Handles a received UDP datagram: checks it and queues it on the
     /// socket bound to its port.
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     pub fn input(&self, datagram: &Datagram<'_>) -> Delivery {
         let Some(ph) = PseudoHeader::new(datagram.src, datagram.dst) else {
             return Delivery::Malformed;
@@ -398,6 +446,13 @@ impl<I: Ip> Udp for DirectUdp<I> {
         dst_port: u16,
         data: &[u8],
     ) -> Result<(), UdpError> {
+        // Without waiting when the neighbour is known (the common case):
+        // no resolution to await.
+        if let Some(port) = src_port
+            && let Some(sent) = self.send_resolved(port, dst, dst_port, data)
+        {
+            return sent.map(drop);
+        }
         self.ip.resolve(dst).await?;
         self.send(src_port, dst, dst_port, data).map(drop)
     }

@@ -1,11 +1,11 @@
 //! The executor: tasks, the ready queue, spawning and the run loop.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::marker::PhantomData;
 use core::pin::Pin;
@@ -34,14 +34,20 @@ const ROUNDS_BETWEEN_EVENT_CHECKS: u32 = 32;
 /// State shared by an executor with its wakers, timers and spawners.
 pub(super) struct Shared {
     /// Ids of the tasks to poll, each at most once (see `TaskHeader::queued`).
-    ready: Mutex<VecDeque<u64>>,
+    ready: Mutex<VecDeque<TaskId>>,
     /// Pending timers.
     pub(super) timers: Mutex<TimerQueue>,
+    /// The time up to which timers have been fired (a copy of the queue's,
+    /// readable without its lock: a pending [`super::Sleep`] polled again
+    /// compares its deadline with it).
+    pub(super) fired_until: AtomicU64,
     /// Tasks spawned through a [`Spawner`], admitted by the executor's thread.
-    incoming: Mutex<LocalOnly<Vec<(u64, TaskFuture)>>>,
+    incoming: Mutex<LocalOnly<Vec<TaskFuture>>>,
+    /// Whether `incoming` may hold tasks: the executor looks at every turn,
+    /// and a load costs less than taking the lock.
+    has_incoming: AtomicBool,
     /// False once the executor is gone: spawning then drops the future.
     alive: AtomicBool,
-    next_id: AtomicU64,
     /// The platform's monotonic clock.
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
 }
@@ -53,9 +59,18 @@ impl Shared {
     }
 }
 
+/// A task's place in the executor's table: its slot and the generation of
+/// the slot (a slot is reused once its task completes; a late wake-up of
+/// the completed task then names an older generation and is ignored).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct TaskId {
+    index: u32,
+    generation: u32,
+}
+
 /// What a waker refers to: a task of one executor.
 pub(super) struct TaskHeader {
-    id: u64,
+    id: TaskId,
     /// Whether the task is in the ready queue.
     queued: AtomicBool,
     pub(super) shared: Arc<Shared>,
@@ -85,6 +100,21 @@ struct Slot {
     future: TaskFuture,
 }
 
+/// An entry of the task table: the generation of the slot and its task, if
+/// one lives there.
+struct Entry {
+    generation: u32,
+    task: Option<Slot>,
+}
+
+/// The tasks, indexed by slot (a wake-up finds its task without a search).
+#[derive(Default)]
+struct Tasks {
+    entries: Vec<Entry>,
+    /// Slots whose task completed, to reuse.
+    free: Vec<u32>,
+}
+
 /// The executor stopped because the platform was asked to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stopped {
@@ -96,10 +126,12 @@ pub struct Stopped {
 pub struct Executor<P: Platform> {
     platform: Arc<P>,
     shared: Arc<Shared>,
-    tasks: RefCell<BTreeMap<u64, Slot>>,
+    tasks: RefCell<Tasks>,
+    /// The number of tasks in `tasks`.
+    live: Cell<usize>,
     /// The ids of the round being run, swapped with the ready queue once
     /// per round (and kept, with its capacity, between rounds).
-    round: RefCell<VecDeque<u64>>,
+    round: RefCell<VecDeque<TaskId>>,
 }
 
 impl<P: Platform> Executor<P> {
@@ -110,15 +142,17 @@ impl<P: Platform> Executor<P> {
         let shared = Arc::new(Shared {
             ready: Mutex::new(VecDeque::new()),
             timers: Mutex::new(TimerQueue::default()),
+            fired_until: AtomicU64::new(0),
             incoming: Mutex::new(LocalOnly::new(Vec::new())),
+            has_incoming: AtomicBool::new(false),
             alive: AtomicBool::new(true),
-            next_id: AtomicU64::new(0),
             clock: Box::new(move || clock_platform.now_ns()),
         });
         Executor {
             platform,
             shared,
-            tasks: RefCell::new(BTreeMap::new()),
+            tasks: RefCell::new(Tasks::default()),
+            live: Cell::new(0),
             round: RefCell::new(VecDeque::new()),
         }
     }
@@ -162,11 +196,13 @@ impl<P: Platform> Executor<P> {
                 self.fire_timers();
             }
             self.admit_spawned();
-            self.run_ready_round();
+            let polled = self.run_ready_round();
             if let Some(output) = main.try_take() {
                 return Ok(output);
             }
-            if self.has_work() {
+            // Tasks that ran may have woken others: the next round tells
+            // (an empty round, and the executor idles).
+            if polled > 0 {
                 busy_rounds += 1;
                 check_timers = busy_rounds >= ROUNDS_BETWEEN_EVENT_CHECKS;
                 if check_timers {
@@ -189,7 +225,7 @@ impl<P: Platform> Executor<P> {
 
     /// The number of tasks that have not completed.
     pub fn live_tasks(&self) -> usize {
-        self.tasks.borrow().len() + self.shared.incoming.lock().get().len()
+        self.live.get() + self.shared.incoming.lock().get().len()
     }
 
     #[cfg(test)]
@@ -197,62 +233,92 @@ impl<P: Platform> Executor<P> {
         &self.shared
     }
 
-    fn has_work(&self) -> bool {
-        !self.shared.ready.lock().is_empty() || !self.shared.incoming.lock().get().is_empty()
-    }
-
     fn fire_timers(&self) {
         let now = self.shared.now_ns();
-        let expired = self.shared.timers.lock().take_expired(now);
+        let expired = {
+            let mut timers = self.shared.timers.lock();
+            let expired = timers.take_expired(now);
+            self.shared
+                .fired_until
+                .store(timers.fired_until(), Ordering::Relaxed);
+            expired
+        };
         for waker in expired {
             waker.wake();
         }
     }
 
     fn admit_spawned(&self) {
+        if !self.shared.has_incoming.load(Ordering::Acquire) {
+            return;
+        }
         let spawned = {
             let mut incoming = self.shared.incoming.lock();
-            if incoming.get().is_empty() {
-                return;
-            }
+            self.shared.has_incoming.store(false, Ordering::Release);
             core::mem::take(incoming.get_mut())
         };
         let mut tasks = self.tasks.borrow_mut();
-        for (id, future) in spawned {
+        for future in spawned {
+            let index = match tasks.free.pop() {
+                Some(index) => index,
+                None => {
+                    tasks.entries.push(Entry {
+                        generation: 0,
+                        task: None,
+                    });
+                    u32::try_from(tasks.entries.len() - 1).expect("fewer than 2^32 tasks")
+                }
+            };
+            let entry = &mut tasks.entries[index as usize];
+            let id = TaskId {
+                index,
+                generation: entry.generation,
+            };
             let header = Arc::new(TaskHeader {
                 id,
                 queued: AtomicBool::new(false),
                 shared: self.shared.clone(),
             });
             header.schedule();
-            tasks.insert(
-                id,
-                Slot {
-                    waker: waker_for(header),
-                    future,
-                },
-            );
+            entry.task = Some(Slot {
+                waker: waker_for(header),
+                future,
+            });
+            self.live.set(self.live.get() + 1);
         }
     }
 
-    /// Polls each task that was ready when the round began, once.
-    fn run_ready_round(&self) {
+    /// Polls each task that was ready when the round began, once; how many
+    /// were polled.
+    fn run_ready_round(&self) -> usize {
         let mut round = self.round.borrow_mut();
         // One lock per round: tasks woken from now on queue for the next.
         core::mem::swap(&mut *self.shared.ready.lock(), &mut *round);
+        let polled = round.len();
         for id in round.drain(..) {
             let mut tasks = self.tasks.borrow_mut();
-            let Some(slot) = tasks.get_mut(&id) else {
+            let tasks = &mut *tasks;
+            let Some(entry) = tasks.entries.get_mut(id.index as usize) else {
+                continue;
+            };
+            if entry.generation != id.generation {
                 continue; // completed after it was woken
+            }
+            let Some(slot) = entry.task.as_mut() else {
+                continue;
             };
             if let Some(header) = header_of(&slot.waker) {
                 header.queued.store(false, Ordering::Release);
             }
             let mut cx = Context::from_waker(&slot.waker);
             if slot.future.as_mut().poll(&mut cx).is_ready() {
-                tasks.remove(&id);
+                entry.task = None;
+                entry.generation = entry.generation.wrapping_add(1);
+                tasks.free.push(id.index);
+                self.live.set(self.live.get() - 1);
             }
         }
+        polled
     }
 }
 
@@ -261,7 +327,9 @@ impl<P: Platform> Drop for Executor<P> {
         // Task futures are dropped here, on the executor's thread; late
         // spawns are refused from now on (see `Spawner::spawn`).
         self.shared.alive.store(false, Ordering::Release);
-        self.tasks.borrow_mut().clear();
+        let tasks = core::mem::take(&mut *self.tasks.borrow_mut());
+        drop(tasks);
+        self.live.set(0);
         let spawned = core::mem::take(self.shared.incoming.lock().get_mut());
         drop(spawned);
         self.shared.timers.lock().clear();
@@ -318,8 +386,8 @@ impl Spawner {
                 waiter.wake();
             }
         });
-        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        self.shared.incoming.lock().get_mut().push((id, task));
+        self.shared.incoming.lock().get_mut().push(task);
+        self.shared.has_incoming.store(true, Ordering::Release);
         handle
     }
 }

@@ -5,6 +5,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::future::Future;
 use core::pin::Pin;
+use core::sync::atomic::Ordering;
 use core::task::{Context, Poll, Waker};
 
 use super::executor::{Shared, shared_of};
@@ -47,6 +48,11 @@ impl TimerQueue {
             }
             None => false,
         }
+    }
+
+    /// The time up to which timers have been fired.
+    pub(super) fn fired_until(&self) -> u64 {
+        self.fired_until
     }
 
     /// The earliest deadline, if any timer is pending.
@@ -131,10 +137,14 @@ impl Future for Sleep {
             // timer on every wake-up (the stack's runner does), and, while
             // the same task polls it and fired timers stop short of its
             // deadline, not even a look at the queue.
-            let mut timers = reg.shared.timers.lock();
-            if reg.key.0 > timers.fired_until && reg.waker.will_wake(cx.waker()) {
+            // (The executor's thread, which polls, is the one that fires
+            // timers: a relaxed load of its copy of `fired_until` suffices.)
+            if reg.key.0 > reg.shared.fired_until.load(Ordering::Relaxed)
+                && reg.waker.will_wake(cx.waker())
+            {
                 return Poll::Pending;
             }
+            let mut timers = reg.shared.timers.lock();
             if timers.refresh(reg.key, cx.waker()) {
                 drop(timers);
                 reg.waker = cx.waker().clone();

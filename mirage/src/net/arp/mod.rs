@@ -277,21 +277,8 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<bool, NetError> {
-        let known = if ip.is_broadcast() {
-            Some(MacAddr::BROADCAST)
-        } else if ip.is_multicast() {
-            let o = ip.octets();
-            Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
-        } else {
-            // No clock read per packet: an entry serves until `poll`
-            // expires it at its deadline.
-            self.state.borrow().cache.lookup(ip)
-        };
-        if let Some(mac) = known {
-            return self.eth.send(mac, EtherType::Ipv4, len, |buf| {
-                fill(&mut buf[..len]);
-                len
-            });
+        if let Some(mac) = self.resolved(ip) {
+            return self.send_ipv4_resolved(mac, len, fill);
         }
         let mut packet = vec![0u8; len];
         fill(&mut packet);
@@ -303,6 +290,35 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             (Lookup::SendRequest, _) => self.request(ip).map(|()| true),
             _ => Ok(true),
         }
+    }
+
+    /// The link-layer address of the neighbour `ip` if it is known without
+    /// asking: cached, or the broadcast or a multicast address.
+    pub fn resolved(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        if ip.is_broadcast() {
+            Some(MacAddr::BROADCAST)
+        } else if ip.is_multicast() {
+            let o = ip.octets();
+            Some(MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]))
+        } else {
+            // No clock read per packet: an entry serves until `poll`
+            // expires it at its deadline.
+            self.state.borrow().cache.lookup(ip)
+        }
+    }
+
+    /// Sends an IPv4 packet of `len` bytes to `mac` (from
+    /// [`Arp::resolved`]): `fill` writes it in place.
+    pub fn send_ipv4_resolved(
+        &self,
+        mac: MacAddr,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, NetError> {
+        self.eth.send(mac, EtherType::Ipv4, len, |buf| {
+            fill(&mut buf[..len]);
+            len
+        })
     }
 
     /// Runs the cache's timers: repeats requests, gives up, expires

@@ -240,6 +240,10 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
     /// EtherType IPv4): the datagram for the upper layers, or `None` when
     /// it was malformed, not for us, a fragment of an incomplete datagram,
     /// or a DHCP reply the layer consumed itself. Every drop is counted.
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     pub fn input<'a>(&self, packet: &'a [u8]) -> Option<Datagram<'a>> {
         let parsed = wire::Packet::new_checked(packet).and_then(|p| {
             let repr = wire::Repr::parse(&p)?;
@@ -579,6 +583,11 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
             .collect()
     }
 
+    fn has_address(&self, addr: IpAddr) -> bool {
+        let config = self.state.borrow().config;
+        matches!((addr, config), (IpAddr::V4(a), Some(c)) if a == c.address.address())
+    }
+
     fn mtu(&self, _dst: IpAddr) -> usize {
         self.eth.mtu().saturating_sub(HEADER_LEN)
     }
@@ -608,30 +617,72 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         len: usize,
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Result<bool, IpError> {
+        // (Never `None` unless asked for resolved hops only.)
+        self.send_via(src, dst, protocol, options, len, fill, false)
+            .unwrap_or(Ok(false))
+    }
+
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        self.send_via(src, dst, protocol, options, len, fill, true)
+    }
+}
+
+impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
+    /// [`Ip::send`]; with `resolved_only`, `None` (nothing sent) when the
+    /// next hop is not resolved yet.
+    #[allow(clippy::too_many_arguments)]
+    fn send_via(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+        resolved_only: bool,
+    ) -> Option<Result<bool, IpError>> {
         let IpAddr::V4(dst4) = dst else {
-            return Err(IpError::WrongFamily(dst));
+            return Some(Err(IpError::WrongFamily(dst)));
         };
         if len > wire::MAX_PAYLOAD_LEN {
-            return Err(IpError::TooBig {
+            return Some(Err(IpError::TooBig {
                 len,
                 max: wire::MAX_PAYLOAD_LEN,
-            });
+            }));
         }
-        // One borrow of the state per datagram: configuration,
-        // identification and the counter.
-        let (config, ident) = {
-            let mut state = self.state.borrow_mut();
-            let config = state.config.ok_or(IpError::NoAddress(dst))?;
-            state.ident = state.ident.wrapping_add(1);
-            state.stats.sent += 1;
-            (config, state.ident)
+        let Some(config) = self.state.borrow().config else {
+            return Some(Err(IpError::NoAddress(dst)));
         };
         let src4 = match src {
             None => config.address.address(),
             Some(IpAddr::V4(s)) => s,
-            Some(other) => return Err(IpError::WrongFamily(other)),
+            Some(other) => return Some(Err(IpError::WrongFamily(other))),
         };
-        let hop = self.next_hop(&config, dst4)?;
+        let hop = match self.next_hop(&config, dst4) {
+            Ok(hop) => hop,
+            Err(e) => return Some(Err(e)),
+        };
+        // The neighbour's address, looked up once for the whole send.
+        let mac = self.arp.resolved(hop);
+        if resolved_only && mac.is_none() {
+            return None;
+        }
+        // One borrow of the state per datagram: identification and the
+        // counter.
+        let ident = {
+            let mut state = self.state.borrow_mut();
+            state.ident = state.ident.wrapping_add(1);
+            state.stats.sent += 1;
+            state.ident
+        };
         let max = self.eth.mtu().saturating_sub(HEADER_LEN);
         let mut header = wire::Repr {
             src_addr: src4,
@@ -645,10 +696,20 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
             frag_offset: 0,
         };
         if len <= max {
-            return self.send_packet(hop, header, |buf| fill(IpAddr::V4(src4), buf));
+            let fill = |buf: &mut [u8]| fill(IpAddr::V4(src4), buf);
+            return Some(match mac {
+                Some(mac) => self
+                    .arp
+                    .send_ipv4_resolved(mac, HEADER_LEN + len, |buf| {
+                        header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+                        fill(&mut buf[HEADER_LEN..]);
+                    })
+                    .map_err(IpError::Net),
+                None => self.send_packet(hop, header, fill),
+            });
         }
         if !options.fragment {
-            return Err(IpError::TooBig { len, max });
+            return Some(Err(IpError::TooBig { len, max }));
         }
         // Fragment: the payload is written once, then cut into pieces of a
         // multiple of 8 bytes.
@@ -662,8 +723,11 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
             header.payload_len = chunk.len();
             header.frag_offset = offset as u16;
             header.more_fragments = offset + chunk.len() < len;
-            sent_all &= self.send_packet(hop, header, |buf| buf.copy_from_slice(chunk))?;
+            match self.send_packet(hop, header, |buf| buf.copy_from_slice(chunk)) {
+                Ok(sent) => sent_all &= sent,
+                Err(e) => return Some(Err(e)),
+            }
         }
-        Ok(sent_all)
+        Some(Ok(sent_all))
     }
 }

@@ -244,15 +244,28 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     /// end of its turn); `false` when the device refused a segment (the
     /// rest goes at the next call).
     pub fn dispatch(&self) -> bool {
-        let now = self.turn_now();
-        self.turn_now.set(None);
+        // The clock is read only when the engine has a timer or output: a
+        // turn of a stack without connections reads none.
+        let turn = self.turn_now.take();
+        let now = || turn.unwrap_or_else(|| self.clock.elapsed_ns());
         let mut tx = IpTx { ip: self.ip };
         self.with(|e| {
             // Most turns (a batch whose ACKs are delayed, a wake-up for an
             // application) leave nothing to send and no timer due.
-            if !e.has_pending_output() && e.next_deadline().is_none_or(|d| d > now) {
-                return true;
-            }
+            let now = if e.has_pending_output() {
+                now()
+            } else {
+                match e.next_deadline() {
+                    None => return true,
+                    Some(due) => {
+                        let now = now();
+                        if due > now {
+                            return true;
+                        }
+                        now
+                    }
+                }
+            };
             e.dispatch(now, &mut tx)
         })
     }

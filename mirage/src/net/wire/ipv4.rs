@@ -316,6 +316,10 @@ pub struct Repr {
 
 impl Repr {
     /// Parse a packet: checks lengths, version and header checksum.
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]>>(packet: &Packet<T>) -> Result<Repr, Error> {
         packet.check_len()?;
         if packet.version() != 4 {
@@ -355,24 +359,32 @@ impl Repr {
     /// If the buffer is shorter than [`HEADER_LEN`]. `payload_len` above
     /// [`MAX_PAYLOAD_LEN`] is clamped.
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
-        // The header is built whole, checksummed and copied once: this is
-        // on the path of every datagram sent.
+        // On the path of every datagram sent: the checksum is summed from
+        // the fields in registers and the header written as whole words.
+        // (Writing it bytewise and summing it back from memory made the
+        // loads wait for the narrower stores: store-forwarding stalls.)
         let total = u16::try_from(self.buffer_len()).unwrap_or(u16::MAX);
         let flags_offset = (u16::from(self.dont_fragment) << 14)
             | (u16::from(self.more_fragments) << 13)
             | ((self.frag_offset >> 3) & 0x1fff);
-        let mut h = [0u8; HEADER_LEN];
-        h[field::VER_IHL] = 0x40 | (HEADER_LEN as u8 / 4);
-        h[field::LENGTH].copy_from_slice(&total.to_be_bytes());
-        h[field::IDENT].copy_from_slice(&self.ident.to_be_bytes());
-        h[field::FLG_OFF].copy_from_slice(&flags_offset.to_be_bytes());
-        h[field::TTL] = self.ttl;
-        h[field::PROTOCOL] = u8::from(self.protocol);
-        h[field::SRC].copy_from_slice(&self.src_addr.octets());
-        h[field::DST].copy_from_slice(&self.dst_addr.octets());
-        let sum = !checksum::data(&h);
-        h[field::CHECKSUM].copy_from_slice(&sum.to_be_bytes());
-        packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&h);
+        let ver_ihl = 0x40 | (HEADER_LEN as u32 / 4);
+        let w0 = (ver_ihl << 24) | u32::from(total);
+        let w1 = (u32::from(self.ident) << 16) | u32::from(flags_offset);
+        let ttl_proto = (u32::from(self.ttl) << 8) | u32::from(u8::from(self.protocol));
+        let src = u32::from(self.src_addr);
+        let dst = u32::from(self.dst_addr);
+        let halves = |w: u32| u64::from(w >> 16) + u64::from(w & 0xffff);
+        let mut sum = halves(w0) + halves(w1) + u64::from(ttl_proto) + halves(src) + halves(dst);
+        while sum > 0xffff {
+            sum = (sum & 0xffff) + (sum >> 16);
+        }
+        let w2 = (ttl_proto << 16) | u32::from(!(sum as u16));
+        let head = (u64::from(w0) << 32) | u64::from(w1);
+        let mid = (u64::from(w2) << 32) | u64::from(src);
+        let buf = &mut packet.buffer.as_mut()[..HEADER_LEN];
+        buf[..8].copy_from_slice(&head.to_be_bytes());
+        buf[8..16].copy_from_slice(&mid.to_be_bytes());
+        buf[16..].copy_from_slice(&dst.to_be_bytes());
     }
 }
 

@@ -398,6 +398,9 @@ impl Options {
     }
 
     /// Parse option bytes.
+    // Inlined into the caller (see `udp::Repr::parse`): the parsed
+    // fields stay in registers.
+    #[inline(always)]
     pub fn parse(mut data: &[u8]) -> Result<Options, Error> {
         let mut o = Options::default();
         while let Some((&kind, rest)) = data.split_first() {
@@ -515,6 +518,20 @@ impl Options {
     /// # Panics
     /// If `buf` is shorter than `buffer_len()`.
     pub fn emit(&self, buf: &mut [u8]) {
+        // The options of most segments of a connection: timestamps alone,
+        // after two NOPs, written as words (see `Repr::emit_header`).
+        if let (None, false, Some((val, ecr)), None, 0) = (
+            self.mss,
+            self.sack_permitted,
+            self.timestamp,
+            self.window_scale,
+            self.sack_len,
+        ) {
+            let head = u32::from_be_bytes([OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10]);
+            buf[..4].copy_from_slice(&head.to_be_bytes());
+            buf[4..12].copy_from_slice(&((u64::from(val) << 32) | u64::from(ecr)).to_be_bytes());
+            return;
+        }
         let aligned = self.aligned_len() <= MAX_OPTIONS_LEN;
         let mut w = Writer { buf, at: 0 };
         if let Some(mss) = self.mss {
@@ -614,6 +631,9 @@ impl<'a> Repr<'a> {
 
     /// Parse without checking the checksum (for a caller that verified it,
     /// or a device that did).
+    // Inlined into the caller (see `udp::Repr::parse`): the parsed
+    // fields stay in registers.
+    #[inline(always)]
     pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
     ) -> Result<Repr<'a>, Error> {
@@ -654,16 +674,24 @@ impl<'a> Repr<'a> {
     /// `header_len()` long. The caller writes the payload after it and then
     /// calls [`Packet::fill_checksum`].
     pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
-        packet.set_src_port(self.src_port);
-        packet.set_dst_port(self.dst_port);
-        packet.set_seq_number(self.seq);
-        packet.set_ack_number(self.ack);
-        packet.set_header_len(self.header_len());
-        packet.set_flags(self.flags);
-        packet.set_window_len(self.window);
-        packet.set_checksum(0);
-        packet.set_urgent_at(self.urgent);
-        self.options.emit(packet.options_mut());
+        // Whole words: the checksum reads the header back at once, and
+        // loads that span several narrower stores stall (store forwarding).
+        let hl = self.header_len();
+        let ports_seq = (u64::from(self.src_port) << 48)
+            | (u64::from(self.dst_port) << 32)
+            | u64::from(self.seq.0);
+        let offset = u64::from(((hl / 4) as u8) << 4);
+        let ack_flags_window = (u64::from(self.ack.0) << 32)
+            | (offset << 24)
+            | (u64::from(self.flags.0) << 16)
+            | u64::from(self.window);
+        // The checksum (zero until filled) and the urgent pointer.
+        let checksum_urgent = u32::from(self.urgent);
+        let buf = packet.buffer.as_mut();
+        buf[..8].copy_from_slice(&ports_seq.to_be_bytes());
+        buf[8..16].copy_from_slice(&ack_flags_window.to_be_bytes());
+        buf[16..HEADER_LEN].copy_from_slice(&checksum_urgent.to_be_bytes());
+        self.options.emit(&mut buf[HEADER_LEN..hl]);
     }
 
     /// Write the whole segment, payload and checksum included, into a

@@ -130,6 +130,41 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(if sum == 0 { 0xffff } else { sum });
     }
 
+    /// Writes the whole header (ports, the length of the buffer and the
+    /// checksum with `ph`, or none when `ph` is `None`) once the payload is
+    /// in place. The checksum sums the header from registers and the header
+    /// is written as one word: summing header fields back from memory just
+    /// after storing them narrowly stalls the loads (store forwarding).
+    ///
+    /// # Panics
+    /// If the buffer is shorter than [`HEADER_LEN`] or longer than 65535
+    /// bytes.
+    pub fn emit_header(&mut self, src_port: u16, dst_port: u16, ph: Option<&PseudoHeader>) {
+        let buf = self.buffer.as_mut();
+        let len = u16::try_from(buf.len()).expect("a UDP datagram fits its length field");
+        let sum = match ph {
+            Some(ph) => {
+                let payload = checksum::data(&buf[HEADER_LEN..]);
+                let header = u64::from(src_port) + u64::from(dst_port) + u64::from(len);
+                let mut sum =
+                    u64::from(ph.sum(PROTOCOL, u32::from(len))) + header + u64::from(payload);
+                while sum > 0xffff {
+                    sum = (sum & 0xffff) + (sum >> 16);
+                }
+                match !(sum as u16) {
+                    0 => 0xffff,
+                    s => s,
+                }
+            }
+            None => 0,
+        };
+        let word = (u64::from(src_port) << 48)
+            | (u64::from(dst_port) << 32)
+            | (u64::from(len) << 16)
+            | u64::from(sum);
+        buf[..HEADER_LEN].copy_from_slice(&word.to_be_bytes());
+    }
+
     /// The payload, mutably.
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.len());
@@ -152,6 +187,10 @@ impl<'a> Repr<'a> {
     /// Parse a datagram received between the pseudo-header's addresses:
     /// checks lengths and the checksum (a zero checksum is accepted over
     /// IPv4 only).
+    // Inlined into the caller: the parsed fields stay in registers
+    // (returned through memory, they were stored narrowly and loaded
+    // wide: store-forwarding stalls on every packet).
+    #[inline(always)]
     pub fn parse<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
         ph: &PseudoHeader,
