@@ -108,7 +108,8 @@ use state::{Ctx, RateLimit};
 use timers::TimerQueue;
 use timewait::{TimeWaitTable, TwEntry};
 
-use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::checksum::{self, PseudoHeader};
+use crate::net::wire::tcp as wire_tcp;
 use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
 
 /// The IP layer as TCP sees it (see the module documentation).
@@ -703,11 +704,51 @@ impl TcpEngine {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if !packet.verify_checksum(&ph) {
+        // The data path: a segment of a known connection whose payload is
+        // the next in-order data is copied into the receive ring while its
+        // checksum is computed (the payload is read once); its processing
+        // then skips the copy. Nothing else is looked at before the
+        // checksum is verified.
+        let seg = Repr::parse_unverified(&packet);
+        let placed = match &seg {
+            Ok(seg) if !seg.payload.is_empty() => {
+                let tuple = FourTuple {
+                    local: dst,
+                    local_port: seg.dst_port,
+                    remote: src,
+                    remote_port: seg.src_port,
+                };
+                let found = match self.last {
+                    Some((t, i)) if t == tuple => Some(i),
+                    _ => self.table.get(&tuple).copied(),
+                };
+                found
+                    .and_then(|idx| self.slots.get_mut(idx as usize))
+                    .and_then(|slot| slot.conn.as_deref_mut())
+                    .and_then(|c| Some((c.place(seg.seq, seg.payload)?, c)))
+            }
+            _ => None,
+        };
+        let verified = match placed {
+            Some((payload_sum, c)) => {
+                let hl = packet.header_len();
+                let sum = checksum::combine(&[
+                    ph.sum(wire_tcp::PROTOCOL, segment.len() as u32),
+                    checksum::data(&segment[..hl]),
+                    payload_sum,
+                ]);
+                if sum != 0xffff {
+                    c.rx_placed = None;
+                }
+                sum == 0xffff
+            }
+            None => packet.verify_checksum(&ph),
+        };
+        if !verified {
             self.stats.dropped_checksum += 1;
             return;
         }
-        let Ok(seg) = Repr::parse_unverified(&packet) else {
+        let Ok(seg) = seg else {
             self.stats.dropped_malformed += 1;
             return;
         };
@@ -760,6 +801,8 @@ impl TcpEngine {
             limiter: &mut self.limiter,
         };
         let reply = c.process(now, seg, &mut ctx);
+        // A placement the processing did not use is forgotten.
+        c.rx_placed = None;
         let tuple = c.tuple;
         if c.state == State::Established && c.segs_in == 1 && c.owner == Owner::User {
             self.stats.established += 1;

@@ -368,6 +368,22 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let sum = !checksum::combine(&[ph.sum(PROTOCOL, d.len() as u32), checksum::data(d)]);
         self.set_checksum(sum);
     }
+
+    /// [`Packet::fill_checksum`] for a caller that summed the payload while
+    /// writing it ([`checksum::copy_and_sum`]): `payload_sum` is the sum
+    /// of the bytes after the header (whose length is even), and only the
+    /// header is read here.
+    pub fn fill_checksum_with_payload_sum(&mut self, ph: &PseudoHeader, payload_sum: u16) {
+        self.set_checksum(0);
+        let d = self.buffer.as_ref();
+        let hl = self.header_len().min(d.len());
+        let sum = !checksum::combine(&[
+            ph.sum(PROTOCOL, d.len() as u32),
+            checksum::data(&d[..hl]),
+            payload_sum,
+        ]);
+        self.set_checksum(sum);
+    }
 }
 
 /// A SACK block: the left edge and the right edge (one past the last byte).
