@@ -710,23 +710,25 @@ impl TcpEngine {
         // then skips the copy. Nothing else is looked at before the
         // checksum is verified.
         let seg = Repr::parse_unverified(&packet);
-        let placed = match &seg {
-            Ok(seg) if !seg.payload.is_empty() => {
-                let tuple = FourTuple {
-                    local: dst,
-                    local_port: seg.dst_port,
-                    remote: src,
-                    remote_port: seg.src_port,
-                };
-                let found = match self.last {
-                    Some((t, i)) if t == tuple => Some(i),
-                    _ => self.table.get(&tuple).copied(),
-                };
-                found
-                    .and_then(|idx| self.slots.get_mut(idx as usize))
-                    .and_then(|slot| slot.conn.as_deref_mut())
-                    .and_then(|c| Some((c.place(seg.seq, seg.payload)?, c)))
-            }
+        let lookup = seg.as_ref().ok().map(|seg| {
+            let tuple = FourTuple {
+                local: dst,
+                local_port: seg.dst_port,
+                remote: src,
+                remote_port: seg.src_port,
+            };
+            let found = match self.last {
+                Some((t, i)) if t == tuple => Some(i),
+                _ => self.table.get(&tuple).copied(),
+            };
+            (tuple, found)
+        });
+        let placed = match (&seg, lookup) {
+            (Ok(seg), Some((_, Some(idx)))) if !seg.payload.is_empty() => self
+                .slots
+                .get_mut(idx as usize)
+                .and_then(|slot| slot.conn.as_deref_mut())
+                .and_then(|c| Some((c.place(seg.seq, seg.payload)?, c))),
             _ => None,
         };
         let verified = match placed {
@@ -748,11 +750,18 @@ impl TcpEngine {
             self.stats.dropped_checksum += 1;
             return;
         }
-        let Ok(seg) = seg else {
+        let (Ok(seg), Some((tuple, found))) = (seg, lookup) else {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if seg.src_port == 0 || seg.dst_port == 0 || !valid_unicast(src) || !valid_unicast(dst) {
+        // A connection's ports and addresses are valid (it was made from
+        // checked segments or by `connect`): only others need the checks.
+        if found.is_none()
+            && (seg.src_port == 0
+                || seg.dst_port == 0
+                || !valid_unicast(src)
+                || !valid_unicast(dst))
+        {
             self.stats.dropped_malformed += 1;
             return;
         }
@@ -761,16 +770,6 @@ impl TcpEngine {
             self.stats.dropped_bad_flags += 1;
             return;
         }
-        let tuple = FourTuple {
-            local: dst,
-            local_port: seg.dst_port,
-            remote: src,
-            remote_port: seg.src_port,
-        };
-        let found = match self.last {
-            Some((t, i)) if t == tuple => Some(i),
-            _ => self.table.get(&tuple).copied(),
-        };
         if let Some(idx) = found {
             self.last = Some((tuple, idx));
             self.process_conn(idx, now, &seg, tx);

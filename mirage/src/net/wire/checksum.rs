@@ -19,8 +19,25 @@ use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// one's-complement sum is byte-order independent (RFC 1071 section 2(B)),
 /// so the folded result is swapped on a little-endian machine to give the
 /// big-endian sum.
+#[inline]
 pub fn data(data: &[u8]) -> u16 {
+    // Headers (IPv4, TCP, pure ACKs) are short: summed inline.
+    if data.len() <= 64 {
+        return finish(short_sum(data));
+    }
     finish(native_sum(data))
+}
+
+/// The sum of at most a few dozen bytes: eight at a time, then the rest.
+#[inline]
+fn short_sum(data: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        sum += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
+        sum += u64::from(u32::from_ne_bytes([w[4], w[5], w[6], w[7]]));
+    }
+    sum + tail_sum(words.remainder())
 }
 
 /// Copies `src` into `dst` (of the same length) and returns the folded
@@ -31,6 +48,9 @@ pub fn data(data: &[u8]) -> u16 {
 /// If the lengths differ.
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
     assert_eq!(dst.len(), src.len(), "copy_and_sum: lengths differ");
+    if src.is_empty() {
+        return 0;
+    }
     finish(native_copy_sum(dst, src))
 }
 
@@ -46,6 +66,7 @@ pub fn at_offset(sum: u16, offset: usize) -> u16 {
 }
 
 /// Folds a sum of native-endian words and gives it in network order.
+#[inline]
 fn finish(sum: u64) -> u16 {
     let folded = fold(sum);
     if cfg!(target_endian = "little") {
@@ -302,103 +323,116 @@ mod x86 {
         sum32x4(_mm256_castsi256_si128(v)) + sum32x4(_mm256_extracti128_si256::<1>(v))
     }
 
-    /// [`super::native_sum`] with AVX2, 64 bytes a step.
+    /// [`super::native_sum`] with AVX2.
     ///
     /// # Safety
     /// The processor and the system support AVX2 ([`has_avx2`]).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn sum_avx2(data: &[u8]) -> u64 {
-        let zero = _mm256_setzero_si256();
-        let mut total = 0u64;
-        let mut chunks = data.chunks_exact(64);
-        loop {
-            let mut a = zero;
-            let mut b = zero;
-            let mut n = 0;
-            for c in chunks.by_ref() {
-                // SAFETY: `c` is 64 bytes; unaligned loads.
-                let (x, y) = unsafe {
-                    (
-                        _mm256_loadu_si256(c.as_ptr().cast()),
-                        _mm256_loadu_si256(c.as_ptr().add(32).cast()),
-                    )
-                };
-                a = _mm256_add_epi32(a, _mm256_unpacklo_epi16(x, zero));
-                b = _mm256_add_epi32(b, _mm256_unpackhi_epi16(x, zero));
-                a = _mm256_add_epi32(a, _mm256_unpacklo_epi16(y, zero));
-                b = _mm256_add_epi32(b, _mm256_unpackhi_epi16(y, zero));
-                n += 1;
-                if n == BLOCK / 2 {
-                    break;
-                }
-            }
-            total += sum32x8(a) + sum32x8(b);
-            if n < BLOCK / 2 {
-                break;
-            }
-        }
-        // The last 0 to 63 bytes: one 32-byte step, then the portable
-        // loop.
-        let mut rest = chunks.remainder();
-        if rest.len() >= 32 {
-            // SAFETY: `rest` holds at least 32 bytes; an unaligned load.
-            let x = unsafe { _mm256_loadu_si256(rest.as_ptr().cast()) };
-            total += sum32x8(_mm256_add_epi32(
-                _mm256_unpacklo_epi16(x, zero),
-                _mm256_unpackhi_epi16(x, zero),
-            ));
-            rest = &rest[32..];
-        }
-        total + super::portable_sum(rest)
+        // SAFETY: `data` is readable for its length; no destination.
+        unsafe { kernel_avx2::<false>(data.as_ptr(), core::ptr::null_mut(), data.len()) }
     }
 
-    /// [`super::native_copy_sum`] with AVX2, 32 bytes a step.
+    /// [`super::native_copy_sum`] with AVX2.
     ///
     /// # Safety
     /// The processor and the system support AVX2 ([`has_avx2`]).
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
+        let len = src.len().min(dst.len());
+        // SAFETY: `src` is readable and `dst` writable for `len` bytes, and
+        // they do not overlap (a shared and an exclusive borrow).
+        unsafe { kernel_avx2::<true>(src.as_ptr(), dst.as_mut_ptr(), len) }
+    }
+
+    /// The AVX2 kernel: 128 bytes a step in four independent accumulators
+    /// of 32-bit lanes (each 32-bit word split into its two 16-bit words
+    /// with a mask and a shift, which need no shuffle unit), then 32 bytes
+    /// a step, then the portable loop; with `COPY`, every byte read is
+    /// also stored at the same offset of `dst`.
+    ///
+    /// # Safety
+    /// AVX2 is supported; `src` is readable for `len` bytes and, with
+    /// `COPY`, `dst` writable for `len` bytes without overlapping `src`.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn kernel_avx2<const COPY: bool>(src: *const u8, dst: *mut u8, len: usize) -> u64 {
+        let mask = _mm256_set1_epi32(0xffff);
         let zero = _mm256_setzero_si256();
         let mut total = 0u64;
-        let mut from = src.chunks_exact(32);
-        let mut to = dst.chunks_exact_mut(32);
-        loop {
-            let mut a = zero;
-            let mut b = zero;
-            let mut n = 0;
-            for (c, d) in from.by_ref().zip(to.by_ref()) {
-                // SAFETY: `c` and `d` are 32 bytes; unaligned accesses.
-                let x = unsafe { _mm256_loadu_si256(c.as_ptr().cast()) };
-                // SAFETY: as above.
-                unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), x) };
-                a = _mm256_add_epi32(a, _mm256_unpacklo_epi16(x, zero));
-                b = _mm256_add_epi32(b, _mm256_unpackhi_epi16(x, zero));
-                n += 1;
-                if n == BLOCK {
-                    break;
+        let mut off = 0;
+        // A lane gains at most 2 * 0xffff a step: flush every BLOCK / 2
+        // steps.
+        while len - off >= 128 {
+            let steps = ((len - off) / 128).min(BLOCK / 2);
+            let (mut a, mut b, mut c, mut d) = (zero, zero, zero, zero);
+            for _ in 0..steps {
+                // SAFETY: `off + 128 <= len`: in bounds of `src` (and
+                // `dst`); unaligned accesses.
+                unsafe {
+                    let p = src.add(off);
+                    let w = _mm256_loadu_si256(p.cast());
+                    let x = _mm256_loadu_si256(p.add(32).cast());
+                    let y = _mm256_loadu_si256(p.add(64).cast());
+                    let z = _mm256_loadu_si256(p.add(96).cast());
+                    if COPY {
+                        let q = dst.add(off);
+                        _mm256_storeu_si256(q.cast(), w);
+                        _mm256_storeu_si256(q.add(32).cast(), x);
+                        _mm256_storeu_si256(q.add(64).cast(), y);
+                        _mm256_storeu_si256(q.add(96).cast(), z);
+                    }
+                    a = _mm256_add_epi32(a, _mm256_and_si256(w, mask));
+                    b = _mm256_add_epi32(b, _mm256_srli_epi32::<16>(w));
+                    c = _mm256_add_epi32(c, _mm256_and_si256(x, mask));
+                    d = _mm256_add_epi32(d, _mm256_srli_epi32::<16>(x));
+                    a = _mm256_add_epi32(a, _mm256_and_si256(y, mask));
+                    b = _mm256_add_epi32(b, _mm256_srli_epi32::<16>(y));
+                    c = _mm256_add_epi32(c, _mm256_and_si256(z, mask));
+                    d = _mm256_add_epi32(d, _mm256_srli_epi32::<16>(z));
                 }
+                off += 128;
             }
-            total += sum32x8(a) + sum32x8(b);
-            if n < BLOCK {
-                break;
-            }
+            total += sum32x8(a) + sum32x8(b) + sum32x8(c) + sum32x8(d);
         }
-        let rest = from.remainder();
-        to.into_remainder().copy_from_slice(rest);
+        while len - off >= 32 {
+            // SAFETY: `off + 32 <= len`; unaligned accesses.
+            let w = unsafe { _mm256_loadu_si256(src.add(off).cast()) };
+            if COPY {
+                // SAFETY: as above, in `dst`.
+                unsafe { _mm256_storeu_si256(dst.add(off).cast(), w) };
+            }
+            total += sum32x8(_mm256_add_epi32(
+                _mm256_and_si256(w, mask),
+                _mm256_srli_epi32::<16>(w),
+            ));
+            off += 32;
+        }
+        let n = len - off;
+        // SAFETY: the last `n` bytes of `src`.
+        let rest = unsafe { core::slice::from_raw_parts(src.add(off), n) };
+        if COPY {
+            // SAFETY: the last `n` bytes of `dst`, not overlapping `src`.
+            unsafe { core::ptr::copy_nonoverlapping(rest.as_ptr(), dst.add(off), n) };
+        }
         total + super::portable_sum(rest)
     }
 }
 
 /// Combine partial sums (from [`data`] and the pseudo-header helpers).
+#[inline]
 pub fn combine(sums: &[u16]) -> u16 {
     fold(sums.iter().map(|&s| u64::from(s)).sum())
 }
 
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
+#[inline]
+fn fold(sum: u64) -> u16 {
+    // Four fixed steps: below 2^33, then 2^18, then 0x10003, then 0xffff.
+    let s = (sum & 0xffff_ffff) + (sum >> 32);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
 }
 
 /// The big-endian 16-bit words of `bytes`, summed.
@@ -564,6 +598,9 @@ mod tests {
             let want = simple(d);
             assert_eq!(data(d), want, "len {len} start {start}");
             assert_eq!(finish(portable_sum(d)), want);
+            if len <= 64 {
+                assert_eq!(finish(short_sum(d)), want);
+            }
             let o = &mut out[(start * 7) % 13..][..len];
             o.fill(0);
             assert_eq!(copy_and_sum(o, d), want, "copy len {len} start {start}");

@@ -416,6 +416,15 @@ impl Options {
     /// Parse option bytes.
     pub fn parse(mut data: &[u8]) -> Result<Options, Error> {
         let mut o = Options::default();
+        // Every segment of a connection with timestamps and without SACK
+        // blocks to send carries exactly this layout (RFC 7323 appendix
+        // A): no-operation, no-operation, timestamps.
+        if let [OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10, ts @ ..] = data
+            && ts.len() == 8
+        {
+            o.timestamp = Some((get_u32(ts, 0..4), get_u32(ts, 4..8)));
+            return Ok(o);
+        }
         while let Some((&kind, rest)) = data.split_first() {
             match kind {
                 OPT_EOL => break,
@@ -531,6 +540,19 @@ impl Options {
     /// # Panics
     /// If `buf` is shorter than `buffer_len()`.
     pub fn emit(&self, buf: &mut [u8]) {
+        // The layout of nearly every segment of a connection with
+        // timestamps (as `parse`'s fast path reads it).
+        if let Some((val, ecr)) = self.timestamp
+            && self.mss.is_none()
+            && self.window_scale.is_none()
+            && !self.sack_permitted
+            && self.sack_len == 0
+        {
+            buf[..4].copy_from_slice(&[OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10]);
+            buf[4..8].copy_from_slice(&val.to_be_bytes());
+            buf[8..12].copy_from_slice(&ecr.to_be_bytes());
+            return;
+        }
         let aligned = self.aligned_len() <= MAX_OPTIONS_LEN;
         let mut w = Writer { buf, at: 0 };
         if let Some(mss) = self.mss {
@@ -848,6 +870,33 @@ mod tests {
         let mut out = [0u8; 40];
         o.emit(&mut out);
         assert_eq!(Options::parse(&out), Ok(o));
+    }
+
+    #[test]
+    fn timestamps_only_layout_round_trips() {
+        let o = Options {
+            timestamp: Some((0x0102_0304, 0xa0b0_c0d0)),
+            ..Default::default()
+        };
+        assert_eq!(o.buffer_len(), 12);
+        let mut out = [0xeeu8; 12];
+        o.emit(&mut out);
+        assert_eq!(out, [1, 1, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0]);
+        assert_eq!(Options::parse(&out), Ok(o));
+        // The same option in another layout parses the same; with other
+        // options after it, or a wrong length, the general path judges.
+        assert_eq!(
+            Options::parse(&[8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 0, 0]),
+            Ok(o)
+        );
+        let mut more = out.to_vec();
+        more.extend([1, 3, 3, 7]);
+        let parsed = Options::parse(&more).unwrap();
+        assert_eq!(
+            (parsed.timestamp, parsed.window_scale),
+            (o.timestamp, Some(7))
+        );
+        assert_eq!(Options::parse(&[1, 1, 8, 10, 0, 0]), Err(Error::Malformed));
     }
 
     #[test]
