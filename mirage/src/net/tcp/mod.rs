@@ -717,14 +717,23 @@ impl TcpEngine {
                 remote: src,
                 remote_port: seg.src_port,
             };
-            let found = match self.last {
-                Some((t, i)) if t == tuple => Some(i),
-                _ => self.table.get(&tuple).copied(),
+            // The last connection's tuple is compared in place (ports
+            // first) and not stored again when it matches.
+            let found = match &self.last {
+                Some((t, i))
+                    if t.local_port == tuple.local_port
+                        && t.remote_port == tuple.remote_port
+                        && t.remote == src
+                        && t.local == dst =>
+                {
+                    Some((*i, true))
+                }
+                _ => self.table.get(&tuple).map(|&i| (i, false)),
             };
             (tuple, found)
         });
         let placed = match (&seg, lookup) {
-            (Ok(seg), Some((_, Some(idx)))) if !seg.payload.is_empty() => self
+            (Ok(seg), Some((_, Some((idx, _))))) if !seg.payload.is_empty() => self
                 .slots
                 .get_mut(idx as usize)
                 .and_then(|slot| slot.conn.as_deref_mut())
@@ -770,8 +779,10 @@ impl TcpEngine {
             self.stats.dropped_bad_flags += 1;
             return;
         }
-        if let Some(idx) = found {
-            self.last = Some((tuple, idx));
+        if let Some((idx, cached)) = found {
+            if !cached {
+                self.last = Some((tuple, idx));
+            }
             self.process_conn(idx, now, &seg, tx);
             return;
         }

@@ -435,31 +435,33 @@ fn fold(sum: u64) -> u16 {
     s as u16
 }
 
-/// The big-endian 16-bit words of `bytes`, summed.
-fn words(bytes: &[u8]) -> u64 {
-    bytes
-        .chunks_exact(2)
-        .map(|w| u64::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum()
-}
-
 /// The sum of the IPv4 pseudo-header (RFC 768): addresses, protocol and the
 /// upper-layer length.
+#[inline]
 pub fn pseudo_header_v4(src: Ipv4Addr, dst: Ipv4Addr, protocol: u8, length: u16) -> u16 {
-    // Per segment: add the words rather than lay out the 12 bytes.
-    fold(words(&src.octets()) + words(&dst.octets()) + u64::from(protocol) + u64::from(length))
+    // Per segment: add the addresses as two 32-bit numbers (their
+    // big-endian 16-bit words, with carries the fold adds back) rather
+    // than lay out the 12 bytes.
+    fold(
+        u64::from(src.to_bits())
+            + u64::from(dst.to_bits())
+            + u64::from(protocol)
+            + u64::from(length),
+    )
 }
 
 /// The sum of the IPv6 pseudo-header (RFC 8200 section 8.1): addresses,
 /// upper-layer packet length and next header.
+#[inline]
 pub fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, next_header: u8, length: u32) -> u16 {
-    fold(
-        words(&src.octets())
-            + words(&dst.octets())
-            + u64::from(length >> 16)
-            + u64::from(length & 0xffff)
-            + u64::from(next_header),
-    )
+    let halves = |a: Ipv6Addr| {
+        let bits = a.to_bits();
+        u64::from(bits as u32)
+            + u64::from((bits >> 32) as u32)
+            + u64::from((bits >> 64) as u32)
+            + u64::from((bits >> 96) as u32)
+    };
+    fold(halves(src) + halves(dst) + u64::from(length) + u64::from(next_header))
 }
 
 /// The source and destination addresses of a pseudo-header, of one family.
@@ -485,6 +487,7 @@ impl PseudoHeader {
     /// The sum of this pseudo-header for `protocol` and an upper-layer
     /// length. For IPv4 the length is taken modulo 2^16, as the field is 16
     /// bits wide (callers pass lengths that fit).
+    #[inline]
     pub fn sum(&self, protocol: u8, length: u32) -> u16 {
         match *self {
             PseudoHeader::V4(s, d) => pseudo_header_v4(s, d, protocol, length as u16),
