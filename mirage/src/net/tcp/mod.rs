@@ -704,36 +704,35 @@ impl TcpEngine {
             self.stats.dropped_malformed += 1;
             return;
         };
+        // (The ports are the packet's fields: `new_checked` saw the fixed
+        // header.)
+        let tuple = FourTuple {
+            local: dst,
+            local_port: packet.dst_port(),
+            remote: src,
+            remote_port: packet.src_port(),
+        };
+        // The last connection's tuple is compared in place (ports first)
+        // and not stored again when it matches.
+        let found: Option<(u32, bool)> = match &self.last {
+            Some((t, i))
+                if t.local_port == tuple.local_port
+                    && t.remote_port == tuple.remote_port
+                    && t.remote == src
+                    && t.local == dst =>
+            {
+                Some((*i, true))
+            }
+            _ => self.table.get(&tuple).map(|&i| (i, false)),
+        };
+        let seg = Repr::parse_unverified(&packet);
         // The data path: a segment of a known connection whose payload is
         // the next in-order data is copied into the receive ring while its
         // checksum is computed (the payload is read once); its processing
         // then skips the copy. Nothing else is looked at before the
         // checksum is verified.
-        let seg = Repr::parse_unverified(&packet);
-        let lookup = seg.as_ref().ok().map(|seg| {
-            let tuple = FourTuple {
-                local: dst,
-                local_port: seg.dst_port,
-                remote: src,
-                remote_port: seg.src_port,
-            };
-            // The last connection's tuple is compared in place (ports
-            // first) and not stored again when it matches.
-            let found = match &self.last {
-                Some((t, i))
-                    if t.local_port == tuple.local_port
-                        && t.remote_port == tuple.remote_port
-                        && t.remote == src
-                        && t.local == dst =>
-                {
-                    Some((*i, true))
-                }
-                _ => self.table.get(&tuple).map(|&i| (i, false)),
-            };
-            (tuple, found)
-        });
-        let placed = match (&seg, lookup) {
-            (Ok(seg), Some((_, Some((idx, _))))) if !seg.payload.is_empty() => self
+        let placed = match (&seg, found) {
+            (Ok(seg), Some((idx, _))) if !seg.payload.is_empty() => self
                 .slots
                 .get_mut(idx as usize)
                 .and_then(|slot| slot.conn.as_deref_mut())
@@ -759,7 +758,7 @@ impl TcpEngine {
             self.stats.dropped_checksum += 1;
             return;
         }
-        let (Ok(seg), Some((tuple, found))) = (seg, lookup) else {
+        let Ok(seg) = seg else {
             self.stats.dropped_malformed += 1;
             return;
         };

@@ -328,7 +328,7 @@ impl Conn {
         };
         let hl = repr.header_len();
         let mut p = Packet::new_unchecked(&mut *buf);
-        repr.emit_header(&mut p);
+        let header_sum = repr.emit_header_and_sum(&mut p);
         // The payload is summed while it is copied from the send ring, so
         // that it is read once.
         let mut payload_sum = 0;
@@ -344,7 +344,7 @@ impl Conn {
             unheld.fill(0);
             payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
         }
-        Packet::new_unchecked(buf).fill_checksum_with_payload_sum(&self.ph, payload_sum);
+        Packet::new_unchecked(buf).fill_checksum_from_sums(&self.ph, header_sum, payload_sum);
     }
 
     /// The planned segment left: update the state.

@@ -369,19 +369,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         self.set_checksum(sum);
     }
 
-    /// [`Packet::fill_checksum`] for a caller that summed the payload while
-    /// writing it ([`checksum::copy_and_sum`]): `payload_sum` is the sum
-    /// of the bytes after the header (whose length is even), and only the
-    /// header is read here.
-    pub fn fill_checksum_with_payload_sum(&mut self, ph: &PseudoHeader, payload_sum: u16) {
-        self.set_checksum(0);
-        let d = self.buffer.as_ref();
-        let hl = self.header_len().min(d.len());
-        let sum = !checksum::combine(&[
-            ph.sum(PROTOCOL, d.len() as u32),
-            checksum::data(&d[..hl]),
-            payload_sum,
-        ]);
+    /// Write the checksum from the sums of the header
+    /// ([`Repr::emit_header_and_sum`]) and of the payload
+    /// ([`checksum::copy_and_sum`]): nothing is read from the buffer but
+    /// its length.
+    pub fn fill_checksum_from_sums(
+        &mut self,
+        ph: &PseudoHeader,
+        header_sum: u16,
+        payload_sum: u16,
+    ) {
+        let len = self.buffer.as_ref().len() as u32;
+        let sum = !checksum::combine(&[ph.sum(PROTOCOL, len), header_sum, payload_sum]);
         self.set_checksum(sum);
     }
 }
@@ -704,6 +703,44 @@ impl<'a> Repr<'a> {
         self.options.emit(packet.options_mut());
     }
 
+    /// [`Repr::emit_header`], returning the folded one's-complement sum of
+    /// the header bytes (checksum field zero) as [`checksum::data`] gives
+    /// it. The sum is computed from the fields, not read back from the
+    /// buffer: reading bytes just written in other widths stalls the
+    /// processor (failed store-to-load forwarding). Options other than the
+    /// timestamps-only layout are read back.
+    pub fn emit_header_and_sum<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> u16 {
+        self.emit_header(packet);
+        let hl = self.header_len();
+        let mut sum = u64::from(self.src_port)
+            + u64::from(self.dst_port)
+            + u64::from(self.seq.0)
+            + u64::from(self.ack.0)
+            + u64::from((((hl / 4) as u16) << 12) | u16::from(self.flags.0))
+            + u64::from(self.window)
+            + u64::from(self.urgent);
+        let o = &self.options;
+        if let Some((val, ecr)) = o.timestamp
+            && o.mss.is_none()
+            && o.window_scale.is_none()
+            && !o.sack_permitted
+            && o.sack_len == 0
+        {
+            sum += u64::from(u16::from_be_bytes([OPT_NOP, OPT_NOP]))
+                + u64::from(u16::from_be_bytes([OPT_TIMESTAMP, 10]))
+                + u64::from(val)
+                + u64::from(ecr);
+        } else {
+            let opts = sub(packet.buffer.as_ref(), HEADER_LEN..hl);
+            sum += u64::from(checksum::data(opts));
+        }
+        checksum::combine(&[
+            (sum & 0xffff) as u16,
+            ((sum >> 16) & 0xffff) as u16,
+            ((sum >> 32) & 0xffff) as u16,
+        ])
+    }
+
     /// Write the whole segment, payload and checksum included, into a
     /// buffer of exactly `buffer_len()` bytes (the segment's length is the
     /// buffer's).
@@ -870,6 +907,45 @@ mod tests {
         let mut out = [0u8; 40];
         o.emit(&mut out);
         assert_eq!(Options::parse(&out), Ok(o));
+    }
+
+    #[test]
+    fn header_sum_from_fields_matches_the_bytes() {
+        let mut sack = Options {
+            timestamp: Some((0xffff_fff0, 0x8000_0001)),
+            ..Default::default()
+        };
+        sack.sack[0] = (SeqNumber(0xdead_beef), SeqNumber(0xffff_ffff));
+        sack.sack_len = 1;
+        let ts_only = Options {
+            timestamp: Some((0xffff_ffff, 0xfffe_ffff)),
+            ..Default::default()
+        };
+        for (options, flags) in [
+            (syn_repr().options, Flags::SYN),
+            (sack, Flags::ACK),
+            (ts_only, Flags::ACK | Flags::PSH | Flags::FIN),
+            (Options::default(), Flags::RST),
+        ] {
+            let r = Repr {
+                src_port: 0xffff,
+                dst_port: 0xfffe,
+                seq: SeqNumber(0xffff_8001),
+                ack: SeqNumber(0xfffe_ffff),
+                flags,
+                window: 0xffff,
+                urgent: 0xff00,
+                options,
+                payload: &[],
+            };
+            let mut b = vec![0x77u8; r.header_len()];
+            let sum = r.emit_header_and_sum(&mut Packet::new_unchecked(&mut b[..]));
+            assert_eq!(sum, checksum::data(&b), "{r:?}");
+            // The checksum from the sums is the one computed over the bytes.
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            p.fill_checksum_from_sums(&V4, sum, 0);
+            assert!(p.verify_checksum(&V4));
+        }
     }
 
     #[test]
