@@ -413,17 +413,26 @@ impl Options {
     }
 
     /// Parse option bytes.
-    pub fn parse(mut data: &[u8]) -> Result<Options, Error> {
-        let mut o = Options::default();
+    #[inline]
+    pub fn parse(data: &[u8]) -> Result<Options, Error> {
         // Every segment of a connection with timestamps and without SACK
         // blocks to send carries exactly this layout (RFC 7323 appendix
-        // A): no-operation, no-operation, timestamps.
+        // A): no-operation, no-operation, timestamps. Inline, so that the
+        // options are built where the caller keeps them.
         if let [OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10, ts @ ..] = data
             && ts.len() == 8
         {
-            o.timestamp = Some((get_u32(ts, 0..4), get_u32(ts, 4..8)));
-            return Ok(o);
+            return Ok(Options {
+                timestamp: Some((get_u32(ts, 0..4), get_u32(ts, 4..8))),
+                ..Options::default()
+            });
         }
+        Self::parse_any(data)
+    }
+
+    /// [`Options::parse`] of any layout.
+    fn parse_any(mut data: &[u8]) -> Result<Options, Error> {
+        let mut o = Options::default();
         while let Some((&kind, rest)) = data.split_first() {
             match kind {
                 OPT_EOL => break,
@@ -651,6 +660,7 @@ impl<'a> Repr<'a> {
 
     /// Parse without checking the checksum (for a caller that verified it,
     /// or a device that did).
+    #[inline]
     pub fn parse_unverified<T: AsRef<[u8]> + ?Sized>(
         packet: &Packet<&'a T>,
     ) -> Result<Repr<'a>, Error> {
