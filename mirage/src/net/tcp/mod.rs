@@ -758,7 +758,9 @@ impl TcpEngine {
             self.stats.dropped_checksum += 1;
             return;
         }
-        let Ok(seg) = seg else {
+        // (By reference: moving the parsed segment out of the result
+        // costs a copy.)
+        let Ok(seg) = &seg else {
             self.stats.dropped_malformed += 1;
             return;
         };
@@ -782,19 +784,19 @@ impl TcpEngine {
             if !cached {
                 self.last = Some((tuple, idx));
             }
-            self.process_conn(idx, now, &seg, tx);
+            self.process_conn(idx, now, seg, tx);
             return;
         }
         if self.tw.contains(&tuple) {
-            self.process_time_wait(now, tuple, &seg, tx);
+            self.process_time_wait(now, tuple, seg, tx);
             return;
         }
         if let Some(l) = self.listener_on(tuple.local_port) {
-            self.process_listen(now, l, tuple, &seg, tx);
+            self.process_listen(now, l, tuple, seg, tx);
             return;
         }
         self.stats.no_connection += 1;
-        self.reply_closed(tuple, &seg, tx);
+        self.reply_closed(tuple, seg, tx);
     }
 
     fn process_conn<T: Transmit>(&mut self, idx: u32, now: u64, seg: &Repr, tx: &mut T) {
