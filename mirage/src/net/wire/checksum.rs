@@ -46,6 +46,7 @@ fn short_sum(data: &[u8]) -> u64 {
 ///
 /// # Panics
 /// If the lengths differ.
+#[inline]
 pub fn copy_and_sum(dst: &mut [u8], src: &[u8]) -> u16 {
     assert_eq!(dst.len(), src.len(), "copy_and_sum: lengths differ");
     if src.is_empty() {
