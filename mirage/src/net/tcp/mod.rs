@@ -1191,19 +1191,23 @@ impl TcpEngine {
             let (src, dst) = (c.tuple.local, c.tuple.remote);
             let mut sent = 0;
             let mut more = false;
-            while let Some(plan) = c.plan(now) {
+            loop {
+                // (The plan is used where `plan` returned it: moving it out
+                // of the option costs a copy.)
+                let next = c.plan(now);
+                let Some(plan) = &next else { break };
                 if sent == BURST {
                     more = true;
                     break;
                 }
                 let conn: &Conn = c;
-                if !tx.send(src, dst, plan.segment_len(), |buf| conn.emit(&plan, buf)) {
+                if !tx.send(src, dst, plan.segment_len(), |buf| conn.emit(plan, buf)) {
                     c.queued = true;
                     self.queue.push_front(idx);
                     self.after_event(idx, now, false);
                     return false;
                 }
-                c.commit(now, &plan);
+                c.commit(now, plan);
                 self.stats.segments_out += 1;
                 if plan.retransmit {
                     self.stats.retransmitted += 1;
