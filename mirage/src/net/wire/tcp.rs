@@ -415,19 +415,27 @@ impl Options {
     /// Parse option bytes.
     #[inline]
     pub fn parse(data: &[u8]) -> Result<Options, Error> {
+        let mut o = Options::default();
+        o.parse_into(data)?;
+        Ok(o)
+    }
+
+    /// [`Options::parse`] into `self`, which holds the defaults: the
+    /// parsed segment is built where it is kept, not copied (a copy
+    /// right after the fields' narrow stores stalls on store forwarding).
+    #[inline]
+    fn parse_into(&mut self, data: &[u8]) -> Result<(), Error> {
         // Every segment of a connection with timestamps and without SACK
         // blocks to send carries exactly this layout (RFC 7323 appendix
-        // A): no-operation, no-operation, timestamps. Inline, so that the
-        // options are built where the caller keeps them.
+        // A): no-operation, no-operation, timestamps.
         if let [OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10, ts @ ..] = data
             && ts.len() == 8
         {
-            return Ok(Options {
-                timestamp: Some((get_u32(ts, 0..4), get_u32(ts, 4..8))),
-                ..Options::default()
-            });
+            self.timestamp = Some((get_u32(ts, 0..4), get_u32(ts, 4..8)));
+            return Ok(());
         }
-        Self::parse_any(data)
+        *self = Self::parse_any(data)?;
+        Ok(())
     }
 
     /// [`Options::parse`] of any layout.
@@ -667,7 +675,7 @@ impl<'a> Repr<'a> {
         packet.check_len()?;
         let buf: &'a [u8] = packet.buffer.as_ref();
         let hl = packet.header_len();
-        Ok(Repr {
+        let mut repr = Repr {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
             seq: packet.seq_number(),
@@ -675,9 +683,11 @@ impl<'a> Repr<'a> {
             flags: packet.flags(),
             window: packet.window_len(),
             urgent: packet.urgent_at(),
-            options: Options::parse(sub(buf, HEADER_LEN..hl))?,
+            options: Options::default(),
             payload: buf.get(hl..).unwrap_or(&[]),
-        })
+        };
+        repr.options.parse_into(sub(buf, HEADER_LEN..hl))?;
+        Ok(repr)
     }
 
     /// The length of the header with options.
