@@ -100,6 +100,11 @@ pub(crate) struct Conn {
     pub(crate) tx: Ring,
     pub(crate) rx: Ring,
     pub(crate) asm: Assembler,
+    /// The payload of the segment being processed, already copied into
+    /// the receive ring (where the next in-order byte goes) while its
+    /// checksum was verified: its first sequence number, length, and the
+    /// ring's length then ([`Conn::place`]).
+    pub(crate) rx_placed: Option<(SeqNumber, usize, usize)>,
 
     // Round-trip time and loss recovery.
     pub(crate) rtt: Rtt,
@@ -254,6 +259,7 @@ impl Conn {
             tx: Ring::from_storage(tx_storage),
             rx: Ring::from_storage(rx_storage),
             asm: Assembler::default(),
+            rx_placed: None,
             rtt: Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns),
             rtt_seq: None,
             rtt_clean: false,
@@ -503,6 +509,37 @@ impl Conn {
         let n = self.rx.dequeue(out);
         self.rewind_rx();
         Ok(n)
+    }
+
+    /// Before a segment's checksum is verified: if its payload (starting
+    /// at `seq`) is the next in-order data and fits, copy it into the
+    /// receive ring's free part and return its sum, so that the payload
+    /// is read once for the copy and the checksum. Nothing becomes held:
+    /// [`Conn::take_placed`] lets the segment's processing skip the copy;
+    /// a segment that fails the checksum (or is not accepted) leaves only
+    /// free space written. Not with out-of-order bytes held ahead (they
+    /// live in the free part) or a FIN seen.
+    pub(crate) fn place(&mut self, seq: SeqNumber, payload: &[u8]) -> Option<u16> {
+        self.rx_placed = None;
+        if payload.is_empty()
+            || seq != self.rcv_nxt
+            || !self.asm.is_empty()
+            || self.rx_fin.is_some()
+            || payload.len() > self.rx.free()
+            || !self.state.receives_data()
+        {
+            return None;
+        }
+        let at = self.rx.len();
+        let sum = self.rx.write_at_and_sum(at, payload);
+        self.rx_placed = Some((seq, payload.len(), at));
+        Some(sum)
+    }
+
+    /// Whether the `n` bytes at `seq` are already in the ring where they
+    /// go ([`Conn::place`]); forgets the placement.
+    pub(crate) fn take_placed(&mut self, seq: SeqNumber, n: usize) -> bool {
+        self.rx_placed.take() == Some((seq, n, self.rx.len()))
     }
 
     /// Keep the receive ring's runs long: rewind it when it is empty and

@@ -108,7 +108,8 @@ use state::{Ctx, RateLimit};
 use timers::TimerQueue;
 use timewait::{TimeWaitTable, TwEntry};
 
-use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::checksum::{self, PseudoHeader};
+use crate::net::wire::tcp as wire_tcp;
 use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
 
 /// The IP layer as TCP sees it (see the module documentation).
@@ -703,15 +704,74 @@ impl TcpEngine {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if !packet.verify_checksum(&ph) {
+        // (The ports are the packet's fields: `new_checked` saw the fixed
+        // header.)
+        let tuple = FourTuple {
+            local: dst,
+            local_port: packet.dst_port(),
+            remote: src,
+            remote_port: packet.src_port(),
+        };
+        // The last connection's tuple is compared in place (ports first)
+        // and not stored again when it matches.
+        let found: Option<(u32, bool)> = match &self.last {
+            Some((t, i))
+                if t.local_port == tuple.local_port
+                    && t.remote_port == tuple.remote_port
+                    && t.remote == src
+                    && t.local == dst =>
+            {
+                Some((*i, true))
+            }
+            _ => self.table.get(&tuple).map(|&i| (i, false)),
+        };
+        let seg = Repr::parse_unverified(&packet);
+        // The data path: a segment of a known connection whose payload is
+        // the next in-order data is copied into the receive ring while its
+        // checksum is computed (the payload is read once); its processing
+        // then skips the copy. Nothing else is looked at before the
+        // checksum is verified.
+        let placed = match (&seg, found) {
+            (Ok(seg), Some((idx, _))) if !seg.payload.is_empty() => self
+                .slots
+                .get_mut(idx as usize)
+                .and_then(|slot| slot.conn.as_deref_mut())
+                .and_then(|c| Some((c.place(seg.seq, seg.payload)?, c))),
+            _ => None,
+        };
+        let verified = match placed {
+            Some((payload_sum, c)) => {
+                let hl = packet.header_len();
+                let sum = checksum::combine(&[
+                    ph.sum(wire_tcp::PROTOCOL, segment.len() as u32),
+                    checksum::data(&segment[..hl]),
+                    payload_sum,
+                ]);
+                if sum != 0xffff {
+                    c.rx_placed = None;
+                }
+                sum == 0xffff
+            }
+            None => packet.verify_checksum(&ph),
+        };
+        if !verified {
             self.stats.dropped_checksum += 1;
             return;
         }
-        let Ok(seg) = Repr::parse_unverified(&packet) else {
+        // (By reference: moving the parsed segment out of the result
+        // costs a copy.)
+        let Ok(seg) = &seg else {
             self.stats.dropped_malformed += 1;
             return;
         };
-        if seg.src_port == 0 || seg.dst_port == 0 || !valid_unicast(src) || !valid_unicast(dst) {
+        // A connection's ports and addresses are valid (it was made from
+        // checked segments or by `connect`): only others need the checks.
+        if found.is_none()
+            && (seg.src_port == 0
+                || seg.dst_port == 0
+                || !valid_unicast(src)
+                || !valid_unicast(dst))
+        {
             self.stats.dropped_malformed += 1;
             return;
         }
@@ -720,31 +780,23 @@ impl TcpEngine {
             self.stats.dropped_bad_flags += 1;
             return;
         }
-        let tuple = FourTuple {
-            local: dst,
-            local_port: seg.dst_port,
-            remote: src,
-            remote_port: seg.src_port,
-        };
-        let found = match self.last {
-            Some((t, i)) if t == tuple => Some(i),
-            _ => self.table.get(&tuple).copied(),
-        };
-        if let Some(idx) = found {
-            self.last = Some((tuple, idx));
-            self.process_conn(idx, now, &seg, tx);
+        if let Some((idx, cached)) = found {
+            if !cached {
+                self.last = Some((tuple, idx));
+            }
+            self.process_conn(idx, now, seg, tx);
             return;
         }
         if self.tw.contains(&tuple) {
-            self.process_time_wait(now, tuple, &seg, tx);
+            self.process_time_wait(now, tuple, seg, tx);
             return;
         }
         if let Some(l) = self.listener_on(tuple.local_port) {
-            self.process_listen(now, l, tuple, &seg, tx);
+            self.process_listen(now, l, tuple, seg, tx);
             return;
         }
         self.stats.no_connection += 1;
-        self.reply_closed(tuple, &seg, tx);
+        self.reply_closed(tuple, seg, tx);
     }
 
     fn process_conn<T: Transmit>(&mut self, idx: u32, now: u64, seg: &Repr, tx: &mut T) {
@@ -760,6 +812,8 @@ impl TcpEngine {
             limiter: &mut self.limiter,
         };
         let reply = c.process(now, seg, &mut ctx);
+        // A placement the processing did not use is forgotten.
+        c.rx_placed = None;
         let tuple = c.tuple;
         if c.state == State::Established && c.segs_in == 1 && c.owner == Owner::User {
             self.stats.established += 1;
@@ -1137,19 +1191,23 @@ impl TcpEngine {
             let (src, dst) = (c.tuple.local, c.tuple.remote);
             let mut sent = 0;
             let mut more = false;
-            while let Some(plan) = c.plan(now) {
+            loop {
+                // (The plan is used where `plan` returned it: moving it out
+                // of the option costs a copy.)
+                let next = c.plan(now);
+                let Some(plan) = &next else { break };
                 if sent == BURST {
                     more = true;
                     break;
                 }
                 let conn: &Conn = c;
-                if !tx.send(src, dst, plan.segment_len(), |buf| conn.emit(&plan, buf)) {
+                if !tx.send(src, dst, plan.segment_len(), |buf| conn.emit(plan, buf)) {
                     c.queued = true;
                     self.queue.push_front(idx);
                     self.after_event(idx, now, false);
                     return false;
                 }
-                c.commit(now, &plan);
+                c.commit(now, plan);
                 self.stats.segments_out += 1;
                 if plan.retransmit {
                     self.stats.retransmitted += 1;

@@ -20,6 +20,7 @@
 use super::conn::Conn;
 use super::sack::blocks_from;
 use super::state::State;
+use crate::net::wire::checksum;
 use crate::net::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SeqNumber};
 
 /// The kind of segment planned.
@@ -327,12 +328,23 @@ impl Conn {
         };
         let hl = repr.header_len();
         let mut p = Packet::new_unchecked(&mut *buf);
-        repr.emit_header(&mut p);
+        let header_sum = repr.emit_header_and_sum(&mut p);
+        // The payload is summed while it is copied from the send ring, so
+        // that it is read once.
+        let mut payload_sum = 0;
         if plan.len > 0 {
             let off = plan.seq.since(self.tx_seq);
-            self.tx.copy_out(off, &mut buf[hl..hl + plan.len]);
+            let (a, b) = self.tx.slices(off, plan.len);
+            let (to_a, rest) = buf[hl..hl + plan.len].split_at_mut(a.len());
+            let sum_a = checksum::copy_and_sum(to_a, a);
+            let (to_b, unheld) = rest.split_at_mut(b.len());
+            let sum_b = checksum::copy_and_sum(to_b, b);
+            // (The plan never reaches past the held bytes; were it to,
+            // zeros keep the checksum right.)
+            unheld.fill(0);
+            payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
         }
-        Packet::new_unchecked(buf).fill_checksum(&self.ph);
+        Packet::new_unchecked(buf).fill_checksum_from_sums(&self.ph, header_sum, payload_sum);
     }
 
     /// The planned segment left: update the state.

@@ -9,6 +9,8 @@
 
 use alloc::vec::Vec;
 
+use crate::net::wire::checksum;
+
 /// A ring of `capacity` bytes holding `len` bytes from `head` on.
 #[derive(Debug)]
 pub(crate) struct Ring {
@@ -85,6 +87,20 @@ impl Ring {
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         let rest = data.len() - first;
         self.buf[..rest].copy_from_slice(&data[first..]);
+    }
+
+    /// [`Ring::write_at`] that also returns the folded one's-complement sum
+    /// of `data` ([`checksum::copy_and_sum`]: the bytes are read once).
+    pub(crate) fn write_at_and_sum(&mut self, off: usize, data: &[u8]) -> u16 {
+        if data.is_empty() || self.buf.is_empty() {
+            return checksum::data(data);
+        }
+        let start = self.index(off);
+        let first = data.len().min(self.buf.len() - start);
+        let (a, b) = data.split_at(first);
+        let sum_a = checksum::copy_and_sum(&mut self.buf[start..start + first], a);
+        let sum_b = checksum::copy_and_sum(&mut self.buf[..b.len()], b);
+        checksum::combine(&[sum_a, checksum::at_offset(sum_b, first)])
     }
 
     /// Count `n` more bytes (already written with `write_at`) as held.
@@ -201,7 +217,18 @@ mod tests {
         let mut out = [0u8; 4];
         r.dequeue(&mut out);
         assert_eq!(&out, b"efgh");
+        // Written and summed across the wrap (an odd split).
+        r.clear();
+        r.enqueue(b"abc");
+        r.consume(3);
+        let sum = r.write_at_and_sum(0, b"defghij");
+        assert_eq!(sum, checksum::data(b"defghij"));
+        r.commit(7);
+        let mut out = [0u8; 7];
+        assert_eq!(r.dequeue(&mut out), 7);
+        assert_eq!(&out, b"defghij");
         let mut empty = Ring::from_storage(Vec::new());
+        assert_eq!(empty.write_at_and_sum(0, b"xy"), checksum::data(b"xy"));
         assert_eq!(empty.enqueue(b"x"), 0);
         empty.write_at(0, b"");
         assert!(empty.free_front_mut().is_empty());

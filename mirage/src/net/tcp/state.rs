@@ -595,7 +595,9 @@ impl Conn {
             self.ack_now = true;
             return;
         }
-        self.rx.write_at(self.rx.len() + offset, &data[..n]);
+        if offset > 0 || !self.take_placed(start, n) {
+            self.rx.write_at(self.rx.len() + offset, &data[..n]);
+        }
         if offset == 0 {
             self.asm.shift(n as u32);
             let in_order = n + self.asm.take_front() as usize;

@@ -368,6 +368,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
         let sum = !checksum::combine(&[ph.sum(PROTOCOL, d.len() as u32), checksum::data(d)]);
         self.set_checksum(sum);
     }
+
+    /// Write the checksum from the sums of the header
+    /// ([`Repr::emit_header_and_sum`]) and of the payload
+    /// ([`checksum::copy_and_sum`]): nothing is read from the buffer but
+    /// its length.
+    pub fn fill_checksum_from_sums(
+        &mut self,
+        ph: &PseudoHeader,
+        header_sum: u16,
+        payload_sum: u16,
+    ) {
+        let len = self.buffer.as_ref().len() as u32;
+        let sum = !checksum::combine(&[ph.sum(PROTOCOL, len), header_sum, payload_sum]);
+        self.set_checksum(sum);
+    }
 }
 
 /// A SACK block: the left edge and the right edge (one past the last byte).
@@ -398,10 +413,33 @@ impl Options {
     }
 
     /// Parse option bytes.
-    // Inlined into the caller (see `udp::Repr::parse`): the parsed
-    // fields stay in registers.
-    #[inline(always)]
-    pub fn parse(mut data: &[u8]) -> Result<Options, Error> {
+    #[inline]
+    pub fn parse(data: &[u8]) -> Result<Options, Error> {
+        let mut o = Options::default();
+        o.parse_into(data)?;
+        Ok(o)
+    }
+
+    /// [`Options::parse`] into `self`, which holds the defaults: the
+    /// parsed segment is built where it is kept, not copied (a copy
+    /// right after the fields' narrow stores stalls on store forwarding).
+    #[inline]
+    fn parse_into(&mut self, data: &[u8]) -> Result<(), Error> {
+        // Every segment of a connection with timestamps and without SACK
+        // blocks to send carries exactly this layout (RFC 7323 appendix
+        // A): no-operation, no-operation, timestamps.
+        if let [OPT_NOP, OPT_NOP, OPT_TIMESTAMP, 10, ts @ ..] = data
+            && ts.len() == 8
+        {
+            self.timestamp = Some((get_u32(ts, 0..4), get_u32(ts, 4..8)));
+            return Ok(());
+        }
+        *self = Self::parse_any(data)?;
+        Ok(())
+    }
+
+    /// [`Options::parse`] of any layout.
+    fn parse_any(mut data: &[u8]) -> Result<Options, Error> {
         let mut o = Options::default();
         while let Some((&kind, rest)) = data.split_first() {
             match kind {
@@ -640,7 +678,7 @@ impl<'a> Repr<'a> {
         packet.check_len()?;
         let buf: &'a [u8] = packet.buffer.as_ref();
         let hl = packet.header_len();
-        Ok(Repr {
+        let mut repr = Repr {
             src_port: packet.src_port(),
             dst_port: packet.dst_port(),
             seq: packet.seq_number(),
@@ -648,9 +686,11 @@ impl<'a> Repr<'a> {
             flags: packet.flags(),
             window: packet.window_len(),
             urgent: packet.urgent_at(),
-            options: Options::parse(sub(buf, HEADER_LEN..hl))?,
+            options: Options::default(),
             payload: buf.get(hl..).unwrap_or(&[]),
-        })
+        };
+        repr.options.parse_into(sub(buf, HEADER_LEN..hl))?;
+        Ok(repr)
     }
 
     /// The length of the header with options.
@@ -692,6 +732,44 @@ impl<'a> Repr<'a> {
         buf[8..16].copy_from_slice(&ack_flags_window.to_be_bytes());
         buf[16..HEADER_LEN].copy_from_slice(&checksum_urgent.to_be_bytes());
         self.options.emit(&mut buf[HEADER_LEN..hl]);
+    }
+
+    /// [`Repr::emit_header`], returning the folded one's-complement sum of
+    /// the header bytes (checksum field zero) as [`checksum::data`] gives
+    /// it. The sum is computed from the fields, not read back from the
+    /// buffer: reading bytes just written in other widths stalls the
+    /// processor (failed store-to-load forwarding). Options other than the
+    /// timestamps-only layout are read back.
+    pub fn emit_header_and_sum<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> u16 {
+        self.emit_header(packet);
+        let hl = self.header_len();
+        let mut sum = u64::from(self.src_port)
+            + u64::from(self.dst_port)
+            + u64::from(self.seq.0)
+            + u64::from(self.ack.0)
+            + u64::from((((hl / 4) as u16) << 12) | u16::from(self.flags.0))
+            + u64::from(self.window)
+            + u64::from(self.urgent);
+        let o = &self.options;
+        if let Some((val, ecr)) = o.timestamp
+            && o.mss.is_none()
+            && o.window_scale.is_none()
+            && !o.sack_permitted
+            && o.sack_len == 0
+        {
+            sum += u64::from(u16::from_be_bytes([OPT_NOP, OPT_NOP]))
+                + u64::from(u16::from_be_bytes([OPT_TIMESTAMP, 10]))
+                + u64::from(val)
+                + u64::from(ecr);
+        } else {
+            let opts = sub(packet.buffer.as_ref(), HEADER_LEN..hl);
+            sum += u64::from(checksum::data(opts));
+        }
+        checksum::combine(&[
+            (sum & 0xffff) as u16,
+            ((sum >> 16) & 0xffff) as u16,
+            ((sum >> 32) & 0xffff) as u16,
+        ])
     }
 
     /// Write the whole segment, payload and checksum included, into a
@@ -860,6 +938,72 @@ mod tests {
         let mut out = [0u8; 40];
         o.emit(&mut out);
         assert_eq!(Options::parse(&out), Ok(o));
+    }
+
+    #[test]
+    fn header_sum_from_fields_matches_the_bytes() {
+        let mut sack = Options {
+            timestamp: Some((0xffff_fff0, 0x8000_0001)),
+            ..Default::default()
+        };
+        sack.sack[0] = (SeqNumber(0xdead_beef), SeqNumber(0xffff_ffff));
+        sack.sack_len = 1;
+        let ts_only = Options {
+            timestamp: Some((0xffff_ffff, 0xfffe_ffff)),
+            ..Default::default()
+        };
+        for (options, flags) in [
+            (syn_repr().options, Flags::SYN),
+            (sack, Flags::ACK),
+            (ts_only, Flags::ACK | Flags::PSH | Flags::FIN),
+            (Options::default(), Flags::RST),
+        ] {
+            let r = Repr {
+                src_port: 0xffff,
+                dst_port: 0xfffe,
+                seq: SeqNumber(0xffff_8001),
+                ack: SeqNumber(0xfffe_ffff),
+                flags,
+                window: 0xffff,
+                urgent: 0xff00,
+                options,
+                payload: &[],
+            };
+            let mut b = vec![0x77u8; r.header_len()];
+            let sum = r.emit_header_and_sum(&mut Packet::new_unchecked(&mut b[..]));
+            assert_eq!(sum, checksum::data(&b), "{r:?}");
+            // The checksum from the sums is the one computed over the bytes.
+            let mut p = Packet::new_unchecked(&mut b[..]);
+            p.fill_checksum_from_sums(&V4, sum, 0);
+            assert!(p.verify_checksum(&V4));
+        }
+    }
+
+    #[test]
+    fn timestamps_only_layout_round_trips() {
+        let o = Options {
+            timestamp: Some((0x0102_0304, 0xa0b0_c0d0)),
+            ..Default::default()
+        };
+        assert_eq!(o.buffer_len(), 12);
+        let mut out = [0xeeu8; 12];
+        o.emit(&mut out);
+        assert_eq!(out, [1, 1, 8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0]);
+        assert_eq!(Options::parse(&out), Ok(o));
+        // The same option in another layout parses the same; with other
+        // options after it, or a wrong length, the general path judges.
+        assert_eq!(
+            Options::parse(&[8, 10, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0, 0, 0]),
+            Ok(o)
+        );
+        let mut more = out.to_vec();
+        more.extend([1, 3, 3, 7]);
+        let parsed = Options::parse(&more).unwrap();
+        assert_eq!(
+            (parsed.timestamp, parsed.window_scale),
+            (o.timestamp, Some(7))
+        );
+        assert_eq!(Options::parse(&[1, 1, 8, 10, 0, 0]), Err(Error::Malformed));
     }
 
     #[test]
