@@ -296,9 +296,13 @@ impl Conn {
         }
     }
 
-    /// Give back the buffers' storage.
-    pub(crate) fn into_storage(self) -> (Vec<u8>, Vec<u8>) {
-        (self.tx.into_storage(), self.rx.into_storage())
+    /// Give back the buffers' storage and the wakers, keeping the control
+    /// block's allocation for another connection.
+    pub(crate) fn take_storage(&mut self) -> (Vec<u8>, Vec<u8>) {
+        self.recv_waker = None;
+        self.send_waker = None;
+        self.state_waker = None;
+        (self.tx.take_storage(), self.rx.take_storage())
     }
 
     /// The MSS we announce, from the path's hint (MTU less IP and TCP

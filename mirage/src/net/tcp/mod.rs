@@ -377,9 +377,15 @@ pub struct TcpEngine {
     rsts: VecDeque<PendingRst>,
     pool_tx: Vec<Vec<u8>>,
     pool_rx: Vec<Vec<u8>>,
+    /// Control blocks of reclaimed connections (without buffers or
+    /// wakers), reused rather than allocated again; as many as buffers
+    /// are pooled.
+    spare: Vec<Box<Conn>>,
     limiter: RateLimit,
     stats: Stats,
     port_counter: u32,
+    /// The last destination's RFC 6056 port offset.
+    port_offset: Option<((IpAddr, IpAddr, u16), u32)>,
 }
 
 impl fmt::Debug for TcpEngine {
@@ -424,8 +430,10 @@ impl TcpEngine {
             rsts: VecDeque::new(),
             pool_tx: Vec::new(),
             pool_rx: Vec::new(),
+            spare: Vec::new(),
             stats: Stats::default(),
             port_counter: 0,
+            port_offset: None,
         }
     }
 
@@ -494,20 +502,18 @@ impl TcpEngine {
 
     /// Make a connection and put it in a slot and the table.
     fn insert(&mut self, tuple: FourTuple, state: State, owner: Owner, now: u64) -> u32 {
-        let iss = SeqNumber(self.secrets.isn(&tuple, now));
+        let (iss, ts_offset) = self.secrets.isn_and_ts_offset(&tuple, now);
+        let iss = SeqNumber(iss);
         let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
         let rx = Self::storage(&mut self.pool_rx, self.config.recv_buffer);
-        let ts_offset = self.secrets.ts_offset(&tuple);
-        let mut c = Box::new(Conn::new(
-            &self.config,
-            tuple,
-            iss,
-            ts_offset,
-            owner,
-            tx,
-            rx,
-            state,
-        ));
+        let fresh = Conn::new(&self.config, tuple, iss, ts_offset, owner, tx, rx, state);
+        let mut c = match self.spare.pop() {
+            Some(mut c) => {
+                *c = fresh;
+                c
+            }
+            None => Box::new(fresh),
+        };
         c.in_table = true;
         let idx = match self.free.pop() {
             Some(i) => {
@@ -558,7 +564,11 @@ impl TcpEngine {
             }
             _ => {}
         }
-        let (tx, rx) = c.into_storage();
+        let mut c = c;
+        let (tx, rx) = c.take_storage();
+        if self.spare.len() < self.config.buffer_pool {
+            self.spare.push(c);
+        }
         if self.pool_tx.len() < self.config.buffer_pool {
             self.pool_tx.push(tx);
         }
@@ -1311,7 +1321,17 @@ impl TcpEngine {
         let min = u32::from(self.config.ephemeral_min.max(1));
         let max = u32::from(self.config.ephemeral_max).max(min);
         let n = max - min + 1;
-        let offset = self.secrets.port_offset(local, remote.0, remote.1);
+        // (Connections to one destination follow each other: its offset
+        // is kept rather than hashed again.)
+        let key = (local, remote.0, remote.1);
+        let offset = match self.port_offset {
+            Some((k, o)) if k == key => o,
+            _ => {
+                let o = self.secrets.port_offset(local, remote.0, remote.1);
+                self.port_offset = Some((key, o));
+                o
+            }
+        };
         let tuple = |p: u32| FourTuple {
             local,
             local_port: (min + p % n) as u16,
