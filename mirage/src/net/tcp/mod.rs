@@ -379,7 +379,8 @@ pub struct TcpEngine {
     pool_rx: Vec<Vec<u8>>,
     /// Control blocks of reclaimed connections (without buffers or
     /// wakers), reused rather than allocated again; as many as buffers
-    /// are pooled.
+    /// are pooled. (Boxes, as the slots hold them: reusing one is the point.)
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<Conn>>,
     limiter: RateLimit,
     stats: Stats,
