@@ -1148,7 +1148,8 @@ impl TcpEngine {
             let (src, dst) = (c.tuple.local, c.tuple.remote);
             let mut sent = 0;
             let mut more = false;
-            while let Some(plan) = c.plan(now) {
+            let mut next = c.plan(now);
+            while let Some(plan) = next {
                 if sent == BURST {
                     more = true;
                     break;
@@ -1166,6 +1167,9 @@ impl TcpEngine {
                     self.stats.retransmitted += 1;
                 }
                 sent += 1;
+                // Most sends leave nothing more: the cheap test saves
+                // planning again (`plan` finds nothing when it is false).
+                next = if c.wants_output() { c.plan(now) } else { None };
             }
             if more {
                 c.queued = true;
