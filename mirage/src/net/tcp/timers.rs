@@ -25,18 +25,25 @@ pub(crate) struct Rtt {
     initial_rto: u64,
     /// Doublings since the last fresh sample (or acknowledgment).
     backoff: u32,
+    /// The current timeout (backoff included), recomputed when a field
+    /// it derives from changes: it is read on every segment sent or
+    /// acknowledged.
+    rto: u64,
 }
 
 impl Rtt {
     pub(crate) fn new(initial_rto: u64, min_rto: u64, max_rto: u64) -> Rtt {
-        Rtt {
+        let mut r = Rtt {
             srtt: None,
             rttvar: 0,
             min_rto,
             max_rto: max_rto.max(min_rto),
             initial_rto,
             backoff: 0,
-        }
+            rto: 0,
+        };
+        r.rto = r.compute_rto();
+        r
     }
 
     /// Take a round-trip sample (RFC 6298 section 2.2 and 2.3).
@@ -53,6 +60,7 @@ impl Rtt {
             }
         }
         self.backoff = 0;
+        self.rto = self.compute_rto();
     }
 
     /// The smoothed RTT (0 before any sample).
@@ -76,6 +84,10 @@ impl Rtt {
 
     /// The current timeout, backoff included.
     pub(crate) fn rto(&self) -> u64 {
+        self.rto
+    }
+
+    fn compute_rto(&self) -> u64 {
         let shift = self.backoff.min(16);
         self.base().saturating_mul(1 << shift).min(self.max_rto)
     }
@@ -83,13 +95,17 @@ impl Rtt {
     /// The timer expired: double (RFC 6298 5.5).
     pub(crate) fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1);
+        self.rto = self.compute_rto();
     }
 
     /// New data was acknowledged: a fresh sample will follow; keep the
     /// timer from staying backed off after recovery (RFC 6298 5.7 leaves
     /// this open; Linux does the same).
     pub(crate) fn clear_backoff(&mut self) {
-        self.backoff = 0;
+        if self.backoff != 0 {
+            self.backoff = 0;
+            self.rto = self.compute_rto();
+        }
     }
 }
 
