@@ -530,6 +530,9 @@ impl TcpEngine {
             }
         };
         self.table.insert(tuple, idx);
+        // The peer's next segment is most likely for the new connection
+        // (the SYN-ACK, the handshake's ACK): found without hashing.
+        self.last = Some((tuple, idx));
         self.live += 1;
         idx
     }
