@@ -198,6 +198,7 @@ pub(crate) fn wscale_for(buf: usize) -> u8 {
 impl Conn {
     /// A fresh control block; `iss` from RFC 6528, storage from the pool.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(crate) fn new(
         config: &Config,
         tuple: FourTuple,

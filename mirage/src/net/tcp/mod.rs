@@ -507,13 +507,16 @@ impl TcpEngine {
         let iss = SeqNumber(iss);
         let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
         let rx = Self::storage(&mut self.pool_rx, self.config.recv_buffer);
-        let fresh = Conn::new(&self.config, tuple, iss, ts_offset, owner, tx, rx, state);
+        let config = &self.config;
+        // (Built in place in a reused box: no copy of the control block.)
         let mut c = match self.spare.pop() {
             Some(mut c) => {
-                *c = fresh;
+                *c = Conn::new(config, tuple, iss, ts_offset, owner, tx, rx, state);
                 c
             }
-            None => Box::new(fresh),
+            None => Box::new(Conn::new(
+                config, tuple, iss, ts_offset, owner, tx, rx, state,
+            )),
         };
         c.in_table = true;
         let idx = match self.free.pop() {
