@@ -248,10 +248,17 @@ impl<P: Platform> Executor<P> {
         }
     }
 
+    /// Takes the tasks spawned since the last call into the task table.
+    // (Inlined: at every round; the rest only when something was spawned.)
+    #[inline]
     fn admit_spawned(&self) {
-        if !self.shared.has_incoming.load(Ordering::Acquire) {
-            return;
+        if self.shared.has_incoming.load(Ordering::Acquire) {
+            self.admit_incoming();
         }
+    }
+
+    #[cold]
+    fn admit_incoming(&self) {
         let spawned = {
             let mut incoming = self.shared.incoming.lock();
             self.shared.has_incoming.store(false, Ordering::Release);
@@ -295,7 +302,8 @@ impl<P: Platform> Executor<P> {
         // One lock per round: tasks woken from now on queue for the next.
         core::mem::swap(&mut *self.shared.ready.lock(), &mut *round);
         let polled = round.len();
-        for id in round.drain(..) {
+        // (`pop_front` rather than a drain: fewer instructions per task.)
+        while let Some(id) = round.pop_front() {
             let mut tasks = self.tasks.borrow_mut();
             let tasks = &mut *tasks;
             let Some(entry) = tasks.entries.get_mut(id.index as usize) else {

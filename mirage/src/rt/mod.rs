@@ -25,6 +25,8 @@ mod job;
 #[allow(unsafe_code)]
 mod local;
 mod lock;
+// (Structural pinning of the two futures of `Select`.)
+#[allow(unsafe_code)]
 mod select;
 mod signal;
 mod timer;
@@ -35,7 +37,7 @@ mod waker;
 pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
 pub use lock::{Lock, LockGuard};
-pub use select::{Deadline, Either, deadline, select};
+pub use select::{Deadline, Either, Select, deadline, select};
 pub use signal::Signal;
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 pub use virtual_time::VirtualPlatform;

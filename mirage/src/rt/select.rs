@@ -18,20 +18,52 @@ pub enum Either<A, B> {
 }
 
 /// Waits for `a` or `b`, whichever completes first (`a` is polled first);
-/// the other is dropped.
-pub async fn select<A: Future, B: Future>(a: A, b: B) -> Either<A::Output, B::Output> {
-    let mut a = core::pin::pin!(a);
-    let mut b = core::pin::pin!(b);
-    core::future::poll_fn(|cx| {
-        if let Poll::Ready(out) = a.as_mut().poll(cx) {
-            return Poll::Ready(Either::Left(out));
+/// the other is dropped (both are, as soon as one completes).
+pub fn select<A: Future, B: Future>(a: A, b: B) -> Select<A, B> {
+    Select {
+        a: Some(a),
+        b: Some(b),
+    }
+}
+
+/// The future of [`select`]. (A plain future rather than an `async fn`:
+/// an `async fn` moves its arguments once more, into its own locals, at
+/// the first poll; the stack's runner makes two of these per turn.)
+pub struct Select<A, B> {
+    a: Option<A>,
+    b: Option<B>,
+}
+
+impl<A: Future, B: Future> Future for Select<A, B> {
+    type Output = Either<A::Output, B::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: `a` and `b` are structurally pinned: they are never moved
+        // out of the pinned `Select` (no `Unpin` projection, no
+        // `mem::swap`/`take`); they are only polled in place through
+        // `Pin::new_unchecked` and dropped in place (overwritten with
+        // `None`), which `Pin` allows.
+        let this = unsafe { self.get_unchecked_mut() };
+        if let Some(a) = this.a.as_mut() {
+            // SAFETY: see above; `a` stays where it is until dropped.
+            let a = unsafe { Pin::new_unchecked(a) };
+            if let Poll::Ready(out) = a.poll(cx) {
+                this.a = None;
+                this.b = None;
+                return Poll::Ready(Either::Left(out));
+            }
         }
-        if let Poll::Ready(out) = b.as_mut().poll(cx) {
-            return Poll::Ready(Either::Right(out));
+        if let Some(b) = this.b.as_mut() {
+            // SAFETY: see above; `b` stays where it is until dropped.
+            let b = unsafe { Pin::new_unchecked(b) };
+            if let Poll::Ready(out) = b.poll(cx) {
+                this.a = None;
+                this.b = None;
+                return Poll::Ready(Either::Right(out));
+            }
         }
         Poll::Pending
-    })
-    .await
+    }
 }
 
 /// A timer that may be unset: completes when the monotonic clock reaches

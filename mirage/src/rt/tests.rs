@@ -305,3 +305,56 @@ impl<P: Platform> Executor<P> {
         self.shared_for_tests().timers.lock().len()
     }
 }
+
+#[test]
+fn select_takes_the_first_and_drops_both_at_once() {
+    /// Pending until `ready` is set; counts its drops.
+    struct Probe {
+        ready: Rc<RefCell<bool>>,
+        drops: Rc<RefCell<u32>>,
+    }
+    impl Future for Probe {
+        type Output = u32;
+        fn poll(
+            self: core::pin::Pin<&mut Self>,
+            _: &mut core::task::Context<'_>,
+        ) -> core::task::Poll<u32> {
+            if *self.ready.borrow() {
+                core::task::Poll::Ready(7)
+            } else {
+                core::task::Poll::Pending
+            }
+        }
+    }
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            *self.drops.borrow_mut() += 1;
+        }
+    }
+    let (ex, _platform) = executor();
+    let drops = Rc::new(RefCell::new(0));
+    let ready = Rc::new(RefCell::new(false));
+    let (d, r) = (drops.clone(), ready.clone());
+    let out = ex
+        .block_on(async move {
+            let probe = Probe {
+                ready: r.clone(),
+                drops: d.clone(),
+            };
+            let mut sel = core::pin::pin!(select(probe, sleep_ns(50)));
+            // The timer wins; the probe is dropped when it does, before
+            // the `Select` itself.
+            let first = (&mut sel).await;
+            let dropped = *d.borrow();
+            let probe = Probe {
+                ready: r.clone(),
+                drops: d.clone(),
+            };
+            *r.borrow_mut() = true;
+            let second = select(probe, sleep_ns(50)).await;
+            (first, dropped, second)
+        })
+        .unwrap();
+    assert_eq!(out, (Either::Right(()), 1, Either::Left(7)));
+    assert_eq!(*drops.borrow(), 2);
+}

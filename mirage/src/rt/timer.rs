@@ -128,8 +128,24 @@ pub fn sleep_until(deadline_ns: u64) -> Sleep {
 impl Future for Sleep {
     type Output = ();
 
+    // (Inlined: its first test is the whole poll of a pending timer, which
+    // the stack's runner polls at every turn; the rest is out of line.)
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = &mut *self;
+        if let Some(reg) = &self.registration
+            && reg.key.0 > reg.shared.fired_until.load(Ordering::Relaxed)
+            && reg.waker.will_wake(cx.waker())
+        {
+            return Poll::Pending;
+        }
+        self.poll_slow(cx)
+    }
+}
+
+impl Sleep {
+    #[inline(never)]
+    fn poll_slow(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self;
         if let Some(reg) = &mut this.registration {
             // Queued: pending until the executor fires it, which takes it
             // out of the queue (at the start of the turn after its

@@ -203,6 +203,7 @@ pub(crate) fn wscale_for(buf: usize) -> u8 {
 impl Conn {
     /// A fresh control block; `iss` from RFC 6528, storage from the pool.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(crate) fn new(
         config: &Config,
         tuple: FourTuple,
@@ -302,9 +303,13 @@ impl Conn {
         }
     }
 
-    /// Give back the buffers' storage.
-    pub(crate) fn into_storage(self) -> (Vec<u8>, Vec<u8>) {
-        (self.tx.into_storage(), self.rx.into_storage())
+    /// Give back the buffers' storage and the wakers, keeping the control
+    /// block's allocation for another connection.
+    pub(crate) fn take_storage(&mut self) -> (Vec<u8>, Vec<u8>) {
+        self.recv_waker = None;
+        self.send_waker = None;
+        self.state_waker = None;
+        (self.tx.take_storage(), self.rx.take_storage())
     }
 
     /// The MSS we announce, from the path's hint (MTU less IP and TCP

@@ -279,11 +279,11 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     /// After an application operation: sends what it gave the engine to
     /// send, and wakes the runner if the device refused a segment or the
     /// engine now needs the runner earlier than its timer.
-    fn flush(&self, e: &mut TcpEngine) {
+    fn flush(&self, e: &mut TcpEngine, now: Option<u64>) {
         if !e.has_pending_output() {
             return;
         }
-        let now = self.clock.elapsed_ns();
+        let now = now.unwrap_or_else(|| self.clock.elapsed_ns());
         let sent = e.dispatch(now, &mut IpTx { ip: self.ip });
         let earlier = match (e.next_deadline(), self.runner_deadline.get()) {
             (Some(due), Some(armed)) => due < armed,
@@ -299,7 +299,16 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     fn op<R>(&self, f: impl FnOnce(&mut TcpEngine) -> R) -> R {
         let mut e = self.engine.borrow_mut();
         let r = f(&mut e);
-        self.flush(&mut e);
+        self.flush(&mut e, None);
+        r
+    }
+
+    /// [`Self::op`] for an operation that read the clock itself (`now`):
+    /// its flush sends at the same time.
+    fn op_at<R>(&self, now: u64, f: impl FnOnce(&mut TcpEngine, u64) -> R) -> R {
+        let mut e = self.engine.borrow_mut();
+        let r = f(&mut e, now);
+        self.flush(&mut e, Some(now));
         r
     }
 
@@ -343,7 +352,7 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<DirectFlow<I, C>, TcpError> {
         let src = self.ip.src(dst).ok_or(TcpError::Unaddressable)?;
         let now = self.clock.elapsed_ns();
-        let id = self.op(|e| e.connect(now, (src, 0), (dst, port)))?;
+        let id = self.op_at(now, |e, now| e.connect(now, (src, 0), (dst, port)))?;
         let flow = DirectFlow {
             tcp: self,
             id,

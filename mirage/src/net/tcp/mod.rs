@@ -378,9 +378,16 @@ pub struct TcpEngine {
     rsts: VecDeque<PendingRst>,
     pool_tx: Vec<Vec<u8>>,
     pool_rx: Vec<Vec<u8>>,
+    /// Control blocks of reclaimed connections (without buffers or
+    /// wakers), reused rather than allocated again; as many as buffers
+    /// are pooled. (Boxes, as the slots hold them: reusing one is the point.)
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Conn>>,
     limiter: RateLimit,
     stats: Stats,
     port_counter: u32,
+    /// The last destination's RFC 6056 port offset.
+    port_offset: Option<((IpAddr, IpAddr, u16), u32)>,
 }
 
 impl fmt::Debug for TcpEngine {
@@ -425,8 +432,10 @@ impl TcpEngine {
             rsts: VecDeque::new(),
             pool_tx: Vec::new(),
             pool_rx: Vec::new(),
+            spare: Vec::new(),
             stats: Stats::default(),
             port_counter: 0,
+            port_offset: None,
         }
     }
 
@@ -495,20 +504,21 @@ impl TcpEngine {
 
     /// Make a connection and put it in a slot and the table.
     fn insert(&mut self, tuple: FourTuple, state: State, owner: Owner, now: u64) -> u32 {
-        let iss = SeqNumber(self.secrets.isn(&tuple, now));
+        let (iss, ts_offset) = self.secrets.isn_and_ts_offset(&tuple, now);
+        let iss = SeqNumber(iss);
         let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
         let rx = Self::storage(&mut self.pool_rx, self.config.recv_buffer);
-        let ts_offset = self.secrets.ts_offset(&tuple);
-        let mut c = Box::new(Conn::new(
-            &self.config,
-            tuple,
-            iss,
-            ts_offset,
-            owner,
-            tx,
-            rx,
-            state,
-        ));
+        let config = &self.config;
+        // (Built in place in a reused box: no copy of the control block.)
+        let mut c = match self.spare.pop() {
+            Some(mut c) => {
+                *c = Conn::new(config, tuple, iss, ts_offset, owner, tx, rx, state);
+                c
+            }
+            None => Box::new(Conn::new(
+                config, tuple, iss, ts_offset, owner, tx, rx, state,
+            )),
+        };
         c.in_table = true;
         let idx = match self.free.pop() {
             Some(i) => {
@@ -524,6 +534,9 @@ impl TcpEngine {
             }
         };
         self.table.insert(tuple, idx);
+        // The peer's next segment is most likely for the new connection
+        // (the SYN-ACK, the handshake's ACK): found without hashing.
+        self.last = Some((tuple, idx));
         self.live += 1;
         idx
     }
@@ -559,7 +572,11 @@ impl TcpEngine {
             }
             _ => {}
         }
-        let (tx, rx) = c.into_storage();
+        let mut c = c;
+        let (tx, rx) = c.take_storage();
+        if self.spare.len() < self.config.buffer_pool {
+            self.spare.push(c);
+        }
         if self.pool_tx.len() < self.config.buffer_pool {
             self.pool_tx.push(tx);
         }
@@ -1191,10 +1208,10 @@ impl TcpEngine {
             let (src, dst) = (c.tuple.local, c.tuple.remote);
             let mut sent = 0;
             let mut more = false;
+            // (The plan is used where `plan` returned it: moving it out of
+            // the option costs a copy.)
+            let mut next = c.plan(now);
             loop {
-                // (The plan is used where `plan` returned it: moving it out
-                // of the option costs a copy.)
-                let next = c.plan(now);
                 let Some(plan) = &next else { break };
                 if sent == BURST {
                     more = true;
@@ -1213,6 +1230,9 @@ impl TcpEngine {
                     self.stats.retransmitted += 1;
                 }
                 sent += 1;
+                // Most sends leave nothing more: the cheap test saves
+                // planning again (`plan` finds nothing when it is false).
+                next = if c.wants_output() { c.plan(now) } else { None };
             }
             if more {
                 c.queued = true;
@@ -1369,7 +1389,17 @@ impl TcpEngine {
         let min = u32::from(self.config.ephemeral_min.max(1));
         let max = u32::from(self.config.ephemeral_max).max(min);
         let n = max - min + 1;
-        let offset = self.secrets.port_offset(local, remote.0, remote.1);
+        // (Connections to one destination follow each other: its offset
+        // is kept rather than hashed again.)
+        let key = (local, remote.0, remote.1);
+        let offset = match self.port_offset {
+            Some((k, o)) if k == key => o,
+            _ => {
+                let o = self.secrets.port_offset(local, remote.0, remote.1);
+                self.port_offset = Some((key, o));
+                o
+            }
+        };
         let tuple = |p: u32| FourTuple {
             local,
             local_port: (min + p % n) as u16,

@@ -30,9 +30,12 @@ impl Ring {
         }
     }
 
-    /// Give the storage back (for reuse by another connection).
-    pub(crate) fn into_storage(self) -> Vec<u8> {
-        self.buf
+    /// Take the storage out (for reuse by another connection), leaving an
+    /// empty ring.
+    pub(crate) fn take_storage(&mut self) -> Vec<u8> {
+        self.head = 0;
+        self.len = 0;
+        core::mem::take(&mut self.buf)
     }
 
     pub(crate) fn capacity(&self) -> usize {

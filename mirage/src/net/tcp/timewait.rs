@@ -12,6 +12,7 @@ use super::secret::{FourTuple, KeyedHasher};
 use crate::net::wire::tcp::SeqNumber;
 use alloc::collections::VecDeque;
 use hashbrown::HashMap;
+use hashbrown::hash_map::EntryRef;
 
 /// What is left of a connection in TIME-WAIT.
 #[derive(Debug, Clone, Copy)]
@@ -61,18 +62,30 @@ impl TimeWaitTable {
 
     /// Add a record; returns whether an older one was evicted for room.
     pub(crate) fn insert(&mut self, t: FourTuple, e: TwEntry) -> bool {
+        // Inserted first, then the oldest records beyond the bound dropped
+        // (never the new one): when full, one hash per record rather than
+        // a look-up before each step and two per eviction.
         let mut evicted = false;
-        while self.map.len() >= self.max && !self.map.contains_key(&t) {
-            let Some((old, d)) = self.order.pop_front() else {
+        self.map.insert(t, e);
+        self.order.push_back((t, e.deadline));
+        while self.map.len() > self.max {
+            let Some(&(old, d)) = self.order.front() else {
                 break;
             };
-            if self.map.get(&old).is_some_and(|e| e.deadline == d) {
-                self.map.remove(&old);
+            if old == t && self.order.len() == 1 {
+                break; // (only the new record's entry is left)
+            }
+            self.order.pop_front();
+            // (An older entry of the new record's 4-tuple is stale: its
+            // entry at the back stays.)
+            if old != t
+                && let EntryRef::Occupied(o) = self.map.entry_ref(&old)
+                && o.get().deadline == d
+            {
+                o.remove();
                 evicted = true;
             }
         }
-        self.map.insert(t, e);
-        self.order.push_back((t, e.deadline));
         self.compact();
         evicted
     }
@@ -97,7 +110,15 @@ impl TimeWaitTable {
     }
 
     /// Drop the records whose time is up.
+    #[inline]
     pub(crate) fn expire(&mut self, now: u64) {
+        // (At every dispatch: most find nothing due.)
+        if self.order.front().is_some_and(|e| e.1 <= now) {
+            self.expire_due(now);
+        }
+    }
+
+    fn expire_due(&mut self, now: u64) {
         while let Some(&(t, d)) = self.order.front() {
             if d > now {
                 break;
@@ -113,5 +134,63 @@ impl TimeWaitTable {
     /// wakes the caller early).
     pub(crate) fn next_deadline(&self) -> Option<u64> {
         self.order.front().map(|e| e.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::tcp::secret::Secrets;
+    use core::net::Ipv4Addr;
+
+    fn tuple(port: u16) -> FourTuple {
+        FourTuple {
+            local: Ipv4Addr::new(10, 0, 0, 1).into(),
+            local_port: 80,
+            remote: Ipv4Addr::new(10, 0, 0, 2).into(),
+            remote_port: port,
+        }
+    }
+
+    fn entry(deadline: u64) -> TwEntry {
+        TwEntry {
+            snd_nxt: SeqNumber(1),
+            rcv_nxt: SeqNumber(2),
+            ts: None,
+            window: 100,
+            deadline,
+        }
+    }
+
+    #[test]
+    fn full_table_drops_the_oldest_records() {
+        let mut tw = TimeWaitTable::new(3, Secrets::new(&[1; 32]).table_hasher());
+        for p in 1..=3 {
+            assert!(!tw.insert(tuple(p), entry(u64::from(p))));
+        }
+        // A record again: replaced, nothing evicted.
+        assert!(!tw.insert(tuple(2), entry(10)));
+        assert_eq!(tw.len(), 3);
+        // New records: the oldest go (1, then 3: 2's deadline moved).
+        assert!(tw.insert(tuple(4), entry(11)));
+        assert!(!tw.contains(&tuple(1)));
+        assert!(tw.insert(tuple(5), entry(12)));
+        assert!(!tw.contains(&tuple(3)));
+        assert_eq!(tw.len(), 3);
+        for p in [2, 4, 5] {
+            assert!(tw.contains(&tuple(p)));
+        }
+        // A 4-tuple whose stale entry is the oldest comes back.
+        tw.remove(&tuple(2));
+        assert!(!tw.insert(tuple(6), entry(13)));
+        assert!(tw.insert(tuple(2), entry(14)));
+        assert_eq!(tw.len(), 3);
+        for p in [2, 5, 6] {
+            assert!(tw.contains(&tuple(p)), "{p}");
+        }
+        tw.expire(13);
+        assert_eq!(tw.len(), 1);
+        assert!(tw.contains(&tuple(2)));
+        assert_eq!(tw.next_deadline(), Some(14));
     }
 }
