@@ -1211,8 +1211,7 @@ impl TcpEngine {
             // (The plan is used where `plan` returned it: moving it out of
             // the option costs a copy.)
             let mut next = c.plan(now);
-            loop {
-                let Some(plan) = &next else { break };
+            while let Some(plan) = &next {
                 if sent == BURST {
                     more = true;
                     break;
