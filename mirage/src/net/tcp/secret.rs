@@ -185,11 +185,13 @@ pub(crate) fn cookie_mss_index(mss: u16) -> u8 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use core::net::Ipv4Addr;
 
-    fn tuple(port: u16) -> FourTuple {
+    /// 10.0.0.1:80 to 10.0.0.2:`port` (also used by the TIME-WAIT
+    /// table's tests).
+    pub(crate) fn tuple(port: u16) -> FourTuple {
         FourTuple {
             local: Ipv4Addr::new(10, 0, 0, 1).into(),
             local_port: 80,

@@ -141,16 +141,7 @@ impl TimeWaitTable {
 mod tests {
     use super::*;
     use crate::net::tcp::secret::Secrets;
-    use core::net::Ipv4Addr;
-
-    fn tuple(port: u16) -> FourTuple {
-        FourTuple {
-            local: Ipv4Addr::new(10, 0, 0, 1).into(),
-            local_port: 80,
-            remote: Ipv4Addr::new(10, 0, 0, 2).into(),
-            remote_port: port,
-        }
-    }
+    use crate::net::tcp::secret::tests::tuple;
 
     fn entry(deadline: u64) -> TwEntry {
         TwEntry {
