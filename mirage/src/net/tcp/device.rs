@@ -499,11 +499,8 @@ impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
         // Reading opens the window: the engine may owe the peer an update,
         // which `op` sends.
         poll_fn(|cx| {
-            tcp.op(|e| match e.recv(id, buf) {
-                Ok(0) => match e.register_recv_waker(id, cx.waker()) {
-                    Ok(()) => Poll::Pending,
-                    Err(err) => Poll::Ready(Err(err)),
-                },
+            tcp.op(|e| match e.recv_or_register(id, buf, cx.waker()) {
+                Ok(0) => Poll::Pending,
                 Ok(n) => Poll::Ready(Ok(n)),
                 Err(TcpError::Eof) => Poll::Ready(Ok(0)),
                 Err(err) => Poll::Ready(Err(err)),
@@ -520,11 +517,8 @@ impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
         }
         let (tcp, id) = (self.tcp, self.id);
         poll_fn(|cx| {
-            tcp.op(|e| match e.send(id, data) {
-                Ok(0) => match e.register_send_waker(id, cx.waker()) {
-                    Ok(()) => Poll::Pending,
-                    Err(err) => Poll::Ready(Err(err)),
-                },
+            tcp.op(|e| match e.send_or_register(id, data, cx.waker()) {
+                Ok(0) => Poll::Pending,
                 other => Poll::Ready(other),
             })
         })

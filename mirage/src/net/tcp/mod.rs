@@ -1446,6 +1446,25 @@ impl TcpEngine {
         Ok(n)
     }
 
+    /// [`TcpEngine::recv`], registering `w` as the receive waker
+    /// ([`TcpEngine::register_recv_waker`]) when it returns `Ok(0)`: one
+    /// look-up of the connection for an async read's poll.
+    pub fn recv_or_register(
+        &mut self,
+        id: ConnId,
+        buf: &mut [u8],
+        w: &Waker,
+    ) -> Result<usize, TcpError> {
+        let c = self.conn_mut(id)?;
+        let n = c.recv(buf)?;
+        if n == 0 {
+            set_waker(&mut c.recv_waker, w);
+            return Ok(0);
+        }
+        self.touch(id);
+        Ok(n)
+    }
+
     /// Zero-copy read: `f` sees the first contiguous received bytes and
     /// returns how many it consumed (and a value passed back).
     pub fn recv_with<R>(
@@ -1464,6 +1483,24 @@ impl TcpEngine {
         if n > 0 {
             self.touch(id);
         }
+        Ok(n)
+    }
+
+    /// [`TcpEngine::send`], registering `w` as the send waker
+    /// ([`TcpEngine::register_send_waker`]) when it returns `Ok(0)`.
+    pub fn send_or_register(
+        &mut self,
+        id: ConnId,
+        data: &[u8],
+        w: &Waker,
+    ) -> Result<usize, TcpError> {
+        let c = self.conn_mut(id)?;
+        let n = c.send(data)?;
+        if n == 0 {
+            set_waker(&mut c.send_waker, w);
+            return Ok(0);
+        }
+        self.touch(id);
         Ok(n)
     }
 
