@@ -337,12 +337,15 @@ impl Conn {
             let (a, b) = self.tx.slices(off, plan.len);
             let (to_a, rest) = buf[hl..hl + plan.len].split_at_mut(a.len());
             let sum_a = checksum::copy_and_sum(to_a, a);
-            let (to_b, unheld) = rest.split_at_mut(b.len());
-            let sum_b = checksum::copy_and_sum(to_b, b);
-            // (The plan never reaches past the held bytes; were it to,
-            // zeros keep the checksum right.)
-            unheld.fill(0);
-            payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
+            payload_sum = sum_a;
+            if !rest.is_empty() {
+                let (to_b, unheld) = rest.split_at_mut(b.len());
+                let sum_b = checksum::copy_and_sum(to_b, b);
+                // (The plan never reaches past the held bytes; were it to,
+                // zeros keep the checksum right.)
+                unheld.fill(0);
+                payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
+            }
         }
         Packet::new_unchecked(buf).fill_checksum_from_sums(&self.ph, header_sum, payload_sum);
     }
