@@ -507,6 +507,7 @@ impl Conn {
     }
 
     /// Read received bytes.
+    #[inline]
     pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, TcpError> {
         if !self.check_readable()? {
             return Ok(0);

@@ -441,6 +441,7 @@ impl Conn {
 
     /// Whether `plan` may find something (cheap; used to queue the
     /// connection for dispatch).
+    #[inline]
     pub(crate) fn wants_output(&self) -> bool {
         match self.state {
             State::Closed | State::Listen => false,
