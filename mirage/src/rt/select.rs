@@ -37,6 +37,7 @@ pub struct Select<A, B> {
 impl<A: Future, B: Future> Future for Select<A, B> {
     type Output = Either<A::Output, B::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `a` and `b` are structurally pinned: they are never moved
         // out of the pinned `Select` (no `Unpin` projection, no
