@@ -79,6 +79,7 @@ pub fn deadline(deadline_ns: Option<u64>) -> Deadline {
 impl Future for Deadline {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.0 {
             Some(sleep) => Pin::new(sleep).poll(cx),
