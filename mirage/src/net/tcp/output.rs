@@ -116,6 +116,7 @@ impl Conn {
         o
     }
 
+    #[inline]
     fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
         Plan {
             kind,
