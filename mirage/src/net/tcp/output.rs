@@ -448,10 +448,8 @@ impl Conn {
             State::Closed | State::Listen => false,
             State::SynSent | State::SynReceived if self.snd_nxt == self.iss => true,
             _ => {
-                self.ack_now
-                    || self.probe_now
-                    || self.rexmit_now
-                    || self.tlp_now
+                // (The flags without branches: most calls find none set.)
+                (self.ack_now | self.probe_now | self.rexmit_now | self.tlp_now)
                     || self.snd_nxt < self.data_end()
                     || (self.fin_queued && self.snd_nxt <= self.data_end())
                     || (self.in_recovery() && self.sack_ok)
