@@ -229,6 +229,12 @@ fn echo_through_the_embedded_io_traits_and_half_close() {
                 assert_eq!(back, payload(5000, 3));
                 // Writing after shutdown is an error.
                 assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+                assert_eq!(flow.write_all(b"late").await, Err(TcpError::Closed));
+                // The stream ended: an exact read falls short.
+                assert!(matches!(
+                    flow.read_exact(&mut [0u8; 4]).await,
+                    Err(embedded_io_async::ReadExactError::UnexpectedEof)
+                ));
                 flow.close().await.unwrap();
             }
             // A closed port refuses; an unreachable host times out.

@@ -366,6 +366,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
     }
 
     /// The earliest timer of the layers.
+    #[inline]
     fn next_deadline(&self) -> Option<u64> {
         let v6 = if self.ip.ipv6_enabled() {
             self.ipv6.next_deadline()

@@ -37,6 +37,7 @@ pub struct Select<A, B> {
 impl<A: Future, B: Future> Future for Select<A, B> {
     type Output = Either<A::Output, B::Output>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: `a` and `b` are structurally pinned: they are never moved
         // out of the pinned `Select` (no `Unpin` projection, no
@@ -78,6 +79,7 @@ pub fn deadline(deadline_ns: Option<u64>) -> Deadline {
 impl Future for Deadline {
     type Output = ();
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match &mut self.0 {
             Some(sleep) => Pin::new(sleep).poll(cx),

@@ -40,6 +40,7 @@ impl Signal {
 
     /// Whether the signal is raised (and lowers it): `Ready` if it was,
     /// else registers `cx` to be woken by the next raise.
+    #[inline]
     pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.raised.replace(false) {
             return Poll::Ready(());

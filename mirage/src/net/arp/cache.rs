@@ -88,6 +88,11 @@ pub struct Cache<P> {
     /// for it on every turn of the stack's runner does not walk a full
     /// cache each time.
     next_deadline: Cell<Option<Option<u64>>>,
+    /// The last address [`Cache::lookup`] found resolved, and its link
+    /// address (forgotten, like `next_deadline`, by every change of the
+    /// entries): the send path of a connection asks for one neighbour
+    /// over and over.
+    last: Cell<Option<(Ipv4Addr, MacAddr)>>,
     /// Packets dropped: queue full, address unresolvable, entry evicted.
     pub dropped: u64,
 }
@@ -108,6 +113,7 @@ impl<P> Cache<P> {
             config,
             entries: BTreeMap::new(),
             next_deadline: Cell::new(None),
+            last: Cell::new(None),
             dropped: 0,
         }
     }
@@ -136,10 +142,24 @@ impl<P> Cache<P> {
     /// uses an entry until its tick removes it. This is the lookup of the
     /// send path, which then reads no clock per packet.
     pub fn lookup(&self, ip: Ipv4Addr) -> Option<MacAddr> {
+        if let Some((last, mac)) = self.last.get()
+            && last == ip
+        {
+            return Some(mac);
+        }
         match self.entries.get(&ip) {
-            Some(Entry::Resolved { mac, .. }) => Some(*mac),
+            Some(Entry::Resolved { mac, .. }) => {
+                self.last.set(Some((ip, *mac)));
+                Some(*mac)
+            }
             _ => None,
         }
+    }
+
+    /// The entries are about to change: forget what was derived from them.
+    fn changed(&self) {
+        self.next_deadline.set(None);
+        self.last.set(None);
     }
 
     /// Makes room for one more entry: evicts the oldest (dropping its
@@ -165,7 +185,7 @@ impl<P> Cache<P> {
     /// the first request; `Waiting`: one is out). A full queue drops the
     /// packet (counted).
     pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: u64) -> (Lookup, Option<P>) {
-        self.next_deadline.set(None);
+        self.changed();
         if let Some(mac) = self.get(ip, now) {
             return (Lookup::Found(mac), Some(packet));
         }
@@ -194,7 +214,7 @@ impl<P> Cache<P> {
     /// Starts resolving `ip` without a packet to send (a caller waiting
     /// for the address): `SendRequest` when a request must go out now.
     pub fn request(&mut self, ip: Ipv4Addr, now: u64) -> Lookup {
-        self.next_deadline.set(None);
+        self.changed();
         if let Some(mac) = self.get(ip, now) {
             return Lookup::Found(mac);
         }
@@ -225,7 +245,7 @@ impl<P> Cache<P> {
     /// `create` is set (RFC 826's merge rule: a stranger's traffic cannot
     /// fill the table). Returns the packets that were waiting for `ip`.
     pub fn learn(&mut self, ip: Ipv4Addr, mac: MacAddr, now: u64, create: bool) -> Vec<P> {
-        self.next_deadline.set(None);
+        self.changed();
         if !mac.is_unicast() || ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
             return Vec::new();
         }
@@ -264,7 +284,7 @@ impl<P> Cache<P> {
 
     /// Forgets `ip` (address change), dropping waiting packets.
     pub fn remove(&mut self, ip: Ipv4Addr) {
-        self.next_deadline.set(None);
+        self.changed();
         if let Some(Entry::Pending { queue, .. }) = self.entries.remove(&ip) {
             self.dropped += queue.len() as u64;
         }
@@ -273,7 +293,7 @@ impl<P> Cache<P> {
     /// Advances time to `now`: expires stale entries, and says which
     /// requests to repeat and which addresses to give up on.
     pub fn poll(&mut self, now: u64) -> Due {
-        self.next_deadline.set(None);
+        self.changed();
         let mut due = Due::default();
         let retry = self.config.retry_ns;
         let retries = self.config.retries;
@@ -334,6 +354,24 @@ mod tests {
 
     fn cache() -> Cache<u32> {
         Cache::new(Config::default())
+    }
+
+    #[test]
+    fn the_remembered_lookup_follows_every_change() {
+        let mut c = cache();
+        c.learn(A, MAC, 0, true);
+        assert_eq!(c.lookup(A), Some(MAC));
+        assert_eq!(c.lookup(A), Some(MAC));
+        let other = MacAddr([2, 0, 0, 0, 0, 2]);
+        c.learn(A, other, 1, false);
+        assert_eq!(c.lookup(A), Some(other));
+        assert_eq!(c.lookup(B), None);
+        c.remove(A);
+        assert_eq!(c.lookup(A), None);
+        c.learn(A, MAC, 2, true);
+        assert_eq!(c.lookup(A), Some(MAC));
+        c.poll(2 + Config::default().lifetime_ns);
+        assert_eq!(c.lookup(A), None);
     }
 
     #[test]

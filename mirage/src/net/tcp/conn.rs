@@ -507,6 +507,7 @@ impl Conn {
     }
 
     /// Read received bytes.
+    #[inline]
     pub(crate) fn recv(&mut self, out: &mut [u8]) -> Result<usize, TcpError> {
         if !self.check_readable()? {
             return Ok(0);
@@ -574,6 +575,7 @@ impl Conn {
     /// the peer now (receiver silly-window avoidance, RFC 9293 section
     /// 3.8.6.2.2: only by a full segment or half the buffer; and only if
     /// the window the peer knows has shrunk below that).
+    #[inline]
     pub(crate) fn window_update_due(&self) -> bool {
         if !self.state.is_synchronized() || self.fin_received {
             return false;

@@ -499,15 +499,35 @@ impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
         // Reading opens the window: the engine may owe the peer an update,
         // which `op` sends.
         poll_fn(|cx| {
-            tcp.op(|e| match e.recv(id, buf) {
-                Ok(0) => match e.register_recv_waker(id, cx.waker()) {
-                    Ok(()) => Poll::Pending,
-                    Err(err) => Poll::Ready(Err(err)),
-                },
+            tcp.op(|e| match e.recv_or_register(id, buf, cx.waker()) {
+                Ok(0) => Poll::Pending,
                 Ok(n) => Poll::Ready(Ok(n)),
                 Err(TcpError::Eof) => Poll::Ready(Ok(0)),
                 Err(err) => Poll::Ready(Err(err)),
             })
+        })
+        .await
+    }
+
+    /// The trait's loop of reads as one future: the same engine
+    /// operations, without a read future per step.
+    async fn read_exact(
+        &mut self,
+        buf: &mut [u8],
+    ) -> Result<(), embedded_io_async::ReadExactError<TcpError>> {
+        use embedded_io_async::ReadExactError;
+        let (tcp, id) = (self.tcp, self.id);
+        let mut filled = 0;
+        poll_fn(|cx| {
+            while filled < buf.len() {
+                match tcp.op(|e| e.recv_or_register(id, &mut buf[filled..], cx.waker())) {
+                    Ok(0) => return Poll::Pending,
+                    Ok(n) => filled += n,
+                    Err(TcpError::Eof) => return Poll::Ready(Err(ReadExactError::UnexpectedEof)),
+                    Err(err) => return Poll::Ready(Err(ReadExactError::Other(err))),
+                }
+            }
+            Poll::Ready(Ok(()))
         })
         .await
     }
@@ -520,13 +540,28 @@ impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
         }
         let (tcp, id) = (self.tcp, self.id);
         poll_fn(|cx| {
-            tcp.op(|e| match e.send(id, data) {
-                Ok(0) => match e.register_send_waker(id, cx.waker()) {
-                    Ok(()) => Poll::Pending,
-                    Err(err) => Poll::Ready(Err(err)),
-                },
+            tcp.op(|e| match e.send_or_register(id, data, cx.waker()) {
+                Ok(0) => Poll::Pending,
                 other => Poll::Ready(other),
             })
+        })
+        .await
+    }
+
+    /// The trait's loop of writes as one future: the same engine
+    /// operations, without a write future per step.
+    async fn write_all(&mut self, data: &[u8]) -> Result<(), TcpError> {
+        let (tcp, id) = (self.tcp, self.id);
+        let mut rest = data;
+        poll_fn(|cx| {
+            while !rest.is_empty() {
+                match tcp.op(|e| e.send_or_register(id, rest, cx.waker())) {
+                    Ok(0) => return Poll::Pending,
+                    Ok(n) => rest = &rest[n..],
+                    Err(err) => return Poll::Ready(Err(err)),
+                }
+            }
+            Poll::Ready(Ok(()))
         })
         .await
     }

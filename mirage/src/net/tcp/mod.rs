@@ -614,49 +614,20 @@ impl TcpEngine {
         if c.state == State::FinWait2 && c.owner == Owner::Orphan && c.close_at.is_none() {
             c.close_at = Some(now + fw2);
         }
-        let state = c.state;
-        let owner = c.owner;
-        // A half-open connection completed: to the accept queue.
-        if let Owner::Listener(l) = owner
-            && state.is_synchronized()
+        let (state, owner) = (c.state, c.owner);
+        // (Most events leave an open connection of the application's: no
+        // second look-up of the slot.)
+        let c = if matches!(owner, Owner::Listener(_))
+            || matches!(state, State::Closed | State::TimeWait)
         {
-            let id = self.id_of(idx);
-            if let Some(c) = self.slot_conn(idx) {
-                c.owner = Owner::Queued(l);
-            }
-            self.stats.established += 1;
-            match self.listener_mut(l) {
-                Some(li) => {
-                    li.half_open = li.half_open.saturating_sub(1);
-                    li.queue.push_back(id);
-                    li.wake();
-                }
-                None => {
-                    self.abort_idx(idx);
-                    return;
-                }
-            }
-        }
-        let Some(c) = self.slot_conn(idx) else { return };
-        if state == State::Closed {
-            let (in_table, tuple, owner) = (c.in_table, c.tuple, c.owner);
-            c.in_table = false;
-            if in_table {
-                self.table.remove(&tuple);
-                if self.last.is_some_and(|(_, i)| i == idx) {
-                    self.last = None;
-                }
-            }
-            if matches!(owner, Owner::Orphan | Owner::Listener(_)) {
-                self.reclaim(idx);
+            if !self.after_event_lifecycle(idx, now, state, owner) {
                 return;
             }
-        } else if state == State::TimeWait && c.owner == Owner::Orphan && !c.ack_now {
-            // (With an ACK still due, after `dispatch` has sent it.)
-            self.retire_to_time_wait(idx, now);
-            return;
-        }
-        let Some(c) = self.slot_conn(idx) else { return };
+            let Some(c) = self.slot_conn(idx) else { return };
+            c
+        } else {
+            c
+        };
         // Lazy timer registration (see `timers`).
         let d = c.next_deadline();
         let reg = c.registered;
@@ -678,6 +649,56 @@ impl TcpEngine {
         if queue {
             self.queue.push_back(idx);
         }
+    }
+
+    /// [`Self::after_event`]'s rarer part: a half-open connection that
+    /// completed goes to its listener's accept queue; a closed one leaves
+    /// the table (and is reclaimed if nobody holds it); an orphan in
+    /// TIME-WAIT is retired. `false`: the slot is gone (or retired).
+    fn after_event_lifecycle(&mut self, idx: u32, now: u64, state: State, owner: Owner) -> bool {
+        // A half-open connection completed: to the accept queue.
+        if let Owner::Listener(l) = owner
+            && state.is_synchronized()
+        {
+            let id = self.id_of(idx);
+            if let Some(c) = self.slot_conn(idx) {
+                c.owner = Owner::Queued(l);
+            }
+            self.stats.established += 1;
+            match self.listener_mut(l) {
+                Some(li) => {
+                    li.half_open = li.half_open.saturating_sub(1);
+                    li.queue.push_back(id);
+                    li.wake();
+                }
+                None => {
+                    self.abort_idx(idx);
+                    return false;
+                }
+            }
+        }
+        let Some(c) = self.slot_conn(idx) else {
+            return false;
+        };
+        if state == State::Closed {
+            let (in_table, tuple, owner) = (c.in_table, c.tuple, c.owner);
+            c.in_table = false;
+            if in_table {
+                self.table.remove(&tuple);
+                if self.last.is_some_and(|(_, i)| i == idx) {
+                    self.last = None;
+                }
+            }
+            if matches!(owner, Owner::Orphan | Owner::Listener(_)) {
+                self.reclaim(idx);
+                return false;
+            }
+        } else if state == State::TimeWait && c.owner == Owner::Orphan && !c.ack_now {
+            // (With an ACK still due, after `dispatch` has sent it.)
+            self.retire_to_time_wait(idx, now);
+            return false;
+        }
+        true
     }
 
     /// An orphan reached TIME-WAIT: keep a small record, free the rest.
@@ -831,11 +852,13 @@ impl TcpEngine {
         let reply = c.process(now, seg, &mut ctx);
         // A placement the processing did not use is forgotten.
         c.rx_placed = None;
-        let tuple = c.tuple;
-        if c.state == State::Established && c.segs_in == 1 && c.owner == Owner::User {
+        let counted = c.state == State::Established && c.segs_in == 1 && c.owner == Owner::User;
+        // (The tuple is copied only for a reply.)
+        let rst = reply.map(|r| (c.tuple, r));
+        if counted {
             self.stats.established += 1;
         }
-        if let Some(r) = reply {
+        if let Some((tuple, r)) = rst {
             self.send_rst(tx, tuple, r.seq, r.ack);
         }
         self.after_event(idx, now, true);
@@ -1446,6 +1469,30 @@ impl TcpEngine {
         Ok(n)
     }
 
+    /// [`TcpEngine::recv`], registering `w` as the receive waker
+    /// ([`TcpEngine::register_recv_waker`]) when it returns `Ok(0)`: one
+    /// look-up of the connection for an async read's poll.
+    pub fn recv_or_register(
+        &mut self,
+        id: ConnId,
+        buf: &mut [u8],
+        w: &Waker,
+    ) -> Result<usize, TcpError> {
+        let c = self.conn_mut(id)?;
+        let n = c.recv(buf)?;
+        if n == 0 {
+            set_waker(&mut c.recv_waker, w);
+            return Ok(0);
+        }
+        // (`touch` without a second look-up.)
+        let queue = !c.queued && c.wants_output();
+        if queue {
+            c.queued = true;
+            self.queue.push_back(id.index);
+        }
+        Ok(n)
+    }
+
     /// Zero-copy read: `f` sees the first contiguous received bytes and
     /// returns how many it consumed (and a value passed back).
     pub fn recv_with<R>(
@@ -1463,6 +1510,29 @@ impl TcpEngine {
         let n = self.conn_mut(id)?.send(data)?;
         if n > 0 {
             self.touch(id);
+        }
+        Ok(n)
+    }
+
+    /// [`TcpEngine::send`], registering `w` as the send waker
+    /// ([`TcpEngine::register_send_waker`]) when it returns `Ok(0)`.
+    pub fn send_or_register(
+        &mut self,
+        id: ConnId,
+        data: &[u8],
+        w: &Waker,
+    ) -> Result<usize, TcpError> {
+        let c = self.conn_mut(id)?;
+        let n = c.send(data)?;
+        if n == 0 {
+            set_waker(&mut c.send_waker, w);
+            return Ok(0);
+        }
+        // (`touch` without a second look-up.)
+        let queue = !c.queued && c.wants_output();
+        if queue {
+            c.queued = true;
+            self.queue.push_back(id.index);
         }
         Ok(n)
     }

@@ -116,6 +116,7 @@ impl Conn {
         o
     }
 
+    #[inline]
     fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
         Plan {
             kind,
@@ -337,12 +338,15 @@ impl Conn {
             let (a, b) = self.tx.slices(off, plan.len);
             let (to_a, rest) = buf[hl..hl + plan.len].split_at_mut(a.len());
             let sum_a = checksum::copy_and_sum(to_a, a);
-            let (to_b, unheld) = rest.split_at_mut(b.len());
-            let sum_b = checksum::copy_and_sum(to_b, b);
-            // (The plan never reaches past the held bytes; were it to,
-            // zeros keep the checksum right.)
-            unheld.fill(0);
-            payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
+            payload_sum = sum_a;
+            if !rest.is_empty() {
+                let (to_b, unheld) = rest.split_at_mut(b.len());
+                let sum_b = checksum::copy_and_sum(to_b, b);
+                // (The plan never reaches past the held bytes; were it to,
+                // zeros keep the checksum right.)
+                unheld.fill(0);
+                payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
+            }
         }
         Packet::new_unchecked(buf).fill_checksum_from_sums(&self.ph, header_sum, payload_sum);
     }
@@ -438,15 +442,14 @@ impl Conn {
 
     /// Whether `plan` may find something (cheap; used to queue the
     /// connection for dispatch).
+    #[inline]
     pub(crate) fn wants_output(&self) -> bool {
         match self.state {
             State::Closed | State::Listen => false,
             State::SynSent | State::SynReceived if self.snd_nxt == self.iss => true,
             _ => {
-                self.ack_now
-                    || self.probe_now
-                    || self.rexmit_now
-                    || self.tlp_now
+                // (The flags without branches: most calls find none set.)
+                (self.ack_now | self.probe_now | self.rexmit_now | self.tlp_now)
                     || self.snd_nxt < self.data_end()
                     || (self.fin_queued && self.snd_nxt <= self.data_end())
                     || (self.in_recovery() && self.sack_ok)

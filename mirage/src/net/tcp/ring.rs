@@ -89,7 +89,9 @@ impl Ring {
         let first = data.len().min(self.buf.len() - start);
         self.buf[start..start + first].copy_from_slice(&data[..first]);
         let rest = data.len() - first;
-        self.buf[..rest].copy_from_slice(&data[first..]);
+        if rest > 0 {
+            self.buf[..rest].copy_from_slice(&data[first..]);
+        }
     }
 
     /// [`Ring::write_at`] that also returns the folded one's-complement sum
@@ -102,6 +104,9 @@ impl Ring {
         let first = data.len().min(self.buf.len() - start);
         let (a, b) = data.split_at(first);
         let sum_a = checksum::copy_and_sum(&mut self.buf[start..start + first], a);
+        if b.is_empty() {
+            return sum_a;
+        }
         let sum_b = checksum::copy_and_sum(&mut self.buf[..b.len()], b);
         checksum::combine(&[sum_a, checksum::at_offset(sum_b, first)])
     }
@@ -127,7 +132,9 @@ impl Ring {
     pub(crate) fn copy_out(&self, off: usize, out: &mut [u8]) -> usize {
         let (a, b) = self.slices(off, out.len());
         out[..a.len()].copy_from_slice(a);
-        out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        if !b.is_empty() {
+            out[a.len()..a.len() + b.len()].copy_from_slice(b);
+        }
         a.len() + b.len()
     }
 

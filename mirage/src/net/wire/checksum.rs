@@ -410,6 +410,11 @@ mod x86 {
             off += 32;
         }
         let n = len - off;
+        // (A multiple of 32 bytes, as a full segment's payload often is,
+        // pays for no empty copy and sum.)
+        if n == 0 {
+            return total;
+        }
         // SAFETY: the last `n` bytes of `src`.
         let rest = unsafe { core::slice::from_raw_parts(src.add(off), n) };
         if COPY {
