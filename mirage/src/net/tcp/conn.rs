@@ -184,6 +184,8 @@ pub(crate) struct Conn {
     pub(crate) registered: Option<u64>,
     /// In the 4-tuple table.
     pub(crate) in_table: bool,
+    /// The 4-tuple's keyed hash (set when it enters the table).
+    pub(crate) hash: u64,
 
     // Counters.
     pub(crate) retransmits: u64,
@@ -297,6 +299,7 @@ impl Conn {
             queued: false,
             registered: None,
             in_table: false,
+            hash: 0,
             retransmits: 0,
             segs_out: 0,
             segs_in: 0,

@@ -101,9 +101,9 @@ use conn::{Conn, Owner};
 use core::fmt;
 use core::net::IpAddr;
 use core::task::Waker;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 use listener::{COOKIE_ACCEPT_NS, Listener};
-use secret::{COOKIE_MSS, FourTuple, KeyedHasher, Secrets, cookie_mss_index};
+use secret::{COOKIE_MSS, FourTuple, Secrets, cookie_mss_index};
 use state::{Ctx, RateLimit};
 use timers::TimerQueue;
 use timewait::{TimeWaitTable, TwEntry};
@@ -367,7 +367,10 @@ pub struct TcpEngine {
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: usize,
-    table: HashMap<FourTuple, u32, KeyedHasher>,
+    /// The 4-tuple table: (keyed hash, tuple, slot). The hash (the time
+    /// wait table's hasher) is computed once per segment or connection
+    /// and kept, for the other table's look-ups and for growth.
+    table: HashTable<(u64, FourTuple, u32)>,
     /// The last 4-tuple looked up (bulk flows skip the hash).
     last: Option<(FourTuple, u32)>,
     listeners: Vec<ListenerSlot>,
@@ -417,8 +420,8 @@ impl TcpEngine {
         let hasher = secrets.table_hasher();
         TcpEngine {
             limiter: RateLimit::new(config.challenge_ack_limit),
-            tw: TimeWaitTable::new(config.max_time_wait, hasher.clone()),
-            table: HashMap::with_hasher(hasher),
+            tw: TimeWaitTable::new(config.max_time_wait, hasher),
+            table: HashTable::new(),
             config,
             secrets,
             slots: Vec::new(),
@@ -503,7 +506,7 @@ impl TcpEngine {
     }
 
     /// Make a connection and put it in a slot and the table.
-    fn insert(&mut self, tuple: FourTuple, state: State, owner: Owner, now: u64) -> u32 {
+    fn insert(&mut self, tuple: FourTuple, h: u64, state: State, owner: Owner, now: u64) -> u32 {
         let (iss, ts_offset) = self.secrets.isn_and_ts_offset(&tuple, now);
         let iss = SeqNumber(iss);
         let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
@@ -520,6 +523,7 @@ impl TcpEngine {
             )),
         };
         c.in_table = true;
+        c.hash = h;
         let idx = match self.free.pop() {
             Some(i) => {
                 self.slots[i as usize].conn = Some(c);
@@ -533,12 +537,25 @@ impl TcpEngine {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.table.insert(tuple, idx);
+        self.table.insert_unique(h, (h, tuple, idx), |e| e.0);
         // The peer's next segment is most likely for the new connection
         // (the SYN-ACK, the handshake's ACK): found without hashing.
         self.last = Some((tuple, idx));
         self.live += 1;
         idx
+    }
+
+    /// The slot of `t` (whose hash is `h`) in the 4-tuple table.
+    #[inline]
+    fn table_get(&self, h: u64, t: &FourTuple) -> Option<u32> {
+        self.table.find(h, |e| e.1 == *t).map(|e| e.2)
+    }
+
+    /// Take `t` (whose hash is `h`) out of the 4-tuple table.
+    fn table_remove(&mut self, h: u64, t: &FourTuple) {
+        if let Ok(o) = self.table.find_entry(h, |e| e.1 == *t) {
+            o.remove();
+        }
     }
 
     /// Free a slot: out of the table and timers, buffers to the pool.
@@ -548,8 +565,10 @@ impl TcpEngine {
         };
         let Some(c) = slot.conn.take() else { return };
         slot.generation = slot.generation.wrapping_add(1);
-        if c.in_table {
-            self.table.remove(&c.tuple);
+        if c.in_table
+            && let Ok(o) = self.table.find_entry(c.hash, |e| e.1 == c.tuple)
+        {
+            o.remove();
         }
         if self.last.is_some_and(|(_, i)| i == idx) {
             self.last = None;
@@ -681,10 +700,10 @@ impl TcpEngine {
             return false;
         };
         if state == State::Closed {
-            let (in_table, tuple, owner) = (c.in_table, c.tuple, c.owner);
+            let (in_table, tuple, h, owner) = (c.in_table, c.tuple, c.hash, c.owner);
             c.in_table = false;
             if in_table {
-                self.table.remove(&tuple);
+                self.table_remove(h, &tuple);
                 if self.last.is_some_and(|(_, i)| i == idx) {
                     self.last = None;
                 }
@@ -705,7 +724,7 @@ impl TcpEngine {
     fn retire_to_time_wait(&mut self, idx: u32, now: u64) {
         let msl = self.config.msl_ns;
         let Some(c) = self.slot_conn(idx) else { return };
-        let tuple = c.tuple;
+        let (tuple, h) = (c.tuple, c.hash);
         let entry = TwEntry {
             snd_nxt: c.snd_max,
             rcv_nxt: c.rcv_nxt,
@@ -716,7 +735,7 @@ impl TcpEngine {
         c.owner = Owner::Orphan;
         c.state = State::Closed;
         self.reclaim(idx);
-        if self.tw.insert(tuple, entry) {
+        if self.tw.insert_hashed(h, tuple, entry) {
             self.stats.time_wait_evicted += 1;
         }
     }
@@ -752,6 +771,9 @@ impl TcpEngine {
         };
         // The last connection's tuple is compared in place (ports first)
         // and not stored again when it matches.
+        // (The hash is computed only when the last tuple does not match:
+        // then both tables and a new connection use it.)
+        let mut h = 0;
         let found: Option<(u32, bool)> = match &self.last {
             Some((t, i))
                 if t.local_port == tuple.local_port
@@ -761,7 +783,10 @@ impl TcpEngine {
             {
                 Some((*i, true))
             }
-            _ => self.table.get(&tuple).map(|&i| (i, false)),
+            _ => {
+                h = self.tw.hash(&tuple);
+                self.table_get(h, &tuple).map(|i| (i, false))
+            }
         };
         let seg = Repr::parse_unverified(&packet);
         // The data path: a segment of a known connection whose payload is
@@ -825,12 +850,12 @@ impl TcpEngine {
             self.process_conn(idx, now, seg, tx);
             return;
         }
-        if self.tw.contains(&tuple) {
-            self.process_time_wait(now, tuple, seg, tx);
+        if self.tw.contains_hashed(h, &tuple) {
+            self.process_time_wait(now, tuple, h, seg, tx);
             return;
         }
         if let Some(l) = self.listener_on(tuple.local_port) {
-            self.process_listen(now, l, tuple, seg, tx);
+            self.process_listen(now, l, tuple, h, seg, tx);
             return;
         }
         self.stats.no_connection += 1;
@@ -924,6 +949,7 @@ impl TcpEngine {
         &mut self,
         now: u64,
         tuple: FourTuple,
+        h: u64,
         seg: &Repr,
         tx: &mut T,
     ) {
@@ -931,7 +957,7 @@ impl TcpEngine {
         if f.rst() {
             return;
         }
-        let Some(e) = self.tw.get_mut(&tuple).copied() else {
+        let Some(e) = self.tw.get_mut(h, &tuple).copied() else {
             return;
         };
         if f.syn() && !f.ack() {
@@ -940,14 +966,14 @@ impl TcpEngine {
                 _ => seg.seq > e.rcv_nxt,
             };
             if newer && let Some(l) = self.listener_on(tuple.local_port) {
-                self.tw.remove(&tuple);
+                self.tw.remove_hashed(h, &tuple);
                 self.stats.time_wait_reused += 1;
-                self.process_listen(now, l, tuple, seg, tx);
+                self.process_listen(now, l, tuple, h, seg, tx);
                 return;
             }
         }
         if f.fin() {
-            self.tw.restart(&tuple, now + 2 * self.config.msl_ns);
+            self.tw.restart(h, &tuple, now + 2 * self.config.msl_ns);
         }
         if self.limiter.allow(now) {
             self.send_tw_ack(tx, tuple, e, now);
@@ -995,6 +1021,7 @@ impl TcpEngine {
         now: u64,
         l: ListenerId,
         tuple: FourTuple,
+        h: u64,
         seg: &Repr,
         tx: &mut T,
     ) {
@@ -1003,7 +1030,7 @@ impl TcpEngine {
             return;
         }
         if f.ack() {
-            if !f.syn() && self.try_cookie(now, l, tuple, seg, tx) {
+            if !f.syn() && self.try_cookie(now, l, tuple, h, seg, tx) {
                 return;
             }
             self.send_rst(tx, tuple, seg.ack, None);
@@ -1023,7 +1050,7 @@ impl TcpEngine {
             }
             return;
         }
-        let idx = self.insert(tuple, State::SynReceived, Owner::Listener(l), now);
+        let idx = self.insert(tuple, h, State::SynReceived, Owner::Listener(l), now);
         if let Some(li) = self.listener_mut(l) {
             li.half_open += 1;
         }
@@ -1112,6 +1139,7 @@ impl TcpEngine {
         now: u64,
         l: ListenerId,
         tuple: FourTuple,
+        h: u64,
         seg: &Repr,
         tx: &mut T,
     ) -> bool {
@@ -1150,7 +1178,7 @@ impl TcpEngine {
                 options.sack_permitted = ecr & 16 != 0;
             }
         }
-        let idx = self.insert(tuple, State::Established, Owner::Queued(l), now);
+        let idx = self.insert(tuple, h, State::Established, Owner::Queued(l), now);
         let mss_hint = tx.mss_hint(tuple.remote);
         let config = &self.config;
         if let Some(c) = self.slots[idx as usize].conn.as_deref_mut() {
@@ -1376,7 +1404,7 @@ impl TcpEngine {
         if self.live >= self.config.max_connections {
             return Err(TcpError::TooManyConnections);
         }
-        let port = if local.1 == 0 {
+        let (port, h) = if local.1 == 0 {
             self.ephemeral_port(local.0, remote)?
         } else {
             let t = FourTuple {
@@ -1385,13 +1413,14 @@ impl TcpEngine {
                 remote: remote.0,
                 remote_port: remote.1,
             };
-            if self.table.contains_key(&t) {
+            let h = self.tw.hash(&t);
+            if self.table_get(h, &t).is_some() {
                 return Err(TcpError::AddrInUse);
             }
             // An explicit reuse of a TIME-WAIT 4-tuple: our new ISN comes
             // from the clock-driven RFC 6528 function, ahead of the old one.
-            self.tw.remove(&t);
-            local.1
+            self.tw.remove_hashed(h, &t);
+            (local.1, h)
         };
         let tuple = FourTuple {
             local: local.0,
@@ -1399,7 +1428,7 @@ impl TcpEngine {
             remote: remote.0,
             remote_port: remote.1,
         };
-        let idx = self.insert(tuple, State::SynSent, Owner::User, now);
+        let idx = self.insert(tuple, h, State::SynSent, Owner::User, now);
         self.after_event(idx, now, true);
         Ok(self.id_of(idx))
     }
@@ -1407,7 +1436,12 @@ impl TcpEngine {
     /// RFC 6056 algorithm 3: a per-destination offset plus a counter;
     /// the first port whose 4-tuple is free. If none is, a 4-tuple only
     /// held in TIME-WAIT is taken over.
-    fn ephemeral_port(&mut self, local: IpAddr, remote: (IpAddr, u16)) -> Result<u16, TcpError> {
+    /// Returns the port and the 4-tuple's hash.
+    fn ephemeral_port(
+        &mut self,
+        local: IpAddr,
+        remote: (IpAddr, u16),
+    ) -> Result<(u16, u64), TcpError> {
         let min = u32::from(self.config.ephemeral_min.max(1));
         let max = u32::from(self.config.ephemeral_max).max(min);
         let n = max - min + 1;
@@ -1431,21 +1465,25 @@ impl TcpEngine {
         let mut in_tw = None;
         for i in 0..n {
             let t = tuple(offset.wrapping_add(self.port_counter).wrapping_add(i));
-            if self.table.contains_key(&t) || self.ports.contains_key(&t.local_port) {
+            if self.ports.contains_key(&t.local_port) {
                 continue;
             }
-            if self.tw.contains(&t) {
-                in_tw.get_or_insert(t);
+            let h = self.tw.hash(&t);
+            if self.table_get(h, &t).is_some() {
+                continue;
+            }
+            if self.tw.contains_hashed(h, &t) {
+                in_tw.get_or_insert((t, h));
                 continue;
             }
             self.port_counter = self.port_counter.wrapping_add(i + 1);
-            return Ok(t.local_port);
+            return Ok((t.local_port, h));
         }
-        let t = in_tw.ok_or(TcpError::NoPortAvailable)?;
-        self.tw.remove(&t);
+        let (t, h) = in_tw.ok_or(TcpError::NoPortAvailable)?;
+        self.tw.remove_hashed(h, &t);
         self.stats.time_wait_reused += 1;
         self.port_counter = self.port_counter.wrapping_add(1);
-        Ok(t.local_port)
+        Ok((t.local_port, h))
     }
 
     /// Queue the connection for `dispatch` if it has something to send.

@@ -11,8 +11,9 @@
 use super::secret::{FourTuple, KeyedHasher};
 use crate::net::wire::tcp::SeqNumber;
 use alloc::collections::VecDeque;
-use hashbrown::HashMap;
-use hashbrown::hash_map::EntryRef;
+use core::hash::BuildHasher;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 /// What is left of a connection in TIME-WAIT.
 #[derive(Debug, Clone, Copy)]
@@ -28,17 +29,21 @@ pub(crate) struct TwEntry {
 /// The records, by 4-tuple, with their expiry order.
 #[derive(Debug)]
 pub(crate) struct TimeWaitTable {
-    map: HashMap<FourTuple, TwEntry, KeyedHasher>,
-    /// (tuple, deadline) in deadline order; entries whose deadline no
+    /// (keyed hash, tuple, record): the hash is kept so that growth
+    /// does not hash every record again.
+    map: HashTable<(u64, FourTuple, TwEntry)>,
+    hasher: KeyedHasher,
+    /// (hash, tuple, deadline) in deadline order; entries whose deadline no
     /// longer matches the record are stale and skipped.
-    order: VecDeque<(FourTuple, u64)>,
+    order: VecDeque<(u64, FourTuple, u64)>,
     max: usize,
 }
 
 impl TimeWaitTable {
     pub(crate) fn new(max: usize, hasher: KeyedHasher) -> Self {
         TimeWaitTable {
-            map: HashMap::with_hasher(hasher),
+            map: HashTable::new(),
+            hasher,
             order: VecDeque::new(),
             max: max.max(1),
         }
@@ -48,28 +53,61 @@ impl TimeWaitTable {
         self.map.len()
     }
 
+    /// The keyed hash of a 4-tuple (the same as the connection table's:
+    /// computed once, used for both).
+    #[inline]
+    pub(crate) fn hash(&self, t: &FourTuple) -> u64 {
+        self.hasher.hash_one(t)
+    }
+
+    #[cfg(test)]
     pub(crate) fn contains(&self, t: &FourTuple) -> bool {
-        self.map.contains_key(t)
+        self.contains_hashed(self.hash(t), t)
     }
 
-    pub(crate) fn get_mut(&mut self, t: &FourTuple) -> Option<&mut TwEntry> {
-        self.map.get_mut(t)
+    /// Whether `t` (whose hash is `h`) has a record.
+    pub(crate) fn contains_hashed(&self, h: u64, t: &FourTuple) -> bool {
+        self.map.find(h, |e| e.1 == *t).is_some()
     }
 
+    /// The record of `t` (whose hash is `h`).
+    pub(crate) fn get_mut(&mut self, h: u64, t: &FourTuple) -> Option<&mut TwEntry> {
+        self.map.find_mut(h, |e| e.1 == *t).map(|e| &mut e.2)
+    }
+
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, t: &FourTuple) {
-        self.map.remove(t);
+        self.remove_hashed(self.hash(t), t);
     }
 
-    /// Add a record; returns whether an older one was evicted for room.
+    /// Drop the record of `t` (whose hash is `h`), if any.
+    pub(crate) fn remove_hashed(&mut self, h: u64, t: &FourTuple) {
+        if let Ok(o) = self.map.find_entry(h, |e| e.1 == *t) {
+            o.remove();
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, t: FourTuple, e: TwEntry) -> bool {
+        self.insert_hashed(self.hash(&t), t, e)
+    }
+
+    /// Add a record for `t` (whose hash is `h`); returns whether an older
+    /// one was evicted for room.
+    pub(crate) fn insert_hashed(&mut self, h: u64, t: FourTuple, e: TwEntry) -> bool {
         // Inserted first, then the oldest records beyond the bound dropped
         // (never the new one): when full, one hash per record rather than
         // a look-up before each step and two per eviction.
         let mut evicted = false;
-        self.map.insert(t, e);
-        self.order.push_back((t, e.deadline));
+        match self.map.entry(h, |x| x.1 == t, |x| x.0) {
+            Entry::Occupied(mut o) => o.get_mut().2 = e,
+            Entry::Vacant(v) => {
+                v.insert((h, t, e));
+            }
+        }
+        self.order.push_back((h, t, e.deadline));
         while self.map.len() > self.max {
-            let Some(&(old, d)) = self.order.front() else {
+            let Some(&(oh, old, d)) = self.order.front() else {
                 break;
             };
             if old == t && self.order.len() == 1 {
@@ -79,8 +117,8 @@ impl TimeWaitTable {
             // (An older entry of the new record's 4-tuple is stale: its
             // entry at the back stays.)
             if old != t
-                && let EntryRef::Occupied(o) = self.map.entry_ref(&old)
-                && o.get().deadline == d
+                && let Ok(o) = self.map.find_entry(oh, |x| x.1 == old)
+                && o.get().2.deadline == d
             {
                 o.remove();
                 evicted = true;
@@ -91,10 +129,10 @@ impl TimeWaitTable {
     }
 
     /// A record's deadline moved (a retransmitted FIN restarts 2 MSL).
-    pub(crate) fn restart(&mut self, t: &FourTuple, deadline: u64) {
-        if let Some(e) = self.map.get_mut(t) {
+    pub(crate) fn restart(&mut self, h: u64, t: &FourTuple, deadline: u64) {
+        if let Some(e) = self.get_mut(h, t) {
             e.deadline = deadline;
-            self.order.push_back((*t, deadline));
+            self.order.push_back((h, *t, deadline));
             self.compact();
         }
     }
@@ -104,8 +142,10 @@ impl TimeWaitTable {
     fn compact(&mut self) {
         if self.order.len() > 2 * self.map.len() + 16 {
             let map = &self.map;
-            self.order
-                .retain(|(t, d)| map.get(t).is_some_and(|e| e.deadline == *d));
+            self.order.retain(|(h, t, d)| {
+                map.find(*h, |x| x.1 == *t)
+                    .is_some_and(|e| e.2.deadline == *d)
+            });
         }
     }
 
@@ -113,19 +153,21 @@ impl TimeWaitTable {
     #[inline]
     pub(crate) fn expire(&mut self, now: u64) {
         // (At every dispatch: most find nothing due.)
-        if self.order.front().is_some_and(|e| e.1 <= now) {
+        if self.order.front().is_some_and(|e| e.2 <= now) {
             self.expire_due(now);
         }
     }
 
     fn expire_due(&mut self, now: u64) {
-        while let Some(&(t, d)) = self.order.front() {
+        while let Some(&(h, t, d)) = self.order.front() {
             if d > now {
                 break;
             }
             self.order.pop_front();
-            if self.map.get(&t).is_some_and(|e| e.deadline == d) {
-                self.map.remove(&t);
+            if let Ok(o) = self.map.find_entry(h, |x| x.1 == t)
+                && o.get().2.deadline == d
+            {
+                o.remove();
             }
         }
     }
@@ -133,7 +175,7 @@ impl TimeWaitTable {
     /// The earliest deadline (possibly a stale one: harmless, it only
     /// wakes the caller early).
     pub(crate) fn next_deadline(&self) -> Option<u64> {
-        self.order.front().map(|e| e.1)
+        self.order.front().map(|e| e.2)
     }
 }
 
