@@ -658,10 +658,7 @@ impl TcpEngine {
         if change {
             c.registered = d;
         }
-        let queue = requeue && !c.queued && c.wants_output();
-        if queue {
-            c.queued = true;
-        }
+        let queue = requeue && c.mark_queued_if_output();
         if change {
             self.timers.set(idx, reg, d);
         }
@@ -1489,10 +1486,8 @@ impl TcpEngine {
     /// Queue the connection for `dispatch` if it has something to send.
     fn touch(&mut self, id: ConnId) {
         if let Some(c) = self.slot_conn(id.index)
-            && !c.queued
-            && c.wants_output()
+            && c.mark_queued_if_output()
         {
-            c.queued = true;
             self.queue.push_back(id.index);
         }
     }
@@ -1523,9 +1518,7 @@ impl TcpEngine {
             return Ok(0);
         }
         // (`touch` without a second look-up.)
-        let queue = !c.queued && c.wants_output();
-        if queue {
-            c.queued = true;
+        if c.mark_queued_if_output() {
             self.queue.push_back(id.index);
         }
         Ok(n)
@@ -1567,9 +1560,7 @@ impl TcpEngine {
             return Ok(0);
         }
         // (`touch` without a second look-up.)
-        let queue = !c.queued && c.wants_output();
-        if queue {
-            c.queued = true;
+        if c.mark_queued_if_output() {
             self.queue.push_back(id.index);
         }
         Ok(n)

@@ -440,6 +440,18 @@ impl Conn {
         }
     }
 
+    /// Marks the connection queued for dispatch if it is not yet and
+    /// [`Conn::wants_output`]; `true` when it was marked, and the caller
+    /// must then put it on the dispatch queue.
+    #[inline]
+    pub(crate) fn mark_queued_if_output(&mut self) -> bool {
+        let mark = !self.queued && self.wants_output();
+        if mark {
+            self.queued = true;
+        }
+        mark
+    }
+
     /// Whether `plan` may find something (cheap; used to queue the
     /// connection for dispatch).
     #[inline]
