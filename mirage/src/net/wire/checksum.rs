@@ -99,10 +99,12 @@ fn native_sum(data: &[u8]) -> u64 {
 /// [`native_sum`] while copying `src` into `dst` (same length).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
+#[inline]
 fn native_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
-    if src.len() < 64 {
-        dst.copy_from_slice(src);
-        return portable_sum(src);
+    // Short payloads (request/response messages, interactive traffic):
+    // the vector kernels' set-up and reduction cost more than they save.
+    if src.len() <= SHORT_COPY_MAX {
+        return short_copy_sum_out_of_line(dst, src);
     }
     if x86::has_avx2() {
         // SAFETY: the processor and the system support AVX2 (checked above).
@@ -114,8 +116,66 @@ fn native_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
 
 #[cfg(not(target_arch = "x86_64"))]
 fn native_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    if src.len() <= SHORT_COPY_MAX {
+        return short_copy_sum_out_of_line(dst, src);
+    }
     dst.copy_from_slice(src);
     portable_sum(src)
+}
+
+/// [`short_copy_sum`] as a call (its callers stay small enough to inline).
+#[inline(never)]
+fn short_copy_sum_out_of_line(dst: &mut [u8], src: &[u8]) -> u64 {
+    short_copy_sum(dst, src)
+}
+
+/// The longest data [`short_copy_sum`] takes (longer data goes to the
+/// vector kernels, which are faster from 32 bytes on).
+const SHORT_COPY_MAX: usize = 31;
+
+/// [`native_copy_sum`] for short data, inline and without a library copy:
+/// eight bytes at a time, each word stored and added as a 64-bit number
+/// with its carry added back (end-around carry: the sum of 64-bit words so
+/// kept is congruent modulo 0xffff to the sum of their 16-bit words, since
+/// 2^16 = 1 modulo 0xffff), then the last 0 to 7 bytes as [`tail_sum`]
+/// adds them.
+#[inline(always)]
+fn short_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
+    let mut sum = 0u64;
+    let mut carries = 0u64;
+    let mut to = dst.chunks_exact_mut(8);
+    let mut from = src.chunks_exact(8);
+    for (d, s) in (&mut to).zip(&mut from) {
+        let w = u64::from_ne_bytes([s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]]);
+        d.copy_from_slice(&w.to_ne_bytes());
+        let (next, carry) = sum.overflowing_add(w);
+        sum = next;
+        carries += u64::from(carry);
+    }
+    let (to, from) = (to.into_remainder(), from.remainder());
+    let mut rest = 0u64;
+    let mut at = 0;
+    if let [a, b, c, d, ..] = from[at..] {
+        to[at..at + 4].copy_from_slice(&[a, b, c, d]);
+        rest += u64::from(u32::from_ne_bytes([a, b, c, d]));
+        at += 4;
+    }
+    if let [a, b, ..] = from[at..] {
+        to[at..at + 2].copy_from_slice(&[a, b]);
+        rest += u64::from(u16::from_ne_bytes([a, b]));
+        at += 2;
+    }
+    if let [last] = from[at..] {
+        to[at] = last;
+        rest += u64::from(u16::from_ne_bytes([last, 0]));
+    }
+    // (A few carries and a 35-bit rest: the addition wraps at most once,
+    // and that carry is added back as well.) The result is folded to 33
+    // bits (2^32 = 1 modulo 0xffff), as small as the other kernels' sums,
+    // so that callers may add it to theirs.
+    let (sum, c1) = sum.overflowing_add(carries + rest);
+    let sum = sum + u64::from(c1);
+    (sum & 0xffff_ffff) + (sum >> 32)
 }
 
 /// The portable kernel: sixteen bytes at a time as four native-endian
@@ -338,9 +398,62 @@ mod x86 {
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn copy_sum_avx2(dst: &mut [u8], src: &[u8]) -> u64 {
         let len = src.len().min(dst.len());
+        if len < 128 {
+            // Short data (a request, a response): one to three steps of 32
+            // bytes written out (no loop, which the compiler would turn
+            // into a library copy and a second pass), then the rest.
+            let mask = _mm256_set1_epi32(0xffff);
+            let words = |w: __m256i| {
+                _mm256_add_epi32(_mm256_and_si256(w, mask), _mm256_srli_epi32::<16>(w))
+            };
+            if len < 32 {
+                // (Not from `native_copy_sum`, which sums these itself.)
+                return super::short_copy_sum_out_of_line(&mut dst[..len], &src[..len]);
+            }
+            let (s, d) = (src.as_ptr(), dst.as_mut_ptr());
+            // (1 to 3.)
+            let steps = len / 32;
+            // SAFETY: `32 * steps <= len` bytes are read from `src` and
+            // written to `dst` (both at least `len` long, not overlapping);
+            // unaligned accesses.
+            let acc = unsafe {
+                let w = _mm256_loadu_si256(s.cast());
+                _mm256_storeu_si256(d.cast(), w);
+                // (A lane gains at most 2 * 0xffff a step.)
+                let mut acc = words(w);
+                if steps >= 2 {
+                    let w = _mm256_loadu_si256(s.add(32).cast());
+                    _mm256_storeu_si256(d.add(32).cast(), w);
+                    acc = _mm256_add_epi32(acc, words(w));
+                }
+                if steps == 3 {
+                    let w = _mm256_loadu_si256(s.add(64).cast());
+                    _mm256_storeu_si256(d.add(64).cast(), w);
+                    acc = _mm256_add_epi32(acc, words(w));
+                }
+                acc
+            };
+            let done = steps * 32;
+            if done == len {
+                return sum32x8(acc);
+            }
+            return sum32x8(acc) + super::short_copy_sum(&mut dst[done..len], &src[done..len]);
+        }
         // SAFETY: `src` is readable and `dst` writable for `len` bytes, and
         // they do not overlap (a shared and an exclusive borrow).
-        unsafe { kernel_avx2::<true>(src.as_ptr(), dst.as_mut_ptr(), len) }
+        unsafe { long_copy_sum_avx2(src.as_ptr(), dst.as_mut_ptr(), len) }
+    }
+
+    /// [`kernel_avx2`] copying, out of line (its set-up and registers are
+    /// not paid by short data).
+    ///
+    /// # Safety
+    /// As [`kernel_avx2`] with `COPY`.
+    #[target_feature(enable = "avx2")]
+    #[inline(never)]
+    unsafe fn long_copy_sum_avx2(src: *const u8, dst: *mut u8, len: usize) -> u64 {
+        // SAFETY: the caller's contract.
+        unsafe { kernel_avx2::<true>(src, dst, len) }
     }
 
     /// The AVX2 kernel: 128 bytes a step in four independent accumulators
@@ -393,18 +506,24 @@ mod x86 {
             }
             total += sum32x8(a) + sum32x8(b) + sum32x8(c) + sum32x8(d);
         }
-        while len - off >= 32 {
-            // SAFETY: `off + 32 <= len`; unaligned accesses.
-            let w = unsafe { _mm256_loadu_si256(src.add(off).cast()) };
-            if COPY {
-                // SAFETY: as above, in `dst`.
-                unsafe { _mm256_storeu_si256(dst.add(off).cast(), w) };
+        // At most three steps of 32 bytes (less than 128 are left): one
+        // accumulator (a lane gains at most 4 * 0xffff), reduced once.
+        if len - off >= 32 {
+            let mut acc = zero;
+            while len - off >= 32 {
+                // SAFETY: `off + 32 <= len`; unaligned accesses.
+                let w = unsafe { _mm256_loadu_si256(src.add(off).cast()) };
+                if COPY {
+                    // SAFETY: as above, in `dst`.
+                    unsafe { _mm256_storeu_si256(dst.add(off).cast(), w) };
+                }
+                acc = _mm256_add_epi32(
+                    acc,
+                    _mm256_add_epi32(_mm256_and_si256(w, mask), _mm256_srli_epi32::<16>(w)),
+                );
+                off += 32;
             }
-            total += sum32x8(_mm256_add_epi32(
-                _mm256_and_si256(w, mask),
-                _mm256_srli_epi32::<16>(w),
-            ));
-            off += 32;
+            total += sum32x8(acc);
         }
         let n = len - off;
         // (A multiple of 32 bytes, as a full segment's payload often is,
@@ -415,8 +534,11 @@ mod x86 {
         // SAFETY: the last `n` bytes of `src`.
         let rest = unsafe { core::slice::from_raw_parts(src.add(off), n) };
         if COPY {
-            // SAFETY: the last `n` bytes of `dst`, not overlapping `src`.
-            unsafe { core::ptr::copy_nonoverlapping(rest.as_ptr(), dst.add(off), n) };
+            // SAFETY: the last `n` bytes of `dst`, writable and not
+            // overlapping `src` (the caller's contract).
+            let to = unsafe { core::slice::from_raw_parts_mut(dst.add(off), n) };
+            // (Fewer than 32 bytes: the inline word loop, no library copy.)
+            return total + super::short_copy_sum(to, rest);
         }
         total + super::portable_sum(rest)
     }
@@ -606,6 +728,12 @@ mod tests {
             assert_eq!(finish(portable_sum(d)), want);
             if len <= 64 {
                 assert_eq!(finish(short_sum(d)), want);
+            }
+            if len <= 4 * SHORT_COPY_MAX {
+                let o = &mut out[(start * 5) % 11..][..len];
+                o.fill(0);
+                assert_eq!(finish(short_copy_sum(o, d)), want, "short len {len}");
+                assert_eq!(o, d);
             }
             let o = &mut out[(start * 7) % 13..][..len];
             o.fill(0);
