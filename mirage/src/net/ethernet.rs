@@ -78,6 +78,7 @@ pub struct Frame<'a> {
 
 /// Writes the header of a frame from `src` to `dst` at the start of
 /// `frame` and lets `fill` write the payload after it; the frame's length.
+#[inline]
 fn emit(
     frame: &mut [u8],
     src: MacAddr,

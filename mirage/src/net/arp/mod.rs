@@ -294,6 +294,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
 
     /// The link-layer address of the neighbour `ip` if it is known without
     /// asking: cached, or the broadcast or a multicast address.
+    #[inline]
     pub fn resolved(&self, ip: Ipv4Addr) -> Option<MacAddr> {
         if ip.is_broadcast() {
             Some(MacAddr::BROADCAST)

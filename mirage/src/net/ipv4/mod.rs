@@ -636,6 +636,17 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
 }
 
 impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
+    /// Takes back the counter and identification that
+    /// [`Ipv4::send_via`] took for a datagram it does not send; `result`
+    /// passes through.
+    #[cold]
+    fn unsend(&self, result: Result<bool, IpError>) -> Result<bool, IpError> {
+        let mut state = self.state.borrow_mut();
+        state.ident = state.ident.wrapping_sub(1);
+        state.stats.sent -= 1;
+        result
+    }
+
     /// [`Ip::send`]; with `resolved_only`, `None` (nothing sent) when the
     /// next hop is not resolved yet.
     #[allow(clippy::too_many_arguments)]
@@ -658,31 +669,32 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 max: wire::MAX_PAYLOAD_LEN,
             }));
         }
-        let Some(config) = self.state.borrow().config else {
-            return Some(Err(IpError::NoAddress(dst)));
+        // One borrow of the state per datagram: the configuration, the
+        // identification and the counter (undone below if nothing is sent).
+        let (config, ident) = {
+            let mut state = self.state.borrow_mut();
+            let Some(config) = state.config else {
+                return Some(Err(IpError::NoAddress(dst)));
+            };
+            state.ident = state.ident.wrapping_add(1);
+            state.stats.sent += 1;
+            (config, state.ident)
         };
         let src4 = match src {
             None => config.address.address(),
             Some(IpAddr::V4(s)) => s,
-            Some(other) => return Some(Err(IpError::WrongFamily(other))),
+            Some(other) => return Some(self.unsend(Err(IpError::WrongFamily(other)))),
         };
         let hop = match self.next_hop(&config, dst4) {
             Ok(hop) => hop,
-            Err(e) => return Some(Err(e)),
+            Err(e) => return Some(self.unsend(Err(e))),
         };
         // The neighbour's address, looked up once for the whole send.
         let mac = self.arp.resolved(hop);
         if resolved_only && mac.is_none() {
+            self.unsend(Ok(false));
             return None;
         }
-        // One borrow of the state per datagram: identification and the
-        // counter.
-        let ident = {
-            let mut state = self.state.borrow_mut();
-            state.ident = state.ident.wrapping_add(1);
-            state.stats.sent += 1;
-            state.ident
-        };
         let max = self.eth.mtu().saturating_sub(HEADER_LEN);
         let mut header = wire::Repr {
             src_addr: src4,

@@ -358,6 +358,7 @@ impl Repr {
     /// # Panics
     /// If the buffer is shorter than [`HEADER_LEN`]. `payload_len` above
     /// [`MAX_PAYLOAD_LEN`] is clamped.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
         // On the path of every datagram sent: the checksum is summed from
         // the fields in registers and the header written as whole words.
