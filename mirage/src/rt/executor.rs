@@ -207,7 +207,11 @@ impl<P: Platform> Executor<P> {
                 check_timers = busy_rounds >= ROUNDS_BETWEEN_EVENT_CHECKS;
                 if check_timers {
                     busy_rounds = 0;
-                    self.platform.idle(Some(self.shared.now_ns()));
+                    // A deadline in the past (0 is before any time): the
+                    // platform checks its event sources without blocking,
+                    // and no clock is read for it here (the timers, next,
+                    // read it).
+                    self.platform.idle(Some(0));
                 }
                 continue;
             }
