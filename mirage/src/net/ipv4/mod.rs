@@ -637,14 +637,12 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
 
 impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
     /// Takes back the counter and identification that
-    /// [`Ipv4::send_via`] took for a datagram it does not send; `result`
-    /// passes through.
+    /// [`Ipv4::send_via`] took for a datagram it does not send.
     #[cold]
-    fn unsend(&self, result: Result<bool, IpError>) -> Result<bool, IpError> {
+    fn unsend(&self) {
         let mut state = self.state.borrow_mut();
         state.ident = state.ident.wrapping_sub(1);
         state.stats.sent -= 1;
-        result
     }
 
     /// [`Ip::send`]; with `resolved_only`, `None` (nothing sent) when the
@@ -683,16 +681,22 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         let src4 = match src {
             None => config.address.address(),
             Some(IpAddr::V4(s)) => s,
-            Some(other) => return Some(self.unsend(Err(IpError::WrongFamily(other)))),
+            Some(other) => {
+                self.unsend();
+                return Some(Err(IpError::WrongFamily(other)));
+            }
         };
         let hop = match self.next_hop(&config, dst4) {
             Ok(hop) => hop,
-            Err(e) => return Some(self.unsend(Err(e))),
+            Err(e) => {
+                self.unsend();
+                return Some(Err(e));
+            }
         };
         // The neighbour's address, looked up once for the whole send.
         let mac = self.arp.resolved(hop);
         if resolved_only && mac.is_none() {
-            self.unsend(Ok(false));
+            self.unsend();
             return None;
         }
         let max = self.eth.mtu().saturating_sub(HEADER_LEN);

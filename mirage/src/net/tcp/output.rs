@@ -20,7 +20,7 @@
 use super::conn::Conn;
 use super::sack::blocks_from;
 use super::state::State;
-use crate::net::wire::checksum;
+use crate::net::wire::checksum::{self, PseudoHeader};
 use crate::net::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SeqNumber};
 
 /// The kind of segment planned.
@@ -328,10 +328,8 @@ impl Conn {
             payload: &[],
         };
         let hl = repr.header_len();
-        let mut p = Packet::new_unchecked(&mut *buf);
-        let header_sum = repr.emit_header_and_sum(&mut p);
         // The payload is summed while it is copied from the send ring, so
-        // that it is read once.
+        // that it is read once; the header follows.
         let mut payload_sum = 0;
         if plan.len > 0 {
             let off = plan.seq.since(self.tx_seq);
@@ -348,7 +346,16 @@ impl Conn {
                 payload_sum = checksum::combine(&[sum_a, checksum::at_offset(sum_b, a.len())]);
             }
         }
-        Packet::new_unchecked(buf).fill_checksum_from_sums(&self.ph, header_sum, payload_sum);
+        // Most segments: IPv4 and the timestamps alone, in one step.
+        if let PseudoHeader::V4(src, dst) = self.ph {
+            let len = buf.len();
+            if repr.emit_timestamped_v4(&mut buf[..hl], src, dst, len, payload_sum) {
+                return;
+            }
+        }
+        let mut p = Packet::new_unchecked(&mut *buf);
+        let header_sum = repr.emit_header_and_sum(&mut p);
+        p.fill_checksum_from_sums(&self.ph, header_sum, payload_sum);
     }
 
     /// The planned segment left: update the state.
