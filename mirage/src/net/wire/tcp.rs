@@ -788,6 +788,7 @@ impl<'a> Repr<'a> {
     ///
     /// Returns `false`, and writes nothing, for other options (or a
     /// `header` not 32 bytes long).
+    #[inline]
     pub fn emit_timestamped_v4(
         &self,
         header: &mut [u8],
