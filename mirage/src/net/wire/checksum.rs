@@ -99,7 +99,7 @@ fn native_sum(data: &[u8]) -> u64 {
 /// [`native_sum`] while copying `src` into `dst` (same length).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-#[inline]
+#[inline(always)]
 fn native_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
     // Short payloads (request/response messages, interactive traffic):
     // the vector kernels' set-up and reduction cost more than they save.
@@ -507,7 +507,8 @@ mod x86 {
             total += sum32x8(a) + sum32x8(b) + sum32x8(c) + sum32x8(d);
         }
         // At most three steps of 32 bytes (less than 128 are left): one
-        // accumulator (a lane gains at most 4 * 0xffff), reduced once.
+        // accumulator (a lane gains at most 2 * 0xffff a step), reduced
+        // once.
         if len - off >= 32 {
             let mut acc = zero;
             while len - off >= 32 {
