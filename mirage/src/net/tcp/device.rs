@@ -237,7 +237,15 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     pub fn process(&self, datagram: &Datagram<'_>) {
         let now = self.turn_now();
         let mut tx = IpTx { ip: self.ip };
-        self.with(|e| e.process(now, datagram.src, datagram.dst, &datagram.payload, &mut tx));
+        self.with(|e| {
+            e.process(
+                now,
+                &datagram.src,
+                &datagram.dst,
+                &datagram.payload,
+                &mut tx,
+            )
+        });
     }
 
     /// Sends what is pending and runs due timers (from the runner, at the

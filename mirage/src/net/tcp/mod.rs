@@ -744,13 +744,13 @@ impl TcpEngine {
     pub fn process<T: Transmit>(
         &mut self,
         now: u64,
-        src: IpAddr,
-        dst: IpAddr,
+        src: &IpAddr,
+        dst: &IpAddr,
         segment: &[u8],
         tx: &mut T,
     ) {
         self.stats.segments_in += 1;
-        let Some(ph) = PseudoHeader::new(src, dst) else {
+        let Some(ph) = PseudoHeader::new(*src, *dst) else {
             self.stats.dropped_malformed += 1;
             return;
         };
@@ -759,12 +759,16 @@ impl TcpEngine {
             return;
         };
         // (The ports are the packet's fields: `new_checked` saw the fixed
-        // header.)
-        let tuple = FourTuple {
-            local: dst,
-            local_port: packet.dst_port(),
-            remote: src,
-            remote_port: packet.src_port(),
+        // header. The addresses are compared through the references: the
+        // caller's datagram was just written field by field, and copying
+        // it whole into a tuple right away stalls on store forwarding; the
+        // tuple is only built when the last connection does not match.)
+        let (local_port, remote_port) = (packet.dst_port(), packet.src_port());
+        let tuple = || FourTuple {
+            local: *dst,
+            local_port,
+            remote: *src,
+            remote_port,
         };
         // The last connection's tuple is compared in place (ports first)
         // and not stored again when it matches.
@@ -773,26 +777,29 @@ impl TcpEngine {
         let mut h = 0;
         let found: Option<(u32, bool)> = match &self.last {
             Some((t, i))
-                if t.local_port == tuple.local_port
-                    && t.remote_port == tuple.remote_port
-                    && t.remote == src
-                    && t.local == dst =>
+                if t.local_port == local_port
+                    && t.remote_port == remote_port
+                    && t.remote == *src
+                    && t.local == *dst =>
             {
                 Some((*i, true))
             }
             _ => {
+                let tuple = tuple();
                 h = self.tw.hash(&tuple);
                 self.table_get(h, &tuple).map(|i| (i, false))
             }
         };
-        let seg = Repr::parse_unverified(&packet);
+        // (Parsed where it stays: see `Repr::parse_checked_into`.)
+        let mut seg = Repr::default();
+        let parsed = Repr::parse_checked_into(&packet, &mut seg);
         // The data path: a segment of a known connection whose payload is
         // the next in-order data is copied into the receive ring while its
         // checksum is computed (the payload is read once); its processing
         // then skips the copy. Nothing else is looked at before the
         // checksum is verified.
-        let placed = match (&seg, found) {
-            (Ok(seg), Some((idx, _))) if !seg.payload.is_empty() => self
+        let placed = match (parsed, found) {
+            (Ok(()), Some((idx, _))) if !seg.payload.is_empty() => self
                 .slots
                 .get_mut(idx as usize)
                 .and_then(|slot| slot.conn.as_deref_mut())
@@ -818,19 +825,18 @@ impl TcpEngine {
             self.stats.dropped_checksum += 1;
             return;
         }
-        // (By reference: moving the parsed segment out of the result
-        // costs a copy.)
-        let Ok(seg) = &seg else {
+        if parsed.is_err() {
             self.stats.dropped_malformed += 1;
             return;
-        };
+        }
+        let seg = &seg;
         // A connection's ports and addresses are valid (it was made from
         // checked segments or by `connect`): only others need the checks.
         if found.is_none()
             && (seg.src_port == 0
                 || seg.dst_port == 0
-                || !valid_unicast(src)
-                || !valid_unicast(dst))
+                || !valid_unicast(*src)
+                || !valid_unicast(*dst))
         {
             self.stats.dropped_malformed += 1;
             return;
@@ -842,11 +848,12 @@ impl TcpEngine {
         }
         if let Some((idx, cached)) = found {
             if !cached {
-                self.last = Some((tuple, idx));
+                self.last = Some((tuple(), idx));
             }
             self.process_conn(idx, now, seg, tx);
             return;
         }
+        let tuple = tuple();
         if self.tw.contains_hashed(h, &tuple) {
             self.process_time_wait(now, tuple, h, seg, tx);
             return;
