@@ -282,10 +282,30 @@ struct Shared {
     /// (Per endpoint: two stacks' runners taking turns on one link would
     /// otherwise replace one waker with the other's at every frame.)
     clock: [RefCell<Option<Waker>>; 2],
+    /// Whether any direction delays frames (else `clock` is not needed).
+    delays: bool,
+    /// Per endpoint, the first task that waited to read from it: it stays
+    /// registered (woken by reference at every frame, and not cloned again
+    /// when it waits again), since one task (a stack's runner) usually
+    /// reads an endpoint for its whole life. Other waiting readers are in
+    /// `Direction::readers`, woken once. (Outside the `Direction` so that
+    /// no mutable borrow is held while it is woken.)
+    reader: [RefCell<Option<Waker>>; 2],
 }
 
 impl Shared {
+    /// Wakes the kept reader of endpoint `side`, if any (by reference: it
+    /// stays registered).
+    fn wake_reader(&self, side: usize) {
+        if let Some(reader) = &*self.reader[side].borrow() {
+            reader.wake_by_ref();
+        }
+    }
+
     fn remember_clock(&self, side: usize, waker: &Waker) {
+        if !self.delays {
+            return;
+        }
         let mut clock = self.clock[side].borrow_mut();
         if !clock.as_ref().is_some_and(|c| c.will_wake(waker)) {
             *clock = Some(waker.clone());
@@ -330,6 +350,8 @@ impl Link {
             stats: [StatsCell::new(), StatsCell::new()],
             alive: [Cell::new(true), Cell::new(true)],
             clock: [RefCell::new(None), RefCell::new(None)],
+            delays: config.faults.iter().any(|f| f.delay_ns != 0),
+            reader: [RefCell::new(None), RefCell::new(None)],
         });
         (
             Endpoint {
@@ -420,11 +442,12 @@ impl Endpoint {
         let mut readers = {
             let mut dir = self.shared.dirs[peer].borrow_mut();
             dir.transmit(buf, clock, capacity, &self.shared.stats[peer]);
-            if dir.readers.is_empty() {
-                return Ok(());
-            }
             core::mem::take(&mut dir.readers)
         };
+        self.shared.wake_reader(peer);
+        if readers.is_empty() {
+            return Ok(());
+        }
         // No borrow is held while waking; the emptied list goes back (with
         // its capacity, so that waiting again allocates nothing) unless a
         // reader registered meanwhile.
@@ -455,6 +478,7 @@ impl Endpoint {
                             .readers
                             .first()
                             .cloned()
+                            .or_else(|| self.shared.reader[self.side].borrow().clone())
                             .or_else(|| self.shared.any_clock(self.side));
                         waker.is_some_and(|waker| {
                             Pin::new(sleep)
@@ -472,10 +496,23 @@ impl Endpoint {
             }
             None => {}
         }
-        if let Some(cx) = cx
-            && !dir.readers.iter().any(|w| w.will_wake(cx.waker()))
-        {
-            dir.readers.push(cx.waker().clone());
+        if let Some(cx) = cx {
+            let waker = cx.waker();
+            // The first waiting reader is kept in `Shared::reader`; others
+            // (or any while it is being woken) wait in the list.
+            let kept = match self.shared.reader[self.side].try_borrow_mut() {
+                Ok(mut reader) => match &*reader {
+                    Some(r) => r.will_wake(waker),
+                    None => {
+                        *reader = Some(waker.clone());
+                        true
+                    }
+                },
+                Err(_) => false,
+            };
+            if !kept && !dir.readers.iter().any(|w| w.will_wake(waker)) {
+                dir.readers.push(waker.clone());
+            }
         }
         Ok(None)
     }
@@ -494,6 +531,7 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.shared.alive[self.side].set(false);
+        self.shared.wake_reader(self.peer());
         let readers = core::mem::take(&mut self.shared.dirs[self.peer()].borrow_mut().readers);
         for reader in readers {
             reader.wake();
