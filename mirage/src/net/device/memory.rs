@@ -20,6 +20,7 @@
 //! * Dropping an endpoint disconnects the link: its peer reads the frames
 //!   still queued, then gets [`NetError::Disconnected`], as do its writes.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -169,7 +170,9 @@ impl SplitMix64 {
 struct Frame {
     buf: Vec<u8>,
     /// Completes once the frame's delay has passed.
-    ready: Option<Sleep>,
+    /// (Boxed: only delayed frames have one, and a small `Frame` is moved
+    /// into the queue without a store-forwarding stall.)
+    ready: Option<Box<Sleep>>,
 }
 
 /// One direction of the link: the frames towards one endpoint.
@@ -187,12 +190,18 @@ struct Direction {
 }
 
 impl Direction {
+    // Inlined: a frame's buffer passed by value is copied as whole words
+    // right after its fields were stored, which stalls on store forwarding.
+    #[inline(always)]
     fn recycle(&mut self, buf: Vec<u8>, capacity: usize) {
         if self.pool.len() < capacity {
             self.pool.push(buf);
         }
     }
 
+    // Inlined: a frame's buffer passed by value is copied as whole words
+    // right after its fields were stored, which stalls on store forwarding.
+    #[inline(always)]
     fn enqueue(&mut self, frame: Frame, capacity: usize, rx_stats: &StatsCell) {
         if self.queue.len() >= capacity {
             rx_stats.rx_drop();
@@ -204,21 +213,24 @@ impl Direction {
 
     /// A frame's delay, started now if `clock` (a waker of an executor
     /// task) is known.
-    fn stamp(&mut self, clock: Option<&Waker>) -> Option<Sleep> {
+    fn stamp(&mut self, clock: Option<&Waker>) -> Option<Box<Sleep>> {
         if self.faults.delay_ns == 0 {
             return None;
         }
         self.fault_stats.delayed += 1;
-        let mut sleep = sleep_ns(self.faults.delay_ns);
+        let mut sleep = Box::new(sleep_ns(self.faults.delay_ns));
         if let Some(waker) = clock {
             // The first poll fixes the deadline; the timer then wakes
             // `waker` (spuriously, harmless) unless a reader polls first.
-            let _ = Pin::new(&mut sleep).poll(&mut Context::from_waker(waker));
+            let _ = Pin::new(&mut *sleep).poll(&mut Context::from_waker(waker));
         }
         Some(sleep)
     }
 
     /// Puts `buf` on the wire: applies the faults and queues what is left.
+    // Inlined: a frame's buffer passed by value is copied as whole words
+    // right after its fields were stored, which stalls on store forwarding.
+    #[inline(always)]
     fn transmit(
         &mut self,
         mut buf: Vec<u8>,
@@ -469,7 +481,7 @@ impl Endpoint {
             Some(frame) => {
                 let due = match (&mut frame.ready, &mut cx) {
                     (None, _) => true,
-                    (Some(sleep), Some(cx)) => Pin::new(sleep).poll(cx).is_ready(),
+                    (Some(sleep), Some(cx)) => Pin::new(&mut **sleep).poll(cx).is_ready(),
                     // Without a context, the delay's timer needs the waker
                     // of an executor task: a waiting reader's, or the
                     // last user's.
@@ -481,7 +493,7 @@ impl Endpoint {
                             .or_else(|| self.shared.reader[self.side].borrow().clone())
                             .or_else(|| self.shared.any_clock(self.side));
                         waker.is_some_and(|waker| {
-                            Pin::new(sleep)
+                            Pin::new(&mut **sleep)
                                 .poll(&mut Context::from_waker(&waker))
                                 .is_ready()
                         })
