@@ -512,10 +512,11 @@ impl TcpEngine {
         let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
         let rx = Self::storage(&mut self.pool_rx, self.config.recv_buffer);
         let config = &self.config;
-        // (Built in place in a reused box: no copy of the control block.)
+        // (Reset field by field in a reused box: no copy of the control
+        // block.)
         let mut c = match self.spare.pop() {
             Some(mut c) => {
-                *c = Conn::new(config, tuple, iss, ts_offset, owner, tx, rx, state);
+                c.reset(config, tuple, iss, ts_offset, owner, tx, rx, state);
                 c
             }
             None => Box::new(Conn::new(
@@ -647,20 +648,17 @@ impl TcpEngine {
         } else {
             c
         };
-        // Lazy timer registration (see `timers`).
-        let d = c.next_deadline();
+        // Lazy timer registration (see `timers`): only a deadline earlier
+        // than the registered one (or the first) is registered.
+        let d = c.next_deadline_or_never();
         let reg = c.registered;
-        let change = match (reg, d) {
-            (Some(r), Some(x)) => x < r,
-            (None, Some(_)) => true,
-            _ => false,
-        };
+        let change = d < timers::never(reg);
         if change {
-            c.registered = d;
+            c.registered = Some(d);
         }
         let queue = requeue && c.mark_queued_if_output();
         if change {
-            self.timers.set(idx, reg, d);
+            self.timers.set(idx, reg, Some(d));
         }
         if queue {
             self.queue.push_back(idx);
