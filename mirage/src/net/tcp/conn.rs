@@ -582,22 +582,29 @@ impl Conn {
         }
     }
 
-    /// Wake everyone: the state changed (readers and writers may now see
-    /// an error or end of stream).
-    pub(crate) fn wake_all(&mut self) {
-        for w in [&self.recv_waker, &self.send_waker, &self.state_waker]
-            .into_iter()
-            .flatten()
-        {
+    /// Move to `state`, waking the state waker, and the reader and writer
+    /// whose operations the change answers differently: the reader when
+    /// the connection closed (a `recv` looks at no other state; the end of
+    /// the stream wakes it in `reach_fin`, errors come with `Closed`), the
+    /// writer when the state no longer takes data (`send` fails now). A
+    /// waker left registered by an operation that completed would
+    /// otherwise get a spurious poll at every step of a close.
+    pub(crate) fn set_state(&mut self, state: State) {
+        if self.state == state {
+            return;
+        }
+        self.state = state;
+        if let Some(w) = &self.state_waker {
             w.wake_by_ref();
         }
-    }
-
-    /// Move to `state`, waking waiters.
-    pub(crate) fn set_state(&mut self, state: State) {
-        if self.state != state {
-            self.state = state;
-            self.wake_all();
+        if state == State::Closed {
+            self.wake_recv();
+        }
+        if !matches!(
+            state,
+            State::SynSent | State::SynReceived | State::Established | State::CloseWait
+        ) {
+            self.wake_send();
         }
     }
 

@@ -100,7 +100,7 @@ use alloc::vec::Vec;
 use conn::{Conn, Owner};
 use core::fmt;
 use core::net::IpAddr;
-use core::task::Waker;
+use core::task::{Poll, Waker};
 use hashbrown::HashTable;
 use listener::{COOKIE_ACCEPT_NS, Listener};
 use secret::{COOKIE_MSS, FourTuple, Secrets, cookie_mss_index};
@@ -1731,6 +1731,27 @@ impl TcpEngine {
     pub fn register_send_waker(&mut self, id: ConnId, w: &Waker) -> Result<(), TcpError> {
         set_waker(&mut self.conn_mut(id)?.send_waker, w);
         Ok(())
+    }
+
+    /// The connect future's poll: `Ready(Ok)` once the handshake is over,
+    /// `Ready(Err)` if it failed, else `Pending` with `w` registered as
+    /// the state waker. Once ready, the state waker is dropped: nobody
+    /// waits for the connection's later state changes.
+    pub(crate) fn poll_connected(&mut self, id: ConnId, w: &Waker) -> Poll<Result<(), TcpError>> {
+        let c = match self.conn_mut(id) {
+            Ok(c) => c,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let r = match c.state {
+            State::SynSent | State::SynReceived => {
+                set_waker(&mut c.state_waker, w);
+                return Poll::Pending;
+            }
+            State::Closed => Err(c.recv(&mut []).err().unwrap_or(TcpError::Closed)),
+            _ => Ok(()),
+        };
+        c.state_waker = None;
+        Poll::Ready(r)
     }
 
     /// Register the waker woken on every state change.
