@@ -299,13 +299,14 @@ impl Conn {
         }
     }
 
-    /// Make a reclaimed control block ([`Conn::take_storage`] was called)
-    /// a fresh one, as [`Conn::new`] would, field by field in place: no
-    /// control block is built aside and copied over, and the scoreboard's
-    /// and assembler's arrays are only emptied (their stale entries are
-    /// never read). The destructuring names every field, so that a field
-    /// added to `Conn` and not reset here does not compile.
-    #[allow(clippy::too_many_arguments)]
+    /// Make a reclaimed control block ([`Conn::release`] was called) a
+    /// fresh one, as [`Conn::new`] would with its buffers' storage, field
+    /// by field in place: no control block is built aside and copied
+    /// over, the buffers stay (emptied: their stale bytes are never
+    /// exposed before being overwritten), and the scoreboard's and
+    /// assembler's arrays are only emptied (their stale entries are never
+    /// read). The destructuring names every field, so that a field added
+    /// to `Conn` and not reset here does not compile.
     #[inline(always)]
     pub(crate) fn reset(
         &mut self,
@@ -314,8 +315,6 @@ impl Conn {
         iss: SeqNumber,
         ts_offset: u32,
         owner: Owner,
-        tx_storage: Vec<u8>,
-        rx_storage: Vec<u8>,
         state: State,
     ) {
         let mss = default_mss(tuple.remote);
@@ -429,9 +428,8 @@ impl Conn {
         *c_ts_offset = ts_offset;
         *last_ack_sent = SeqNumber(0);
         *sack_ok = config.sack;
-        // (The old storage was taken: nothing to drop.)
-        *tx = Ring::from_storage(tx_storage);
-        *rx = Ring::from_storage(rx_storage);
+        tx.clear();
+        rx.clear();
         asm.clear();
         *rx_placed = None;
         *rtt = Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns);
@@ -464,7 +462,7 @@ impl Conn {
         *probe_now = false;
         *nodelay = config.nodelay;
         *keepalive = config.keepalive;
-        // (`take_storage` dropped the wakers.)
+        // (`release` dropped the wakers.)
         debug_assert!(recv_waker.is_none() && send_waker.is_none() && state_waker.is_none());
         *recv_waker = None;
         *send_waker = None;
@@ -478,13 +476,17 @@ impl Conn {
         *segs_in = 0;
     }
 
-    /// Give back the buffers' storage and the wakers, keeping the control
-    /// block's allocation for another connection.
-    pub(crate) fn take_storage(&mut self) -> (Vec<u8>, Vec<u8>) {
+    /// Drop the wakers, keeping the control block's allocation and its
+    /// buffers' storage for another connection ([`Conn::reset`]).
+    pub(crate) fn release(&mut self) {
         self.recv_waker = None;
         self.send_waker = None;
         self.state_waker = None;
-        (self.tx.take_storage(), self.rx.take_storage())
+    }
+
+    /// The capacities of the buffers (what [`Conn::reset`] keeps).
+    pub(crate) fn buffer_sizes(&self) -> (usize, usize) {
+        (self.tx.capacity(), self.rx.capacity())
     }
 
     /// The MSS we announce, from the path's hint (MTU less IP and TCP
@@ -867,8 +869,7 @@ mod tests {
         c.hash = 99;
         c.segs_in = 3;
         c.recv_waker = Some(core::task::Waker::noop().clone());
-        let (tx, rx) = c.take_storage();
-        let (tx2, rx2) = (tx.clone(), rx.clone());
+        c.release();
         c.reset(
             &config,
             tuple(2),
@@ -878,10 +879,14 @@ mod tests {
                 index: 1,
                 generation: 2,
             }),
-            tx,
-            rx,
             State::SynReceived,
         );
+        assert!(c.tx.is_empty() && c.rx.is_empty());
+        assert_eq!(c.buffer_sizes(), (4096, 4096));
+        // (The storage's stale bytes aside: they are never exposed.)
+        let (tx2, rx2) = (c.tx.take_storage(), c.rx.take_storage());
+        c.tx = Ring::from_storage(tx2.clone());
+        c.rx = Ring::from_storage(rx2.clone());
         assert!(c.asm.is_empty());
         assert!(c.sb.ranges().is_empty());
         let fresh = Conn::new(
