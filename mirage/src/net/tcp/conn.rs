@@ -588,24 +588,27 @@ impl Conn {
     /// whose operations the change answers differently: the reader when
     /// the connection closed (a `recv` looks at no other state; the end of
     /// the stream wakes it in `reach_fin`, errors come with `Closed`), the
-    /// writer when the state no longer takes data (`send` fails now). A
-    /// waker left registered by an operation that completed would
+    /// writer when the state stops taking data (`send` fails from now
+    /// on). A waker left registered by an operation that completed would
     /// otherwise get a spurious poll at every step of a close.
     pub(crate) fn set_state(&mut self, state: State) {
-        if self.state == state {
+        let old = core::mem::replace(&mut self.state, state);
+        if old == state {
             return;
         }
-        self.state = state;
         if let Some(w) = &self.state_waker {
             w.wake_by_ref();
         }
         if state == State::Closed {
             self.wake_recv();
         }
-        if !matches!(
-            state,
-            State::SynSent | State::SynReceived | State::Established | State::CloseWait
-        ) {
+        let takes_data = |s: State| {
+            matches!(
+                s,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            )
+        };
+        if takes_data(old) && !takes_data(state) {
             self.wake_send();
         }
     }
