@@ -99,6 +99,7 @@ fn native_sum(data: &[u8]) -> u64 {
 /// [`native_sum`] while copying `src` into `dst` (same length).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
+#[inline(always)]
 fn native_copy_sum(dst: &mut [u8], src: &[u8]) -> u64 {
     if src.len() < 64 {
         dst.copy_from_slice(src);

@@ -373,6 +373,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// ([`Repr::emit_header_and_sum`]) and of the payload
     /// ([`checksum::copy_and_sum`]): nothing is read from the buffer but
     /// its length.
+    #[inline(always)]
     pub fn fill_checksum_from_sums(
         &mut self,
         ph: &PseudoHeader,
@@ -743,6 +744,7 @@ impl<'a> Repr<'a> {
     /// the start of `packet`'s buffer, which must be at least
     /// `header_len()` long. The caller writes the payload after it and then
     /// calls [`Packet::fill_checksum`].
+    #[inline(always)]
     pub fn emit_header<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) {
         // Whole words: the checksum reads the header back at once, and
         // loads that span several narrower stores stall (store forwarding).
@@ -770,6 +772,7 @@ impl<'a> Repr<'a> {
     /// buffer: reading bytes just written in other widths stalls the
     /// processor (failed store-to-load forwarding). Options other than the
     /// timestamps-only layout are read back.
+    #[inline(always)]
     pub fn emit_header_and_sum<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Packet<T>) -> u16 {
         self.emit_header(packet);
         let hl = self.header_len();
