@@ -609,6 +609,19 @@ impl Network for Endpoint {
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
         Ok(self.take(None)?.map(|buf| self.deliver(buf, handle)))
     }
+
+    fn poll_read<R>(
+        &self,
+        cx: &mut Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R, NetError>> {
+        self.shared.remember_clock(self.side, cx.waker());
+        match self.take(Some(cx)) {
+            Ok(Some(buf)) => Poll::Ready(Ok(self.deliver(buf, handle))),
+            Ok(None) => Poll::Pending,
+            Err(error) => Poll::Ready(Err(error)),
+        }
+    }
 }
 
 #[cfg(test)]
