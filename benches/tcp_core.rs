@@ -100,13 +100,13 @@ impl Pair {
     fn step(&mut self) {
         let mut busy = false;
         while let Some(f) = self.ab.frames.pop_front() {
-            self.b.process(self.now, A, B, &f, &mut self.ba);
+            self.b.process(self.now, &A, &B, &f, &mut self.ba);
             self.ab.pool.push(f);
             busy = true;
         }
         self.b.dispatch(self.now, &mut self.ba);
         while let Some(f) = self.ba.frames.pop_front() {
-            self.a.process(self.now, B, A, &f, &mut self.ab);
+            self.a.process(self.now, &B, &A, &f, &mut self.ab);
             self.ba.pool.push(f);
             busy = true;
         }

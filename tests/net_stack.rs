@@ -11,6 +11,7 @@ mod netsim;
 use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use mirage::net::MacAddr;
 use mirage::net::device::Network;
@@ -795,6 +796,16 @@ impl Network for FlakyDevice {
         self.tried()?;
         self.inner.read(handle).await
     }
+    fn poll_read<R>(
+        &self,
+        cx: &mut Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R, NetError>> {
+        if let Err(e) = self.tried() {
+            return Poll::Ready(Err(e));
+        }
+        self.inner.poll_read(cx, handle)
+    }
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
         self.tried()?;
         self.inner.try_read(handle)
@@ -877,13 +888,21 @@ fn a_device_that_keeps_failing_is_retried_slowly_not_in_a_spin() {
     flaky_pair(|a, b, faults| async move {
         sleep_ns(2 * SEC).await;
         let at_b = collect(b, 7).await;
+        // Warm ARP up (B must read A's request to answer it), then make
+        // every read fail.
+        a.udp()
+            .write(Some(5000), v4("10.0.0.2"), 7, b"first")
+            .await
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow_mut().drain(..).count(), 1);
         faults.failing.set(u32::MAX);
         let reads = faults.reads.get();
         for i in 0..20u32 {
             a.udp()
                 .write(Some(5000), v4("10.0.0.2"), 7, &payload(64, i))
                 .await
-                .unwrap();
+                .unwrap_or_else(|e| panic!("write {i}: {e:?}"));
             sleep_ns(SEC).await;
         }
         // 20 s of errors: pauses of 1, 2, 4 ... ms up to 1 s, so about 30

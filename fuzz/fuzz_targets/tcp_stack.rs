@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
                 p.fill_checksum(&PseudoHeader::new(PEER, US).unwrap());
             }
         }
-        tcp.process(now, PEER, US, &seg, &mut Sink(16));
+        tcp.process(now, &PEER, &US, &seg, &mut Sink(16));
         now += u64::from(*ctl >> 1) * 1_000_000;
         tcp.dispatch(now, &mut Sink(usize::from(ctl & 7)));
         while let Ok(Some(id)) = tcp.accept(l) {

@@ -13,7 +13,10 @@
 //! every batch, so one that a batch moved (or that a send from another task
 //! added) is seen at the runner's next turn.
 
+use core::future::{Future, poll_fn};
 use core::net::IpAddr;
+use core::pin::Pin;
+use core::task::Poll;
 
 use crate::Mclock;
 use crate::Random;
@@ -28,7 +31,7 @@ use crate::net::ipv6::Ipv6;
 use crate::net::tcp::{self, DirectTcp, Tcp};
 use crate::net::udp::{Delivery, DirectUdp, Udp};
 use crate::net::wire::ethernet::EtherType;
-use crate::rt::{Either, Spawner, deadline, leak, select, sleep_until};
+use crate::rt::{Sleep, Spawner, deadline, leak, sleep_until};
 
 /// How long the runner waits before retrying when the device refused a
 /// TCP segment (its transmit queue was full).
@@ -259,76 +262,87 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         // arms the next one then.
         let mut armed = None;
         let mut timer = deadline(None);
-        // Read errors in a row, and when reading resumes after the last.
+        // Read errors in a row, and while reading pauses after the last,
+        // the timer of its end.
         let mut failures = 0u32;
-        let mut resume_reading_at = None;
+        let mut paused: Option<Sleep> = None;
         self.poll_timers();
-        loop {
-            // TCP sends what the last turn (frames, timers, applications)
-            // left it to send: the ACKs of a whole batch coalesce.
-            let device_full = !self.tcp.dispatch();
-            let mut next = self.next_deadline();
-            if device_full {
-                let retry = self.clock.elapsed_ns().saturating_add(DEVICE_FULL_RETRY_NS);
-                next = Some(next.map_or(retry, |n| n.max(retry)));
-            }
-            let earlier = match (next, armed) {
-                (Some(n), Some(a)) => n < a,
-                (Some(_), None) => true,
-                (None, _) => false,
-            };
-            if earlier {
-                armed = next;
-                timer = deadline(next);
-            }
-            self.tcp.set_runner_deadline(armed);
-            if let Some(resume) = resume_reading_at {
-                // Reading pauses after a device error; timers and
-                // applications do not.
-                let wait = select(sleep_until(resume), self.tcp.kicked().wait());
-                match select(&mut timer, wait).await {
-                    Either::Left(()) => {
-                        armed = None;
-                        timer = deadline(None);
-                        self.poll_timers();
-                    }
-                    Either::Right(Either::Left(())) => resume_reading_at = None,
-                    Either::Right(Either::Right(())) => {}
+        // One hand-written future for the runner's whole life: a wake-up
+        // (a frame, a kick, a timer) costs one poll, which takes every
+        // waiting frame until the device reports none (that registers the
+        // task for the next), not a future per frame and a select per turn.
+        poll_fn(move |cx| {
+            loop {
+                // Frames, at most a batch per turn.
+                let mut more = false;
+                if let Some(pause) = &mut paused
+                    && Pin::new(pause).poll(cx).is_ready()
+                {
+                    paused = None;
                 }
-                continue;
-            }
-            // The timer is polled first, so that a steady stream of frames
-            // cannot starve the protocol timers.
-            let events = select(self.eth.read(|f| self.handle(f)), self.tcp.kicked().wait());
-            match select(&mut timer, events).await {
-                Either::Left(()) => {
-                    armed = None;
-                    timer = deadline(None);
-                    self.poll_timers();
-                }
-                Either::Right(Either::Left(Ok(()))) => {
-                    failures = 0;
-                    for _ in 1..BATCH {
+                if paused.is_none() {
+                    more = true;
+                    for _ in 0..BATCH {
                         match self
                             .net
-                            .try_read(|bytes| self.handle(self.eth.parse(bytes)))
+                            .poll_read(cx, |bytes| self.handle(self.eth.parse(bytes)))
                         {
-                            Ok(Some(())) => {}
-                            Ok(None) => break,
-                            Err(e) => {
-                                resume_reading_at = Some(self.read_failed(e, &mut failures)?);
+                            Poll::Ready(Ok(())) => failures = 0,
+                            Poll::Ready(Err(e)) => {
+                                let resume = match self.read_failed(e, &mut failures) {
+                                    Ok(resume) => resume,
+                                    Err(e) => return Poll::Ready(Err(e)),
+                                };
+                                let mut pause = sleep_until(resume);
+                                // (Registers the timer; it is in the future.)
+                                let _ = Pin::new(&mut pause).poll(cx);
+                                paused = Some(pause);
+                                more = false;
+                                break;
+                            }
+                            Poll::Pending => {
+                                more = false;
                                 break;
                             }
                         }
                     }
                 }
-                Either::Right(Either::Left(Err(e))) => {
-                    resume_reading_at = Some(self.read_failed(e, &mut failures)?);
+                // An application gave TCP (or a resolution) work: it is done
+                // below with the rest. (Lowered here, before the work, so a
+                // kick during it wakes the task again.)
+                let _ = self.tcp.kicked().poll_wait(cx);
+                // TCP sends what the turn (frames, timers, applications)
+                // left it to send: the ACKs of a whole batch coalesce.
+                let device_full = !self.tcp.dispatch();
+                let mut next = self.next_deadline();
+                if device_full {
+                    let retry = self.clock.elapsed_ns().saturating_add(DEVICE_FULL_RETRY_NS);
+                    next = Some(next.map_or(retry, |n| n.max(retry)));
                 }
-                // An application gave TCP (or a resolution) work: loop.
-                Either::Right(Either::Right(())) => {}
+                let earlier = match (next, armed) {
+                    (Some(n), Some(a)) => n < a,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if earlier {
+                    armed = next;
+                    timer = deadline(next);
+                }
+                self.tcp.set_runner_deadline(armed);
+                // The timer is polled at every turn, so that a steady stream
+                // of frames cannot starve the protocol timers.
+                if Pin::new(&mut timer).poll(cx).is_ready() {
+                    armed = None;
+                    timer = deadline(None);
+                    self.poll_timers();
+                    continue;
+                }
+                if !more {
+                    return Poll::Pending;
+                }
             }
-        }
+        })
+        .await
     }
 
     /// What a read error means for the runner: `Err` (stop) if the device

@@ -8,7 +8,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
 use core::future::poll_fn;
-use core::task::Poll;
+use core::task::{Context, Poll};
 
 use mirage_solo5 as solo5;
 use mirage_solo5::Solo5Error;
@@ -179,5 +179,22 @@ impl Network for Netif {
 
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
         self.receive(handle)
+    }
+
+    fn poll_read<R>(
+        &self,
+        cx: &mut Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R, NetError>> {
+        match self.receive(handle) {
+            Ok(Some(out)) => Poll::Ready(Ok(out)),
+            // The idle step wakes the task once the tender reports the
+            // device ready.
+            Ok(None) => {
+                wait_readable(self.device.handle, cx.waker());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }

@@ -10,6 +10,7 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::Cell;
+use core::task::{Context, Poll};
 use std::io;
 
 use mirage_unix as sys;
@@ -205,6 +206,23 @@ impl Network for Netif {
 
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
         self.receive(handle)
+    }
+
+    fn poll_read<R>(
+        &self,
+        cx: &mut Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R, NetError>> {
+        match self.receive(handle) {
+            Ok(Some(out)) => Poll::Ready(Ok(out)),
+            // Readiness is level-triggered: a frame that arrived since the
+            // read wakes the task at the next idle step.
+            Ok(None) => {
+                reactor::register(self.tap.raw_fd(), Interest::Readable, cx.waker());
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(e)),
+        }
     }
 }
 

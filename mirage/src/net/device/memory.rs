@@ -20,6 +20,7 @@
 //! * Dropping an endpoint disconnects the link: its peer reads the frames
 //!   still queued, then gets [`NetError::Disconnected`], as do its writes.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -169,7 +170,9 @@ impl SplitMix64 {
 struct Frame {
     buf: Vec<u8>,
     /// Completes once the frame's delay has passed.
-    ready: Option<Sleep>,
+    /// (Boxed: only delayed frames have one, and a small `Frame` is moved
+    /// into the queue without a store-forwarding stall.)
+    ready: Option<Box<Sleep>>,
 }
 
 /// One direction of the link: the frames towards one endpoint.
@@ -187,12 +190,18 @@ struct Direction {
 }
 
 impl Direction {
+    // Inlined: a frame's buffer passed by value is copied as whole words
+    // right after its fields were stored, which stalls on store forwarding.
+    #[inline(always)]
     fn recycle(&mut self, buf: Vec<u8>, capacity: usize) {
         if self.pool.len() < capacity {
             self.pool.push(buf);
         }
     }
 
+    // Inlined: a frame's buffer passed by value is copied as whole words
+    // right after its fields were stored, which stalls on store forwarding.
+    #[inline(always)]
     fn enqueue(&mut self, frame: Frame, capacity: usize, rx_stats: &StatsCell) {
         if self.queue.len() >= capacity {
             rx_stats.rx_drop();
@@ -204,21 +213,24 @@ impl Direction {
 
     /// A frame's delay, started now if `clock` (a waker of an executor
     /// task) is known.
-    fn stamp(&mut self, clock: Option<&Waker>) -> Option<Sleep> {
+    fn stamp(&mut self, clock: Option<&Waker>) -> Option<Box<Sleep>> {
         if self.faults.delay_ns == 0 {
             return None;
         }
         self.fault_stats.delayed += 1;
-        let mut sleep = sleep_ns(self.faults.delay_ns);
+        let mut sleep = Box::new(sleep_ns(self.faults.delay_ns));
         if let Some(waker) = clock {
             // The first poll fixes the deadline; the timer then wakes
             // `waker` (spuriously, harmless) unless a reader polls first.
-            let _ = Pin::new(&mut sleep).poll(&mut Context::from_waker(waker));
+            let _ = Pin::new(&mut *sleep).poll(&mut Context::from_waker(waker));
         }
         Some(sleep)
     }
 
     /// Puts `buf` on the wire: applies the faults and queues what is left.
+    // Inlined: a frame's buffer passed by value is copied as whole words
+    // right after its fields were stored, which stalls on store forwarding.
+    #[inline(always)]
     fn transmit(
         &mut self,
         mut buf: Vec<u8>,
@@ -282,10 +294,30 @@ struct Shared {
     /// (Per endpoint: two stacks' runners taking turns on one link would
     /// otherwise replace one waker with the other's at every frame.)
     clock: [RefCell<Option<Waker>>; 2],
+    /// Whether any direction delays frames (else `clock` is not needed).
+    delays: bool,
+    /// Per endpoint, the first task that waited to read from it: it stays
+    /// registered (woken by reference at every frame, and not cloned again
+    /// when it waits again), since one task (a stack's runner) usually
+    /// reads an endpoint for its whole life. Other waiting readers are in
+    /// `Direction::readers`, woken once. (Outside the `Direction` so that
+    /// no mutable borrow is held while it is woken.)
+    reader: [RefCell<Option<Waker>>; 2],
 }
 
 impl Shared {
+    /// Wakes the kept reader of endpoint `side`, if any (by reference: it
+    /// stays registered).
+    fn wake_reader(&self, side: usize) {
+        if let Some(reader) = &*self.reader[side].borrow() {
+            reader.wake_by_ref();
+        }
+    }
+
     fn remember_clock(&self, side: usize, waker: &Waker) {
+        if !self.delays {
+            return;
+        }
         let mut clock = self.clock[side].borrow_mut();
         if !clock.as_ref().is_some_and(|c| c.will_wake(waker)) {
             *clock = Some(waker.clone());
@@ -330,6 +362,8 @@ impl Link {
             stats: [StatsCell::new(), StatsCell::new()],
             alive: [Cell::new(true), Cell::new(true)],
             clock: [RefCell::new(None), RefCell::new(None)],
+            delays: config.faults.iter().any(|f| f.delay_ns != 0),
+            reader: [RefCell::new(None), RefCell::new(None)],
         });
         (
             Endpoint {
@@ -420,11 +454,12 @@ impl Endpoint {
         let mut readers = {
             let mut dir = self.shared.dirs[peer].borrow_mut();
             dir.transmit(buf, clock, capacity, &self.shared.stats[peer]);
-            if dir.readers.is_empty() {
-                return Ok(());
-            }
             core::mem::take(&mut dir.readers)
         };
+        self.shared.wake_reader(peer);
+        if readers.is_empty() {
+            return Ok(());
+        }
         // No borrow is held while waking; the emptied list goes back (with
         // its capacity, so that waiting again allocates nothing) unless a
         // reader registered meanwhile.
@@ -446,7 +481,7 @@ impl Endpoint {
             Some(frame) => {
                 let due = match (&mut frame.ready, &mut cx) {
                     (None, _) => true,
-                    (Some(sleep), Some(cx)) => Pin::new(sleep).poll(cx).is_ready(),
+                    (Some(sleep), Some(cx)) => Pin::new(&mut **sleep).poll(cx).is_ready(),
                     // Without a context, the delay's timer needs the waker
                     // of an executor task: a waiting reader's, or the
                     // last user's.
@@ -455,9 +490,10 @@ impl Endpoint {
                             .readers
                             .first()
                             .cloned()
+                            .or_else(|| self.shared.reader[self.side].borrow().clone())
                             .or_else(|| self.shared.any_clock(self.side));
                         waker.is_some_and(|waker| {
-                            Pin::new(sleep)
+                            Pin::new(&mut **sleep)
                                 .poll(&mut Context::from_waker(&waker))
                                 .is_ready()
                         })
@@ -472,10 +508,23 @@ impl Endpoint {
             }
             None => {}
         }
-        if let Some(cx) = cx
-            && !dir.readers.iter().any(|w| w.will_wake(cx.waker()))
-        {
-            dir.readers.push(cx.waker().clone());
+        if let Some(cx) = cx {
+            let waker = cx.waker();
+            // The first waiting reader is kept in `Shared::reader`; others
+            // (or any while it is being woken) wait in the list.
+            let kept = match self.shared.reader[self.side].try_borrow_mut() {
+                Ok(mut reader) => match &*reader {
+                    Some(r) => r.will_wake(waker),
+                    None => {
+                        *reader = Some(waker.clone());
+                        true
+                    }
+                },
+                Err(_) => false,
+            };
+            if !kept && !dir.readers.iter().any(|w| w.will_wake(waker)) {
+                dir.readers.push(waker.clone());
+            }
         }
         Ok(None)
     }
@@ -494,6 +543,7 @@ impl Endpoint {
 impl Drop for Endpoint {
     fn drop(&mut self) {
         self.shared.alive[self.side].set(false);
+        self.shared.wake_reader(self.peer());
         let readers = core::mem::take(&mut self.shared.dirs[self.peer()].borrow_mut().readers);
         for reader in readers {
             reader.wake();
@@ -558,6 +608,19 @@ impl Network for Endpoint {
 
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
         Ok(self.take(None)?.map(|buf| self.deliver(buf, handle)))
+    }
+
+    fn poll_read<R>(
+        &self,
+        cx: &mut Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R, NetError>> {
+        self.shared.remember_clock(self.side, cx.waker());
+        match self.take(Some(cx)) {
+            Ok(Some(buf)) => Poll::Ready(Ok(self.deliver(buf, handle))),
+            Ok(None) => Poll::Pending,
+            Err(error) => Poll::Ready(Err(error)),
+        }
     }
 }
 

@@ -27,6 +27,7 @@
 use alloc::string::String;
 use core::cell::Cell;
 use core::fmt;
+use core::task::{Context, Poll};
 
 use super::MacAddr;
 
@@ -192,6 +193,17 @@ pub trait Network {
     /// [`Network::read`] without waiting: `Ok(None)` (and `handle` not
     /// called) when no frame is waiting.
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError>;
+
+    /// [`Network::read`] as a poll, for a hand-written future: `Ready` with
+    /// what `handle` made of the next frame (or the error), or `Pending`
+    /// (`handle` not called) with the task of `cx` registered to be woken
+    /// when a frame may be waiting. A reader that takes every frame until
+    /// `Pending` so needs no separate wait, and no future per frame.
+    fn poll_read<R>(
+        &self,
+        cx: &mut Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Poll<Result<R, NetError>>;
 }
 
 /// Checks a write of a `len`-byte buffer against the MTU.

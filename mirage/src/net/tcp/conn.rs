@@ -216,10 +216,7 @@ impl Conn {
         rx_storage: Vec<u8>,
         state: State,
     ) -> Conn {
-        let ph = PseudoHeader::new(tuple.local, tuple.remote).unwrap_or(PseudoHeader::V4(
-            core::net::Ipv4Addr::UNSPECIFIED,
-            core::net::Ipv4Addr::UNSPECIFIED,
-        ));
+        let ph = pseudo_header(&tuple);
         let mss = default_mss(tuple.remote);
         Conn {
             tuple,
@@ -246,11 +243,7 @@ impl Conn {
             mss,
             rcv_mss: 0,
             snd_wscale: 0,
-            rcv_wscale: if config.window_scaling {
-                wscale_for(config.recv_buffer)
-            } else {
-                0
-            },
+            rcv_wscale: initial_rcv_wscale(config),
             // What we offer on an active open; negotiation settles them.
             wscale_ok: config.window_scaling,
             ts_ok: config.timestamps,
@@ -306,13 +299,194 @@ impl Conn {
         }
     }
 
-    /// Give back the buffers' storage and the wakers, keeping the control
-    /// block's allocation for another connection.
-    pub(crate) fn take_storage(&mut self) -> (Vec<u8>, Vec<u8>) {
+    /// Make a reclaimed control block ([`Conn::release`] was called) a
+    /// fresh one, as [`Conn::new`] would with its buffers' storage, field
+    /// by field in place: no control block is built aside and copied
+    /// over, the buffers stay (emptied: their stale bytes are never
+    /// exposed before being overwritten), and the scoreboard's and
+    /// assembler's arrays are only emptied (their stale entries are never
+    /// read). The destructuring names every field, so that a field added
+    /// to `Conn` and not reset here does not compile.
+    #[inline(always)]
+    pub(crate) fn reset(
+        &mut self,
+        config: &Config,
+        tuple: FourTuple,
+        iss: SeqNumber,
+        ts_offset: u32,
+        owner: Owner,
+        state: State,
+    ) {
+        let mss = default_mss(tuple.remote);
+        let Conn {
+            tuple: c_tuple,
+            ph,
+            state: c_state,
+            owner: c_owner,
+            error,
+            passive,
+            iss: c_iss,
+            snd_una,
+            snd_nxt,
+            snd_max,
+            snd_wnd,
+            max_snd_wnd,
+            snd_wl1,
+            snd_wl2,
+            tx_seq,
+            fin_queued,
+            irs,
+            rcv_nxt,
+            rcv_adv,
+            rx_fin,
+            fin_received,
+            mss: c_mss,
+            rcv_mss,
+            snd_wscale,
+            rcv_wscale,
+            wscale_ok,
+            ts_ok,
+            ts_recent,
+            ts_recent_ns,
+            ts_offset: c_ts_offset,
+            last_ack_sent,
+            sack_ok,
+            tx,
+            rx,
+            asm,
+            rx_placed,
+            rtt,
+            rtt_seq,
+            rtt_clean,
+            cc,
+            dupacks,
+            recovery,
+            high_rxt,
+            rexmit_now,
+            sb,
+            rxt_mark,
+            rto_at,
+            delack_at,
+            persist_at,
+            persist_backoff,
+            keepalive_at,
+            keepalive_probes,
+            close_at,
+            tlp_at,
+            tlp_now,
+            tlp_out,
+            delack_ns,
+            retries,
+            ack_now,
+            unacked,
+            rcv_seg_max,
+            dupacks_owed,
+            quickacks,
+            probe_now,
+            nodelay,
+            keepalive,
+            recv_waker,
+            send_waker,
+            state_waker,
+            queued,
+            registered,
+            in_table,
+            hash,
+            retransmits,
+            segs_out,
+            segs_in,
+        } = self;
+        *ph = pseudo_header(&tuple);
+        *c_tuple = tuple;
+        *c_state = state;
+        *c_owner = owner;
+        *error = None;
+        *passive = false;
+        *c_iss = iss;
+        *snd_una = iss;
+        *snd_nxt = iss;
+        *snd_max = iss;
+        *snd_wnd = 0;
+        *max_snd_wnd = 0;
+        *snd_wl1 = SeqNumber(0);
+        *snd_wl2 = iss;
+        *tx_seq = iss + 1;
+        *fin_queued = false;
+        *irs = SeqNumber(0);
+        *rcv_nxt = SeqNumber(0);
+        *rcv_adv = SeqNumber(0);
+        *rx_fin = None;
+        *fin_received = false;
+        *c_mss = mss;
+        *rcv_mss = 0;
+        *snd_wscale = 0;
+        *rcv_wscale = initial_rcv_wscale(config);
+        *wscale_ok = config.window_scaling;
+        *ts_ok = config.timestamps;
+        *ts_recent = 0;
+        *ts_recent_ns = 0;
+        *c_ts_offset = ts_offset;
+        *last_ack_sent = SeqNumber(0);
+        *sack_ok = config.sack;
+        tx.clear();
+        rx.clear();
+        asm.clear();
+        *rx_placed = None;
+        *rtt = Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns);
+        *rtt_seq = None;
+        *rtt_clean = false;
+        *cc = Congestion::new(config.congestion, mss);
+        *dupacks = 0;
+        *recovery = None;
+        *high_rxt = iss;
+        *rexmit_now = false;
+        sb.clear();
+        *rxt_mark = None;
+        *rto_at = None;
+        *delack_at = None;
+        *persist_at = None;
+        *persist_backoff = 0;
+        *keepalive_at = None;
+        *keepalive_probes = 0;
+        *close_at = None;
+        *tlp_at = None;
+        *tlp_now = false;
+        *tlp_out = false;
+        *delack_ns = config.delayed_ack_ns;
+        *retries = 0;
+        *ack_now = false;
+        *unacked = 0;
+        *rcv_seg_max = 0;
+        *dupacks_owed = 0;
+        *quickacks = 0;
+        *probe_now = false;
+        *nodelay = config.nodelay;
+        *keepalive = config.keepalive;
+        // (`release` dropped the wakers.)
+        debug_assert!(recv_waker.is_none() && send_waker.is_none() && state_waker.is_none());
+        *recv_waker = None;
+        *send_waker = None;
+        *state_waker = None;
+        *queued = false;
+        *registered = None;
+        *in_table = false;
+        *hash = 0;
+        *retransmits = 0;
+        *segs_out = 0;
+        *segs_in = 0;
+    }
+
+    /// Drop the wakers, keeping the control block's allocation and its
+    /// buffers' storage for another connection ([`Conn::reset`]).
+    pub(crate) fn release(&mut self) {
         self.recv_waker = None;
         self.send_waker = None;
         self.state_waker = None;
-        (self.tx.take_storage(), self.rx.take_storage())
+    }
+
+    /// The capacities of the buffers (what [`Conn::reset`] keeps).
+    pub(crate) fn buffer_sizes(&self) -> (usize, usize) {
+        (self.tx.capacity(), self.rx.capacity())
     }
 
     /// The MSS we announce, from the path's hint (MTU less IP and TCP
@@ -410,22 +584,32 @@ impl Conn {
         }
     }
 
-    /// Wake everyone: the state changed (readers and writers may now see
-    /// an error or end of stream).
-    pub(crate) fn wake_all(&mut self) {
-        for w in [&self.recv_waker, &self.send_waker, &self.state_waker]
-            .into_iter()
-            .flatten()
-        {
+    /// Move to `state`, waking the state waker, and the reader and writer
+    /// whose operations the change answers differently: the reader when
+    /// the connection closed (a `recv` looks at no other state; the end of
+    /// the stream wakes it in `reach_fin`, errors come with `Closed`), the
+    /// writer when the state stops taking data (`send` fails from now
+    /// on). A waker left registered by an operation that completed would
+    /// otherwise get a spurious poll at every step of a close.
+    pub(crate) fn set_state(&mut self, state: State) {
+        let old = core::mem::replace(&mut self.state, state);
+        if old == state {
+            return;
+        }
+        if let Some(w) = &self.state_waker {
             w.wake_by_ref();
         }
-    }
-
-    /// Move to `state`, waking waiters.
-    pub(crate) fn set_state(&mut self, state: State) {
-        if self.state != state {
-            self.state = state;
-            self.wake_all();
+        if state == State::Closed {
+            self.wake_recv();
+        }
+        let takes_data = |s: State| {
+            matches!(
+                s,
+                State::SynSent | State::SynReceived | State::Established | State::CloseWait
+            )
+        };
+        if takes_data(old) && !takes_data(state) {
+            self.wake_send();
         }
     }
 
@@ -610,9 +794,120 @@ impl Conn {
     }
 }
 
+/// The connection's pseudo-header (unspecified addresses for a tuple of
+/// mixed families, which `connect` and `process` refuse anyway).
+fn pseudo_header(tuple: &FourTuple) -> PseudoHeader {
+    PseudoHeader::new(tuple.local, tuple.remote).unwrap_or(PseudoHeader::V4(
+        core::net::Ipv4Addr::UNSPECIFIED,
+        core::net::Ipv4Addr::UNSPECIFIED,
+    ))
+}
+
+/// The window scale we offer (before negotiation).
+fn initial_rcv_wscale(config: &Config) -> u8 {
+    if config.window_scaling {
+        wscale_for(config.recv_buffer)
+    } else {
+        0
+    }
+}
+
 fn default_mss(remote: IpAddr) -> usize {
     match remote {
         IpAddr::V4(_) => DEFAULT_MSS_V4,
         IpAddr::V6(_) => DEFAULT_MSS_V6,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::tcp::secret::tests::tuple;
+
+    /// A reset control block is the one `new` makes (the scoreboard's and
+    /// assembler's arrays aside: only emptied, as their lengths say).
+    #[test]
+    fn reset_matches_new() {
+        let config = Config::default();
+        let storage = || alloc::vec![0u8; 4096];
+        let mut c = Conn::new(
+            &config,
+            tuple(1),
+            SeqNumber(7),
+            3,
+            Owner::User,
+            storage(),
+            storage(),
+            State::SynSent,
+        );
+        // A used connection: every kind of field changed.
+        c.state = State::TimeWait;
+        c.owner = Owner::Orphan;
+        c.error = Some(TcpError::Reset);
+        c.passive = true;
+        c.snd_nxt = SeqNumber(1000);
+        c.snd_wnd = 5;
+        c.fin_queued = true;
+        c.rx_fin = Some(SeqNumber(9));
+        c.mss = 1000;
+        c.rcv_mss = 1460;
+        c.snd_wscale = 7;
+        c.ts_recent = 77;
+        c.tx.enqueue(b"abc");
+        c.rx.enqueue(b"de");
+        assert!(c.asm.add(10, 5).is_ok());
+        c.sb.update(&[(SeqNumber(1), SeqNumber(2))], SeqNumber(0), SeqNumber(5));
+        c.rtt.sample(5_000_000);
+        c.cc.cwnd = 1;
+        c.recovery = Some(SeqNumber(3));
+        c.rto_at = Some(1);
+        c.close_at = Some(2);
+        c.retries = 4;
+        c.ack_now = true;
+        c.quickacks = 2;
+        c.nodelay = true;
+        c.queued = true;
+        c.registered = Some(5);
+        c.in_table = true;
+        c.hash = 99;
+        c.segs_in = 3;
+        c.recv_waker = Some(core::task::Waker::noop().clone());
+        c.release();
+        c.reset(
+            &config,
+            tuple(2),
+            SeqNumber(11),
+            4,
+            Owner::Listener(ListenerId {
+                index: 1,
+                generation: 2,
+            }),
+            State::SynReceived,
+        );
+        assert!(c.tx.is_empty() && c.rx.is_empty());
+        assert_eq!(c.buffer_sizes(), (4096, 4096));
+        // (The storage's stale bytes aside: they are never exposed.)
+        let (tx2, rx2) = (c.tx.take_storage(), c.rx.take_storage());
+        c.tx = Ring::from_storage(tx2.clone());
+        c.rx = Ring::from_storage(rx2.clone());
+        assert!(c.asm.is_empty());
+        assert!(c.sb.ranges().is_empty());
+        let fresh = Conn::new(
+            &config,
+            tuple(2),
+            SeqNumber(11),
+            4,
+            Owner::Listener(ListenerId {
+                index: 1,
+                generation: 2,
+            }),
+            tx2,
+            rx2,
+            State::SynReceived,
+        );
+        // (The arrays' stale entries aside.)
+        c.asm = Assembler::default();
+        c.sb = Scoreboard::default();
+        assert_eq!(alloc::format!("{c:?}"), alloc::format!("{fresh:?}"));
     }
 }

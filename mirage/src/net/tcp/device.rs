@@ -31,7 +31,7 @@ use crate::Random;
 use crate::net::ip::{Datagram, Ip, SendOptions, protocol};
 use crate::rt::Signal;
 
-use super::{Config, ConnId, ListenerId, State, Stats, TcpEngine, TcpError, Transmit};
+use super::{Config, ConnId, ListenerId, Stats, TcpEngine, TcpError, Transmit};
 
 /// The backlog of a listener made by [`Tcp::bind`].
 pub const DEFAULT_BACKLOG: usize = 128;
@@ -237,7 +237,15 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     pub fn process(&self, datagram: &Datagram<'_>) {
         let now = self.turn_now();
         let mut tx = IpTx { ip: self.ip };
-        self.with(|e| e.process(now, datagram.src, datagram.dst, &datagram.payload, &mut tx));
+        self.with(|e| {
+            e.process(
+                now,
+                &datagram.src,
+                &datagram.dst,
+                &datagram.payload,
+                &mut tx,
+            )
+        });
     }
 
     /// Sends what is pending and runs due timers (from the runner, at the
@@ -358,20 +366,7 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
             id,
             closed: false,
         };
-        poll_fn(|cx| {
-            self.with(|e| match e.state(id) {
-                Ok(State::SynSent | State::SynReceived) => {
-                    let _ = e.register_state_waker(id, cx.waker());
-                    Poll::Pending
-                }
-                Ok(State::Closed) => {
-                    Poll::Ready(Err(e.recv(id, &mut []).err().unwrap_or(TcpError::Closed)))
-                }
-                Ok(_) => Poll::Ready(Ok(())),
-                Err(err) => Poll::Ready(Err(err)),
-            })
-        })
-        .await?;
+        poll_fn(|cx| self.with(|e| e.poll_connected(id, cx.waker()))).await?;
         Ok(flow)
     }
 

@@ -100,7 +100,7 @@ use alloc::vec::Vec;
 use conn::{Conn, Owner};
 use core::fmt;
 use core::net::IpAddr;
-use core::task::Waker;
+use core::task::{Poll, Waker};
 use hashbrown::HashTable;
 use listener::{COOKIE_ACCEPT_NS, Listener};
 use secret::{COOKIE_MSS, FourTuple, Secrets, cookie_mss_index};
@@ -327,7 +327,7 @@ pub struct Occupancy {
     pub timers: usize,
     /// Listeners.
     pub listeners: usize,
-    /// Buffers kept for reuse.
+    /// Buffers kept for reuse (two per pooled control block).
     pub pooled_buffers: usize,
     /// Connection slots allocated (high-water mark).
     pub slots: usize,
@@ -379,11 +379,10 @@ pub struct TcpEngine {
     timers: TimerQueue,
     queue: VecDeque<u32>,
     rsts: VecDeque<PendingRst>,
-    pool_tx: Vec<Vec<u8>>,
-    pool_rx: Vec<Vec<u8>>,
-    /// Control blocks of reclaimed connections (without buffers or
-    /// wakers), reused rather than allocated again; as many as buffers
-    /// are pooled. (Boxes, as the slots hold them: reusing one is the point.)
+    /// Control blocks of reclaimed connections, with their buffers'
+    /// storage (without wakers), reused rather than allocated again: at
+    /// most `Config::buffer_pool`. (Boxes, as the slots hold them: reusing
+    /// one is the point.)
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Conn>>,
     limiter: RateLimit,
@@ -433,8 +432,6 @@ impl TcpEngine {
             timers: TimerQueue::default(),
             queue: VecDeque::new(),
             rsts: VecDeque::new(),
-            pool_tx: Vec::new(),
-            pool_rx: Vec::new(),
             spare: Vec::new(),
             stats: Stats::default(),
             port_counter: 0,
@@ -460,7 +457,7 @@ impl TcpEngine {
             time_wait: self.tw.len(),
             timers: self.timers.len(),
             listeners: self.ports.len(),
-            pooled_buffers: self.pool_tx.len() + self.pool_rx.len(),
+            pooled_buffers: 2 * self.spare.len(),
             slots: self.slots.len(),
         }
     }
@@ -498,29 +495,25 @@ impl TcpEngine {
         }
     }
 
-    fn storage(pool: &mut Vec<Vec<u8>>, size: usize) -> Vec<u8> {
-        match pool.pop() {
-            Some(v) if v.len() == size => v,
-            _ => alloc::vec![0u8; size],
-        }
-    }
-
     /// Make a connection and put it in a slot and the table.
     fn insert(&mut self, tuple: FourTuple, h: u64, state: State, owner: Owner, now: u64) -> u32 {
         let (iss, ts_offset) = self.secrets.isn_and_ts_offset(&tuple, now);
         let iss = SeqNumber(iss);
-        let tx = Self::storage(&mut self.pool_tx, self.config.send_buffer);
-        let rx = Self::storage(&mut self.pool_rx, self.config.recv_buffer);
         let config = &self.config;
-        // (Built in place in a reused box: no copy of the control block.)
+        // (Reset field by field in a reused box, its buffers kept: no copy
+        // of the control block, no buffer moved.)
         let mut c = match self.spare.pop() {
             Some(mut c) => {
-                *c = Conn::new(config, tuple, iss, ts_offset, owner, tx, rx, state);
+                c.reset(config, tuple, iss, ts_offset, owner, state);
                 c
             }
-            None => Box::new(Conn::new(
-                config, tuple, iss, ts_offset, owner, tx, rx, state,
-            )),
+            None => {
+                let tx = alloc::vec![0u8; config.send_buffer];
+                let rx = alloc::vec![0u8; config.recv_buffer];
+                Box::new(Conn::new(
+                    config, tuple, iss, ts_offset, owner, tx, rx, state,
+                ))
+            }
         };
         c.in_table = true;
         c.hash = h;
@@ -592,15 +585,14 @@ impl TcpEngine {
             _ => {}
         }
         let mut c = c;
-        let (tx, rx) = c.take_storage();
+        // (The configuration is fixed: the buffers fit the next connection.)
+        debug_assert_eq!(
+            c.buffer_sizes(),
+            (self.config.send_buffer, self.config.recv_buffer)
+        );
         if self.spare.len() < self.config.buffer_pool {
+            c.release();
             self.spare.push(c);
-        }
-        if self.pool_tx.len() < self.config.buffer_pool {
-            self.pool_tx.push(tx);
-        }
-        if self.pool_rx.len() < self.config.buffer_pool {
-            self.pool_rx.push(rx);
         }
         self.free.push(idx);
         self.live -= 1;
@@ -647,20 +639,17 @@ impl TcpEngine {
         } else {
             c
         };
-        // Lazy timer registration (see `timers`).
-        let d = c.next_deadline();
+        // Lazy timer registration (see `timers`): only a deadline earlier
+        // than the registered one (or the first) is registered.
+        let d = c.next_deadline_or_never();
         let reg = c.registered;
-        let change = match (reg, d) {
-            (Some(r), Some(x)) => x < r,
-            (None, Some(_)) => true,
-            _ => false,
-        };
+        let change = d < timers::never(reg);
         if change {
-            c.registered = d;
+            c.registered = Some(d);
         }
         let queue = requeue && c.mark_queued_if_output();
         if change {
-            self.timers.set(idx, reg, d);
+            self.timers.set(idx, reg, Some(d));
         }
         if queue {
             self.queue.push_back(idx);
@@ -744,13 +733,13 @@ impl TcpEngine {
     pub fn process<T: Transmit>(
         &mut self,
         now: u64,
-        src: IpAddr,
-        dst: IpAddr,
+        src: &IpAddr,
+        dst: &IpAddr,
         segment: &[u8],
         tx: &mut T,
     ) {
         self.stats.segments_in += 1;
-        let Some(ph) = PseudoHeader::new(src, dst) else {
+        let Some(ph) = PseudoHeader::new(*src, *dst) else {
             self.stats.dropped_malformed += 1;
             return;
         };
@@ -759,12 +748,16 @@ impl TcpEngine {
             return;
         };
         // (The ports are the packet's fields: `new_checked` saw the fixed
-        // header.)
-        let tuple = FourTuple {
-            local: dst,
-            local_port: packet.dst_port(),
-            remote: src,
-            remote_port: packet.src_port(),
+        // header. The addresses are compared through the references: the
+        // caller's datagram was just written field by field, and copying
+        // it whole into a tuple right away stalls on store forwarding; the
+        // tuple is only built when the last connection does not match.)
+        let (local_port, remote_port) = (packet.dst_port(), packet.src_port());
+        let tuple = || FourTuple {
+            local: *dst,
+            local_port,
+            remote: *src,
+            remote_port,
         };
         // The last connection's tuple is compared in place (ports first)
         // and not stored again when it matches.
@@ -773,26 +766,29 @@ impl TcpEngine {
         let mut h = 0;
         let found: Option<(u32, bool)> = match &self.last {
             Some((t, i))
-                if t.local_port == tuple.local_port
-                    && t.remote_port == tuple.remote_port
-                    && t.remote == src
-                    && t.local == dst =>
+                if t.local_port == local_port
+                    && t.remote_port == remote_port
+                    && t.remote == *src
+                    && t.local == *dst =>
             {
                 Some((*i, true))
             }
             _ => {
+                let tuple = tuple();
                 h = self.tw.hash(&tuple);
                 self.table_get(h, &tuple).map(|i| (i, false))
             }
         };
-        let seg = Repr::parse_unverified(&packet);
+        // (Parsed where it stays: see `Repr::parse_checked_into`.)
+        let mut seg = Repr::default();
+        let parsed = Repr::parse_checked_into(&packet, &mut seg);
         // The data path: a segment of a known connection whose payload is
         // the next in-order data is copied into the receive ring while its
         // checksum is computed (the payload is read once); its processing
         // then skips the copy. Nothing else is looked at before the
         // checksum is verified.
-        let placed = match (&seg, found) {
-            (Ok(seg), Some((idx, _))) if !seg.payload.is_empty() => self
+        let placed = match (parsed, found) {
+            (Ok(()), Some((idx, _))) if !seg.payload.is_empty() => self
                 .slots
                 .get_mut(idx as usize)
                 .and_then(|slot| slot.conn.as_deref_mut())
@@ -818,19 +814,18 @@ impl TcpEngine {
             self.stats.dropped_checksum += 1;
             return;
         }
-        // (By reference: moving the parsed segment out of the result
-        // costs a copy.)
-        let Ok(seg) = &seg else {
+        if parsed.is_err() {
             self.stats.dropped_malformed += 1;
             return;
-        };
+        }
+        let seg = &seg;
         // A connection's ports and addresses are valid (it was made from
         // checked segments or by `connect`): only others need the checks.
         if found.is_none()
             && (seg.src_port == 0
                 || seg.dst_port == 0
-                || !valid_unicast(src)
-                || !valid_unicast(dst))
+                || !valid_unicast(*src)
+                || !valid_unicast(*dst))
         {
             self.stats.dropped_malformed += 1;
             return;
@@ -842,11 +837,12 @@ impl TcpEngine {
         }
         if let Some((idx, cached)) = found {
             if !cached {
-                self.last = Some((tuple, idx));
+                self.last = Some((tuple(), idx));
             }
             self.process_conn(idx, now, seg, tx);
             return;
         }
+        let tuple = tuple();
         if self.tw.contains_hashed(h, &tuple) {
             self.process_time_wait(now, tuple, h, seg, tx);
             return;
@@ -1733,6 +1729,27 @@ impl TcpEngine {
     pub fn register_send_waker(&mut self, id: ConnId, w: &Waker) -> Result<(), TcpError> {
         set_waker(&mut self.conn_mut(id)?.send_waker, w);
         Ok(())
+    }
+
+    /// The connect future's poll: `Ready(Ok)` once the handshake is over,
+    /// `Ready(Err)` if it failed, else `Pending` with `w` registered as
+    /// the state waker. Once ready, the state waker is dropped: nobody
+    /// waits for the connection's later state changes.
+    pub(crate) fn poll_connected(&mut self, id: ConnId, w: &Waker) -> Poll<Result<(), TcpError>> {
+        let c = match self.conn_mut(id) {
+            Ok(c) => c,
+            Err(e) => return Poll::Ready(Err(e)),
+        };
+        let r = match c.state {
+            State::SynSent | State::SynReceived => {
+                set_waker(&mut c.state_waker, w);
+                return Poll::Pending;
+            }
+            State::Closed => Err(c.recv(&mut []).err().unwrap_or(TcpError::Closed)),
+            _ => Ok(()),
+        };
+        c.state_waker = None;
+        Poll::Ready(r)
     }
 
     /// Register the waker woken on every state change.

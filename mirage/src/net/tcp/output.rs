@@ -116,7 +116,7 @@ impl Conn {
         o
     }
 
-    #[inline]
+    #[inline(always)]
     fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
         Plan {
             kind,

@@ -32,6 +32,7 @@ impl Ring {
 
     /// Take the storage out (for reuse by another connection), leaving an
     /// empty ring.
+    #[cfg(test)]
     pub(crate) fn take_storage(&mut self) -> Vec<u8> {
         self.head = 0;
         self.len = 0;

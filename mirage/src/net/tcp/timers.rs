@@ -110,11 +110,24 @@ impl Rtt {
 }
 
 /// The earlier of two optional deadlines.
+#[inline]
 pub(crate) fn earliest(a: Option<u64>, b: Option<u64>) -> Option<u64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    from_never(never(a).min(never(b)))
+}
+
+/// A deadline as a number: `None` (no deadline) as `u64::MAX`, later than
+/// any (so that the earliest of several is a plain minimum, without a
+/// branch per deadline).
+#[inline(always)]
+pub(crate) fn never(d: Option<u64>) -> u64 {
+    d.unwrap_or(u64::MAX)
+}
+
+/// The inverse of [`never`]: `u64::MAX` is no deadline (a timer that far
+/// off, some 584 years of the clock, never fires either).
+#[inline(always)]
+fn from_never(d: u64) -> Option<u64> {
+    (d != u64::MAX).then_some(d)
 }
 
 /// Deadlines of connections (by slot index), earliest first: a binary
@@ -250,14 +263,14 @@ use super::conn::Conn;
 use super::state::State;
 
 impl Conn {
-    /// The earliest of the connection's timers.
-    pub(crate) fn next_deadline(&self) -> Option<u64> {
-        // (After every segment: plain comparisons, no iterator chain.)
-        let d = earliest(self.rto_at, self.tlp_at);
-        let d = earliest(d, self.delack_at);
-        let d = earliest(d, self.persist_at);
-        let d = earliest(d, self.keepalive_at);
-        earliest(d, self.close_at)
+    /// The earliest of the connection's timers, `u64::MAX` for none (see
+    /// [`never`]).
+    #[inline]
+    pub(crate) fn next_deadline_or_never(&self) -> u64 {
+        // (After every segment: a minimum without branches.)
+        let d = never(self.rto_at).min(never(self.tlp_at));
+        let d = d.min(never(self.delack_at)).min(never(self.persist_at));
+        d.min(never(self.keepalive_at)).min(never(self.close_at))
     }
 
     /// Handle the timers due at `now`.

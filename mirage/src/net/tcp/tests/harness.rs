@@ -133,7 +133,7 @@ impl Seg {
 /// following dispatch.
 pub(crate) fn feed(tcp: &mut TcpEngine, now: u64, seg: &Seg) -> Vec<Seg> {
     let mut cap = Capture::new();
-    tcp.process(now, seg.src, seg.dst, &seg.bytes(), &mut cap);
+    tcp.process(now, &seg.src, &seg.dst, &seg.bytes(), &mut cap);
     tcp.dispatch(now, &mut cap);
     cap.take()
 }
@@ -259,11 +259,11 @@ impl Sim {
             };
             if to_b {
                 self.b
-                    .process(self.now, self.addr_a, self.addr_b, &bytes, &mut self.cap);
+                    .process(self.now, &self.addr_a, &self.addr_b, &bytes, &mut self.cap);
                 self.put_on_wire(false);
             } else {
                 self.a
-                    .process(self.now, self.addr_b, self.addr_a, &bytes, &mut self.cap);
+                    .process(self.now, &self.addr_b, &self.addr_a, &bytes, &mut self.cap);
                 self.put_on_wire(true);
             }
         }

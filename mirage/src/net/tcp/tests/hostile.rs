@@ -197,7 +197,7 @@ fn malformed_segments_are_counted_not_fatal() {
         },
     ];
     for c in &cases {
-        p.us.process(p.now, B, A, c, &mut cap);
+        p.us.process(p.now, &B, &A, c, &mut cap);
     }
     // A bad option length with a correct checksum.
     let mut bad = p.seg(Flags::ACK, b"");
@@ -207,15 +207,15 @@ fn malformed_segments_are_counted_not_fatal() {
     b.extend([2, 9, 0, 0]); // MSS with length 9
     let mut pkt = crate::net::wire::tcp::Packet::new_unchecked(&mut b[..]);
     pkt.fill_checksum(&crate::net::wire::checksum::PseudoHeader::new(B, A).unwrap());
-    p.us.process(p.now, B, A, &b, &mut cap);
+    p.us.process(p.now, &B, &A, &b, &mut cap);
     // Zero ports, multicast source.
     let mut z = p.seg(Flags::ACK, b"");
     z.src_port = 0;
-    p.us.process(p.now, B, A, &z.bytes(), &mut cap);
+    p.us.process(p.now, &B, &A, &z.bytes(), &mut cap);
     let mc = core::net::IpAddr::V4(core::net::Ipv4Addr::new(224, 0, 0, 1));
     let mut m = p.seg(Flags::SYN, b"");
     m.src = mc;
-    p.us.process(p.now, mc, A, &m.bytes(), &mut cap);
+    p.us.process(p.now, &mc, &A, &m.bytes(), &mut cap);
     assert!(cap.out.is_empty());
     let s = p.us.stats();
     assert_eq!(s.dropped_malformed + s.dropped_checksum, 8, "{s:?}");
@@ -234,7 +234,7 @@ fn corrupted_in_order_data_is_not_delivered() {
         let mut bad = p.seg(Flags::ACK, &data).bytes();
         let last = bad.len() - 1;
         bad[last] ^= 0x55;
-        p.us.process(p.now, B, A, &bad, &mut cap);
+        p.us.process(p.now, &B, &A, &bad, &mut cap);
         assert_eq!(p.us.stats().dropped_checksum, u64::from(round) + 1);
         let mut buf = [0u8; 400];
         assert_eq!(p.us.recv(p.id, &mut buf), Ok(0));
@@ -287,7 +287,7 @@ fn random_segments_never_panic() {
         s.window = (r >> 16) as u16;
         let len = (r >> 56) as usize;
         s.payload = vec![0xee; len];
-        p.us.process(p.now, B, A, &s.bytes(), &mut cap);
+        p.us.process(p.now, &B, &A, &s.bytes(), &mut cap);
         if r.is_multiple_of(7) {
             p.now += MS;
             p.us.dispatch(p.now, &mut cap);

@@ -644,3 +644,64 @@ fn receiver_silly_window_avoidance() {
     assert_eq!(out.len(), 1);
     assert_eq!(usize::from(out[0].window) << 2, 2100);
 }
+
+/// Counts its wake-ups.
+struct CountWaker(core::sync::atomic::AtomicUsize);
+
+impl alloc::task::Wake for CountWaker {
+    fn wake(self: alloc::sync::Arc<Self>) {
+        self.0.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn count_waker() -> (alloc::sync::Arc<CountWaker>, core::task::Waker) {
+    let c = alloc::sync::Arc::new(CountWaker(core::sync::atomic::AtomicUsize::new(0)));
+    (c.clone(), core::task::Waker::from(c))
+}
+
+fn wakes(c: &CountWaker) -> usize {
+    c.0.load(core::sync::atomic::Ordering::Relaxed)
+}
+
+/// A state change wakes the state waker, the writer when writing ends,
+/// the reader when the stream ends or the connection closes: not a reader
+/// whose `recv` it does not change (a waker left from a finished read
+/// would re-poll its task at each step of a close). A finished connect
+/// drops its state waker.
+#[test]
+fn state_changes_wake_only_whom_they_concern() {
+    let mut sim = Sim::new(cfg(), cfg(), Impair::default(), 3);
+    let l = sim.b.listen(80, 4).unwrap();
+    let a = sim
+        .a
+        .connect(sim.now, (sim.addr_a, 0), (sim.addr_b, 80))
+        .unwrap();
+    let (connect, connect_w) = count_waker();
+    assert!(sim.a.poll_connected(a, &connect_w).is_pending());
+    let mut b = None;
+    sim.run_until(1000 * MS, |s| {
+        if b.is_none() {
+            b = s.b.accept(l).unwrap();
+        }
+        b.is_some() && s.a.state(a) == Ok(State::Established)
+    });
+    let b = b.unwrap();
+    assert_eq!(wakes(&connect), 1, "the handshake's end");
+    assert!(sim.a.poll_connected(a, &connect_w).is_ready());
+
+    let (recv, recv_w) = count_waker();
+    let (send, send_w) = count_waker();
+    assert_eq!(sim.a.recv_or_register(a, &mut [0; 4], &recv_w), Ok(0));
+    sim.a.register_send_waker(a, &send_w).unwrap();
+    // Our FIN: FIN-WAIT-1, then FIN-WAIT-2 once acknowledged.
+    sim.a.shutdown_write(a).unwrap();
+    sim.run_until(1000 * MS, |s| s.a.state(a) == Ok(State::FinWait2));
+    assert_eq!(wakes(&send), 1, "writing ended");
+    assert_eq!(wakes(&recv), 0, "nothing to read changed");
+    assert_eq!(wakes(&connect), 1, "the connect's waker was dropped");
+    // The peer's FIN: the end of the stream, TIME-WAIT.
+    sim.b.shutdown_write(b).unwrap();
+    sim.run_until(1000 * MS, |s| s.a.state(a) == Ok(State::TimeWait));
+    assert!(wakes(&recv) >= 1, "the end of the stream");
+    assert_eq!(sim.a.recv(a, &mut [0; 4]), Err(TcpError::Eof));
+}
