@@ -250,6 +250,47 @@ fn echo_through_the_embedded_io_traits_and_half_close() {
     );
 }
 
+/// A flow dropped without `close` is closed by the stack's runner, which
+/// an application kick wakes: the FIN leaves at once, also right after an
+/// earlier kick (a regression: the runner consumed a kick and then stayed
+/// unregistered on the signal, and the FIN waited for the next timer, up
+/// to 20 minutes with IPv4 only).
+#[test]
+fn a_dropped_flow_is_closed_at_once_after_an_earlier_kick() {
+    let (mut ha, mut hb) = hosts();
+    ha.ipv4_only = true;
+    hb.ipv4_only = true;
+    netsim::pair(
+        LinkConfig::default(),
+        ha,
+        hb,
+        move |a, b, clock| async move {
+            sleep_ns(3 * SEC).await;
+            let listener = b.tcp().bind(7).unwrap();
+            let flow = a.tcp().connect(v4("10.0.0.2"), 7).await.unwrap();
+            let mut server = listener.accept().await.unwrap();
+            sleep_ns(SEC).await;
+            for round in 0..2 {
+                // A kick the runner consumes on its next turn.
+                a.direct_tcp().with_engine(|_| ());
+                sleep_ns(SEC / 1000).await;
+                if round == 1 {
+                    drop(flow);
+                    break;
+                }
+            }
+            let started = clock.0.now();
+            let mut buf = [0u8; 16];
+            assert_eq!(server.read(&mut buf).await.unwrap(), 0);
+            let waited = clock.0.now() - started;
+            assert!(
+                waited < SEC / 100,
+                "the FIN came {waited} ns after the drop"
+            );
+        },
+    );
+}
+
 #[test]
 fn thousands_of_short_connections_leave_nothing_behind() {
     let (ha, hb) = hosts();

@@ -697,11 +697,11 @@ impl<'a> Repr<'a> {
         Ok(repr)
     }
 
-    /// [`Repr::parse_unverified`] for a packet that passed
-    /// [`Packet::new_checked`], written into `out` where the caller keeps
-    /// it: the fixed fields, then the options parsed in place. On a
+    /// [`Repr::parse_unverified`] written into `out` where the caller
+    /// keeps it: the fixed fields, then the options parsed in place. On a
     /// malformed option `out` holds the fixed fields and default options,
-    /// and the error is returned.
+    /// and the error is returned (on a truncated header, `out` is left as
+    /// it was).
     ///
     /// A returned `Repr` is copied into the caller's variable as whole
     /// words right after the option fields' narrow stores, and such a
@@ -713,6 +713,9 @@ impl<'a> Repr<'a> {
         packet: &Packet<&'a T>,
         out: &mut Repr<'a>,
     ) -> Result<(), Error> {
+        // (Cheap, and a packet made with `new_unchecked` gets an error,
+        // not a panic.)
+        packet.check_len()?;
         let buf: &'a [u8] = packet.buffer.as_ref();
         let hl = packet.header_len();
         out.src_port = packet.src_port();
