@@ -287,10 +287,16 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     /// After an application operation: sends what it gave the engine to
     /// send, and wakes the runner if the device refused a segment or the
     /// engine now needs the runner earlier than its timer.
+    #[inline(always)]
     fn flush(&self, e: &mut TcpEngine, now: Option<u64>) {
-        if !e.has_pending_output() {
-            return;
+        if e.has_pending_output() {
+            self.flush_output(e, now);
         }
+    }
+
+    /// [`Self::flush`] with output pending.
+    #[inline(never)]
+    fn flush_output(&self, e: &mut TcpEngine, now: Option<u64>) {
         let now = now.unwrap_or_else(|| self.clock.elapsed_ns());
         let sent = e.dispatch(now, &mut IpTx { ip: self.ip });
         let earlier = match (e.next_deadline(), self.runner_deadline.get()) {
@@ -304,6 +310,10 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     }
 
     /// An application operation on the engine, then [`Self::flush`].
+    // (Inlined, as `op_at`: the result, written by `f` field by field,
+    // was otherwise copied whole to the caller right away, a load that
+    // stalls on store forwarding: ~5 % of a request/response round trip.)
+    #[inline(always)]
     fn op<R>(&self, f: impl FnOnce(&mut TcpEngine) -> R) -> R {
         let mut e = self.engine.borrow_mut();
         let r = f(&mut e);
@@ -313,6 +323,7 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
 
     /// [`Self::op`] for an operation that read the clock itself (`now`):
     /// its flush sends at the same time.
+    #[inline(always)]
     fn op_at<R>(&self, now: u64, f: impl FnOnce(&mut TcpEngine, u64) -> R) -> R {
         let mut e = self.engine.borrow_mut();
         let r = f(&mut e, now);
@@ -493,14 +504,17 @@ impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
         let (tcp, id) = (self.tcp, self.id);
         // Reading opens the window: the engine may owe the peer an update,
         // which `op` sends.
-        poll_fn(|cx| {
-            tcp.op(|e| match e.recv_or_register(id, buf, cx.waker()) {
+        // (The result is mapped after `op`, from registers: mapped inside,
+        // it was spilled and reloaded in overlapping pieces right after
+        // being stored, which stalls on store forwarding.)
+        poll_fn(
+            |cx| match tcp.op(|e| e.recv_or_register(id, buf, cx.waker())) {
                 Ok(0) => Poll::Pending,
                 Ok(n) => Poll::Ready(Ok(n)),
                 Err(TcpError::Eof) => Poll::Ready(Ok(0)),
                 Err(err) => Poll::Ready(Err(err)),
-            })
-        })
+            },
+        )
         .await
     }
 
@@ -534,12 +548,13 @@ impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
             return Ok(0);
         }
         let (tcp, id) = (self.tcp, self.id);
-        poll_fn(|cx| {
-            tcp.op(|e| match e.send_or_register(id, data, cx.waker()) {
+        // (Mapped after `op`: see `read`.)
+        poll_fn(
+            |cx| match tcp.op(|e| e.send_or_register(id, data, cx.waker())) {
                 Ok(0) => Poll::Pending,
                 other => Poll::Ready(other),
-            })
-        })
+            },
+        )
         .await
     }
 

@@ -1252,10 +1252,14 @@ impl TcpEngine {
             let (src, dst) = (c.tuple.local, c.tuple.remote);
             let mut sent = 0;
             let mut more = false;
-            // (The plan is used where `plan` returned it: moving it out of
-            // the option costs a copy.)
-            let mut next = c.plan(now);
-            while let Some(plan) = &next {
+            loop {
+                // (The plan is used where `plan` returned it, a fresh
+                // binding per segment: moving it out of the option, or into
+                // a variable that outlives the iteration, copies it right
+                // after its fields were written, which stalls on store
+                // forwarding.)
+                let next = c.plan(now);
+                let Some(plan) = &next else { break };
                 if sent == BURST {
                     more = true;
                     break;
@@ -1275,7 +1279,9 @@ impl TcpEngine {
                 sent += 1;
                 // Most sends leave nothing more: the cheap test saves
                 // planning again (`plan` finds nothing when it is false).
-                next = if c.wants_output() { c.plan(now) } else { None };
+                if !c.wants_output() {
+                    break;
+                }
             }
             if more {
                 c.queued = true;
@@ -1289,6 +1295,7 @@ impl TcpEngine {
 
     /// Whether `dispatch` has segments to send now (RSTs, or connections
     /// with output).
+    #[inline]
     pub fn has_pending_output(&self) -> bool {
         !self.queue.is_empty() || !self.rsts.is_empty()
     }

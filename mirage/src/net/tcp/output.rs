@@ -44,7 +44,13 @@ pub(crate) struct Plan {
     pub(crate) len: usize,
     pub(crate) flags: Flags,
     pub(crate) window: u16,
-    pub(crate) options: Options,
+    /// When it was planned: its options (the timestamp) are those of this
+    /// time. They are written by `emit`, not kept here: a plan with its
+    /// options is moved (returned, wrapped in an option) right after their
+    /// narrow stores, and the whole-word copy stalls on store forwarding.
+    pub(crate) now: u64,
+    /// The length of its options.
+    pub(crate) options_len: u8,
     /// It resends bytes sent before.
     pub(crate) retransmit: bool,
     /// It is the retransmission `rexmit_now` asked for.
@@ -56,7 +62,7 @@ pub(crate) struct Plan {
 impl Plan {
     /// The whole segment's length.
     pub(crate) fn segment_len(&self) -> usize {
-        HEADER_LEN + self.options.buffer_len() + self.len
+        HEADER_LEN + usize::from(self.options_len) + self.len
     }
 }
 
@@ -86,8 +92,10 @@ impl Conn {
         (wnd >> self.rcv_wscale).min(0xffff) as u16
     }
 
-    fn options(&self, now: u64, kind: Kind) -> Options {
-        let mut o = Options::default();
+    /// The options of a segment of `kind` into `o` (which holds the
+    /// defaults).
+    #[inline(always)]
+    fn options_into(&self, now: u64, kind: Kind, o: &mut Options) {
         if kind == Kind::Syn {
             o.mss = Some(self.rcv_mss);
             if self.wscale_ok {
@@ -102,29 +110,38 @@ impl Conn {
                 };
                 o.timestamp = Some((self.ts_now(now), ecr));
             }
-            return o;
+            return;
         }
         if self.ts_ok {
             o.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
         if self.sack_ok && !self.asm.is_empty() {
-            let max = if self.ts_ok { 3 } else { 4 };
-            let (blocks, n) = blocks_from(&self.asm, self.rcv_nxt, max);
-            o.sack = blocks;
-            o.sack_len = n;
+            self.sack_into(o);
         }
-        o
+    }
+
+    /// The SACK blocks of [`Self::options_into`] (out of line: the common
+    /// segment has none, and its options are then written in place).
+    #[inline(never)]
+    fn sack_into(&self, o: &mut Options) {
+        let max = if self.ts_ok { 3 } else { 4 };
+        let (blocks, n) = blocks_from(&self.asm, self.rcv_nxt, max);
+        o.sack = blocks;
+        o.sack_len = n;
     }
 
     #[inline(always)]
     fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
+        let mut options = Options::default();
+        self.options_into(now, kind, &mut options);
         Plan {
             kind,
             seq,
             len,
             flags,
             window: self.advertised(kind == Kind::Syn),
-            options: self.options(now, kind),
+            now,
+            options_len: options.buffer_len() as u8,
             retransmit: kind == Kind::Data && seq < self.snd_max,
             rexmit: false,
             tlp: false,
@@ -316,7 +333,7 @@ impl Conn {
         } else {
             SeqNumber(0)
         };
-        let repr = Repr {
+        let mut repr = Repr {
             src_port: self.tuple.local_port,
             dst_port: self.tuple.remote_port,
             seq: plan.seq,
@@ -324,10 +341,13 @@ impl Conn {
             flags: plan.flags,
             window: plan.window,
             urgent: 0,
-            options: plan.options,
+            options: Options::default(),
             payload: &[],
         };
+        // The options as planned: the same time, the same state.
+        self.options_into(plan.now, plan.kind, &mut repr.options);
         let hl = repr.header_len();
+        debug_assert_eq!(hl + plan.len, plan.segment_len());
         // The payload is summed while it is copied from the send ring, so
         // that it is read once; the header follows.
         let mut payload_sum = 0;
