@@ -873,15 +873,16 @@ mod tests {
         c.segs_in = 3;
         c.recv_waker = Some(core::task::Waker::noop().clone());
         c.release();
+        let owner = Owner::Listener(ListenerId {
+            index: 1,
+            generation: 2,
+        });
         c.reset(
             &config,
             tuple(2),
             SeqNumber(11),
             4,
-            Owner::Listener(ListenerId {
-                index: 1,
-                generation: 2,
-            }),
+            owner,
             State::SynReceived,
         );
         assert!(c.tx.is_empty() && c.rx.is_empty());
@@ -897,10 +898,7 @@ mod tests {
             tuple(2),
             SeqNumber(11),
             4,
-            Owner::Listener(ListenerId {
-                index: 1,
-                generation: 2,
-            }),
+            owner,
             tx2,
             rx2,
             State::SynReceived,
