@@ -438,13 +438,15 @@ impl Options {
             self.timestamp = Some((get_u32(ts, 0..4), get_u32(ts, 4..8)));
             return Ok(());
         }
-        *self = Self::parse_any(data)?;
-        Ok(())
+        self.parse_any_into(data)
     }
 
-    /// [`Options::parse`] of any layout.
-    fn parse_any(mut data: &[u8]) -> Result<Options, Error> {
-        let mut o = Options::default();
+    /// [`Options::parse`] of any layout, into `self` (which holds the
+    /// defaults; on an error it holds what was parsed before it). In
+    /// place: a returned `Options` copied in whole right after its fields'
+    /// narrow stores stalls on store forwarding.
+    fn parse_any_into(&mut self, mut data: &[u8]) -> Result<(), Error> {
+        let o = self;
         while let Some((&kind, rest)) = data.split_first() {
             match kind {
                 OPT_EOL => break,
@@ -499,7 +501,7 @@ impl Options {
             }
             data = &data[len..];
         }
-        Ok(o)
+        Ok(())
     }
 
     /// The length of the options as laid out with alignment padding
@@ -699,9 +701,9 @@ impl<'a> Repr<'a> {
 
     /// [`Repr::parse_unverified`] written into `out` where the caller
     /// keeps it: the fixed fields, then the options parsed in place. On a
-    /// malformed option `out` holds the fixed fields and default options,
-    /// and the error is returned (on a truncated header, `out` is left as
-    /// it was).
+    /// malformed option the error is returned and `out` holds the fixed
+    /// fields and the options parsed before it (on a truncated header,
+    /// `out` is left as it was): a caller drops such a segment.
     ///
     /// A returned `Repr` is copied into the caller's variable as whole
     /// words right after the option fields' narrow stores, and such a
