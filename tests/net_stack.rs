@@ -883,6 +883,39 @@ fn transient_device_errors_pause_reading_but_lose_nothing() {
     });
 }
 
+/// An IP layer sends at once, without a resolution to await, when the
+/// next hop's link-layer address is known, on both families; before, it
+/// says it cannot (and sends nothing).
+#[test]
+fn sends_to_a_resolved_neighbour_need_no_resolution_on_both_families() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let at_b = collect(b, 7).await;
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            let ip = a.ip();
+            // A UDP datagram from port 5000 to 7 without a checksum.
+            let datagram = |_: IpAddr, buf: &mut [u8]| {
+                let mut header = [0u8; 8];
+                header[..2].copy_from_slice(&5000u16.to_be_bytes());
+                header[2..4].copy_from_slice(&7u16.to_be_bytes());
+                header[4..6].copy_from_slice(&(buf.len() as u16).to_be_bytes());
+                buf[..8].copy_from_slice(&header);
+                buf[8..].fill(0x5a);
+            };
+            let before = ip.send_resolved(None, dst, 17, Default::default(), 16, datagram);
+            assert!(before.is_none(), "{dst}: sent before resolution");
+            ip.resolve(dst).await.unwrap();
+            let after = ip.send_resolved(None, dst, 17, Default::default(), 16, datagram);
+            assert!(matches!(after, Some(Ok(true))), "{dst}: {after:?}");
+        }
+        sleep_ns(SEC / 10).await;
+        // (Without a checksum, B takes the IPv4 one only: RFC 8200 makes
+        // the UDP checksum mandatory over IPv6.)
+        assert_eq!(at_b.borrow().len(), 1);
+    });
+}
+
 #[test]
 fn a_device_that_keeps_failing_is_retried_slowly_not_in_a_spin() {
     flaky_pair(|a, b, faults| async move {

@@ -909,4 +909,28 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
             fill(IpAddr::V6(s), buf)
         })
     }
+
+    fn send_resolved(
+        &self,
+        src: Option<IpAddr>,
+        dst: IpAddr,
+        protocol: u8,
+        options: SendOptions,
+        len: usize,
+        fill: impl FnOnce(IpAddr, &mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        let IpAddr::V6(dst6) = dst else {
+            return Some(Err(IpError::WrongFamily(dst)));
+        };
+        if !dst6.is_multicast() {
+            // The next hop must have a link-layer address now (REACHABLE,
+            // STALE, DELAY or PROBE); without a route, the waiting path
+            // reports the error.
+            let now = self.clock.elapsed_ns();
+            let mut state = self.state.borrow_mut();
+            let hop = state.conf.next_hop(dst6)?;
+            state.neighbours.usable(&hop, now)?;
+        }
+        Some(self.send(src, dst, protocol, options, len, fill))
+    }
 }
