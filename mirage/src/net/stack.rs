@@ -309,7 +309,8 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 }
                 // An application gave TCP (or a resolution) work: it is done
                 // below with the rest. (Lowered here, before the work, so a
-                // kick during it wakes the task again.)
+                // kick during it wakes the task again; raised or not, the
+                // poll leaves this task registered for the next kick.)
                 let _ = self.tcp.kicked().poll_wait(cx);
                 // TCP sends what the turn (frames, timers, applications)
                 // left it to send: the ACKs of a whole batch coalesce.
