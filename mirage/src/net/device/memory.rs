@@ -314,10 +314,18 @@ impl Shared {
         }
     }
 
+    /// Keeps `waker` as `side`'s clock (see `clock`), when frames may be
+    /// delayed. (Inlined: on every asynchronous read, and without delays
+    /// it is one test.)
+    #[inline]
     fn remember_clock(&self, side: usize, waker: &Waker) {
-        if !self.delays {
-            return;
+        if self.delays {
+            self.remember_clock_now(side, waker);
         }
+    }
+
+    #[inline(never)]
+    fn remember_clock_now(&self, side: usize, waker: &Waker) {
         let mut clock = self.clock[side].borrow_mut();
         if !clock.as_ref().is_some_and(|c| c.will_wake(waker)) {
             *clock = Some(waker.clone());
