@@ -909,6 +909,16 @@ fn sends_to_a_resolved_neighbour_need_no_resolution_on_both_families() {
             let after = ip.send_resolved(None, dst, 17, Default::default(), 16, datagram);
             assert!(matches!(after, Some(Ok(true))), "{dst}: {after:?}");
         }
+        // A source that is not ours: an error, nothing sent.
+        let foreign = a.ip().send_resolved(
+            Some(v6("fd00::99")),
+            v6("fd00::2"),
+            17,
+            Default::default(),
+            16,
+            |_, buf: &mut [u8]| buf.fill(0),
+        );
+        assert!(matches!(foreign, Some(Err(_))), "{foreign:?}");
         sleep_ns(SEC / 10).await;
         // (Without a checksum, B takes the IPv4 one only: RFC 8200 makes
         // the UDP checksum mandatory over IPv6.)

@@ -47,7 +47,8 @@ impl Signal {
     /// woken by the next raise, and stays registered (a raise after it
     /// stopped waiting wakes it spuriously): a consumer that polls the
     /// signal within a longer-lived future of its own, and goes on
-    /// waiting after a `Ready`, is never left unregistered.
+    /// waiting after a `Ready`, is never left unregistered. One consumer
+    /// only: a second task polling the signal replaces the first.
     #[inline]
     pub fn poll_wait(&self, cx: &mut Context<'_>) -> Poll<()> {
         let waker = match self.waiter.take() {

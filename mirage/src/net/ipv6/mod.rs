@@ -923,13 +923,23 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
             return Some(Err(IpError::WrongFamily(dst)));
         };
         if !dst6.is_multicast() {
-            // The next hop must have a link-layer address now (REACHABLE,
-            // STALE, DELAY or PROBE); without a route, the waiting path
-            // reports the error.
-            let now = self.clock.elapsed_ns();
             let mut state = self.state.borrow_mut();
-            let hop = state.conf.next_hop(dst6)?;
-            state.neighbours.usable(&hop, now)?;
+            // Without a source address of ours, `send` fails before any
+            // neighbour is looked at: the cache is left alone (a STALE
+            // entry would otherwise move to DELAY for nothing sent).
+            let source = match src {
+                Some(IpAddr::V6(s)) => state.conf.is_ours(s),
+                Some(IpAddr::V4(_)) => false,
+                None => state.conf.source_for(dst6).is_some(),
+            };
+            if source {
+                // The next hop must have a link-layer address now
+                // (REACHABLE, STALE, DELAY or PROBE); without a route, the
+                // waiting path reports the error.
+                let now = self.clock.elapsed_ns();
+                let hop = state.conf.next_hop(dst6)?;
+                state.neighbours.usable(&hop, now)?;
+            }
         }
         Some(self.send(src, dst, protocol, options, len, fill))
     }
