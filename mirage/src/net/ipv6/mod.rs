@@ -758,14 +758,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let dst_ip = IpAddr::V6(dst);
         let (src, hop, mtu, hop_limit, ident) = {
             let mut state = self.state.borrow_mut();
-            let src = match src {
-                Some(s) if state.conf.is_ours(s) => s,
-                Some(s) => return Err(IpError::NoAddress(IpAddr::V6(s))),
-                None => state
-                    .conf
-                    .source_for(dst)
-                    .ok_or(IpError::NoAddress(dst_ip))?,
-            };
+            let src = source(&state.conf, src, dst)?;
             let hop = if dst.is_multicast() {
                 Hop::Mac(multicast_mac(dst))
             } else {
@@ -812,6 +805,18 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             )?;
         }
         Ok(all)
+    }
+}
+
+/// The source address of a datagram to `dst`: `src` if it is one of ours,
+/// else, without one, the address chosen for `dst`.
+fn source(conf: &Autoconf, src: Option<Ipv6Addr>, dst: Ipv6Addr) -> Result<Ipv6Addr, IpError> {
+    match src {
+        Some(s) if conf.is_ours(s) => Ok(s),
+        Some(s) => Err(IpError::NoAddress(IpAddr::V6(s))),
+        None => conf
+            .source_for(dst)
+            .ok_or(IpError::NoAddress(IpAddr::V6(dst))),
     }
 }
 
@@ -927,12 +932,12 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
             // Without a source address of ours, `send` fails before any
             // neighbour is looked at: the cache is left alone (a STALE
             // entry would otherwise move to DELAY for nothing sent).
-            let source = match src {
-                Some(IpAddr::V6(s)) => state.conf.is_ours(s),
+            let ours = match src {
+                Some(IpAddr::V6(s)) => source(&state.conf, Some(s), dst6).is_ok(),
                 Some(IpAddr::V4(_)) => false,
-                None => state.conf.source_for(dst6).is_some(),
+                None => source(&state.conf, None, dst6).is_ok(),
             };
-            if source {
+            if ours {
                 // The next hop must have a link-layer address now
                 // (REACHABLE, STALE, DELAY or PROBE); without a route, the
                 // waiting path reports the error.

@@ -1514,14 +1514,25 @@ impl TcpEngine {
         buf: &mut [u8],
         w: &Waker,
     ) -> Result<usize, TcpError> {
+        self.io_or_register(id, w, |c| c.recv(buf), |c| &mut c.recv_waker)
+    }
+
+    /// `io` on the connection `id`; when it moved nothing, `w` is
+    /// registered as the waker `waker` picks, else the connection is
+    /// queued if it now has output (as `touch`, with one look-up).
+    #[inline(always)]
+    fn io_or_register(
+        &mut self,
+        id: ConnId,
+        w: &Waker,
+        io: impl FnOnce(&mut Conn) -> Result<usize, TcpError>,
+        waker: impl FnOnce(&mut Conn) -> &mut Option<Waker>,
+    ) -> Result<usize, TcpError> {
         let c = self.conn_mut(id)?;
-        let n = c.recv(buf)?;
+        let n = io(c)?;
         if n == 0 {
-            set_waker(&mut c.recv_waker, w);
-            return Ok(0);
-        }
-        // (`touch` without a second look-up.)
-        if c.mark_queued_if_output() {
+            set_waker(waker(c), w);
+        } else if c.mark_queued_if_output() {
             self.queue.push_back(id.index);
         }
         Ok(n)
@@ -1556,17 +1567,7 @@ impl TcpEngine {
         data: &[u8],
         w: &Waker,
     ) -> Result<usize, TcpError> {
-        let c = self.conn_mut(id)?;
-        let n = c.send(data)?;
-        if n == 0 {
-            set_waker(&mut c.send_waker, w);
-            return Ok(0);
-        }
-        // (`touch` without a second look-up.)
-        if c.mark_queued_if_output() {
-            self.queue.push_back(id.index);
-        }
-        Ok(n)
+        self.io_or_register(id, w, |c| c.send(data), |c| &mut c.send_waker)
     }
 
     /// Zero-copy write: `f` fills the first contiguous free part of the
