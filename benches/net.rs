@@ -17,6 +17,10 @@
 //!   in each direction ([`lossy`]: seeded, the same faults for both
 //!   stacks, in ten samples of several mebibytes since a retransmission
 //!   timeout can cost a second).
+//! * `tcp_bulk_in_place`: `tcp_bulk` with B reading in place, without a
+//!   copy into a buffer of its own: ours through `Flow::read_with`,
+//!   smoltcp through `Socket::recv` with a closure (A writes as in
+//!   `tcp_bulk`).
 //! * `tcp_connect`: connections from A to B's echo server, one after the
 //!   other: connect, a byte each way, both directions closed (A reaches
 //!   TIME-WAIT); connections per second. Both stacks send the same frames
@@ -314,14 +318,16 @@ fn bench_icmp(c: &mut Criterion) {
 #[derive(Debug, Clone, Copy)]
 enum TcpWorkload {
     Bulk,
+    BulkInPlace,
     BulkLoss1,
     Connect,
     RoundTrip,
 }
 
 impl TcpWorkload {
-    const ALL: [TcpWorkload; 4] = [
+    const ALL: [TcpWorkload; 5] = [
         TcpWorkload::Bulk,
+        TcpWorkload::BulkInPlace,
         TcpWorkload::BulkLoss1,
         TcpWorkload::Connect,
         TcpWorkload::RoundTrip,
@@ -330,6 +336,7 @@ impl TcpWorkload {
     fn name(self) -> &'static str {
         match self {
             TcpWorkload::Bulk => "tcp_bulk",
+            TcpWorkload::BulkInPlace => "tcp_bulk_in_place",
             TcpWorkload::BulkLoss1 => "tcp_bulk_loss1",
             TcpWorkload::Connect => "tcp_connect",
             TcpWorkload::RoundTrip => "tcp_rr_64",
@@ -338,7 +345,7 @@ impl TcpWorkload {
 
     fn unit(self) -> Unit {
         match self {
-            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => Unit::Mib,
+            TcpWorkload::Bulk | TcpWorkload::BulkInPlace | TcpWorkload::BulkLoss1 => Unit::Mib,
             TcpWorkload::Connect | TcpWorkload::RoundTrip => Unit::Op,
         }
     }
@@ -352,7 +359,9 @@ impl TcpWorkload {
 
     fn mirage(self) -> MirageTcp {
         match self {
-            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => MirageTcp::bulk(self.link()),
+            TcpWorkload::Bulk | TcpWorkload::BulkInPlace | TcpWorkload::BulkLoss1 => {
+                MirageTcp::bulk(self.link())
+            }
             TcpWorkload::Connect => MirageTcp::churn(self.link()),
             TcpWorkload::RoundTrip => MirageTcp::round_trip(self.link()),
         }
@@ -360,7 +369,9 @@ impl TcpWorkload {
 
     fn smoltcp(self) -> SmoltcpTcp {
         match self {
-            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => SmoltcpTcp::bulk(self.link()),
+            TcpWorkload::Bulk | TcpWorkload::BulkInPlace | TcpWorkload::BulkLoss1 => {
+                SmoltcpTcp::bulk(self.link())
+            }
             TcpWorkload::Connect => SmoltcpTcp::churn(self.link()),
             TcpWorkload::RoundTrip => SmoltcpTcp::round_trip(self.link()),
         }
@@ -368,7 +379,8 @@ impl TcpWorkload {
 
     fn run_mirage(self, hosts: &mut MirageTcp, n: u64) -> Duration {
         match self {
-            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n),
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n, false),
+            TcpWorkload::BulkInPlace => hosts.stream(n, true),
             TcpWorkload::Connect => hosts.connections(n),
             TcpWorkload::RoundTrip => hosts.round_trips(n),
         }
@@ -376,7 +388,8 @@ impl TcpWorkload {
 
     fn run_smoltcp(self, hosts: &mut SmoltcpTcp, n: u64) -> Duration {
         match self {
-            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n),
+            TcpWorkload::Bulk | TcpWorkload::BulkLoss1 => hosts.stream(n, false),
+            TcpWorkload::BulkInPlace => hosts.stream(n, true),
             TcpWorkload::Connect => hosts.connections(n),
             TcpWorkload::RoundTrip => hosts.round_trips(n),
         }

@@ -50,7 +50,7 @@ impl MirageTcp {
             while client.write_all(&data).await.is_ok() {}
         });
         hosts.flow = Some(server);
-        hosts.stream(1);
+        hosts.stream(1, false);
         hosts
     }
 
@@ -114,8 +114,8 @@ impl MirageTcp {
     }
 
     /// Takes `n` MiB of the stream at B: the time until B has read the
-    /// last byte.
-    pub fn stream(&mut self, n: u64) -> Duration {
+    /// last byte, into a buffer, or with `in_place` in the flow's.
+    pub fn stream(&mut self, n: u64, in_place: bool) -> Duration {
         let mut rx = self.flow.take().expect("a bulk connection");
         let len = n * MIB as u64;
         let started = Instant::now();
@@ -126,7 +126,16 @@ impl MirageTcp {
                 let mut got = 0;
                 while got < len {
                     let want = (len - got).min(CHUNK as u64) as usize;
-                    let n = rx.read(&mut buf[..want]).await.expect("read");
+                    let n = if in_place {
+                        rx.read_with(|run| {
+                            let n = run.len().min(want);
+                            (n, n)
+                        })
+                        .await
+                    } else {
+                        rx.read(&mut buf[..want]).await
+                    }
+                    .expect("read");
                     assert!(n > 0, "the stream ended early");
                     got += n as u64;
                 }

@@ -79,7 +79,7 @@ impl SmoltcpTcp {
     pub fn bulk(config: LinkConfig) -> Self {
         let mut hosts = Self::hosts(config, false);
         hosts.connect();
-        hosts.stream(1);
+        hosts.stream(1, false);
         hosts
     }
 
@@ -188,8 +188,9 @@ impl SmoltcpTcp {
 
     /// Takes `n` MiB of the stream at B (A's socket is kept full, so the
     /// stream never pauses between the workload's runs): the time until
-    /// B's socket has given up the last byte.
-    pub fn stream(&mut self, n: u64) -> Duration {
+    /// B's socket has given up the last byte. B copies the bytes into a
+    /// buffer, or with `in_place` looks at them in the socket's.
+    pub fn stream(&mut self, n: u64, in_place: bool) -> Duration {
         let len = n * MIB as u64;
         let data = [0x5a; CHUNK];
         let mut got = 0u64;
@@ -203,7 +204,15 @@ impl SmoltcpTcp {
             let rx = self.b.sockets.get_mut::<tcp::Socket>(self.servers[0]);
             while got < len && rx.can_recv() {
                 let want = (len - got).min(CHUNK as u64) as usize;
-                got += rx.recv_slice(&mut self.buf[..want]).expect("recv") as u64;
+                got += if in_place {
+                    rx.recv(|run| {
+                        let n = run.len().min(want);
+                        (n, n)
+                    })
+                } else {
+                    rx.recv_slice(&mut self.buf[..want])
+                }
+                .expect("recv") as u64;
                 dog.progress();
             }
             dog.check("stream", self);

@@ -326,10 +326,16 @@ impl TcpListener for SocketListener {
     }
 }
 
+/// The most bytes one [`Flow::read_with`] of a [`SocketFlow`] sees.
+const PEEK_BUFFER: usize = 64 * 1024;
+
 /// A connection of [`SocketTcp`].
 #[derive(Debug)]
 pub struct SocketFlow {
     stream: std::net::TcpStream,
+    /// [`Flow::read_with`]'s view of the received bytes (allocated at its
+    /// first use).
+    peeked: Vec<u8>,
     local: (IpAddr, u16),
     remote: (IpAddr, u16),
 }
@@ -345,6 +351,7 @@ impl SocketFlow {
         let remote = stream.peer_addr().map_err(|e| tcp_error("peer_addr", &e))?;
         Ok(SocketFlow {
             stream,
+            peeked: Vec::new(),
             local: (app_addr(local.ip()), local.port()),
             remote: (app_addr(remote.ip()), remote.port()),
         })
@@ -402,6 +409,36 @@ impl Flow for SocketFlow {
 
     fn remote(&self) -> (IpAddr, u16) {
         self.remote
+    }
+
+    /// The bytes are peeked into a buffer of the flow's (the kernel keeps
+    /// them), and those `f` consumed are then read off the socket.
+    async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
+        if self.peeked.is_empty() {
+            self.peeked = alloc::vec![0; PEEK_BUFFER];
+        }
+        let n = loop {
+            match self.stream.peek(&mut self.peeked) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor::wait(self.stream.as_raw_fd(), Interest::Readable).await
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(tcp_error("peek", &e)),
+            }
+        };
+        let (used, r) = f(&self.peeked[..n]);
+        // The peeked bytes are in the socket: reading them does not block.
+        let mut left = used.min(n);
+        while left > 0 {
+            match self.stream.read(&mut self.peeked[..left]) {
+                Ok(0) => break,
+                Ok(k) => left -= k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(tcp_error("read", &e)),
+            }
+        }
+        Ok(r)
     }
 
     async fn shutdown_write(&mut self) -> Result<(), TcpError> {

@@ -758,6 +758,51 @@ impl Conn {
         Ok(r)
     }
 
+    /// In-place read for an asynchronous reader: `None` while nothing is
+    /// ready (no byte held, no end of stream, no error); else `f`, taken
+    /// out of its option, sees the first contiguous run of held bytes
+    /// (empty at the end of the stream) and returns how many it consumed
+    /// (at most that run counts) and a value. An `f` already taken reads
+    /// as not ready.
+    pub(crate) fn recv_in_place<R, F: FnOnce(&[u8]) -> (usize, R)>(
+        &mut self,
+        f: &mut Option<F>,
+    ) -> Result<Option<R>, TcpError> {
+        match self.check_readable() {
+            Ok(false) => return Ok(None),
+            Ok(true) | Err(TcpError::Eof) => {}
+            Err(e) => return Err(e),
+        }
+        let Some(f) = f.take() else { return Ok(None) };
+        let front = self.rx.front();
+        let len = front.len();
+        let (n, r) = f(front);
+        self.rx.consume(n.min(len));
+        self.rewind_rx();
+        Ok(Some(r))
+    }
+
+    /// In-place write for an asynchronous writer: `None` while the send
+    /// buffer is full; else `f`, taken out of its option, fills the start
+    /// of the first contiguous free run of the buffer (never empty; its
+    /// old bytes are unspecified) and returns how many bytes it wrote
+    /// there (at most that run counts) and a value.
+    pub(crate) fn send_in_place<R, F: FnOnce(&mut [u8]) -> (usize, R)>(
+        &mut self,
+        f: &mut Option<F>,
+    ) -> Result<Option<R>, TcpError> {
+        self.check_writable()?;
+        if self.tx.free() == 0 {
+            return Ok(None);
+        }
+        let Some(f) = f.take() else { return Ok(None) };
+        let space = self.tx.free_front_mut();
+        let cap = space.len();
+        let (n, r) = f(space);
+        self.tx.commit(n.min(cap));
+        Ok(Some(r))
+    }
+
     /// After the application read: whether the window grew enough to tell
     /// the peer now (receiver silly-window avoidance, RFC 9293 section
     /// 3.8.6.2.2: only by a full segment or half the buffer; and only if

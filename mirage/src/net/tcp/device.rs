@@ -105,6 +105,9 @@ pub trait TcpListener {
     async fn accept(&self) -> Result<Self::Flow, TcpError>;
 }
 
+/// The room [`Flow::write_with`]'s default offers.
+pub const WRITE_WITH_ROOM: usize = 4096;
+
 /// A TCP connection (`Mirage_flow.S`): bytes both ways, half-close, close.
 pub trait Flow:
     embedded_io_async::Read<Error = TcpError> + embedded_io_async::Write<Error = TcpError>
@@ -121,6 +124,38 @@ pub trait Flow:
             embedded_io_async::Write::write_all(self, buf).await?;
         }
         Ok(())
+    }
+
+    /// Reads in place: waits until received bytes are ready or the stream
+    /// ended, then calls `f` with the first contiguous run of them (an
+    /// empty slice at the end of the stream, and only then). `f` returns
+    /// how many of them it consumed, which the next read does not see
+    /// again (at most the slice's length counts), and a value, which this
+    /// returns. On the direct stack the slice is the connection's receive
+    /// buffer itself: no copy, and consuming opens the window.
+    ///
+    /// A run ends where the receive buffer wraps, so one call may see
+    /// fewer bytes than are held; the next call sees the rest. Dropping
+    /// the future before it completes consumes nothing.
+    async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError>;
+
+    /// Writes in place: waits until the connection can take bytes, then
+    /// calls `f` with room for them (never empty; the old bytes there are
+    /// unspecified). `f` writes the bytes to send at the start of the room
+    /// and returns how many (at most the room's length counts) and a
+    /// value, which this returns once they are the stack's. On the direct
+    /// stack the room is the connection's send buffer itself: no copy.
+    ///
+    /// This default hands `f` a buffer of the task's own and writes it
+    /// out with `write_all`.
+    async fn write_with<R>(
+        &mut self,
+        f: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        let mut room = [0u8; WRITE_WITH_ROOM];
+        let (n, r) = f(&mut room);
+        embedded_io_async::Write::write_all(self, &room[..n.min(WRITE_WITH_ROOM)]).await?;
+        Ok(r)
     }
 
     /// Shuts our direction down: the peer reads the end of the stream after
@@ -590,6 +625,31 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
 
     fn remote(&self) -> (IpAddr, u16) {
         self.endpoint(true)
+    }
+
+    async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
+        let (tcp, id) = (self.tcp, self.id);
+        let mut f = Some(f);
+        // (Consuming may owe the peer a window update, which `op` sends.
+        // `None`: nothing ready yet.)
+        poll_fn(|cx| {
+            let r = tcp.op(|e| e.recv_with_or_register(id, &mut f, cx.waker()));
+            r.transpose().map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
+    }
+
+    async fn write_with<R>(
+        &mut self,
+        f: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        let (tcp, id) = (self.tcp, self.id);
+        let mut f = Some(f);
+        poll_fn(|cx| {
+            let r = tcp.op(|e| e.send_with_or_register(id, &mut f, cx.waker()));
+            r.transpose().map_or(Poll::Pending, Poll::Ready)
+        })
+        .await
     }
 
     async fn shutdown_write(&mut self) -> Result<(), TcpError> {

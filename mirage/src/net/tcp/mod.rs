@@ -91,7 +91,9 @@ mod timewait;
 mod tests;
 
 pub use config::{Config, CongestionAlgorithm, KeepAlive};
-pub use device::{DEFAULT_BACKLOG, DirectFlow, DirectListener, DirectTcp, Flow, Tcp, TcpListener};
+pub use device::{
+    DEFAULT_BACKLOG, DirectFlow, DirectListener, DirectTcp, Flow, Tcp, TcpListener, WRITE_WITH_ROOM,
+};
 pub use state::State;
 
 use alloc::boxed::Box;
@@ -1514,28 +1516,29 @@ impl TcpEngine {
         buf: &mut [u8],
         w: &Waker,
     ) -> Result<usize, TcpError> {
-        self.io_or_register(id, w, |c| c.recv(buf), |c| &mut c.recv_waker)
+        self.io_or_register(id, w, |c| c.recv(buf), |n| *n > 0, |c| &mut c.recv_waker)
     }
 
-    /// `io` on the connection `id`; when it moved nothing, `w` is
+    /// `io` on the connection `id`; when it `moved` nothing, `w` is
     /// registered as the waker `waker` picks, else the connection is
     /// queued if it now has output (as `touch`, with one look-up).
     #[inline(always)]
-    fn io_or_register(
+    fn io_or_register<T>(
         &mut self,
         id: ConnId,
         w: &Waker,
-        io: impl FnOnce(&mut Conn) -> Result<usize, TcpError>,
+        io: impl FnOnce(&mut Conn) -> Result<T, TcpError>,
+        moved: impl FnOnce(&T) -> bool,
         waker: impl FnOnce(&mut Conn) -> &mut Option<Waker>,
-    ) -> Result<usize, TcpError> {
+    ) -> Result<T, TcpError> {
         let c = self.conn_mut(id)?;
-        let n = io(c)?;
-        if n == 0 {
+        let r = io(c)?;
+        if !moved(&r) {
             set_waker(waker(c), w);
         } else if c.mark_queued_if_output() {
             self.queue.push_back(id.index);
         }
-        Ok(n)
+        Ok(r)
     }
 
     /// Zero-copy read: `f` sees the first contiguous received bytes and
@@ -1548,6 +1551,48 @@ impl TcpEngine {
         let r = self.conn_mut(id)?.recv_with(f)?;
         self.touch(id);
         Ok(r)
+    }
+
+    /// In-place read for an asynchronous reader: when received bytes are
+    /// held, or the stream ended, `f` (taken out of its option) sees the
+    /// first contiguous run of them, empty at the end of the stream, and
+    /// returns how many it consumed and a value, which this returns;
+    /// otherwise `w` is registered as the receive waker and this returns
+    /// `Ok(None)`. Errors as [`TcpEngine::recv`].
+    pub fn recv_with_or_register<R, F: FnOnce(&[u8]) -> (usize, R)>(
+        &mut self,
+        id: ConnId,
+        f: &mut Option<F>,
+        w: &Waker,
+    ) -> Result<Option<R>, TcpError> {
+        self.io_or_register(
+            id,
+            w,
+            |c| c.recv_in_place(f),
+            Option::is_some,
+            |c| &mut c.recv_waker,
+        )
+    }
+
+    /// In-place write for an asynchronous writer: when the send buffer has
+    /// room, `f` (taken out of its option) writes into the start of its
+    /// first contiguous free run (never empty; the old bytes there are
+    /// unspecified) and returns how many bytes it wrote and a value, which
+    /// this returns; otherwise `w` is registered as the send waker and
+    /// this returns `Ok(None)`. Errors as [`TcpEngine::send`].
+    pub fn send_with_or_register<R, F: FnOnce(&mut [u8]) -> (usize, R)>(
+        &mut self,
+        id: ConnId,
+        f: &mut Option<F>,
+        w: &Waker,
+    ) -> Result<Option<R>, TcpError> {
+        self.io_or_register(
+            id,
+            w,
+            |c| c.send_in_place(f),
+            Option::is_some,
+            |c| &mut c.send_waker,
+        )
     }
 
     /// Queue bytes to send; returns how many fit (0 if the buffer is full).
@@ -1567,7 +1612,7 @@ impl TcpEngine {
         data: &[u8],
         w: &Waker,
     ) -> Result<usize, TcpError> {
-        self.io_or_register(id, w, |c| c.send(data), |c| &mut c.send_waker)
+        self.io_or_register(id, w, |c| c.send(data), |n| *n > 0, |c| &mut c.send_waker)
     }
 
     /// Zero-copy write: `f` fills the first contiguous free part of the

@@ -4,8 +4,9 @@
 //! as the [`super::assembler::Assembler`] records).
 //!
 //! Bytes are copied in once (from the application or the segment) and out
-//! once (into the frame or the application); nothing is allocated after
-//! construction.
+//! once (into the frame or the application), or not at all by an
+//! application that writes or reads them in place (`Flow::write_with`,
+//! `Flow::read_with`); nothing is allocated after construction.
 
 use alloc::vec::Vec;
 
@@ -20,8 +21,9 @@ pub(crate) struct Ring {
 }
 
 impl Ring {
-    /// A ring over `storage` (its length is the capacity; its contents are
-    /// never exposed before being overwritten).
+    /// A ring over `storage` (its length is the capacity; its old contents
+    /// are only ever shown to an in-place writer, as free room:
+    /// [`Ring::free_front_mut`]).
     pub(crate) fn from_storage(storage: Vec<u8>) -> Ring {
         Ring {
             buf: storage,

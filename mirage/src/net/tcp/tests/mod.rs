@@ -2,10 +2,12 @@
 //! (`transitions`), loss recovery with crafted ACKs (`recovery`), hostile
 //! segments (`hostile`), and two `TcpEngine`s over a
 //! simulated wire with loss, duplication, reordering and delay (`bulk`,
-//! `churn`), all on virtual time.
+//! `churn`), all on virtual time; and `Flow::write_with`'s default
+//! (`flow_default`).
 
 mod bulk;
 mod churn;
+mod flow_default;
 mod harness;
 mod hostile;
 mod recovery;

@@ -1,0 +1,85 @@
+//! `Flow::write_with`'s default: `f` gets a room of `WRITE_WITH_ROOM`
+//! bytes, and what it wrote there (no more than the room, whatever it
+//! claims) is written out whole, through as many short writes as the flow
+//! takes.
+
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr};
+
+use crate::net::tcp::TcpError;
+use crate::net::tcp::{Flow, WRITE_WITH_ROOM};
+use crate::rt::now_or_never;
+
+/// A flow that takes at most 1000 bytes per write, into `written`.
+struct ShortWrites {
+    written: Vec<u8>,
+}
+
+impl embedded_io::ErrorType for ShortWrites {
+    type Error = TcpError;
+}
+
+impl embedded_io_async::Read for ShortWrites {
+    async fn read(&mut self, _buf: &mut [u8]) -> Result<usize, TcpError> {
+        Ok(0)
+    }
+}
+
+impl embedded_io_async::Write for ShortWrites {
+    async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        let n = data.len().min(1000);
+        self.written.extend_from_slice(&data[..n]);
+        Ok(n)
+    }
+
+    async fn flush(&mut self) -> Result<(), TcpError> {
+        Ok(())
+    }
+}
+
+impl Flow for ShortWrites {
+    fn local(&self) -> (IpAddr, u16) {
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), 1)
+    }
+
+    fn remote(&self) -> (IpAddr, u16) {
+        (IpAddr::V4(Ipv4Addr::LOCALHOST), 2)
+    }
+
+    async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
+        Ok(f(&[]).1)
+    }
+
+    async fn shutdown_write(&mut self) -> Result<(), TcpError> {
+        Ok(())
+    }
+
+    async fn close(self) -> Result<(), TcpError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_default_write_with_writes_what_f_wrote_whole() {
+    let mut flow = ShortWrites {
+        written: Vec::new(),
+    };
+    let r = now_or_never(flow.write_with(|room| {
+        assert_eq!(room.len(), WRITE_WITH_ROOM);
+        for (i, b) in room[..2500].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        (2500, "value")
+    }));
+    assert_eq!(r, Some(Ok("value")));
+    assert_eq!(flow.written.len(), 2500);
+    assert!(flow.written.iter().enumerate().all(|(i, &b)| b == i as u8));
+    // A claim past the room counts the room only.
+    flow.written.clear();
+    let r = now_or_never(flow.write_with(|room| {
+        room.fill(7);
+        (usize::MAX, ())
+    }));
+    assert_eq!(r, Some(Ok(())));
+    assert_eq!(flow.written, [7u8; WRITE_WITH_ROOM]);
+}
