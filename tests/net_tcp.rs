@@ -439,3 +439,54 @@ fn in_place_reads_and_writes_carry_a_stream_intact() {
         },
     );
 }
+
+/// `ReadReady` and `WriteReady` on the direct stack tell whether the next
+/// `read` or `write` returns at once: nothing to read before the peer
+/// writes; room to write until the send buffer is full (the peer reading
+/// nothing), and again once the peer read; at the end of the stream and
+/// after `shutdown_write`, ready (the calls return at once).
+#[test]
+fn readiness_tells_whether_the_next_read_or_write_returns_at_once() {
+    use embedded_io_async::{ReadReady, WriteReady};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let listener = b.tcp().bind(5004).unwrap();
+        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5004).await.unwrap();
+        let mut peer = listener.accept().await.unwrap();
+        assert_eq!(flow.read_ready(), Ok(false));
+        assert_eq!(peer.read_ready(), Ok(false));
+        assert_eq!(flow.write_ready(), Ok(true));
+        peer.write_all(b"ping").await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(flow.read_ready(), Ok(true));
+        let mut buf = [0u8; 4];
+        flow.read_exact(&mut buf).await.unwrap();
+        assert_eq!(flow.read_ready(), Ok(false));
+        // The peer reads nothing: the send buffer fills.
+        let chunk = vec![0x5a; 16 * 1024];
+        let mut written = 0usize;
+        while flow.write_ready() == Ok(true) {
+            written += flow.write(&chunk).await.unwrap();
+            assert!(written < 16 * 1024 * 1024, "the send buffer never filled");
+            sleep_ns(SEC / 1000).await;
+        }
+        assert_eq!(flow.write_ready(), Ok(false));
+        let mut drained = 0usize;
+        let mut big = vec![0u8; 64 * 1024];
+        while drained < written {
+            drained += peer.read(&mut big).await.unwrap();
+        }
+        sleep_ns(SEC / 10).await;
+        assert_eq!(flow.write_ready(), Ok(true));
+        // The ends: ready, and the calls return at once.
+        flow.shutdown_write().await.unwrap();
+        assert_eq!(flow.write_ready(), Ok(true));
+        assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+        peer.close().await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(flow.read_ready(), Ok(true));
+        assert_eq!(flow.read(&mut buf).await, Ok(0));
+        flow.close().await.unwrap();
+    });
+}

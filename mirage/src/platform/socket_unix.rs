@@ -402,6 +402,22 @@ impl embedded_io_async::Write for SocketFlow {
     }
 }
 
+/// The socket is readable now (bytes, end of stream or an error).
+impl embedded_io_async::ReadReady for SocketFlow {
+    fn read_ready(&mut self) -> Result<bool, TcpError> {
+        reactor::ready_now(self.stream.as_raw_fd(), Interest::Readable)
+            .map_err(|e| tcp_error("poll", &e))
+    }
+}
+
+/// The socket is writable now (room, or an error).
+impl embedded_io_async::WriteReady for SocketFlow {
+    fn write_ready(&mut self) -> Result<bool, TcpError> {
+        reactor::ready_now(self.stream.as_raw_fd(), Interest::Writable)
+            .map_err(|e| tcp_error("poll", &e))
+    }
+}
+
 impl Flow for SocketFlow {
     fn local(&self) -> (IpAddr, u16) {
         self.local
@@ -503,5 +519,76 @@ impl Stackv4v6 for SocketStack {
 
     fn addresses(&self) -> Vec<IpAddr> {
         self.addresses.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec;
+    use core::net::Ipv4Addr;
+
+    use embedded_io_async::{Read as _, ReadReady, Write as _, WriteReady};
+
+    use super::SocketTcp;
+    use super::std;
+    use crate::net::tcp::{Flow, Tcp, TcpListener};
+    use crate::platform::UnixPlatform;
+    use crate::rt::{Executor, leak, sleep_ns};
+
+    /// `ReadReady` and `WriteReady` of the socket stack's flows ask the kernel
+    /// without waiting: nothing to read before the peer writes, then ready;
+    /// room to write until the socket's buffers are full (the peer reading
+    /// nothing), and again once the peer read; ready at the end of the stream.
+    #[test]
+    fn socket_flows_tell_readiness_without_waiting() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = probe.local_addr().unwrap().port();
+            drop(probe);
+            let listener = tcp.bind(port).unwrap();
+            let mut flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let mut peer = listener.accept().await.unwrap();
+            assert_eq!(flow.read_ready(), Ok(false));
+            assert_eq!(flow.write_ready(), Ok(true));
+            peer.write_all(b"ping").await.unwrap();
+            let mut waited = 0;
+            while flow.read_ready() != Ok(true) {
+                waited += 1;
+                assert!(waited < 1000, "the bytes never became readable");
+                sleep_ns(1_000_000).await;
+            }
+            let mut buf = [0u8; 4];
+            flow.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"ping");
+            // The peer reads nothing: the kernel's buffers fill.
+            let chunk = vec![0x5a; 64 * 1024];
+            let mut written = 0usize;
+            while flow.write_ready() == Ok(true) {
+                written += flow.write(&chunk).await.unwrap();
+                assert!(written < 1 << 30, "the socket never filled");
+            }
+            let mut drained = 0usize;
+            let mut big = vec![0u8; 256 * 1024];
+            while drained < written {
+                drained += peer.read(&mut big).await.unwrap();
+            }
+            let mut waited = 0;
+            while flow.write_ready() != Ok(true) {
+                waited += 1;
+                assert!(waited < 1000, "the socket never had room again");
+                sleep_ns(1_000_000).await;
+            }
+            peer.shutdown_write().await.unwrap();
+            let mut waited = 0;
+            while flow.read_ready() != Ok(true) {
+                waited += 1;
+                assert!(waited < 1000, "the end of stream never became readable");
+                sleep_ns(1_000_000).await;
+            }
+            assert_eq!(flow.read(&mut buf).await, Ok(0));
+        })
+        .unwrap();
     }
 }

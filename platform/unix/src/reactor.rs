@@ -231,6 +231,34 @@ pub fn idle(deadline_ns: Option<u64>) {
     }
 }
 
+/// Whether `fd` is ready for `interest` now, without waiting (a `ppoll(2)`
+/// with a zero timeout): readable includes the peer's end of stream, and
+/// both include a pending error or hang-up, since the next system call then
+/// returns at once too.
+///
+/// # Errors
+///
+/// The error of `ppoll(2)`.
+pub fn ready_now(fd: RawFd, interest: Interest) -> io::Result<bool> {
+    let events = match interest {
+        Interest::Readable => libc::POLLIN,
+        Interest::Writable => libc::POLLOUT,
+    };
+    let mut fds = [libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }];
+    loop {
+        match ppoll(&mut fds, Some(0)) {
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(fds[0].revents != 0),
+            Err(err) if err.raw_os_error() == Some(libc::EINTR) => {}
+            Err(err) => return Err(err),
+        }
+    }
+}
+
 /// `ppoll(2)` over `fds` with an optional relative timeout in nanoseconds
 /// (`None`: wait indefinitely) and no signal-mask change. Returns the
 /// number of descriptors with events.
@@ -404,6 +432,26 @@ mod tests {
         idle(Some(start + 5 * SECOND));
         assert!(monotonic_ns() - start < SECOND);
         assert_eq!(wakes(&counter), 1);
+        assert_eq!(registered_count(), 0);
+    }
+
+    #[test]
+    fn ready_now_reports_without_waiting_or_registering() {
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let (r, w) = (reader.as_raw_fd(), writer.as_raw_fd());
+        assert!(!ready_now(r, Interest::Readable).unwrap());
+        assert!(ready_now(w, Interest::Writable).unwrap());
+        writer.write_all(b"x").unwrap();
+        assert!(ready_now(r, Interest::Readable).unwrap());
+        // A full pipe is not writable.
+        // SAFETY: `w` is the open write end; F_SETFL only sets its flags.
+        let set = unsafe { libc::fcntl(w, libc::F_SETFL, libc::O_NONBLOCK) };
+        assert_eq!(set, 0);
+        while writer.write(&[0u8; 4096]).is_ok() {}
+        assert!(!ready_now(w, Interest::Writable).unwrap());
+        // The writer gone, the reader is ready (end of stream) for good.
+        drop(writer);
+        assert!(ready_now(r, Interest::Readable).unwrap());
         assert_eq!(registered_count(), 0);
     }
 

@@ -672,6 +672,11 @@ impl Conn {
         }
     }
 
+    /// Whether `send` would return something other than `Ok(0)`.
+    pub(crate) fn writable(&self) -> bool {
+        self.tx.free() > 0 || self.check_writable().is_err()
+    }
+
     /// Whether `recv` would return something other than `Ok(0)`.
     pub(crate) fn readable(&self) -> bool {
         !self.rx.is_empty() || self.fin_received || self.error.is_some()

@@ -110,7 +110,10 @@ pub const WRITE_WITH_ROOM: usize = 4096;
 
 /// A TCP connection (`Mirage_flow.S`): bytes both ways, half-close, close.
 pub trait Flow:
-    embedded_io_async::Read<Error = TcpError> + embedded_io_async::Write<Error = TcpError>
+    embedded_io_async::Read<Error = TcpError>
+    + embedded_io_async::Write<Error = TcpError>
+    + embedded_io_async::ReadReady
+    + embedded_io_async::WriteReady
 {
     /// Our address and port.
     fn local(&self) -> (IpAddr, u16);
@@ -615,6 +618,22 @@ impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
     /// has left: nothing to do.
     async fn flush(&mut self) -> Result<(), TcpError> {
         Ok(())
+    }
+}
+
+/// `true`: the next `read` returns at once (bytes, the end of the stream,
+/// or the connection's error).
+impl<I: Ip, C: Mclock> embedded_io_async::ReadReady for DirectFlow<I, C> {
+    fn read_ready(&mut self) -> Result<bool, TcpError> {
+        self.tcp.with(|e| e.can_recv(self.id))
+    }
+}
+
+/// `true`: the next `write` returns at once (taking bytes, or with the
+/// connection's error).
+impl<I: Ip, C: Mclock> embedded_io_async::WriteReady for DirectFlow<I, C> {
+    fn write_ready(&mut self) -> Result<bool, TcpError> {
+        self.tcp.with(|e| e.can_send(self.id))
     }
 }
 

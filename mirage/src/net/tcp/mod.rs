@@ -1637,6 +1637,12 @@ impl TcpEngine {
         Ok(self.conn(id)?.readable())
     }
 
+    /// Whether `send` would take bytes or return an error (rather than
+    /// `Ok(0)` for a full send buffer).
+    pub fn can_send(&self, id: ConnId) -> Result<bool, TcpError> {
+        Ok(self.conn(id)?.writable())
+    }
+
     /// Shut down writing: a FIN follows what is queued.
     pub fn shutdown_write(&mut self, id: ConnId) -> Result<(), TcpError> {
         self.conn_mut(id)?.shutdown_write();

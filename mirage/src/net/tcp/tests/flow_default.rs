@@ -37,6 +37,18 @@ impl embedded_io_async::Write for ShortWrites {
     }
 }
 
+impl embedded_io_async::ReadReady for ShortWrites {
+    fn read_ready(&mut self) -> Result<bool, TcpError> {
+        Ok(true)
+    }
+}
+
+impl embedded_io_async::WriteReady for ShortWrites {
+    fn write_ready(&mut self) -> Result<bool, TcpError> {
+        Ok(true)
+    }
+}
+
 impl Flow for ShortWrites {
     fn local(&self) -> (IpAddr, u16) {
         (IpAddr::V4(Ipv4Addr::LOCALHOST), 1)
