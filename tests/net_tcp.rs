@@ -343,9 +343,11 @@ fn thousands_of_short_connections_leave_nothing_behind() {
 /// link that loses, duplicates and reorders: a stream written in place in
 /// pieces of odd sizes, and read in place consuming only part of each run
 /// (so runs straddle the ring's wrap and partial consumption is kept),
-/// arrives intact; the end of the stream is an empty slice, again and
-/// again; a read dropped before data came consumed nothing; a write in
-/// place after `shutdown_write` fails as `write` does.
+/// arrives intact (also when the reader claims more than a run: only the
+/// run counts, the bytes past the wrap come next); the end of the stream
+/// is an empty slice, again and again; a read given up before any data
+/// came leaves the stream whole; a write in place after `shutdown_write`
+/// fails as `write` does.
 #[test]
 fn in_place_reads_and_writes_carry_a_stream_intact() {
     const LEN: u64 = 6 * MB;
@@ -379,19 +381,35 @@ fn in_place_reads_and_writes_carry_a_stream_intact() {
                 let mut calls = 0u64;
                 loop {
                     calls += 1;
-                    // Consume at most 1000 bytes, and only half of a
-                    // longer run: the rest must come again.
-                    let consumed = flow
+                    // Consume half the run, or 7 bytes, so that the rest
+                    // must come again; or claim more than the run, of
+                    // which only the run counts.
+                    let ended = flow
                         .read_with(|run| {
-                            let n = run.len().min(1000).max(run.len() / 2).min(run.len());
-                            let n = if calls.is_multiple_of(3) { n.min(7) } else { n };
+                            if calls.is_multiple_of(5) {
+                                d.add(run);
+                                return (usize::MAX, run.is_empty());
+                            }
+                            let n = if calls.is_multiple_of(3) {
+                                run.len().min(7)
+                            } else {
+                                run.len().div_ceil(2)
+                            };
                             d.add(&run[..n]);
                             (n, run.is_empty())
                         })
                         .await
                         .unwrap();
-                    if consumed {
+                    if ended {
                         break;
+                    }
+                    // Let segments in while bytes are held, so that runs
+                    // straddle the ring's wrap.
+                    if calls.is_multiple_of(4) {
+                        mirage::rt::yield_now().await;
+                    }
+                    if calls.is_multiple_of(64) {
+                        sleep_ns(SEC / 1000).await;
                     }
                 }
                 // The end stays the end.
@@ -489,4 +507,51 @@ fn readiness_tells_whether_the_next_read_or_write_returns_at_once() {
         assert_eq!(flow.read(&mut buf).await, Ok(0));
         flow.close().await.unwrap();
     });
+}
+
+/// Consuming in place opens the window as `read` does: a sender stalled on
+/// a full receive buffer (zero-window probes going out) resumes on the
+/// reader's window updates, without waiting for a probe, and the whole
+/// stream arrives in moments of virtual time.
+#[test]
+fn consuming_in_place_reopens_a_closed_window() {
+    const LEN: usize = 1024 * 1024;
+    let (ha, hb) = hosts();
+    netsim::pair(
+        LinkConfig::default(),
+        ha,
+        hb,
+        move |a, b, clock| async move {
+            sleep_ns(3 * SEC).await;
+            let listener = b.tcp().bind(5005).unwrap();
+            let mut flow = a.tcp().connect(v4("10.0.0.2"), 5005).await.unwrap();
+            let mut peer = listener.accept().await.unwrap();
+            let spawner = Spawner::for_current_executor().await;
+            let sender = spawner.spawn(async move {
+                flow.write_all(&payload(LEN, 5)).await.unwrap();
+                flow
+            });
+            // B reads nothing for a while: its window closes and A probes.
+            sleep_ns(5 * SEC).await;
+            let probes = a.direct_tcp().stats().window_probes;
+            assert!(probes > 0, "the window never closed");
+            let started = clock.0.now();
+            let mut got = Vec::new();
+            while got.len() < LEN {
+                let n = peer
+                    .read_with(|run| {
+                        got.extend_from_slice(run);
+                        (run.len(), run.len())
+                    })
+                    .await
+                    .unwrap();
+                assert!(n > 0, "the stream ended early");
+            }
+            let took = clock.0.now() - started;
+            assert!(got == payload(LEN, 5));
+            assert_eq!(a.direct_tcp().stats().window_probes, probes);
+            assert!(took < SEC / 10, "{took} ns to take the stream");
+            sender.await.close().await.unwrap();
+        },
+    );
 }

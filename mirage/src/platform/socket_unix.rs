@@ -428,7 +428,11 @@ impl Flow for SocketFlow {
     }
 
     /// The bytes are peeked into a buffer of the flow's (the kernel keeps
-    /// them), and those `f` consumed are then read off the socket.
+    /// them), and those `f` consumed are then read off the socket: two
+    /// copies of up to [`PEEK_BUFFER`] bytes per call, so a reader that
+    /// consumes a little at a time is better served by `read`. Should the
+    /// read-off fail (it takes bytes the kernel holds), the error is
+    /// returned although `f` ran.
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
         if self.peeked.is_empty() {
             self.peeked = alloc::vec![0; PEEK_BUFFER];
@@ -539,8 +543,10 @@ mod tests {
     /// without waiting: nothing to read before the peer writes, then ready;
     /// room to write until the socket's buffers are full (the peer reading
     /// nothing), and again once the peer read; ready at the end of the stream.
+    /// And `read_with` keeps what it did not consume, and clamps a claim
+    /// past the run to the run.
     #[test]
-    fn socket_flows_tell_readiness_without_waiting() {
+    fn socket_flows_tell_readiness_and_read_in_place() {
         let ex = Executor::new(UnixPlatform);
         ex.block_on(async {
             let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
@@ -562,6 +568,21 @@ mod tests {
             let mut buf = [0u8; 4];
             flow.read_exact(&mut buf).await.unwrap();
             assert_eq!(&buf, b"ping");
+            // In place: what was not consumed comes again; a claim past the
+            // run takes the run only.
+            peer.write_all(b"hello world").await.unwrap();
+            let first = flow.read_with(|run| (5, run.to_vec())).await.unwrap();
+            assert!(first.starts_with(b"hello"), "{first:?}");
+            let mut rest = vec![];
+            while rest.len() < 6 {
+                let run = flow
+                    .read_with(|run| (usize::MAX, run.to_vec()))
+                    .await
+                    .unwrap();
+                rest.extend_from_slice(&run);
+            }
+            assert_eq!(rest, b" world");
+            assert_eq!(flow.read_ready(), Ok(false));
             // The peer reads nothing: the kernel's buffers fill.
             let chunk = vec![0x5a; 64 * 1024];
             let mut written = 0usize;

@@ -428,8 +428,8 @@ impl Conn {
         *c_ts_offset = ts_offset;
         *last_ack_sent = SeqNumber(0);
         *sack_ok = config.sack;
-        tx.clear();
-        rx.clear();
+        tx.renew();
+        rx.renew();
         asm.clear();
         *rx_placed = None;
         *rtt = Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns);
@@ -937,7 +937,10 @@ mod tests {
         );
         assert!(c.tx.is_empty() && c.rx.is_empty());
         assert_eq!(c.buffer_sizes(), (4096, 4096));
-        // (The storage's stale bytes aside: they are never exposed.)
+        // The new owner's in-place writer does not see the old one's bytes.
+        assert!(c.tx.free_front_mut().iter().all(|&b| b == 0));
+        // (The storage's stale bytes aside: they are never exposed, which
+        // `ring::tests` checks.)
         let (tx2, rx2) = (c.tx.take_storage(), c.rx.take_storage());
         c.tx = Ring::from_storage(tx2.clone());
         c.rx = Ring::from_storage(rx2.clone());

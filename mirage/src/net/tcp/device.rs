@@ -137,20 +137,33 @@ pub trait Flow:
     /// returns. On the direct stack the slice is the connection's receive
     /// buffer itself: no copy, and consuming opens the window.
     ///
-    /// A run ends where the receive buffer wraps, so one call may see
-    /// fewer bytes than are held; the next call sees the rest. Dropping
-    /// the future before it completes consumes nothing.
+    /// - A run ends where the receive buffer wraps, so one call may see
+    ///   fewer bytes than are held; the next call sees the rest.
+    /// - Consuming nothing does not wait for more: the next call sees the
+    ///   same bytes at once. A reader that needs more than a run (a
+    ///   record split by the wrap) copies it out, or uses `read`.
+    /// - `f` runs while the stack holds the connection: it must not call
+    ///   into the same stack (its flows, listeners, counters), which
+    ///   panics as a `RefCell` borrowed twice does.
+    /// - A future dropped before `f` ran consumed nothing.
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError>;
 
-    /// Writes in place: waits until the connection can take bytes, then
-    /// calls `f` with room for them (never empty; the old bytes there are
-    /// unspecified). `f` writes the bytes to send at the start of the room
-    /// and returns how many (at most the room's length counts) and a
-    /// value, which this returns once they are the stack's. On the direct
-    /// stack the room is the connection's send buffer itself: no copy.
+    /// Writes in place: `f` writes the bytes to send at the start of a
+    /// room it is given (never empty) and returns how many (at most the
+    /// room's length counts) and a value, which this returns once they are
+    /// the stack's. On the direct stack this waits until the connection
+    /// can take bytes, and the room is the connection's send buffer itself
+    /// (no copy), whose old bytes are unspecified: zeros, or bytes this
+    /// connection sent before. As for [`Flow::read_with`], `f` must not
+    /// call into the same stack, and a future dropped before `f` ran wrote
+    /// nothing.
     ///
-    /// This default hands `f` a buffer of the task's own and writes it
-    /// out with `write_all`.
+    /// This default, for flows that cannot lend their buffer (the socket
+    /// stack's), calls `f` at once with a zeroed buffer of
+    /// [`WRITE_WITH_ROOM`] bytes, then writes what `f` wrote with
+    /// `write_all`: it waits after `f`, not before, and a future dropped
+    /// during that wait may have written only part of it, as `write_all`'s
+    /// may.
     async fn write_with<R>(
         &mut self,
         f: impl FnOnce(&mut [u8]) -> (usize, R),

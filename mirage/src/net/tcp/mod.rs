@@ -1558,7 +1558,8 @@ impl TcpEngine {
     /// first contiguous run of them, empty at the end of the stream, and
     /// returns how many it consumed and a value, which this returns;
     /// otherwise `w` is registered as the receive waker and this returns
-    /// `Ok(None)`. Errors as [`TcpEngine::recv`].
+    /// `Ok(None)`. Errors as [`TcpEngine::recv`]'s, but for the end of
+    /// the stream, which is `f`'s empty slice here.
     pub fn recv_with_or_register<R, F: FnOnce(&[u8]) -> (usize, R)>(
         &mut self,
         id: ConnId,

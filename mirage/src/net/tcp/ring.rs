@@ -18,18 +18,30 @@ pub(crate) struct Ring {
     buf: Vec<u8>,
     head: usize,
     len: usize,
+    /// `buf[..ours]` holds only zeros or bytes appended since the ring was
+    /// made or [`Ring::renew`]ed (kept by the appending writes, `enqueue`
+    /// and `free_front_mut`): the free room lent to an in-place writer is
+    /// zeroed past it, so that it never shows an earlier owner's bytes.
+    ours: usize,
 }
 
 impl Ring {
     /// A ring over `storage` (its length is the capacity; its old contents
-    /// are only ever shown to an in-place writer, as free room:
-    /// [`Ring::free_front_mut`]).
+    /// are never exposed: [`Ring::free_front_mut`] zeroes them first).
     pub(crate) fn from_storage(storage: Vec<u8>) -> Ring {
         Ring {
             buf: storage,
             head: 0,
             len: 0,
+            ours: 0,
         }
+    }
+
+    /// Empty the ring for a new owner (a pooled connection's next one):
+    /// its old bytes will not be shown to it.
+    pub(crate) fn renew(&mut self) {
+        self.clear();
+        self.ours = 0;
     }
 
     /// Take the storage out (for reuse by another connection), leaving an
@@ -38,6 +50,7 @@ impl Ring {
     pub(crate) fn take_storage(&mut self) -> Vec<u8> {
         self.head = 0;
         self.len = 0;
+        self.ours = 0;
         core::mem::take(&mut self.buf)
     }
 
@@ -76,8 +89,16 @@ impl Ring {
     /// Append as much of `data` as fits; returns how much.
     pub(crate) fn enqueue(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
+        let start = self.index(self.len);
         self.write_at(self.len, &data[..n]);
         self.len += n;
+        // (Past the end, the write wrapped: all the storage is ours.)
+        let end = start + n;
+        self.ours = if end > self.buf.len() {
+            self.buf.len()
+        } else {
+            self.ours.max(end)
+        };
         n
     }
 
@@ -161,7 +182,10 @@ impl Ring {
         self.slices(0, self.len).0
     }
 
-    /// The first contiguous run of free space (after the held bytes).
+    /// The first contiguous run of free space (after the held bytes), for
+    /// an appending writer that [`Ring::commit`]s what it wrote there: the
+    /// run holds zeros or bytes appended since the ring was made or
+    /// renewed, never an earlier owner's.
     pub(crate) fn free_front_mut(&mut self) -> &mut [u8] {
         if self.free() == 0 {
             return &mut [];
@@ -173,6 +197,13 @@ impl Ring {
             self.head
         };
         let end = end.min(start + self.free());
+        // Appends go on from index 0 until the first wrap, so the held
+        // bytes and the free run's start lie within `ours`.
+        debug_assert!(start <= self.ours);
+        if end > self.ours {
+            self.buf[start.max(self.ours)..end].fill(0);
+            self.ours = end;
+        }
         &mut self.buf[start..end]
     }
 }
@@ -215,6 +246,33 @@ mod tests {
         let mut out = [0u8; 8];
         assert_eq!(r.dequeue(&mut out), 6);
         assert_eq!(&out[..6], b"abcdef");
+    }
+
+    /// The room lent to an in-place writer holds zeros or the owner's own
+    /// earlier bytes, never those of the storage's earlier owner, and
+    /// each byte is zeroed at most once per owner.
+    #[test]
+    fn the_free_room_never_shows_an_earlier_owners_bytes() {
+        let mut r = Ring::from_storage(vec![0xee; 8]);
+        assert_eq!(r.free_front_mut(), &[0; 8]);
+        r.free_front_mut()[..3].copy_from_slice(b"abc");
+        r.commit(3);
+        r.consume(3);
+        // (The owner's own bytes may show again: here, none.)
+        assert_eq!(r.free_front_mut(), &[0; 5]);
+        // A new owner: the old owner's bytes are zeroed as they are lent.
+        r.free_front_mut().copy_from_slice(b"defgh");
+        r.renew();
+        r.enqueue(b"xy");
+        assert_eq!(r.free_front_mut(), &[0; 6]);
+        // Appends that wrap make the whole storage the owner's: lent as is.
+        r.renew();
+        r.enqueue(b"12345");
+        r.consume(5);
+        r.enqueue(b"6789");
+        assert_eq!(r.ours, 8);
+        r.consume(4);
+        assert_eq!(r.free_front_mut(), b"2345678");
     }
 
     #[test]
