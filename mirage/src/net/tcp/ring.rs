@@ -18,10 +18,12 @@ pub(crate) struct Ring {
     buf: Vec<u8>,
     head: usize,
     len: usize,
-    /// `buf[..ours]` holds only zeros or bytes appended since the ring was
-    /// made or [`Ring::renew`]ed (kept by the appending writes, `enqueue`
-    /// and `free_front_mut`): the free room lent to an in-place writer is
-    /// zeroed past it, so that it never shows an earlier owner's bytes.
+    /// `buf[..ours]` holds only zeros or bytes written since the ring was
+    /// made or [`Ring::renew`]ed: the free room lent to an in-place writer
+    /// ([`Ring::free_front_mut`]) is zeroed past it, so that it never
+    /// shows an earlier owner's bytes. (A lower bound, kept by that lending
+    /// alone, off the path of `enqueue`: bytes appended past it may be
+    /// zeroed once more before being lent.)
     ours: usize,
 }
 
@@ -89,16 +91,8 @@ impl Ring {
     /// Append as much of `data` as fits; returns how much.
     pub(crate) fn enqueue(&mut self, data: &[u8]) -> usize {
         let n = data.len().min(self.free());
-        let start = self.index(self.len);
         self.write_at(self.len, &data[..n]);
         self.len += n;
-        // (Past the end, the write wrapped: all the storage is ours.)
-        let end = start + n;
-        self.ours = if end > self.buf.len() {
-            self.buf.len()
-        } else {
-            self.ours.max(end)
-        };
         n
     }
 
@@ -197,9 +191,9 @@ impl Ring {
             self.head
         };
         let end = end.min(start + self.free());
-        // Appends go on from index 0 until the first wrap, so the held
-        // bytes and the free run's start lie within `ours`.
-        debug_assert!(start <= self.ours);
+        // (Below `start`, `[ours, start)` is not lent; it holds bytes
+        // appended since the renewal, as appends go on from index 0: so
+        // all of `..end` is the owner's once the room is zeroed.)
         if end > self.ours {
             self.buf[start.max(self.ours)..end].fill(0);
             self.ours = end;
@@ -255,24 +249,22 @@ mod tests {
     fn the_free_room_never_shows_an_earlier_owners_bytes() {
         let mut r = Ring::from_storage(vec![0xee; 8]);
         assert_eq!(r.free_front_mut(), &[0; 8]);
-        r.free_front_mut()[..3].copy_from_slice(b"abc");
-        r.commit(3);
-        r.consume(3);
-        // (The owner's own bytes may show again: here, none.)
-        assert_eq!(r.free_front_mut(), &[0; 5]);
-        // A new owner: the old owner's bytes are zeroed as they are lent.
-        r.free_front_mut().copy_from_slice(b"defgh");
+        r.free_front_mut().copy_from_slice(b"abcdefgh");
+        r.commit(8);
+        r.consume(8);
+        // The owner's own bytes are not zeroed again.
+        assert_eq!(r.free_front_mut(), b"abcdefgh");
+        // A new owner: the old owner's bytes are zeroed as they are lent,
+        // also after appends and a wrap.
         r.renew();
         r.enqueue(b"xy");
         assert_eq!(r.free_front_mut(), &[0; 6]);
-        // Appends that wrap make the whole storage the owner's: lent as is.
         r.renew();
         r.enqueue(b"12345");
         r.consume(5);
         r.enqueue(b"6789");
-        assert_eq!(r.ours, 8);
         r.consume(4);
-        assert_eq!(r.free_front_mut(), b"2345678");
+        assert_eq!(r.free_front_mut(), &[0; 7]);
     }
 
     #[test]
