@@ -2,11 +2,13 @@
 //! (SYN-SENT) connection to 10.0.0.2:80 is fed a sequence of segments cut
 //! from the input (each preceded by a length byte and a control byte; the
 //! checksum is fixed up so the segments reach the state machine), with
-//! time advancing and `dispatch` running in between. Nothing may panic and
-//! the tables stay within their bounds.
+//! time advancing and `dispatch` running in between, and the application
+//! reading and writing, by copy or in place. Nothing may panic and the
+//! tables stay within their bounds.
 #![no_main]
 
 use core::net::{IpAddr, Ipv4Addr};
+use core::task::Waker;
 use libfuzzer_sys::fuzz_target;
 use mirage::net::tcp::{Config, TcpEngine, Transmit};
 use mirage::net::wire::checksum::PseudoHeader;
@@ -62,14 +64,31 @@ fuzz_target!(|data: &[u8]| {
         tcp.process(now, &PEER, &US, &seg, &mut Sink(16));
         now += u64::from(*ctl >> 1) * 1_000_000;
         tcp.dispatch(now, &mut Sink(usize::from(ctl & 7)));
+        // The application's operations: copying, or in place (then with
+        // partial consumption, and claims past what it was given).
+        let over = ctl & 0x10 != 0;
         while let Ok(Some(id)) = tcp.accept(l) {
             let _ = tcp.recv(id, &mut buf);
-            let _ = tcp.send(id, b"reply");
+            if ctl & 0x20 != 0 {
+                let mut fill = Some(|room: &mut [u8]| {
+                    let n = room.len().min(5);
+                    room[..n].copy_from_slice(&b"reply"[..n]);
+                    (if over { usize::MAX } else { n }, ())
+                });
+                let _ = tcp.send_with_or_register(id, &mut fill, Waker::noop());
+            } else {
+                let _ = tcp.send(id, b"reply");
+            }
             if ctl & 0x40 != 0 {
                 let _ = tcp.close(id);
             }
         }
-        let _ = tcp.recv(c, &mut buf);
+        if ctl & 0x20 != 0 {
+            let mut take = Some(|run: &[u8]| (if over { usize::MAX } else { run.len() / 2 }, ()));
+            let _ = tcp.recv_with_or_register(c, &mut take, Waker::noop());
+        } else {
+            let _ = tcp.recv(c, &mut buf);
+        }
         let o = tcp.occupancy();
         assert!(o.connections <= 8 && o.time_wait <= 8, "{o:?}");
     }
