@@ -364,61 +364,112 @@ impl Drop for SocketFlow {
     }
 }
 
-impl embedded_io::ErrorType for SocketFlow {
+/// Reads from the non-blocking `stream`, waiting on the reactor while it
+/// has nothing.
+async fn read_stream(mut stream: &std::net::TcpStream, buf: &mut [u8]) -> Result<usize, TcpError> {
+    loop {
+        match stream.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                reactor::wait(stream.as_raw_fd(), Interest::Readable).await
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(tcp_error("read", &e)),
+        }
+    }
+}
+
+/// Writes to the non-blocking `stream`, waiting on the reactor while it
+/// has no room.
+async fn write_stream(mut stream: &std::net::TcpStream, data: &[u8]) -> Result<usize, TcpError> {
+    loop {
+        match stream.write(data) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                reactor::wait(stream.as_raw_fd(), Interest::Writable).await
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(tcp_error("write", &e)),
+        }
+    }
+}
+
+/// Whether `stream` is ready for `interest` now.
+fn stream_ready(stream: &std::net::TcpStream, interest: Interest) -> Result<bool, TcpError> {
+    reactor::ready_now(stream.as_raw_fd(), interest).map_err(|e| tcp_error("poll", &e))
+}
+
+/// The reading and writing traits of a socket flow or a half of one, over
+/// its `stream`.
+macro_rules! socket_io {
+    (read $t:ty) => {
+        impl embedded_io::ErrorType for $t {
+            type Error = TcpError;
+        }
+
+        impl embedded_io_async::Read for $t {
+            async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+                read_stream(&self.stream, buf).await
+            }
+        }
+
+        /// The socket is readable now (bytes, end of stream or an error).
+        impl embedded_io_async::ReadReady for $t {
+            fn read_ready(&mut self) -> Result<bool, TcpError> {
+                stream_ready(&self.stream, Interest::Readable)
+            }
+        }
+    };
+    (write $t:ty) => {
+        impl embedded_io_async::Write for $t {
+            async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+                write_stream(&self.stream, data).await
+            }
+
+            async fn flush(&mut self) -> Result<(), TcpError> {
+                Ok(())
+            }
+        }
+
+        /// The socket is writable now (room, or an error).
+        impl embedded_io_async::WriteReady for $t {
+            fn write_ready(&mut self) -> Result<bool, TcpError> {
+                stream_ready(&self.stream, Interest::Writable)
+            }
+        }
+    };
+}
+
+socket_io!(read SocketFlow);
+socket_io!(write SocketFlow);
+socket_io!(read SocketReader<'_>);
+socket_io!(write SocketWriter<'_>);
+
+/// The reading half of a [`SocketFlow`] ([`Flow::split`]).
+#[derive(Debug)]
+pub struct SocketReader<'a> {
+    stream: &'a std::net::TcpStream,
+}
+
+/// The writing half of a [`SocketFlow`] ([`Flow::split`]).
+#[derive(Debug)]
+pub struct SocketWriter<'a> {
+    stream: &'a std::net::TcpStream,
+}
+
+impl embedded_io::ErrorType for SocketWriter<'_> {
     type Error = TcpError;
 }
 
-impl embedded_io_async::Read for SocketFlow {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
-        loop {
-            match self.stream.read(buf) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    reactor::wait(self.stream.as_raw_fd(), Interest::Readable).await
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(tcp_error("read", &e)),
-            }
-        }
-    }
-}
-
-impl embedded_io_async::Write for SocketFlow {
-    async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
-        loop {
-            match self.stream.write(data) {
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    reactor::wait(self.stream.as_raw_fd(), Interest::Writable).await
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(tcp_error("write", &e)),
-            }
-        }
-    }
-
-    async fn flush(&mut self) -> Result<(), TcpError> {
-        Ok(())
-    }
-}
-
-/// The socket is readable now (bytes, end of stream or an error).
-impl embedded_io_async::ReadReady for SocketFlow {
-    fn read_ready(&mut self) -> Result<bool, TcpError> {
-        reactor::ready_now(self.stream.as_raw_fd(), Interest::Readable)
-            .map_err(|e| tcp_error("poll", &e))
-    }
-}
-
-/// The socket is writable now (room, or an error).
-impl embedded_io_async::WriteReady for SocketFlow {
-    fn write_ready(&mut self) -> Result<bool, TcpError> {
-        reactor::ready_now(self.stream.as_raw_fd(), Interest::Writable)
-            .map_err(|e| tcp_error("poll", &e))
-    }
-}
-
 impl Flow for SocketFlow {
+    type Reader<'a> = SocketReader<'a>;
+    type Writer<'a> = SocketWriter<'a>;
+
+    fn split(&mut self) -> (SocketReader<'_>, SocketWriter<'_>) {
+        let stream = &self.stream;
+        (SocketReader { stream }, SocketWriter { stream })
+    }
+
     fn local(&self) -> (IpAddr, u16) {
         self.local
     }
@@ -429,7 +480,7 @@ impl Flow for SocketFlow {
 
     /// The bytes are peeked into a buffer of the flow's (the kernel keeps
     /// them), and those `f` consumed are then read off the socket: two
-    /// copies of up to [`PEEK_BUFFER`] bytes per call, so a reader that
+    /// copies of up to 64 KiB per call, so a reader that
     /// consumes a little at a time is better served by `read`. Should the
     /// read-off fail (it takes bytes the kernel holds), the error is
     /// returned although `f` ran.
@@ -529,15 +580,16 @@ impl Stackv4v6 for SocketStack {
 #[cfg(test)]
 mod tests {
     use alloc::vec;
+    use alloc::vec::Vec;
     use core::net::Ipv4Addr;
 
     use embedded_io_async::{Read as _, ReadReady, Write as _, WriteReady};
 
-    use super::SocketTcp;
     use super::std;
-    use crate::net::tcp::{Flow, Tcp, TcpListener};
+    use super::{SocketFlow, SocketReader, SocketTcp};
+    use crate::net::tcp::{Flow, Tcp, TcpError, TcpListener};
     use crate::platform::UnixPlatform;
-    use crate::rt::{Executor, leak, sleep_ns};
+    use crate::rt::{Executor, join, leak, sleep_ns};
 
     /// `ReadReady` and `WriteReady` of the socket stack's flows ask the kernel
     /// without waiting: nothing to read before the peer writes, then ready;
@@ -549,13 +601,7 @@ mod tests {
     fn socket_flows_tell_readiness_and_read_in_place() {
         let ex = Executor::new(UnixPlatform);
         ex.block_on(async {
-            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
-            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let port = probe.local_addr().unwrap().port();
-            drop(probe);
-            let listener = tcp.bind(port).unwrap();
-            let mut flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
-            let mut peer = listener.accept().await.unwrap();
+            let (mut flow, mut peer) = connected().await;
             assert_eq!(flow.read_ready(), Ok(false));
             assert_eq!(flow.write_ready(), Ok(true));
             peer.write_all(b"ping").await.unwrap();
@@ -609,6 +655,55 @@ mod tests {
                 sleep_ns(1_000_000).await;
             }
             assert_eq!(flow.read(&mut buf).await, Ok(0));
+        })
+        .unwrap();
+    }
+
+    /// Two ends of a connection over loopback: ours, and the one accepted.
+    async fn connected() -> (SocketFlow, SocketFlow) {
+        let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let listener = tcp.bind(port).unwrap();
+        let flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+        (flow, listener.accept().await.unwrap())
+    }
+
+    /// Reads `len` bytes from `r`.
+    async fn receive(r: &mut SocketReader<'_>, len: usize) -> Result<Vec<u8>, TcpError> {
+        let mut got = Vec::with_capacity(len);
+        let mut buf = vec![0u8; 65536];
+        while got.len() < len {
+            let n = r.read(&mut buf).await?;
+            assert!(n > 0, "the stream ended early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(got)
+    }
+
+    /// A socket flow's halves move both directions at once, in one task:
+    /// each side writes more than the kernel's buffers hold while reading
+    /// what the other writes (one reader-writer doing it in turn would
+    /// block on its write for good).
+    #[test]
+    fn socket_flow_halves_carry_both_directions_at_once() {
+        const LEN: usize = 8 << 20;
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (mut a, mut b) = connected().await;
+            let (mut ra, mut wa) = a.split();
+            let (mut rb, mut wb) = b.split();
+            let data: Vec<u8> = (0..LEN).map(|i| (i % 251) as u8).collect();
+            let ((sa, sb), (ga, gb)) = join(
+                join(wa.write_all(&data), wb.write_all(&data)),
+                join(receive(&mut ra, LEN), receive(&mut rb, LEN)),
+            )
+            .await;
+            sa.unwrap();
+            sb.unwrap();
+            assert!(ga.unwrap() == data);
+            assert!(gb.unwrap() == data);
         })
         .unwrap();
     }

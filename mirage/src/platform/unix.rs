@@ -24,7 +24,8 @@ pub use net_unix::Netif;
 #[path = "socket_unix.rs"]
 mod socket_unix;
 pub use socket_unix::{
-    SocketFlow, SocketListener, SocketStack, SocketTcp, SocketUdp, SocketUdpSocket,
+    SocketFlow, SocketListener, SocketReader, SocketStack, SocketTcp, SocketUdp, SocketUdpSocket,
+    SocketWriter,
 };
 
 /// The timer: the executor's timer queue.

@@ -22,6 +22,9 @@
 
 mod executor;
 mod job;
+// (Structural pinning of the two futures of `Join`.)
+#[allow(unsafe_code)]
+mod join;
 #[allow(unsafe_code)]
 mod local;
 mod lock;
@@ -36,6 +39,7 @@ mod waker;
 
 pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
+pub use join::{Join, join};
 pub use lock::{Lock, LockGuard};
 pub use select::{Deadline, Either, Select, deadline, select};
 pub use signal::Signal;

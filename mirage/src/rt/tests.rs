@@ -358,3 +358,43 @@ fn select_takes_the_first_and_drops_both_at_once() {
     assert_eq!(out, (Either::Right(()), 1, Either::Left(7)));
     assert_eq!(*drops.borrow(), 2);
 }
+
+#[test]
+fn join_waits_for_both_and_drops_each_as_it_completes() {
+    /// Counts its drops when dropped.
+    struct Counted(Rc<RefCell<u32>>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() += 1;
+        }
+    }
+    let (ex, platform) = executor();
+    let drops = Rc::new(RefCell::new(0));
+    let d = drops.clone();
+    let out = ex
+        .block_on(async move {
+            let started = platform.now_ns();
+            let (d1, d2) = (d.clone(), d.clone());
+            let slow = async move {
+                let _guard = Counted(d1);
+                sleep_ns(300).await;
+                "slow"
+            };
+            let seen = d.clone();
+            let fast = async move {
+                let _guard = Counted(d2);
+                sleep_ns(100).await;
+                11
+            };
+            // (`fast` is done, and dropped, while `slow` still sleeps.)
+            let watcher = async move {
+                sleep_ns(200).await;
+                *seen.borrow()
+            };
+            let ((a, b), dropped_at_200) = join(join(slow, fast), watcher).await;
+            (a, b, dropped_at_200, platform.now_ns() - started)
+        })
+        .unwrap();
+    assert_eq!(out, ("slow", 11, 1, 300));
+    assert_eq!(*drops.borrow(), 2);
+}

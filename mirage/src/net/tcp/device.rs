@@ -23,6 +23,7 @@
 
 use core::cell::{Cell, RefCell};
 use core::future::{Future, poll_fn};
+use core::marker::PhantomData;
 use core::net::IpAddr;
 use core::task::Poll;
 
@@ -120,6 +121,22 @@ pub trait Flow:
 
     /// The peer's address and port (MirageOS's `dst`).
     fn remote(&self) -> (IpAddr, u16);
+
+    /// The reading half that [`Flow::split`] lends.
+    type Reader<'a>: embedded_io_async::Read<Error = TcpError> + embedded_io_async::ReadReady
+    where
+        Self: 'a;
+
+    /// The writing half that [`Flow::split`] lends.
+    type Writer<'a>: embedded_io_async::Write<Error = TcpError> + embedded_io_async::WriteReady
+    where
+        Self: 'a;
+
+    /// Splits the flow into its reading and its writing half, usable at
+    /// once: by two futures of one task (joined or selected), or by two
+    /// tasks, as a proxy copies both ways. Both borrow the flow; shutting
+    /// down and closing stay with it.
+    fn split(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
 
     /// Writes every buffer, in order (MirageOS's `writev`).
     async fn writev(&mut self, bufs: &[&[u8]]) -> Result<(), TcpError> {
@@ -543,44 +560,47 @@ impl<I: Ip, C: Mclock> DirectFlow<I, C> {
     }
 }
 
-impl<I: Ip, C: Mclock> embedded_io::ErrorType for DirectFlow<I, C> {
-    type Error = TcpError;
-}
-
-impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
-    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        let (tcp, id) = (self.tcp, self.id);
+/// A flow's operations on the connection `id`, shared by [`DirectFlow`]
+/// and its halves ([`DirectReader`], [`DirectWriter`]). Each is the one
+/// `poll_fn` future that the trait's method awaits (a nested `async fn`
+/// added a state machine per call, about 2 % of a request/response round
+/// trip).
+impl<I: Ip, C: Mclock> DirectTcp<I, C> {
+    /// `Read::read` of a non-empty `buf`.
+    #[inline(always)]
+    fn flow_read<'a>(
+        &'a self,
+        id: ConnId,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<usize, TcpError>> + 'a {
         // Reading opens the window: the engine may owe the peer an update,
         // which `op` sends.
         // (The result is mapped after `op`, from registers: mapped inside,
         // it was spilled and reloaded in overlapping pieces right after
         // being stored, which stalls on store forwarding.)
         poll_fn(
-            |cx| match tcp.op(|e| e.recv_or_register(id, buf, cx.waker())) {
+            move |cx| match self.op(|e| e.recv_or_register(id, buf, cx.waker())) {
                 Ok(0) => Poll::Pending,
                 Ok(n) => Poll::Ready(Ok(n)),
                 Err(TcpError::Eof) => Poll::Ready(Ok(0)),
                 Err(err) => Poll::Ready(Err(err)),
             },
         )
-        .await
     }
 
-    /// The trait's loop of reads as one future: the same engine
-    /// operations, without a read future per step.
-    async fn read_exact(
-        &mut self,
-        buf: &mut [u8],
-    ) -> Result<(), embedded_io_async::ReadExactError<TcpError>> {
+    /// `Read::read_exact`: the trait's loop of reads as one future, the
+    /// same engine operations without a read future per step.
+    #[inline(always)]
+    fn flow_read_exact<'a>(
+        &'a self,
+        id: ConnId,
+        buf: &'a mut [u8],
+    ) -> impl Future<Output = Result<(), embedded_io_async::ReadExactError<TcpError>>> + 'a {
         use embedded_io_async::ReadExactError;
-        let (tcp, id) = (self.tcp, self.id);
         let mut filled = 0;
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
             while filled < buf.len() {
-                match tcp.op(|e| e.recv_or_register(id, &mut buf[filled..], cx.waker())) {
+                match self.op(|e| e.recv_or_register(id, &mut buf[filled..], cx.waker())) {
                     Ok(0) => return Poll::Pending,
                     Ok(n) => filled += n,
                     Err(TcpError::Eof) => return Poll::Ready(Err(ReadExactError::UnexpectedEof)),
@@ -589,34 +609,35 @@ impl<I: Ip, C: Mclock> embedded_io_async::Read for DirectFlow<I, C> {
             }
             Poll::Ready(Ok(()))
         })
-        .await
     }
-}
 
-impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
-    async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        let (tcp, id) = (self.tcp, self.id);
-        // (Mapped after `op`: see `read`.)
+    /// `Write::write` of non-empty `data`.
+    #[inline(always)]
+    fn flow_write<'a>(
+        &'a self,
+        id: ConnId,
+        data: &'a [u8],
+    ) -> impl Future<Output = Result<usize, TcpError>> + 'a {
+        // (Mapped after `op`: see `flow_read`.)
         poll_fn(
-            |cx| match tcp.op(|e| e.send_or_register(id, data, cx.waker())) {
+            move |cx| match self.op(|e| e.send_or_register(id, data, cx.waker())) {
                 Ok(0) => Poll::Pending,
                 other => Poll::Ready(other),
             },
         )
-        .await
     }
 
-    /// The trait's loop of writes as one future: the same engine
-    /// operations, without a write future per step.
-    async fn write_all(&mut self, data: &[u8]) -> Result<(), TcpError> {
-        let (tcp, id) = (self.tcp, self.id);
+    /// `Write::write_all`: the trait's loop of writes as one future.
+    #[inline(always)]
+    fn flow_write_all<'a>(
+        &'a self,
+        id: ConnId,
+        data: &'a [u8],
+    ) -> impl Future<Output = Result<(), TcpError>> + 'a {
         let mut rest = data;
-        poll_fn(|cx| {
+        poll_fn(move |cx| {
             while !rest.is_empty() {
-                match tcp.op(|e| e.send_or_register(id, rest, cx.waker())) {
+                match self.op(|e| e.send_or_register(id, rest, cx.waker())) {
                     Ok(0) => return Poll::Pending,
                     Ok(n) => rest = &rest[n..],
                     Err(err) => return Poll::Ready(Err(err)),
@@ -624,33 +645,130 @@ impl<I: Ip, C: Mclock> embedded_io_async::Write for DirectFlow<I, C> {
             }
             Poll::Ready(Ok(()))
         })
-        .await
-    }
-
-    /// The data is the engine's once written, and what the windows allow
-    /// has left: nothing to do.
-    async fn flush(&mut self) -> Result<(), TcpError> {
-        Ok(())
     }
 }
 
-/// `true`: the next `read` returns at once (bytes, the end of the stream,
-/// or the connection's error).
-impl<I: Ip, C: Mclock> embedded_io_async::ReadReady for DirectFlow<I, C> {
-    fn read_ready(&mut self) -> Result<bool, TcpError> {
-        self.tcp.with(|e| e.can_recv(self.id))
+/// The reading and writing traits of a flow or a half of one, over
+/// [`DirectTcp`]'s `flow_*` operations on its connection (`tcp`, `id`).
+macro_rules! direct_io {
+    (read $t:ty) => {
+        impl<I: Ip, C: Mclock> embedded_io::ErrorType for $t {
+            type Error = TcpError;
+        }
+
+        impl<I: Ip, C: Mclock> embedded_io_async::Read for $t {
+            async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
+                if buf.is_empty() {
+                    return Ok(0);
+                }
+                self.tcp.flow_read(self.id, buf).await
+            }
+
+            async fn read_exact(
+                &mut self,
+                buf: &mut [u8],
+            ) -> Result<(), embedded_io_async::ReadExactError<TcpError>> {
+                self.tcp.flow_read_exact(self.id, buf).await
+            }
+        }
+
+        /// `true`: the next `read` returns at once (bytes, the end of the
+        /// stream, or the connection's error).
+        impl<I: Ip, C: Mclock> embedded_io_async::ReadReady for $t {
+            fn read_ready(&mut self) -> Result<bool, TcpError> {
+                self.tcp.with(|e| e.can_recv(self.id))
+            }
+        }
+    };
+    (write $t:ty) => {
+        impl<I: Ip, C: Mclock> embedded_io_async::Write for $t {
+            async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+                if data.is_empty() {
+                    return Ok(0);
+                }
+                self.tcp.flow_write(self.id, data).await
+            }
+
+            async fn write_all(&mut self, data: &[u8]) -> Result<(), TcpError> {
+                self.tcp.flow_write_all(self.id, data).await
+            }
+
+            /// The data is the engine's once written, and what the windows
+            /// allow has left: nothing to do.
+            async fn flush(&mut self) -> Result<(), TcpError> {
+                Ok(())
+            }
+        }
+
+        /// `true`: the next `write` returns at once (taking bytes, or with
+        /// the connection's error).
+        impl<I: Ip, C: Mclock> embedded_io_async::WriteReady for $t {
+            fn write_ready(&mut self) -> Result<bool, TcpError> {
+                self.tcp.with(|e| e.can_send(self.id))
+            }
+        }
+    };
+}
+
+direct_io!(read DirectFlow<I, C>);
+direct_io!(write DirectFlow<I, C>);
+direct_io!(read DirectReader<'_, I, C>);
+direct_io!(write DirectWriter<'_, I, C>);
+
+/// The reading half of a [`DirectFlow`] ([`Flow::split`]).
+pub struct DirectReader<'a, I: 'static, C: 'static> {
+    tcp: &'static DirectTcp<I, C>,
+    id: ConnId,
+    _flow: PhantomData<&'a mut DirectFlow<I, C>>,
+}
+
+/// The writing half of a [`DirectFlow`] ([`Flow::split`]).
+pub struct DirectWriter<'a, I: 'static, C: 'static> {
+    tcp: &'static DirectTcp<I, C>,
+    id: ConnId,
+    _flow: PhantomData<&'a mut DirectFlow<I, C>>,
+}
+
+impl<I: Ip, C: Mclock> embedded_io::ErrorType for DirectWriter<'_, I, C> {
+    type Error = TcpError;
+}
+
+impl<I, C> core::fmt::Debug for DirectReader<'_, I, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectReader")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
-/// `true`: the next `write` returns at once (taking bytes, or with the
-/// connection's error).
-impl<I: Ip, C: Mclock> embedded_io_async::WriteReady for DirectFlow<I, C> {
-    fn write_ready(&mut self) -> Result<bool, TcpError> {
-        self.tcp.with(|e| e.can_send(self.id))
+impl<I, C> core::fmt::Debug for DirectWriter<'_, I, C> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DirectWriter")
+            .field("id", &self.id)
+            .finish()
     }
 }
 
 impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
+    type Reader<'a> = DirectReader<'a, I, C>;
+    type Writer<'a> = DirectWriter<'a, I, C>;
+
+    fn split(&mut self) -> (DirectReader<'_, I, C>, DirectWriter<'_, I, C>) {
+        let (tcp, id) = (self.tcp, self.id);
+        (
+            DirectReader {
+                tcp,
+                id,
+                _flow: PhantomData,
+            },
+            DirectWriter {
+                tcp,
+                id,
+                _flow: PhantomData,
+            },
+        )
+    }
+
     fn local(&self) -> (IpAddr, u16) {
         self.endpoint(false)
     }

@@ -92,7 +92,8 @@ mod tests;
 
 pub use config::{Config, CongestionAlgorithm, KeepAlive};
 pub use device::{
-    DEFAULT_BACKLOG, DirectFlow, DirectListener, DirectTcp, Flow, Tcp, TcpListener, WRITE_WITH_ROOM,
+    DEFAULT_BACKLOG, DirectFlow, DirectListener, DirectReader, DirectTcp, DirectWriter, Flow, Tcp,
+    TcpListener, WRITE_WITH_ROOM,
 };
 pub use state::State;
 

@@ -49,7 +49,33 @@ impl embedded_io_async::WriteReady for ShortWrites {
     }
 }
 
+/// A reader at the end of its stream.
+struct Eof;
+
+impl embedded_io::ErrorType for Eof {
+    type Error = TcpError;
+}
+
+impl embedded_io_async::Read for Eof {
+    async fn read(&mut self, _buf: &mut [u8]) -> Result<usize, TcpError> {
+        Ok(0)
+    }
+}
+
+impl embedded_io_async::ReadReady for Eof {
+    fn read_ready(&mut self) -> Result<bool, TcpError> {
+        Ok(true)
+    }
+}
+
 impl Flow for ShortWrites {
+    type Reader<'a> = Eof;
+    type Writer<'a> = &'a mut ShortWrites;
+
+    fn split(&mut self) -> (Eof, &mut ShortWrites) {
+        (Eof, self)
+    }
+
     fn local(&self) -> (IpAddr, u16) {
         (IpAddr::V4(Ipv4Addr::LOCALHOST), 1)
     }
