@@ -462,7 +462,8 @@ fn in_place_reads_and_writes_carry_a_stream_intact() {
 /// `read` or `write` returns at once: nothing to read before the peer
 /// writes; room to write until the send buffer is full (the peer reading
 /// nothing), and again once the peer read; at the end of the stream and
-/// after `shutdown_write`, ready (the calls return at once).
+/// after `shutdown_write` (also with the send buffer full), ready: the
+/// calls return at once.
 #[test]
 fn readiness_tells_whether_the_next_read_or_write_returns_at_once() {
     use embedded_io_async::{ReadReady, WriteReady};
@@ -497,10 +498,15 @@ fn readiness_tells_whether_the_next_read_or_write_returns_at_once() {
         }
         sleep_ns(SEC / 10).await;
         assert_eq!(flow.write_ready(), Ok(true));
-        // The ends: ready, and the calls return at once.
+        // Full again, then shut down: ready, since a write fails at once.
+        while flow.write_ready() == Ok(true) {
+            assert!(flow.write(&chunk).await.unwrap() > 0);
+        }
         flow.shutdown_write().await.unwrap();
         assert_eq!(flow.write_ready(), Ok(true));
         assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+        // The peer takes the rest and the end; then the end comes back.
+        while peer.read(&mut big).await.unwrap() > 0 {}
         peer.close().await.unwrap();
         sleep_ns(SEC / 10).await;
         assert_eq!(flow.read_ready(), Ok(true));

@@ -48,20 +48,21 @@ impl<F: Future> Step<F> {
         matches!(self, Step::Done(_))
     }
 
-    /// The output of a complete future (its state becomes `Taken`).
+    /// The output of a complete future (its state becomes `Taken`); a
+    /// running future is left where it is.
     fn take(&mut self) -> Option<F::Output> {
+        if !self.is_done() {
+            return None;
+        }
         match core::mem::replace(self, Step::Taken) {
             Step::Done(out) => Some(out),
-            other => {
-                *self = other;
-                None
-            }
+            _ => None,
         }
     }
 }
 
-/// The future of [`join`]. Polled again after it completed, it stays
-/// pending.
+/// The future of [`join`]. Polled again after it completed (a misuse of
+/// any future), it stays pending and registers nothing.
 pub struct Join<A: Future, B: Future> {
     a: Step<A>,
     b: Step<B>,

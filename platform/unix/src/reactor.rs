@@ -472,6 +472,43 @@ mod tests {
         assert_eq!(registered_count(), 0);
     }
 
+    /// Both interests on one descriptor (a socket's reading and writing
+    /// halves): each is woken when ready, and the other stays registered.
+    #[test]
+    fn both_interests_of_one_descriptor_wait_and_wake_apart() {
+        let _guard = shared_signals();
+        let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = ours.as_raw_fd();
+        let (read_counter, read_waker) = counting_waker();
+        let (write_counter, write_waker) = counting_waker();
+        register(fd, Interest::Readable, &read_waker);
+        register(fd, Interest::Writable, &write_waker);
+        assert_eq!(registered_count(), 2);
+        // Writable at once; nothing to read yet.
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!((wakes(&read_counter), wakes(&write_counter)), (0, 1));
+        assert!(is_registered(fd, Interest::Readable));
+        assert_eq!(registered_count(), 1);
+        theirs.write_all(b"x").unwrap();
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!((wakes(&read_counter), wakes(&write_counter)), (1, 1));
+        assert_eq!(registered_count(), 0);
+        // A wait given up leaves the other interest's registration.
+        register(fd, Interest::Readable, &read_waker);
+        {
+            let mut wait = Box::pin(wait(fd, Interest::Writable));
+            let mut cx = Context::from_waker(&write_waker);
+            // (Registers; the descriptor is writable, but only `idle` says.)
+            assert!(wait.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(registered_count(), 2);
+        }
+        assert_eq!(registered_count(), 1);
+        assert!(is_registered(fd, Interest::Readable));
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!((wakes(&read_counter), wakes(&write_counter)), (2, 1));
+        deregister(fd);
+    }
+
     #[test]
     fn reregistering_replaces_the_waker() {
         let (_reader, writer) = std::io::pipe().unwrap();

@@ -904,6 +904,8 @@ mod tests {
         c.snd_wscale = 7;
         c.ts_recent = 77;
         c.tx.enqueue(b"abc");
+        // (Lent and written in place: its bytes are the old owner's.)
+        c.tx.free_front_mut().fill(0xee);
         c.rx.enqueue(b"de");
         assert!(c.asm.add(10, 5).is_ok());
         c.sb.update(&[(SeqNumber(1), SeqNumber(2))], SeqNumber(0), SeqNumber(5));

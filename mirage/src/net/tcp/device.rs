@@ -133,9 +133,10 @@ pub trait Flow:
         Self: 'a;
 
     /// Splits the flow into its reading and its writing half, usable at
-    /// once: by two futures of one task (joined or selected), or by two
-    /// tasks, as a proxy copies both ways. Both borrow the flow; shutting
-    /// down and closing stay with it.
+    /// once by two futures of one task ([`crate::rt::join`]ed or
+    /// [`crate::rt::select`]ed), as a proxy copies both ways. Both borrow
+    /// the flow (so they cannot go to tasks of their own, whose futures are
+    /// `'static`); shutting down and closing stay with it.
     fn split(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
 
     /// Writes every buffer, in order (MirageOS's `writev`).
@@ -171,7 +172,8 @@ pub trait Flow:
     /// the stack's. On the direct stack this waits until the connection
     /// can take bytes, and the room is the connection's send buffer itself
     /// (no copy), whose old bytes are unspecified: zeros, or bytes this
-    /// connection sent before. As for [`Flow::read_with`], `f` must not
+    /// connection's writes left there before (sent, or written by an
+    /// earlier `f` and not counted), never another connection's. As for [`Flow::read_with`], `f` must not
     /// call into the same stack, and a future dropped before `f` ran wrote
     /// nothing.
     ///
