@@ -320,7 +320,14 @@ impl<P: Platform> Executor<P> {
                 continue;
             };
             if let Some(header) = header_of(&slot.waker) {
-                header.queued.store(false, Ordering::Release);
+                // A swap, not a store: a wake from another thread that
+                // still saw `true` (and so queued nothing) is ordered
+                // before this read-modify-write, whose acquire then makes
+                // what that thread did before waking visible to the poll
+                // below. With a plain store, the poll's reads could pass
+                // it (store-buffer reordering) and miss that state while
+                // the wake was dropped: a lost wake-up.
+                header.queued.swap(false, Ordering::AcqRel);
             }
             let mut cx = Context::from_waker(&slot.waker);
             if slot.future.as_mut().poll(&mut cx).is_ready() {
