@@ -173,9 +173,9 @@ pub trait Flow:
     /// can take bytes, and the room is the connection's send buffer itself
     /// (no copy), whose old bytes are unspecified: zeros, or bytes this
     /// connection's writes left there before (sent, or written by an
-    /// earlier `f` and not counted), never another connection's. As for [`Flow::read_with`], `f` must not
-    /// call into the same stack, and a future dropped before `f` ran wrote
-    /// nothing.
+    /// earlier `f` and not counted), never another connection's. As for
+    /// [`Flow::read_with`], `f` must not call into the same stack, and a
+    /// future dropped before `f` ran wrote nothing.
     ///
     /// This default, for flows that cannot lend their buffer (the socket
     /// stack's), calls `f` at once with a zeroed buffer of
