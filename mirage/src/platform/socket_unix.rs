@@ -225,9 +225,9 @@ impl UdpSocket for SocketUdpSocket {
 fn tcp_error(what: &str, e: &io::Error) -> TcpError {
     match e.kind() {
         io::ErrorKind::ConnectionRefused => TcpError::Refused,
-        io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::BrokenPipe => TcpError::Reset,
+        io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => TcpError::Reset,
+        // (Writing after our own shutdown, or once the connection ended.)
+        io::ErrorKind::BrokenPipe => TcpError::Closed,
         io::ErrorKind::TimedOut => TcpError::TimedOut,
         io::ErrorKind::AddrInUse => TcpError::AddrInUse,
         io::ErrorKind::AddrNotAvailable | io::ErrorKind::InvalidInput => TcpError::Unaddressable,
@@ -596,7 +596,8 @@ mod tests {
     /// room to write until the socket's buffers are full (the peer reading
     /// nothing), and again once the peer read; ready at the end of the stream.
     /// And `read_with` keeps what it did not consume, and clamps a claim
-    /// past the run to the run.
+    /// past the run to the run; a write after our own shutdown is `Closed`,
+    /// as on the direct stack.
     #[test]
     fn socket_flows_tell_readiness_and_read_in_place() {
         let ex = Executor::new(UnixPlatform);
@@ -655,6 +656,9 @@ mod tests {
                 sleep_ns(1_000_000).await;
             }
             assert_eq!(flow.read(&mut buf).await, Ok(0));
+            // After our own shutdown, writing fails as on the direct stack.
+            flow.shutdown_write().await.unwrap();
+            assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
         })
         .unwrap();
     }
