@@ -18,7 +18,7 @@ use std::os::fd::AsRawFd;
 use mirage_unix::reactor::{self, Interest};
 
 use crate::net::stack::Stackv4v6;
-use crate::net::tcp::{Flow, Tcp, TcpError, TcpListener};
+use crate::net::tcp::{Flow, Tcp, TcpError, TcpListener, WRITE_WITH_ROOM};
 use crate::net::udp::{Meta, Udp, UdpError, UdpSocket};
 
 /// The host's address for an application's one (IPv4 addresses become
@@ -333,9 +333,9 @@ const PEEK_BUFFER: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct SocketFlow {
     stream: std::net::TcpStream,
-    /// [`Flow::read_with`]'s view of the received bytes (allocated at its
-    /// first use).
-    peeked: Vec<u8>,
+    /// [`Flow::read_with`]'s view of the received bytes, and
+    /// [`Flow::write_with`]'s room (allocated at the first use).
+    buffer: Vec<u8>,
     local: (IpAddr, u16),
     remote: (IpAddr, u16),
 }
@@ -351,7 +351,7 @@ impl SocketFlow {
         let remote = stream.peer_addr().map_err(|e| tcp_error("peer_addr", &e))?;
         Ok(SocketFlow {
             stream,
-            peeked: Vec::new(),
+            buffer: Vec::new(),
             local: (app_addr(local.ip()), local.port()),
             remote: (app_addr(remote.ip()), remote.port()),
         })
@@ -485,11 +485,9 @@ impl Flow for SocketFlow {
     /// read-off fail (it takes bytes the kernel holds), the error is
     /// returned although `f` ran.
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
-        if self.peeked.is_empty() {
-            self.peeked = alloc::vec![0; PEEK_BUFFER];
-        }
+        self.buffer.resize(PEEK_BUFFER, 0);
         let n = loop {
-            match self.stream.peek(&mut self.peeked) {
+            match self.stream.peek(&mut self.buffer) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     reactor::wait(self.stream.as_raw_fd(), Interest::Readable).await
@@ -498,16 +496,50 @@ impl Flow for SocketFlow {
                 Err(e) => return Err(tcp_error("peek", &e)),
             }
         };
-        let (used, r) = f(&self.peeked[..n]);
+        let (used, r) = f(&self.buffer[..n]);
         // The peeked bytes are in the socket: reading them does not block.
         let mut left = used.min(n);
         while left > 0 {
-            match self.stream.read(&mut self.peeked[..left]) {
+            match self.stream.read(&mut self.buffer[..left]) {
                 Ok(0) => break,
                 Ok(k) => left -= k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(tcp_error("read", &e)),
             }
+        }
+        Ok(r)
+    }
+
+    /// Waits until the socket can take bytes, then `f` writes into a room
+    /// of the flow's ([`WRITE_WITH_ROOM`] zeroed bytes), which is written
+    /// out whole. A connection shut down or failed fails first, without
+    /// calling `f` (a zero-length write asks the kernel). The kernel said
+    /// it has room, so writing rarely waits, but it may: a future dropped
+    /// then may have written part of what `f` wrote.
+    async fn write_with<R>(
+        &mut self,
+        f: impl FnOnce(&mut [u8]) -> (usize, R),
+    ) -> Result<R, TcpError> {
+        loop {
+            match (&self.stream).write(&[]) {
+                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(tcp_error("write", &e)),
+            }
+        }
+        while !stream_ready(&self.stream, Interest::Writable)? {
+            reactor::wait(self.stream.as_raw_fd(), Interest::Writable).await;
+        }
+        self.buffer
+            .resize(WRITE_WITH_ROOM.max(self.buffer.len()), 0);
+        let room = &mut self.buffer[..WRITE_WITH_ROOM];
+        room.fill(0);
+        let (n, r) = f(room);
+        let mut rest = &self.buffer[..n.min(WRITE_WITH_ROOM)];
+        while !rest.is_empty() {
+            let k = write_stream(&self.stream, rest).await?;
+            rest = &rest[k..];
         }
         Ok(r)
     }
@@ -596,8 +628,9 @@ mod tests {
     /// room to write until the socket's buffers are full (the peer reading
     /// nothing), and again once the peer read; ready at the end of the stream.
     /// And `read_with` keeps what it did not consume, and clamps a claim
-    /// past the run to the run; a write after our own shutdown is `Closed`,
-    /// as on the direct stack.
+    /// past the run to the run; `write_with` writes what `f` wrote; and
+    /// after our own shutdown, `write` and `write_with` (without calling
+    /// `f`) are `Closed`, as on the direct stack.
     #[test]
     fn socket_flows_tell_readiness_and_read_in_place() {
         let ex = Executor::new(UnixPlatform);
@@ -656,9 +689,26 @@ mod tests {
                 sleep_ns(1_000_000).await;
             }
             assert_eq!(flow.read(&mut buf).await, Ok(0));
-            // After our own shutdown, writing fails as on the direct stack.
+            // Writing in place: the peer gets what `f` wrote, no more.
+            let told = flow
+                .write_with(|room| {
+                    assert!(room.len() >= 5 && room.iter().all(|&b| b == 0));
+                    room[..5].copy_from_slice(b"howdy");
+                    (5, "done")
+                })
+                .await;
+            assert_eq!(told, Ok("done"));
+            let mut got = [0u8; 5];
+            peer.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"howdy");
+            // After our own shutdown, writing fails as on the direct stack,
+            // in place without calling `f`.
             flow.shutdown_write().await.unwrap();
             assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+            let late = flow
+                .write_with(|_| -> (usize, ()) { panic!("f called after shutdown") })
+                .await;
+            assert_eq!(late, Err(TcpError::Closed));
         })
         .unwrap();
     }

@@ -177,12 +177,12 @@ pub trait Flow:
     /// [`Flow::read_with`], `f` must not call into the same stack, and a
     /// future dropped before `f` ran wrote nothing.
     ///
-    /// This default, for flows that cannot lend their buffer (the socket
-    /// stack's), calls `f` at once with a zeroed buffer of
+    /// This default, for flows that can neither lend a buffer nor tell
+    /// when they can take bytes, calls `f` at once with a zeroed buffer of
     /// [`WRITE_WITH_ROOM`] bytes, then writes what `f` wrote with
     /// `write_all`: it waits after `f`, not before, and a future dropped
     /// during that wait may have written only part of it, as `write_all`'s
-    /// may.
+    /// may. (The socket stack's flows wait first.)
     async fn write_with<R>(
         &mut self,
         f: impl FnOnce(&mut [u8]) -> (usize, R),
