@@ -189,23 +189,7 @@ fn echo_through_the_embedded_io_traits_and_half_close() {
         hb,
         move |a, b, clock| async move {
             sleep_ns(3 * SEC).await;
-            // An echo server with a handler per connection (the seed's
-            // `listen`): echoes until the client's end of stream, then
-            // closes its side.
-            b.tcp()
-                .listen(7, |mut flow| async move {
-                    let mut buf = [0u8; 1000];
-                    loop {
-                        let n = flow.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            break;
-                        }
-                        flow.write_all(&buf[..n]).await.unwrap();
-                    }
-                    flow.close().await.unwrap();
-                })
-                .await
-                .unwrap();
+            netsim::serve_echo(b, 7).await;
             for dst in [v4("10.0.0.2"), v6("fd00::2")] {
                 let mut flow = a.tcp().connect(dst, 7).await.unwrap();
                 assert_eq!(flow.remote(), (dst, 7));
@@ -266,9 +250,7 @@ fn a_dropped_flow_is_closed_at_once_after_an_earlier_kick() {
         hb,
         move |a, b, clock| async move {
             sleep_ns(3 * SEC).await;
-            let listener = b.tcp().bind(7).unwrap();
-            let flow = a.tcp().connect(v4("10.0.0.2"), 7).await.unwrap();
-            let mut server = listener.accept().await.unwrap();
+            let (flow, mut server) = netsim::connected(a, b, v4("10.0.0.2"), 7).await;
             sleep_ns(SEC).await;
             for round in 0..2 {
                 // A kick the runner consumes on its next turn.
@@ -470,9 +452,7 @@ fn readiness_tells_whether_the_next_read_or_write_returns_at_once() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(3 * SEC).await;
-        let listener = b.tcp().bind(5004).unwrap();
-        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5004).await.unwrap();
-        let mut peer = listener.accept().await.unwrap();
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5004).await;
         assert_eq!(flow.read_ready(), Ok(false));
         assert_eq!(peer.read_ready(), Ok(false));
         assert_eq!(flow.write_ready(), Ok(true));
@@ -529,9 +509,7 @@ fn consuming_in_place_reopens_a_closed_window() {
         hb,
         move |a, b, clock| async move {
             sleep_ns(3 * SEC).await;
-            let listener = b.tcp().bind(5005).unwrap();
-            let mut flow = a.tcp().connect(v4("10.0.0.2"), 5005).await.unwrap();
-            let mut peer = listener.accept().await.unwrap();
+            let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5005).await;
             let spawner = Spawner::for_current_executor().await;
             let sender = spawner.spawn(async move {
                 flow.write_all(&payload(LEN, 5)).await.unwrap();

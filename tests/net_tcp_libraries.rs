@@ -232,20 +232,7 @@ fn a_flows_halves_carry_both_directions_at_once() {
     let (ha, hb) = hosts();
     netsim::pair(lossy(), ha, hb, move |a, b, _| async move {
         sleep_ns(3 * SEC).await;
-        b.tcp()
-            .listen(7, |mut flow| async move {
-                let mut buf = vec![0u8; 4096];
-                loop {
-                    let n = flow.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    flow.write_all(&buf[..n]).await.unwrap();
-                }
-                flow.close().await.unwrap();
-            })
-            .await
-            .unwrap();
+        netsim::serve_echo(b, 7).await;
         let mut flow = a.tcp().connect(v4("10.0.0.2"), 7).await.unwrap();
         let sent = payload(LEN, 6);
         let (mut reader, mut writer) = flow.split();

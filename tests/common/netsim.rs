@@ -12,7 +12,8 @@ use mirage::net::device::memory::{Endpoint, Link, LinkConfig};
 use mirage::net::ethernet::Ethif;
 use mirage::net::ipv4::{Ipv4, Ipv4Config};
 use mirage::net::ipv6::{Ipv6, Ipv6Config};
-use mirage::net::stack::DirectStack;
+use mirage::net::stack::{DirectStack, Stackv4v6, TcpOf};
+use mirage::net::tcp::{Flow as _, Tcp, TcpListener};
 use mirage::random::Rng;
 use mirage::rt::{Executor, VirtualPlatform, leak};
 
@@ -30,6 +31,43 @@ impl Mclock for Clock {
 
 /// A stack over an endpoint of the in-memory link.
 pub type Stack = DirectStack<Endpoint, Clock>;
+
+/// A TCP connection of a [`Stack`].
+pub type Flow = <TcpOf<Endpoint, Clock> as Tcp>::Flow;
+
+/// A connection from `a` to `b`'s `port` at `dst`: A's end and B's.
+pub async fn connected(
+    a: &'static Stack,
+    b: &'static Stack,
+    dst: IpAddr,
+    port: u16,
+) -> (Flow, Flow) {
+    let listener = b.tcp().bind(port).unwrap();
+    let flow = a.tcp().connect(dst, port).await.unwrap();
+    (flow, listener.accept().await.unwrap())
+}
+
+/// An echo server on `stack`'s `port`, a handler per connection (the
+/// seed's `listen`): echoes until the client's end of stream, then closes
+/// its side.
+pub async fn serve_echo(stack: &'static Stack, port: u16) {
+    use embedded_io_async::{Read, Write};
+    stack
+        .tcp()
+        .listen(port, |mut flow| async move {
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let n = flow.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                flow.write_all(&buf[..n]).await.unwrap();
+            }
+            flow.close().await.unwrap();
+        })
+        .await
+        .unwrap();
+}
 
 /// How a simulated host is addressed.
 #[derive(Clone, Copy)]

@@ -329,6 +329,9 @@ impl TcpListener for SocketListener {
 /// The most bytes one [`Flow::read_with`] of a [`SocketFlow`] sees.
 const PEEK_BUFFER: usize = 64 * 1024;
 
+// (The same buffer lends [`Flow::write_with`] its room.)
+const _: () = assert!(WRITE_WITH_ROOM <= PEEK_BUFFER);
+
 /// A connection of [`SocketTcp`].
 #[derive(Debug)]
 pub struct SocketFlow {
@@ -531,8 +534,7 @@ impl Flow for SocketFlow {
         while !stream_ready(&self.stream, Interest::Writable)? {
             reactor::wait(self.stream.as_raw_fd(), Interest::Writable).await;
         }
-        self.buffer
-            .resize(WRITE_WITH_ROOM.max(self.buffer.len()), 0);
+        self.buffer.resize(PEEK_BUFFER, 0);
         let room = &mut self.buffer[..WRITE_WITH_ROOM];
         room.fill(0);
         let (n, r) = f(room);
