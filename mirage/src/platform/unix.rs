@@ -15,7 +15,7 @@ pub use kv_unix::*;
 
 use crate::args::{self, ArgError, ArgSpec, Parsed};
 use crate::reporter::{DefaultReporter, LogLevels, LogSink};
-use crate::rt::{Executor, Platform, StartError, Stopped};
+use crate::rt::{Executor, Interrupter, Platform, StartError, Stopped};
 
 #[path = "net_unix.rs"]
 mod net_unix;
@@ -155,6 +155,19 @@ impl Platform for UnixPlatform {
 
     fn stop_requested(&self) -> Option<i32> {
         sys::termination_requested()
+    }
+
+    /// The calling thread's `eventfd(2)`, which its `ppoll(2)` also waits
+    /// on. Without a descriptor to spare (`EMFILE`), none: wakes from other
+    /// threads then wait for the idle step to end for its own reasons.
+    fn interrupter(&self) -> Option<Interrupter> {
+        match sys::IdleInterrupter::for_current_thread() {
+            Ok(event) => Some(Interrupter::new(move || event.interrupt())),
+            Err(e) => {
+                log::warn!(target: "rt", "no interrupter of the idle step ({e}): wakes from other threads may wait");
+                None
+            }
+        }
     }
 }
 
@@ -368,5 +381,21 @@ mod block_tests {
         assert!(BlockFile::connect(name).is_err(), "less than a sector");
         std::fs::remove_file(&path).unwrap();
         assert!(BlockFile::connect(name).is_err(), "missing");
+    }
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+    use core::time::Duration;
+
+    #[test]
+    fn a_wake_from_another_thread_ends_the_unix_idle_step() {
+        // No descriptor is registered and the only timer is 10 s away: only
+        // the interrupter's eventfd can end the `ppoll` early.
+        let ex = Executor::new(UnixPlatform);
+        let took = crate::rt::tests::wait_for_a_remote_wake(&ex, Duration::from_millis(30))
+            .expect("the 10 s timer ended the wait: the wake was not seen");
+        assert!(took < Duration::from_secs(5), "{took:?}");
     }
 }

@@ -14,10 +14,10 @@ use core::task::{Context, Poll, Waker};
 
 use spin::Mutex;
 
-use super::Platform;
 use super::local::LocalOnly;
 use super::timer::TimerQueue;
 use super::waker::{header_of, waker_for};
+use super::{Interrupter, Platform};
 
 /// A task's future, boxed: tasks of every type share one table. Boxing
 /// happens once per spawn, never per poll.
@@ -50,6 +50,13 @@ pub(super) struct Shared {
     alive: AtomicBool,
     /// The platform's monotonic clock.
     clock: Box<dyn Fn() -> u64 + Send + Sync>,
+    /// Whether the executor is in (or about to enter) its blocking idle
+    /// step. Written by the executor's thread only, before and after the
+    /// step; read by [`TaskHeader::schedule`] under the `ready` lock.
+    idling: AtomicBool,
+    /// What ends the executor's idle step from another thread, if the
+    /// platform has it.
+    interrupter: Option<Interrupter>,
 }
 
 impl Shared {
@@ -78,9 +85,24 @@ pub(super) struct TaskHeader {
 
 impl TaskHeader {
     /// Puts the task in its executor's ready queue unless it is there.
+    ///
+    /// A wake-up while the executor idles interrupts the idle step: it
+    /// comes from another thread (or from the platform's idle step itself,
+    /// which the interrupter may ignore), and the task would otherwise wait
+    /// until the step ended for its own reasons. The flag is read under the queue's lock,
+    /// which the executor takes after raising it and before idling: either
+    /// this push comes first and the executor sees the task and does not
+    /// idle, or the lock orders the raised flag before this read.
     pub(super) fn schedule(&self) {
         if !self.queued.swap(true, Ordering::AcqRel) {
-            self.shared.ready.lock().push_back(self.id);
+            let idling = {
+                let mut ready = self.shared.ready.lock();
+                ready.push_back(self.id);
+                self.shared.idling.load(Ordering::Relaxed)
+            };
+            if idling && let Some(interrupter) = &self.shared.interrupter {
+                interrupter.interrupt();
+            }
         }
     }
 }
@@ -139,6 +161,8 @@ impl<P: Platform> Executor<P> {
     pub fn new(platform: P) -> Self {
         let platform = Arc::new(platform);
         let clock_platform = platform.clone();
+        // (An executor is not `Send`: this thread is the one that idles.)
+        let interrupter = platform.interrupter();
         let shared = Arc::new(Shared {
             ready: Mutex::new(VecDeque::new()),
             timers: Mutex::new(TimerQueue::default()),
@@ -147,6 +171,8 @@ impl<P: Platform> Executor<P> {
             has_incoming: AtomicBool::new(false),
             alive: AtomicBool::new(true),
             clock: Box::new(move || clock_platform.now_ns()),
+            idling: AtomicBool::new(false),
+            interrupter,
         });
         Executor {
             platform,
@@ -223,7 +249,7 @@ impl<P: Platform> Executor<P> {
             // A deadline that passed while the executor was busy is in the
             // past: the platform then only checks its event sources.
             let deadline = self.shared.timers.lock().next_deadline();
-            self.platform.idle(deadline);
+            self.idle(deadline);
         }
     }
 
@@ -235,6 +261,18 @@ impl<P: Platform> Executor<P> {
     #[cfg(test)]
     pub(super) fn shared_for_tests(&self) -> &Shared {
         &self.shared
+    }
+
+    /// The platform's blocking idle step, unless another thread queued a
+    /// task meanwhile (see [`TaskHeader::schedule`]).
+    fn idle(&self, deadline: Option<u64>) {
+        self.shared.idling.store(true, Ordering::Relaxed);
+        // The lock orders the flag before any later wake's read of it.
+        let woken = !self.shared.ready.lock().is_empty();
+        if !woken {
+            self.platform.idle(deadline);
+        }
+        self.shared.idling.store(false, Ordering::Relaxed);
     }
 
     fn fire_timers(&self) {

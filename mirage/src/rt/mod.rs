@@ -19,6 +19,11 @@
 //!   executor;
 //! - the timer queue holds one entry per pending [`Sleep`]; dropping the
 //!   `Sleep` removes it, so cancelled timeouts leave nothing behind.
+//!
+//! Wakers are `Send + Sync`: a task may be woken from another thread (one
+//! doing blocking work, say). The task is then queued at once, and where
+//! the platform has an [`Interrupter`] (unix: an `eventfd`) a wake while
+//! the executor idles ends the idle step, so the task runs promptly.
 
 mod executor;
 mod job;
@@ -67,6 +72,46 @@ pub trait Platform: Send + Sync + 'static {
     fn stop_requested(&self) -> Option<i32> {
         None
     }
+
+    /// What ends a blocked [`Platform::idle`] of the calling thread from
+    /// another thread. The executor asks once, on its own thread, when it
+    /// is made, and interrupts its idle step when a task is woken while it
+    /// idles. Such a wake-up comes from another thread, or from the idle
+    /// step itself waking the wakers of ready event sources on the
+    /// executor's thread; the interrupter may ignore the latter, since
+    /// that step is ending anyway.
+    ///
+    /// `None` (the default): nothing can, because the platform has no
+    /// other threads (Solo5) or no such means; a wake from another thread
+    /// is then noticed when the idle step returns for its own reasons.
+    fn interrupter(&self) -> Option<Interrupter> {
+        None
+    }
+}
+
+/// Ends an executor's idle step from any thread: see
+/// [`Platform::interrupter`].
+pub struct Interrupter(alloc::boxed::Box<dyn Fn() + Send + Sync>);
+
+impl Interrupter {
+    /// An interrupter that calls `interrupt`, which must end the idle step
+    /// the executor's thread is blocked in, or its next one if it is not
+    /// blocked yet (an interrupt is never lost in the race with the start
+    /// of an idle step).
+    pub fn new(interrupt: impl Fn() + Send + Sync + 'static) -> Self {
+        Interrupter(alloc::boxed::Box::new(interrupt))
+    }
+
+    /// Ends the idle step (see [`Interrupter::new`]).
+    pub fn interrupt(&self) {
+        (self.0)()
+    }
+}
+
+impl core::fmt::Debug for Interrupter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Interrupter")
+    }
 }
 
 /// Polls `future` once, with a waker that does nothing: its output if it
@@ -94,4 +139,4 @@ pub fn leak<T>(value: T) -> &'static T {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

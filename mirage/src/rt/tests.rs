@@ -398,3 +398,154 @@ fn join_waits_for_both_and_drops_each_as_it_completes() {
     assert_eq!(out, ("slow", 11, 1, 300));
     assert_eq!(*drops.borrow(), 2);
 }
+
+/// A platform on the real clock whose idle step blocks on a condition
+/// variable until its deadline or an interrupt: what a platform with
+/// another thread's wake-ups looks like, without file descriptors.
+#[derive(Clone, Default)]
+struct ParkingPlatform {
+    poked: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+    interrupts: Arc<AtomicU64>,
+    /// A waker that `stop_requested` wakes from another thread: the
+    /// executor asks it after its last empty round and before it idles,
+    /// so the wake lands in the gap where no idle step runs yet.
+    wake_before_idle: Arc<Mutex<Option<core::task::Waker>>>,
+}
+
+extern crate std;
+
+impl Platform for ParkingPlatform {
+    fn now_ns(&self) -> u64 {
+        use std::sync::OnceLock;
+        static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+        1 + EPOCH
+            .get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_nanos() as u64
+    }
+
+    fn idle(&self, deadline_ns: Option<u64>) {
+        let (lock, condvar) = &*self.poked;
+        let mut poked = lock.lock().unwrap();
+        while !*poked {
+            let now = self.now_ns();
+            let Some(deadline) = deadline_ns else {
+                panic!("idle without a deadline: the test would hang");
+            };
+            if now >= deadline {
+                break;
+            }
+            let wait = std::time::Duration::from_nanos(deadline - now);
+            poked = condvar.wait_timeout(poked, wait).unwrap().0;
+        }
+        *poked = false;
+    }
+
+    fn stop_requested(&self) -> Option<i32> {
+        if let Some(waker) = self.wake_before_idle.lock().take() {
+            std::thread::spawn(move || waker.wake()).join().unwrap();
+        }
+        None
+    }
+
+    fn interrupter(&self) -> Option<Interrupter> {
+        let platform = self.clone();
+        Some(Interrupter::new(move || {
+            platform.interrupts.fetch_add(1, Ordering::SeqCst);
+            let (lock, condvar) = &*platform.poked;
+            *lock.lock().unwrap() = true;
+            condvar.notify_one();
+        }))
+    }
+}
+
+/// Waits for a wake from another thread, which wakes it `delay` after the
+/// task's first poll; a 10 s timer bounds the wait. Returns how long the
+/// task waited, or `None` if the timer ended the wait first.
+/// (Also the unix platform's test, with its real `eventfd`.)
+pub(crate) fn wait_for_a_remote_wake<P: Platform>(
+    ex: &Executor<P>,
+    delay: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let started = std::time::Instant::now();
+    let woken = ex
+        .block_on(async move {
+            let mut remote = None;
+            let flag = Arc::new(core::sync::atomic::AtomicBool::new(false));
+            let wait = core::future::poll_fn(move |cx| {
+                if flag.load(Ordering::SeqCst) {
+                    return core::task::Poll::Ready(());
+                }
+                if remote.is_none() {
+                    let waker = cx.waker().clone();
+                    let flag = flag.clone();
+                    remote = Some(std::thread::spawn(move || {
+                        std::thread::sleep(delay);
+                        flag.store(true, Ordering::SeqCst);
+                        waker.wake();
+                    }));
+                }
+                core::task::Poll::Pending
+            });
+            matches!(
+                select(wait, sleep_ns(10_000_000_000)).await,
+                Either::Left(())
+            )
+        })
+        .unwrap();
+    woken.then(|| started.elapsed())
+}
+
+#[test]
+fn a_wake_from_another_thread_interrupts_the_idle_step() {
+    let platform = ParkingPlatform::default();
+    let ex = Executor::new(platform.clone());
+    let took = wait_for_a_remote_wake(&ex, std::time::Duration::from_millis(30))
+        .expect("the 10 s timer ended the wait: the wake did not interrupt the idle step");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+    assert!(platform.interrupts.load(Ordering::SeqCst) >= 1);
+}
+
+#[test]
+fn wakes_from_another_thread_racing_the_idle_step_are_never_lost() {
+    // Wakes at every moment around the start of the idle step: each must
+    // end the wait promptly (a lost one would cost the 10 s timer).
+    let ex = Executor::new(ParkingPlatform::default());
+    for i in 0..300u64 {
+        let delay = std::time::Duration::from_micros(i % 50);
+        let took = wait_for_a_remote_wake(&ex, delay).expect("a wake from another thread was lost");
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "round {i}: {took:?}"
+        );
+    }
+}
+
+#[test]
+fn a_wake_from_another_thread_just_before_the_idle_step_is_not_lost() {
+    let platform = ParkingPlatform::default();
+    let ex = Executor::new(platform.clone());
+    let slot = platform.wake_before_idle.clone();
+    let started = std::time::Instant::now();
+    let woken = ex
+        .block_on(async move {
+            let mut registered = false;
+            let wait = core::future::poll_fn(move |cx| {
+                if registered {
+                    return core::task::Poll::Ready(());
+                }
+                registered = true;
+                *slot.lock() = Some(cx.waker().clone());
+                core::task::Poll::Pending
+            });
+            matches!(
+                select(wait, sleep_ns(10_000_000_000)).await,
+                Either::Left(())
+            )
+        })
+        .unwrap();
+    assert!(woken, "the wake was lost: the 10 s timer ended the wait");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // It was queued before the idle step began: nothing had to interrupt.
+    assert_eq!(platform.interrupts.load(Ordering::SeqCst), 0);
+}

@@ -10,6 +10,8 @@
 //!   resolution, and the wall clock.
 //! * [`console`]: unbuffered writes to standard output and standard error.
 //! * [`entropy`]: random bytes from `getrandom(2)`.
+//! * [`interrupt`]: an `eventfd(2)` per thread through which another
+//!   thread ends that thread's idle step (a wake from another thread).
 //! * [`reactor`]: per-thread registrations of file-descriptor readiness and
 //!   the blocking [`reactor::idle`] step.
 //! * [`signals`]: `SIGINT`/`SIGTERM` handlers that record the request and
@@ -26,6 +28,7 @@ compile_error!("mirage-unix supports Linux only (ppoll, getrandom, pipe2)");
 pub mod clock;
 pub mod console;
 pub mod entropy;
+pub mod interrupt;
 pub mod reactor;
 pub mod signals;
 pub mod socket;
@@ -34,6 +37,7 @@ pub mod tap;
 pub use clock::{monotonic_ns, monotonic_resolution_ns, wall_clock_ns};
 pub use console::{console_write, console_write_stderr};
 pub use entropy::fill_entropy;
+pub use interrupt::IdleInterrupter;
 pub use reactor::{Interest, Wait, deregister, idle, register, registered_count, wait};
 pub use signals::{install_termination_handlers, termination_requested};
 pub use tap::{DEFAULT_TAP, Tap, open_tap, random_local_mac};

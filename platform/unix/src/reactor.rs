@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 
 use crate::clock::monotonic_ns;
-use crate::signals;
+use crate::{interrupt, signals};
 
 /// The readiness a task waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -161,6 +161,9 @@ fn unregister_if(fd: RawFd, interest: Interest, waker: &Waker) {
 ///   signal self-pipe is polled too and drained when it fires; an
 ///   interrupted wait (`EINTR`) returns normally. The caller then checks
 ///   [`crate::signals::termination_requested`].
+/// * Once an [`crate::interrupt::IdleInterrupter`] was made for this
+///   thread, its event descriptor is polled too: an interrupt from
+///   another thread ends the wait, and the descriptor is drained.
 ///
 /// # Panics
 ///
@@ -180,7 +183,10 @@ pub fn idle(deadline_ns: Option<u64>) {
             .collect()
     });
     let registered = fds.len();
-    if let Some(fd) = wakeup {
+    // After the registrations: the signal self-pipe, then this thread's
+    // interrupt descriptor, each if it exists.
+    let interrupt = interrupt::event_fd();
+    for fd in [wakeup, interrupt].into_iter().flatten() {
         fds.push(libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -203,8 +209,12 @@ pub fn idle(deadline_ns: Option<u64>) {
     if ready == 0 {
         return;
     }
-    if wakeup.is_some() && fds[registered].revents != 0 {
+    let mut extra = fds[registered..].iter();
+    if wakeup.is_some() && extra.next().is_some_and(|fd| fd.revents != 0) {
         signals::drain_wakeup();
+    }
+    if interrupt.is_some() && extra.next().is_some_and(|fd| fd.revents != 0) {
+        interrupt::drain();
     }
 
     // Nothing ran on this thread since the snapshot above, so the registry
