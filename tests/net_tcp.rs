@@ -539,3 +539,41 @@ fn consuming_in_place_reopens_a_closed_window() {
         },
     );
 }
+
+/// Keep-alive set through the `Flow` trait on an idle connection (nothing
+/// else happens on it): A probes after each idle time, B answers, the
+/// connection lives on; turned off, A stops probing. (`set_nodelay`'s
+/// effect is the engine's unit tests'; here it is only called.)
+#[test]
+fn keepalive_through_the_flow_probes_an_idle_connection_until_turned_off() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5006).await;
+        flow.set_nodelay(true).unwrap();
+        // Let the handshake's last ACKs settle: from here on, the
+        // connection is idle.
+        sleep_ns(SEC).await;
+        let probes = || a.direct_tcp().stats().keepalive_probes;
+        assert_eq!(probes(), 0);
+        flow.set_keepalive(Some(mirage::net::tcp::KeepAlive {
+            idle_ns: 10 * SEC,
+            interval_ns: SEC,
+            count: 3,
+        }))
+        .unwrap();
+        sleep_ns(9 * SEC).await;
+        assert_eq!(probes(), 0, "probed before the idle time");
+        // Answered probes at about 10, 20 and 30 s.
+        sleep_ns(26 * SEC).await;
+        assert_eq!(probes(), 3);
+        flow.set_keepalive(None).unwrap();
+        sleep_ns(40 * SEC).await;
+        assert_eq!(probes(), 3, "probed after keep-alive was turned off");
+        // The connection is alive.
+        flow.write_all(b"still there").await.unwrap();
+        let mut buf = [0u8; 11];
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"still there");
+    });
+}

@@ -16,9 +16,10 @@ use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd;
 
 use mirage_unix::reactor::{self, Interest};
+use mirage_unix::socket as sys_socket;
 
 use crate::net::stack::Stackv4v6;
-use crate::net::tcp::{Flow, Tcp, TcpError, TcpListener, WRITE_WITH_ROOM};
+use crate::net::tcp::{Flow, KeepAlive, Tcp, TcpError, TcpListener, WRITE_WITH_ROOM};
 use crate::net::udp::{Meta, Udp, UdpError, UdpSocket};
 
 /// The host's address for an application's one (IPv4 addresses become
@@ -481,6 +482,23 @@ impl Flow for SocketFlow {
         self.remote
     }
 
+    fn set_nodelay(&self, nodelay: bool) -> Result<(), TcpError> {
+        self.stream
+            .set_nodelay(nodelay)
+            .map_err(|e| tcp_error("TCP_NODELAY", &e))
+    }
+
+    /// Seconds, rounded up and clamped to Linux's ranges (see the trait).
+    fn set_keepalive(&self, keepalive: Option<KeepAlive>) -> Result<(), TcpError> {
+        let secs = |ns: u64| ns.div_ceil(1_000_000_000).clamp(1, 32_767) as u32;
+        let times = keepalive.map(|k| sys_socket::KeepAliveSecs {
+            idle: secs(k.idle_ns),
+            interval: secs(k.interval_ns),
+            count: k.count.clamp(1, 127),
+        });
+        sys_socket::set_keepalive(&self.stream, times).map_err(|e| tcp_error("SO_KEEPALIVE", &e))
+    }
+
     /// The bytes are peeked into a buffer of the flow's (the kernel keeps
     /// them), and those `f` consumed are then read off the socket: two
     /// copies of up to 64 KiB per call, so a reader that
@@ -724,6 +742,39 @@ mod tests {
         let listener = tcp.bind(port).unwrap();
         let flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
         (flow, listener.accept().await.unwrap())
+    }
+
+    /// The socket stack's `set_keepalive` and `set_nodelay` reach the
+    /// kernel: times in whole seconds, rounded up and clamped to Linux's
+    /// ranges; off again with `None`.
+    #[test]
+    fn socket_flow_options_reach_the_kernel() {
+        use crate::net::tcp::KeepAlive;
+        use mirage_unix::socket::{KeepAliveSecs, keepalive};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (flow, _peer) = connected().await;
+            assert_eq!(keepalive(&flow.stream).unwrap(), None);
+            let keep = KeepAlive {
+                idle_ns: 1_500_000_000,
+                interval_ns: 0,
+                count: 500,
+            };
+            flow.set_keepalive(Some(keep)).unwrap();
+            let set = KeepAliveSecs {
+                idle: 2,
+                interval: 1,
+                count: 127,
+            };
+            assert_eq!(keepalive(&flow.stream).unwrap(), Some(set));
+            flow.set_keepalive(None).unwrap();
+            assert_eq!(keepalive(&flow.stream).unwrap(), None);
+            flow.set_nodelay(true).unwrap();
+            assert!(flow.stream.nodelay().unwrap());
+            flow.set_nodelay(false).unwrap();
+            assert!(!flow.stream.nodelay().unwrap());
+        })
+        .unwrap();
     }
 
     /// Reads `len` bytes from `r`.

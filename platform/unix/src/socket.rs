@@ -1,11 +1,12 @@
 //! Non-blocking TCP sockets the standard library cannot make: a connect
 //! that returns at once (`EINPROGRESS`), whose outcome the caller learns by
 //! waiting for writability and reading `SO_ERROR`
-//! (`TcpStream::take_error`).
+//! (`TcpStream::take_error`); and the keep-alive options, which it cannot
+//! set either.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Starts a connection to `addr` on a new non-blocking socket and returns
 /// the socket at once: connected, or connecting (wait until it is
@@ -88,6 +89,89 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// Keep-alive times as Linux takes them: whole seconds and a count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepAliveSecs {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`), 1..=32,767.
+    pub idle: u32,
+    /// Time between unanswered probes (`TCP_KEEPINTVL`), 1..=32,767.
+    pub interval: u32,
+    /// Unanswered probes before the connection is dropped
+    /// (`TCP_KEEPCNT`), 1..=127.
+    pub count: u32,
+}
+
+/// Turns `SO_KEEPALIVE` on with `times`, or off (`None`).
+///
+/// # Errors
+///
+/// The error of `setsockopt(2)`: `EINVAL` for times out of the ranges of
+/// [`KeepAliveSecs`].
+pub fn set_keepalive(stream: &TcpStream, times: Option<KeepAliveSecs>) -> io::Result<()> {
+    let fd = stream.as_raw_fd();
+    if let Some(t) = times {
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, t.idle)?;
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, t.interval)?;
+        setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT, t.count)?;
+    }
+    setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_KEEPALIVE,
+        u32::from(times.is_some()),
+    )
+}
+
+/// The keep-alive setting of `stream`: `None` when off.
+///
+/// # Errors
+///
+/// The error of `getsockopt(2)`.
+pub fn keepalive(stream: &TcpStream) -> io::Result<Option<KeepAliveSecs>> {
+    let fd = stream.as_raw_fd();
+    if getsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(KeepAliveSecs {
+        idle: getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPIDLE)?,
+        interval: getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPINTVL)?,
+        count: getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_KEEPCNT)?,
+    }))
+}
+
+/// Sets an integer socket option.
+fn setsockopt(fd: i32, level: i32, name: i32, value: u32) -> io::Result<()> {
+    let value = value as libc::c_int;
+    // SAFETY: `value` is a live `c_int` for the whole call, and the length
+    // passed is its size; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads an integer socket option.
+fn getsockopt(fd: i32, level: i32, name: i32) -> io::Result<u32> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are live and writable for the whole call;
+    // `len` holds the size of `value`, which bounds what the kernel writes.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&raw mut value).cast(), &raw mut len) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +200,28 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let err = stream.take_error().unwrap().expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    #[test]
+    fn keepalive_is_set_read_back_and_turned_off() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(keepalive(&stream).unwrap(), None);
+        let times = KeepAliveSecs {
+            idle: 30,
+            interval: 5,
+            count: 4,
+        };
+        set_keepalive(&stream, Some(times)).unwrap();
+        assert_eq!(keepalive(&stream).unwrap(), Some(times));
+        set_keepalive(&stream, None).unwrap();
+        assert_eq!(keepalive(&stream).unwrap(), None);
+        // Out of Linux's range: refused, and the setting is unchanged.
+        let bad = KeepAliveSecs {
+            count: 128,
+            ..times
+        };
+        assert!(set_keepalive(&stream, Some(bad)).is_err());
+        assert_eq!(keepalive(&stream).unwrap(), None);
     }
 }

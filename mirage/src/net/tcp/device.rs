@@ -32,7 +32,7 @@ use crate::Random;
 use crate::net::ip::{Datagram, Ip, SendOptions, protocol};
 use crate::rt::Signal;
 
-use super::{Config, ConnId, ListenerId, Stats, TcpEngine, TcpError, Transmit};
+use super::{Config, ConnId, KeepAlive, ListenerId, Stats, TcpEngine, TcpError, Transmit};
 
 /// The backlog of a listener made by [`Tcp::bind`].
 pub const DEFAULT_BACKLOG: usize = 128;
@@ -121,6 +121,18 @@ pub trait Flow:
 
     /// The peer's address and port (MirageOS's `dst`).
     fn remote(&self) -> (IpAddr, u16);
+
+    /// Turns Nagle's algorithm off (`true`: small writes go out at once,
+    /// as `TCP_NODELAY` does) or back on (the default).
+    fn set_nodelay(&self, nodelay: bool) -> Result<(), TcpError>;
+
+    /// Turns keep-alive probes on with these times, or off (`None`), as
+    /// MirageOS's `?keepalive` does for a connection. The idle time counts
+    /// from now (or from the connection's last segment, whichever is
+    /// later). The socket stack's kernel counts whole seconds: times are
+    /// rounded up and clamped to what Linux takes (1 to 32,767 s, 1 to 127
+    /// probes).
+    fn set_keepalive(&self, keepalive: Option<KeepAlive>) -> Result<(), TcpError>;
 
     /// The reading half that [`Flow::split`] lends.
     type Reader<'a>: embedded_io_async::Read<Error = TcpError> + embedded_io_async::ReadReady
@@ -543,11 +555,6 @@ impl<I: Ip, C: Mclock> DirectFlow<I, C> {
         self.id
     }
 
-    /// Turns Nagle's algorithm off (or on again).
-    pub fn set_nodelay(&self, nodelay: bool) -> Result<(), TcpError> {
-        self.tcp.op(|e| e.set_nodelay(self.id, nodelay))
-    }
-
     /// Resets the connection.
     pub fn abort(mut self) -> Result<(), TcpError> {
         self.closed = true;
@@ -777,6 +784,16 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
 
     fn remote(&self) -> (IpAddr, u16) {
         self.endpoint(true)
+    }
+
+    fn set_nodelay(&self, nodelay: bool) -> Result<(), TcpError> {
+        self.tcp.op(|e| e.set_nodelay(self.id, nodelay))
+    }
+
+    fn set_keepalive(&self, keepalive: Option<KeepAlive>) -> Result<(), TcpError> {
+        // (The operation's flush dispatches the connection, which arms the
+        // timer, and tells the runner if it must wake earlier.)
+        self.tcp.op(|e| e.set_keepalive(self.id, keepalive))
     }
 
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {

@@ -1680,12 +1680,19 @@ impl TcpEngine {
         c.recv_waker = None;
         c.send_waker = None;
         c.state_waker = None;
-        // Through dispatch even with nothing to send: timers get armed.
-        if !c.queued {
-            c.queued = true;
-            self.queue.push_back(id.index);
-        }
+        self.queue_for_timers(id.index);
         Ok(())
+    }
+
+    /// Queues the connection for the next dispatch even with nothing to
+    /// send: dispatch arms its timers (a changed option, a close).
+    fn queue_for_timers(&mut self, idx: u32) {
+        if let Some(c) = self.slot_conn(idx)
+            && !c.queued
+        {
+            c.queued = true;
+            self.queue.push_back(idx);
+        }
     }
 
     /// Reset the connection (RST to the peer on the next `dispatch`) and
@@ -1770,12 +1777,15 @@ impl TcpEngine {
         Ok(())
     }
 
-    /// Turn keep-alive on with these parameters, or off.
+    /// Turn keep-alive on with these parameters, or off. The idle time
+    /// counts from the next dispatch, which arms the timer even if nothing
+    /// else happens on the connection.
     pub fn set_keepalive(&mut self, id: ConnId, k: Option<KeepAlive>) -> Result<(), TcpError> {
         let c = self.conn_mut(id)?;
         c.keepalive = k;
         c.keepalive_at = None;
         c.keepalive_probes = 0;
+        self.queue_for_timers(id.index);
         Ok(())
     }
 

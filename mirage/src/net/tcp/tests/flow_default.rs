@@ -84,6 +84,14 @@ impl Flow for ShortWrites {
         (IpAddr::V4(Ipv4Addr::LOCALHOST), 2)
     }
 
+    fn set_nodelay(&self, _: bool) -> Result<(), TcpError> {
+        Ok(())
+    }
+
+    fn set_keepalive(&self, _: Option<crate::net::tcp::KeepAlive>) -> Result<(), TcpError> {
+        Ok(())
+    }
+
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
         Ok(f(&[]).1)
     }

@@ -705,3 +705,22 @@ fn state_changes_wake_only_whom_they_concern() {
     assert!(wakes(&recv) >= 1, "the end of the stream");
     assert_eq!(sim.a.recv(a, &mut [0; 4]), Err(TcpError::Eof));
 }
+
+#[test]
+fn keepalive_set_on_an_idle_connection_probes_after_the_idle_time() {
+    let mut p = Peer::passive(cfg());
+    // Nothing happens on the connection after the option is set: the
+    // option alone must arm the idle timer.
+    p.us.set_keepalive(
+        p.id,
+        Some(KeepAlive {
+            idle_ns: 10_000 * MS,
+            interval_ns: 1_000 * MS,
+            count: 3,
+        }),
+    )
+    .unwrap();
+    let out = p.wait(10_001 * MS);
+    assert_eq!(out.len(), 1, "no keep-alive probe after the idle time");
+    assert_eq!(out[0].seq, p.ack - 1);
+}
