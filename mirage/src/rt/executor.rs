@@ -89,10 +89,11 @@ impl TaskHeader {
     /// A wake-up while the executor idles interrupts the idle step: it
     /// comes from another thread (or from the platform's idle step itself,
     /// which the interrupter may ignore), and the task would otherwise wait
-    /// until the step ended for its own reasons. The flag is read under the queue's lock,
-    /// which the executor takes after raising it and before idling: either
-    /// this push comes first and the executor sees the task and does not
-    /// idle, or the lock orders the raised flag before this read.
+    /// until the step ended for its own reasons. The flag is read under
+    /// the queue's lock, which the executor takes after raising it and
+    /// before idling: either this push comes first and the executor sees
+    /// the task and does not idle, or the lock orders the raised flag
+    /// before this read.
     pub(super) fn schedule(&self) {
         if !self.queued.swap(true, Ordering::AcqRel) {
             let idling = {
