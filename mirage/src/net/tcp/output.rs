@@ -498,7 +498,10 @@ impl Conn {
     }
 
     /// Arm the persist timer when the peer's window stops us with nothing
-    /// in flight (RFC 9293 section 3.8.6.1), and keep-alive when idle.
+    /// in flight (RFC 9293 section 3.8.6.1), and keep-alive when idle in a
+    /// state that can wait on the peer indefinitely: ESTABLISHED, and the
+    /// half-closed CLOSE-WAIT and FIN-WAIT-2 (as Linux; the closing states
+    /// with our FIN unacknowledged have the retransmission timer).
     pub(crate) fn arm_timers(&mut self, now: u64, max_rto: u64) {
         if !self.state.is_synchronized() {
             return;
@@ -519,7 +522,10 @@ impl Conn {
         }
         if let Some(k) = self.keepalive
             && self.keepalive_at.is_none()
-            && self.state == State::Established
+            && matches!(
+                self.state,
+                State::Established | State::CloseWait | State::FinWait2
+            )
         {
             self.keepalive_at = Some(now + k.idle_ns);
         }

@@ -11,4 +11,5 @@ mod flow_default;
 mod harness;
 mod hostile;
 mod recovery;
+mod timers;
 mod transitions;

@@ -1,0 +1,55 @@
+//! Timers against a scripted peer in the states and situations where they
+//! are easy to miss: keep-alive out of ESTABLISHED and with data
+//! outstanding, zero-window probing of a peer that went silent.
+
+use super::harness::*;
+use crate::net::tcp::{Config, KeepAlive, State, TcpError};
+use crate::net::wire::tcp::Flags;
+
+fn keepalive() -> KeepAlive {
+    KeepAlive {
+        idle_ns: 10_000 * MS,
+        interval_ns: 1_000 * MS,
+        count: 3,
+    }
+}
+
+/// A keep-alive probe: no payload, one below what the peer acknowledged.
+fn is_probe(p: &Peer, s: &Seg) -> bool {
+    s.payload.is_empty() && !s.flags.fin() && s.seq == p.ack - 1
+}
+
+#[test]
+fn keepalive_set_in_close_wait_probes_and_times_out() {
+    // The peer half-closed; we hold the connection without writing (a
+    // server still computing its answer). Linux probes in CLOSE-WAIT: a
+    // peer that vanished must not hold the connection forever.
+    let mut p = Peer::passive(Config::default());
+    p.send(Flags::FIN | Flags::ACK, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::CloseWait));
+    p.us.set_keepalive(p.id, Some(keepalive())).unwrap();
+    let out = p.wait(10_001 * MS);
+    assert_eq!(out.len(), 1, "a keep-alive probe after the idle time");
+    assert!(is_probe(&p, &out[0]), "{out:?}");
+    let out = p.wait(10_000 * MS);
+    assert_eq!(out.iter().filter(|s| is_probe(&p, s)).count(), 2);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+}
+
+#[test]
+fn keepalive_set_in_fin_wait_2_probes() {
+    // We half-closed and still read: the peer's silence in FIN-WAIT-2 is
+    // what keep-alive is for.
+    let mut p = Peer::passive(Config::default());
+    p.us.shutdown_write(p.id).unwrap();
+    let fin = p.wait(0).remove(0);
+    assert!(fin.flags.fin());
+    p.ack = fin.seq + 1;
+    p.send(Flags::ACK, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::FinWait2));
+    p.us.set_keepalive(p.id, Some(keepalive())).unwrap();
+    let out = p.wait(10_001 * MS);
+    assert_eq!(out.len(), 1, "a keep-alive probe after the idle time");
+    assert!(is_probe(&p, &out[0]), "{out:?}");
+}
