@@ -329,6 +329,14 @@ impl Conn {
         if self.keepalive_at.is_some_and(|t| t <= now) {
             self.keepalive_at = None;
             if let (Some(k), true) = (self.keepalive, self.state.is_synchronized()) {
+                if self.snd_una < self.snd_max || !self.tx.is_empty() {
+                    // RFC 9293 section 3.8.4 (MUST-26): no probe while
+                    // sent data is outstanding (or waits for the peer's
+                    // window); the retransmission or persist timer watches
+                    // the peer. The idle time counts again (as Linux).
+                    self.keepalive_at = Some(now + k.idle_ns);
+                    return;
+                }
                 if self.keepalive_probes >= k.count {
                     self.terminate(Some(TcpError::TimedOut));
                     return;

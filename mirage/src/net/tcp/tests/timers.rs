@@ -53,3 +53,29 @@ fn keepalive_set_in_fin_wait_2_probes() {
     assert_eq!(out.len(), 1, "a keep-alive probe after the idle time");
     assert!(is_probe(&p, &out[0]), "{out:?}");
 }
+
+#[test]
+fn keepalive_waits_while_data_is_outstanding() {
+    // RFC 9293 section 3.8.4 (MUST-26): keep-alive probes only when no
+    // sent data is outstanding; the retransmission timer decides when an
+    // unanswered peer is gone (Linux reschedules keep-alive then).
+    let mut p = Peer::passive(Config::default());
+    p.us.set_keepalive(p.id, Some(keepalive())).unwrap();
+    p.wait(0);
+    p.us.send(p.id, b"unanswered").unwrap();
+    let out = p.wait(0);
+    assert_eq!(out[0].payload, b"unanswered");
+    // The peer is silent for 30 s: idle time plus three probe intervals,
+    // twice over.
+    let out = p.wait(30_000 * MS);
+    assert!(!out.is_empty(), "retransmissions");
+    assert!(
+        out.iter().all(|s| s.payload == b"unanswered"),
+        "only retransmissions, no keep-alive probe: {out:?}"
+    );
+    assert_eq!(p.us.state(p.id), Ok(State::Established));
+    // The retransmission timer gives up in the end.
+    p.wait(3_600_000 * MS);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+}
