@@ -71,7 +71,8 @@ pub struct Config {
     pub max_rto_ns: u64,
     /// Retransmissions of a SYN or SYN-ACK before giving up (default 6).
     pub syn_retries: u32,
-    /// Retransmissions of data or FIN before giving up (default 15).
+    /// Retransmissions of data or FIN, or zero-window probes the peer
+    /// leaves unanswered, before giving up (default 15).
     pub max_retries: u32,
     /// Maximum segment lifetime; TIME-WAIT lasts twice this (default 30 s).
     pub msl_ns: u64,

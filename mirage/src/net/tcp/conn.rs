@@ -137,7 +137,9 @@ pub(crate) struct Conn {
     pub(crate) persist_at: Option<u64>,
     pub(crate) persist_backoff: u32,
     pub(crate) keepalive_at: Option<u64>,
-    pub(crate) keepalive_probes: u32,
+    /// Keep-alive or zero-window probes sent since the peer was last
+    /// heard (Linux's `icsk_probes_out`).
+    pub(crate) probes_out: u32,
     /// End of TIME-WAIT, FIN-WAIT-2 give-up for orphans.
     pub(crate) close_at: Option<u64>,
     /// Tail loss probe timeout (RFC 8985 section 7).
@@ -271,7 +273,7 @@ impl Conn {
             persist_at: None,
             persist_backoff: 0,
             keepalive_at: None,
-            keepalive_probes: 0,
+            probes_out: 0,
             close_at: None,
             tlp_at: None,
             tlp_now: false,
@@ -370,7 +372,7 @@ impl Conn {
             persist_at,
             persist_backoff,
             keepalive_at,
-            keepalive_probes,
+            probes_out,
             close_at,
             tlp_at,
             tlp_now,
@@ -447,7 +449,7 @@ impl Conn {
         *persist_at = None;
         *persist_backoff = 0;
         *keepalive_at = None;
-        *keepalive_probes = 0;
+        *probes_out = 0;
         *close_at = None;
         *tlp_at = None;
         *tlp_now = false;

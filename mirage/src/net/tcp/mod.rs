@@ -1784,7 +1784,7 @@ impl TcpEngine {
         let c = self.conn_mut(id)?;
         c.keepalive = k;
         c.keepalive_at = None;
-        c.keepalive_probes = 0;
+        c.probes_out = 0;
         self.queue_for_timers(id.index);
         Ok(())
     }

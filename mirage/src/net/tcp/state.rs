@@ -144,7 +144,7 @@ impl Conn {
         if self.fin_queued {
             self.set_state(State::FinWait1);
         }
-        self.keepalive_probes = 0;
+        self.probes_out = 0;
     }
 
     /// Send a challenge ACK if the budget allows.
@@ -293,9 +293,10 @@ impl Conn {
             return None;
         }
 
-        // Keep-alive: the peer is alive.
+        // The peer is alive: its probes were answered; keep-alive waits
+        // again.
+        self.probes_out = 0;
         if let Some(k) = self.keepalive {
-            self.keepalive_probes = 0;
             self.keepalive_at = Some(now + k.idle_ns);
         }
 

@@ -316,9 +316,15 @@ impl Conn {
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
-            // Nobody holds an orphan: a peer keeping its window shut must
-            // not keep it forever (Linux's orphan retries likewise).
-            if self.owner == super::conn::Owner::Orphan && self.persist_backoff > config.max_retries
+            self.probes_out = self.probes_out.saturating_add(1);
+            // A peer that stopped answering the probes is gone (RFC 1122
+            // 4.2.2.17 keeps the window shut only while they are answered;
+            // Linux gives up after `tcp_retries2` unanswered ones). Nobody
+            // holds an orphan: a peer keeping its window shut must not keep
+            // it forever either (Linux's orphan retries likewise).
+            if self.probes_out > config.max_retries
+                || (self.owner == super::conn::Owner::Orphan
+                    && self.persist_backoff > config.max_retries)
             {
                 self.terminate(Some(TcpError::TimedOut));
                 return;
@@ -337,11 +343,11 @@ impl Conn {
                     self.keepalive_at = Some(now + k.idle_ns);
                     return;
                 }
-                if self.keepalive_probes >= k.count {
+                if self.probes_out >= k.count {
                     self.terminate(Some(TcpError::TimedOut));
                     return;
                 }
-                self.keepalive_probes += 1;
+                self.probes_out += 1;
                 self.probe_now = true;
                 stats.keepalive_probes += 1;
                 self.keepalive_at = Some(now + k.interval_ns);

@@ -79,3 +79,32 @@ fn keepalive_waits_while_data_is_outstanding() {
     assert_eq!(p.us.state(p.id), Ok(State::Closed));
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
 }
+
+#[test]
+fn zero_window_probes_unanswered_time_out() {
+    // RFC 1122 4.2.2.17: the window may stay shut as long as the peer
+    // answers the probes; a peer that stopped answering them is gone, and
+    // the connection must end (Linux: `tcp_retries2` unanswered probes).
+    let mut p = Peer::passive(Config::default());
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    p.us.send(p.id, b"waiting").unwrap();
+    assert!(p.wait(0).is_empty());
+    // More answered probes than `max_retries`: the connection lives.
+    let mut answered = 0;
+    while answered < 20 {
+        let d = p.us.next_deadline().expect("the persist timer");
+        for _ in p.wait(d - p.now) {
+            answered += 1;
+            let mut r = p.seg(Flags::ACK, b"");
+            r.window = 0;
+            p.deliver(&r);
+        }
+    }
+    assert_eq!(p.us.state(p.id), Ok(State::Established));
+    // Then the peer goes silent.
+    p.wait(3_600_000 * MS);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+}
