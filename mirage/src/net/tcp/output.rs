@@ -510,9 +510,13 @@ impl Conn {
         let wnd_room = (self.snd_una + self.snd_wnd).since(self.snd_nxt);
         // Nothing in flight and the window too small for what waits (zero,
         // or less than a segment that silly-window avoidance holds back).
+        // Nothing in flight includes a flight the retransmission timeout
+        // took back (`SND.NXT` back at `SND.UNA`) and that the window then
+        // kept from being resent: without the persist timer then, nothing
+        // would ever send again if the peer's window update was lost.
         if unsent > 0
             && wnd_room < unsent.min(self.mss)
-            && self.snd_una == self.snd_max
+            && self.snd_nxt == self.snd_una
             && self.rto_at.is_none()
             && self.persist_at.is_none()
         {

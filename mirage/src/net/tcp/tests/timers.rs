@@ -108,3 +108,39 @@ fn zero_window_probes_unanswered_time_out() {
     assert_eq!(p.us.state(p.id), Ok(State::Closed));
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
 }
+
+#[test]
+fn window_shut_with_data_in_flight_is_probed_after_the_timeout() {
+    // The peer takes part of a flight, shuts its window (its reader is
+    // slow) and drops the rest; its later window update is lost. The
+    // retransmission timeout then finds nothing it may send: something
+    // must still probe the window (RFC 9293 section 3.8.6.1), or the
+    // connection waits forever.
+    let mut p = Peer::passive(Config::default());
+    let data = alloc::vec![5u8; 2 * 1448];
+    p.us.send(p.id, &data).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 2, "{out:?}");
+    // The first segment acknowledged, the window shut.
+    p.ack = out[0].seq + out[0].payload.len();
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    assert!(p.deliver(&s).is_empty());
+    // Silence: the timers must probe the shut window.
+    let out = p.wait(10_000 * MS);
+    // (The tail loss probe resends the last segment; the timeout then
+    // finds the window shut.)
+    assert!(!out.is_empty());
+    assert_eq!(p.us.stats().timeouts, 1);
+    assert!(
+        p.us.stats().window_probes > 0,
+        "no probe of the shut window"
+    );
+    // The window opens (the peer's update was lost; a probe's answer says
+    // so): the rest of the data goes.
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 1024;
+    let out = p.deliver(&s);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].payload, &data[1448..]);
+}
