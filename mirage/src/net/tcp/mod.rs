@@ -1706,9 +1706,12 @@ impl TcpEngine {
     fn abort_idx(&mut self, idx: u32) {
         let Some(c) = self.slot_conn(idx) else { return };
         if c.state.is_synchronized() || c.state == State::SynReceived {
+            // RFC 9293's SND.NXT, which a retransmission timeout does not
+            // move back (ours does): the peer may hold all that was sent,
+            // and takes a RST only at exactly its RCV.NXT (RFC 5961).
             let r = PendingRst {
                 tuple: c.tuple,
-                seq: c.snd_nxt,
+                seq: c.snd_max,
                 ack: Some(c.rcv_nxt),
             };
             self.push_pending(r);

@@ -307,7 +307,8 @@ impl Conn {
                     // Nobody will read it (RFC 9293 section 3.10.7.4 allows
                     // the reset; Linux does the same).
                     let rst = RstReply {
-                        seq: self.snd_nxt,
+                        // (As `abort`'s: the highest sent.)
+                        seq: self.snd_max,
                         ack: Some(self.rcv_nxt),
                     };
                     self.terminate(Some(TcpError::Reset));

@@ -144,3 +144,29 @@ fn window_shut_with_data_in_flight_is_probed_after_the_timeout() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].payload, &data[1448..]);
 }
+
+#[test]
+fn abort_after_a_timeout_resets_from_the_highest_sequence_sent() {
+    // RFC 9293's ABORT sends <SEQ=SND.NXT><CTL=RST>, SND.NXT being the
+    // next new sequence number: a retransmission timeout moves our
+    // `snd_nxt` back, not RFC 9293's. A peer that holds the whole flight
+    // (its ACKs were lost) accepts a RST only at exactly its RCV.NXT (RFC
+    // 5961 section 3.2): one from a lower number only draws a challenge ACK.
+    let mut p = Peer::passive(Config::default());
+    let data = alloc::vec![1u8; 3 * 1448];
+    p.us.send(p.id, &data).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 3);
+    let end = out[2].seq + out[2].payload.len();
+    // No ACK comes: the tail loss probe, then the timeout's resend of the
+    // first segment.
+    while p.us.stats().timeouts == 0 {
+        let d = p.us.next_deadline().unwrap();
+        p.wait(d - p.now);
+    }
+    p.us.abort(p.id).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].flags.rst());
+    assert_eq!(out[0].seq, end, "the RST's sequence number");
+}
