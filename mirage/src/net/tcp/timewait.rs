@@ -125,6 +125,18 @@ impl TimeWaitTable {
             }
         }
         self.compact();
+        // Deadlines mostly come in order (now + 2 MSL), but a connection
+        // of the application's closed after its TIME-WAIT began keeps its
+        // earlier deadline: its entry moves to its place, lest it wait for
+        // the later ones ahead of it to expire.
+        let n = self.order.len();
+        if n > 1 && self.order[n - 2].2 > e.deadline {
+            let last = self.order.pop_back();
+            let at = self.order.partition_point(|x| x.2 <= e.deadline);
+            if let Some(last) = last {
+                self.order.insert(at, last);
+            }
+        }
         evicted
     }
 

@@ -4,7 +4,7 @@
 
 use super::harness::*;
 use crate::net::tcp::{Config, KeepAlive, State, TcpError};
-use crate::net::wire::tcp::Flags;
+use crate::net::wire::tcp::{Flags, SeqNumber};
 
 fn keepalive() -> KeepAlive {
     KeepAlive {
@@ -169,4 +169,41 @@ fn abort_after_a_timeout_resets_from_the_highest_sequence_sent() {
     assert_eq!(out.len(), 1);
     assert!(out[0].flags.rst());
     assert_eq!(out[0].seq, end, "the RST's sequence number");
+}
+
+#[test]
+fn time_wait_record_of_a_late_close_expires_in_time() {
+    // A connection of the application's reaches TIME-WAIT (2 MSL from
+    // then); before the application lets it go, another connection's
+    // record starts its 2 MSL. The late close keeps the first deadline:
+    // its record must go at that deadline, not when the later one's does.
+    let mut p = Peer::passive(Config::default());
+    p.us.shutdown_write(p.id).unwrap();
+    let fin = p.wait(0).remove(0);
+    p.ack = fin.seq + 1;
+    p.send(Flags::FIN | Flags::ACK, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+    let t0 = p.now;
+    p.wait(30_000 * MS);
+    // Another connection (active, to B:6000) closes first: an orphan in
+    // TIME-WAIT until t0 + 90 s.
+    let c = p.us.connect(p.now, (A, 0), (B, 6000)).unwrap();
+    let syn = p.wait(0).remove(0);
+    let mut synack = syn.reply(SeqNumber(7000), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options.mss = Some(1460);
+    p.deliver(&synack);
+    p.us.close(c).unwrap();
+    let fin = p.wait(0).into_iter().find(|s| s.flags.fin()).unwrap();
+    let finack = fin.reply(SeqNumber(7001), fin.seq + 1, Flags::FIN | Flags::ACK);
+    p.deliver(&finack);
+    assert_eq!(p.us.occupancy().time_wait, 1);
+    // The first connection let go at t0 + 40 s.
+    p.wait(10_000 * MS);
+    p.us.close(p.id).unwrap();
+    assert_eq!(p.us.occupancy().time_wait, 2);
+    // Just past t0 + 60 s: the first record is gone.
+    p.wait(t0 + 60_001 * MS - p.now);
+    assert_eq!(p.us.occupancy().time_wait, 1, "2 MSL after TIME-WAIT began");
+    p.wait(30_000 * MS);
+    assert_empty(&p.us);
 }
