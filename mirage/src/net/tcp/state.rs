@@ -273,6 +273,9 @@ impl Conn {
                 self.max_snd_wnd = self.max_snd_wnd.max(self.snd_wnd);
                 self.snd_wl1 = seq;
                 self.snd_wl2 = ack;
+                if self.retries > 0 {
+                    self.rtt.syn_timed_out();
+                }
                 self.established();
             } else {
                 return Some(RstReply {
@@ -689,6 +692,9 @@ impl Conn {
             self.snd_wl1 = seg.seq;
             self.snd_wl2 = seg.ack;
             self.sample_rtt(now, seg);
+            if self.retries > 0 {
+                self.rtt.syn_timed_out();
+            }
             self.retries = 0;
             self.rtt.clear_backoff();
             self.rto_at = None;

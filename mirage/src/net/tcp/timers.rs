@@ -15,6 +15,9 @@ use alloc::vec::Vec;
 /// clock).
 const GRANULARITY_NS: u64 = 1_000_000;
 
+/// The RTO after the handshake when a SYN timed out (RFC 6298 5.7).
+const SYN_TIMED_OUT_RTO_NS: u64 = 3_000_000_000;
+
 /// The smoothed round-trip time and the retransmission timeout.
 #[derive(Debug, Clone)]
 pub(crate) struct Rtt {
@@ -95,6 +98,13 @@ impl Rtt {
     /// The timer expired: double (RFC 6298 5.5).
     pub(crate) fn back_off(&mut self) {
         self.backoff = self.backoff.saturating_add(1);
+        self.rto = self.compute_rto();
+    }
+
+    /// RFC 6298 (5.7): the timer expired awaiting the ACK of a SYN; once
+    /// the handshake completes, the RTO is at least 3 s until a sample.
+    pub(crate) fn syn_timed_out(&mut self) {
+        self.initial_rto = self.initial_rto.max(SYN_TIMED_OUT_RTO_NS);
         self.rto = self.compute_rto();
     }
 

@@ -207,3 +207,53 @@ fn time_wait_record_of_a_late_close_expires_in_time() {
     p.wait(30_000 * MS);
     assert_empty(&p.us);
 }
+
+#[test]
+fn rto_is_three_seconds_after_a_syn_timed_out() {
+    // RFC 6298 (5.7): when the timer expired awaiting the ACK of a SYN
+    // and the RTO is below 3 s, it MUST be 3 s once data transmission
+    // begins (until a round-trip sample, which the retransmitted SYN could
+    // not give).
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
+    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
+    let syn = flush(&mut us, 0).remove(0);
+    // The SYN is lost: resent after the initial RTO (1 s).
+    let again = flush(&mut us, 1_000 * MS);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].flags, Flags::SYN);
+    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options.mss = Some(1460);
+    feed(&mut us, 1_010 * MS, &synack);
+    let i = us.info(id).unwrap();
+    assert_eq!(i.state, State::Established);
+    assert_eq!(i.rto_ns, 3_000 * MS);
+}
+
+#[test]
+fn rto_is_three_seconds_after_a_syn_ack_timed_out() {
+    // RFC 6298 (5.7) on the passive side: the SYN-ACK timed out.
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
+    let l = us.listen(80, 8).unwrap();
+    let syn = Seg {
+        src: B,
+        dst: A,
+        src_port: 5000,
+        dst_port: 80,
+        seq: SeqNumber(1000),
+        ack: SeqNumber(0),
+        flags: Flags::SYN,
+        window: 65535,
+        options: crate::net::wire::tcp::Options {
+            mss: Some(1460),
+            ..Default::default()
+        },
+        payload: alloc::vec::Vec::new(),
+    };
+    let synack = feed(&mut us, 0, &syn).remove(0);
+    let again = flush(&mut us, 1_000 * MS);
+    assert_eq!(again.len(), 1, "the SYN-ACK again");
+    let ack = synack.reply(SeqNumber(1001), synack.seq + 1, Flags::ACK);
+    feed(&mut us, 1_010 * MS, &ack);
+    let id = us.accept(l).unwrap().expect("established");
+    assert_eq!(us.info(id).unwrap().rto_ns, 3_000 * MS);
+}
