@@ -273,7 +273,7 @@ impl Tcp for SocketTcp {
             reactor::deregister(stream.as_raw_fd());
             return Err(tcp_error(&format!("connect to {to}"), &e));
         }
-        SocketFlow::new(stream)
+        SocketFlow::new(stream, to)
     }
 
     fn bind(&'static self, port: u16) -> Result<SocketListener, TcpError> {
@@ -314,7 +314,7 @@ impl TcpListener for SocketListener {
     async fn accept(&self) -> Result<SocketFlow, TcpError> {
         loop {
             match self.listener.accept() {
-                Ok((stream, _)) => return SocketFlow::new(stream),
+                Ok((stream, remote)) => return SocketFlow::new(stream, remote),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     reactor::wait(self.listener.as_raw_fd(), Interest::Readable).await
                 }
@@ -345,20 +345,30 @@ pub struct SocketFlow {
 }
 
 impl SocketFlow {
-    fn new(stream: std::net::TcpStream) -> Result<SocketFlow, TcpError> {
+    /// The flow over `stream`, connected to `remote` (as `connect` was
+    /// given it or `accept` returned it: `getpeername(2)` fails once the
+    /// connection was reset, which must not fail the accept).
+    fn new(stream: std::net::TcpStream, remote: SocketAddr) -> Result<SocketFlow, TcpError> {
         stream
             .set_nonblocking(true)
             .map_err(|e| tcp_error("set_nonblocking", &e))?;
         let local = stream
             .local_addr()
             .map_err(|e| tcp_error("local_addr", &e))?;
-        let remote = stream.peer_addr().map_err(|e| tcp_error("peer_addr", &e))?;
         Ok(SocketFlow {
             stream,
             buffer: Vec::new(),
             local: (app_addr(local.ip()), local.port()),
             remote: (app_addr(remote.ip()), remote.port()),
         })
+    }
+}
+
+impl SocketFlow {
+    /// Resets the connection (as [`crate::net::tcp::DirectFlow::abort`]):
+    /// the peer gets an RST, and what was not sent is dropped.
+    pub fn abort(self) -> Result<(), TcpError> {
+        sys_socket::reset_on_close(&self.stream).map_err(|e| tcp_error("SO_LINGER", &e))
     }
 }
 
@@ -773,6 +783,33 @@ mod tests {
             assert!(flow.stream.nodelay().unwrap());
             flow.set_nodelay(false).unwrap();
             assert!(!flow.stream.nodelay().unwrap());
+        })
+        .unwrap();
+    }
+
+    /// A connection the client resets before the server accepts it does
+    /// not fail `accept` (whose error would end `Tcp::listen`'s loop): the
+    /// flow is accepted, with its peer's address, and reading it tells
+    /// the reset; the listener accepts the next connection.
+    #[test]
+    fn a_connection_reset_before_accept_does_not_fail_the_listener() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = tcp.bind(0).unwrap();
+            let port = listener.local_port();
+            let client = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let client_port = client.local().1;
+            client.abort().unwrap();
+            // (Time for the RST to reach the queued connection.)
+            sleep_ns(50_000_000).await;
+            let mut reset = listener.accept().await.expect("accept failed");
+            assert_eq!(reset.remote(), (Ipv4Addr::LOCALHOST.into(), client_port));
+            let mut buf = [0u8; 8];
+            assert_eq!(reset.read(&mut buf).await, Err(TcpError::Reset));
+            let next = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let accepted = listener.accept().await.unwrap();
+            assert_eq!(accepted.remote(), next.local());
         })
         .unwrap();
     }

@@ -89,6 +89,35 @@ fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     (storage, len as libc::socklen_t)
 }
 
+/// Makes closing `stream` reset the connection (`SO_LINGER` with a zero
+/// time): the peer gets an RST instead of a FIN, and unsent data is
+/// dropped.
+///
+/// # Errors
+///
+/// The error of `setsockopt(2)`.
+pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `linger` is a live `struct linger` for the whole call, and
+    // the length passed is its size; the kernel only reads it.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Keep-alive times as Linux takes them: whole seconds and a count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepAliveSecs {
