@@ -231,7 +231,10 @@ fn tcp_error(what: &str, e: &io::Error) -> TcpError {
         io::ErrorKind::BrokenPipe => TcpError::Closed,
         io::ErrorKind::TimedOut => TcpError::TimedOut,
         io::ErrorKind::AddrInUse => TcpError::AddrInUse,
-        io::ErrorKind::AddrNotAvailable | io::ErrorKind::InvalidInput => TcpError::Unaddressable,
+        // (No route: the direct stack finds no source address for it.)
+        io::ErrorKind::AddrNotAvailable
+        | io::ErrorKind::InvalidInput
+        | io::ErrorKind::NetworkUnreachable => TcpError::Unaddressable,
         _ => {
             log::warn!(target: "tcp", "{what}: {e}");
             TcpError::Closed
@@ -264,7 +267,17 @@ impl Tcp for SocketTcp {
     type Flow = SocketFlow;
     type Listener = SocketListener;
 
+    /// As on the direct stack, `dst` must be a unicast address and `port`
+    /// not 0 (`Unaddressable`; the kernel would take the unspecified
+    /// address for this host).
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<SocketFlow, TcpError> {
+        let unicast = match app_addr(dst) {
+            IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
+            IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
+        };
+        if !unicast || port == 0 {
+            return Err(TcpError::Unaddressable);
+        }
         let to = host_addr(self.dual && dst.is_ipv6(), dst, port);
         let stream = mirage_unix::socket::connect_nonblocking(to)
             .map_err(|e| tcp_error(&format!("connect to {to}"), &e))?;
@@ -810,6 +823,35 @@ mod tests {
             let next = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
             let accepted = listener.accept().await.unwrap();
             assert_eq!(accepted.remote(), next.local());
+        })
+        .unwrap();
+    }
+
+    /// Connecting to what is not a unicast endpoint is `Unaddressable`,
+    /// as on the direct stack (`TcpEngine::connect`): the unspecified
+    /// address (which the kernel would take for this host), port 0, a
+    /// multicast or the broadcast address (which the kernel refuses with
+    /// `ENETUNREACH`).
+    #[test]
+    fn connecting_to_no_unicast_endpoint_is_unaddressable() {
+        use core::net::{IpAddr, Ipv6Addr};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = tcp.bind(0).unwrap();
+            let port = listener.local_port();
+            let bad: [(IpAddr, u16); 6] = [
+                (Ipv4Addr::UNSPECIFIED.into(), port),
+                (Ipv6Addr::UNSPECIFIED.into(), port),
+                (Ipv4Addr::LOCALHOST.into(), 0),
+                (Ipv4Addr::new(224, 0, 0, 1).into(), port),
+                (Ipv4Addr::BROADCAST.into(), port),
+                ("ff02::1".parse::<Ipv6Addr>().unwrap().into(), port),
+            ];
+            for (dst, port) in bad {
+                let r = tcp.connect(dst, port).await.map(|f| f.remote());
+                assert_eq!(r, Err(TcpError::Unaddressable), "{dst} port {port}");
+            }
         })
         .unwrap();
     }
