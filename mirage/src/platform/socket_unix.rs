@@ -11,6 +11,7 @@ extern crate std;
 
 use alloc::format;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd;
@@ -355,6 +356,8 @@ pub struct SocketFlow {
     buffer: Vec<u8>,
     local: (IpAddr, u16),
     remote: (IpAddr, u16),
+    /// The connection's lasting error, shared with the halves.
+    failed: Failed,
 }
 
 impl SocketFlow {
@@ -371,6 +374,7 @@ impl SocketFlow {
         Ok(SocketFlow {
             stream,
             buffer: Vec::new(),
+            failed: Cell::new(None),
             local: (app_addr(local.ip()), local.port()),
             remote: (app_addr(remote.ip()), remote.port()),
         })
@@ -391,9 +395,34 @@ impl Drop for SocketFlow {
     }
 }
 
+/// A flow's lasting error. The kernel tells a reset or a timeout once
+/// (then reads see the end of the stream and writes `EPIPE`); the flow
+/// keeps it for every later read and write, as the direct stack's
+/// connection does.
+type Failed = Cell<Option<TcpError>>;
+
+/// `Err` with the flow's lasting error, if it has one.
+fn check(failed: &Failed) -> Result<(), TcpError> {
+    failed.get().map_or(Ok(()), Err)
+}
+
+/// The error `e` of an I/O call, kept by the flow if it ends the
+/// connection.
+fn keep(failed: &Failed, e: TcpError) -> TcpError {
+    if matches!(e, TcpError::Reset | TcpError::TimedOut) {
+        failed.set(Some(e));
+    }
+    e
+}
+
 /// Reads from the non-blocking `stream`, waiting on the reactor while it
 /// has nothing.
-async fn read_stream(mut stream: &std::net::TcpStream, buf: &mut [u8]) -> Result<usize, TcpError> {
+async fn read_stream(
+    mut stream: &std::net::TcpStream,
+    failed: &Failed,
+    buf: &mut [u8],
+) -> Result<usize, TcpError> {
+    check(failed)?;
     loop {
         match stream.read(buf) {
             Ok(n) => return Ok(n),
@@ -401,14 +430,19 @@ async fn read_stream(mut stream: &std::net::TcpStream, buf: &mut [u8]) -> Result
                 reactor::wait(stream.as_raw_fd(), Interest::Readable).await
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(tcp_error("read", &e)),
+            Err(e) => return Err(keep(failed, tcp_error("read", &e))),
         }
     }
 }
 
 /// Writes to the non-blocking `stream`, waiting on the reactor while it
 /// has no room.
-async fn write_stream(mut stream: &std::net::TcpStream, data: &[u8]) -> Result<usize, TcpError> {
+async fn write_stream(
+    mut stream: &std::net::TcpStream,
+    failed: &Failed,
+    data: &[u8],
+) -> Result<usize, TcpError> {
+    check(failed)?;
     loop {
         match stream.write(data) {
             Ok(n) => return Ok(n),
@@ -416,7 +450,7 @@ async fn write_stream(mut stream: &std::net::TcpStream, data: &[u8]) -> Result<u
                 reactor::wait(stream.as_raw_fd(), Interest::Writable).await
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(tcp_error("write", &e)),
+            Err(e) => return Err(keep(failed, tcp_error("write", &e))),
         }
     }
 }
@@ -436,7 +470,7 @@ macro_rules! socket_io {
 
         impl embedded_io_async::Read for $t {
             async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
-                read_stream(&self.stream, buf).await
+                read_stream(&self.stream, &self.failed, buf).await
             }
         }
 
@@ -450,7 +484,7 @@ macro_rules! socket_io {
     (write $t:ty) => {
         impl embedded_io_async::Write for $t {
             async fn write(&mut self, data: &[u8]) -> Result<usize, TcpError> {
-                write_stream(&self.stream, data).await
+                write_stream(&self.stream, &self.failed, data).await
             }
 
             async fn flush(&mut self) -> Result<(), TcpError> {
@@ -476,12 +510,14 @@ socket_io!(write SocketWriter<'_>);
 #[derive(Debug)]
 pub struct SocketReader<'a> {
     stream: &'a std::net::TcpStream,
+    failed: &'a Failed,
 }
 
 /// The writing half of a [`SocketFlow`] ([`Flow::split`]).
 #[derive(Debug)]
 pub struct SocketWriter<'a> {
     stream: &'a std::net::TcpStream,
+    failed: &'a Failed,
 }
 
 impl embedded_io::ErrorType for SocketWriter<'_> {
@@ -493,8 +529,11 @@ impl Flow for SocketFlow {
     type Writer<'a> = SocketWriter<'a>;
 
     fn split(&mut self) -> (SocketReader<'_>, SocketWriter<'_>) {
-        let stream = &self.stream;
-        (SocketReader { stream }, SocketWriter { stream })
+        let (stream, failed) = (&self.stream, &self.failed);
+        (
+            SocketReader { stream, failed },
+            SocketWriter { stream, failed },
+        )
     }
 
     fn local(&self) -> (IpAddr, u16) {
@@ -529,6 +568,7 @@ impl Flow for SocketFlow {
     /// read-off fail (it takes bytes the kernel holds), the error is
     /// returned although `f` ran.
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
+        check(&self.failed)?;
         self.buffer.resize(PEEK_BUFFER, 0);
         let n = loop {
             match self.stream.peek(&mut self.buffer) {
@@ -537,7 +577,7 @@ impl Flow for SocketFlow {
                     reactor::wait(self.stream.as_raw_fd(), Interest::Readable).await
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(tcp_error("peek", &e)),
+                Err(e) => return Err(keep(&self.failed, tcp_error("peek", &e))),
             }
         };
         let (used, r) = f(&self.buffer[..n]);
@@ -548,7 +588,7 @@ impl Flow for SocketFlow {
                 Ok(0) => break,
                 Ok(k) => left -= k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(tcp_error("read", &e)),
+                Err(e) => return Err(keep(&self.failed, tcp_error("read", &e))),
             }
         }
         Ok(r)
@@ -564,12 +604,13 @@ impl Flow for SocketFlow {
         &mut self,
         f: impl FnOnce(&mut [u8]) -> (usize, R),
     ) -> Result<R, TcpError> {
+        check(&self.failed)?;
         loop {
             match (&self.stream).write(&[]) {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(tcp_error("write", &e)),
+                Err(e) => return Err(keep(&self.failed, tcp_error("write", &e))),
             }
         }
         while !stream_ready(&self.stream, Interest::Writable)? {
@@ -581,13 +622,14 @@ impl Flow for SocketFlow {
         let (n, r) = f(room);
         let mut rest = &self.buffer[..n.min(WRITE_WITH_ROOM)];
         while !rest.is_empty() {
-            let k = write_stream(&self.stream, rest).await?;
+            let k = write_stream(&self.stream, &self.failed, rest).await?;
             rest = &rest[k..];
         }
         Ok(r)
     }
 
     async fn shutdown_write(&mut self) -> Result<(), TcpError> {
+        check(&self.failed)?;
         self.stream
             .shutdown(std::net::Shutdown::Write)
             .map_err(|e| tcp_error("shutdown", &e))
@@ -852,6 +894,40 @@ mod tests {
                 let r = tcp.connect(dst, port).await.map(|f| f.remote());
                 assert_eq!(r, Err(TcpError::Unaddressable), "{dst} port {port}");
             }
+        })
+        .unwrap();
+    }
+
+    /// Once the peer reset the connection, every read and write of the
+    /// flow (and of its halves) fails with `Reset`, as on the direct stack,
+    /// whose connection keeps its error. The kernel tells `ECONNRESET`
+    /// once only: then reads see a clean end of stream and writes `EPIPE`.
+    #[test]
+    fn a_reset_stays_the_flows_error() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let mut buf = [0u8; 8];
+            // Written to first: the write tells the reset.
+            let (mut flow, peer) = connected().await;
+            peer.abort().unwrap();
+            sleep_ns(50_000_000).await;
+            assert_eq!(flow.write(b"x").await, Err(TcpError::Reset));
+            assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+            let run = flow.read_with(|run| (run.len(), run.len())).await;
+            assert_eq!(run, Err(TcpError::Reset));
+            assert_eq!(flow.write(b"x").await, Err(TcpError::Reset));
+            let (mut r, mut w) = flow.split();
+            assert_eq!(r.read(&mut buf).await, Err(TcpError::Reset));
+            assert_eq!(w.write(b"x").await, Err(TcpError::Reset));
+            // Read from first: the read tells the reset.
+            let (mut flow, peer) = connected().await;
+            peer.abort().unwrap();
+            sleep_ns(50_000_000).await;
+            assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+            assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+            let late = flow.write_with(|_| -> (usize, ()) { panic!("f called after a reset") });
+            assert_eq!(late.await, Err(TcpError::Reset));
+            assert_eq!(flow.write(b"x").await, Err(TcpError::Reset));
         })
         .unwrap();
     }
