@@ -123,6 +123,7 @@ impl Udp for SocketUdp {
 
     fn bind(&'static self, port: u16) -> Result<SocketUdpSocket, UdpError> {
         let socket = Self::open(self.bind_ip, port)?;
+        sys_socket::recv_destination(&socket).map_err(|e| io_error("IP_PKTINFO", &e))?;
         let port = socket
             .local_addr()
             .map_err(|e| io_error("local_addr", &e))?
@@ -173,13 +174,10 @@ impl Drop for SocketUdpSocket {
 impl SocketUdpSocket {
     fn receive(&self, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
         loop {
-            match self.socket.recv_from(buf) {
-                Ok((n, from)) => {
-                    let dst = self
-                        .socket
-                        .local_addr()
-                        .map(|a| app_addr(a.ip()))
-                        .unwrap_or(self.udp.bind_ip);
+            match sys_socket::recv_from_to(&self.socket, buf) {
+                Ok((n, from, to)) => {
+                    // (The kernel tells it: `recv_destination`.)
+                    let dst = to.map_or(self.udp.bind_ip, app_addr);
                     return Ok(Some((
                         n,
                         Meta {
@@ -928,6 +926,37 @@ mod tests {
             let late = flow.write_with(|_| -> (usize, ()) { panic!("f called after a reset") });
             assert_eq!(late.await, Err(TcpError::Reset));
             assert_eq!(flow.write(b"x").await, Err(TcpError::Reset));
+        })
+        .unwrap();
+    }
+
+    /// A datagram's metadata on the (dual-stack) socket stack names the
+    /// address it was sent to, as the direct stack's does, not the
+    /// socket's unspecified address; IPv4 addresses as IPv4.
+    #[test]
+    fn udp_metadata_names_the_address_a_datagram_was_sent_to() {
+        use super::SocketUdp;
+        use crate::net::udp::{Udp, UdpSocket};
+        use core::net::{IpAddr, Ipv6Addr};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let udp: &'static SocketUdp = leak(SocketUdp::connect(None, None).unwrap());
+            let socket = udp.bind(0).unwrap();
+            let port = socket.local_port();
+            let cases: [(&str, IpAddr); 2] = [
+                ("127.0.0.1:0", Ipv4Addr::LOCALHOST.into()),
+                ("[::1]:0", Ipv6Addr::LOCALHOST.into()),
+            ];
+            for (client, to) in cases {
+                let sender = std::net::UdpSocket::bind(client).unwrap();
+                sender.send_to(b"where", (to, port)).unwrap();
+                let mut buf = [0u8; 16];
+                let (n, meta) = socket.recv_from(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], b"where");
+                let from = sender.local_addr().unwrap();
+                assert_eq!((meta.src, meta.src_port), (from.ip(), from.port()));
+                assert_eq!((meta.dst, meta.dst_port), (to, port));
+            }
         })
         .unwrap();
     }

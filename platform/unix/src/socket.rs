@@ -5,7 +5,8 @@
 //! set either.
 
 use std::io;
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Starts a connection to `addr` on a new non-blocking socket and returns
@@ -116,6 +117,115 @@ pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Makes the kernel tell the destination address of each datagram
+/// `socket` receives (`IP_PKTINFO`, or `IPV6_RECVPKTINFO` on an IPv6
+/// socket, which gives IPv4 datagrams' as IPv4-mapped addresses), for
+/// [`recv_from_to`].
+///
+/// # Errors
+///
+/// The error of `getsockname(2)` or `setsockopt(2)`.
+pub fn recv_destination(socket: &UdpSocket) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    match socket.local_addr()? {
+        SocketAddr::V4(_) => setsockopt(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1),
+        SocketAddr::V6(_) => setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1),
+    }
+}
+
+/// Receives a datagram into `buf` (cut to its length, as `recv_from`):
+/// its length as copied, its sender, and the address it was sent to when
+/// the kernel tells it ([`recv_destination`]).
+///
+/// # Errors
+///
+/// The error of `recvmsg(2)` (`WouldBlock` on a non-blocking socket with
+/// nothing queued).
+pub fn recv_from_to(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // (Room for either packet-info message; u64s align it for cmsghdr.)
+    let mut control = [0u64; 16];
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&raw mut from).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control) as _;
+    // SAFETY: `msg` points to `from`, `iov` (over `buf`) and `control`,
+    // all live and writable for the whole call, with their sizes; the
+    // kernel writes within them and updates the lengths.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &raw mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let from = socket_addr(&from)?;
+    let mut to = None;
+    // SAFETY: `msg` is the header `recvmsg` filled: its control pointer
+    // and (updated) length describe the messages the kernel wrote into
+    // `control`, which the CMSG_* macros walk within those bounds.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+    while !cmsg.is_null() {
+        // SAFETY: `cmsg` is non-null and points to a header within
+        // `control` (see above); its data holds the message of its level
+        // and type, read unaligned.
+        unsafe {
+            let (level, kind) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
+            let data = libc::CMSG_DATA(cmsg);
+            if level == libc::IPPROTO_IP && kind == libc::IP_PKTINFO {
+                let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                to = Some(IpAddr::V4(Ipv4Addr::from(
+                    info.ipi_addr.s_addr.to_ne_bytes(),
+                )));
+            } else if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
+                let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                to = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+            }
+            cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+        }
+    }
+    Ok((n as usize, from, to))
+}
+
+/// The address in `storage`, as the kernel wrote it.
+fn socket_addr(storage: &libc::sockaddr_storage) -> io::Result<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in,
+            // which it is large and aligned enough for.
+            let sin = unsafe { &*(&raw const *storage).cast::<libc::sockaddr_in>() };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes()),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6,
+            // which it is large and aligned enough for.
+            let sin6 = unsafe { &*(&raw const *storage).cast::<libc::sockaddr_in6>() };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        family => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("address of family {family}"),
+        )),
+    }
 }
 
 /// Keep-alive times as Linux takes them: whole seconds and a count.
@@ -229,6 +339,32 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         let err = stream.take_error().unwrap().expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    /// Both families' packet information: the address a datagram was
+    /// sent to, IPv4 ones IPv4-mapped on an IPv6 socket; without
+    /// `recv_destination`, none. A datagram longer than the buffer is
+    /// cut to it.
+    #[test]
+    fn recv_from_to_tells_the_destination_address() {
+        let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let v6 = UdpSocket::bind("[::]:0").unwrap();
+        let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+        recv_destination(&v4).unwrap();
+        recv_destination(&v6).unwrap();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let local: IpAddr = Ipv4Addr::LOCALHOST.into();
+        for (socket, to) in [(&v4, Some(local)), (&v6, Some(mapped)), (&plain, None)] {
+            let port = socket.local_addr().unwrap().port();
+            sender.send_to(b"hello", ("127.0.0.1", port)).unwrap();
+            let mut buf = [0u8; 4];
+            let (n, from, dst) = recv_from_to(socket, &mut buf).unwrap();
+            assert_eq!(&buf[..n], b"hell");
+            assert_eq!(from.ip().to_canonical(), local);
+            assert_eq!(from.port(), sender.local_addr().unwrap().port());
+            assert_eq!(dst, to);
+        }
     }
 
     #[test]
