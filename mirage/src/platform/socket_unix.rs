@@ -303,6 +303,10 @@ impl Tcp for SocketTcp {
     }
 }
 
+/// How long [`SocketListener::accept`] waits before trying again when
+/// the process is out of descriptors or memory.
+const ACCEPT_RETRY_NS: u64 = 100_000_000;
+
 /// A listening socket of [`SocketTcp`].
 #[derive(Debug)]
 pub struct SocketListener {
@@ -323,6 +327,8 @@ impl TcpListener for SocketListener {
         self.port
     }
 
+    /// Errors of one connection are skipped, and a shortage of
+    /// descriptors or memory is waited out: neither is the listener's.
     async fn accept(&self) -> Result<SocketFlow, TcpError> {
         loop {
             match self.listener.accept() {
@@ -331,8 +337,24 @@ impl TcpListener for SocketListener {
                     reactor::wait(self.listener.as_raw_fd(), Interest::Readable).await
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // A connection reset before it was accepted: the next.
+                // A connection reset before it was accepted, or (as
+                // accept(2) says Linux does) the network error of a new
+                // connection (ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN,
+                // ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH): the next.
                 Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(100 | 71 | 92 | 112 | 64 | 113 | 95 | 101)
+                    ) => {}
+                // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
+                // ENOMEM): the connection waits in the backlog, and the
+                // listener, readable meanwhile, is tried again later (an
+                // error would end `Tcp::listen`'s loop for good).
+                Err(e) if matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12)) => {
+                    log::warn!(target: "tcp", "accept on port {}: {e}; retrying", self.port);
+                    crate::rt::sleep_ns(ACCEPT_RETRY_NS).await;
+                }
                 Err(e) => return Err(tcp_error("accept", &e)),
             }
         }
@@ -957,6 +979,68 @@ mod tests {
                 assert_eq!((meta.src, meta.src_port), (from.ip(), from.port()));
                 assert_eq!((meta.dst, meta.dst_port), (to, port));
             }
+        })
+        .unwrap();
+    }
+
+    /// A process out of descriptors (`EMFILE`) does not fail `accept`
+    /// (whose error would end `Tcp::listen`'s loop) nor spin on the
+    /// listener, which stays readable: it waits, and accepts the pending
+    /// connection once a descriptor is free. Run in a child process of
+    /// its own, whose descriptor limit `ulimit` lowers.
+    #[test]
+    fn accept_waits_out_a_shortage_of_descriptors() {
+        use crate::rt::{Either, select};
+        const CHILD: &str = "MIRAGE_TEST_EMFILE_CHILD";
+        const NAME: &str =
+            "platform::unix::socket_unix::tests::accept_waits_out_a_shortage_of_descriptors";
+        if std::env::var_os(CHILD).is_none() {
+            let out = std::process::Command::new("sh")
+                .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+                .arg(std::env::current_exe().unwrap())
+                .args(["--exact", NAME, "--test-threads=1"])
+                .env(CHILD, "1")
+                .output()
+                .unwrap();
+            let stdout = std::string::String::from_utf8_lossy(&out.stdout);
+            let stderr = std::string::String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && stdout.contains("1 passed"),
+                "{stdout}\n{stderr}"
+            );
+            return;
+        }
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = tcp.bind(0).unwrap();
+            let port = listener.local_port();
+            // (The kernel completes the handshake before `accept`.)
+            let client = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            let mut files = Vec::new();
+            loop {
+                match std::fs::File::open("/dev/null") {
+                    Ok(file) => files.push(file),
+                    Err(e) => {
+                        assert_eq!(e.raw_os_error(), Some(24), "{e}"); // EMFILE
+                        break;
+                    }
+                }
+                assert!(files.len() < 64, "the limit was not lowered");
+            }
+            let free_one = async {
+                sleep_ns(100_000_000).await;
+                files.pop();
+            };
+            let bounded = select(join(listener.accept(), free_one), sleep_ns(10_000_000_000));
+            let Either::Left((accepted, ())) = bounded.await else {
+                panic!("accept did not return once a descriptor was free");
+            };
+            let remote = (
+                Ipv4Addr::LOCALHOST.into(),
+                client.local_addr().unwrap().port(),
+            );
+            assert_eq!(accepted.map(|flow| flow.remote()), Ok(remote));
         })
         .unwrap();
     }
