@@ -80,7 +80,8 @@ impl SocketUdp {
     }
 
     /// A non-blocking socket bound to `ip:port` (a dual-stack one for
-    /// `[::]`, as Linux binds by default).
+    /// `[::]`, as Linux binds by default), allowed to send to broadcast
+    /// addresses.
     fn open(ip: IpAddr, port: u16) -> Result<std::net::UdpSocket, UdpError> {
         let addr = SocketAddr::new(ip, port);
         let socket = std::net::UdpSocket::bind(addr).map_err(|e| {
@@ -93,6 +94,10 @@ impl SocketUdp {
         socket
             .set_nonblocking(true)
             .map_err(|e| io_error("set_nonblocking", &e))?;
+        // (The direct stack sends to broadcast addresses unasked.)
+        socket
+            .set_broadcast(true)
+            .map_err(|e| io_error("SO_BROADCAST", &e))?;
         Ok(socket)
     }
 
@@ -1041,6 +1046,34 @@ mod tests {
                 client.local_addr().unwrap().port(),
             );
             assert_eq!(accepted.map(|flow| flow.remote()), Ok(remote));
+        })
+        .unwrap();
+    }
+
+    /// Sending to a broadcast address works, as on the direct stack, which
+    /// sends to the limited and the subnet's broadcast address without
+    /// being asked (the kernel refuses them without `SO_BROADCAST`), from
+    /// an ephemeral port and from a bound socket; a dual-stack socket on
+    /// the port receives them.
+    #[test]
+    fn udp_sends_to_a_broadcast_address() {
+        use super::SocketUdp;
+        use crate::net::udp::{Udp, UdpSocket};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let udp: &'static SocketUdp = leak(SocketUdp::connect(None, None).unwrap());
+            let socket = udp.bind(0).unwrap();
+            let port = socket.local_port();
+            // (Loopback's broadcast address: the datagram stays here.)
+            let all = Ipv4Addr::new(127, 255, 255, 255).into();
+            udp.write(None, all, port, b"one").await.unwrap();
+            socket.send_to(b"two", all, port).await.unwrap();
+            for expected in [b"one", b"two"] {
+                let mut buf = [0u8; 8];
+                let (n, meta) = socket.recv_from(&mut buf).await.unwrap();
+                assert_eq!(&buf[..n], expected);
+                assert_eq!(meta.dst, all);
+            }
         })
         .unwrap();
     }
