@@ -67,7 +67,7 @@ impl SocketUdp {
     /// `None` and `ipv4` given.
     pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, UdpError> {
         let (dual, bind_ip) = match (ipv4, ipv6) {
-            (Some(v4), None) if !v4.is_unspecified() => (false, IpAddr::V4(v4)),
+            (Some(v4), None) => (false, IpAddr::V4(v4)),
             (_, Some(v6)) => (true, IpAddr::V6(v6)),
             _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         };
@@ -259,7 +259,7 @@ impl SocketTcp {
     /// `ipv6` is `None` and `ipv4` given.
     pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, TcpError> {
         let (dual, bind_ip) = match (ipv4, ipv6) {
-            (Some(v4), None) if !v4.is_unspecified() => (false, IpAddr::V4(v4)),
+            (Some(v4), None) => (false, IpAddr::V4(v4)),
             (_, Some(v6)) => (true, IpAddr::V6(v6)),
             _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         };
@@ -271,15 +271,17 @@ impl Tcp for SocketTcp {
     type Flow = SocketFlow;
     type Listener = SocketListener;
 
-    /// As on the direct stack, `dst` must be a unicast address and `port`
-    /// not 0 (`Unaddressable`; the kernel would take the unspecified
-    /// address for this host).
+    /// As on the direct stack, `dst` must be a unicast address of a
+    /// family the stack speaks and `port` not 0 (`Unaddressable`; the
+    /// kernel would take the unspecified address for this host).
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<SocketFlow, TcpError> {
         let unicast = match app_addr(dst) {
             IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
             IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
         };
-        if !unicast || port == 0 {
+        // (Nor an IPv6 one when IPv6 is off.)
+        let family_off = !self.dual && app_addr(dst).is_ipv6();
+        if !unicast || port == 0 || family_off {
             return Err(TcpError::Unaddressable);
         }
         let to = host_addr(self.dual && dst.is_ipv6(), dst, port);
@@ -1074,6 +1076,45 @@ mod tests {
                 assert_eq!(&buf[..n], expected);
                 assert_eq!(meta.dst, all);
             }
+        })
+        .unwrap();
+    }
+
+    /// An IPv4-only socket stack (`--ipv4-only`, no address configured)
+    /// has IPv6 switched off, as `SocketStack::connect` says: its
+    /// listeners take IPv4 connections only, its UDP sockets IPv4
+    /// datagrams only, and connecting to an IPv6 address is
+    /// `Unaddressable` as on a direct stack without IPv6.
+    #[test]
+    fn an_ipv4_only_socket_stack_speaks_no_ipv6() {
+        use super::SocketStack;
+        use crate::net::stack::Stackv4v6;
+        use crate::net::udp::{Udp, UdpSocket};
+        use core::net::Ipv6Addr;
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let stack = SocketStack::connect(None, None, true, false).unwrap();
+            let listener = stack.tcp().bind(0).unwrap();
+            let port = listener.local_port();
+            let v6 = std::net::TcpStream::connect((Ipv6Addr::LOCALHOST, port));
+            assert!(v6.is_err(), "an IPv6 connection was accepted");
+            let v4 = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            let flow = listener.accept().await.unwrap();
+            assert_eq!(flow.remote().1, v4.local_addr().unwrap().port());
+            let to_v6 = stack.tcp().connect(Ipv6Addr::LOCALHOST.into(), port).await;
+            assert_eq!(to_v6.map(|f| f.remote()), Err(TcpError::Unaddressable));
+            let socket = stack.udp().bind(0).unwrap();
+            let sender = std::net::UdpSocket::bind("[::1]:0").unwrap();
+            let sent = sender.send_to(b"v6", (Ipv6Addr::LOCALHOST, socket.local_port()));
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender
+                .send_to(b"v4", (Ipv4Addr::LOCALHOST, socket.local_port()))
+                .unwrap();
+            let mut buf = [0u8; 8];
+            // (Sent first, the IPv6 datagram must not be received.)
+            let _ = sent;
+            let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"v4");
         })
         .unwrap();
     }
