@@ -54,6 +54,8 @@ fn io_error(what: &str, e: &io::Error) -> UdpError {
 pub struct SocketUdp {
     /// Bind to `[::]` (both families) rather than `0.0.0.0`.
     dual: bool,
+    /// IPv6 sockets take IPv6 only (`IPV6_V6ONLY`): IPv4 is off.
+    ipv6_only: bool,
     /// Where sockets bind: the unspecified address of their family, or the
     /// configured one.
     bind_ip: IpAddr,
@@ -66,25 +68,40 @@ impl SocketUdp {
     /// `socket_udpv4v6 ipv4 ipv6`): a dual-stack socket unless `ipv6` is
     /// `None` and `ipv4` given.
     pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, UdpError> {
+        Self::new(ipv4, ipv6, false)
+    }
+
+    /// [`SocketUdp::connect`], with IPv4 off if `ipv6_only`.
+    fn new(
+        ipv4: Option<Ipv4Addr>,
+        ipv6: Option<Ipv6Addr>,
+        ipv6_only: bool,
+    ) -> Result<Self, UdpError> {
         let (dual, bind_ip) = match (ipv4, ipv6) {
             (Some(v4), None) => (false, IpAddr::V4(v4)),
             (_, Some(v6)) => (true, IpAddr::V6(v6)),
             _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         };
-        let sender = Self::open(bind_ip, 0)?;
+        let ipv6_only = ipv6_only && dual;
+        let sender = Self::open(bind_ip, 0, ipv6_only)?;
         Ok(SocketUdp {
             dual,
+            ipv6_only,
             bind_ip,
             sender,
         })
     }
 
-    /// A non-blocking socket bound to `ip:port` (a dual-stack one for
-    /// `[::]`, as Linux binds by default), allowed to send to broadcast
-    /// addresses.
-    fn open(ip: IpAddr, port: u16) -> Result<std::net::UdpSocket, UdpError> {
+    /// A non-blocking socket bound to `ip:port` (for `[::]` a dual-stack
+    /// one, as Linux binds by default, unless `ipv6_only`), allowed to
+    /// send to broadcast addresses.
+    fn open(ip: IpAddr, port: u16, ipv6_only: bool) -> Result<std::net::UdpSocket, UdpError> {
         let addr = SocketAddr::new(ip, port);
-        let socket = std::net::UdpSocket::bind(addr).map_err(|e| {
+        let bound = match addr {
+            SocketAddr::V6(v6) if ipv6_only => sys_socket::bind_udp_ipv6_only(v6),
+            _ => std::net::UdpSocket::bind(addr),
+        };
+        let socket = bound.map_err(|e| {
             if e.kind() == io::ErrorKind::AddrInUse {
                 UdpError::PortInUse(port)
             } else {
@@ -108,6 +125,14 @@ impl SocketUdp {
         dst: IpAddr,
         dst_port: u16,
     ) -> Result<(), UdpError> {
+        // (A family switched off: as the direct stack's IP layer says.)
+        let off = match app_addr(dst) {
+            IpAddr::V4(_) => self.ipv6_only,
+            IpAddr::V6(_) => !self.dual,
+        };
+        if off {
+            return Err(UdpError::Ip(crate::net::ip::IpError::NoAddress(dst)));
+        }
         let to = host_addr(self.dual, dst, dst_port);
         loop {
             match socket.send_to(data, to) {
@@ -127,7 +152,7 @@ impl Udp for SocketUdp {
     type Socket = SocketUdpSocket;
 
     fn bind(&'static self, port: u16) -> Result<SocketUdpSocket, UdpError> {
-        let socket = Self::open(self.bind_ip, port)?;
+        let socket = Self::open(self.bind_ip, port, self.ipv6_only)?;
         sys_socket::recv_destination(&socket).map_err(|e| io_error("IP_PKTINFO", &e))?;
         let port = socket
             .local_addr()
@@ -153,7 +178,7 @@ impl Udp for SocketUdp {
                 // From a given port: a socket of its own for the write
                 // (SO_REUSEADDR is not set: a port bound by a listener of
                 // this process must be written from through its socket).
-                let socket = Self::open(self.bind_ip, port)?;
+                let socket = Self::open(self.bind_ip, port, self.ipv6_only)?;
                 let r = self.send_from(&socket, data, dst, dst_port).await;
                 reactor::deregister(socket.as_raw_fd());
                 r
@@ -250,6 +275,8 @@ fn tcp_error(what: &str, e: &io::Error) -> TcpError {
 #[derive(Debug)]
 pub struct SocketTcp {
     dual: bool,
+    /// Listeners take IPv6 only (`IPV6_V6ONLY`): IPv4 is off.
+    ipv6_only: bool,
     bind_ip: IpAddr,
 }
 
@@ -258,12 +285,21 @@ impl SocketTcp {
     /// unspecified addresses when `None`): a dual-stack socket unless
     /// `ipv6` is `None` and `ipv4` given.
     pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, TcpError> {
+        Ok(Self::new(ipv4, ipv6, false))
+    }
+
+    /// [`SocketTcp::connect`], with IPv4 off if `ipv6_only`.
+    fn new(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ipv6_only: bool) -> Self {
         let (dual, bind_ip) = match (ipv4, ipv6) {
             (Some(v4), None) => (false, IpAddr::V4(v4)),
             (_, Some(v6)) => (true, IpAddr::V6(v6)),
             _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
         };
-        Ok(SocketTcp { dual, bind_ip })
+        SocketTcp {
+            dual,
+            ipv6_only: ipv6_only && dual,
+            bind_ip,
+        }
     }
 }
 
@@ -280,7 +316,10 @@ impl Tcp for SocketTcp {
             IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
         };
         // (Nor an IPv6 one when IPv6 is off.)
-        let family_off = !self.dual && app_addr(dst).is_ipv6();
+        let family_off = match app_addr(dst) {
+            IpAddr::V4(_) => self.ipv6_only,
+            IpAddr::V6(_) => !self.dual,
+        };
         if !unicast || port == 0 || family_off {
             return Err(TcpError::Unaddressable);
         }
@@ -297,8 +336,11 @@ impl Tcp for SocketTcp {
 
     fn bind(&'static self, port: u16) -> Result<SocketListener, TcpError> {
         let addr = SocketAddr::new(self.bind_ip, port);
-        let listener = std::net::TcpListener::bind(addr)
-            .map_err(|e| tcp_error(&format!("listen on {addr}"), &e))?;
+        let listener = match addr {
+            SocketAddr::V6(v6) if self.ipv6_only => sys_socket::listen_ipv6_only(v6),
+            _ => std::net::TcpListener::bind(addr),
+        }
+        .map_err(|e| tcp_error(&format!("listen on {addr}"), &e))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| tcp_error("set_nonblocking", &e))?;
@@ -687,10 +729,11 @@ impl SocketStack {
     ) -> Result<&'static Self, UdpError> {
         let v4 = (!ipv6_only).then_some(ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED));
         let v6 = (!ipv4_only).then_some(ipv6.unwrap_or(Ipv6Addr::UNSPECIFIED));
-        let udp = crate::rt::leak(SocketUdp::connect(v4, v6)?);
-        let tcp = crate::rt::leak(
-            SocketTcp::connect(v4, v6).map_err(|e| io_error("tcp", &io::Error::other(e)))?,
-        );
+        // (`None` is the unspecified address to `connect`: IPv4 off is
+        // said apart.)
+        let v6_only = v4.is_none();
+        let udp = crate::rt::leak(SocketUdp::new(v4, v6, v6_only)?);
+        let tcp = crate::rt::leak(SocketTcp::new(v4, v6, v6_only));
         let addresses = v4
             .map(IpAddr::V4)
             .into_iter()
@@ -1115,6 +1158,50 @@ mod tests {
             let _ = sent;
             let (n, _) = socket.recv_from(&mut buf).await.unwrap();
             assert_eq!(&buf[..n], b"v4");
+        })
+        .unwrap();
+    }
+
+    /// An IPv6-only socket stack (`--ipv6-only`) has IPv4 switched off, as
+    /// `SocketStack::connect` says: its listeners take IPv6 connections
+    /// only, its UDP sockets IPv6 datagrams only, and connecting or
+    /// writing to an IPv4 address fails as on a direct stack without IPv4
+    /// (`Unaddressable`, `NoAddress`).
+    #[test]
+    fn an_ipv6_only_socket_stack_speaks_no_ipv4() {
+        use super::SocketStack;
+        use crate::net::ip::IpError;
+        use crate::net::stack::Stackv4v6;
+        use crate::net::udp::{Udp, UdpError, UdpSocket};
+        use core::net::{IpAddr, Ipv6Addr};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let stack = SocketStack::connect(None, None, false, true).unwrap();
+            let listener = stack.tcp().bind(0).unwrap();
+            let port = listener.local_port();
+            let v4 = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port));
+            assert!(v4.is_err(), "an IPv4 connection was accepted");
+            let v6 = std::net::TcpStream::connect((Ipv6Addr::LOCALHOST, port)).unwrap();
+            let flow = listener.accept().await.unwrap();
+            assert_eq!(flow.remote().1, v6.local_addr().unwrap().port());
+            let to_v4 = stack.tcp().connect(Ipv4Addr::LOCALHOST.into(), port).await;
+            assert_eq!(to_v4.map(|f| f.remote()), Err(TcpError::Unaddressable));
+            let socket = stack.udp().bind(0).unwrap();
+            let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender
+                .send_to(b"v4", (Ipv4Addr::LOCALHOST, socket.local_port()))
+                .unwrap();
+            let sender = std::net::UdpSocket::bind("[::1]:0").unwrap();
+            sender
+                .send_to(b"v6", (Ipv6Addr::LOCALHOST, socket.local_port()))
+                .unwrap();
+            let mut buf = [0u8; 8];
+            let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], b"v6");
+            let local: IpAddr = Ipv4Addr::LOCALHOST.into();
+            let no_v4 = Err(UdpError::Ip(IpError::NoAddress(local)));
+            assert_eq!(stack.udp().write(None, local, 9, b"x").await, no_v4);
+            assert_eq!(socket.send_to(b"x", local, 9).await, no_v4);
         })
         .unwrap();
     }

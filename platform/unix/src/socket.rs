@@ -6,7 +6,7 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::net::{TcpStream, UdpSocket};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// Starts a connection to `addr` on a new non-blocking socket and returns
@@ -50,6 +50,58 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     } else {
         Err(err)
     }
+}
+
+/// A TCP socket listening on the IPv6 `addr` for IPv6 connections only
+/// (`IPV6_V6ONLY`: a dual-stack host's IPv4 ones are not taken), with
+/// `SO_REUSEADDR` and the backlog the standard library's listeners have
+/// (128).
+///
+/// # Errors
+///
+/// The error of `socket(2)`, `setsockopt(2)`, `bind(2)` (`AddrInUse`) or
+/// `listen(2)`.
+pub fn listen_ipv6_only(addr: SocketAddrV6) -> io::Result<TcpListener> {
+    let fd = bind_ipv6_only(addr, libc::SOCK_STREAM)?;
+    // SAFETY: listen(2) on the open descriptor `fd` owns.
+    if unsafe { libc::listen(fd.as_raw_fd(), 128) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpListener::from(fd))
+}
+
+/// A UDP socket bound to the IPv6 `addr` for IPv6 datagrams only
+/// (`IPV6_V6ONLY`).
+///
+/// # Errors
+///
+/// The error of `socket(2)`, `setsockopt(2)` or `bind(2)` (`AddrInUse`).
+pub fn bind_udp_ipv6_only(addr: SocketAddrV6) -> io::Result<UdpSocket> {
+    bind_ipv6_only(addr, libc::SOCK_DGRAM).map(UdpSocket::from)
+}
+
+/// A new IPv6 socket of `kind`, `IPV6_V6ONLY`, bound to `addr` (stream
+/// sockets with `SO_REUSEADDR`, as the standard library binds them).
+fn bind_ipv6_only(addr: SocketAddrV6, kind: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let raw = unsafe { libc::socket(libc::AF_INET6, kind | libc::SOCK_CLOEXEC, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor owned by nothing else.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    if kind == libc::SOCK_STREAM {
+        setsockopt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    }
+    let (storage, len) = sockaddr(&SocketAddr::V6(addr));
+    // SAFETY: `storage` holds a valid IPv6 socket address of `len` bytes;
+    // the descriptor is open.
+    let rc = unsafe { libc::bind(raw, (&raw const storage).cast::<libc::sockaddr>(), len) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fd)
 }
 
 /// `addr` as a `sockaddr_storage` and its length.
@@ -365,6 +417,32 @@ mod tests {
             assert_eq!(from.port(), sender.local_addr().unwrap().port());
             assert_eq!(dst, to);
         }
+    }
+
+    /// IPv6-only sockets take IPv6 only, where a dual-stack one would
+    /// take IPv4 too.
+    #[test]
+    fn ipv6_only_sockets_take_no_ipv4() {
+        let any = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0);
+        let listener = listen_ipv6_only(any).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+        let v6 = TcpStream::connect((Ipv6Addr::LOCALHOST, port)).unwrap();
+        let (_, from) = listener.accept().unwrap();
+        assert_eq!(from, v6.local_addr().unwrap());
+        let taken = listen_ipv6_only(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
+        assert_eq!(taken.unwrap_err().kind(), io::ErrorKind::AddrInUse);
+        let udp = bind_udp_ipv6_only(any).unwrap();
+        udp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let port = udp.local_addr().unwrap().port();
+        let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.send_to(b"v4", (Ipv4Addr::LOCALHOST, port)).unwrap();
+        let sender = UdpSocket::bind("[::1]:0").unwrap();
+        sender.send_to(b"v6", (Ipv6Addr::LOCALHOST, port)).unwrap();
+        let mut buf = [0u8; 4];
+        let (n, _) = udp.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"v6");
     }
 
     #[test]
