@@ -253,6 +253,11 @@ impl UdpSocket for SocketUdpSocket {
 
 /// What an I/O error of a TCP socket means for the application.
 fn tcp_error(what: &str, e: &io::Error) -> TcpError {
+    // No descriptor left for a socket (EMFILE, ENFILE): the host's limit
+    // on connections, as `max_connections` is the direct stack's.
+    if matches!(e.raw_os_error(), Some(24 | 23)) {
+        return TcpError::TooManyConnections;
+    }
     match e.kind() {
         io::ErrorKind::ConnectionRefused => TcpError::Refused,
         io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted => TcpError::Reset,
@@ -1033,31 +1038,56 @@ mod tests {
         .unwrap();
     }
 
+    /// In the parent: runs the test `name` (of this module) again in a
+    /// child process whose descriptor limit `ulimit` lowers to 64, asserts
+    /// that it passed, and returns `false`. In the child: `true`, and the
+    /// caller runs the test's body.
+    fn in_child_with_few_descriptors(name: &str) -> bool {
+        const CHILD: &str = "MIRAGE_TEST_FEW_DESCRIPTORS";
+        if std::env::var_os(CHILD).is_some() {
+            return true;
+        }
+        let name = std::format!("platform::unix::socket_unix::tests::{name}");
+        let out = std::process::Command::new("sh")
+            .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+            .arg(std::env::current_exe().unwrap())
+            .args(["--exact", &name, "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = std::string::String::from_utf8_lossy(&out.stdout);
+        let stderr = std::string::String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{stderr}"
+        );
+        false
+    }
+
+    /// Opens files until the process has no descriptor left (`EMFILE`).
+    fn use_up_descriptors() -> Vec<std::fs::File> {
+        let mut files = Vec::new();
+        loop {
+            match std::fs::File::open("/dev/null") {
+                Ok(file) => files.push(file),
+                Err(e) => {
+                    assert_eq!(e.raw_os_error(), Some(24), "{e}"); // EMFILE
+                    return files;
+                }
+            }
+            assert!(files.len() < 64, "the limit was not lowered");
+        }
+    }
+
     /// A process out of descriptors (`EMFILE`) does not fail `accept`
     /// (whose error would end `Tcp::listen`'s loop) nor spin on the
     /// listener, which stays readable: it waits, and accepts the pending
     /// connection once a descriptor is free. Run in a child process of
-    /// its own, whose descriptor limit `ulimit` lowers.
+    /// its own, whose descriptor limit is lowered.
     #[test]
     fn accept_waits_out_a_shortage_of_descriptors() {
         use crate::rt::{Either, select};
-        const CHILD: &str = "MIRAGE_TEST_EMFILE_CHILD";
-        const NAME: &str =
-            "platform::unix::socket_unix::tests::accept_waits_out_a_shortage_of_descriptors";
-        if std::env::var_os(CHILD).is_none() {
-            let out = std::process::Command::new("sh")
-                .args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
-                .arg(std::env::current_exe().unwrap())
-                .args(["--exact", NAME, "--test-threads=1"])
-                .env(CHILD, "1")
-                .output()
-                .unwrap();
-            let stdout = std::string::String::from_utf8_lossy(&out.stdout);
-            let stderr = std::string::String::from_utf8_lossy(&out.stderr);
-            assert!(
-                out.status.success() && stdout.contains("1 passed"),
-                "{stdout}\n{stderr}"
-            );
+        if !in_child_with_few_descriptors("accept_waits_out_a_shortage_of_descriptors") {
             return;
         }
         let ex = Executor::new(UnixPlatform);
@@ -1067,17 +1097,7 @@ mod tests {
             let port = listener.local_port();
             // (The kernel completes the handshake before `accept`.)
             let client = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
-            let mut files = Vec::new();
-            loop {
-                match std::fs::File::open("/dev/null") {
-                    Ok(file) => files.push(file),
-                    Err(e) => {
-                        assert_eq!(e.raw_os_error(), Some(24), "{e}"); // EMFILE
-                        break;
-                    }
-                }
-                assert!(files.len() < 64, "the limit was not lowered");
-            }
+            let mut files = use_up_descriptors();
             let free_one = async {
                 sleep_ns(100_000_000).await;
                 files.pop();
@@ -1091,6 +1111,27 @@ mod tests {
                 client.local_addr().unwrap().port(),
             );
             assert_eq!(accepted.map(|flow| flow.remote()), Ok(remote));
+        })
+        .unwrap();
+    }
+
+    /// A connect with no descriptor left is `TooManyConnections`, as the
+    /// direct stack's at its `max_connections`, not `Closed` (which says
+    /// a finished connection).
+    #[test]
+    fn connect_without_descriptors_is_too_many_connections() {
+        if !in_child_with_few_descriptors("connect_without_descriptors_is_too_many_connections") {
+            return;
+        }
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = tcp.bind(0).unwrap();
+            let files = use_up_descriptors();
+            let flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), listener.local_port());
+            let r = flow.await.map(|f| f.remote());
+            assert_eq!(r, Err(TcpError::TooManyConnections));
+            drop(files);
         })
         .unwrap();
     }
