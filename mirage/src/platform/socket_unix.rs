@@ -1172,9 +1172,10 @@ mod tests {
     #[test]
     fn an_ipv4_only_socket_stack_speaks_no_ipv6() {
         use super::SocketStack;
+        use crate::net::ip::IpError;
         use crate::net::stack::Stackv4v6;
-        use crate::net::udp::{Udp, UdpSocket};
-        use core::net::Ipv6Addr;
+        use crate::net::udp::{Udp, UdpError, UdpSocket};
+        use core::net::{IpAddr, Ipv6Addr};
         let ex = Executor::new(UnixPlatform);
         ex.block_on(async {
             let stack = SocketStack::connect(None, None, true, false).unwrap();
@@ -1199,6 +1200,10 @@ mod tests {
             let _ = sent;
             let (n, _) = socket.recv_from(&mut buf).await.unwrap();
             assert_eq!(&buf[..n], b"v4");
+            let local: IpAddr = Ipv6Addr::LOCALHOST.into();
+            let no_v6 = Err(UdpError::Ip(IpError::NoAddress(local)));
+            assert_eq!(stack.udp().write(None, local, 9, b"x").await, no_v6);
+            assert_eq!(socket.send_to(b"x", local, 9).await, no_v6);
         })
         .unwrap();
     }
