@@ -9,9 +9,11 @@
 
 extern crate std;
 
+use alloc::collections::BTreeMap;
 use alloc::format;
+use alloc::rc::{Rc, Weak};
 use alloc::vec::Vec;
-use core::cell::Cell;
+use core::cell::{Cell, RefCell};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::io::{self, Read as _, Write as _};
 use std::os::fd::AsRawFd;
@@ -61,6 +63,9 @@ pub struct SocketUdp {
     bind_ip: IpAddr,
     /// The socket writes from an ephemeral port go through.
     sender: std::net::UdpSocket,
+    /// The sockets bound by [`Udp::bind`], by port: writes from their
+    /// ports go through them.
+    bound: RefCell<BTreeMap<u16, Weak<std::net::UdpSocket>>>,
 }
 
 impl SocketUdp {
@@ -89,6 +94,7 @@ impl SocketUdp {
             ipv6_only,
             bind_ip,
             sender,
+            bound: RefCell::new(BTreeMap::new()),
         })
     }
 
@@ -158,6 +164,8 @@ impl Udp for SocketUdp {
             .local_addr()
             .map_err(|e| io_error("local_addr", &e))?
             .port();
+        let socket = Rc::new(socket);
+        self.bound.borrow_mut().insert(port, Rc::downgrade(&socket));
         Ok(SocketUdpSocket {
             udp: self,
             socket,
@@ -175,9 +183,14 @@ impl Udp for SocketUdp {
         match src_port {
             None | Some(0) => self.send_from(&self.sender, data, dst, dst_port).await,
             Some(port) => {
-                // From a given port: a socket of its own for the write
-                // (SO_REUSEADDR is not set: a port bound by a listener of
-                // this process must be written from through its socket).
+                // From a port a socket of ours bound: through it (as the
+                // direct stack writes from any port; kept open until the
+                // write is done).
+                let bound = self.bound.borrow().get(&port).and_then(Weak::upgrade);
+                if let Some(socket) = bound {
+                    return self.send_from(&socket, data, dst, dst_port).await;
+                }
+                // From another: a socket of its own for the write.
                 let socket = Self::open(self.bind_ip, port, self.ipv6_only)?;
                 let r = self.send_from(&socket, data, dst, dst_port).await;
                 reactor::deregister(socket.as_raw_fd());
@@ -191,13 +204,19 @@ impl Udp for SocketUdp {
 #[derive(Debug)]
 pub struct SocketUdpSocket {
     udp: &'static SocketUdp,
-    socket: std::net::UdpSocket,
+    /// (Shared with writes from its port in flight: [`SocketUdp::bound`].)
+    socket: Rc<std::net::UdpSocket>,
     port: u16,
 }
 
 impl Drop for SocketUdpSocket {
     fn drop(&mut self) {
-        reactor::deregister(self.socket.as_raw_fd());
+        self.udp.bound.borrow_mut().remove(&self.port);
+        // (A write in flight keeps the socket open, and its registration,
+        // which it removes itself: deregistering would not wake it.)
+        if Rc::strong_count(&self.socket) == 1 {
+            reactor::deregister(self.socket.as_raw_fd());
+        }
     }
 }
 
@@ -1248,6 +1267,42 @@ mod tests {
             let no_v4 = Err(UdpError::Ip(IpError::NoAddress(local)));
             assert_eq!(stack.udp().write(None, local, 9, b"x").await, no_v4);
             assert_eq!(socket.send_to(b"x", local, 9).await, no_v4);
+        })
+        .unwrap();
+    }
+
+    /// `Udp::write` from a port a socket of the stack has bound goes out
+    /// through that socket, as on the direct stack (the seed's idiom: a
+    /// `listen` handler replies with `write ~src_port`), instead of
+    /// failing with `PortInUse`; from a free port, through a socket of
+    /// its own as before.
+    #[test]
+    fn udp_writes_from_a_bound_port() {
+        use super::SocketUdp;
+        use crate::net::udp::{Udp, UdpSocket};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let udp: &'static SocketUdp = leak(SocketUdp::connect(None, None).unwrap());
+            let socket = udp.bind(0).unwrap();
+            let port = socket.local_port();
+            let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            peer.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let to = Ipv4Addr::LOCALHOST.into();
+            let peer_port = peer.local_addr().unwrap().port();
+            udp.write(Some(port), to, peer_port, b"reply")
+                .await
+                .unwrap();
+            let mut buf = [0u8; 8];
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from.port()), (&b"reply"[..], port));
+            // Once the socket is gone, from a socket of the write's own.
+            drop(socket);
+            udp.write(Some(port), to, peer_port, b"again")
+                .await
+                .unwrap();
+            let (n, from) = peer.recv_from(&mut buf).unwrap();
+            assert_eq!((&buf[..n], from.port()), (&b"again"[..], port));
         })
         .unwrap();
     }
