@@ -1307,6 +1307,37 @@ mod tests {
         .unwrap();
     }
 
+    /// Two tasks accepting on one listener both get a connection: the
+    /// second task's wait on the listening socket does not drop the
+    /// first's (which then waited for good).
+    #[test]
+    fn two_tasks_accepting_on_one_listener_both_get_a_connection() {
+        use crate::rt::{Either, Spawner, select};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = leak(tcp.bind(0).unwrap());
+            let port = listener.local_port();
+            let spawner = Spawner::for_current_executor().await;
+            let first = spawner.spawn(async { listener.accept().await.map(|f| f.remote()) });
+            let second = spawner.spawn(async { listener.accept().await.map(|f| f.remote()) });
+            // (Both tasks wait on the listener before the connections.)
+            sleep_ns(20_000_000).await;
+            let a = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let b = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let both = select(join(first, second), sleep_ns(10_000_000_000));
+            let Either::Left((first, second)) = both.await else {
+                panic!("an accepting task was never woken");
+            };
+            let mut got = [first.unwrap(), second.unwrap()];
+            got.sort();
+            let mut expected = [a.local(), b.local()];
+            expected.sort();
+            assert_eq!(got, expected);
+        })
+        .unwrap();
+    }
+
     /// Reads `len` bytes from `r`.
     async fn receive(r: &mut SocketReader<'_>, len: usize) -> Result<Vec<u8>, TcpError> {
         let mut got = Vec::with_capacity(len);

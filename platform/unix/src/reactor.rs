@@ -33,15 +33,67 @@ pub enum Interest {
     Writable,
 }
 
+/// The wakers of the tasks waiting for one readiness of a descriptor, at
+/// most one per task: the first inline (a single waiter, the common case,
+/// allocates nothing), the others after it.
+#[derive(Default)]
+struct Waiters {
+    first: Option<Waker>,
+    /// Empty while `first` is `None`.
+    more: Vec<Waker>,
+}
+
+impl Waiters {
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.more.len()
+    }
+
+    /// Whether a waker that wakes the same task as `waker` is here.
+    fn contains(&self, waker: &Waker) -> bool {
+        self.first
+            .iter()
+            .chain(&self.more)
+            .any(|w| w.will_wake(waker))
+    }
+
+    fn add(&mut self, waker: &Waker) {
+        if self.contains(waker) {
+            return;
+        }
+        match self.first {
+            None => self.first = Some(waker.clone()),
+            Some(_) => self.more.push(waker.clone()),
+        }
+    }
+
+    /// Removes the wakers that wake the same task as `waker`.
+    fn remove(&mut self, waker: &Waker) {
+        self.more.retain(|w| !w.will_wake(waker));
+        if self.first.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            self.first = self.more.pop();
+        }
+    }
+
+    /// Moves every waker to `out`.
+    fn take_into(&mut self, out: &mut Vec<Waker>) {
+        out.extend(self.first.take());
+        out.append(&mut self.more);
+    }
+}
+
 /// The wakers waiting on one descriptor.
 struct Registration {
     fd: RawFd,
-    readable: Option<Waker>,
-    writable: Option<Waker>,
+    readable: Waiters,
+    writable: Waiters,
 }
 
 impl Registration {
-    fn slot(&mut self, interest: Interest) -> &mut Option<Waker> {
+    fn slot(&mut self, interest: Interest) -> &mut Waiters {
         match interest {
             Interest::Readable => &mut self.readable,
             Interest::Writable => &mut self.writable,
@@ -49,15 +101,15 @@ impl Registration {
     }
 
     fn is_empty(&self) -> bool {
-        self.readable.is_none() && self.writable.is_none()
+        self.readable.is_empty() && self.writable.is_empty()
     }
 
     fn events(&self) -> libc::c_short {
         let mut events = 0;
-        if self.readable.is_some() {
+        if !self.readable.is_empty() {
             events |= libc::POLLIN;
         }
-        if self.writable.is_some() {
+        if !self.writable.is_empty() {
             events |= libc::POLLOUT;
         }
         events
@@ -71,9 +123,10 @@ thread_local! {
 
 /// Asks to be woken through `waker` once `fd` is ready for `interest`.
 ///
-/// There is one waker per `(fd, interest)`: registering again replaces the
-/// previous waker (which is then never woken by the reactor). The
-/// registration lasts until [`idle`] wakes it or [`deregister`] removes it.
+/// Several tasks may wait for one `(fd, interest)` (tasks writing through
+/// one shared socket): each task's waker is woken. A waker that wakes the
+/// same task as one registered is not added again. The registration lasts
+/// until [`idle`] wakes it or [`deregister`] removes it.
 /// Readiness is a hint: after the wake-up the owner retries its
 /// non-blocking system call and registers again on `EAGAIN`.
 ///
@@ -85,17 +138,13 @@ pub fn register(fd: RawFd, interest: Interest, waker: &Waker) {
             None => {
                 registry.push(Registration {
                     fd,
-                    readable: None,
-                    writable: None,
+                    readable: Waiters::default(),
+                    writable: Waiters::default(),
                 });
                 registry.len() - 1
             }
         };
-        let slot = registry[index].slot(interest);
-        match slot {
-            Some(existing) if existing.will_wake(waker) => {}
-            _ => *slot = Some(waker.clone()),
-        }
+        registry[index].slot(interest).add(waker);
     });
 }
 
@@ -107,35 +156,34 @@ pub fn deregister(fd: RawFd) {
     REGISTRY.with_borrow_mut(|registry| registry.retain(|r| r.fd != fd));
 }
 
-/// The number of `(fd, interest)` registrations of the calling thread
-/// (a descriptor registered for both interests counts twice).
+/// The number of `(fd, interest, task)` registrations of the calling
+/// thread (a descriptor registered for both interests counts twice, and
+/// one waited for by two tasks twice).
 pub fn registered_count() -> usize {
     REGISTRY.with_borrow(|registry| {
         registry
             .iter()
-            .map(|r| usize::from(r.readable.is_some()) + usize::from(r.writable.is_some()))
+            .map(|r| r.readable.len() + r.writable.len())
             .sum()
     })
 }
 
-/// Whether `(fd, interest)` is still registered on the calling thread.
-fn is_registered(fd: RawFd, interest: Interest) -> bool {
+/// Whether `(fd, interest)` is still registered on the calling thread
+/// with a waker that wakes the same task as `waker`.
+fn is_registered(fd: RawFd, interest: Interest, waker: &Waker) -> bool {
     REGISTRY.with_borrow_mut(|registry| {
         registry
             .iter_mut()
-            .any(|r| r.fd == fd && r.slot(interest).is_some())
+            .any(|r| r.fd == fd && r.slot(interest).contains(waker))
     })
 }
 
-/// Removes `(fd, interest)` if it is still registered with a waker that
-/// wakes the same task as `waker`.
+/// Removes the registration of `(fd, interest)` with a waker that wakes
+/// the same task as `waker`, if there is one.
 fn unregister_if(fd: RawFd, interest: Interest, waker: &Waker) {
     REGISTRY.with_borrow_mut(|registry| {
         if let Some(index) = registry.iter().position(|r| r.fd == fd) {
-            let slot = registry[index].slot(interest);
-            if slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-                *slot = None;
-            }
+            registry[index].slot(interest).remove(waker);
             if registry[index].is_empty() {
                 registry.swap_remove(index);
             }
@@ -227,10 +275,10 @@ pub fn idle(deadline_ns: Option<u64>) {
             let revents = pollfd.revents;
             let failed = revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0;
             if failed || revents & libc::POLLIN != 0 {
-                to_wake.extend(registration.readable.take());
+                registration.readable.take_into(&mut to_wake);
             }
             if failed || revents & libc::POLLOUT != 0 {
-                to_wake.extend(registration.writable.take());
+                registration.writable.take_into(&mut to_wake);
             }
         }
         registry.retain(|r| !r.is_empty());
@@ -336,11 +384,18 @@ impl Future for Wait {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
-        if this.registered.is_some() && !is_registered(this.fd, this.interest) {
-            // `idle` woke and removed the registration (or the descriptor
-            // was deregistered).
-            this.registered = None;
-            return Poll::Ready(());
+        if let Some(registered) = &this.registered {
+            if !is_registered(this.fd, this.interest, registered) {
+                // `idle` woke and removed the registration (or the
+                // descriptor was deregistered).
+                this.registered = None;
+                return Poll::Ready(());
+            }
+            if registered.will_wake(cx.waker()) {
+                return Poll::Pending;
+            }
+            // Polled with another waker: it replaces the one registered.
+            unregister_if(this.fd, this.interest, registered);
         }
         register(this.fd, this.interest, cx.waker());
         this.registered = Some(cx.waker().clone());
@@ -497,7 +552,7 @@ mod tests {
         // Writable at once; nothing to read yet.
         idle(Some(monotonic_ns() + 5 * SECOND));
         assert_eq!((wakes(&read_counter), wakes(&write_counter)), (0, 1));
-        assert!(is_registered(fd, Interest::Readable));
+        assert!(is_registered(fd, Interest::Readable, &read_waker));
         assert_eq!(registered_count(), 1);
         theirs.write_all(b"x").unwrap();
         idle(Some(monotonic_ns() + 5 * SECOND));
@@ -513,24 +568,85 @@ mod tests {
             assert_eq!(registered_count(), 2);
         }
         assert_eq!(registered_count(), 1);
-        assert!(is_registered(fd, Interest::Readable));
+        assert!(is_registered(fd, Interest::Readable, &read_waker));
         idle(Some(monotonic_ns() + 5 * SECOND));
         assert_eq!((wakes(&read_counter), wakes(&write_counter)), (2, 1));
         deregister(fd);
     }
 
+    /// A task's waker is registered once; another task's is added.
     #[test]
-    fn reregistering_replaces_the_waker() {
+    fn registering_adds_each_tasks_waker_once() {
         let (_reader, writer) = std::io::pipe().unwrap();
         let (first, first_waker) = counting_waker();
         let (second, second_waker) = counting_waker();
         register(writer.as_raw_fd(), Interest::Writable, &first_waker);
-        register(writer.as_raw_fd(), Interest::Writable, &second_waker);
+        register(writer.as_raw_fd(), Interest::Writable, &first_waker);
         assert_eq!(registered_count(), 1);
+        register(writer.as_raw_fd(), Interest::Writable, &second_waker);
+        assert_eq!(registered_count(), 2);
         let _guard = shared_signals();
         idle(Some(monotonic_ns() + 5 * SECOND));
-        assert_eq!(wakes(&first), 0);
+        assert_eq!(wakes(&first), 1);
         assert_eq!(wakes(&second), 1);
+        assert_eq!(registered_count(), 0);
+    }
+
+    /// A `Wait` polled with another waker moves its registration to it.
+    #[test]
+    fn a_wait_polled_with_another_waker_moves_its_registration() {
+        let _guard = shared_signals();
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        let mut future = Box::pin(wait(writer.as_raw_fd(), Interest::Writable));
+        assert!(
+            future
+                .as_mut()
+                .poll(&mut Context::from_waker(&first_waker))
+                .is_pending()
+        );
+        let mut cx = Context::from_waker(&second_waker);
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(registered_count(), 1);
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!((wakes(&first), wakes(&second)), (0, 1));
+        assert!(future.as_mut().poll(&mut cx).is_ready());
+    }
+
+    /// Two tasks waiting for the same readiness of one descriptor (two
+    /// tasks writing through one shared UDP socket) are both woken: the
+    /// second registration does not drop the first task's, which would
+    /// then wait for good. Each `Wait` completes once woken.
+    #[test]
+    fn two_tasks_waiting_on_one_descriptor_are_both_woken() {
+        let _guard = shared_signals();
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let fd = writer.as_raw_fd();
+        let (first, first_waker) = counting_waker();
+        let (second, second_waker) = counting_waker();
+        let mut first_wait = Box::pin(wait(fd, Interest::Writable));
+        let mut second_wait = Box::pin(wait(fd, Interest::Writable));
+        let mut first_cx = Context::from_waker(&first_waker);
+        let mut second_cx = Context::from_waker(&second_waker);
+        assert!(first_wait.as_mut().poll(&mut first_cx).is_pending());
+        assert!(second_wait.as_mut().poll(&mut second_cx).is_pending());
+        assert_eq!(registered_count(), 2);
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!((wakes(&first), wakes(&second)), (1, 1));
+        assert!(first_wait.as_mut().poll(&mut first_cx).is_ready());
+        assert!(second_wait.as_mut().poll(&mut second_cx).is_ready());
+        assert_eq!(registered_count(), 0);
+        // One given up: the other stays registered, and is woken.
+        let mut first_wait = Box::pin(wait(fd, Interest::Writable));
+        let mut second_wait = Box::pin(wait(fd, Interest::Writable));
+        assert!(first_wait.as_mut().poll(&mut first_cx).is_pending());
+        assert!(second_wait.as_mut().poll(&mut second_cx).is_pending());
+        drop(first_wait);
+        assert_eq!(registered_count(), 1);
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!((wakes(&first), wakes(&second)), (1, 2));
+        assert!(second_wait.as_mut().poll(&mut second_cx).is_ready());
     }
 
     #[test]
