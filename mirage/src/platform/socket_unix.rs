@@ -1338,6 +1338,35 @@ mod tests {
         .unwrap();
     }
 
+    /// Closing (or dropping) a flow with received bytes unread resets the
+    /// connection, as the direct stack does (RFC 2525 2.17): the peer
+    /// reads `Reset`. Closed with everything read, the peer reads the end
+    /// of the stream.
+    #[test]
+    fn closing_with_unread_bytes_resets_the_connection() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let mut buf = [0u8; 8];
+            for drop_it in [false, true] {
+                let (flow, mut peer) = connected().await;
+                peer.write_all(b"unread").await.unwrap();
+                sleep_ns(20_000_000).await;
+                if drop_it {
+                    drop(flow);
+                } else {
+                    flow.close().await.unwrap();
+                }
+                assert_eq!(peer.read(&mut buf).await, Err(TcpError::Reset));
+            }
+            let (mut flow, mut peer) = connected().await;
+            peer.write_all(b"read").await.unwrap();
+            flow.read_exact(&mut buf[..4]).await.unwrap();
+            flow.close().await.unwrap();
+            assert_eq!(peer.read(&mut buf).await, Ok(0));
+        })
+        .unwrap();
+    }
+
     /// Reads `len` bytes from `r`.
     async fn receive(r: &mut SocketReader<'_>, len: usize) -> Result<Vec<u8>, TcpError> {
         let mut got = Vec::with_capacity(len);
