@@ -754,8 +754,8 @@ impl SocketStack {
         let v4 = (!ipv6_only).then_some(ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED));
         let v6 = (!ipv4_only).then_some(ipv6.unwrap_or(Ipv6Addr::UNSPECIFIED));
         // (`None` is the unspecified address to `connect`: IPv4 off is
-        // said apart.)
-        let v6_only = v4.is_none();
+        // said apart. Both off is left dual-stack, as before.)
+        let v6_only = v4.is_none() && v6.is_some();
         let udp = crate::rt::leak(SocketUdp::new(v4, v6, v6_only)?);
         let tcp = crate::rt::leak(SocketTcp::new(v4, v6, v6_only));
         let addresses = v4
