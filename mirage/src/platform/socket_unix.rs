@@ -892,6 +892,17 @@ mod tests {
         .unwrap();
     }
 
+    /// Waits (a bounded while) until `flow` is readable: bytes, the end of
+    /// the stream or an error reached it.
+    async fn until_readable(flow: &mut SocketFlow) {
+        let mut waited = 0;
+        while flow.read_ready() != Ok(true) {
+            waited += 1;
+            assert!(waited < 1000, "the flow never became readable");
+            sleep_ns(1_000_000).await;
+        }
+    }
+
     /// Two ends of a connection over loopback: ours, and the one accepted.
     async fn connected() -> (SocketFlow, SocketFlow) {
         let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
@@ -1004,7 +1015,7 @@ mod tests {
             // Written to first: the write tells the reset.
             let (mut flow, peer) = connected().await;
             peer.abort().unwrap();
-            sleep_ns(50_000_000).await;
+            until_readable(&mut flow).await;
             assert_eq!(flow.write(b"x").await, Err(TcpError::Reset));
             assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
             let run = flow.read_with(|run| (run.len(), run.len())).await;
@@ -1016,7 +1027,7 @@ mod tests {
             // Read from first: the read tells the reset.
             let (mut flow, peer) = connected().await;
             peer.abort().unwrap();
-            sleep_ns(50_000_000).await;
+            until_readable(&mut flow).await;
             assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
             assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
             let late = flow.write_with(|_| -> (usize, ()) { panic!("f called after a reset") });
@@ -1348,9 +1359,9 @@ mod tests {
         ex.block_on(async {
             let mut buf = [0u8; 8];
             for drop_it in [false, true] {
-                let (flow, mut peer) = connected().await;
+                let (mut flow, mut peer) = connected().await;
                 peer.write_all(b"unread").await.unwrap();
-                sleep_ns(20_000_000).await;
+                until_readable(&mut flow).await;
                 if drop_it {
                     drop(flow);
                 } else {
