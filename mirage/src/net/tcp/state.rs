@@ -226,16 +226,6 @@ impl Conn {
             return None;
         }
 
-        // Record the timestamp to echo (RFC 7323 section 4.3).
-        if self.ts_ok
-            && let Some((val, _)) = seg.options.timestamp
-            && (val.wrapping_sub(self.ts_recent) as i32) >= 0
-            && seq <= self.last_ack_sent
-        {
-            self.ts_recent = val;
-            self.ts_recent_ns = now;
-        }
-
         // RST (second check), RFC 5961 section 3.2.
         if flags.rst() {
             if seq != self.rcv_nxt {
@@ -290,6 +280,20 @@ impl Conn {
             ctx.stats.dropped_bad_ack += 1;
             self.challenge(ctx, now);
             return None;
+        }
+
+        // Record the timestamp to echo (RFC 7323 section 4.3), only now
+        // that the segment passed every check that drops it: one dropped
+        // for its RST, SYN or acknowledgment must not move TS.Recent, or a
+        // blind in-window segment with a far-future TSval makes PAWS drop
+        // the genuine peer's segments (as Linux, since 2013).
+        if self.ts_ok
+            && let Some((val, _)) = seg.options.timestamp
+            && (val.wrapping_sub(self.ts_recent) as i32) >= 0
+            && seq <= self.last_ack_sent
+        {
+            self.ts_recent = val;
+            self.ts_recent_ns = now;
         }
         self.process_ack(now, seg, ctx);
         if self.state == State::Closed {

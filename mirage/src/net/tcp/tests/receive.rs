@@ -1,0 +1,39 @@
+//! The receive path against RFC 7323, RFC 5961 and RFC 9293's
+//! segment-arrival rules: what a segment that is dropped may still change,
+//! and SYN cookies under hostile numbers.
+
+use super::harness::*;
+use crate::net::tcp::{Config, State};
+use crate::net::wire::tcp::Flags;
+
+/// RFC 7323 section 4.3 / RFC 5961 section 5: a segment dropped for its
+/// unacceptable acknowledgment must not move TS.Recent, or a blind
+/// attacker with an in-window sequence number and a far-future TSval makes
+/// PAWS drop every later segment of the genuine peer.
+#[test]
+fn a_segment_with_a_bad_ack_does_not_update_ts_recent() {
+    let mut p = Peer::passive(Config::default());
+    p.us.send(p.id, b"hello").unwrap();
+    p.wait(0);
+    let mut bad = p.seg(Flags::ACK, b"");
+    bad.ack = p.ack + 1_000_000;
+    bad.options.timestamp = Some((p.ts.wrapping_add(0x4000_0000), p.ts_echo));
+    assert_eq!(p.deliver(&bad).len(), 1, "challenge ACK");
+    assert_eq!(p.us.stats().dropped_bad_ack, 1);
+    // The same for an in-window RST that is not exact, a SYN, and a
+    // segment without ACK.
+    for flags in [Flags::RST, Flags::SYN, Flags::PSH] {
+        let mut s = p.seg(flags, b"");
+        if flags == Flags::RST {
+            s.seq = p.seq + 1;
+        }
+        s.options.timestamp = Some((p.ts.wrapping_add(0x4000_0000), p.ts_echo));
+        p.deliver(&s);
+    }
+    // The genuine peer goes on with its own clock.
+    p.send(Flags::ACK | Flags::PSH, b"genuine");
+    assert_eq!(p.us.stats().dropped_paws, 0);
+    let mut buf = [0u8; 16];
+    assert_eq!(p.us.recv(p.id, &mut buf), Ok(7));
+    assert_eq!(p.us.state(p.id), Ok(State::Established));
+}
