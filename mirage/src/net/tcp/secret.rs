@@ -162,7 +162,8 @@ impl Secrets {
     ) -> Option<u8> {
         let count = now_ns / COOKIE_PERIOD_NS;
         let idx = ((cookie >> 24) & 7) as u8;
-        for c in [count, count.wrapping_sub(1)] {
+        // (No period before the clock's first: the counter does not wrap.)
+        for c in [Some(count), count.checked_sub(1)].into_iter().flatten() {
             if ((c as u32) & 31) != cookie >> 27 {
                 continue;
             }

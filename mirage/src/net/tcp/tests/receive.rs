@@ -4,7 +4,8 @@
 
 use super::harness::*;
 use crate::net::tcp::{Config, State};
-use crate::net::wire::tcp::Flags;
+use crate::net::wire::tcp::{Flags, Options, SeqNumber};
+use alloc::vec::Vec;
 
 /// RFC 7323 section 4.3 / RFC 5961 section 5: a segment dropped for its
 /// unacceptable acknowledgment must not move TS.Recent, or a blind
@@ -36,4 +37,44 @@ fn a_segment_with_a_bad_ack_does_not_update_ts_recent() {
     let mut buf = [0u8; 16];
     assert_eq!(p.us.recv(p.id, &mut buf), Ok(7));
     assert_eq!(p.us.state(p.id), Ok(State::Established));
+}
+
+/// A cookie ACK in the first cookie period after the clock's start whose
+/// acknowledgment names the last counter value (31) must be refused, not
+/// overflow the counter's arithmetic.
+#[test]
+fn cookie_ack_in_the_first_period_is_checked_without_overflow() {
+    let config = Config {
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let mut us = crate::net::tcp::TcpEngine::new(config, [4; 32]);
+    let l = us.listen(80, 1).unwrap();
+    let syn = |port: u16| Seg {
+        src: B,
+        dst: A,
+        src_port: port,
+        dst_port: 80,
+        seq: SeqNumber(u32::from(port) * 1000),
+        ack: SeqNumber(0),
+        flags: Flags::SYN,
+        window: 65535,
+        options: Options {
+            mss: Some(1400),
+            ..Default::default()
+        },
+        payload: Vec::new(),
+    };
+    assert_eq!(feed(&mut us, 0, &syn(1000)).len(), 1);
+    // Beyond the backlog: a cookie.
+    let out = feed(&mut us, 0, &syn(2000));
+    assert_eq!(us.stats().syn_cookies_sent, 1);
+    let c = &out[0];
+    let mut ack = c.reply(c.ack, SeqNumber(0xf800_0000 | 0x1234), Flags::ACK);
+    ack.options = Options::default();
+    let out = feed(&mut us, 5 * MS, &ack);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, Flags::RST);
+    assert_eq!(us.stats().syn_cookies_accepted, 0);
+    assert!(us.accept(l).unwrap().is_none());
 }
