@@ -452,8 +452,12 @@ impl Conn {
             }
         }
 
-        // The send window (RFC 9293 section 3.10.7.4, fifth check).
-        if self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack) {
+        // The send window (RFC 9293 section 3.10.7.4, fifth check): only
+        // from a segment with SND.UNA =< SEG.ACK (an older one's window is
+        // relative to an older left edge).
+        if ack >= self.snd_una
+            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
+        {
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);
             self.snd_wl1 = seg.seq;

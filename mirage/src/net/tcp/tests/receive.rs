@@ -78,3 +78,29 @@ fn cookie_ack_in_the_first_period_is_checked_without_overflow() {
     assert_eq!(us.stats().syn_cookies_accepted, 0);
     assert!(us.accept(l).unwrap().is_none());
 }
+
+/// RFC 9293 section 3.10.7.4 (fifth check): the send window is updated
+/// only from a segment with SND.UNA =< SEG.ACK. An older acknowledgment
+/// (still inside RFC 5961's acceptable range, so the segment's data is
+/// taken) with a newer sequence number must not shrink the window: its
+/// window is relative to an older left edge.
+#[test]
+fn an_old_acknowledgment_does_not_update_the_send_window() {
+    let mut p = Peer::passive(Config::default());
+    p.us.send(p.id, &[1u8; 3000]).unwrap();
+    assert!(!p.wait(0).is_empty());
+    p.ack += 2000;
+    p.send(Flags::ACK, b"");
+    let wnd = p.us.info(p.id).unwrap().peer_window;
+    assert!(wnd > 0);
+    p.send(Flags::ACK, b"y");
+    let mut old = p.seg(Flags::ACK, b"x");
+    old.ack = old.ack - 1000;
+    old.window = 0;
+    p.deliver(&old);
+    p.seq += 1;
+    // The data is taken (the acknowledgment is acceptable) ...
+    assert_eq!(p.us.recv(p.id, &mut [0u8; 4]), Ok(2));
+    // ... but not its window.
+    assert_eq!(p.us.info(p.id).unwrap().peer_window, wnd);
+}
