@@ -577,3 +577,41 @@ fn keepalive_through_the_flow_probes_an_idle_connection_until_turned_off() {
         assert_eq!(&buf, b"still there");
     });
 }
+
+/// A peer that resets midway: a large `write_all` ends with the reset (it
+/// does not hang), and later reads and writes report it; a reader half
+/// waiting in a split flow is woken with it too.
+#[test]
+fn a_reset_midway_ends_write_all_and_waiting_reads() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5007).await;
+        let spawner = Spawner::for_current_executor().await;
+        let reader = spawner.spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut got = 0;
+            while got < 100 * 1024 {
+                got += peer.read(&mut buf).await.unwrap();
+            }
+            // Unread data left: the close resets.
+            drop(peer);
+        });
+        let r = flow.write_all(&payload(8 * 1024 * 1024, 7)).await;
+        reader.await;
+        assert_eq!(r, Err(TcpError::Reset));
+        assert_eq!(flow.read(&mut [0u8; 4]).await, Err(TcpError::Reset));
+        assert_eq!(flow.write(b"late").await, Err(TcpError::Reset));
+        flow.close().await.unwrap();
+
+        // A split flow's reader, waiting, sees the reset.
+        let (mut flow, peer) = netsim::connected(a, b, v4("10.0.0.2"), 5008).await;
+        let aborter = spawner.spawn(async move {
+            sleep_ns(SEC).await;
+            peer.abort().unwrap();
+        });
+        let (mut r, _w) = flow.split();
+        assert_eq!(r.read(&mut [0u8; 4]).await, Err(TcpError::Reset));
+        aborter.await;
+    });
+}
