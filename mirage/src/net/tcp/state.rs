@@ -189,13 +189,35 @@ impl Conn {
             }
         }
 
-        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
-        if self.state == State::SynReceived && flags.syn() && !flags.ack() && !flags.rst() {
-            if seg.seq == self.irs {
-                self.snd_nxt = self.iss;
-                self.rto_at = None;
+        if self.state == State::SynReceived && flags.syn() && !flags.rst() {
+            // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+            if !flags.ack() {
+                if seg.seq == self.irs {
+                    self.snd_nxt = self.iss;
+                    self.rto_at = None;
+                }
+                return None;
             }
-            return None;
+            // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK,
+            // which crossed ours, acknowledges our SYN. The sequence check
+            // would refuse it (its SYN is below RCV.NXT) and wait for an
+            // ACK that a peer already ESTABLISHED by our SYN-ACK (Linux)
+            // does not send: it completes the handshake, as in Linux.
+            if !self.passive
+                && seg.seq == self.irs
+                && self.snd_una < seg.ack
+                && seg.ack <= self.snd_max
+            {
+                if self.ts_ok
+                    && let Some((val, _)) = seg.options.timestamp
+                    && (val.wrapping_sub(self.ts_recent) as i32) >= 0
+                {
+                    self.ts_recent = val;
+                    self.ts_recent_ns = now;
+                }
+                self.syn_acked(now, seg);
+                return None;
+            }
         }
 
         // Sequence number check (RFC 9293 section 3.10.7.4, first).
@@ -666,6 +688,33 @@ impl Conn {
         }
     }
 
+    /// A SYN-ACK acknowledged our SYN (in SYN-SENT, or crossing ours in a
+    /// simultaneous open): the handshake is over. Its window is not scaled
+    /// (RFC 7323 section 2.2).
+    fn syn_acked(&mut self, now: u64, seg: &Repr) {
+        self.snd_una = seg.ack;
+        self.high_rxt = seg.ack;
+        if self.snd_nxt < seg.ack {
+            self.snd_nxt = seg.ack;
+        }
+        self.snd_wnd = usize::from(seg.window);
+        self.max_snd_wnd = self.snd_wnd;
+        self.snd_wl1 = seg.seq;
+        self.snd_wl2 = seg.ack;
+        self.sample_rtt(now, seg);
+        if self.retries > 0 {
+            self.rtt.syn_timed_out();
+        }
+        self.retries = 0;
+        self.rtt.clear_backoff();
+        self.rto_at = None;
+        self.ack_now = true;
+        self.established();
+        if let Some(k) = self.keepalive {
+            self.keepalive_at = Some(now + k.idle_ns);
+        }
+    }
+
     /// SYN-SENT (RFC 9293 section 3.10.7.3).
     fn process_syn_sent(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) -> Option<RstReply> {
         let flags = seg.flags;
@@ -693,24 +742,7 @@ impl Conn {
         self.last_ack_sent = self.rcv_nxt;
         self.negotiate(ctx.config, &seg.options, now);
         if ack_ok {
-            self.snd_una = seg.ack;
-            self.high_rxt = seg.ack;
-            self.snd_wnd = usize::from(seg.window);
-            self.max_snd_wnd = self.snd_wnd;
-            self.snd_wl1 = seg.seq;
-            self.snd_wl2 = seg.ack;
-            self.sample_rtt(now, seg);
-            if self.retries > 0 {
-                self.rtt.syn_timed_out();
-            }
-            self.retries = 0;
-            self.rtt.clear_backoff();
-            self.rto_at = None;
-            self.ack_now = true;
-            self.established();
-            if let Some(k) = self.keepalive {
-                self.keepalive_at = Some(now + k.idle_ns);
-            }
+            self.syn_acked(now, seg);
         } else {
             // Simultaneous open: answer with SYN-ACK from our ISN.
             self.snd_wnd = usize::from(seg.window);

@@ -104,3 +104,51 @@ fn an_old_acknowledgment_does_not_update_the_send_window() {
     // ... but not its window.
     assert_eq!(p.us.info(p.id).unwrap().peer_window, wnd);
 }
+
+/// Simultaneous open (RFC 9293 figure 8) against a peer that, like Linux,
+/// goes to ESTABLISHED on our SYN-ACK without acknowledging it: its own
+/// SYN-ACK, crossing ours, acknowledges our SYN and must complete our
+/// handshake at once (its window unscaled, as on every SYN), not leave us
+/// in SYN-RECEIVED until our SYN-ACK's retransmission draws an ACK.
+#[test]
+fn simultaneous_open_completes_on_the_peers_syn_ack() {
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
+    let id = us.connect(0, (A, 1111), (B, 2222)).unwrap();
+    let syn = flush(&mut us, 0).remove(0);
+    assert_eq!(syn.flags, Flags::SYN);
+    let options = Options {
+        mss: Some(1000),
+        window_scale: Some(3),
+        sack_permitted: true,
+        timestamp: Some((77, 0)),
+        ..Default::default()
+    };
+    // The peer's SYN, crossing ours.
+    let mut peer_syn = syn.reply(SeqNumber(5000), SeqNumber(0), Flags::SYN);
+    peer_syn.options = options;
+    peer_syn.window = 4000;
+    let out = feed(&mut us, MS, &peer_syn);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(us.state(id), Ok(State::SynReceived));
+    // The peer's SYN-ACK (it got our SYN): same ISN, acknowledges ours.
+    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options = Options {
+        timestamp: Some((78, syn.options.timestamp.unwrap().0)),
+        ..options
+    };
+    synack.window = 3000;
+    let out = feed(&mut us, 2 * MS, &synack);
+    assert_eq!(us.state(id), Ok(State::Established));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, Flags::ACK);
+    assert_eq!(out[0].seq, syn.seq + 1);
+    assert_eq!(out[0].ack, SeqNumber(5001));
+    assert_eq!(out[0].options.timestamp.unwrap().1, 78);
+    assert_eq!(us.info(id).unwrap().peer_window, 3000);
+    // Data flows at once.
+    us.send(id, b"hello").unwrap();
+    let out = flush(&mut us, 3 * MS);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload, b"hello");
+}
