@@ -92,6 +92,21 @@ impl Assembler {
         Ok(())
     }
 
+    /// Forget everything at or past offset `end` (nothing of the stream
+    /// lies past the peer's FIN).
+    pub(crate) fn truncate(&mut self, end: u32) {
+        let mut w = 0;
+        for r in 0..self.len {
+            let (s, e) = self.ranges[r];
+            if s < end {
+                self.ranges[w] = (s, e.min(end));
+                w += 1;
+            }
+        }
+        self.len = w;
+        self.last = self.last.filter(|&l| l < end);
+    }
+
     /// If a range starts at offset 0, remove it and return its length;
     /// then shift every offset down by the bytes now in order (`advance`,
     /// which is at least that length when in-order data was just added).
@@ -125,6 +140,19 @@ impl Assembler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncate_cuts_at_the_end() {
+        let mut a = Assembler::default();
+        a.add(10, 5).unwrap();
+        a.add(20, 10).unwrap();
+        a.add(40, 5).unwrap();
+        a.truncate(25);
+        assert_eq!(a.ranges(), &[(10, 15), (20, 25)]);
+        assert_eq!(a.last_added(), None);
+        a.truncate(10);
+        assert!(a.is_empty());
+    }
 
     #[test]
     fn merges_and_takes_front() {

@@ -353,8 +353,12 @@ impl Conn {
         if flags.fin() {
             let fin_seq = seq + seg.payload.len();
             if self.rx_fin.is_none() && !self.fin_received && fin_seq >= self.rcv_nxt {
-                if fin_seq.since(self.rcv_nxt) <= self.rx.free() {
+                let at = fin_seq.since(self.rcv_nxt);
+                if at <= self.rx.free() {
                     self.rx_fin = Some(fin_seq);
+                    // Out-of-order bytes a broken peer sent past its FIN
+                    // would never let the FIN be reached.
+                    self.asm.truncate(at as u32);
                 }
             } else if self.fin_received {
                 // A retransmitted FIN: acknowledge it again.

@@ -152,3 +152,38 @@ fn simultaneous_open_completes_on_the_peers_syn_ack() {
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].payload, b"hello");
 }
+
+/// A FIN below out-of-order data already held (a broken or hostile peer:
+/// its stream ends before bytes it sent) ends the stream at the FIN: the
+/// bytes past it are dropped, not delivered, and the end of the stream is
+/// reached (it waited forever for the held range to become in order).
+#[test]
+fn a_fin_below_held_out_of_order_data_ends_the_stream() {
+    for (fin_at, held) in [(50usize, 100usize), (150, 100)] {
+        let mut p = Peer::passive(Config::default());
+        let base = p.seq;
+        let mut ooo = p.seg(Flags::ACK, &[2u8; 100]);
+        ooo.seq = base + held;
+        p.deliver(&ooo);
+        let mut fin = p.seg(Flags::ACK | Flags::FIN, b"");
+        fin.seq = base + fin_at;
+        p.deliver(&fin);
+        p.send(Flags::ACK, &[1u8; 100][..fin_at.min(held)]);
+        let mut buf = [0u8; 400];
+        let mut got = 0;
+        loop {
+            match p.us.recv(p.id, &mut buf) {
+                Ok(n) => {
+                    assert!(n > 0, "the end of the stream never came (FIN at {fin_at})");
+                    got += n;
+                }
+                Err(e) => {
+                    assert_eq!(e, crate::net::tcp::TcpError::Eof);
+                    break;
+                }
+            }
+        }
+        assert_eq!(got, fin_at, "bytes before the FIN only");
+        assert_eq!(p.us.state(p.id), Ok(State::CloseWait));
+    }
+}
