@@ -81,8 +81,8 @@ pub struct Config {
     pub fin_wait2_timeout_ns: u64,
     /// Keep-alive for new connections (default none).
     pub keepalive: Option<KeepAlive>,
-    /// Challenge ACKs (RFC 5961) sent per second at most, over all
-    /// connections (default 1000).
+    /// Challenge ACKs (RFC 5961) sent per second at most by each
+    /// connection, and by all TIME-WAIT records together (default 1000).
     pub challenge_ack_limit: u32,
     /// First ephemeral port (default 49152, RFC 6335).
     pub ephemeral_min: u16,

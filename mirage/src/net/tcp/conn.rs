@@ -9,7 +9,7 @@ use super::congestion::Congestion;
 use super::ring::Ring;
 use super::sack::Scoreboard;
 use super::secret::FourTuple;
-use super::state::State;
+use super::state::{RateLimit, State};
 use super::timers::Rtt;
 use super::{ListenerId, TcpError};
 use crate::net::wire::checksum::PseudoHeader;
@@ -173,6 +173,9 @@ pub(crate) struct Conn {
     pub(crate) probe_now: bool,
     pub(crate) nodelay: bool,
     pub(crate) keepalive: Option<KeepAlive>,
+    /// This connection's challenge ACK budget (RFC 5961 section 7; per
+    /// connection, so that no connection can observe or use up another's).
+    pub(crate) challenges: RateLimit,
 
     // Wakers.
     pub(crate) recv_waker: Option<Waker>,
@@ -288,6 +291,7 @@ impl Conn {
             probe_now: false,
             nodelay: config.nodelay,
             keepalive: config.keepalive,
+            challenges: RateLimit::new(config.challenge_ack_limit),
             recv_waker: None,
             send_waker: None,
             state_waker: None,
@@ -387,6 +391,7 @@ impl Conn {
             probe_now,
             nodelay,
             keepalive,
+            challenges,
             recv_waker,
             send_waker,
             state_waker,
@@ -464,6 +469,7 @@ impl Conn {
         *probe_now = false;
         *nodelay = config.nodelay;
         *keepalive = config.keepalive;
+        *challenges = RateLimit::new(config.challenge_ack_limit);
         // (`release` dropped the wakers.)
         debug_assert!(recv_waker.is_none() && send_waker.is_none() && state_waker.is_none());
         *recv_waker = None;

@@ -63,7 +63,8 @@
 //! connections, each with fixed send and receive rings (out-of-order data
 //! lives in the receive ring, its ranges bounded); listener backlogs
 //! bounded, SYN cookies beyond; TIME-WAIT records small and bounded;
-//! challenge ACKs rate-limited; orphaned connections time out.
+//! challenge ACKs rate-limited (per connection; TIME-WAIT records' ACKs
+//! share one budget); orphaned connections time out.
 //!
 //! # Modules
 //!
@@ -388,6 +389,8 @@ pub struct TcpEngine {
     /// one is the point.)
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Conn>>,
+    /// The budget of the ACKs of TIME-WAIT records (connections have
+    /// their own).
     limiter: RateLimit,
     stats: Stats,
     port_counter: u32,
@@ -868,7 +871,6 @@ impl TcpEngine {
         let mut ctx = Ctx {
             config: &self.config,
             stats: &mut self.stats,
-            limiter: &mut self.limiter,
         };
         let reply = c.process(now, seg, &mut ctx);
         // A placement the processing did not use is forgotten.

@@ -8,7 +8,10 @@
 //! - a segment whose acknowledgment number lies outside
 //!   `[SND.UNA - MAX.SND.WND, SND.NXT]` is dropped with a challenge ACK
 //!   (section 5), so blind data injection needs both numbers right;
-//! - challenge ACKs are rate-limited over the whole TCP (section 7).
+//! - challenge ACKs are rate-limited (section 7), per connection: with
+//!   one budget for the whole TCP, an off-path attacker counting its own
+//!   connection's challenge ACKs learns whether spoofed segments hit
+//!   another connection (CVE-2016-5696), as Linux found.
 //!
 //! Timestamps (RFC 7323) add PAWS: a segment with an older timestamp than
 //! the last one accepted is dropped. Window scale, SACK and timestamps are
@@ -105,7 +108,6 @@ impl RateLimit {
 pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) stats: &'a mut Stats,
-    pub(crate) limiter: &'a mut RateLimit,
 }
 
 /// In-order segments acknowledged at once after out-of-order data (as
@@ -149,7 +151,7 @@ impl Conn {
 
     /// Send a challenge ACK if the budget allows.
     fn challenge(&mut self, ctx: &mut Ctx, now: u64) {
-        if ctx.limiter.allow(now) {
+        if self.challenges.allow(now) {
             ctx.stats.challenge_acks += 1;
             self.ack_now = true;
         } else {

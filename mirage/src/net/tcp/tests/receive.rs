@@ -187,3 +187,49 @@ fn a_fin_below_held_out_of_order_data_ends_the_stream() {
         assert_eq!(p.us.state(p.id), Ok(State::CloseWait));
     }
 }
+
+/// The challenge ACK budget is per connection: segments that draw
+/// challenges on one connection do not silence another's. With one budget
+/// for the whole TCP, an off-path attacker could count the challenge ACKs
+/// of its own connection to learn whether its spoofed segments hit another
+/// connection's 4-tuple and window (CVE-2016-5696), and exhausting it
+/// left every other connection's out-of-window segments (keep-alive
+/// probes among them) unanswered.
+#[test]
+fn challenge_acks_of_one_connection_do_not_use_another_ones_budget() {
+    let config = Config {
+        challenge_ack_limit: 10,
+        ..Config::default()
+    };
+    let mut p = Peer::passive(config);
+    // A second connection from another port of the peer.
+    let syn = Seg {
+        src: B,
+        dst: A,
+        src_port: 5001,
+        dst_port: 80,
+        seq: SeqNumber(9000),
+        ack: SeqNumber(0),
+        flags: Flags::SYN,
+        window: 65535,
+        options: Options::default(),
+        payload: Vec::new(),
+    };
+    let out = feed(&mut p.us, p.now, &syn);
+    let sa = &out[0];
+    let ack = sa.reply(SeqNumber(9001), sa.seq + 1, Flags::ACK);
+    assert!(feed(&mut p.us, p.now, &ack).is_empty());
+    // Spoofed in-window RSTs on the second connection exhaust its budget.
+    let mut answered = 0;
+    for i in 0..100usize {
+        let mut rst = ack.clone();
+        rst.flags = Flags::RST;
+        rst.seq = SeqNumber(9001) + (1 + i);
+        answered += feed(&mut p.us, p.now, &rst).len();
+    }
+    assert_eq!(answered, 10);
+    // The first connection still answers its own challenge.
+    let mut rst = p.seg(Flags::RST, b"");
+    rst.seq = p.seq + 1;
+    assert_eq!(p.deliver(&rst).len(), 1);
+}
