@@ -233,3 +233,54 @@ fn challenge_acks_of_one_connection_do_not_use_another_ones_budget() {
     rst.seq = p.seq + 1;
     assert_eq!(p.deliver(&rst).len(), 1);
 }
+
+/// RFC 9293 section 3.10.7.4 per state: in FIN-WAIT-2 (our FIN
+/// acknowledged, the handle kept) data, with URG ignored, and the FIN are
+/// still taken; a FIN on the ACK that completes the handshake takes
+/// SYN-RECEIVED to CLOSE-WAIT, with its data, and the connection is
+/// accepted. (These held already.)
+#[test]
+fn fin_wait_2_takes_data_and_syn_received_takes_a_fin() {
+    // FIN-WAIT-2 (our FIN acknowledged): data and FIN still taken.
+    let mut p = Peer::passive(Config::default());
+    p.us.shutdown_write(p.id).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1);
+    p.ack += 1;
+    p.send(Flags::ACK, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::FinWait2));
+    let urg = p.seg(Flags::ACK | Flags::URG, b"urgent");
+    p.deliver(&urg);
+    p.seq += 6;
+    p.send(Flags::ACK | Flags::FIN, b"late");
+    let mut buf = [0u8; 32];
+    assert_eq!(p.us.recv(p.id, &mut buf), Ok(10));
+    assert_eq!(&buf[..10], b"urgentlate");
+    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+    // FIN with the handshake's ACK in SYN-RECEIVED.
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [9; 32]);
+    let l = us.listen(80, 8).unwrap();
+    let syn = Seg {
+        src: B,
+        dst: A,
+        src_port: 5000,
+        dst_port: 80,
+        seq: SeqNumber(1000),
+        ack: SeqNumber(0),
+        flags: Flags::SYN,
+        window: 65535,
+        options: Options::default(),
+        payload: Vec::new(),
+    };
+    let out = feed(&mut us, 0, &syn);
+    let sa = &out[0];
+    let mut ack = sa.reply(SeqNumber(1001), sa.seq + 1, Flags::ACK | Flags::FIN);
+    ack.payload = b"bye".to_vec();
+    let out = feed(&mut us, MS, &ack);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].ack, SeqNumber(1005));
+    let id = us.accept(l).unwrap().unwrap();
+    assert_eq!(us.state(id), Ok(State::CloseWait));
+    assert_eq!(us.recv(id, &mut buf), Ok(3));
+    assert_eq!(us.recv(id, &mut buf), Err(crate::net::tcp::TcpError::Eof));
+}
