@@ -252,6 +252,11 @@ impl Conn {
 
         // RST (second check), RFC 5961 section 3.2.
         if flags.rst() {
+            if self.state == State::TimeWait {
+                // RFC 1337: an old duplicate RST must not end TIME-WAIT
+                // early (as the records of released connections ignore it).
+                return None;
+            }
             if seq != self.rcv_nxt {
                 self.challenge(ctx, now);
                 return None;

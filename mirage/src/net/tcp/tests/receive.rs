@@ -284,3 +284,19 @@ fn fin_wait_2_takes_data_and_syn_received_takes_a_fin() {
     assert_eq!(us.recv(id, &mut buf), Ok(3));
     assert_eq!(us.recv(id, &mut buf), Err(crate::net::tcp::TcpError::Eof));
 }
+
+/// RFC 1337: a RST in TIME-WAIT is ignored, so that an old duplicate RST
+/// cannot end TIME-WAIT early. The records of released connections did so
+/// already; a connection whose handle the application still holds must
+/// too (it closed on an exact RST).
+#[test]
+fn a_rst_does_not_end_time_wait_of_a_held_connection() {
+    let mut p = Peer::passive(Config::default());
+    p.us.shutdown_write(p.id).unwrap();
+    let fin = p.wait(0).remove(0);
+    p.ack = fin.seq + 1;
+    p.send(Flags::FIN | Flags::ACK, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+    p.send(Flags::RST, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+}
