@@ -105,6 +105,77 @@ impl Default for SendOptions {
     }
 }
 
+/// What an ICMP error message received says about a datagram we sent
+/// (ICMPv4 destination unreachable, ICMPv6 destination unreachable and
+/// packet too big), as the ICMP layers pass it to the transports (RFC 1122
+/// section 4.2.3.9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IcmpErrorKind {
+    /// No route to the destination's network (ICMPv4 codes 0, 6, 9 and 11;
+    /// ICMPv6 code 0).
+    NetUnreachable,
+    /// The destination host is unreachable (ICMPv4 codes 1, 5, 7, 8, 10,
+    /// 12, 14 and 15; ICMPv6 codes 2 and 3).
+    HostUnreachable,
+    /// Communication administratively prohibited (ICMPv4 code 13; ICMPv6
+    /// codes 1, 5 and 6).
+    Prohibited,
+    /// The destination does not speak the protocol (ICMPv4 code 2).
+    ProtocolUnreachable,
+    /// The destination port is closed (ICMPv4 code 3, ICMPv6 code 4).
+    PortUnreachable,
+    /// The datagram did not fit a link of the path: ICMPv4 fragmentation
+    /// needed (code 4, RFC 1191) or ICMPv6 packet too big (RFC 8201).
+    TooBig {
+        /// The MTU of that link as reported (0: an old router that did
+        /// not say).
+        mtu: u32,
+    },
+}
+
+impl IcmpErrorKind {
+    /// The meaning of an ICMPv4 destination unreachable `code` (with the
+    /// next-hop `mtu` of code 4); `None` for codes RFC 792 and RFC 1812 do
+    /// not define.
+    pub fn from_icmpv4_unreachable(code: u8, mtu: u16) -> Option<IcmpErrorKind> {
+        Some(match code {
+            0 | 6 | 9 | 11 => IcmpErrorKind::NetUnreachable,
+            1 | 5 | 7 | 8 | 10 | 12 | 14 | 15 => IcmpErrorKind::HostUnreachable,
+            2 => IcmpErrorKind::ProtocolUnreachable,
+            3 => IcmpErrorKind::PortUnreachable,
+            4 => IcmpErrorKind::TooBig {
+                mtu: u32::from(mtu),
+            },
+            13 => IcmpErrorKind::Prohibited,
+            _ => return None,
+        })
+    }
+
+    /// The meaning of an ICMPv6 destination unreachable `code` (RFC 4443
+    /// section 3.1); `None` for codes it does not define.
+    pub fn from_icmpv6_unreachable(code: u8) -> Option<IcmpErrorKind> {
+        Some(match code {
+            0 => IcmpErrorKind::NetUnreachable,
+            2 | 3 => IcmpErrorKind::HostUnreachable,
+            1 | 5 | 6 => IcmpErrorKind::Prohibited,
+            4 => IcmpErrorKind::PortUnreachable,
+            _ => return None,
+        })
+    }
+}
+
+/// An ICMP error received about a datagram we sent: what it says and the
+/// datagram's quoted start (its IP header and at least 8 bytes of its
+/// payload, as RFC 792 and RFC 4443 quote it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IcmpError<'a> {
+    /// What went wrong.
+    pub kind: IcmpErrorKind,
+    /// The quoted datagram, from its IP header on (checked by the
+    /// transport that reads it).
+    pub quoted: &'a [u8],
+}
+
 /// The default time to live and hop limit.
 pub const DEFAULT_TTL: u8 = 64;
 

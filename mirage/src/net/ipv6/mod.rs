@@ -363,8 +363,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
 
     /// Handles a received IPv6 packet (the payload of a frame of EtherType
     /// IPv6): ICMPv6 is handled here (echo, neighbour and router discovery);
-    /// other datagrams are returned for the upper layers. Every drop is
-    /// counted.
+    /// other datagrams are returned for the upper layers, and so are the
+    /// ICMPv6 errors transports act on (destination unreachable, packet too
+    /// big: protocol 58, checksum not yet verified). Every drop is counted.
     pub fn input<'a>(&self, packet: &'a [u8]) -> Option<Datagram<'a>> {
         let parsed = wire::Packet::new_checked(packet).and_then(|p| {
             let repr = wire::Repr::parse(&p)?;
@@ -441,7 +442,16 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 }
             }
         };
-        if protocol == NextHeader::Icmpv6 {
+        // ICMPv6 is handled here, but for the error messages that concern
+        // a transport (destination unreachable, packet too big): they go up
+        // with the other datagrams, for the stack to hand to TCP (RFC 1122
+        // section 4.2.3.9, RFC 4443 section 2.4 (e)).
+        if protocol == NextHeader::Icmpv6
+            && !matches!(
+                data.first(),
+                Some(&(icmp::TYPE_DST_UNREACHABLE | icmp::TYPE_PKT_TOO_BIG))
+            )
+        {
             self.icmp_input(src, dst, repr.hop_limit, &data);
             return None;
         }
@@ -655,7 +665,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // New tentative addresses start DAD at once.
                 self.poll()?;
             }
-            IcmpRepr::RouterSolicit { .. } | IcmpRepr::DstUnreachable { .. } => {}
+            IcmpRepr::RouterSolicit { .. }
+            | IcmpRepr::DstUnreachable { .. }
+            | IcmpRepr::PktTooBig { .. } => {}
         }
         Ok(())
     }

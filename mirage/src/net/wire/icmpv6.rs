@@ -16,6 +16,7 @@ mod field {
     pub const CHECKSUM: Field = 2..4;
     pub const ECHO_IDENT: Field = 4..6;
     pub const ECHO_SEQNO: Field = 6..8;
+    pub const PKT_TOO_BIG_MTU: Field = 4..8;
     pub const CUR_HOP_LIMIT: usize = 4;
     pub const ROUTER_FLAGS: usize = 5;
     pub const ROUTER_LIFETIME: Field = 6..8;
@@ -32,6 +33,9 @@ pub const NEXT_HEADER: u8 = 58;
 
 /// Message type: destination unreachable.
 pub const TYPE_DST_UNREACHABLE: u8 = 1;
+/// Message type: packet too big (RFC 4443 section 3.2; the link's MTU is in
+/// the header, RFC 8201).
+pub const TYPE_PKT_TOO_BIG: u8 = 2;
 /// Message type: echo request.
 pub const TYPE_ECHO_REQUEST: u8 = 128;
 /// Message type: echo reply.
@@ -125,6 +129,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The echo sequence number.
     pub fn echo_seq_no(&self) -> u16 {
         self.u16_at(field::ECHO_SEQNO)
+    }
+
+    /// The MTU of the next-hop link (packet too big).
+    pub fn pkt_too_big_mtu(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::PKT_TOO_BIG_MTU)
     }
 
     /// Router advertisement: the current hop limit.
@@ -410,6 +419,14 @@ pub enum Repr<'a> {
         /// As much of the invoking packet as fits.
         data: &'a [u8],
     },
+    /// Packet too big (RFC 4443 section 3.2; its code, 0, is ignored on
+    /// receipt).
+    PktTooBig {
+        /// The MTU of the link the packet did not fit.
+        mtu: u32,
+        /// As much of the invoking packet as fits.
+        data: &'a [u8],
+    },
     /// Router solicitation.
     RouterSolicit {
         /// Source link-layer address option.
@@ -517,6 +534,10 @@ impl<'a> Repr<'a> {
                 code,
                 data: from(HEADER_LEN)?,
             }),
+            TYPE_PKT_TOO_BIG => Ok(Repr::PktTooBig {
+                mtu: packet.pkt_too_big_mtu(),
+                data: from(HEADER_LEN)?,
+            }),
             TYPE_ROUTER_SOLICIT => Ok(Repr::RouterSolicit {
                 lladdr: parse_opts(from(RS_OPTIONS)?)?.source,
             }),
@@ -586,7 +607,8 @@ impl<'a> Repr<'a> {
         match self {
             Repr::EchoRequest { data, .. }
             | Repr::EchoReply { data, .. }
-            | Repr::DstUnreachable { data, .. } => HEADER_LEN + data.len(),
+            | Repr::DstUnreachable { data, .. }
+            | Repr::PktTooBig { data, .. } => HEADER_LEN + data.len(),
             Repr::RouterSolicit { .. } => RS_OPTIONS,
             Repr::RouterAdvert { .. } => RA_OPTIONS,
             Repr::NeighborSolicit { .. } | Repr::NeighborAdvert { .. } => NEIGHBOR_OPTIONS,
@@ -643,6 +665,11 @@ impl<'a> Repr<'a> {
             Repr::DstUnreachable { code, data } => {
                 buf[HEADER_LEN..body_len].copy_from_slice(data);
                 (TYPE_DST_UNREACHABLE, code)
+            }
+            Repr::PktTooBig { mtu, data } => {
+                set_u32(buf, field::PKT_TOO_BIG_MTU, mtu);
+                buf[HEADER_LEN..body_len].copy_from_slice(data);
+                (TYPE_PKT_TOO_BIG, 0)
             }
             Repr::RouterSolicit { .. } => (TYPE_ROUTER_SOLICIT, 0),
             Repr::RouterAdvert {
@@ -830,11 +857,30 @@ mod tests {
     }
 
     #[test]
+    fn packet_too_big_carries_the_mtu() {
+        let (s, d) = (a("2001:db8::1"), a("2001:db8::2"));
+        let r = Repr::PktTooBig {
+            mtu: 0x0001_0500,
+            data: &[0x60, 0, 0, 0],
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]), s, d);
+        assert_eq!(&b[..2], &[TYPE_PKT_TOO_BIG, 0]);
+        assert_eq!(&b[4..8], &[0, 1, 5, 0]);
+        // A truncated header is refused, not a panic.
+        assert!(Repr::parse(&Packet::new_unchecked(&b[..6]), s, d).is_err());
+    }
+
+    #[test]
     fn round_trip_others() {
         let (s, d) = (a("2001:db8::1"), a("2001:db8::2"));
         for r in [
             Repr::DstUnreachable {
                 code: 4,
+                data: &[0x60, 0, 0, 0, 0, 0],
+            },
+            Repr::PktTooBig {
+                mtu: 1280,
                 data: &[0x60, 0, 0, 0, 0, 0],
             },
             Repr::EchoReply {

@@ -12,9 +12,10 @@
 //! [`Packet::fill_checksum`].
 
 use super::checksum::{self, PseudoHeader};
-use super::{Error, Field, get_u16, get_u32, set_u16, set_u32, sub, sub_mut};
+use super::{Error, Field, get_ipv4, get_ipv6, get_u16, get_u32, set_u16, set_u32, sub, sub_mut};
 use core::cmp::Ordering;
 use core::fmt;
+use core::net::IpAddr;
 use core::ops;
 
 mod field {
@@ -901,6 +902,74 @@ impl<'a> Repr<'a> {
     }
 }
 
+/// What an ICMP error message quotes of a TCP segment (RFC 792 and RFC
+/// 4443: the invoking packet's IP header and at least the first 8 bytes of
+/// its payload): the addresses, ports and sequence number. The segment is
+/// ours: `src` and `src_port` are our end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quoted {
+    /// The quoted source address (ours).
+    pub src: IpAddr,
+    /// The quoted destination address (the peer's).
+    pub dst: IpAddr,
+    /// The quoted source port (ours).
+    pub src_port: u16,
+    /// The quoted destination port (the peer's).
+    pub dst_port: u16,
+    /// The quoted sequence number.
+    pub seq: SeqNumber,
+}
+
+impl Quoted {
+    /// Parse the packet an ICMP error quotes: an IPv4 header (any options)
+    /// or an IPv6 header, then at least 8 bytes of TCP header. The quoted
+    /// header's length and checksum fields are not checked (the quote is
+    /// usually cut short). `Unsupported` if the packet does not carry TCP
+    /// (for IPv6: right after the fixed header, as this stack sends it) or
+    /// is an IPv4 fragment other than the first; `Truncated` if the quote
+    /// stops before the sequence number; `Malformed` for a bad version or
+    /// IPv4 header length.
+    pub fn parse(quoted: &[u8]) -> Result<Quoted, Error> {
+        let first = *quoted.first().ok_or(Error::Truncated)?;
+        let (src, dst, protocol, tcp_at) = match first >> 4 {
+            4 => {
+                let ihl = usize::from(first & 0x0f) * 4;
+                if ihl < 20 {
+                    return Err(Error::Malformed);
+                }
+                if quoted.len() < ihl {
+                    return Err(Error::Truncated);
+                }
+                // (A later fragment's payload is not the TCP header.)
+                if get_u16(quoted, 6..8) & 0x1fff != 0 {
+                    return Err(Error::Unsupported);
+                }
+                let (src, dst) = (get_ipv4(quoted, 12..16), get_ipv4(quoted, 16..20));
+                (IpAddr::V4(src), IpAddr::V4(dst), quoted[9], ihl)
+            }
+            6 => {
+                if quoted.len() < 40 {
+                    return Err(Error::Truncated);
+                }
+                let (src, dst) = (get_ipv6(quoted, 8..24), get_ipv6(quoted, 24..40));
+                (IpAddr::V6(src), IpAddr::V6(dst), quoted[6], 40)
+            }
+            _ => return Err(Error::Malformed),
+        };
+        if protocol != PROTOCOL {
+            return Err(Error::Unsupported);
+        }
+        let tcp = quoted.get(tcp_at..tcp_at + 8).ok_or(Error::Truncated)?;
+        Ok(Quoted {
+            src,
+            dst,
+            src_port: get_u16(tcp, field::SRC_PORT),
+            dst_port: get_u16(tcp, field::DST_PORT),
+            seq: SeqNumber(get_u32(tcp, field::SEQ)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1244,5 +1313,48 @@ mod tests {
         assert_eq!(a.min(b), a);
         assert_eq!(b - 10, a);
         assert_eq!(alloc::format!("{:?}", Flags::SYN | Flags::ACK), "SYN|ACK");
+    }
+
+    #[test]
+    fn quoted_segments_parse_and_bad_quotes_are_refused() {
+        // IPv4, with 4 bytes of IP options, then 8 bytes of TCP.
+        let mut v4 = vec![0x46, 0, 0, 60, 0, 0, 0x40, 0, 64, 6, 0, 0];
+        v4.extend([10, 0, 0, 1, 10, 0, 0, 2, 1, 1, 0, 0]);
+        v4.extend([0x13, 0x88, 0, 80, 0, 0, 0x10, 0]);
+        let q = Quoted::parse(&v4).unwrap();
+        assert_eq!(
+            q,
+            Quoted {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+                dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                src_port: 5000,
+                dst_port: 80,
+                seq: SeqNumber(0x1000),
+            }
+        );
+        for n in 0..v4.len() {
+            assert_eq!(Quoted::parse(&v4[..n]), Err(Error::Truncated), "{n}");
+        }
+        let mut udp = v4.clone();
+        udp[9] = 17;
+        assert_eq!(Quoted::parse(&udp), Err(Error::Unsupported));
+        let mut later = v4.clone();
+        later[7] = 1;
+        assert_eq!(Quoted::parse(&later), Err(Error::Unsupported));
+        let mut short_ihl = v4.clone();
+        short_ihl[0] = 0x44;
+        assert_eq!(Quoted::parse(&short_ihl), Err(Error::Malformed));
+        // IPv6.
+        let mut v6 = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+        v6.extend(Ipv6Addr::LOCALHOST.octets());
+        v6.extend(Ipv6Addr::UNSPECIFIED.octets());
+        v6.extend([0, 1, 0, 2, 0xff, 0xff, 0xff, 0xff]);
+        let q = Quoted::parse(&v6).unwrap();
+        assert_eq!((q.src_port, q.dst_port, q.seq), (1, 2, SeqNumber(u32::MAX)));
+        assert_eq!(q.src, IpAddr::V6(Ipv6Addr::LOCALHOST));
+        assert_eq!(Quoted::parse(&v6[..47]), Err(Error::Truncated));
+        v6[6] = 0;
+        assert_eq!(Quoted::parse(&v6), Err(Error::Unsupported));
+        assert_eq!(Quoted::parse(&[0x50; 60]), Err(Error::Malformed));
     }
 }
