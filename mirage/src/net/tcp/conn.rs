@@ -38,6 +38,16 @@ pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
 
+/// The smallest IPv4 path MTU an ICMP fragmentation-needed report can set
+/// (Linux's `min_pmtu`): lower reports, and those of old routers that give
+/// no MTU (0), count as this. RFC 1191 section 3 allows no less than 68;
+/// Linux refuses to go below 552 so that a forged report cannot make a
+/// connection crawl in tiny segments.
+pub(crate) const MIN_PMTU_V4: usize = 552;
+/// The smallest IPv6 path MTU (RFC 8200 section 5, RFC 8201 section 4: a
+/// packet-too-big report below it is taken as this).
+pub(crate) const MIN_PMTU_V6: usize = 1280;
+
 /// RFC 9293's default MSS when the peer sends none (IPv4; IPv6 uses 1220).
 const DEFAULT_MSS_V4: usize = 536;
 const DEFAULT_MSS_V6: usize = 1220;
@@ -51,6 +61,10 @@ pub(crate) struct Conn {
     pub(crate) owner: Owner,
     /// Why the connection ended abnormally, once it has.
     pub(crate) error: Option<TcpError>,
+    /// The last ICMP soft error (RFC 1122 section 4.2.3.9), with `SND.UNA`
+    /// when it came: reported instead of `TimedOut` if the connection times
+    /// out before anything more is acknowledged (Linux's `sk_err_soft`).
+    pub(crate) soft_error: Option<(TcpError, SeqNumber)>,
     /// Opened by a listener (a RST in SYN-RECEIVED drops it silently).
     pub(crate) passive: bool,
 
@@ -229,6 +243,7 @@ impl Conn {
             state,
             owner,
             error: None,
+            soft_error: None,
             passive: false,
             iss,
             snd_una: iss,
@@ -330,6 +345,7 @@ impl Conn {
             state: c_state,
             owner: c_owner,
             error,
+            soft_error,
             passive,
             iss: c_iss,
             snd_una,
@@ -408,6 +424,7 @@ impl Conn {
         *c_state = state;
         *c_owner = owner;
         *error = None;
+        *soft_error = None;
         *passive = false;
         *c_iss = iss;
         *snd_una = iss;
@@ -513,6 +530,63 @@ impl Conn {
         let opt = if self.ts_ok { 12 } else { 0 };
         self.mss = (peer.min(ours).saturating_sub(opt)).max(MIN_MSS);
         self.cc.set_mss(self.mss);
+    }
+
+    /// An ICMP fragmentation-needed or packet-too-big report says the path
+    /// takes packets of `mtu` bytes at most (RFC 1191, RFC 8201): lower the
+    /// segment size to fit (the MTU taken as at least [`MIN_PMTU_V4`] or
+    /// [`MIN_PMTU_V6`]) and send what is in flight again in that size at
+    /// once (RFC 1191 section 6.5: the segments were dropped, and waiting
+    /// for the retransmission timeout would stall the connection; as
+    /// Linux's `tcp_simple_retransmit`). The path did not signal
+    /// congestion: the congestion window and the timer are left alone
+    /// (the window counts bytes: it lets as many bytes go in more, smaller
+    /// segments). Returns `false`, doing nothing, for a report that would
+    /// not lower the segment size.
+    pub(crate) fn pmtu_reduced(&mut self, mtu: u32) -> bool {
+        let (ip_header, floor) = match self.tuple.remote {
+            IpAddr::V4(_) => (20, MIN_PMTU_V4),
+            IpAddr::V6(_) => (40, MIN_PMTU_V6),
+        };
+        let mtu = usize::try_from(mtu).unwrap_or(usize::MAX).max(floor);
+        let opt = if self.ts_ok { 12 } else { 0 };
+        let mss = mtu
+            .saturating_sub(ip_header + crate::net::wire::tcp::HEADER_LEN + opt)
+            .max(MIN_MSS);
+        if mss >= self.mss {
+            return false;
+        }
+        self.mss = mss;
+        self.cc.set_mss(mss);
+        if self.snd_una < self.snd_max {
+            // Everything in flight was too big (or follows what was): back
+            // to the first unacknowledged byte, as after a timeout but for
+            // the congestion response and the backoff. The SACKed bits go
+            // (RFC 2018 section 8 allows it): the scoreboard's segments
+            // were of the old size.
+            if self.in_recovery() {
+                self.cc.on_recovery_exit();
+            }
+            self.sb.clear();
+            self.recovery = None;
+            self.rxt_mark = None;
+            self.dupacks = 0;
+            self.rexmit_now = false;
+            self.tlp_now = false;
+            self.tlp_at = None;
+            self.snd_nxt = self.snd_una;
+            self.high_rxt = self.snd_una;
+        }
+        true
+    }
+
+    /// The error a connection that timed out ends with: the last ICMP soft
+    /// error if nothing was acknowledged since it came, else `TimedOut`.
+    pub(crate) fn timeout_error(&self) -> TcpError {
+        match self.soft_error {
+            Some((e, una)) if una == self.snd_una => e,
+            _ => TcpError::TimedOut,
+        }
     }
 
     /// The end of the data queued to send (the FIN's sequence number).

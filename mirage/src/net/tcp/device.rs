@@ -49,6 +49,8 @@ impl embedded_io::Error for TcpError {
             TcpError::AddrInUse => ErrorKind::AddrInUse,
             TcpError::NoPortAvailable | TcpError::Unaddressable => ErrorKind::AddrNotAvailable,
             TcpError::TooManyConnections => ErrorKind::OutOfMemory,
+            // (embedded-io has no unreachable kinds.)
+            TcpError::HostUnreachable | TcpError::NetworkUnreachable => ErrorKind::Other,
         }
     }
 }

@@ -112,9 +112,10 @@ use state::{Ctx, RateLimit};
 use timers::TimerQueue;
 use timewait::{TimeWaitTable, TwEntry};
 
+use crate::net::ip::{IcmpError, IcmpErrorKind};
 use crate::net::wire::checksum::{self, PseudoHeader};
 use crate::net::wire::tcp as wire_tcp;
-use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
+use crate::net::wire::tcp::{Flags, Options, Packet, Quoted, Repr, SeqNumber};
 
 /// The IP layer as TCP sees it (see the module documentation).
 pub trait Transmit {
@@ -177,6 +178,14 @@ pub enum TcpError {
     /// Addresses of different families, unspecified or multicast, or a
     /// zero port.
     Unaddressable,
+    /// An ICMP destination unreachable (host, or administratively
+    /// prohibited) answered our SYN, or was the last one received before
+    /// the connection timed out (RFC 1122 section 4.2.3.9). (Like
+    /// `EHOSTUNREACH`: `TimedOut` would hide what the network said.)
+    HostUnreachable,
+    /// An ICMP network unreachable answered our SYN, or was the last one
+    /// received before the connection timed out (`ENETUNREACH`).
+    NetworkUnreachable,
 }
 
 impl fmt::Display for TcpError {
@@ -192,6 +201,8 @@ impl fmt::Display for TcpError {
             TcpError::NoPortAvailable => "no ephemeral port available",
             TcpError::TooManyConnections => "too many connections",
             TcpError::Unaddressable => "unaddressable endpoint",
+            TcpError::HostUnreachable => "host unreachable",
+            TcpError::NetworkUnreachable => "network unreachable",
         })
     }
 }
@@ -273,6 +284,16 @@ pub struct Stats {
     pub time_wait_evicted: u64,
     /// TIME-WAIT records ended by a new SYN (RFC 6191).
     pub time_wait_reused: u64,
+    /// ICMP errors about one of our connections' segments acted on
+    /// ([`TcpEngine::icmp_error`]).
+    pub icmp_errors: u64,
+    /// ICMP errors ignored: a quote that does not parse, no connection of
+    /// that 4-tuple, or a quoted sequence number outside what is in flight
+    /// (RFC 5927 section 4.1).
+    pub icmp_errors_ignored: u64,
+    /// Segment sizes lowered by ICMP fragmentation-needed or packet-too-big
+    /// reports (RFC 1191, RFC 8201).
+    pub pmtu_decreases: u64,
 }
 
 /// A snapshot of a connection.
@@ -1000,6 +1021,88 @@ impl TcpEngine {
     fn send_tw_ack<T: Transmit>(&mut self, tx: &mut T, tuple: FourTuple, e: TwEntry, now: u64) {
         let repr = Self::tw_ack_repr(tuple, e, now);
         self.send_bare(tx, tuple, &repr);
+    }
+
+    /// Act on an ICMP error about a segment we sent (RFC 1122 section
+    /// 4.2.3.9, RFC 9293 section 3.9.2.2), passed up by the ICMP layer.
+    ///
+    /// The quoted segment must belong to a connection (our address and
+    /// port are the quoted source) and carry a sequence number in
+    /// `[SND.UNA, SND.MAX)` (RFC 5927 section 4.1); anything else is
+    /// ignored and counted in [`Stats::icmp_errors_ignored`]. Then:
+    ///
+    /// - fragmentation needed / packet too big, in a synchronized state:
+    ///   the segment size drops to fit the reported MTU (taken as at least
+    ///   552 bytes for IPv4, Linux's `min_pmtu`, and 1280 for IPv6, RFC
+    ///   8201; a report that would raise it is ignored), and what is in
+    ///   flight is sent
+    ///   again at once in the new size (RFC 1191 section 6.5, RFC 8201,
+    ///   as Linux's `tcp_simple_retransmit`), without a congestion response;
+    /// - any other destination unreachable in SYN-SENT is a hard error: the
+    ///   connection fails at once ([`TcpError::Refused`] for port and
+    ///   protocol unreachable, [`TcpError::NetworkUnreachable`] or
+    ///   [`TcpError::HostUnreachable`] for the others, as Linux does);
+    /// - in the other states it is a soft error (RFC 5927 section 4.3: an
+    ///   established connection is not aborted): it is remembered, and if
+    ///   the connection then times out with nothing acknowledged since, it
+    ///   ends with that error rather than [`TcpError::TimedOut`] (Linux's
+    ///   `sk_err_soft`).
+    ///
+    /// A resend is queued for the next [`TcpEngine::dispatch`].
+    pub fn icmp_error(&mut self, now: u64, error: &IcmpError<'_>) {
+        let Ok(q) = Quoted::parse(error.quoted) else {
+            self.stats.icmp_errors_ignored += 1;
+            return;
+        };
+        let tuple = FourTuple {
+            local: q.src,
+            local_port: q.src_port,
+            remote: q.dst,
+            remote_port: q.dst_port,
+        };
+        let h = self.tw.hash(&tuple);
+        let Some(idx) = self.table_get(h, &tuple) else {
+            self.stats.icmp_errors_ignored += 1;
+            return;
+        };
+        // (The slot's field, not `slot_conn`: the counters stay borrowable.)
+        let Some(c) = self
+            .slots
+            .get_mut(idx as usize)
+            .and_then(|slot| slot.conn.as_deref_mut())
+        else {
+            return;
+        };
+        if !(c.snd_una <= q.seq && q.seq < c.snd_max) {
+            self.stats.icmp_errors_ignored += 1;
+            return;
+        }
+        let hard = match error.kind {
+            IcmpErrorKind::TooBig { mtu } => {
+                // (A SYN or SYN-ACK is far below any MTU: until the
+                // segment size is fixed there is nothing to lower.)
+                if c.state.is_synchronized() && c.pmtu_reduced(mtu) {
+                    self.stats.pmtu_decreases += 1;
+                }
+                None
+            }
+            IcmpErrorKind::PortUnreachable | IcmpErrorKind::ProtocolUnreachable => {
+                Some(TcpError::Refused)
+            }
+            IcmpErrorKind::NetUnreachable => Some(TcpError::NetworkUnreachable),
+            IcmpErrorKind::HostUnreachable | IcmpErrorKind::Prohibited => {
+                Some(TcpError::HostUnreachable)
+            }
+        };
+        if let Some(e) = hard {
+            if c.state == State::SynSent {
+                c.terminate(Some(e));
+            } else {
+                c.soft_error = Some((e, c.snd_una));
+            }
+        }
+        self.stats.icmp_errors += 1;
+        self.after_event(idx, now, true);
     }
 
     fn push_pending(&mut self, r: PendingRst) {

@@ -267,7 +267,6 @@ impl TimerQueue {
 }
 
 use super::Stats;
-use super::TcpError;
 use super::config::Config;
 use super::conn::Conn;
 use super::state::State;
@@ -336,7 +335,7 @@ impl Conn {
                 || (self.owner == super::conn::Owner::Orphan
                     && self.persist_backoff > config.max_retries)
             {
-                self.terminate(Some(TcpError::TimedOut));
+                self.terminate(Some(self.timeout_error()));
                 return;
             }
             self.probe_now = true;
@@ -354,7 +353,7 @@ impl Conn {
                     return;
                 }
                 if self.probes_out >= k.count {
-                    self.terminate(Some(TcpError::TimedOut));
+                    self.terminate(Some(self.timeout_error()));
                     return;
                 }
                 self.probes_out += 1;
@@ -374,7 +373,7 @@ impl Conn {
                 self.retries += 1;
                 stats.timeouts += 1;
                 if self.retries > config.syn_retries {
-                    self.terminate(Some(TcpError::TimedOut));
+                    self.terminate(Some(self.timeout_error()));
                     return;
                 }
                 self.snd_nxt = self.iss;
@@ -385,7 +384,7 @@ impl Conn {
                 self.retries += 1;
                 stats.timeouts += 1;
                 if self.retries > config.max_retries {
-                    self.terminate(Some(TcpError::TimedOut));
+                    self.terminate(Some(self.timeout_error()));
                     return;
                 }
                 self.cc.on_rto(self.flight());

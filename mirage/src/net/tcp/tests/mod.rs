@@ -10,6 +10,7 @@ mod churn;
 mod flow_default;
 mod harness;
 mod hostile;
+mod icmp;
 mod receive;
 mod recovery;
 mod timers;
