@@ -1,5 +1,6 @@
 //! ICMP for IPv4 (MirageOS's `Icmpv4`): answers echo requests, reports
-//! unreachable ports, and hands echo replies to whoever pings (taken all at
+//! unreachable ports, passes the destination-unreachable messages received
+//! up to the transports (RFC 1122 section 4.2.3.9), and hands echo replies to whoever pings (taken all at
 //! once with [`Icmpv4::take_replies`], or awaited one by one with
 //! [`Icmpv4::next_reply`]).
 //!
@@ -16,7 +17,7 @@ use core::net::IpAddr;
 use core::task::{Poll, Waker};
 
 use crate::Mclock;
-use crate::net::ip::{Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::ip::{Datagram, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol};
 use crate::net::wire::icmpv4::{self as wire, Repr};
 
 /// Error messages allowed per second.
@@ -46,6 +47,8 @@ pub struct Icmpv4Stats {
     pub rate_limited: u64,
     /// Messages that did not parse (checksum, length, type).
     pub malformed: u64,
+    /// Destination-unreachable messages received (and passed up).
+    pub unreachable_received: u64,
 }
 
 struct State {
@@ -120,17 +123,19 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     }
 
     /// Handles a received ICMP datagram: answers echo requests to our
-    /// address (not to broadcasts), keeps echo replies.
+    /// address (not to broadcasts), keeps echo replies, and returns a
+    /// destination-unreachable message (with the datagram it quotes) for
+    /// the transports to act on.
     // Inlined into the caller: the parsed fields stay in registers
     // (returned through memory, they were stored narrowly and loaded
     // wide: store-forwarding stalls on every packet).
     #[inline(always)]
-    pub fn input(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+    pub fn input<'b>(&self, datagram: &'b Datagram<'_>) -> Result<Option<IcmpError<'b>>, IpError> {
         let packet = match wire::Packet::new_checked(&*datagram.payload) {
             Ok(p) => p,
             Err(_) => {
                 self.state.borrow_mut().stats.malformed += 1;
-                return Ok(());
+                return Ok(None);
             }
         };
         match Repr::parse(&packet) {
@@ -141,7 +146,7 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
             }) => {
                 let for_us = self.ip.has_address(datagram.dst);
                 if !for_us {
-                    return Ok(());
+                    return Ok(None);
                 }
                 let reply = Repr::EchoReply {
                     ident,
@@ -186,10 +191,20 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                     state.waiters = waiters;
                 }
             }
+            Ok(Repr::DstUnreachable { code, mtu, quoted }) => {
+                // (Errors are never sent to a broadcast or multicast
+                // address, RFC 1122 section 3.2.2.)
+                let to_us = self.ip.has_address(datagram.dst);
+                let kind = IcmpErrorKind::from_icmpv4_unreachable(code, mtu);
+                if let (true, Some(kind)) = (to_us, kind) {
+                    self.state.borrow_mut().stats.unreachable_received += 1;
+                    return Ok(Some(IcmpError { kind, quoted }));
+                }
+            }
             Ok(_) => {}
             Err(_) => self.state.borrow_mut().stats.malformed += 1,
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Sends an echo request to `dst`.

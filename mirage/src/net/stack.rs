@@ -6,7 +6,8 @@
 //! the earliest protocol timer, then handles every frame that is waiting
 //! (a batch) by calling the layers synchronously: Ethernet classifies,
 //! ARP answers, IPv4 and IPv6 check and reassemble, ICMP answers echoes,
-//! UDP queues datagrams on sockets and wakes their readers. Replies leave
+//! ICMP errors about TCP segments go to TCP (path MTU reports, unreachable
+//! destinations), UDP queues datagrams on sockets and wakes their readers. Replies leave
 //! from inside those calls. When the earliest deadline of the layers
 //! comes, it runs their timers (ARP and neighbour retries, DAD, router
 //! solicitation, DHCP, reassembly timeouts); a deadline is looked up after
@@ -437,7 +438,21 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 self.tcp.process(d);
                 Ok(())
             }
-            protocol::ICMP if matches!(d.src, IpAddr::V4(_)) => self.icmpv4.input(d),
+            protocol::ICMP if matches!(d.src, IpAddr::V4(_)) => match self.icmpv4.input(d) {
+                Ok(Some(error)) => {
+                    self.tcp.icmp_error(&error);
+                    Ok(())
+                }
+                Ok(None) => Ok(()),
+                Err(e) => Err(e),
+            },
+            // (Only the errors for the transports come up from IPv6.)
+            protocol::ICMPV6 => {
+                if let Some(error) = self.ipv6.icmp_error(d) {
+                    self.tcp.icmp_error(&error);
+                }
+                Ok(())
+            }
             protocol::UDP => match self.udp.input(d) {
                 Delivery::NoListener if matches!(d.src, IpAddr::V4(_)) => {
                     self.icmpv4.port_unreachable(d)

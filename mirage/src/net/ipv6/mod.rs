@@ -28,7 +28,9 @@ use crate::net::MacAddr;
 use crate::net::ethernet::Ethernet;
 use crate::net::frag::{self, Reassembler};
 use crate::net::icmpv4::EchoReply;
-use crate::net::ip::{DEFAULT_TTL, Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::ip::{
+    DEFAULT_TTL, Datagram, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol,
+};
 use crate::net::ndp::cache::{self as ndp, Resolution, Solicit};
 use crate::net::wire::ethernet::EtherType;
 use crate::net::wire::icmpv6::{self as icmp, Repr as IcmpRepr};
@@ -482,6 +484,37 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
 
     fn nd_drop(&self) {
         self.state.borrow_mut().stats.nd_dropped += 1;
+    }
+
+    /// The ICMPv6 error in `datagram` (one [`Ipv6::input`] returned with
+    /// protocol 58: destination unreachable or packet too big), with the
+    /// packet it quotes, for the transports to act on (RFC 4443 section
+    /// 2.4 (e)); `None` (counted as malformed) if it does not parse or its
+    /// checksum is wrong, or if it was sent to a multicast address.
+    pub fn icmp_error<'b>(&self, datagram: &'b Datagram<'_>) -> Option<IcmpError<'b>> {
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (datagram.src, datagram.dst) else {
+            return None;
+        };
+        if dst.is_multicast() {
+            return None;
+        }
+        let parsed = icmp::Packet::new_checked(&*datagram.payload)
+            .and_then(|p| IcmpRepr::parse(&p, src, dst));
+        match parsed {
+            Ok(IcmpRepr::DstUnreachable { code, data }) => {
+                IcmpErrorKind::from_icmpv6_unreachable(code)
+                    .map(|kind| IcmpError { kind, quoted: data })
+            }
+            Ok(IcmpRepr::PktTooBig { mtu, data }) => Some(IcmpError {
+                kind: IcmpErrorKind::TooBig { mtu },
+                quoted: data,
+            }),
+            Ok(_) => None,
+            Err(_) => {
+                self.state.borrow_mut().stats.malformed += 1;
+                None
+            }
+        }
     }
 
     fn icmp_input(&self, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, data: &[u8]) {

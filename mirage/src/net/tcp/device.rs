@@ -29,7 +29,7 @@ use core::task::Poll;
 
 use crate::Mclock;
 use crate::Random;
-use crate::net::ip::{Datagram, Ip, SendOptions, protocol};
+use crate::net::ip::{Datagram, IcmpError, Ip, SendOptions, protocol};
 use crate::rt::Signal;
 
 use super::{Config, ConnId, KeepAlive, ListenerId, Stats, TcpEngine, TcpError, Transmit};
@@ -315,6 +315,13 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
                 now
             }
         }
+    }
+
+    /// Handles an ICMP error about a segment we sent (from the runner;
+    /// see [`TcpEngine::icmp_error`]).
+    pub fn icmp_error(&self, error: &IcmpError<'_>) {
+        let now = self.turn_now();
+        self.with(|e| e.icmp_error(now, error));
     }
 
     /// Handles a received TCP segment (from the runner).
