@@ -2,8 +2,9 @@
 //! connections over both families, echo through the `embedded-io-async`
 //! traits, half-close, bulk transfers of tens of megabytes both ways with
 //! 0 %, 1 % and 5 % loss plus reordering and duplication (checked end to
-//! end), refused connections, and churn of thousands of short connections
-//! that leaves nothing behind.
+//! end), refused connections, churn of thousands of short connections
+//! that leaves nothing behind, and ICMP errors from a router on A's path
+//! (fragmentation needed, packet too big, rejected SYNs).
 
 #[path = "common/netsim.rs"]
 mod netsim;
@@ -16,6 +17,7 @@ use embedded_io_async::{Read, Write};
 use mirage::net::device::memory::{Faults, LinkConfig};
 use mirage::net::stack::Stackv4v6;
 use mirage::net::tcp::{Flow, Tcp, TcpError, TcpListener};
+use mirage::net::wire::ethernet::EtherType;
 use mirage::rt::{Spawner, sleep_ns};
 
 use netsim::{Addressing, SEC, Stack, payload, v4, v6};
@@ -613,5 +615,336 @@ fn a_reset_midway_ends_write_all_and_waiting_reads() {
         let (mut r, _w) = flow.split();
         assert_eq!(r.read(&mut [0u8; 4]).await, Err(TcpError::Reset));
         aborter.await;
+    });
+}
+
+/// A's side of a path through a router that sends ICMP errors back, as
+/// seen at A's device: IPv4 packets longer than `mtu_v4` with DF set are
+/// dropped with a fragmentation needed (RFC 1191), IPv6 packets longer
+/// than `mtu_v6` with a packet too big (RFC 8201), and TCP segments to
+/// `reject_port` with a destination unreachable (`reject_code`: ICMPv4 port
+/// unreachable, ICMPv6 administratively prohibited), as a firewall's
+/// REJECT does.
+struct Router {
+    inner: mirage::net::device::memory::Endpoint,
+    mtu_v4: usize,
+    mtu_v6: usize,
+    reject_port: u16,
+    /// ICMP errors for A, read before the link's frames.
+    errors: RefCell<std::collections::VecDeque<Vec<u8>>>,
+    waker: RefCell<Option<std::task::Waker>>,
+    /// Frames dropped with an error sent back.
+    dropped: std::cell::Cell<u64>,
+}
+
+/// The router's addresses, the source of its errors.
+const ROUTER_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 254);
+const ROUTER_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0xfe);
+
+impl Router {
+    fn new(
+        inner: mirage::net::device::memory::Endpoint,
+        mtu_v4: usize,
+        mtu_v6: usize,
+        reject_port: u16,
+    ) -> Self {
+        Router {
+            inner,
+            mtu_v4,
+            mtu_v6,
+            reject_port,
+            errors: RefCell::new(Default::default()),
+            waker: RefCell::new(None),
+            dropped: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The ICMP error frame the router answers `frame` (sent by A) with,
+    /// if any: built with the wire module.
+    fn error_for(&self, frame: &[u8]) -> Option<Vec<u8>> {
+        use mirage::net::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6};
+        let eth = ethernet::Packet::new_checked(frame).ok()?;
+        let ip = eth.payload();
+        let reply_eth = ethernet::Repr {
+            src_addr: eth.dst_addr(),
+            dst_addr: eth.src_addr(),
+            ethertype: eth.ethertype(),
+        };
+        let (ip_len, tcp) = match eth.ethertype() {
+            EtherType::Ipv4 => {
+                let p = ipv4::Packet::new_checked(ip).ok()?;
+                let hl = usize::from(p.header_len());
+                let tcp = (p.protocol() == ipv4::Protocol::Tcp).then(|| &ip[hl..]);
+                (usize::from(p.total_len()), tcp)
+            }
+            EtherType::Ipv6 => {
+                let p = ipv6::Packet::new_checked(ip).ok()?;
+                let tcp = (p.next_header() == ipv6::NextHeader::Tcp).then(|| &ip[40..]);
+                (40 + usize::from(p.payload_len()), tcp)
+            }
+            _ => return None,
+        };
+        let rejected =
+            tcp.is_some_and(|t| t.len() >= 4 && t[2..4] == self.reject_port.to_be_bytes());
+        let mut out = vec![0u8; 14];
+        reply_eth.emit(&mut ethernet::Packet::new_unchecked(&mut out[..]));
+        match eth.ethertype() {
+            EtherType::Ipv4 => {
+                let p = ipv4::Packet::new_checked(ip).ok()?;
+                let quoted = &ip[..usize::from(p.header_len()) + 8];
+                let message = if ip_len > self.mtu_v4 && p.dont_frag() {
+                    icmpv4::Repr::DstUnreachable {
+                        code: icmpv4::CODE_FRAG_NEEDED,
+                        mtu: self.mtu_v4 as u16,
+                        quoted,
+                    }
+                } else if rejected {
+                    icmpv4::Repr::DstUnreachable {
+                        code: 3,
+                        mtu: 0,
+                        quoted,
+                    }
+                } else {
+                    return None;
+                };
+                let header = ipv4::Repr {
+                    src_addr: ROUTER_V4,
+                    dst_addr: p.src_addr(),
+                    protocol: ipv4::Protocol::Icmp,
+                    ttl: 64,
+                    payload_len: message.buffer_len(),
+                    ident: 0,
+                    dont_fragment: false,
+                    more_fragments: false,
+                    frag_offset: 0,
+                };
+                out.resize(14 + header.buffer_len(), 0);
+                header.emit(&mut ipv4::Packet::new_unchecked(&mut out[14..]));
+                message.emit(&mut icmpv4::Packet::new_unchecked(&mut out[34..]));
+            }
+            _ => {
+                let p = ipv6::Packet::new_checked(ip).ok()?;
+                let data = &ip[..ip_len.min(1280 - 48)];
+                let message = if ip_len > self.mtu_v6 {
+                    icmpv6::Repr::PktTooBig {
+                        mtu: self.mtu_v6 as u32,
+                        data,
+                    }
+                } else if rejected {
+                    icmpv6::Repr::DstUnreachable { code: 1, data }
+                } else {
+                    return None;
+                };
+                let dst = p.src_addr();
+                let header = ipv6::Repr {
+                    src_addr: ROUTER_V6,
+                    dst_addr: dst,
+                    next_header: ipv6::NextHeader::Icmpv6,
+                    hop_limit: 64,
+                    payload_len: message.buffer_len(),
+                    traffic_class: 0,
+                    flow_label: 0,
+                };
+                out.resize(14 + 40 + message.buffer_len(), 0);
+                header.emit(&mut ipv6::Packet::new_unchecked(&mut out[14..]));
+                message.emit(
+                    &mut icmpv6::Packet::new_unchecked(&mut out[54..]),
+                    ROUTER_V6,
+                    dst,
+                );
+            }
+        }
+        Some(out)
+    }
+
+    /// Passes `frame` on, or drops it and queues the router's error.
+    fn route(&self, frame: &[u8]) -> bool {
+        match self.error_for(frame) {
+            Some(error) => {
+                self.dropped.set(self.dropped.get() + 1);
+                self.errors.borrow_mut().push_back(error);
+                if let Some(w) = self.waker.borrow_mut().take() {
+                    w.wake();
+                }
+                false
+            }
+            None => true,
+        }
+    }
+}
+
+impl mirage::net::device::Network for Router {
+    fn mac(&self) -> mirage::net::MacAddr {
+        self.inner.mac()
+    }
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+    fn stats(&self) -> mirage::net::device::Stats {
+        self.inner.stats()
+    }
+    fn reset_stats(&self) {
+        self.inner.reset_stats()
+    }
+    async fn write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), mirage::net::device::NetError> {
+        let mut frame = vec![0u8; len];
+        let n = fill(&mut frame).min(len);
+        frame.truncate(n);
+        if !self.route(&frame) {
+            return Ok(());
+        }
+        self.inner
+            .write(n, |b| {
+                b[..n].copy_from_slice(&frame);
+                n
+            })
+            .await
+    }
+    fn try_write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, mirage::net::device::NetError> {
+        let mut frame = vec![0u8; len];
+        let n = fill(&mut frame).min(len);
+        frame.truncate(n);
+        if !self.route(&frame) {
+            return Ok(true);
+        }
+        self.inner.try_write(n, |b| {
+            b[..n].copy_from_slice(&frame);
+            n
+        })
+    }
+    async fn read<R>(
+        &self,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, mirage::net::device::NetError> {
+        let error = self.errors.borrow_mut().pop_front();
+        match error {
+            Some(f) => Ok(handle(&f)),
+            None => self.inner.read(handle).await,
+        }
+    }
+    fn try_read<R>(
+        &self,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> Result<Option<R>, mirage::net::device::NetError> {
+        let error = self.errors.borrow_mut().pop_front();
+        match error {
+            Some(f) => Ok(Some(handle(&f))),
+            None => self.inner.try_read(handle),
+        }
+    }
+    fn poll_read<R>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        handle: impl FnOnce(&[u8]) -> R,
+    ) -> std::task::Poll<Result<R, mirage::net::device::NetError>> {
+        let error = self.errors.borrow_mut().pop_front();
+        if let Some(f) = error {
+            return std::task::Poll::Ready(Ok(handle(&f)));
+        }
+        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        self.inner.poll_read(cx, handle)
+    }
+}
+
+/// Stack A behind a [`Router`] (path MTUs `mtu_v4` and `mtu_v6`, TCP port
+/// `reject_port` rejected), B on the plain link.
+fn routed_pair<F, Fut>(mtu_v4: usize, mtu_v6: usize, reject_port: u16, body: F)
+where
+    F: FnOnce(
+            &'static mirage::net::stack::DirectStack<Router, netsim::Clock>,
+            &'static Stack,
+            &'static Router,
+        ) -> Fut
+        + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
+    let (ha, hb) = hosts();
+    let sim = netsim::Sim::new();
+    let clock = sim.clock;
+    let (na, nb) = netsim::link(LinkConfig::default());
+    sim.ex
+        .block_on(async move {
+            let router = Router::new(na, mtu_v4, mtu_v6, reject_port);
+            let a = netsim::stack(clock, router, ha, 1).await;
+            let b = netsim::stack(clock, nb, hb, 2).await;
+            body(a, b, a.net()).await
+        })
+        .unwrap();
+}
+
+/// A sends `len` bytes of the test stream to B's `port` at `dst` through
+/// the router; they arrive intact.
+async fn routed_transfer(
+    a: &'static mirage::net::stack::DirectStack<Router, netsim::Clock>,
+    b: &'static Stack,
+    dst: IpAddr,
+    port: u16,
+    len: u64,
+) {
+    let listener = b.tcp().bind(port).unwrap();
+    let flow = a.tcp().connect(dst, port).await.unwrap();
+    let sender = Spawner::for_current_executor()
+        .await
+        .spawn(send_stream(flow, len));
+    let got = receive_stream(listener.accept().await.unwrap()).await;
+    let sent = sender.await;
+    assert_eq!((got.0, got.1), (sent.0, sent.1));
+    assert_eq!(got.1, len);
+}
+
+#[test]
+fn fragmentation_needed_from_a_router_shrinks_the_segments_and_the_stream_arrives() {
+    routed_pair(1000, 1500, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        routed_transfer(a, b, v4("10.0.0.2"), 5010, 4 * MB).await;
+        let stats = a.direct_tcp().stats();
+        assert_eq!(stats.pmtu_decreases, 1, "{stats:?}");
+        assert!(router.dropped.get() >= 1);
+        // The flight was resent at once on the report, not after a timeout.
+        assert_eq!(stats.timeouts, 0, "{stats:?}");
+        assert_eq!(
+            a.icmpv4().stats().unreachable_received,
+            router.dropped.get()
+        );
+    });
+}
+
+#[test]
+fn packet_too_big_from_a_router_shrinks_the_segments_and_the_stream_arrives() {
+    routed_pair(1500, 1280, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        routed_transfer(a, b, v6("fd00::2"), 5011, 4 * MB).await;
+        let stats = a.direct_tcp().stats();
+        assert_eq!(stats.pmtu_decreases, 1, "{stats:?}");
+        assert!(router.dropped.get() >= 1);
+        assert_eq!(stats.timeouts, 0, "{stats:?}");
+    });
+}
+
+#[test]
+fn a_syn_answered_by_destination_unreachable_fails_the_connect_at_once() {
+    routed_pair(1500, 1500, 7777, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        // (B would answer; the router rejects the SYN before it gets there.)
+        let _listener = b.tcp().bind(7777).unwrap();
+        for (dst, error) in [
+            (v4("10.0.0.2"), TcpError::Refused),
+            (v6("fd00::2"), TcpError::HostUnreachable),
+        ] {
+            let r = a.tcp().connect(dst, 7777).await.map(|_| ());
+            assert_eq!(r, Err(error), "{dst}");
+        }
+        assert_eq!(router.dropped.get(), 2);
+        // At once: the SYN was not retransmitted.
+        assert_eq!(a.direct_tcp().stats().timeouts, 0);
+        assert_eq!(a.direct_tcp().occupancy().connections, 0);
     });
 }
