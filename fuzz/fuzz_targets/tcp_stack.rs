@@ -3,13 +3,19 @@
 //! from the input (each preceded by a length byte and a control byte; the
 //! checksum is fixed up so the segments reach the state machine), with
 //! time advancing and `dispatch` running in between, and the application
-//! reading and writing, by copy or in place. Nothing may panic and the
-//! tables stay within their bounds.
+//! reading and writing, by copy or in place. A control byte with the top
+//! bit set makes the chunk an ICMP error instead (`TcpEngine::icmp_error`):
+//! its kind from the control byte, its MTU from the chunk's last byte,
+//! its quote the chunk
+//! itself or the chunk after an IPv4 header from us to the peer (so that
+//! ports and sequence numbers can match a connection). Nothing may panic
+//! and the tables stay within their bounds.
 #![no_main]
 
 use core::net::{IpAddr, Ipv4Addr};
 use core::task::Waker;
 use libfuzzer_sys::fuzz_target;
+use mirage::net::ip::{IcmpError, IcmpErrorKind};
 use mirage::net::tcp::{Config, TcpEngine, Transmit};
 use mirage::net::wire::checksum::PseudoHeader;
 use mirage::net::wire::tcp::Packet;
@@ -56,12 +62,40 @@ fuzz_target!(|data: &[u8]| {
         let n = usize::from(*len).min(tail.len());
         let mut seg = tail[..n].to_vec();
         rest = &tail[n..];
-        if let Ok(mut p) = Packet::new_checked(&mut seg[..]) {
+        if ctl & 0x80 != 0 {
+            let m = seg.last().copied();
+            let kind = match (ctl >> 1) % 6 {
+                0 => IcmpErrorKind::NetUnreachable,
+                1 => IcmpErrorKind::HostUnreachable,
+                2 => IcmpErrorKind::Prohibited,
+                3 => IcmpErrorKind::ProtocolUnreachable,
+                4 => IcmpErrorKind::PortUnreachable,
+                _ => IcmpErrorKind::TooBig {
+                    mtu: u32::from(m.unwrap_or(0)) * 8,
+                },
+            };
+            let mut quoted = seg.clone();
             if ctl & 1 == 0 {
-                p.fill_checksum(&PseudoHeader::new(PEER, US).unwrap());
+                quoted = vec![
+                    0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+                ];
+                quoted.extend_from_slice(&seg);
             }
+            tcp.icmp_error(
+                now,
+                &IcmpError {
+                    kind,
+                    quoted: &quoted,
+                },
+            );
+        } else {
+            if let Ok(mut p) = Packet::new_checked(&mut seg[..]) {
+                if ctl & 1 == 0 {
+                    p.fill_checksum(&PseudoHeader::new(PEER, US).unwrap());
+                }
+            }
+            tcp.process(now, &PEER, &US, &seg, &mut Sink(16));
         }
-        tcp.process(now, &PEER, &US, &seg, &mut Sink(16));
         now += u64::from(*ctl >> 1) * 1_000_000;
         tcp.dispatch(now, &mut Sink(usize::from(ctl & 7)));
         // The application's operations: copying, or in place (then with
