@@ -61,10 +61,6 @@ pub(crate) struct Conn {
     pub(crate) owner: Owner,
     /// Why the connection ended abnormally, once it has.
     pub(crate) error: Option<TcpError>,
-    /// The last ICMP soft error (RFC 1122 section 4.2.3.9), with `SND.UNA`
-    /// when it came: reported instead of `TimedOut` if the connection times
-    /// out before anything more is acknowledged (Linux's `sk_err_soft`).
-    pub(crate) soft_error: Option<(TcpError, SeqNumber)>,
     /// Opened by a listener (a RST in SYN-RECEIVED drops it silently).
     pub(crate) passive: bool,
 
@@ -243,7 +239,6 @@ impl Conn {
             state,
             owner,
             error: None,
-            soft_error: None,
             passive: false,
             iss,
             snd_una: iss,
@@ -345,7 +340,6 @@ impl Conn {
             state: c_state,
             owner: c_owner,
             error,
-            soft_error,
             passive,
             iss: c_iss,
             snd_una,
@@ -424,7 +418,6 @@ impl Conn {
         *c_state = state;
         *c_owner = owner;
         *error = None;
-        *soft_error = None;
         *passive = false;
         *c_iss = iss;
         *snd_una = iss;
@@ -578,15 +571,6 @@ impl Conn {
             self.high_rxt = self.snd_una;
         }
         true
-    }
-
-    /// The error a connection that timed out ends with: the last ICMP soft
-    /// error if nothing was acknowledged since it came, else `TimedOut`.
-    pub(crate) fn timeout_error(&self) -> TcpError {
-        match self.soft_error {
-            Some((e, una)) if una == self.snd_una => e,
-            _ => TcpError::TimedOut,
-        }
     }
 
     /// The end of the data queued to send (the FIN's sequence number).

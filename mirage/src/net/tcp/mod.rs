@@ -385,6 +385,39 @@ const MAX_PENDING_RST: usize = 256;
 /// theirs.
 const BURST: usize = 64;
 
+/// The last ICMP soft error of a connection (RFC 1122 section 4.2.3.9),
+/// with `SND.UNA` when it came: if the connection then times out with
+/// nothing more acknowledged, it ends with this error rather than
+/// `TimedOut` (Linux's `sk_err_soft`). Kept by the engine, not in the
+/// control block: the data path never looks at it.
+#[derive(Debug, Clone, Copy)]
+struct SoftError {
+    index: u32,
+    generation: u32,
+    error: TcpError,
+    snd_una: SeqNumber,
+}
+
+/// The most soft errors kept (one per connection); beyond, the oldest are
+/// forgotten.
+const MAX_SOFT_ERRORS: usize = 64;
+
+/// A connection that a timer just closed: if it timed out, and a soft error
+/// of `soft_errors` is its own with nothing acknowledged since, it ends
+/// with that error. The connection's entry goes either way.
+fn take_soft_error(soft_errors: &mut Vec<SoftError>, idx: u32, generation: u32, c: &mut Conn) {
+    let Some(i) = soft_errors
+        .iter()
+        .position(|s| s.index == idx && s.generation == generation)
+    else {
+        return;
+    };
+    let s = soft_errors.swap_remove(i);
+    if c.error == Some(TcpError::TimedOut) && s.snd_una == c.snd_una {
+        c.error = Some(s.error);
+    }
+}
+
 /// All TCP connections and listeners of a stack.
 pub struct TcpEngine {
     config: Config,
@@ -404,6 +437,8 @@ pub struct TcpEngine {
     timers: TimerQueue,
     queue: VecDeque<u32>,
     rsts: VecDeque<PendingRst>,
+    /// ICMP soft errors of open connections (few: usually none).
+    soft_errors: Vec<SoftError>,
     /// Control blocks of reclaimed connections, with their buffers'
     /// storage (without wakers), reused rather than allocated again: at
     /// most `Config::buffer_pool`. (Boxes, as the slots hold them: reusing
@@ -459,6 +494,7 @@ impl TcpEngine {
             timers: TimerQueue::default(),
             queue: VecDeque::new(),
             rsts: VecDeque::new(),
+            soft_errors: Vec::new(),
             spare: Vec::new(),
             stats: Stats::default(),
             port_counter: 0,
@@ -585,6 +621,9 @@ impl TcpEngine {
         };
         let Some(c) = slot.conn.take() else { return };
         slot.generation = slot.generation.wrapping_add(1);
+        if !self.soft_errors.is_empty() {
+            self.soft_errors.retain(|s| s.index != idx);
+        }
         if c.in_table
             && let Ok(o) = self.table.find_entry(c.hash, |e| e.1 == c.tuple)
         {
@@ -1066,11 +1105,11 @@ impl TcpEngine {
             return;
         };
         // (The slot's field, not `slot_conn`: the counters stay borrowable.)
-        let Some(c) = self
-            .slots
-            .get_mut(idx as usize)
-            .and_then(|slot| slot.conn.as_deref_mut())
-        else {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        let generation = slot.generation;
+        let Some(c) = slot.conn.as_deref_mut() else {
             return;
         };
         if !(c.snd_una <= q.seq && q.seq < c.snd_max) {
@@ -1098,11 +1137,41 @@ impl TcpEngine {
             if c.state == State::SynSent {
                 c.terminate(Some(e));
             } else {
-                c.soft_error = Some((e, c.snd_una));
+                let snd_una = c.snd_una;
+                self.remember_soft_error(idx, generation, e, snd_una);
             }
         }
         self.stats.icmp_errors += 1;
         self.after_event(idx, now, true);
+    }
+
+    /// Keep `error` as connection `idx`'s soft error (replacing an earlier
+    /// one), forgetting the entries of connections gone since; at most
+    /// [`MAX_SOFT_ERRORS`], the oldest dropped.
+    fn remember_soft_error(
+        &mut self,
+        idx: u32,
+        generation: u32,
+        error: TcpError,
+        snd_una: SeqNumber,
+    ) {
+        let slots = &self.slots;
+        self.soft_errors.retain(|s| {
+            s.index != idx
+                && slots.get(s.index as usize).is_some_and(|slot| {
+                    slot.generation == s.generation
+                        && slot.conn.as_ref().is_some_and(|c| c.state != State::Closed)
+                })
+        });
+        if self.soft_errors.len() >= MAX_SOFT_ERRORS {
+            self.soft_errors.remove(0);
+        }
+        self.soft_errors.push(SoftError {
+            index: idx,
+            generation,
+            error,
+            snd_una,
+        });
     }
 
     fn push_pending(&mut self, r: PendingRst) {
@@ -1330,11 +1399,15 @@ impl TcpEngine {
             let Some(slot) = self.slots.get_mut(idx as usize) else {
                 continue;
             };
+            let generation = slot.generation;
             let Some(c) = slot.conn.as_deref_mut() else {
                 continue;
             };
             c.registered = None;
             c.on_timer(now, &self.config, &mut self.stats);
+            if c.state == State::Closed && !self.soft_errors.is_empty() {
+                take_soft_error(&mut self.soft_errors, idx, generation, c);
+            }
             self.after_event(idx, now, true);
         }
         let mut turns = self.queue.len();

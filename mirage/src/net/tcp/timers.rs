@@ -267,6 +267,7 @@ impl TimerQueue {
 }
 
 use super::Stats;
+use super::TcpError;
 use super::config::Config;
 use super::conn::Conn;
 use super::state::State;
@@ -335,7 +336,7 @@ impl Conn {
                 || (self.owner == super::conn::Owner::Orphan
                     && self.persist_backoff > config.max_retries)
             {
-                self.terminate(Some(self.timeout_error()));
+                self.terminate(Some(TcpError::TimedOut));
                 return;
             }
             self.probe_now = true;
@@ -353,7 +354,7 @@ impl Conn {
                     return;
                 }
                 if self.probes_out >= k.count {
-                    self.terminate(Some(self.timeout_error()));
+                    self.terminate(Some(TcpError::TimedOut));
                     return;
                 }
                 self.probes_out += 1;
@@ -373,7 +374,7 @@ impl Conn {
                 self.retries += 1;
                 stats.timeouts += 1;
                 if self.retries > config.syn_retries {
-                    self.terminate(Some(self.timeout_error()));
+                    self.terminate(Some(TcpError::TimedOut));
                     return;
                 }
                 self.snd_nxt = self.iss;
@@ -384,7 +385,7 @@ impl Conn {
                 self.retries += 1;
                 stats.timeouts += 1;
                 if self.retries > config.max_retries {
-                    self.terminate(Some(self.timeout_error()));
+                    self.terminate(Some(TcpError::TimedOut));
                     return;
                 }
                 self.cc.on_rto(self.flight());

@@ -264,3 +264,20 @@ fn packet_too_big_over_ipv6_floors_at_1280_and_the_transfer_completes() {
     });
     assert_eq!(sim.a.stats().timeouts, 0);
 }
+
+#[test]
+fn a_soft_error_does_not_outlive_its_connection() {
+    let (mut p, first) = sending(2);
+    let q = quote_seg(&first[0]);
+    icmp(&mut p, IcmpErrorKind::HostUnreachable, &q);
+    // The peer resets the connection; the application lets it go.
+    p.send(Flags::RST, b"");
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    p.us.close(p.id).unwrap();
+    // A new connection (in the same slot) that times out says so.
+    let id = p.us.connect(p.now, (A, 0), (B, 80)).unwrap();
+    p.wait(3_600_000 * MS);
+    let mut b = [0u8; 4];
+    assert_eq!(p.us.recv(id, &mut b), Err(TcpError::TimedOut));
+    assert_eq!(p.us.soft_errors.len(), 0);
+}
