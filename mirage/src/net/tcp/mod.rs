@@ -21,6 +21,13 @@
 //!   the congestion and peer windows, retransmissions, FINs, ACKs, probes,
 //!   RSTs of aborted connections). It stops when `tx` refuses a segment;
 //!   nothing is lost, the rest goes on the next call.
+//! - [`TcpEngine::icmp_error`]`(now, error)` for each ICMP destination
+//!   unreachable or packet too big the ICMP layers received (the quoted
+//!   segment checked against a connection's numbers, RFC 5927): a smaller
+//!   path MTU lowers the segment size and resends the flight; an
+//!   unreachable destination fails a connect at once, or is remembered as
+//!   a soft error (RFC 1122 section 4.2.3.9). A resend waits for
+//!   `dispatch`.
 //! - [`TcpEngine::next_deadline`] tells when `dispatch` must run next at the
 //!   latest (`None`: only when something happens; `Some(0)`: segments are
 //!   waiting to be sent now, e.g. after `dispatch` returned `false` because
@@ -62,9 +69,10 @@
 //! Memory is bounded whatever peers do: at most `max_connections`
 //! connections, each with fixed send and receive rings (out-of-order data
 //! lives in the receive ring, its ranges bounded); listener backlogs
-//! bounded, SYN cookies beyond; TIME-WAIT records small and bounded;
-//! challenge ACKs rate-limited (per connection; TIME-WAIT records' ACKs
-//! share one budget); orphaned connections time out.
+//! bounded, SYN cookies beyond; TIME-WAIT records small and bounded; ICMP
+//! soft errors kept for at most 64 connections; challenge ACKs
+//! rate-limited (per connection; TIME-WAIT records' ACKs share one
+//! budget); orphaned connections time out.
 //!
 //! # Modules
 //!
@@ -284,8 +292,9 @@ pub struct Stats {
     pub time_wait_evicted: u64,
     /// TIME-WAIT records ended by a new SYN (RFC 6191).
     pub time_wait_reused: u64,
-    /// ICMP errors about one of our connections' segments acted on
-    /// ([`TcpEngine::icmp_error`]).
+    /// ICMP errors about one of our connections' segments that passed the
+    /// checks of [`TcpEngine::icmp_error`] (acted on, or an MTU report
+    /// that did not lower the segment size).
     pub icmp_errors: u64,
     /// ICMP errors ignored: a quote that does not parse, no connection of
     /// that 4-tuple, or a quoted sequence number outside what is in flight
@@ -1074,9 +1083,10 @@ impl TcpEngine {
     ///   the segment size drops to fit the reported MTU (taken as at least
     ///   552 bytes for IPv4, Linux's `min_pmtu`, and 1280 for IPv6, RFC
     ///   8201; a report that would raise it is ignored), and what is in
-    ///   flight is sent
-    ///   again at once in the new size (RFC 1191 section 6.5, RFC 8201,
-    ///   as Linux's `tcp_simple_retransmit`), without a congestion response;
+    ///   flight is sent again at once in the new size (RFC 1191 section
+    ///   6.5, RFC 8201, as Linux's `tcp_simple_retransmit`), without a
+    ///   congestion response (in SYN-SENT and SYN-RECEIVED such a report
+    ///   changes nothing: the handshake's segments are small);
     /// - any other destination unreachable in SYN-SENT is a hard error: the
     ///   connection fails at once ([`TcpError::Refused`] for port and
     ///   protocol unreachable, [`TcpError::NetworkUnreachable`] or
