@@ -1,9 +1,9 @@
 //! ICMPv6 (RFC 4443) and Neighbor Discovery (RFC 4861): echo request and
-//! reply, destination unreachable, router solicitation and advertisement,
-//! neighbor solicitation and advertisement, and the NDP options
-//! source/target link-layer address, prefix information and MTU. The
-//! message is the whole buffer (pass the upper-layer payload); the checksum
-//! covers it and the IPv6 pseudo-header.
+//! reply, destination unreachable, packet too big, router solicitation
+//! and advertisement, neighbor solicitation and advertisement, and the NDP
+//! options source/target link-layer address, prefix information and MTU.
+//! The message is the whole buffer (pass the upper-layer payload); the
+//! checksum covers it and the IPv6 pseudo-header.
 
 use super::{Error, Field, checksum, get_ipv6, get_mac, get_u16, get_u32, set_u16, set_u32, sub};
 use crate::net::MacAddr;
