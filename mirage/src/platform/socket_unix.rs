@@ -288,6 +288,9 @@ fn tcp_error(what: &str, e: &io::Error) -> TcpError {
         io::ErrorKind::AddrNotAvailable
         | io::ErrorKind::InvalidInput
         | io::ErrorKind::NetworkUnreachable => TcpError::Unaddressable,
+        // (An ICMP host unreachable, or no neighbour answering: what the
+        // direct stack's connect reports for the ICMP error.)
+        io::ErrorKind::HostUnreachable => TcpError::HostUnreachable,
         _ => {
             log::warn!(target: "tcp", "{what}: {e}");
             TcpError::Closed
