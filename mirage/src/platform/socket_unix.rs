@@ -1381,6 +1381,29 @@ mod tests {
         .unwrap();
     }
 
+    /// The kernel's errors map to the direct stack's for the same events.
+    #[test]
+    fn kernel_errors_map_to_the_direct_stacks() {
+        use super::tcp_error;
+        use std::io::Error;
+        // (Linux's numbers: EHOSTUNREACH, ECONNREFUSED, ETIMEDOUT, EPIPE,
+        // ECONNRESET, EMFILE.)
+        for (errno, expected) in [
+            (113, TcpError::HostUnreachable),
+            (111, TcpError::Refused),
+            (110, TcpError::TimedOut),
+            (32, TcpError::Closed),
+            (104, TcpError::Reset),
+            (24, TcpError::TooManyConnections),
+        ] {
+            assert_eq!(
+                tcp_error("test", &Error::from_raw_os_error(errno)),
+                expected,
+                "errno {errno}"
+            );
+        }
+    }
+
     /// Reads `len` bytes from `r`.
     async fn receive(r: &mut SocketReader<'_>, len: usize) -> Result<Vec<u8>, TcpError> {
         let mut got = Vec::with_capacity(len);
