@@ -560,15 +560,7 @@ impl Conn {
             if self.in_recovery() {
                 self.cc.on_recovery_exit();
             }
-            self.sb.clear();
-            self.recovery = None;
-            self.rxt_mark = None;
-            self.dupacks = 0;
-            self.rexmit_now = false;
-            self.tlp_now = false;
-            self.tlp_at = None;
-            self.snd_nxt = self.snd_una;
-            self.high_rxt = self.snd_una;
+            self.rewind_flight();
         }
         true
     }

@@ -283,6 +283,22 @@ impl Conn {
         d.min(never(self.keepalive_at)).min(never(self.close_at))
     }
 
+    /// Takes the whole flight back to the first unacknowledged byte, to be
+    /// sent again (after a retransmission timeout, or when the path MTU
+    /// shrank): the SACKed bits go too (RFC 2018 section 8 allows it), and
+    /// with them recovery and the probes that were due.
+    pub(crate) fn rewind_flight(&mut self) {
+        self.sb.clear();
+        self.recovery = None;
+        self.rxt_mark = None;
+        self.dupacks = 0;
+        self.rexmit_now = false;
+        self.tlp_now = false;
+        self.tlp_at = None;
+        self.snd_nxt = self.snd_una;
+        self.high_rxt = self.snd_una;
+    }
+
     /// Handle the timers due at `now`.
     pub(crate) fn on_timer(&mut self, now: u64, config: &Config, stats: &mut Stats) {
         if self.close_at.is_some_and(|t| t <= now) {
@@ -389,16 +405,7 @@ impl Conn {
                     return;
                 }
                 self.cc.on_rto(self.flight());
-                // RFC 2018 section 8: forget the SACKed bits.
-                self.sb.clear();
-                self.recovery = None;
-                self.rxt_mark = None;
-                self.dupacks = 0;
-                self.rexmit_now = false;
-                self.tlp_now = false;
-                self.tlp_at = None;
-                self.snd_nxt = self.snd_una;
-                self.high_rxt = self.snd_una;
+                self.rewind_flight();
                 self.rtt.back_off();
                 self.rtt_seq = None;
             }

@@ -75,6 +75,23 @@ pub(crate) struct Seg {
 }
 
 impl Seg {
+    /// The SYN the peer (B, port 5000, ISN 1000) sends to our port 80,
+    /// with `options`.
+    pub(crate) fn peer_syn(options: Options) -> Seg {
+        Seg {
+            src: B,
+            dst: A,
+            src_port: 5000,
+            dst_port: 80,
+            seq: SeqNumber(1000),
+            ack: SeqNumber(0),
+            flags: Flags::SYN,
+            window: 65535,
+            options,
+            payload: Vec::new(),
+        }
+    }
+
     pub(crate) fn parse(src: IpAddr, dst: IpAddr, b: &[u8]) -> Seg {
         let ph = PseudoHeader::new(src, dst).unwrap();
         let p = Packet::new_checked(b).expect("emitted segment parses");
@@ -463,29 +480,29 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
+    /// We close first (our FIN, which the peer acknowledges with its own):
+    /// the connection, still held, is in TIME-WAIT.
+    pub(crate) fn close_to_time_wait(&mut self) {
+        self.us.shutdown_write(self.id).unwrap();
+        let fin = self.wait(0).remove(0);
+        assert!(fin.flags.fin(), "{fin:?}");
+        self.ack = fin.seq + 1;
+        self.send(Flags::FIN | Flags::ACK, b"");
+        assert_eq!(self.us.state(self.id), Ok(crate::net::tcp::State::TimeWait));
+    }
+
     /// Open passively: SYN from the peer, our SYN-ACK, the peer's ACK.
     pub(crate) fn passive(config: Config) -> Peer {
         let mut us = TcpEngine::new(config, [9; 32]);
         let l = us.listen(80, 8).unwrap();
         let now = 1_000 * MS;
-        let syn = Seg {
-            src: B,
-            dst: A,
-            src_port: 5000,
-            dst_port: 80,
-            seq: SeqNumber(1000),
-            ack: SeqNumber(0),
-            flags: Flags::SYN,
-            window: 65535,
-            options: Options {
-                mss: Some(1460),
-                window_scale: Some(7),
-                sack_permitted: true,
-                timestamp: Some((100, 0)),
-                ..Default::default()
-            },
-            payload: Vec::new(),
-        };
+        let syn = Seg::peer_syn(Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((100, 0)),
+            ..Default::default()
+        });
         let out = feed(&mut us, now, &syn);
         assert_eq!(out.len(), 1, "one SYN-ACK: {out:?}");
         let synack = &out[0];

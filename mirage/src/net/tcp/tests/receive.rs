@@ -51,19 +51,12 @@ fn cookie_ack_in_the_first_period_is_checked_without_overflow() {
     let mut us = crate::net::tcp::TcpEngine::new(config, [4; 32]);
     let l = us.listen(80, 1).unwrap();
     let syn = |port: u16| Seg {
-        src: B,
-        dst: A,
         src_port: port,
-        dst_port: 80,
         seq: SeqNumber(u32::from(port) * 1000),
-        ack: SeqNumber(0),
-        flags: Flags::SYN,
-        window: 65535,
-        options: Options {
+        ..Seg::peer_syn(Options {
             mss: Some(1400),
             ..Default::default()
-        },
-        payload: Vec::new(),
+        })
     };
     assert_eq!(feed(&mut us, 0, &syn(1000)).len(), 1);
     // Beyond the backlog: a cookie.
@@ -260,18 +253,7 @@ fn fin_wait_2_takes_data_and_syn_received_takes_a_fin() {
     // FIN with the handshake's ACK in SYN-RECEIVED.
     let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [9; 32]);
     let l = us.listen(80, 8).unwrap();
-    let syn = Seg {
-        src: B,
-        dst: A,
-        src_port: 5000,
-        dst_port: 80,
-        seq: SeqNumber(1000),
-        ack: SeqNumber(0),
-        flags: Flags::SYN,
-        window: 65535,
-        options: Options::default(),
-        payload: Vec::new(),
-    };
+    let syn = Seg::peer_syn(Options::default());
     let out = feed(&mut us, 0, &syn);
     let sa = &out[0];
     let mut ack = sa.reply(SeqNumber(1001), sa.seq + 1, Flags::ACK | Flags::FIN);
@@ -292,11 +274,7 @@ fn fin_wait_2_takes_data_and_syn_received_takes_a_fin() {
 #[test]
 fn a_rst_does_not_end_time_wait_of_a_held_connection() {
     let mut p = Peer::passive(Config::default());
-    p.us.shutdown_write(p.id).unwrap();
-    let fin = p.wait(0).remove(0);
-    p.ack = fin.seq + 1;
-    p.send(Flags::FIN | Flags::ACK, b"");
-    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+    p.close_to_time_wait();
     p.send(Flags::RST, b"");
     assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
 }

@@ -178,11 +178,7 @@ fn time_wait_record_of_a_late_close_expires_in_time() {
     // record starts its 2 MSL. The late close keeps the first deadline:
     // its record must go at that deadline, not when the later one's does.
     let mut p = Peer::passive(Config::default());
-    p.us.shutdown_write(p.id).unwrap();
-    let fin = p.wait(0).remove(0);
-    p.ack = fin.seq + 1;
-    p.send(Flags::FIN | Flags::ACK, b"");
-    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+    p.close_to_time_wait();
     let t0 = p.now;
     p.wait(30_000 * MS);
     // Another connection (active, to B:6000) closes first: an orphan in
@@ -234,21 +230,10 @@ fn rto_is_three_seconds_after_a_syn_ack_timed_out() {
     // RFC 6298 (5.7) on the passive side: the SYN-ACK timed out.
     let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
     let l = us.listen(80, 8).unwrap();
-    let syn = Seg {
-        src: B,
-        dst: A,
-        src_port: 5000,
-        dst_port: 80,
-        seq: SeqNumber(1000),
-        ack: SeqNumber(0),
-        flags: Flags::SYN,
-        window: 65535,
-        options: crate::net::wire::tcp::Options {
-            mss: Some(1460),
-            ..Default::default()
-        },
-        payload: alloc::vec::Vec::new(),
-    };
+    let syn = Seg::peer_syn(crate::net::wire::tcp::Options {
+        mss: Some(1460),
+        ..Default::default()
+    });
     let synack = feed(&mut us, 0, &syn).remove(0);
     let again = flush(&mut us, 1_000 * MS);
     assert_eq!(again.len(), 1, "the SYN-ACK again");
