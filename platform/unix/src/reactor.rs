@@ -35,12 +35,14 @@ pub enum Interest {
 
 /// The wakers of the tasks waiting for one readiness of a descriptor, at
 /// most one per task: the first inline (a single waiter, the common case,
-/// allocates nothing), the others after it.
+/// allocates nothing), the others after it. Each counts its registrations
+/// (two [`Wait`]s of one task on the same readiness, say): dropping one
+/// removes one, so the other is still woken.
 #[derive(Default)]
 struct Waiters {
-    first: Option<Waker>,
+    first: Option<(Waker, u32)>,
     /// Empty while `first` is `None`.
-    more: Vec<Waker>,
+    more: Vec<(Waker, u32)>,
 }
 
 impl Waiters {
@@ -52,36 +54,50 @@ impl Waiters {
         usize::from(self.first.is_some()) + self.more.len()
     }
 
+    fn entries(&mut self) -> impl Iterator<Item = &mut (Waker, u32)> {
+        self.first.iter_mut().chain(self.more.iter_mut())
+    }
+
     /// Whether a waker that wakes the same task as `waker` is here.
     fn contains(&self, waker: &Waker) -> bool {
         self.first
             .iter()
             .chain(&self.more)
-            .any(|w| w.will_wake(waker))
+            .any(|(w, _)| w.will_wake(waker))
     }
 
+    /// One more registration of `waker`'s task.
     fn add(&mut self, waker: &Waker) {
-        if self.contains(waker) {
+        if let Some((_, count)) = self.entries().find(|(w, _)| w.will_wake(waker)) {
+            *count = count.saturating_add(1);
             return;
         }
         match self.first {
-            None => self.first = Some(waker.clone()),
-            Some(_) => self.more.push(waker.clone()),
+            None => self.first = Some((waker.clone(), 1)),
+            Some(_) => self.more.push((waker.clone(), 1)),
         }
     }
 
-    /// Removes the wakers that wake the same task as `waker`.
+    /// One registration fewer of `waker`'s task: its waker goes with the
+    /// last.
     fn remove(&mut self, waker: &Waker) {
-        self.more.retain(|w| !w.will_wake(waker));
-        if self.first.as_ref().is_some_and(|w| w.will_wake(waker)) {
+        let Some((_, count)) = self.entries().find(|(w, _)| w.will_wake(waker)) else {
+            return;
+        };
+        *count -= 1;
+        if *count > 0 {
+            return;
+        }
+        self.more.retain(|(w, _)| !w.will_wake(waker));
+        if self.first.as_ref().is_some_and(|(w, _)| w.will_wake(waker)) {
             self.first = self.more.pop();
         }
     }
 
     /// Moves every waker to `out`.
     fn take_into(&mut self, out: &mut Vec<Waker>) {
-        out.extend(self.first.take());
-        out.append(&mut self.more);
+        out.extend(self.first.take().map(|(w, _)| w));
+        out.extend(self.more.drain(..).map(|(w, _)| w));
     }
 }
 
@@ -647,6 +663,32 @@ mod tests {
         idle(Some(monotonic_ns() + 5 * SECOND));
         assert_eq!((wakes(&first), wakes(&second)), (1, 2));
         assert!(second_wait.as_mut().poll(&mut second_cx).is_ready());
+    }
+
+    /// Two `Wait`s of one task on the same readiness of one descriptor
+    /// (a task selecting over two writes through one socket): dropping one
+    /// leaves the other registered, and it is woken.
+    #[test]
+    fn one_tasks_second_wait_outlives_the_first() {
+        let _guard = shared_signals();
+        let (_reader, writer) = std::io::pipe().unwrap();
+        let fd = writer.as_raw_fd();
+        let (counter, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        let mut first = Box::pin(wait(fd, Interest::Writable));
+        let mut second = Box::pin(wait(fd, Interest::Writable));
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        drop(first);
+        assert_eq!(
+            registered_count(),
+            1,
+            "the second wait lost its registration"
+        );
+        idle(Some(monotonic_ns() + 5 * SECOND));
+        assert_eq!(wakes(&counter), 1);
+        assert!(second.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(registered_count(), 0);
     }
 
     #[test]
