@@ -963,3 +963,24 @@ fn a_device_that_keeps_failing_is_retried_slowly_not_in_a_spin() {
         assert_eq!(at_b.borrow().len(), 20, "reading resumed after recovery");
     });
 }
+
+/// `--ipv4-only` with `--ipv6-only` leaves no family: the stack refuses
+/// to start, with a message that names both options (as MirageOS refuses
+/// the combination), rather than running with no IP at all.
+#[test]
+fn a_stack_with_both_families_switched_off_refuses_to_start() {
+    let sim = netsim::Sim::new();
+    let clock = sim.clock;
+    let (na, _nb) = netsim::link(LinkConfig::default());
+    let mut addressing = Addressing::both("10.0.0.1", "fd00::1");
+    addressing.ipv4_only = true;
+    addressing.ipv6_only = true;
+    let refused = sim
+        .ex
+        .block_on(async move { netsim::try_stack(clock, na, addressing, 1).await.err() })
+        .unwrap();
+    assert_eq!(
+        refused,
+        Some(NetError::Device(mirage::net::stack::NO_FAMILY_LEFT.into()))
+    );
+}

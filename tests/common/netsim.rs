@@ -133,6 +133,16 @@ pub async fn stack<C: Mclock, N: Network + 'static>(
     addressing: Addressing,
     seed: u8,
 ) -> &'static DirectStack<N, C> {
+    try_stack(clock, net, addressing, seed).await.unwrap()
+}
+
+/// [`stack`], with the error of `DirectStack::connect`.
+pub async fn try_stack<C: Mclock, N: Network + 'static>(
+    clock: &'static C,
+    net: N,
+    addressing: Addressing,
+    seed: u8,
+) -> Result<&'static DirectStack<N, C>, mirage::net::device::NetError> {
     let net = leak(net);
     let eth = leak(Ethif::connect(net));
     let arp = leak(Arp::connect(eth, clock));
@@ -176,7 +186,6 @@ pub async fn stack<C: Mclock, N: Network + 'static>(
         addressing.ipv6_only,
     )
     .await
-    .unwrap()
 }
 
 /// Runs `body` on two stacks, A (`ha`, seed 1) and B (`hb`, seed 2), over

@@ -103,6 +103,18 @@ impl<N, C> core::fmt::Debug for DirectStack<N, C> {
     }
 }
 
+/// What a stack says when `--ipv4-only` and `--ipv6-only` are both set.
+pub const NO_FAMILY_LEFT: &str = "--ipv4-only and --ipv6-only are both set: no IP family is left";
+
+/// Refuses `--ipv4-only` together with `--ipv6-only`, as MirageOS does: a
+/// stack with no family could neither send nor receive.
+pub(crate) fn check_families(ipv4_only: bool, ipv6_only: bool) -> Result<(), NetError> {
+    if ipv4_only && ipv6_only {
+        return Err(NetError::Device(NO_FAMILY_LEFT.into()));
+    }
+    Ok(())
+}
+
 impl<N: Network, C: Mclock> DirectStack<N, C> {
     /// The stack over the connected layers (the seed's `direct_stackv4v6`):
     /// builds the dual IP layer, ICMP and UDP over them, and spawns the
@@ -150,6 +162,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         ipv6_only: bool,
         tcp_config: tcp::Config,
     ) -> Result<&'static Self, NetError> {
+        check_families(ipv4_only, ipv6_only)?;
         let ip = leak(Ipv4v6::connect(ipv4, ipv6, ipv4_only, ipv6_only));
         let tcp = leak(DirectTcp::connect(ip, clock, random, tcp_config));
         Self::start(net, eth, arp, ip, clock, random, tcp).await
@@ -171,6 +184,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         ipv6_only: bool,
         tcp: &'static TcpOf<N, C>,
     ) -> Result<&'static Self, NetError> {
+        check_families(ipv4_only, ipv6_only)?;
         let ip = leak(Ipv4v6::connect(ipv4, ipv6, ipv4_only, ipv6_only));
         Self::start(net, eth, arp, ip, clock, random, tcp).await
     }

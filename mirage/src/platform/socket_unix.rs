@@ -754,10 +754,12 @@ impl SocketStack {
         ipv4_only: bool,
         ipv6_only: bool,
     ) -> Result<&'static Self, UdpError> {
+        crate::net::stack::check_families(ipv4_only, ipv6_only)
+            .map_err(|e| UdpError::Ip(crate::net::ip::IpError::Net(e)))?;
         let v4 = (!ipv6_only).then_some(ipv4.unwrap_or(Ipv4Addr::UNSPECIFIED));
         let v6 = (!ipv4_only).then_some(ipv6.unwrap_or(Ipv6Addr::UNSPECIFIED));
         // (`None` is the unspecified address to `connect`: IPv4 off is
-        // said apart. Both off is left dual-stack, as before.)
+        // said apart.)
         let v6_only = v4.is_none() && v6.is_some();
         let udp = crate::rt::leak(SocketUdp::new(v4, v6, v6_only)?);
         let tcp = crate::rt::leak(SocketTcp::new(v4, v6, v6_only));
@@ -1379,6 +1381,21 @@ mod tests {
             assert_eq!(peer.read(&mut buf).await, Ok(0));
         })
         .unwrap();
+    }
+
+    /// `--ipv4-only` with `--ipv6-only`: the socket stack refuses to start,
+    /// as the direct stack does.
+    #[test]
+    fn a_socket_stack_with_both_families_switched_off_refuses_to_start() {
+        let refused = super::SocketStack::connect(None, None, true, true).err();
+        let expected =
+            crate::net::device::NetError::Device(crate::net::stack::NO_FAMILY_LEFT.into());
+        assert_eq!(
+            refused,
+            Some(crate::net::udp::UdpError::Ip(crate::net::ip::IpError::Net(
+                expected
+            )))
+        );
     }
 
     /// The kernel's errors map to the direct stack's for the same events.
