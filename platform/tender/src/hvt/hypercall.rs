@@ -221,7 +221,8 @@ impl<'a> Hypercalls<'a> {
     }
 
     /// BLOCK_WRITE and BLOCK_READ: EINVAL for an unknown handle, a length
-    /// above `SSIZE_MAX` or a range beyond the capacity; then one
+    /// above `SSIZE_MAX`, a range beyond the capacity or an offset or length
+    /// that is not a multiple of the block size; then one
     /// `pwrite`/`pread` of the whole range, whose failure is fatal.
     fn block_io(&self, mem: &mut GuestMemory, hypercall: u16, gpa: u64) -> Result<Outcome> {
         use args::block as f;
@@ -234,12 +235,10 @@ impl<'a> Hypercalls<'a> {
             a.put_i32(mem, f::RET, SOLO5_R_EINVAL)?;
             return Ok(Outcome::Continue);
         };
-        let in_range = len <= isize::MAX as u64
-            && offset < dev.capacity
-            && offset
-                .checked_add(len)
-                .is_some_and(|end| end <= dev.capacity);
-        if !in_range {
+        // The device's own check, alignment included: an unaligned request
+        // would otherwise pass here and make `read_at`/`write_at` fail, which
+        // is fatal, instead of the EINVAL the API promises.
+        if !dev.check_access(offset, len) {
             a.put_i32(mem, f::RET, SOLO5_R_EINVAL)?;
             return Ok(Outcome::Continue);
         }

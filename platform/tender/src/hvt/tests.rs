@@ -706,3 +706,45 @@ fn writing_a_read_only_segment_stops_the_guest() {
         "{e}"
     );
 }
+
+#[test]
+fn an_unaligned_block_access_is_einval_not_fatal() {
+    // In range but not a multiple of the 512-byte sector: the guest gets
+    // EINVAL (the API's answer), the tender goes on, the disk is untouched.
+    // No KVM needed: the hypercall handler runs on a plain guest memory.
+    use super::memory::GuestMemory;
+    use solo5_abi::hvt::hypercall as nr;
+    let (dev, path) = block_device(&[b'R'; 1024]);
+    let d = Attached {
+        manifest: Vec::new(),
+        nets: Vec::new(),
+        blocks: vec![(1, dev)],
+    };
+    let h = Hypercalls::new(&d).unwrap();
+    let mut mem = GuestMemory::new(2 << 20).unwrap();
+    let args = u64::from(ARGS);
+    for (i, (hc, offset, len)) in [
+        (nr::BLOCK_WRITE, 1u64, 512u64),
+        (nr::BLOCK_WRITE, 0, 100),
+        (nr::BLOCK_READ, 3, 512),
+        (nr::BLOCK_READ, 512, 511),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        mem.write_u64(args, 1).unwrap();
+        mem.write_u64(args + 8, offset).unwrap();
+        mem.write_u64(args + 16, u64::from(DATA)).unwrap();
+        mem.write_u64(args + 24, len).unwrap();
+        mem.write_i32(args + 32, 99).unwrap();
+        let outcome = h.handle(&mut mem, hc, args);
+        assert!(
+            matches!(outcome, Ok(super::hypercall::Outcome::Continue)),
+            "case {i}: {outcome:?}"
+        );
+        assert_eq!(mem.read_i32(args + 32).unwrap(), 2, "case {i}: EINVAL");
+    }
+    let on_disk = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(on_disk, vec![b'R'; 1024]);
+}
