@@ -10,6 +10,10 @@ use solo5_abi::PAGE_SIZE;
 use solo5_abi::manifest::Manifest;
 use solo5_abi::note::{self, AbiTarget};
 
+use std::io::{self, Read};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
 use crate::error::{Result, TenderError};
 
 const EHDR_SIZE: usize = 64;
@@ -183,6 +187,32 @@ fn header(file: &[u8]) -> Result<Header> {
         entry: u64_at(file, 24),
         phdrs,
     })
+}
+
+/// Reads the unikernel file at `path`, which must be a regular file: it is
+/// opened non-blocking and checked with `fstat` before it is read, so a FIFO
+/// (which would block `open` forever) or a device such as `/dev/zero`
+/// (which would be read until memory runs out) is a clear error instead.
+pub fn read_kernel(path: &Path) -> Result<Vec<u8>> {
+    let fail = |source| TenderError::OpenKernel {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(fail)?;
+    let meta = file.metadata().map_err(fail)?;
+    if !meta.is_file() {
+        return Err(fail(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(fail)?;
+    Ok(bytes)
 }
 
 fn file_range(file: &[u8], offset: u64, size: u64) -> Option<&[u8]> {

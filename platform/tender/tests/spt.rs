@@ -654,3 +654,18 @@ fn the_heap_is_not_executable_unless_asked() {
     let o = run(&["--mem=2", "--x-exec-heap"], &g, &[]);
     assert_eq!(o.status.code(), Some(0), "{:?} {}", o.status, stderr(&o));
 }
+
+#[test]
+fn a_kernel_that_is_not_a_regular_file_is_refused() {
+    // A FIFO with no writer used to block the tender forever in open(),
+    // and /dev/zero made it read until memory ran out: both are refused.
+    let fifo = std::env::temp_dir().join(format!("mirage-spt-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let o = run(&[], &fifo, &[]);
+    std::fs::remove_file(&fifo).unwrap();
+    fails_with(&o, "not a regular file");
+    fails_with(&run(&[], Path::new("/dev/zero"), &[]), "not a regular file");
+}

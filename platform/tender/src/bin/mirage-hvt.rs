@@ -84,10 +84,7 @@ fn report(failure: Failure) -> i32 {
 /// or the runtime's clean-up make calls the filter kills.
 fn run(invocation: &Invocation) -> Result<Infallible, Failure> {
     let kernel: &Path = &invocation.kernel;
-    let file = std::fs::read(kernel).map_err(|source| TenderError::OpenKernel {
-        path: kernel.to_path_buf(),
-        source,
-    })?;
+    let file = elf::read_kernel(kernel)?;
     let in_kernel = |e: TenderError| e.in_kernel(kernel);
     let notes = elf::read_notes(&file).map_err(in_kernel)?;
     elf::check_abi(&notes, AbiTarget::Hvt).map_err(in_kernel)?;

@@ -338,10 +338,7 @@ pub fn seccomp_filter(epollfd: i32, timerfd: i32, attached: &Attached) -> Result
 /// info and compiles the filter.
 pub fn prepare(invocation: &Invocation) -> Result<Prepared> {
     let kernel = &invocation.kernel;
-    let file = std::fs::read(kernel).map_err(|source| TenderError::OpenKernel {
-        path: kernel.clone(),
-        source,
-    })?;
+    let file = elf::read_kernel(kernel)?;
     let notes = elf::read_notes(&file).map_err(|e| e.in_kernel(kernel))?;
     elf::check_abi(&notes, AbiTarget::Spt).map_err(|e| e.in_kernel(kernel))?;
     let manifest = Manifest::validate(&notes.manifest)
