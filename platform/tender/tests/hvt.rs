@@ -742,3 +742,20 @@ fn sse_probe() {
         Err(e) => panic!("SSE probe: {e}"),
     }
 }
+
+#[test]
+fn the_cargo_runner_refuses_a_fifo_instead_of_hanging() {
+    // A FIFO with no writer used to block mirage-run forever in open().
+    let fifo = std::env::temp_dir().join(format!("mirage-run-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let o = Command::new(env!("CARGO_BIN_EXE_mirage-run"))
+        .arg(&fifo)
+        .output()
+        .unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("mirage-run:"), "{}", stderr(&o));
+}

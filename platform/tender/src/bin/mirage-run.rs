@@ -11,6 +11,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +22,16 @@ use solo5_abi::note::{
 
 /// The Solo5 target named by `path`'s ABI note, if it has one.
 fn solo5_target(path: &Path) -> std::io::Result<Option<AbiTarget>> {
-    let mut file = File::open(path)?;
+    // Non-blocking, and only a regular file is read: a FIFO would block
+    // `open` (and its reads) forever. Anything else is run as it is, which
+    // fails with a clear error if it cannot be executed.
+    let mut file = File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Ok(None);
+    }
     let mut header = [0u8; 64];
     if file.read_exact(&mut header).is_err() || &header[..4] != b"\x7fELF" || header[4] != 2 {
         return Ok(None);
