@@ -196,8 +196,16 @@ impl<'a> Repr<'a> {
         ph: &PseudoHeader,
     ) -> Result<Repr<'a>, Error> {
         packet.check_len()?;
-        let skip = matches!(ph, PseudoHeader::V4(..)) && packet.checksum() == 0;
-        if !skip && !packet.verify_checksum(ph) {
+        // A zero field means "no checksum": allowed over IPv4 only (RFC 768;
+        // RFC 8200 section 8.1). Over IPv6 it is refused before summing, as
+        // one's complement makes zero and 0xffff equal: a datagram whose
+        // checksum is 0xffff would otherwise verify with a zero field.
+        let zero = packet.checksum() == 0;
+        let v4 = matches!(ph, PseudoHeader::V4(..));
+        if zero && !v4 {
+            return Err(Error::Checksum);
+        }
+        if !zero && !packet.verify_checksum(ph) {
             return Err(Error::Checksum);
         }
         let buf: &'a [u8] = packet.buffer.as_ref();
@@ -295,6 +303,28 @@ mod tests {
         b[7] = 0;
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(Repr::parse(&p, &V4), Ok(repr()));
+        assert_eq!(Repr::parse(&p, &V6), Err(Error::Checksum));
+    }
+
+    #[test]
+    fn zero_checksum_over_ipv6_is_refused_even_when_the_sum_is_zero() {
+        // A datagram whose checksum is 0xffff (its sum is zero): the same
+        // datagram with a zero field sums right too, in one's complement,
+        // but RFC 8200 section 8.1 says a zero checksum over IPv6 is dropped.
+        let mut b = [0u8; 16];
+        b[..14].copy_from_slice(&DGRAM_V6);
+        b[5] = 16;
+        b[6] = 0;
+        b[7] = 0;
+        Packet::new_unchecked(&mut b[..]).fill_checksum(&V6);
+        let c = Packet::new_unchecked(&b[..]).checksum();
+        b[14..16].copy_from_slice(&c.to_be_bytes());
+        Packet::new_unchecked(&mut b[..]).fill_checksum(&V6);
+        assert_eq!(Packet::new_unchecked(&b[..]).checksum(), 0xffff);
+        assert!(Repr::parse(&Packet::new_checked(&b[..]).unwrap(), &V6).is_ok());
+        b[6] = 0;
+        b[7] = 0;
+        let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(Repr::parse(&p, &V6), Err(Error::Checksum));
     }
 
