@@ -390,6 +390,54 @@ fn a_flood_of_fragments_stays_within_the_reassembly_bounds() {
 }
 
 #[test]
+fn datagrams_from_a_loopback_source_are_dropped() {
+    // RFC 1122 3.2.1.3 (g): 127/8 must not appear outside a host, and a
+    // host must silently discard a datagram with such a source.
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_b = {
+            a.icmpv4().ping(v4("10.0.0.2"), 1, 1, b"x").unwrap();
+            sleep_ns(SEC / 10).await;
+            a.arp().cached("10.0.0.2".parse().unwrap()).unwrap()
+        };
+        let at_b = collect(b, 9).await;
+        let send = |src: &str| {
+            // UDP to port 9 with no checksum (allowed over IPv4).
+            let udp = [0x12, 0x34, 0, 9, 0, 10, 0, 0, b'h', b'i'];
+            let repr = ipv4::Repr {
+                src_addr: src.parse().unwrap(),
+                dst_addr: "10.0.0.2".parse().unwrap(),
+                protocol: ipv4::Protocol::Udp,
+                ttl: 64,
+                payload_len: udp.len(),
+                ident: 1,
+                dont_fragment: true,
+                more_fragments: false,
+                frag_offset: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
+                    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                    buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(&udp);
+                    repr.buffer_len()
+                })
+                .unwrap();
+        };
+        // The same datagram from a real neighbour gets through.
+        send("10.0.0.1");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1);
+        let before = b.ipv4().stats().not_for_us;
+        send("127.0.0.1");
+        send("127.1.2.3");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1, "a loopback source was delivered");
+        assert_eq!(b.ipv4().stats().not_for_us, before + 2);
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

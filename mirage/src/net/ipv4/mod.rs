@@ -261,8 +261,11 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         let payload = &packet[usize::from(view.header_len())..total];
         {
             let mut state = self.state.borrow_mut();
+            // RFC 1122 3.2.1.3: broadcast, multicast and loopback (127/8,
+            // which must not appear outside a host) sources are discarded.
             let bad_source = src.is_broadcast()
                 || src.is_multicast()
+                || src.is_loopback()
                 || state
                     .config
                     .is_some_and(|c| src == subnet_broadcast(&c.address));
