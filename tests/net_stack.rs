@@ -438,6 +438,72 @@ fn datagrams_from_a_loopback_source_are_dropped() {
 }
 
 #[test]
+fn an_atomic_fragment_is_processed_alone_and_leaves_reassembly_alone() {
+    // RFC 6946 section 4: an IPv6 fragment with offset 0 and M clear is
+    // processed in isolation, not mixed with fragments of the same
+    // identification (a forged one must not kill a reassembly).
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::{ipv6, udp};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 9).await;
+        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        let mac_b = b.ethernet().mac();
+        let datagram = |payload: &[u8]| {
+            let r = udp::Repr {
+                src_port: 5000,
+                dst_port: 9,
+                payload,
+            };
+            let mut d = vec![0u8; r.buffer_len()];
+            r.emit(
+                &mut udp::Packet::new_unchecked(&mut d[..]),
+                &PseudoHeader::V6(src, dst),
+            );
+            d
+        };
+        let send = |offset: u16, more: bool, data: &[u8]| {
+            let mut body = vec![0u8; 8 + data.len()];
+            ipv6::FragmentHeader {
+                next_header: ipv6::NextHeader::Udp,
+                frag_offset: offset,
+                more_fragments: more,
+                ident: 7,
+            }
+            .emit(&mut body[..8]);
+            body[8..].copy_from_slice(data);
+            let r = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Fragment,
+                hop_limit: 64,
+                payload_len: body.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&body);
+                    r.buffer_len()
+                })
+                .unwrap();
+        };
+        let whole = datagram(&[0x5a; 24]);
+        let atomic = datagram(b"atomic");
+        send(0, true, &whole[..16]);
+        send(0, false, &atomic);
+        send(16, false, &whole[16..]);
+        sleep_ns(SEC / 10).await;
+        let got: Vec<Vec<u8>> = at_b.borrow().iter().map(|(_, d)| d.clone()).collect();
+        assert_eq!(got, vec![b"atomic".to_vec(), vec![0x5a; 24]]);
+        assert_eq!(b.ipv6().reassembly(), (0, 0));
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

@@ -410,6 +410,23 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 Cow::Borrowed(&payload[offset..]),
                 &packet[..HEADER_LEN + payload.len()],
             ),
+            // An atomic fragment (offset 0, M clear) is a whole datagram:
+            // processed in isolation, never mixed with fragments of the
+            // same identification (RFC 6946 section 4).
+            Some(f) if f.frag_offset == 0 && !f.more_fragments => {
+                let rest = &payload[offset..];
+                match ExtHeaders::new(f.next_header, rest).upper_layer() {
+                    Ok(upper) if upper.fragment.is_none() => (
+                        upper.protocol,
+                        Cow::Borrowed(&rest[upper.offset..]),
+                        &packet[..HEADER_LEN + payload.len()],
+                    ),
+                    _ => {
+                        self.state.borrow_mut().stats.malformed += 1;
+                        return None;
+                    }
+                }
+            }
             Some(f) => {
                 let now = self.clock.elapsed_ns();
                 let mut state = self.state.borrow_mut();
