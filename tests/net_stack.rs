@@ -504,6 +504,47 @@ fn an_atomic_fragment_is_processed_alone_and_leaves_reassembly_alone() {
 }
 
 #[test]
+fn no_port_unreachable_for_a_source_that_is_not_one_host() {
+    // RFC 1122 3.2.2: no ICMP error for a datagram whose source does not
+    // define a single host (the zero address, class E).
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_b = b.ethernet().mac();
+        let send = |src: &str| {
+            // UDP to the closed port 4444 with no checksum.
+            let udp = [0x12, 0x34, 0x11, 0x5c, 0, 10, 0, 0, b'h', b'i'];
+            let repr = ipv4::Repr {
+                src_addr: src.parse().unwrap(),
+                dst_addr: "10.0.0.2".parse().unwrap(),
+                protocol: ipv4::Protocol::Udp,
+                ttl: 64,
+                payload_len: udp.len(),
+                ident: 1,
+                dont_fragment: true,
+                more_fragments: false,
+                frag_offset: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
+                    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                    buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(&udp);
+                    repr.buffer_len()
+                })
+                .unwrap();
+        };
+        // From a host: answered.
+        send("10.0.0.1");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 1);
+        send("0.0.0.0");
+        send("240.0.0.1");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 1);
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

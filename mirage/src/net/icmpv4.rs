@@ -242,14 +242,20 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
 
     /// Reports to the sender of `datagram` that its destination port is
     /// closed (type 3 code 3), quoting its header and first 8 payload
-    /// bytes. Not for broadcasts, multicasts or reassembled datagrams
-    /// (RFC 1122 section 3.2.2).
+    /// bytes. Not for broadcasts, multicasts, reassembled datagrams or
+    /// datagrams whose source is not one host (the zero address, class E;
+    /// RFC 1122 section 3.2.2).
     pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
         let to_group = match datagram.dst {
             IpAddr::V4(d) => d.is_broadcast() || d.is_multicast(),
             IpAddr::V6(_) => true,
         };
+        let not_one_host = match datagram.src {
+            IpAddr::V4(s) => s.is_unspecified() || u32::from(s) >> 28 == 0xf,
+            IpAddr::V6(_) => true,
+        };
         if to_group
+            || not_one_host
             || datagram.packet.is_empty()
             || !self.ip.has_address(datagram.dst)
             || !self.may_send_error()
