@@ -545,6 +545,72 @@ fn no_port_unreachable_for_a_source_that_is_not_one_host() {
 }
 
 #[test]
+fn neighbour_discovery_in_fragments_is_ignored() {
+    // RFC 6980 section 5: NDP messages carried in IPv6 fragments (atomic
+    // ones included) are silently ignored.
+    use mirage::net::wire::{icmpv6, ipv6};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        let mac_b = b.ethernet().mac();
+        let ns = icmpv6::Repr::NeighborSolicit {
+            target_addr: dst,
+            lladdr: Some(a.ethernet().mac()),
+        };
+        let mut icmp = vec![0u8; ns.buffer_len()];
+        ns.emit(&mut icmpv6::Packet::new_unchecked(&mut icmp[..]), src, dst);
+        let send = |frag: Option<(u16, bool)>, data: &[u8]| {
+            let mut body = Vec::new();
+            let next = match frag {
+                Some((offset, more)) => {
+                    let mut h = [0u8; 8];
+                    ipv6::FragmentHeader {
+                        next_header: ipv6::NextHeader::Icmpv6,
+                        frag_offset: offset,
+                        more_fragments: more,
+                        ident: 9,
+                    }
+                    .emit(&mut h);
+                    body.extend_from_slice(&h);
+                    ipv6::NextHeader::Fragment
+                }
+                None => ipv6::NextHeader::Icmpv6,
+            };
+            body.extend_from_slice(data);
+            let r = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: next,
+                hop_limit: 255,
+                payload_len: body.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&body);
+                    r.buffer_len()
+                })
+                .unwrap();
+        };
+        let before = b.ipv6().stats().nd_dropped;
+        // Whole: taken.
+        send(None, &icmp);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.ipv6().stats().nd_dropped, before);
+        // Atomic fragment, then two fragments: ignored.
+        send(Some((0, false)), &icmp);
+        send(Some((0, true)), &icmp[..16]);
+        send(Some((16, false)), &icmp[16..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.ipv6().stats().nd_dropped, before + 2);
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

@@ -74,8 +74,8 @@ pub struct Ipv6Stats {
     pub fragmented: u64,
     /// Echo requests answered.
     pub echo_replies_sent: u64,
-    /// Neighbour discovery messages dropped (hop limit not 255, bad
-    /// source, hostile options).
+    /// Neighbour discovery messages dropped (hop limit not 255, carried in
+    /// a fragment, bad source, hostile options).
     pub nd_dropped: u64,
 }
 
@@ -471,7 +471,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 Some(&(icmp::TYPE_DST_UNREACHABLE | icmp::TYPE_PKT_TOO_BIG))
             )
         {
-            self.icmp_input(src, dst, repr.hop_limit, &data);
+            self.icmp_input(src, dst, repr.hop_limit, fragment.is_some(), &data);
             return None;
         }
         {
@@ -534,7 +534,14 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         }
     }
 
-    fn icmp_input(&self, src: Ipv6Addr, dst: Ipv6Addr, hop_limit: u8, data: &[u8]) {
+    fn icmp_input(
+        &self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        hop_limit: u8,
+        fragmented: bool,
+        data: &[u8],
+    ) {
         let parsed = icmp::Packet::new_checked(data).and_then(|p| IcmpRepr::parse(&p, src, dst));
         let repr = match parsed {
             Ok(r) => r,
@@ -551,8 +558,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 | IcmpRepr::RouterAdvert { .. }
                 | IcmpRepr::RouterSolicit { .. }
         );
-        // RFC 4861: neighbour discovery comes from the link only.
-        if nd && hop_limit != 255 {
+        // RFC 4861: neighbour discovery comes from the link only; RFC 6980
+        // section 5: never in fragments (atomic ones included).
+        if nd && (hop_limit != 255 || fragmented) {
             self.nd_drop();
             return;
         }
