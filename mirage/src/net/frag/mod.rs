@@ -7,8 +7,10 @@
 //! cannot grow memory): at most `max_datagrams` in progress, at most
 //! `max_bytes` buffered in all, datagrams no longer than 65535 bytes, and
 //! each is dropped `timeout_ns` after its first fragment. Overlapping
-//! fragments whose bytes differ drop the whole datagram (as RFC 5722 asks
-//! of IPv6; a crafted overlap is an attack, not a retransmission).
+//! fragments whose bytes differ drop the whole datagram (a crafted overlap
+//! is an attack, not a retransmission); with [`Config::no_overlaps`] (for
+//! IPv6: RFC 8200 section 4.5, RFC 5722) any overlap does, but for an
+//! exact duplicate, which is dropped alone.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -22,15 +24,20 @@ pub struct Config {
     pub max_bytes: usize,
     /// Time a datagram may take to complete.
     pub timeout_ns: u64,
+    /// Any overlap, even of equal bytes, drops the datagram (an exact
+    /// duplicate of a fragment is only ignored): what IPv6 asks.
+    pub no_overlaps: bool,
 }
 
 impl Default for Config {
-    /// 64 datagrams, 256 KiB, 30 seconds (Linux's ipfrag_time).
+    /// 64 datagrams, 256 KiB, 30 seconds (Linux's ipfrag_time), equal
+    /// overlaps allowed (IPv4).
     fn default() -> Self {
         Config {
             max_datagrams: 64,
             max_bytes: 256 * 1024,
             timeout_ns: 30_000_000_000,
+            no_overlaps: false,
         }
     }
 }
@@ -199,7 +206,10 @@ impl<K: Ord + Clone> Reassembler<K> {
             }
             let from = offset.max(o);
             let to = end.min(p_end);
-            if piece[from - o..to - o] != data[from - offset..to - offset] {
+            let duplicate = o == offset && piece[..] == data[..];
+            if (self.config.no_overlaps && !duplicate)
+                || piece[from - o..to - o] != data[from - offset..to - offset]
+            {
                 self.drop_datagram(&key);
                 return Err(Dropped::Overlap);
             }
@@ -295,6 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn with_no_overlaps_only_exact_duplicates_are_harmless() {
+        let data = payload(2000);
+        let mut r: Reassembler<u32> = Reassembler::new(Config {
+            no_overlaps: true,
+            ..Config::default()
+        });
+        assert_eq!(r.insert(1, 0, true, &data[..1000], 0), Ok(None));
+        assert_eq!(r.insert(1, 0, true, &data[..1000], 0), Ok(None));
+        assert_eq!(
+            r.insert(1, 1000, false, &data[1000..], 0),
+            Ok(Some(data.clone()))
+        );
+        r.insert(2, 0, true, &data[..1000], 0).unwrap();
+        assert_eq!(
+            r.insert(2, 500, true, &data[500..1500], 0),
+            Err(Dropped::Overlap)
+        );
+        assert_eq!(r.in_progress(), 0);
+    }
+
+    #[test]
     fn hostile_lengths_are_refused() {
         let mut r: Reassembler<u32> = Reassembler::new(Config::default());
         assert_eq!(
@@ -321,6 +352,7 @@ mod tests {
             max_datagrams: 8,
             max_bytes: 16 * 1024,
             timeout_ns: 1000,
+            no_overlaps: false,
         };
         let mut r: Reassembler<u32> = Reassembler::new(config);
         for key in 0..10_000u32 {

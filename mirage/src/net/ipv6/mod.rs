@@ -135,7 +135,12 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             state: RefCell::new(State {
                 conf: Autoconf::new(eth.mac(), fixed, config.gateway, config.slaac, now),
                 neighbours: ndp::Cache::new(ndp::Config::default()),
-                frags: Reassembler::new(frag::Config::default()),
+                // RFC 8200 section 4.5: overlapping fragments discard the
+                // datagram.
+                frags: Reassembler::new(frag::Config {
+                    no_overlaps: true,
+                    ..frag::Config::default()
+                }),
                 mtu: eth.mtu().max(MIN_MTU),
                 hop_limit: DEFAULT_TTL,
                 ident: seed,
