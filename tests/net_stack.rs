@@ -683,6 +683,83 @@ fn overlapping_ipv6_fragments_drop_the_datagram_even_when_they_agree() {
 }
 
 #[test]
+fn a_hop_by_hop_header_after_a_fragment_header_is_malformed() {
+    // RFC 8200 section 4.1: the hop-by-hop options header may only come
+    // right after the IPv6 header, not after a fragment header.
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::{ipv6, udp};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 9).await;
+        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        let mac_b = b.ethernet().mac();
+        let datagram = |payload: &[u8]| {
+            let r = udp::Repr {
+                src_port: 5000,
+                dst_port: 9,
+                payload,
+            };
+            let mut d = vec![0u8; r.buffer_len()];
+            r.emit(
+                &mut udp::Packet::new_unchecked(&mut d[..]),
+                &PseudoHeader::V6(src, dst),
+            );
+            d
+        };
+        let send = |next: ipv6::NextHeader, offset: u16, more: bool, data: &[u8]| {
+            let mut body = vec![0u8; 8 + data.len()];
+            ipv6::FragmentHeader {
+                next_header: next,
+                frag_offset: offset,
+                more_fragments: more,
+                ident: 7,
+            }
+            .emit(&mut body[..8]);
+            body[8..].copy_from_slice(data);
+            let r = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Fragment,
+                hop_limit: 64,
+                payload_len: body.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&body);
+                    r.buffer_len()
+                })
+                .unwrap();
+        };
+        let udp = datagram(b"hbh");
+        // Hop-by-hop: next header UDP, length 0, a PadN option of 4.
+        let mut hbh = vec![17, 0, 1, 4, 0, 0, 0, 0];
+        hbh.extend_from_slice(&udp);
+        // A UDP fragment gets through (atomic, then in two pieces).
+        send(ipv6::NextHeader::Udp, 0, false, &udp);
+        send(ipv6::NextHeader::Udp, 0, true, &udp[..8]);
+        send(ipv6::NextHeader::Udp, 8, false, &udp[8..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 2);
+        let before = b.ipv6().stats().malformed;
+        send(ipv6::NextHeader::HopByHop, 0, false, &hbh);
+        send(ipv6::NextHeader::HopByHop, 0, true, &hbh[..8]);
+        send(ipv6::NextHeader::HopByHop, 8, false, &hbh[8..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(
+            at_b.borrow().len(),
+            2,
+            "hop-by-hop after a fragment accepted"
+        );
+        assert_eq!(b.ipv6().stats().malformed, before + 2);
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

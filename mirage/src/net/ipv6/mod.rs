@@ -420,8 +420,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             // same identification (RFC 6946 section 4).
             Some(f) if f.frag_offset == 0 && !f.more_fragments => {
                 let rest = &payload[offset..];
+                // (Hop-by-hop options come only right after the IPv6
+                // header, RFC 8200 section 4.1: not after a fragment header.)
                 match ExtHeaders::new(f.next_header, rest).upper_layer() {
-                    Ok(upper) if upper.fragment.is_none() => (
+                    Ok(upper) if upper.fragment.is_none() && !after_fragment_hbh(&f) => (
                         upper.protocol,
                         Cow::Borrowed(&rest[upper.offset..]),
                         &packet[..HEADER_LEN + payload.len()],
@@ -449,7 +451,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                         // The reassembled data may start with more
                         // extension headers.
                         match ExtHeaders::new(f.next_header, &whole).upper_layer() {
-                            Ok(upper) if upper.fragment.is_none() => {
+                            Ok(upper) if upper.fragment.is_none() && !after_fragment_hbh(&f) => {
                                 let start = upper.offset;
                                 let protocol = upper.protocol;
                                 let mut whole = whole;
@@ -1023,4 +1025,11 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
         }
         Some(self.send(src, dst, protocol, options, len, fill))
     }
+}
+
+/// Whether the fragment header `f` is followed by a hop-by-hop options
+/// header, which may only come right after the IPv6 header (RFC 8200
+/// section 4.1).
+fn after_fragment_hbh(f: &wire::FragmentHeader) -> bool {
+    f.next_header == NextHeader::HopByHop
 }
