@@ -760,6 +760,29 @@ fn a_hop_by_hop_header_after_a_fragment_header_is_malformed() {
 }
 
 #[test]
+fn a_datagram_refused_as_too_big_is_not_counted_as_sent() {
+    // Ipv4Stats::sent counts datagrams sent; one refused for the MTU with
+    // fragmentation forbidden is not, and takes no identification.
+    use mirage::net::ip::{IpError, SendOptions};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, _b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let before = a.ipv4().stats().sent;
+        let options = SendOptions {
+            ttl: None,
+            fragment: false,
+        };
+        let r = a
+            .ipv4()
+            .send(None, v4("10.0.0.2"), 17, options, 2000, |_, buf| {
+                buf.fill(0)
+            });
+        assert!(matches!(r, Err(IpError::TooBig { .. })), "{r:?}");
+        assert_eq!(a.ipv4().stats().sent, before);
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

@@ -728,6 +728,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             });
         }
         if !options.fragment {
+            self.unsend();
             return Some(Err(IpError::TooBig { len, max }));
         }
         // Fragment: the payload is written once, then cut into pieces of a
