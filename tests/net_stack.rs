@@ -761,7 +761,7 @@ fn a_hop_by_hop_header_after_a_fragment_header_is_malformed() {
 
 #[test]
 fn a_datagram_refused_as_too_big_is_not_counted_as_sent() {
-    // Ipv4Stats::sent counts datagrams sent; one refused for the MTU with
+    // Ipv4Stats::sent (and Ipv6Stats::sent) counts datagrams sent; one refused for the MTU with
     // fragmentation forbidden is not, and takes no identification.
     use mirage::net::ip::{IpError, SendOptions};
     let (ha, hb) = hosts();
@@ -779,6 +779,13 @@ fn a_datagram_refused_as_too_big_is_not_counted_as_sent() {
             });
         assert!(matches!(r, Err(IpError::TooBig { .. })), "{r:?}");
         assert_eq!(a.ipv4().stats().sent, before);
+        // The same over IPv6.
+        let before = a.ipv6().stats().sent;
+        let r = a
+            .ipv6()
+            .send(None, v6("fd00::2"), 17, options, 2000, |_, buf| buf.fill(0));
+        assert!(matches!(r, Err(IpError::TooBig { .. })), "{r:?}");
+        assert_eq!(a.ipv6().stats().sent, before);
     });
 }
 

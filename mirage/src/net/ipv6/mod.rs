@@ -850,6 +850,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             return self.transmit(hop, src, dst, next_header, hop_limit, len, fill);
         }
         if !options.fragment || len > usize::from(u16::MAX) {
+            // Nothing is sent: the counter and identification go back.
+            let mut state = self.state.borrow_mut();
+            state.ident = state.ident.wrapping_sub(1);
+            state.stats.sent -= 1;
             return Err(IpError::TooBig { len, max: mtu });
         }
         // Fragment at the source (RFC 8200 section 4.5): the payload is
