@@ -790,6 +790,73 @@ fn a_datagram_refused_as_too_big_is_not_counted_as_sent() {
 }
 
 #[test]
+fn an_ipv6_fragment_not_a_multiple_of_8_with_more_to_come_is_discarded() {
+    // RFC 8200 section 4.5: a fragment whose length is not a multiple of
+    // 8 and whose M flag is set must be discarded.
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::{ipv6, udp};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 9).await;
+        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        let mac_b = b.ethernet().mac();
+        let datagram = |payload: &[u8]| {
+            let r = udp::Repr {
+                src_port: 5000,
+                dst_port: 9,
+                payload,
+            };
+            let mut d = vec![0u8; r.buffer_len()];
+            r.emit(
+                &mut udp::Packet::new_unchecked(&mut d[..]),
+                &PseudoHeader::V6(src, dst),
+            );
+            d
+        };
+        let send = |offset: u16, more: bool, data: &[u8]| {
+            let mut body = vec![0u8; 8 + data.len()];
+            ipv6::FragmentHeader {
+                next_header: ipv6::NextHeader::Udp,
+                frag_offset: offset,
+                more_fragments: more,
+                ident: 7,
+            }
+            .emit(&mut body[..8]);
+            body[8..].copy_from_slice(data);
+            let r = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Fragment,
+                hop_limit: 64,
+                payload_len: body.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&body);
+                    r.buffer_len()
+                })
+                .unwrap();
+        };
+        let whole = datagram(&[0x5a; 24]);
+        let before = b.ipv6().stats().malformed;
+        send(0, true, &whole[..12]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.ipv6().reassembly(), (0, 0));
+        assert_eq!(b.ipv6().stats().malformed, before + 1);
+        // Fragments of a multiple of 8 still reassemble.
+        send(0, true, &whole[..16]);
+        send(16, false, &whole[16..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1);
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

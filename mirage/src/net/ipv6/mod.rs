@@ -434,6 +434,12 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     }
                 }
             }
+            // A fragment with more to come must be a multiple of 8 bytes
+            // long (RFC 8200 section 4.5): else it is discarded.
+            Some(f) if f.more_fragments && !(payload.len() - offset).is_multiple_of(8) => {
+                self.state.borrow_mut().stats.malformed += 1;
+                return None;
+            }
             Some(f) => {
                 let now = self.clock.elapsed_ns();
                 let mut state = self.state.borrow_mut();
