@@ -288,7 +288,9 @@ impl Autoconf {
                 None => {}
             }
         }
-        if !(self.slaac && p.autonomous && p.prefix_len == 64) || p.valid_lifetime == 0 {
+        // (A zero valid lifetime still updates an address already formed,
+        // RFC 4862 5.5.3 e; it only forms none, 5.5.3 d.)
+        if !(self.slaac && p.autonomous && p.prefix_len == 64) {
             return false;
         }
         let addr = with_interface_id(p.prefix, self.mac);
@@ -306,6 +308,9 @@ impl Autoconf {
             if a.state == AddrState::Deprecated && preferred > now {
                 a.state = AddrState::Preferred;
             }
+            return false;
+        }
+        if p.valid_lifetime == 0 {
             return false;
         }
         self.add(addr, 64, Origin::Autoconf, preferred, valid, now)
@@ -544,6 +549,34 @@ mod tests {
         assert_eq!(c.source_for(addr("2001:db9::1")), Some(a));
         c.poll(now + 7201 * SEC);
         assert_eq!(c.state_of(a), None);
+    }
+
+    #[test]
+    fn a_zero_valid_lifetime_deprecates_and_applies_the_two_hour_rule() {
+        // RFC 4862 5.5.3 e: an advertisement for the prefix of an address
+        // already formed resets its preferred lifetime, and cuts a valid
+        // lifetime over two hours to two hours, even when it says zero.
+        let mut c = Autoconf::new(MAC, None, None, true, 0);
+        let now = settle(&mut c, 0);
+        c.router_advert(
+            addr("fe80::1"),
+            1800,
+            Some(prefix("2001:db8::", 10_000, 1000)),
+            now,
+        );
+        let now = settle(&mut c, now);
+        let a = with_interface_id(addr("2001:db8::"), MAC);
+        assert_eq!(c.state_of(a), Some(AddrState::Preferred));
+        c.router_advert(addr("fe80::1"), 1800, Some(prefix("2001:db8::", 0, 0)), now);
+        let valid = c
+            .addresses()
+            .iter()
+            .find(|x| x.addr == a)
+            .unwrap()
+            .valid_until;
+        assert_eq!(valid, now + 7200 * SEC);
+        c.poll(now + SEC);
+        assert_eq!(c.state_of(a), Some(AddrState::Deprecated));
     }
 
     #[test]
