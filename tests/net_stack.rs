@@ -857,6 +857,56 @@ fn an_ipv6_fragment_not_a_multiple_of_8_with_more_to_come_is_discarded() {
 }
 
 #[test]
+fn ipv4_fragments_beyond_65535_bytes_with_the_header_are_dropped() {
+    // RFC 791: the total length, header included, is at most 65535; the
+    // fragments of a "datagram" whose payload ends past 65515 (after a
+    // 20-byte header) are dropped (ping of death), not reassembled.
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 9).await;
+        let mac_b = b.ethernet().mac();
+        let send_all = |len: usize, ident: u16| {
+            // UDP to port 9 with no checksum, `len` bytes in all.
+            let mut whole = vec![0x33u8; len];
+            whole[..8].copy_from_slice(&[0x12, 0x34, 0, 9, (len >> 8) as u8, len as u8, 0, 0]);
+            for (i, chunk) in whole.chunks(1480).enumerate() {
+                let offset = i * 1480;
+                let repr = ipv4::Repr {
+                    src_addr: "10.0.0.1".parse().unwrap(),
+                    dst_addr: "10.0.0.2".parse().unwrap(),
+                    protocol: ipv4::Protocol::Udp,
+                    ttl: 64,
+                    payload_len: chunk.len(),
+                    ident,
+                    dont_fragment: false,
+                    more_fragments: offset + chunk.len() < len,
+                    frag_offset: offset as u16,
+                };
+                a.ethernet()
+                    .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
+                        repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                        buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(chunk);
+                        repr.buffer_len()
+                    })
+                    .unwrap();
+            }
+        };
+        // The largest: 65515 bytes of payload.
+        send_all(65_515, 1);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1);
+        send_all(65_520, 2);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(
+            at_b.borrow().len(),
+            1,
+            "a datagram over 65535 bytes was reassembled"
+        );
+    });
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

@@ -27,6 +27,9 @@ pub struct Config {
     /// Any overlap, even of equal bytes, drops the datagram (an exact
     /// duplicate of a fragment is only ignored): what IPv6 asks.
     pub no_overlaps: bool,
+    /// The longest payload a datagram may have (at most [`MAX_DATAGRAM`];
+    /// IPv4: 65535 less the header).
+    pub max_len: usize,
 }
 
 impl Default for Config {
@@ -38,6 +41,7 @@ impl Default for Config {
             max_bytes: 256 * 1024,
             timeout_ns: 30_000_000_000,
             no_overlaps: false,
+            max_len: MAX_DATAGRAM,
         }
     }
 }
@@ -161,7 +165,7 @@ impl<K: Ord + Clone> Reassembler<K> {
         now: u64,
     ) -> Result<Option<Vec<u8>>, Dropped> {
         let end = offset.checked_add(data.len()).ok_or(Dropped::TooLong)?;
-        if end > MAX_DATAGRAM {
+        if end > self.config.max_len.min(MAX_DATAGRAM) {
             self.drop_datagram(&key);
             return Err(Dropped::TooLong);
         }
@@ -353,6 +357,7 @@ mod tests {
             max_bytes: 16 * 1024,
             timeout_ns: 1000,
             no_overlaps: false,
+            max_len: MAX_DATAGRAM,
         };
         let mut r: Reassembler<u32> = Reassembler::new(config);
         for key in 0..10_000u32 {

@@ -119,7 +119,13 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 config,
                 dhcp,
                 ident,
-                frags: Reassembler::new(frag::Config::default()),
+                // RFC 791: the total length, header included, is at most
+                // 65535: the payload at most 65515 after a 20-byte header
+                // (options in the first fragment are not counted).
+                frags: Reassembler::new(frag::Config {
+                    max_len: wire::MAX_PAYLOAD_LEN,
+                    ..frag::Config::default()
+                }),
                 stats: Ipv4Stats::default(),
                 waiters: Vec::new(),
             }),
