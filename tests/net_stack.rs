@@ -389,6 +389,18 @@ fn a_flood_of_fragments_stays_within_the_reassembly_bounds() {
     );
 }
 
+/// Sends, from A's device to `mac_b`, the IPv4 packet `repr` carrying
+/// `payload` (built by hand: the stacks' own checks do not apply).
+fn send_v4(a: &Stack, mac_b: MacAddr, repr: &ipv4::Repr, payload: &[u8]) {
+    a.ethernet()
+        .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
+            repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+            buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(payload);
+            repr.buffer_len()
+        })
+        .unwrap();
+}
+
 #[test]
 fn datagrams_from_a_loopback_source_are_dropped() {
     // RFC 1122 3.2.1.3 (g): 127/8 must not appear outside a host, and a
@@ -416,13 +428,7 @@ fn datagrams_from_a_loopback_source_are_dropped() {
                 more_fragments: false,
                 frag_offset: 0,
             };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
-                    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
-                    buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(&udp);
-                    repr.buffer_len()
-                })
-                .unwrap();
+            send_v4(a, mac_b, &repr, &udp);
         };
         // The same datagram from a real neighbour gets through.
         send("10.0.0.1");
@@ -437,62 +443,102 @@ fn datagrams_from_a_loopback_source_are_dropped() {
     });
 }
 
+/// A's and B's IPv6 addresses in [`hosts`].
+fn v6_pair() -> (std::net::Ipv6Addr, std::net::Ipv6Addr) {
+    ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap())
+}
+
+/// A UDP datagram from port 5000 to port 9 carrying `payload`,
+/// checksummed for A's IPv6 address to B's.
+fn udp_v6(payload: &[u8]) -> Vec<u8> {
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::udp;
+    let (src, dst) = v6_pair();
+    let r = udp::Repr {
+        src_port: 5000,
+        dst_port: 9,
+        payload,
+    };
+    let mut d = vec![0u8; r.buffer_len()];
+    r.emit(
+        &mut udp::Packet::new_unchecked(&mut d[..]),
+        &PseudoHeader::V6(src, dst),
+    );
+    d
+}
+
+/// A fragment header (of `next`, at `offset`, M flag `more`,
+/// identification `ident`) followed by `data`.
+fn v6_fragment(
+    next: mirage::net::wire::ipv6::NextHeader,
+    offset: u16,
+    more: bool,
+    ident: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut body = vec![0u8; 8 + data.len()];
+    mirage::net::wire::ipv6::FragmentHeader {
+        next_header: next,
+        frag_offset: offset,
+        more_fragments: more,
+        ident,
+    }
+    .emit(&mut body[..8]);
+    body[8..].copy_from_slice(data);
+    body
+}
+
+/// Sends, from A's device to B's, an IPv6 packet from A's address to B's
+/// whose first header is `next`, with `hop_limit` and `body` as payload
+/// (built by hand: the stacks' own checks do not apply).
+fn send_v6(
+    a: &Stack,
+    b: &Stack,
+    next: mirage::net::wire::ipv6::NextHeader,
+    hop_limit: u8,
+    body: &[u8],
+) {
+    use mirage::net::wire::ipv6;
+    let (src, dst) = v6_pair();
+    let r = ipv6::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: next,
+        hop_limit,
+        payload_len: body.len(),
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    a.ethernet()
+        .send(b.ethernet().mac(), EtherType::Ipv6, r.buffer_len(), |buf| {
+            r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+            buf[40..r.buffer_len()].copy_from_slice(body);
+            r.buffer_len()
+        })
+        .unwrap();
+}
+
+/// Sends from A to B a fragment (identification 7) of a UDP datagram
+/// over IPv6.
+fn send_udp_v6_fragment(a: &Stack, b: &Stack, offset: u16, more: bool, data: &[u8]) {
+    use mirage::net::wire::ipv6::NextHeader;
+    let body = v6_fragment(NextHeader::Udp, offset, more, 7, data);
+    send_v6(a, b, NextHeader::Fragment, 64, &body);
+}
+
 #[test]
 fn an_atomic_fragment_is_processed_alone_and_leaves_reassembly_alone() {
     // RFC 6946 section 4: an IPv6 fragment with offset 0 and M clear is
     // processed in isolation, not mixed with fragments of the same
     // identification (a forged one must not kill a reassembly).
-    use mirage::net::wire::checksum::PseudoHeader;
-    use mirage::net::wire::{ipv6, udp};
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
         let at_b = collect(b, 9).await;
-        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
-        let mac_b = b.ethernet().mac();
-        let datagram = |payload: &[u8]| {
-            let r = udp::Repr {
-                src_port: 5000,
-                dst_port: 9,
-                payload,
-            };
-            let mut d = vec![0u8; r.buffer_len()];
-            r.emit(
-                &mut udp::Packet::new_unchecked(&mut d[..]),
-                &PseudoHeader::V6(src, dst),
-            );
-            d
-        };
-        let send = |offset: u16, more: bool, data: &[u8]| {
-            let mut body = vec![0u8; 8 + data.len()];
-            ipv6::FragmentHeader {
-                next_header: ipv6::NextHeader::Udp,
-                frag_offset: offset,
-                more_fragments: more,
-                ident: 7,
-            }
-            .emit(&mut body[..8]);
-            body[8..].copy_from_slice(data);
-            let r = ipv6::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: ipv6::NextHeader::Fragment,
-                hop_limit: 64,
-                payload_len: body.len(),
-                traffic_class: 0,
-                flow_label: 0,
-            };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
-                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
-                    buf[40..r.buffer_len()].copy_from_slice(&body);
-                    r.buffer_len()
-                })
-                .unwrap();
-        };
-        let whole = datagram(&[0x5a; 24]);
-        let atomic = datagram(b"atomic");
+        let send =
+            |offset: u16, more: bool, data: &[u8]| send_udp_v6_fragment(a, b, offset, more, data);
+        let whole = udp_v6(&[0x5a; 24]);
+        let atomic = udp_v6(b"atomic");
         send(0, true, &whole[..16]);
         send(0, false, &atomic);
         send(16, false, &whole[16..]);
@@ -525,13 +571,7 @@ fn no_port_unreachable_for_a_source_that_is_not_one_host() {
                 more_fragments: false,
                 frag_offset: 0,
             };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
-                    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
-                    buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(&udp);
-                    repr.buffer_len()
-                })
-                .unwrap();
+            send_v4(a, mac_b, &repr, &udp);
         };
         // From a host: answered.
         send("10.0.0.1");
@@ -552,49 +592,19 @@ fn neighbour_discovery_in_fragments_is_ignored() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
-        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
-        let mac_b = b.ethernet().mac();
+        let (src, dst) = v6_pair();
         let ns = icmpv6::Repr::NeighborSolicit {
             target_addr: dst,
             lladdr: Some(a.ethernet().mac()),
         };
         let mut icmp = vec![0u8; ns.buffer_len()];
         ns.emit(&mut icmpv6::Packet::new_unchecked(&mut icmp[..]), src, dst);
-        let send = |frag: Option<(u16, bool)>, data: &[u8]| {
-            let mut body = Vec::new();
-            let next = match frag {
-                Some((offset, more)) => {
-                    let mut h = [0u8; 8];
-                    ipv6::FragmentHeader {
-                        next_header: ipv6::NextHeader::Icmpv6,
-                        frag_offset: offset,
-                        more_fragments: more,
-                        ident: 9,
-                    }
-                    .emit(&mut h);
-                    body.extend_from_slice(&h);
-                    ipv6::NextHeader::Fragment
-                }
-                None => ipv6::NextHeader::Icmpv6,
-            };
-            body.extend_from_slice(data);
-            let r = ipv6::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: next,
-                hop_limit: 255,
-                payload_len: body.len(),
-                traffic_class: 0,
-                flow_label: 0,
-            };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
-                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
-                    buf[40..r.buffer_len()].copy_from_slice(&body);
-                    r.buffer_len()
-                })
-                .unwrap();
+        let send = |frag: Option<(u16, bool)>, data: &[u8]| match frag {
+            Some((offset, more)) => {
+                let body = v6_fragment(ipv6::NextHeader::Icmpv6, offset, more, 9, data);
+                send_v6(a, b, ipv6::NextHeader::Fragment, 255, &body);
+            }
+            None => send_v6(a, b, ipv6::NextHeader::Icmpv6, 255, data),
         };
         let before = b.ipv6().stats().nd_dropped;
         // Whole: taken.
@@ -615,56 +625,13 @@ fn overlapping_ipv6_fragments_drop_the_datagram_even_when_they_agree() {
     // RFC 8200 section 4.5 (RFC 5722): if fragments of an IPv6 datagram
     // overlap, the datagram is discarded (exact duplicates may be dropped
     // alone).
-    use mirage::net::wire::checksum::PseudoHeader;
-    use mirage::net::wire::{ipv6, udp};
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
         let at_b = collect(b, 9).await;
-        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
-        let mac_b = b.ethernet().mac();
-        let datagram = |payload: &[u8]| {
-            let r = udp::Repr {
-                src_port: 5000,
-                dst_port: 9,
-                payload,
-            };
-            let mut d = vec![0u8; r.buffer_len()];
-            r.emit(
-                &mut udp::Packet::new_unchecked(&mut d[..]),
-                &PseudoHeader::V6(src, dst),
-            );
-            d
-        };
-        let send = |offset: u16, more: bool, data: &[u8]| {
-            let mut body = vec![0u8; 8 + data.len()];
-            ipv6::FragmentHeader {
-                next_header: ipv6::NextHeader::Udp,
-                frag_offset: offset,
-                more_fragments: more,
-                ident: 7,
-            }
-            .emit(&mut body[..8]);
-            body[8..].copy_from_slice(data);
-            let r = ipv6::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: ipv6::NextHeader::Fragment,
-                hop_limit: 64,
-                payload_len: body.len(),
-                traffic_class: 0,
-                flow_label: 0,
-            };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
-                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
-                    buf[40..r.buffer_len()].copy_from_slice(&body);
-                    r.buffer_len()
-                })
-                .unwrap();
-        };
-        let whole = datagram(&[0x5a; 24]);
+        let send =
+            |offset: u16, more: bool, data: &[u8]| send_udp_v6_fragment(a, b, offset, more, data);
+        let whole = udp_v6(&[0x5a; 24]);
         // An exact duplicate is harmless.
         send(0, true, &whole[..16]);
         send(0, true, &whole[..16]);
@@ -686,56 +653,16 @@ fn overlapping_ipv6_fragments_drop_the_datagram_even_when_they_agree() {
 fn a_hop_by_hop_header_after_a_fragment_header_is_malformed() {
     // RFC 8200 section 4.1: the hop-by-hop options header may only come
     // right after the IPv6 header, not after a fragment header.
-    use mirage::net::wire::checksum::PseudoHeader;
-    use mirage::net::wire::{ipv6, udp};
+    use mirage::net::wire::ipv6;
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
         let at_b = collect(b, 9).await;
-        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
-        let mac_b = b.ethernet().mac();
-        let datagram = |payload: &[u8]| {
-            let r = udp::Repr {
-                src_port: 5000,
-                dst_port: 9,
-                payload,
-            };
-            let mut d = vec![0u8; r.buffer_len()];
-            r.emit(
-                &mut udp::Packet::new_unchecked(&mut d[..]),
-                &PseudoHeader::V6(src, dst),
-            );
-            d
-        };
         let send = |next: ipv6::NextHeader, offset: u16, more: bool, data: &[u8]| {
-            let mut body = vec![0u8; 8 + data.len()];
-            ipv6::FragmentHeader {
-                next_header: next,
-                frag_offset: offset,
-                more_fragments: more,
-                ident: 7,
-            }
-            .emit(&mut body[..8]);
-            body[8..].copy_from_slice(data);
-            let r = ipv6::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: ipv6::NextHeader::Fragment,
-                hop_limit: 64,
-                payload_len: body.len(),
-                traffic_class: 0,
-                flow_label: 0,
-            };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
-                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
-                    buf[40..r.buffer_len()].copy_from_slice(&body);
-                    r.buffer_len()
-                })
-                .unwrap();
+            let body = v6_fragment(next, offset, more, 7, data);
+            send_v6(a, b, ipv6::NextHeader::Fragment, 64, &body);
         };
-        let udp = datagram(b"hbh");
+        let udp = udp_v6(b"hbh");
         // Hop-by-hop: next header UDP, length 0, a PadN option of 4.
         let mut hbh = vec![17, 0, 1, 4, 0, 0, 0, 0];
         hbh.extend_from_slice(&udp);
@@ -793,56 +720,13 @@ fn a_datagram_refused_as_too_big_is_not_counted_as_sent() {
 fn an_ipv6_fragment_not_a_multiple_of_8_with_more_to_come_is_discarded() {
     // RFC 8200 section 4.5: a fragment whose length is not a multiple of
     // 8 and whose M flag is set must be discarded.
-    use mirage::net::wire::checksum::PseudoHeader;
-    use mirage::net::wire::{ipv6, udp};
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
         let at_b = collect(b, 9).await;
-        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
-            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
-        let mac_b = b.ethernet().mac();
-        let datagram = |payload: &[u8]| {
-            let r = udp::Repr {
-                src_port: 5000,
-                dst_port: 9,
-                payload,
-            };
-            let mut d = vec![0u8; r.buffer_len()];
-            r.emit(
-                &mut udp::Packet::new_unchecked(&mut d[..]),
-                &PseudoHeader::V6(src, dst),
-            );
-            d
-        };
-        let send = |offset: u16, more: bool, data: &[u8]| {
-            let mut body = vec![0u8; 8 + data.len()];
-            ipv6::FragmentHeader {
-                next_header: ipv6::NextHeader::Udp,
-                frag_offset: offset,
-                more_fragments: more,
-                ident: 7,
-            }
-            .emit(&mut body[..8]);
-            body[8..].copy_from_slice(data);
-            let r = ipv6::Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: ipv6::NextHeader::Fragment,
-                hop_limit: 64,
-                payload_len: body.len(),
-                traffic_class: 0,
-                flow_label: 0,
-            };
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
-                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
-                    buf[40..r.buffer_len()].copy_from_slice(&body);
-                    r.buffer_len()
-                })
-                .unwrap();
-        };
-        let whole = datagram(&[0x5a; 24]);
+        let send =
+            |offset: u16, more: bool, data: &[u8]| send_udp_v6_fragment(a, b, offset, more, data);
+        let whole = udp_v6(&[0x5a; 24]);
         let before = b.ipv6().stats().malformed;
         send(0, true, &whole[..12]);
         sleep_ns(SEC / 10).await;
@@ -883,13 +767,7 @@ fn ipv4_fragments_beyond_65535_bytes_with_the_header_are_dropped() {
                     more_fragments: offset + chunk.len() < len,
                     frag_offset: offset as u16,
                 };
-                a.ethernet()
-                    .send(mac_b, EtherType::Ipv4, repr.buffer_len(), |buf| {
-                        repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
-                        buf[ipv4::HEADER_LEN..repr.buffer_len()].copy_from_slice(chunk);
-                        repr.buffer_len()
-                    })
-                    .unwrap();
+                send_v4(a, mac_b, &repr, chunk);
             }
         };
         // The largest: 65515 bytes of payload.
