@@ -459,6 +459,15 @@ mod tests {
         }
     }
 
+    /// When the address `a` stops being valid.
+    fn valid_until(c: &Autoconf, a: Ipv6Addr) -> u64 {
+        c.addresses()
+            .iter()
+            .find(|x| x.addr == a)
+            .unwrap()
+            .valid_until
+    }
+
     /// Runs polls until every tentative address is decided.
     fn settle(c: &mut Autoconf, mut now: u64) -> u64 {
         for _ in 0..4 {
@@ -536,13 +545,7 @@ mod tests {
         assert_eq!(c.next_hop(addr("2001:db9::1")), Some(addr("fe80::1")));
         // A short valid lifetime cannot cut the address below two hours.
         c.router_advert(addr("fe80::1"), 1800, Some(prefix("2001:db8::", 5, 5)), now);
-        let valid = c
-            .addresses()
-            .iter()
-            .find(|x| x.addr == a)
-            .unwrap()
-            .valid_until;
-        assert_eq!(valid, now + 7200 * SEC);
+        assert_eq!(valid_until(&c, a), now + 7200 * SEC);
         // Deprecated after the preferred lifetime, still a source if alone.
         c.poll(now + 10 * SEC);
         assert_eq!(c.state_of(a), Some(AddrState::Deprecated));
@@ -568,13 +571,7 @@ mod tests {
         let a = with_interface_id(addr("2001:db8::"), MAC);
         assert_eq!(c.state_of(a), Some(AddrState::Preferred));
         c.router_advert(addr("fe80::1"), 1800, Some(prefix("2001:db8::", 0, 0)), now);
-        let valid = c
-            .addresses()
-            .iter()
-            .find(|x| x.addr == a)
-            .unwrap()
-            .valid_until;
-        assert_eq!(valid, now + 7200 * SEC);
+        assert_eq!(valid_until(&c, a), now + 7200 * SEC);
         c.poll(now + SEC);
         assert_eq!(c.state_of(a), Some(AddrState::Deprecated));
     }
