@@ -479,6 +479,20 @@ pub(crate) struct Peer {
     pub(crate) ts_echo: u32,
 }
 
+/// Payload bytes per full segment of a [`Peer`] connection (MSS 1460
+/// less the timestamps).
+pub(crate) const SEG: usize = 1448;
+
+/// A passive connection whose application queued `segments` full
+/// segments; returns it with what the first dispatch sent.
+pub(crate) fn sending(segments: usize) -> (Peer, Vec<Seg>) {
+    let mut p = Peer::passive(Config::default());
+    let data = vec![0x42u8; segments * SEG];
+    assert_eq!(p.us.send(p.id, &data).unwrap(), data.len());
+    let out = p.wait(0);
+    (p, out)
+}
+
 impl Peer {
     /// We close first (our FIN, which the peer acknowledges with its own):
     /// the connection, still held, is in TIME-WAIT.

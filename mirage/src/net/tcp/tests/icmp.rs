@@ -11,9 +11,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv6Addr};
 
-/// Payload bytes per full segment (MSS 1460 less the timestamps).
-const SEG: usize = 1448;
-
 /// The start of a packet an ICMP error quotes: the IP header of a segment
 /// from `src`:`sport` to `dst`:`dport` and the first 8 bytes of its TCP
 /// header.
@@ -43,15 +40,6 @@ fn quote(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, seq: SeqNumber) -> Ve
 /// quotes.
 fn quote_seg(s: &Seg) -> Vec<u8> {
     quote(s.src, s.src_port, s.dst, s.dst_port, s.seq)
-}
-
-/// A passive connection that sent `segments` full segments.
-fn sending(segments: usize) -> (Peer, Vec<Seg>) {
-    let mut p = Peer::passive(Config::default());
-    let data = vec![0x42u8; segments * SEG];
-    assert_eq!(p.us.send(p.id, &data).unwrap(), data.len());
-    let out = p.wait(0);
-    (p, out)
 }
 
 fn icmp(p: &mut Peer, kind: IcmpErrorKind, quoted: &[u8]) -> Vec<Seg> {

@@ -3,23 +3,8 @@
 //! loss probe, and the receiver's quick ACKs after out-of-order data.
 
 use super::harness::*;
-use crate::net::tcp::Config;
 use crate::net::wire::tcp::{Flags, SeqNumber};
-use alloc::vec;
 use alloc::vec::Vec;
-
-/// Payload bytes per full segment (MSS 1460 less the timestamps).
-const SEG: usize = 1448;
-
-/// A passive connection whose application queued `segments` full
-/// segments; returns it with what the first dispatch sent.
-fn sending(segments: usize) -> (Peer, Vec<Seg>) {
-    let mut p = Peer::passive(Config::default());
-    let data = vec![0x42u8; segments * SEG];
-    assert_eq!(p.us.send(p.id, &data).unwrap(), data.len());
-    let out = p.wait(0);
-    (p, out)
-}
 
 /// An ACK from the peer for `ack` that SACKs `blocks`.
 fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<Seg> {
