@@ -401,6 +401,26 @@ fn send_v4(a: &Stack, mac_b: MacAddr, repr: &ipv4::Repr, payload: &[u8]) {
         .unwrap();
 }
 
+/// Sends, from A's device to `mac_b`, a UDP datagram "hi" from `src`
+/// port 0x1234 to B's (10.0.0.2) `dst_port`, without a checksum (allowed
+/// over IPv4).
+fn send_hi_v4(a: &Stack, mac_b: MacAddr, src: &str, dst_port: u16) {
+    let [hi, lo] = dst_port.to_be_bytes();
+    let udp = [0x12, 0x34, hi, lo, 0, 10, 0, 0, b'h', b'i'];
+    let repr = ipv4::Repr {
+        src_addr: src.parse().unwrap(),
+        dst_addr: "10.0.0.2".parse().unwrap(),
+        protocol: ipv4::Protocol::Udp,
+        ttl: 64,
+        payload_len: udp.len(),
+        ident: 1,
+        dont_fragment: true,
+        more_fragments: false,
+        frag_offset: 0,
+    };
+    send_v4(a, mac_b, &repr, &udp);
+}
+
 #[test]
 fn datagrams_from_a_loopback_source_are_dropped() {
     // RFC 1122 3.2.1.3 (g): 127/8 must not appear outside a host, and a
@@ -414,22 +434,7 @@ fn datagrams_from_a_loopback_source_are_dropped() {
             a.arp().cached("10.0.0.2".parse().unwrap()).unwrap()
         };
         let at_b = collect(b, 9).await;
-        let send = |src: &str| {
-            // UDP to port 9 with no checksum (allowed over IPv4).
-            let udp = [0x12, 0x34, 0, 9, 0, 10, 0, 0, b'h', b'i'];
-            let repr = ipv4::Repr {
-                src_addr: src.parse().unwrap(),
-                dst_addr: "10.0.0.2".parse().unwrap(),
-                protocol: ipv4::Protocol::Udp,
-                ttl: 64,
-                payload_len: udp.len(),
-                ident: 1,
-                dont_fragment: true,
-                more_fragments: false,
-                frag_offset: 0,
-            };
-            send_v4(a, mac_b, &repr, &udp);
-        };
+        let send = |src: &str| send_hi_v4(a, mac_b, src, 9);
         // The same datagram from a real neighbour gets through.
         send("10.0.0.1");
         sleep_ns(SEC / 10).await;
@@ -557,22 +562,7 @@ fn no_port_unreachable_for_a_source_that_is_not_one_host() {
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
         let mac_b = b.ethernet().mac();
-        let send = |src: &str| {
-            // UDP to the closed port 4444 with no checksum.
-            let udp = [0x12, 0x34, 0x11, 0x5c, 0, 10, 0, 0, b'h', b'i'];
-            let repr = ipv4::Repr {
-                src_addr: src.parse().unwrap(),
-                dst_addr: "10.0.0.2".parse().unwrap(),
-                protocol: ipv4::Protocol::Udp,
-                ttl: 64,
-                payload_len: udp.len(),
-                ident: 1,
-                dont_fragment: true,
-                more_fragments: false,
-                frag_offset: 0,
-            };
-            send_v4(a, mac_b, &repr, &udp);
-        };
+        let send = |src: &str| send_hi_v4(a, mac_b, src, 4444);
         // From a host: answered.
         send("10.0.0.1");
         sleep_ns(SEC / 10).await;
