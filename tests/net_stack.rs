@@ -1134,6 +1134,9 @@ struct ReadFaults {
     failing: Cell<u32>,
     /// Reads tried.
     reads: Cell<u64>,
+    /// An MTU the device reports instead of the link's (a device whose MTU
+    /// drops while the stack runs).
+    reported_mtu: Cell<Option<usize>>,
 }
 
 impl FlakyDevice {
@@ -1155,7 +1158,10 @@ impl Network for FlakyDevice {
         self.inner.mac()
     }
     fn mtu(&self) -> usize {
-        self.inner.mtu()
+        self.faults
+            .reported_mtu
+            .get()
+            .unwrap_or_else(|| self.inner.mtu())
     }
     fn stats(&self) -> Stats {
         self.inner.stats()
@@ -1346,6 +1352,51 @@ fn a_device_that_keeps_failing_is_retried_slowly_not_in_a_spin() {
         faults.failing.set(0);
         sleep_ns(2 * SEC).await;
         assert_eq!(at_b.borrow().len(), 20, "reading resumed after recovery");
+    });
+}
+
+/// A device whose MTU is too small for an IPv4 fragment (below 28: 20
+/// bytes of header and 8 of payload) makes a datagram that needs
+/// fragments a `TooBig` error, not a panic, and counts nothing as sent;
+/// the stack goes on once the MTU is back.
+#[test]
+fn fragmenting_over_a_link_too_small_for_a_fragment_is_an_error_not_a_panic() {
+    use mirage::net::ip::{IpError, SendOptions};
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let at_a = collect(a, 7).await;
+        b.udp()
+            .write(Some(5000), v4("10.0.0.1"), 7, b"first")
+            .await
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        for mtu in [0, 20, 27] {
+            faults.reported_mtu.set(Some(mtu));
+            let before = b.ipv4().stats();
+            let r = b.ipv4().send(
+                None,
+                v4("10.0.0.1"),
+                17,
+                SendOptions::default(),
+                100,
+                |_, buf| buf.fill(0),
+            );
+            assert!(matches!(r, Err(IpError::TooBig { .. })), "MTU {mtu}: {r:?}");
+            let after = b.ipv4().stats();
+            assert_eq!(
+                (after.sent, after.fragmented),
+                (before.sent, before.fragmented)
+            );
+        }
+        faults.reported_mtu.set(None);
+        b.udp()
+            .write(Some(5000), v4("10.0.0.1"), 7, &payload(3000, 1))
+            .await
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        let got = at_a.borrow();
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].1, payload(3000, 1));
     });
 }
 

@@ -738,11 +738,17 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             return Some(Err(IpError::TooBig { len, max }));
         }
         // Fragment: the payload is written once, then cut into pieces of a
-        // multiple of 8 bytes.
+        // multiple of 8 bytes. A link that cannot carry 8 bytes after the
+        // header (an MTU below 28; RFC 791 asks for 68 at least) cannot
+        // carry fragments either.
+        let piece = max & !7;
+        if piece == 0 {
+            self.unsend();
+            return Some(Err(IpError::TooBig { len, max }));
+        }
         self.state.borrow_mut().stats.fragmented += 1;
         let mut payload = vec![0u8; len];
         fill(IpAddr::V4(src4), &mut payload);
-        let piece = max & !7;
         let mut sent_all = true;
         for (i, chunk) in payload.chunks(piece).enumerate() {
             let offset = i * piece;
