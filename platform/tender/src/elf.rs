@@ -2,6 +2,12 @@
 //! does (SOLO5-ABI.md 2.7): its notes (ABI and manifest), then a load plan
 //! with every check of `elf_load`, then the copy into guest memory.
 //!
+//! The file is read by ranges, as Solo5 reads it with `pread` ([`Image`]):
+//! only the ELF header, the program headers, the first note of each
+//! `PT_NOTE` segment and the `PT_LOAD` segments, which go straight into
+//! guest memory. The rest of the file (symbols, debug information, or the
+//! hole of a huge sparse file) is never read.
+//!
 //! The file is hostile: every offset and size is bounds-checked and every
 //! sum overflow-checked; nothing here panics on any input.
 
@@ -10,8 +16,9 @@ use solo5_abi::PAGE_SIZE;
 use solo5_abi::manifest::Manifest;
 use solo5_abi::note::{self, AbiTarget};
 
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::error::{Result, TenderError};
@@ -28,6 +35,9 @@ const PT_NOTE: u32 = 4;
 const PF_X: u32 = 1;
 const PF_W: u32 = 2;
 const PF_R: u32 = 4;
+/// The most of a `PT_NOTE` segment that is read: its first note, at most
+/// a header and the largest descriptor (the manifest's).
+const NOTE_READ_MAX: usize = note::NOTE_HEADER_SIZE + note::MFT1_NOTE_MAX_SIZE;
 
 /// The Solo5 notes of a unikernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,11 +132,76 @@ struct Header {
     phdrs: Vec<Phdr>,
 }
 
-/// The header checks of `elf_load` (everything but the entry point).
-fn header(file: &[u8]) -> Result<Header> {
-    if file.len() < EHDR_SIZE {
-        return Err(TenderError::ElfTruncated { size: file.len() });
+/// A unikernel's file, read by ranges.
+pub trait Image {
+    /// The size of the file in bytes.
+    fn size(&self) -> u64;
+
+    /// Fills `buf` with the bytes at `offset`; the callers check that the
+    /// range lies within [`Image::size`] first.
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+impl Image for [u8] {
+    fn size(&self) -> u64 {
+        self.len() as u64
     }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let bytes = file_range(self, offset, buf.len() as u64)
+            .ok_or(TenderError::ElfTruncated { size: self.len() })?;
+        buf.copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
+impl Image for Vec<u8> {
+    fn size(&self) -> u64 {
+        self.as_slice().size()
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.as_slice().read_at(offset, buf)
+    }
+}
+
+/// A unikernel's file on disk, opened by [`read_kernel`].
+#[derive(Debug)]
+pub struct KernelFile {
+    file: File,
+    size: u64,
+}
+
+impl Image for KernelFile {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        // A file that shrank since it was opened ends early: an error.
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(TenderError::ReadKernel)
+    }
+}
+
+/// Whether `size` bytes at `offset` lie within `image`.
+fn within<I: Image + ?Sized>(image: &I, offset: u64, size: u64) -> bool {
+    offset
+        .checked_add(size)
+        .is_some_and(|end| end <= image.size())
+}
+
+/// The header checks of `elf_load` (everything but the entry point).
+fn header<I: Image + ?Sized>(image: &I) -> Result<Header> {
+    if image.size() < EHDR_SIZE as u64 {
+        return Err(TenderError::ElfTruncated {
+            size: image.size() as usize,
+        });
+    }
+    let mut ehdr = [0u8; EHDR_SIZE];
+    image.read_at(0, &mut ehdr)?;
+    let file = &ehdr[..];
     if &file[..4] != b"\x7fELF" {
         return Err(TenderError::ElfNotElf);
     }
@@ -164,13 +239,12 @@ fn header(file: &[u8]) -> Result<Header> {
         return Err(TenderError::ElfNoProgramHeaders);
     }
     let phoff = u64_at(file, 32);
-    let table = usize::try_from(phoff).ok().and_then(|start| {
-        let end = start.checked_add(usize::from(phnum) * PHDR_SIZE)?;
-        file.get(start..end)
-    });
-    let Some(table) = table else {
+    let table_len = usize::from(phnum) * PHDR_SIZE;
+    if !within(image, phoff, table_len as u64) {
         return Err(TenderError::ElfProgramHeadersOutOfFile { phoff, phnum });
-    };
+    }
+    let mut table = vec![0u8; table_len];
+    image.read_at(phoff, &mut table)?;
     let phdrs = table
         .chunks_exact(PHDR_SIZE)
         .map(|p| Phdr {
@@ -189,16 +263,18 @@ fn header(file: &[u8]) -> Result<Header> {
     })
 }
 
-/// Reads the unikernel file at `path`, which must be a regular file: it is
+/// Opens the unikernel file at `path`, which must be a regular file: it is
 /// opened non-blocking and checked with `fstat` before it is read, so a FIFO
 /// (which would block `open` forever) or a device such as `/dev/zero`
 /// (which would be read until memory runs out) is a clear error instead.
-pub fn read_kernel(path: &Path) -> Result<Vec<u8>> {
+/// Nothing is read yet: [`read_notes`], [`plan`] and [`load`] read what
+/// they need.
+pub fn read_kernel(path: &Path) -> Result<KernelFile> {
     let fail = |source| TenderError::OpenKernel {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::options()
+    let file = std::fs::File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
@@ -210,9 +286,10 @@ pub fn read_kernel(path: &Path) -> Result<Vec<u8>> {
             "not a regular file",
         )));
     }
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(fail)?;
-    Ok(bytes)
+    Ok(KernelFile {
+        file,
+        size: meta.len(),
+    })
 }
 
 fn file_range(file: &[u8], offset: u64, size: u64) -> Option<&[u8]> {
@@ -225,16 +302,23 @@ fn file_range(file: &[u8], offset: u64, size: u64) -> Option<&[u8]> {
 /// first note of each PT_NOTE segment only (a PT_NOTE smaller than a note
 /// header makes the file invalid); both notes must be there; the manifest
 /// must pass `mft_validate`. The ELF header is checked first.
-pub fn read_notes(file: &[u8]) -> Result<Notes> {
-    let header = header(file)?;
+pub fn read_notes<I: Image + ?Sized>(image: &I) -> Result<Notes> {
+    let header = header(image)?;
     let mut abi: Option<(u32, u32)> = None;
     let mut manifest: Option<Vec<u8>> = None;
     for (index, ph) in header.phdrs.iter().enumerate() {
         if ph.p_type != PT_NOTE {
             continue;
         }
-        let segment =
-            file_range(file, ph.offset, ph.filesz).ok_or(TenderError::NoteBeyondFile { index })?;
+        if !within(image, ph.offset, ph.filesz) {
+            return Err(TenderError::NoteBeyondFile { index });
+        }
+        // Only the segment's first note is read, so no more than the
+        // largest note (header and descriptor) is needed.
+        let len = ph.filesz.min(NOTE_READ_MAX as u64) as usize;
+        let mut segment = vec![0u8; len];
+        image.read_at(ph.offset, &mut segment)?;
+        let segment = &segment[..];
         let bad = |source| TenderError::BadNote { index, source };
         if segment.len() < 12 {
             return Err(bad(note::NoteError::SegmentTooSmall(segment.len())));
@@ -291,8 +375,8 @@ pub fn check_abi(notes: &Notes, target: AbiTarget) -> Result<()> {
 /// Checks the ELF header and every non-empty `PT_LOAD` segment against a
 /// guest memory of `mem_size` bytes, with every check of Solo5's
 /// `elf_load` (SOLO5-ABI.md 2.7), and says what to load.
-pub fn plan(file: &[u8], mem_size: u64) -> Result<LoadPlan> {
-    let header = header(file)?;
+pub fn plan<I: Image + ?Sized>(image: &I, mem_size: u64) -> Result<LoadPlan> {
+    let header = header(image)?;
     if header.entry < GUEST_MIN_BASE || header.entry >= mem_size {
         return Err(TenderError::ElfEntry {
             entry: header.entry,
@@ -365,7 +449,7 @@ pub fn plan(file: &[u8], mem_size: u64) -> Result<LoadPlan> {
         if writable && executable {
             return Err(TenderError::SegmentWriteExec { index });
         }
-        if file_range(file, ph.offset, ph.filesz).is_none() {
+        if !within(image, ph.offset, ph.filesz) {
             return Err(TenderError::SegmentBeyondFile {
                 index,
                 offset: ph.offset,
@@ -393,10 +477,16 @@ pub fn plan(file: &[u8], mem_size: u64) -> Result<LoadPlan> {
     })
 }
 
-/// Copies each planned segment from `file` into `mem` (the guest memory,
-/// whose first byte is guest address `mem_base`) and zeroes its tail up to
-/// `p_memsz`. Bounds-checked: a segment outside `mem` or `file` is an error.
-pub fn load(plan: &LoadPlan, file: &[u8], mem: &mut [u8], mem_base: u64) -> Result<()> {
+/// Reads each planned segment from `image` straight into `mem` (the guest
+/// memory, whose first byte is guest address `mem_base`) and zeroes its
+/// tail up to `p_memsz`. Bounds-checked: a segment outside `mem` or the
+/// file is an error.
+pub fn load<I: Image + ?Sized>(
+    plan: &LoadPlan,
+    image: &I,
+    mem: &mut [u8],
+    mem_base: u64,
+) -> Result<()> {
     for s in &plan.segments {
         let oob = || TenderError::LoadOutOfBounds {
             vaddr: s.vaddr,
@@ -410,15 +500,16 @@ pub fn load(plan: &LoadPlan, file: &[u8], mem: &mut [u8], mem_base: u64) -> Resu
         let memsz = usize::try_from(s.memsz).map_err(|_| oob())?;
         let end = start.checked_add(memsz).ok_or_else(oob)?;
         let dest = mem.get_mut(start..end).ok_or_else(oob)?;
-        let src = file_range(file, s.offset, s.filesz)
-            .filter(|src| src.len() <= dest.len())
+        let filesz = usize::try_from(s.filesz)
+            .ok()
+            .filter(|&n| n <= dest.len() && within(image, s.offset, s.filesz))
             .ok_or(TenderError::SegmentBeyondFile {
                 index: 0,
                 offset: s.offset,
                 filesz: s.filesz,
             })?;
-        let (head, tail) = dest.split_at_mut(src.len());
-        head.copy_from_slice(src);
+        let (head, tail) = dest.split_at_mut(filesz);
+        image.read_at(s.offset, head)?;
         tail.fill(0);
     }
     Ok(())
@@ -705,6 +796,97 @@ mod tests {
         assert!(matches!(
             header(&f[..40]),
             Err(TenderError::ElfTruncated { size: 40 })
+        ));
+    }
+
+    /// An image that counts the bytes read from it.
+    struct Counted {
+        bytes: Vec<u8>,
+        read: std::cell::Cell<u64>,
+    }
+
+    impl Image for Counted {
+        fn size(&self) -> u64 {
+            self.bytes.size()
+        }
+
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+            self.read.set(self.read.get() + buf.len() as u64);
+            self.bytes.read_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn only_headers_notes_and_segments_are_read() {
+        // Notes, one loadable page, then 1 MiB that nothing refers to
+        // (as symbols and debug information are), and a PT_NOTE segment
+        // far larger than its first note.
+        let (body, a_off, a_len, m_off, _) = notes_body(AbiTarget::Spt);
+        let base = (EHDR_SIZE + 3 * PHDR_SIZE) as u64;
+        let text = base + body.len() as u64;
+        let mut tail = body.clone();
+        tail.extend((0..0x1000u32).map(|i| i as u8));
+        tail.resize(tail.len() + (1 << 20), 0xEE);
+        let bytes = elf(
+            &[
+                (PT_NOTE, 4, base + a_off, 0, a_len, a_len, 4),
+                (PT_NOTE, 4, base + m_off, 0, 1 << 20, 1 << 20, 8),
+                (
+                    PT_LOAD,
+                    PF_R | PF_X,
+                    text,
+                    0x10_0000,
+                    0x1000,
+                    0x2000,
+                    0x1000,
+                ),
+            ],
+            &tail,
+        );
+        let image = Counted {
+            bytes,
+            read: Default::default(),
+        };
+        let notes = read_notes(&image).unwrap();
+        assert_eq!(notes.abi_target, AbiTarget::Spt as u32);
+        let plan = plan(&image, MEM).unwrap();
+        let mut mem = vec![0xFFu8; 0x3000];
+        load(&plan, &image, &mut mem, 0x10_0000).unwrap();
+        assert!(mem[..0x1000].iter().enumerate().all(|(i, &b)| b == i as u8));
+        assert!(mem[0x1000..0x2000].iter().all(|&b| b == 0));
+        assert!(mem[0x2000..].iter().all(|&b| b == 0xFF));
+        // The headers (by read_notes and by plan), the first note of each
+        // PT_NOTE (the second's read capped at the largest note), the page.
+        let headers = (EHDR_SIZE + 3 * PHDR_SIZE) as u64;
+        let notes = a_len + NOTE_READ_MAX as u64;
+        assert_eq!(image.read.get(), 2 * headers + notes + 0x1000);
+        // The same file in memory gives the same results.
+        assert_eq!(
+            read_notes(&image.bytes).unwrap(),
+            read_notes(&image).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_failed_read_is_an_error() {
+        struct Broken;
+        impl Image for Broken {
+            fn size(&self) -> u64 {
+                1 << 20
+            }
+            fn read_at(&self, _: u64, _: &mut [u8]) -> Result<()> {
+                Err(TenderError::ReadKernel(io::Error::from(
+                    io::ErrorKind::UnexpectedEof,
+                )))
+            }
+        }
+        assert!(matches!(
+            read_notes(&Broken),
+            Err(TenderError::ReadKernel(_))
+        ));
+        assert!(matches!(
+            plan(&Broken, MEM),
+            Err(TenderError::ReadKernel(_))
         ));
     }
 

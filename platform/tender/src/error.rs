@@ -65,13 +65,16 @@ pub enum TenderError {
     },
 
     // ---- The kernel file -------------------------------------------------
-    /// The unikernel file could not be read.
+    /// The unikernel file could not be opened.
     OpenKernel {
         /// The file.
         path: PathBuf,
         /// Why.
         source: io::Error,
     },
+    /// Reading a range of the unikernel file failed (an I/O error, or the
+    /// file shrank after it was opened).
+    ReadKernel(io::Error),
     /// Any ELF, note or load problem of a given unikernel file.
     Kernel {
         /// The file.
@@ -394,6 +397,7 @@ impl fmt::Display for TenderError {
             E::OpenKernel { path, source } => {
                 write!(f, "{}: Could not open: {source}", path.display())
             }
+            E::ReadKernel(source) => write!(f, "Could not read: {source}"),
             E::Kernel { path, source } => write!(f, "{}: {source}", path.display()),
             E::ElfTruncated { size } => {
                 write!(f, "{INVALID}: {size} bytes is too small for an ELF header")
@@ -593,6 +597,7 @@ impl std::error::Error for TenderError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             TenderError::OpenKernel { source, .. }
+            | TenderError::ReadKernel(source)
             | TenderError::TapAttach { source, .. }
             | TenderError::BlockOpen { source, .. }
             | TenderError::BlockCapacity { source, .. }

@@ -656,6 +656,22 @@ fn the_heap_is_not_executable_unless_asked() {
 }
 
 #[test]
+fn a_kernel_file_with_a_huge_sparse_tail_boots_without_reading_it() {
+    // The file is read by ranges (headers, notes, loadable segments), as
+    // Solo5 does: 64 GiB of hole after the image cost nothing. It used to
+    // be read whole, until memory ran out.
+    let path = std::env::temp_dir().join(format!("mirage-spt-sparse-{}", std::process::id()));
+    std::fs::copy(hello(), &path).unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(64 << 30).unwrap();
+    drop(file);
+    let o = run(&["--mem=2"], &path, &[]);
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{:?} {}", o.status, stderr(&o));
+    assert_eq!(stdout(&o), "Hello\n");
+}
+
+#[test]
 fn a_kernel_that_is_not_a_regular_file_is_refused() {
     // A FIFO with no writer used to block the tender forever in open(),
     // and /dev/zero made it read until memory ran out: both are refused.
