@@ -286,6 +286,34 @@ fn closed_ports_are_reported_by_icmp_within_a_rate_limit() {
 }
 
 #[test]
+fn closed_ports_are_reported_by_icmpv6_within_a_rate_limit() {
+    // RFC 4443 3.1 and 2.4 (e), (f): port unreachable for a datagram to a
+    // closed port, rate-limited; never for one sent to a multicast group.
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        for _ in 0..150 {
+            a.udp().write(None, v6("fd00::2"), 999, b"x").await.unwrap();
+        }
+        a.udp().write(None, v6("ff02::1"), 999, b"x").await.unwrap();
+        sleep_ns(SEC / 10).await;
+        let s = b.ipv6().stats();
+        let limit = mirage::net::ip::ICMP_ERRORS_PER_SECOND as u64;
+        assert_eq!((s.unreachable_sent, s.rate_limited), (limit, 150 - limit));
+        assert_eq!(b.udp().stats().no_listener, 151);
+        // Each arrived at A, parsed as a port unreachable.
+        assert_eq!(a.ipv6().stats().errors_received, limit);
+        // The bucket fills again after a second.
+        sleep_ns(SEC).await;
+        a.udp().write(None, v6("fd00::2"), 999, b"x").await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.ipv6().stats().unreachable_sent, limit + 1);
+        // IPv4 has its own bucket.
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 0);
+    });
+}
+
+#[test]
 fn family_switches_turn_a_family_off() {
     let (mut ha, hb) = hosts();
     ha.ipv4_only = true;

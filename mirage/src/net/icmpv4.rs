@@ -17,11 +17,13 @@ use core::net::IpAddr;
 use core::task::{Poll, Waker};
 
 use crate::Mclock;
-use crate::net::ip::{Datagram, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol};
+use crate::net::ip::{
+    Datagram, ErrorRate, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol,
+};
 use crate::net::wire::icmpv4::{self as wire, Repr};
 
 /// Error messages allowed per second.
-pub const ERRORS_PER_SECOND: u32 = 100;
+pub const ERRORS_PER_SECOND: u32 = crate::net::ip::ICMP_ERRORS_PER_SECOND;
 
 /// An echo reply received: who answered, and the ids and data it echoed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,8 +54,7 @@ pub struct Icmpv4Stats {
 }
 
 struct State {
-    tokens: u32,
-    refilled_at: u64,
+    errors: ErrorRate,
     stats: Icmpv4Stats,
     /// Echo replies received, oldest first (bounded).
     replies: VecDeque<EchoReply>,
@@ -86,8 +87,7 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
             ip,
             clock,
             state: RefCell::new(State {
-                tokens: ERRORS_PER_SECOND,
-                refilled_at: 0,
+                errors: ErrorRate::new(),
                 stats: Icmpv4Stats::default(),
                 replies: VecDeque::new(),
                 waiters: Vec::new(),
@@ -228,16 +228,11 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     fn may_send_error(&self) -> bool {
         let now = self.clock.elapsed_ns();
         let mut state = self.state.borrow_mut();
-        if now.saturating_sub(state.refilled_at) >= 1_000_000_000 {
-            state.tokens = ERRORS_PER_SECOND;
-            state.refilled_at = now;
-        }
-        if state.tokens == 0 {
+        let allowed = state.errors.take(now);
+        if !allowed {
             state.stats.rate_limited += 1;
-            return false;
         }
-        state.tokens -= 1;
-        true
+        allowed
     }
 
     /// Reports to the sender of `datagram` that its destination port is

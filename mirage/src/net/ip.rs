@@ -199,6 +199,41 @@ pub struct Datagram<'a> {
     pub packet: &'a [u8],
 }
 
+/// ICMP error messages each ICMP layer may send per second (RFC 1812
+/// 4.3.2.8, RFC 4443 section 2.4 (f)).
+pub const ICMP_ERRORS_PER_SECOND: u32 = 100;
+
+/// The rate limit of an ICMP layer's error messages: a bucket of
+/// [`ICMP_ERRORS_PER_SECOND`] tokens, refilled whole each second.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ErrorRate {
+    tokens: u32,
+    refilled_at: u64,
+}
+
+impl ErrorRate {
+    /// A full bucket.
+    pub(crate) const fn new() -> Self {
+        ErrorRate {
+            tokens: ICMP_ERRORS_PER_SECOND,
+            refilled_at: 0,
+        }
+    }
+
+    /// Takes a token at `now` (ns); `false` when none is left this second.
+    pub(crate) fn take(&mut self, now: u64) -> bool {
+        if now.saturating_sub(self.refilled_at) >= 1_000_000_000 {
+            self.tokens = ICMP_ERRORS_PER_SECOND;
+            self.refilled_at = now;
+        }
+        if self.tokens == 0 {
+            return false;
+        }
+        self.tokens -= 1;
+        true
+    }
+}
+
 /// The seed's IP device types (`Tcpip.Ip.S`): `ipv4`, `ipv6`, `ipv4v6`.
 pub trait Ip {
     /// Our source address for reaching `dst`, if we have one.

@@ -468,9 +468,10 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 Ok(())
             }
             protocol::UDP => match self.udp.input(d) {
-                Delivery::NoListener if matches!(d.src, IpAddr::V4(_)) => {
-                    self.icmpv4.port_unreachable(d)
-                }
+                Delivery::NoListener => match d.src {
+                    IpAddr::V4(_) => self.icmpv4.port_unreachable(d),
+                    IpAddr::V6(_) => self.ipv6.port_unreachable(d),
+                },
                 _ => Ok(()),
             },
             _ => Ok(()),

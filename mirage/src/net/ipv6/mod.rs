@@ -29,7 +29,7 @@ use crate::net::ethernet::Ethernet;
 use crate::net::frag::{self, Reassembler};
 use crate::net::icmpv4::EchoReply;
 use crate::net::ip::{
-    DEFAULT_TTL, Datagram, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol,
+    DEFAULT_TTL, Datagram, ErrorRate, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol,
 };
 use crate::net::ndp::cache::{self as ndp, Resolution, Solicit};
 use crate::net::wire::ethernet::EtherType;
@@ -77,6 +77,13 @@ pub struct Ipv6Stats {
     /// Neighbour discovery messages dropped (hop limit not 255, carried in
     /// a fragment, bad source, hostile options).
     pub nd_dropped: u64,
+    /// Destination-unreachable messages sent (port unreachable).
+    pub unreachable_sent: u64,
+    /// Error messages not sent because of the rate limit.
+    pub rate_limited: u64,
+    /// Destination-unreachable and packet-too-big messages received (and
+    /// passed up).
+    pub errors_received: u64,
 }
 
 /// Ways a packet is delivered to the link.
@@ -101,6 +108,8 @@ struct State {
     hop_limit: u8,
     ident: u32,
     stats: Ipv6Stats,
+    /// The rate limit of the ICMPv6 errors sent.
+    errors: ErrorRate,
     replies: Vec<EchoReply>,
     /// Tasks waiting for a neighbour's resolution ([`Ip::resolve`]).
     waiters: Vec<Waker>,
@@ -145,6 +154,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 hop_limit: DEFAULT_TTL,
                 ident: seed,
                 stats: Ipv6Stats::default(),
+                errors: ErrorRate::new(),
                 replies: Vec::new(),
                 waiters: Vec::new(),
             }),
@@ -530,7 +540,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         }
         let parsed = icmp::Packet::new_checked(&*datagram.payload)
             .and_then(|p| IcmpRepr::parse(&p, src, dst));
-        match parsed {
+        let error = match parsed {
             Ok(IcmpRepr::DstUnreachable { code, data }) => {
                 IcmpErrorKind::from_icmpv6_unreachable(code)
                     .map(|kind| IcmpError { kind, quoted: data })
@@ -544,7 +554,48 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 self.state.borrow_mut().stats.malformed += 1;
                 None
             }
+        };
+        if error.is_some() {
+            self.state.borrow_mut().stats.errors_received += 1;
         }
+        error
+    }
+
+    /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
+    /// that its destination port is closed: destination unreachable, code
+    /// 4 (RFC 4443 section 3.1), quoting as much of the packet as fits in
+    /// the minimum MTU, within the rate limit (section 2.4 (f)). Not for a
+    /// datagram sent to a multicast address, from an address that is not
+    /// one node's (section 2.4 (e)), or reassembled from fragments.
+    pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        let (IpAddr::V6(src), IpAddr::V6(dst)) = (datagram.src, datagram.dst) else {
+            return Ok(());
+        };
+        if dst.is_multicast()
+            || src.is_multicast()
+            || src.is_unspecified()
+            || src.is_loopback()
+            || datagram.packet.is_empty()
+        {
+            return Ok(());
+        }
+        {
+            let now = self.clock.elapsed_ns();
+            let mut state = self.state.borrow_mut();
+            if !state.conf.is_ours(dst) {
+                return Ok(());
+            }
+            if !state.errors.take(now) {
+                state.stats.rate_limited += 1;
+                return Ok(());
+            }
+            state.stats.unreachable_sent += 1;
+        }
+        // The IPv6 header and the ICMPv6 header take 48 of the 1280 bytes.
+        let data = &datagram.packet[..datagram.packet.len().min(MIN_MTU - HEADER_LEN - 8)];
+        let message = IcmpRepr::DstUnreachable { code: 4, data };
+        self.send_icmp(Some(dst), src, 0, &message)?;
+        Ok(())
     }
 
     fn icmp_input(
