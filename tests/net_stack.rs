@@ -299,7 +299,7 @@ fn closed_ports_are_reported_by_icmpv6_within_a_rate_limit() {
         sleep_ns(SEC / 10).await;
         let s = b.ipv6().stats();
         let limit = mirage::net::ip::ICMP_ERRORS_PER_SECOND as u64;
-        assert_eq!((s.unreachable_sent, s.rate_limited), (limit, 150 - limit));
+        assert_eq!((s.errors_sent, s.rate_limited), (limit, 150 - limit));
         assert_eq!(b.udp().stats().no_listener, 151);
         // Each arrived at A, parsed as a port unreachable.
         assert_eq!(a.ipv6().stats().errors_received, limit);
@@ -307,9 +307,50 @@ fn closed_ports_are_reported_by_icmpv6_within_a_rate_limit() {
         sleep_ns(SEC).await;
         a.udp().write(None, v6("fd00::2"), 999, b"x").await.unwrap();
         sleep_ns(SEC / 10).await;
-        assert_eq!(b.ipv6().stats().unreachable_sent, limit + 1);
+        assert_eq!(b.ipv6().stats().errors_sent, limit + 1);
         // IPv4 has its own bucket.
         assert_eq!(b.icmpv4().stats().unreachable_sent, 0);
+    });
+}
+
+#[test]
+fn an_unknown_protocol_is_reported_over_both_families() {
+    // RFC 1122 3.2.2.1: protocol unreachable over IPv4; RFC 8200 4:
+    // parameter problem code 1 over IPv6. Not for a broadcast, nor for
+    // "no next header" (RFC 8200 4.7).
+    use mirage::net::wire::ipv6::NextHeader;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_b = b.ethernet().mac();
+        let v4_to = |dst: &str| ipv4::Repr {
+            src_addr: "10.0.0.1".parse().unwrap(),
+            dst_addr: dst.parse().unwrap(),
+            protocol: ipv4::Protocol::Unknown(253),
+            ttl: 64,
+            payload_len: 8,
+            ident: 1,
+            dont_fragment: true,
+            more_fragments: false,
+            frag_offset: 0,
+        };
+        send_v4(a, mac_b, &v4_to("10.0.0.2"), &[0; 8]);
+        send_v4(a, mac_b, &v4_to("10.0.0.255"), &[0; 8]);
+        send_v6(a, b, NextHeader::Unknown(253), 64, &[0; 8]);
+        // Behind a destination options header (8 bytes, padding only).
+        send_v6(
+            a,
+            b,
+            NextHeader::DestOptions,
+            64,
+            &[253, 0, 1, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        );
+        send_v6(a, b, NextHeader::NoNextHeader, 64, &[0; 8]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 1);
+        assert_eq!(a.icmpv4().stats().unreachable_received, 1);
+        assert_eq!(b.ipv6().stats().errors_sent, 2);
+        assert_eq!(a.ipv6().stats().errors_received, 2);
     });
 }
 

@@ -43,7 +43,8 @@ pub struct EchoReply {
 pub struct Icmpv4Stats {
     /// Echo requests answered.
     pub echo_replies_sent: u64,
-    /// Destination-unreachable messages sent.
+    /// Destination-unreachable messages sent (port and protocol
+    /// unreachable).
     pub unreachable_sent: u64,
     /// Error messages not sent because of the rate limit.
     pub rate_limited: u64,
@@ -236,11 +237,24 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     }
 
     /// Reports to the sender of `datagram` that its destination port is
-    /// closed (type 3 code 3), quoting its header and first 8 payload
-    /// bytes. Not for broadcasts, multicasts, reassembled datagrams or
-    /// datagrams whose source is not one host (the zero address, class E;
-    /// RFC 1122 section 3.2.2).
+    /// closed (type 3 code 3). See [`Icmpv4::unreachable`] for when.
     pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        self.unreachable(datagram, 3)
+    }
+
+    /// Reports to the sender of `datagram` that no layer here takes its
+    /// protocol (type 3 code 2; RFC 1122 section 3.2.2.1). See
+    /// [`Icmpv4::unreachable`] for when.
+    pub fn protocol_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        self.unreachable(datagram, 2)
+    }
+
+    /// Sends destination unreachable with `code` to the sender of
+    /// `datagram`, quoting its header and first 8 payload bytes, within
+    /// the rate limit. Not for broadcasts, multicasts, reassembled
+    /// datagrams or datagrams whose source is not one host (the zero
+    /// address, class E; RFC 1122 section 3.2.2).
+    fn unreachable(&self, datagram: &Datagram<'_>, code: u8) -> Result<(), IpError> {
         let to_group = match datagram.dst {
             IpAddr::V4(d) => d.is_broadcast() || d.is_multicast(),
             IpAddr::V6(_) => true,
@@ -260,7 +274,7 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
         let ihl = usize::from(datagram.packet[0] & 0x0f) * 4;
         let quoted = &datagram.packet[..(ihl + 8).min(datagram.packet.len())];
         let message = Repr::DstUnreachable {
-            code: 3,
+            code,
             mtu: 0,
             quoted,
         };

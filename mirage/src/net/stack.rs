@@ -461,7 +461,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 Err(e) => Err(e),
             },
             // (Only the errors for the transports come up from IPv6.)
-            protocol::ICMPV6 => {
+            protocol::ICMPV6 if matches!(d.src, IpAddr::V6(_)) => {
                 if let Some(error) = self.ipv6.icmp_error(d) {
                     self.tcp.icmp_error(&error);
                 }
@@ -474,7 +474,12 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 },
                 _ => Ok(()),
             },
-            _ => Ok(()),
+            // A protocol no layer here takes (RFC 1122 section 3.2.2.1,
+            // RFC 8200 section 4).
+            _ => match d.src {
+                IpAddr::V4(_) => self.icmpv4.protocol_unreachable(d),
+                IpAddr::V6(_) => self.ipv6.unknown_next_header(d),
+            },
         };
         if let Err(e) = result {
             log::debug!(target: "stack", "reply to {}: {e}", d.src);

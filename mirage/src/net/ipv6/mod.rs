@@ -77,12 +77,12 @@ pub struct Ipv6Stats {
     /// Neighbour discovery messages dropped (hop limit not 255, carried in
     /// a fragment, bad source, hostile options).
     pub nd_dropped: u64,
-    /// Destination-unreachable messages sent (port unreachable).
-    pub unreachable_sent: u64,
+    /// Error messages sent (port unreachable, unknown next header).
+    pub errors_sent: u64,
     /// Error messages not sent because of the rate limit.
     pub rate_limited: u64,
-    /// Destination-unreachable and packet-too-big messages received (and
-    /// passed up).
+    /// Error messages received: destination unreachable and packet too
+    /// big (passed up to the transports), parameter problem.
     pub errors_received: u64,
 }
 
@@ -563,11 +563,40 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
 
     /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
     /// that its destination port is closed: destination unreachable, code
-    /// 4 (RFC 4443 section 3.1), quoting as much of the packet as fits in
-    /// the minimum MTU, within the rate limit (section 2.4 (f)). Not for a
-    /// datagram sent to a multicast address, from an address that is not
-    /// one node's (section 2.4 (e)), or reassembled from fragments.
+    /// 4 (RFC 4443 section 3.1). See [`Ipv6::send_error`] for when.
     pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        self.send_error(datagram, |data| IcmpRepr::DstUnreachable { code: 4, data })
+    }
+
+    /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
+    /// that no upper layer here takes its protocol: parameter problem,
+    /// code 1, pointing at the next-header field that named it (RFC 8200
+    /// section 4, RFC 4443 section 3.4); nothing for "no next header" (59,
+    /// RFC 8200 section 4.7). See [`Ipv6::send_error`] for when.
+    pub fn unknown_next_header(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
+        if datagram.protocol == u8::from(NextHeader::NoNextHeader) {
+            return Ok(());
+        }
+        let Some(pointer) = next_header_field(datagram.packet) else {
+            return Ok(());
+        };
+        self.send_error(datagram, |data| IcmpRepr::ParamProblem {
+            code: 1,
+            pointer,
+            data,
+        })
+    }
+
+    /// Sends the error `message` (given as much of `datagram`'s packet as
+    /// fits in the minimum MTU, RFC 4443 section 2.4 (c)) to its sender,
+    /// within the rate limit (section 2.4 (f)); nothing for a datagram
+    /// sent to a multicast address, from an address that is not one
+    /// node's (section 2.4 (e)), or reassembled from fragments.
+    fn send_error<'d>(
+        &self,
+        datagram: &Datagram<'d>,
+        message: impl FnOnce(&'d [u8]) -> IcmpRepr<'d>,
+    ) -> Result<(), IpError> {
         let (IpAddr::V6(src), IpAddr::V6(dst)) = (datagram.src, datagram.dst) else {
             return Ok(());
         };
@@ -589,11 +618,11 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 state.stats.rate_limited += 1;
                 return Ok(());
             }
-            state.stats.unreachable_sent += 1;
+            state.stats.errors_sent += 1;
         }
         // The IPv6 header and the ICMPv6 header take 48 of the 1280 bytes.
-        let data = &datagram.packet[..datagram.packet.len().min(MIN_MTU - HEADER_LEN - 8)];
-        let message = IcmpRepr::DstUnreachable { code: 4, data };
+        let packet = datagram.packet;
+        let message = message(&packet[..packet.len().min(MIN_MTU - HEADER_LEN - 8)]);
         self.send_icmp(Some(dst), src, 0, &message)?;
         Ok(())
     }
@@ -787,6 +816,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // New tentative addresses start DAD at once.
                 self.poll()?;
             }
+            // (No transport acts on it: counted only.)
+            IcmpRepr::ParamProblem { .. } => self.state.borrow_mut().stats.errors_received += 1,
             IcmpRepr::RouterSolicit { .. }
             | IcmpRepr::DstUnreachable { .. }
             | IcmpRepr::PktTooBig { .. } => {}
@@ -1088,9 +1119,45 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
     }
 }
 
+/// The offset in `packet` (an IPv6 packet, header first) of the
+/// next-header field that names its upper layer: the fixed header's, or
+/// the last extension header's; `None` if the headers do not parse.
+fn next_header_field(packet: &[u8]) -> Option<u32> {
+    let first = NextHeader::from(*packet.get(6)?);
+    let mut field = 6;
+    for h in ExtHeaders::new(first, packet.get(HEADER_LEN..)?) {
+        field = HEADER_LEN + h.ok()?.offset;
+    }
+    u32::try_from(field).ok()
+}
+
 /// Whether the fragment header `f` is followed by a hop-by-hop options
 /// header, which may only come right after the IPv6 header (RFC 8200
 /// section 4.1).
 fn after_fragment_hbh(f: &wire::FragmentHeader) -> bool {
     f.next_header == NextHeader::HopByHop
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pointer_names_the_next_header_field_of_the_upper_layer() {
+        let mut packet = vec![0u8; HEADER_LEN + 24];
+        packet[0] = 0x60;
+        packet[6] = 253;
+        assert_eq!(next_header_field(&packet), Some(6));
+        // Hop-by-hop options (8 bytes), then destination options (16),
+        // whose next-header field names 253.
+        packet[6] = 0;
+        packet[40] = 60;
+        packet[48] = 253;
+        packet[49] = 1;
+        assert_eq!(next_header_field(&packet), Some(48));
+        // A header that runs past the packet: no pointer.
+        packet[49] = 9;
+        assert_eq!(next_header_field(&packet), None);
+        assert_eq!(next_header_field(&packet[..5]), None);
+    }
 }

@@ -17,6 +17,7 @@ mod field {
     pub const ECHO_IDENT: Field = 4..6;
     pub const ECHO_SEQNO: Field = 6..8;
     pub const PKT_TOO_BIG_MTU: Field = 4..8;
+    pub const PARAM_PROBLEM_POINTER: Field = 4..8;
     pub const CUR_HOP_LIMIT: usize = 4;
     pub const ROUTER_FLAGS: usize = 5;
     pub const ROUTER_LIFETIME: Field = 6..8;
@@ -36,6 +37,8 @@ pub const TYPE_DST_UNREACHABLE: u8 = 1;
 /// Message type: packet too big (RFC 4443 section 3.2; the link's MTU is in
 /// the header, RFC 8201).
 pub const TYPE_PKT_TOO_BIG: u8 = 2;
+/// Message type: parameter problem (RFC 4443 section 3.4).
+pub const TYPE_PARAM_PROBLEM: u8 = 4;
 /// Message type: echo request.
 pub const TYPE_ECHO_REQUEST: u8 = 128;
 /// Message type: echo reply.
@@ -134,6 +137,12 @@ impl<T: AsRef<[u8]>> Packet<T> {
     /// The MTU of the next-hop link (packet too big).
     pub fn pkt_too_big_mtu(&self) -> u32 {
         get_u32(self.buffer.as_ref(), field::PKT_TOO_BIG_MTU)
+    }
+
+    /// The offset of the problem in the invoking packet (parameter
+    /// problem).
+    pub fn param_problem_pointer(&self) -> u32 {
+        get_u32(self.buffer.as_ref(), field::PARAM_PROBLEM_POINTER)
     }
 
     /// Router advertisement: the current hop limit.
@@ -427,6 +436,16 @@ pub enum Repr<'a> {
         /// As much of the invoking packet as fits.
         data: &'a [u8],
     },
+    /// Parameter problem (RFC 4443 section 3.4).
+    ParamProblem {
+        /// Code (0 erroneous header field, 1 unrecognized next header, 2
+        /// unrecognized option, ...).
+        code: u8,
+        /// The offset in the invoking packet where the problem was found.
+        pointer: u32,
+        /// As much of the invoking packet as fits.
+        data: &'a [u8],
+    },
     /// Router solicitation.
     RouterSolicit {
         /// Source link-layer address option.
@@ -538,6 +557,11 @@ impl<'a> Repr<'a> {
                 mtu: packet.pkt_too_big_mtu(),
                 data: from(HEADER_LEN)?,
             }),
+            TYPE_PARAM_PROBLEM => Ok(Repr::ParamProblem {
+                code,
+                pointer: packet.param_problem_pointer(),
+                data: from(HEADER_LEN)?,
+            }),
             TYPE_ROUTER_SOLICIT => Ok(Repr::RouterSolicit {
                 lladdr: parse_opts(from(RS_OPTIONS)?)?.source,
             }),
@@ -608,7 +632,8 @@ impl<'a> Repr<'a> {
             Repr::EchoRequest { data, .. }
             | Repr::EchoReply { data, .. }
             | Repr::DstUnreachable { data, .. }
-            | Repr::PktTooBig { data, .. } => HEADER_LEN + data.len(),
+            | Repr::PktTooBig { data, .. }
+            | Repr::ParamProblem { data, .. } => HEADER_LEN + data.len(),
             Repr::RouterSolicit { .. } => RS_OPTIONS,
             Repr::RouterAdvert { .. } => RA_OPTIONS,
             Repr::NeighborSolicit { .. } | Repr::NeighborAdvert { .. } => NEIGHBOR_OPTIONS,
@@ -670,6 +695,15 @@ impl<'a> Repr<'a> {
                 set_u32(buf, field::PKT_TOO_BIG_MTU, mtu);
                 buf[HEADER_LEN..body_len].copy_from_slice(data);
                 (TYPE_PKT_TOO_BIG, 0)
+            }
+            Repr::ParamProblem {
+                code,
+                pointer,
+                data,
+            } => {
+                set_u32(buf, field::PARAM_PROBLEM_POINTER, pointer);
+                buf[HEADER_LEN..body_len].copy_from_slice(data);
+                (TYPE_PARAM_PROBLEM, code)
             }
             Repr::RouterSolicit { .. } => (TYPE_ROUTER_SOLICIT, 0),
             Repr::RouterAdvert {
@@ -872,6 +906,21 @@ mod tests {
     }
 
     #[test]
+    fn parameter_problem_carries_the_pointer() {
+        let (s, d) = (a("2001:db8::1"), a("2001:db8::2"));
+        let r = Repr::ParamProblem {
+            code: 1,
+            pointer: 0x0102_0348,
+            data: &[0x60, 0, 0, 0],
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]), s, d);
+        assert_eq!(&b[..2], &[TYPE_PARAM_PROBLEM, 1]);
+        assert_eq!(&b[4..12], &[1, 2, 3, 0x48, 0x60, 0, 0, 0]);
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&b[..]), s, d), Ok(r));
+    }
+
+    #[test]
     fn round_trip_others() {
         let (s, d) = (a("2001:db8::1"), a("2001:db8::2"));
         for r in [
@@ -881,6 +930,11 @@ mod tests {
             },
             Repr::PktTooBig {
                 mtu: 1280,
+                data: &[0x60, 0, 0, 0, 0, 0],
+            },
+            Repr::ParamProblem {
+                code: 1,
+                pointer: 40,
                 data: &[0x60, 0, 0, 0, 0, 0],
             },
             Repr::EchoReply {
