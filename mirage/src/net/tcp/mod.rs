@@ -1041,6 +1041,14 @@ impl TcpEngine {
         }
         if f.fin() {
             self.tw.restart(h, &tuple, now + 2 * self.config.msl_ns);
+        } else if !f.syn() && seg.seq == e.rcv_nxt && seg.payload.is_empty() {
+            // An acceptable bare ACK (RFC 9293 section 3.10.7.4: in
+            // TIME-WAIT only a retransmitted FIN is acknowledged, and
+            // unacceptable segments): answering it would start an
+            // exchange of ACKs with a peer also in TIME-WAIT, one
+            // duplicated ACK between them. (As Linux's
+            // `tcp_timewait_state_process`.)
+            return;
         }
         if self.limiter.allow(now) {
             self.send_tw_ack(tx, tuple, e, now);

@@ -11,6 +11,7 @@ mod flow_default;
 mod harness;
 mod hostile;
 mod icmp;
+mod listen;
 mod receive;
 mod recovery;
 mod timers;
