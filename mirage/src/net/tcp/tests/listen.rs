@@ -3,8 +3,8 @@
 //! initial sequence numbers and ephemeral ports.
 
 use super::harness::*;
-use crate::net::tcp::Config;
-use crate::net::wire::tcp::{Flags, SeqNumber};
+use crate::net::tcp::{Config, State, TcpEngine};
+use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 
 /// A passive connection that we closed first and the peer acknowledged
 /// with its own FIN: released, it is a TIME-WAIT record. Returns the
@@ -75,4 +75,75 @@ fn two_time_wait_records_do_not_ack_each_other() {
     // duplicated FIN.
     let sent = sim.a.stats().segments_out + sim.b.stats().segments_out - before;
     assert!(sent <= 6, "{sent} segments in the close");
+}
+
+/// RFC 9293 section 3.6.1 (and RFC 6191): a SYN that reopens a 4-tuple in
+/// TIME-WAIT gets an initial sequence number above every number the old
+/// incarnation used, so that none of its old segments falls in the new
+/// connection's window.
+#[test]
+fn a_connection_reopened_from_time_wait_starts_above_the_old_sequence() {
+    // (A megabyte sent in 10 ms: far more than the 4-microsecond clock of
+    // RFC 6528 moved the initial sequence number meanwhile.)
+    let (mut p, old_nxt) = time_wait_record(Config::default(), 1 << 20);
+    p.now += 10 * MS;
+    let syn = Seg {
+        seq: p.seq + 100_000,
+        ..Seg::peer_syn(Options {
+            mss: Some(1460),
+            timestamp: Some((p.ts + 10, 0)),
+            ..Default::default()
+        })
+    };
+    let out = p.deliver(&syn);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(p.us.stats().time_wait_reused, 1);
+    assert!(
+        out[0].seq > old_nxt,
+        "new ISS {:?} not above the old SND.NXT {:?}",
+        out[0].seq,
+        old_nxt
+    );
+}
+
+/// The same for our own connect to a 4-tuple held in TIME-WAIT.
+#[test]
+fn a_connect_reusing_a_time_wait_tuple_starts_above_the_old_sequence() {
+    let mut us = TcpEngine::new(Config::default(), [3; 32]);
+    let id = us.connect(0, (A, 4000), (B, 80)).unwrap();
+    let syn = flush(&mut us, 0).remove(0);
+    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options.timestamp = Some((10, syn.options.timestamp.unwrap().0));
+    feed(&mut us, MS, &synack);
+    assert_eq!(us.state(id), Ok(State::Established));
+    // A megabyte sent and acknowledged.
+    let mut left = 1usize << 20;
+    let mut peer_ack = syn.seq + 1;
+    while left > 0 {
+        left -= us.send(id, &[7u8; 8192][..left.min(8192)]).unwrap();
+        for s in flush(&mut us, MS) {
+            peer_ack = peer_ack.max(s.seq + s.payload.len());
+        }
+        let mut ack = syn.reply(SeqNumber(5001), peer_ack, Flags::ACK);
+        ack.options.timestamp = Some((10, 0));
+        feed(&mut us, MS, &ack);
+    }
+    us.close(id).unwrap();
+    let fin = flush(&mut us, MS).remove(0);
+    assert!(fin.flags.fin());
+    let mut finack = fin.reply(SeqNumber(5001), fin.seq + 1, Flags::FIN | Flags::ACK);
+    finack.options.timestamp = Some((11, fin.options.timestamp.unwrap().0));
+    feed(&mut us, 2 * MS, &finack);
+    assert_eq!(us.occupancy().time_wait, 1);
+    let old_nxt = fin.seq + 1;
+    us.connect(3 * MS, (A, 4000), (B, 80)).unwrap();
+    let syn = flush(&mut us, 3 * MS).remove(0);
+    assert_eq!(syn.flags, Flags::SYN);
+    assert!(
+        syn.seq > old_nxt,
+        "new ISS {:?} not above the old SND.NXT {:?}",
+        syn.seq,
+        old_nxt
+    );
 }
