@@ -1228,6 +1228,8 @@ impl TcpEngine {
 impl TcpEngine {
     /// A segment for a listening port and no connection (RFC 9293 section
     /// 3.10.7.2), with SYN cookies beyond the backlog.
+    /// `reuse`: the 4-tuple's TIME-WAIT record just ended (see `insert`).
+    #[allow(clippy::too_many_arguments)]
     fn process_listen<T: Transmit>(
         &mut self,
         now: u64,
