@@ -1896,14 +1896,16 @@ impl TcpEngine {
                 self.reclaim(id.index);
                 return Ok(());
             }
-            State::TimeWait => {
+            State::TimeWait if !c.ack_now => {
                 let at = c.close_at.unwrap_or(0);
                 self.retire_to_time_wait(id.index, at);
                 return Ok(());
             }
-            // FIN-WAIT-2 gets its give-up timer from `arm_timers` on the
-            // next dispatch.
-            State::FinWait2 => {}
+            // With the ACK of the peer's FIN still due, the connection
+            // waits for `dispatch` to send it, then is retired (see
+            // `after_event_lifecycle`). FIN-WAIT-2 gets its give-up timer
+            // from `arm_timers` on the next dispatch.
+            State::TimeWait | State::FinWait2 => {}
             _ => c.shutdown_write(),
         }
         c.recv_waker = None;

@@ -147,3 +147,126 @@ fn a_connect_reusing_a_time_wait_tuple_starts_above_the_old_sequence() {
         old_nxt
     );
 }
+
+/// A SYN to port 80 from `port` with timestamps.
+fn syn_from(port: u16) -> Seg {
+    Seg {
+        src_port: port,
+        seq: SeqNumber(u32::from(port) * 1000),
+        ..Seg::peer_syn(Options {
+            mss: Some(1460),
+            timestamp: Some((5, 0)),
+            ..Default::default()
+        })
+    }
+}
+
+/// A port is listened on once; closing the listener resets its half-open
+/// and unaccepted connections, leaves nothing, and frees the port for a
+/// new listener.
+#[test]
+fn closing_a_listener_resets_its_connections_and_frees_the_port() {
+    let mut us = TcpEngine::new(Config::default(), [3; 32]);
+    let l = us.listen(80, 8).unwrap();
+    assert_eq!(us.listen(80, 8), Err(crate::net::tcp::TcpError::AddrInUse));
+    // one half-open, one queued
+    let sa = feed(&mut us, 0, &syn_from(1000)).remove(0);
+    feed(&mut us, 0, &syn_from(1001));
+    let mut ack = sa.reply(sa.ack, sa.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((6, sa.options.timestamp.unwrap().0));
+    assert!(feed(&mut us, MS, &ack).is_empty());
+    assert_eq!(us.occupancy().connections, 2);
+    us.close_listener(l).unwrap();
+    let out = flush(&mut us, 2 * MS);
+
+    assert_eq!(out.len(), 2);
+    assert!(out.iter().all(|s| s.flags.rst()));
+    assert_eq!(us.accept(l), Err(crate::net::tcp::TcpError::InvalidHandle));
+    assert_empty(&us);
+    let l2 = us.listen(80, 8).unwrap();
+    let sa = feed(&mut us, 3 * MS, &syn_from(1000)).remove(0);
+    let mut ack = sa.reply(sa.ack, sa.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((7, sa.options.timestamp.unwrap().0));
+    feed(&mut us, 3 * MS, &ack);
+    assert!(us.accept(l2).unwrap().is_some());
+}
+
+/// RFC 6056: ephemeral ports per destination; when none is left the
+/// connect fails at once (and leaves nothing), while another destination
+/// still gets one; an explicit 4-tuple in use is refused.
+#[test]
+fn ephemeral_ports_run_out_per_destination_with_an_error() {
+    let cfg = Config {
+        ephemeral_min: 60000,
+        ephemeral_max: 60002,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(cfg, [3; 32]);
+    let mut ports = alloc::vec::Vec::new();
+    for _ in 0..3 {
+        let id = us.connect(0, (A, 0), (B, 80)).unwrap();
+        ports.push(us.endpoints(id).unwrap().0.1);
+    }
+    ports.sort();
+    assert_eq!(ports, [60000, 60001, 60002]);
+    assert_eq!(
+        us.connect(0, (A, 0), (B, 80)),
+        Err(crate::net::tcp::TcpError::NoPortAvailable)
+    );
+    assert_eq!(us.occupancy().connections, 3);
+    assert_eq!(us.occupancy().table, 3);
+    // Another destination has its own ports.
+    us.connect(0, (A, 0), (B, 81)).unwrap();
+    assert_eq!(
+        us.connect(0, (A, 60000), (B, 80)),
+        Err(crate::net::tcp::TcpError::AddrInUse)
+    );
+}
+
+/// `max_connections` holds for passive opens too: beyond it a SYN gets a
+/// cookie, and the cookie's ACK opens nothing while the bound holds.
+#[test]
+fn the_bound_on_connections_holds_for_listeners_and_cookies() {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(cfg, [3; 32]);
+    let l = us.listen(80, 8).unwrap();
+    us.connect(0, (A, 0), (B, 80)).unwrap();
+    feed(&mut us, 0, &syn_from(1000));
+    assert_eq!(us.occupancy().connections, 2);
+    let c = feed(&mut us, 0, &syn_from(1001)).remove(0);
+    assert_eq!(us.stats().syn_cookies_sent, 1);
+    let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((6, c.options.timestamp.unwrap().0));
+    let out = feed(&mut us, MS, &ack);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(us.occupancy().connections, 2);
+    assert_eq!(us.accept(l), Ok(None));
+}
+
+/// A connection of the application's reached TIME-WAIT by the peer's FIN,
+/// whose ACK waits for `dispatch`; the application closes it before that
+/// `dispatch` (or after one the device refused): the ACK still goes out,
+/// or the peer in LAST-ACK waits a retransmission timeout for it.
+#[test]
+fn closing_in_time_wait_still_acknowledges_the_peers_fin() {
+    let mut p = Peer::passive(Config::default());
+    p.us.shutdown_write(p.id).unwrap();
+    let fin = p.wait(0).remove(0);
+    assert!(fin.flags.fin());
+    p.ack = fin.seq + 1;
+    let s = p.seg(Flags::FIN | Flags::ACK, b"");
+    p.seq += 1;
+    let mut cap = Capture::new();
+    p.us.process(p.now, &s.src, &s.dst, &s.bytes(), &mut cap);
+    assert!(cap.out.is_empty());
+    assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
+    p.us.close(p.id).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1, "the ACK of the peer's FIN: {out:?}");
+    assert_eq!((out[0].flags, out[0].ack), (Flags::ACK, p.seq));
+    let o = p.us.occupancy();
+    assert_eq!((o.connections, o.time_wait), (0, 1), "{o:?}");
+}
