@@ -141,8 +141,13 @@ impl TimeWaitTable {
     }
 
     /// A record's deadline moved (a retransmitted FIN restarts 2 MSL).
+    /// (The same deadline again, FINs within one clock reading, adds no
+    /// order entry: one of the record's deadline is not stale, and would
+    /// not be compacted away.)
     pub(crate) fn restart(&mut self, h: u64, t: &FourTuple, deadline: u64) {
-        if let Some(e) = self.get_mut(h, t) {
+        if let Some(e) = self.get_mut(h, t)
+            && e.deadline != deadline
+        {
             e.deadline = deadline;
             self.order.push_back((h, *t, deadline));
             self.compact();
@@ -237,5 +242,21 @@ mod tests {
         assert_eq!(tw.len(), 1);
         assert!(tw.contains(&tuple(2)));
         assert_eq!(tw.next_deadline(), Some(14));
+    }
+
+    /// A peer sending FINs to a record restarts it each time: with the
+    /// same clock reading (one batch of segments, a coarse clock) the
+    /// restarts must not pile up entries (stale ones are compacted, but
+    /// one of the same deadline is not stale).
+    #[test]
+    fn restarts_at_one_instant_do_not_grow_the_order() {
+        let mut tw = TimeWaitTable::new(8, Secrets::new(&[1; 32]).table_hasher());
+        tw.insert(tuple(1), entry(10));
+        for _ in 0..10_000 {
+            tw.restart(tw.hash(&tuple(1)), &tuple(1), 20);
+        }
+        assert!(tw.order.len() <= 18, "{} order entries", tw.order.len());
+        tw.expire(20);
+        assert_eq!(tw.len(), 0);
     }
 }
