@@ -441,6 +441,17 @@ fn iss_after(isn: SeqNumber, old_snd_nxt: Option<SeqNumber>) -> SeqNumber {
     }
 }
 
+/// Whether a SYN (without ACK) for a 4-tuple in TIME-WAIT is clearly
+/// new (RFC 6191 section 2): a timestamp above the last one seen
+/// (`ts_recent`, when the old connection used timestamps and the SYN has
+/// one), or else a sequence number beyond `RCV.NXT`.
+fn syn_is_new(ts_recent: Option<u32>, rcv_nxt: SeqNumber, seg: &Repr) -> bool {
+    match (ts_recent, seg.options.timestamp) {
+        (Some(recent), Some((val, _))) => (val.wrapping_sub(recent) as i32) > 0,
+        _ => seg.seq > rcv_nxt,
+    }
+}
+
 /// All TCP connections and listeners of a stack.
 pub struct TcpEngine {
     config: Config,
@@ -938,6 +949,11 @@ impl TcpEngine {
             if !cached {
                 self.last = Some((tuple(), idx));
             }
+            // (A SYN without ACK: a retransmitted one in SYN-RECEIVED, or
+            // a new one for TIME-WAIT.)
+            if f.syn() && !f.ack() && self.reopen_time_wait(idx, now, seg, tx) {
+                return;
+            }
             self.process_conn(idx, now, seg, tx);
             return;
         }
@@ -1052,10 +1068,7 @@ impl TcpEngine {
             return;
         };
         if f.syn() && !f.ack() {
-            let newer = match (e.ts, seg.options.timestamp) {
-                (Some((recent, _)), Some((val, _))) => (val.wrapping_sub(recent) as i32) > 0,
-                _ => seg.seq > e.rcv_nxt,
-            };
+            let newer = syn_is_new(e.ts.map(|t| t.0), e.rcv_nxt, seg);
             if newer && let Some(l) = self.listener_on(tuple.local_port) {
                 self.tw.remove_hashed(h, &tuple);
                 self.stats.time_wait_reused += 1;
@@ -1077,6 +1090,42 @@ impl TcpEngine {
         if self.limiter.allow(now) {
             self.send_tw_ack(tx, tuple, e, now);
         }
+    }
+
+    /// A SYN for a connection still in the table (the application's, or
+    /// an orphan whose last ACK is due) in TIME-WAIT: if it is clearly new
+    /// (RFC 6191, as for a record: see [`syn_is_new`]) and a listener has
+    /// the port, the old connection ends (its reader sees the end of the
+    /// stream it already had) and the SYN opens a new one, as RFC 9293
+    /// section 3.10.7.4 allows in TIME-WAIT. `false`: the connection
+    /// processes the SYN (a challenge ACK). (`seg` is a SYN without ACK.)
+    #[cold]
+    fn reopen_time_wait<T: Transmit>(
+        &mut self,
+        idx: u32,
+        now: u64,
+        seg: &Repr,
+        tx: &mut T,
+    ) -> bool {
+        let Some(c) = self.slot_conn(idx) else {
+            return false;
+        };
+        if c.state != State::TimeWait || !syn_is_new(c.ts_ok.then_some(c.ts_recent), c.rcv_nxt, seg)
+        {
+            return false;
+        }
+        let (tuple, h, old) = (c.tuple, c.hash, c.snd_max);
+        let Some(l) = self.listener_on(tuple.local_port) else {
+            return false;
+        };
+        if let Some(c) = self.slot_conn(idx) {
+            c.terminate(None);
+        }
+        // (Out of the table, reclaimed if nobody holds it.)
+        self.after_event(idx, now, false);
+        self.stats.time_wait_reused += 1;
+        self.process_listen(now, l, tuple, h, seg, tx, Some(old));
+        true
     }
 
     fn tw_ack_repr(tuple: FourTuple, e: TwEntry, now: u64) -> Repr<'static> {

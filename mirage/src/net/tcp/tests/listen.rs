@@ -270,3 +270,53 @@ fn closing_in_time_wait_still_acknowledges_the_peers_fin() {
     let o = p.us.occupancy();
     assert_eq!((o.connections, o.time_wait), (0, 1), "{o:?}");
 }
+
+/// RFC 9293 section 3.10.7.4 (fourth check) and RFC 6191: a new SYN with a
+/// newer timestamp reopens a 4-tuple in TIME-WAIT, whether the application
+/// still holds the old connection or has released it (a record).
+#[test]
+fn a_new_syn_reopens_time_wait_of_a_connection_still_held() {
+    let mut p = Peer::passive(Config::default());
+    p.us.send(p.id, b"response").unwrap();
+    let data = p.wait(0).remove(0);
+    p.ack = data.seq + data.payload.len();
+    p.close_to_time_wait();
+    let old_nxt = p.ack;
+    p.now += 10 * MS;
+    let syn = Seg {
+        seq: p.seq + 100_000,
+        ..Seg::peer_syn(Options {
+            mss: Some(1460),
+            timestamp: Some((p.ts + 10, 0)),
+            ..Default::default()
+        })
+    };
+    let out = p.deliver(&syn);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, Flags::SYN | Flags::ACK);
+    assert_eq!(out[0].ack, syn.seq + 1);
+    assert!(out[0].seq > old_nxt, "{:?} {:?}", out[0].seq, old_nxt);
+    assert_eq!(p.us.stats().time_wait_reused, 1);
+    // The old connection is over: its reader sees the end of the stream.
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(
+        p.us.recv(p.id, &mut [0; 4]),
+        Err(crate::net::tcp::TcpError::Eof)
+    );
+    p.us.close(p.id).unwrap();
+    // An old SYN (older timestamp) on a held TIME-WAIT is only
+    // acknowledged.
+    let mut q = Peer::passive(Config::default());
+    q.close_to_time_wait();
+    let old = Seg {
+        seq: q.seq + 100_000,
+        ..Seg::peer_syn(Options {
+            timestamp: Some((q.ts - 50, 0)),
+            ..Default::default()
+        })
+    };
+    let out = q.deliver(&old);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].flags, Flags::ACK);
+    assert_eq!(q.us.state(q.id), Ok(State::TimeWait));
+}
