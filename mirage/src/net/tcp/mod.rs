@@ -290,7 +290,8 @@ pub struct Stats {
     pub established: u64,
     /// TIME-WAIT records dropped early for room.
     pub time_wait_evicted: u64,
-    /// TIME-WAIT records ended by a new SYN (RFC 6191).
+    /// 4-tuples in TIME-WAIT (records, or connections still held) reused:
+    /// by a new SYN (RFC 6191), or by a connect that takes a record over.
     pub time_wait_reused: u64,
     /// ICMP errors about one of our connections' segments that passed the
     /// checks of [`TcpEngine::icmp_error`] (acted on, or an MTU report
