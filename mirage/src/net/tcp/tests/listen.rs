@@ -320,3 +320,46 @@ fn a_new_syn_reopens_time_wait_of_a_connection_still_held() {
     assert_eq!(out[0].flags, Flags::ACK);
     assert_eq!(q.us.state(q.id), Ok(State::TimeWait));
 }
+
+/// RFC 4987 section 3.6: what a SYN cookie cannot carry is dropped on both
+/// sides alike. Without timestamps the cookie SYN-ACK offers no window
+/// scaling or SACK, and the connection uses neither; with timestamps but
+/// no window scale from the peer, SACK only.
+#[test]
+fn a_cookie_connection_uses_exactly_the_options_its_syn_ack_offered() {
+    let config = Config {
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(config, [4; 32]);
+    let l = us.listen(80, 1).unwrap();
+    feed(&mut us, 0, &syn_from(999));
+    for (port, ts, ws) in [(1000u16, false, true), (1001, true, false)] {
+        let syn = Seg {
+            src_port: port,
+            seq: SeqNumber(u32::from(port) * 1000),
+            ..Seg::peer_syn(Options {
+                mss: Some(1400),
+                window_scale: ws.then_some(6),
+                sack_permitted: true,
+                timestamp: ts.then_some((5, 0)),
+                ..Default::default()
+            })
+        };
+        let c = feed(&mut us, 0, &syn).remove(0);
+        assert_eq!(c.flags, Flags::SYN | Flags::ACK);
+        let o = c.options;
+        assert_eq!(o.window_scale, None, "{o:?}");
+        assert_eq!(o.sack_permitted, ts, "{o:?}");
+        assert_eq!(o.timestamp.is_some(), ts, "{o:?}");
+        let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+        ack.options.timestamp = o.timestamp.map(|(v, _)| (6, v));
+        feed(&mut us, MS, &ack);
+        let id = us.accept(l).unwrap().expect("cookie connection");
+        let i = us.info(id).unwrap();
+        assert_eq!(i.window_scale, None);
+        assert_eq!((i.sack, i.timestamps), (ts, ts));
+        assert_eq!(i.mss, if ts { 1360 - 12 } else { 1360 });
+    }
+    assert_eq!(us.stats().syn_cookies_accepted, 2);
+}
