@@ -1664,6 +1664,15 @@ impl TcpEngine {
 
     /// Open a connection from `local` (port 0: an ephemeral port) to
     /// `remote`. The SYN leaves on the next `dispatch`.
+    ///
+    /// A 4-tuple whose connection is in TIME-WAIT and released (a record)
+    /// is taken over, with an initial sequence number above everything the
+    /// old connection sent (an ephemeral port is only chosen so when no
+    /// other is free). Errors: [`TcpError::AddrInUse`] for a 4-tuple held
+    /// by a connection, [`TcpError::NoPortAvailable`] when every ephemeral
+    /// port toward `remote` is, [`TcpError::TooManyConnections`] at
+    /// `Config::max_connections`, [`TcpError::Unaddressable`] for bad
+    /// addresses or a zero remote port; none leaves anything behind.
     pub fn connect(
         &mut self,
         now: u64,
