@@ -46,8 +46,9 @@ pub struct Config {
     /// accepted connections); beyond it SYNs are answered with SYN cookies
     /// (default 128).
     pub max_backlog: usize,
-    /// Use SYN cookies when a backlog is full (default true); otherwise
-    /// such SYNs are dropped.
+    /// Use SYN cookies when a backlog is full or `max_connections` is
+    /// reached (default true); otherwise such SYNs are dropped (a cookie's
+    /// ACK opens a connection only once there is room again).
     pub syn_cookies: bool,
     /// Congestion control of new connections (default CUBIC).
     pub congestion: CongestionAlgorithm,
