@@ -363,3 +363,40 @@ fn a_cookie_connection_uses_exactly_the_options_its_syn_ack_offered() {
     }
     assert_eq!(us.stats().syn_cookies_accepted, 2);
 }
+
+/// A cookie's ACK opens one connection: a replay of it reaches that
+/// connection (no second one), and once the listener is closed a cookie
+/// ACK draws a RST and opens nothing.
+#[test]
+fn a_cookie_ack_opens_once_and_not_after_its_listener_closed() {
+    let config = Config {
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(config, [4; 32]);
+    let l = us.listen(80, 1).unwrap();
+    feed(&mut us, 0, &syn_from(999));
+    let cookie_ack = |us: &mut TcpEngine, port: u16| {
+        let c = feed(us, 0, &syn_from(port)).remove(0);
+        let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+        ack.options.timestamp = Some((6, c.options.timestamp.unwrap().0));
+        ack
+    };
+    let ack = cookie_ack(&mut us, 1000);
+    feed(&mut us, MS, &ack);
+    assert!(feed(&mut us, 2 * MS, &ack).is_empty(), "a duplicate ACK");
+    assert_eq!(us.stats().syn_cookies_accepted, 1);
+    assert_eq!(us.occupancy().connections, 2);
+    let id = us.accept(l).unwrap().expect("cookie connection");
+    assert_eq!(us.accept(l), Ok(None));
+    let late = cookie_ack(&mut us, 1001);
+    us.close_listener(l).unwrap();
+    flush(&mut us, 3 * MS);
+    let out = feed(&mut us, 3 * MS, &late);
+    assert_eq!(out.len(), 1);
+    assert_eq!((out[0].flags, out[0].seq), (Flags::RST, late.ack));
+    assert_eq!(us.stats().syn_cookies_accepted, 1);
+    // Only the accepted connection is left.
+    assert_eq!(us.occupancy().connections, 1);
+    assert_eq!(us.state(id), Ok(State::Established));
+}
