@@ -1071,6 +1071,9 @@ impl TcpEngine {
         if f.syn() && !f.ack() {
             let newer = syn_is_new(e.ts.map(|t| t.0), e.rcv_nxt, seg);
             if newer && let Some(l) = self.listener_on(tuple.local_port) {
+                if self.reopen_refused(l) {
+                    return;
+                }
                 self.tw.remove_hashed(h, &tuple);
                 self.stats.time_wait_reused += 1;
                 self.process_listen(now, l, tuple, h, seg, tx, Some(e.snd_nxt));
@@ -1098,7 +1101,8 @@ impl TcpEngine {
     /// (RFC 6191, as for a record: see [`syn_is_new`]) and a listener has
     /// the port, the old connection ends (its reader sees the end of the
     /// stream it already had) and the SYN opens a new one, as RFC 9293
-    /// section 3.10.7.4 allows in TIME-WAIT. `false`: the connection
+    /// section 3.10.7.4 allows in TIME-WAIT (or, without room for it, the
+    /// SYN is dropped: see `reopen_refused`). `false`: the connection
     /// processes the SYN (a challenge ACK). (`seg` is a SYN without ACK.)
     #[cold]
     fn reopen_time_wait<T: Transmit>(
@@ -1119,6 +1123,9 @@ impl TcpEngine {
         let Some(l) = self.listener_on(tuple.local_port) else {
             return false;
         };
+        if self.reopen_refused(l) {
+            return true;
+        }
         if let Some(c) = self.slot_conn(idx) {
             c.terminate(None);
         }
@@ -1305,9 +1312,7 @@ impl TcpEngine {
             self.stats.dropped_no_ack += 1;
             return;
         }
-        let room = self.listener_mut(l).is_some_and(|li| li.has_room())
-            && self.live < self.config.max_connections;
-        if !room {
+        if !self.room_for_syn(l) {
             if self.config.syn_cookies {
                 self.send_cookie(now, l, tuple, seg, tx);
             } else {
@@ -1334,6 +1339,27 @@ impl TcpEngine {
             c.snd_wl1 = seg.seq;
         }
         self.after_event(idx, now, true);
+    }
+
+    /// Whether listener `l` can take a SYN as a half-open connection
+    /// (its backlog, and `Config::max_connections`).
+    fn room_for_syn(&mut self, l: ListenerId) -> bool {
+        self.listener_mut(l).is_some_and(|li| li.has_room())
+            && self.live < self.config.max_connections
+    }
+
+    /// A SYN that would reopen a 4-tuple in TIME-WAIT for listener `l`
+    /// finds no room and no SYN cookie to answer it: it is dropped as
+    /// `process_listen` would, and the TIME-WAIT stays (it still answers
+    /// old duplicates; the SYN's retransmission reopens it once there is
+    /// room). With cookies the TIME-WAIT ends, the cookie's ISS being
+    /// what it is (as Linux).
+    fn reopen_refused(&mut self, l: ListenerId) -> bool {
+        if self.config.syn_cookies || self.room_for_syn(l) {
+            return false;
+        }
+        self.stats.listen_overflows += 1;
+        true
     }
 
     /// The timestamp value of a cookie SYN-ACK: our clock with its low six

@@ -400,3 +400,55 @@ fn a_cookie_ack_opens_once_and_not_after_its_listener_closed() {
     assert_eq!(us.occupancy().connections, 1);
     assert_eq!(us.state(id), Ok(State::Established));
 }
+
+/// A SYN that would reopen a TIME-WAIT 4-tuple but finds no room (a full
+/// backlog, no SYN cookies) is dropped like any other: the TIME-WAIT
+/// record stays (it still answers old duplicates, and the SYN's
+/// retransmission reopens it once there is room).
+#[test]
+fn a_reopening_syn_refused_for_lack_of_room_leaves_time_wait_alone() {
+    let config = Config {
+        syn_cookies: false,
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let (mut p, _) = time_wait_record(config, 0);
+    // (The peer's first connection was accepted: the backlog is free.)
+    let half_open = feed(&mut p.us, p.now, &syn_from(999)).remove(0);
+    assert_eq!(half_open.flags, Flags::SYN | Flags::ACK);
+    p.now += 10 * MS;
+    let syn = Seg {
+        seq: p.seq + 100_000,
+        ..Seg::peer_syn(Options {
+            timestamp: Some((p.ts + 10, 0)),
+            ..Default::default()
+        })
+    };
+    assert!(p.deliver(&syn).is_empty());
+    let s = p.us.stats();
+    assert_eq!((s.listen_overflows, s.time_wait_reused), (1, 0), "{s:?}");
+    assert_eq!(p.us.occupancy().time_wait, 1);
+    // An old duplicate is still answered from TIME-WAIT.
+    let mut old = p.seg(Flags::ACK, b"old");
+    old.seq = p.seq - 10;
+    assert_eq!(p.deliver(&old).len(), 1);
+    // The same for a connection in TIME-WAIT still held.
+    let config = Config {
+        syn_cookies: false,
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let mut q = Peer::passive(config);
+    q.close_to_time_wait();
+    feed(&mut q.us, q.now, &syn_from(999));
+    let syn = Seg {
+        seq: q.seq + 100_000,
+        ..Seg::peer_syn(Options {
+            timestamp: Some((q.ts + 10, 0)),
+            ..Default::default()
+        })
+    };
+    assert!(q.deliver(&syn).is_empty());
+    assert_eq!(q.us.state(q.id), Ok(State::TimeWait));
+    assert_eq!(q.us.stats().listen_overflows, 1);
+}
