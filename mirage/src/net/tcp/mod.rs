@@ -1459,7 +1459,11 @@ impl TcpEngine {
             mss: Some(COOKIE_MSS[usize::from(mss_idx)]),
             ..Default::default()
         };
-        if let Some((val, ecr)) = seg.options.timestamp {
+        // (Options are encoded only in a cookie SYN-ACK's timestamp, which
+        // it carries only with timestamps on: see `send_cookie`.)
+        if let Some((val, ecr)) = seg.options.timestamp
+            && self.config.timestamps
+        {
             options.timestamp = Some((val, 0));
             if ecr & 32 != 0 {
                 let ws = ecr & 15;

@@ -452,3 +452,41 @@ fn a_reopening_syn_refused_for_lack_of_room_leaves_time_wait_alone() {
     assert_eq!(q.us.state(q.id), Ok(State::TimeWait));
     assert_eq!(q.us.stats().listen_overflows, 1);
 }
+
+/// With timestamps off, a cookie SYN-ACK carries no timestamp, so no
+/// options are encoded in one: an ACK that comes with a timestamp anyway
+/// (whose echo looks like an encoding) must not switch window scaling or
+/// SACK on, which the SYN-ACK never offered.
+#[test]
+fn without_timestamps_a_cookie_ack_cannot_switch_options_on() {
+    let config = Config {
+        max_backlog: 1,
+        timestamps: false,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(config, [4; 32]);
+    let l = us.listen(80, 1).unwrap();
+    feed(&mut us, 0, &syn_from(999));
+    let syn = Seg {
+        options: Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((5, 0)),
+            ..Default::default()
+        },
+        ..syn_from(1000)
+    };
+    let c = feed(&mut us, 0, &syn).remove(0);
+    let o = c.options;
+    assert_eq!(
+        (o.window_scale, o.sack_permitted, o.timestamp),
+        (None, false, None)
+    );
+    let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((6, 32 | 16 | 7));
+    feed(&mut us, MS, &ack);
+    let id = us.accept(l).unwrap().expect("cookie connection");
+    let i = us.info(id).unwrap();
+    assert_eq!((i.window_scale, i.sack, i.timestamps), (None, false, false));
+}
