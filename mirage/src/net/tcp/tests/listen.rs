@@ -5,6 +5,7 @@
 use super::harness::*;
 use crate::net::tcp::{Config, State, TcpEngine};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
+use alloc::vec::Vec;
 
 /// A passive connection that we closed first and the peer acknowledged
 /// with its own FIN: released, it is a TIME-WAIT record. Returns the
@@ -489,4 +490,36 @@ fn without_timestamps_a_cookie_ack_cannot_switch_options_on() {
     let id = us.accept(l).unwrap().expect("cookie connection");
     let i = us.info(id).unwrap();
     assert_eq!((i.window_scale, i.sack, i.timestamps), (None, false, false));
+}
+
+/// A half-open connection gives up after `syn_retries` timeouts of its
+/// SYN-ACK even if the SYN keeps coming (a peer that never gets our
+/// SYN-ACKs, or a spoofed SYN resent more often than the timeout): each
+/// duplicate SYN is answered, but does not restart the give-up, or a SYN
+/// every half second would hold the half-open connection for ever. (The
+/// SYN that comes after the give-up opens a new one, with a new ISS.)
+#[test]
+fn duplicate_syns_do_not_keep_a_half_open_connection_for_ever() {
+    let mut us = TcpEngine::new(Config::default(), [4; 32]);
+    us.listen(80, 4).unwrap();
+    let syn = syn_from(1000);
+    let iss = feed(&mut us, 0, &syn).remove(0).seq;
+    let mut now = 0;
+    let mut renewed = None;
+    while now < 400_000 * MS && renewed.is_none() {
+        now += 500 * MS;
+        let mut out = Vec::new();
+        while let Some(d) = us.next_deadline().filter(|&d| d <= now) {
+            out.extend(flush(&mut us, d));
+        }
+        out.extend(feed(&mut us, now, &syn));
+        if out.iter().any(|s| s.seq != iss) {
+            renewed = Some(now);
+        }
+    }
+    let at = renewed.expect("the first half-open connection never gave up");
+    // 1 + 2 + 4 + ... + 32 + 60 (the largest timeout) s: seven timeouts,
+    // six SYN-ACKs sent again; then the next SYN.
+    assert!(at <= 124_000 * MS, "gave up at {at} ns");
+    assert!(at >= 123_000 * MS, "gave up at {at} ns");
 }
