@@ -38,10 +38,16 @@ fn peer_script() -> String {
         .into_owned()
 }
 
+/// `example` built for `target` with the direct stack (once per test
+/// binary; other tests' builds go first).
+fn build(example: &str, target: &str) -> PathBuf {
+    common::build_example_with(example, target, &[("MIRAGE_NET", "direct")])
+}
+
 /// Starts `example` for `target` in `ns` (the tap as `tap0` on unix, as
 /// `service` under spt) with `args`, and waits for `ready` in its output.
 fn start(ns: &mut Netns, target: &str, example: &str, args: &[&str], ready: &str) -> Lines {
-    let binary: PathBuf = common::build_example_with(example, target, &[("MIRAGE_NET", "direct")]);
+    let binary = build(example, target);
     let cmd = if target == "unix" {
         let mut cmd = ns.command(binary.to_str().unwrap());
         cmd.arg("--interface=tap0").args(args);
@@ -133,6 +139,11 @@ fn connect_out(target: &str) {
         return;
     }
     let mut ns = Netns::new("tcpout");
+    // Built before the listener starts: it accepts for 60 s at most, and
+    // the build (behind the other tests' builds) can take longer on a
+    // loaded machine, when the unikernel's connect found the listener
+    // gone ("connection refused").
+    build("tcp-echo", target);
     // The Linux listener first: the unikernel connects at start.
     let mut listener = ns.command("python3");
     listener.args([&peer_script(), "server", "7000", &(16 * MB).to_string()]);
