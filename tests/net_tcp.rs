@@ -618,6 +618,35 @@ fn a_reset_midway_ends_write_all_and_waiting_reads() {
     });
 }
 
+/// Two tasks accepting on one listener both get a connection, as on the
+/// socket stack: the second task's wait does not replace the first's
+/// (which then waited for good while connections queued up).
+#[test]
+fn two_tasks_accepting_on_one_listener_both_get_a_connection() {
+    use mirage::rt::{Either, join, select};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let listener: &'static _ = Box::leak(Box::new(b.tcp().bind(5009).unwrap()));
+        let spawner = Spawner::for_current_executor().await;
+        let first = spawner.spawn(async { listener.accept().await.map(|f| f.remote()) });
+        let second = spawner.spawn(async { listener.accept().await.map(|f| f.remote()) });
+        // (Both tasks wait on the listener before the connections.)
+        sleep_ns(SEC).await;
+        let x = a.tcp().connect(v4("10.0.0.2"), 5009).await.unwrap();
+        let y = a.tcp().connect(v4("10.0.0.2"), 5009).await.unwrap();
+        let both = select(join(first, second), sleep_ns(10 * SEC));
+        let Either::Left((first, second)) = both.await else {
+            panic!("an accepting task was never woken");
+        };
+        let mut got = [first.unwrap(), second.unwrap()];
+        got.sort();
+        let mut expected = [x.local(), y.local()];
+        expected.sort();
+        assert_eq!(got, expected);
+    });
+}
+
 /// A's side of a path through a router that sends ICMP errors back, as
 /// seen at A's device: IPv4 packets longer than `mtu_v4` with DF set are
 /// dropped with a fragmentation needed (RFC 1191), IPv6 packets longer

@@ -6,6 +6,7 @@
 
 use super::ConnId;
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::task::Waker;
 
 /// How long after the last cookie was sent cookie ACKs are accepted
@@ -21,7 +22,9 @@ pub(crate) struct Listener {
     pub(crate) half_open: usize,
     /// Established connections not yet accepted.
     pub(crate) queue: VecDeque<ConnId>,
-    pub(crate) waker: Option<Waker>,
+    /// The tasks waiting to accept, each once: several tasks may accept
+    /// on one listener, and each is woken by the next connection.
+    wakers: Vec<Waker>,
     /// Cookie ACKs are accepted until then.
     pub(crate) cookies_until: Option<u64>,
 }
@@ -33,7 +36,7 @@ impl Listener {
             backlog: backlog.max(1),
             half_open: 0,
             queue: VecDeque::new(),
-            waker: None,
+            wakers: Vec::new(),
             cookies_until: None,
         }
     }
@@ -43,9 +46,19 @@ impl Listener {
         self.half_open + self.queue.len() < self.backlog
     }
 
-    pub(crate) fn wake(&self) {
-        if let Some(w) = &self.waker {
-            w.wake_by_ref();
+    /// Registers `w` to be woken by the next connection, besides the
+    /// other tasks waiting (a task waiting again is not added twice).
+    pub(crate) fn register(&mut self, w: &Waker) {
+        if !self.wakers.iter().any(|o| o.will_wake(w)) {
+            self.wakers.push(w.clone());
+        }
+    }
+
+    /// Wakes every task waiting to accept (those that find the queue
+    /// empty register again).
+    pub(crate) fn wake(&mut self) {
+        for w in self.wakers.drain(..) {
+            w.wake();
         }
     }
 }

@@ -1685,10 +1685,11 @@ impl TcpEngine {
         Ok(())
     }
 
-    /// Register the waker woken when a connection is ready to accept.
+    /// Register the waker woken when a connection is ready to accept
+    /// (each of several tasks accepting on the listener is woken).
     pub fn register_accept_waker(&mut self, l: ListenerId, w: &Waker) -> Result<(), TcpError> {
         let li = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
-        set_waker(&mut li.waker, w);
+        li.register(w);
         Ok(())
     }
 
