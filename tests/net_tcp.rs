@@ -647,6 +647,44 @@ fn two_tasks_accepting_on_one_listener_both_get_a_connection() {
     });
 }
 
+/// `shutdown_write` as on the socket stack: twice is fine, also once the
+/// connection ended in order (both FINs acknowledged); on a connection
+/// the peer reset it fails with the reset, as `write` does (the peer
+/// will never read the end of the stream).
+#[test]
+fn shutdown_write_twice_after_the_end_and_after_a_reset() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5010).await;
+        flow.shutdown_write().await.unwrap();
+        flow.shutdown_write().await.unwrap();
+        let mut buf = [0u8; 8];
+        assert_eq!(peer.read(&mut buf).await, Ok(0));
+        peer.write_all(b"after").await.unwrap();
+        peer.shutdown_write().await.unwrap();
+        // Reading goes on after our shutdown, to the peer's end, for good.
+        flow.read_exact(&mut buf[..5]).await.unwrap();
+        assert_eq!(&buf[..5], b"after");
+        for _ in 0..3 {
+            assert_eq!(flow.read(&mut buf).await, Ok(0));
+        }
+        sleep_ns(SEC).await;
+        flow.shutdown_write().await.unwrap();
+        assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+        flow.close().await.unwrap();
+        peer.close().await.unwrap();
+
+        let (mut flow, peer) = netsim::connected(a, b, v4("10.0.0.2"), 5011).await;
+        peer.abort().unwrap();
+        sleep_ns(SEC).await;
+        assert_eq!(flow.shutdown_write().await, Err(TcpError::Reset));
+        assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+        assert_eq!(flow.shutdown_write().await, Err(TcpError::Reset));
+        flow.close().await.unwrap();
+    });
+}
+
 /// A's side of a path through a router that sends ICMP errors back, as
 /// seen at A's device: IPv4 packets longer than `mtu_v4` with DF set are
 /// dropped with a fragmentation needed (RFC 1191), IPv6 packets longer

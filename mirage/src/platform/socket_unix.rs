@@ -724,11 +724,19 @@ impl Flow for SocketFlow {
         Ok(r)
     }
 
+    /// The kernel's `ENOTCONN` (the connection ended) is `Ok` if it ended
+    /// in order, as on the direct stack, and the connection's error
+    /// (`SO_ERROR`) if it failed.
     async fn shutdown_write(&mut self) -> Result<(), TcpError> {
         check(&self.failed)?;
-        self.stream
-            .shutdown(std::net::Shutdown::Write)
-            .map_err(|e| tcp_error("shutdown", &e))
+        match self.stream.shutdown(std::net::Shutdown::Write) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => match self.stream.take_error() {
+                Ok(None) => Ok(()),
+                Ok(Some(e)) | Err(e) => Err(keep(&self.failed, tcp_error("shutdown", &e))),
+            },
+            Err(e) => Err(keep(&self.failed, tcp_error("shutdown", &e))),
+        }
     }
 
     async fn close(self) -> Result<(), TcpError> {
@@ -1350,6 +1358,39 @@ mod tests {
             let mut expected = [a.local(), b.local()];
             expected.sort();
             assert_eq!(got, expected);
+        })
+        .unwrap();
+    }
+
+    /// `shutdown_write` as on the direct stack: twice is fine, also once
+    /// the connection ended in order (the kernel's `ENOTCONN`); on a
+    /// connection the peer reset it fails with the reset, as `write` does.
+    #[test]
+    fn shutdown_write_twice_after_the_end_and_after_a_reset() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (mut flow, mut peer) = connected().await;
+            flow.shutdown_write().await.unwrap();
+            flow.shutdown_write().await.unwrap();
+            let mut buf = [0u8; 8];
+            assert_eq!(peer.read(&mut buf).await, Ok(0));
+            peer.write_all(b"after").await.unwrap();
+            peer.shutdown_write().await.unwrap();
+            flow.read_exact(&mut buf[..5]).await.unwrap();
+            assert_eq!(&buf[..5], b"after");
+            for _ in 0..3 {
+                assert_eq!(flow.read(&mut buf).await, Ok(0));
+            }
+            assert_eq!(flow.shutdown_write().await, Ok(()));
+            assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+            flow.close().await.unwrap();
+
+            let (mut flow, peer) = connected().await;
+            peer.abort().unwrap();
+            until_readable(&mut flow).await;
+            assert_eq!(flow.shutdown_write().await, Err(TcpError::Reset));
+            assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+            assert_eq!(flow.shutdown_write().await, Err(TcpError::Reset));
         })
         .unwrap();
     }

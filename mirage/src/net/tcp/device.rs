@@ -209,6 +209,9 @@ pub trait Flow:
 
     /// Shuts our direction down: the peer reads the end of the stream after
     /// what was written (MirageOS's `shutdown `write`); reading goes on.
+    /// Shutting down again, or once the connection ended in order, is
+    /// `Ok`; on a connection that failed it is its error (`Reset`,
+    /// `TimedOut`), as for `write`.
     async fn shutdown_write(&mut self) -> Result<(), TcpError>;
 
     /// Closes the connection; it finishes in the background.

@@ -1964,9 +1964,16 @@ impl TcpEngine {
         Ok(self.conn(id)?.writable())
     }
 
-    /// Shut down writing: a FIN follows what is queued.
+    /// Shut down writing: a FIN follows what is queued. Again, or once
+    /// the connection ended in order, nothing more to do: `Ok`. On a
+    /// connection that failed (reset, timed out), its error: the peer will
+    /// not read the end of the stream.
     pub fn shutdown_write(&mut self, id: ConnId) -> Result<(), TcpError> {
-        self.conn_mut(id)?.shutdown_write();
+        let c = self.conn_mut(id)?;
+        if let Some(e) = c.error {
+            return Err(e);
+        }
+        c.shutdown_write();
         self.touch(id);
         Ok(())
     }
