@@ -685,6 +685,34 @@ fn shutdown_write_twice_after_the_end_and_after_a_reset() {
     });
 }
 
+/// `bind(0)` listens on an ephemeral port, as on the socket stack (and
+/// as UDP's `bind(0)` does): `local_port` tells it, and connections to it
+/// are accepted. `listen(0)` is refused: nobody could know its port.
+#[test]
+fn binding_port_zero_listens_on_an_ephemeral_port() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let first = b.tcp().bind(0).unwrap();
+        let second = b.tcp().bind(0).unwrap();
+        let (p, q) = (first.local_port(), second.local_port());
+        assert!(p >= 49152 && q >= 49152 && p != q, "{p} {q}");
+        for (listener, port) in [(&first, p), (&second, q)] {
+            let mut flow = a.tcp().connect(v4("10.0.0.2"), port).await.unwrap();
+            let mut accepted = listener.accept().await.unwrap();
+            assert_eq!(accepted.local().1, port);
+            flow.write_all(b"hi").await.unwrap();
+            let mut buf = [0u8; 2];
+            accepted.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"hi");
+        }
+        assert_eq!(
+            b.tcp().listen(0, |_| async {}).await,
+            Err(TcpError::Unaddressable)
+        );
+    });
+}
+
 /// A's side of a path through a router that sends ICMP errors back, as
 /// seen at A's device: IPv4 packets longer than `mtu_v4` with DF set are
 /// dropped with a fragmentation needed (RFC 1191), IPv6 packets longer

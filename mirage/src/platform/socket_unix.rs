@@ -1362,6 +1362,20 @@ mod tests {
         .unwrap();
     }
 
+    /// `Tcp::listen` on port 0 is refused, as on the direct stack: the
+    /// kernel would pick a port nobody could know (`bind(0)` tells it).
+    #[test]
+    fn listening_on_port_zero_is_unaddressable() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let refused = tcp.listen(0, |_| async {}).await;
+            assert_eq!(refused, Err(TcpError::Unaddressable));
+            assert_ne!(tcp.bind(0).unwrap().local_port(), 0);
+        })
+        .unwrap();
+    }
+
     /// `shutdown_write` as on the direct stack: twice is fine, also once
     /// the connection ended in order (the kernel's `ENOTCONN`); on a
     /// connection the peer reset it fails with the reset, as `write` does.

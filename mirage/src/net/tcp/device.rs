@@ -65,17 +65,23 @@ pub trait Tcp {
     /// Opens a connection to `dst:port` (MirageOS's `create_connection`).
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<Self::Flow, TcpError>;
 
-    /// Listens on `port` of every address of the stack.
+    /// Listens on `port` of every address of the stack (0: an ephemeral
+    /// port, which [`TcpListener::local_port`] tells).
     fn bind(&'static self, port: u16) -> Result<Self::Listener, TcpError>;
 
     /// Listens on `port` and runs `handler` on each connection, in a task
-    /// of its own (the seed's `listen`), until the unikernel stops.
+    /// of its own (the seed's `listen`), until the unikernel stops. Port
+    /// 0 is `Unaddressable`: nobody could know the port (use
+    /// [`Tcp::bind`]).
     async fn listen<F, Fut>(&'static self, port: u16, handler: F) -> Result<(), TcpError>
     where
         F: Fn(Self::Flow) -> Fut + 'static,
         Fut: Future<Output = ()> + 'static,
         Self::Listener: 'static,
     {
+        if port == 0 {
+            return Err(TcpError::Unaddressable);
+        }
         let listener = self.bind(port)?;
         let spawner = crate::rt::Spawner::for_current_executor().await;
         let inner = spawner.clone();
@@ -476,7 +482,10 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
     }
 
     fn bind(&'static self, port: u16) -> Result<DirectListener<I, C>, TcpError> {
-        let id = self.with(|e| e.listen(port, DEFAULT_BACKLOG))?;
+        let (id, port) = self.with(|e| {
+            let id = e.listen(port, DEFAULT_BACKLOG)?;
+            e.listener_port(id).map(|port| (id, port))
+        })?;
         Ok(DirectListener {
             tcp: self,
             id,

@@ -51,7 +51,8 @@
 //! consumed or written, a value handed back)`, as smoltcp's do; `dispatch`
 //! returns whether everything pending went out.
 //!
-//! By handle, as smoltcp's sockets: [`TcpEngine::listen`] and [`TcpEngine::accept`],
+//! By handle, as smoltcp's sockets: [`TcpEngine::listen`] (an ephemeral port for
+//! port 0, [`TcpEngine::listener_port`]) and [`TcpEngine::accept`],
 //! [`TcpEngine::connect`] (an ephemeral port when the local port is 0, RFC 6056
 //! algorithm 3), [`TcpEngine::recv`] / [`TcpEngine::recv_with`] (zero-copy peek and
 //! consume), [`TcpEngine::send`] / [`TcpEngine::send_with`], [`TcpEngine::shutdown_write`],
@@ -1619,15 +1620,15 @@ impl TcpEngine {
 
 // The application's interface.
 impl TcpEngine {
-    /// Listen on `port` (any of our addresses) with a backlog (capped at
-    /// `Config::max_backlog`).
+    /// Listen on `port` (any of our addresses; 0: a port of the ephemeral
+    /// range no listener has, which [`TcpEngine::listener_port`] tells)
+    /// with a backlog (capped at `Config::max_backlog`).
     pub fn listen(&mut self, port: u16, backlog: usize) -> Result<ListenerId, TcpError> {
-        if port == 0 {
-            return Err(TcpError::Unaddressable);
-        }
-        if self.ports.contains_key(&port) {
-            return Err(TcpError::AddrInUse);
-        }
+        let port = match port {
+            0 => self.ephemeral_listen_port()?,
+            p if self.ports.contains_key(&p) => return Err(TcpError::AddrInUse),
+            p => p,
+        };
         let listener = Listener::new(port, backlog.min(self.config.max_backlog));
         let index = match self.listeners.iter().position(|s| s.listener.is_none()) {
             Some(i) => {
@@ -1647,6 +1648,33 @@ impl TcpEngine {
             index,
             generation: self.listeners[index as usize].generation,
         })
+    }
+
+    /// The port the listener `l` listens on.
+    pub fn listener_port(&self, l: ListenerId) -> Result<u16, TcpError> {
+        match self.listeners.get(l.index as usize) {
+            Some(ListenerSlot {
+                generation,
+                listener: Some(li),
+            }) if *generation == l.generation => Ok(li.port),
+            _ => Err(TcpError::InvalidHandle),
+        }
+    }
+
+    /// A port of the ephemeral range for a listener: the next one, in turn
+    /// with connections' ephemeral ports, that no listener has.
+    fn ephemeral_listen_port(&mut self) -> Result<u16, TcpError> {
+        let min = u32::from(self.config.ephemeral_min.max(1));
+        let max = u32::from(self.config.ephemeral_max).max(min);
+        let n = max - min + 1;
+        for i in 0..n {
+            let port = (min + self.port_counter.wrapping_add(i) % n) as u16;
+            if !self.ports.contains_key(&port) {
+                self.port_counter = self.port_counter.wrapping_add(i + 1);
+                return Ok(port);
+            }
+        }
+        Err(TcpError::NoPortAvailable)
     }
 
     /// Take an established connection from the listener's queue.
