@@ -491,10 +491,11 @@ impl Drop for SocketFlow {
     }
 }
 
-/// A flow's lasting error. The kernel tells a reset or a timeout once
-/// (then reads see the end of the stream and writes `EPIPE`); the flow
-/// keeps it for every later read and write, as the direct stack's
-/// connection does.
+/// A flow's lasting error. The kernel tells the error that ended the
+/// connection once (a reset; a timeout, or the ICMP error before it, as
+/// `EHOSTUNREACH`), then reads see the end of the stream and writes
+/// `EPIPE`; the flow keeps it for every later read and write, as the
+/// direct stack's connection does.
 type Failed = Cell<Option<TcpError>>;
 
 /// `Err` with the flow's lasting error, if it has one.
@@ -502,10 +503,17 @@ fn check(failed: &Failed) -> Result<(), TcpError> {
     failed.get().map_or(Ok(()), Err)
 }
 
-/// The error `e` of an I/O call, kept by the flow if it ends the
-/// connection.
-fn keep(failed: &Failed, e: TcpError) -> TcpError {
-    if matches!(e, TcpError::Reset | TcpError::TimedOut) {
+/// The error `e` of an I/O call on a connected flow (`what`), kept by the
+/// flow if it ended the connection: every error but `Closed` (a write
+/// after our own shutdown, or an error the flow does not know).
+fn fail(failed: &Failed, what: &str, e: &io::Error) -> TcpError {
+    // (`ENETUNREACH` here is an ICMP error's, as the direct stack's
+    // `NetworkUnreachable`, not a connect's missing route.)
+    let e = match e.kind() {
+        io::ErrorKind::NetworkUnreachable => TcpError::NetworkUnreachable,
+        _ => tcp_error(what, e),
+    };
+    if e != TcpError::Closed {
         failed.set(Some(e));
     }
     e
@@ -526,7 +534,7 @@ async fn read_stream(
                 reactor::wait(stream.as_raw_fd(), Interest::Readable).await
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(keep(failed, tcp_error("read", &e))),
+            Err(e) => return Err(fail(failed, "read", &e)),
         }
     }
 }
@@ -546,7 +554,7 @@ async fn write_stream(
                 reactor::wait(stream.as_raw_fd(), Interest::Writable).await
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(keep(failed, tcp_error("write", &e))),
+            Err(e) => return Err(fail(failed, "write", &e)),
         }
     }
 }
@@ -673,7 +681,7 @@ impl Flow for SocketFlow {
                     reactor::wait(self.stream.as_raw_fd(), Interest::Readable).await
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(keep(&self.failed, tcp_error("peek", &e))),
+                Err(e) => return Err(fail(&self.failed, "peek", &e)),
             }
         };
         let (used, r) = f(&self.buffer[..n]);
@@ -684,7 +692,7 @@ impl Flow for SocketFlow {
                 Ok(0) => break,
                 Ok(k) => left -= k,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(keep(&self.failed, tcp_error("read", &e))),
+                Err(e) => return Err(fail(&self.failed, "read", &e)),
             }
         }
         Ok(r)
@@ -706,7 +714,7 @@ impl Flow for SocketFlow {
                 Ok(_) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(keep(&self.failed, tcp_error("write", &e))),
+                Err(e) => return Err(fail(&self.failed, "write", &e)),
             }
         }
         while !stream_ready(&self.stream, Interest::Writable)? {
@@ -733,9 +741,9 @@ impl Flow for SocketFlow {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => match self.stream.take_error() {
                 Ok(None) => Ok(()),
-                Ok(Some(e)) | Err(e) => Err(keep(&self.failed, tcp_error("shutdown", &e))),
+                Ok(Some(e)) | Err(e) => Err(fail(&self.failed, "shutdown", &e)),
             },
-            Err(e) => Err(keep(&self.failed, tcp_error("shutdown", &e))),
+            Err(e) => Err(fail(&self.failed, "shutdown", &e)),
         }
     }
 
@@ -1048,6 +1056,36 @@ mod tests {
             assert_eq!(flow.write(b"x").await, Err(TcpError::Reset));
         })
         .unwrap();
+    }
+
+    /// Linux ends a connection that timed out after an ICMP error with that
+    /// error (`tcp_write_err`: the soft error, else `ETIMEDOUT`), told
+    /// once as for a reset: the flow keeps every error that ended the
+    /// connection, as the direct stack does (whose timeout after an ICMP
+    /// error is `HostUnreachable` too), so that the next read is not a
+    /// clean end of stream. `Closed` (a write after our own shutdown)
+    /// ends nothing: reading goes on.
+    #[test]
+    fn an_error_that_ended_the_connection_stays_the_flows() {
+        use super::{Failed, check, fail};
+        use std::io::Error;
+        // (Linux's numbers: EHOSTUNREACH, ENETUNREACH, ECONNREFUSED,
+        // ETIMEDOUT, ECONNRESET.)
+        for (errno, expected) in [
+            (113, TcpError::HostUnreachable),
+            (101, TcpError::NetworkUnreachable),
+            (111, TcpError::Refused),
+            (110, TcpError::TimedOut),
+            (104, TcpError::Reset),
+        ] {
+            let failed: Failed = Default::default();
+            let e = fail(&failed, "read", &Error::from_raw_os_error(errno));
+            assert_eq!(e, expected, "errno {errno}");
+            assert_eq!(check(&failed), Err(e), "errno {errno}");
+        }
+        let failed: Failed = Default::default();
+        fail(&failed, "write", &Error::from_raw_os_error(32));
+        assert_eq!(check(&failed), Ok(()));
     }
 
     /// A datagram's metadata on the (dual-stack) socket stack names the
