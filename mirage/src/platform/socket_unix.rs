@@ -412,28 +412,48 @@ impl TcpListener for SocketListener {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     reactor::wait(self.listener.as_raw_fd(), Interest::Readable).await
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // A connection reset before it was accepted, or (as
-                // accept(2) says Linux does) the network error of a new
-                // connection (ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN,
-                // ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH): the next.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(100 | 71 | 92 | 112 | 64 | 113 | 95 | 101)
-                    ) => {}
-                // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS,
-                // ENOMEM): the connection waits in the backlog, and the
-                // listener, readable meanwhile, is tried again later (an
-                // error would end `Tcp::listen`'s loop for good).
-                Err(e) if matches!(e.raw_os_error(), Some(24 | 23 | 105 | 12)) => {
-                    log::warn!(target: "tcp", "accept on port {}: {e}; retrying", self.port);
-                    crate::rt::sleep_ns(ACCEPT_RETRY_NS).await;
-                }
-                Err(e) => return Err(tcp_error("accept", &e)),
+                Err(e) => match accept_error(&e) {
+                    AcceptError::Next => {}
+                    AcceptError::Wait => {
+                        log::warn!(target: "tcp", "accept on port {}: {e}; retrying", self.port);
+                        crate::rt::sleep_ns(ACCEPT_RETRY_NS).await;
+                    }
+                    AcceptError::Fail => return Err(tcp_error("accept", &e)),
+                },
             }
         }
+    }
+}
+
+/// What [`SocketListener::accept`] does after an error of `accept(2)`.
+#[derive(Debug, PartialEq, Eq)]
+enum AcceptError {
+    /// The error was one connection's (or an interrupted call): the next.
+    Next,
+    /// Out of descriptors or memory: wait, then try again.
+    Wait,
+    /// The listener's: fail (which ends `Tcp::listen`'s loop for good).
+    Fail,
+}
+
+/// Sorts an error of `accept(2)` (Linux's numbers).
+fn accept_error(e: &io::Error) -> AcceptError {
+    match e.raw_os_error() {
+        // Interrupted, or a connection reset before it was accepted, or
+        // (as accept(2) says Linux does) the network error of a new
+        // connection (ENETDOWN, EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET,
+        // EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH), or what accept(2) says
+        // various kernels return for one (ENOSR, ESOCKTNOSUPPORT,
+        // EPROTONOSUPPORT, ETIMEDOUT), or a connection the firewall
+        // refuses (EPERM): the next.
+        Some(
+            4 | 103 | 104 | 100 | 71 | 92 | 112 | 64 | 113 | 95 | 101 | 63 | 94 | 93 | 110 | 1,
+        ) => AcceptError::Next,
+        // Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM):
+        // the connection waits in the backlog, and the listener, readable
+        // meanwhile, is tried again later.
+        Some(24 | 23 | 105 | 12) => AcceptError::Wait,
+        _ => AcceptError::Fail,
     }
 }
 
@@ -1398,6 +1418,30 @@ mod tests {
             assert_eq!(got, expected);
         })
         .unwrap();
+    }
+
+    /// The errors `accept(2)` reports for one connection, including those
+    /// its manual says various kernels return (`ETIMEDOUT`, `ENOSR`, ...)
+    /// and a connection the firewall refuses (`EPERM`), skip to the next
+    /// connection rather than fail the listener, which would end
+    /// `Tcp::listen`'s loop for good; a shortage is waited out; `EBADF`,
+    /// `EINVAL` (not listening) fail.
+    #[test]
+    fn accept_errors_of_one_connection_do_not_fail_the_listener() {
+        use super::{AcceptError, accept_error};
+        use std::io::Error;
+        let sorted = |errno| accept_error(&Error::from_raw_os_error(errno));
+        for errno in [
+            4, 103, 104, 100, 71, 92, 112, 64, 113, 95, 101, 63, 94, 93, 110, 1,
+        ] {
+            assert_eq!(sorted(errno), AcceptError::Next, "errno {errno}");
+        }
+        for errno in [24, 23, 105, 12] {
+            assert_eq!(sorted(errno), AcceptError::Wait, "errno {errno}");
+        }
+        for errno in [9, 22, 14] {
+            assert_eq!(sorted(errno), AcceptError::Fail, "errno {errno}");
+        }
     }
 
     /// `Tcp::listen` on port 0 is refused, as on the direct stack: the
