@@ -737,6 +737,36 @@ fn a_connect_to_a_neighbour_that_never_answers_is_host_unreachable() {
     );
 }
 
+/// A connect to an endpoint that is not one host's (unspecified,
+/// multicast, broadcast addresses; port 0) is `Unaddressable` at once, as
+/// on the socket stack: nothing is resolved or sent first.
+#[test]
+fn a_connect_to_no_unicast_endpoint_is_unaddressable_at_once() {
+    let (ha, hb) = hosts();
+    netsim::pair(
+        LinkConfig::default(),
+        ha,
+        hb,
+        move |a, _, clock| async move {
+            sleep_ns(3 * SEC).await;
+            for (dst, port) in [
+                (v4("0.0.0.0"), 7),
+                (v4("255.255.255.255"), 7),
+                (v4("224.0.0.1"), 7),
+                (v6("::"), 7),
+                (v6("ff02::1"), 7),
+                (v4("10.0.0.77"), 0),
+                (v6("fd00::77"), 0),
+            ] {
+                let started = clock.0.now();
+                let err = a.tcp().connect(dst, port).await.err();
+                assert_eq!(err, Some(TcpError::Unaddressable), "{dst} {port}");
+                assert_eq!(clock.0.now(), started, "{dst} {port}");
+            }
+        },
+    );
+}
+
 /// A's side of a path through a router that sends ICMP errors back, as
 /// seen at A's device: IPv4 packets longer than `mtu_v4` with DF set are
 /// dropped with a fragmentation needed (RFC 1191), IPv6 packets longer

@@ -473,6 +473,11 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
     /// connect with `HostUnreachable` (Linux's `EHOSTUNREACH`), not with
     /// `TimedOut` after every SYN was lost.
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<DirectFlow<I, C>, TcpError> {
+        // (An endpoint that is not one host's: refused before resolving,
+        // as the engine refuses it.)
+        if port == 0 || !super::valid_unicast(dst) {
+            return Err(TcpError::Unaddressable);
+        }
         let src = self.ip.src(dst).ok_or(TcpError::Unaddressable)?;
         // (The resolution's retries are the runner's timers: a resolution
         // that waits wakes the runner, which looks at its deadlines again.
