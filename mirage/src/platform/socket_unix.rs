@@ -298,6 +298,17 @@ fn tcp_error(what: &str, e: &io::Error) -> TcpError {
     }
 }
 
+/// What an error the network sent means (a connect's `SO_ERROR`, a
+/// flow's I/O error): as [`tcp_error`], but `ENETUNREACH` is an ICMP
+/// network unreachable, the direct stack's `NetworkUnreachable`, not a
+/// missing route (which a connect is told at once, as `Unaddressable`).
+fn network_error(what: &str, e: &io::Error) -> TcpError {
+    match e.kind() {
+        io::ErrorKind::NetworkUnreachable => TcpError::NetworkUnreachable,
+        _ => tcp_error(what, e),
+    }
+}
+
 /// TCP over the host's sockets (the seed's `socket_tcpv4v6`).
 #[derive(Debug)]
 pub struct SocketTcp {
@@ -356,7 +367,7 @@ impl Tcp for SocketTcp {
         reactor::wait(stream.as_raw_fd(), Interest::Writable).await;
         if let Some(e) = stream.take_error().map_err(|e| tcp_error("SO_ERROR", &e))? {
             reactor::deregister(stream.as_raw_fd());
-            return Err(tcp_error(&format!("connect to {to}"), &e));
+            return Err(network_error(&format!("connect to {to}"), &e));
         }
         SocketFlow::new(stream, to)
     }
@@ -527,12 +538,7 @@ fn check(failed: &Failed) -> Result<(), TcpError> {
 /// flow if it ended the connection: every error but `Closed` (a write
 /// after our own shutdown, or an error the flow does not know).
 fn fail(failed: &Failed, what: &str, e: &io::Error) -> TcpError {
-    // (`ENETUNREACH` here is an ICMP error's, as the direct stack's
-    // `NetworkUnreachable`, not a connect's missing route.)
-    let e = match e.kind() {
-        io::ErrorKind::NetworkUnreachable => TcpError::NetworkUnreachable,
-        _ => tcp_error(what, e),
-    };
+    let e = network_error(what, e);
     if e != TcpError::Closed {
         failed.set(Some(e));
     }
@@ -1533,6 +1539,21 @@ mod tests {
                 expected
             )))
         );
+    }
+
+    /// An `ENETUNREACH` the network sent (an ICMP network unreachable
+    /// for a connect's SYN, as `SO_ERROR`, or ending a flow) is
+    /// `NetworkUnreachable`, as the direct stack says for that ICMP error;
+    /// a connect's missing route, told at once, stays `Unaddressable`.
+    #[test]
+    fn a_network_unreachable_from_the_network_is_the_direct_stacks() {
+        use super::{network_error, tcp_error};
+        use std::io::Error;
+        let e = Error::from_raw_os_error(101);
+        assert_eq!(network_error("connect", &e), TcpError::NetworkUnreachable);
+        assert_eq!(tcp_error("connect", &e), TcpError::Unaddressable);
+        let e = Error::from_raw_os_error(113);
+        assert_eq!(network_error("connect", &e), TcpError::HostUnreachable);
     }
 
     /// The kernel's errors map to the direct stack's for the same events.
