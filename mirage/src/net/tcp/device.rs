@@ -63,6 +63,12 @@ pub trait Tcp {
     type Listener: TcpListener<Flow = Self::Flow>;
 
     /// Opens a connection to `dst:port` (MirageOS's `create_connection`).
+    /// Fails, on both stacks, with `Unaddressable` for an endpoint that is
+    /// not one host's (port 0; unspecified, multicast, broadcast
+    /// addresses) or that no route or address of ours reaches, `Refused`
+    /// when the peer resets the SYN, `HostUnreachable` /
+    /// `NetworkUnreachable` when no neighbour answers on the link or an
+    /// ICMP error says so, `TimedOut` when no answer comes at all.
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<Self::Flow, TcpError>;
 
     /// Listens on `port` of every address of the stack (0: an ephemeral
@@ -220,7 +226,11 @@ pub trait Flow:
     /// `TimedOut`), as for `write`.
     async fn shutdown_write(&mut self) -> Result<(), TcpError>;
 
-    /// Closes the connection; it finishes in the background.
+    /// Closes the connection; it finishes in the background (this does
+    /// not wait for the peer). A FIN follows what was written; with
+    /// received bytes left unread, the connection is reset instead (RFC
+    /// 2525 section 2.17), on both stacks. Dropping a flow closes it the
+    /// same way.
     async fn close(self) -> Result<(), TcpError>
     where
         Self: Sized;
