@@ -546,12 +546,16 @@ fn fail(failed: &Failed, what: &str, e: &io::Error) -> TcpError {
 }
 
 /// Reads from the non-blocking `stream`, waiting on the reactor while it
-/// has nothing.
+/// has nothing. An empty `buf` is `Ok(0)` at once, as the trait wants (the
+/// kernel's `recv` would wait for a byte) and as on the direct stack.
 async fn read_stream(
     mut stream: &std::net::TcpStream,
     failed: &Failed,
     buf: &mut [u8],
 ) -> Result<usize, TcpError> {
+    if buf.is_empty() {
+        return Ok(0);
+    }
     check(failed)?;
     loop {
         match stream.read(buf) {
@@ -566,12 +570,15 @@ async fn read_stream(
 }
 
 /// Writes to the non-blocking `stream`, waiting on the reactor while it
-/// has no room.
+/// has no room. No `data` is `Ok(0)` at once, as on the direct stack.
 async fn write_stream(
     mut stream: &std::net::TcpStream,
     failed: &Failed,
     data: &[u8],
 ) -> Result<usize, TcpError> {
+    if data.is_empty() {
+        return Ok(0);
+    }
     check(failed)?;
     loop {
         match stream.write(data) {
@@ -1448,6 +1455,32 @@ mod tests {
         for errno in [9, 22, 14] {
             assert_eq!(sorted(errno), AcceptError::Fail, "errno {errno}");
         }
+    }
+
+    /// A read into an empty buffer and a write of no bytes return `Ok(0)`
+    /// at once, as on the direct stack, whatever the connection's state:
+    /// after our shutdown, after a reset (the trait allows an error too;
+    /// the stacks agree).
+    #[test]
+    fn empty_reads_and_writes_are_ok_zero_as_on_the_direct_stack() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (mut flow, peer) = connected().await;
+            assert_eq!(flow.read(&mut []).await, Ok(0));
+            assert_eq!(flow.write(&[]).await, Ok(0));
+            flow.shutdown_write().await.unwrap();
+            assert_eq!(flow.write(&[]).await, Ok(0));
+            assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+            peer.abort().unwrap();
+            until_readable(&mut flow).await;
+            assert_eq!(flow.read(&mut [0u8; 4]).await, Err(TcpError::Reset));
+            assert_eq!(flow.read(&mut []).await, Ok(0));
+            assert_eq!(flow.write(&[]).await, Ok(0));
+            let (mut r, mut w) = flow.split();
+            assert_eq!(r.read(&mut []).await, Ok(0));
+            assert_eq!(w.write(&[]).await, Ok(0));
+        })
+        .unwrap();
     }
 
     /// `Tcp::listen` on port 0 is refused, as on the direct stack: the
