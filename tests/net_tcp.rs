@@ -747,6 +747,52 @@ fn a_connect_to_no_unicast_endpoint_is_unaddressable_at_once() {
     );
 }
 
+/// `writev` hands every buffer to the connection before anything leaves
+/// (MirageOS's `writev` is one write): small buffers go in one segment,
+/// not the first alone and the rest held by Nagle's algorithm until the
+/// peer's (delayed) acknowledgment. Empty buffers and many buffers carry
+/// the stream intact.
+#[test]
+fn writev_sends_its_buffers_together() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5012).await;
+        sleep_ns(SEC).await;
+        let before = a.direct_tcp().stats().segments_out;
+        flow.writev(&[b"GET / HTTP/1.1\r\n", b"", b"Host: b\r\n\r\n"])
+            .await
+            .unwrap();
+        let mut got = [0u8; 27];
+        peer.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"GET / HTTP/1.1\r\nHost: b\r\n\r\n");
+        assert_eq!(a.direct_tcp().stats().segments_out - before, 1);
+        // Many buffers, of every size up to 300 bytes, some empty: more
+        // than the send buffer holds at once.
+        let data = payload(300 * 301 / 2 * 8, 5);
+        let mut bufs = Vec::new();
+        let mut at = 0;
+        for round in 0..8 {
+            for len in 0..=300 {
+                let len = if round % 2 == 0 { len } else { 300 - len };
+                bufs.push(&data[at..at + len]);
+                at += len;
+            }
+        }
+        let reader = Spawner::for_current_executor().await.spawn(async move {
+            let mut back = vec![0u8; 300 * 301 / 2 * 8];
+            peer.read_exact(&mut back).await.unwrap();
+            back
+        });
+        flow.writev(&bufs).await.unwrap();
+        assert!(reader.await == data);
+        flow.writev(&[]).await.unwrap();
+        flow.shutdown_write().await.unwrap();
+        assert_eq!(flow.writev(&[b"late"]).await, Err(TcpError::Closed));
+        assert_eq!(flow.writev(&[b""]).await, Ok(()));
+    });
+}
+
 /// A's side of a path through a router that sends ICMP errors back, as
 /// seen at A's device: IPv4 packets longer than `mtu_v4` with DF set are
 /// dropped with a fragmentation needed (RFC 1191), IPv6 packets longer

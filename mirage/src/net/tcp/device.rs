@@ -168,7 +168,9 @@ pub trait Flow:
     /// `'static`); shutting down and closing stay with it.
     fn split(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
 
-    /// Writes every buffer, in order (MirageOS's `writev`).
+    /// Writes every buffer, in order (MirageOS's `writev`). This default
+    /// writes them one by one; the direct stack's queues them together,
+    /// so that small buffers leave in one segment.
     async fn writev(&mut self, bufs: &[&[u8]]) -> Result<(), TcpError> {
         for buf in bufs {
             embedded_io_async::Write::write_all(self, buf).await?;
@@ -833,6 +835,34 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
         // (The operation's flush dispatches the connection, which arms the
         // timer, and tells the runner if it must wake earlier.)
         self.tcp.op(|e| e.set_keepalive(self.id, keepalive))
+    }
+
+    /// Each step queues as much of the buffers as the send buffer takes,
+    /// in one engine operation, before anything is sent: small buffers
+    /// leave in one segment (written one by one, the first would go alone
+    /// and Nagle's algorithm hold the rest until the peer's acknowledgment).
+    async fn writev(&mut self, bufs: &[&[u8]]) -> Result<(), TcpError> {
+        let (tcp, id) = (self.tcp, self.id);
+        // (The buffer being written, and how much of it was.)
+        let (mut i, mut done) = (0, 0);
+        poll_fn(|cx| {
+            tcp.op(|e| {
+                while let Some(buf) = bufs.get(i) {
+                    let rest = &buf[done..];
+                    if rest.is_empty() {
+                        (i, done) = (i + 1, 0);
+                        continue;
+                    }
+                    match e.send_or_register(id, rest, cx.waker()) {
+                        Ok(0) => return Poll::Pending,
+                        Ok(n) => done += n,
+                        Err(err) => return Poll::Ready(Err(err)),
+                    }
+                }
+                Poll::Ready(Ok(()))
+            })
+        })
+        .await
     }
 
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
