@@ -79,9 +79,11 @@ pub trait Tcp {
     fn bind(&'static self, port: u16) -> Result<Self::Listener, TcpError>;
 
     /// Listens on `port` and runs `handler` on each connection, in a task
-    /// of its own (the seed's `listen`), until the unikernel stops. Port
-    /// 0 is `Unaddressable`: nobody could know the port (use
-    /// [`Tcp::bind`]).
+    /// of its own (the seed's `listen`), until the unikernel stops: a
+    /// connection's own errors (reset before it was accepted, ...) are the
+    /// handler's or skipped, and only an error of the listener itself
+    /// (logged) ends the loop. Port 0 is `Unaddressable`: nobody could
+    /// know the port (use [`Tcp::bind`]).
     async fn listen<F, Fut>(&'static self, port: u16, handler: F) -> Result<(), TcpError>
     where
         F: Fn(Self::Flow) -> Fut + 'static,
