@@ -380,6 +380,12 @@ impl Conn {
             }
         }
         self.reach_fin(now, ctx.config);
+        if flags.fin() && self.rx_fin.is_some() {
+            // A FIN beyond a hole is out of order: a duplicate ACK at once
+            // (RFC 5681 section 4.2), as for out-of-order data; without
+            // data it would otherwise draw none.
+            self.ack_now = true;
+        }
         None
     }
 

@@ -12,6 +12,7 @@ mod harness;
 mod hostile;
 mod icmp;
 mod listen;
+mod output;
 mod receive;
 mod recovery;
 mod timers;

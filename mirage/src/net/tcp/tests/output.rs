@@ -1,0 +1,79 @@
+//! The output path against RFC 896 / RFC 1122 (Nagle, silly-window
+//! avoidance, delayed ACKs), RFC 7323 (window scale, timestamps), RFC 6691
+//! (MSS and options) and RFC 9293's advertised-window rules.
+
+use super::harness::*;
+use crate::net::tcp::Config;
+use crate::net::wire::tcp::Flags;
+use alloc::vec;
+
+/// RFC 5681 section 4.2 / RFC 9293: an out-of-order segment draws an
+/// immediate (duplicate) ACK, a FIN alone included.
+#[test]
+fn an_out_of_order_fin_alone_is_acknowledged_at_once() {
+    let mut p = Peer::passive(Config::default());
+    let mut fin = p.seg(Flags::ACK | Flags::FIN, b"");
+    fin.seq = p.seq + 10;
+    let out = p.deliver(&fin);
+    assert_eq!(out.len(), 1, "a duplicate ACK at once: {out:?}");
+    assert_eq!(out[0].ack, p.seq);
+}
+
+/// Nagle (RFC 896, RFC 1122 4.2.3.4): a write of less than an MSS waits
+/// while data is unacknowledged; it goes with the ACK; no-delay sends it
+/// at once.
+#[test]
+fn nagle_holds_a_small_write_while_data_is_unacknowledged() {
+    let mut p = Peer::passive(Config::default());
+    p.us.send(p.id, b"first").unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].flags.psh());
+    p.us.send(p.id, b"second").unwrap();
+    assert!(p.wait(0).is_empty(), "held by Nagle");
+    p.ack = p.ack + 5;
+    let out = p.send(Flags::ACK, b"");
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload, b"second");
+    // No-delay: at once.
+    p.us.set_nodelay(p.id, true).unwrap();
+    p.us.send(p.id, b"third").unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload, b"third");
+}
+
+/// A FIN is not held by Nagle: the small tail and the FIN go at once.
+#[test]
+fn nagle_does_not_hold_the_fin() {
+    let mut p = Peer::passive(Config::default());
+    p.us.send(p.id, b"first").unwrap();
+    assert_eq!(p.wait(0).len(), 1);
+    p.us.send(p.id, b"tail").unwrap();
+    p.us.shutdown_write(p.id).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.fin());
+    assert_eq!(out[0].payload, b"tail");
+}
+
+/// A window update after a zero window once the application reads.
+#[test]
+fn reading_after_a_zero_window_sends_a_window_update() {
+    let mut p = Peer::passive(Config::default());
+    let chunk = vec![3u8; SEG];
+    let mut total = 0;
+    while total < 128 * 1024 {
+        let n = SEG.min(128 * 1024 - total);
+        p.send(Flags::ACK, &chunk[..n]);
+        total += n;
+    }
+    let out = p.wait(100 * MS);
+    let last = out.last().expect("an ACK");
+    assert_eq!(last.window, 0, "{last:?}");
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(p.us.recv(p.id, &mut buf), Ok(4096));
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1, "window update: {out:?}");
+    assert_eq!(usize::from(out[0].window) << 2, 4096);
+}
