@@ -130,6 +130,29 @@ impl Conn {
         o.sack_len = n;
     }
 
+    /// The payload of a full-sized segment now: the MSS less the room
+    /// the SACK blocks take while out-of-order data is held (RFC 6691
+    /// section 2: options reduce the payload; the segment with its options
+    /// stays within the peer's MSS and the path MTU).
+    #[inline(always)]
+    fn seg_mss(&self) -> usize {
+        if self.sack_ok && !self.asm.is_empty() {
+            self.sack_seg_mss()
+        } else {
+            self.mss
+        }
+    }
+
+    /// [`Self::seg_mss`] with SACK blocks (out of line: rare).
+    #[inline(never)]
+    fn sack_seg_mss(&self) -> usize {
+        let mut o = Options::default();
+        self.sack_into(&mut o);
+        // (`mss` already leaves room for the timestamps; SACK blocks with
+        // them never need the compact layout: at most 3 blocks then.)
+        self.mss.saturating_sub(o.buffer_len()).max(1)
+    }
+
     #[inline(always)]
     fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
         let mut options = Options::default();
@@ -181,7 +204,7 @@ impl Conn {
                 .data_end()
                 .since(self.snd_nxt)
                 .min(wnd_room)
-                .min(self.mss);
+                .min(self.seg_mss());
             if n > 0 && self.state.is_synchronized() && self.snd_nxt == self.snd_max {
                 return Some(self.make(now, Kind::Data, self.snd_nxt, n, Flags::ACK | Flags::PSH));
             }
@@ -208,7 +231,7 @@ impl Conn {
     /// A segment resending `[seq, seq + max)` (or less), with the FIN if it
     /// reaches it.
     fn resend(&self, now: u64, seq: SeqNumber, max: usize) -> Option<Plan> {
-        let data_len = self.data_end().since(seq).min(max).min(self.mss);
+        let data_len = self.data_end().since(seq).min(max).min(self.seg_mss());
         let mut flags = Flags::ACK;
         if let Some(f) = self.fin_allowed()
             && seq + data_len == f
@@ -238,7 +261,7 @@ impl Conn {
         // peer's delayed-ACK time. Either way the ACK (with SACK) starts
         // fast recovery if something was lost.
         if self.tlp_now && self.snd_una < self.snd_max {
-            let last = self.snd_max.since(self.snd_una).min(self.mss);
+            let last = self.snd_max.since(self.snd_una).min(self.seg_mss());
             let fin = usize::from(self.fin_seq().is_some_and(|f| self.snd_max > f));
             let start = self.snd_max - last.max(fin);
             let mut p = self.resend(now, start, last.max(fin));
@@ -301,13 +324,14 @@ impl Conn {
         let avail = end.since(nxt);
         let cwnd_room = cwnd.saturating_sub(in_flight);
         let wnd_room = (self.snd_una + self.snd_wnd).since(nxt);
-        let n = avail.min(cwnd_room).min(wnd_room).min(self.mss);
+        let mss = self.seg_mss();
+        let n = avail.min(cwnd_room).min(wnd_room).min(mss);
         let fin_here = self.fin_allowed().is_some_and(|f| nxt + n == f && nxt <= f);
         if n == 0 && !fin_here {
             return None;
         }
         let retransmit = nxt < self.snd_max;
-        if n > 0 && !retransmit && n < self.mss && !fin_here {
+        if n > 0 && !retransmit && n < mss && !fin_here {
             // Nagle (RFC 9293 3.7.4) and sender SWS avoidance.
             let nagle_ok = self.nodelay || nxt == self.snd_una;
             let big = self.max_snd_wnd > 0 && n >= self.max_snd_wnd / 2;

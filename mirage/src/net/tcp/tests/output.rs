@@ -7,6 +7,32 @@ use crate::net::tcp::Config;
 use crate::net::wire::tcp::Flags;
 use alloc::vec;
 
+/// RFC 6691 section 2: the MSS bounds the TCP payload with its options;
+/// SACK blocks (held out-of-order data) must shrink the payload, not push
+/// the segment past the peer's MSS (and the path MTU).
+#[test]
+fn sack_blocks_shrink_the_payload_not_grow_the_segment() {
+    let mut p = Peer::passive(Config::default());
+    // Out-of-order data from the peer: we hold it and SACK it.
+    let mut ooo = p.seg(Flags::ACK, b"later");
+    ooo.seq = p.seq + 100;
+    let out = p.deliver(&ooo);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].options.sack_len, 1);
+    p.us.send(p.id, &vec![7u8; 3 * SEG]).unwrap();
+    let out = p.wait(0);
+    assert!(!out.is_empty());
+    for s in &out {
+        assert!(s.options.sack_len > 0, "{s:?}");
+        assert!(
+            s.payload.len() + s.options.buffer_len() <= 1460,
+            "payload {} with options {} exceeds the MSS",
+            s.payload.len(),
+            s.options.buffer_len()
+        );
+    }
+}
+
 /// RFC 5681 section 4.2 / RFC 9293: an out-of-order segment draws an
 /// immediate (duplicate) ACK, a FIN alone included.
 #[test]
