@@ -89,7 +89,14 @@ impl Conn {
         let wnd = adv
             .since(self.rcv_nxt)
             .min(free.max(self.rcv_adv.since(self.rcv_nxt)));
-        (wnd >> self.rcv_wscale).min(0xffff) as u16
+        // Scaled, the window is a multiple of 2^s: rounded down, an edge
+        // kept where `RCV.NXT` moved by other than a multiple of 2^s moves
+        // back (RFC 7323 section 2.4). Rounded up instead when the buffer
+        // holds what that announces.
+        let s = self.rcv_wscale;
+        let up = (wnd + (1 << s) - 1) >> s;
+        let field = if up << s <= free { up } else { wnd >> s };
+        field.min(0xffff) as u16
     }
 
     /// The options of a segment of `kind` into `o` (which holds the

@@ -33,6 +33,36 @@ fn sack_blocks_shrink_the_payload_not_grow_the_segment() {
     }
 }
 
+/// RFC 9293 section 3.8.6.2.2 / RFC 7323 section 2.4: the right edge of
+/// the window announced must not move back. With a window scale of 2, an
+/// edge held by receiver silly-window avoidance (the application reads
+/// less than a segment at a time) is not a multiple of 4 bytes away from
+/// a `RCV.NXT` moved by odd-sized segments: rounding the window down
+/// retracted the edge by up to 3 bytes; it is rounded up when the buffer
+/// has the room.
+#[test]
+fn the_scaled_window_does_not_retract_the_right_edge() {
+    let mut p = Peer::passive(Config::default());
+    // Our scale is 2 (128 KiB buffer).
+    assert_eq!(p.us.info(p.id).unwrap().window_scale, Some((2, 7)));
+    let edge = |s: &Seg| s.ack + (usize::from(s.window) << 2);
+    let mut last = None;
+    let mut buf = [0u8; 64];
+    for n in [1usize, 5, 2, 1, 3, 7, 6, 1] {
+        let mut all = p.send(Flags::ACK | Flags::PSH, &vec![1u8; n]);
+        assert_eq!(p.us.recv(p.id, &mut buf), Ok(n));
+        all.extend(p.wait(100 * MS));
+        assert!(!all.is_empty());
+        for s in &all {
+            let e = edge(s);
+            if let Some(l) = last {
+                assert!(e >= l, "right edge moved back from {l:?} to {e:?}");
+            }
+            last = Some(e);
+        }
+    }
+}
+
 /// RFC 5681 section 4.2 / RFC 9293: an out-of-order segment draws an
 /// immediate (duplicate) ACK, a FIN alone included.
 #[test]
