@@ -1487,7 +1487,9 @@ impl TcpEngine {
             c.tx_seq = iss + 1;
             c.irs = peer_isn;
             c.rcv_nxt = seg.seq;
-            c.rcv_adv = seg.seq;
+            // The cookie SYN-ACK's window (unscaled, as `send_cookie`'s):
+            // the peer knows it, no window update is owed.
+            c.rcv_adv = seg.seq + config.recv_buffer.min(c.rx.free()).min(0xffff);
             c.last_ack_sent = seg.seq;
             c.set_rcv_mss(mss_hint);
             c.negotiate(config, &options, now);

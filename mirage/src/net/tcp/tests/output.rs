@@ -133,3 +133,41 @@ fn reading_after_a_zero_window_sends_a_window_update() {
     assert_eq!(out.len(), 1, "window update: {out:?}");
     assert_eq!(usize::from(out[0].window) << 2, 4096);
 }
+
+/// A connection made from a SYN cookie knows the window its SYN-ACK
+/// announced: the handshake's ACK draws no window update (nothing to say).
+#[test]
+fn a_cookie_connection_sends_no_needless_window_update() {
+    use crate::net::tcp::TcpEngine;
+    use crate::net::wire::tcp::{Options, SeqNumber};
+    let config = Config {
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(config, [4; 32]);
+    let l = us.listen(80, 1).unwrap();
+    let syn = |port: u16| Seg {
+        src_port: port,
+        seq: SeqNumber(u32::from(port) * 1000),
+        ..Seg::peer_syn(Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            timestamp: Some((100, 0)),
+            ..Default::default()
+        })
+    };
+    assert_eq!(feed(&mut us, 0, &syn(1000)).len(), 1);
+    // Beyond the backlog: a cookie.
+    let out = feed(&mut us, 5 * MS, &syn(2000));
+    assert_eq!(us.stats().syn_cookies_sent, 1);
+    let c = &out[0];
+    let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    ack.window = 1024;
+    ack.options.timestamp = Some((101, c.options.timestamp.unwrap().0));
+    // (The first connection leaves the backlog: room for the cookie's.)
+    let _ = us.accept(l);
+    let out = feed(&mut us, 6 * MS, &ack);
+    assert_eq!(us.stats().syn_cookies_accepted, 1);
+    assert!(out.is_empty(), "{out:?}");
+}
