@@ -920,7 +920,9 @@ fn initial_rcv_wscale(config: &Config) -> u8 {
     }
 }
 
-fn default_mss(remote: IpAddr) -> usize {
+/// RFC 9293's send MSS for a peer that announces none (section 3.7.1;
+/// RFC 8200 section 8.3 for IPv6).
+pub(crate) fn default_mss(remote: IpAddr) -> usize {
     match remote {
         IpAddr::V4(_) => DEFAULT_MSS_V4,
         IpAddr::V6(_) => DEFAULT_MSS_V6,

@@ -1384,7 +1384,11 @@ impl TcpEngine {
         tx: &mut T,
     ) {
         let ours = tx.mss_hint(tuple.remote).clamp(conn::MIN_MSS, 0xffff) as u16;
-        let peer = seg.options.mss.unwrap_or(536);
+        // (Without the option: RFC 9293's default, 536 or 1220 by family.)
+        let peer = seg
+            .options
+            .mss
+            .unwrap_or(conn::default_mss(tuple.remote) as u16);
         let idx = cookie_mss_index(peer.min(ours));
         let cookie = self.secrets.cookie(&tuple, seg.seq.0, now, idx);
         let mut options = Options {

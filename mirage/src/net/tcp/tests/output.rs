@@ -171,3 +171,50 @@ fn a_cookie_connection_sends_no_needless_window_update() {
     assert_eq!(us.stats().syn_cookies_accepted, 1);
     assert!(out.is_empty(), "{out:?}");
 }
+
+/// RFC 9293 section 3.7.1 / RFC 8200 section 8.3: a peer that sends no
+/// MSS option is sent segments of 536 bytes over IPv4, 1220 over IPv6;
+/// on a connection made from a SYN cookie too.
+#[test]
+fn a_cookie_connection_over_ipv6_without_mss_option_uses_1220() {
+    use crate::net::tcp::TcpEngine;
+    use crate::net::wire::tcp::{Options, SeqNumber};
+    use core::net::{IpAddr, Ipv6Addr};
+    let a6 = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1));
+    let b6 = IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2));
+    let config = Config {
+        max_backlog: 1,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(config, [4; 32]);
+    let l = us.listen(80, 1).unwrap();
+    let syn = |port: u16| Seg {
+        src: b6,
+        dst: a6,
+        src_port: port,
+        seq: SeqNumber(u32::from(port) * 1000),
+        ..Seg::peer_syn(Options::default())
+    };
+    assert_eq!(feed(&mut us, 0, &syn(1000)).len(), 1);
+    let first = us.accept(l).unwrap();
+    assert!(first.is_none(), "still half-open");
+    // Beyond the backlog: a cookie.
+    let out = feed(&mut us, 5 * MS, &syn(2000));
+    assert_eq!(us.stats().syn_cookies_sent, 1);
+    let c = &out[0];
+    let ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    // Room in the backlog for the cookie's connection: the first goes.
+    let rst = Seg {
+        seq: SeqNumber(1000 * 1000 + 1),
+        ..syn(1000)
+    };
+    let rst = Seg {
+        flags: Flags::RST,
+        ..rst
+    };
+    feed(&mut us, 5 * MS, &rst);
+    feed(&mut us, 6 * MS, &ack);
+    assert_eq!(us.stats().syn_cookies_accepted, 1);
+    let id = us.accept(l).unwrap().expect("the cookie's connection");
+    assert_eq!(us.info(id).unwrap().mss, 1220);
+}
