@@ -87,7 +87,7 @@ fn nagle_holds_a_small_write_while_data_is_unacknowledged() {
     assert!(out[0].flags.psh());
     p.us.send(p.id, b"second").unwrap();
     assert!(p.wait(0).is_empty(), "held by Nagle");
-    p.ack = p.ack + 5;
+    p.ack += 5;
     let out = p.send(Flags::ACK, b"");
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].payload, b"second");
