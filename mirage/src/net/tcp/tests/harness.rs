@@ -234,6 +234,15 @@ impl Sim {
         let out: Vec<_> = self.cap.out.drain(..).collect();
         for (_, _, bytes) in out {
             self.sent += 1;
+            // Both ends announce the device's MSS: no segment, options
+            // included, is larger (RFC 6691), or the IP layer would refuse
+            // it.
+            assert!(
+                bytes.len() <= crate::net::wire::tcp::HEADER_LEN + self.cap.mss,
+                "a segment of {} bytes over an MSS of {}",
+                bytes.len(),
+                self.cap.mss
+            );
             let imp = self.impair;
             if self.rng.chance(imp.loss_per_mille) {
                 self.lost += 1;
