@@ -5,7 +5,7 @@
 use crate::net::tcp::{Config, ConnId, TcpEngine, TcpError, Transmit};
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::tcp::{Flags, Options, Packet, Repr, SeqNumber};
-use alloc::collections::BinaryHeap;
+use alloc::collections::{BTreeMap, BinaryHeap};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
@@ -210,6 +210,60 @@ pub(crate) struct Sim {
     cap: Capture,
     pub(crate) sent: u64,
     pub(crate) lost: u64,
+    /// When set, every segment put on the wire is checked against the
+    /// right edge of the window its sender announced before, which must
+    /// not move back (RFC 9293 section 3.8.6.2.2), but for less than the
+    /// window scale's granularity where the buffer cannot hold the window
+    /// rounded up (RFC 7323 section 2.4).
+    pub(crate) edges: Option<Edges>,
+}
+
+/// Per direction of a connection (to B?, source port, destination port):
+/// the window scale its SYN offered, and the furthest right edge it
+/// announced.
+#[derive(Debug, Default)]
+pub(crate) struct Edges {
+    scale: BTreeMap<(bool, u16, u16), u8>,
+    edge: BTreeMap<(bool, u16, u16), SeqNumber>,
+    /// Segments checked.
+    pub(crate) checked: u64,
+    /// Segments whose edge moved back (by less than the granularity).
+    pub(crate) retracted: u64,
+}
+
+impl Edges {
+    fn check(&mut self, to_b: bool, s: &Seg) {
+        let key = (to_b, s.src_port, s.dst_port);
+        let back = (!to_b, s.dst_port, s.src_port);
+        if s.flags.syn() {
+            if let Some(w) = s.options.window_scale {
+                self.scale.insert(key, w);
+            }
+            return;
+        }
+        if !s.flags.ack() || s.flags.rst() {
+            return;
+        }
+        let scale = match (self.scale.get(&key), self.scale.get(&back)) {
+            (Some(&w), Some(_)) => w,
+            _ => 0,
+        };
+        let e = s.ack + (usize::from(s.window) << scale);
+        if let Some(&last) = self.edge.get(&key)
+            && e < last
+        {
+            let (seq, ack, window) = (s.seq, s.ack, s.window);
+            assert!(
+                e + (1 << scale) > last,
+                "right edge moved back from {last:?} to {e:?}: seq {seq:?} ack {ack:?} window {window}"
+            );
+            self.retracted += 1;
+        }
+        if self.edge.get(&key).is_none_or(|&l| e > l) {
+            self.edge.insert(key, e);
+        }
+        self.checked += 1;
+    }
 }
 
 impl Sim {
@@ -227,13 +281,17 @@ impl Sim {
             cap: Capture::new(),
             sent: 0,
             lost: 0,
+            edges: None,
         }
     }
 
     fn put_on_wire(&mut self, to_b: bool) {
         let out: Vec<_> = self.cap.out.drain(..).collect();
-        for (_, _, bytes) in out {
+        for (src, dst, bytes) in out {
             self.sent += 1;
+            if let Some(e) = &mut self.edges {
+                e.check(to_b, &Seg::parse(src, dst, &bytes));
+            }
             // Both ends announce the device's MSS: no segment, options
             // included, is larger (RFC 6691), or the IP layer would refuse
             // it.
