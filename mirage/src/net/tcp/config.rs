@@ -5,6 +5,9 @@ pub use super::congestion::CongestionAlgorithm;
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
 
+/// The longest an ACK may be delayed (RFC 1122 section 4.2.3.2).
+pub(crate) const MAX_DELAYED_ACK_NS: u64 = 500 * MS;
+
 /// Keep-alive probing (RFC 9293 section 3.8.4; off unless asked for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepAlive {
@@ -60,8 +63,9 @@ pub struct Config {
     pub sack: bool,
     /// Nagle's algorithm off for new connections (default false: Nagle on).
     pub nodelay: bool,
-    /// Delayed-ACK timer (default 40 ms); an ACK is also sent for every
-    /// second full-sized segment.
+    /// Delayed-ACK timer (default 40 ms; at most 500 ms, RFC 1122 section
+    /// 4.2.3.2: a larger value counts as 500 ms); an ACK is also sent for
+    /// every second full-sized segment.
     pub delayed_ack_ns: u64,
     /// Initial retransmission timeout (default 1 s, RFC 6298).
     pub initial_rto_ns: u64,

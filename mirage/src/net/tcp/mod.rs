@@ -512,7 +512,8 @@ impl TcpEngine {
     /// A TCP with `config`, keyed by 32 secret random bytes (initial
     /// sequence numbers, SYN cookies, port selection and table hashing
     /// derive from them: take them from the `Random` device).
-    pub fn new(config: Config, secret: [u8; 32]) -> TcpEngine {
+    pub fn new(mut config: Config, secret: [u8; 32]) -> TcpEngine {
+        config.delayed_ack_ns = config.delayed_ack_ns.min(config::MAX_DELAYED_ACK_NS);
         let secrets = Secrets::new(&secret);
         let hasher = secrets.table_hasher();
         TcpEngine {

@@ -277,3 +277,20 @@ fn no_right_edge_moves_back_in_a_lossy_two_way_transfer() {
     // holds it; 164 when it was always rounded down.)
     assert!(e.retracted * 100 <= e.checked, "{e:?}");
 }
+
+/// RFC 1122 section 4.2.3.2: an ACK is delayed less than 0.5 s, whatever
+/// the delayed-ACK time configured.
+#[test]
+fn a_delayed_ack_waits_half_a_second_at_most() {
+    let mut p = Peer::passive(Config {
+        delayed_ack_ns: 5_000 * MS,
+        ..Config::default()
+    });
+    assert!(
+        p.send(Flags::ACK | Flags::PSH, b"one").is_empty(),
+        "delayed"
+    );
+    let out = p.wait(500 * MS);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, p.seq);
+}
