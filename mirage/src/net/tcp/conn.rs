@@ -565,6 +565,22 @@ impl Conn {
         true
     }
 
+    /// The device's MSS hint for the peer ([`super::Transmit::mss_hint`]),
+    /// looked at again after a retransmission timeout. A local MTU that
+    /// shrank under the connection (an IPv6 router advertisement's MTU
+    /// option) makes the IP layer refuse full segments, which are lost as
+    /// on a wire, and resending them in the same size would go on until
+    /// the connection timed out: the segment size follows the device's MTU
+    /// as it follows a path MTU report.
+    pub(crate) fn local_mss_hint(&mut self, hint: usize) {
+        let ip_header = match self.tuple.remote {
+            IpAddr::V4(_) => 20,
+            IpAddr::V6(_) => 40,
+        };
+        let mtu = hint.saturating_add(ip_header + crate::net::wire::tcp::HEADER_LEN);
+        self.pmtu_reduced(u32::try_from(mtu).unwrap_or(u32::MAX));
+    }
+
     /// The end of the data queued to send (the FIN's sequence number).
     pub(crate) fn data_end(&self) -> SeqNumber {
         self.tx_seq + self.tx.len()

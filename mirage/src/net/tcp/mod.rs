@@ -1538,6 +1538,11 @@ impl TcpEngine {
             };
             c.registered = None;
             c.on_timer(now, &self.config, &mut self.stats);
+            if c.retries > 0 && c.state.is_synchronized() {
+                // Segments lost to a timeout: they may have been too big
+                // for a local MTU that shrank.
+                c.local_mss_hint(tx.mss_hint(c.tuple.remote));
+            }
             if c.state == State::Closed && !self.soft_errors.is_empty() {
                 take_soft_error(&mut self.soft_errors, idx, generation, c);
             }

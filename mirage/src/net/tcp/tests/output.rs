@@ -294,3 +294,32 @@ fn a_delayed_ack_waits_half_a_second_at_most() {
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].ack, p.seq);
 }
+
+/// The local MTU shrank under an established connection (an IPv6 router
+/// advertisement's MTU option): the IP layer refuses its full segments,
+/// which are lost as on a wire. After the retransmission timeout the
+/// segments are sized for the device's MTU again, instead of being resent
+/// too big until the connection times out.
+#[test]
+fn segments_follow_a_local_mtu_that_shrank() {
+    let (mut p, first) = sending(4);
+    assert!(first.iter().all(|s| s.payload.len() == SEG));
+    // From now on the device takes 1000-byte IP payloads (980 of TCP).
+    let mut cap = Capture::new();
+    cap.mss = 980;
+    // (The tail loss probe first, lost as well.)
+    let mut out = alloc::vec::Vec::new();
+    while p.us.stats().timeouts == 0 {
+        p.now = p.us.next_deadline().unwrap();
+        p.us.dispatch(p.now, &mut cap);
+        out = cap.take();
+    }
+    assert!(!out.is_empty());
+    for s in &out {
+        assert!(
+            20 + s.options.buffer_len() + s.payload.len() <= 1000,
+            "{} bytes of payload",
+            s.payload.len()
+        );
+    }
+}
