@@ -333,7 +333,12 @@ impl Conn {
         let wnd_room = (self.snd_una + self.snd_wnd).since(nxt);
         let mss = self.seg_mss();
         let n = avail.min(cwnd_room).min(wnd_room).min(mss);
-        let fin_here = self.fin_allowed().is_some_and(|f| nxt + n == f && nxt <= f);
+        // A FIN alone is not sent the first time into a shut window (RFC
+        // 9293 3.10.7.4: the receiver need not take it): it waits, with
+        // the persist timer's probes, as data does.
+        let fin_here = self.fin_allowed().is_some_and(|f| {
+            nxt + n == f && nxt <= f && (n > 0 || wnd_room > 0 || nxt < self.snd_max)
+        });
         if n == 0 && !fin_here {
             return None;
         }
@@ -545,8 +550,11 @@ impl Conn {
         // took back (`SND.NXT` back at `SND.UNA`) and that the window then
         // kept from being resent: without the persist timer then, nothing
         // would ever send again if the peer's window update was lost.
-        if unsent > 0
-            && wnd_room < unsent.min(self.mss)
+        // (Or the FIN alone, not yet sent, that a shut window holds back:
+        // see `plan_new`.)
+        let held = (unsent > 0 && wnd_room < unsent.min(self.mss))
+            || (self.fin_queued && unsent == 0 && wnd_room == 0 && self.snd_max <= self.data_end());
+        if held
             && self.snd_nxt == self.snd_una
             && self.rto_at.is_none()
             && self.persist_at.is_none()

@@ -323,3 +323,38 @@ fn segments_follow_a_local_mtu_that_shrank() {
         );
     }
 }
+
+/// RFC 9293 section 3.10.7.4: a receiver whose window is zero accepts no
+/// segment but ACKs, URGs and RSTs, so a FIN sent into a zero window may
+/// be dropped (as Linux does until recent versions), and would then be
+/// left to the retransmission timeout, which gives up on a peer that is
+/// alive but not reading. The FIN waits for the window as data does, with
+/// the persist timer's probes, and goes once the window opens.
+#[test]
+fn a_fin_waits_for_a_zero_window_to_open() {
+    let mut p = Peer::passive(Config::default());
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    p.us.shutdown_write(p.id).unwrap();
+    assert!(p.wait(0).is_empty(), "no FIN into a zero window");
+    let mut probes = 0;
+    for _ in 0..20 {
+        let d = p.us.next_deadline().expect("the persist timer");
+        for seg in p.wait(d - p.now) {
+            assert!(!seg.flags.fin(), "{seg:?}");
+            assert_eq!(seg.seq, p.ack - 1, "a probe");
+            probes += 1;
+            let mut r = p.seg(Flags::ACK, b"");
+            r.window = 0;
+            p.deliver(&r);
+        }
+    }
+    assert_eq!(probes, 20);
+    assert_eq!(p.us.state(p.id), Ok(crate::net::tcp::State::FinWait1));
+    // The window opens: the FIN goes.
+    let out = p.send(Flags::ACK, b"");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.fin());
+    assert_eq!(out[0].seq, p.ack);
+}
