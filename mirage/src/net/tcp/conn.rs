@@ -91,7 +91,8 @@ pub(crate) struct Conn {
     pub(crate) fin_received: bool,
 
     // Negotiated options.
-    /// Payload bytes per full-sized segment (MSS less option overhead).
+    /// Payload bytes per full-sized segment: the MSS less the timestamps'
+    /// room (SACK blocks are taken off per segment, `Conn::seg_mss`).
     pub(crate) mss: usize,
     /// The MSS we announce.
     pub(crate) rcv_mss: u16,

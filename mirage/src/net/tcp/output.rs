@@ -5,7 +5,9 @@
 //!    SYN-ACK; a retransmission (fast retransmit, NewReno partial ACK, or
 //!    RFC 6675's `NextSeg` over the SACK scoreboard); new data within the
 //!    congestion and peer windows, held back by Nagle's algorithm and
-//!    sender silly-window avoidance (RFC 9293 section 3.8.6.2.1); the FIN;
+//!    sender silly-window avoidance (RFC 9293 section 3.8.6.2.1), in
+//!    segments whose payload leaves room for the options (RFC 6691); the
+//!    FIN (a FIN alone waits for a shut window to open);
 //!    a zero-window or keep-alive probe; or a pure ACK (due now, after two
 //!    full segments, when the delayed-ACK timer fired, or when the window
 //!    opened enough to tell the peer).
