@@ -325,6 +325,18 @@ impl Conn {
         self.plan_new(now, cwnd, pipe)
     }
 
+    /// Whether the FIN goes after the `n` bytes from `nxt`, with
+    /// `wnd_room` left in the peer's window (out of line: most segments
+    /// have no FIN queued). A FIN alone is not sent into a shut window
+    /// (RFC 9293 3.10.7.4: the receiver need not take it), nor sent again
+    /// there after a timeout: it waits, with the persist timer's probes,
+    /// as data does.
+    #[inline(never)]
+    fn fin_goes(&self, nxt: SeqNumber, n: usize, wnd_room: usize) -> bool {
+        self.fin_allowed()
+            .is_some_and(|f| nxt + n == f && nxt <= f && (n > 0 || wnd_room > 0))
+    }
+
     /// New data from `SND.NXT` (or data resent after a timeout moved
     /// `SND.NXT` back), and the FIN.
     fn plan_new(&self, now: u64, cwnd: usize, in_flight: usize) -> Option<Plan> {
@@ -335,12 +347,7 @@ impl Conn {
         let wnd_room = (self.snd_una + self.snd_wnd).since(nxt);
         let mss = self.seg_mss();
         let n = avail.min(cwnd_room).min(wnd_room).min(mss);
-        // A FIN alone is not sent the first time into a shut window (RFC
-        // 9293 3.10.7.4: the receiver need not take it): it waits, with
-        // the persist timer's probes, as data does.
-        let fin_here = self.fin_allowed().is_some_and(|f| {
-            nxt + n == f && nxt <= f && (n > 0 || wnd_room > 0 || nxt < self.snd_max)
-        });
+        let fin_here = self.fin_queued && self.fin_goes(nxt, n, wnd_room);
         if n == 0 && !fin_here {
             return None;
         }
@@ -555,7 +562,7 @@ impl Conn {
         // (Or the FIN alone, not yet sent, that a shut window holds back:
         // see `plan_new`.)
         let held = (unsent > 0 && wnd_room < unsent.min(self.mss))
-            || (self.fin_queued && unsent == 0 && wnd_room == 0 && self.snd_max <= self.data_end());
+            || (self.fin_queued && unsent == 0 && wnd_room == 0 && self.snd_nxt <= self.data_end());
         if held
             && self.snd_nxt == self.snd_una
             && self.rto_at.is_none()

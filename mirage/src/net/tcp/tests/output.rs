@@ -358,3 +358,42 @@ fn a_fin_waits_for_a_zero_window_to_open() {
     assert!(out[0].flags.fin());
     assert_eq!(out[0].seq, p.ack);
 }
+
+/// The FIN was sent, then the peer's window shut without acknowledging it
+/// (the FIN lost, or dropped for the shut window): after the timeout the
+/// FIN is not resent into the shut window at every backed-off timeout
+/// (which gives up after `max_retries` on a peer that is alive and
+/// answering); it waits with the persist timer's answered probes and goes
+/// once the window opens.
+#[test]
+fn a_fin_sent_then_shut_out_waits_for_the_window() {
+    let mut p = Peer::passive(Config::default());
+    p.us.shutdown_write(p.id).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].flags.fin());
+    // The peer did not take it, and its window is shut.
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    let mut probes = 0;
+    for _ in 0..30 {
+        let d = p.us.next_deadline().expect("a timer");
+        for seg in p.wait(d - p.now) {
+            // (The tail loss probe, before the timeout, resends it once.)
+            if p.us.stats().timeouts == 0 {
+                continue;
+            }
+            assert!(!seg.flags.fin(), "FIN into a shut window: {seg:?}");
+            probes += 1;
+            let mut r = p.seg(Flags::ACK, b"");
+            r.window = 0;
+            p.deliver(&r);
+        }
+    }
+    assert!(probes >= 20, "{probes}");
+    assert_eq!(p.us.state(p.id), Ok(crate::net::tcp::State::FinWait1));
+    let out = p.send(Flags::ACK, b"");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.fin());
+}
