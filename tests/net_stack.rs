@@ -844,6 +844,27 @@ fn ipv4_fragments_beyond_65535_bytes_with_the_header_are_dropped() {
 }
 
 #[test]
+fn a_write_to_a_silent_neighbour_fails_on_an_idle_stack() {
+    // Nothing else happens on the stack: the resolution's retries must
+    // still run (the write's own task waits for them), and the write
+    // fails instead of waiting for ever.
+    for dst in [v4("10.0.0.98"), v6("fd00::98")] {
+        let (ha, hb) = hosts();
+        netsim::pair(LinkConfig::default(), ha, hb, move |a, _b, _| async move {
+            sleep_ns(30 * SEC).await;
+            let r = timeout(20 * SEC, a.udp().write(None, dst, 9, b"x")).await;
+            assert_eq!(
+                r,
+                Ok(Err(mirage::net::udp::UdpError::Ip(
+                    mirage::net::ip::IpError::HostUnreachable(dst)
+                ))),
+                "{dst}"
+            );
+        });
+    }
+}
+
+#[test]
 fn a_silent_peer_times_out_resolution_without_blocking_others() {
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

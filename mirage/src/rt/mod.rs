@@ -46,7 +46,7 @@ pub use executor::{Executor, JoinHandle, Spawner, Stopped, YieldNow, yield_now};
 pub use job::{ConnectError, Job, JobOutcome, StartError, connect_error, job, run_jobs};
 pub use join::{Join, join};
 pub use lock::{Lock, LockGuard};
-pub use select::{Deadline, Either, Select, deadline, select};
+pub use select::{Deadline, Either, MovingDeadline, Select, deadline, select};
 pub use signal::Signal;
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 pub use virtual_time::VirtualPlatform;

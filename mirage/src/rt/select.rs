@@ -1,6 +1,6 @@
 //! Waiting for the first of two futures ([`select`]), and an optional
-//! deadline ([`deadline`]) for loops that wait for events or a timer that
-//! may not be set.
+//! deadline ([`deadline`], [`MovingDeadline`]) for loops that wait for
+//! events or a timer that may not be set.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -85,5 +85,51 @@ impl Future for Deadline {
             Some(sleep) => Pin::new(sleep).poll(cx),
             None => Poll::Pending,
         }
+    }
+}
+
+/// A timer on a deadline that may move, for a hand-written poll that waits
+/// for events and for a layer's next timer at once: each poll gives the
+/// current deadline, and the timer is re-armed only when it changed.
+#[derive(Default)]
+pub struct MovingDeadline {
+    armed: Option<u64>,
+    timer: Option<Sleep>,
+}
+
+impl core::fmt::Debug for MovingDeadline {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MovingDeadline")
+            .field("armed", &self.armed)
+            .finish()
+    }
+}
+
+impl MovingDeadline {
+    /// No deadline yet.
+    pub const fn new() -> Self {
+        MovingDeadline {
+            armed: None,
+            timer: None,
+        }
+    }
+
+    /// Whether the monotonic clock has reached `deadline_ns` (never when
+    /// it is `None`); if not, `cx` is woken when it does. Once reached,
+    /// the timer is disarmed: the next call arms it again.
+    pub fn poll_reached(&mut self, cx: &mut Context<'_>, deadline_ns: Option<u64>) -> bool {
+        if deadline_ns != self.armed {
+            self.armed = deadline_ns;
+            self.timer = deadline_ns.map(sleep_until);
+        }
+        let Some(timer) = &mut self.timer else {
+            return false;
+        };
+        if Pin::new(timer).poll(cx).is_pending() {
+            return false;
+        }
+        self.armed = None;
+        self.timer = None;
+        true
     }
 }

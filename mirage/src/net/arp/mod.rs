@@ -25,6 +25,7 @@ use crate::net::device::NetError;
 use crate::net::ethernet::Ethernet;
 use crate::net::wire::arp::{self as wire, Operation, PACKET_LEN};
 use crate::net::wire::ethernet::EtherType;
+use crate::rt::MovingDeadline;
 
 pub use cache::Config;
 use cache::{Cache, Lookup};
@@ -386,18 +387,34 @@ impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
         if lookup == Lookup::SendRequest {
             self.request(ip).map_err(ArpError::Net)?;
         }
+        // The stack's runner sends the retries when its timer fires, but
+        // an idle runner does not know of this resolution: this task runs
+        // them as well when the cache's next deadline passes (a retry sent
+        // by one is not due for the other).
+        let mut retries = MovingDeadline::new();
         poll_fn(|cx| {
-            let mut state = self.state.borrow_mut();
-            if let Some(mac) = state.cache.lookup(ip) {
-                return Poll::Ready(Ok(mac));
+            loop {
+                {
+                    let mut state = self.state.borrow_mut();
+                    if let Some(mac) = state.cache.lookup(ip) {
+                        return Poll::Ready(Ok(mac));
+                    }
+                    if !state.cache.is_pending(ip) {
+                        return Poll::Ready(Err(ArpError::Timeout(ip)));
+                    }
+                    if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.waiters.push(cx.waker().clone());
+                    }
+                }
+                if !retries.poll_reached(cx, self.next_deadline()) {
+                    return Poll::Pending;
+                }
+                // (A retry the device refused goes at the next deadline,
+                // as from the runner.)
+                if let Err(e) = self.poll() {
+                    log::debug!(target: "arp", "{e}");
+                }
             }
-            if !state.cache.is_pending(ip) {
-                return Poll::Ready(Err(ArpError::Timeout(ip)));
-            }
-            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
         })
         .await
     }

@@ -37,6 +37,7 @@ use crate::net::wire::icmpv6::{self as icmp, Repr as IcmpRepr};
 use crate::net::wire::ipv6::{
     self as wire, ExtHeaders, FRAGMENT_HEADER_LEN, FragmentHeader, HEADER_LEN, NextHeader,
 };
+use crate::rt::MovingDeadline;
 
 use addr::{ALL_NODES, ALL_ROUTERS, multicast_mac, solicited_node};
 use autoconf::{AddrState, Autoconf};
@@ -1023,19 +1024,32 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
                 .next_hop(dst6)
                 .ok_or(IpError::NoRoute(dst))?,
         };
+        // As in `Arp::query`: this task runs the layer's timers (the
+        // solicitation's retries) too, which an idle runner does not know
+        // of.
+        let mut retries = MovingDeadline::new();
         poll_fn(|cx| {
-            let now = self.clock.elapsed_ns();
-            let mut state = self.state.borrow_mut();
-            if state.neighbours.usable(&hop, now).is_some() {
-                return Poll::Ready(Ok(()));
+            loop {
+                {
+                    let now = self.clock.elapsed_ns();
+                    let mut state = self.state.borrow_mut();
+                    if state.neighbours.usable(&hop, now).is_some() {
+                        return Poll::Ready(Ok(()));
+                    }
+                    if state.neighbours.state(&hop).is_none() {
+                        return Poll::Ready(Err(IpError::HostUnreachable(dst)));
+                    }
+                    if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+                        state.waiters.push(cx.waker().clone());
+                    }
+                }
+                if !retries.poll_reached(cx, self.next_deadline()) {
+                    return Poll::Pending;
+                }
+                if let Err(e) = self.poll() {
+                    log::debug!(target: "ipv6", "{e}");
+                }
             }
-            if state.neighbours.state(&hop).is_none() {
-                return Poll::Ready(Err(IpError::HostUnreachable(dst)));
-            }
-            if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
-                state.waiters.push(cx.waker().clone());
-            }
-            Poll::Pending
         })
         .await
     }
