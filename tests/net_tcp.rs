@@ -185,55 +185,49 @@ fn bulk_both_ways_with_five_percent_loss_reordering_duplication_and_corruption()
 #[test]
 fn echo_through_the_embedded_io_traits_and_half_close() {
     let (ha, hb) = hosts();
-    netsim::pair(
-        LinkConfig::default(),
-        ha,
-        hb,
-        move |a, b, clock| async move {
-            sleep_ns(3 * SEC).await;
-            netsim::serve_echo(b, 7).await;
-            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
-                let mut flow = a.tcp().connect(dst, 7).await.unwrap();
-                assert_eq!(flow.remote(), (dst, 7));
-                flow.writev(&[b"hello ", b"mirage"]).await.unwrap();
-                let mut got = [0u8; 12];
-                flow.read_exact(&mut got).await.unwrap();
-                assert_eq!(&got, b"hello mirage");
-                // Half-close: the server sees the end of the stream, then
-                // closes; we read the end too.
-                flow.write_all(&payload(5000, 3)).await.unwrap();
-                flow.shutdown_write().await.unwrap();
-                let mut back = Vec::new();
-                let mut buf = [0u8; 700];
-                loop {
-                    let n = flow.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    back.extend_from_slice(&buf[..n]);
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        netsim::serve_echo(b, 7).await;
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            let mut flow = a.tcp().connect(dst, 7).await.unwrap();
+            assert_eq!(flow.remote(), (dst, 7));
+            flow.writev(&[b"hello ", b"mirage"]).await.unwrap();
+            let mut got = [0u8; 12];
+            flow.read_exact(&mut got).await.unwrap();
+            assert_eq!(&got, b"hello mirage");
+            // Half-close: the server sees the end of the stream, then
+            // closes; we read the end too.
+            flow.write_all(&payload(5000, 3)).await.unwrap();
+            flow.shutdown_write().await.unwrap();
+            let mut back = Vec::new();
+            let mut buf = [0u8; 700];
+            loop {
+                let n = flow.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break;
                 }
-                assert_eq!(back, payload(5000, 3));
-                // Writing after shutdown is an error.
-                assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
-                assert_eq!(flow.write_all(b"late").await, Err(TcpError::Closed));
-                // The stream ended: an exact read falls short.
-                assert!(matches!(
-                    flow.read_exact(&mut [0u8; 4]).await,
-                    Err(embedded_io_async::ReadExactError::UnexpectedEof)
-                ));
-                flow.close().await.unwrap();
+                back.extend_from_slice(&buf[..n]);
             }
-            // A closed port refuses; an unreachable host times out.
-            assert_eq!(
-                a.tcp().connect(v4("10.0.0.2"), 9).await.err(),
-                Some(TcpError::Refused)
-            );
-            let started = clock.0.now();
-            let err = a.tcp().connect(v4("10.0.0.99"), 7).await.err();
-            assert_eq!(err, Some(TcpError::TimedOut));
-            assert!(clock.0.now() - started > 10 * SEC);
-        },
-    );
+            assert_eq!(back, payload(5000, 3));
+            // Writing after shutdown is an error.
+            assert_eq!(flow.write(b"late").await, Err(TcpError::Closed));
+            assert_eq!(flow.write_all(b"late").await, Err(TcpError::Closed));
+            // The stream ended: an exact read falls short.
+            assert!(matches!(
+                flow.read_exact(&mut [0u8; 4]).await,
+                Err(embedded_io_async::ReadExactError::UnexpectedEof)
+            ));
+            flow.close().await.unwrap();
+        }
+        // A closed port refuses; a host that does not answer on the
+        // link is unreachable.
+        assert_eq!(
+            a.tcp().connect(v4("10.0.0.2"), 9).await.err(),
+            Some(TcpError::Refused)
+        );
+        let err = a.tcp().connect(v4("10.0.0.99"), 7).await.err();
+        assert_eq!(err, Some(TcpError::HostUnreachable));
+    });
 }
 
 /// A flow dropped without `close` is closed by the stack's runner, which
@@ -715,6 +709,36 @@ fn binding_port_zero_listens_on_an_ephemeral_port() {
             Err(TcpError::Unaddressable)
         );
     });
+}
+
+/// A connect to an address of the link that no neighbour answers for
+/// fails with `HostUnreachable` once resolution gave up (a few seconds),
+/// as on the socket stack (Linux's `EHOSTUNREACH`), over both families;
+/// not with `TimedOut` after the whole SYN retry schedule. The first SYN
+/// to a neighbour not yet resolved leaves once it is.
+#[test]
+fn a_connect_to_a_neighbour_that_never_answers_is_host_unreachable() {
+    let (ha, hb) = hosts();
+    netsim::pair(
+        LinkConfig::default(),
+        ha,
+        hb,
+        move |a, b, clock| async move {
+            sleep_ns(3 * SEC).await;
+            for dst in [v4("10.0.0.99"), v6("fd00::99")] {
+                let started = clock.0.now();
+                let err = a.tcp().connect(dst, 7).await.err();
+                assert_eq!(err, Some(TcpError::HostUnreachable), "{dst}");
+                let waited = clock.0.now() - started;
+                assert!(waited < 10 * SEC, "{dst}: {waited} ns");
+            }
+            let _listener = b.tcp().bind(7).unwrap();
+            let before = a.direct_tcp().stats().retransmitted;
+            let flow = a.tcp().connect(v4("10.0.0.2"), 7).await.unwrap();
+            assert_eq!(a.direct_tcp().stats().retransmitted, before);
+            drop(flow);
+        },
+    );
 }
 
 /// A connect to an endpoint that is not one host's (unspecified,

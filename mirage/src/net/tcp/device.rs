@@ -67,11 +67,8 @@ pub trait Tcp {
     /// not one host's (port 0; unspecified, multicast, broadcast
     /// addresses) or that no route or address of ours reaches, `Refused`
     /// when the peer resets the SYN, `HostUnreachable` /
-    /// `NetworkUnreachable` when an ICMP error says so, `TimedOut` when no
-    /// answer comes at all. (One difference: for an address of the link
-    /// that no neighbour answers for, Linux gives up once resolution did,
-    /// with `HostUnreachable`, where the direct stack, whose lost SYNs
-    /// each ask again, times out.)
+    /// `NetworkUnreachable` when no neighbour answers on the link or an
+    /// ICMP error says so, `TimedOut` when no answer comes at all.
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<Self::Flow, TcpError>;
 
     /// Listens on `port` of every address of the stack (0: an ephemeral
@@ -485,13 +482,21 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
     type Flow = DirectFlow<I, C>;
     type Listener = DirectListener<I, C>;
 
+    /// The next hop is resolved first, as a host's stack does: the SYN
+    /// leaves once it can, and a neighbour that never answers fails the
+    /// connect with `HostUnreachable` (Linux's `EHOSTUNREACH`), not with
+    /// `TimedOut` after every SYN was lost.
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<DirectFlow<I, C>, TcpError> {
-        // (An endpoint that is not one host's: refused before anything
-        // else, as the engine refuses it.)
+        // (An endpoint that is not one host's: refused before resolving,
+        // as the engine refuses it.)
         if port == 0 || !super::valid_unicast(dst) {
             return Err(TcpError::Unaddressable);
         }
         let src = self.ip.src(dst).ok_or(TcpError::Unaddressable)?;
+        // (Other errors are the engine's to tell, as before.)
+        if let Err(crate::net::ip::IpError::HostUnreachable(_)) = self.ip.resolve(dst).await {
+            return Err(TcpError::HostUnreachable);
+        }
         let now = self.clock.elapsed_ns();
         let id = self.op_at(now, |e, now| e.connect(now, (src, 0), (dst, port)))?;
         let flow = DirectFlow {
