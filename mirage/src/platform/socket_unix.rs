@@ -309,6 +309,16 @@ fn network_error(what: &str, e: &io::Error) -> TcpError {
     }
 }
 
+/// What an error of `connect(2)` itself means: as [`tcp_error`], but
+/// `EADDRNOTAVAIL` (the destination was checked before) is the kernel
+/// finding no free ephemeral port, the direct stack's `NoPortAvailable`.
+fn connect_error(what: &str, e: &io::Error) -> TcpError {
+    match e.kind() {
+        io::ErrorKind::AddrNotAvailable => TcpError::NoPortAvailable,
+        _ => tcp_error(what, e),
+    }
+}
+
 /// TCP over the host's sockets (the seed's `socket_tcpv4v6`).
 #[derive(Debug)]
 pub struct SocketTcp {
@@ -363,7 +373,7 @@ impl Tcp for SocketTcp {
         }
         let to = host_addr(self.dual && dst.is_ipv6(), dst, port);
         let stream = mirage_unix::socket::connect_nonblocking(to)
-            .map_err(|e| tcp_error(&format!("connect to {to}"), &e))?;
+            .map_err(|e| connect_error(&format!("connect to {to}"), &e))?;
         reactor::wait(stream.as_raw_fd(), Interest::Writable).await;
         if let Some(e) = stream.take_error().map_err(|e| tcp_error("SO_ERROR", &e))? {
             reactor::deregister(stream.as_raw_fd());
@@ -1572,6 +1582,20 @@ mod tests {
                 expected
             )))
         );
+    }
+
+    /// `connect(2)`'s own `EADDRNOTAVAIL` is the kernel out of ephemeral
+    /// ports: `NoPortAvailable`, as the direct stack says; from `bind`, it
+    /// is an address not ours (`Unaddressable`). (Loopback's ports cannot
+    /// be exhausted in a test: the mapping is tested.)
+    #[test]
+    fn a_connect_with_no_port_left_is_no_port_available() {
+        use super::{connect_error, tcp_error};
+        let e = std::io::Error::from_raw_os_error(99);
+        assert_eq!(connect_error("connect", &e), TcpError::NoPortAvailable);
+        assert_eq!(tcp_error("bind", &e), TcpError::Unaddressable);
+        let refused = std::io::Error::from_raw_os_error(111);
+        assert_eq!(connect_error("connect", &refused), TcpError::Refused);
     }
 
     /// An `ENETUNREACH` the network sent (an ICMP network unreachable

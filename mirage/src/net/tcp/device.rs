@@ -68,7 +68,8 @@ pub trait Tcp {
     /// addresses) or that no route or address of ours reaches, `Refused`
     /// when the peer resets the SYN, `HostUnreachable` /
     /// `NetworkUnreachable` when no neighbour answers on the link or an
-    /// ICMP error says so, `TimedOut` when no answer comes at all.
+    /// ICMP error says so, `TimedOut` when no answer comes at all,
+    /// `NoPortAvailable` when no ephemeral port is free toward `dst`.
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<Self::Flow, TcpError>;
 
     /// Listens on `port` of every address of the stack (0: an ephemeral
