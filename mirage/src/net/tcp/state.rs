@@ -472,12 +472,19 @@ impl Conn {
                 self.persist_backoff = 0;
             }
         } else if ack == self.snd_una && self.snd_max > self.snd_una {
-            // A duplicate acknowledgment (RFC 5681 section 2), or with SACK
-            // any acknowledgment that reports more data held (RFC 6675
-            // section 2: data-carrying ACKs count too, so a bidirectional
-            // transfer still detects loss early).
-            let classic = seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd;
-            if classic || sacked_more {
+            // A duplicate acknowledgment: without SACK, RFC 5681 section
+            // 2's; with SACK, an acknowledgment that reports more data held
+            // (RFC 6675 section 2: data-carrying ACKs count too, so a
+            // bidirectional transfer still detects loss early), and only
+            // such: a SACK receiver repeats its ACK without new SACK
+            // blocks for a segment it already had (duplicated by the
+            // network, or resent after a timeout), which is no loss.
+            let dup = if self.sack_ok {
+                sacked_more
+            } else {
+                seg.payload.is_empty() && !seg.flags.fin() && window == self.snd_wnd
+            };
+            if dup {
                 self.dupacks = self.dupacks.saturating_add(1);
             }
         }

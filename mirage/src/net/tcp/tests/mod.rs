@@ -7,6 +7,7 @@
 
 mod bulk;
 mod churn;
+mod congestion_tests;
 mod flow_default;
 mod harness;
 mod hostile;
