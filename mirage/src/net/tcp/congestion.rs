@@ -86,6 +86,12 @@ impl Congestion {
         self.mss = mss;
     }
 
+    /// The path's segment size shrank (path MTU discovery) mid-connection:
+    /// the window stays in bytes (the path did not signal congestion).
+    pub(crate) fn set_path_mss(&mut self, mss: usize) {
+        self.mss = mss.max(1);
+    }
+
     pub(crate) fn in_slow_start(&self) -> bool {
         self.cwnd < self.ssthresh
     }
@@ -110,6 +116,15 @@ impl Congestion {
             }
             CongestionAlgorithm::Cubic => self.cubic_ack(acked, now_ns, srtt_ns),
         }
+    }
+
+    /// New bytes were acknowledged outside loss recovery while the window
+    /// was not what limited sending (the application or the peer's window
+    /// was): no growth (RFC 9438 section 5.8), and CUBIC's curve starts
+    /// again from the window where it is used again, lest the time it was
+    /// unused count as growth (as FreeBSD's CUBIC restarts its epoch).
+    pub(crate) fn on_ack_unused(&mut self) {
+        self.epoch_ns = None;
     }
 
     fn cubic_ack(&mut self, acked: usize, now_ns: u64, srtt_ns: u64) {
@@ -284,6 +299,31 @@ mod tests {
         c.on_loss(80 * MSS);
         assert!((c.w_max - 68.0).abs() < 1e-9);
         assert_eq!(c.cwnd, 56 * MSS);
+    }
+
+    #[test]
+    fn cubic_does_not_count_time_the_window_was_unused() {
+        // After a loss at 100 segments (70 now), the window is used for a
+        // round trip, then left unused for 100 s (the application had
+        // little to send), then used again: the curve restarts there, a
+        // few segments a round trip near W_max, instead of taking the
+        // 100 s as growth (half the window more per round trip, the most
+        // the target allows).
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        c.cwnd = 100 * MSS;
+        c.on_loss(100 * MSS);
+        let rtt = 100_000_000;
+        let round = |c: &mut Congestion, now: u64| {
+            for _ in 0..(c.cwnd / MSS) {
+                c.on_ack(MSS, now, rtt);
+            }
+        };
+        round(&mut c, 0);
+        c.on_ack_unused();
+        let before = c.cwnd;
+        round(&mut c, 100_000_000_000);
+        round(&mut c, 100_100_000_000);
+        assert!(c.cwnd - before < 5 * MSS, "{before} -> {}", c.cwnd);
     }
 
     #[test]

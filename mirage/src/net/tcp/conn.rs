@@ -551,7 +551,7 @@ impl Conn {
             return false;
         }
         self.mss = mss;
-        self.cc.set_mss(mss);
+        self.cc.set_path_mss(mss);
         if self.snd_una < self.snd_max {
             // Everything in flight was too big (or follows what was): back
             // to the first unacknowledged byte, as after a timeout but for

@@ -414,6 +414,14 @@ impl Conn {
         }
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
+            // The window grows only while it is used: with at least half
+            // of it in flight (RFC 7661's validated window, Linux's
+            // `tcp_is_cwnd_limited` in slow start). An application that
+            // leaves it unused, or a peer's window that holds the flight
+            // back, validates no growth (RFC 9438 section 5.8): the window
+            // would otherwise grow without bound, and one day let a burst
+            // go that the path never carried.
+            let used = self.cc.cwnd < 2 * self.flight();
             // Data bytes acknowledged (the SYN and FIN occupy sequence
             // numbers that are not in the buffer).
             if ack > self.tx_seq {
@@ -455,7 +463,11 @@ impl Conn {
                 }
                 None => {
                     self.dupacks = 0;
-                    self.cc.on_ack(acked, now, self.rtt.srtt());
+                    if used {
+                        self.cc.on_ack(acked, now, self.rtt.srtt());
+                    } else {
+                        self.cc.on_ack_unused();
+                    }
                 }
             }
             // RFC 6298 5.2 and 5.3.

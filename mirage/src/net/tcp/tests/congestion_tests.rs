@@ -36,3 +36,55 @@ fn plain_duplicate_acks_do_not_start_sack_recovery() {
     assert_eq!(p.us.stats().fast_retransmits, 0);
     assert_eq!(p.us.info(p.id).unwrap().cwnd, cwnd);
 }
+
+#[test]
+fn the_window_does_not_grow_while_the_application_leaves_it_unused() {
+    // Request/response: one small segment in flight at a time. The window
+    // is never used, so its acknowledgments do not validate growth (RFC
+    // 9438 section 5.8, RFC 7661; Linux's `tcp_is_cwnd_limited`): a window
+    // grown this way would later let a burst leave at once that the path
+    // never carried.
+    let mut p = Peer::passive(crate::net::tcp::Config::default());
+    let initial = p.us.info(p.id).unwrap().cwnd;
+    for _ in 0..200 {
+        p.us.send(p.id, &[7u8; 64]).unwrap();
+        let out = p.wait(0);
+        assert_eq!(out.len(), 1);
+        p.ack = out[0].seq + out[0].payload.len();
+        p.send(Flags::ACK, b"");
+    }
+    assert_eq!(p.us.info(p.id).unwrap().cwnd, initial);
+}
+
+#[test]
+fn the_window_does_not_grow_past_twice_what_the_peer_lets_fly() {
+    // A bulk sender held back by the peer's window of four segments: the
+    // congestion window is not what limits it and must not grow without
+    // bound (with CUBIC, far from the last loss, it would grow by half
+    // per round trip until it overflowed).
+    let (mut p, first) = sending(80);
+    let more = alloc::vec![0x42u8; 80 * SEG];
+    let mut una = first[0].seq;
+    let mut last = first.last().unwrap().seq + SEG;
+    let window = (4 * SEG >> 7) as u16;
+    let mut max_cwnd = 0;
+    for _ in 0..300 {
+        // Everything in flight acknowledged, with a window of four
+        // segments.
+        let mut s = p.seg(Flags::ACK, b"");
+        s.ack = last;
+        s.window = window;
+        let mut out = p.deliver(&s);
+        una = una.max(last);
+        // The application keeps the send buffer full.
+        p.us.send(p.id, &more).unwrap();
+        out.extend(p.wait(0));
+        if let Some(l) = out.last() {
+            last = l.seq + l.payload.len();
+        }
+        max_cwnd = max_cwnd.max(p.us.info(p.id).unwrap().cwnd);
+    }
+    assert!(una > first[0].seq + 200 * SEG, "the transfer went on");
+    // (The first flight filled the initial window: its ACK grew it once.)
+    assert!(max_cwnd <= 12 * SEG, "cwnd grew to {max_cwnd}");
+}
