@@ -86,6 +86,21 @@ impl Congestion {
         self.mss = mss;
     }
 
+    /// Data goes again after an idle time longer than the retransmission
+    /// timeout (RFC 5681 section 4.1): the window is at most the initial
+    /// one, the restart window; the threshold keeps three quarters of the
+    /// window it had, for slow start to take it back there (as Linux's
+    /// `tcp_cwnd_restart`), and CUBIC's curve starts again.
+    pub(crate) fn restart_after_idle(&mut self) {
+        let restart = INITIAL_SEGMENTS * self.mss;
+        if self.cwnd > restart {
+            self.ssthresh = self.ssthresh.max(self.cwnd / 4 * 3);
+            self.cwnd = restart;
+        }
+        self.acked = 0;
+        self.epoch_ns = None;
+    }
+
     /// The path's segment size shrank (path MTU discovery) mid-connection:
     /// the window stays in bytes (the path did not signal congestion).
     pub(crate) fn set_path_mss(&mut self, mss: usize) {

@@ -164,6 +164,10 @@ pub(crate) struct Conn {
     pub(crate) delack_ns: u64,
     /// Consecutive retransmission timeouts.
     pub(crate) retries: u32,
+    /// When data (new or resent) last left: the window restarts after an
+    /// idle time longer than the retransmission timeout (RFC 5681 section
+    /// 4.1).
+    pub(crate) last_data_ns: u64,
 
     // What to send.
     pub(crate) ack_now: bool,
@@ -294,6 +298,7 @@ impl Conn {
             tlp_out: false,
             delack_ns: config.delayed_ack_ns,
             retries: 0,
+            last_data_ns: 0,
             ack_now: false,
             unacked: 0,
             rcv_seg_max: 0,
@@ -394,6 +399,7 @@ impl Conn {
             tlp_out,
             delack_ns,
             retries,
+            last_data_ns,
             ack_now,
             unacked,
             rcv_seg_max,
@@ -472,6 +478,7 @@ impl Conn {
         *tlp_out = false;
         *delack_ns = config.delayed_ack_ns;
         *retries = 0;
+        *last_data_ns = 0;
         *ack_now = false;
         *unacked = 0;
         *rcv_seg_max = 0;

@@ -465,6 +465,16 @@ impl Conn {
             }
             Kind::Data => {
                 let end = plan.seq + (plan.len + usize::from(plan.flags.fin()));
+                // RFC 5681 section 4.1: nothing in flight and no data sent
+                // for longer than the retransmission timeout, the ACK clock
+                // is lost: the window restarts (this first segment was
+                // planned with the old one; those after it are not).
+                if self.snd_una == self.snd_max
+                    && now.saturating_sub(self.last_data_ns) > self.rtt.rto()
+                {
+                    self.cc.restart_after_idle();
+                }
+                self.last_data_ns = now;
                 if plan.retransmit {
                     self.retransmits += 1;
                     // Karn's algorithm.

@@ -88,3 +88,42 @@ fn the_window_does_not_grow_past_twice_what_the_peer_lets_fly() {
     // (The first flight filled the initial window: its ACK grew it once.)
     assert!(max_cwnd <= 12 * SEG, "cwnd grew to {max_cwnd}");
 }
+
+/// Acknowledges everything in flight, round after round, until `segments`
+/// full segments queued by the application are acknowledged; `first` is
+/// the first round.
+fn ack_rounds(p: &mut Peer, first: Vec<Seg>) {
+    let mut out = first;
+    while let Some(l) = out.last() {
+        p.ack = l.seq + l.payload.len();
+        out = p.send(Flags::ACK, b"");
+    }
+}
+
+#[test]
+fn the_window_restarts_after_an_idle_time_longer_than_the_rto() {
+    // RFC 5681 section 4.1: after no data was sent for longer than the
+    // retransmission timeout, the ACK clock is lost; the window is at
+    // most the initial one (as Linux's tcp_slow_start_after_idle).
+    let (mut p, first) = sending(60);
+    let initial = first.len();
+    ack_rounds(&mut p, first);
+    let grown = p.us.info(p.id).unwrap().cwnd;
+    assert!(grown > 15 * SEG, "the window grew: {grown}");
+    let rto = p.us.info(p.id).unwrap().rto_ns;
+    let out = p.wait(2 * rto);
+    assert!(out.is_empty(), "{out:?}");
+    p.us.send(p.id, &alloc::vec![1u8; 40 * SEG]).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), initial, "a burst after idle");
+    // Sending on without a pause keeps the window.
+    ack_rounds(&mut p, out);
+    p.us.send(p.id, &alloc::vec![1u8; 40 * SEG]).unwrap();
+    let cwnd = p.us.info(p.id).unwrap().cwnd;
+    let out = p.wait(0);
+    assert!(
+        out.len() * SEG >= cwnd.min(40 * SEG) - SEG,
+        "{} segments for {cwnd}",
+        out.len()
+    );
+}
