@@ -141,6 +141,10 @@ pub(crate) struct Conn {
     /// once the peer SACKs data beyond it, a hole retransmitted before
     /// and still not SACKed was lost again.
     pub(crate) rxt_mark: Option<SeqNumber>,
+    /// `SND.MAX` when a timeout (or a smaller path MTU) took the flight
+    /// back, until it is acknowledged: no loss recovery starts before
+    /// (RFC 6675 section 5.1's `RecoveryPoint`, RFC 6582's `recover`).
+    pub(crate) rto_recover: Option<SeqNumber>,
 
     // Timers (absolute deadlines, ns).
     pub(crate) rto_at: Option<u64>,
@@ -286,6 +290,7 @@ impl Conn {
             rexmit_now: false,
             sb: Scoreboard::default(),
             rxt_mark: None,
+            rto_recover: None,
             rto_at: None,
             delack_at: None,
             persist_at: None,
@@ -387,6 +392,7 @@ impl Conn {
             rexmit_now,
             sb,
             rxt_mark,
+            rto_recover,
             rto_at,
             delack_at,
             persist_at,
@@ -466,6 +472,7 @@ impl Conn {
         *rexmit_now = false;
         sb.clear();
         *rxt_mark = None;
+        *rto_recover = None;
         *rto_at = None;
         *delack_at = None;
         *persist_at = None;

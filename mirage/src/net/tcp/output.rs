@@ -505,6 +505,11 @@ impl Conn {
                 }
                 if plan.seq == self.snd_nxt {
                     self.snd_nxt = end;
+                    if plan.retransmit {
+                        // Resending after a timeout: not what the peer
+                        // holds.
+                        self.skip_sacked();
+                    }
                 }
                 let new_data = self.snd_max < end;
                 if new_data {

@@ -442,6 +442,9 @@ impl Conn {
             if self.high_rxt < ack {
                 self.high_rxt = ack;
             }
+            if self.rto_recover.is_some_and(|p| ack >= p) {
+                self.rto_recover = None;
+            }
             self.sb.ack(ack);
             self.retries = 0;
             self.rtt.clear_backoff();
@@ -500,10 +503,19 @@ impl Conn {
                 self.dupacks = self.dupacks.saturating_add(1);
             }
         }
-        // Loss detection, outside recovery and not while resending after a
-        // timeout (RFC 6582's `recover`): three duplicates, or the
-        // scoreboard deems the first unacknowledged byte lost.
-        if self.recovery.is_none() && self.snd_nxt == self.snd_max && self.snd_max > self.snd_una {
+        if self.snd_nxt < self.snd_max {
+            // Resending after a timeout: not what the peer holds.
+            self.skip_sacked();
+        }
+        // Loss detection, outside recovery and not before the flight of a
+        // timeout is acknowledged (RFC 6582's `recover`, RFC 6675 section
+        // 5.1): three duplicates, or the scoreboard deems the first
+        // unacknowledged byte lost.
+        if self.recovery.is_none()
+            && self.rto_recover.is_none()
+            && self.snd_nxt == self.snd_max
+            && self.snd_max > self.snd_una
+        {
             let lost = self.sack_ok
                 && self
                     .sb

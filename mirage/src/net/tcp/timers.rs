@@ -286,8 +286,11 @@ impl Conn {
     /// Takes the whole flight back to the first unacknowledged byte, to be
     /// sent again (after a retransmission timeout, or when the path MTU
     /// shrank): the SACKed bits go too (RFC 2018 section 8 allows it), and
-    /// with them recovery and the probes that were due.
+    /// with them recovery and the probes that were due. What the peer
+    /// SACKs from now on is not sent again ([`Conn::skip_sacked`]), and no
+    /// loss recovery starts before the flight is acknowledged.
     pub(crate) fn rewind_flight(&mut self) {
+        self.rto_recover = Some(self.snd_max);
         self.sb.clear();
         self.recovery = None;
         self.rxt_mark = None;
@@ -297,6 +300,20 @@ impl Conn {
         self.tlp_at = None;
         self.snd_nxt = self.snd_una;
         self.high_rxt = self.snd_una;
+    }
+
+    /// After the flight was taken back ([`Conn::rewind_flight`]), `SND.NXT`
+    /// moves past bytes the peer has SACKed since: resending them would
+    /// only draw duplicates (RFC 6675 section 5.1: the SACK information
+    /// after a timeout SHOULD be used; Linux keeps it). They still count
+    /// in the flight until acknowledged, as the rest of the flight resent
+    /// after a timeout does.
+    pub(crate) fn skip_sacked(&mut self) {
+        for &(l, r) in self.sb.ranges() {
+            if l <= self.snd_nxt && self.snd_nxt < r {
+                self.snd_nxt = r;
+            }
+        }
     }
 
     /// Handle the timers due at `now`.

@@ -127,3 +127,40 @@ fn the_window_restarts_after_an_idle_time_longer_than_the_rto() {
         out.len()
     );
 }
+
+#[test]
+fn after_a_timeout_sacked_segments_are_not_sent_again() {
+    // The first and the sixth segments of the flight are lost, and every ACK of the rest too: the
+    // retransmission timeout resends the first. The peer's ACK of it then
+    // reports the rest held but the sixth: only the sixth goes again, not
+    // the segments the peer holds (RFC 6675 section 5.1: the SACK
+    // information after a timeout SHOULD be used; Linux keeps it).
+    let (mut p, first) = sending(10);
+    assert_eq!(first.len(), 10);
+    let una = first[0].seq;
+    let k = |i: usize| una + i * SEG;
+    let mut out = Vec::new();
+    while p.us.stats().timeouts == 0 {
+        out = p.wait(MS);
+    }
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].seq, una);
+    let out = ack_sack(&mut p, k(5), &[(k(6), k(10))]);
+    let seqs: Vec<_> = out.iter().map(|s| s.seq).collect();
+    assert_eq!(seqs.first(), Some(&k(5)), "{seqs:?}");
+    assert!(
+        seqs.iter().all(|&s| s < k(6) || s >= k(10)),
+        "resent what the peer holds: {seqs:?}"
+    );
+    // The same ACK again (duplicated by the network, or late): the sixth
+    // is resent already; its SACK blocks start no recovery before what
+    // was in flight at the timeout is acknowledged (RFC 6675 section 5.1,
+    // RFC 6582's `recover`).
+    let out = ack_sack(&mut p, k(5), &[(k(6), k(10))]);
+    assert!(out.is_empty(), "{} segments", out.len());
+    assert_eq!(p.us.stats().fast_retransmits, 0);
+    // The ACK of the sixth covers everything: nothing more to resend.
+    let out = ack_sack(&mut p, k(10), &[]);
+    assert!(out.is_empty(), "{} segments", out.len());
+    assert_eq!(p.us.info(p.id).unwrap().bytes_in_flight, 0);
+}
