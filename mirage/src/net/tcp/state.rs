@@ -299,6 +299,7 @@ impl Conn {
                 if self.retries > 0 {
                     self.rtt.syn_timed_out();
                 }
+                self.rtt.clear_backoff();
                 self.established();
             } else {
                 return Some(RstReply {
@@ -447,7 +448,8 @@ impl Conn {
             }
             self.sb.ack(ack);
             self.retries = 0;
-            self.rtt.clear_backoff();
+            // (The timer stays backed off until a sample: Karn's
+            // algorithm, RFC 6298 section 5.)
             self.sample_rtt(now, seg);
             match self.recovery {
                 Some(recover) if ack >= recover => {
@@ -620,6 +622,22 @@ impl Conn {
     }
 
     fn sample_rtt(&mut self, now: u64, seg: &Repr) {
+        if self.rtt_seq.is_none() && self.rtt.backed_off() {
+            // The timer expired, and cleared the timed segment: with
+            // timestamps, the echo of an ACK of new data tells when what it
+            // acknowledges was sent (RFC 7323 section 4), resent or not.
+            // Without this sample the timer, if the round trip grew past
+            // it, would expire again for every segment and never measure.
+            if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamp)
+                && ecr != 0
+            {
+                let ms = self.ts_now(now).wrapping_sub(ecr);
+                if ms < 60_000 {
+                    self.rtt.sample(u64::from(ms) * 1_000_000);
+                }
+            }
+            return;
+        }
         if let Some((end, sent)) = self.rtt_seq
             && seg.ack >= end
         {

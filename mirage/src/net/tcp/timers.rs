@@ -108,9 +108,12 @@ impl Rtt {
         self.rto = self.compute_rto();
     }
 
-    /// New data was acknowledged: a fresh sample will follow; keep the
-    /// timer from staying backed off after recovery (RFC 6298 5.7 leaves
-    /// this open; Linux does the same).
+    /// Whether the timer is backed off (no sample since it expired).
+    pub(crate) fn backed_off(&self) -> bool {
+        self.backoff != 0
+    }
+
+    /// The handshake completed: the backoff of a resent SYN ends.
     pub(crate) fn clear_backoff(&mut self) {
         if self.backoff != 0 {
             self.backoff = 0;

@@ -164,3 +164,63 @@ fn after_a_timeout_sacked_segments_are_not_sent_again() {
     assert!(out.is_empty(), "{} segments", out.len());
     assert_eq!(p.us.info(p.id).unwrap().bytes_in_flight, 0);
 }
+
+/// A connection (with `config`) that sent one small segment and whose
+/// retransmission timeout resent it once, the peer silent; returns it
+/// with the segment as first sent.
+fn timed_out_once(config: crate::net::tcp::Config) -> (Peer, Seg) {
+    let mut p = Peer::passive(config);
+    p.us.send(p.id, b"request").unwrap();
+    let first = p.wait(0).remove(0);
+    while p.us.stats().timeouts == 0 {
+        p.wait(MS);
+    }
+    (p, first)
+}
+
+#[test]
+fn with_timestamps_the_ack_after_a_timeout_measures_the_round_trip() {
+    // The round trip grew from nothing to 300 ms, past the RTO of 200 ms:
+    // the timeout resent the segment, and the ACK of the original came
+    // 300 ms after it left. Its timestamp echo tells which one it
+    // acknowledges (RFC 7323 section 4): the sample must be taken, or
+    // the timer, no longer backed off, fires early for every segment
+    // from then on, never to measure the round trip again.
+    let (mut p, first) = timed_out_once(crate::net::tcp::Config::default());
+    let tsval = first.options.timestamp.unwrap().0;
+    // (The handshake, and the segment, at 1 s of the peer's clock.)
+    p.now = 1_300 * MS;
+    let mut ack = p.seg(Flags::ACK, b"");
+    ack.ack = first.seq + first.payload.len();
+    ack.options.timestamp = Some((p.ts, tsval));
+    p.deliver(&ack);
+    let rto = p.us.info(p.id).unwrap().rto_ns;
+    assert!(rto > 300 * MS, "RTO {} ms", rto / MS);
+    // The next request's reply, 300 ms later too, is waited for (a tail
+    // loss probe may go: it is not a timeout).
+    p.us.send(p.id, b"request").unwrap();
+    p.wait(300 * MS);
+    assert_eq!(p.us.stats().timeouts, 1, "timed out early");
+}
+
+#[test]
+fn without_timestamps_the_timer_stays_backed_off_until_a_clean_sample() {
+    // Karn's algorithm (RFC 6298 section 5, after rule 5.7): the ACK of a
+    // resent segment gives no sample without timestamps, and the backed
+    // off timer stays until a segment sent once is acknowledged. Taken
+    // back at once, it fires before the 300 ms round trip again (the tail
+    // loss probe may go: it is not a timeout).
+    let config = crate::net::tcp::Config {
+        timestamps: false,
+        ..Default::default()
+    };
+    let (mut p, first) = timed_out_once(config);
+    p.now = 1_300 * MS;
+    let mut ack = p.seg(Flags::ACK, b"");
+    ack.ack = first.seq + first.payload.len();
+    ack.options.timestamp = None;
+    p.deliver(&ack);
+    p.us.send(p.id, b"request").unwrap();
+    p.wait(300 * MS);
+    assert_eq!(p.us.stats().timeouts, 1, "timed out early");
+}

@@ -599,7 +599,7 @@ impl Peer {
             seq: SeqNumber(1001),
             ack: synack.seq + 1,
             ts: 101,
-            ts_echo: synack.options.timestamp.unwrap().0,
+            ts_echo: synack.options.timestamp.map_or(0, |t| t.0),
         };
         let out = p.send(Flags::ACK, b"");
         assert!(out.is_empty(), "nothing to say yet: {out:?}");
