@@ -611,7 +611,9 @@ impl Conn {
             ctx.stats.sack_recoveries += 1;
         }
         self.recovery = Some(self.snd_max);
-        self.cc.on_loss(self.flight());
+        // The flight without what Limited Transmit sent beyond the window
+        // (RFC 5681 section 3.2 step 2: it MUST NOT count).
+        self.cc.on_loss(self.flight().min(self.cc.cwnd));
         self.high_rxt = self.snd_una;
         self.rxt_mark = None;
         self.rexmit_now = true;

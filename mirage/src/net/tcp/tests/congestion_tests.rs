@@ -224,3 +224,26 @@ fn without_timestamps_the_timer_stays_backed_off_until_a_clean_sample() {
     p.wait(300 * MS);
     assert_eq!(p.us.stats().timeouts, 1, "timed out early");
 }
+
+#[test]
+fn limited_transmit_segments_do_not_count_in_the_threshold() {
+    // RFC 5681 section 3.2 step 2: the data sent by Limited Transmit
+    // (RFC 3042) MUST NOT be included in the FlightSize that sets
+    // ssthresh on the third duplicate ACK.
+    let mut p = Peer::passive(crate::net::tcp::Config {
+        congestion: crate::net::tcp::CongestionAlgorithm::NewReno,
+        ..Default::default()
+    });
+    p.us.send(p.id, &alloc::vec![1u8; 40 * SEG]).unwrap();
+    let first = p.wait(0);
+    let cwnd = p.us.info(p.id).unwrap().cwnd;
+    assert_eq!(first.len() * SEG, cwnd, "a full window");
+    let una = first[0].seq;
+    let mut sent = 0;
+    for k in 2..=4 {
+        sent += ack_sack(&mut p, una, &[(una + SEG, una + k * SEG)]).len();
+    }
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    assert_eq!(sent, 3, "two by Limited Transmit, then the retransmission");
+    assert_eq!(p.us.info(p.id).unwrap().ssthresh, cwnd / 2);
+}
