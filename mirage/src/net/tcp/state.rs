@@ -443,7 +443,16 @@ impl Conn {
             if self.high_rxt < ack {
                 self.high_rxt = ack;
             }
-            if self.rto_recover.is_some_and(|p| ack >= p) {
+            if let Some(p) = self.rto_recover
+                && ack >= p
+                && (self.sack_ok || ack > p || acked <= 4 * self.mss)
+            {
+                // The flight of the timeout is acknowledged. Without SACK,
+                // an ACK of exactly that much leaves the resends of
+                // segments the peer held to draw duplicates of it, which
+                // are no loss: RFC 6582 waits for an ACK covering more,
+                // unless (its section 4.1's heuristic) this one advanced
+                // by at most four segments, too little for such resends.
                 self.rto_recover = None;
             }
             self.sb.ack(ack);

@@ -247,3 +247,75 @@ fn limited_transmit_segments_do_not_count_in_the_threshold() {
     assert_eq!(sent, 3, "two by Limited Transmit, then the retransmission");
     assert_eq!(p.us.info(p.id).unwrap().ssthresh, cwnd / 2);
 }
+
+#[test]
+fn without_sack_duplicates_of_needless_resends_after_a_timeout_start_no_recovery() {
+    // RFC 6582 section 3.2 step 1 (the "bugfix"): after a timeout, the
+    // resends from SND.UNA include segments the peer held; each draws a
+    // duplicate ACK of what was in flight at the timeout. They must not
+    // start a fast retransmit (and a second cut of the window) unless
+    // the ACK covers more than that, or (section 4.1's heuristic) the
+    // ACK that reached it advanced by at most four segments.
+    let mut p = Peer::passive(crate::net::tcp::Config {
+        sack: false,
+        ..Default::default()
+    });
+    p.us.send(p.id, &alloc::vec![1u8; 40 * SEG]).unwrap();
+    let first = p.wait(0);
+    assert_eq!(first.len(), 10);
+    let k = |i: usize| first[0].seq + i * SEG;
+    // Segments 0, 2 and 5 are lost, and every ACK of the others.
+    while p.us.stats().timeouts == 0 {
+        p.wait(MS);
+    }
+    let ack = |p: &mut Peer, a: SeqNumber| {
+        p.ack = a;
+        p.send(Flags::ACK, b"")
+    };
+    let out = ack(&mut p, k(2));
+    assert_eq!(out.first().map(|s| s.seq), Some(k(2)));
+    let out = ack(&mut p, k(5));
+    assert_eq!(out.first().map(|s| s.seq), Some(k(5)));
+    // The resent 3 and 4: duplicates of 5. Then 5 arrives: all of the
+    // flight of the timeout is acknowledged, five segments at once.
+    ack(&mut p, k(5));
+    ack(&mut p, k(5));
+    ack(&mut p, k(10));
+    // The resent 6 to 9, which the peer held: four duplicates of 10.
+    let mut resent = Vec::new();
+    for _ in 0..4 {
+        resent.extend(ack(&mut p, k(10)).into_iter().filter(|s| s.seq == k(10)));
+    }
+    assert!(resent.is_empty(), "{} resent", resent.len());
+    assert_eq!(p.us.stats().fast_retransmits, 0);
+}
+
+#[test]
+fn without_sack_a_loss_right_after_a_timeout_is_still_fast_retransmitted() {
+    // The other side of RFC 6582 section 4.1's heuristic: the ACK that
+    // reached the flight of the timeout advanced by few segments, so
+    // duplicates of it tell of a loss, not of needless resends.
+    let mut p = Peer::passive(crate::net::tcp::Config {
+        sack: false,
+        ..Default::default()
+    });
+    p.us.send(p.id, &alloc::vec![1u8; 3 * SEG]).unwrap();
+    let first = p.wait(0);
+    assert_eq!(first.len(), 3);
+    let k = |i: usize| first[0].seq + i * SEG;
+    while p.us.stats().timeouts == 0 {
+        p.wait(MS);
+    }
+    p.us.send(p.id, &alloc::vec![1u8; 20 * SEG]).unwrap();
+    p.ack = k(3);
+    let out = p.send(Flags::ACK, b"");
+    assert_eq!(out.first().map(|s| s.seq), Some(k(3)));
+    // Segment 3 is lost; the others draw duplicates of 3.
+    let mut resent = false;
+    for _ in 0..6 {
+        resent |= p.send(Flags::ACK, b"").iter().any(|s| s.seq == k(3));
+    }
+    assert!(resent);
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    assert_eq!(p.us.stats().timeouts, 1);
+}
