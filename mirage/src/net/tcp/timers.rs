@@ -335,7 +335,15 @@ impl Conn {
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
-            if self.state.is_synchronized() && self.snd_una < self.snd_max {
+            // Not while resending after a timeout (RFC 8985 section 7.2:
+            // no probe in loss recovery): the last segment of the flight
+            // taken back was likely received, and no recovery may start
+            // from what the probe's ACK says before the flight is
+            // acknowledged.
+            if self.state.is_synchronized()
+                && self.snd_una < self.snd_max
+                && self.rto_recover.is_none()
+            {
                 if self.in_recovery() {
                     // Nothing sent or heard for a probe timeout in
                     // recovery: what is in flight is lost (the

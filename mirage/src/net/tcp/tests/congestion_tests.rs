@@ -319,3 +319,24 @@ fn without_sack_a_loss_right_after_a_timeout_is_still_fast_retransmitted() {
     assert_eq!(p.us.stats().fast_retransmits, 1);
     assert_eq!(p.us.stats().timeouts, 1);
 }
+
+#[test]
+fn no_tail_loss_probe_while_resending_after_a_timeout() {
+    // RFC 8985 section 7.2: a probe timeout is scheduled only outside loss
+    // recovery. After a timeout the last segment of the flight taken back
+    // was likely received (here it is SACKed): probing it again only
+    // draws a duplicate, and no recovery may start from it anyway.
+    let (mut p, first) = sending(10);
+    let una = first[0].seq;
+    let k = |i: usize| una + i * SEG;
+    while p.us.stats().timeouts == 0 {
+        p.wait(MS);
+    }
+    let probes = p.us.stats().tail_loss_probes;
+    let out = ack_sack(&mut p, k(5), &[(k(6), k(10))]);
+    assert_eq!(out.len(), 1);
+    // Silence, shorter than the (backed off) retransmission timeout.
+    let out = p.wait(100 * MS);
+    assert!(out.is_empty(), "{} segments", out.len());
+    assert_eq!(p.us.stats().tail_loss_probes, probes);
+}
