@@ -476,7 +476,11 @@ impl Conn {
                     }
                 }
                 None => {
-                    self.dupacks = 0;
+                    // A cumulative ACK resets the count; one that also
+                    // SACKs new data is the first duplicate (RFC 6675
+                    // section 5, "regardless of its status as a cumulative
+                    // acknowledgment").
+                    self.dupacks = u32::from(sacked_more);
                     if used {
                         self.cc.on_ack(acked, now, self.rtt.srtt());
                     } else {

@@ -340,3 +340,26 @@ fn no_tail_loss_probe_while_resending_after_a_timeout() {
     assert!(out.is_empty(), "{} segments", out.len());
     assert_eq!(p.us.stats().tail_loss_probes, probes);
 }
+
+#[test]
+fn an_ack_that_advances_and_sacks_new_data_counts_as_a_duplicate() {
+    // RFC 6675 section 5: an ACK that SACKs new data is a duplicate
+    // "regardless of its status as a cumulative acknowledgment". The
+    // last three segments: the first arrives, the second is lost, the
+    // third arrives; the peer acknowledges the first and SACKs the third
+    // in one ACK. With one segment outstanding beyond the hole and nothing
+    // more to send, that one duplicate is Early Retransmit's threshold
+    // (RFC 5827): the hole goes again at once, not after a probe and a
+    // timeout.
+    let (mut p, first) = sending(3);
+    assert_eq!(first.len(), 3);
+    let k = |i: usize| first[0].seq + i * SEG;
+    let out = ack_sack(&mut p, k(1), &[(k(2), k(3))]);
+    assert_eq!(
+        out.first().map(|s| s.seq),
+        Some(k(1)),
+        "{} segments",
+        out.len()
+    );
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+}
