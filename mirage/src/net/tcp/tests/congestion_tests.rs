@@ -1,8 +1,11 @@
-//! Congestion control and loss detection against the RFCs, with crafted
-//! ACKs: what counts as a duplicate acknowledgment with SACK (RFC 6675
-//! section 2), growth of the window only while it is used (RFC 9438
-//! section 5.8, RFC 7661), and the restart after idle (RFC 5681 section
-//! 4.1).
+//! Congestion control, loss detection and the retransmission timer
+//! against the RFCs, with crafted ACKs: what counts as a duplicate
+//! acknowledgment (RFC 6675 sections 2 and 5), growth of the window only
+//! while it is used (RFC 9438 section 5.8, RFC 7661), the restart after
+//! idle (RFC 5681 section 4.1), the threshold without Limited Transmit's
+//! segments (RFC 5681 section 3.2), the resends after a timeout (RFC 6675
+//! section 5.1, RFC 6582, RFC 8985 section 7.2), and Karn's algorithm
+//! with and without timestamps (RFC 6298 section 5, RFC 7323 section 4).
 
 use super::harness::*;
 use crate::net::wire::tcp::{Flags, SeqNumber};
