@@ -180,7 +180,8 @@ impl Congestion {
     }
 
     /// A loss detected by duplicate acknowledgments or SACK with `flight`
-    /// bytes outstanding: set `ssthresh` and start recovery with
+    /// bytes outstanding: set `ssthresh` (NewReno: half the flight, RFC
+    /// 5681; CUBIC: β times the window, RFC 9438) and start recovery with
     /// `cwnd = ssthresh`.
     pub(crate) fn on_loss(&mut self, flight: usize) {
         let floor = 2 * self.mss;
@@ -196,8 +197,14 @@ impl Congestion {
                 } else {
                     cwnd
                 };
-                let base = self.cwnd.min(flight.max(self.mss));
-                self.ssthresh = ((base as f64 * BETA_CUBIC) as usize).max(floor);
+                // The window, not the flight (RFC 9438 section 4.6 allows
+                // it where the window grows only while used, as here: see
+                // `Conn::process_ack`). The flight at detection can be far
+                // below the window the path carried: the ACKs of a batch
+                // are processed before anything new is sent, and one that
+                // advances SND.UNA can also show the loss (with SACK, in the
+                // same batch), cutting to a fraction of the window.
+                self.ssthresh = ((self.cwnd as f64 * BETA_CUBIC) as usize).max(floor);
                 self.epoch_ns = None;
             }
         }
@@ -277,6 +284,17 @@ mod tests {
         assert_eq!(c.ssthresh, 5500);
         c.on_loss(MSS);
         assert_eq!(c.ssthresh, 2 * MSS, "floor of two segments");
+    }
+
+    #[test]
+    fn cubic_backs_off_from_the_window_even_with_little_in_flight() {
+        // A batch of ACKs advanced SND.UNA and showed the loss before
+        // anything new went out: 11 segments in flight of a window of 24.
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        c.cwnd = 24 * MSS;
+        c.on_loss(11 * MSS);
+        assert_eq!(c.ssthresh, (24.0 * MSS as f64 * BETA_CUBIC) as usize);
+        assert_eq!(c.cwnd, c.ssthresh);
     }
 
     #[test]
