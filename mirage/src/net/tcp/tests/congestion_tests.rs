@@ -11,17 +11,6 @@ use super::harness::*;
 use crate::net::wire::tcp::{Flags, SeqNumber};
 use alloc::vec::Vec;
 
-/// An ACK from the peer for `ack` that SACKs `blocks`.
-fn ack_sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<Seg> {
-    let mut s = p.seg(Flags::ACK, b"");
-    s.ack = ack;
-    for (i, &b) in blocks.iter().enumerate() {
-        s.options.sack[i] = b;
-    }
-    s.options.sack_len = blocks.len() as u8;
-    p.deliver(&s)
-}
-
 #[test]
 fn plain_duplicate_acks_do_not_start_sack_recovery() {
     // With SACK, a duplicate acknowledgment is one that SACKs new data
@@ -33,7 +22,7 @@ fn plain_duplicate_acks_do_not_start_sack_recovery() {
     let una = first[0].seq;
     let cwnd = p.us.info(p.id).unwrap().cwnd;
     for _ in 0..4 {
-        let out = ack_sack(&mut p, una, &[]);
+        let out = sack(&mut p, una, &[]);
         assert!(out.iter().all(|s| s.seq != una), "resent");
     }
     assert_eq!(p.us.stats().fast_retransmits, 0);
@@ -148,7 +137,7 @@ fn after_a_timeout_sacked_segments_are_not_sent_again() {
     }
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].seq, una);
-    let out = ack_sack(&mut p, k(5), &[(k(6), k(10))]);
+    let out = sack(&mut p, k(5), &[(k(6), k(10))]);
     let seqs: Vec<_> = out.iter().map(|s| s.seq).collect();
     assert_eq!(seqs.first(), Some(&k(5)), "{seqs:?}");
     assert!(
@@ -159,11 +148,11 @@ fn after_a_timeout_sacked_segments_are_not_sent_again() {
     // is resent already; its SACK blocks start no recovery before what
     // was in flight at the timeout is acknowledged (RFC 6675 section 5.1,
     // RFC 6582's `recover`).
-    let out = ack_sack(&mut p, k(5), &[(k(6), k(10))]);
+    let out = sack(&mut p, k(5), &[(k(6), k(10))]);
     assert!(out.is_empty(), "{} segments", out.len());
     assert_eq!(p.us.stats().fast_retransmits, 0);
     // The ACK of the sixth covers everything: nothing more to resend.
-    let out = ack_sack(&mut p, k(10), &[]);
+    let out = sack(&mut p, k(10), &[]);
     assert!(out.is_empty(), "{} segments", out.len());
     assert_eq!(p.us.info(p.id).unwrap().bytes_in_flight, 0);
 }
@@ -244,7 +233,7 @@ fn limited_transmit_segments_do_not_count_in_the_threshold() {
     let una = first[0].seq;
     let mut sent = 0;
     for k in 2..=4 {
-        sent += ack_sack(&mut p, una, &[(una + SEG, una + k * SEG)]).len();
+        sent += sack(&mut p, una, &[(una + SEG, una + k * SEG)]).len();
     }
     assert_eq!(p.us.stats().fast_retransmits, 1);
     assert_eq!(sent, 3, "two by Limited Transmit, then the retransmission");
@@ -336,7 +325,7 @@ fn no_tail_loss_probe_while_resending_after_a_timeout() {
         p.wait(MS);
     }
     let probes = p.us.stats().tail_loss_probes;
-    let out = ack_sack(&mut p, k(5), &[(k(6), k(10))]);
+    let out = sack(&mut p, k(5), &[(k(6), k(10))]);
     assert_eq!(out.len(), 1);
     // Silence, shorter than the (backed off) retransmission timeout.
     let out = p.wait(100 * MS);
@@ -357,7 +346,7 @@ fn an_ack_that_advances_and_sacks_new_data_counts_as_a_duplicate() {
     let (mut p, first) = sending(3);
     assert_eq!(first.len(), 3);
     let k = |i: usize| first[0].seq + i * SEG;
-    let out = ack_sack(&mut p, k(1), &[(k(2), k(3))]);
+    let out = sack(&mut p, k(1), &[(k(2), k(3))]);
     assert_eq!(
         out.first().map(|s| s.seq),
         Some(k(1)),

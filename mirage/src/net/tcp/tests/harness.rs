@@ -550,6 +550,18 @@ pub(crate) struct Peer {
 /// less the timestamps).
 pub(crate) const SEG: usize = 1448;
 
+/// An ACK from the peer `p` for `ack` that SACKs `blocks` (at most four),
+/// delivered; what the engine sent back.
+pub(crate) fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<Seg> {
+    let mut s = p.seg(Flags::ACK, b"");
+    s.ack = ack;
+    for (i, &b) in blocks.iter().enumerate() {
+        s.options.sack[i] = b;
+    }
+    s.options.sack_len = blocks.len() as u8;
+    p.deliver(&s)
+}
+
 /// A passive connection whose application queued `segments` full
 /// segments; returns it with what the first dispatch sent.
 pub(crate) fn sending(segments: usize) -> (Peer, Vec<Seg>) {

@@ -88,14 +88,7 @@ fn a_connection_reopened_from_time_wait_starts_above_the_old_sequence() {
     // RFC 6528 moved the initial sequence number meanwhile.)
     let (mut p, old_nxt) = time_wait_record(Config::default(), 1 << 20);
     p.now += 10 * MS;
-    let syn = Seg {
-        seq: p.seq + 100_000,
-        ..Seg::peer_syn(Options {
-            mss: Some(1460),
-            timestamp: Some((p.ts + 10, 0)),
-            ..Default::default()
-        })
-    };
+    let syn = newer_syn(&p);
     let out = p.deliver(&syn);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].flags, Flags::SYN | Flags::ACK);
@@ -284,14 +277,7 @@ fn a_new_syn_reopens_time_wait_of_a_connection_still_held() {
     p.close_to_time_wait();
     let old_nxt = p.ack;
     p.now += 10 * MS;
-    let syn = Seg {
-        seq: p.seq + 100_000,
-        ..Seg::peer_syn(Options {
-            mss: Some(1460),
-            timestamp: Some((p.ts + 10, 0)),
-            ..Default::default()
-        })
-    };
+    let syn = newer_syn(&p);
     let out = p.deliver(&syn);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].flags, Flags::SYN | Flags::ACK);
@@ -522,4 +508,18 @@ fn duplicate_syns_do_not_keep_a_half_open_connection_for_ever() {
     // six SYN-ACKs sent again; then the next SYN.
     assert!(at <= 124_000 * MS, "gave up at {at} ns");
     assert!(at >= 123_000 * MS, "gave up at {at} ns");
+}
+
+/// A SYN from the peer of `p` for its 4-tuple, clearly newer than the
+/// connection in TIME-WAIT (sequence number and timestamp above the old
+/// ones: RFC 6191), with an MSS option.
+fn newer_syn(p: &Peer) -> Seg {
+    Seg {
+        seq: p.seq + 100_000,
+        ..Seg::peer_syn(Options {
+            mss: Some(1460),
+            timestamp: Some((p.ts + 10, 0)),
+            ..Default::default()
+        })
+    }
 }

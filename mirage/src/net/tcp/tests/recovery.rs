@@ -3,19 +3,7 @@
 //! loss probe, and the receiver's quick ACKs after out-of-order data.
 
 use super::harness::*;
-use crate::net::wire::tcp::{Flags, SeqNumber};
-use alloc::vec::Vec;
-
-/// An ACK from the peer for `ack` that SACKs `blocks`.
-fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber)]) -> Vec<Seg> {
-    let mut s = p.seg(Flags::ACK, b"");
-    s.ack = ack;
-    for (i, &b) in blocks.iter().enumerate() {
-        s.options.sack[i] = b;
-    }
-    s.options.sack_len = blocks.len() as u8;
-    p.deliver(&s)
-}
+use crate::net::wire::tcp::Flags;
 
 #[test]
 fn limited_transmit_sends_a_new_segment_per_duplicate() {
