@@ -14,9 +14,12 @@ pub(crate) const MAX_RANGES: usize = 32;
 #[derive(Debug, Clone)]
 pub(crate) struct Assembler {
     ranges: [(u32, u32); MAX_RANGES],
+    /// When each range last grew: a stamp from `clock`, higher is more
+    /// recent (the SACK blocks are reported most recent first).
+    grown: [u32; MAX_RANGES],
     len: usize,
-    /// The start of the range that grew last (for the first SACK block).
-    last: Option<u32>,
+    /// The last stamp given out.
+    clock: u32,
 }
 
 /// The segment would need more than [`MAX_RANGES`] ranges.
@@ -27,8 +30,9 @@ impl Default for Assembler {
     fn default() -> Self {
         Assembler {
             ranges: [(0, 0); MAX_RANGES],
+            grown: [0; MAX_RANGES],
             len: 0,
-            last: None,
+            clock: 0,
         }
     }
 }
@@ -40,7 +44,6 @@ impl Assembler {
 
     pub(crate) fn clear(&mut self) {
         self.len = 0;
-        self.last = None;
     }
 
     /// The ranges, in order.
@@ -48,13 +51,42 @@ impl Assembler {
         &self.ranges[..self.len]
     }
 
-    /// The start of the range holding the most recently added bytes.
-    pub(crate) fn last_added(&self) -> Option<(u32, u32)> {
-        let at = self.last?;
-        self.ranges()
-            .iter()
-            .copied()
-            .find(|&(s, e)| s <= at && at < e.max(s + 1))
+    /// Fill `out` with the ranges that grew most recently, most recent
+    /// first (RFC 2018 section 4: the first SACK block holds the segment
+    /// that arrived last, the others repeat the most recently reported
+    /// blocks); returns how many.
+    pub(crate) fn most_recent(&self, out: &mut [(u32, u32)]) -> usize {
+        let mut n = 0;
+        let mut below = u32::MAX;
+        while n < out.len() {
+            let mut best: Option<usize> = None;
+            for k in 0..self.len {
+                let g = self.grown[k];
+                if g < below && best.is_none_or(|b| g > self.grown[b]) {
+                    best = Some(k);
+                }
+            }
+            let Some(b) = best else { break };
+            out[n] = self.ranges[b];
+            below = self.grown[b];
+            n += 1;
+        }
+        n
+    }
+
+    /// A new stamp, above every stamp in use.
+    fn tick(&mut self) -> u32 {
+        if self.clock == u32::MAX {
+            // Renumber by rank (the stamps are distinct), keeping the order.
+            let old = self.grown;
+            for k in 0..self.len {
+                let rank = old[..self.len].iter().filter(|&&g| g < old[k]).count();
+                self.grown[k] = rank as u32;
+            }
+            self.clock = self.len as u32;
+        }
+        self.clock += 1;
+        self.clock
     }
 
     /// Record `[start, start + len)`, merging with overlapping or adjacent
@@ -78,17 +110,22 @@ impl Assembler {
             if self.len == MAX_RANGES {
                 return Err(TooManyRanges);
             }
+            let stamp = self.tick();
             self.ranges.copy_within(i..self.len, i + 1);
+            self.grown.copy_within(i..self.len, i + 1);
             self.ranges[i] = (start, end);
+            self.grown[i] = stamp;
             self.len += 1;
         } else {
+            let stamp = self.tick();
             let s = self.ranges[i].0.min(start);
             let e = self.ranges[j - 1].1.max(end);
             self.ranges[i] = (s, e);
+            self.grown[i] = stamp;
             self.ranges.copy_within(j..self.len, i + 1);
+            self.grown.copy_within(j..self.len, i + 1);
             self.len -= j - i - 1;
         }
-        self.last = Some(start);
         Ok(())
     }
 
@@ -100,11 +137,11 @@ impl Assembler {
             let (s, e) = self.ranges[r];
             if s < end {
                 self.ranges[w] = (s, e.min(end));
+                self.grown[w] = self.grown[r];
                 w += 1;
             }
         }
         self.len = w;
-        self.last = self.last.filter(|&l| l < end);
     }
 
     /// If a range starts at offset 0, remove it and return its length;
@@ -120,6 +157,7 @@ impl Assembler {
         }
         let n = self.ranges[0].1;
         self.ranges.copy_within(1..self.len, 0);
+        self.grown.copy_within(1..self.len, 0);
         self.len -= 1;
         self.shift(n);
         n
@@ -133,11 +171,11 @@ impl Assembler {
             let (s, e) = self.ranges[r];
             if e > n {
                 self.ranges[w] = (s.saturating_sub(n), e - n);
+                self.grown[w] = self.grown[r];
                 w += 1;
             }
         }
         self.len = w;
-        self.last = self.last.and_then(|l| l.checked_sub(n));
     }
 }
 
@@ -153,7 +191,9 @@ mod tests {
         a.add(40, 5).unwrap();
         a.truncate(25);
         assert_eq!(a.ranges(), &[(10, 15), (20, 25)]);
-        assert_eq!(a.last_added(), None);
+        let mut out = [(0, 0); 4];
+        assert_eq!(a.most_recent(&mut out), 2);
+        assert_eq!(&out[..2], &[(20, 25), (10, 15)]);
         a.truncate(10);
         assert!(a.is_empty());
     }
@@ -168,7 +208,9 @@ mod tests {
         a.add(30, 2).unwrap();
         a.add(0, 3).unwrap();
         assert_eq!(a.ranges(), &[(0, 3), (10, 25), (30, 32)]);
-        assert_eq!(a.last_added(), Some((0, 3)));
+        let mut out = [(0, 0); 1];
+        assert_eq!(a.most_recent(&mut out), 1);
+        assert_eq!(out[0], (0, 3));
         assert_eq!(a.take_front(), 3);
         assert_eq!(a.ranges(), &[(7, 22), (27, 29)]);
         assert_eq!(a.take_front(), 0);
@@ -179,6 +221,20 @@ mod tests {
         assert_eq!(a.ranges(), &[(0, 1)]);
         a.shift(1);
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn recency_order_survives_clock_wrap() {
+        let mut a = Assembler::default();
+        a.add(100, 10).unwrap();
+        a.add(300, 10).unwrap();
+        a.clock = u32::MAX - 1;
+        a.add(500, 10).unwrap();
+        a.add(200, 10).unwrap(); // renumbers
+        a.add(400, 10).unwrap();
+        let mut out = [(0, 0); 4];
+        assert_eq!(a.most_recent(&mut out), 4);
+        assert_eq!(out, [(400, 410), (200, 210), (500, 510), (300, 310)]);
     }
 
     #[test]

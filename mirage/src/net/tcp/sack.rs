@@ -9,9 +9,10 @@
 //! retransmitted). It is bounded to [`MAX_SCOREBOARD`] ranges: further
 //! ranges are ignored, which only makes recovery more conservative.
 //!
-//! The receiver reports its out-of-order ranges ([`blocks_from`]): the
-//! range holding the most recently received segment first, then the others
-//! in order, up to the option's room.
+//! The receiver reports its out-of-order ranges ([`blocks_from`]) most
+//! recently grown first: the range holding the most recently received
+//! segment, then the ones reported first in the ACKs before (RFC 2018
+//! section 4), up to the option's room.
 
 use super::assembler::Assembler;
 use crate::net::wire::tcp::{MAX_SACK_BLOCKS, SackBlock, SeqNumber};
@@ -194,32 +195,18 @@ impl Scoreboard {
 }
 
 /// The SACK blocks a receiver reports, from its out-of-order ranges
-/// (offsets above `rcv_nxt`): the most recently grown range first, then the
-/// rest in order, at most `max` (3 with timestamps, 4 without).
+/// (offsets above `rcv_nxt`): most recently grown first, at most `max` (3
+/// with timestamps, 4 without).
 pub(crate) fn blocks_from(
     asm: &Assembler,
     rcv_nxt: SeqNumber,
     max: usize,
 ) -> ([SackBlock; MAX_SACK_BLOCKS], u8) {
     let mut out = [(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS];
-    let max = max.min(MAX_SACK_BLOCKS);
-    let mut n = 0;
-    let to_seq = |(s, e): (u32, u32)| (rcv_nxt + s as usize, rcv_nxt + e as usize);
-    let first = asm.last_added();
-    if let Some(r) = first
-        && n < max
-    {
-        out[n] = to_seq(r);
-        n += 1;
-    }
-    for &r in asm.ranges() {
-        if n >= max {
-            break;
-        }
-        if Some(r) != first {
-            out[n] = to_seq(r);
-            n += 1;
-        }
+    let mut offs = [(0, 0); MAX_SACK_BLOCKS];
+    let n = asm.most_recent(&mut offs[..max.min(MAX_SACK_BLOCKS)]);
+    for (o, &(s, e)) in out.iter_mut().zip(&offs[..n]) {
+        *o = (rcv_nxt + s as usize, rcv_nxt + e as usize);
     }
     (out, n as u8)
 }
@@ -302,9 +289,50 @@ mod tests {
         let (b, n) = blocks_from(&a, s(1000), 3);
         assert_eq!(n, 3);
         assert_eq!(b[0], (s(1200), s(1210)));
-        assert_eq!(b[1], (s(1100), s(1110)));
-        assert_eq!(b[2], (s(1300), s(1310)));
+        assert_eq!(b[1], (s(1300), s(1310)));
+        assert_eq!(b[2], (s(1100), s(1110)));
         let (_, n) = blocks_from(&a, s(0), 2);
         assert_eq!(n, 2);
+    }
+
+    /// RFC 2018 section 4: after the block of the latest segment, the
+    /// blocks reported most recently come first, so that each range is
+    /// reported in several ACKs even with more ranges than fit in one.
+    #[test]
+    fn receiver_repeats_most_recently_reported_blocks() {
+        let mut a = Assembler::default();
+        // Segments arrive at 100, 200, 300, 400, 500 (holes in between).
+        for k in 1..=5 {
+            a.add(k * 100, 10).unwrap();
+        }
+        let (b, n) = blocks_from(&a, s(0), 3);
+        assert_eq!(n, 3);
+        assert_eq!(
+            &b[..3],
+            &[(s(500), s(510)), (s(400), s(410)), (s(300), s(310))]
+        );
+        // The range at 200 grows: it comes first, the others follow by
+        // recency, not by offset.
+        a.add(210, 10).unwrap();
+        let (b, n) = blocks_from(&a, s(0), 4);
+        assert_eq!(n, 4);
+        assert_eq!(
+            &b[..4],
+            &[
+                (s(200), s(220)),
+                (s(500), s(510)),
+                (s(400), s(410)),
+                (s(300), s(310))
+            ]
+        );
+        // Merging keeps the newest stamp; in-order delivery keeps the order.
+        a.add(110, 90).unwrap();
+        a.shift(50);
+        let (b, n) = blocks_from(&a, s(50), 3);
+        assert_eq!(n, 3);
+        assert_eq!(
+            &b[..3],
+            &[(s(100), s(220)), (s(500), s(510)), (s(400), s(410))]
+        );
     }
 }
