@@ -47,6 +47,7 @@ impl Assembler {
     }
 
     /// The ranges, in order.
+    #[cfg(test)]
     pub(crate) fn ranges(&self) -> &[(u32, u32)] {
         &self.ranges[..self.len]
     }
