@@ -7,7 +7,7 @@ use super::assembler::Assembler;
 use super::config::{Config, KeepAlive};
 use super::congestion::Congestion;
 use super::ring::Ring;
-use super::sack::Scoreboard;
+use super::sack::{OwedSacks, Scoreboard};
 use super::secret::FourTuple;
 use super::state::{RateLimit, State};
 use super::timers::Rtt;
@@ -183,6 +183,8 @@ pub(crate) struct Conn {
     /// Duplicate ACKs still owed for out-of-order segments that arrived in
     /// one batch (without SACK the sender counts them; capped at 3).
     pub(crate) dupacks_owed: u8,
+    /// With SACK, the blocks of those duplicate ACKs.
+    pub(crate) owed_sacks: OwedSacks,
     /// In-order segments still to acknowledge at once rather than after
     /// two full segments or the delayed-ACK timer: set when out-of-order
     /// data shows the peer recovering from a loss, whose reduced window
@@ -308,6 +310,7 @@ impl Conn {
             unacked: 0,
             rcv_seg_max: 0,
             dupacks_owed: 0,
+            owed_sacks: OwedSacks::default(),
             quickacks: 0,
             probe_now: false,
             nodelay: config.nodelay,
@@ -410,6 +413,7 @@ impl Conn {
             unacked,
             rcv_seg_max,
             dupacks_owed,
+            owed_sacks,
             quickacks,
             probe_now,
             nodelay,
@@ -490,6 +494,7 @@ impl Conn {
         *unacked = 0;
         *rcv_seg_max = 0;
         *dupacks_owed = 0;
+        owed_sacks.clear();
         *quickacks = 0;
         *probe_now = false;
         *nodelay = config.nodelay;

@@ -125,16 +125,24 @@ impl Conn {
             o.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
         if self.sack_ok && !self.asm.is_empty() {
-            self.sack_into(o);
+            self.sack_into(kind, o);
         }
     }
 
     /// The SACK blocks of [`Self::options_into`] (out of line: the common
     /// segment has none, and its options are then written in place).
+    /// A duplicate ACK owed for an out-of-order segment of a batch reports
+    /// the blocks as they were after that segment.
     #[inline(never)]
-    fn sack_into(&self, o: &mut Options) {
+    fn sack_into(&self, kind: Kind, o: &mut Options) {
         let max = if self.ts_ok { 3 } else { 4 };
-        let (blocks, n) = blocks_from(&self.asm, self.rcv_nxt, max);
+        let owed = (kind == Kind::Ack && self.dupacks_owed > 0)
+            .then(|| self.owed_sacks.next())
+            .flatten();
+        let (blocks, n) = match owed {
+            Some(&b) => b,
+            None => blocks_from(&self.asm, self.rcv_nxt, max),
+        };
         o.sack = blocks;
         o.sack_len = n;
     }
@@ -156,7 +164,7 @@ impl Conn {
     #[inline(never)]
     fn sack_seg_mss(&self) -> usize {
         let mut o = Options::default();
-        self.sack_into(&mut o);
+        self.sack_into(Kind::Data, &mut o);
         // (`mss` already leaves room for the timestamps; SACK blocks with
         // them never need the compact layout: at most 3 blocks then.)
         self.mss.saturating_sub(o.buffer_len()).max(1)
@@ -443,6 +451,7 @@ impl Conn {
         }
         if plan.kind == Kind::Ack && self.dupacks_owed > 0 {
             self.dupacks_owed -= 1;
+            self.owed_sacks.sent();
             self.ack_now = self.dupacks_owed > 0;
         } else {
             self.dupacks_owed = 0;

@@ -211,6 +211,65 @@ pub(crate) fn blocks_from(
     (out, n as u8)
 }
 
+/// The SACK blocks of the duplicate ACKs owed for the out-of-order
+/// segments of one batch (RFC 5681 section 4.2: an immediate duplicate ACK
+/// per out-of-order segment), as they were after each segment: each then
+/// reports more than the one before, as ACKs sent one per segment would
+/// (Linux), rather than all repeating the latest blocks. Kept for the
+/// first [`OwedSacks::MAX`] segments; the ACKs owed beyond report the
+/// blocks as they are when sent. Meaningful only while duplicate ACKs are
+/// owed.
+#[derive(Debug, Clone)]
+pub(crate) struct OwedSacks {
+    snaps: [([SackBlock; MAX_SACK_BLOCKS], u8); OwedSacks::MAX],
+    len: u8,
+    /// The next snapshot to send.
+    head: u8,
+}
+
+impl Default for OwedSacks {
+    fn default() -> Self {
+        OwedSacks {
+            snaps: [([(SeqNumber(0), SeqNumber(0)); MAX_SACK_BLOCKS], 0); OwedSacks::MAX],
+            len: 0,
+            head: 0,
+        }
+    }
+}
+
+impl OwedSacks {
+    /// Snapshots kept (of the three duplicate ACKs owed at most, the last
+    /// reports the blocks as they are).
+    const MAX: usize = 2;
+
+    /// Forget the snapshots (the first duplicate ACK of a batch, or the
+    /// cumulative acknowledgment moved).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+        self.head = 0;
+    }
+
+    /// Record the blocks after an out-of-order segment.
+    pub(crate) fn push(&mut self, blocks: ([SackBlock; MAX_SACK_BLOCKS], u8)) {
+        if usize::from(self.len) < Self::MAX {
+            self.snaps[usize::from(self.len)] = blocks;
+            self.len += 1;
+        }
+    }
+
+    /// The blocks of the next owed duplicate ACK, if recorded.
+    pub(crate) fn next(&self) -> Option<&([SackBlock; MAX_SACK_BLOCKS], u8)> {
+        (self.head < self.len).then(|| &self.snaps[usize::from(self.head)])
+    }
+
+    /// An owed duplicate ACK left.
+    pub(crate) fn sent(&mut self) {
+        if self.head < self.len {
+            self.head += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -371,6 +371,7 @@ impl Conn {
                     // Out-of-order bytes a broken peer sent past its FIN
                     // would never let the FIN be reached.
                     self.asm.truncate(at as u32);
+                    self.owed_sacks.clear();
                 }
             } else if self.fin_received {
                 // A retransmitted FIN: acknowledge it again.
@@ -730,22 +731,43 @@ impl Conn {
                 usize::from(self.rcv_mss).max(super::conn::MIN_MSS),
             );
             if had_holes || self.unacked >= 2 * full || self.quickacks > 0 {
+                if had_holes {
+                    // The owed duplicate ACKs' blocks may lie below the
+                    // new cumulative acknowledgment.
+                    self.owed_sacks.clear();
+                }
                 self.ack_now = true;
                 self.quickacks = self.quickacks.saturating_sub(1);
             } else if self.delack_at.is_none() {
                 self.delack_at = Some(now + ctx.config.delayed_ack_ns);
             }
         } else {
-            // Out of order: an immediate duplicate ACK (with SACK blocks);
-            // without SACK one per segment, even within a batch, so that
-            // the sender can count them.
+            // Out of order: an immediate duplicate ACK, one per segment
+            // even within a batch (RFC 5681 section 4.2), so that the
+            // sender can count them; with SACK, each with the blocks as
+            // they were after its segment.
             ctx.stats.out_of_order += 1;
             self.ack_now = true;
             self.quickacks = QUICKACKS;
-            if !self.sack_ok && self.dupacks_owed < 3 {
+            if self.dupacks_owed < 3 {
+                if self.sack_ok {
+                    self.owe_sack();
+                }
                 self.dupacks_owed += 1;
             }
         }
+    }
+
+    /// Record the SACK blocks of the duplicate ACK owed for the
+    /// out-of-order segment just added (out of line: rare).
+    #[inline(never)]
+    fn owe_sack(&mut self) {
+        if self.dupacks_owed == 0 {
+            self.owed_sacks.clear();
+        }
+        let max = if self.ts_ok { 3 } else { 4 };
+        let blocks = super::sack::blocks_from(&self.asm, self.rcv_nxt, max);
+        self.owed_sacks.push(blocks);
     }
 
     /// If the peer's FIN is next in sequence, take it.

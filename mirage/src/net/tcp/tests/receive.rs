@@ -278,3 +278,51 @@ fn a_rst_does_not_end_time_wait_of_a_held_connection() {
     p.send(Flags::RST, b"");
     assert_eq!(p.us.state(p.id), Ok(State::TimeWait));
 }
+
+/// Delivers the peer's 100-byte segments number `ks` (counted from `base`)
+/// in one batch, then dispatches: what we sent.
+fn batch(p: &mut Peer, base: SeqNumber, ks: &[usize]) -> Vec<Seg> {
+    let mut cap = Capture::new();
+    for &k in ks {
+        let mut s = p.seg(Flags::ACK, &[7u8; 100]);
+        s.seq = base + k * 100;
+        p.us.process(p.now, &B, &A, &s.bytes(), &mut cap);
+    }
+    p.us.dispatch(p.now, &mut cap);
+    cap.take()
+}
+
+/// RFC 5681 section 4.2: an immediate duplicate ACK for every out-of-order
+/// segment, also when a batch of them is processed before anything is
+/// sent. With SACK each reports the blocks as they were after its segment
+/// (its segment's range first, RFC 2018 section 4), so that each tells the
+/// sender more, as ACKs sent one at a time would: the sender counts an ACK
+/// that SACKs nothing new as no duplicate.
+#[test]
+fn a_batch_of_out_of_order_segments_draws_a_sack_per_segment() {
+    let mut p = Peer::passive(Config::default());
+    let base = p.seq;
+    let r = |k: usize| (base + k * 100, base + (k + 1) * 100);
+    // Segments 1, 3 and 5 arrive together; 0, 2 and 4 are missing.
+    let out = batch(&mut p, base, &[1, 3, 5]);
+    let acks: Vec<_> = out
+        .iter()
+        .map(|s| (s.ack, s.options.sack_blocks().to_vec()))
+        .collect();
+    assert_eq!(
+        acks,
+        alloc::vec![
+            (base, alloc::vec![r(1)]),
+            (base, alloc::vec![r(3), r(1)]),
+            (base, alloc::vec![r(5), r(3), r(1)]),
+        ]
+    );
+    // Segment 7, then the first hole in the same batch: the ACKs owed no
+    // longer report blocks below the new cumulative acknowledgment.
+    let out = batch(&mut p, base, &[7, 0]);
+    assert!(!out.is_empty());
+    for s in &out {
+        assert_eq!(s.ack, base + 200);
+        assert_eq!(s.options.sack_blocks(), &[r(7), r(5), r(3)]);
+    }
+}
