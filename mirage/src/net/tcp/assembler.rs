@@ -58,18 +58,18 @@ impl Assembler {
     /// blocks); returns how many.
     pub(crate) fn most_recent(&self, out: &mut [(u32, u32)]) -> usize {
         let mut n = 0;
-        let mut below = u32::MAX;
+        let mut below: Option<u32> = None;
         while n < out.len() {
             let mut best: Option<usize> = None;
             for k in 0..self.len {
                 let g = self.grown[k];
-                if g < below && best.is_none_or(|b| g > self.grown[b]) {
+                if below.is_none_or(|l| g < l) && best.is_none_or(|b| g > self.grown[b]) {
                     best = Some(k);
                 }
             }
             let Some(b) = best else { break };
             out[n] = self.ranges[b];
-            below = self.grown[b];
+            below = Some(self.grown[b]);
             n += 1;
         }
         n
@@ -230,7 +230,10 @@ mod tests {
         a.add(100, 10).unwrap();
         a.add(300, 10).unwrap();
         a.clock = u32::MAX - 1;
-        a.add(500, 10).unwrap();
+        a.add(500, 10).unwrap(); // the last stamp before renumbering
+        let mut out = [(0, 0); 4];
+        assert_eq!(a.most_recent(&mut out), 3);
+        assert_eq!(&out[..3], &[(500, 510), (300, 310), (100, 110)]);
         a.add(200, 10).unwrap(); // renumbers
         a.add(400, 10).unwrap();
         let mut out = [(0, 0); 4];
