@@ -58,7 +58,7 @@ fn the_window_does_not_grow_past_twice_what_the_peer_lets_fly() {
     let more = alloc::vec![0x42u8; 80 * SEG];
     let mut una = first[0].seq;
     let mut last = first.last().unwrap().seq + SEG;
-    let window = (4 * SEG >> 7) as u16;
+    let window = ((4 * SEG) >> 7) as u16;
     let mut max_cwnd = 0;
     for _ in 0..300 {
         // Everything in flight acknowledged, with a window of four
