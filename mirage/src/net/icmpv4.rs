@@ -237,14 +237,17 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     }
 
     /// Reports to the sender of `datagram` that its destination port is
-    /// closed (type 3 code 3). See [`Icmpv4::unreachable`] for when.
+    /// closed (type 3 code 3), quoting its header and first 8 payload
+    /// bytes, within the rate limit. Not for broadcasts, multicasts,
+    /// reassembled datagrams or datagrams whose source is not one host
+    /// (the zero address, class E; RFC 1122 section 3.2.2).
     pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
         self.unreachable(datagram, 3)
     }
 
     /// Reports to the sender of `datagram` that no layer here takes its
-    /// protocol (type 3 code 2; RFC 1122 section 3.2.2.1). See
-    /// [`Icmpv4::unreachable`] for when.
+    /// protocol (type 3 code 2; RFC 1122 section 3.2.2.1); when, as for
+    /// [`Icmpv4::port_unreachable`].
     pub fn protocol_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
         self.unreachable(datagram, 2)
     }

@@ -564,7 +564,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
 
     /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
     /// that its destination port is closed: destination unreachable, code
-    /// 4 (RFC 4443 section 3.1). See [`Ipv6::send_error`] for when.
+    /// 4 (RFC 4443 section 3.1), quoting as much of the packet as fits in
+    /// the minimum MTU (section 2.4 (c)), within the rate limit (2.4 (f)).
+    /// Not for a datagram sent to a multicast address, from an address
+    /// that is not one node's (2.4 (e)), or reassembled from fragments.
     pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
         self.send_error(datagram, |data| IcmpRepr::DstUnreachable { code: 4, data })
     }
@@ -573,7 +576,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     /// that no upper layer here takes its protocol: parameter problem,
     /// code 1, pointing at the next-header field that named it (RFC 8200
     /// section 4, RFC 4443 section 3.4); nothing for "no next header" (59,
-    /// RFC 8200 section 4.7). See [`Ipv6::send_error`] for when.
+    /// RFC 8200 section 4.7); when, as for [`Ipv6::port_unreachable`].
     pub fn unknown_next_header(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
         if datagram.protocol == u8::from(NextHeader::NoNextHeader) {
             return Ok(());
