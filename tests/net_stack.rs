@@ -323,17 +323,7 @@ fn an_unknown_protocol_is_reported_over_both_families() {
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
         let mac_b = b.ethernet().mac();
-        let v4_to = |dst: &str| ipv4::Repr {
-            src_addr: "10.0.0.1".parse().unwrap(),
-            dst_addr: dst.parse().unwrap(),
-            protocol: ipv4::Protocol::Unknown(253),
-            ttl: 64,
-            payload_len: 8,
-            ident: 1,
-            dont_fragment: true,
-            more_fragments: false,
-            frag_offset: 0,
-        };
+        let v4_to = |dst: &str| v4_whole("10.0.0.1", dst, ipv4::Protocol::Unknown(253), 8);
         send_v4(a, mac_b, &v4_to("10.0.0.2"), &[0; 8]);
         send_v4(a, mac_b, &v4_to("10.0.0.255"), &[0; 8]);
         send_v6(a, b, NextHeader::Unknown(253), 64, &[0; 8]);
@@ -476,18 +466,25 @@ fn send_v4(a: &Stack, mac_b: MacAddr, repr: &ipv4::Repr, payload: &[u8]) {
 fn send_hi_v4(a: &Stack, mac_b: MacAddr, src: &str, dst_port: u16) {
     let [hi, lo] = dst_port.to_be_bytes();
     let udp = [0x12, 0x34, hi, lo, 0, 10, 0, 0, b'h', b'i'];
-    let repr = ipv4::Repr {
+    let repr = v4_whole(src, "10.0.0.2", ipv4::Protocol::Udp, udp.len());
+    send_v4(a, mac_b, &repr, &udp);
+}
+
+/// The header of an unfragmented IPv4 datagram (DF set, TTL 64,
+/// identification 1) of `protocol` from `src` to `dst` with
+/// `payload_len` bytes of payload.
+fn v4_whole(src: &str, dst: &str, protocol: ipv4::Protocol, payload_len: usize) -> ipv4::Repr {
+    ipv4::Repr {
         src_addr: src.parse().unwrap(),
-        dst_addr: "10.0.0.2".parse().unwrap(),
-        protocol: ipv4::Protocol::Udp,
+        dst_addr: dst.parse().unwrap(),
+        protocol,
         ttl: 64,
-        payload_len: udp.len(),
+        payload_len,
         ident: 1,
         dont_fragment: true,
         more_fragments: false,
         frag_offset: 0,
-    };
-    send_v4(a, mac_b, &repr, &udp);
+    }
 }
 
 #[test]

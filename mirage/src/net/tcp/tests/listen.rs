@@ -3,7 +3,7 @@
 //! initial sequence numbers and ephemeral ports.
 
 use super::harness::*;
-use crate::net::tcp::{Config, State, TcpEngine};
+use crate::net::tcp::{Config, ListenerId, State, TcpEngine};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 use alloc::vec::Vec;
 
@@ -153,6 +153,22 @@ fn syn_from(port: u16) -> Seg {
             ..Default::default()
         })
     }
+}
+
+/// An engine with `config` but a backlog of one, listening on port 80,
+/// whose backlog a SYN from port 999 fills: it answers the next SYNs with
+/// cookies.
+fn cookie_listener(config: Config) -> (TcpEngine, ListenerId) {
+    let mut us = TcpEngine::new(
+        Config {
+            max_backlog: 1,
+            ..config
+        },
+        [4; 32],
+    );
+    let l = us.listen(80, 1).unwrap();
+    feed(&mut us, 0, &syn_from(999));
+    (us, l)
 }
 
 /// A port is listened on once; closing the listener resets its half-open
@@ -314,13 +330,7 @@ fn a_new_syn_reopens_time_wait_of_a_connection_still_held() {
 /// no window scale from the peer, SACK only.
 #[test]
 fn a_cookie_connection_uses_exactly_the_options_its_syn_ack_offered() {
-    let config = Config {
-        max_backlog: 1,
-        ..Config::default()
-    };
-    let mut us = TcpEngine::new(config, [4; 32]);
-    let l = us.listen(80, 1).unwrap();
-    feed(&mut us, 0, &syn_from(999));
+    let (mut us, l) = cookie_listener(Config::default());
     for (port, ts, ws) in [(1000u16, false, true), (1001, true, false)] {
         let syn = Seg {
             src_port: port,
@@ -356,13 +366,7 @@ fn a_cookie_connection_uses_exactly_the_options_its_syn_ack_offered() {
 /// ACK draws a RST and opens nothing.
 #[test]
 fn a_cookie_ack_opens_once_and_not_after_its_listener_closed() {
-    let config = Config {
-        max_backlog: 1,
-        ..Config::default()
-    };
-    let mut us = TcpEngine::new(config, [4; 32]);
-    let l = us.listen(80, 1).unwrap();
-    feed(&mut us, 0, &syn_from(999));
+    let (mut us, l) = cookie_listener(Config::default());
     let cookie_ack = |us: &mut TcpEngine, port: u16| {
         let c = feed(us, 0, &syn_from(port)).remove(0);
         let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
@@ -446,14 +450,10 @@ fn a_reopening_syn_refused_for_lack_of_room_leaves_time_wait_alone() {
 /// SACK on, which the SYN-ACK never offered.
 #[test]
 fn without_timestamps_a_cookie_ack_cannot_switch_options_on() {
-    let config = Config {
-        max_backlog: 1,
+    let (mut us, l) = cookie_listener(Config {
         timestamps: false,
         ..Config::default()
-    };
-    let mut us = TcpEngine::new(config, [4; 32]);
-    let l = us.listen(80, 1).unwrap();
-    feed(&mut us, 0, &syn_from(999));
+    });
     let syn = Seg {
         options: Options {
             mss: Some(1460),
