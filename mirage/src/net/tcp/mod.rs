@@ -1673,12 +1673,18 @@ impl TcpEngine {
         }
     }
 
+    /// The first ephemeral port and how many there are (at least one;
+    /// port 0 is never one).
+    fn ephemeral_range(&self) -> (u32, u32) {
+        let min = u32::from(self.config.ephemeral_min.max(1));
+        let max = u32::from(self.config.ephemeral_max).max(min);
+        (min, max - min + 1)
+    }
+
     /// A port of the ephemeral range for a listener: the next one, in turn
     /// with connections' ephemeral ports, that no listener has.
     fn ephemeral_listen_port(&mut self) -> Result<u16, TcpError> {
-        let min = u32::from(self.config.ephemeral_min.max(1));
-        let max = u32::from(self.config.ephemeral_max).max(min);
-        let n = max - min + 1;
+        let (min, n) = self.ephemeral_range();
         for i in 0..n {
             let port = (min + self.port_counter.wrapping_add(i) % n) as u16;
             if !self.ports.contains_key(&port) {
@@ -1803,9 +1809,7 @@ impl TcpEngine {
         local: IpAddr,
         remote: (IpAddr, u16),
     ) -> Result<(u16, u64, Option<SeqNumber>), TcpError> {
-        let min = u32::from(self.config.ephemeral_min.max(1));
-        let max = u32::from(self.config.ephemeral_max).max(min);
-        let n = max - min + 1;
+        let (min, n) = self.ephemeral_range();
         // (Connections to one destination follow each other: its offset
         // is kept rather than hashed again.)
         let key = (local, remote.0, remote.1);
