@@ -574,6 +574,31 @@ fn keepalive_through_the_flow_probes_an_idle_connection_until_turned_off() {
     });
 }
 
+/// The user timeout set through the `Flow` trait reaches the connection
+/// (its effect is the engine's unit tests', `tcp::tests::user_timeout`),
+/// and the connection carries on as before.
+#[test]
+fn user_timeout_through_the_flow_reaches_the_connection() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5008).await;
+        let user_timeout = |flow: &netsim::Flow| {
+            a.direct_tcp()
+                .with_engine(|e| e.info(flow.id()).unwrap().user_timeout_ns)
+        };
+        assert_eq!(user_timeout(&flow), None);
+        flow.set_user_timeout(Some(30 * SEC)).unwrap();
+        assert_eq!(user_timeout(&flow), Some(30 * SEC));
+        flow.write_all(b"still there").await.unwrap();
+        let mut buf = [0u8; 11];
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"still there");
+        flow.set_user_timeout(None).unwrap();
+        assert_eq!(user_timeout(&flow), None);
+    });
+}
+
 /// A peer that resets midway: a large `write_all` ends with the reset (it
 /// does not hang), and later reads and writes report it; a reader half
 /// waiting in a split flow is woken with it too.

@@ -708,6 +708,15 @@ impl Flow for SocketFlow {
         sys_socket::set_keepalive(&self.stream, times).map_err(|e| tcp_error("SO_KEEPALIVE", &e))
     }
 
+    fn set_user_timeout(&self, timeout_ns: Option<u64>) -> Result<(), TcpError> {
+        // (0 turns the kernel's off: a zero timeout is its least, 1 ms.)
+        let ms = timeout_ns.map_or(0, |ns| {
+            ns.div_ceil(1_000_000).clamp(1, i32::MAX as u64) as u32
+        });
+        sys_socket::set_user_timeout(&self.stream, ms)
+            .map_err(|e| tcp_error("TCP_USER_TIMEOUT", &e))
+    }
+
     /// The bytes are peeked into a buffer of the flow's (the kernel keeps
     /// them), and those `f` consumed are then read off the socket: two
     /// copies of up to 64 KiB per call, so a reader that
@@ -978,13 +987,14 @@ mod tests {
         (flow, listener.accept().await.unwrap())
     }
 
-    /// The socket stack's `set_keepalive` and `set_nodelay` reach the
-    /// kernel: times in whole seconds, rounded up and clamped to Linux's
+    /// The socket stack's `set_keepalive`, `set_user_timeout` and
+    /// `set_nodelay` reach the kernel: keep-alive times in whole seconds,
+    /// the user timeout in milliseconds, rounded up and clamped to Linux's
     /// ranges; off again with `None`.
     #[test]
     fn socket_flow_options_reach_the_kernel() {
         use crate::net::tcp::KeepAlive;
-        use mirage_unix::socket::{KeepAliveSecs, keepalive};
+        use mirage_unix::socket::{KeepAliveSecs, keepalive, user_timeout};
         let ex = Executor::new(UnixPlatform);
         ex.block_on(async {
             let (flow, _peer) = connected().await;
@@ -1007,6 +1017,18 @@ mod tests {
             assert!(flow.stream.nodelay().unwrap());
             flow.set_nodelay(false).unwrap();
             assert!(!flow.stream.nodelay().unwrap());
+            assert_eq!(user_timeout(&flow.stream).unwrap(), 0);
+            for (ns, ms) in [
+                (30_000_000_000, 30_000),
+                (1_500_001, 2),
+                (0, 1),
+                (u64::MAX, i32::MAX as u32),
+            ] {
+                flow.set_user_timeout(Some(ns)).unwrap();
+                assert_eq!(user_timeout(&flow.stream).unwrap(), ms, "{ns} ns");
+            }
+            flow.set_user_timeout(None).unwrap();
+            assert_eq!(user_timeout(&flow.stream).unwrap(), 0);
         })
         .unwrap();
     }

@@ -313,6 +313,35 @@ pub fn set_keepalive(stream: &TcpStream, times: Option<KeepAliveSecs>) -> io::Re
     )
 }
 
+/// Sets `stream`'s user timeout (`TCP_USER_TIMEOUT`) to `ms`
+/// milliseconds; 0 turns it off.
+///
+/// # Errors
+///
+/// The error of `setsockopt(2)`: `EINVAL` for `ms` above `i32::MAX`.
+pub fn set_user_timeout(stream: &TcpStream, ms: u32) -> io::Result<()> {
+    setsockopt(
+        stream.as_raw_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+        ms,
+    )
+}
+
+/// The user timeout of `stream` in milliseconds (`TCP_USER_TIMEOUT`; 0:
+/// off).
+///
+/// # Errors
+///
+/// The error of `getsockopt(2)`.
+pub fn user_timeout(stream: &TcpStream) -> io::Result<u32> {
+    getsockopt(
+        stream.as_raw_fd(),
+        libc::IPPROTO_TCP,
+        libc::TCP_USER_TIMEOUT,
+    )
+}
+
 /// The keep-alive setting of `stream`: `None` when off.
 ///
 /// # Errors

@@ -74,11 +74,20 @@ pub struct Config {
     pub min_rto_ns: u64,
     /// Upper bound of the retransmission timeout (default 60 s).
     pub max_rto_ns: u64,
-    /// Retransmissions of a SYN or SYN-ACK before giving up (default 6).
+    /// Retransmissions of a SYN or SYN-ACK before giving up (default 6,
+    /// as Linux: about 127 s with the default initial timeout; RFC 9293
+    /// section 3.8.3 asks for at least 3 minutes, which a `user_timeout_ns`
+    /// of 180 s gives).
     pub syn_retries: u32,
     /// Retransmissions of data or FIN, or zero-window probes the peer
     /// leaves unanswered, before giving up (default 15).
     pub max_retries: u32,
+    /// The user timeout of new connections (default none): when set, a
+    /// connection gives up after this long without progress rather than
+    /// after `syn_retries`, `max_retries` or a keep-alive probe count. See
+    /// [`crate::net::tcp::Flow::set_user_timeout`], which sets it for one
+    /// connection; this also covers the opening handshake.
+    pub user_timeout_ns: Option<u64>,
     /// Maximum segment lifetime; TIME-WAIT lasts twice this (default 30 s).
     pub msl_ns: u64,
     /// How long a connection closed by the application waits in
@@ -118,6 +127,7 @@ impl Default for Config {
             max_rto_ns: 60 * S,
             syn_retries: 6,
             max_retries: 15,
+            user_timeout_ns: None,
             msl_ns: 30 * S,
             fin_wait2_timeout_ns: 60 * S,
             keepalive: None,

@@ -168,6 +168,17 @@ pub(crate) struct Conn {
     pub(crate) delack_ns: u64,
     /// Consecutive retransmission timeouts.
     pub(crate) retries: u32,
+    /// The user timeout (RFC 9293 section 3.8.3's R2 as a time, Linux's
+    /// `TCP_USER_TIMEOUT`): with it, giving up is a matter of time without
+    /// progress, not of a count of tries.
+    pub(crate) user_timeout: Option<u64>,
+    /// Since when the peer has acknowledged nothing new: the first send
+    /// into an empty flight, or the last acknowledgment of new data
+    /// (meaningful while `retries > 0`).
+    pub(crate) stalled_since: u64,
+    /// When the first of the unanswered probes went out (meaningful while
+    /// `probes_out > 0`).
+    pub(crate) probes_since: u64,
     /// When data (new or resent) last left: the window restarts after an
     /// idle time longer than the retransmission timeout (RFC 5681 section
     /// 4.1).
@@ -305,6 +316,9 @@ impl Conn {
             tlp_out: false,
             delack_ns: config.delayed_ack_ns,
             retries: 0,
+            user_timeout: config.user_timeout_ns,
+            stalled_since: 0,
+            probes_since: 0,
             last_data_ns: 0,
             ack_now: false,
             unacked: 0,
@@ -408,6 +422,9 @@ impl Conn {
             tlp_out,
             delack_ns,
             retries,
+            user_timeout,
+            stalled_since,
+            probes_since,
             last_data_ns,
             ack_now,
             unacked,
@@ -489,6 +506,9 @@ impl Conn {
         *tlp_out = false;
         *delack_ns = config.delayed_ack_ns;
         *retries = 0;
+        *user_timeout = config.user_timeout_ns;
+        *stalled_since = 0;
+        *probes_since = 0;
         *last_data_ns = 0;
         *ack_now = false;
         *unacked = 0;
@@ -1011,6 +1031,9 @@ mod tests {
         c.rto_at = Some(1);
         c.close_at = Some(2);
         c.retries = 4;
+        c.user_timeout = Some(7);
+        c.stalled_since = 8;
+        c.probes_since = 9;
         c.ack_now = true;
         c.quickacks = 2;
         c.nodelay = true;

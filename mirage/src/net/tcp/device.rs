@@ -151,6 +151,18 @@ pub trait Flow:
     /// probes).
     fn set_keepalive(&self, keepalive: Option<KeepAlive>) -> Result<(), TcpError>;
 
+    /// Sets the connection's user timeout (RFC 9293 section 3.8.3's R2,
+    /// as Linux's `TCP_USER_TIMEOUT`), or clears it (`None`, the default
+    /// unless [`crate::net::tcp::Config::user_timeout_ns`] says otherwise).
+    /// With it, the connection fails with [`TcpError::TimedOut`] once data
+    /// it sent went unacknowledged for `timeout_ns`, or the probes of a
+    /// shut window or of keep-alive went unanswered that long, instead of
+    /// after a number of tries: a longer one rides out a long outage, a
+    /// shorter one notices a dead peer sooner. A wait already under way
+    /// counts from its start. The socket stack's kernel counts
+    /// milliseconds (rounded up, at most 2^31 - 1).
+    fn set_user_timeout(&self, timeout_ns: Option<u64>) -> Result<(), TcpError>;
+
     /// The reading half that [`Flow::split`] lends.
     type Reader<'a>: embedded_io_async::Read<Error = TcpError> + embedded_io_async::ReadReady
     where
@@ -843,6 +855,10 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
         // (The operation's flush dispatches the connection, which arms the
         // timer, and tells the runner if it must wake earlier.)
         self.tcp.op(|e| e.set_keepalive(self.id, keepalive))
+    }
+
+    fn set_user_timeout(&self, timeout_ns: Option<u64>) -> Result<(), TcpError> {
+        self.tcp.op(|e| e.set_user_timeout(self.id, timeout_ns))
     }
 
     /// Each step queues as much of the buffers as the send buffer takes,

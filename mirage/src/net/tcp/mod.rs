@@ -330,6 +330,8 @@ pub struct ConnInfo {
     pub srtt_ns: u64,
     /// Current retransmission timeout, ns.
     pub rto_ns: u64,
+    /// The user timeout, ns, if set ([`Flow::set_user_timeout`]).
+    pub user_timeout_ns: Option<u64>,
     /// Payload bytes per full segment.
     pub mss: usize,
     /// The peer's window, bytes.
@@ -2122,6 +2124,7 @@ impl TcpEngine {
             ssthresh: c.cc.ssthresh,
             srtt_ns: c.rtt.srtt(),
             rto_ns: c.rtt.rto(),
+            user_timeout_ns: c.user_timeout,
             mss: c.mss,
             peer_window: c.snd_wnd,
             window_scale: c.wscale_ok.then_some((c.rcv_wscale, c.snd_wscale)),
@@ -2160,6 +2163,19 @@ impl TcpEngine {
         c.keepalive = k;
         c.keepalive_at = None;
         c.probes_out = 0;
+        self.queue_for_timers(id.index);
+        Ok(())
+    }
+
+    /// Set the connection's user timeout, or clear it (`None`: the counts
+    /// of [`Config`] decide); see [`Flow::set_user_timeout`]. A timer due
+    /// after the end of a wait already under way is brought forward.
+    pub fn set_user_timeout(
+        &mut self,
+        id: ConnId,
+        timeout_ns: Option<u64>,
+    ) -> Result<(), TcpError> {
+        self.conn_mut(id)?.set_user_timeout(timeout_ns);
         self.queue_for_timers(id.index);
         Ok(())
     }

@@ -469,7 +469,7 @@ impl Conn {
                 }
                 self.snd_nxt = end;
                 if self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.rto());
+                    self.start_rto(now);
                 }
             }
             Kind::Data => {
@@ -510,7 +510,7 @@ impl Conn {
                     self.tlp_out = true;
                     self.tlp_at = None;
                     // RFC 8985 7.3: the RTO runs from the probe.
-                    self.rto_at = Some(now + self.rtt.rto());
+                    self.rto_at = Some(self.rto_deadline(now));
                 }
                 if plan.seq == self.snd_nxt {
                     self.snd_nxt = end;
@@ -525,7 +525,7 @@ impl Conn {
                     self.snd_max = end;
                 }
                 if self.rto_at.is_none() {
-                    self.rto_at = Some(now + self.rtt.rto());
+                    self.start_rto(now);
                 }
                 if (new_data || self.in_recovery()) && !plan.tlp {
                     self.arm_tlp(now);
@@ -566,11 +566,27 @@ impl Conn {
         }
     }
 
+    /// Arms the persist timer: the timeout backed off by the probes so
+    /// far, or the end of the user timeout of unanswered probes if that
+    /// comes first. (Out of line: rare, and `arm_timers` runs after every
+    /// event.)
+    #[inline(never)]
+    fn arm_persist(&mut self, now: u64, max_rto: u64) {
+        let shift = self.persist_backoff.min(16);
+        let t = self.rtt.rto().saturating_mul(1 << shift).min(max_rto);
+        self.persist_at = Some(if self.probes_out > 0 {
+            self.by_user_timeout(now + t, self.probes_since)
+        } else {
+            now + t
+        });
+    }
+
     /// Arm the persist timer when the peer's window stops us with nothing
     /// in flight (RFC 9293 section 3.8.6.1), and keep-alive when idle in a
     /// state that can wait on the peer indefinitely: ESTABLISHED, and the
     /// half-closed CLOSE-WAIT and FIN-WAIT-2 (as Linux; the closing states
     /// with our FIN unacknowledged have the retransmission timer).
+    #[inline]
     pub(crate) fn arm_timers(&mut self, now: u64, max_rto: u64) {
         if !self.state.is_synchronized() {
             return;
@@ -592,9 +608,7 @@ impl Conn {
             && self.rto_at.is_none()
             && self.persist_at.is_none()
         {
-            let shift = self.persist_backoff.min(16);
-            let t = self.rtt.rto().saturating_mul(1 << shift).min(max_rto);
-            self.persist_at = Some(now + t);
+            self.arm_persist(now, max_rto);
         }
         if let Some(k) = self.keepalive
             && self.keepalive_at.is_none()

@@ -495,6 +495,7 @@ impl Conn {
             } else {
                 Some(now + self.rtt.rto())
             };
+            self.stalled_since = now;
             self.tlp_out = false;
             self.tlp_now = false;
             self.arm_tlp(now);

@@ -328,7 +328,7 @@ impl Conn {
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.rto_at = None;
-            self.retransmit_timeout(config, stats);
+            self.retransmit_timeout(now, config, stats);
             if self.state == State::Closed {
                 return;
             }
@@ -370,20 +370,24 @@ impl Conn {
         if self.persist_at.is_some_and(|t| t <= now) {
             self.persist_at = None;
             self.persist_backoff = self.persist_backoff.saturating_add(1);
-            self.probes_out = self.probes_out.saturating_add(1);
             // A peer that stopped answering the probes is gone (RFC 1122
             // 4.2.2.17 keeps the window shut only while they are answered;
-            // Linux gives up after `tcp_retries2` unanswered ones). Nobody
-            // holds an orphan: a peer keeping its window shut must not keep
-            // it forever either (Linux's orphan retries likewise).
-            if self.probes_out > config.max_retries
+            // Linux gives up after `tcp_retries2` unanswered ones, or once
+            // they went unanswered for the user timeout). Nobody holds an
+            // orphan: a peer keeping its window shut must not keep it
+            // forever either (Linux's orphan retries likewise).
+            let unanswered = match self.user_timeout {
+                Some(t) => self.probes_out > 0 && now.saturating_sub(self.probes_since) >= t,
+                None => self.probes_out >= config.max_retries,
+            };
+            if unanswered
                 || (self.owner == super::conn::Owner::Orphan
                     && self.persist_backoff > config.max_retries)
             {
                 self.terminate(Some(TcpError::TimedOut));
                 return;
             }
-            self.probe_now = true;
+            self.count_probe(now);
             stats.window_probes += 1;
         }
         if self.keepalive_at.is_some_and(|t| t <= now) {
@@ -397,47 +401,117 @@ impl Conn {
                     self.keepalive_at = Some(now + k.idle_ns);
                     return;
                 }
-                if self.probes_out >= k.count {
+                let unanswered = match self.user_timeout {
+                    Some(t) => self.probes_out > 0 && now.saturating_sub(self.probes_since) >= t,
+                    None => self.probes_out >= k.count,
+                };
+                if unanswered {
                     self.terminate(Some(TcpError::TimedOut));
                     return;
                 }
-                self.probes_out += 1;
-                self.probe_now = true;
+                self.count_probe(now);
                 stats.keepalive_probes += 1;
-                self.keepalive_at = Some(now + k.interval_ns);
+                self.keepalive_at =
+                    Some(self.by_user_timeout(now + k.interval_ns, self.probes_since));
+            }
+        }
+    }
+
+    /// A zero-window or keep-alive probe goes out now, unanswered so far.
+    fn count_probe(&mut self, now: u64) {
+        if self.probes_out == 0 {
+            self.probes_since = now;
+        }
+        self.probes_out = self.probes_out.saturating_add(1);
+        self.probe_now = true;
+    }
+
+    /// `deadline`, or the end of the user timeout of a wait that began at
+    /// `since` if that comes first: the connection gives up on time.
+    #[inline]
+    pub(crate) fn by_user_timeout(&self, deadline: u64, since: u64) -> u64 {
+        match self.user_timeout {
+            Some(t) => deadline.min(since.saturating_add(t)),
+            None => deadline,
+        }
+    }
+
+    /// Sets the user timeout (`None`: give up after counts of tries).
+    /// A wait already under way is measured from its start: a timer due
+    /// after the new timeout ends is brought forward to that end.
+    pub(crate) fn set_user_timeout(&mut self, timeout: Option<u64>) {
+        self.user_timeout = timeout;
+        if self.retries > 0
+            && let Some(at) = self.rto_at
+        {
+            self.rto_at = Some(self.by_user_timeout(at, self.stalled_since));
+        }
+        if self.probes_out > 0 {
+            if let Some(at) = self.persist_at {
+                self.persist_at = Some(self.by_user_timeout(at, self.probes_since));
+            }
+            if let Some(at) = self.keepalive_at {
+                self.keepalive_at = Some(self.by_user_timeout(at, self.probes_since));
             }
         }
     }
 
     /// RFC 6298 section 5.4 to 5.6: resend from the first unacknowledged
     /// byte with one segment of window, timer backed off; give up after
-    /// the configured number of tries.
-    fn retransmit_timeout(&mut self, config: &Config, stats: &mut Stats) {
-        match self.state {
-            State::SynSent | State::SynReceived if self.snd_una == self.iss => {
-                self.retries += 1;
-                stats.timeouts += 1;
-                if self.retries > config.syn_retries {
-                    self.terminate(Some(TcpError::TimedOut));
-                    return;
-                }
-                self.snd_nxt = self.iss;
-                self.rtt.back_off();
-                self.rtt_seq = None;
+    /// the configured number of tries, or with a user timeout once the
+    /// peer made no progress for that long (RFC 9293 section 3.8.3's R2).
+    fn retransmit_timeout(&mut self, now: u64, config: &Config, stats: &mut Stats) {
+        let syn =
+            matches!(self.state, State::SynSent | State::SynReceived) && self.snd_una == self.iss;
+        if !syn && self.snd_una >= self.snd_max {
+            return;
+        }
+        self.retries += 1;
+        stats.timeouts += 1;
+        let gave_up = match self.user_timeout {
+            Some(t) => now.saturating_sub(self.stalled_since) >= t,
+            None => {
+                self.retries
+                    > if syn {
+                        config.syn_retries
+                    } else {
+                        config.max_retries
+                    }
             }
-            _ if self.snd_una < self.snd_max => {
-                self.retries += 1;
-                stats.timeouts += 1;
-                if self.retries > config.max_retries {
-                    self.terminate(Some(TcpError::TimedOut));
-                    return;
-                }
-                self.cc.on_rto(self.flight());
-                self.rewind_flight();
-                self.rtt.back_off();
-                self.rtt_seq = None;
-            }
-            _ => {}
+        };
+        if gave_up {
+            self.terminate(Some(TcpError::TimedOut));
+            return;
+        }
+        if syn {
+            self.snd_nxt = self.iss;
+        } else {
+            self.cc.on_rto(self.flight());
+            self.rewind_flight();
+        }
+        self.rtt.back_off();
+        self.rtt_seq = None;
+    }
+
+    /// Starts the retransmission timer, which was not running: data (or a
+    /// SYN) left into an empty flight, or is resent after a timeout.
+    #[inline(always)]
+    pub(crate) fn start_rto(&mut self, now: u64) {
+        if self.retries == 0 {
+            self.stalled_since = now;
+        }
+        self.rto_at = Some(self.rto_deadline(now));
+    }
+
+    /// When the retransmission timer started now fires: one timeout from
+    /// now, or the end of the user timeout of a stall under way.
+    #[inline(always)]
+    pub(crate) fn rto_deadline(&self, now: u64) -> u64 {
+        let at = now + self.rtt.rto();
+        if self.retries > 0 {
+            self.by_user_timeout(at, self.stalled_since)
+        } else {
+            at
         }
     }
 }

@@ -92,6 +92,10 @@ impl Flow for ShortWrites {
         Ok(())
     }
 
+    fn set_user_timeout(&self, _: Option<u64>) -> Result<(), TcpError> {
+        Ok(())
+    }
+
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
         Ok(f(&[]).1)
     }

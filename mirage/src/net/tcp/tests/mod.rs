@@ -18,3 +18,4 @@ mod receive;
 mod recovery;
 mod timers;
 mod transitions;
+mod user_timeout;
