@@ -160,7 +160,10 @@ pub trait Flow:
     /// after a number of tries: a longer one rides out a long outage, a
     /// shorter one notices a dead peer sooner. A wait already under way
     /// counts from its start. The socket stack's kernel counts
-    /// milliseconds (rounded up, at most 2^31 - 1).
+    /// milliseconds (rounded up, at most 2^31 - 1), and for keep-alive
+    /// from the last segment received (the idle time included), so that
+    /// it gives up after the first unanswered probe's interval once the
+    /// idle time exceeds the user timeout.
     fn set_user_timeout(&self, timeout_ns: Option<u64>) -> Result<(), TcpError>;
 
     /// The reading half that [`Flow::split`] lends.
