@@ -8,8 +8,9 @@
 //! its kind from the control byte, its MTU from the chunk's last byte,
 //! its quote the chunk
 //! itself or the chunk after an IPv4 header from us to the peer (so that
-//! ports and sequence numbers can match a connection). Nothing may panic
-//! and the tables stay within their bounds.
+//! ports and sequence numbers can match a connection). An input of odd
+//! length runs with a user timeout of its first byte times 100 ms (0: at
+//! once). Nothing may panic and the tables stay within their bounds.
 #![no_main]
 
 use core::net::{IpAddr, Ipv4Addr};
@@ -49,6 +50,7 @@ fuzz_target!(|data: &[u8]| {
         max_time_wait: 8,
         send_buffer: 4096,
         recv_buffer: 4096,
+        user_timeout_ns: (data.len() % 2 == 1).then(|| u64::from(data[0]) * 100_000_000),
         ..Config::default()
     };
     let mut tcp = TcpEngine::new(config, [7; 32]);
