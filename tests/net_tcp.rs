@@ -1172,3 +1172,79 @@ fn a_syn_answered_by_destination_unreachable_fails_the_connect_at_once() {
         assert_eq!(a.direct_tcp().occupancy().connections, 0);
     });
 }
+
+/// RFC 9293 MUST-57 (section 3.9.1.1 and RFC 1122 4.2.3.10): a SYN
+/// addressed to a broadcast or multicast address is silently discarded,
+/// and a segment to such an address for no connection draws no RST. The
+/// subnet's broadcast address (10.0.0.255 on B's /24) is delivered by IP
+/// like the limited broadcast; TCP must not open a connection from it.
+#[test]
+fn a_syn_to_the_subnet_broadcast_address_is_silently_discarded() {
+    use mirage::net::ethernet::Ethernet;
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::{ipv4, tcp as wtcp};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let _listener = b.tcp().bind(80).unwrap();
+        let src: std::net::Ipv4Addr = "10.0.0.1".parse().unwrap();
+        let send = |dst: std::net::Ipv4Addr, dst_port: u16, flags: wtcp::Flags| {
+            let seg = wtcp::Repr {
+                src_port: 40000,
+                dst_port,
+                seq: wtcp::SeqNumber(1000),
+                ack: wtcp::SeqNumber(0),
+                flags,
+                window: 65535,
+                urgent: 0,
+                options: wtcp::Options {
+                    mss: Some(1460),
+                    ..Default::default()
+                },
+                payload: &[],
+            };
+            let mut tcp = vec![0u8; seg.buffer_len()];
+            let ph = PseudoHeader::new(IpAddr::V4(src), IpAddr::V4(dst)).unwrap();
+            seg.emit(&mut wtcp::Packet::new_unchecked(&mut tcp[..]), &ph);
+            let ip = ipv4::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol: ipv4::Protocol::Tcp,
+                ttl: 64,
+                payload_len: tcp.len(),
+                ident: 1,
+                dont_fragment: true,
+                more_fragments: false,
+                frag_offset: 0,
+            };
+            a.ethernet()
+                .send(
+                    mirage::net::MacAddr::BROADCAST,
+                    EtherType::Ipv4,
+                    ip.buffer_len(),
+                    |buf| {
+                        ip.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                        buf[ipv4::HEADER_LEN..ip.buffer_len()].copy_from_slice(&tcp);
+                        ip.buffer_len()
+                    },
+                )
+                .unwrap();
+        };
+        let bcast: std::net::Ipv4Addr = "10.0.0.255".parse().unwrap();
+        let before = b.direct_tcp().stats();
+        // A SYN to the listening port, and a segment for a closed port.
+        send(bcast, 80, wtcp::Flags::SYN);
+        send(bcast, 81, wtcp::Flags::SYN);
+        send(bcast, 81, wtcp::Flags::ACK);
+        sleep_ns(SEC).await;
+        let after = b.direct_tcp().stats();
+        assert_eq!(after.segments_in, before.segments_in + 3, "{after:?}");
+        assert_eq!(after.segments_out, before.segments_out, "{after:?}");
+        assert_eq!(after.resets_sent, before.resets_sent, "{after:?}");
+        assert_eq!(b.direct_tcp().occupancy().connections, 0);
+        // The same SYN to B's own address is answered.
+        send("10.0.0.2".parse().unwrap(), 80, wtcp::Flags::SYN);
+        sleep_ns(SEC / 10).await;
+        assert!(b.direct_tcp().stats().segments_out > after.segments_out);
+    });
+}

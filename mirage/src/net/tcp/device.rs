@@ -269,6 +269,10 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         self.ip.mtu(dst).saturating_sub(TCP_HEADER_LEN)
     }
 
+    fn is_local_unicast(&self, addr: IpAddr) -> bool {
+        self.ip.has_address(addr)
+    }
+
     fn send(
         &mut self,
         src: IpAddr,

@@ -143,6 +143,18 @@ pub trait Transmit {
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool;
+
+    /// Whether `addr` is one of this host's own unicast addresses. The IP
+    /// layer also delivers datagrams sent to broadcast addresses it alone
+    /// knows (a subnet's); a segment for no connection sent to anything
+    /// else is silently discarded: no connection is opened from it and no
+    /// RST answers it (RFC 9293 section 3.9.1.1, MUST-57). Asked only for
+    /// segments that match no connection. The default takes every address
+    /// (the limited broadcast and multicast addresses are refused anyway).
+    fn is_local_unicast(&self, addr: IpAddr) -> bool {
+        let _ = addr;
+        true
+    }
 }
 
 /// An address and port.
@@ -940,7 +952,8 @@ impl TcpEngine {
             && (seg.src_port == 0
                 || seg.dst_port == 0
                 || !valid_unicast(*src)
-                || !valid_unicast(*dst))
+                || !valid_unicast(*dst)
+                || !tx.is_local_unicast(*dst))
         {
             self.stats.dropped_malformed += 1;
             return;
