@@ -86,6 +86,14 @@ impl Congestion {
         self.mss = mss;
     }
 
+    /// The SYN or SYN-ACK was lost (its retransmission timer expired):
+    /// the window starts at one segment (RFC 5681 section 3.1, RFC 6928
+    /// section 2: a MUST), then grows in slow start.
+    pub(crate) fn syn_timed_out(&mut self) {
+        self.cwnd = self.mss;
+        self.acked = 0;
+    }
+
     /// Data goes again after an idle time longer than the retransmission
     /// timeout (RFC 5681 section 4.1): the window is at most the initial
     /// one, the restart window; the threshold keeps three quarters of the

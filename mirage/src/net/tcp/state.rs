@@ -298,6 +298,7 @@ impl Conn {
                 self.snd_wl2 = ack;
                 if self.retries > 0 {
                     self.rtt.syn_timed_out();
+                    self.cc.syn_timed_out();
                 }
                 self.rtt.clear_backoff();
                 self.established();
@@ -812,6 +813,7 @@ impl Conn {
         self.sample_rtt(now, seg);
         if self.retries > 0 {
             self.rtt.syn_timed_out();
+            self.cc.syn_timed_out();
         }
         self.retries = 0;
         self.rtt.clear_backoff();

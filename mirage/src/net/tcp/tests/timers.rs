@@ -242,3 +242,48 @@ fn rto_is_three_seconds_after_a_syn_ack_timed_out() {
     let id = us.accept(l).unwrap().expect("established");
     assert_eq!(us.info(id).unwrap().rto_ns, 3_000 * MS);
 }
+
+#[test]
+fn the_initial_window_is_one_segment_after_a_syn_or_syn_ack_timed_out() {
+    // RFC 5681 section 3.1 (and RFC 6928 section 2): if the SYN or
+    // SYN-ACK is lost, the initial window after a correctly transmitted
+    // SYN MUST be one segment. Active side: our SYN was resent.
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
+    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
+    let syn = flush(&mut us, 0).remove(0);
+    assert_eq!(flush(&mut us, 1_000 * MS).len(), 1, "the SYN again");
+    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options.mss = Some(1460);
+    feed(&mut us, 1_010 * MS, &synack);
+    let i = us.info(id).unwrap();
+    assert_eq!(i.state, State::Established);
+    assert_eq!(i.cwnd, i.mss, "{i:?}");
+    us.send(id, &[7u8; 10_000]).unwrap();
+    let out = flush(&mut us, 1_020 * MS);
+    assert_eq!(out.len(), 1, "one segment: {out:?}");
+
+    // Passive side: our SYN-ACK was resent.
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
+    let l = us.listen(80, 8).unwrap();
+    let syn = Seg::peer_syn(crate::net::wire::tcp::Options {
+        mss: Some(1460),
+        ..Default::default()
+    });
+    let synack = feed(&mut us, 0, &syn).remove(0);
+    assert_eq!(flush(&mut us, 1_000 * MS).len(), 1, "the SYN-ACK again");
+    let ack = synack.reply(SeqNumber(1001), synack.seq + 1, Flags::ACK);
+    feed(&mut us, 1_010 * MS, &ack);
+    let id = us.accept(l).unwrap().expect("established");
+    let i = us.info(id).unwrap();
+    assert_eq!(i.cwnd, i.mss, "{i:?}");
+
+    // Without a loss the initial window is the usual one.
+    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
+    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
+    let syn = flush(&mut us, 0).remove(0);
+    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+    synack.options.mss = Some(1460);
+    feed(&mut us, 10 * MS, &synack);
+    let i = us.info(id).unwrap();
+    assert_eq!(i.cwnd, 10 * i.mss, "{i:?}");
+}
