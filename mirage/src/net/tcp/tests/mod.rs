@@ -15,6 +15,7 @@ mod icmp;
 mod listen;
 mod output;
 mod receive;
+mod rfc9293;
 mod recovery;
 mod timers;
 mod transitions;

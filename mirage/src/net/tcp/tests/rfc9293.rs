@@ -1,0 +1,149 @@
+//! RFC 9293's requirements (appendix B) that other files do not already
+//! cover: urgent data, the zero window, the MSS option, keep-alive.
+
+use super::harness::*;
+use crate::net::tcp::{Config, State, TcpEngine};
+use crate::net::wire::checksum::PseudoHeader;
+use crate::net::wire::tcp::{Flags, Options, Packet, SeqNumber};
+use alloc::vec::Vec;
+
+/// Deliver `seg` to `p` with the URG bit and urgent pointer `up` set.
+fn deliver_urgent(p: &mut Peer, seg: &Seg, up: u16) -> Vec<Seg> {
+    let mut b = seg.bytes();
+    {
+        let mut pk = Packet::new_unchecked(&mut b[..]);
+        pk.set_flags(seg.flags | Flags::URG);
+        pk.set_urgent_at(up);
+        pk.fill_checksum(&PseudoHeader::new(seg.src, seg.dst).unwrap());
+    }
+    let mut cap = Capture::new();
+    p.us.process(p.now, &seg.src, &seg.dst, &b, &mut cap);
+    p.us.dispatch(p.now, &mut cap);
+    cap.take()
+}
+
+/// MUST-30/31/62 are not implemented (no urgent-data API): urgent data
+/// is delivered in line, in order, as with `SO_OOBINLINE` (RFC 6093
+/// section 6 recommends it), nothing lost, added or reordered.
+#[test]
+fn urgent_data_is_delivered_in_line_and_in_order() {
+    let mut p = Peer::passive(Config::default());
+    p.send(Flags::ACK | Flags::PSH, b"abc");
+    let s = p.seg(Flags::ACK | Flags::PSH, b"URGENT");
+    p.seq += 6;
+    deliver_urgent(&mut p, &s, 6);
+    // An urgent pointer beyond the segment, and one of zero.
+    let s = p.seg(Flags::ACK, b"xy");
+    p.seq += 2;
+    deliver_urgent(&mut p, &s, 60_000);
+    let s = p.seg(Flags::ACK, b"z");
+    p.seq += 1;
+    deliver_urgent(&mut p, &s, 0);
+    let mut buf = [0u8; 64];
+    let n = p.us.recv(p.id, &mut buf).unwrap();
+    assert_eq!(&buf[..n], b"abcURGENTxyz");
+    assert_eq!(p.us.state(p.id), Ok(State::Established));
+}
+
+/// MUST-66: RST and URG are processed even with a zero receive window; a
+/// RST carrying data (SHLD-2) at RCV.NXT resets.
+#[test]
+fn rst_with_data_resets_at_a_zero_window() {
+    let config = Config {
+        recv_buffer: 4096,
+        ..Config::default()
+    };
+    let mut p = Peer::passive(config);
+    let full = alloc::vec![1u8; 4096];
+    let mut out = Vec::new();
+    for chunk in full.chunks(1024) {
+        out.extend(p.send(Flags::ACK, chunk));
+    }
+    out.extend(p.wait(0));
+    assert_eq!(out.last().map(|s| s.window), Some(0), "{out:?}");
+    // An urgent segment at the zero window: its ACK is processed, its
+    // data not taken, and the connection unharmed.
+    let s = p.seg(Flags::ACK | Flags::PSH, b"late");
+    deliver_urgent(&mut p, &s, 4);
+    assert_eq!(p.us.info(p.id).unwrap().recv_queue, 4096);
+    let rst = p.seg(Flags::RST | Flags::ACK, b"diagnostic text");
+    p.deliver(&rst);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+}
+
+/// MUST-37: a window that stays shut does not time the connection out as
+/// long as the peer answers the probes, however many.
+#[test]
+fn a_window_kept_shut_by_a_live_peer_does_not_time_out() {
+    let config = Config {
+        max_retries: 3,
+        ..Config::default()
+    };
+    let mut p = Peer::passive(config);
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    p.us.send(p.id, b"waiting").unwrap();
+    p.wait(0);
+    let mut probes = 0;
+    while probes < 12 {
+        let d = p.us.next_deadline().unwrap();
+        for _ in p.wait(d - p.now) {
+            probes += 1;
+            let mut r = p.seg(Flags::ACK, b"");
+            r.window = 0;
+            p.deliver(&r);
+        }
+        assert_eq!(p.us.state(p.id), Ok(State::Established), "{probes}");
+    }
+    let out = p.send(Flags::ACK, b"");
+    assert_eq!(out[0].payload, b"waiting");
+}
+
+/// MUST-15 and MUST-16: without an MSS option the send MSS is 536
+/// (IPv4), less the timestamps; MUST-14/67: ours is sent, from the path.
+#[test]
+fn without_an_mss_option_segments_hold_536_bytes_less_options() {
+    let mut us = TcpEngine::new(Config::default(), [3; 32]);
+    let l = us.listen(80, 8).unwrap();
+    let syn = Seg::peer_syn(Options {
+        timestamp: Some((7, 0)),
+        ..Default::default()
+    });
+    let mut cap = Capture::new();
+    cap.mss = 1400;
+    us.process(0, &syn.src, &syn.dst, &syn.bytes(), &mut cap);
+    us.dispatch(0, &mut cap);
+    let synack = cap.take().remove(0);
+    assert_eq!(synack.options.mss, Some(1400));
+    let mut ack = synack.reply(SeqNumber(1001), synack.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((8, synack.options.timestamp.unwrap().0));
+    feed(&mut us, MS, &ack);
+    let id = us.accept(l).unwrap().unwrap();
+    us.send(id, &[5u8; 5000]).unwrap();
+    let out = flush(&mut us, 2 * MS);
+    assert!(!out.is_empty());
+    for s in &out {
+        assert!(s.payload.len() <= 536 - 12, "{}", s.payload.len());
+    }
+}
+
+/// MUST-25: keep-alive is off by default: an idle connection sends
+/// nothing for hours.
+#[test]
+fn keepalive_is_off_by_default() {
+    let mut p = Peer::passive(Config::default());
+    let out = p.wait(5 * 3600 * 1_000 * MS);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(p.us.state(p.id), Ok(State::Established));
+}
+
+/// MUST-61 and SHLD-27: the last segment of what the application queued
+/// carries PSH, the others not.
+#[test]
+fn psh_marks_the_last_segment_of_the_queued_data() {
+    let (p, out) = sending(3);
+    let _ = p;
+    let flags: Vec<bool> = out.iter().map(|s| s.flags.psh()).collect();
+    assert_eq!(flags, [false, false, true]);
+}
