@@ -859,6 +859,8 @@ struct Router {
     waker: RefCell<Option<std::task::Waker>>,
     /// Frames dropped with an error sent back.
     dropped: std::cell::Cell<u64>,
+    /// The time to live or hop limit of each TCP segment A sent.
+    tcp_ttls: RefCell<Vec<u8>>,
 }
 
 /// The router's addresses, the source of its errors.
@@ -880,6 +882,7 @@ impl Router {
             errors: RefCell::new(Default::default()),
             waker: RefCell::new(None),
             dropped: std::cell::Cell::new(0),
+            tcp_ttls: RefCell::new(Vec::new()),
         }
     }
 
@@ -899,11 +902,17 @@ impl Router {
                 let p = ipv4::Packet::new_checked(ip).ok()?;
                 let hl = usize::from(p.header_len());
                 let tcp = (p.protocol() == ipv4::Protocol::Tcp).then(|| &ip[hl..]);
+                if tcp.is_some() {
+                    self.tcp_ttls.borrow_mut().push(p.ttl());
+                }
                 (usize::from(p.total_len()), tcp)
             }
             EtherType::Ipv6 => {
                 let p = ipv6::Packet::new_checked(ip).ok()?;
                 let tcp = (p.next_header() == ipv6::NextHeader::Tcp).then(|| &ip[40..]);
+                if tcp.is_some() {
+                    self.tcp_ttls.borrow_mut().push(p.hop_limit());
+                }
                 (40 + usize::from(p.payload_len()), tcp)
             }
             _ => return None,
@@ -1090,6 +1099,26 @@ where
         + 'static,
     Fut: core::future::Future<Output = ()> + 'static,
 {
+    let config = mirage::net::tcp::Config::default();
+    routed_pair_with(config, mtu_v4, mtu_v6, reject_port, body)
+}
+
+/// [`routed_pair`] with A's TCP configured by `config`.
+fn routed_pair_with<F, Fut>(
+    config: mirage::net::tcp::Config,
+    mtu_v4: usize,
+    mtu_v6: usize,
+    reject_port: u16,
+    body: F,
+) where
+    F: FnOnce(
+            &'static mirage::net::stack::DirectStack<Router, netsim::Clock>,
+            &'static Stack,
+            &'static Router,
+        ) -> Fut
+        + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
     let (ha, hb) = hosts();
     let sim = netsim::Sim::new();
     let clock = sim.clock;
@@ -1097,7 +1126,7 @@ where
     sim.ex
         .block_on(async move {
             let router = Router::new(na, mtu_v4, mtu_v6, reject_port);
-            let a = netsim::stack(clock, router, ha, 1).await;
+            let a = netsim::stack_with(clock, router, ha, 1, config).await;
             let b = netsim::stack(clock, nb, hb, 2).await;
             body(a, b, a.net()).await
         })
@@ -1247,4 +1276,30 @@ fn a_syn_to_the_subnet_broadcast_address_is_silently_discarded() {
         sleep_ns(SEC / 10).await;
         assert!(b.direct_tcp().stats().segments_out > after.segments_out);
     });
+}
+
+/// RFC 9293 MUST-49 (RFC 1122 section 4.2.2.19): the time to live of the
+/// segments TCP sends is configurable ([`mirage::net::tcp::Config::ttl`]);
+/// by default the IP layer's (64) is used.
+#[test]
+fn the_time_to_live_of_segments_is_configurable() {
+    for (ttl, expected) in [(None, 64), (Some(7), 7)] {
+        let config = mirage::net::tcp::Config {
+            ttl,
+            ..Default::default()
+        };
+        routed_pair_with(config, 1500, 1500, 0, move |a, b, router| async move {
+            sleep_ns(3 * SEC).await;
+            let _listener = b.tcp().bind(7000).unwrap();
+            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
+                flow.write_all(b"hello").await.unwrap();
+                flow.close().await.unwrap();
+            }
+            sleep_ns(SEC).await;
+            let ttls = router.tcp_ttls.borrow();
+            assert!(ttls.len() >= 6, "{ttls:?}");
+            assert!(ttls.iter().all(|&t| t == expected), "{ttls:?}");
+        });
+    }
 }

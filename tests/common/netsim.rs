@@ -143,6 +143,37 @@ pub async fn try_stack<C: Mclock, N: Network + 'static>(
     addressing: Addressing,
     seed: u8,
 ) -> Result<&'static DirectStack<N, C>, mirage::net::device::NetError> {
+    try_stack_with(
+        clock,
+        net,
+        addressing,
+        seed,
+        mirage::net::tcp::Config::default(),
+    )
+    .await
+}
+
+/// [`stack`] whose TCP has the configuration `tcp_config`.
+pub async fn stack_with<C: Mclock, N: Network + 'static>(
+    clock: &'static C,
+    net: N,
+    addressing: Addressing,
+    seed: u8,
+    tcp_config: mirage::net::tcp::Config,
+) -> &'static DirectStack<N, C> {
+    try_stack_with(clock, net, addressing, seed, tcp_config)
+        .await
+        .unwrap()
+}
+
+/// [`try_stack`] whose TCP has the configuration `tcp_config`.
+pub async fn try_stack_with<C: Mclock, N: Network + 'static>(
+    clock: &'static C,
+    net: N,
+    addressing: Addressing,
+    seed: u8,
+    tcp_config: mirage::net::tcp::Config,
+) -> Result<&'static DirectStack<N, C>, mirage::net::device::NetError> {
     let net = leak(net);
     let eth = leak(Ethif::connect(net));
     let arp = leak(Arp::connect(eth, clock));
@@ -174,7 +205,7 @@ pub async fn try_stack<C: Mclock, N: Network + 'static>(
         u32::from(seed),
     ));
     let random = Rng::from_seed(&[seed; 32]);
-    DirectStack::connect(
+    DirectStack::connect_with(
         net,
         eth,
         arp,
@@ -184,6 +215,7 @@ pub async fn try_stack<C: Mclock, N: Network + 'static>(
         &random,
         addressing.ipv4_only,
         addressing.ipv6_only,
+        tcp_config,
     )
     .await
 }

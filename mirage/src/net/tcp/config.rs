@@ -63,6 +63,11 @@ pub struct Config {
     pub sack: bool,
     /// Nagle's algorithm off for new connections (default false: Nagle on).
     pub nodelay: bool,
+    /// The time to live (IPv4) or hop limit (IPv6) of the segments sent
+    /// (RFC 9293 section 3.9.1.1, MUST-49: configurable); `None` (the
+    /// default) leaves it to the IP layer: 64, or over IPv6 the hop limit a
+    /// router advertised.
+    pub ttl: Option<u8>,
     /// Delayed-ACK timer (default 40 ms; at most 500 ms, RFC 1122 section
     /// 4.2.3.2: a larger value counts as 500 ms); an ACK is also sent for
     /// every second full-sized segment.
@@ -121,6 +126,7 @@ impl Default for Config {
             timestamps: true,
             sack: true,
             nodelay: false,
+            ttl: None,
             delayed_ack_ns: 40 * MS,
             initial_rto_ns: S,
             min_rto_ns: 200 * MS,

@@ -259,6 +259,8 @@ pub trait Flow:
 /// The IP layer as the engine sends through it.
 struct IpTx<'a, I> {
     ip: &'a I,
+    /// [`Config::ttl`](super::Config::ttl).
+    ttl: Option<u8>,
 }
 
 /// The TCP and IP fixed headers.
@@ -282,7 +284,7 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
     ) -> bool {
         // Segments fit the MTU (the MSS says so): never fragmented.
         let options = SendOptions {
-            ttl: None,
+            ttl: self.ttl,
             fragment: false,
         };
         match self.ip.send(
@@ -315,6 +317,8 @@ pub struct DirectTcp<I: 'static, C: 'static> {
     turn_now: Cell<Option<u64>>,
     /// The deadline the runner's timer waits for (`None`: no timer).
     runner_deadline: Cell<Option<u64>>,
+    /// The engine's [`Config::ttl`](super::Config::ttl), for the IP layer.
+    ttl: Option<u8>,
 }
 
 impl<I, C> core::fmt::Debug for DirectTcp<I, C> {
@@ -337,6 +341,7 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         DirectTcp {
             ip,
             clock,
+            ttl: config.ttl,
             engine: RefCell::new(TcpEngine::new(config, secret)),
             kick: Signal::new(),
             turn_now: Cell::new(None),
@@ -370,7 +375,10 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     /// Handles a received TCP segment (from the runner).
     pub fn process(&self, datagram: &Datagram<'_>) {
         let now = self.turn_now();
-        let mut tx = IpTx { ip: self.ip };
+        let mut tx = IpTx {
+            ip: self.ip,
+            ttl: self.ttl,
+        };
         self.with(|e| {
             e.process(
                 now,
@@ -390,7 +398,10 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         // turn of a stack without connections reads none.
         let turn = self.turn_now.take();
         let now = || turn.unwrap_or_else(|| self.clock.elapsed_ns());
-        let mut tx = IpTx { ip: self.ip };
+        let mut tx = IpTx {
+            ip: self.ip,
+            ttl: self.ttl,
+        };
         self.with(|e| {
             // Most turns (a batch whose ACKs are delayed, a wake-up for an
             // application) leave nothing to send and no timer due.
@@ -432,7 +443,13 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     #[inline(never)]
     fn flush_output(&self, e: &mut TcpEngine, now: Option<u64>) {
         let now = now.unwrap_or_else(|| self.clock.elapsed_ns());
-        let sent = e.dispatch(now, &mut IpTx { ip: self.ip });
+        let sent = e.dispatch(
+            now,
+            &mut IpTx {
+                ip: self.ip,
+                ttl: self.ttl,
+            },
+        );
         let earlier = match (e.next_deadline(), self.runner_deadline.get()) {
             (Some(due), Some(armed)) => due < armed,
             (Some(_), None) => true,
