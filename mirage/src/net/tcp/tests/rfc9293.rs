@@ -147,3 +147,44 @@ fn psh_marks_the_last_segment_of_the_queued_data() {
     let flags: Vec<bool> = out.iter().map(|s| s.flags.psh()).collect();
     assert_eq!(flags, [false, false, true]);
 }
+
+/// MUST-34 and SHLD-17: a peer that shrinks its window under data in
+/// flight (and keeps answering) does not time the connection out; the
+/// data goes once the window opens again.
+#[test]
+fn a_window_shrunk_under_data_in_flight_is_survived() {
+    let config = Config {
+        max_retries: 3,
+        ..Config::default()
+    };
+    let mut p = Peer::passive(config);
+    p.us.send(p.id, &[9u8; 3000]).unwrap();
+    let out = p.wait(0);
+    assert!(!out.is_empty());
+    // The peer takes nothing and shuts its window.
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    let mut answered = 0;
+    while answered < 12 {
+        let d = p.us.next_deadline().unwrap();
+        for seg in p.wait(d - p.now) {
+            // (Probes, or resends of what was sent before the window
+            // shrank: MAY-7 allows them.)
+            assert!(
+                seg.payload.is_empty() || seg.seq + seg.payload.len() <= p.ack + 3000,
+                "{seg:?}"
+            );
+            answered += 1;
+            let mut r = p.seg(Flags::ACK, b"");
+            r.window = 0;
+            p.deliver(&r);
+        }
+        assert_eq!(p.us.state(p.id), Ok(State::Established), "{answered}");
+    }
+    // The window opens: everything arrives.
+    let out = p.send(Flags::ACK, b"");
+    let sent: usize = out.iter().map(|s| s.payload.len()).sum();
+    assert!(sent > 0, "{out:?}");
+    assert_eq!(out[0].seq, p.ack);
+}
