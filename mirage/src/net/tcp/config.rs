@@ -79,17 +79,23 @@ pub struct Config {
     pub min_rto_ns: u64,
     /// Upper bound of the retransmission timeout (default 60 s).
     pub max_rto_ns: u64,
-    /// Retransmissions of a SYN or SYN-ACK before giving up (default 6,
-    /// as Linux: about 127 s with the default initial timeout; RFC 9293
-    /// section 3.8.3 asks for at least 3 minutes, which a `user_timeout_ns`
-    /// of 180 s gives).
+    /// Retransmissions of the SYN of `connect` before giving up (default
+    /// 7: the attempt ends 183 s after the first SYN with the default
+    /// timeouts, as RFC 9293 section 3.8.3 requires at least 3 minutes;
+    /// Linux's 6 give 127 s). An application gives up sooner by dropping
+    /// the `connect` future.
     pub syn_retries: u32,
+    /// Retransmissions of the SYN-ACK answering a peer's SYN before the
+    /// half-open connection gives up and frees its backlog slot (default
+    /// 6: 123 s).
+    pub synack_retries: u32,
     /// Retransmissions of data or FIN, or zero-window probes the peer
     /// leaves unanswered, before giving up (default 15).
     pub max_retries: u32,
     /// The user timeout of new connections (default none): when set, a
     /// connection gives up after this long without progress rather than
-    /// after `syn_retries`, `max_retries` or a keep-alive probe count. See
+    /// after `syn_retries`, `synack_retries`, `max_retries` or a
+    /// keep-alive probe count. See
     /// [`crate::net::tcp::Flow::set_user_timeout`], which sets it for one
     /// connection; this also covers the opening handshake.
     pub user_timeout_ns: Option<u64>,
@@ -131,7 +137,8 @@ impl Default for Config {
             initial_rto_ns: S,
             min_rto_ns: 200 * MS,
             max_rto_ns: 60 * S,
-            syn_retries: 6,
+            syn_retries: 7,
+            synack_retries: 6,
             max_retries: 15,
             user_timeout_ns: None,
             msl_ns: 30 * S,

@@ -194,7 +194,7 @@ impl Conn {
         if self.state == State::SynReceived && flags.syn() && !flags.rst() {
             // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
             // It is sent again at once; the retransmission timer keeps its
-            // deadline, so that the give-up after `syn_retries` timeouts
+            // deadline, so that the give-up after `synack_retries` timeouts
             // holds however often the SYN comes (a SYN resent faster than
             // the timeout, spoofed or not, would otherwise hold the
             // backlog's slot for ever).

@@ -472,10 +472,10 @@ impl Conn {
             Some(t) => now.saturating_sub(self.stalled_since) >= t,
             None => {
                 self.retries
-                    > if syn {
-                        config.syn_retries
-                    } else {
-                        config.max_retries
+                    > match (syn, self.passive) {
+                        (true, false) => config.syn_retries,
+                        (true, true) => config.synack_retries,
+                        (false, _) => config.max_retries,
                     }
             }
         };

@@ -478,7 +478,7 @@ fn without_timestamps_a_cookie_ack_cannot_switch_options_on() {
     assert_eq!((i.window_scale, i.sack, i.timestamps), (None, false, false));
 }
 
-/// A half-open connection gives up after `syn_retries` timeouts of its
+/// A half-open connection gives up after `synack_retries` timeouts of its
 /// SYN-ACK even if the SYN keeps coming (a peer that never gets our
 /// SYN-ACKs, or a spoofed SYN resent more often than the timeout): each
 /// duplicate SYN is answered, but does not restart the give-up, or a SYN
