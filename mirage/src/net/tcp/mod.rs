@@ -1537,12 +1537,6 @@ impl TcpEngine {
     /// again when the device has room).
     pub fn dispatch<T: Transmit>(&mut self, now: u64, tx: &mut T) -> bool {
         self.tw.expire(now);
-        while let Some(r) = self.rsts.front().copied() {
-            if !self.send_rst(tx, r.tuple, r.seq, r.ack) {
-                return false;
-            }
-            self.rsts.pop_front();
-        }
         while let Some((_, idx)) = self.timers.pop_due(now) {
             let Some(slot) = self.slots.get_mut(idx as usize) else {
                 continue;
@@ -1552,7 +1546,21 @@ impl TcpEngine {
                 continue;
             };
             c.registered = None;
-            c.on_timer(now, &self.config, &mut self.stats);
+            if c.on_timer(now, &self.config, &mut self.stats) {
+                let r = PendingRst {
+                    tuple: c.tuple,
+                    seq: c.snd_max,
+                    ack: Some(c.rcv_nxt),
+                };
+                self.push_pending(r);
+            }
+            let Some(c) = self
+                .slots
+                .get_mut(idx as usize)
+                .and_then(|s| s.conn.as_deref_mut())
+            else {
+                continue;
+            };
             if c.retries > 0 && c.state.is_synchronized() {
                 // Segments lost to a timeout: they may have been too big
                 // for a local MTU that shrank.
@@ -1562,6 +1570,13 @@ impl TcpEngine {
                 take_soft_error(&mut self.soft_errors, idx, generation, c);
             }
             self.after_event(idx, now, true);
+        }
+        // (After the timers, which may give up with a reset.)
+        while let Some(r) = self.rsts.front().copied() {
+            if !self.send_rst(tx, r.tuple, r.seq, r.ack) {
+                return false;
+            }
+            self.rsts.pop_front();
         }
         let mut turns = self.queue.len();
         while turns > 0 {

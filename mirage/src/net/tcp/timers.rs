@@ -319,18 +319,22 @@ impl Conn {
         }
     }
 
-    /// Handle the timers due at `now`.
-    pub(crate) fn on_timer(&mut self, now: u64, config: &Config, stats: &mut Stats) {
+    /// Handle the timers due at `now`; `true` when the connection gave up
+    /// on a peer that may still hold it (keep-alive probes unanswered),
+    /// which a reset then tells, as Linux does: the probes may have been
+    /// lost, not the peer.
+    #[must_use]
+    pub(crate) fn on_timer(&mut self, now: u64, config: &Config, stats: &mut Stats) -> bool {
         if self.close_at.is_some_and(|t| t <= now) {
             self.close_at = None;
             self.terminate(None);
-            return;
+            return false;
         }
         if self.rto_at.is_some_and(|t| t <= now) {
             self.rto_at = None;
             self.retransmit_timeout(now, config, stats);
             if self.state == State::Closed {
-                return;
+                return false;
             }
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
@@ -385,7 +389,7 @@ impl Conn {
                     && self.persist_backoff > config.max_retries)
             {
                 self.terminate(Some(TcpError::TimedOut));
-                return;
+                return false;
             }
             self.count_probe(now);
             stats.window_probes += 1;
@@ -399,7 +403,7 @@ impl Conn {
                     // window); the retransmission or persist timer watches
                     // the peer. The idle time counts again (as Linux).
                     self.keepalive_at = Some(now + k.idle_ns);
-                    return;
+                    return false;
                 }
                 let unanswered = match self.user_timeout {
                     Some(t) => self.probes_out > 0 && now.saturating_sub(self.probes_since) >= t,
@@ -407,7 +411,7 @@ impl Conn {
                 };
                 if unanswered {
                     self.terminate(Some(TcpError::TimedOut));
-                    return;
+                    return true;
                 }
                 self.count_probe(now);
                 stats.keepalive_probes += 1;
@@ -415,6 +419,7 @@ impl Conn {
                     Some(self.by_user_timeout(now + k.interval_ns, self.probes_since));
             }
         }
+        false
     }
 
     /// A zero-window or keep-alive probe goes out now, unanswered so far.

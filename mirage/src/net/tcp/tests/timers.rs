@@ -38,6 +38,27 @@ fn keepalive_set_in_close_wait_probes_and_times_out() {
 }
 
 #[test]
+fn keepalive_giving_up_resets_the_connection() {
+    // The probes' answers may be what was lost: the peer may still hold
+    // the connection. A reset tells it the connection is gone (as Linux's
+    // keep-alive timer does), from our highest sequence number, with the
+    // acknowledgment it expects (RFC 5961).
+    let mut p = Peer::passive(Config::default());
+    p.send(Flags::ACK, b"hello");
+    p.us.set_keepalive(p.id, Some(keepalive())).unwrap();
+    // Probes at 10, 11 and 12 s of silence; the end at 13 s.
+    let out = p.wait(12_500 * MS);
+    assert_eq!(out.iter().filter(|s| is_probe(&p, s)).count(), 3, "{out:?}");
+    assert!(out.iter().all(|s| !s.flags.rst()), "{out:?}");
+    let out = p.wait(1_000 * MS);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert!(out[0].flags.rst(), "{out:?}");
+    assert_eq!((out[0].seq, out[0].ack), (p.ack, p.seq), "{out:?}");
+    assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+}
+
+#[test]
 fn keepalive_set_in_fin_wait_2_probes() {
     // We half-closed and still read: the peer's silence in FIN-WAIT-2 is
     // what keep-alive is for.

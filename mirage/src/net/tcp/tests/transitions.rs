@@ -412,9 +412,15 @@ fn keepalive_probes_then_times_out() {
     p.send(Flags::ACK, b"");
     assert_eq!(p.us.state(p.id), Ok(State::Established));
     // Then silence: after 10 s idle, three probes a second apart, then
-    // dropped.
+    // dropped, with a reset.
     let out = p.wait(20_000 * MS);
-    assert_eq!(out.iter().filter(|s| s.payload.is_empty()).count(), 3);
+    assert_eq!(out.len(), 4, "{out:?}");
+    assert!(
+        out[..3]
+            .iter()
+            .all(|s| s.payload.is_empty() && !s.flags.rst())
+    );
+    assert!(out[3].flags.rst(), "{out:?}");
     assert_eq!(p.us.state(p.id), Ok(State::Closed));
     assert_eq!(p.us.recv(p.id, &mut [0; 1]), Err(TcpError::TimedOut));
 }
