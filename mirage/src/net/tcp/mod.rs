@@ -1097,8 +1097,23 @@ impl TcpEngine {
                 return;
             }
         }
-        if f.fin() {
-            self.tw.restart(h, &tuple, now + 2 * self.config.msl_ns);
+        // RFC 7323 section 5.3 (PAWS), as for a connection: a timestamp
+        // older than TS.Recent marks an old duplicate, which is answered
+        // and changes nothing.
+        let old = matches!(
+            (e.ts, seg.options.timestamp),
+            (Some((recent, _)), Some((val, _))) if (val.wrapping_sub(recent) as i32) < 0
+        );
+        if old {
+        } else if f.fin() {
+            // The peer's FIN again: our ACK of it was lost; 2 MSL start
+            // again (RFC 9293 section 3.10.7.4). A FIN without ACK is only
+            // answered: RFC 9293's fifth check drops any segment without
+            // ACK, after the first check answered it if it was a
+            // duplicate.
+            if f.ack() {
+                self.tw.restart(h, &tuple, now + 2 * self.config.msl_ns);
+            }
         } else if !f.syn() && seg.seq == e.rcv_nxt && seg.payload.is_empty() {
             // An acceptable bare ACK (RFC 9293 section 3.10.7.4: in
             // TIME-WAIT only a retransmitted FIN is acknowledged, and

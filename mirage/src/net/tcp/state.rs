@@ -239,7 +239,10 @@ impl Conn {
         if !acceptable {
             ctx.stats.dropped_out_of_window += 1;
             if !flags.rst() {
-                if self.state == State::TimeWait && flags.fin() {
+                // The peer's FIN again, our ACK of it lost: 2 MSL again
+                // (not for one without ACK, which RFC 9293's fifth check
+                // drops once answered here).
+                if self.state == State::TimeWait && flags.fin() && flags.ack() {
                     self.close_at = Some(now + 2 * ctx.config.msl_ns);
                 }
                 if seg.payload.is_empty() {

@@ -52,6 +52,66 @@ fn a_time_wait_record_does_not_answer_an_acceptable_bare_ack() {
     assert_eq!(out[0].ack, p.seq);
 }
 
+/// A retransmitted FIN restarts a TIME-WAIT record's 2 MSL, but not one
+/// that fails PAWS (an old duplicate, RFC 7323 section 5.3) or has no ACK
+/// (RFC 9293's fifth check): those are only answered.
+#[test]
+fn only_a_current_fin_with_ack_restarts_a_time_wait_record() {
+    let expires_at = |fin: fn(&mut Peer) -> Seg| {
+        let (mut p, _) = time_wait_record(Config::default(), 0);
+        let start = p.now;
+        p.wait(50_000 * MS);
+        p.seq = p.seq - 1;
+        let s = fin(&mut p);
+        assert_eq!(p.deliver(&s).len(), 1, "answered");
+        while p.us.occupancy().time_wait > 0 {
+            let d = p.us.next_deadline().expect("the record's expiry");
+            p.wait(d - p.now);
+        }
+        p.now - start
+    };
+    // The record ends 2 MSL (60 s) after it began ...
+    let untouched = expires_at(|p| {
+        let mut s = p.seg(Flags::ACK, b"");
+        s.seq = s.seq - 1;
+        s
+    });
+    assert_eq!(untouched, 60_000 * MS);
+    // ... or after the peer's FIN again, 50 s later.
+    assert_eq!(
+        expires_at(|p| p.seg(Flags::FIN | Flags::ACK, b"")),
+        110_000 * MS
+    );
+    let old_timestamp = |p: &mut Peer| {
+        let mut s = p.seg(Flags::FIN | Flags::ACK, b"");
+        s.options.timestamp = Some((p.ts.wrapping_sub(1_000), p.ts_echo));
+        s
+    };
+    assert_eq!(expires_at(old_timestamp), 60_000 * MS);
+    assert_eq!(expires_at(|p| p.seg(Flags::FIN, b"")), 60_000 * MS);
+    // The same on a connection the application still holds.
+    let held_expires_at = |fin: fn(&mut Peer) -> Seg| {
+        let mut p = Peer::passive(Config::default());
+        p.close_to_time_wait();
+        let start = p.now;
+        p.wait(50_000 * MS);
+        p.seq = p.seq - 1;
+        let s = fin(&mut p);
+        assert_eq!(p.deliver(&s).len(), 1, "answered");
+        while p.us.state(p.id) == Ok(State::TimeWait) {
+            let d = p.us.next_deadline().expect("the expiry");
+            p.wait(d - p.now);
+        }
+        p.now - start
+    };
+    assert_eq!(
+        held_expires_at(|p| p.seg(Flags::FIN | Flags::ACK, b"")),
+        110_000 * MS
+    );
+    assert_eq!(held_expires_at(old_timestamp), 60_000 * MS);
+    assert_eq!(held_expires_at(|p| p.seg(Flags::FIN, b"")), 60_000 * MS);
+}
+
 /// Both ends released in a simultaneous close are TIME-WAIT records; a
 /// duplicated ACK on the wire must not start an exchange of ACKs (which
 /// only the shared challenge-ACK budget would stop, after a thousand).
