@@ -185,7 +185,8 @@ pub trait Flow:
 
     /// Writes every buffer, in order (MirageOS's `writev`). This default
     /// writes them one by one; the direct stack's queues them together,
-    /// so that small buffers leave in one segment.
+    /// and the socket stack's writes them in one vectored write, so that
+    /// small buffers leave in one segment.
     async fn writev(&mut self, bufs: &[&[u8]]) -> Result<(), TcpError> {
         for buf in bufs {
             embedded_io_async::Write::write_all(self, buf).await?;
