@@ -666,6 +666,66 @@ fn two_tasks_accepting_on_one_listener_both_get_a_connection() {
     });
 }
 
+/// An `accept` future dropped before a connection came (a `select`
+/// with a timeout, a task cancelled) leaves no waker in the listener: the
+/// wakers it holds are those of the futures still waiting, however many
+/// were abandoned before (a waker kept its task alive until the next
+/// connection). Those still waiting are woken, also when another future
+/// of their task, with the same waker, was dropped.
+#[test]
+fn a_dropped_accept_leaves_no_waker_behind() {
+    use std::pin::pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Context, Poll, Wake, Waker};
+
+    /// Counts its wakes.
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let listener = b.tcp().bind(5013).unwrap();
+        let poll_once = |waker: &Waker| {
+            let mut accept = pin!(listener.accept());
+            let polled = accept.as_mut().poll(&mut Context::from_waker(waker));
+            assert!(polled.is_pending());
+        };
+        // A thousand abandoned futures, each its own task's waker.
+        let counts: Vec<Arc<Count>> = (0..1000)
+            .map(|_| Arc::new(Count(AtomicUsize::new(0))))
+            .collect();
+        for count in &counts {
+            poll_once(&Waker::from(count.clone()));
+        }
+        let held = counts.iter().filter(|c| Arc::strong_count(c) > 1).count();
+        assert_eq!(held, 0, "wakers of dropped accept futures are held");
+        // One still waiting, and another of its task dropped.
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut waiting = pin!(listener.accept());
+        let mut cx = Context::from_waker(&waker);
+        assert!(waiting.as_mut().poll(&mut cx).is_pending());
+        poll_once(&waker);
+        assert_eq!(Arc::strong_count(&count), 3, "the waiting future's waker");
+        let _x = a.tcp().connect(v4("10.0.0.2"), 5013).await.unwrap();
+        // (Time for the handshake's last ACK to reach B.)
+        sleep_ns(SEC).await;
+        assert!(
+            count.0.load(Ordering::Relaxed) >= 1,
+            "the waiting future was not woken"
+        );
+        let Poll::Ready(Ok(_)) = waiting.as_mut().poll(&mut cx) else {
+            panic!("the connection was not accepted");
+        };
+    });
+}
+
 /// `shutdown_write` as on the socket stack: twice is fine, also once the
 /// connection ended in order (both FINs acknowledged); on a connection
 /// the peer reset it fails with the reset, as `write` does (the peer

@@ -589,12 +589,21 @@ impl<I: Ip, C: Mclock> TcpListener for DirectListener<I, C> {
         self.port
     }
 
+    /// A future dropped while waiting takes its waker out of the
+    /// listener's: abandoned waits (a `select` with a timeout) pile up
+    /// nothing.
     async fn accept(&self) -> Result<DirectFlow<I, C>, TcpError> {
         let tcp = self.tcp;
+        let mut waiter = AcceptWaiter {
+            tcp,
+            listener: self.id,
+            token: 0,
+        };
+        let token = &mut waiter.token;
         let id = poll_fn(|cx| {
             tcp.with(|e| match e.accept(self.id) {
                 Ok(Some(id)) => Poll::Ready(Ok(id)),
-                Ok(None) => match e.register_accept_waker(self.id, cx.waker()) {
+                Ok(None) => match e.register_accept_waiter(self.id, cx.waker(), token) {
                     Ok(()) => Poll::Pending,
                     Err(err) => Poll::Ready(Err(err)),
                 },
@@ -607,6 +616,25 @@ impl<I: Ip, C: Mclock> TcpListener for DirectListener<I, C> {
             id,
             closed: false,
         })
+    }
+}
+
+/// The registration of a [`DirectListener::accept`] future's waker,
+/// taken out when the future is dropped or done.
+struct AcceptWaiter<I: 'static, C: 'static> {
+    tcp: &'static DirectTcp<I, C>,
+    listener: ListenerId,
+    /// The engine's name for the registration (0: none yet).
+    token: u64,
+}
+
+impl<I, C> Drop for AcceptWaiter<I, C> {
+    fn drop(&mut self) {
+        if self.token != 0
+            && let Ok(mut e) = self.tcp.engine.try_borrow_mut()
+        {
+            e.cancel_accept_waiter(self.listener, self.token);
+        }
     }
 }
 

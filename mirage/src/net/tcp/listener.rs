@@ -4,7 +4,7 @@
 //! so a SYN flood costs no memory; the cookie's ACK is accepted only for a
 //! while after cookies were sent.
 
-use super::ConnId;
+use super::{ConnId, ListenerId, TcpEngine, TcpError};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::task::Waker;
@@ -22,9 +22,15 @@ pub(crate) struct Listener {
     pub(crate) half_open: usize,
     /// Established connections not yet accepted.
     pub(crate) queue: VecDeque<ConnId>,
-    /// The tasks waiting to accept, each once: several tasks may accept
-    /// on one listener, and each is woken by the next connection.
-    wakers: Vec<Waker>,
+    /// The futures waiting to accept, each once, by token (0: registered
+    /// by [`TcpEngine::register_accept_waker`], once per task): several
+    /// may accept on one listener, and each is woken by the next
+    /// connection. A future with a token takes its waker out when dropped
+    /// ([`TcpEngine::cancel_accept_waiter`]): the list holds the waiting
+    /// futures only.
+    wakers: Vec<(u64, Waker)>,
+    /// The last token given to a waiting future.
+    last_token: u64,
     /// Cookie ACKs are accepted until then.
     pub(crate) cookies_until: Option<u64>,
 }
@@ -37,6 +43,7 @@ impl Listener {
             half_open: 0,
             queue: VecDeque::new(),
             wakers: Vec::new(),
+            last_token: 0,
             cookies_until: None,
         }
     }
@@ -49,16 +56,65 @@ impl Listener {
     /// Registers `w` to be woken by the next connection, besides the
     /// other tasks waiting (a task waiting again is not added twice).
     pub(crate) fn register(&mut self, w: &Waker) {
-        if !self.wakers.iter().any(|o| o.will_wake(w)) {
-            self.wakers.push(w.clone());
+        if !self.wakers.iter().any(|(t, o)| *t == 0 && o.will_wake(w)) {
+            self.wakers.push((0, w.clone()));
+        }
+    }
+
+    /// Registers the waker `w` of the waiting future `token` (0: a future
+    /// that has none yet, which this gives it), in place of its earlier
+    /// one.
+    fn register_waiter(&mut self, token: &mut u64, w: &Waker) {
+        if *token == 0 {
+            self.last_token += 1;
+            *token = self.last_token;
+        }
+        match self.wakers.iter_mut().find(|(t, _)| t == token) {
+            Some((_, o)) => o.clone_from(w),
+            None => self.wakers.push((*token, w.clone())),
+        }
+    }
+
+    /// Takes the waker of the future `token` out (it stopped waiting).
+    fn cancel_waiter(&mut self, token: u64) {
+        if let Some(i) = self.wakers.iter().position(|(t, _)| *t == token) {
+            self.wakers.swap_remove(i);
         }
     }
 
     /// Wakes every task waiting to accept (those that find the queue
     /// empty register again).
     pub(crate) fn wake(&mut self) {
-        for w in self.wakers.drain(..) {
+        for (_, w) in self.wakers.drain(..) {
             w.wake();
+        }
+    }
+}
+
+impl TcpEngine {
+    /// As [`TcpEngine::register_accept_waker`], for a waiting future that
+    /// cancels its wait when dropped ([`TcpEngine::cancel_accept_waiter`]):
+    /// `token` names the future's registration (0 at first, which this
+    /// sets; the future keeps it for its next registrations). Two futures
+    /// of one task, with the same waker, are registered apart.
+    pub fn register_accept_waiter(
+        &mut self,
+        l: ListenerId,
+        w: &Waker,
+        token: &mut u64,
+    ) -> Result<(), TcpError> {
+        let li = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
+        li.register_waiter(token, w);
+        Ok(())
+    }
+
+    /// Takes the waker of the future `token` (from
+    /// [`TcpEngine::register_accept_waiter`]) out of the listener's: it is
+    /// no longer waiting (dropped, or done). Nothing if the listener is
+    /// gone or the waker was woken already.
+    pub fn cancel_accept_waiter(&mut self, l: ListenerId, token: u64) {
+        if let Some(li) = self.listener_mut(l) {
+            li.cancel_waiter(token);
         }
     }
 }
