@@ -45,6 +45,102 @@ fn app_addr(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// Where a stack's sockets bind (the seed's `interface`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interface {
+    /// Both families through one dual-stack socket on `[::]`.
+    Any,
+    /// IPv4 only, on this address.
+    V4Only(Ipv4Addr),
+    /// IPv6 only (`IPV6_V6ONLY`), on this address.
+    V6Only(Ipv6Addr),
+    /// Both families, each through a socket of its own bound to its
+    /// address (one of them at least not the unspecified one): a
+    /// dual-stack socket bound to `[::]` would ignore the IPv4 address,
+    /// and one bound to an IPv6 address takes no IPv4.
+    Both(Ipv4Addr, Ipv6Addr),
+}
+
+impl Interface {
+    /// The interface for the addresses `ipv4` / `ipv6` (the unspecified
+    /// ones when `None`): IPv4 only if `ipv6` is `None` and `ipv4` given,
+    /// IPv6 only if `ipv6_only`, else both families.
+    fn new(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ipv6_only: bool) -> Self {
+        let v6 = ipv6.unwrap_or(Ipv6Addr::UNSPECIFIED);
+        match (ipv4, ipv6) {
+            _ if ipv6_only => Interface::V6Only(v6),
+            (Some(v4), None) => Interface::V4Only(v4),
+            (v4, _) => {
+                let v4 = v4.unwrap_or(Ipv4Addr::UNSPECIFIED);
+                if v4.is_unspecified() && v6.is_unspecified() {
+                    Interface::Any
+                } else {
+                    Interface::Both(v4, v6)
+                }
+            }
+        }
+    }
+
+    /// Whether `dst`'s family is switched off.
+    fn family_off(self, dst: IpAddr) -> bool {
+        matches!(
+            (app_addr(dst), self),
+            (IpAddr::V4(_), Interface::V6Only(_)) | (IpAddr::V6(_), Interface::V4Only(_))
+        )
+    }
+
+    /// The address its first socket binds on `port`, and whether that
+    /// socket is IPv6 only; the IPv6 socket's of `Both`.
+    fn addresses(self, port: u16) -> ((SocketAddr, bool), Option<SocketAddr>) {
+        let v6 = |ip: Ipv6Addr| SocketAddr::new(IpAddr::V6(ip), port);
+        match self {
+            Interface::Any => ((v6(Ipv6Addr::UNSPECIFIED), false), None),
+            Interface::V4Only(ip) => ((SocketAddr::new(IpAddr::V4(ip), port), false), None),
+            Interface::V6Only(ip) => ((v6(ip), true), None),
+            Interface::Both(v4, ip) => {
+                ((SocketAddr::new(IpAddr::V4(v4), port), false), Some(v6(ip)))
+            }
+        }
+    }
+}
+
+/// How many times [`bind_both`] tries ephemeral ports free on both
+/// sockets.
+const BIND_BOTH_TRIES: usize = 64;
+
+/// Binds the sockets of `iface` on `port` with `open(address, ipv6_only)`,
+/// and `port_of` tells a socket's port: for [`Interface::Both`], the IPv4
+/// socket first, then the IPv6 one on the same port (for port 0, the one
+/// the kernel chose, trying again with another when the IPv6 side of it is
+/// taken). The error names the address that failed.
+fn bind_both<S>(
+    iface: Interface,
+    port: u16,
+    open: impl Fn(SocketAddr, bool) -> io::Result<S>,
+    port_of: impl Fn(&S) -> io::Result<u16>,
+) -> Result<(S, Option<S>, u16), (SocketAddr, io::Error)> {
+    let mut tries = 0;
+    loop {
+        let ((first_addr, v6_only), second) = iface.addresses(port);
+        let first = open(first_addr, v6_only).map_err(|e| (first_addr, e))?;
+        let chosen = port_of(&first).map_err(|e| (first_addr, e))?;
+        let Some(second) = second else {
+            return Ok((first, None, chosen));
+        };
+        let second = SocketAddr::new(second.ip(), chosen);
+        match open(second, true) {
+            Ok(v6) => return Ok((first, Some(v6), chosen)),
+            Err(e) if port == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                tries += 1;
+                if tries == BIND_BOTH_TRIES {
+                    return Err((second, e));
+                }
+            }
+            Err(e) => return Err((second, e)),
+        }
+    }
+}
+
 fn io_error(what: &str, e: &io::Error) -> UdpError {
     UdpError::Ip(crate::net::ip::IpError::Net(
         crate::net::device::NetError::Device(format!("{what}: {e}")),
@@ -322,31 +418,24 @@ fn connect_error(what: &str, e: &io::Error) -> TcpError {
 /// TCP over the host's sockets (the seed's `socket_tcpv4v6`).
 #[derive(Debug)]
 pub struct SocketTcp {
-    dual: bool,
-    /// Listeners take IPv6 only (`IPV6_V6ONLY`): IPv4 is off.
-    ipv6_only: bool,
-    bind_ip: IpAddr,
+    /// Where listeners bind.
+    iface: Interface,
 }
 
 impl SocketTcp {
     /// TCP on the host's sockets, listening on `ipv4` / `ipv6` (the
-    /// unspecified addresses when `None`): a dual-stack socket unless
-    /// `ipv6` is `None` and `ipv4` given.
+    /// unspecified addresses when `None`): IPv4 only if `ipv6` is `None`
+    /// and `ipv4` given; else both families, through a dual-stack socket
+    /// if both addresses are unspecified, else through a socket bound to
+    /// each address (as the seed listens).
     pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, TcpError> {
         Ok(Self::new(ipv4, ipv6, false))
     }
 
     /// [`SocketTcp::connect`], with IPv4 off if `ipv6_only`.
     fn new(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>, ipv6_only: bool) -> Self {
-        let (dual, bind_ip) = match (ipv4, ipv6) {
-            (Some(v4), None) => (false, IpAddr::V4(v4)),
-            (_, Some(v6)) => (true, IpAddr::V6(v6)),
-            _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-        };
         SocketTcp {
-            dual,
-            ipv6_only: ipv6_only && dual,
-            bind_ip,
+            iface: Interface::new(ipv4, ipv6, ipv6_only),
         }
     }
 }
@@ -363,15 +452,11 @@ impl Tcp for SocketTcp {
             IpAddr::V4(v4) => !(v4.is_unspecified() || v4.is_multicast() || v4.is_broadcast()),
             IpAddr::V6(v6) => !(v6.is_unspecified() || v6.is_multicast()),
         };
-        // (Nor an IPv6 one when IPv6 is off.)
-        let family_off = match app_addr(dst) {
-            IpAddr::V4(_) => self.ipv6_only,
-            IpAddr::V6(_) => !self.dual,
-        };
-        if !unicast || port == 0 || family_off {
+        // (Nor one of a family switched off.)
+        if !unicast || port == 0 || self.iface.family_off(dst) {
             return Err(TcpError::Unaddressable);
         }
-        let to = host_addr(self.dual && dst.is_ipv6(), dst, port);
+        let to = SocketAddr::new(dst, port);
         let stream = mirage_unix::socket::connect_nonblocking(to)
             .map_err(|e| connect_error(&format!("connect to {to}"), &e))?;
         reactor::wait(stream.as_raw_fd(), Interest::Writable).await;
@@ -383,20 +468,23 @@ impl Tcp for SocketTcp {
     }
 
     fn bind(&'static self, port: u16) -> Result<SocketListener, TcpError> {
-        let addr = SocketAddr::new(self.bind_ip, port);
-        let listener = match addr {
-            SocketAddr::V6(v6) if self.ipv6_only => sys_socket::listen_ipv6_only(v6),
-            _ => std::net::TcpListener::bind(addr),
-        }
-        .map_err(|e| tcp_error(&format!("listen on {addr}"), &e))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| tcp_error("set_nonblocking", &e))?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| tcp_error("local_addr", &e))?
-            .port();
-        Ok(SocketListener { listener, port })
+        let open = |addr: SocketAddr, v6_only: bool| {
+            let listener = match addr {
+                SocketAddr::V6(v6) if v6_only => sys_socket::listen_ipv6_only(v6),
+                _ => std::net::TcpListener::bind(addr),
+            }?;
+            listener.set_nonblocking(true)?;
+            Ok(listener)
+        };
+        let port_of = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port());
+        let (listener, v6, port) = bind_both(self.iface, port, open, port_of)
+            .map_err(|(addr, e)| tcp_error(&format!("listen on {addr}"), &e))?;
+        Ok(SocketListener {
+            listener,
+            v6,
+            port,
+            v6_first: Cell::new(false),
+        })
     }
 }
 
@@ -404,16 +492,51 @@ impl Tcp for SocketTcp {
 /// the process is out of descriptors or memory.
 const ACCEPT_RETRY_NS: u64 = 100_000_000;
 
-/// A listening socket of [`SocketTcp`].
+/// A listening socket of [`SocketTcp`] (two, IPv4 and IPv6, when the
+/// stack binds an address of each family: [`Interface::Both`]).
 #[derive(Debug)]
 pub struct SocketListener {
     listener: std::net::TcpListener,
+    /// The IPv6 socket of [`Interface::Both`].
+    v6: Option<std::net::TcpListener>,
     port: u16,
+    /// Which socket `accept` tries first (in turn: neither waits for ever
+    /// while the other is busy).
+    v6_first: Cell<bool>,
 }
 
 impl Drop for SocketListener {
     fn drop(&mut self) {
         reactor::deregister(self.listener.as_raw_fd());
+        if let Some(v6) = &self.v6 {
+            reactor::deregister(v6.as_raw_fd());
+        }
+    }
+}
+
+impl SocketListener {
+    /// The listening sockets, the one whose turn it is first.
+    fn sockets(&self) -> impl Iterator<Item = &std::net::TcpListener> {
+        let first = self.v6_first.get();
+        self.v6_first.set(!first);
+        let (a, b) = match &self.v6 {
+            Some(v6) if first => (v6, Some(&self.listener)),
+            Some(v6) => (&self.listener, Some(v6)),
+            None => (&self.listener, None),
+        };
+        core::iter::once(a).chain(b)
+    }
+
+    /// Waits until a listening socket is readable.
+    async fn readable(&self) {
+        let first = reactor::wait(self.listener.as_raw_fd(), Interest::Readable);
+        match &self.v6 {
+            Some(v6) => {
+                let second = reactor::wait(v6.as_raw_fd(), Interest::Readable);
+                crate::rt::select(first, second).await;
+            }
+            None => first.await,
+        }
     }
 }
 
@@ -428,19 +551,28 @@ impl TcpListener for SocketListener {
     /// descriptors or memory is waited out: neither is the listener's.
     async fn accept(&self) -> Result<SocketFlow, TcpError> {
         loop {
-            match self.listener.accept() {
-                Ok((stream, remote)) => return SocketFlow::new(stream, remote),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    reactor::wait(self.listener.as_raw_fd(), Interest::Readable).await
-                }
-                Err(e) => match accept_error(&e) {
-                    AcceptError::Next => {}
-                    AcceptError::Wait => {
-                        log::warn!(target: "tcp", "accept on port {}: {e}; retrying", self.port);
-                        crate::rt::sleep_ns(ACCEPT_RETRY_NS).await;
+            let mut failed = None;
+            for listener in self.sockets() {
+                match listener.accept() {
+                    Ok((stream, remote)) => return SocketFlow::new(stream, remote),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
                     }
-                    AcceptError::Fail => return Err(tcp_error("accept", &e)),
-                },
+                }
+            }
+            let Some(e) = failed else {
+                self.readable().await;
+                continue;
+            };
+            match accept_error(&e) {
+                AcceptError::Next => {}
+                AcceptError::Wait => {
+                    log::warn!(target: "tcp", "accept on port {}: {e}; retrying", self.port);
+                    crate::rt::sleep_ns(ACCEPT_RETRY_NS).await;
+                }
+                AcceptError::Fail => return Err(tcp_error("accept", &e)),
             }
         }
     }
@@ -1635,6 +1767,51 @@ mod tests {
             flow.read_exact(&mut buf[..4]).await.unwrap();
             flow.close().await.unwrap();
             assert_eq!(peer.read(&mut buf).await, Ok(0));
+        })
+        .unwrap();
+    }
+
+    /// A socket stack given an IPv4 address and IPv6 on listens on that
+    /// IPv4 address only, as the seed's does (`--ipv4=127.0.0.1/8`: "only
+    /// listen on 127.0.0.1"), with IPv6 on a socket of its own: not on
+    /// every address through one dual-stack socket on `[::]`, which
+    /// ignored the IPv4 address. Given an IPv6 address, it listens on it
+    /// and on IPv4's unspecified address: a dual-stack socket bound to an
+    /// IPv6 address took no IPv4 at all.
+    #[test]
+    fn a_socket_stack_listens_on_its_configured_addresses() {
+        use super::SocketStack;
+        use crate::net::stack::Stackv4v6;
+        use core::net::Ipv6Addr;
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let other_v4 = Ipv4Addr::new(127, 0, 0, 2);
+            let stack = SocketStack::connect(Some(Ipv4Addr::LOCALHOST), None, false, false);
+            let tcp = stack.unwrap().tcp();
+            let listener = tcp.bind(0).unwrap();
+            let port = listener.local_port();
+            let refused = std::net::TcpStream::connect((other_v4, port));
+            assert!(refused.is_err(), "a connection to 127.0.0.2 was accepted");
+            for to in [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()] {
+                let client = std::net::TcpStream::connect((to, port)).unwrap();
+                let flow = listener.accept().await.unwrap();
+                assert_eq!(flow.remote().1, client.local_addr().unwrap().port());
+                assert_eq!(flow.local(), (to, port));
+            }
+            // Bound twice: the port is in use, whichever socket says so.
+            assert_eq!(tcp.bind(port).err(), Some(TcpError::AddrInUse));
+            drop(listener);
+            assert_eq!(tcp.bind(port).unwrap().local_port(), port);
+
+            let stack = SocketStack::connect(None, Some(Ipv6Addr::LOCALHOST), false, false);
+            let listener = stack.unwrap().tcp().bind(0).unwrap();
+            let port = listener.local_port();
+            for to in [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()] {
+                let client = std::net::TcpStream::connect((to, port)).unwrap();
+                let flow = listener.accept().await.unwrap();
+                assert_eq!(flow.remote().1, client.local_addr().unwrap().port());
+                assert_eq!(flow.local(), (to, port));
+            }
         })
         .unwrap();
     }
