@@ -150,24 +150,76 @@ fn io_error(what: &str, e: &io::Error) -> UdpError {
 /// UDP over the host's sockets.
 #[derive(Debug)]
 pub struct SocketUdp {
-    /// Bind to `[::]` (both families) rather than `0.0.0.0`.
-    dual: bool,
-    /// IPv6 sockets take IPv6 only (`IPV6_V6ONLY`): IPv4 is off.
-    ipv6_only: bool,
-    /// Where sockets bind: the unspecified address of their family, or the
-    /// configured one.
-    bind_ip: IpAddr,
-    /// The socket writes from an ephemeral port go through.
-    sender: std::net::UdpSocket,
+    /// Where sockets bind.
+    iface: Interface,
+    /// The sockets writes from an ephemeral port go through.
+    sender: UdpSockets,
     /// The sockets bound by [`Udp::bind`], by port: writes from their
     /// ports go through them.
-    bound: RefCell<BTreeMap<u16, Weak<std::net::UdpSocket>>>,
+    bound: RefCell<BTreeMap<u16, Weak<UdpSockets>>>,
+}
+
+/// The sockets of one port: one, or for [`Interface::Both`] an IPv4 and
+/// an IPv6 one.
+#[derive(Debug)]
+struct UdpSockets {
+    /// The socket, or the IPv4 one of [`Interface::Both`], and the address
+    /// it is bound to.
+    main: (std::net::UdpSocket, IpAddr),
+    /// The IPv6 socket of [`Interface::Both`], and its address.
+    v6: Option<(std::net::UdpSocket, IpAddr)>,
+    /// Which socket a receive tries first (in turn: neither is starved).
+    v6_first: Cell<bool>,
+}
+
+impl UdpSockets {
+    /// The socket datagrams to `dst` leave from.
+    fn for_dst(&self, dst: IpAddr) -> &std::net::UdpSocket {
+        match (&self.v6, app_addr(dst)) {
+            (Some((v6, _)), IpAddr::V6(_)) => v6,
+            _ => &self.main.0,
+        }
+    }
+
+    /// The sockets and their addresses, the one whose turn it is first.
+    fn in_turn(&self) -> impl Iterator<Item = &(std::net::UdpSocket, IpAddr)> {
+        let first = self.v6_first.get();
+        self.v6_first.set(!first);
+        let (a, b) = match &self.v6 {
+            Some(v6) if first => (v6, Some(&self.main)),
+            Some(v6) => (&self.main, Some(v6)),
+            None => (&self.main, None),
+        };
+        core::iter::once(a).chain(b)
+    }
+
+    /// Waits until a socket is readable.
+    async fn readable(&self) {
+        let first = reactor::wait(self.main.0.as_raw_fd(), Interest::Readable);
+        match &self.v6 {
+            Some((v6, _)) => {
+                let second = reactor::wait(v6.as_raw_fd(), Interest::Readable);
+                crate::rt::select(first, second).await;
+            }
+            None => first.await,
+        }
+    }
+
+    /// Removes the sockets' registrations with the reactor.
+    fn deregister(&self) {
+        reactor::deregister(self.main.0.as_raw_fd());
+        if let Some((v6, _)) = &self.v6 {
+            reactor::deregister(v6.as_raw_fd());
+        }
+    }
 }
 
 impl SocketUdp {
     /// UDP on the host's sockets bound to `ipv4` / `ipv6` (the seed's
-    /// `socket_udpv4v6 ipv4 ipv6`): a dual-stack socket unless `ipv6` is
-    /// `None` and `ipv4` given.
+    /// `socket_udpv4v6 ipv4 ipv6`; the unspecified addresses when `None`):
+    /// IPv4 only if `ipv6` is `None` and `ipv4` given; else both families,
+    /// through a dual-stack socket if both addresses are unspecified, else
+    /// through a socket bound to each address (as the seed binds).
     pub fn connect(ipv4: Option<Ipv4Addr>, ipv6: Option<Ipv6Addr>) -> Result<Self, UdpError> {
         Self::new(ipv4, ipv6, false)
     }
@@ -178,64 +230,74 @@ impl SocketUdp {
         ipv6: Option<Ipv6Addr>,
         ipv6_only: bool,
     ) -> Result<Self, UdpError> {
-        let (dual, bind_ip) = match (ipv4, ipv6) {
-            (Some(v4), None) => (false, IpAddr::V4(v4)),
-            (_, Some(v6)) => (true, IpAddr::V6(v6)),
-            _ => (true, IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
-        };
-        let ipv6_only = ipv6_only && dual;
-        let sender = Self::open(bind_ip, 0, ipv6_only)?;
+        let iface = Interface::new(ipv4, ipv6, ipv6_only);
+        let sender = Self::open(iface, 0)?;
         Ok(SocketUdp {
-            dual,
-            ipv6_only,
-            bind_ip,
+            iface,
             sender,
             bound: RefCell::new(BTreeMap::new()),
         })
     }
 
-    /// A non-blocking socket bound to `ip:port` (for `[::]` a dual-stack
+    /// A non-blocking socket bound to `addr` (for `[::]` a dual-stack
     /// one, as Linux binds by default, unless `ipv6_only`), allowed to
-    /// send to broadcast addresses.
-    fn open(ip: IpAddr, port: u16, ipv6_only: bool) -> Result<std::net::UdpSocket, UdpError> {
-        let addr = SocketAddr::new(ip, port);
-        let bound = match addr {
+    /// send to broadcast addresses, and telling each datagram's
+    /// destination.
+    fn open_one(addr: SocketAddr, ipv6_only: bool) -> io::Result<std::net::UdpSocket> {
+        let socket = match addr {
             SocketAddr::V6(v6) if ipv6_only => sys_socket::bind_udp_ipv6_only(v6),
             _ => std::net::UdpSocket::bind(addr),
-        };
-        let socket = bound.map_err(|e| {
-            if e.kind() == io::ErrorKind::AddrInUse {
-                UdpError::PortInUse(port)
-            } else {
-                io_error(&format!("bind {addr}"), &e)
-            }
-        })?;
-        socket
-            .set_nonblocking(true)
-            .map_err(|e| io_error("set_nonblocking", &e))?;
+        }?;
+        socket.set_nonblocking(true)?;
         // (The direct stack sends to broadcast addresses unasked.)
-        socket
-            .set_broadcast(true)
-            .map_err(|e| io_error("SO_BROADCAST", &e))?;
+        socket.set_broadcast(true)?;
+        sys_socket::recv_destination(&socket)?;
         Ok(socket)
+    }
+
+    /// The sockets of `iface` bound to `port` (0: an ephemeral port).
+    fn open(iface: Interface, port: u16) -> Result<UdpSockets, UdpError> {
+        let port_of = |s: &std::net::UdpSocket| s.local_addr().map(|a| a.port());
+        let (main, v6, _) =
+            bind_both(iface, port, Self::open_one, port_of).map_err(|(addr, e)| {
+                if e.kind() == io::ErrorKind::AddrInUse {
+                    UdpError::PortInUse(port)
+                } else {
+                    io_error(&format!("bind {addr}"), &e)
+                }
+            })?;
+        let ((first, _), second) = iface.addresses(port);
+        Ok(UdpSockets {
+            main: (main, first.ip()),
+            v6: v6.zip(second.map(|a| a.ip())),
+            v6_first: Cell::new(false),
+        })
+    }
+
+    /// The socket of `iface` bound to `port` that datagrams to `dst` leave
+    /// from (for [`Interface::Both`], that of `dst`'s family alone).
+    fn open_for(iface: Interface, port: u16, dst: IpAddr) -> Result<UdpSockets, UdpError> {
+        match (iface, app_addr(dst)) {
+            (Interface::Both(_, v6), IpAddr::V6(_)) => Self::open(Interface::V6Only(v6), port),
+            (Interface::Both(v4, _), IpAddr::V4(_)) => Self::open(Interface::V4Only(v4), port),
+            _ => Self::open(iface, port),
+        }
     }
 
     async fn send_from(
         &self,
-        socket: &std::net::UdpSocket,
+        sockets: &UdpSockets,
         data: &[u8],
         dst: IpAddr,
         dst_port: u16,
     ) -> Result<(), UdpError> {
         // (A family switched off: as the direct stack's IP layer says.)
-        let off = match app_addr(dst) {
-            IpAddr::V4(_) => self.ipv6_only,
-            IpAddr::V6(_) => !self.dual,
-        };
-        if off {
+        if self.iface.family_off(dst) {
             return Err(UdpError::Ip(crate::net::ip::IpError::NoAddress(dst)));
         }
-        let to = host_addr(self.dual, dst, dst_port);
+        let socket = sockets.for_dst(dst);
+        // (IPv4 addresses go IPv4-mapped through a dual-stack socket only.)
+        let to = host_addr(self.iface == Interface::Any, app_addr(dst), dst_port);
         loop {
             match socket.send_to(data, to) {
                 Ok(_) => return Ok(()),
@@ -254,17 +316,20 @@ impl Udp for SocketUdp {
     type Socket = SocketUdpSocket;
 
     fn bind(&'static self, port: u16) -> Result<SocketUdpSocket, UdpError> {
-        let socket = Self::open(self.bind_ip, port, self.ipv6_only)?;
-        sys_socket::recv_destination(&socket).map_err(|e| io_error("IP_PKTINFO", &e))?;
-        let port = socket
+        let sockets = Self::open(self.iface, port)?;
+        let port = sockets
+            .main
+            .0
             .local_addr()
             .map_err(|e| io_error("local_addr", &e))?
             .port();
-        let socket = Rc::new(socket);
-        self.bound.borrow_mut().insert(port, Rc::downgrade(&socket));
+        let sockets = Rc::new(sockets);
+        self.bound
+            .borrow_mut()
+            .insert(port, Rc::downgrade(&sockets));
         Ok(SocketUdpSocket {
             udp: self,
-            socket,
+            sockets,
             port,
         })
     }
@@ -283,25 +348,29 @@ impl Udp for SocketUdp {
                 // direct stack writes from any port; kept open until the
                 // write is done).
                 let bound = self.bound.borrow().get(&port).and_then(Weak::upgrade);
-                if let Some(socket) = bound {
-                    return self.send_from(&socket, data, dst, dst_port).await;
+                if let Some(sockets) = bound {
+                    return self.send_from(&sockets, data, dst, dst_port).await;
+                }
+                if self.iface.family_off(dst) {
+                    return Err(UdpError::Ip(crate::net::ip::IpError::NoAddress(dst)));
                 }
                 // From another: a socket of its own for the write.
-                let socket = Self::open(self.bind_ip, port, self.ipv6_only)?;
-                let r = self.send_from(&socket, data, dst, dst_port).await;
-                reactor::deregister(socket.as_raw_fd());
+                let sockets = Self::open_for(self.iface, port, dst)?;
+                let r = self.send_from(&sockets, data, dst, dst_port).await;
+                sockets.deregister();
                 r
             }
         }
     }
 }
 
-/// A bound socket of [`SocketUdp`].
+/// A bound socket of [`SocketUdp`] (two host sockets, IPv4 and IPv6, when
+/// the stack binds an address of each family: [`Interface::Both`]).
 #[derive(Debug)]
 pub struct SocketUdpSocket {
     udp: &'static SocketUdp,
     /// (Shared with writes from its port in flight: [`SocketUdp::bound`].)
-    socket: Rc<std::net::UdpSocket>,
+    sockets: Rc<UdpSockets>,
     port: u16,
 }
 
@@ -310,36 +379,39 @@ impl Drop for SocketUdpSocket {
         self.udp.bound.borrow_mut().remove(&self.port);
         // (A write in flight keeps the socket open, and its registration,
         // which it removes itself: deregistering would not wake it.)
-        if Rc::strong_count(&self.socket) == 1 {
-            reactor::deregister(self.socket.as_raw_fd());
+        if Rc::strong_count(&self.sockets) == 1 {
+            self.sockets.deregister();
         }
     }
 }
 
 impl SocketUdpSocket {
     fn receive(&self, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
-        loop {
-            match sys_socket::recv_from_to(&self.socket, buf) {
-                Ok((n, from, to)) => {
-                    // (The kernel tells it: `recv_destination`.)
-                    let dst = to.map_or(self.udp.bind_ip, app_addr);
-                    return Ok(Some((
-                        n,
-                        Meta {
-                            src: app_addr(from.ip()),
-                            src_port: from.port(),
-                            dst,
-                            dst_port: self.port,
-                        },
-                    )));
+        for (socket, bound_ip) in self.sockets.in_turn() {
+            loop {
+                match sys_socket::recv_from_to(socket, buf) {
+                    Ok((n, from, to)) => {
+                        // (The kernel tells it: `recv_destination`.)
+                        let dst = to.map_or(*bound_ip, app_addr);
+                        return Ok(Some((
+                            n,
+                            Meta {
+                                src: app_addr(from.ip()),
+                                src_port: from.port(),
+                                dst,
+                                dst_port: self.port,
+                            },
+                        )));
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // An ICMP error for an earlier send: not this datagram's.
+                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => return Err(io_error("recv_from", &e)),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                // An ICMP error for an earlier send: not this datagram's.
-                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
-                Err(e) => return Err(io_error("recv_from", &e)),
             }
         }
+        Ok(None)
     }
 }
 
@@ -353,7 +425,7 @@ impl UdpSocket for SocketUdpSocket {
             if let Some(got) = self.receive(buf)? {
                 return Ok(got);
             }
-            reactor::wait(self.socket.as_raw_fd(), Interest::Readable).await;
+            self.sockets.readable().await;
         }
     }
 
@@ -362,7 +434,7 @@ impl UdpSocket for SocketUdpSocket {
     }
 
     async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError> {
-        self.udp.send_from(&self.socket, data, dst, dst_port).await
+        self.udp.send_from(&self.sockets, data, dst, dst_port).await
     }
 }
 
@@ -1811,6 +1883,66 @@ mod tests {
                 let flow = listener.accept().await.unwrap();
                 assert_eq!(flow.remote().1, client.local_addr().unwrap().port());
                 assert_eq!(flow.local(), (to, port));
+            }
+        })
+        .unwrap();
+    }
+
+    /// UDP as TCP (`a_socket_stack_listens_on_its_configured_addresses`):
+    /// given an IPv4 address, with IPv6 on, the stack's sockets receive
+    /// datagrams to that address (and IPv6 ones) only, and reply from it;
+    /// given an IPv6 address, IPv4 datagrams too.
+    #[test]
+    fn a_socket_stacks_udp_binds_its_configured_addresses() {
+        use super::SocketStack;
+        use crate::net::stack::Stackv4v6;
+        use crate::net::udp::{Udp, UdpError, UdpSocket};
+        use core::net::{IpAddr, Ipv6Addr};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let v4: IpAddr = Ipv4Addr::LOCALHOST.into();
+            let v6: IpAddr = Ipv6Addr::LOCALHOST.into();
+            let configured = [
+                (Some(Ipv4Addr::LOCALHOST), None),
+                (None, Some(Ipv6Addr::LOCALHOST)),
+            ];
+            for (ipv4, ipv6) in configured {
+                let udp = SocketStack::connect(ipv4, ipv6, false, false)
+                    .unwrap()
+                    .udp();
+                let socket = udp.bind(0).unwrap();
+                let port = socket.local_port();
+                let v4_peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                let v6_peer = std::net::UdpSocket::bind("[::1]:0").unwrap();
+                for peer in [&v4_peer, &v6_peer] {
+                    let timeout = Some(std::time::Duration::from_secs(10));
+                    peer.set_read_timeout(timeout).unwrap();
+                }
+                // (Sent first, to an address not configured: not received.)
+                if ipv4.is_some() {
+                    v4_peer.send_to(b"other", ("127.0.0.2", port)).unwrap();
+                }
+                let mut buf = [0u8; 8];
+                for (peer, to) in [(&v4_peer, v4), (&v6_peer, v6)] {
+                    peer.send_to(b"hello", (to, port)).unwrap();
+                    let (n, meta) = socket.recv_from(&mut buf).await.unwrap();
+                    assert_eq!(&buf[..n], b"hello", "{ipv4:?} {ipv6:?} {to}");
+                    assert_eq!((meta.dst, meta.dst_port), (to, port));
+                    let from = peer.local_addr().unwrap();
+                    assert_eq!((meta.src, meta.src_port), (from.ip(), from.port()));
+                    socket
+                        .send_to(b"back", meta.src, meta.src_port)
+                        .await
+                        .unwrap();
+                    udp.write(Some(port), meta.src, meta.src_port, b"again")
+                        .await
+                        .unwrap();
+                    for expected in [&b"back"[..], b"again"] {
+                        let (n, back) = peer.recv_from(&mut buf).unwrap();
+                        assert_eq!((&buf[..n], back), (expected, (to, port).into()));
+                    }
+                }
+                assert_eq!(udp.bind(port).err(), Some(UdpError::PortInUse(port)));
             }
         })
         .unwrap();
