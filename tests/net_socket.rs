@@ -68,6 +68,35 @@ fn udp_echo_over_the_host_sockets() {
     child.wait().unwrap();
 }
 
+/// `udp-echo --port=0` echoes on an ephemeral port and says which one
+/// (it said "port 0", which nobody can send to).
+#[test]
+fn udp_echo_on_port_zero_tells_its_port() {
+    let (mut child, mut lines) = start("udp-echo", &["--port=0".to_string()]);
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("echoing UDP"))
+        .expect("udp-echo did not start");
+    let port: u16 = ready
+        .split("on port ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {ready:?}"));
+    assert_ne!(port, 0, "{ready}");
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket.send_to(b"ping", ("127.0.0.1", port)).unwrap();
+    let mut buf = [0u8; 8];
+    let (n, from) = socket.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from.port()), (&b"ping"[..], port));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn tcp_echo_over_the_host_sockets() {
     use std::io::{Read, Write};

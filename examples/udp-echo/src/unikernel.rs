@@ -5,9 +5,11 @@ use mirage::export::vec;
 use mirage::net::stack::Stackv4v6;
 use mirage::net::udp::{Udp, UdpError, UdpSocket};
 
-/// Echoes datagrams on `port` until the unikernel is stopped.
+/// Echoes datagrams on `port` (0: an ephemeral port, which it logs)
+/// until the unikernel is stopped.
 pub async fn start<S: Stackv4v6>(stack: &'static S, port: u16) -> Result<(), UdpError> {
     let socket = stack.udp().bind(port)?;
+    let port = socket.local_port();
     log::info!("echoing UDP on port {port} of {:?}", stack.addresses());
     let mut buf = vec![0u8; 65536];
     loop {
