@@ -284,6 +284,19 @@ impl SocketUdp {
         }
     }
 
+    /// Refuses a datagram as the direct stack does: of a family switched
+    /// off (as its IP layer says), or longer than UDP allows over IPv4
+    /// (the kernel takes up to 65,527 bytes over IPv6).
+    fn check_send(&self, dst: IpAddr, len: usize) -> Result<(), UdpError> {
+        if self.iface.family_off(dst) {
+            return Err(UdpError::Ip(crate::net::ip::IpError::NoAddress(dst)));
+        }
+        if len > crate::net::udp::MAX_PAYLOAD {
+            return Err(UdpError::TooBig(len));
+        }
+        Ok(())
+    }
+
     async fn send_from(
         &self,
         sockets: &UdpSockets,
@@ -291,10 +304,7 @@ impl SocketUdp {
         dst: IpAddr,
         dst_port: u16,
     ) -> Result<(), UdpError> {
-        // (A family switched off: as the direct stack's IP layer says.)
-        if self.iface.family_off(dst) {
-            return Err(UdpError::Ip(crate::net::ip::IpError::NoAddress(dst)));
-        }
+        self.check_send(dst, data.len())?;
         let socket = sockets.for_dst(dst);
         // (IPv4 addresses go IPv4-mapped through a dual-stack socket only.)
         let to = host_addr(self.iface == Interface::Any, app_addr(dst), dst_port);
@@ -351,9 +361,7 @@ impl Udp for SocketUdp {
                 if let Some(sockets) = bound {
                     return self.send_from(&sockets, data, dst, dst_port).await;
                 }
-                if self.iface.family_off(dst) {
-                    return Err(UdpError::Ip(crate::net::ip::IpError::NoAddress(dst)));
-                }
+                self.check_send(dst, data.len())?;
                 // From another: a socket of its own for the write.
                 let sockets = Self::open_for(self.iface, port, dst)?;
                 let r = self.send_from(&sockets, data, dst, dst_port).await;
@@ -1943,6 +1951,40 @@ mod tests {
                     }
                 }
                 assert_eq!(udp.bind(port).err(), Some(UdpError::PortInUse(port)));
+            }
+        })
+        .unwrap();
+    }
+
+    /// A datagram longer than UDP allows (`MAX_PAYLOAD`, 65,507 bytes) is
+    /// `TooBig` to both families, as on the direct stack: the kernel took
+    /// up to 65,527 bytes over IPv6.
+    #[test]
+    fn udp_datagrams_longer_than_max_payload_are_too_big_to_both_families() {
+        use super::SocketUdp;
+        use crate::net::udp::{MAX_PAYLOAD, Udp, UdpError, UdpSocket};
+        use core::net::{IpAddr, Ipv6Addr};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let udp: &'static SocketUdp = leak(SocketUdp::connect(None, None).unwrap());
+            let socket = udp.bind(0).unwrap();
+            let port = socket.local_port();
+            let big = vec![7u8; MAX_PAYLOAD + 1];
+            let dsts: [IpAddr; 2] = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
+            for dst in dsts {
+                let too_big = Err(UdpError::TooBig(big.len()));
+                assert_eq!(udp.write(None, dst, port, &big).await, too_big, "{dst}");
+                assert_eq!(socket.send_to(&big, dst, port).await, too_big, "{dst}");
+                let other_port = Some(port.wrapping_add(1).max(1));
+                assert_eq!(udp.write(other_port, dst, port, &big).await, too_big);
+                // The largest goes.
+                socket
+                    .send_to(&big[..MAX_PAYLOAD], dst, port)
+                    .await
+                    .unwrap();
+                let mut buf = vec![0u8; 70_000];
+                let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+                assert_eq!(n, MAX_PAYLOAD);
             }
         })
         .unwrap();
