@@ -1990,6 +1990,29 @@ mod tests {
         .unwrap();
     }
 
+    /// A write after our own shutdown fails with the error kind std's
+    /// `TcpStream` gives for it (`EPIPE`: `BrokenPipe`), to code generic
+    /// over `embedded-io`, not `NotConnected` (a socket never connected).
+    #[test]
+    fn a_write_after_shutdown_is_a_broken_pipe_as_in_std() {
+        use embedded_io::Error as _;
+        use std::io::Write as _;
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (mut flow, _peer) = connected().await;
+            flow.shutdown_write().await.unwrap();
+            let ours = flow.write(b"late").await.unwrap_err().kind();
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut std_flow =
+                std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            std_flow.shutdown(std::net::Shutdown::Write).unwrap();
+            let std_kind = std_flow.write(b"late").unwrap_err().kind();
+            assert_eq!(std_kind, std::io::ErrorKind::BrokenPipe);
+            assert_eq!(ours, embedded_io::ErrorKind::BrokenPipe);
+        })
+        .unwrap();
+    }
+
     /// `--ipv4-only` with `--ipv6-only`: the socket stack refuses to start,
     /// as the direct stack does.
     #[test]

@@ -41,8 +41,10 @@ impl embedded_io::Error for TcpError {
     fn kind(&self) -> embedded_io::ErrorKind {
         use embedded_io::ErrorKind;
         match self {
-            TcpError::InvalidHandle | TcpError::Closed => ErrorKind::NotConnected,
-            TcpError::Eof => ErrorKind::BrokenPipe,
+            TcpError::InvalidHandle => ErrorKind::NotConnected,
+            // (A write after our shutdown, or on a finished connection:
+            // `EPIPE`, which std's `TcpStream` tells as `BrokenPipe`.)
+            TcpError::Closed | TcpError::Eof => ErrorKind::BrokenPipe,
             TcpError::Reset => ErrorKind::ConnectionReset,
             TcpError::Refused => ErrorKind::ConnectionRefused,
             TcpError::TimedOut => ErrorKind::TimedOut,
