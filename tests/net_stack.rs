@@ -156,6 +156,67 @@ fn udp_both_ways_over_both_families() {
     });
 }
 
+/// Two tasks receiving on one UDP socket both get a datagram, as on the
+/// socket stack (whose reactor wakes every task waiting on a socket): the
+/// second task's wait does not replace the first's, which then waited for
+/// good while datagrams queued up. A receive dropped while waiting (a
+/// `select` with a timeout) leaves no waker behind.
+#[test]
+fn two_tasks_receiving_on_one_udp_socket_both_get_a_datagram() {
+    use mirage::rt::{Either, join, select};
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    /// Wakes nothing.
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let socket: &'static _ = Box::leak(Box::new(b.udp().bind(7).unwrap()));
+        let receive = || async {
+            let mut buf = [0u8; 16];
+            let (n, _) = socket.recv_from(&mut buf).await.unwrap();
+            buf[..n].to_vec()
+        };
+        let spawner = Spawner::for_current_executor().await;
+        let first = spawner.spawn(receive());
+        let second = spawner.spawn(receive());
+        // (Both tasks wait on the socket before the datagrams.)
+        sleep_ns(SEC).await;
+        for data in [b"one", b"two"] {
+            a.udp().write(None, v4("10.0.0.2"), 7, data).await.unwrap();
+        }
+        let both = select(join(first, second), sleep_ns(10 * SEC));
+        let Either::Left((first, second)) = both.await else {
+            panic!("a receiving task was never woken");
+        };
+        let mut got = [first, second];
+        got.sort();
+        assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+        // Abandoned receives hold no waker.
+        let noop = Arc::new(Noop);
+        for _ in 0..100 {
+            let mut buf = [0u8; 16];
+            let mut recv = std::pin::pin!(socket.recv_from(&mut buf));
+            let waker = Waker::from(noop.clone());
+            assert!(
+                recv.as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+        assert_eq!(
+            Arc::strong_count(&noop),
+            1,
+            "wakers of dropped receives are held"
+        );
+    });
+}
+
 #[test]
 fn fragmented_datagrams_reassemble_both_ways_over_both_families() {
     let (ha, hb) = hosts();

@@ -173,7 +173,10 @@ impl Default for Config {
 struct Socket {
     queue: VecDeque<(Meta, Vec<u8>)>,
     bytes: usize,
-    waker: Option<Waker>,
+    /// The receives waiting, by token ([`State::last_token`]): several
+    /// tasks may receive on one socket, and each is woken by the next
+    /// datagram; a receive dropped while waiting takes its waker out.
+    wakers: Vec<(u64, Waker)>,
 }
 
 struct State {
@@ -182,6 +185,8 @@ struct State {
     free: Vec<Vec<u8>>,
     next_ephemeral: u16,
     stats: UdpStats,
+    /// The last token given to a waiting receive.
+    last_token: u64,
 }
 
 /// The first ephemeral port (RFC 6335).
@@ -222,6 +227,7 @@ impl<I: Ip> DirectUdp<I> {
                 free: Vec::new(),
                 next_ephemeral: EPHEMERAL_FIRST + (seed % span) as u16,
                 stats: UdpStats::default(),
+                last_token: 0,
             }),
         }
     }
@@ -393,7 +399,8 @@ impl<I: Ip> DirectUdp<I> {
             },
             buf,
         ));
-        if let Some(waker) = socket.waker.take() {
+        // (Popped: cheaper than a `drain`, on every datagram.)
+        while let Some((_, waker)) = socket.wakers.pop() {
             waker.wake();
         }
         state.stats.delivered += 1;
@@ -433,7 +440,7 @@ impl<I: Ip> Udp for DirectUdp<I> {
             Socket {
                 queue: VecDeque::new(),
                 bytes: 0,
-                waker: None,
+                wakers: Vec::new(),
             },
         );
         Ok(DirectSocket { udp: self, port })
@@ -479,18 +486,62 @@ impl<I> Drop for DirectSocket<I> {
     }
 }
 
+/// The registration of a [`DirectSocket::recv_from`] future's waker,
+/// taken out when the future is dropped or done.
+struct RecvWaiter<I: 'static> {
+    udp: &'static DirectUdp<I>,
+    port: u16,
+    /// (0: none yet.)
+    token: u64,
+}
+
+impl<I> Drop for RecvWaiter<I> {
+    fn drop(&mut self) {
+        if self.token == 0 {
+            return;
+        }
+        if let Ok(mut state) = self.udp.state.try_borrow_mut()
+            && let Some(socket) = state.sockets.get_mut(&self.port)
+            && let Some(i) = socket.wakers.iter().position(|(t, _)| *t == self.token)
+        {
+            socket.wakers.swap_remove(i);
+        }
+    }
+}
+
 impl<I: Ip> UdpSocket for DirectSocket<I> {
     fn local_port(&self) -> u16 {
         self.port
     }
 
+    /// Several tasks may wait on one socket: each is woken by the next
+    /// datagram. A receive dropped while waiting leaves no waker behind.
     async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Meta), UdpError> {
+        let mut waiter = RecvWaiter {
+            udp: self.udp,
+            port: self.port,
+            token: 0,
+        };
+        let token = &mut waiter.token;
         poll_fn(|cx| match self.udp.take(self.port, buf) {
-            Ok(Some(got)) => Poll::Ready(Ok(got)),
+            Ok(Some(got)) => {
+                // (A datagram queued after this registered: `input` took
+                // every waker out. Nothing for the drop to do.)
+                *token = 0;
+                Poll::Ready(Ok(got))
+            }
             Ok(None) => {
                 let mut state = self.udp.state.borrow_mut();
+                let state = &mut *state;
                 if let Some(socket) = state.sockets.get_mut(&self.port) {
-                    socket.waker = Some(cx.waker().clone());
+                    if *token == 0 {
+                        state.last_token += 1;
+                        *token = state.last_token;
+                    }
+                    match socket.wakers.iter_mut().find(|(t, _)| t == token) {
+                        Some((_, w)) => w.clone_from(cx.waker()),
+                        None => socket.wakers.push((*token, cx.waker().clone())),
+                    }
                 }
                 Poll::Pending
             }
