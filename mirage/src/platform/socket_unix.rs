@@ -3,9 +3,12 @@
 //! direct stack, over the host's sockets, driven by the `ppoll` reactor of
 //! the executor.
 //!
-//! Sockets are dual-stack IPv6 sockets (`[::]`), unless the stack is IPv4
-//! only; addresses the kernel reports as IPv4-mapped (`::ffff:a.b.c.d`) are
-//! handed to applications as IPv4 addresses.
+//! Sockets are dual-stack IPv6 sockets (`[::]`) when the stack speaks both
+//! families on the unspecified addresses; bound to a configured address,
+//! a socket per family, each on its address (as the seed's); one of a
+//! single family when the other is off. Addresses the kernel reports as
+//! IPv4-mapped (`::ffff:a.b.c.d`) are handed to applications as IPv4
+//! addresses.
 
 extern crate std;
 
