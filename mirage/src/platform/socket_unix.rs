@@ -150,6 +150,25 @@ fn io_error(what: &str, e: &io::Error) -> UdpError {
     ))
 }
 
+/// What an error of `sendto(2)` of `len` bytes to `dst` means: the
+/// direct stack's error for the same event (Linux's numbers), else the
+/// kernel's, as a device error.
+fn send_error(dst: IpAddr, len: usize, e: &io::Error) -> UdpError {
+    use crate::net::ip::IpError;
+    let dst = app_addr(dst);
+    match e.raw_os_error() {
+        // EMSGSIZE: longer than the path takes unfragmented.
+        Some(90) => UdpError::TooBig(len),
+        // ENETUNREACH: no route.
+        Some(101) => UdpError::Ip(IpError::NoRoute(dst)),
+        // EHOSTUNREACH: the neighbour did not answer resolution.
+        Some(113) => UdpError::Ip(IpError::HostUnreachable(dst)),
+        // EADDRNOTAVAIL: no source address toward it.
+        Some(99) => UdpError::Ip(IpError::NoAddress(dst)),
+        _ => io_error(&format!("send to {dst}"), e),
+    }
+}
+
 /// UDP over the host's sockets.
 #[derive(Debug)]
 pub struct SocketUdp {
@@ -318,8 +337,7 @@ impl SocketUdp {
                     reactor::wait(socket.as_raw_fd(), Interest::Writable).await
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.raw_os_error() == Some(90) => return Err(UdpError::TooBig(data.len())),
-                Err(e) => return Err(io_error(&format!("send to {to}"), &e)),
+                Err(e) => return Err(send_error(dst, data.len(), &e)),
             }
         }
     }
@@ -1991,6 +2009,30 @@ mod tests {
             }
         })
         .unwrap();
+    }
+
+    /// The kernel's errors for a datagram map to the direct stack's for
+    /// the same event (its IP layer's `NoRoute`, `HostUnreachable`,
+    /// `NoAddress`), not to a device error only a message tells apart.
+    /// (This host has routes for both families: the mapping is tested.)
+    #[test]
+    fn udp_send_errors_map_to_the_direct_stacks() {
+        use super::send_error;
+        use crate::net::ip::IpError;
+        use crate::net::udp::UdpError;
+        use core::net::IpAddr;
+        use std::io::Error;
+        let dst: IpAddr = Ipv4Addr::new(192, 0, 2, 9).into();
+        let mapped: IpAddr = Ipv4Addr::new(192, 0, 2, 9).to_ipv6_mapped().into();
+        for (errno, expected) in [
+            (101, UdpError::Ip(IpError::NoRoute(dst))),
+            (113, UdpError::Ip(IpError::HostUnreachable(dst))),
+            (99, UdpError::Ip(IpError::NoAddress(dst))),
+            (90, UdpError::TooBig(3)),
+        ] {
+            let e = Error::from_raw_os_error(errno);
+            assert_eq!(send_error(mapped, 3, &e), expected, "errno {errno}");
+        }
     }
 
     /// A write after our own shutdown fails with the error kind std's
