@@ -394,7 +394,7 @@ impl Udp for SocketUdp {
 }
 
 /// A bound socket of [`SocketUdp`] (two host sockets, IPv4 and IPv6, when
-/// the stack binds an address of each family: [`Interface::Both`]).
+/// the stack binds an address of each family).
 #[derive(Debug)]
 pub struct SocketUdpSocket {
     udp: &'static SocketUdp,
@@ -594,7 +594,7 @@ impl Tcp for SocketTcp {
 const ACCEPT_RETRY_NS: u64 = 100_000_000;
 
 /// A listening socket of [`SocketTcp`] (two, IPv4 and IPv6, when the
-/// stack binds an address of each family: [`Interface::Both`]).
+/// stack binds an address of each family).
 #[derive(Debug)]
 pub struct SocketListener {
     listener: std::net::TcpListener,
@@ -1060,7 +1060,8 @@ impl Flow for SocketFlow {
         Ok(r)
     }
 
-    /// One vectored write of all the buffers (see [`writev_stream`]).
+    /// One vectored write (`writev(2)`) of all the buffers, so that small
+    /// ones leave in one segment; after a partial write, the rest.
     async fn writev(&mut self, bufs: &[&[u8]]) -> Result<(), TcpError> {
         writev_stream(&self.stream, &self.failed, bufs).await
     }
