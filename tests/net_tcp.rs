@@ -726,6 +726,39 @@ fn a_dropped_accept_leaves_no_waker_behind() {
     });
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the IPv4 host, as
+/// on the socket stack (Linux's dual-stack sockets): TCP connects to it
+/// over IPv4 and the flow's `remote()` is the IPv4 address, and UDP writes
+/// to it over IPv4. (TCP sent IPv6 SYNs to the mapped address, which must
+/// not appear on the wire (RFC 4291 section 2.5.5.2), until it timed out;
+/// UDP failed with `NoRoute`.)
+#[test]
+fn an_ipv4_mapped_address_is_the_ipv4_host() {
+    use mirage::net::udp::{Udp, UdpSocket};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let listener = b.tcp().bind(5014).unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.2".parse().unwrap();
+        let flow = a.tcp().connect(mapped, 5014).await.unwrap();
+        assert_eq!(flow.remote(), (v4("10.0.0.2"), 5014));
+        let accepted = listener.accept().await.unwrap();
+        assert_eq!(accepted.remote(), flow.local());
+        let socket = b.udp().bind(7).unwrap();
+        a.udp().write(None, mapped, 7, b"mapped").await.unwrap();
+        sleep_ns(SEC).await;
+        let mut buf = [0u8; 8];
+        let (n, meta) = socket
+            .try_recv_from(&mut buf)
+            .unwrap()
+            .expect("not received");
+        assert_eq!(
+            (&buf[..n], meta.src, meta.dst),
+            (&b"mapped"[..], v4("10.0.0.1"), v4("10.0.0.2"))
+        );
+    });
+}
+
 /// `shutdown_write` as on the socket stack: twice is fine, also once the
 /// connection ended in order (both FINs acknowledged); on a connection
 /// the peer reset it fails with the reset, as `write` does (the peer

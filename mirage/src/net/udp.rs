@@ -78,7 +78,8 @@ pub trait Udp {
     fn bind(&'static self, port: u16) -> Result<Self::Socket, UdpError>;
 
     /// Sends `data` to `dst:dst_port` from `src_port` (an ephemeral port
-    /// when `None`).
+    /// when `None`). An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the
+    /// IPv4 host, on both stacks.
     async fn write(
         &self,
         src_port: Option<u16>,
@@ -453,6 +454,9 @@ impl<I: Ip> Udp for DirectUdp<I> {
         dst_port: u16,
         data: &[u8],
     ) -> Result<(), UdpError> {
+        // (An IPv4-mapped address is the IPv4 host, as to the socket
+        // stack's dual-stack sockets: it must not go on the wire.)
+        let dst = dst.to_canonical();
         // Without waiting when the neighbour is known (the common case):
         // no resolution to await.
         if let Some(port) = src_port

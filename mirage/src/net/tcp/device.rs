@@ -71,7 +71,9 @@ pub trait Tcp {
     /// when the peer resets the SYN, `HostUnreachable` /
     /// `NetworkUnreachable` when no neighbour answers on the link or an
     /// ICMP error says so, `TimedOut` when no answer comes at all,
-    /// `NoPortAvailable` when no ephemeral port is free toward `dst`.
+    /// `NoPortAvailable` when no ephemeral port is free toward `dst`. An
+    /// IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the IPv4 host, on
+    /// both stacks (as to Linux's dual-stack sockets).
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<Self::Flow, TcpError>;
 
     /// Listens on `port` of every address of the stack (0: an ephemeral
@@ -527,6 +529,9 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
     /// connect with `HostUnreachable` (Linux's `EHOSTUNREACH`), not with
     /// `TimedOut` after every SYN was lost.
     async fn connect(&'static self, dst: IpAddr, port: u16) -> Result<DirectFlow<I, C>, TcpError> {
+        // (An IPv4-mapped address is the IPv4 host, as to the socket
+        // stack's dual-stack sockets: it must not go on the wire.)
+        let dst = dst.to_canonical();
         // (An endpoint that is not one host's: refused before resolving,
         // as the engine refuses it.)
         if port == 0 || !super::valid_unicast(dst) {
