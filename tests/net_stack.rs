@@ -217,6 +217,28 @@ fn two_tasks_receiving_on_one_udp_socket_both_get_a_datagram() {
     });
 }
 
+/// `write` from port `Some(0)` is from an ephemeral port, as on the
+/// socket stack (whose kernel binds port 0 to one), not from port 0 (which
+/// no reply can reach).
+#[test]
+fn a_udp_write_from_port_zero_is_from_an_ephemeral_port() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let socket = b.udp().bind(7).unwrap();
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            // (Twice: the neighbour unknown, then known.)
+            for _ in 0..2 {
+                a.udp().write(Some(0), dst, 7, b"hi").await.unwrap();
+                sleep_ns(SEC).await;
+                let mut buf = [0u8; 4];
+                let (_, meta) = socket.try_recv_from(&mut buf).unwrap().expect("received");
+                assert_ne!(meta.src_port, 0, "{dst}");
+            }
+        }
+    });
+}
+
 #[test]
 fn fragmented_datagrams_reassemble_both_ways_over_both_families() {
     let (ha, hb) = hosts();

@@ -78,7 +78,7 @@ pub trait Udp {
     fn bind(&'static self, port: u16) -> Result<Self::Socket, UdpError>;
 
     /// Sends `data` to `dst:dst_port` from `src_port` (an ephemeral port
-    /// when `None`). An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the
+    /// when `None` or 0). An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the
     /// IPv4 host, on both stacks.
     async fn write(
         &self,
@@ -259,8 +259,9 @@ impl<I: Ip> DirectUdp<I> {
     }
 
     /// Sends a datagram of `len` payload bytes without waiting: `fill`
-    /// writes the payload in place (zero-copy). `Ok(false)` when the device
-    /// could not take it now.
+    /// writes the payload in place (zero-copy), from `src_port` (an
+    /// ephemeral port when `None` or 0). `Ok(false)` when the device could
+    /// not take it now.
     pub fn send_with(
         &self,
         src: Option<IpAddr>,
@@ -274,8 +275,8 @@ impl<I: Ip> DirectUdp<I> {
             return Err(UdpError::TooBig(len));
         }
         let src_port = match src_port {
-            Some(p) => p,
-            None => Self::ephemeral(&mut self.state.borrow_mut())?,
+            Some(p) if p != 0 => p,
+            _ => Self::ephemeral(&mut self.state.borrow_mut())?,
         };
         let total = HEADER_LEN + len;
         let sent = self.ip.send(
@@ -457,6 +458,9 @@ impl<I: Ip> Udp for DirectUdp<I> {
         // (An IPv4-mapped address is the IPv4 host, as to the socket
         // stack's dual-stack sockets: it must not go on the wire.)
         let dst = dst.to_canonical();
+        // (Port 0: an ephemeral port, as the socket stack's kernel binds
+        // it; no reply could reach port 0.)
+        let src_port = src_port.filter(|&p| p != 0);
         // Without waiting when the neighbour is known (the common case):
         // no resolution to await.
         if let Some(port) = src_port
