@@ -89,7 +89,10 @@ pub trait Udp {
     ) -> Result<(), UdpError>;
 
     /// Runs `handler` for every datagram received on `port` (the seed's
-    /// `listen`), in a task of its own, until the port is unbound.
+    /// `listen`), in a task of its own, until the unikernel stops (the
+    /// task keeps the port bound) or receiving fails (the socket stack's
+    /// I/O errors). The handler sees at most [`MAX_PAYLOAD`] bytes of a
+    /// datagram.
     async fn listen<F>(&'static self, port: u16, mut handler: F) -> Result<(), UdpError>
     where
         F: AsyncFnMut(Meta, &[u8]) + 'static,
