@@ -488,6 +488,9 @@ fn tcp_error(what: &str, e: &io::Error) -> TcpError {
         // (An ICMP host unreachable, or no neighbour answering: what the
         // direct stack's connect reports for the ICMP error.)
         io::ErrorKind::HostUnreachable => TcpError::HostUnreachable,
+        // (A privileged port, or a firewall's refusal: said as it is,
+        // rather than as a closed connection.)
+        io::ErrorKind::PermissionDenied => TcpError::PermissionDenied,
         _ => {
             log::warn!(target: "tcp", "{what}: {e}");
             TcpError::Closed
@@ -2109,7 +2112,9 @@ mod tests {
         use super::tcp_error;
         use std::io::Error;
         // (Linux's numbers: EHOSTUNREACH, ECONNREFUSED, ETIMEDOUT, EPIPE,
-        // ECONNRESET, EMFILE.)
+        // ECONNRESET, EMFILE, EACCES and EPERM. The last two, a privileged
+        // port or a firewall's refusal, were a closed connection before;
+        // tests run as root, which may bind any port, hence the mapping.)
         for (errno, expected) in [
             (113, TcpError::HostUnreachable),
             (111, TcpError::Refused),
@@ -2117,6 +2122,8 @@ mod tests {
             (32, TcpError::Closed),
             (104, TcpError::Reset),
             (24, TcpError::TooManyConnections),
+            (13, TcpError::PermissionDenied),
+            (1, TcpError::PermissionDenied),
         ] {
             assert_eq!(
                 tcp_error("test", &Error::from_raw_os_error(errno)),

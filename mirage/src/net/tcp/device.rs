@@ -53,6 +53,7 @@ impl embedded_io::Error for TcpError {
             TcpError::TooManyConnections => ErrorKind::OutOfMemory,
             // (embedded-io has no unreachable kinds.)
             TcpError::HostUnreachable | TcpError::NetworkUnreachable => ErrorKind::Other,
+            TcpError::PermissionDenied => ErrorKind::PermissionDenied,
         }
     }
 }

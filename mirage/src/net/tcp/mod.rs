@@ -207,6 +207,10 @@ pub enum TcpError {
     /// An ICMP network unreachable answered our SYN, or was the last one
     /// received before the connection timed out (`ENETUNREACH`).
     NetworkUnreachable,
+    /// The host refused the operation (`EACCES`, `EPERM`: on the socket
+    /// stack, a port below 1024 without the privilege to bind it, or a
+    /// firewall rule refusing a connect).
+    PermissionDenied,
 }
 
 impl fmt::Display for TcpError {
@@ -224,6 +228,7 @@ impl fmt::Display for TcpError {
             TcpError::Unaddressable => "unaddressable endpoint",
             TcpError::HostUnreachable => "host unreachable",
             TcpError::NetworkUnreachable => "network unreachable",
+            TcpError::PermissionDenied => "permission denied",
         })
     }
 }
