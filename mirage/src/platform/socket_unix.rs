@@ -262,12 +262,12 @@ impl SocketUdp {
     }
 
     /// A non-blocking socket bound to `addr` (for `[::]` a dual-stack
-    /// one, as Linux binds by default, unless `ipv6_only`), allowed to
+    /// one unless `ipv6_only`, whatever the host's default), allowed to
     /// send to broadcast addresses, and telling each datagram's
     /// destination.
     fn open_one(addr: SocketAddr, ipv6_only: bool) -> io::Result<std::net::UdpSocket> {
         let socket = match addr {
-            SocketAddr::V6(v6) if ipv6_only => sys_socket::bind_udp_ipv6_only(v6),
+            SocketAddr::V6(v6) => sys_socket::bind_udp_ipv6(v6, ipv6_only),
             _ => std::net::UdpSocket::bind(addr),
         }?;
         socket.set_nonblocking(true)?;
@@ -574,7 +574,7 @@ impl Tcp for SocketTcp {
     fn bind(&'static self, port: u16) -> Result<SocketListener, TcpError> {
         let open = |addr: SocketAddr, v6_only: bool| {
             let listener = match addr {
-                SocketAddr::V6(v6) if v6_only => sys_socket::listen_ipv6_only(v6),
+                SocketAddr::V6(v6) => sys_socket::listen_ipv6(v6, v6_only),
                 _ => std::net::TcpListener::bind(addr),
             }?;
             listener.set_nonblocking(true)?;

@@ -52,17 +52,19 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     }
 }
 
-/// A TCP socket listening on the IPv6 `addr` for IPv6 connections only
-/// (`IPV6_V6ONLY`: a dual-stack host's IPv4 ones are not taken), with
-/// `SO_REUSEADDR` and the backlog the standard library's listeners have
-/// (128).
+/// A TCP socket listening on the IPv6 `addr`, for IPv6 connections only
+/// if `v6_only` (`IPV6_V6ONLY`: a dual-stack host's IPv4 ones are not
+/// taken) and for both families otherwise, whatever the host's default
+/// (`net.ipv6.bindv6only`, which the standard library's `bind` follows);
+/// with `SO_REUSEADDR` and the backlog the standard library's listeners
+/// have (128).
 ///
 /// # Errors
 ///
 /// The error of `socket(2)`, `setsockopt(2)`, `bind(2)` (`AddrInUse`) or
 /// `listen(2)`.
-pub fn listen_ipv6_only(addr: SocketAddrV6) -> io::Result<TcpListener> {
-    let fd = bind_ipv6_only(addr, libc::SOCK_STREAM)?;
+pub fn listen_ipv6(addr: SocketAddrV6, v6_only: bool) -> io::Result<TcpListener> {
+    let fd = bind_ipv6(addr, libc::SOCK_STREAM, v6_only)?;
     // SAFETY: listen(2) on the open descriptor `fd` owns.
     if unsafe { libc::listen(fd.as_raw_fd(), 128) } < 0 {
         return Err(io::Error::last_os_error());
@@ -70,19 +72,20 @@ pub fn listen_ipv6_only(addr: SocketAddrV6) -> io::Result<TcpListener> {
     Ok(TcpListener::from(fd))
 }
 
-/// A UDP socket bound to the IPv6 `addr` for IPv6 datagrams only
-/// (`IPV6_V6ONLY`).
+/// A UDP socket bound to the IPv6 `addr`, for IPv6 datagrams only if
+/// `v6_only` and for both families otherwise, as [`listen_ipv6`].
 ///
 /// # Errors
 ///
 /// The error of `socket(2)`, `setsockopt(2)` or `bind(2)` (`AddrInUse`).
-pub fn bind_udp_ipv6_only(addr: SocketAddrV6) -> io::Result<UdpSocket> {
-    bind_ipv6_only(addr, libc::SOCK_DGRAM).map(UdpSocket::from)
+pub fn bind_udp_ipv6(addr: SocketAddrV6, v6_only: bool) -> io::Result<UdpSocket> {
+    bind_ipv6(addr, libc::SOCK_DGRAM, v6_only).map(UdpSocket::from)
 }
 
-/// A new IPv6 socket of `kind`, `IPV6_V6ONLY`, bound to `addr` (stream
-/// sockets with `SO_REUSEADDR`, as the standard library binds them).
-fn bind_ipv6_only(addr: SocketAddrV6, kind: libc::c_int) -> io::Result<OwnedFd> {
+/// A new IPv6 socket of `kind` with `IPV6_V6ONLY` set to `v6_only`, bound
+/// to `addr` (stream sockets with `SO_REUSEADDR`, as the standard library
+/// binds them).
+fn bind_ipv6(addr: SocketAddrV6, kind: libc::c_int, v6_only: bool) -> io::Result<OwnedFd> {
     // SAFETY: socket(2) with constant arguments; the result is checked.
     let raw = unsafe { libc::socket(libc::AF_INET6, kind | libc::SOCK_CLOEXEC, 0) };
     if raw < 0 {
@@ -90,7 +93,12 @@ fn bind_ipv6_only(addr: SocketAddrV6, kind: libc::c_int) -> io::Result<OwnedFd> 
     }
     // SAFETY: `raw` is a fresh descriptor owned by nothing else.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    setsockopt(raw, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    setsockopt(
+        raw,
+        libc::IPPROTO_IPV6,
+        libc::IPV6_V6ONLY,
+        u32::from(v6_only),
+    )?;
     if kind == libc::SOCK_STREAM {
         setsockopt(raw, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
     }
@@ -453,15 +461,15 @@ mod tests {
     #[test]
     fn ipv6_only_sockets_take_no_ipv4() {
         let any = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0);
-        let listener = listen_ipv6_only(any).unwrap();
+        let listener = listen_ipv6(any, true).unwrap();
         let port = listener.local_addr().unwrap().port();
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
         let v6 = TcpStream::connect((Ipv6Addr::LOCALHOST, port)).unwrap();
         let (_, from) = listener.accept().unwrap();
         assert_eq!(from, v6.local_addr().unwrap());
-        let taken = listen_ipv6_only(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0));
+        let taken = listen_ipv6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0), true);
         assert_eq!(taken.unwrap_err().kind(), io::ErrorKind::AddrInUse);
-        let udp = bind_udp_ipv6_only(any).unwrap();
+        let udp = bind_udp_ipv6(any, true).unwrap();
         udp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .unwrap();
         let port = udp.local_addr().unwrap().port();
@@ -472,6 +480,58 @@ mod tests {
         let mut buf = [0u8; 4];
         let (n, _) = udp.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"v6");
+    }
+
+    /// A dual-stack socket takes IPv4 even on a host whose default is
+    /// IPv6 only (`net.ipv6.bindv6only=1`, where the standard library's
+    /// `bind` of `[::]` takes no IPv4): tried in a network namespace of
+    /// the test's own thread with that default. Needs root (to make the
+    /// namespace); says SKIPPED otherwise.
+    #[test]
+    fn dual_stack_sockets_take_ipv4_whatever_the_host_default() {
+        let outcome = std::thread::spawn(|| {
+            // SAFETY: unshare(2) with a constant flag; it changes only this
+            // thread's network namespace, which ends with the thread.
+            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+                return Err(format!("unshare: {}", io::Error::last_os_error()));
+            }
+            // (`ip`, forked from this thread, is in its namespace; so is
+            // what this thread opens under /proc/sys/net.)
+            let lo_up = std::process::Command::new("ip")
+                .args(["link", "set", "lo", "up"])
+                .status()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !lo_up.success() {
+                return Err(format!("ip link set lo up: {lo_up}"));
+            }
+            std::fs::write("/proc/sys/net/ipv6/bindv6only", "1")
+                .map_err(|e| format!("bindv6only: {e}"))?;
+            let any = |port| SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, port, 0, 0);
+            // The host default in force: std's [::] takes no IPv4.
+            let std_any = TcpListener::bind(SocketAddr::V6(any(0))).unwrap();
+            let port = std_any.local_addr().unwrap().port();
+            assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err());
+            // Ours takes both.
+            let listener = listen_ipv6(any(0), false).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
+            TcpStream::connect((Ipv6Addr::LOCALHOST, port)).unwrap();
+            let udp = bind_udp_ipv6(any(0), false).unwrap();
+            udp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let port = udp.local_addr().unwrap().port();
+            let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+            sender.send_to(b"v4", (Ipv4Addr::LOCALHOST, port)).unwrap();
+            let mut buf = [0u8; 4];
+            let (n, _) = udp.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"v4");
+            Ok(())
+        })
+        .join()
+        .unwrap();
+        if let Err(why) = outcome {
+            eprintln!("SKIPPED dual_stack_sockets_take_ipv4_whatever_the_host_default: {why}");
+        }
     }
 
     #[test]
