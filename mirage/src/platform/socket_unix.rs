@@ -92,6 +92,18 @@ impl Interface {
         )
     }
 
+    /// The source address of connections to `dst` (an application
+    /// address, see [`app_addr`]): the configured address of its family,
+    /// unless that is the unspecified one (the kernel then chooses).
+    fn source(self, dst: IpAddr) -> Option<IpAddr> {
+        let ip: IpAddr = match (dst, self) {
+            (IpAddr::V4(_), Interface::V4Only(v4) | Interface::Both(v4, _)) => v4.into(),
+            (IpAddr::V6(_), Interface::V6Only(v6) | Interface::Both(_, v6)) => v6.into(),
+            _ => return None,
+        };
+        (!ip.is_unspecified()).then_some(ip)
+    }
+
     /// The address its first socket binds on `port`, and whether that
     /// socket is IPv6 only; the IPv6 socket's of `Both`.
     fn addresses(self, port: u16) -> ((SocketAddr, bool), Option<SocketAddr>) {
@@ -560,8 +572,12 @@ impl Tcp for SocketTcp {
         if !unicast || port == 0 || self.iface.family_off(dst) {
             return Err(TcpError::Unaddressable);
         }
+        // (From the configured address, as the seed's socket stack binds
+        // before connecting; an IPv4-mapped destination is the IPv4
+        // host, as on the direct stack.)
+        let dst = app_addr(dst);
         let to = SocketAddr::new(dst, port);
-        let stream = mirage_unix::socket::connect_nonblocking(to)
+        let stream = mirage_unix::socket::connect_nonblocking(to, self.iface.source(dst))
             .map_err(|e| connect_error(&format!("connect to {to}"), &e))?;
         reactor::wait(stream.as_raw_fd(), Interest::Writable).await;
         if let Some(e) = stream.take_error().map_err(|e| tcp_error("SO_ERROR", &e))? {
@@ -1917,6 +1933,45 @@ mod tests {
                 assert_eq!(flow.remote().1, client.local_addr().unwrap().port());
                 assert_eq!(flow.local(), (to, port));
             }
+        })
+        .unwrap();
+    }
+
+    /// Connections leave from the configured address of their family, as
+    /// the seed's socket stack binds before connecting (the kernel would
+    /// choose by route: 127.0.0.1 toward 127.0.0.1); without one, the
+    /// kernel chooses.
+    #[test]
+    fn a_socket_stack_connects_from_its_configured_address() {
+        use super::SocketStack;
+        use crate::net::stack::Stackv4v6;
+        use core::net::{IpAddr, Ipv6Addr};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let ours = Ipv4Addr::new(127, 0, 0, 2);
+            let tcp = SocketStack::connect(Some(ours), None, false, false)
+                .unwrap()
+                .tcp();
+            let peer = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = peer.local_addr().unwrap().port();
+            let flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let (_, from) = peer.accept().unwrap();
+            assert_eq!(from.ip(), IpAddr::V4(ours));
+            assert_eq!(flow.local(), (IpAddr::V4(ours), from.port()));
+            // (An IPv4-mapped destination likewise.)
+            let mapped = Ipv4Addr::LOCALHOST.to_ipv6_mapped();
+            let flow = tcp.connect(mapped.into(), port).await.unwrap();
+            let (_, from) = peer.accept().unwrap();
+            assert_eq!(from.ip(), IpAddr::V4(ours));
+            assert_eq!(flow.remote(), (Ipv4Addr::LOCALHOST.into(), port));
+            // IPv6 has no configured address here: the kernel's choice.
+            let peer6 = std::net::TcpListener::bind("[::1]:0").unwrap();
+            let port6 = peer6.local_addr().unwrap().port();
+            tcp.connect(Ipv6Addr::LOCALHOST.into(), port6)
+                .await
+                .unwrap();
+            let (_, from) = peer6.accept().unwrap();
+            assert_eq!(from.ip(), IpAddr::V6(Ipv6Addr::LOCALHOST));
         })
         .unwrap();
     }

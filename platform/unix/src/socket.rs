@@ -9,10 +9,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Starts a connection to `addr` on a new non-blocking socket and returns
-/// the socket at once: connected, or connecting (wait until it is
-/// writable, then check `take_error`).
-pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
+/// Starts a connection to `addr` on a new non-blocking socket, from the
+/// address `from` if given (bound first, on an ephemeral port; otherwise
+/// the kernel chooses), and returns the socket at once: connected, or
+/// connecting (wait until it is writable, then check `take_error`).
+///
+/// # Errors
+///
+/// The error of `socket(2)`, `bind(2)` (`EADDRNOTAVAIL`: `from` is not
+/// this host's) or `connect(2)`.
+pub fn connect_nonblocking(addr: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
     let family = match addr {
         SocketAddr::V4(_) => libc::AF_INET,
         SocketAddr::V6(_) => libc::AF_INET6,
@@ -30,6 +36,15 @@ pub fn connect_nonblocking(addr: SocketAddr) -> io::Result<TcpStream> {
     }
     // SAFETY: `raw` is a fresh descriptor owned by nothing else.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    if let Some(from) = from {
+        let (storage, len) = sockaddr(&SocketAddr::new(from, 0));
+        // SAFETY: `storage` holds a valid socket address of `len` bytes;
+        // the descriptor is open.
+        let rc = unsafe { libc::bind(raw, (&raw const storage).cast::<libc::sockaddr>(), len) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
     let stream = TcpStream::from(fd);
     let (storage, len) = sockaddr(&addr);
     // SAFETY: `storage` holds a valid socket address of `len` bytes for
@@ -410,7 +425,7 @@ mod tests {
     fn connects_without_blocking_and_reports_refusal_through_so_error() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let mut stream = connect_nonblocking(addr).unwrap();
+        let mut stream = connect_nonblocking(addr, None).unwrap();
         let (mut peer, _) = listener.accept().unwrap();
         // Connected by now (the peer accepted): wait for writability.
         let mut tries = 0;
@@ -424,7 +439,7 @@ mod tests {
         assert_eq!(&b, b"x");
         // A closed port: refusal shows up as the socket's error.
         drop(listener);
-        let stream = connect_nonblocking(addr).unwrap();
+        let stream = connect_nonblocking(addr, None).unwrap();
         std::thread::sleep(std::time::Duration::from_millis(50));
         let err = stream.take_error().unwrap().expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
