@@ -1307,9 +1307,26 @@ struct ReadFaults {
     /// An MTU the device reports instead of the link's (a device whose MTU
     /// drops while the stack runs).
     reported_mtu: Cell<Option<usize>>,
+    /// The frames read, when `record` is set.
+    recorded: RefCell<Vec<Vec<u8>>>,
+    /// Whether to keep the frames read in `recorded`.
+    record: Cell<bool>,
 }
 
 impl FlakyDevice {
+    /// `handle`, keeping a copy of the frame when recording.
+    fn recording<'h, R>(
+        &'h self,
+        handle: impl FnOnce(&[u8]) -> R + 'h,
+    ) -> impl FnOnce(&[u8]) -> R + 'h {
+        move |bytes| {
+            if self.faults.record.get() {
+                self.faults.recorded.borrow_mut().push(bytes.to_vec());
+            }
+            handle(bytes)
+        }
+    }
+
     fn tried(&self) -> Result<(), NetError> {
         let f = &self.faults;
         f.reads.set(f.reads.get() + 1);
@@ -1355,7 +1372,7 @@ impl Network for FlakyDevice {
     }
     async fn read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<R, NetError> {
         self.tried()?;
-        self.inner.read(handle).await
+        self.inner.read(self.recording(handle)).await
     }
     fn poll_read<R>(
         &self,
@@ -1365,11 +1382,11 @@ impl Network for FlakyDevice {
         if let Err(e) = self.tried() {
             return Poll::Ready(Err(e));
         }
-        self.inner.poll_read(cx, handle)
+        self.inner.poll_read(cx, self.recording(handle))
     }
     fn try_read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<Option<R>, NetError> {
         self.tried()?;
-        self.inner.try_read(handle)
+        self.inner.try_read(self.recording(handle))
     }
 }
 
@@ -1522,6 +1539,129 @@ fn a_device_that_keeps_failing_is_retried_slowly_not_in_a_spin() {
         faults.failing.set(0);
         sleep_ns(2 * SEC).await;
         assert_eq!(at_b.borrow().len(), 20, "reading resumed after recovery");
+    });
+}
+
+#[test]
+fn a_reassembly_timeout_is_reported_with_time_exceeded_if_the_first_fragment_came() {
+    // RFC 792, RFC 1122 3.3.2 (IPv4) and RFC 8200 4.5 (IPv6): when the
+    // reassembly of a datagram times out and its first fragment arrived,
+    // time exceeded (code 1) goes to its source, quoting that fragment;
+    // not when only later fragments came, nor for a broadcast.
+    use mirage::net::wire::{icmpv4, icmpv6, ipv6};
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_a = a.ethernet().mac();
+        faults.record.set(true);
+        let v4_fragment = |dst: &str, ident: u16, offset: u16| {
+            let repr = ipv4::Repr {
+                src_addr: "10.0.0.2".parse().unwrap(),
+                dst_addr: dst.parse().unwrap(),
+                protocol: ipv4::Protocol::Udp,
+                ttl: 64,
+                payload_len: 16,
+                ident,
+                dont_fragment: false,
+                more_fragments: true,
+                frag_offset: offset,
+            };
+            let mut packet = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut ipv4::Packet::new_unchecked(&mut packet[..]));
+            for (i, x) in packet[20..].iter_mut().enumerate() {
+                *x = i as u8 + 1;
+            }
+            packet
+        };
+        let (src6, dst6): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        let v6_first = {
+            let body = v6_fragment(ipv6::NextHeader::Udp, 0, true, 0x77, &[9u8; 16]);
+            let r = ipv6::Repr {
+                src_addr: src6,
+                dst_addr: dst6,
+                next_header: ipv6::NextHeader::Fragment,
+                hop_limit: 64,
+                payload_len: body.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            let mut packet = vec![0u8; r.buffer_len()];
+            r.emit(&mut ipv6::Packet::new_unchecked(&mut packet[..]));
+            packet[40..].copy_from_slice(&body);
+            packet
+        };
+        let first4 = v4_fragment("10.0.0.1", 0x4242, 0);
+        let frames: [(EtherType, Vec<u8>); 4] = [
+            (EtherType::Ipv4, first4.clone()),
+            // Only a later fragment; and a first one to a broadcast.
+            (EtherType::Ipv4, v4_fragment("10.0.0.1", 0x4343, 8)),
+            (EtherType::Ipv4, v4_fragment("10.0.0.255", 0x4444, 0)),
+            (EtherType::Ipv6, v6_first.clone()),
+        ];
+        for (ethertype, f) in &frames {
+            b.ethernet()
+                .send(mac_a, *ethertype, f.len(), |buf| {
+                    buf[..f.len()].copy_from_slice(f);
+                    f.len()
+                })
+                .unwrap();
+        }
+        sleep_ns(SEC).await;
+        assert_eq!(a.ipv4().reassembly().0, 3);
+        assert_eq!(a.ipv6().reassembly().0, 1);
+        sleep_ns(31 * SEC).await;
+        assert_eq!(a.ipv4().reassembly(), (0, 0));
+        assert_eq!(a.ipv6().reassembly(), (0, 0));
+        let recorded = faults.recorded.borrow();
+        let mut v4_errors = Vec::new();
+        let mut v6_errors = Vec::new();
+        for frame in recorded.iter() {
+            let Ok(eth) = mirage::net::wire::ethernet::Packet::new_checked(&frame[..]) else {
+                continue;
+            };
+            let payload = &frame[14..];
+            match eth.ethertype() {
+                EtherType::Ipv4 => {
+                    let p = ipv4::Packet::new_checked(payload).unwrap();
+                    if p.protocol() == ipv4::Protocol::Icmp {
+                        let m = icmpv4::Packet::new_checked(p.payload()).unwrap();
+                        let repr = icmpv4::Repr::parse(&m).unwrap();
+                        v4_errors.push((p.src_addr(), p.dst_addr(), format!("{repr:?}")));
+                    }
+                }
+                EtherType::Ipv6 => {
+                    let p = ipv6::Packet::new_checked(payload).unwrap();
+                    if p.next_header() == ipv6::NextHeader::Icmpv6 {
+                        let m = icmpv6::Packet::new_checked(p.payload()).unwrap();
+                        if let Ok(r @ icmpv6::Repr::TimeExceeded { .. }) =
+                            icmpv6::Repr::parse(&m, p.src_addr(), p.dst_addr())
+                        {
+                            v6_errors.push((p.src_addr(), p.dst_addr(), format!("{r:?}")));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        let quote4 = icmpv4::Repr::TimeExceeded {
+            code: 1,
+            quoted: &first4[..28],
+        };
+        assert_eq!(
+            v4_errors,
+            [(
+                "10.0.0.1".parse().unwrap(),
+                "10.0.0.2".parse().unwrap(),
+                format!("{quote4:?}")
+            )]
+        );
+        let quote6 = icmpv6::Repr::TimeExceeded {
+            code: 1,
+            data: &v6_first,
+        };
+        assert_eq!(v6_errors, [(dst6, src6, format!("{quote6:?}"))]);
+        assert_eq!(a.icmpv4().stats().time_exceeded_sent, 1);
+        assert_eq!(b.icmpv4().stats().time_exceeded_received, 1);
     });
 }
 

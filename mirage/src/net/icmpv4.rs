@@ -52,6 +52,10 @@ pub struct Icmpv4Stats {
     pub malformed: u64,
     /// Destination-unreachable messages received (and passed up).
     pub unreachable_received: u64,
+    /// Time-exceeded messages sent (fragment reassembly time exceeded).
+    pub time_exceeded_sent: u64,
+    /// Time-exceeded messages received.
+    pub time_exceeded_received: u64,
 }
 
 struct State {
@@ -202,7 +206,12 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                     return Ok(Some(IcmpError { kind, quoted }));
                 }
             }
-            Ok(_) => {}
+            Ok(Repr::TimeExceeded { .. }) => {
+                // (No transport acts on it: counted only.)
+                if self.ip.has_address(datagram.dst) {
+                    self.state.borrow_mut().stats.time_exceeded_received += 1;
+                }
+            }
             Err(_) => self.state.borrow_mut().stats.malformed += 1,
         }
         Ok(None)
@@ -252,44 +261,89 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
         self.unreachable(datagram, 2)
     }
 
+    /// Reports to the source of a datagram whose reassembly timed out that
+    /// it was abandoned: time exceeded, code 1 (RFC 792; RFC 1122 section
+    /// 3.3.2), quoting `first`, its first fragment's header and first 8
+    /// data bytes as received (what [`crate::net::ipv4::Ipv4::take_timed_out`]
+    /// returns). Within the rate limit; when, as for
+    /// [`Icmpv4::port_unreachable`].
+    pub fn reassembly_timed_out(&self, first: &[u8]) -> Result<(), IpError> {
+        use crate::net::wire::ipv4;
+        // (Its total length is the whole fragment's: only the header is
+        // looked at.)
+        if first.len() < ipv4::HEADER_LEN {
+            return Ok(());
+        }
+        let header = ipv4::Packet::new_unchecked(first);
+        let (src, dst) = (header.src_addr(), header.dst_addr());
+        let sent = self.send_error(IpAddr::V4(src), IpAddr::V4(dst), first, |quoted| {
+            Repr::TimeExceeded { code: 1, quoted }
+        })?;
+        if sent {
+            self.state.borrow_mut().stats.time_exceeded_sent += 1;
+        }
+        Ok(())
+    }
+
     /// Sends destination unreachable with `code` to the sender of
     /// `datagram`, quoting its header and first 8 payload bytes, within
     /// the rate limit. Not for broadcasts, multicasts, reassembled
     /// datagrams or datagrams whose source is not one host (the zero
     /// address, class E; RFC 1122 section 3.2.2).
     fn unreachable(&self, datagram: &Datagram<'_>, code: u8) -> Result<(), IpError> {
-        let to_group = match datagram.dst {
+        if datagram.packet.is_empty() {
+            return Ok(());
+        }
+        let sent = self.send_error(datagram.src, datagram.dst, datagram.packet, |quoted| {
+            Repr::DstUnreachable {
+                code,
+                mtu: 0,
+                quoted,
+            }
+        })?;
+        if sent {
+            self.state.borrow_mut().stats.unreachable_sent += 1;
+        }
+        Ok(())
+    }
+
+    /// Sends the error `message` about `packet` (an IPv4 packet from `src`
+    /// to `dst`, given its header and first 8 payload bytes to quote) to
+    /// `src`, from `dst`, within the rate limit; whether it was sent. Not
+    /// about a datagram to a broadcast or multicast address or to an
+    /// address not ours, nor from an address that is not one host's (the
+    /// zero address, class E, multicast; RFC 1122 section 3.2.2).
+    fn send_error<'q>(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        packet: &'q [u8],
+        message: impl FnOnce(&'q [u8]) -> Repr<'q>,
+    ) -> Result<bool, IpError> {
+        let to_group = match dst {
             IpAddr::V4(d) => d.is_broadcast() || d.is_multicast(),
             IpAddr::V6(_) => true,
         };
-        let not_one_host = match datagram.src {
-            IpAddr::V4(s) => s.is_unspecified() || u32::from(s) >> 28 == 0xf,
+        let not_one_host = match src {
+            IpAddr::V4(s) => s.is_unspecified() || s.is_multicast() || u32::from(s) >> 28 == 0xf,
             IpAddr::V6(_) => true,
         };
-        if to_group
-            || not_one_host
-            || datagram.packet.is_empty()
-            || !self.ip.has_address(datagram.dst)
-            || !self.may_send_error()
-        {
-            return Ok(());
-        }
-        let ihl = usize::from(datagram.packet[0] & 0x0f) * 4;
-        let quoted = &datagram.packet[..(ihl + 8).min(datagram.packet.len())];
-        let message = Repr::DstUnreachable {
-            code,
-            mtu: 0,
-            quoted,
+        let Some(&first) = packet.first() else {
+            return Ok(false);
         };
-        self.state.borrow_mut().stats.unreachable_sent += 1;
+        if to_group || not_one_host || !self.ip.has_address(dst) || !self.may_send_error() {
+            return Ok(false);
+        }
+        let ihl = usize::from(first & 0x0f) * 4;
+        let message = message(&packet[..(ihl + 8).min(packet.len())]);
         self.ip.send(
-            Some(datagram.dst),
-            datagram.src,
+            Some(dst),
+            src,
             protocol::ICMP,
             SendOptions::default(),
             message.buffer_len(),
             |_, buf| message.emit(&mut wire::Packet::new_unchecked(buf)),
         )?;
-        Ok(())
+        Ok(true)
     }
 }

@@ -388,6 +388,11 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
             log::debug!(target: "arp", "{e}");
         }
         self.ipv4.poll();
+        for first in self.ipv4.take_timed_out() {
+            if let Err(e) = self.icmpv4.reassembly_timed_out(&first) {
+                log::debug!(target: "icmpv4", "time exceeded: {e}");
+            }
+        }
         if self.ip.ipv6_enabled()
             && let Err(e) = self.ipv6.poll()
         {

@@ -11,6 +11,12 @@
 //! is an attack, not a retransmission); with [`Config::no_overlaps`] (for
 //! IPv6: RFC 8200 section 4.5, RFC 5722) any overlap does, but for an
 //! exact duplicate, which is dropped alone.
+//!
+//! The header of a datagram's first fragment (offset 0) can be kept with
+//! it ([`Reassembler::insert_first`]; counted in `max_bytes`), so that a
+//! datagram that times out can be reported to its source with the first
+//! fragment quoted ([`TimedOut`]: ICMP time exceeded, code 1, RFC 792,
+//! RFC 1122 section 3.3.2, RFC 8200 section 4.5).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -56,6 +62,9 @@ struct Datagram {
     total: Option<usize>,
     bytes: usize,
     deadline: u64,
+    /// The header of the first fragment, as received (empty until it
+    /// arrives, or when not kept).
+    head: Vec<u8>,
 }
 
 impl Datagram {
@@ -84,6 +93,18 @@ impl Datagram {
         }
         out
     }
+}
+
+/// A datagram abandoned on timeout ([`Reassembler::poll`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimedOut<K> {
+    /// Its key.
+    pub key: K,
+    /// The first fragment as received, if it arrived and its header was
+    /// kept: the header given to [`Reassembler::insert_first`] followed by
+    /// at most `quote_len` bytes of the fragment's data (what an ICMP time
+    /// exceeded message quotes); `None` otherwise.
+    pub first: Option<Vec<u8>>,
 }
 
 /// Why a fragment was dropped.
@@ -149,7 +170,24 @@ impl<K: Ord + Clone> Reassembler<K> {
         data: &[u8],
         now: u64,
     ) -> Result<Option<Vec<u8>>, Dropped> {
-        let result = self.insert_inner(key, offset, more, data, now);
+        self.insert_first(key, offset, more, data, &[], now)
+    }
+
+    /// [`Reassembler::insert`], keeping `head` (the fragment's headers, as
+    /// received) with the datagram when this is its first fragment (offset
+    /// 0) and none was kept yet, for [`TimedOut::first`]. Its bytes count
+    /// in `max_bytes`.
+    pub fn insert_first(
+        &mut self,
+        key: K,
+        offset: usize,
+        more: bool,
+        data: &[u8],
+        head: &[u8],
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, Dropped> {
+        let head = if offset == 0 { head } else { &[] };
+        let result = self.insert_inner(key, offset, more, data, head, now);
         if result.is_err() {
             self.dropped += 1;
         }
@@ -162,6 +200,7 @@ impl<K: Ord + Clone> Reassembler<K> {
         offset: usize,
         more: bool,
         data: &[u8],
+        head: &[u8],
         now: u64,
     ) -> Result<Option<Vec<u8>>, Dropped> {
         let end = offset.checked_add(data.len()).ok_or(Dropped::TooLong)?;
@@ -169,7 +208,7 @@ impl<K: Ord + Clone> Reassembler<K> {
             self.drop_datagram(&key);
             return Err(Dropped::TooLong);
         }
-        if self.bytes + data.len() > self.config.max_bytes {
+        if self.bytes + data.len() + head.len() > self.config.max_bytes {
             return Err(Dropped::NoRoom);
         }
         if !self.datagrams.contains_key(&key) {
@@ -183,6 +222,7 @@ impl<K: Ord + Clone> Reassembler<K> {
                     total: None,
                     bytes: 0,
                     deadline: now.saturating_add(self.config.timeout_ns),
+                    head: Vec::new(),
                 },
             );
         }
@@ -231,6 +271,11 @@ impl<K: Ord + Clone> Reassembler<K> {
             datagram.bytes = datagram.bytes + data.len() - old;
             self.bytes = self.bytes + data.len() - old;
         }
+        if datagram.head.is_empty() && !head.is_empty() {
+            datagram.head = head.to_vec();
+            datagram.bytes += head.len();
+            self.bytes += head.len();
+        }
         if datagram.complete() {
             let datagram = self.datagrams.remove(&key).ok_or(Dropped::NoRoom)?;
             self.bytes -= datagram.bytes;
@@ -239,20 +284,33 @@ impl<K: Ord + Clone> Reassembler<K> {
         Ok(None)
     }
 
-    /// Drops datagrams whose time is up; returns their keys (IPv4 may
-    /// answer with ICMP time exceeded).
-    pub fn poll(&mut self, now: u64) -> Vec<K> {
+    /// Drops datagrams whose time is up; returns them, with their first
+    /// fragment when it arrived and its header was kept (for ICMP time
+    /// exceeded), quoting at most `quote_len` bytes of its data.
+    pub fn poll(&mut self, now: u64, quote_len: usize) -> Vec<TimedOut<K>> {
         let expired: Vec<K> = self
             .datagrams
             .iter()
             .filter(|(_, d)| d.deadline <= now)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in &expired {
-            self.drop_datagram(key);
+        let mut out = Vec::with_capacity(expired.len());
+        for key in expired {
+            let Some(d) = self.datagrams.remove(&key) else {
+                continue;
+            };
+            self.bytes -= d.bytes;
+            let first = (!d.head.is_empty()).then(|| {
+                let mut quote = d.head;
+                if let Some(data) = d.pieces.get(&0) {
+                    quote.extend_from_slice(&data[..data.len().min(quote_len)]);
+                }
+                quote
+            });
+            out.push(TimedOut { key, first });
         }
-        self.timed_out += expired.len() as u64;
-        expired
+        self.timed_out += out.len() as u64;
+        out
     }
 
     /// When `poll` next has something to do.
@@ -351,6 +409,46 @@ mod tests {
     }
 
     #[test]
+    fn a_timed_out_datagram_quotes_its_first_fragment_if_it_arrived() {
+        let data = payload(64);
+        let mut r: Reassembler<u32> = Reassembler::new(Config {
+            timeout_ns: 10,
+            ..Config::default()
+        });
+        // Datagram 1: the first fragment arrived; 2: only a later one; 3:
+        // the first, without a header kept.
+        r.insert_first(1, 0, true, &data[..32], b"HEAD", 0).unwrap();
+        r.insert_first(2, 32, true, &data[32..], b"HEAD", 0)
+            .unwrap();
+        r.insert(3, 0, true, &data[..32], 0).unwrap();
+        // The header is kept once, and counts.
+        r.insert_first(1, 0, true, &data[..32], b"OTHER", 0)
+            .unwrap();
+        assert_eq!(r.buffered(), 32 + 4 + 32 + 32);
+        let out = r.poll(10, 8);
+        let mut quote = b"HEAD".to_vec();
+        quote.extend_from_slice(&data[..8]);
+        assert_eq!(
+            out,
+            [
+                TimedOut {
+                    key: 1,
+                    first: Some(quote)
+                },
+                TimedOut {
+                    key: 2,
+                    first: None
+                },
+                TimedOut {
+                    key: 3,
+                    first: None
+                },
+            ]
+        );
+        assert_eq!((r.in_progress(), r.buffered()), (0, 0));
+    }
+
+    #[test]
     fn a_flood_of_fragments_is_bounded_and_times_out() {
         let config = Config {
             max_datagrams: 8,
@@ -367,8 +465,9 @@ mod tests {
         assert!(r.dropped >= 10_000 - 8);
         // The first eight (created at times 0..8) time out 1000 later.
         assert_eq!(r.next_deadline(), Some(1000));
-        assert_eq!(r.poll(1000), [0]);
-        assert_eq!(r.poll(1007).len(), 7);
+        let keys = |v: Vec<TimedOut<u32>>| v.into_iter().map(|t| t.key).collect::<Vec<_>>();
+        assert_eq!(keys(r.poll(1000, 8)), [0]);
+        assert_eq!(r.poll(1007, 8).len(), 7);
         assert_eq!((r.in_progress(), r.buffered(), r.timed_out), (0, 0, 8));
         assert_eq!(r.insert(1, 0, false, &[5; 10], 2000), Ok(Some(vec![5; 10])));
     }

@@ -78,7 +78,17 @@ struct State {
     stats: Ipv4Stats,
     /// Tasks waiting for an address ([`Ipv4::configured`]).
     waiters: Vec<Waker>,
+    /// The first fragments of datagrams whose reassembly timed out, for
+    /// ICMP time exceeded ([`Ipv4::take_timed_out`]; bounded).
+    timed_out: Vec<Vec<u8>>,
 }
+
+/// How many timed-out first fragments [`Ipv4::take_timed_out`] keeps.
+const MAX_TIMED_OUT: usize = 16;
+
+/// The data bytes of a timed-out datagram's first fragment quoted after its
+/// header (RFC 792: the header and the first 64 bits of data).
+const QUOTED_DATA: usize = 8;
 
 /// The IPv4 layer over the Ethernet layer `E` and its ARP (MirageOS's
 /// `Static_ipv4.Make`).
@@ -128,6 +138,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 }),
                 stats: Ipv4Stats::default(),
                 waiters: Vec::new(),
+                timed_out: Vec::new(),
             }),
         }
     }
@@ -284,11 +295,13 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             let now = self.clock.elapsed_ns();
             let key = (src, repr.dst_addr, protocol, repr.ident);
             let mut state = self.state.borrow_mut();
-            let done = state.frags.insert(
+            // The first fragment's header is kept, for time exceeded.
+            let done = state.frags.insert_first(
                 key,
                 usize::from(repr.frag_offset),
                 repr.more_fragments,
                 payload,
+                &packet[..usize::from(view.header_len())],
                 now,
             );
             match done {
@@ -437,10 +450,29 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         }
     }
 
-    /// Runs the timers: reassembly timeouts and the DHCP client.
+    /// The first fragments (header and first 8 data bytes, as received)
+    /// of the datagrams whose reassembly timed out since the last call,
+    /// oldest first (at most 16), for the ICMP layer to report (time
+    /// exceeded, code 1: RFC 792, RFC 1122 section 3.3.2). Datagrams whose
+    /// first fragment never arrived are not reported.
+    pub fn take_timed_out(&self) -> Vec<Vec<u8>> {
+        core::mem::take(&mut self.state.borrow_mut().timed_out)
+    }
+
+    /// Runs the timers: reassembly timeouts (see [`Ipv4::take_timed_out`])
+    /// and the DHCP client.
     pub fn poll(&self) {
         let now = self.clock.elapsed_ns();
-        self.state.borrow_mut().frags.poll(now);
+        {
+            let mut state = self.state.borrow_mut();
+            for t in state.frags.poll(now, QUOTED_DATA) {
+                if let Some(first) = t.first
+                    && state.timed_out.len() < MAX_TIMED_OUT
+                {
+                    state.timed_out.push(first);
+                }
+            }
+        }
         let due = {
             let mut state = self.state.borrow_mut();
             match state.dhcp.as_mut() {

@@ -45,6 +45,11 @@ use autoconf::{AddrState, Autoconf};
 /// The IPv6 minimum link MTU (RFC 8200 section 5).
 pub const MIN_MTU: usize = 1280;
 
+/// The most of an invoking packet an ICMPv6 error quotes: what fits in the
+/// minimum MTU after the IPv6 and ICMPv6 headers (RFC 4443 section 2.4
+/// (c)).
+const MAX_QUOTED: usize = MIN_MTU - HEADER_LEN - 8;
+
 /// A configuration (the seed's `ipv6_config`): a static address with its
 /// prefix and a gateway, both optional (the link-local address and SLAAC
 /// work without them).
@@ -78,12 +83,14 @@ pub struct Ipv6Stats {
     /// Neighbour discovery messages dropped (hop limit not 255, carried in
     /// a fragment, bad source, hostile options).
     pub nd_dropped: u64,
-    /// Error messages sent (port unreachable, unknown next header).
+    /// Error messages sent (port unreachable, unknown next header,
+    /// reassembly time exceeded).
     pub errors_sent: u64,
     /// Error messages not sent because of the rate limit.
     pub rate_limited: u64,
     /// Error messages received: destination unreachable and packet too
-    /// big (passed up to the transports), parameter problem.
+    /// big (passed up to the transports), parameter problem, time
+    /// exceeded.
     pub errors_received: u64,
 }
 
@@ -300,7 +307,23 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let now = self.clock.elapsed_ns();
         let (due, (solicits, failed)) = {
             let mut state = self.state.borrow_mut();
-            state.frags.poll(now);
+            let timed_out = state.frags.poll(now, MIN_MTU);
+            drop(state);
+            // RFC 8200 section 4.5: time exceeded (code 1) for a datagram
+            // whose first fragment arrived.
+            for t in timed_out {
+                if let Some(first) = t.first {
+                    let (src, dst, _) = t.key;
+                    let sent = self.send_error(src, dst, &first, |data| IcmpRepr::TimeExceeded {
+                        code: 1,
+                        data,
+                    });
+                    if let Err(e) = sent {
+                        log::debug!(target: "ipv6", "time exceeded to {src}: {e}");
+                    }
+                }
+            }
+            let mut state = self.state.borrow_mut();
             (state.conf.poll(now), state.neighbours.poll(now))
         };
         for a in &due.now_preferred {
@@ -454,11 +477,15 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             Some(f) => {
                 let now = self.clock.elapsed_ns();
                 let mut state = self.state.borrow_mut();
-                let done = state.frags.insert(
+                // The first fragment's headers (the IPv6 header up to the
+                // fragment header) are kept, for time exceeded.
+                let head = &packet[..(HEADER_LEN + offset).min(MAX_QUOTED)];
+                let done = state.frags.insert_first(
                     (src, dst, f.ident),
                     usize::from(f.frag_offset),
                     f.more_fragments,
                     &payload[offset..],
+                    head,
                     now,
                 );
                 match done {
@@ -569,7 +596,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     /// Not for a datagram sent to a multicast address, from an address
     /// that is not one node's (2.4 (e)), or reassembled from fragments.
     pub fn port_unreachable(&self, datagram: &Datagram<'_>) -> Result<(), IpError> {
-        self.send_error(datagram, |data| IcmpRepr::DstUnreachable { code: 4, data })
+        self.datagram_error(datagram, |data| IcmpRepr::DstUnreachable { code: 4, data })
     }
 
     /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
@@ -584,19 +611,16 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let Some(pointer) = next_header_field(datagram.packet) else {
             return Ok(());
         };
-        self.send_error(datagram, |data| IcmpRepr::ParamProblem {
+        self.datagram_error(datagram, |data| IcmpRepr::ParamProblem {
             code: 1,
             pointer,
             data,
         })
     }
 
-    /// Sends the error `message` (given as much of `datagram`'s packet as
-    /// fits in the minimum MTU, RFC 4443 section 2.4 (c)) to its sender,
-    /// within the rate limit (section 2.4 (f)); nothing for a datagram
-    /// sent to a multicast address, from an address that is not one
-    /// node's (section 2.4 (e)), or reassembled from fragments.
-    fn send_error<'d>(
+    /// Sends the error `message` about `datagram` (see
+    /// [`Ipv6::send_error`]); nothing for one reassembled from fragments.
+    fn datagram_error<'d>(
         &self,
         datagram: &Datagram<'d>,
         message: impl FnOnce(&'d [u8]) -> IcmpRepr<'d>,
@@ -604,12 +628,25 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let (IpAddr::V6(src), IpAddr::V6(dst)) = (datagram.src, datagram.dst) else {
             return Ok(());
         };
-        if dst.is_multicast()
-            || src.is_multicast()
-            || src.is_unspecified()
-            || src.is_loopback()
-            || datagram.packet.is_empty()
-        {
+        if datagram.packet.is_empty() {
+            return Ok(());
+        }
+        self.send_error(src, dst, datagram.packet, message)
+    }
+
+    /// Sends the error `message` (given as much of `packet`, received from
+    /// `src` for `dst`, as fits in the minimum MTU, RFC 4443 section 2.4
+    /// (c)) to `src`, within the rate limit (section 2.4 (f)); nothing for
+    /// a packet sent to a multicast address or to an address not ours, or
+    /// from an address that is not one node's (section 2.4 (e)).
+    fn send_error<'d>(
+        &self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        packet: &'d [u8],
+        message: impl FnOnce(&'d [u8]) -> IcmpRepr<'d>,
+    ) -> Result<(), IpError> {
+        if dst.is_multicast() || src.is_multicast() || src.is_unspecified() || src.is_loopback() {
             return Ok(());
         }
         {
@@ -624,9 +661,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             }
             state.stats.errors_sent += 1;
         }
-        // The IPv6 header and the ICMPv6 header take 48 of the 1280 bytes.
-        let packet = datagram.packet;
-        let message = message(&packet[..packet.len().min(MIN_MTU - HEADER_LEN - 8)]);
+        let message = message(&packet[..packet.len().min(MAX_QUOTED)]);
         self.send_icmp(Some(dst), src, 0, &message)?;
         Ok(())
     }
@@ -820,8 +855,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // New tentative addresses start DAD at once.
                 self.poll()?;
             }
-            // (No transport acts on it: counted only.)
-            IcmpRepr::ParamProblem { .. } => self.state.borrow_mut().stats.errors_received += 1,
+            // (No transport acts on them: counted only.)
+            IcmpRepr::ParamProblem { .. } | IcmpRepr::TimeExceeded { .. } => {
+                self.state.borrow_mut().stats.errors_received += 1
+            }
             IcmpRepr::RouterSolicit { .. }
             | IcmpRepr::DstUnreachable { .. }
             | IcmpRepr::PktTooBig { .. } => {}

@@ -37,6 +37,8 @@ pub const TYPE_DST_UNREACHABLE: u8 = 1;
 /// Message type: packet too big (RFC 4443 section 3.2; the link's MTU is in
 /// the header, RFC 8201).
 pub const TYPE_PKT_TOO_BIG: u8 = 2;
+/// Message type: time exceeded (RFC 4443 section 3.3).
+pub const TYPE_TIME_EXCEEDED: u8 = 3;
 /// Message type: parameter problem (RFC 4443 section 3.4).
 pub const TYPE_PARAM_PROBLEM: u8 = 4;
 /// Message type: echo request.
@@ -436,6 +438,14 @@ pub enum Repr<'a> {
         /// As much of the invoking packet as fits.
         data: &'a [u8],
     },
+    /// Time exceeded (RFC 4443 section 3.3).
+    TimeExceeded {
+        /// Code (0 hop limit exceeded in transit, 1 fragment reassembly
+        /// time exceeded).
+        code: u8,
+        /// As much of the invoking packet as fits.
+        data: &'a [u8],
+    },
     /// Parameter problem (RFC 4443 section 3.4).
     ParamProblem {
         /// Code (0 erroneous header field, 1 unrecognized next header, 2
@@ -557,6 +567,10 @@ impl<'a> Repr<'a> {
                 mtu: packet.pkt_too_big_mtu(),
                 data: from(HEADER_LEN)?,
             }),
+            TYPE_TIME_EXCEEDED => Ok(Repr::TimeExceeded {
+                code,
+                data: from(HEADER_LEN)?,
+            }),
             TYPE_PARAM_PROBLEM => Ok(Repr::ParamProblem {
                 code,
                 pointer: packet.param_problem_pointer(),
@@ -633,6 +647,7 @@ impl<'a> Repr<'a> {
             | Repr::EchoReply { data, .. }
             | Repr::DstUnreachable { data, .. }
             | Repr::PktTooBig { data, .. }
+            | Repr::TimeExceeded { data, .. }
             | Repr::ParamProblem { data, .. } => HEADER_LEN + data.len(),
             Repr::RouterSolicit { .. } => RS_OPTIONS,
             Repr::RouterAdvert { .. } => RA_OPTIONS,
@@ -695,6 +710,10 @@ impl<'a> Repr<'a> {
                 set_u32(buf, field::PKT_TOO_BIG_MTU, mtu);
                 buf[HEADER_LEN..body_len].copy_from_slice(data);
                 (TYPE_PKT_TOO_BIG, 0)
+            }
+            Repr::TimeExceeded { code, data } => {
+                buf[HEADER_LEN..body_len].copy_from_slice(data);
+                (TYPE_TIME_EXCEEDED, code)
             }
             Repr::ParamProblem {
                 code,
@@ -903,6 +922,20 @@ mod tests {
         assert_eq!(&b[4..8], &[0, 1, 5, 0]);
         // A truncated header is refused, not a panic.
         assert!(Repr::parse(&Packet::new_unchecked(&b[..6]), s, d).is_err());
+    }
+
+    #[test]
+    fn time_exceeded_round_trips() {
+        let (s, d) = (a("2001:db8::1"), a("2001:db8::2"));
+        let r = Repr::TimeExceeded {
+            code: 1,
+            data: &[0x60, 0, 0, 0],
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]), s, d);
+        assert_eq!(&b[..2], &[TYPE_TIME_EXCEEDED, 1]);
+        assert_eq!(&b[4..12], &[0, 0, 0, 0, 0x60, 0, 0, 0]);
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&b[..]), s, d), Ok(r));
     }
 
     #[test]
