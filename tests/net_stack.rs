@@ -597,6 +597,76 @@ fn datagrams_from_a_loopback_source_are_dropped() {
     });
 }
 
+#[test]
+fn datagrams_from_martian_sources_are_dropped() {
+    // RFC 1122 3.2.1.3: a host silently discards a datagram whose source
+    // is not a valid one: "this network" (0/8) but from a host learning
+    // its address (a DHCP client's broadcast), and, as Linux, our own
+    // address (a spoof or a loop). RFC 4291 2.5.3: ::1 never leaves a
+    // node.
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_b = b.ethernet().mac();
+        let at_b = collect(b, 9).await;
+        let udp = [0x12, 0x34, 0, 9, 0, 10, 0, 0, b'h', b'i'];
+        let send = |src: &str, dst: &str| {
+            let repr = v4_whole(src, dst, ipv4::Protocol::Udp, udp.len());
+            send_v4(a, mac_b, &repr, &udp);
+        };
+        // A DHCP client's way: from 0.0.0.0 to the limited broadcast.
+        send("0.0.0.0", "255.255.255.255");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1);
+        let before = b.ipv4().stats().not_for_us;
+        send("0.0.0.0", "10.0.0.2");
+        send("0.1.2.3", "10.0.0.2");
+        send("10.0.0.2", "10.0.0.2");
+        send("10.0.0.2", "255.255.255.255");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1, "a martian source was delivered");
+        assert_eq!(b.ipv4().stats().not_for_us, before + 4);
+        // IPv6: from ::1, the same UDP datagram (checksummed for it).
+        use mirage::net::wire::checksum::PseudoHeader;
+        use mirage::net::wire::{ipv6, udp};
+        let (_, dst) = v6_pair();
+        let r = udp::Repr {
+            src_port: 5000,
+            dst_port: 9,
+            payload: b"hi",
+        };
+        let send6 = |src: std::net::Ipv6Addr| {
+            let mut d = vec![0u8; r.buffer_len()];
+            r.emit(
+                &mut udp::Packet::new_unchecked(&mut d[..]),
+                &PseudoHeader::V6(src, dst),
+            );
+            let h = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Udp,
+                hop_limit: 64,
+                payload_len: d.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv6, h.buffer_len(), |buf| {
+                    h.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..h.buffer_len()].copy_from_slice(&d);
+                    h.buffer_len()
+                })
+                .unwrap();
+        };
+        send6("fd00::1".parse().unwrap());
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 2);
+        send6(std::net::Ipv6Addr::LOCALHOST);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 2, "a datagram from ::1 was delivered");
+    });
+}
+
 /// A's and B's IPv6 addresses in [`hosts`].
 fn v6_pair() -> (std::net::Ipv6Addr, std::net::Ipv6Addr) {
     ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap())

@@ -279,13 +279,19 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         {
             let mut state = self.state.borrow_mut();
             // RFC 1122 3.2.1.3: broadcast, multicast and loopback (127/8,
-            // which must not appear outside a host) sources are discarded.
+            // which must not appear outside a host) sources are discarded;
+            // so are "this network" sources (0/8), which only a host that
+            // does not know its address yet sends (a DHCP client), to the
+            // limited broadcast address: only those are taken, as Linux
+            // does. Our own address as the source is a spoof or a loop
+            // (Linux's martian source).
             let bad_source = src.is_broadcast()
                 || src.is_multicast()
                 || src.is_loopback()
-                || state
-                    .config
-                    .is_some_and(|c| src == subnet_broadcast(&c.address));
+                || (src.octets()[0] == 0 && !repr.dst_addr.is_broadcast())
+                || state.config.is_some_and(|c| {
+                    src == subnet_broadcast(&c.address) || src == c.address.address()
+                });
             if bad_source || !self.accepts(&state, repr.dst_addr, protocol) {
                 state.stats.not_for_us += 1;
                 return None;

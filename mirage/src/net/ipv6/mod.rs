@@ -419,7 +419,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let (src, dst) = (repr.src_addr, repr.dst_addr);
         {
             let mut state = self.state.borrow_mut();
-            if src.is_multicast() || !Self::accepts(&state, dst) {
+            // RFC 4291 section 2.7: a multicast address is never a
+            // source; section 2.5.3: the loopback address never leaves a
+            // node (as Linux, a packet from it is dropped).
+            if src.is_multicast() || src.is_loopback() || !Self::accepts(&state, dst) {
                 state.stats.not_for_us += 1;
                 return None;
             }
