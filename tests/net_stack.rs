@@ -722,6 +722,17 @@ fn send_v6(
     hop_limit: u8,
     body: &[u8],
 ) {
+    send_v6_to(a, b.ethernet().mac(), next, hop_limit, body)
+}
+
+/// [`send_v6`], in a frame to `mac`.
+fn send_v6_to(
+    a: &Stack,
+    mac: MacAddr,
+    next: mirage::net::wire::ipv6::NextHeader,
+    hop_limit: u8,
+    body: &[u8],
+) {
     use mirage::net::wire::ipv6;
     let (src, dst) = v6_pair();
     let r = ipv6::Repr {
@@ -734,7 +745,7 @@ fn send_v6(
         flow_label: 0,
     };
     a.ethernet()
-        .send(b.ethernet().mac(), EtherType::Ipv6, r.buffer_len(), |buf| {
+        .send(mac, EtherType::Ipv6, r.buffer_len(), |buf| {
             r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
             buf[40..r.buffer_len()].copy_from_slice(body);
             r.buffer_len()
@@ -790,6 +801,34 @@ fn no_port_unreachable_for_a_source_that_is_not_one_host() {
         send("240.0.0.1");
         sleep_ns(SEC / 10).await;
         assert_eq!(b.icmpv4().stats().unreachable_sent, 1);
+    });
+}
+
+#[test]
+fn no_icmp_error_about_a_datagram_sent_as_a_link_layer_broadcast() {
+    // RFC 1122 3.2.2 and RFC 4443 2.4 (e.3, e.4): no ICMP error about a
+    // datagram received as a link-layer broadcast or multicast, even to
+    // our unicast address.
+    use mirage::net::wire::ipv6::NextHeader;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_b = b.ethernet().mac();
+        // Unicast frames: answered (closed port, unknown next header).
+        send_hi_v4(a, mac_b, "10.0.0.1", 4444);
+        send_v6(a, b, NextHeader::Unknown(253), 64, &[0; 8]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 1);
+        assert_eq!(b.ipv6().stats().errors_sent, 1);
+        // The same in frames to the broadcast and to a multicast address.
+        for mac in [MacAddr::BROADCAST, MacAddr([0x33, 0x33, 0, 0, 0, 1])] {
+            send_hi_v4(a, mac, "10.0.0.1", 4444);
+            send_v6_to(a, mac, NextHeader::Unknown(253), 64, &[0; 8]);
+        }
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.udp().stats().no_listener, 3);
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 1);
+        assert_eq!(b.ipv6().stats().errors_sent, 1);
     });
 }
 

@@ -194,8 +194,10 @@ pub struct Datagram<'a> {
     /// was reassembled from fragments.
     pub payload: Cow<'a, [u8]>,
     /// The IP packet as received (header included), for ICMP errors that
-    /// quote it; empty for a reassembled datagram (errors are not sent for
-    /// those).
+    /// quote it; empty when no error may be sent about it: for a
+    /// reassembled datagram, and for one received in a link-layer
+    /// broadcast or multicast frame (RFC 1122 section 3.2.2, RFC 4443
+    /// section 2.4 (e)).
     pub packet: &'a [u8],
 }
 

@@ -433,12 +433,18 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 }
             }
             EtherType::Ipv4 if self.ip.ipv4_enabled() => {
-                if let Some(d) = self.ipv4.input(frame.payload) {
+                if let Some(d) = self
+                    .ipv4
+                    .input_link(frame.payload, frame.dst.is_multicast())
+                {
                     self.deliver(&d);
                 }
             }
             EtherType::Ipv6 if self.ip.ipv6_enabled() => {
-                if let Some(d) = self.ipv6.input(frame.payload) {
+                if let Some(d) = self
+                    .ipv6
+                    .input_link(frame.payload, frame.dst.is_multicast())
+                {
                     self.deliver(&d);
                 }
             }

@@ -262,6 +262,15 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
     // wide: store-forwarding stalls on every packet).
     #[inline(always)]
     pub fn input<'a>(&self, packet: &'a [u8]) -> Option<Datagram<'a>> {
+        self.input_link(packet, false)
+    }
+
+    /// [`Ipv4::input`] for a packet that came in a frame to a link-layer
+    /// broadcast or multicast address when `link_multicast` is set: then
+    /// the datagram's [`Datagram::packet`] is left empty, so that no ICMP
+    /// error is sent about it (RFC 1122 section 3.2.2).
+    #[inline(always)]
+    pub fn input_link<'a>(&self, packet: &'a [u8], link_multicast: bool) -> Option<Datagram<'a>> {
         let parsed = wire::Packet::new_checked(packet).and_then(|p| {
             let repr = wire::Repr::parse(&p)?;
             Ok((repr, p))
@@ -301,13 +310,19 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             let now = self.clock.elapsed_ns();
             let key = (src, repr.dst_addr, protocol, repr.ident);
             let mut state = self.state.borrow_mut();
-            // The first fragment's header is kept, for time exceeded.
+            // The first fragment's header is kept, for time exceeded (not
+            // about a link-layer broadcast).
+            let head = if link_multicast {
+                &packet[..0]
+            } else {
+                &packet[..usize::from(view.header_len())]
+            };
             let done = state.frags.insert_first(
                 key,
                 usize::from(repr.frag_offset),
                 repr.more_fragments,
                 payload,
-                &packet[..usize::from(view.header_len())],
+                head,
                 now,
             );
             match done {
@@ -317,6 +332,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 }
                 Ok(None) | Err(_) => return None,
             }
+        } else if link_multicast {
+            (Cow::Borrowed(payload), &packet[..0])
         } else {
             (Cow::Borrowed(payload), &packet[..total])
         };

@@ -408,6 +408,14 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     /// ICMPv6 errors transports act on (destination unreachable, packet too
     /// big: protocol 58, checksum not yet verified). Every drop is counted.
     pub fn input<'a>(&self, packet: &'a [u8]) -> Option<Datagram<'a>> {
+        self.input_link(packet, false)
+    }
+
+    /// [`Ipv6::input`] for a packet that came in a frame to a link-layer
+    /// broadcast or multicast address when `link_multicast` is set: no
+    /// ICMPv6 error is sent about it (RFC 4443 section 2.4 (e.3), (e.4)),
+    /// and the datagram's [`Datagram::packet`] is left empty for that.
+    pub fn input_link<'a>(&self, packet: &'a [u8], link_multicast: bool) -> Option<Datagram<'a>> {
         let parsed = wire::Packet::new_checked(packet).and_then(|p| {
             let repr = wire::Repr::parse(&p)?;
             Ok((repr, p))
@@ -481,8 +489,13 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 let now = self.clock.elapsed_ns();
                 let mut state = self.state.borrow_mut();
                 // The first fragment's headers (the IPv6 header up to the
-                // fragment header) are kept, for time exceeded.
-                let head = &packet[..(HEADER_LEN + offset).min(MAX_QUOTED)];
+                // fragment header) are kept, for time exceeded (not about
+                // a link-layer multicast).
+                let head = if link_multicast {
+                    &packet[..0]
+                } else {
+                    &packet[..(HEADER_LEN + offset).min(MAX_QUOTED)]
+                };
                 let done = state.frags.insert_first(
                     (src, dst, f.ident),
                     usize::from(f.frag_offset),
@@ -542,7 +555,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             protocol: u8::from(protocol),
             ttl: repr.hop_limit,
             payload: data,
-            packet: quoted,
+            packet: if link_multicast { &quoted[..0] } else { quoted },
         })
     }
 
