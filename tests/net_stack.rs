@@ -1774,6 +1774,139 @@ fn a_reassembly_timeout_is_reported_with_time_exceeded_if_the_first_fragment_cam
     });
 }
 
+/// Sends, from `from`'s device to `mac`, an IPv6 packet from `src` to `dst`
+/// whose first header is `next`, carrying `body` (built by hand).
+fn raw_v6<E: Ethernet>(
+    from: &E,
+    mac: MacAddr,
+    (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr),
+    next: mirage::net::wire::ipv6::NextHeader,
+    body: &[u8],
+) {
+    use mirage::net::wire::ipv6;
+    let r = ipv6::Repr {
+        src_addr: src,
+        dst_addr: dst,
+        next_header: next,
+        hop_limit: 64,
+        payload_len: body.len(),
+        traffic_class: 0,
+        flow_label: 0,
+    };
+    from.send(mac, EtherType::Ipv6, r.buffer_len(), |buf| {
+        r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+        buf[40..r.buffer_len()].copy_from_slice(body);
+        r.buffer_len()
+    })
+    .unwrap();
+}
+
+/// A UDP datagram from port 5000 to port 9 carrying `payload`,
+/// checksummed for `src` to `dst`.
+fn udp6_between(src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, payload: &[u8]) -> Vec<u8> {
+    use mirage::net::wire::checksum::PseudoHeader;
+    use mirage::net::wire::udp;
+    let r = udp::Repr {
+        src_port: 5000,
+        dst_port: 9,
+        payload,
+    };
+    let mut d = vec![0u8; r.buffer_len()];
+    r.emit(
+        &mut udp::Packet::new_unchecked(&mut d[..]),
+        &PseudoHeader::V6(src, dst),
+    );
+    d
+}
+
+/// The ICMPv6 parameter problems (code, pointer) among `frames`.
+fn param_problems(frames: &[Vec<u8>]) -> Vec<(u8, u32)> {
+    use mirage::net::wire::{icmpv6, ipv6};
+    let mut out = Vec::new();
+    for frame in frames {
+        let Some(payload) = frame.get(14..) else {
+            continue;
+        };
+        let Ok(p) = ipv6::Packet::new_checked(payload) else {
+            continue;
+        };
+        if p.next_header() != ipv6::NextHeader::Icmpv6 {
+            continue;
+        }
+        let Ok(m) = icmpv6::Packet::new_checked(p.payload()) else {
+            continue;
+        };
+        if let Ok(icmpv6::Repr::ParamProblem { code, pointer, .. }) =
+            icmpv6::Repr::parse(&m, p.src_addr(), p.dst_addr())
+        {
+            out.push((code, pointer));
+        }
+    }
+    out
+}
+
+#[test]
+fn ipv6_options_and_routing_headers_are_processed_as_a_host_must() {
+    // RFC 8200 4.2: an unrecognized option is skipped (type 00xxxxxx),
+    // discards the packet (01), and also draws parameter problem code 2
+    // pointing at it (10; 11 unless sent to a multicast address). 4.4: a
+    // routing header of a type not supported (all, for a host) is ignored
+    // when segments left is 0, else the packet is discarded with
+    // parameter problem code 0 pointing at the routing type.
+    use mirage::net::wire::ipv6::NextHeader;
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let at_a = collect(a, 9).await;
+        let mac_a = a.ethernet().mac();
+        let (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        let group: std::net::Ipv6Addr = "ff02::1".parse().unwrap();
+        faults.record.set(true);
+        // A destination options header holding one option of `kind` (4
+        // bytes of data), then UDP.
+        let send_opt = |to: std::net::Ipv6Addr, kind: u8| {
+            let mut body = vec![17, 0, kind, 4, 0, 0, 0, 0];
+            body.extend(udp6_between(src, to, b"opt"));
+            raw_v6(
+                b.ethernet(),
+                mac_a,
+                (src, to),
+                NextHeader::DestOptions,
+                &body,
+            );
+        };
+        // A routing header (type 4) with `left` segments left, then UDP.
+        let send_rh = |left: u8| {
+            let mut body = vec![17, 2, 4, left, 0, 0, 0, 0];
+            body.extend([0u8; 16]);
+            body.extend(udp6_between(src, dst, b"rh"));
+            raw_v6(b.ethernet(), mac_a, (src, dst), NextHeader::Routing, &body);
+        };
+        send_opt(dst, 0x05);
+        send_rh(0);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_a.borrow().len(), 2, "skippable headers were refused");
+        let group_cases = [(group, 0x45), (group, 0x85), (group, 0xc5)];
+        for (to, kind) in [(dst, 0x45), (dst, 0x85), (dst, 0xc5)]
+            .into_iter()
+            .chain(group_cases)
+        {
+            send_opt(to, kind);
+        }
+        send_rh(1);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(
+            at_a.borrow().len(),
+            2,
+            "a packet that must be discarded was delivered"
+        );
+        assert_eq!(
+            param_problems(&faults.recorded.borrow()),
+            [(2, 42), (2, 42), (2, 42), (0, 42)]
+        );
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

@@ -70,7 +70,8 @@ pub struct Ipv6Stats {
     pub delivered: u64,
     /// Datagrams sent.
     pub sent: u64,
-    /// Packets that did not parse.
+    /// Packets that did not parse, or whose extension headers could not be
+    /// processed (an option or routing header a host must refuse).
     pub malformed: u64,
     /// Packets for another host or group.
     pub not_for_us: u64,
@@ -314,9 +315,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             for t in timed_out {
                 if let Some(first) = t.first {
                     let (src, dst, _) = t.key;
-                    let sent = self.send_error(src, dst, &first, |data| IcmpRepr::TimeExceeded {
-                        code: 1,
-                        data,
+                    let sent = self.send_error(src, dst, &first, false, |data| {
+                        IcmpRepr::TimeExceeded { code: 1, data }
                     });
                     if let Err(e) = sent {
                         log::debug!(target: "ipv6", "time exceeded to {src}: {e}");
@@ -442,11 +442,22 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let mut next = repr.next_header;
         let mut offset = 0;
         let mut fragment = None;
+        // (What an error about this packet quotes: nothing when it came
+        // in a link-layer multicast.)
+        let whole = if link_multicast {
+            &packet[..0]
+        } else {
+            &packet[..HEADER_LEN + payload.len()]
+        };
         for h in ExtHeaders::new(repr.next_header, payload) {
             let Ok(h) = h else {
                 self.state.borrow_mut().stats.malformed += 1;
                 return None;
             };
+            if let Err(fault) = check_ext_header(&h) {
+                self.ext_header_fault(src, dst, whole, HEADER_LEN + h.offset, fault);
+                return None;
+            }
             next = h.next_header;
             offset = h.offset + h.data.len();
             if let Some(f) = h.fragment() {
@@ -467,12 +478,16 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 let rest = &payload[offset..];
                 // (Hop-by-hop options come only right after the IPv6
                 // header, RFC 8200 section 4.1: not after a fragment header.)
-                match ExtHeaders::new(f.next_header, rest).upper_layer() {
+                match upper_layer_checked(f.next_header, rest) {
                     Ok(upper) if upper.fragment.is_none() && !after_fragment_hbh(&f) => (
                         upper.protocol,
                         Cow::Borrowed(&rest[upper.offset..]),
                         &packet[..HEADER_LEN + payload.len()],
                     ),
+                    Err(Some((at, fault))) => {
+                        self.ext_header_fault(src, dst, whole, HEADER_LEN + offset + at, fault);
+                        return None;
+                    }
                     _ => {
                         self.state.borrow_mut().stats.malformed += 1;
                         return None;
@@ -510,7 +525,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                         drop(state);
                         // The reassembled data may start with more
                         // extension headers.
-                        match ExtHeaders::new(f.next_header, &whole).upper_layer() {
+                        // (No error quotes a reassembled datagram.)
+                        match upper_layer_checked(f.next_header, &whole) {
                             Ok(upper) if upper.fragment.is_none() && !after_fragment_hbh(&f) => {
                                 let start = upper.offset;
                                 let protocol = upper.protocol;
@@ -557,6 +573,34 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             payload: data,
             packet: if link_multicast { &quoted[..0] } else { quoted },
         })
+    }
+
+    /// Drops a packet (from `src` to `dst`) whose extension header at
+    /// `header_at` in `packet` cannot be processed, and sends the
+    /// parameter problem the fault calls for (quoting `packet`; nothing
+    /// when it is empty).
+    fn ext_header_fault(
+        &self,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        packet: &[u8],
+        header_at: usize,
+        fault: HeaderFault,
+    ) {
+        self.state.borrow_mut().stats.malformed += 1;
+        if let HeaderFault::Problem { code, at, to_group } = fault
+            && !packet.is_empty()
+        {
+            let pointer = u32::try_from(header_at + at).unwrap_or(u32::MAX);
+            let sent = self.send_error(src, dst, packet, to_group, |data| IcmpRepr::ParamProblem {
+                code,
+                pointer,
+                data,
+            });
+            if let Err(e) = sent {
+                log::debug!(target: "ipv6", "parameter problem to {src}: {e}");
+            }
+        }
     }
 
     /// Another node uses, or checks, our tentative `addr`: give it up.
@@ -647,28 +691,36 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         if datagram.packet.is_empty() {
             return Ok(());
         }
-        self.send_error(src, dst, datagram.packet, message)
+        self.send_error(src, dst, datagram.packet, false, message)
     }
 
     /// Sends the error `message` (given as much of `packet`, received from
     /// `src` for `dst`, as fits in the minimum MTU, RFC 4443 section 2.4
     /// (c)) to `src`, within the rate limit (section 2.4 (f)); nothing for
-    /// a packet sent to a multicast address or to an address not ours, or
-    /// from an address that is not one node's (section 2.4 (e)).
+    /// a packet sent to an address not ours or (unless `to_group`, for the
+    /// exceptions of section 2.4 (e.2)) to a multicast address, from an
+    /// address that is not one node's, or carrying an ICMPv6 error itself
+    /// (section 2.4 (e)).
     fn send_error<'d>(
         &self,
         src: Ipv6Addr,
         dst: Ipv6Addr,
         packet: &'d [u8],
+        to_group: bool,
         message: impl FnOnce(&'d [u8]) -> IcmpRepr<'d>,
     ) -> Result<(), IpError> {
-        if dst.is_multicast() || src.is_multicast() || src.is_unspecified() || src.is_loopback() {
+        if (dst.is_multicast() && !to_group)
+            || src.is_multicast()
+            || src.is_unspecified()
+            || src.is_loopback()
+            || carries_icmp_error(packet)
+        {
             return Ok(());
         }
         {
             let now = self.clock.elapsed_ns();
             let mut state = self.state.borrow_mut();
-            if !state.conf.is_ours(dst) {
+            if !dst.is_multicast() && !state.conf.is_ours(dst) {
                 return Ok(());
             }
             if !state.errors.take(now) {
@@ -678,7 +730,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             state.stats.errors_sent += 1;
         }
         let message = message(&packet[..packet.len().min(MAX_QUOTED)]);
-        self.send_icmp(Some(dst), src, 0, &message)?;
+        // (About a packet to a group, from one of our unicast addresses.)
+        let from = (!dst.is_multicast()).then_some(dst);
+        self.send_icmp(from, src, 0, &message)?;
         Ok(())
     }
 
@@ -1201,6 +1255,105 @@ fn next_header_field(packet: &[u8]) -> Option<u32> {
     u32::try_from(field).ok()
 }
 
+/// Whether `packet` (an IPv6 packet, header first) carries an ICMPv6 error
+/// message (type below 128), about which no error is sent (RFC 4443
+/// section 2.4 (e.1)); `false` if its headers do not parse that far.
+fn carries_icmp_error(packet: &[u8]) -> bool {
+    let Some(first) = packet.get(6) else {
+        return false;
+    };
+    let Some(payload) = packet.get(HEADER_LEN..) else {
+        return false;
+    };
+    match ExtHeaders::new(NextHeader::from(*first), payload).upper_layer() {
+        Ok(upper) => {
+            upper.protocol == NextHeader::Icmpv6
+                && upper.fragment.is_none_or(|f| f.frag_offset == 0)
+                && upper.payload.first().is_some_and(|&t| t < 128)
+        }
+        Err(_) => false,
+    }
+}
+
+/// What an extension header that cannot be processed calls for (RFC 8200
+/// sections 4.2 and 4.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HeaderFault {
+    /// Discard the packet silently.
+    Discard,
+    /// Discard it and send parameter problem with `code`, pointing at
+    /// byte `at` of the header; `to_group`: even when the packet was sent
+    /// to a multicast address.
+    Problem { code: u8, at: usize, to_group: bool },
+}
+
+/// Processes the extension header `h` as a host does: the options of a
+/// hop-by-hop or destination options header (none is recognized but the
+/// padding, so each acts as its type's two high-order bits say, RFC 8200
+/// section 4.2), a routing header (no type is supported: one with
+/// segments left is refused, section 4.4; RFC 5095 deprecated type 0).
+fn check_ext_header(h: &wire::ExtHeader<'_>) -> Result<(), HeaderFault> {
+    match h.kind {
+        NextHeader::HopByHop | NextHeader::DestOptions => {
+            let data = h.data;
+            let mut i = 2;
+            while let Some(&kind) = data.get(i) {
+                // Pad1: a single byte.
+                if kind == 0 {
+                    i += 1;
+                    continue;
+                }
+                let Some(&len) = data.get(i + 1) else {
+                    return Err(HeaderFault::Discard);
+                };
+                let end = i + 2 + usize::from(len);
+                if end > data.len() {
+                    return Err(HeaderFault::Discard);
+                }
+                // PadN, or an unrecognized option.
+                if kind != 1 {
+                    match kind >> 6 {
+                        0 => {}
+                        1 => return Err(HeaderFault::Discard),
+                        action => {
+                            return Err(HeaderFault::Problem {
+                                code: 2,
+                                at: i,
+                                to_group: action == 2,
+                            });
+                        }
+                    }
+                }
+                i = end;
+            }
+            Ok(())
+        }
+        NextHeader::Routing if h.data.get(3).is_some_and(|&left| left != 0) => {
+            Err(HeaderFault::Problem {
+                code: 0,
+                at: 2,
+                to_group: false,
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`ExtHeaders::upper_layer`], processing each header on the way as
+/// [`check_ext_header`] does; the error is the offset in `data` of the
+/// header at fault and the fault, or `None` for headers that do not parse.
+fn upper_layer_checked(
+    first: NextHeader,
+    data: &[u8],
+) -> Result<wire::UpperLayer<'_>, Option<(usize, HeaderFault)>> {
+    let walk = ExtHeaders::new(first, data);
+    for h in walk.clone() {
+        let h = h.map_err(|_| None)?;
+        check_ext_header(&h).map_err(|fault| Some((h.offset, fault)))?;
+    }
+    walk.upper_layer().map_err(|_| None)
+}
+
 /// Whether the fragment header `f` is followed by a hop-by-hop options
 /// header, which may only come right after the IPv6 header (RFC 8200
 /// section 4.1).
@@ -1211,6 +1364,42 @@ fn after_fragment_hbh(f: &wire::FragmentHeader) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_act_as_their_type_says_and_padding_is_skipped() {
+        let header = |data: &'static [u8]| wire::ExtHeader {
+            kind: NextHeader::DestOptions,
+            next_header: NextHeader::Udp,
+            data,
+            offset: 8,
+        };
+        // Pad1, PadN (2 bytes), an option to skip (type 0x1e).
+        assert_eq!(
+            check_ext_header(&header(&[17, 0, 0, 1, 0, 0x1e, 0, 0, 0, 0])),
+            Ok(())
+        );
+        assert_eq!(
+            check_ext_header(&header(&[17, 0, 0, 0x5e, 0, 0, 0, 0])),
+            Err(HeaderFault::Discard)
+        );
+        assert_eq!(
+            check_ext_header(&header(&[17, 0, 0, 0xde, 0, 0, 0, 0])),
+            Err(HeaderFault::Problem {
+                code: 2,
+                at: 3,
+                to_group: false
+            })
+        );
+        // An option running past the header, or without its length.
+        assert_eq!(
+            check_ext_header(&header(&[17, 0, 1, 9, 0, 0, 0, 0])),
+            Err(HeaderFault::Discard)
+        );
+        assert_eq!(
+            check_ext_header(&header(&[17, 0, 0, 0, 0, 0, 0, 0x1e])),
+            Err(HeaderFault::Discard)
+        );
+    }
 
     #[test]
     fn the_pointer_names_the_next_header_field_of_the_upper_layer() {
