@@ -1907,6 +1907,39 @@ fn ipv6_options_and_routing_headers_are_processed_as_a_host_must() {
     });
 }
 
+#[test]
+fn a_first_fragment_without_the_whole_header_chain_is_refused() {
+    // RFC 7112 section 5: a first fragment that does not hold the whole
+    // IPv6 header chain (up to and including the upper-layer header) is
+    // dropped, with parameter problem code 3.
+    use mirage::net::wire::ipv6::NextHeader;
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let at_a = collect(a, 9).await;
+        let mac_a = a.ethernet().mac();
+        let pair: (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        faults.record.set(true);
+        let udp = udp6_between(pair.0, pair.1, &[7u8; 16]);
+        let send = |ident: u32, next: NextHeader, offset: u16, more: bool, data: &[u8]| {
+            let body = v6_fragment(next, offset, more, ident, data);
+            raw_v6(b.ethernet(), mac_a, pair, NextHeader::Fragment, &body);
+        };
+        // A first fragment holding only a destination options header
+        // (padding), the UDP header in the second: refused.
+        let mut chain = vec![17, 0, 1, 4, 0, 0, 0, 0];
+        chain.extend(&udp);
+        send(1, NextHeader::DestOptions, 0, true, &chain[..8]);
+        send(1, NextHeader::DestOptions, 8, false, &chain[8..]);
+        // The same datagram with the UDP header in the first: taken.
+        send(2, NextHeader::DestOptions, 0, true, &chain[..16]);
+        send(2, NextHeader::DestOptions, 16, false, &chain[16..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_a.borrow().len(), 1);
+        assert_eq!(param_problems(&faults.recorded.borrow()), [(3, 0)]);
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

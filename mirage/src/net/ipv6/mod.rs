@@ -500,6 +500,18 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 self.state.borrow_mut().stats.malformed += 1;
                 return None;
             }
+            // RFC 7112 section 5: a first fragment must hold the whole
+            // header chain, the upper-layer header included; else it is
+            // dropped, with parameter problem code 3.
+            Some(f) if f.frag_offset == 0 && !chain_complete(f.next_header, &payload[offset..]) => {
+                let fault = HeaderFault::Problem {
+                    code: 3,
+                    at: 0,
+                    to_group: false,
+                };
+                self.ext_header_fault(src, dst, whole, 0, fault);
+                return None;
+            }
             Some(f) => {
                 let now = self.clock.elapsed_ns();
                 let mut state = self.state.borrow_mut();
@@ -1352,6 +1364,24 @@ fn upper_layer_checked(
         check_ext_header(&h).map_err(|fault| Some((h.offset, fault)))?;
     }
     walk.upper_layer().map_err(|_| None)
+}
+
+/// Whether `data` (after a fragment header of offset 0, whose next header
+/// is `first`) holds the whole header chain: every extension header, and
+/// the upper-layer header (TCP's 20 bytes, UDP's and ICMPv6's 8; as Linux
+/// checks), RFC 7112 section 5.
+fn chain_complete(first: NextHeader, data: &[u8]) -> bool {
+    match ExtHeaders::new(first, data).upper_layer() {
+        Ok(upper) => {
+            let needed = match upper.protocol {
+                NextHeader::Tcp => 20,
+                NextHeader::Udp | NextHeader::Icmpv6 => 8,
+                _ => 0,
+            };
+            upper.payload.len() >= needed
+        }
+        Err(_) => false,
+    }
 }
 
 /// Whether the fragment header `f` is followed by a hop-by-hop options
