@@ -1940,6 +1940,56 @@ fn a_first_fragment_without_the_whole_header_chain_is_refused() {
     });
 }
 
+#[test]
+fn no_time_exceeded_about_an_icmp_error() {
+    // RFC 1122 3.2.2 and RFC 4443 2.4 (e.1): no ICMP error about an ICMP
+    // error message, time exceeded for its reassembly included; about an
+    // echo request, yes.
+    use mirage::net::wire::ipv6::NextHeader;
+    flaky_pair(|a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_a = a.ethernet().mac();
+        // First fragments of ICMP messages of `kind`, 16 bytes.
+        let v4_first = |ident: u16, kind: u8| {
+            let repr = ipv4::Repr {
+                src_addr: "10.0.0.2".parse().unwrap(),
+                dst_addr: "10.0.0.1".parse().unwrap(),
+                protocol: ipv4::Protocol::Icmp,
+                ttl: 64,
+                payload_len: 16,
+                ident,
+                dont_fragment: false,
+                more_fragments: true,
+                frag_offset: 0,
+            };
+            b.ethernet()
+                .send(mac_a, EtherType::Ipv4, repr.buffer_len(), |buf| {
+                    repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                    buf[20..repr.buffer_len()].fill(0);
+                    buf[20] = kind;
+                    repr.buffer_len()
+                })
+                .unwrap();
+        };
+        let pair: (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        let v6_first = |ident: u32, kind: u8| {
+            let mut data = [0u8; 16];
+            data[0] = kind;
+            let body = v6_fragment(NextHeader::Icmpv6, 0, true, ident, &data);
+            raw_v6(b.ethernet(), mac_a, pair, NextHeader::Fragment, &body);
+        };
+        // Destination unreachable: no report; echo request: reported.
+        v4_first(1, 3);
+        v4_first(2, 8);
+        v6_first(1, 1);
+        v6_first(2, 128);
+        sleep_ns(32 * SEC).await;
+        assert_eq!(a.icmpv4().stats().time_exceeded_sent, 1);
+        assert_eq!(a.ipv6().stats().errors_sent, 1);
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

@@ -311,8 +311,9 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     /// to `dst`, given its header and first 8 payload bytes to quote) to
     /// `src`, from `dst`, within the rate limit; whether it was sent. Not
     /// about a datagram to a broadcast or multicast address or to an
-    /// address not ours, nor from an address that is not one host's (the
-    /// zero address, class E, multicast; RFC 1122 section 3.2.2).
+    /// address not ours, from an address that is not one host's (the
+    /// zero address, class E, multicast), or carrying an ICMP error (RFC
+    /// 1122 section 3.2.2).
     fn send_error<'q>(
         &self,
         src: IpAddr,
@@ -331,10 +332,21 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
         let Some(&first) = packet.first() else {
             return Ok(false);
         };
-        if to_group || not_one_host || !self.ip.has_address(dst) || !self.may_send_error() {
+        let ihl = usize::from(first & 0x0f) * 4;
+        // RFC 1122 section 3.2.2: never about an ICMP error message (any
+        // type but the queries and their replies, as Linux reads it).
+        let about_error = packet.get(9) == Some(&protocol::ICMP)
+            && packet
+                .get(ihl)
+                .is_some_and(|t| !matches!(t, 0 | 8 | 9 | 10 | 13..=18));
+        if to_group
+            || not_one_host
+            || about_error
+            || !self.ip.has_address(dst)
+            || !self.may_send_error()
+        {
             return Ok(false);
         }
-        let ihl = usize::from(first & 0x0f) * 4;
         let message = message(&packet[..(ihl + 8).min(packet.len())]);
         self.ip.send(
             Some(dst),
