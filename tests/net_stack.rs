@@ -1990,6 +1990,34 @@ fn no_time_exceeded_about_an_icmp_error() {
     });
 }
 
+#[test]
+fn bad_ipv6_fragment_lengths_draw_a_parameter_problem() {
+    // RFC 8200 4.5: a fragment with M set whose length is not a multiple
+    // of 8, or one that would make the reassembled payload exceed 65535
+    // bytes, is discarded, and parameter problem code 0 should go to its
+    // source, pointing at the payload length, or at the fragment offset.
+    use mirage::net::wire::ipv6::NextHeader;
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_a = a.ethernet().mac();
+        let pair: (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        faults.record.set(true);
+        let udp = udp6_between(pair.0, pair.1, &[7u8; 16]);
+        let send = |ident: u32, offset: u16, more: bool, data: &[u8]| {
+            let body = v6_fragment(NextHeader::Udp, offset, more, ident, data);
+            raw_v6(b.ethernet(), mac_a, pair, NextHeader::Fragment, &body);
+        };
+        send(1, 0, true, &udp[..12]);
+        send(2, 65528, false, &[0; 16]);
+        // Up to 65535 bytes: taken.
+        send(3, 65520, false, &[0; 15]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(param_problems(&faults.recorded.borrow()), [(0, 4), (0, 42)]);
+        assert_eq!(a.ipv6().reassembly().0, 1);
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

@@ -495,9 +495,37 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 }
             }
             // A fragment with more to come must be a multiple of 8 bytes
-            // long (RFC 8200 section 4.5): else it is discarded.
+            // long (RFC 8200 section 4.5): else it is discarded, with
+            // parameter problem code 0 pointing at the payload length.
             Some(f) if f.more_fragments && !(payload.len() - offset).is_multiple_of(8) => {
-                self.state.borrow_mut().stats.malformed += 1;
+                let fault = HeaderFault::Problem {
+                    code: 0,
+                    at: 4,
+                    to_group: false,
+                };
+                self.ext_header_fault(src, dst, whole, 0, fault);
+                return None;
+            }
+            // Nor may the datagram it belongs to exceed 65535 bytes of
+            // payload (its unfragmentable part, less the fragment header,
+            // included): discarded, with parameter problem code 0 pointing
+            // at the fragment offset.
+            Some(f)
+                if payload.len() - FRAGMENT_HEADER_LEN + usize::from(f.frag_offset)
+                    > usize::from(u16::MAX) =>
+            {
+                let fault = HeaderFault::Problem {
+                    code: 0,
+                    at: 2,
+                    to_group: false,
+                };
+                self.ext_header_fault(
+                    src,
+                    dst,
+                    whole,
+                    HEADER_LEN + offset - FRAGMENT_HEADER_LEN,
+                    fault,
+                );
                 return None;
             }
             // RFC 7112 section 5: a first fragment must hold the whole
