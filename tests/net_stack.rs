@@ -2018,6 +2018,35 @@ fn bad_ipv6_fragment_lengths_draw_a_parameter_problem() {
     });
 }
 
+#[test]
+fn no_ipv4_datagram_leaves_with_a_time_to_live_of_0() {
+    // RFC 1122 3.2.1.7: a host must not send a datagram with a time to
+    // live of 0 (the layer's default is used instead).
+    flaky_pair(|a, _b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let dst = v4("10.0.0.2");
+        a.ip().resolve(dst).await.unwrap();
+        faults.record.set(true);
+        let options = mirage::net::ip::SendOptions {
+            ttl: Some(0),
+            fragment: true,
+        };
+        let sent = a
+            .ip()
+            .send(None, dst, 253, options, 8, |_, buf| buf.fill(0));
+        assert_eq!(sent, Ok(true));
+        sleep_ns(SEC / 10).await;
+        let ttls: Vec<u8> = faults
+            .recorded
+            .borrow()
+            .iter()
+            .filter(|f| f.len() >= 34 && f[12..14] == [8, 0] && f[23] == 253)
+            .map(|f| f[22])
+            .collect();
+        assert_eq!(ttls, [64]);
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

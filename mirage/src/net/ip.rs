@@ -88,7 +88,8 @@ impl From<NetError> for IpError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SendOptions {
     /// Time to live (IPv4) or hop limit (IPv6); `None` for the layer's
-    /// default (64).
+    /// default (64). IPv4 never sends a time to live of 0 (RFC 1122
+    /// section 3.2.1.7): `Some(0)` means the default there.
     pub ttl: Option<u8>,
     /// Whether the datagram may be fragmented when it exceeds the MTU
     /// (IPv4: else the don't-fragment bit is set and an oversized datagram

@@ -768,7 +768,11 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             src_addr: src4,
             dst_addr: dst4,
             protocol: wire::Protocol::from(protocol),
-            ttl: options.ttl.unwrap_or(DEFAULT_TTL),
+            // RFC 1122 section 3.2.1.7: never a time to live of 0.
+            ttl: match options.ttl {
+                None | Some(0) => DEFAULT_TTL,
+                Some(ttl) => ttl,
+            },
             payload_len: len,
             ident,
             dont_fragment: !options.fragment,
