@@ -2047,6 +2047,25 @@ fn no_ipv4_datagram_leaves_with_a_time_to_live_of_0() {
     });
 }
 
+#[test]
+fn an_echo_request_to_all_nodes_is_answered_from_a_unicast_address() {
+    // RFC 4443 4.1: an echo reply should answer an echo request sent to a
+    // multicast address, from a unicast address of the interface.
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        a.ipv6()
+            .ping("ff02::1".parse().unwrap(), 3, 1, b"all")
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        let replies = a.ipv6().take_replies();
+        let ll_b = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        assert_eq!(replies[0].src, IpAddr::V6(ll_b));
+        assert_eq!(replies[0].data, b"all");
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

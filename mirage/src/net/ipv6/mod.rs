@@ -833,7 +833,17 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 seq_no,
                 data,
             } => {
-                if dst.is_multicast() || !self.state.borrow().conf.is_ours(dst) {
+                // RFC 4443 section 4.1: a request to a multicast group
+                // (one we listen to) is answered too, from a unicast
+                // address of ours.
+                let from = if dst.is_multicast() {
+                    None
+                } else if self.state.borrow().conf.is_ours(dst) {
+                    Some(dst)
+                } else {
+                    return Ok(());
+                };
+                if src.is_unspecified() {
                     return Ok(());
                 }
                 self.state.borrow_mut().stats.echo_replies_sent += 1;
@@ -842,7 +852,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     seq_no,
                     data,
                 };
-                self.send_icmp(Some(dst), src, 0, &reply)?;
+                self.send_icmp(from, src, 0, &reply)?;
             }
             IcmpRepr::EchoReply {
                 ident,
