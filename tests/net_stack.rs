@@ -2066,6 +2066,63 @@ fn an_echo_request_to_all_nodes_is_answered_from_a_unicast_address() {
     });
 }
 
+#[test]
+fn a_dad_probe_not_sent_to_the_solicited_node_group_is_ignored() {
+    // RFC 4861 7.1.1: a neighbour solicitation from the unspecified
+    // address must be sent to a solicited-node multicast address; another
+    // (here to all-nodes) is invalid and must not make a tentative address
+    // fail DAD.
+    use mirage::net::wire::{icmpv6, ipv6};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        let target: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+        assert!(
+            b.ipv6()
+                .address_states()
+                .iter()
+                .any(|x| x.addr == target && matches!(x.state, AddrState::Tentative { .. }))
+        );
+        let src = std::net::Ipv6Addr::UNSPECIFIED;
+        let dst: std::net::Ipv6Addr = "ff02::1".parse().unwrap();
+        let ns = icmpv6::Repr::NeighborSolicit {
+            target_addr: target,
+            lladdr: None,
+        };
+        let mut icmp = vec![0u8; ns.buffer_len()];
+        ns.emit(&mut icmpv6::Packet::new_unchecked(&mut icmp[..]), src, dst);
+        let r = ipv6::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: ipv6::NextHeader::Icmpv6,
+            hop_limit: 255,
+            payload_len: icmp.len(),
+            traffic_class: 0,
+            flow_label: 0,
+        };
+        a.ethernet()
+            .send(
+                MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+                EtherType::Ipv6,
+                r.buffer_len(),
+                |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&icmp);
+                    r.buffer_len()
+                },
+            )
+            .unwrap();
+        sleep_ns(3 * SEC).await;
+        assert!(
+            b.ipv6()
+                .address_states()
+                .iter()
+                .any(|x| x.addr == target && x.state == AddrState::Preferred),
+            "{:?}",
+            b.ipv6().address_states()
+        );
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

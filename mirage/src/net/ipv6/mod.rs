@@ -875,9 +875,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 lladdr,
             } => {
                 let dad = src.is_unspecified();
-                // From `::` it must go to the solicited-node group and carry
-                // no link-layer address (RFC 4861 7.1.1).
-                if target_addr.is_multicast() || (dad && (lladdr.is_some() || !dst.is_multicast()))
+                // From `::` it must go to the target's solicited-node group
+                // and carry no link-layer address (RFC 4861 7.1.1).
+                if target_addr.is_multicast()
+                    || (dad && (lladdr.is_some() || dst != solicited_node(target_addr)))
                 {
                     self.nd_drop();
                     return Ok(());
