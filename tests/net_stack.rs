@@ -2123,6 +2123,33 @@ fn a_dad_probe_not_sent_to_the_solicited_node_group_is_ignored() {
     });
 }
 
+#[test]
+fn only_the_first_fragments_next_header_counts() {
+    // RFC 8200 4.5: the next header values in the fragment headers of the
+    // fragments of one packet may differ; only the offset-zero fragment's
+    // is used for reassembly.
+    use mirage::net::wire::ipv6::NextHeader;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 9).await;
+        let whole = udp_v6(&[0x5a; 24]);
+        let send = |next: NextHeader, offset: u16, more: bool, data: &[u8]| {
+            let body = v6_fragment(next, offset, more, 11, data);
+            send_v6(a, b, NextHeader::Fragment, 64, &body);
+        };
+        // The first fragment first, then a last one saying "TCP".
+        send(NextHeader::Udp, 0, true, &whole[..16]);
+        send(NextHeader::Tcp, 16, false, &whole[16..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(
+            at_b.borrow().len(),
+            1,
+            "the last fragment's next header was used"
+        );
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

@@ -65,6 +65,8 @@ struct Datagram {
     /// The header of the first fragment, as received (empty until it
     /// arrives, or when not kept).
     head: Vec<u8>,
+    /// The first fragment's [`First::tag`], once it arrived.
+    tag: Option<u8>,
 }
 
 impl Datagram {
@@ -93,6 +95,29 @@ impl Datagram {
         }
         out
     }
+}
+
+/// What is kept of a datagram's first fragment (offset 0): given with
+/// every fragment ([`Reassembler::insert_first`]), used only with that one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct First<'a> {
+    /// Its headers as received, for [`TimedOut::first`] (empty: none
+    /// kept). They count in `max_bytes`.
+    pub head: &'a [u8],
+    /// A byte handed back with the whole datagram ([`Whole::tag`]); IPv6:
+    /// the first fragment's next header, the only one that counts (RFC
+    /// 8200 section 4.5).
+    pub tag: u8,
+}
+
+/// A reassembled datagram.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Whole {
+    /// Its payload.
+    pub data: Vec<u8>,
+    /// The [`First::tag`] of its first fragment (`None` only for an empty
+    /// datagram whose first fragment carried nothing).
+    pub tag: Option<u8>,
 }
 
 /// A datagram abandoned on timeout ([`Reassembler::poll`]).
@@ -170,24 +195,24 @@ impl<K: Ord + Clone> Reassembler<K> {
         data: &[u8],
         now: u64,
     ) -> Result<Option<Vec<u8>>, Dropped> {
-        self.insert_first(key, offset, more, data, &[], now)
+        let whole = self.insert_first(key, offset, more, data, First::default(), now)?;
+        Ok(whole.map(|w| w.data))
     }
 
-    /// [`Reassembler::insert`], keeping `head` (the fragment's headers, as
-    /// received) with the datagram when this is its first fragment (offset
-    /// 0) and none was kept yet, for [`TimedOut::first`]. Its bytes count
-    /// in `max_bytes`.
+    /// [`Reassembler::insert`], keeping `first` with the datagram when this
+    /// is its first fragment (offset 0) and none came before: its headers
+    /// for [`TimedOut::first`], its tag for [`Whole::tag`].
     pub fn insert_first(
         &mut self,
         key: K,
         offset: usize,
         more: bool,
         data: &[u8],
-        head: &[u8],
+        first: First<'_>,
         now: u64,
-    ) -> Result<Option<Vec<u8>>, Dropped> {
-        let head = if offset == 0 { head } else { &[] };
-        let result = self.insert_inner(key, offset, more, data, head, now);
+    ) -> Result<Option<Whole>, Dropped> {
+        let first = (offset == 0).then_some(first);
+        let result = self.insert_inner(key, offset, more, data, first, now);
         if result.is_err() {
             self.dropped += 1;
         }
@@ -200,9 +225,10 @@ impl<K: Ord + Clone> Reassembler<K> {
         offset: usize,
         more: bool,
         data: &[u8],
-        head: &[u8],
+        first: Option<First<'_>>,
         now: u64,
-    ) -> Result<Option<Vec<u8>>, Dropped> {
+    ) -> Result<Option<Whole>, Dropped> {
+        let head = first.map_or(&[][..], |f| f.head);
         let end = offset.checked_add(data.len()).ok_or(Dropped::TooLong)?;
         if end > self.config.max_len.min(MAX_DATAGRAM) {
             self.drop_datagram(&key);
@@ -223,6 +249,7 @@ impl<K: Ord + Clone> Reassembler<K> {
                     bytes: 0,
                     deadline: now.saturating_add(self.config.timeout_ns),
                     head: Vec::new(),
+                    tag: None,
                 },
             );
         }
@@ -271,15 +298,24 @@ impl<K: Ord + Clone> Reassembler<K> {
             datagram.bytes = datagram.bytes + data.len() - old;
             self.bytes = self.bytes + data.len() - old;
         }
-        if datagram.head.is_empty() && !head.is_empty() {
-            datagram.head = head.to_vec();
-            datagram.bytes += head.len();
-            self.bytes += head.len();
+        if let Some(first) = first
+            && datagram.tag.is_none()
+        {
+            datagram.tag = Some(first.tag);
+            if datagram.head.is_empty() && !first.head.is_empty() {
+                datagram.head = first.head.to_vec();
+                datagram.bytes += first.head.len();
+                self.bytes += first.head.len();
+            }
         }
         if datagram.complete() {
             let datagram = self.datagrams.remove(&key).ok_or(Dropped::NoRoom)?;
             self.bytes -= datagram.bytes;
-            return Ok(Some(datagram.assemble()));
+            let tag = datagram.tag;
+            return Ok(Some(Whole {
+                data: datagram.assemble(),
+                tag,
+            }));
         }
         Ok(None)
     }
@@ -417,12 +453,14 @@ mod tests {
         });
         // Datagram 1: the first fragment arrived; 2: only a later one; 3:
         // the first, without a header kept.
-        r.insert_first(1, 0, true, &data[..32], b"HEAD", 0).unwrap();
-        r.insert_first(2, 32, true, &data[32..], b"HEAD", 0)
+        let first = |head: &'static [u8]| First { head, tag: 0 };
+        r.insert_first(1, 0, true, &data[..32], first(b"HEAD"), 0)
+            .unwrap();
+        r.insert_first(2, 32, true, &data[32..], first(b"HEAD"), 0)
             .unwrap();
         r.insert(3, 0, true, &data[..32], 0).unwrap();
         // The header is kept once, and counts.
-        r.insert_first(1, 0, true, &data[..32], b"OTHER", 0)
+        r.insert_first(1, 0, true, &data[..32], first(b"OTHER"), 0)
             .unwrap();
         assert_eq!(r.buffered(), 32 + 4 + 32 + 32);
         let out = r.poll(10, 8);
@@ -446,6 +484,24 @@ mod tests {
             ]
         );
         assert_eq!((r.in_progress(), r.buffered()), (0, 0));
+    }
+
+    #[test]
+    fn the_tag_of_the_first_fragment_comes_back_with_the_datagram() {
+        let data = payload(32);
+        let mut r: Reassembler<u32> = Reassembler::new(Config::default());
+        let tag = |tag| First { head: &[], tag };
+        r.insert_first(1, 16, false, &data[16..], tag(9), 0)
+            .unwrap();
+        r.insert_first(1, 0, true, &data[..8], tag(17), 0).unwrap();
+        let whole = r.insert_first(1, 8, true, &data[8..16], tag(6), 0);
+        assert_eq!(
+            whole,
+            Ok(Some(Whole {
+                data,
+                tag: Some(17)
+            }))
+        );
     }
 
     #[test]

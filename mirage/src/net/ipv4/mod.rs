@@ -322,13 +322,13 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 usize::from(repr.frag_offset),
                 repr.more_fragments,
                 payload,
-                head,
+                frag::First { head, tag: 0 },
                 now,
             );
             match done {
                 Ok(Some(whole)) => {
                     state.stats.reassembled += 1;
-                    (Cow::Owned(whole), &packet[..0])
+                    (Cow::Owned(whole.data), &packet[..0])
                 }
                 Ok(None) | Err(_) => return None,
             }

@@ -556,18 +556,26 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     usize::from(f.frag_offset),
                     f.more_fragments,
                     &payload[offset..],
-                    head,
+                    frag::First {
+                        head,
+                        tag: u8::from(f.next_header),
+                    },
                     now,
                 );
                 match done {
-                    Ok(Some(whole)) => {
+                    Ok(Some(frag::Whole { data: whole, tag })) => {
                         state.stats.reassembled += 1;
                         drop(state);
                         // The reassembled data may start with more
-                        // extension headers.
+                        // extension headers; what follows the fragment
+                        // header is named by the first fragment's (RFC
+                        // 8200 section 4.5: the others' may differ).
                         // (No error quotes a reassembled datagram.)
-                        match upper_layer_checked(f.next_header, &whole) {
-                            Ok(upper) if upper.fragment.is_none() && !after_fragment_hbh(&f) => {
+                        let next = tag.map_or(f.next_header, NextHeader::from);
+                        match upper_layer_checked(next, &whole) {
+                            Ok(upper)
+                                if upper.fragment.is_none() && next != NextHeader::HopByHop =>
+                            {
                                 let start = upper.offset;
                                 let protocol = upper.protocol;
                                 let mut whole = whole;
