@@ -2150,6 +2150,38 @@ fn only_the_first_fragments_next_header_counts() {
     });
 }
 
+#[test]
+fn a_hop_by_hop_header_out_of_place_draws_parameter_problem_code_1() {
+    // RFC 8200 4 and 4.1: hop-by-hop options only right after the IPv6
+    // header; elsewhere it is a next header not recognized there:
+    // parameter problem code 1 pointing at the field that names it.
+    use mirage::net::wire::ipv6::NextHeader;
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let at_a = collect(a, 9).await;
+        let mac_a = a.ethernet().mac();
+        let pair: (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        faults.record.set(true);
+        let udp = udp6_between(pair.0, pair.1, b"x");
+        // Destination options (naming hop-by-hop), hop-by-hop, UDP.
+        let mut body = vec![0, 0, 1, 4, 0, 0, 0, 0, 17, 0, 1, 4, 0, 0, 0, 0];
+        body.extend(&udp);
+        raw_v6(b.ethernet(), mac_a, pair, NextHeader::DestOptions, &body);
+        // An atomic fragment whose fragment header names hop-by-hop.
+        let atomic = v6_fragment(NextHeader::HopByHop, 0, false, 5, &body[8..]);
+        raw_v6(b.ethernet(), mac_a, pair, NextHeader::Fragment, &atomic);
+        // Hop-by-hop first is fine.
+        raw_v6(b.ethernet(), mac_a, pair, NextHeader::HopByHop, &body[8..]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_a.borrow().len(), 1);
+        assert_eq!(
+            param_problems(&faults.recorded.borrow()),
+            [(1, 40), (1, 40)]
+        );
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

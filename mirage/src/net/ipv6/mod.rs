@@ -449,11 +449,29 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         } else {
             &packet[..HEADER_LEN + payload.len()]
         };
+        // (Where the next-header field naming the current header is.)
+        let mut field = 6;
         for h in ExtHeaders::new(repr.next_header, payload) {
-            let Ok(h) = h else {
-                self.state.borrow_mut().stats.malformed += 1;
-                return None;
+            let h = match h {
+                Ok(h) => h,
+                // RFC 8200 section 4.1: hop-by-hop options anywhere but
+                // first is a next header not recognized there: parameter
+                // problem code 1 at the field that names it (as Linux).
+                Err(crate::net::wire::Error::Malformed) => {
+                    let fault = HeaderFault::Problem {
+                        code: 1,
+                        at: 0,
+                        to_group: false,
+                    };
+                    self.ext_header_fault(src, dst, whole, field, fault);
+                    return None;
+                }
+                Err(_) => {
+                    self.state.borrow_mut().stats.malformed += 1;
+                    return None;
+                }
             };
+            field = HEADER_LEN + h.offset;
             if let Err(fault) = check_ext_header(&h) {
                 self.ext_header_fault(src, dst, whole, HEADER_LEN + h.offset, fault);
                 return None;
@@ -479,7 +497,17 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // (Hop-by-hop options come only right after the IPv6
                 // header, RFC 8200 section 4.1: not after a fragment header.)
                 match upper_layer_checked(f.next_header, rest) {
-                    Ok(upper) if upper.fragment.is_none() && !after_fragment_hbh(&f) => (
+                    _ if after_fragment_hbh(&f) => {
+                        let fault = HeaderFault::Problem {
+                            code: 1,
+                            at: 0,
+                            to_group: false,
+                        };
+                        let at = HEADER_LEN + offset - FRAGMENT_HEADER_LEN;
+                        self.ext_header_fault(src, dst, whole, at, fault);
+                        return None;
+                    }
+                    Ok(upper) if upper.fragment.is_none() => (
                         upper.protocol,
                         Cow::Borrowed(&rest[upper.offset..]),
                         &packet[..HEADER_LEN + payload.len()],
