@@ -291,6 +291,20 @@ fn router_advert(
     valid: u32,
     preferred: u32,
 ) {
+    router_advert_with(eth, router, prefix, router_lifetime, valid, preferred, &[])
+}
+
+/// [`router_advert`], with more prefix information options (autonomous,
+/// on-link, /64, the same lifetimes) for `more` after the first.
+fn router_advert_with(
+    eth: &Ethif<Endpoint>,
+    router: Ipv6Addr,
+    prefix: Ipv6Addr,
+    router_lifetime: u16,
+    valid: u32,
+    preferred: u32,
+    more: &[Ipv6Addr],
+) {
     let ra = icmpv6::Repr::RouterAdvert {
         hop_limit: 64,
         managed: false,
@@ -310,12 +324,27 @@ fn router_advert(
         }),
     };
     let all_nodes: Ipv6Addr = "ff02::1".parse().unwrap();
+    let mut message = vec![0u8; ra.buffer_len()];
+    ra.emit(
+        &mut icmpv6::Packet::new_unchecked(&mut message[..]),
+        router,
+        all_nodes,
+    );
+    for p in more {
+        let mut o = [0u8; 32];
+        o[..4].copy_from_slice(&[3, 4, 64, 0xc0]);
+        o[4..8].copy_from_slice(&valid.to_be_bytes());
+        o[8..12].copy_from_slice(&preferred.to_be_bytes());
+        o[16..].copy_from_slice(&p.octets());
+        message.extend_from_slice(&o);
+    }
+    icmpv6::Packet::new_unchecked(&mut message[..]).fill_checksum(router, all_nodes);
     let header = ipv6::Repr {
         src_addr: router,
         dst_addr: all_nodes,
         next_header: ipv6::NextHeader::Icmpv6,
         hop_limit: 255,
-        payload_len: ra.buffer_len(),
+        payload_len: message.len(),
         traffic_class: 0,
         flow_label: 0,
     };
@@ -326,15 +355,59 @@ fn router_advert(
         len,
         |buf| {
             header.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
-            ra.emit(
-                &mut icmpv6::Packet::new_unchecked(&mut buf[ipv6::HEADER_LEN..len]),
-                router,
-                all_nodes,
-            );
+            buf[ipv6::HEADER_LEN..len].copy_from_slice(&message);
             len
         },
     )
     .unwrap();
+}
+
+#[test]
+fn slaac_takes_every_prefix_of_a_router_advertisement() {
+    // RFC 4861 6.3.4 and RFC 4862 5.5.3: each prefix information option of
+    // an advertisement is processed, not only the first.
+    let sim = Sim::new();
+    let (host_net, router_net) = link(LinkConfig::default());
+    let clock = sim.clock;
+    sim.ex
+        .block_on(async move {
+            let router_eth: &'static Ethif<Endpoint> = leak(Ethif::connect(leak(router_net)));
+            let router_ll = link_local(router_eth.mac());
+            let addressing = Addressing {
+                ipv6: None,
+                slaac: true,
+                ..Addressing::both("10.0.0.2", "::")
+            };
+            let host = netsim::stack(clock, host_net, addressing, 4).await;
+            sleep_ns(3 * SEC).await;
+            let prefixes: [Ipv6Addr; 3] = [
+                "2001:db8:1:2::".parse().unwrap(),
+                "2001:db8:3:4::".parse().unwrap(),
+                "fd00:5:6:7::".parse().unwrap(),
+            ];
+            router_advert_with(
+                router_eth,
+                router_ll,
+                prefixes[0],
+                1800,
+                600,
+                300,
+                &prefixes[1..],
+            );
+            sleep_ns(2 * SEC).await;
+            let mac = host.ethernet().mac();
+            let states = host.ipv6().address_states();
+            for p in prefixes {
+                let want = with_interface_id(p, mac);
+                assert!(
+                    states
+                        .iter()
+                        .any(|a| a.addr == want && a.state == AddrState::Preferred),
+                    "no address in {p}/64: {states:?}"
+                );
+            }
+        })
+        .unwrap();
 }
 
 #[test]

@@ -102,6 +102,13 @@ enum Hop {
     Neighbour(Ipv6Addr),
 }
 
+/// Where a router advertisement's options start (RFC 4861 section 4.2).
+const RA_OPTIONS: usize = 16;
+
+/// The prefix information options of one router advertisement processed
+/// (a bound on the work a hostile one makes).
+const MAX_PREFIX_OPTIONS: usize = 16;
+
 /// What identifies the fragments of one datagram (RFC 8200 section 4.5).
 type FragKey = (Ipv6Addr, Ipv6Addr, u32);
 
@@ -843,7 +850,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             return;
         }
         // Errors in sending replies are the device's: nothing to do here.
-        let _ = self.icmp_handle(src, dst, now, repr);
+        let _ = self.icmp_handle(src, dst, now, repr, data);
         if nd {
             self.wake_waiters();
         }
@@ -862,6 +869,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         dst: Ipv6Addr,
         now: u64,
         repr: IcmpRepr<'_>,
+        message: &[u8],
     ) -> Result<(), IpError> {
         match repr {
             IcmpRepr::EchoRequest {
@@ -997,10 +1005,29 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                             state.mtu = mtu;
                         }
                     }
-                    if state
-                        .conf
-                        .router_advert(src, router_lifetime, prefix_info, now)
-                    {
+                    // Every prefix information option counts (RFC 4861
+                    // section 6.3.4), not only the first the parser keeps.
+                    let mut autoconf = false;
+                    let mut prefixes = message
+                        .get(RA_OPTIONS..)
+                        .map(icmp::NdiscOptions::new)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|o| match o {
+                            Ok(icmp::NdiscOption::PrefixInformation(p)) => Some(p),
+                            _ => None,
+                        })
+                        .take(MAX_PREFIX_OPTIONS)
+                        .peekable();
+                    if prefixes.peek().is_none() {
+                        autoconf = state
+                            .conf
+                            .router_advert(src, router_lifetime, prefix_info, now);
+                    }
+                    for p in prefixes {
+                        autoconf |= state.conf.router_advert(src, router_lifetime, Some(p), now);
+                    }
+                    if autoconf {
                         log::info!(target: "ipv6", "autoconfiguring from {src}'s prefix");
                     }
                     match lladdr {
