@@ -294,13 +294,22 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             // limited broadcast address: only those are taken, as Linux
             // does. Our own address as the source is a spoof or a loop
             // (Linux's martian source).
-            let bad_source = src.is_broadcast()
-                || src.is_multicast()
-                || src.is_loopback()
-                || (src.octets()[0] == 0 && !repr.dst_addr.is_broadcast())
-                || state.config.is_some_and(|c| {
-                    src == subnet_broadcast(&c.address) || src == c.address.address()
-                });
+            // (On every packet: the common case, a source in 1/8 to 223/8
+            // but 127/8, is told by one range check of the first octet.)
+            let first = src.octets()[0];
+            let bad_source = if first.wrapping_sub(1) < 223 && first != 127 {
+                state.config.is_some_and(|c| {
+                    src == c.address.address() || src == subnet_broadcast(&c.address)
+                })
+            } else {
+                // (Class E, 240/4 but the limited broadcast, is taken, as
+                // Linux does.)
+                match first {
+                    0 => !repr.dst_addr.is_broadcast(),
+                    255 => src.is_broadcast(),
+                    _ => first < 240,
+                }
+            };
             if bad_source || !self.accepts(&state, repr.dst_addr, protocol) {
                 state.stats.not_for_us += 1;
                 return None;
