@@ -667,6 +667,53 @@ fn datagrams_from_martian_sources_are_dropped() {
     });
 }
 
+#[test]
+fn ipv4_options_are_checked_and_an_incomplete_source_route_is_not_for_us() {
+    // RFC 791 3.1 / RFC 1122 3.2.1.8: options of a wrong length make the
+    // header malformed; a datagram whose source route is not completed
+    // has not reached its destination, and a host that does not forward
+    // drops it (RFC 1122 3.3.5; Linux drops all source routes).
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_b = b.ethernet().mac();
+        let at_b = collect(b, 9).await;
+        let udp = [0x12, 0x34, 0, 9, 0, 10, 0, 0, b'h', b'i'];
+        let send = |options: &[u8]| {
+            let repr = v4_whole(
+                "10.0.0.1",
+                "10.0.0.2",
+                ipv4::Protocol::Udp,
+                options.len() + udp.len(),
+            );
+            let mut packet = vec![0u8; repr.buffer_len()];
+            repr.emit(&mut ipv4::Packet::new_unchecked(&mut packet[..]));
+            packet[20..20 + options.len()].copy_from_slice(options);
+            packet[20 + options.len()..].copy_from_slice(&udp);
+            let mut p = ipv4::Packet::new_unchecked(&mut packet[..]);
+            p.set_header_len(20 + options.len() as u8);
+            p.fill_checksum();
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv4, packet.len(), |buf| {
+                    buf[..packet.len()].copy_from_slice(&packet);
+                    packet.len()
+                })
+                .unwrap();
+        };
+        // Taken: padding, a completed loose source route.
+        send(&[1, 1, 1, 0]);
+        send(&[131, 7, 8, 10, 0, 0, 9, 0]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 2);
+        // Refused: a length of 1, an incomplete loose or strict route.
+        send(&[7, 1, 0, 0]);
+        send(&[131, 7, 4, 10, 0, 0, 9, 0]);
+        send(&[137, 7, 4, 10, 0, 0, 9, 0]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 2, "bad options were taken");
+    });
+}
+
 /// A's and B's IPv6 addresses in [`hosts`].
 fn v6_pair() -> (std::net::Ipv6Addr, std::net::Ipv6Addr) {
     ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap())

@@ -107,6 +107,44 @@ impl<E: Ethernet, C: Mclock> core::fmt::Debug for Ipv4<E, C> {
     }
 }
 
+/// Whether the options of a datagram for us can be taken (RFC 791 section
+/// 3.1, RFC 1122 section 3.2.1.8): each but end-of-list and no-operation
+/// has a length of at least 2 that stays inside the header; a source route
+/// (loose or strict) must be completed, its pointer past its last address:
+/// else we are a hop on its way, not its destination, and a host that does
+/// not forward source-routed datagrams drops it (RFC 1122 section 3.3.5;
+/// Linux drops every source-routed datagram by default).
+fn options_acceptable(options: &[u8]) -> bool {
+    const LSRR: u8 = 131;
+    const SSRR: u8 = 137;
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => return true,
+            1 => i += 1,
+            _ => {
+                let Some(&len) = options.get(i + 1) else {
+                    return false;
+                };
+                let len = usize::from(len);
+                if len < 2 || i + len > options.len() {
+                    return false;
+                }
+                if kind == LSRR || kind == SSRR {
+                    // The pointer counts from the option's first byte, 1
+                    // first; past `len`, the route is completed.
+                    match options.get(i + 2) {
+                        Some(&pointer) if len >= 3 && usize::from(pointer) > len => {}
+                        _ => return false,
+                    }
+                }
+                i += len;
+            }
+        }
+    }
+    true
+}
+
 /// The broadcast address of the prefix.
 fn subnet_broadcast(p: &Ipv4Prefix) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(p.network()) | !u32::from(p.netmask()))
@@ -285,6 +323,10 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         // buffer, the header inside the declared length.
         let total = usize::from(view.total_len());
         let payload = &packet[usize::from(view.header_len())..total];
+        if usize::from(view.header_len()) > HEADER_LEN && !options_acceptable(view.options()) {
+            self.state.borrow_mut().stats.malformed += 1;
+            return None;
+        }
         {
             let mut state = self.state.borrow_mut();
             // RFC 1122 3.2.1.3: broadcast, multicast and loopback (127/8,
@@ -829,5 +871,29 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             }
         }
         Some(Ok(sent_all))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::options_acceptable;
+
+    #[test]
+    fn options_are_checked_and_source_routes_must_be_completed() {
+        // No-operations, end of list, then anything (ignored).
+        assert!(options_acceptable(&[1, 1, 0, 0xff]));
+        // Record route (7) with room for one address, pointer 4.
+        assert!(options_acceptable(&[7, 7, 4, 0, 0, 0, 0, 0]));
+        // A length below 2, past the header, or missing.
+        assert!(!options_acceptable(&[7, 1, 0, 0]));
+        assert!(!options_acceptable(&[7, 9, 4, 0, 0, 0, 0, 0]));
+        assert!(!options_acceptable(&[1, 1, 1, 7]));
+        // Loose and strict source routes: completed (pointer 8 > 7) or
+        // not (pointer 4: we are a hop on the way).
+        for kind in [131, 137] {
+            assert!(options_acceptable(&[kind, 7, 8, 10, 0, 0, 9, 0]));
+            assert!(!options_acceptable(&[kind, 7, 4, 10, 0, 0, 9, 0]));
+            assert!(!options_acceptable(&[kind, 2, 1, 0]));
+        }
     }
 }
