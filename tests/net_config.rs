@@ -18,6 +18,7 @@ use mirage::net::ethernet::{Ethernet, Ethif};
 use mirage::net::ipv6::addr::{link_local, with_interface_id};
 use mirage::net::ipv6::autoconf::{AddrState, Origin};
 use mirage::net::stack::Stackv4v6;
+use mirage::net::udp::{Udp, UdpSocket};
 use mirage::net::wire::checksum::PseudoHeader;
 use mirage::net::wire::dhcpv4::{self, MessageType};
 use mirage::net::wire::ethernet::EtherType;
@@ -45,6 +46,17 @@ struct Script {
 
 /// Sends an IPv4/UDP datagram from the server.
 fn send_udp(eth: &Ethif<Endpoint>, dst_mac: MacAddr, dst: Ipv4Addr, payload: &[u8]) {
+    send_udp_ports(eth, dst_mac, dst, (67, 68), payload)
+}
+
+/// [`send_udp`] between other ports.
+fn send_udp_ports(
+    eth: &Ethif<Endpoint>,
+    dst_mac: MacAddr,
+    dst: Ipv4Addr,
+    (src_port, dst_port): (u16, u16),
+    payload: &[u8],
+) {
     let udp_len = udp::HEADER_LEN + payload.len();
     let header = ipv4::Repr {
         src_addr: SERVER,
@@ -61,8 +73,8 @@ fn send_udp(eth: &Ethif<Endpoint>, dst_mac: MacAddr, dst: Ipv4Addr, payload: &[u
     eth.send(dst_mac, EtherType::Ipv4, len, |buf| {
         header.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
         udp::Repr {
-            src_port: 67,
-            dst_port: 68,
+            src_port,
+            dst_port,
             payload,
         }
         .emit(
@@ -268,6 +280,18 @@ fn dhcp_leases_renews_rebinds_and_starts_over_when_the_lease_is_lost() {
             assert!(ipv4.config().is_none());
             assert!(ipv4.lease().is_none());
             assert!(!stack.addresses().contains(&IpAddr::V4(OFFERED)));
+            // Without an address, a unicast datagram that is not a DHCP
+            // reply is not for us (RFC 1122 3.2.1.3), whatever its address.
+            {
+                let sock = stack.udp().bind(9).unwrap();
+                let client_mac = stack.ethernet().mac();
+                for dst in [OFFERED, Ipv4Addr::new(192, 0, 2, 1)] {
+                    send_udp_ports(server_eth, client_mac, dst, (5000, 9), b"stray");
+                }
+                let mut buf = [0u8; 64];
+                let got = mirage::rt::timeout(SEC / 10, sock.recv_from(&mut buf)).await;
+                assert!(got.is_err(), "delivered without an address: {got:?}");
+            }
             assert!(
                 s.borrow().seen[before..]
                     .iter()

@@ -327,7 +327,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             self.state.borrow_mut().stats.malformed += 1;
             return None;
         }
-        {
+        // (Without an address, only DHCP's replies are taken: see below.)
+        let unconfigured = {
             let mut state = self.state.borrow_mut();
             // RFC 1122 3.2.1.3: broadcast, multicast and loopback (127/8,
             // which must not appear outside a host) sources are discarded;
@@ -356,7 +357,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 state.stats.not_for_us += 1;
                 return None;
             }
-        }
+            state.config.is_none()
+        };
         let (payload, quoted) = if repr.more_fragments || repr.frag_offset != 0 {
             let now = self.clock.elapsed_ns();
             let key = (src, repr.dst_addr, protocol, repr.ident);
@@ -389,6 +391,12 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             (Cow::Borrowed(payload), &packet[..total])
         };
         if protocol == protocol::UDP && self.dhcp_input(src, repr.dst_addr, &payload) {
+            return None;
+        }
+        // Unconfigured (a lease lost), a unicast datagram that was not a
+        // DHCP reply is for an address we do not have (RFC 1122 3.2.1.3).
+        if unconfigured && !repr.dst_addr.is_broadcast() && !repr.dst_addr.is_multicast() {
+            self.state.borrow_mut().stats.not_for_us += 1;
             return None;
         }
         self.state.borrow_mut().stats.delivered += 1;
