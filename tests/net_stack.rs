@@ -2229,6 +2229,65 @@ fn a_hop_by_hop_header_out_of_place_draws_parameter_problem_code_1() {
     });
 }
 
+#[test]
+fn a_packet_too_big_lowers_the_path_mtu_for_datagrams() {
+    // RFC 8201 section 4: on packet too big, a node must reduce its
+    // estimate of the path MTU (not below 1280): a later UDP datagram too
+    // big for it is fragmented at the source.
+    use mirage::net::wire::{icmpv6, ipv6};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 9).await;
+        let (to_b, to_c) = (v6("fd00::2"), v6("fd00::3"));
+        assert_eq!(a.ip().mtu(to_b), 1500 - 40);
+        a.udp().write(None, to_b, 9, &[1; 1400]).await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ipv6().stats().fragmented, 0);
+        // A packet too big (MTU 1000: taken as 1280) quoting a packet from
+        // A to B; and one quoting a packet A did not send.
+        let (src, dst) = v6_pair();
+        let ptb = |from: std::net::Ipv6Addr, mtu: u32| {
+            let mut quoted = [0u8; 48];
+            ipv6::Repr {
+                src_addr: from,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Udp,
+                hop_limit: 64,
+                payload_len: 1408,
+                traffic_class: 0,
+                flow_label: 0,
+            }
+            .emit(&mut ipv6::Packet::new_unchecked(&mut quoted[..]));
+            let m = icmpv6::Repr::PktTooBig { mtu, data: &quoted };
+            let mut icmp = vec![0u8; m.buffer_len()];
+            m.emit(&mut icmpv6::Packet::new_unchecked(&mut icmp[..]), dst, src);
+            raw_v6(
+                b.ethernet(),
+                a.ethernet().mac(),
+                (dst, src),
+                ipv6::NextHeader::Icmpv6,
+                &icmp,
+            );
+        };
+        ptb("fd00::99".parse().unwrap(), 1280);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ip().mtu(to_b), 1500 - 40, "a stranger's packet counted");
+        ptb(src, 1000);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ip().mtu(to_b), 1280 - 40);
+        assert_eq!(a.ip().mtu(to_c), 1500 - 40);
+        a.udp().write(None, to_b, 9, &[2; 1400]).await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ipv6().stats().fragmented, 1);
+        let got: Vec<usize> = at_b.borrow().iter().map(|(_, d)| d.len()).collect();
+        assert_eq!(got, [1400, 1400]);
+        // The estimate ages out after 10 minutes.
+        sleep_ns(601 * SEC).await;
+        assert_eq!(a.ip().mtu(to_b), 1500 - 40);
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

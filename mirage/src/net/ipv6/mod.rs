@@ -126,6 +126,9 @@ struct State {
     stats: Ipv6Stats,
     /// The rate limit of the ICMPv6 errors sent.
     errors: ErrorRate,
+    /// Path MTUs learnt from packet too big messages (RFC 8201): the
+    /// destination, its path MTU, and when the estimate expires.
+    path_mtus: Vec<(Ipv6Addr, usize, u64)>,
     replies: Vec<EchoReply>,
     /// Tasks waiting for a neighbour's resolution ([`Ip::resolve`]).
     waiters: Vec<Waker>,
@@ -171,6 +174,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 ident: seed,
                 stats: Ipv6Stats::default(),
                 errors: ErrorRate::new(),
+                path_mtus: Vec::new(),
                 replies: Vec::new(),
                 waiters: Vec::new(),
             }),
@@ -716,10 +720,13 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 IcmpErrorKind::from_icmpv6_unreachable(code)
                     .map(|kind| IcmpError { kind, quoted: data })
             }
-            Ok(IcmpRepr::PktTooBig { mtu, data }) => Some(IcmpError {
-                kind: IcmpErrorKind::TooBig { mtu },
-                quoted: data,
-            }),
+            Ok(IcmpRepr::PktTooBig { mtu, data }) => {
+                self.packet_too_big(mtu, data);
+                Some(IcmpError {
+                    kind: IcmpErrorKind::TooBig { mtu },
+                    quoted: data,
+                })
+            }
             Ok(_) => None,
             Err(_) => {
                 self.state.borrow_mut().stats.malformed += 1;
@@ -730,6 +737,38 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             self.state.borrow_mut().stats.errors_received += 1;
         }
         error
+    }
+
+    /// Lowers the path MTU towards the destination of `quoted` (a packet we
+    /// sent, as a packet too big message quotes it) to `mtu`, never below
+    /// 1280 (RFC 8201 section 4); the estimate is kept for 10 minutes
+    /// (section 5.3), for at most 32 destinations.
+    fn packet_too_big(&self, mtu: u32, quoted: &[u8]) {
+        if quoted.len() < HEADER_LEN || quoted[0] >> 4 != 6 {
+            return;
+        }
+        let header = wire::Packet::new_unchecked(quoted);
+        let (from, to) = (header.src_addr(), header.dst_addr());
+        let now = self.clock.elapsed_ns();
+        let mut state = self.state.borrow_mut();
+        if !state.conf.is_ours(from) {
+            return;
+        }
+        let mtu = usize::try_from(mtu).unwrap_or(usize::MAX).max(MIN_MTU);
+        if mtu >= path_mtu(&state, to, now) {
+            return;
+        }
+        let expires = now.saturating_add(PATH_MTU_LIFETIME_NS);
+        state
+            .path_mtus
+            .retain(|&(d, _, until)| d != to && until > now);
+        if state.path_mtus.len() >= MAX_PATH_MTUS {
+            // The estimate closest to expiry goes.
+            if let Some(i) = (0..state.path_mtus.len()).min_by_key(|&i| state.path_mtus[i].2) {
+                state.path_mtus.swap_remove(i);
+            }
+        }
+        state.path_mtus.push((to, mtu, expires));
     }
 
     /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
@@ -1157,7 +1196,15 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             state.ident = state.ident.wrapping_add(1);
             state.stats.sent += 1;
             let hop_limit = options.ttl.unwrap_or(state.hop_limit);
-            (src, hop, state.mtu - HEADER_LEN, hop_limit, state.ident)
+            // A datagram that may be fragmented is cut to the path MTU
+            // learnt (RFC 8201 section 4); one that may not (TCP, which
+            // finds its own) is only held to the link's.
+            let mtu = if options.fragment && !state.path_mtus.is_empty() {
+                path_mtu(&state, dst, self.clock.elapsed_ns())
+            } else {
+                state.mtu
+            };
+            (src, hop, mtu - HEADER_LEN, hop_limit, state.ident)
         };
         if len <= mtu {
             return self.transmit(hop, src, dst, next_header, hop_limit, len, fill);
@@ -1200,6 +1247,23 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         }
         Ok(all)
     }
+}
+
+/// How long a path MTU learnt from packet too big is kept (RFC 8201 section
+/// 5.3: at least 5 minutes, 10 recommended).
+const PATH_MTU_LIFETIME_NS: u64 = 600_000_000_000;
+
+/// How many destinations' path MTUs are kept.
+const MAX_PATH_MTUS: usize = 32;
+
+/// The MTU of the path to `dst` at `now`: the link's, or lower when a
+/// packet too big said so and the estimate has not expired.
+fn path_mtu(state: &State, dst: Ipv6Addr, now: u64) -> usize {
+    state
+        .path_mtus
+        .iter()
+        .find(|&&(d, _, until)| d == dst && until > now)
+        .map_or(state.mtu, |&(_, mtu, _)| mtu.min(state.mtu))
 }
 
 /// The source address of a datagram to `dst`: `src` if it is one of ours,
@@ -1296,8 +1360,14 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
             .collect()
     }
 
-    fn mtu(&self, _dst: IpAddr) -> usize {
-        self.state.borrow().mtu - HEADER_LEN
+    fn mtu(&self, dst: IpAddr) -> usize {
+        let state = self.state.borrow();
+        match dst {
+            IpAddr::V6(d) if !state.path_mtus.is_empty() => {
+                path_mtu(&state, d, self.clock.elapsed_ns()) - HEADER_LEN
+            }
+            _ => state.mtu - HEADER_LEN,
+        }
     }
 
     fn send(
