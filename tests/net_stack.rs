@@ -1557,6 +1557,15 @@ where
     Fut: core::future::Future<Output = ()> + 'static,
 {
     let (ha, hb) = hosts();
+    flaky_pair_with(ha, hb, body)
+}
+
+/// [`flaky_pair`] with A addressed by `ha`, B by `hb`.
+fn flaky_pair_with<F, Fut>(ha: Addressing, hb: Addressing, body: F)
+where
+    F: FnOnce(&'static Stack, &'static FlakyStack, Rc<ReadFaults>) -> Fut + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
     let sim = netsim::Sim::new();
     let clock = sim.clock;
     let (na, nb) = netsim::link(LinkConfig::default());
@@ -2285,6 +2294,80 @@ fn a_packet_too_big_lowers_the_path_mtu_for_datagrams() {
         // The estimate ages out after 10 minutes.
         sleep_ns(601 * SEC).await;
         assert_eq!(a.ip().mtu(to_b), 1500 - 40);
+    });
+}
+
+#[test]
+fn an_icmp_redirect_from_the_gateway_reroutes_a_destination() {
+    // RFC 1122 3.2.2.2 and 3.3.1.2: a host receiving a redirect from the
+    // first-hop gateway of a destination must update its route to it (a
+    // redirect from anyone else is discarded).
+    use mirage::net::wire::icmpv4;
+    let mut ha = Addressing::both("10.0.0.1", "fd00::1");
+    ha.ipv4 = Some((
+        "10.0.0.1/24".parse().unwrap(),
+        Some("10.0.0.2".parse().unwrap()),
+    ));
+    let hb = Addressing::both("10.0.0.2", "fd00::2");
+    flaky_pair_with(ha, hb, |a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let far = v4("192.0.2.7");
+        faults.record.set(true);
+        let redirect = |from: &str| {
+            let mut quoted = [0u8; 28];
+            v4_whole("10.0.0.1", "192.0.2.7", ipv4::Protocol::Udp, 8)
+                .emit(&mut ipv4::Packet::new_unchecked(&mut quoted[..]));
+            let m = icmpv4::Repr::Redirect {
+                code: 1,
+                gateway: "10.0.0.3".parse().unwrap(),
+                quoted: &quoted,
+            };
+            let mut icmp = vec![0u8; m.buffer_len()];
+            m.emit(&mut icmpv4::Packet::new_unchecked(&mut icmp[..]));
+            let repr = v4_whole(from, "10.0.0.1", ipv4::Protocol::Icmp, icmp.len());
+            b.ethernet()
+                .send(
+                    a.ethernet().mac(),
+                    EtherType::Ipv4,
+                    repr.buffer_len(),
+                    |buf| {
+                        repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                        buf[20..repr.buffer_len()].copy_from_slice(&icmp);
+                        repr.buffer_len()
+                    },
+                )
+                .unwrap();
+        };
+        // (Frames at B: datagrams for 192.0.2.7, ARP requests for 10.0.0.3.)
+        let seen = |faults: &ReadFaults| {
+            let frames = faults.recorded.borrow();
+            let via_b = frames
+                .iter()
+                .filter(|f| f[12..14] == [8, 0] && f[30..34] == [192, 0, 2, 7])
+                .count();
+            let asks = frames
+                .iter()
+                .filter(|f| f[12..14] == [8, 6] && f[14 + 24..14 + 28] == [10, 0, 0, 3])
+                .count();
+            (via_b, asks)
+        };
+        a.udp().write(None, far, 9, b"one").await.unwrap();
+        // A redirect from a host that is not the gateway: ignored.
+        redirect("10.0.0.5");
+        sleep_ns(SEC / 10).await;
+        a.udp().write(None, far, 9, b"two").await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(seen(&faults), (2, 0));
+        assert_eq!(a.icmpv4().stats().redirects_taken, 0);
+        // From the gateway: datagrams to 192.0.2.7 now go to 10.0.0.3.
+        redirect("10.0.0.2");
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.icmpv4().stats().redirects_taken, 1);
+        let _ = a.udp().write(None, far, 9, b"three").await;
+        sleep_ns(SEC / 10).await;
+        let (via_b, asks) = seen(&faults);
+        assert_eq!(via_b, 2, "still sent through the old gateway");
+        assert!(asks >= 1, "10.0.0.3 was never asked for");
     });
 }
 

@@ -56,6 +56,8 @@ pub struct Icmpv4Stats {
     pub time_exceeded_sent: u64,
     /// Time-exceeded messages received.
     pub time_exceeded_received: u64,
+    /// Redirects taken (a route to a destination changed).
+    pub redirects_taken: u64,
 }
 
 struct State {
@@ -204,6 +206,25 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                 if let (true, Some(kind)) = (to_us, kind) {
                     self.state.borrow_mut().stats.unreachable_received += 1;
                     return Ok(Some(IcmpError { kind, quoted }));
+                }
+            }
+            Ok(Repr::Redirect {
+                gateway, quoted, ..
+            }) => {
+                // RFC 1122 section 3.2.2.2: a host updates its routes (a
+                // network redirect taken as a host one, 3.3.1.2), for a
+                // datagram we sent; the layer checks the rest.
+                use crate::net::wire::ipv4;
+                let header = ipv4::Packet::new_unchecked(quoted);
+                if self.ip.has_address(datagram.dst)
+                    && self.ip.has_address(IpAddr::V4(header.src_addr()))
+                    && self.ip.redirect(
+                        datagram.src,
+                        IpAddr::V4(header.dst_addr()),
+                        IpAddr::V4(gateway),
+                    )
+                {
+                    self.state.borrow_mut().stats.redirects_taken += 1;
                 }
             }
             Ok(Repr::TimeExceeded { .. }) => {

@@ -255,6 +255,15 @@ pub trait Ip {
     /// fragmentation.
     fn mtu(&self, dst: IpAddr) -> usize;
 
+    /// Takes an ICMP redirect from the router `from`: datagrams to `dst`
+    /// go to `gateway` from now on (RFC 1122 section 3.2.2.2), if the
+    /// layer finds it valid (section 3.3.1.2); whether it was taken. Layers
+    /// without routes take none (the default).
+    fn redirect(&self, from: IpAddr, dst: IpAddr, gateway: IpAddr) -> bool {
+        let _ = (from, dst, gateway);
+        false
+    }
+
     /// Sends a datagram of `len` payload bytes to `dst` without waiting (see
     /// the module's contract): `fill(src, payload)` writes the payload.
     fn send(
@@ -326,6 +335,9 @@ impl<T: Ip> Ip for &T {
     }
     fn mtu(&self, dst: IpAddr) -> usize {
         (**self).mtu(dst)
+    }
+    fn redirect(&self, from: IpAddr, dst: IpAddr, gateway: IpAddr) -> bool {
+        (**self).redirect(from, dst, gateway)
     }
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         (**self).resolve(dst).await

@@ -96,6 +96,14 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
         }
     }
 
+    fn redirect(&self, from: IpAddr, dst: IpAddr, gateway: IpAddr) -> bool {
+        self.enabled(dst)
+            && match dst {
+                IpAddr::V4(_) => self.v4.redirect(from, dst, gateway),
+                IpAddr::V6(_) => self.v6.redirect(from, dst, gateway),
+            }
+    }
+
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         if !self.enabled(dst) {
             return Err(IpError::NoAddress(dst));

@@ -81,7 +81,16 @@ struct State {
     /// The first fragments of datagrams whose reassembly timed out, for
     /// ICMP time exceeded ([`Ipv4::take_timed_out`]; bounded).
     timed_out: Vec<Vec<u8>>,
+    /// Routes changed by ICMP redirects: the destination, its gateway and
+    /// when the route expires (bounded).
+    redirects: Vec<(Ipv4Addr, Ipv4Addr, u64)>,
 }
+
+/// How many destinations redirects may reroute.
+const MAX_REDIRECTS: usize = 16;
+
+/// How long a route a redirect made lasts.
+const REDIRECT_LIFETIME_NS: u64 = 600_000_000_000;
 
 /// How many timed-out first fragments [`Ipv4::take_timed_out`] keeps.
 const MAX_TIMED_OUT: usize = 16;
@@ -177,6 +186,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 stats: Ipv4Stats::default(),
                 waiters: Vec::new(),
                 timed_out: Vec::new(),
+                redirects: Vec::new(),
             }),
         }
     }
@@ -596,7 +606,24 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         if dst.is_broadcast() || dst.is_multicast() {
             return Ok(dst);
         }
+        if let Some(gateway) = self.redirected(dst) {
+            return Ok(gateway);
+        }
         config.gateway.ok_or(IpError::NoRoute(IpAddr::V4(dst)))
+    }
+
+    /// The gateway a redirect gave for `dst`, if it has not expired.
+    fn redirected(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        let state = self.state.borrow();
+        if state.redirects.is_empty() {
+            return None;
+        }
+        let now = self.clock.elapsed_ns();
+        state
+            .redirects
+            .iter()
+            .find(|&&(d, _, until)| d == dst && until > now)
+            .map(|&(_, gateway, _)| gateway)
     }
 
     /// Sends one packet (a whole datagram or a fragment) to `hop`.
@@ -713,6 +740,49 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
 
     fn mtu(&self, _dst: IpAddr) -> usize {
         self.eth.mtu().saturating_sub(HEADER_LEN)
+    }
+
+    /// RFC 1122 section 3.3.1.2: taken only for an off-link unicast `dst`,
+    /// from the gateway datagrams to it go through now, to a `gateway` on
+    /// our subnet that is not us; network redirects are host ones. A
+    /// redirect to the default gateway drops the route. Routes last 10
+    /// minutes; at most 16 are kept.
+    fn redirect(&self, from: IpAddr, dst: IpAddr, gateway: IpAddr) -> bool {
+        let (IpAddr::V4(from), IpAddr::V4(dst), IpAddr::V4(gateway)) = (from, dst, gateway) else {
+            return false;
+        };
+        let Some(config) = self.config() else {
+            return false;
+        };
+        let prefix = &config.address;
+        let valid = !prefix.contains(dst)
+            && !dst.is_broadcast()
+            && !dst.is_multicast()
+            && !dst.is_unspecified()
+            && prefix.contains(gateway)
+            && gateway != prefix.address()
+            && gateway != prefix.network()
+            && gateway != subnet_broadcast(prefix)
+            && self.redirected(dst).or(config.gateway) == Some(from);
+        if !valid {
+            return false;
+        }
+        let now = self.clock.elapsed_ns();
+        let mut state = self.state.borrow_mut();
+        state
+            .redirects
+            .retain(|&(d, _, until)| d != dst && until > now);
+        if config.gateway != Some(gateway) {
+            if state.redirects.len() >= MAX_REDIRECTS
+                && let Some(i) = (0..state.redirects.len()).min_by_key(|&i| state.redirects[i].2)
+            {
+                state.redirects.swap_remove(i);
+            }
+            state
+                .redirects
+                .push((dst, gateway, now.saturating_add(REDIRECT_LIFETIME_NS)));
+        }
+        true
     }
 
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {

@@ -22,6 +22,8 @@ pub const HEADER_LEN: usize = field::DATA.start;
 pub const TYPE_ECHO_REPLY: u8 = 0;
 /// Message type: destination unreachable.
 pub const TYPE_DST_UNREACHABLE: u8 = 3;
+/// Message type: redirect (RFC 792).
+pub const TYPE_REDIRECT: u8 = 5;
 /// Message type: echo request.
 pub const TYPE_ECHO_REQUEST: u8 = 8;
 /// Message type: time exceeded.
@@ -183,6 +185,16 @@ pub enum Repr<'a> {
         /// The quoted IPv4 header and at least 8 bytes of its payload.
         quoted: &'a [u8],
     },
+    /// Redirect (RFC 792).
+    Redirect {
+        /// Code (0 network, 1 host, 2 network and type of service, 3 host
+        /// and type of service).
+        code: u8,
+        /// The gateway to send to instead.
+        gateway: core::net::Ipv4Addr,
+        /// The quoted IPv4 header and at least 8 bytes of its payload.
+        quoted: &'a [u8],
+    },
     /// Time exceeded.
     TimeExceeded {
         /// Code (0 TTL exceeded in transit, 1 reassembly time exceeded).
@@ -255,9 +267,17 @@ impl<'a> Repr<'a> {
                 check_quoted(data)?;
                 Ok(Repr::TimeExceeded { code, quoted: data })
             }
-            TYPE_ECHO_REQUEST | TYPE_ECHO_REPLY | TYPE_DST_UNREACHABLE | TYPE_TIME_EXCEEDED => {
-                Err(Error::Malformed)
+            TYPE_REDIRECT if code <= 3 => {
+                check_quoted(data)?;
+                let b = buf.get(4..8).ok_or(Error::Truncated)?;
+                Ok(Repr::Redirect {
+                    code,
+                    gateway: core::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]),
+                    quoted: data,
+                })
             }
+            TYPE_ECHO_REQUEST | TYPE_ECHO_REPLY | TYPE_DST_UNREACHABLE | TYPE_TIME_EXCEEDED
+            | TYPE_REDIRECT => Err(Error::Malformed),
             _ => Err(Error::Unsupported),
         }
     }
@@ -267,9 +287,9 @@ impl<'a> Repr<'a> {
         HEADER_LEN
             + match self {
                 Repr::EchoRequest { data, .. } | Repr::EchoReply { data, .. } => data.len(),
-                Repr::DstUnreachable { quoted, .. } | Repr::TimeExceeded { quoted, .. } => {
-                    quoted.len()
-                }
+                Repr::DstUnreachable { quoted, .. }
+                | Repr::TimeExceeded { quoted, .. }
+                | Repr::Redirect { quoted, .. } => quoted.len(),
             }
     }
 
@@ -307,6 +327,15 @@ impl<'a> Repr<'a> {
             Repr::TimeExceeded { code, quoted } => (
                 (u16::from(TYPE_TIME_EXCEEDED) << 8) | u16::from(code),
                 0,
+                quoted,
+            ),
+            Repr::Redirect {
+                code,
+                gateway,
+                quoted,
+            } => (
+                (u16::from(TYPE_REDIRECT) << 8) | u16::from(code),
+                u32::from(gateway),
                 quoted,
             ),
         };
@@ -347,6 +376,28 @@ mod tests {
         0, 2, // IPv4 header
         0x30, 0x39, 0x00, 0x35, 0x00, 0x10, 0x00, 0x00, // UDP header
     ];
+
+    #[test]
+    fn redirect_round_trips() {
+        let quoted = &UNREACH[8..];
+        let r = Repr::Redirect {
+            code: 1,
+            gateway: core::net::Ipv4Addr::new(10, 0, 0, 3),
+            quoted,
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]));
+        assert_eq!(&b[..2], &[TYPE_REDIRECT, 1]);
+        assert_eq!(&b[4..8], &[10, 0, 0, 3]);
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&b[..])), Ok(r));
+        // Codes above 3 are malformed.
+        b[1] = 4;
+        Packet::new_unchecked(&mut b[..]).fill_checksum();
+        assert_eq!(
+            Repr::parse(&Packet::new_unchecked(&b[..])),
+            Err(Error::Malformed)
+        );
+    }
 
     fn echo_repr() -> Repr<'static> {
         Repr::EchoRequest {
