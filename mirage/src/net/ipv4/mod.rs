@@ -594,6 +594,9 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
     }
 
     /// The neighbour a datagram to `dst` goes to.
+    // Inlined: on the path of every datagram sent (the redirect lookup,
+    // off-link only, is kept out of line).
+    #[inline]
     fn next_hop(&self, config: &Ipv4Config, dst: Ipv4Addr) -> Result<Ipv4Addr, IpError> {
         if config.address.contains(dst) {
             // On the link; its broadcast address is everyone's.
@@ -606,13 +609,16 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         if dst.is_broadcast() || dst.is_multicast() {
             return Ok(dst);
         }
-        if let Some(gateway) = self.redirected(dst) {
+        if !self.state.borrow().redirects.is_empty()
+            && let Some(gateway) = self.redirected(dst)
+        {
             return Ok(gateway);
         }
         config.gateway.ok_or(IpError::NoRoute(IpAddr::V4(dst)))
     }
 
     /// The gateway a redirect gave for `dst`, if it has not expired.
+    #[inline(never)]
     fn redirected(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
         let state = self.state.borrow();
         if state.redirects.is_empty() {
