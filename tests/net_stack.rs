@@ -2368,6 +2368,17 @@ fn an_icmp_redirect_from_the_gateway_reroutes_a_destination() {
         let (via_b, asks) = seen(&faults);
         assert_eq!(via_b, 2, "still sent through the old gateway");
         assert!(asks >= 1, "10.0.0.3 was never asked for");
+        // A new configuration forgets the routes redirects made.
+        let config = a.ipv4().config().unwrap();
+        a.ipv4()
+            .set_config(mirage::net::ipv4::Ipv4Config {
+                address: "10.0.0.1/16".parse().unwrap(),
+                ..config
+            })
+            .unwrap();
+        a.udp().write(None, far, 9, b"four").await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(seen(&faults).0, 3, "a redirect outlived the configuration");
     });
 }
 

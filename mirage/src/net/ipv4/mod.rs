@@ -258,7 +258,14 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
 
     /// Replaces the static configuration, announcing the new address.
     pub fn set_config(&self, config: Ipv4Config) -> Result<(), IpError> {
-        self.state.borrow_mut().config = Some(config);
+        {
+            let mut state = self.state.borrow_mut();
+            // Routes from redirects were for the old network.
+            if state.config != Some(config) {
+                state.redirects.clear();
+            }
+            state.config = Some(config);
+        }
         self.arp.set_ips(&[config.address.address()])?;
         self.wake_waiters();
         Ok(())
@@ -478,6 +485,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 log::warn!(target: "ipv4", "DHCP lease lost");
                 let mut state = self.state.borrow_mut();
                 state.config = None;
+                state.redirects.clear();
                 if let Some(d) = state.dhcp.as_mut() {
                     d.lease = None;
                 }
