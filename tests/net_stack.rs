@@ -2382,6 +2382,96 @@ fn an_icmp_redirect_from_the_gateway_reroutes_a_destination() {
     });
 }
 
+#[test]
+fn an_icmpv6_redirect_from_the_router_changes_the_first_hop() {
+    // RFC 4861 8.1 and 8.3: a valid redirect (from the current first hop
+    // of the destination, hop limit 255, a link-local target) makes the
+    // host send to the target; one from another node is discarded.
+    use mirage::net::wire::{icmpv6, ipv6};
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_a = a.ethernet().mac();
+        let b_ll = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
+        let far: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
+        let nd = |src: std::net::Ipv6Addr, dst: std::net::Ipv6Addr, m: icmpv6::Repr<'_>| {
+            let mut icmp = vec![0u8; m.buffer_len()];
+            m.emit(&mut icmpv6::Packet::new_unchecked(&mut icmp[..]), src, dst);
+            let r = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Icmpv6,
+                hop_limit: 255,
+                payload_len: icmp.len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            b.ethernet()
+                .send(mac_a, EtherType::Ipv6, r.buffer_len(), |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&icmp);
+                    r.buffer_len()
+                })
+                .unwrap();
+        };
+        // B advertises itself as a router.
+        nd(
+            b_ll,
+            "ff02::1".parse().unwrap(),
+            icmpv6::Repr::RouterAdvert {
+                hop_limit: 64,
+                managed: false,
+                other: false,
+                router_lifetime: 1800,
+                reachable_time: 0,
+                retrans_time: 0,
+                lladdr: Some(b.ethernet().mac()),
+                mtu: None,
+                prefix_info: None,
+            },
+        );
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ipv6().routers(), [b_ll]);
+        faults.record.set(true);
+        let target_mac = MacAddr([2, 0, 0, 0, 0, 3]);
+        let redirect = |from: &str| {
+            nd(
+                from.parse().unwrap(),
+                "fd00::1".parse().unwrap(),
+                icmpv6::Repr::Redirect {
+                    target_addr: "fe80::3".parse().unwrap(),
+                    dst_addr: far,
+                    lladdr: Some(target_mac),
+                },
+            )
+        };
+        // (Datagrams for `far` seen at B, by the MAC they were sent to.)
+        let sent_to = |faults: &ReadFaults| -> Vec<[u8; 6]> {
+            faults
+                .recorded
+                .borrow()
+                .iter()
+                .filter(|f| f[12..14] == [0x86, 0xdd] && f[14 + 24..14 + 40] == far.octets())
+                .map(|f| f[..6].try_into().unwrap())
+                .collect()
+        };
+        let send = || a.udp().send(None, IpAddr::V6(far), 9, b"x").unwrap();
+        send();
+        redirect("fe80::9");
+        sleep_ns(SEC / 10).await;
+        send();
+        sleep_ns(SEC / 10).await;
+        let mac_b = b.ethernet().mac().0;
+        assert_eq!(sent_to(&faults), [mac_b, mac_b]);
+        assert_eq!(a.ipv6().stats().redirects_taken, 0);
+        redirect(&b_ll.to_string());
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ipv6().stats().redirects_taken, 1);
+        send();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(sent_to(&faults), [mac_b, mac_b, target_mac.0]);
+    });
+}
+
 /// A device whose MTU is too small for an IPv4 fragment (below 28: 20
 /// bytes of header and 8 of payload) makes a datagram that needs
 /// fragments a `TooBig` error, not a panic, and counts nothing as sent;

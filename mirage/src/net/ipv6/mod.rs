@@ -89,6 +89,8 @@ pub struct Ipv6Stats {
     pub errors_sent: u64,
     /// Error messages not sent because of the rate limit.
     pub rate_limited: u64,
+    /// Redirects taken (a destination's first hop changed).
+    pub redirects_taken: u64,
     /// Error messages received: destination unreachable and packet too
     /// big (passed up to the transports), parameter problem, time
     /// exceeded.
@@ -129,6 +131,9 @@ struct State {
     /// Path MTUs learnt from packet too big messages (RFC 8201): the
     /// destination, its path MTU, and when the estimate expires.
     path_mtus: Vec<(Ipv6Addr, usize, u64)>,
+    /// First hops changed by redirects (RFC 4861 section 8.3): the
+    /// destination, its first hop, and when the route expires.
+    redirects: Vec<(Ipv6Addr, Ipv6Addr, u64)>,
     replies: Vec<EchoReply>,
     /// Tasks waiting for a neighbour's resolution ([`Ip::resolve`]).
     waiters: Vec<Waker>,
@@ -175,6 +180,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 stats: Ipv6Stats::default(),
                 errors: ErrorRate::new(),
                 path_mtus: Vec::new(),
+                redirects: Vec::new(),
                 replies: Vec::new(),
                 waiters: Vec::new(),
             }),
@@ -690,6 +696,23 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         }
     }
 
+    /// The neighbour a datagram to the unicast `dst` goes to: the first
+    /// hop a redirect gave (until it expires), else the configuration's
+    /// (on the link, or a default router).
+    fn route(&self, state: &State, dst: Ipv6Addr) -> Option<Ipv6Addr> {
+        if !state.redirects.is_empty() {
+            let now = self.clock.elapsed_ns();
+            if let Some(&(_, hop, _)) = state
+                .redirects
+                .iter()
+                .find(|&&(d, _, until)| d == dst && until > now)
+            {
+                return Some(hop);
+            }
+        }
+        state.conf.next_hop(dst)
+    }
+
     /// Another node uses, or checks, our tentative `addr`: give it up.
     fn dad_conflict(&self, addr: Ipv6Addr) {
         if self.state.borrow_mut().conf.dad_failed(addr) {
@@ -881,6 +904,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 | IcmpRepr::NeighborAdvert { .. }
                 | IcmpRepr::RouterAdvert { .. }
                 | IcmpRepr::RouterSolicit { .. }
+                | IcmpRepr::Redirect { .. }
         );
         // RFC 4861: neighbour discovery comes from the link only; RFC 6980
         // section 5: never in fragments (atomic ones included).
@@ -1078,6 +1102,45 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // New tentative addresses start DAD at once.
                 self.poll()?;
             }
+            IcmpRepr::Redirect {
+                target_addr,
+                dst_addr,
+                lladdr,
+            } => {
+                // RFC 4861 section 8.1: from the current first hop for the
+                // destination, at a link-local address; the target is a
+                // router (link-local) or the destination itself.
+                let valid = addr::is_link_local(src)
+                    && (addr::is_link_local(target_addr) || target_addr == dst_addr)
+                    && self.route(&self.state.borrow(), dst_addr) == Some(src);
+                if !valid {
+                    self.nd_drop();
+                    return Ok(());
+                }
+                let waiting = {
+                    let mut state = self.state.borrow_mut();
+                    state
+                        .redirects
+                        .retain(|&(d, _, until)| d != dst_addr && until > now);
+                    if state.redirects.len() >= MAX_REDIRECTS
+                        && let Some(i) =
+                            (0..state.redirects.len()).min_by_key(|&i| state.redirects[i].2)
+                    {
+                        state.redirects.swap_remove(i);
+                    }
+                    state.redirects.push((
+                        dst_addr,
+                        target_addr,
+                        now.saturating_add(REDIRECT_LIFETIME_NS),
+                    ));
+                    state.stats.redirects_taken += 1;
+                    match lladdr {
+                        Some(mac) => state.neighbours.seen(target_addr, mac, now),
+                        None => Vec::new(),
+                    }
+                };
+                self.flush(target_addr, waiting)?;
+            }
             // (No transport acts on them: counted only.)
             IcmpRepr::ParamProblem { .. } | IcmpRepr::TimeExceeded { .. } => {
                 self.state.borrow_mut().stats.errors_received += 1
@@ -1191,7 +1254,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             let hop = if dst.is_multicast() {
                 Hop::Mac(multicast_mac(dst))
             } else {
-                Hop::Neighbour(state.conf.next_hop(dst).ok_or(IpError::NoRoute(dst_ip))?)
+                Hop::Neighbour(self.route(&state, dst).ok_or(IpError::NoRoute(dst_ip))?)
             };
             state.ident = state.ident.wrapping_add(1);
             state.stats.sent += 1;
@@ -1256,6 +1319,12 @@ const PATH_MTU_LIFETIME_NS: u64 = 600_000_000_000;
 /// How many destinations' path MTUs are kept.
 const MAX_PATH_MTUS: usize = 32;
 
+/// How many destinations redirects may reroute.
+const MAX_REDIRECTS: usize = 16;
+
+/// How long a first hop a redirect gave lasts.
+const REDIRECT_LIFETIME_NS: u64 = 600_000_000_000;
+
 /// The MTU of the path to `dst` at `now`: the link's, or lower when a
 /// packet too big said so and the estimate has not expired.
 fn path_mtu(state: &State, dst: Ipv6Addr, now: u64) -> usize {
@@ -1290,7 +1359,7 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
         let solicit = {
             let mut state = self.state.borrow_mut();
             state.conf.source_for(dst6).ok_or(IpError::NoAddress(dst))?;
-            let hop = state.conf.next_hop(dst6).ok_or(IpError::NoRoute(dst))?;
+            let hop = self.route(&state, dst6).ok_or(IpError::NoRoute(dst))?;
             if state.neighbours.usable(&hop, now).is_some() {
                 return Ok(());
             }
@@ -1306,10 +1375,7 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
                 hop
             }
             None => self
-                .state
-                .borrow()
-                .conf
-                .next_hop(dst6)
+                .route(&self.state.borrow(), dst6)
                 .ok_or(IpError::NoRoute(dst))?,
         };
         // As in `Arp::query`: this task runs the layer's timers (the
@@ -1419,7 +1485,7 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
                 // (REACHABLE, STALE, DELAY or PROBE); without a route, the
                 // waiting path reports the error.
                 let now = self.clock.elapsed_ns();
-                let hop = state.conf.next_hop(dst6)?;
+                let hop = self.route(&state, dst6)?;
                 state.neighbours.usable(&hop, now)?;
             }
         }

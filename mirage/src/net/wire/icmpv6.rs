@@ -25,6 +25,7 @@ mod field {
     pub const RETRANS_TIME: Field = 12..16;
     pub const NEIGHBOR_FLAGS: usize = 4;
     pub const TARGET_ADDR: Field = 8..24;
+    pub const REDIRECT_DST: Field = 24..40;
 }
 
 /// The length of the ICMPv6 header (type, code, checksum and 4 bytes).
@@ -53,10 +54,13 @@ pub const TYPE_ROUTER_ADVERT: u8 = 134;
 pub const TYPE_NEIGHBOR_SOLICIT: u8 = 135;
 /// Message type: neighbor advertisement.
 pub const TYPE_NEIGHBOR_ADVERT: u8 = 136;
+/// Message type: redirect (RFC 4861 section 4.5).
+pub const TYPE_REDIRECT: u8 = 137;
 
 const RS_OPTIONS: usize = 8;
 const RA_OPTIONS: usize = 16;
 const NEIGHBOR_OPTIONS: usize = 24;
+const REDIRECT_OPTIONS: usize = 40;
 
 const FLAG_MANAGED: u8 = 0x80;
 const FLAG_OTHER: u8 = 0x40;
@@ -489,6 +493,17 @@ pub enum Repr<'a> {
         /// Source link-layer address option.
         lladdr: Option<MacAddr>,
     },
+    /// Redirect (RFC 4861 section 4.5).
+    Redirect {
+        /// The better first hop: a router's link-local address, or the
+        /// destination itself when it is on the link.
+        target_addr: Ipv6Addr,
+        /// The destination redirected.
+        dst_addr: Ipv6Addr,
+        /// Target link-layer address option (the redirected header option
+        /// is skipped).
+        lladdr: Option<MacAddr>,
+    },
     /// Neighbor advertisement.
     NeighborAdvert {
         /// R flag: the sender is a router.
@@ -544,7 +559,7 @@ impl<'a> Repr<'a> {
         let from =
             |start: usize| -> Result<&'a [u8], Error> { buf.get(start..).ok_or(Error::Truncated) };
         let (t, code) = (packet.msg_type(), packet.msg_code());
-        let ndp = (TYPE_ROUTER_SOLICIT..=TYPE_NEIGHBOR_ADVERT).contains(&t);
+        let ndp = (TYPE_ROUTER_SOLICIT..=TYPE_REDIRECT).contains(&t);
         if (ndp || t == TYPE_ECHO_REQUEST || t == TYPE_ECHO_REPLY) && code != 0 {
             return Err(Error::Malformed);
         }
@@ -615,6 +630,18 @@ impl<'a> Repr<'a> {
                     lladdr: o.target,
                 })
             }
+            TYPE_REDIRECT => {
+                let o = parse_opts(from(REDIRECT_OPTIONS)?)?;
+                let dst_addr = get_ipv6(buf, field::REDIRECT_DST);
+                if dst_addr.is_multicast() {
+                    return Err(Error::Malformed);
+                }
+                Ok(Repr::Redirect {
+                    target_addr: packet.target_addr(),
+                    dst_addr,
+                    lladdr: o.target,
+                })
+            }
             _ => Err(Error::Unsupported),
         }
     }
@@ -624,7 +651,7 @@ impl<'a> Repr<'a> {
             Repr::RouterSolicit { lladdr } | Repr::NeighborSolicit { lladdr, .. } => {
                 [lladdr.map(NdiscOption::SourceLinkLayerAddr), None, None]
             }
-            Repr::NeighborAdvert { lladdr, .. } => {
+            Repr::NeighborAdvert { lladdr, .. } | Repr::Redirect { lladdr, .. } => {
                 [lladdr.map(NdiscOption::TargetLinkLayerAddr), None, None]
             }
             Repr::RouterAdvert {
@@ -652,6 +679,7 @@ impl<'a> Repr<'a> {
             Repr::RouterSolicit { .. } => RS_OPTIONS,
             Repr::RouterAdvert { .. } => RA_OPTIONS,
             Repr::NeighborSolicit { .. } | Repr::NeighborAdvert { .. } => NEIGHBOR_OPTIONS,
+            Repr::Redirect { .. } => REDIRECT_OPTIONS,
         }
     }
 
@@ -758,6 +786,15 @@ impl<'a> Repr<'a> {
                     | if override_ { FLAG_OVERRIDE } else { 0 };
                 buf[field::TARGET_ADDR].copy_from_slice(&target_addr.octets());
                 (TYPE_NEIGHBOR_ADVERT, 0)
+            }
+            Repr::Redirect {
+                target_addr,
+                dst_addr,
+                ..
+            } => {
+                buf[field::TARGET_ADDR].copy_from_slice(&target_addr.octets());
+                buf[field::REDIRECT_DST].copy_from_slice(&dst_addr.octets());
+                (TYPE_REDIRECT, 0)
             }
         };
         buf[field::TYPE] = t;
@@ -922,6 +959,24 @@ mod tests {
         assert_eq!(&b[4..8], &[0, 1, 5, 0]);
         // A truncated header is refused, not a panic.
         assert!(Repr::parse(&Packet::new_unchecked(&b[..6]), s, d).is_err());
+    }
+
+    #[test]
+    fn redirect_round_trips_and_skips_the_redirected_header() {
+        let (s, d) = (a("fe80::1"), a("2001:db8::2"));
+        let r = Repr::Redirect {
+            target_addr: a("fe80::3"),
+            dst_addr: a("2001:db8::7"),
+            lladdr: Some(MacAddr([2, 0, 0, 0, 0, 3])),
+        };
+        let mut b = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut b[..]), s, d);
+        assert_eq!((b[0], b.len()), (TYPE_REDIRECT, 48));
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&b[..]), s, d), Ok(r));
+        // A redirected header option (type 4, 8 bytes) after it.
+        b.extend_from_slice(&[4, 1, 0, 0, 0, 0, 0, 0]);
+        Packet::new_unchecked(&mut b[..]).fill_checksum(s, d);
+        assert_eq!(Repr::parse(&Packet::new_unchecked(&b[..]), s, d), Ok(r));
     }
 
     #[test]
