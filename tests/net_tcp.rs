@@ -1396,3 +1396,24 @@ fn the_time_to_live_of_segments_is_configurable() {
         });
     }
 }
+
+/// RFC 9293 MUST-46 (section 3.9.1.1): an OPEN to a broadcast or multicast
+/// address is refused. The subnet's broadcast address (10.0.0.255 on A's
+/// /24) only the IP layer knows; the limited broadcast and multicast ones
+/// are refused as before. Nothing is sent (Linux: `ENETUNREACH`, which the
+/// socket stack says as `Unaddressable` too).
+#[test]
+fn a_connect_to_the_subnet_broadcast_address_is_refused() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, _b, _| async move {
+        use mirage::net::device::Network;
+        sleep_ns(2 * SEC).await;
+        let sent = a.net().stats().tx_frames;
+        for dst in ["10.0.0.255", "255.255.255.255", "224.0.0.1"] {
+            let r = a.tcp().connect(v4(dst), 80).await;
+            assert_eq!(r.err(), Some(TcpError::Unaddressable), "{dst}");
+        }
+        assert_eq!(a.net().stats().tx_frames, sent, "nothing sent");
+        assert_eq!(a.direct_tcp().occupancy().connections, 0);
+    });
+}

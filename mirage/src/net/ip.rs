@@ -251,6 +251,16 @@ pub trait Ip {
         self.addresses().contains(&addr)
     }
 
+    /// Whether `addr` is a broadcast address of one of our networks (an
+    /// IPv4 subnet's directed broadcast, which only the layer knows; the
+    /// limited broadcast and multicast addresses are plain to see). A
+    /// connection-oriented transport refuses to open a connection to one
+    /// (RFC 9293 section 3.9.1.1, MUST-46). Default: none.
+    fn is_broadcast(&self, addr: IpAddr) -> bool {
+        let _ = addr;
+        false
+    }
+
     /// The largest upper-layer payload that reaches `dst` without
     /// fragmentation.
     fn mtu(&self, dst: IpAddr) -> usize;
@@ -332,6 +342,9 @@ impl<T: Ip> Ip for &T {
     }
     fn has_address(&self, addr: IpAddr) -> bool {
         (**self).has_address(addr)
+    }
+    fn is_broadcast(&self, addr: IpAddr) -> bool {
+        (**self).is_broadcast(addr)
     }
     fn mtu(&self, dst: IpAddr) -> usize {
         (**self).mtu(dst)

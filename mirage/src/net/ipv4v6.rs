@@ -89,6 +89,13 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
             }
     }
 
+    fn is_broadcast(&self, addr: IpAddr) -> bool {
+        match addr {
+            IpAddr::V4(_) => self.v4.is_broadcast(addr),
+            IpAddr::V6(_) => self.v6.is_broadcast(addr),
+        }
+    }
+
     fn mtu(&self, dst: IpAddr) -> usize {
         match dst {
             IpAddr::V4(_) => self.v4.mtu(dst),

@@ -1937,6 +1937,21 @@ mod tests {
         .unwrap();
     }
 
+    /// A connect to a subnet's broadcast address is `Unaddressable`, as on
+    /// the direct stack (RFC 9293 MUST-46; Linux: `ENETUNREACH`).
+    #[test]
+    fn a_socket_stack_connect_to_a_broadcast_address_is_unaddressable() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let r = tcp
+                .connect(Ipv4Addr::new(127, 255, 255, 255).into(), 80)
+                .await;
+            assert_eq!(r.err(), Some(TcpError::Unaddressable));
+        })
+        .unwrap();
+    }
+
     /// Connections leave from the configured address of their family, as
     /// the seed's socket stack binds before connecting (the kernel would
     /// choose by route: 127.0.0.1 toward 127.0.0.1); without one, the

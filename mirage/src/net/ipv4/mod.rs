@@ -752,6 +752,14 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         matches!((addr, config), (IpAddr::V4(a), Some(c)) if a == c.address.address())
     }
 
+    fn is_broadcast(&self, addr: IpAddr) -> bool {
+        let config = self.state.borrow().config;
+        matches!(
+            (addr, config),
+            (IpAddr::V4(a), Some(c)) if c.address.len() < 31 && a == subnet_broadcast(&c.address)
+        )
+    }
+
     fn mtu(&self, _dst: IpAddr) -> usize {
         self.eth.mtu().saturating_sub(HEADER_LEN)
     }

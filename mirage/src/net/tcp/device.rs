@@ -534,8 +534,10 @@ impl<I: Ip, C: Mclock> Tcp for DirectTcp<I, C> {
         // stack's dual-stack sockets: it must not go on the wire.)
         let dst = dst.to_canonical();
         // (An endpoint that is not one host's: refused before resolving,
-        // as the engine refuses it.)
-        if port == 0 || !super::valid_unicast(dst) {
+        // as the engine refuses it; so is a broadcast address of one of
+        // our networks, which only the IP layer knows: RFC 9293 section
+        // 3.9.1.1, MUST-46.)
+        if port == 0 || !super::valid_unicast(dst) || self.ip.is_broadcast(dst) {
             return Err(TcpError::Unaddressable);
         }
         let src = self.ip.src(dst).ok_or(TcpError::Unaddressable)?;
