@@ -225,65 +225,31 @@ fn time_wait_record_of_a_late_close_expires_in_time() {
     assert_empty(&p.us);
 }
 
-#[test]
-fn rto_is_three_seconds_after_a_syn_timed_out() {
-    // RFC 6298 (5.7): when the timer expired awaiting the ACK of a SYN
-    // and the RTO is below 3 s, it MUST be 3 s once data transmission
-    // begins (until a round-trip sample, which the retransmitted SYN could
-    // not give).
+/// An active open whose SYN was lost once (resent at 1 s) and whose
+/// SYN-ACK then came (at 1.01 s, or with `lost` false at 10 ms, after the
+/// first SYN): the engine, the connection and the time.
+fn opened_actively(lost: bool) -> (crate::net::tcp::TcpEngine, crate::net::tcp::ConnId, u64) {
     let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
     let id = us.connect(0, (A, 0), (B, 80)).unwrap();
     let syn = flush(&mut us, 0).remove(0);
-    // The SYN is lost: resent after the initial RTO (1 s).
-    let again = flush(&mut us, 1_000 * MS);
-    assert_eq!(again.len(), 1);
-    assert_eq!(again[0].flags, Flags::SYN);
+    let mut now = 10 * MS;
+    if lost {
+        let again = flush(&mut us, 1_000 * MS);
+        assert_eq!(again.len(), 1, "the SYN again");
+        assert_eq!(again[0].flags, Flags::SYN);
+        now = 1_010 * MS;
+    }
     let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
     synack.options.mss = Some(1460);
-    feed(&mut us, 1_010 * MS, &synack);
-    let i = us.info(id).unwrap();
-    assert_eq!(i.state, State::Established);
-    assert_eq!(i.rto_ns, 3_000 * MS);
+    feed(&mut us, now, &synack);
+    assert_eq!(us.info(id).unwrap().state, State::Established);
+    (us, id, now)
 }
 
-#[test]
-fn rto_is_three_seconds_after_a_syn_ack_timed_out() {
-    // RFC 6298 (5.7) on the passive side: the SYN-ACK timed out.
-    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
-    let l = us.listen(80, 8).unwrap();
-    let syn = Seg::peer_syn(crate::net::wire::tcp::Options {
-        mss: Some(1460),
-        ..Default::default()
-    });
-    let synack = feed(&mut us, 0, &syn).remove(0);
-    let again = flush(&mut us, 1_000 * MS);
-    assert_eq!(again.len(), 1, "the SYN-ACK again");
-    let ack = synack.reply(SeqNumber(1001), synack.seq + 1, Flags::ACK);
-    feed(&mut us, 1_010 * MS, &ack);
-    let id = us.accept(l).unwrap().expect("established");
-    assert_eq!(us.info(id).unwrap().rto_ns, 3_000 * MS);
-}
-
-#[test]
-fn the_initial_window_is_one_segment_after_a_syn_or_syn_ack_timed_out() {
-    // RFC 5681 section 3.1 (and RFC 6928 section 2): if the SYN or
-    // SYN-ACK is lost, the initial window after a correctly transmitted
-    // SYN MUST be one segment. Active side: our SYN was resent.
-    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
-    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
-    let syn = flush(&mut us, 0).remove(0);
-    assert_eq!(flush(&mut us, 1_000 * MS).len(), 1, "the SYN again");
-    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
-    synack.options.mss = Some(1460);
-    feed(&mut us, 1_010 * MS, &synack);
-    let i = us.info(id).unwrap();
-    assert_eq!(i.state, State::Established);
-    assert_eq!(i.cwnd, i.mss, "{i:?}");
-    us.send(id, &[7u8; 10_000]).unwrap();
-    let out = flush(&mut us, 1_020 * MS);
-    assert_eq!(out.len(), 1, "one segment: {out:?}");
-
-    // Passive side: our SYN-ACK was resent.
+/// A passive open whose SYN-ACK was lost once (resent at 1 s) and whose
+/// ACK then came (at 1.01 s): the engine and the accepted connection.
+fn opened_passively_after_a_lost_syn_ack() -> (crate::net::tcp::TcpEngine, crate::net::tcp::ConnId)
+{
     let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
     let l = us.listen(80, 8).unwrap();
     let syn = Seg::peer_syn(crate::net::wire::tcp::Options {
@@ -295,16 +261,43 @@ fn the_initial_window_is_one_segment_after_a_syn_or_syn_ack_timed_out() {
     let ack = synack.reply(SeqNumber(1001), synack.seq + 1, Flags::ACK);
     feed(&mut us, 1_010 * MS, &ack);
     let id = us.accept(l).unwrap().expect("established");
+    (us, id)
+}
+
+#[test]
+fn rto_is_three_seconds_after_a_syn_timed_out() {
+    // RFC 6298 (5.7): when the timer expired awaiting the ACK of a SYN
+    // and the RTO is below 3 s, it MUST be 3 s once data transmission
+    // begins (until a round-trip sample, which the retransmitted SYN could
+    // not give).
+    let (us, id, _) = opened_actively(true);
+    assert_eq!(us.info(id).unwrap().rto_ns, 3_000 * MS);
+}
+
+#[test]
+fn rto_is_three_seconds_after_a_syn_ack_timed_out() {
+    // RFC 6298 (5.7) on the passive side: the SYN-ACK timed out.
+    let (us, id) = opened_passively_after_a_lost_syn_ack();
+    assert_eq!(us.info(id).unwrap().rto_ns, 3_000 * MS);
+}
+
+#[test]
+fn the_initial_window_is_one_segment_after_a_syn_or_syn_ack_timed_out() {
+    // RFC 5681 section 3.1 (and RFC 6928 section 2): if the SYN or
+    // SYN-ACK is lost, the initial window after a correctly transmitted
+    // SYN MUST be one segment. Active side: our SYN was resent.
+    let (mut us, id, now) = opened_actively(true);
     let i = us.info(id).unwrap();
     assert_eq!(i.cwnd, i.mss, "{i:?}");
-
+    us.send(id, &[7u8; 10_000]).unwrap();
+    let out = flush(&mut us, now + 10 * MS);
+    assert_eq!(out.len(), 1, "one segment: {out:?}");
+    // Passive side: our SYN-ACK was resent.
+    let (us, id) = opened_passively_after_a_lost_syn_ack();
+    let i = us.info(id).unwrap();
+    assert_eq!(i.cwnd, i.mss, "{i:?}");
     // Without a loss the initial window is the usual one.
-    let mut us = crate::net::tcp::TcpEngine::new(Config::default(), [1; 32]);
-    let id = us.connect(0, (A, 0), (B, 80)).unwrap();
-    let syn = flush(&mut us, 0).remove(0);
-    let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
-    synack.options.mss = Some(1460);
-    feed(&mut us, 10 * MS, &synack);
+    let (us, id, _) = opened_actively(false);
     let i = us.info(id).unwrap();
     assert_eq!(i.cwnd, 10 * i.mss, "{i:?}");
 }
