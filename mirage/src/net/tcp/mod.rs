@@ -2,6 +2,10 @@
 //! I/O: the IP layer hands it segments and gives it a way to send them; it
 //! never touches a device, a clock or an executor.
 //!
+//! `RFC9293.md`, next to this module's source, lists every requirement of
+//! RFC 9293's appendix B and of the RFCs it points to, with where the
+//! engine meets it, or that it does not.
+//!
 //! # The interface with the stack
 //!
 //! A [`TcpEngine`] holds every connection and listener. The stack's runner
