@@ -475,11 +475,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // first is a next header not recognized there: parameter
                 // problem code 1 at the field that names it (as Linux).
                 Err(crate::net::wire::Error::Malformed) => {
-                    let fault = HeaderFault::Problem {
-                        code: 1,
-                        at: 0,
-                        to_group: false,
-                    };
+                    let fault = HeaderFault::problem(1, 0);
                     self.ext_header_fault(src, dst, whole, field, fault);
                     return None;
                 }
@@ -515,11 +511,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 // header, RFC 8200 section 4.1: not after a fragment header.)
                 match upper_layer_checked(f.next_header, rest) {
                     _ if after_fragment_hbh(&f) => {
-                        let fault = HeaderFault::Problem {
-                            code: 1,
-                            at: 0,
-                            to_group: false,
-                        };
+                        let fault = HeaderFault::problem(1, 0);
                         let at = HEADER_LEN + offset - FRAGMENT_HEADER_LEN;
                         self.ext_header_fault(src, dst, whole, at, fault);
                         return None;
@@ -543,11 +535,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             // long (RFC 8200 section 4.5): else it is discarded, with
             // parameter problem code 0 pointing at the payload length.
             Some(f) if f.more_fragments && !(payload.len() - offset).is_multiple_of(8) => {
-                let fault = HeaderFault::Problem {
-                    code: 0,
-                    at: 4,
-                    to_group: false,
-                };
+                let fault = HeaderFault::problem(0, 4);
                 self.ext_header_fault(src, dst, whole, 0, fault);
                 return None;
             }
@@ -559,11 +547,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 if payload.len() - FRAGMENT_HEADER_LEN + usize::from(f.frag_offset)
                     > usize::from(u16::MAX) =>
             {
-                let fault = HeaderFault::Problem {
-                    code: 0,
-                    at: 2,
-                    to_group: false,
-                };
+                let fault = HeaderFault::problem(0, 2);
                 self.ext_header_fault(
                     src,
                     dst,
@@ -577,11 +561,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             // header chain, the upper-layer header included; else it is
             // dropped, with parameter problem code 3.
             Some(f) if f.frag_offset == 0 && !chain_complete(f.next_header, &payload[offset..]) => {
-                let fault = HeaderFault::Problem {
-                    code: 3,
-                    at: 0,
-                    to_group: false,
-                };
+                let fault = HeaderFault::problem(3, 0);
                 self.ext_header_fault(src, dst, whole, 0, fault);
                 return None;
             }
@@ -1537,6 +1517,18 @@ enum HeaderFault {
     Problem { code: u8, at: usize, to_group: bool },
 }
 
+impl HeaderFault {
+    /// Parameter problem with `code` at byte `at`, not sent about a packet
+    /// to a multicast address.
+    fn problem(code: u8, at: usize) -> Self {
+        HeaderFault::Problem {
+            code,
+            at,
+            to_group: false,
+        }
+    }
+}
+
 /// Processes the extension header `h` as a host does: the options of a
 /// hop-by-hop or destination options header (none is recognized but the
 /// padding, so each acts as its type's two high-order bits say, RFC 8200
@@ -1579,11 +1571,7 @@ fn check_ext_header(h: &wire::ExtHeader<'_>) -> Result<(), HeaderFault> {
             Ok(())
         }
         NextHeader::Routing if h.data.get(3).is_some_and(|&left| left != 0) => {
-            Err(HeaderFault::Problem {
-                code: 0,
-                at: 2,
-                to_group: false,
-            })
+            Err(HeaderFault::problem(0, 2))
         }
         _ => Ok(()),
     }
@@ -1652,11 +1640,7 @@ mod tests {
         );
         assert_eq!(
             check_ext_header(&header(&[17, 0, 0, 0xde, 0, 0, 0, 0])),
-            Err(HeaderFault::Problem {
-                code: 2,
-                at: 3,
-                to_group: false
-            })
+            Err(HeaderFault::problem(2, 3))
         );
         // An option running past the header, or without its length.
         assert_eq!(

@@ -380,11 +380,7 @@ impl Conn {
             // they went unanswered for the user timeout). Nobody holds an
             // orphan: a peer keeping its window shut must not keep it
             // forever either (Linux's orphan retries likewise).
-            let unanswered = match self.user_timeout {
-                Some(t) => self.probes_out > 0 && now.saturating_sub(self.probes_since) >= t,
-                None => self.probes_out >= config.max_retries,
-            };
-            if unanswered
+            if self.probes_unanswered(now, config.max_retries)
                 || (self.owner == super::conn::Owner::Orphan
                     && self.persist_backoff > config.max_retries)
             {
@@ -405,11 +401,7 @@ impl Conn {
                     self.keepalive_at = Some(now + k.idle_ns);
                     return false;
                 }
-                let unanswered = match self.user_timeout {
-                    Some(t) => self.probes_out > 0 && now.saturating_sub(self.probes_since) >= t,
-                    None => self.probes_out >= k.count,
-                };
-                if unanswered {
+                if self.probes_unanswered(now, k.count) {
                     self.terminate(Some(TcpError::TimedOut));
                     return true;
                 }
@@ -420,6 +412,16 @@ impl Conn {
             }
         }
         false
+    }
+
+    /// Whether the peer left the probes unanswered long enough to give up:
+    /// `count` of them, or with a user timeout, for that long since the
+    /// first.
+    fn probes_unanswered(&self, now: u64, count: u32) -> bool {
+        match self.user_timeout {
+            Some(t) => self.probes_out > 0 && now.saturating_sub(self.probes_since) >= t,
+            None => self.probes_out >= count,
+        }
     }
 
     /// A zero-window or keep-alive probe goes out now, unanswered so far.
