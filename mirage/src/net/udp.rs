@@ -13,11 +13,12 @@ use core::cell::RefCell;
 use core::fmt;
 use core::future::poll_fn;
 use core::net::IpAddr;
-use core::task::{Poll, Waker};
+use core::task::Poll;
 
 use crate::net::ip::{Datagram, Ip, IpError, SendOptions, protocol};
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::udp::{self as wire, HEADER_LEN};
+use crate::rt::Waiters;
 
 /// The addresses and ports of a datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,10 +178,10 @@ impl Default for Config {
 struct Socket {
     queue: VecDeque<(Meta, Vec<u8>)>,
     bytes: usize,
-    /// The receives waiting, by token ([`State::last_token`]): several
-    /// tasks may receive on one socket, and each is woken by the next
-    /// datagram; a receive dropped while waiting takes its waker out.
-    wakers: Vec<(u64, Waker)>,
+    /// The receives waiting: several tasks may receive on one socket, and
+    /// each is woken by the next datagram; a receive dropped while waiting
+    /// takes its waker out.
+    waiters: Waiters,
 }
 
 struct State {
@@ -189,8 +190,6 @@ struct State {
     free: Vec<Vec<u8>>,
     next_ephemeral: u16,
     stats: UdpStats,
-    /// The last token given to a waiting receive.
-    last_token: u64,
 }
 
 /// The first ephemeral port (RFC 6335).
@@ -231,7 +230,6 @@ impl<I: Ip> DirectUdp<I> {
                 free: Vec::new(),
                 next_ephemeral: EPHEMERAL_FIRST + (seed % span) as u16,
                 stats: UdpStats::default(),
-                last_token: 0,
             }),
         }
     }
@@ -404,10 +402,7 @@ impl<I: Ip> DirectUdp<I> {
             },
             buf,
         ));
-        // (Popped: cheaper than a `drain`, on every datagram.)
-        while let Some((_, waker)) = socket.wakers.pop() {
-            waker.wake();
-        }
+        socket.waiters.wake_all();
         state.stats.delivered += 1;
         Delivery::Delivered
     }
@@ -445,7 +440,7 @@ impl<I: Ip> Udp for DirectUdp<I> {
             Socket {
                 queue: VecDeque::new(),
                 bytes: 0,
-                wakers: Vec::new(),
+                waiters: Waiters::default(),
             },
         );
         Ok(DirectSocket { udp: self, port })
@@ -513,9 +508,8 @@ impl<I> Drop for RecvWaiter<I> {
         }
         if let Ok(mut state) = self.udp.state.try_borrow_mut()
             && let Some(socket) = state.sockets.get_mut(&self.port)
-            && let Some(i) = socket.wakers.iter().position(|(t, _)| *t == self.token)
         {
-            socket.wakers.swap_remove(i);
+            socket.waiters.cancel(self.token);
         }
     }
 }
@@ -543,16 +537,8 @@ impl<I: Ip> UdpSocket for DirectSocket<I> {
             }
             Ok(None) => {
                 let mut state = self.udp.state.borrow_mut();
-                let state = &mut *state;
                 if let Some(socket) = state.sockets.get_mut(&self.port) {
-                    if *token == 0 {
-                        state.last_token += 1;
-                        *token = state.last_token;
-                    }
-                    match socket.wakers.iter_mut().find(|(t, _)| t == token) {
-                        Some((_, w)) => w.clone_from(cx.waker()),
-                        None => socket.wakers.push((*token, cx.waker().clone())),
-                    }
+                    socket.waiters.register(token, cx.waker());
                 }
                 Poll::Pending
             }

@@ -39,6 +39,7 @@ mod select;
 mod signal;
 mod timer;
 mod virtual_time;
+mod waiters;
 #[allow(unsafe_code)]
 mod waker;
 
@@ -50,6 +51,7 @@ pub use select::{Deadline, Either, MovingDeadline, Select, deadline, select};
 pub use signal::Signal;
 pub use timer::{Elapsed, Sleep, sleep_ns, sleep_until, timeout};
 pub use virtual_time::VirtualPlatform;
+pub(crate) use waiters::Waiters;
 
 /// What a target supplies to the executor: its monotonic clock and its idle
 /// step.

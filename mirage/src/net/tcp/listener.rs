@@ -5,8 +5,8 @@
 //! while after cookies were sent.
 
 use super::{ConnId, ListenerId, TcpEngine, TcpError};
+use crate::rt::Waiters;
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
 use core::task::Waker;
 
 /// How long after the last cookie was sent cookie ACKs are accepted
@@ -22,15 +22,11 @@ pub(crate) struct Listener {
     pub(crate) half_open: usize,
     /// Established connections not yet accepted.
     pub(crate) queue: VecDeque<ConnId>,
-    /// The futures waiting to accept, each once, by token (0: registered
-    /// by [`TcpEngine::register_accept_waker`], once per task): several
-    /// may accept on one listener, and each is woken by the next
-    /// connection. A future with a token takes its waker out when dropped
-    /// ([`TcpEngine::cancel_accept_waiter`]): the list holds the waiting
-    /// futures only.
-    wakers: Vec<(u64, Waker)>,
-    /// The last token given to a waiting future.
-    last_token: u64,
+    /// The tasks and futures waiting to accept: several may accept on one
+    /// listener, and each is woken by the next connection. A future with a
+    /// token takes its waker out when dropped
+    /// ([`TcpEngine::cancel_accept_waiter`]).
+    waiters: Waiters,
     /// Cookie ACKs are accepted until then.
     pub(crate) cookies_until: Option<u64>,
 }
@@ -42,8 +38,7 @@ impl Listener {
             backlog: backlog.max(1),
             half_open: 0,
             queue: VecDeque::new(),
-            wakers: Vec::new(),
-            last_token: 0,
+            waiters: Waiters::default(),
             cookies_until: None,
         }
     }
@@ -56,38 +51,13 @@ impl Listener {
     /// Registers `w` to be woken by the next connection, besides the
     /// other tasks waiting (a task waiting again is not added twice).
     pub(crate) fn register(&mut self, w: &Waker) {
-        if !self.wakers.iter().any(|(t, o)| *t == 0 && o.will_wake(w)) {
-            self.wakers.push((0, w.clone()));
-        }
-    }
-
-    /// Registers the waker `w` of the waiting future `token` (0: a future
-    /// that has none yet, which this gives it), in place of its earlier
-    /// one.
-    fn register_waiter(&mut self, token: &mut u64, w: &Waker) {
-        if *token == 0 {
-            self.last_token += 1;
-            *token = self.last_token;
-        }
-        match self.wakers.iter_mut().find(|(t, _)| t == token) {
-            Some((_, o)) => o.clone_from(w),
-            None => self.wakers.push((*token, w.clone())),
-        }
-    }
-
-    /// Takes the waker of the future `token` out (it stopped waiting).
-    fn cancel_waiter(&mut self, token: u64) {
-        if let Some(i) = self.wakers.iter().position(|(t, _)| *t == token) {
-            self.wakers.swap_remove(i);
-        }
+        self.waiters.register_task(w);
     }
 
     /// Wakes every task waiting to accept (those that find the queue
     /// empty register again).
     pub(crate) fn wake(&mut self) {
-        for (_, w) in self.wakers.drain(..) {
-            w.wake();
-        }
+        self.waiters.wake_all();
     }
 }
 
@@ -104,7 +74,7 @@ impl TcpEngine {
         token: &mut u64,
     ) -> Result<(), TcpError> {
         let li = self.listener_mut(l).ok_or(TcpError::InvalidHandle)?;
-        li.register_waiter(token, w);
+        li.waiters.register(token, w);
         Ok(())
     }
 
@@ -114,7 +84,7 @@ impl TcpEngine {
     /// gone or the waker was woken already.
     pub fn cancel_accept_waiter(&mut self, l: ListenerId, token: u64) {
         if let Some(li) = self.listener_mut(l) {
-            li.cancel_waiter(token);
+            li.waiters.cancel(token);
         }
     }
 }
