@@ -196,3 +196,35 @@ fn only_our_addresses_are_answered_and_a_request_flood_is_bounded() {
     let stats = b.eth.device().stats();
     assert!(stats.rx_frames >= 5000 || stats.rx_dropped > 0);
 }
+
+/// An upper layer's doubt (TCP's negative advice) about a neighbour that
+/// is there: ARP checks the entry with a request to its link address, the
+/// neighbour answers, and the entry stays; a second doubt while the first
+/// check runs sends nothing more.
+#[test]
+fn a_doubted_neighbour_that_answers_keeps_its_entry() {
+    let (ex, a, b) = pair(LinkConfig::default());
+    let (arp_a, arp_b) = (a.arp, b.arp);
+    let mac_b = b.eth.mac();
+    ex.block_on(async move {
+        arp_a.set_ips(&[A]).unwrap();
+        arp_b.set_ips(&[B]).unwrap();
+        send(arp_a, B, 1, 20);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(arp_a.cached(B), Some(mac_b));
+        let (sent, answered) = (arp_a.stats().requests_sent, arp_b.stats().replies_sent);
+        arp_a.revalidate(B).unwrap();
+        arp_a.revalidate(B).unwrap();
+        sleep_ns(10 * SEC).await;
+        assert_eq!(arp_a.stats().revalidations, 1);
+        assert_eq!(arp_a.stats().requests_sent, sent + 1);
+        assert_eq!(arp_b.stats().replies_sent, answered + 1);
+        assert_eq!(arp_a.cached(B), Some(mac_b));
+        // Still used without a new resolution.
+        send(arp_a, B, 2, 20);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(arp_a.stats().requests_sent, sent + 1);
+    })
+    .unwrap();
+    assert_eq!(*b.received.borrow(), vec![vec![1u8; 20], vec![2; 20]]);
+}

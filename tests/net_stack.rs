@@ -2379,6 +2379,17 @@ fn an_icmp_redirect_from_the_gateway_reroutes_a_destination() {
         a.udp().write(None, far, 9, b"four").await.unwrap();
         sleep_ns(SEC / 10).await;
         assert_eq!(seen(&faults).0, 3, "a redirect outlived the configuration");
+        // Negative advice about the destination (TCP's, at R1) forgets the
+        // redirect too (RFC 1122 3.3.1.4): through the gateway again.
+        redirect("10.0.0.2");
+        sleep_ns(SEC / 10).await;
+        let _ = a.udp().write(None, far, 9, b"five").await;
+        sleep_ns(SEC / 10).await;
+        assert_eq!(seen(&faults).0, 3);
+        a.ip().negative_advice(far);
+        a.udp().write(None, far, 9, b"six").await.unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(seen(&faults).0, 4, "the redirect outlived negative advice");
     });
 }
 
@@ -2469,6 +2480,12 @@ fn an_icmpv6_redirect_from_the_router_changes_the_first_hop() {
         send();
         sleep_ns(SEC / 10).await;
         assert_eq!(sent_to(&faults), [mac_b, mac_b, target_mac.0]);
+        // Negative advice about the destination (TCP's, at R1) forgets the
+        // redirect: through the router again.
+        a.ip().negative_advice(IpAddr::V6(far));
+        send();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(sent_to(&faults), [mac_b, mac_b, target_mac.0, mac_b]);
     });
 }
 

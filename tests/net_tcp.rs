@@ -1417,3 +1417,101 @@ fn a_connect_to_the_subnet_broadcast_address_is_refused() {
         assert_eq!(a.direct_tcp().occupancy().connections, 0);
     });
 }
+
+/// A neighbour whose cached link address went stale: A's ARP entry for B
+/// is overwritten with an address nobody has (as when B's interface was
+/// replaced and B did not announce itself). A's segments go nowhere until,
+/// at R1 (3 retransmission timeouts in a row, RFC 9293 section 3.8.3), TCP
+/// passes negative advice to IP, whose ARP checks the entry by unicast
+/// requests; nobody answers, the entry goes, a later retransmission
+/// resolves B afresh by broadcast, and the stream carries on. The
+/// application sees the delivery problem meanwhile
+/// (`Flow::consecutive_timeouts`). Without the advice A would resend to the
+/// dead address until it gave up, some 9 minutes later.
+#[test]
+fn negative_advice_at_r1_re_resolves_a_neighbour_gone_stale() {
+    use embedded_io_async::ReadReady;
+    use mirage::net::MacAddr;
+    use mirage::net::ethernet::Ethernet;
+    use mirage::net::wire::arp::{Operation, Packet, Repr};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5010).await;
+        flow.set_nodelay(true).unwrap();
+        let mut buf = [0u8; 6];
+        flow.write_all(b"before").await.unwrap();
+        peer.read_exact(&mut buf).await.unwrap();
+        sleep_ns(SEC).await;
+        let (addr_a, addr_b) = (
+            std::net::Ipv4Addr::new(10, 0, 0, 1),
+            std::net::Ipv4Addr::new(10, 0, 0, 2),
+        );
+        assert_eq!(a.arp().cached(addr_b), Some(b.ethernet().mac()));
+        // A reply from B's address at a link address nobody has.
+        let stale = MacAddr([2, 0xde, 0xad, 0, 0, 1]);
+        let mut packet = [0u8; mirage::net::wire::arp::PACKET_LEN];
+        Repr {
+            operation: Operation::Reply,
+            source_hardware_addr: stale,
+            source_protocol_addr: addr_b,
+            target_hardware_addr: a.ethernet().mac(),
+            target_protocol_addr: addr_a,
+        }
+        .emit(&mut Packet::new_unchecked(&mut packet[..]));
+        a.arp().input(&packet).unwrap();
+        assert_eq!(a.arp().cached(addr_b), Some(stale));
+        assert_eq!(flow.consecutive_timeouts().unwrap(), 0);
+
+        flow.write_all(b"after!").await.unwrap();
+        // Timeouts at about 0.2, 0.6 and 1.4 s: R1 reached.
+        sleep_ns(2 * SEC).await;
+        assert!(flow.consecutive_timeouts().unwrap() >= 3);
+        assert!(a.direct_tcp().stats().negative_advice >= 1);
+        assert_eq!(a.arp().stats().revalidations, 1);
+        assert!(!peer.read_ready().unwrap(), "B got data sent to nobody");
+        // Three unanswered unicast requests a second apart, the entry
+        // removed, the next retransmission (about 6.2 s) resolves B.
+        sleep_ns(18 * SEC).await;
+        assert!(peer.read_ready().unwrap(), "the stream did not resume");
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"after!");
+        assert_eq!(a.arp().cached(addr_b), Some(b.ethernet().mac()));
+        sleep_ns(SEC).await;
+        assert_eq!(flow.consecutive_timeouts().unwrap(), 0);
+        // The connection is whole both ways.
+        peer.write_all(b"answer").await.unwrap();
+        flow.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"answer");
+    });
+}
+
+/// Over IPv6, TCP's negative advice at R1 makes the first hop's REACHABLE
+/// neighbour entry STALE, so that neighbour unreachability detection
+/// checks it when it is next used (DELAY, then a unicast probe, which the
+/// neighbour answers here: REACHABLE again), and the connection carries
+/// on.
+#[test]
+fn negative_advice_over_ipv6_has_the_neighbour_checked() {
+    use mirage::net::ip::Ip;
+    use mirage::net::ndp::cache::Reachability;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v6("fd00::2"), 5011).await;
+        let b6: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+        assert_eq!(a.ipv6().neighbour(b6), Some(Reachability::Reachable));
+        a.ip().negative_advice(v6("fd00::2"));
+        assert_eq!(a.ipv6().neighbour(b6), Some(Reachability::Stale));
+        flow.write_all(b"more").await.unwrap();
+        let mut buf = [0u8; 4];
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(a.ipv6().neighbour(b6), Some(Reachability::Delay));
+        sleep_ns(7 * SEC).await;
+        assert_eq!(a.ipv6().neighbour(b6), Some(Reachability::Reachable));
+        flow.write_all(b"still").await.unwrap();
+        let mut buf = [0u8; 5];
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"still");
+    });
+}

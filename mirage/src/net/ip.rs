@@ -274,6 +274,16 @@ pub trait Ip {
         false
     }
 
+    /// Negative advice from a transport (RFC 9293 section 3.8.3: TCP's
+    /// retransmissions to `dst` reached R1; RFC 1122 section 3.3.1.4): the
+    /// path to `dst` may be broken. A layer forgets the redirect it took
+    /// for `dst`, if any, and has the first hop's link address checked
+    /// (IPv4: ARP's unicast poll, [`crate::net::arp::Arp::revalidate`];
+    /// IPv6: neighbour unreachability detection). Default: nothing.
+    fn negative_advice(&self, dst: IpAddr) {
+        let _ = dst;
+    }
+
     /// Sends a datagram of `len` payload bytes to `dst` without waiting (see
     /// the module's contract): `fill(src, payload)` writes the payload.
     fn send(
@@ -351,6 +361,9 @@ impl<T: Ip> Ip for &T {
     }
     fn redirect(&self, from: IpAddr, dst: IpAddr, gateway: IpAddr) -> bool {
         (**self).redirect(from, dst, gateway)
+    }
+    fn negative_advice(&self, dst: IpAddr) {
+        (**self).negative_advice(dst)
     }
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         (**self).resolve(dst).await

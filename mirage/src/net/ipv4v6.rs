@@ -111,6 +111,15 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
             }
     }
 
+    fn negative_advice(&self, dst: IpAddr) {
+        if self.enabled(dst) {
+            match dst {
+                IpAddr::V4(_) => self.v4.negative_advice(dst),
+                IpAddr::V6(_) => self.v6.negative_advice(dst),
+            }
+        }
+    }
+
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         if !self.enabled(dst) {
             return Err(IpError::NoAddress(dst));

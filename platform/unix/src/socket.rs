@@ -402,6 +402,32 @@ fn setsockopt(fd: i32, level: i32, name: i32, value: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// The kernel's view of `stream`'s connection (`TCP_INFO`).
+///
+/// # Errors
+///
+/// The error of `getsockopt(2)`.
+pub fn tcp_info(stream: &TcpStream) -> io::Result<libc::tcp_info> {
+    // SAFETY: `tcp_info` is plain integers, for which zeros are valid.
+    let mut info: libc::tcp_info = unsafe { core::mem::zeroed() };
+    let mut len = size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` and `len` are live and writable for the whole call;
+    // `len` holds the size of `info`, which bounds what the kernel writes.
+    let rc = unsafe {
+        libc::getsockopt(
+            stream.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &raw mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(info)
+}
+
 /// Reads an integer socket option.
 fn getsockopt(fd: i32, level: i32, name: i32) -> io::Result<u32> {
     let mut value: libc::c_int = 0;

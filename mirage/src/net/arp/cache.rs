@@ -7,6 +7,14 @@
 //! the oldest entries instead of growing the table), at most
 //! `queue_limit` waiting packets per address, a pending entry is retried
 //! `retries` times every `retry_ns` and then dropped with its queue.
+//!
+//! A resolved entry an upper layer doubts ([`Cache::revalidate`]: TCP's
+//! negative advice, RFC 9293 section 3.8.3) keeps serving while it is
+//! checked by unicast requests to its link address, `probes` of them
+//! `retry_ns` apart (RFC 1122 section 2.3.2.1's unicast poll); an answer
+//! (any ARP packet from the address) confirms it, silence removes it, so
+//! that the next packet resolves the address afresh by broadcast (the
+//! neighbour may have moved to another link address).
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -28,11 +36,14 @@ pub struct Config {
     pub retry_ns: u64,
     /// Requests sent after the first before giving up.
     pub retries: u32,
+    /// Unicast requests that check a doubted entry before it is removed.
+    pub probes: u32,
 }
 
 impl Default for Config {
     /// MirageOS's arp defaults: 20 minutes of validity, a request every
     /// second, 5 retries; bounded at 1024 entries and 16 waiting packets.
+    /// A doubted entry gets 3 unicast requests (Linux's `ucast_solicit`).
     fn default() -> Self {
         Config {
             capacity: 1024,
@@ -40,6 +51,7 @@ impl Default for Config {
             lifetime_ns: 1_200_000_000_000,
             retry_ns: 1_000_000_000,
             retries: 5,
+            probes: 3,
         }
     }
 }
@@ -56,7 +68,18 @@ enum Entry<P> {
         mac: MacAddr,
         expires: u64,
         created: u64,
+        /// Being checked ([`Cache::revalidate`]).
+        probe: Option<Probe>,
     },
+}
+
+/// The unicast poll of a doubted entry.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    /// When the next request goes (or the entry is removed).
+    next_request: u64,
+    /// Requests sent so far.
+    sent: u32,
 }
 
 impl<P> Entry<P> {
@@ -104,6 +127,9 @@ pub struct Due {
     pub requests: Vec<Ipv4Addr>,
     /// Addresses given up on (their waiting packets were dropped).
     pub failed: Vec<Ipv4Addr>,
+    /// Doubted entries to check now: a request to the address, sent to
+    /// its cached link address.
+    pub probes: Vec<(Ipv4Addr, MacAddr)>,
 }
 
 impl<P> Cache<P> {
@@ -259,6 +285,7 @@ impl<P> Cache<P> {
                         mac,
                         expires,
                         created,
+                        probe: None,
                     },
                 );
                 match old {
@@ -274,6 +301,7 @@ impl<P> Cache<P> {
                         mac,
                         expires,
                         created: now,
+                        probe: None,
                     },
                 );
                 Vec::new()
@@ -290,6 +318,33 @@ impl<P> Cache<P> {
         }
     }
 
+    /// An upper layer doubts that the neighbour `ip` still answers at its
+    /// cached link address (RFC 9293's negative advice): a resolved entry
+    /// that is not being checked already starts its check, and the link
+    /// address to send the first unicast request to is returned. The entry
+    /// serves meanwhile; [`Cache::poll`] repeats the request and removes
+    /// the entry if no ARP packet from `ip` came ([`Cache::learn`] ends
+    /// the check).
+    pub fn revalidate(&mut self, ip: Ipv4Addr, now: u64) -> Option<MacAddr> {
+        let retry = self.config.retry_ns;
+        match self.entries.get_mut(&ip) {
+            Some(Entry::Resolved {
+                mac,
+                probe: probe @ None,
+                ..
+            }) => {
+                *probe = Some(Probe {
+                    next_request: now.saturating_add(retry),
+                    sent: 1,
+                });
+                let mac = *mac;
+                self.changed();
+                Some(mac)
+            }
+            _ => None,
+        }
+    }
+
     /// Advances time to `now`: expires stale entries, and says which
     /// requests to repeat and which addresses to give up on.
     pub fn poll(&mut self, now: u64) -> Due {
@@ -297,8 +352,31 @@ impl<P> Cache<P> {
         let mut due = Due::default();
         let retry = self.config.retry_ns;
         let retries = self.config.retries;
+        let probes = self.config.probes;
         let mut dropped = 0u64;
         self.entries.retain(|ip, entry| match entry {
+            Entry::Resolved {
+                expires,
+                probe: Some(probe),
+                mac,
+                ..
+            } => {
+                if *expires <= now {
+                    return false;
+                }
+                if probe.next_request > now {
+                    return true;
+                }
+                if probe.sent >= probes {
+                    // No answer: the neighbour is resolved afresh when next
+                    // used.
+                    return false;
+                }
+                probe.sent += 1;
+                probe.next_request = now.saturating_add(retry);
+                due.probes.push((*ip, *mac));
+                true
+            }
             Entry::Resolved { expires, .. } => *expires > now,
             Entry::Pending {
                 next_request,
@@ -334,6 +412,11 @@ impl<P> Cache<P> {
             .values()
             .map(|e| match e {
                 Entry::Pending { next_request, .. } => *next_request,
+                Entry::Resolved {
+                    expires,
+                    probe: Some(p),
+                    ..
+                } => p.next_request.min(*expires),
                 Entry::Resolved { expires, .. } => *expires,
             })
             .min();
@@ -439,6 +522,49 @@ mod tests {
         assert_eq!(c.next_deadline(), Some(30 + life));
         assert_eq!(c.resolve(A, 7, 40), (Lookup::SendRequest, None));
         assert_eq!(c.next_deadline(), Some(40 + retry));
+    }
+
+    #[test]
+    fn a_doubted_entry_serves_while_checked_then_goes_unless_confirmed() {
+        let mut c = cache();
+        let (retry, probes) = (Config::default().retry_ns, Config::default().probes);
+        c.learn(A, MAC, 0, true);
+        assert_eq!(c.revalidate(B, 10), None, "not cached");
+        assert_eq!(c.revalidate(A, 10), Some(MAC));
+        assert_eq!(c.revalidate(A, 11), None, "already being checked");
+        assert_eq!(c.next_deadline(), Some(10 + retry));
+        let mut sent = 1;
+        let mut t = 10;
+        while c.lookup(A).is_some() {
+            t += retry;
+            let due = c.poll(t);
+            assert!(due.requests.is_empty() && due.failed.is_empty());
+            sent += due.probes.len();
+            assert!(due.probes.iter().all(|&p| p == (A, MAC)));
+            assert!(t < 100 * SEC, "never removed");
+        }
+        assert_eq!(sent, probes as usize);
+        assert_eq!(t, 10 + u64::from(probes) * retry);
+        assert!(c.is_empty());
+        // Used again: resolved afresh by broadcast, the packet waiting.
+        assert_eq!(c.resolve(A, 1, t), (Lookup::SendRequest, None));
+        assert_eq!(c.dropped, 0);
+
+        // An answer ends the check, with a fresh lifetime.
+        let mut c = cache();
+        c.learn(A, MAC, 0, true);
+        c.revalidate(A, 10);
+        c.poll(10 + retry);
+        let moved = MacAddr([2, 0, 0, 0, 0, 9]);
+        c.learn(A, moved, 20 + retry, false);
+        assert_eq!(
+            c.next_deadline(),
+            Some(20 + retry + Config::default().lifetime_ns)
+        );
+        assert!(c.poll(100 * SEC).probes.is_empty());
+        assert_eq!(c.lookup(A), Some(moved));
+        // And a later doubt starts a new check.
+        assert_eq!(c.revalidate(A, 100 * SEC), Some(moved));
     }
 
     #[test]

@@ -9,6 +9,10 @@
 //! [`Arp::poll`] runs the retries and expiries when [`Arp::next_deadline`]
 //! comes. The state lives in a `RefCell` that is never borrowed across a
 //! call into another layer or an await.
+//!
+//! [`Arp::revalidate`] takes an upper layer's doubt about a neighbour (TCP's
+//! negative advice): its entry is checked by unicast requests and removed
+//! if nobody answers (see [`cache`]).
 
 pub mod cache;
 
@@ -73,8 +77,10 @@ pub struct ArpStats {
     pub malformed: u64,
     /// Requests we answered.
     pub replies_sent: u64,
-    /// Requests we sent.
+    /// Requests we sent (unicast checks of doubted entries included).
     pub requests_sent: u64,
+    /// Doubted entries whose check started ([`Arp::revalidate`]).
+    pub revalidations: u64,
 }
 
 struct State {
@@ -83,6 +89,7 @@ struct State {
     malformed: u64,
     replies_sent: u64,
     requests_sent: u64,
+    revalidations: u64,
     /// Tasks waiting in [`Arpv4::query`].
     waiters: Vec<Waker>,
 }
@@ -115,6 +122,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
                 malformed: 0,
                 replies_sent: 0,
                 requests_sent: 0,
+                revalidations: 0,
                 waiters: Vec::new(),
             }),
         }
@@ -138,6 +146,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             malformed: state.malformed,
             replies_sent: state.replies_sent,
             requests_sent: state.requests_sent,
+            revalidations: state.revalidations,
         }
     }
 
@@ -146,6 +155,8 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         self.state.borrow().cache.len()
     }
 
+    /// Sends an ARP packet to `target_mac`: a request (broadcast, or
+    /// unicast to check a cached entry) or a reply.
     fn send(
         &self,
         op: Operation,
@@ -165,11 +176,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             },
             target_protocol_addr: target_ip,
         };
-        let dst = if request {
-            MacAddr::BROADCAST
-        } else {
-            target_mac
-        };
+        let dst = target_mac;
         {
             let mut state = self.state.borrow_mut();
             if request {
@@ -190,7 +197,9 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             .map(drop)
     }
 
-    fn request(&self, ip: Ipv4Addr) -> Result<(), NetError> {
+    /// Asks who has `ip`: broadcast, or with `to` the link address to
+    /// check (RFC 1122 section 2.3.2.1's unicast poll).
+    fn request(&self, ip: Ipv4Addr, to: MacAddr) -> Result<(), NetError> {
         let source = self
             .state
             .borrow()
@@ -198,8 +207,29 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             .first()
             .copied()
             .unwrap_or(Ipv4Addr::UNSPECIFIED);
-        self.send(Operation::Request, ip, MacAddr::BROADCAST, source)
-            .map(drop)
+        self.send(Operation::Request, ip, to, source).map(drop)
+    }
+
+    /// An upper layer doubts that the neighbour `ip` still answers at its
+    /// cached link address (RFC 9293 section 3.8.3: TCP's negative advice
+    /// after R1 retransmissions; RFC 1122 section 2.3.2.1 (4) asks for
+    /// such advice to reach the cache). A resolved entry keeps serving
+    /// while it is checked by unicast requests ([`Config::probes`],
+    /// [`Config::retry_ns`] apart): an answer confirms it, silence removes
+    /// it, and the next packet to `ip` resolves it afresh by broadcast. An
+    /// entry being checked, pending or absent is left alone.
+    pub fn revalidate(&self, ip: Ipv4Addr) -> Result<(), NetError> {
+        let now = self.clock.elapsed_ns();
+        let mac = {
+            let mut state = self.state.borrow_mut();
+            let mac = state.cache.revalidate(ip, now);
+            state.revalidations += u64::from(mac.is_some());
+            mac
+        };
+        match mac {
+            Some(mac) => self.request(ip, mac),
+            None => Ok(()),
+        }
     }
 
     fn send_ipv4_to(&self, mac: MacAddr, packet: &[u8]) -> Result<bool, NetError> {
@@ -288,7 +318,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         match (lookup, packet) {
             // Resolved meanwhile (cannot happen single-threaded, but cheap).
             (Lookup::Found(mac), Some(packet)) => self.send_ipv4_to(mac, &packet),
-            (Lookup::SendRequest, _) => self.request(ip).map(|()| true),
+            (Lookup::SendRequest, _) => self.request(ip, MacAddr::BROADCAST).map(|()| true),
             _ => Ok(true),
         }
     }
@@ -331,7 +361,10 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             self.wake_waiters();
         }
         for ip in due.requests {
-            self.request(ip)?;
+            self.request(ip, MacAddr::BROADCAST)?;
+        }
+        for (ip, mac) in due.probes {
+            self.request(ip, mac)?;
         }
         Ok(())
     }
@@ -385,7 +418,8 @@ impl<E: Ethernet, C: Mclock> Arpv4 for Arp<E, C> {
         let now = self.clock.elapsed_ns();
         let lookup = self.state.borrow_mut().cache.request(ip, now);
         if lookup == Lookup::SendRequest {
-            self.request(ip).map_err(ArpError::Net)?;
+            self.request(ip, MacAddr::BROADCAST)
+                .map_err(ArpError::Net)?;
         }
         // The stack's runner sends the retries when its timer fires, but
         // an idle runner does not know of this resolution: this task runs

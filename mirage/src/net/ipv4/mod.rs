@@ -807,6 +807,31 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         true
     }
 
+    /// A redirect taken for `dst` is forgotten (RFC 1122 section 3.3.1.4:
+    /// the redirected gateway may be the dead one; Linux's
+    /// `ipv4_negative_advice` drops such a route too), and the first hop's
+    /// ARP entry is checked by unicast requests
+    /// ([`Arp::revalidate`](crate::net::arp::Arp::revalidate)).
+    fn negative_advice(&self, dst: IpAddr) {
+        let IpAddr::V4(dst4) = dst else { return };
+        let Some(config) = self.config() else { return };
+        {
+            let mut state = self.state.borrow_mut();
+            if !state.redirects.is_empty() {
+                state.redirects.retain(|&(d, _, _)| d != dst4);
+            }
+        }
+        let Ok(hop) = self.next_hop(&config, dst4) else {
+            return;
+        };
+        if hop.is_broadcast() || hop.is_multicast() {
+            return;
+        }
+        if let Err(e) = self.arp.revalidate(hop) {
+            log::debug!(target: "ipv4", "checking {hop}: {e}");
+        }
+    }
+
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         let IpAddr::V4(dst4) = dst else {
             return Err(IpError::WrongFamily(dst));

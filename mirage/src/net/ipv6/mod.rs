@@ -1328,6 +1328,24 @@ fn source(conf: &Autoconf, src: Option<Ipv6Addr>, dst: Ipv6Addr) -> Result<Ipv6A
 }
 
 impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
+    /// A redirect taken for `dst` is forgotten (the redirected first hop
+    /// may be the dead one), and the first hop's neighbour entry, if
+    /// REACHABLE, becomes STALE, so that the next packet sent to it starts
+    /// neighbour unreachability detection ([`crate::net::ndp::cache::Cache::suspect`]).
+    fn negative_advice(&self, dst: IpAddr) {
+        let IpAddr::V6(dst6) = dst else { return };
+        if dst6.is_multicast() {
+            return;
+        }
+        let mut state = self.state.borrow_mut();
+        if !state.redirects.is_empty() {
+            state.redirects.retain(|&(d, _, _)| d != dst6);
+        }
+        if let Some(hop) = self.route(&state, dst6) {
+            state.neighbours.suspect(&hop);
+        }
+    }
+
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         let IpAddr::V6(dst6) = dst else {
             return Err(IpError::WrongFamily(dst));

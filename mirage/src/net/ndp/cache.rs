@@ -326,6 +326,22 @@ impl<P> Cache<P> {
         }
     }
 
+    /// An upper layer doubts that `ip` is reachable (TCP's negative advice,
+    /// RFC 9293 section 3.8.3): a REACHABLE entry becomes STALE, as when its
+    /// reachable time ends, so that the next packet sent to it starts
+    /// neighbour unreachability detection (DELAY, then unicast probes;
+    /// RFC 4861 section 7.3.3). Whether it changed.
+    pub fn suspect(&mut self, ip: &Ipv6Addr) -> bool {
+        match self.entries.get_mut(ip) {
+            Some(e) if e.state == Reachability::Reachable => {
+                e.state = Reachability::Stale;
+                e.timer = u64::MAX;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Advances to `now`: the solicitations to send, and the addresses
     /// given up on.
     pub fn poll(&mut self, now: u64) -> (Vec<Solicit>, Vec<Ipv6Addr>) {
@@ -393,6 +409,25 @@ mod tests {
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 1]);
     const OTHER: MacAddr = MacAddr([2, 0, 0, 0, 0, 2]);
     const SEC: u64 = 1_000_000_000;
+
+    #[test]
+    fn a_suspected_neighbour_is_probed_when_next_used() {
+        let mut c: Cache<u32> = Cache::new(Config::default());
+        assert!(!c.suspect(&IP), "no entry");
+        c.request(IP, 0);
+        assert!(!c.suspect(&IP), "incomplete");
+        c.advertised(IP, Some(MAC), true, false, 0);
+        assert_eq!(c.state(&IP), Some(Reachability::Reachable));
+        assert!(c.suspect(&IP));
+        assert_eq!(c.state(&IP), Some(Reachability::Stale));
+        assert!(!c.suspect(&IP), "already stale");
+        // Used (a retransmission): DELAY, then unicast probes.
+        assert_eq!(c.usable(&IP, SEC), Some(MAC));
+        assert_eq!(c.state(&IP), Some(Reachability::Delay));
+        let (send, _) = c.poll(SEC + Config::default().delay_ns);
+        assert_eq!(send, [Solicit::Unicast(IP, MAC)]);
+        assert_eq!(c.state(&IP), Some(Reachability::Probe));
+    }
 
     #[test]
     fn incomplete_to_reachable_to_stale_to_delay_to_probe() {

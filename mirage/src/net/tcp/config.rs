@@ -92,6 +92,15 @@ pub struct Config {
     /// Retransmissions of data or FIN, or zero-window probes the peer
     /// leaves unanswered, before giving up (default 15).
     pub max_retries: u32,
+    /// R1 of RFC 9293 section 3.8.3 (default 3, its least): from this
+    /// many retransmission timeouts in a row of the same data (or SYN, or
+    /// SYN-ACK) on, each further one passes negative advice to the IP
+    /// layer ([`crate::net::ip::Ip::negative_advice`]: the first hop's
+    /// link address is checked, a redirect forgotten), and the
+    /// application sees a delivery problem
+    /// ([`crate::net::tcp::Flow::consecutive_timeouts`]). 0 turns the
+    /// advice off.
+    pub r1_retries: u32,
     /// The user timeout of new connections (default none): when set, a
     /// connection gives up after this long without progress rather than
     /// after `syn_retries`, `synack_retries`, `max_retries` or a
@@ -140,6 +149,7 @@ impl Default for Config {
             syn_retries: 7,
             synack_retries: 6,
             max_retries: 15,
+            r1_retries: 3,
             user_timeout_ns: None,
             msl_ns: 30 * S,
             fin_wait2_timeout_ns: 60 * S,

@@ -171,6 +171,16 @@ pub trait Flow:
     /// idle time exceeds the user timeout.
     fn set_user_timeout(&self, timeout_ns: Option<u64>) -> Result<(), TcpError>;
 
+    /// Retransmission timeouts in a row of the oldest data this end sent
+    /// and the peer has not acknowledged (or of the SYN): 0 while
+    /// acknowledgments come. From R1 on ([`crate::net::tcp::Config::r1_retries`],
+    /// 3) the stack has told the IP layer that the path may be broken
+    /// (RFC 9293 section 3.8.3), and this is how the application learns of
+    /// the delivery problem before the connection gives up at R2 (its
+    /// SHLD-9). The socket stack reads the kernel's count (`TCP_INFO`'s
+    /// `tcpi_retransmits`; its R1 is `net.ipv4.tcp_retries1`, 3).
+    fn consecutive_timeouts(&self) -> Result<u32, TcpError>;
+
     /// The reading half that [`Flow::split`] lends.
     type Reader<'a>: embedded_io_async::Read<Error = TcpError> + embedded_io_async::ReadReady
     where
@@ -279,6 +289,10 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
 
     fn is_local_unicast(&self, addr: IpAddr) -> bool {
         self.ip.has_address(addr)
+    }
+
+    fn negative_advice(&mut self, dst: IpAddr) {
+        self.ip.negative_advice(dst);
     }
 
     fn send(
@@ -922,6 +936,12 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
 
     fn set_user_timeout(&self, timeout_ns: Option<u64>) -> Result<(), TcpError> {
         self.tcp.op(|e| e.set_user_timeout(self.id, timeout_ns))
+    }
+
+    fn consecutive_timeouts(&self) -> Result<u32, TcpError> {
+        self.tcp
+            .with_engine(|e| e.info(self.id))
+            .map(|i| i.consecutive_timeouts)
     }
 
     /// Each step queues as much of the buffers as the send buffer takes,

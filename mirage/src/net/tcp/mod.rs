@@ -159,6 +159,13 @@ pub trait Transmit {
         let _ = addr;
         true
     }
+
+    /// Retransmissions to `dst` reached R1 ([`Config::r1_retries`]): the
+    /// IP layer's negative advice ([`crate::net::ip::Ip::negative_advice`],
+    /// RFC 9293 section 3.8.3). The default ignores it.
+    fn negative_advice(&mut self, dst: IpAddr) {
+        let _ = dst;
+    }
 }
 
 /// An address and port.
@@ -299,6 +306,9 @@ pub struct Stats {
     pub lost_retransmissions: u64,
     /// Retransmission timeouts.
     pub timeouts: u64,
+    /// Negative advice passed to the IP layer (retransmission timeouts in
+    /// a row at or past [`Config::r1_retries`]).
+    pub negative_advice: u64,
     /// Zero-window probes.
     pub window_probes: u64,
     /// Tail loss probes (RFC 8985).
@@ -367,6 +377,11 @@ pub struct ConnInfo {
     pub congestion: CongestionAlgorithm,
     /// Segments this connection resent.
     pub retransmits: u64,
+    /// Retransmission timeouts in a row of the oldest unacknowledged data
+    /// (or SYN): 0 while acknowledgments come; at [`Config::r1_retries`]
+    /// or more, a delivery problem (RFC 9293's R1), before the connection
+    /// gives up at R2 (see [`Flow::consecutive_timeouts`]).
+    pub consecutive_timeouts: u32,
     /// Segments sent.
     pub segments_out: u64,
     /// Segments received.
@@ -1570,6 +1585,7 @@ impl TcpEngine {
                 continue;
             };
             c.registered = None;
+            let retries = c.retries;
             if c.on_timer(now, &self.config, &mut self.stats) {
                 let r = PendingRst {
                     tuple: c.tuple,
@@ -1585,6 +1601,12 @@ impl TcpEngine {
             else {
                 continue;
             };
+            let r1 = self.config.r1_retries;
+            if c.retries > retries && r1 > 0 && c.retries >= r1 && c.state != State::Closed {
+                // R1 (RFC 9293 section 3.8.3): the path may be broken.
+                self.stats.negative_advice += 1;
+                tx.negative_advice(c.tuple.remote);
+            }
             if c.retries > 0 && c.state.is_synchronized() {
                 // Segments lost to a timeout: they may have been too big
                 // for a local MTU that shrank.
@@ -2184,6 +2206,7 @@ impl TcpEngine {
             sack: c.sack_ok,
             congestion: c.cc.algorithm(),
             retransmits: c.retransmits,
+            consecutive_timeouts: c.retries,
             segments_out: c.segs_out,
             segments_in: c.segs_in,
         })

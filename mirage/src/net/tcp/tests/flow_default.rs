@@ -96,6 +96,10 @@ impl Flow for ShortWrites {
         Ok(())
     }
 
+    fn consecutive_timeouts(&self) -> Result<u32, TcpError> {
+        Ok(0)
+    }
+
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
         Ok(f(&[]).1)
     }

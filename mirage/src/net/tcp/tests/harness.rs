@@ -22,6 +22,8 @@ pub(crate) struct Capture {
     /// Segments accepted before refusing (`usize::MAX`: never refuse).
     pub(crate) room: usize,
     pub(crate) mss: usize,
+    /// The destinations of the negative advice passed on.
+    pub(crate) advised: Vec<IpAddr>,
 }
 
 impl Capture {
@@ -30,6 +32,7 @@ impl Capture {
             out: Vec::new(),
             room: usize::MAX,
             mss: 1460,
+            advised: Vec::new(),
         }
     }
 
@@ -56,6 +59,10 @@ impl Transmit for Capture {
         fill(&mut b);
         self.out.push((src, dst, b));
         true
+    }
+
+    fn negative_advice(&mut self, dst: IpAddr) {
+        self.advised.push(dst);
     }
 }
 

@@ -3,8 +3,11 @@
 //! outstanding, zero-window probing of a peer that went silent.
 
 use super::harness::*;
-use crate::net::tcp::{Config, KeepAlive, State, TcpError};
+use crate::net::tcp::{Config, KeepAlive, State, TcpEngine, TcpError};
 use crate::net::wire::tcp::{Flags, SeqNumber};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::IpAddr;
 
 fn keepalive() -> KeepAlive {
     KeepAlive {
@@ -300,4 +303,79 @@ fn the_initial_window_is_one_segment_after_a_syn_or_syn_ack_timed_out() {
     let (us, id, _) = opened_actively(false);
     let i = us.info(id).unwrap();
     assert_eq!(i.cwnd, 10 * i.mss, "{i:?}");
+}
+
+/// R1 (RFC 9293 section 3.8.3): from the third retransmission timeout in a
+/// row of the same data on, each one passes negative advice about the peer
+/// to IP, and the count is the application's
+/// (`ConnInfo::consecutive_timeouts`); an ACK of the data ends it, and the
+/// next stall counts from zero. The SYN's timeouts count as well;
+/// `r1_retries` 0 turns the advice off.
+#[test]
+fn negative_advice_from_the_third_timeout_in_a_row_until_an_ack() {
+    /// Dispatches at every deadline for `ns`; returns the advice passed
+    /// and, after each timeout, (timeouts so far, the connection's count).
+    fn run(p: &mut Peer, ns: u64) -> (Vec<IpAddr>, Vec<(u64, u32)>) {
+        let (mut advised, mut counts) = (Vec::new(), Vec::new());
+        let end = p.now + ns;
+        while let Some(d) = p.us.next_deadline().filter(|&d| d <= end) {
+            p.now = p.now.max(d);
+            let before = p.us.stats().timeouts;
+            let mut cap = Capture::new();
+            p.us.dispatch(p.now, &mut cap);
+            advised.append(&mut cap.advised);
+            let timeouts = p.us.stats().timeouts;
+            if timeouts > before {
+                counts.push((timeouts, p.us.info(p.id).unwrap().consecutive_timeouts));
+            }
+        }
+        p.now = end;
+        (advised, counts)
+    }
+    let (mut p, out) = sending(1);
+    assert_eq!(out.len(), 1);
+    let (advised, counts) = run(&mut p, 30_000 * MS);
+    // About 0.2, 0.6, 1.4, 3, 6.2, 12.6 and 25.4 s.
+    assert_eq!(counts.len(), 7, "{counts:?}");
+    for &(timeouts, count) in &counts {
+        assert_eq!(u64::from(count), timeouts);
+    }
+    assert_eq!(advised, [B; 5], "advice from the third timeout on");
+    assert_eq!(p.us.stats().negative_advice, 5);
+
+    // Acknowledged: back to zero; a new stall starts over.
+    p.ack += SEG;
+    p.send(Flags::ACK, b"");
+    assert_eq!(p.us.info(p.id).unwrap().consecutive_timeouts, 0);
+    p.us.send(p.id, &[7; 100]).unwrap();
+    p.wait(0);
+    // (The timeout stays backed off without a sample: Karn.)
+    let (advised, counts) = run(&mut p, 200_000 * MS);
+    assert!(counts.len() >= 3, "{counts:?}");
+    let counted: Vec<u32> = counts.iter().map(|c| c.1).collect();
+    assert_eq!(counted, (1..=counts.len() as u32).collect::<Vec<_>>());
+    assert_eq!(advised.len(), counts.len() - 2, "{advised:?}");
+
+    // The SYN of connect: the advice passed and the timeouts in `ns`.
+    let connecting = |config: Config, ns: u64| {
+        let mut us = TcpEngine::new(config, [1; 32]);
+        us.connect(0, (A, 0), (B, 80)).unwrap();
+        let mut cap = Capture::new();
+        let mut now = 0;
+        while now < ns {
+            us.dispatch(now, &mut cap);
+            now = us.next_deadline().unwrap();
+        }
+        (cap.advised, us.stats().timeouts)
+    };
+    // Timeouts at 1, 3 and 7 s: advice at the third.
+    assert_eq!(connecting(Config::default(), 10_000 * MS), (vec![B], 3));
+    // Turned off.
+    let off = Config {
+        r1_retries: 0,
+        ..Config::default()
+    };
+    let (advised, timeouts) = connecting(off, 60_000 * MS);
+    assert!(timeouts >= 5);
+    assert!(advised.is_empty());
 }
