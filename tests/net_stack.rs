@@ -1835,8 +1835,20 @@ fn a_reassembly_timeout_is_reported_with_time_exceeded_if_the_first_fragment_cam
 fn raw_v6<E: Ethernet>(
     from: &E,
     mac: MacAddr,
+    addrs: (std::net::Ipv6Addr, std::net::Ipv6Addr),
+    next: mirage::net::wire::ipv6::NextHeader,
+    body: &[u8],
+) {
+    raw_v6_hops(from, mac, addrs, next, 64, body);
+}
+
+/// [`raw_v6`] with the hop limit `hop_limit`.
+fn raw_v6_hops<E: Ethernet>(
+    from: &E,
+    mac: MacAddr,
     (src, dst): (std::net::Ipv6Addr, std::net::Ipv6Addr),
     next: mirage::net::wire::ipv6::NextHeader,
+    hop_limit: u8,
     body: &[u8],
 ) {
     use mirage::net::wire::ipv6;
@@ -1844,7 +1856,7 @@ fn raw_v6<E: Ethernet>(
         src_addr: src,
         dst_addr: dst,
         next_header: next,
-        hop_limit: 64,
+        hop_limit,
         payload_len: body.len(),
         traffic_class: 0,
         flow_label: 0,
@@ -2390,6 +2402,49 @@ fn an_icmp_redirect_from_the_gateway_reroutes_a_destination() {
         a.udp().write(None, far, 9, b"six").await.unwrap();
         sleep_ns(SEC / 10).await;
         assert_eq!(seen(&faults).0, 4, "the redirect outlived negative advice");
+    });
+}
+
+/// ICMP messages of types this host does not use (an ICMPv4 timestamp
+/// request, an MLD query) are silently discarded (RFC 1122 3.2.2, RFC 4443
+/// 2.4 (b)) and counted as such, not as malformed: on a real IPv6 link
+/// multicast listener queries come all the time.
+#[test]
+fn icmp_messages_of_unknown_types_are_counted_apart_from_malformed_ones() {
+    use mirage::net::wire::{icmpv4, icmpv6, ipv6};
+    flaky_pair(|a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let mac_a = a.ethernet().mac();
+        // A timestamp request (type 13): identifier, sequence, 3 times.
+        let mut icmp = [0u8; 20];
+        icmp[0] = 13;
+        icmpv4::Packet::new_unchecked(&mut icmp[..]).fill_checksum();
+        let repr = v4_whole("10.0.0.2", "10.0.0.1", ipv4::Protocol::Icmp, icmp.len());
+        b.ethernet()
+            .send(mac_a, EtherType::Ipv4, repr.buffer_len(), |buf| {
+                repr.emit(&mut ipv4::Packet::new_unchecked(&mut buf[..]));
+                buf[20..repr.buffer_len()].copy_from_slice(&icmp);
+                repr.buffer_len()
+            })
+            .unwrap();
+        // A multicast listener query (type 130) to all nodes.
+        let b_ll = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
+        let all: std::net::Ipv6Addr = "ff02::1".parse().unwrap();
+        let mut icmp = [0u8; 24];
+        icmp[0] = 130;
+        icmpv6::Packet::new_unchecked(&mut icmp[..]).fill_checksum(b_ll, all);
+        raw_v6_hops(
+            b.ethernet(),
+            MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+            (b_ll, all),
+            ipv6::NextHeader::Icmpv6,
+            1,
+            &icmp,
+        );
+        sleep_ns(SEC / 10).await;
+        let (v4, v6) = (a.icmpv4().stats(), a.ipv6().stats());
+        assert_eq!((v4.unknown_type, v4.malformed), (1, 0), "{v4:?}");
+        assert_eq!((v6.unknown_type, v6.malformed), (1, 0), "{v6:?}");
     });
 }
 

@@ -954,6 +954,19 @@ struct Router {
     dropped: std::cell::Cell<u64>,
     /// The time to live or hop limit of each TCP segment A sent.
     tcp_ttls: RefCell<Vec<u8>>,
+    /// What the router answers segments to `reject_port` with.
+    reject_with: std::cell::Cell<Reject>,
+}
+
+/// The error a [`Router`] answers a rejected segment with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reject {
+    /// Destination unreachable: port (IPv4), prohibited (IPv6).
+    Unreachable,
+    /// Time exceeded in transit.
+    TimeExceeded,
+    /// Parameter problem.
+    ParameterProblem,
 }
 
 /// The router's addresses, the source of its errors.
@@ -976,6 +989,7 @@ impl Router {
             waker: RefCell::new(None),
             dropped: std::cell::Cell::new(0),
             tcp_ttls: RefCell::new(Vec::new()),
+            reject_with: std::cell::Cell::new(Reject::Unreachable),
         }
     }
 
@@ -1025,10 +1039,18 @@ impl Router {
                         quoted,
                     }
                 } else if rejected {
-                    icmpv4::Repr::DstUnreachable {
-                        code: 3,
-                        mtu: 0,
-                        quoted,
+                    match self.reject_with.get() {
+                        Reject::Unreachable => icmpv4::Repr::DstUnreachable {
+                            code: 3,
+                            mtu: 0,
+                            quoted,
+                        },
+                        Reject::TimeExceeded => icmpv4::Repr::TimeExceeded { code: 0, quoted },
+                        Reject::ParameterProblem => icmpv4::Repr::ParamProblem {
+                            code: 0,
+                            pointer: 1,
+                            quoted,
+                        },
                     }
                 } else {
                     return None;
@@ -1057,7 +1079,15 @@ impl Router {
                         data,
                     }
                 } else if rejected {
-                    icmpv6::Repr::DstUnreachable { code: 1, data }
+                    match self.reject_with.get() {
+                        Reject::Unreachable => icmpv6::Repr::DstUnreachable { code: 1, data },
+                        Reject::TimeExceeded => icmpv6::Repr::TimeExceeded { code: 0, data },
+                        Reject::ParameterProblem => icmpv6::Repr::ParamProblem {
+                            code: 0,
+                            pointer: 1,
+                            data,
+                        },
+                    }
                 } else {
                     return None;
                 };
@@ -1291,6 +1321,45 @@ fn a_syn_answered_by_destination_unreachable_fails_the_connect_at_once() {
         assert_eq!(router.dropped.get(), 2);
         // At once: the SYN was not retransmitted.
         assert_eq!(a.direct_tcp().stats().timeouts, 0);
+        assert_eq!(a.direct_tcp().occupancy().connections, 0);
+    });
+}
+
+/// ICMP time exceeded and parameter problem from a router (both
+/// families) reach TCP (RFC 1122 sections 3.2.2.4 and 3.2.2.5: IP MUST
+/// pass them to the transport) and do not abort the connect (section
+/// 4.2.3.9): the SYN is retransmitted until the attempt times out, which
+/// then says `HostUnreachable` after time exceeded (a soft error, as
+/// Linux's) and `TimedOut` after parameter problem (counted only).
+#[test]
+fn time_exceeded_and_parameter_problem_from_a_router_reach_tcp_without_aborting() {
+    let config = mirage::net::tcp::Config {
+        syn_retries: 2,
+        ..Default::default()
+    };
+    routed_pair_with(config, 1500, 1500, 7778, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        let _listener = b.tcp().bind(7778).unwrap();
+        let mut errors = 0;
+        for (reject, error) in [
+            (Reject::TimeExceeded, TcpError::HostUnreachable),
+            (Reject::ParameterProblem, TcpError::TimedOut),
+        ] {
+            router.reject_with.set(reject);
+            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                let timeouts = a.direct_tcp().stats().timeouts;
+                let r = a.tcp().connect(dst, 7778).await.map(|_| ());
+                assert_eq!(r, Err(error), "{reject:?} {dst}");
+                // The SYN and its two retransmissions, each answered.
+                assert_eq!(a.direct_tcp().stats().timeouts - timeouts, 3);
+                errors += 3;
+                assert_eq!(a.direct_tcp().stats().icmp_errors, errors);
+            }
+        }
+        assert_eq!(a.icmpv4().stats().time_exceeded_received, 3);
+        assert_eq!(a.icmpv4().stats().param_problem_received, 3);
+        assert_eq!(a.icmpv4().stats().malformed, 0);
+        assert_eq!(a.ipv6().stats().errors_received, 6);
         assert_eq!(a.direct_tcp().occupancy().connections, 0);
     });
 }

@@ -48,14 +48,20 @@ pub struct Icmpv4Stats {
     pub unreachable_sent: u64,
     /// Error messages not sent because of the rate limit.
     pub rate_limited: u64,
-    /// Messages that did not parse (checksum, length, type).
+    /// Messages that did not parse (checksum, length, a code their type
+    /// does not have).
     pub malformed: u64,
+    /// Messages of a type this host does not use (timestamp, address
+    /// mask, ...), silently discarded (RFC 1122 section 3.2.2).
+    pub unknown_type: u64,
     /// Destination-unreachable messages received (and passed up).
     pub unreachable_received: u64,
     /// Time-exceeded messages sent (fragment reassembly time exceeded).
     pub time_exceeded_sent: u64,
-    /// Time-exceeded messages received.
+    /// Time-exceeded messages received (and passed up).
     pub time_exceeded_received: u64,
+    /// Parameter-problem messages received (and passed up).
+    pub param_problem_received: u64,
     /// Redirects taken (a route to a destination changed).
     pub redirects_taken: u64,
 }
@@ -227,11 +233,23 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                     self.state.borrow_mut().stats.redirects_taken += 1;
                 }
             }
-            Ok(Repr::TimeExceeded { .. }) => {
-                // (No transport acts on it: counted only.)
+            // RFC 1122 sections 3.2.2.4 and 3.2.2.5: passed to the
+            // transport (as errors, only when sent to us).
+            Ok(repr @ (Repr::TimeExceeded { quoted, .. } | Repr::ParamProblem { quoted, .. })) => {
                 if self.ip.has_address(datagram.dst) {
-                    self.state.borrow_mut().stats.time_exceeded_received += 1;
+                    let mut state = self.state.borrow_mut();
+                    let kind = if let Repr::TimeExceeded { .. } = repr {
+                        state.stats.time_exceeded_received += 1;
+                        IcmpErrorKind::TimeExceeded
+                    } else {
+                        state.stats.param_problem_received += 1;
+                        IcmpErrorKind::ParameterProblem
+                    };
+                    return Ok(Some(IcmpError { kind, quoted }));
                 }
+            }
+            Err(crate::net::wire::Error::Unsupported) => {
+                self.state.borrow_mut().stats.unknown_type += 1;
             }
             Err(_) => self.state.borrow_mut().stats.malformed += 1,
         }

@@ -132,6 +132,15 @@ pub enum IcmpErrorKind {
         /// not say).
         mtu: u32,
     },
+    /// The datagram's time to live or hop limit ran out on the way, or
+    /// its fragments were not all received in time: ICMPv4 time exceeded
+    /// (RFC 792; RFC 1122 section 3.2.2.4: passed to the transport, MUST),
+    /// ICMPv6 time exceeded (RFC 4443 section 3.3).
+    TimeExceeded,
+    /// A node of the path could not process the datagram's header:
+    /// ICMPv4 parameter problem (RFC 1122 section 3.2.2.5: passed to the
+    /// transport, MUST), ICMPv6 parameter problem (RFC 4443 section 3.4).
+    ParameterProblem,
 }
 
 impl IcmpErrorKind {

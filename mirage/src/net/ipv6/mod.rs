@@ -91,10 +91,14 @@ pub struct Ipv6Stats {
     pub rate_limited: u64,
     /// Redirects taken (a destination's first hop changed).
     pub redirects_taken: u64,
-    /// Error messages received: destination unreachable and packet too
-    /// big (passed up to the transports), parameter problem, time
+    /// Error messages received (and passed up to the transports):
+    /// destination unreachable, packet too big, parameter problem, time
     /// exceeded.
     pub errors_received: u64,
+    /// ICMPv6 messages of a type this host does not use (multicast
+    /// listener queries, say), silently discarded (RFC 4443 section 2.4
+    /// (b)); not counted as malformed.
+    pub unknown_type: u64,
 }
 
 /// Ways a packet is delivered to the link.
@@ -618,13 +622,19 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             }
         };
         // ICMPv6 is handled here, but for the error messages that concern
-        // a transport (destination unreachable, packet too big): they go up
-        // with the other datagrams, for the stack to hand to TCP (RFC 1122
-        // section 4.2.3.9, RFC 4443 section 2.4 (e)).
+        // a transport (destination unreachable, packet too big, time
+        // exceeded, parameter problem): they go up with the other
+        // datagrams, for the stack to hand to TCP (RFC 1122 section
+        // 4.2.3.9, RFC 4443 section 2.4 (e)).
         if protocol == NextHeader::Icmpv6
             && !matches!(
                 data.first(),
-                Some(&(icmp::TYPE_DST_UNREACHABLE | icmp::TYPE_PKT_TOO_BIG))
+                Some(
+                    &(icmp::TYPE_DST_UNREACHABLE
+                        | icmp::TYPE_PKT_TOO_BIG
+                        | icmp::TYPE_TIME_EXCEEDED
+                        | icmp::TYPE_PARAM_PROBLEM)
+                )
             )
         {
             self.icmp_input(src, dst, repr.hop_limit, fragment.is_some(), &data);
@@ -705,7 +715,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     }
 
     /// The ICMPv6 error in `datagram` (one [`Ipv6::input`] returned with
-    /// protocol 58: destination unreachable or packet too big), with the
+    /// protocol 58: destination unreachable, packet too big, time exceeded
+    /// or parameter problem), with the
     /// packet it quotes, for the transports to act on (RFC 4443 section
     /// 2.4 (e)); `None` (counted as malformed) if it does not parse or its
     /// checksum is wrong, or if it was sent to a multicast address.
@@ -730,6 +741,14 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     quoted: data,
                 })
             }
+            Ok(IcmpRepr::TimeExceeded { data, .. }) => Some(IcmpError {
+                kind: IcmpErrorKind::TimeExceeded,
+                quoted: data,
+            }),
+            Ok(IcmpRepr::ParamProblem { data, .. }) => Some(IcmpError {
+                kind: IcmpErrorKind::ParameterProblem,
+                quoted: data,
+            }),
             Ok(_) => None,
             Err(_) => {
                 self.state.borrow_mut().stats.malformed += 1;
@@ -872,8 +891,13 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let parsed = icmp::Packet::new_checked(data).and_then(|p| IcmpRepr::parse(&p, src, dst));
         let repr = match parsed {
             Ok(r) => r,
-            Err(_) => {
-                self.state.borrow_mut().stats.malformed += 1;
+            Err(e) => {
+                let mut state = self.state.borrow_mut();
+                if e == crate::net::wire::Error::Unsupported {
+                    state.stats.unknown_type += 1;
+                } else {
+                    state.stats.malformed += 1;
+                }
                 return;
             }
         };
@@ -1121,11 +1145,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 };
                 self.flush(target_addr, waiting)?;
             }
-            // (No transport acts on them: counted only.)
-            IcmpRepr::ParamProblem { .. } | IcmpRepr::TimeExceeded { .. } => {
-                self.state.borrow_mut().stats.errors_received += 1
-            }
+            // (The errors go up to the transports: see `input`.)
             IcmpRepr::RouterSolicit { .. }
+            | IcmpRepr::ParamProblem { .. }
+            | IcmpRepr::TimeExceeded { .. }
             | IcmpRepr::DstUnreachable { .. }
             | IcmpRepr::PktTooBig { .. } => {}
         }

@@ -1240,7 +1240,13 @@ impl TcpEngine {
     ///   established connection is not aborted): it is remembered, and if
     ///   the connection then times out with nothing acknowledged since, it
     ///   ends with that error rather than [`TcpError::TimedOut`] (Linux's
-    ///   `sk_err_soft`).
+    ///   `sk_err_soft`);
+    /// - time exceeded is a soft error in every state, SYN-SENT included
+    ///   (RFC 1122 section 4.2.3.9: tell the application, do not abort),
+    ///   told as [`TcpError::HostUnreachable`] (Linux's `EHOSTUNREACH`);
+    /// - parameter problem is only counted (RFC 1122 section 3.2.2.5: it
+    ///   MAY be reported; no [`TcpError`] says it, and Linux's abort on it
+    ///   is what section 4.2.3.9 forbids).
     ///
     /// A resend is queued for the next [`TcpEngine::dispatch`].
     pub fn icmp_error(&mut self, now: u64, error: &IcmpError<'_>) {
@@ -1271,25 +1277,28 @@ impl TcpEngine {
             self.stats.icmp_errors_ignored += 1;
             return;
         }
-        let hard = match error.kind {
+        // (The error told, and whether it fails a connect.)
+        let (told, hard) = match error.kind {
             IcmpErrorKind::TooBig { mtu } => {
                 // (A SYN or SYN-ACK is far below any MTU: until the
                 // segment size is fixed there is nothing to lower.)
                 if c.state.is_synchronized() && c.pmtu_reduced(mtu) {
                     self.stats.pmtu_decreases += 1;
                 }
-                None
+                (None, false)
             }
             IcmpErrorKind::PortUnreachable | IcmpErrorKind::ProtocolUnreachable => {
-                Some(TcpError::Refused)
+                (Some(TcpError::Refused), true)
             }
-            IcmpErrorKind::NetUnreachable => Some(TcpError::NetworkUnreachable),
+            IcmpErrorKind::NetUnreachable => (Some(TcpError::NetworkUnreachable), true),
             IcmpErrorKind::HostUnreachable | IcmpErrorKind::Prohibited => {
-                Some(TcpError::HostUnreachable)
+                (Some(TcpError::HostUnreachable), true)
             }
+            IcmpErrorKind::TimeExceeded => (Some(TcpError::HostUnreachable), false),
+            IcmpErrorKind::ParameterProblem => (None, false),
         };
-        if let Some(e) = hard {
-            if c.state == State::SynSent {
+        if let Some(e) = told {
+            if hard && c.state == State::SynSent {
                 c.terminate(Some(e));
             } else {
                 let snd_una = c.snd_una;

@@ -28,6 +28,8 @@ pub const TYPE_REDIRECT: u8 = 5;
 pub const TYPE_ECHO_REQUEST: u8 = 8;
 /// Message type: time exceeded.
 pub const TYPE_TIME_EXCEEDED: u8 = 11;
+/// Parameter problem (RFC 792).
+pub const TYPE_PARAM_PROBLEM: u8 = 12;
 /// Destination unreachable code: fragmentation needed and DF set (the
 /// next-hop MTU is in the header, RFC 1191).
 pub const CODE_FRAG_NEEDED: u8 = 4;
@@ -202,6 +204,16 @@ pub enum Repr<'a> {
         /// The quoted IPv4 header and at least 8 bytes of its payload.
         quoted: &'a [u8],
     },
+    /// Parameter problem (RFC 792; codes of RFC 1108 and RFC 1812).
+    ParamProblem {
+        /// Code (0 the pointer tells the octet, 1 a required option is
+        /// missing, 2 bad length).
+        code: u8,
+        /// The octet of the quoted datagram in error (code 0).
+        pointer: u8,
+        /// The quoted IPv4 header and at least 8 bytes of its payload.
+        quoted: &'a [u8],
+    },
 }
 
 /// Check that `quoted` starts with an IPv4 header (version 4, IHL >= 5)
@@ -267,6 +279,14 @@ impl<'a> Repr<'a> {
                 check_quoted(data)?;
                 Ok(Repr::TimeExceeded { code, quoted: data })
             }
+            TYPE_PARAM_PROBLEM if code <= 2 => {
+                check_quoted(data)?;
+                Ok(Repr::ParamProblem {
+                    code,
+                    pointer: *buf.get(4).ok_or(Error::Truncated)?,
+                    quoted: data,
+                })
+            }
             TYPE_REDIRECT if code <= 3 => {
                 check_quoted(data)?;
                 let b = buf.get(4..8).ok_or(Error::Truncated)?;
@@ -277,7 +297,7 @@ impl<'a> Repr<'a> {
                 })
             }
             TYPE_ECHO_REQUEST | TYPE_ECHO_REPLY | TYPE_DST_UNREACHABLE | TYPE_TIME_EXCEEDED
-            | TYPE_REDIRECT => Err(Error::Malformed),
+            | TYPE_REDIRECT | TYPE_PARAM_PROBLEM => Err(Error::Malformed),
             _ => Err(Error::Unsupported),
         }
     }
@@ -289,6 +309,7 @@ impl<'a> Repr<'a> {
                 Repr::EchoRequest { data, .. } | Repr::EchoReply { data, .. } => data.len(),
                 Repr::DstUnreachable { quoted, .. }
                 | Repr::TimeExceeded { quoted, .. }
+                | Repr::ParamProblem { quoted, .. }
                 | Repr::Redirect { quoted, .. } => quoted.len(),
             }
     }
@@ -336,6 +357,15 @@ impl<'a> Repr<'a> {
             } => (
                 (u16::from(TYPE_REDIRECT) << 8) | u16::from(code),
                 u32::from(gateway),
+                quoted,
+            ),
+            Repr::ParamProblem {
+                code,
+                pointer,
+                quoted,
+            } => (
+                (u16::from(TYPE_PARAM_PROBLEM) << 8) | u16::from(code),
+                u32::from(pointer) << 24,
                 quoted,
             ),
         };
@@ -441,6 +471,11 @@ mod tests {
         for r in [
             Repr::TimeExceeded {
                 code: 1,
+                quoted: &b[8..],
+            },
+            Repr::ParamProblem {
+                code: 0,
+                pointer: 20,
                 quoted: &b[8..],
             },
             Repr::DstUnreachable {

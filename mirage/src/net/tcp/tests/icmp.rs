@@ -269,3 +269,34 @@ fn a_soft_error_does_not_outlive_its_connection() {
     assert_eq!(p.us.recv(id, &mut b), Err(TcpError::TimedOut));
     assert_eq!(p.us.soft_errors.len(), 0);
 }
+
+/// RFC 1122 section 4.2.3.9: time exceeded and parameter problem do not
+/// abort a connection, not even in SYN-SENT. Time exceeded is a soft
+/// error (the connect that then times out fails with `HostUnreachable`,
+/// Linux's `EHOSTUNREACH`); parameter problem is only counted.
+#[test]
+fn time_exceeded_and_parameter_problem_never_abort() {
+    for kind in [IcmpErrorKind::TimeExceeded, IcmpErrorKind::ParameterProblem] {
+        let (mut us, id, syn) = syn_sent();
+        let q = quote_seg(&syn);
+        us.icmp_error(1, &IcmpError { kind, quoted: &q });
+        assert_eq!(us.state(id), Ok(State::SynSent), "{kind:?}");
+        assert_eq!(us.stats().icmp_errors, 1);
+        while let Some(d) = us.next_deadline() {
+            flush(&mut us, d);
+        }
+        assert_eq!(us.state(id), Ok(State::Closed));
+        let expected = match kind {
+            IcmpErrorKind::TimeExceeded => TcpError::HostUnreachable,
+            _ => TcpError::TimedOut,
+        };
+        assert_eq!(us.recv(id, &mut [0u8; 4]), Err(expected), "{kind:?}");
+
+        let (mut p, first) = sending(2);
+        let q = quote_seg(&first[0]);
+        assert!(icmp(&mut p, kind, &q).is_empty());
+        assert_eq!(p.us.state(p.id), Ok(State::Established));
+        p.wait(3_600_000 * MS);
+        assert_eq!(p.us.recv(p.id, &mut [0u8; 4]), Err(expected), "{kind:?}");
+    }
+}
