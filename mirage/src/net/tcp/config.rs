@@ -40,7 +40,10 @@ pub struct Config {
     pub recv_buffer: usize,
     /// Connections held at once: open, opening, closing or orphaned, but
     /// not TIME-WAIT (default 1024). With the buffers this bounds memory:
-    /// `max_connections * (send_buffer + recv_buffer)`.
+    /// `max_connections * (send_buffer + recv_buffer)`. At the bound, a
+    /// connection the application makes (or a SYN cookie completes) takes
+    /// the slot of the oldest orphan still closing, which is reset
+    /// (`Stats::orphans_evicted`); otherwise it is refused.
     pub max_connections: usize,
     /// TIME-WAIT records kept (small: no buffers); when full the oldest is
     /// dropped early (default 4096).

@@ -77,7 +77,8 @@
 //! bounded, SYN cookies beyond; TIME-WAIT records small and bounded; ICMP
 //! soft errors kept for at most 64 connections; challenge ACKs
 //! rate-limited (per connection; TIME-WAIT records' ACKs share one
-//! budget); orphaned connections time out.
+//! budget); orphaned connections time out, and give their slots up to
+//! new connections at `max_connections`.
 //!
 //! # Modules
 //!
@@ -322,6 +323,10 @@ pub struct Stats {
     pub established: u64,
     /// TIME-WAIT records dropped early for room.
     pub time_wait_evicted: u64,
+    /// Orphans (connections closed by the application and still
+    /// closing) reset to make room for a new connection when
+    /// `max_connections` was reached.
+    pub orphans_evicted: u64,
     /// 4-tuples in TIME-WAIT (records, or connections still held) reused:
     /// by a new SYN (RFC 6191), or by a connect that takes a record over.
     pub time_wait_reused: u64,
@@ -513,6 +518,13 @@ pub struct TcpEngine {
     rsts: VecDeque<PendingRst>,
     /// ICMP soft errors of open connections (few: usually none).
     soft_errors: Vec<SoftError>,
+    /// Connections the application gave up (`close`) that were still
+    /// closing, oldest first; ids of those done since are stale and
+    /// skipped. When `Config::max_connections` is reached, a new
+    /// connection the application makes, or one a SYN cookie completes,
+    /// takes the oldest orphan's slot ([`TcpEngine::evict_orphan`]).
+    /// Compacted when longer than twice `max_connections`.
+    orphans: VecDeque<ConnId>,
     /// Control blocks of reclaimed connections, with their buffers'
     /// storage (without wakers), reused rather than allocated again: at
     /// most `Config::buffer_pool`. (Boxes, as the slots hold them: reusing
@@ -570,6 +582,7 @@ impl TcpEngine {
             queue: VecDeque::new(),
             rsts: VecDeque::new(),
             soft_errors: Vec::new(),
+            orphans: VecDeque::new(),
             spare: Vec::new(),
             stats: Stats::default(),
             port_counter: 0,
@@ -1518,7 +1531,7 @@ impl TcpEngine {
         let Some(mss_idx) = self.secrets.check_cookie(&tuple, peer_isn.0, iss.0, now) else {
             return false;
         };
-        if !room || self.live >= self.config.max_connections {
+        if !room || (self.live >= self.config.max_connections && !self.evict_orphan()) {
             // Valid but no room: drop; the peer retransmits.
             self.stats.listen_overflows += 1;
             return true;
@@ -1848,7 +1861,7 @@ impl TcpEngine {
         {
             return Err(TcpError::Unaddressable);
         }
-        if self.live >= self.config.max_connections {
+        if self.live >= self.config.max_connections && !self.evict_orphan() {
             return Err(TcpError::TooManyConnections);
         }
         let (port, h, reuse) = if local.1 == 0 {
@@ -2138,7 +2151,41 @@ impl TcpEngine {
         c.send_waker = None;
         c.state_waker = None;
         self.queue_for_timers(id.index);
+        self.orphans.push_back(id);
+        if self.orphans.len() > 2 * self.config.max_connections {
+            let slots = &self.slots;
+            self.orphans.retain(|o| {
+                slots.get(o.index as usize).is_some_and(|s| {
+                    s.generation == o.generation
+                        && s.conn.as_ref().is_some_and(|c| c.owner == Owner::Orphan)
+                })
+            });
+        }
         Ok(())
+    }
+
+    /// Makes room for one more connection at `max_connections` by
+    /// resetting the oldest orphan still closing (Linux resets orphans
+    /// too, past `tcp_max_orphans`): connections the application gave up
+    /// must not keep out those it makes or accepts (a peer that never
+    /// acknowledges a FIN would otherwise hold a slot for minutes).
+    /// Connections the application holds, and half-open ones, are never
+    /// taken. Whether a slot was freed.
+    fn evict_orphan(&mut self) -> bool {
+        while let Some(id) = self.orphans.pop_front() {
+            let live = self
+                .slots
+                .get(id.index as usize)
+                .filter(|s| s.generation == id.generation)
+                .and_then(|s| s.conn.as_deref())
+                .is_some_and(|c| c.owner == Owner::Orphan && c.state != State::Closed);
+            if live {
+                self.abort_idx(id.index);
+                self.stats.orphans_evicted += 1;
+                return true;
+            }
+        }
+        false
     }
 
     /// Queues the connection for the next dispatch even with nothing to

@@ -316,6 +316,75 @@ fn the_bound_on_connections_holds_for_listeners_and_cookies() {
     assert_eq!(us.accept(l), Ok(None));
 }
 
+/// At `max_connections`, connections the application closed and that are
+/// still closing (orphans: here FIN-WAIT-1, the peer silent) give their
+/// slots up, oldest first and with a RST to their peer, to a connection
+/// the application makes or a SYN cookie completes; connections the
+/// application holds are never taken.
+#[test]
+fn orphans_make_room_for_new_connections_at_the_bound() {
+    let cfg = Config {
+        max_connections: 2,
+        ..Config::default()
+    };
+    let mut us = TcpEngine::new(cfg, [3; 32]);
+    let l = us.listen(80, 8).unwrap();
+    let first = us.connect(0, (A, 0), (B, 80)).unwrap();
+    let second = us.connect(0, (A, 0), (B, 81)).unwrap();
+    let syns = flush(&mut us, 0);
+    assert_eq!(syns.len(), 2);
+    let refused = us.connect(0, (A, 0), (B, 82));
+    assert_eq!(refused, Err(crate::net::tcp::TcpError::TooManyConnections));
+    // Both established, then closed by the application: FIN-WAIT-1,
+    // and the peer never answers.
+    for syn in &syns {
+        let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+        synack.options.mss = Some(1460);
+        feed(&mut us, MS, &synack);
+    }
+    assert_eq!(us.state(first), Ok(State::Established));
+    us.close(first).unwrap();
+    us.close(second).unwrap();
+    let fins = flush(&mut us, 2 * MS);
+    assert_eq!(fins.len(), 2, "{fins:?}");
+    assert_eq!(us.occupancy().connections, 2);
+
+    // A new connection of the application's: the oldest orphan is reset.
+    let third = us.connect(3 * MS, (A, 0), (B, 82)).unwrap();
+    assert_eq!(us.stats().orphans_evicted, 1);
+    let out = flush(&mut us, 3 * MS);
+    let rst = out.iter().find(|s| s.flags.rst()).expect("a RST");
+    assert_eq!(rst.dst_port, syns[0].dst_port, "the oldest orphan");
+    assert!(
+        out.iter()
+            .any(|s| s.flags == Flags::SYN && s.dst_port == 82)
+    );
+    assert_eq!(us.occupancy().connections, 2);
+
+    // A SYN cookie's ACK takes the other orphan's slot.
+    let c = feed(&mut us, 4 * MS, &syn_from(1000)).remove(0);
+    assert_eq!(us.stats().syn_cookies_sent, 1);
+    let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((6, c.options.timestamp.unwrap().0));
+    let out = feed(&mut us, 5 * MS, &ack);
+    assert_eq!(us.stats().orphans_evicted, 2);
+    assert!(
+        out.iter()
+            .any(|s| s.flags.rst() && s.dst_port == syns[1].dst_port)
+    );
+    let accepted = us.accept(l).unwrap().expect("the cookie connection");
+    assert_eq!(us.occupancy().connections, 2);
+
+    // Held connections only: the bound holds.
+    assert_eq!(
+        us.connect(6 * MS, (A, 0), (B, 83)),
+        Err(crate::net::tcp::TcpError::TooManyConnections)
+    );
+    assert_eq!(us.stats().orphans_evicted, 2);
+    assert_eq!(us.state(third), Ok(State::SynSent));
+    assert_eq!(us.state(accepted), Ok(State::Established));
+}
+
 /// A connection of the application's reached TIME-WAIT by the peer's FIN,
 /// whose ACK waits for `dispatch`; the application closes it before that
 /// `dispatch` (or after one the device refused): the ACK still goes out,
