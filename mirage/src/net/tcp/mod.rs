@@ -1359,6 +1359,14 @@ impl TcpEngine {
     }
 }
 
+/// Whether a connect may take over the 4-tuple of TIME-WAIT record `e`:
+/// only if the old connection used timestamps, so that PAWS keeps the old
+/// incarnation's duplicates out of the new one (RFC 6191's condition, and
+/// Linux's `tcp_tw_reuse`); without them only the 2 MSL keeps them out.
+fn takes_over(e: &TwEntry) -> bool {
+    e.ts.is_some()
+}
+
 // Listening and SYN cookies.
 impl TcpEngine {
     /// A segment for a listening port and no connection (RFC 9293 section
@@ -1878,8 +1886,12 @@ impl TcpEngine {
                 return Err(TcpError::AddrInUse);
             }
             // An explicit reuse of a TIME-WAIT 4-tuple: our new ISN is
-            // above what the old incarnation sent.
-            let reuse = self.tw.get_mut(h, &t).map(|e| e.snd_nxt);
+            // above what the old incarnation sent; only with timestamps
+            // (see `takes_over`).
+            let reuse = match self.tw.get_mut(h, &t) {
+                Some(e) if !takes_over(e) => return Err(TcpError::AddrInUse),
+                e => e.map(|e| e.snd_nxt),
+            };
             if reuse.is_some() {
                 self.tw.remove_hashed(h, &t);
                 self.stats.time_wait_reused += 1;
@@ -1899,7 +1911,8 @@ impl TcpEngine {
 
     /// RFC 6056 algorithm 3: a per-destination offset plus a counter;
     /// the first port whose 4-tuple is free. If none is, a 4-tuple only
-    /// held in TIME-WAIT is taken over.
+    /// held in TIME-WAIT is taken over, if its record allows it
+    /// (`takes_over`).
     /// Returns the port, the 4-tuple's hash, and for a 4-tuple taken over
     /// the `SND.NXT` of its TIME-WAIT record.
     fn ephemeral_port(
@@ -1935,8 +1948,10 @@ impl TcpEngine {
             if self.table_get(h, &t).is_some() {
                 continue;
             }
-            if self.tw.contains_hashed(h, &t) {
-                in_tw.get_or_insert((t, h));
+            if let Some(e) = self.tw.get_mut(h, &t) {
+                if in_tw.is_none() && takes_over(e) {
+                    in_tw = Some((t, h));
+                }
                 continue;
             }
             self.port_counter = self.port_counter.wrapping_add(i + 1);

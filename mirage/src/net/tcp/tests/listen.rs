@@ -202,6 +202,53 @@ fn a_connect_reusing_a_time_wait_tuple_starts_above_the_old_sequence() {
     );
 }
 
+/// A connect takes over a 4-tuple in TIME-WAIT only if the old connection
+/// used timestamps (RFC 6191, Linux's `tcp_tw_reuse`): PAWS then keeps the
+/// old incarnation's duplicates out. Without them, an explicit 4-tuple is
+/// in use and the last ephemeral port is not taken.
+#[test]
+fn a_connect_takes_over_time_wait_only_with_timestamps() {
+    for timestamps in [true, false] {
+        let cfg = Config {
+            ephemeral_min: 4000,
+            ephemeral_max: 4000,
+            ..Config::default()
+        };
+        let mut us = TcpEngine::new(cfg, [3; 32]);
+        let id = us.connect(0, (A, 4000), (B, 80)).unwrap();
+        let syn = flush(&mut us, 0).remove(0);
+        let mut synack = syn.reply(SeqNumber(5000), syn.seq + 1, Flags::SYN | Flags::ACK);
+        if timestamps {
+            synack.options.timestamp = Some((10, syn.options.timestamp.unwrap().0));
+        }
+        feed(&mut us, MS, &synack);
+        assert_eq!(us.info(id).unwrap().timestamps, timestamps);
+        us.close(id).unwrap();
+        let fin = flush(&mut us, MS).remove(0);
+        assert!(fin.flags.fin());
+        let mut finack = fin.reply(SeqNumber(5001), fin.seq + 1, Flags::FIN | Flags::ACK);
+        finack.options.timestamp = fin.options.timestamp.map(|(v, _)| (11, v));
+        feed(&mut us, 2 * MS, &finack);
+        assert_eq!(us.occupancy().time_wait, 1);
+        if timestamps {
+            // The last ephemeral port, then the same 4-tuple explicitly.
+            let id = us.connect(3 * MS, (A, 0), (B, 80)).unwrap();
+            assert_eq!(us.endpoints(id).unwrap().0.1, 4000);
+            assert_eq!(us.stats().time_wait_reused, 1);
+            us.abort(id).unwrap();
+            flush(&mut us, 3 * MS);
+            assert_eq!(us.occupancy().time_wait, 0);
+        } else {
+            let explicit = us.connect(3 * MS, (A, 4000), (B, 80)).map(|_| ());
+            let ephemeral = us.connect(3 * MS, (A, 0), (B, 80)).map(|_| ());
+            assert_eq!(explicit, Err(crate::net::tcp::TcpError::AddrInUse));
+            assert_eq!(ephemeral, Err(crate::net::tcp::TcpError::NoPortAvailable));
+            assert_eq!(us.stats().time_wait_reused, 0);
+            assert_eq!(us.occupancy().time_wait, 1);
+        }
+    }
+}
+
 /// A SYN to port 80 from `port` with timestamps.
 fn syn_from(port: u16) -> Seg {
     Seg {
