@@ -1566,13 +1566,23 @@ where
     F: FnOnce(&'static Stack, &'static FlakyStack, Rc<ReadFaults>) -> Fut + 'static,
     Fut: core::future::Future<Output = ()> + 'static,
 {
+    flaky_pair_from(ha, hb, ReadFaults::default(), body)
+}
+
+/// [`flaky_pair_with`] whose device at B starts with `faults` (recording
+/// from the first frame, say).
+fn flaky_pair_from<F, Fut>(ha: Addressing, hb: Addressing, faults: ReadFaults, body: F)
+where
+    F: FnOnce(&'static Stack, &'static FlakyStack, Rc<ReadFaults>) -> Fut + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
     let sim = netsim::Sim::new();
     let clock = sim.clock;
     let (na, nb) = netsim::link(LinkConfig::default());
     sim.ex
         .block_on(async move {
             let a = netsim::stack(clock, na, ha, 1).await;
-            let faults = Rc::new(ReadFaults::default());
+            let faults = Rc::new(faults);
             let flaky = FlakyDevice {
                 inner: nb,
                 faults: faults.clone(),
@@ -2406,9 +2416,9 @@ fn an_icmp_redirect_from_the_gateway_reroutes_a_destination() {
 }
 
 /// ICMP messages of types this host does not use (an ICMPv4 timestamp
-/// request, an MLD query) are silently discarded (RFC 1122 3.2.2, RFC 4443
-/// 2.4 (b)) and counted as such, not as malformed: on a real IPv6 link
-/// multicast listener queries come all the time.
+/// request, an ICMPv6 informational type of private experimentation) are
+/// silently discarded (RFC 1122 3.2.2, RFC 4443 2.4 (b)) and counted as
+/// such, not as malformed.
 #[test]
 fn icmp_messages_of_unknown_types_are_counted_apart_from_malformed_ones() {
     use mirage::net::wire::{icmpv4, icmpv6, ipv6};
@@ -2427,11 +2437,11 @@ fn icmp_messages_of_unknown_types_are_counted_apart_from_malformed_ones() {
                 repr.buffer_len()
             })
             .unwrap();
-        // A multicast listener query (type 130) to all nodes.
+        // Type 200 (private experimentation) to all nodes.
         let b_ll = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
         let all: std::net::Ipv6Addr = "ff02::1".parse().unwrap();
         let mut icmp = [0u8; 24];
-        icmp[0] = 130;
+        icmp[0] = 200;
         icmpv6::Packet::new_unchecked(&mut icmp[..]).fill_checksum(b_ll, all);
         raw_v6_hops(
             b.ethernet(),
@@ -2445,6 +2455,111 @@ fn icmp_messages_of_unknown_types_are_counted_apart_from_malformed_ones() {
         let (v4, v6) = (a.icmpv4().stats(), a.ipv6().stats());
         assert_eq!((v4.unknown_type, v4.malformed), (1, 0), "{v4:?}");
         assert_eq!((v6.unknown_type, v6.malformed), (1, 0), "{v6:?}");
+    });
+}
+
+/// MLDv2 (RFC 9777; RFC 8504 5.10: nodes MUST support it as listeners,
+/// or switches that snoop MLD stop passing them neighbour solicitations):
+/// the host reports its solicited-node groups when its addresses appear,
+/// twice, to ff02::16 with hop limit 1 behind the router alert option, and
+/// answers a general query from a link-local router within its maximum
+/// response delay; a query from elsewhere, and an MLDv1 query, are
+/// ignored.
+#[test]
+fn mld_reports_the_solicited_node_groups_and_answers_queries() {
+    use mirage::net::ipv6::addr::{link_local, solicited_node};
+    use mirage::net::wire::{icmpv6, ipv6, mld};
+    let (ha, hb) = hosts();
+    let faults = ReadFaults::default();
+    faults.record.set(true);
+    flaky_pair_from(ha, hb, faults, |a, b, faults| async move {
+        sleep_ns(3 * SEC).await;
+        let a_ll = link_local(a.ethernet().mac());
+        let mut groups = vec![
+            solicited_node(a_ll),
+            solicited_node("fd00::1".parse::<std::net::Ipv6Addr>().unwrap()),
+        ];
+        groups.sort();
+        // (Both may be the same group: one record then.)
+        groups.dedup();
+        // A's reports seen at B: (source, record types, groups).
+        let reports =
+            |faults: &ReadFaults| -> Vec<(std::net::Ipv6Addr, u8, Vec<std::net::Ipv6Addr>)> {
+                faults
+                    .recorded
+                    .borrow()
+                    .iter()
+                    .filter(|f| f[..6] == [0x33, 0x33, 0, 0, 0, 0x16] && f[12..14] == [0x86, 0xdd])
+                    .map(|f| {
+                        let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+                        assert_eq!(ip.hop_limit(), 1);
+                        assert_eq!(ip.next_header(), ipv6::NextHeader::HopByHop);
+                        assert_eq!(ip.dst_addr(), mld::ALL_MLDV2_ROUTERS);
+                        let hbh = &ip.payload()[..8];
+                        assert_eq!(hbh, mld::ROUTER_ALERT_HBH);
+                        let msg = &ip.payload()[8..];
+                        assert!(
+                            icmpv6::Packet::new_unchecked(msg)
+                                .verify_checksum(ip.src_addr(), ip.dst_addr())
+                        );
+                        assert_eq!(msg[0], mld::TYPE_REPORT_V2);
+                        let n = usize::from(u16::from_be_bytes([msg[6], msg[7]]));
+                        let records: Vec<&[u8]> = msg[8..].chunks(20).take(n).collect();
+                        let kind = records[0][0];
+                        assert!(records.iter().all(|r| r[0] == kind));
+                        let mut gs: Vec<std::net::Ipv6Addr> = records
+                            .iter()
+                            .map(|r| {
+                                std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&r[4..20]).unwrap())
+                            })
+                            .collect();
+                        gs.sort();
+                        (ip.src_addr(), kind, gs)
+                    })
+                    .collect()
+            };
+        let joined = reports(&faults);
+        assert!(joined.len() >= 2, "{joined:?}");
+        // Joins (CHANGE_TO_EXCLUDE_MODE), each told twice; all groups.
+        assert!(joined.iter().all(|(_, kind, _)| *kind == 4), "{joined:?}");
+        let mut told: Vec<std::net::Ipv6Addr> =
+            joined.iter().flat_map(|(_, _, g)| g.clone()).collect();
+        told.sort();
+        told.dedup();
+        assert_eq!(told, groups);
+        assert_eq!(a.ipv6().stats().mld_reports_sent, joined.len() as u64);
+
+        // A general query (MLDv2, 1 s) from B's link-local address.
+        let b_ll = link_local(b.ethernet().mac());
+        let all = "ff02::1".parse().unwrap();
+        let query = |src: std::net::Ipv6Addr, len: usize| {
+            let mut q = vec![0u8; len];
+            q[0] = mld::TYPE_QUERY;
+            q[4..6].copy_from_slice(&1000u16.to_be_bytes());
+            icmpv6::Packet::new_unchecked(&mut q[..]).fill_checksum(src, all);
+            raw_v6_hops(
+                b.ethernet(),
+                MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+                (src, all),
+                ipv6::NextHeader::Icmpv6,
+                1,
+                &q,
+            );
+        };
+        let before = reports(&faults).len();
+        query(b_ll, mld::QUERY_V2_LEN);
+        sleep_ns(SEC + SEC / 10).await;
+        let answered = reports(&faults);
+        assert_eq!(answered.len(), before + 1, "{answered:?}");
+        // MODE_IS_EXCLUDE for every group, from A's link-local address.
+        assert_eq!(answered[before], (a_ll, 2, groups.clone()));
+        assert_eq!(a.ipv6().stats().mld_queries, 1);
+        // Not from a link-local address, or MLDv1's: ignored.
+        query("fd00::2".parse().unwrap(), mld::QUERY_V2_LEN);
+        query(b_ll, mld::QUERY_V1_LEN);
+        sleep_ns(2 * SEC).await;
+        assert_eq!(reports(&faults).len(), before + 1);
+        assert_eq!(a.ipv6().stats().mld_queries_ignored, 2);
     });
 }
 

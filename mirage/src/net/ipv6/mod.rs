@@ -13,6 +13,7 @@
 
 pub mod addr;
 pub mod autoconf;
+pub mod mld;
 
 use alloc::borrow::Cow;
 use alloc::vec;
@@ -37,6 +38,7 @@ use crate::net::wire::icmpv6::{self as icmp, Repr as IcmpRepr};
 use crate::net::wire::ipv6::{
     self as wire, ExtHeaders, FRAGMENT_HEADER_LEN, FragmentHeader, HEADER_LEN, NextHeader,
 };
+use crate::net::wire::mld as mld_wire;
 use crate::rt::MovingDeadline;
 
 use addr::{ALL_NODES, ALL_ROUTERS, multicast_mac, solicited_node};
@@ -95,10 +97,16 @@ pub struct Ipv6Stats {
     /// destination unreachable, packet too big, parameter problem, time
     /// exceeded.
     pub errors_received: u64,
-    /// ICMPv6 messages of a type this host does not use (multicast
-    /// listener queries, say), silently discarded (RFC 4443 section 2.4
-    /// (b)); not counted as malformed.
+    /// ICMPv6 messages of a type this host does not use, silently
+    /// discarded (RFC 4443 section 2.4 (b)); not counted as malformed.
     pub unknown_type: u64,
+    /// MLDv2 reports sent (the groups this host listens to: [`mld`]).
+    pub mld_reports_sent: u64,
+    /// MLDv2 queries taken.
+    pub mld_queries: u64,
+    /// Multicast listener queries ignored: MLDv1's, or not from a
+    /// link-local address (RFC 9777 section 5.1.14).
+    pub mld_queries_ignored: u64,
 }
 
 /// Ways a packet is delivered to the link.
@@ -141,6 +149,8 @@ struct State {
     replies: Vec<EchoReply>,
     /// Tasks waiting for a neighbour's resolution ([`Ip::resolve`]).
     waiters: Vec<Waker>,
+    /// The MLDv2 listener: our solicited-node groups, reported.
+    mld: mld::Listener,
 }
 
 /// The IPv6 layer over the Ethernet layer `E` (MirageOS's `Ipv6.Make`).
@@ -187,6 +197,15 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 redirects: Vec::new(),
                 replies: Vec::new(),
                 waiters: Vec::new(),
+                mld: mld::Listener::new(
+                    mld::Config::default(),
+                    u64::from(seed) << 32
+                        | u64::from_be_bytes(
+                            addr::link_local(eth.mac()).octets()[8..]
+                                .try_into()
+                                .unwrap_or_default(),
+                        ),
+                ),
             }),
         }
     }
@@ -347,6 +366,14 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             let mut state = self.state.borrow_mut();
             (state.conf.poll(now), state.neighbours.poll(now))
         };
+        // (Before the DAD probes: a switch that snoops MLD forwards the
+        // solicited-node group's traffic once told, RFC 4862 section
+        // 5.4.2.)
+        self.sync_groups(now);
+        let reports = self.state.borrow_mut().mld.poll(now);
+        for r in reports {
+            self.send_mld_report(r.kind, &r.groups)?;
+        }
         for a in &due.now_preferred {
             log::info!(target: "ipv6", "address {a} is usable");
         }
@@ -379,10 +406,79 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             state.conf.next_deadline(),
             state.neighbours.next_deadline(),
             state.frags.next_deadline(),
+            state.mld.next_deadline(),
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// The groups to listen to follow our addresses (their solicited-node
+    /// groups, tentative addresses included, RFC 4862 section 5.4.2): the
+    /// MLD listener reports a change.
+    fn sync_groups(&self, now: u64) {
+        let mut state = self.state.borrow_mut();
+        let wanted: Vec<Ipv6Addr> = state
+            .conf
+            .addresses()
+            .iter()
+            .map(|a| solicited_node(a.addr))
+            .collect();
+        state.mld.set_groups(&wanted, now);
+    }
+
+    /// Sends MLDv2 reports with a `kind` record for each of `groups` (as
+    /// many reports as the MTU needs): to `ff02::16`, hop limit 1, behind
+    /// the router alert option, from our link-local address once it is
+    /// usable and from `::` before (RFC 9777 section 5.2.13).
+    fn send_mld_report(
+        &self,
+        kind: mld_wire::RecordType,
+        groups: &[Ipv6Addr],
+    ) -> Result<(), IpError> {
+        let (src, mtu) = {
+            let state = self.state.borrow();
+            let src = state
+                .conf
+                .addresses()
+                .iter()
+                .find(|a| addr::is_link_local(a.addr) && a.usable())
+                .map_or(Ipv6Addr::UNSPECIFIED, |a| a.addr);
+            (src, state.mtu)
+        };
+        let hbh = mld_wire::ROUTER_ALERT_HBH.len();
+        let per_report =
+            (mtu - HEADER_LEN - hbh - mld_wire::REPORT_HEADER_LEN) / mld_wire::RECORD_LEN;
+        for chunk in groups.chunks(per_report.max(1)) {
+            let len = hbh + mld_wire::report_len(chunk.len());
+            self.transmit(
+                Hop::Mac(multicast_mac(mld_wire::ALL_MLDV2_ROUTERS)),
+                src,
+                mld_wire::ALL_MLDV2_ROUTERS,
+                u8::from(NextHeader::HopByHop),
+                1,
+                len,
+                |src, buf| {
+                    buf[..hbh].copy_from_slice(&mld_wire::ROUTER_ALERT_HBH);
+                    mld_wire::emit_report(&mut buf[hbh..], src, kind, chunk);
+                },
+            )?;
+            self.state.borrow_mut().stats.mld_reports_sent += 1;
+        }
+        Ok(())
+    }
+
+    /// A multicast listener query (checksum verified): taken by the MLD
+    /// listener if it is MLDv2's and from a link-local address.
+    fn mld_query(&self, src: Ipv6Addr, data: &[u8], now: u64) {
+        let mut state = self.state.borrow_mut();
+        match mld_wire::Query::parse(data) {
+            Ok(q) if addr::is_link_local(src) && state.mld.query(&q, now) => {
+                state.stats.mld_queries += 1;
+            }
+            Ok(_) => state.stats.mld_queries_ignored += 1,
+            Err(_) => state.stats.malformed += 1,
+        }
     }
 
     /// Sends a neighbour advertisement for our `target` to `dst`.
@@ -888,6 +984,14 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         fragmented: bool,
         data: &[u8],
     ) {
+        let now = self.clock.elapsed_ns();
+        if data.first() == Some(&mld_wire::TYPE_QUERY) {
+            match icmp::Packet::new_checked(data) {
+                Ok(p) if p.verify_checksum(src, dst) => self.mld_query(src, data, now),
+                _ => self.state.borrow_mut().stats.malformed += 1,
+            }
+            return;
+        }
         let parsed = icmp::Packet::new_checked(data).and_then(|p| IcmpRepr::parse(&p, src, dst));
         let repr = match parsed {
             Ok(r) => r,
