@@ -63,6 +63,7 @@ fn send_udp_ports(
         dst_addr: dst,
         protocol: ipv4::Protocol::Udp,
         ttl: 64,
+        dscp_ecn: 0,
         payload_len: udp_len,
         ident: 1,
         dont_fragment: false,

@@ -491,6 +491,7 @@ fn a_flood_of_fragments_stays_within_the_reassembly_bounds() {
                     dst_addr: "10.0.0.2".parse().unwrap(),
                     protocol: ipv4::Protocol::Udp,
                     ttl: 64,
+                    dscp_ecn: 0,
                     payload_len: 1000,
                     ident: ident as u16,
                     dont_fragment: false,
@@ -562,6 +563,7 @@ fn v4_whole(src: &str, dst: &str, protocol: ipv4::Protocol, payload_len: usize) 
         dst_addr: dst.parse().unwrap(),
         protocol,
         ttl: 64,
+        dscp_ecn: 0,
         payload_len,
         ident: 1,
         dont_fragment: true,
@@ -993,6 +995,7 @@ fn a_datagram_refused_as_too_big_is_not_counted_as_sent() {
         let options = SendOptions {
             ttl: None,
             fragment: false,
+            ..Default::default()
         };
         let r = a
             .ipv4()
@@ -1056,6 +1059,7 @@ fn ipv4_fragments_beyond_65535_bytes_with_the_header_are_dropped() {
                     dst_addr: "10.0.0.2".parse().unwrap(),
                     protocol: ipv4::Protocol::Udp,
                     ttl: 64,
+                    dscp_ecn: 0,
                     payload_len: chunk.len(),
                     ident,
                     dont_fragment: false,
@@ -1178,6 +1182,7 @@ fn valid_frames(src_mac: mirage::net::MacAddr, dst_mac: mirage::net::MacAddr) ->
             dst_addr: a4,
             protocol,
             ttl: 64,
+            dscp_ecn: 0,
             payload_len: body.len(),
             ident: 77,
             dont_fragment: false,
@@ -1734,6 +1739,7 @@ fn a_reassembly_timeout_is_reported_with_time_exceeded_if_the_first_fragment_cam
                 dst_addr: dst.parse().unwrap(),
                 protocol: ipv4::Protocol::Udp,
                 ttl: 64,
+                dscp_ecn: 0,
                 payload_len: 16,
                 ident,
                 dont_fragment: false,
@@ -2034,6 +2040,7 @@ fn no_time_exceeded_about_an_icmp_error() {
                 dst_addr: "10.0.0.1".parse().unwrap(),
                 protocol: ipv4::Protocol::Icmp,
                 ttl: 64,
+                dscp_ecn: 0,
                 payload_len: 16,
                 ident,
                 dont_fragment: false,
@@ -2108,6 +2115,7 @@ fn no_ipv4_datagram_leaves_with_a_time_to_live_of_0() {
         let options = mirage::net::ip::SendOptions {
             ttl: Some(0),
             fragment: true,
+            ..Default::default()
         };
         let sent = a
             .ip()

@@ -95,6 +95,11 @@ pub struct SendOptions {
     /// (IPv4: else the don't-fragment bit is set and an oversized datagram
     /// is refused).
     pub fragment: bool,
+    /// The DiffServ codepoint (RFC 2474): the high 6 bits of IPv4's type
+    /// of service byte and of IPv6's traffic class; 0 (the default) is
+    /// best effort. Only its low 6 bits are used: the two ECN bits (RFC
+    /// 3168) are always sent 0 (not ECN-capable), whatever this holds.
+    pub dscp: u8,
 }
 
 impl Default for SendOptions {
@@ -102,9 +107,23 @@ impl Default for SendOptions {
         SendOptions {
             ttl: None,
             fragment: true,
+            dscp: 0,
         }
     }
 }
+
+impl SendOptions {
+    /// The type of service (IPv4) or traffic class (IPv6) byte these
+    /// options send: [`SendOptions::dscp`] in the high 6 bits, the ECN
+    /// bits 0.
+    #[inline(always)]
+    pub const fn tos(&self) -> u8 {
+        self.dscp << 2
+    }
+}
+
+/// The largest DiffServ codepoint (6 bits, RFC 2474).
+pub const MAX_DSCP: u8 = 63;
 
 /// What an ICMP error message received says about a datagram we sent
 /// (ICMPv4 destination unreachable, ICMPv6 destination unreachable and
@@ -200,6 +219,13 @@ pub struct Datagram<'a> {
     pub protocol: u8,
     /// The time to live or hop limit it arrived with.
     pub ttl: u8,
+    /// The type of service (IPv4) or traffic class (IPv6) byte it arrived
+    /// with, passed up as RFC 1122 section 3.2.1.6 asks: the DiffServ
+    /// codepoint in the high 6 bits (`tos >> 2`, RFC 2474), the ECN bits
+    /// in the low 2 (RFC 3168). For a datagram reassembled from
+    /// fragments, that of the fragment that completed it (a sender gives
+    /// them all the same).
+    pub tos: u8,
     /// The upper-layer payload: borrowed from the frame, or owned when it
     /// was reassembled from fragments.
     pub payload: Cow<'a, [u8]>,

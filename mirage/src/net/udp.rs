@@ -15,7 +15,7 @@ use core::future::poll_fn;
 use core::net::IpAddr;
 use core::task::Poll;
 
-use crate::net::ip::{Datagram, Ip, IpError, SendOptions, protocol};
+use crate::net::ip::{Datagram, Ip, IpError, MAX_DSCP, SendOptions, protocol};
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::udp::{self as wire, HEADER_LEN};
 use crate::rt::Waiters;
@@ -31,6 +31,11 @@ pub struct Meta {
     pub dst: IpAddr,
     /// The port it was sent to.
     pub dst_port: u16,
+    /// The type of service (IPv4) or traffic class (IPv6) byte it arrived
+    /// with (RFC 1122 section 3.2.1.6): the DiffServ codepoint in the high
+    /// 6 bits (`tos >> 2`), the ECN bits in the low 2. (0 on the socket
+    /// stack when the kernel does not tell it.)
+    pub tos: u8,
 }
 
 /// Why a UDP operation failed.
@@ -46,6 +51,9 @@ pub enum UdpError {
     Ip(IpError),
     /// The socket's stack is gone.
     Closed,
+    /// An argument out of its range: a DiffServ codepoint above 63
+    /// ([`Udp::write_dscp`]).
+    InvalidArgument,
 }
 
 impl fmt::Display for UdpError {
@@ -56,6 +64,7 @@ impl fmt::Display for UdpError {
             UdpError::TooBig(len) => write!(f, "UDP payload of {len} bytes is too big"),
             UdpError::Ip(e) => write!(f, "UDP: {e}"),
             UdpError::Closed => f.write_str("UDP socket closed"),
+            UdpError::InvalidArgument => f.write_str("UDP: invalid argument"),
         }
     }
 }
@@ -86,6 +95,21 @@ pub trait Udp {
         src_port: Option<u16>,
         dst: IpAddr,
         dst_port: u16,
+        data: &[u8],
+    ) -> Result<(), UdpError>;
+
+    /// [`Udp::write`] with the DiffServ codepoint `dscp` (RFC 2474; 0 to
+    /// 63) in the IP header: the type of service or traffic class byte is
+    /// `dscp << 2`, the ECN bits 0 (not ECN-capable), as MirageOS's
+    /// `Udp.write` takes an optional `?ttl`. A value above 63 is
+    /// [`UdpError::InvalidArgument`] (nothing is sent). A socket writes
+    /// with its own port as `src_port`.
+    async fn write_dscp(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        dscp: u8,
         data: &[u8],
     ) -> Result<(), UdpError>;
 
@@ -272,6 +296,26 @@ impl<I: Ip> DirectUdp<I> {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<bool, UdpError> {
+        self.send_with_dscp(src, src_port, dst, dst_port, 0, len, fill)
+    }
+
+    /// [`DirectUdp::send_with`] with the DiffServ codepoint `dscp` (0 to
+    /// 63; [`UdpError::InvalidArgument`] above): see [`Udp::write_dscp`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub fn send_with_dscp(
+        &self,
+        src: Option<IpAddr>,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        dscp: u8,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Result<bool, UdpError> {
+        if dscp > MAX_DSCP {
+            return Err(UdpError::InvalidArgument);
+        }
         if len > MAX_PAYLOAD {
             return Err(UdpError::TooBig(len));
         }
@@ -284,7 +328,10 @@ impl<I: Ip> DirectUdp<I> {
             src,
             dst,
             protocol::UDP,
-            SendOptions::default(),
+            SendOptions {
+                dscp,
+                ..SendOptions::default()
+            },
             total,
             Self::datagram(src_port, dst, dst_port, total, fill),
         )?;
@@ -317,11 +364,14 @@ impl<I: Ip> DirectUdp<I> {
 
     /// [`DirectUdp::send`] from `src_port` if the destination's neighbour is
     /// resolved already: `None` (nothing sent) when it is not.
+    // (Inlined: `write`'s codepoint, 0, is then a constant.)
+    #[inline(always)]
     fn send_resolved(
         &self,
         src_port: u16,
         dst: IpAddr,
         dst_port: u16,
+        dscp: u8,
         data: &[u8],
     ) -> Option<Result<bool, UdpError>> {
         if data.len() > MAX_PAYLOAD {
@@ -332,7 +382,10 @@ impl<I: Ip> DirectUdp<I> {
             None,
             dst,
             protocol::UDP,
-            SendOptions::default(),
+            SendOptions {
+                dscp,
+                ..SendOptions::default()
+            },
             total,
             Self::datagram(src_port, dst, dst_port, total, |buf| {
                 buf.copy_from_slice(data)
@@ -399,6 +452,7 @@ impl<I: Ip> DirectUdp<I> {
                 src_port: repr.src_port,
                 dst: datagram.dst,
                 dst_port: repr.dst_port,
+                tos: datagram.tos,
             },
             buf,
         ));
@@ -462,12 +516,38 @@ impl<I: Ip> Udp for DirectUdp<I> {
         // Without waiting when the neighbour is known (the common case):
         // no resolution to await.
         if let Some(port) = src_port
-            && let Some(sent) = self.send_resolved(port, dst, dst_port, data)
+            && let Some(sent) = self.send_resolved(port, dst, dst_port, 0, data)
         {
             return sent.map(drop);
         }
         self.ip.resolve(dst).await?;
         self.send(src_port, dst, dst_port, data).map(drop)
+    }
+
+    async fn write_dscp(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        dscp: u8,
+        data: &[u8],
+    ) -> Result<(), UdpError> {
+        // (As `write`.)
+        if dscp > MAX_DSCP {
+            return Err(UdpError::InvalidArgument);
+        }
+        let dst = dst.to_canonical();
+        let src_port = src_port.filter(|&p| p != 0);
+        if let Some(port) = src_port
+            && let Some(sent) = self.send_resolved(port, dst, dst_port, dscp, data)
+        {
+            return sent.map(drop);
+        }
+        self.ip.resolve(dst).await?;
+        self.send_with_dscp(None, src_port, dst, dst_port, dscp, data.len(), |buf| {
+            buf.copy_from_slice(data)
+        })
+        .map(drop)
     }
 }
 

@@ -331,19 +331,27 @@ impl SocketUdp {
         Ok(())
     }
 
+    /// Sends `data` to `dst:dst_port` through one of `sockets`, with the
+    /// DiffServ codepoint `dscp` (0: the socket's, 0 too).
     async fn send_from(
         &self,
         sockets: &UdpSockets,
         data: &[u8],
         dst: IpAddr,
         dst_port: u16,
+        dscp: u8,
     ) -> Result<(), UdpError> {
         self.check_send(dst, data.len())?;
         let socket = sockets.for_dst(dst);
         // (IPv4 addresses go IPv4-mapped through a dual-stack socket only.)
         let to = host_addr(self.iface == Interface::Any, app_addr(dst), dst_port);
         loop {
-            match socket.send_to(data, to) {
+            let sent = if dscp == 0 {
+                socket.send_to(data, to)
+            } else {
+                sys_socket::send_to_tos(socket, data, to, dscp << 2)
+            };
+            match sent {
                 Ok(_) => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     reactor::wait(socket.as_raw_fd(), Interest::Writable).await
@@ -384,20 +392,40 @@ impl Udp for SocketUdp {
         dst_port: u16,
         data: &[u8],
     ) -> Result<(), UdpError> {
+        self.write_dscp(src_port, dst, dst_port, 0, data).await
+    }
+
+    /// The codepoint goes in a control message of the datagram's
+    /// `sendmsg(2)` (`IP_TOS` or `IPV6_TCLASS`, by the destination's
+    /// family).
+    async fn write_dscp(
+        &self,
+        src_port: Option<u16>,
+        dst: IpAddr,
+        dst_port: u16,
+        dscp: u8,
+        data: &[u8],
+    ) -> Result<(), UdpError> {
+        if dscp > crate::net::ip::MAX_DSCP {
+            return Err(UdpError::InvalidArgument);
+        }
         match src_port {
-            None | Some(0) => self.send_from(&self.sender, data, dst, dst_port).await,
+            None | Some(0) => {
+                self.send_from(&self.sender, data, dst, dst_port, dscp)
+                    .await
+            }
             Some(port) => {
                 // From a port a socket of ours bound: through it (as the
                 // direct stack writes from any port; kept open until the
                 // write is done).
                 let bound = self.bound.borrow().get(&port).and_then(Weak::upgrade);
                 if let Some(sockets) = bound {
-                    return self.send_from(&sockets, data, dst, dst_port).await;
+                    return self.send_from(&sockets, data, dst, dst_port, dscp).await;
                 }
                 self.check_send(dst, data.len())?;
                 // From another: a socket of its own for the write.
                 let sockets = Self::open_for(self.iface, port, dst)?;
-                let r = self.send_from(&sockets, data, dst, dst_port).await;
+                let r = self.send_from(&sockets, data, dst, dst_port, dscp).await;
                 sockets.deregister();
                 r
             }
@@ -431,8 +459,8 @@ impl SocketUdpSocket {
         for (socket, bound_ip) in self.sockets.in_turn() {
             loop {
                 match sys_socket::recv_from_to(socket, buf) {
-                    Ok((n, from, to)) => {
-                        // (The kernel tells it: `recv_destination`.)
+                    Ok((n, from, to, tos)) => {
+                        // (The kernel tells them: `recv_destination`.)
                         let dst = to.map_or(*bound_ip, app_addr);
                         return Ok(Some((
                             n,
@@ -441,6 +469,7 @@ impl SocketUdpSocket {
                                 src_port: from.port(),
                                 dst,
                                 dst_port: self.port,
+                                tos: tos.unwrap_or(0),
                             },
                         )));
                     }
@@ -475,7 +504,9 @@ impl UdpSocket for SocketUdpSocket {
     }
 
     async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError> {
-        self.udp.send_from(&self.sockets, data, dst, dst_port).await
+        self.udp
+            .send_from(&self.sockets, data, dst, dst_port, 0)
+            .await
     }
 }
 
@@ -1016,6 +1047,20 @@ impl Flow for SocketFlow {
         sys_socket::tcp_info(&self.stream)
             .map(|i| u32::from(i.tcpi_retransmits))
             .map_err(|e| tcp_error("TCP_INFO", &e))
+    }
+
+    /// `IP_TOS`, and on an IPv6 socket `IPV6_TCLASS` too (a dual-stack
+    /// socket's IPv4 connection takes the former), set to `dscp << 2`.
+    fn set_dscp(&self, dscp: u8) -> Result<(), TcpError> {
+        if dscp > crate::net::ip::MAX_DSCP {
+            return Err(TcpError::InvalidArgument);
+        }
+        let ipv6 = self
+            .stream
+            .local_addr()
+            .map_err(|e| tcp_error("local_addr", &e))?
+            .is_ipv6();
+        sys_socket::set_tos(&self.stream, ipv6, dscp << 2).map_err(|e| tcp_error("IP_TOS", &e))
     }
 
     /// The bytes are peeked into a buffer of the flow's (the kernel keeps

@@ -194,9 +194,11 @@ pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Makes the kernel tell the destination address of each datagram
-/// `socket` receives (`IP_PKTINFO`, or `IPV6_RECVPKTINFO` on an IPv6
-/// socket, which gives IPv4 datagrams' as IPv4-mapped addresses), for
+/// Makes the kernel tell the destination address and the type of service
+/// (traffic class) byte of each datagram `socket` receives (`IP_PKTINFO`
+/// and `IP_RECVTOS`; on an IPv6 socket `IPV6_RECVPKTINFO`, which gives
+/// IPv4 datagrams' as IPv4-mapped addresses, and `IPV6_RECVTCLASS`, with
+/// `IP_RECVTOS` for the IPv4 datagrams of a dual-stack one), for
 /// [`recv_from_to`].
 ///
 /// # Errors
@@ -205,14 +207,22 @@ pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
 pub fn recv_destination(socket: &UdpSocket) -> io::Result<()> {
     let fd = socket.as_raw_fd();
     match socket.local_addr()? {
-        SocketAddr::V4(_) => setsockopt(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1),
-        SocketAddr::V6(_) => setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1),
+        SocketAddr::V4(_) => {
+            setsockopt(fd, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
+            setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+        }
+        SocketAddr::V6(_) => {
+            setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, 1)?;
+            setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVTCLASS, 1)?;
+            setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVTOS, 1)
+        }
     }
 }
 
 /// Receives a datagram into `buf` (cut to its length, as `recv_from`):
-/// its length as copied, its sender, and the address it was sent to when
-/// the kernel tells it ([`recv_destination`]).
+/// its length as copied, its sender, the address it was sent to and its
+/// type of service (IPv4) or traffic class (IPv6) byte when the kernel
+/// tells them ([`recv_destination`]).
 ///
 /// # Errors
 ///
@@ -221,7 +231,7 @@ pub fn recv_destination(socket: &UdpSocket) -> io::Result<()> {
 pub fn recv_from_to(
     socket: &UdpSocket,
     buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Option<IpAddr>)> {
+) -> io::Result<(usize, SocketAddr, Option<IpAddr>, Option<u8>)> {
     // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
     let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
@@ -247,6 +257,7 @@ pub fn recv_from_to(
     }
     let from = socket_addr(&from)?;
     let mut to = None;
+    let mut tos = None;
     // SAFETY: `msg` is the header `recvmsg` filled: its control pointer
     // and (updated) length describe the messages the kernel wrote into
     // `control`, which the CMSG_* macros walk within those bounds.
@@ -266,11 +277,111 @@ pub fn recv_from_to(
             } else if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_PKTINFO {
                 let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
                 to = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+            } else if level == libc::IPPROTO_IP && kind == libc::IP_TOS {
+                // (One byte, as Linux writes it.)
+                tos = Some(*data);
+            } else if level == libc::IPPROTO_IPV6 && kind == libc::IPV6_TCLASS {
+                let tclass = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                tos = Some(tclass as u8);
             }
             cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
         }
     }
-    Ok((n as usize, from, to))
+    Ok((n as usize, from, to, tos))
+}
+
+/// Sends `data` to `to` from `socket` with the type of service (IPv4) or
+/// traffic class (IPv6) byte `tos` (an `IP_TOS` or `IPV6_TCLASS` control
+/// message of `sendmsg(2)`, by `to`'s family: an IPv4-mapped address is
+/// IPv4), for this datagram only; its length as sent.
+///
+/// # Errors
+///
+/// The error of `sendmsg(2)` (`WouldBlock` on a non-blocking socket whose
+/// buffer is full).
+pub fn send_to_tos(socket: &UdpSocket, data: &[u8], to: SocketAddr, tos: u8) -> io::Result<usize> {
+    let v4 = match to {
+        SocketAddr::V4(_) => true,
+        SocketAddr::V6(a) => a.ip().to_ipv4_mapped().is_some(),
+    };
+    let (level, kind) = if v4 {
+        (libc::IPPROTO_IP, libc::IP_TOS)
+    } else {
+        (libc::IPPROTO_IPV6, libc::IPV6_TCLASS)
+    };
+    let (mut storage, len) = sockaddr(&to);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    // (Room for one message of an int; u64s align it for cmsghdr.)
+    let mut control = [0u64; 4];
+    // SAFETY: all-zero is a valid msghdr.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&raw mut storage).cast();
+    msg.msg_namelen = len;
+    msg.msg_iov = &raw mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<libc::c_int>() as u32) } as _;
+    debug_assert!(msg.msg_controllen as usize <= size_of_val(&control));
+    // SAFETY: `msg` describes `control`, large enough for one message of
+    // an int (checked above), so the first header lies within it and its
+    // data holds an int, written unaligned.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&raw const msg);
+        (*cmsg).cmsg_level = level;
+        (*cmsg).cmsg_type = kind;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(
+            libc::CMSG_DATA(cmsg).cast::<libc::c_int>(),
+            libc::c_int::from(tos),
+        );
+    }
+    // SAFETY: `msg` points to `storage`, `iov` (over `data`, which the
+    // kernel only reads) and `control`, all live for the whole call, with
+    // their sizes.
+    let n = unsafe { libc::sendmsg(socket.as_raw_fd(), &raw const msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// Sets the type of service (`IP_TOS`) of the IPv4 packets `socket`
+/// sends and, when `ipv6` (an IPv6 socket), the traffic class
+/// (`IPV6_TCLASS`) of its IPv6 ones: a dual-stack socket's IPv4-mapped
+/// traffic takes the former. (On a TCP socket the kernel keeps the ECN
+/// bits its own.)
+///
+/// # Errors
+///
+/// The error of `setsockopt(2)`.
+pub fn set_tos(socket: &impl AsRawFd, ipv6: bool, tos: u8) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    setsockopt(fd, libc::IPPROTO_IP, libc::IP_TOS, u32::from(tos))?;
+    if ipv6 {
+        setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS, u32::from(tos))?;
+    }
+    Ok(())
+}
+
+/// The type of service (`IP_TOS`) of `socket`'s IPv4 packets, or with
+/// `ipv6` the traffic class (`IPV6_TCLASS`) of an IPv6 socket's IPv6
+/// ones.
+///
+/// # Errors
+///
+/// The error of `getsockopt(2)`.
+pub fn tos(socket: &impl AsRawFd, ipv6: bool) -> io::Result<u8> {
+    let fd = socket.as_raw_fd();
+    let v = if ipv6 {
+        getsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_TCLASS)?
+    } else {
+        getsockopt(fd, libc::IPPROTO_IP, libc::IP_TOS)?
+    };
+    Ok(v as u8)
 }
 
 /// The address in `storage`, as the kernel wrote it.
@@ -489,7 +600,7 @@ mod tests {
             let port = socket.local_addr().unwrap().port();
             sender.send_to(b"hello", ("127.0.0.1", port)).unwrap();
             let mut buf = [0u8; 4];
-            let (n, from, dst) = recv_from_to(socket, &mut buf).unwrap();
+            let (n, from, dst, _) = recv_from_to(socket, &mut buf).unwrap();
             assert_eq!(&buf[..n], b"hell");
             assert_eq!(from.ip().to_canonical(), local);
             assert_eq!(from.port(), sender.local_addr().unwrap().port());

@@ -422,6 +422,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             dst: IpAddr::V4(repr.dst_addr),
             protocol,
             ttl: repr.ttl,
+            tos: repr.dscp_ecn,
             payload,
             packet: quoted,
         })
@@ -518,6 +519,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 dst_addr: dst,
                 protocol: wire::Protocol::Udp,
                 ttl: DEFAULT_TTL,
+                dscp_ecn: 0,
                 payload_len: udp_len,
                 ident,
                 dont_fragment: false,
@@ -949,6 +951,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 None | Some(0) => DEFAULT_TTL,
                 Some(ttl) => ttl,
             },
+            // (Fragments carry it too: each is sent with this header.)
+            dscp_ecn: options.tos(),
             payload_len: len,
             ident,
             dont_fragment: !options.fragment,

@@ -273,7 +273,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     ) -> Result<bool, IpError> {
         let options = SendOptions {
             ttl: (hop_limit != 0).then_some(hop_limit),
-            fragment: true,
+            ..SendOptions::default()
         };
         self.send_v6(
             src,
@@ -316,7 +316,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             None => Hop::Mac(multicast_mac(dst)),
         };
         let len = repr.buffer_len();
-        self.transmit(hop, src, dst, protocol::ICMPV6, 255, len, |src, buf| {
+        self.transmit(hop, src, dst, protocol::ICMPV6, 255, 0, len, |src, buf| {
             repr.emit(&mut icmp::Packet::new_unchecked(buf), src, dst)
         })
         .map(drop)
@@ -336,6 +336,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             ALL_ROUTERS,
             protocol::ICMPV6,
             255,
+            0,
             len,
             |src, buf| repr.emit(&mut icmp::Packet::new_unchecked(buf), src, ALL_ROUTERS),
         )
@@ -457,6 +458,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 mld_wire::ALL_MLDV2_ROUTERS,
                 u8::from(NextHeader::HopByHop),
                 1,
+                0,
                 len,
                 |src, buf| {
                     buf[..hbh].copy_from_slice(&mld_wire::ROUTER_ALERT_HBH);
@@ -496,9 +498,16 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         } else {
             Hop::Neighbour(dst)
         };
-        self.transmit(hop, target, dst, protocol::ICMPV6, 255, len, |src, buf| {
-            repr.emit(&mut icmp::Packet::new_unchecked(buf), src, dst)
-        })
+        self.transmit(
+            hop,
+            target,
+            dst,
+            protocol::ICMPV6,
+            255,
+            0,
+            len,
+            |src, buf| repr.emit(&mut icmp::Packet::new_unchecked(buf), src, dst),
+        )
         .map(drop)
     }
 
@@ -749,6 +758,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             dst: IpAddr::V6(dst),
             protocol: u8::from(protocol),
             ttl: repr.hop_limit,
+            tos: repr.traffic_class,
             payload: data,
             packet: if link_multicast { &quoted[..0] } else { quoted },
         })
@@ -1291,6 +1301,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         dst: Ipv6Addr,
         next_header: u8,
         hop_limit: u8,
+        traffic_class: u8,
         len: usize,
         fill: impl FnOnce(Ipv6Addr, &mut [u8]),
     ) -> Result<bool, IpError> {
@@ -1301,7 +1312,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             next_header: NextHeader::from(next_header),
             hop_limit,
             payload_len: len,
-            traffic_class: 0,
+            traffic_class,
             flow_label: 0,
         };
         let write = |buf: &mut [u8]| {
@@ -1355,6 +1366,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         fill: impl FnOnce(Ipv6Addr, &mut [u8]),
     ) -> Result<bool, IpError> {
         let dst_ip = IpAddr::V6(dst);
+        // (Fragments carry it too.)
+        let tclass = options.tos();
         let (src, hop, mtu, hop_limit, ident) = {
             let mut state = self.state.borrow_mut();
             let src = source(&state.conf, src, dst)?;
@@ -1377,7 +1390,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             (src, hop, mtu - HEADER_LEN, hop_limit, state.ident)
         };
         if len <= mtu {
-            return self.transmit(hop, src, dst, next_header, hop_limit, len, fill);
+            return self.transmit(hop, src, dst, next_header, hop_limit, tclass, len, fill);
         }
         if !options.fragment || len > usize::from(u16::MAX) {
             // Nothing is sent: the counter and identification go back.
@@ -1408,6 +1421,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 dst,
                 u8::from(NextHeader::Fragment),
                 hop_limit,
+                tclass,
                 FRAGMENT_HEADER_LEN + chunk.len(),
                 |_, buf| {
                     header.emit(&mut buf[..FRAGMENT_HEADER_LEN]);

@@ -128,6 +128,16 @@ pub struct Config {
     /// Buffers kept for reuse by new connections, saving allocation and
     /// zeroing on connection churn (default 64).
     pub buffer_pool: usize,
+    /// The DiffServ codepoint (RFC 2474, 0 to 63; only the low 6 bits
+    /// count) of the segments of new connections (default 0, best effort;
+    /// RFC 9293 section 3.9.1, MUST-48), as the type of service or traffic
+    /// class byte `dscp << 2`: the ECN bits are 0. Accepted connections
+    /// take it too, not the DSCP of the peer's SYN (RFC 9293 leaves the
+    /// choice; Linux's default, which gives them the listening socket's).
+    /// Segments for no connection (RSTs, SYN-ACKs with a SYN cookie) carry
+    /// it as well. [`crate::net::tcp::Flow::set_dscp`] changes it for one
+    /// connection.
+    pub dscp: u8,
 }
 
 impl Default for Config {
@@ -161,6 +171,7 @@ impl Default for Config {
             ephemeral_min: 49152,
             ephemeral_max: 65535,
             buffer_pool: 64,
+            dscp: 0,
         }
     }
 }

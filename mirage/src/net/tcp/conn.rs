@@ -12,6 +12,7 @@ use super::secret::FourTuple;
 use super::state::{RateLimit, State};
 use super::timers::Rtt;
 use super::{ListenerId, TcpError};
+use crate::net::ip::MAX_DSCP;
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::tcp::SeqNumber;
 use alloc::vec::Vec;
@@ -204,6 +205,9 @@ pub(crate) struct Conn {
     /// A zero-window or keep-alive probe is due.
     pub(crate) probe_now: bool,
     pub(crate) nodelay: bool,
+    /// The DiffServ codepoint of every segment sent (0 to 63:
+    /// [`Config::dscp`], or what [`crate::net::tcp::Flow::set_dscp`] set).
+    pub(crate) dscp: u8,
     pub(crate) keepalive: Option<KeepAlive>,
     /// This connection's challenge ACK budget (RFC 5961 section 7; per
     /// connection, so that no connection can observe or use up another's).
@@ -328,6 +332,7 @@ impl Conn {
             quickacks: 0,
             probe_now: false,
             nodelay: config.nodelay,
+            dscp: config.dscp & MAX_DSCP,
             keepalive: config.keepalive,
             challenges: RateLimit::new(config.challenge_ack_limit),
             recv_waker: None,
@@ -434,6 +439,7 @@ impl Conn {
             quickacks,
             probe_now,
             nodelay,
+            dscp,
             keepalive,
             challenges,
             recv_waker,
@@ -518,6 +524,7 @@ impl Conn {
         *quickacks = 0;
         *probe_now = false;
         *nodelay = config.nodelay;
+        *dscp = config.dscp & MAX_DSCP;
         *keepalive = config.keepalive;
         *challenges = RateLimit::new(config.challenge_ack_limit);
         // (`release` dropped the wakers.)
@@ -1037,6 +1044,7 @@ mod tests {
         c.ack_now = true;
         c.quickacks = 2;
         c.nodelay = true;
+        c.dscp = 46;
         c.queued = true;
         c.registered = Some(5);
         c.in_table = true;

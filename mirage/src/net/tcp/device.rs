@@ -54,6 +54,7 @@ impl embedded_io::Error for TcpError {
             // (embedded-io has no unreachable kinds.)
             TcpError::HostUnreachable | TcpError::NetworkUnreachable => ErrorKind::Other,
             TcpError::PermissionDenied => ErrorKind::PermissionDenied,
+            TcpError::InvalidArgument => ErrorKind::InvalidInput,
         }
     }
 }
@@ -181,6 +182,19 @@ pub trait Flow:
     /// `tcpi_retransmits`; its R1 is `net.ipv4.tcp_retries1`, 3).
     fn consecutive_timeouts(&self) -> Result<u32, TcpError>;
 
+    /// Sets the DiffServ codepoint (RFC 2474; 0 to 63) of the segments the
+    /// connection sends from now on (RFC 9293 section 3.9.1, MUST-48 and
+    /// SHLD-21), as Linux's `IP_TOS` / `IPV6_TCLASS` set to `dscp << 2`:
+    /// the two ECN bits stay 0 (not ECN-capable). Every later segment
+    /// carries it: data, ACKs, retransmissions, FIN, a RST that aborts
+    /// the connection. Only our direction's: the peer chooses its own
+    /// (SHLD-23). The default is [`crate::net::tcp::Config::dscp`] on the
+    /// direct stack, which accepted connections take as well (not the
+    /// DSCP of the peer's SYN), and 0 on the socket stack (the kernel's).
+    /// A value above 63 is [`TcpError::InvalidArgument`], and changes
+    /// nothing.
+    fn set_dscp(&self, dscp: u8) -> Result<(), TcpError>;
+
     /// The reading half that [`Flow::split`] lends.
     type Reader<'a>: embedded_io_async::Read<Error = TcpError> + embedded_io_async::ReadReady
     where
@@ -302,10 +316,23 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
+        self.send_dscp(src, dst, 0, segment_len, fill)
+    }
+
+    #[inline(always)]
+    fn send_dscp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        dscp: u8,
+        segment_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
         // Segments fit the MTU (the MSS says so): never fragmented.
         let options = SendOptions {
             ttl: self.ttl,
             fragment: false,
+            dscp,
         };
         match self.ip.send(
             Some(src),
@@ -942,6 +969,10 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
         self.tcp
             .with_engine(|e| e.info(self.id))
             .map(|i| i.consecutive_timeouts)
+    }
+
+    fn set_dscp(&self, dscp: u8) -> Result<(), TcpError> {
+        self.tcp.with(|e| e.set_dscp(self.id, dscp))
     }
 
     /// Each step queues as much of the buffers as the send buffer takes,

@@ -126,7 +126,7 @@ use state::{Ctx, RateLimit};
 use timers::TimerQueue;
 use timewait::{TimeWaitTable, TwEntry};
 
-use crate::net::ip::{IcmpError, IcmpErrorKind};
+use crate::net::ip::{IcmpError, IcmpErrorKind, MAX_DSCP};
 use crate::net::wire::checksum::{self, PseudoHeader};
 use crate::net::wire::tcp as wire_tcp;
 use crate::net::wire::tcp::{Flags, Options, Packet, Quoted, Repr, SeqNumber};
@@ -148,6 +148,24 @@ pub trait Transmit {
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool;
+
+    /// [`Transmit::send`] with the DiffServ codepoint `dscp` (0 to 63) in
+    /// the IP header: the engine sends every segment through this. The
+    /// default ignores the codepoint (for transmitters without an IP
+    /// header: tests, benchmarks); [`crate::net::tcp::DirectTcp`]'s sends
+    /// it.
+    #[inline(always)]
+    fn send_dscp(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        dscp: u8,
+        segment_len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let _ = dscp;
+        self.send(src, dst, segment_len, fill)
+    }
 
     /// Whether `addr` is one of this host's own unicast addresses. The IP
     /// layer also delivers datagrams sent to broadcast addresses it alone
@@ -223,6 +241,9 @@ pub enum TcpError {
     /// stack, a port below 1024 without the privilege to bind it, or a
     /// firewall rule refusing a connect).
     PermissionDenied,
+    /// An argument out of its range (`EINVAL`): a DiffServ codepoint
+    /// above 63 ([`Flow::set_dscp`]).
+    InvalidArgument,
 }
 
 impl fmt::Display for TcpError {
@@ -241,6 +262,7 @@ impl fmt::Display for TcpError {
             TcpError::HostUnreachable => "host unreachable",
             TcpError::NetworkUnreachable => "network unreachable",
             TcpError::PermissionDenied => "permission denied",
+            TcpError::InvalidArgument => "invalid argument",
         })
     }
 }
@@ -391,6 +413,9 @@ pub struct ConnInfo {
     pub segments_out: u64,
     /// Segments received.
     pub segments_in: u64,
+    /// The DiffServ codepoint of the segments sent ([`Config::dscp`], or
+    /// what [`Flow::set_dscp`] set).
+    pub dscp: u8,
 }
 
 /// Sizes of the internal tables (for leak checks and monitoring).
@@ -430,6 +455,8 @@ struct PendingRst {
     tuple: FourTuple,
     seq: SeqNumber,
     ack: Option<SeqNumber>,
+    /// The connection's DiffServ codepoint.
+    dscp: u8,
 }
 
 /// The most RSTs of aborted connections queued; beyond, the oldest are
@@ -881,6 +908,7 @@ impl TcpEngine {
             ts: c.ts_ok.then_some((c.ts_recent, c.ts_offset)),
             window: (c.rx.capacity() >> c.rcv_wscale).min(0xffff) as u16,
             deadline: c.close_at.unwrap_or(now + 2 * msl),
+            dscp: c.dscp,
         };
         c.owner = Owner::Orphan;
         c.state = State::Closed;
@@ -1041,12 +1069,12 @@ impl TcpEngine {
         c.rx_placed = None;
         let counted = c.state == State::Established && c.segs_in == 1 && c.owner == Owner::User;
         // (The tuple is copied only for a reply.)
-        let rst = reply.map(|r| (c.tuple, r));
+        let rst = reply.map(|r| (c.tuple, r, c.dscp));
         if counted {
             self.stats.established += 1;
         }
-        if let Some((tuple, r)) = rst {
-            self.send_rst(tx, tuple, r.seq, r.ack);
+        if let Some((tuple, r, dscp)) = rst {
+            self.send_rst(tx, tuple, r.seq, r.ack, dscp);
         }
         self.after_event(idx, now, true);
     }
@@ -1056,18 +1084,31 @@ impl TcpEngine {
         if seg.flags.rst() {
             return;
         }
+        let dscp = self.config.dscp & MAX_DSCP;
         if seg.flags.ack() {
-            self.send_rst(tx, tuple, seg.ack, None);
+            self.send_rst(tx, tuple, seg.ack, None, dscp);
         } else {
-            self.send_rst(tx, tuple, SeqNumber(0), Some(seg.seq + seg.segment_len()));
+            self.send_rst(
+                tx,
+                tuple,
+                SeqNumber(0),
+                Some(seg.seq + seg.segment_len()),
+                dscp,
+            );
         }
     }
 
-    fn send_bare<T: Transmit>(&mut self, tx: &mut T, tuple: FourTuple, repr: &Repr) -> bool {
+    fn send_bare<T: Transmit>(
+        &mut self,
+        tx: &mut T,
+        tuple: FourTuple,
+        repr: &Repr,
+        dscp: u8,
+    ) -> bool {
         let Some(ph) = PseudoHeader::new(tuple.local, tuple.remote) else {
             return false;
         };
-        let ok = tx.send(tuple.local, tuple.remote, repr.buffer_len(), |buf| {
+        let ok = tx.send_dscp(tuple.local, tuple.remote, dscp, repr.buffer_len(), |buf| {
             repr.emit(&mut Packet::new_unchecked(buf), &ph)
         });
         if ok {
@@ -1082,6 +1123,7 @@ impl TcpEngine {
         tuple: FourTuple,
         seq: SeqNumber,
         ack: Option<SeqNumber>,
+        dscp: u8,
     ) -> bool {
         let mut flags = Flags::RST;
         if ack.is_some() {
@@ -1098,7 +1140,7 @@ impl TcpEngine {
             options: Options::default(),
             payload: &[],
         };
-        let ok = self.send_bare(tx, tuple, &repr);
+        let ok = self.send_bare(tx, tuple, &repr, dscp);
         if ok {
             self.stats.resets_sent += 1;
         }
@@ -1226,7 +1268,7 @@ impl TcpEngine {
 
     fn send_tw_ack<T: Transmit>(&mut self, tx: &mut T, tuple: FourTuple, e: TwEntry, now: u64) {
         let repr = Self::tw_ack_repr(tuple, e, now);
-        self.send_bare(tx, tuple, &repr);
+        self.send_bare(tx, tuple, &repr, e.dscp);
     }
 
     /// Act on an ICMP error about a segment we sent (RFC 1122 section
@@ -1391,7 +1433,7 @@ impl TcpEngine {
             if !f.syn() && self.try_cookie(now, l, tuple, h, seg, tx) {
                 return;
             }
-            self.send_rst(tx, tuple, seg.ack, None);
+            self.send_rst(tx, tuple, seg.ack, None, self.config.dscp & MAX_DSCP);
             return;
         }
         if !f.syn() {
@@ -1505,7 +1547,7 @@ impl TcpEngine {
             options,
             payload: &[],
         };
-        if self.send_bare(tx, tuple, &repr) {
+        if self.send_bare(tx, tuple, &repr, self.config.dscp & MAX_DSCP) {
             self.stats.syn_cookies_sent += 1;
             if let Some(li) = self.listener_mut(l) {
                 li.cookies_until = Some(now + COOKIE_ACCEPT_NS);
@@ -1621,6 +1663,7 @@ impl TcpEngine {
                     tuple: c.tuple,
                     seq: c.snd_max,
                     ack: Some(c.rcv_nxt),
+                    dscp: c.dscp,
                 };
                 self.push_pending(r);
             }
@@ -1649,7 +1692,7 @@ impl TcpEngine {
         }
         // (After the timers, which may give up with a reset.)
         while let Some(r) = self.rsts.front().copied() {
-            if !self.send_rst(tx, r.tuple, r.seq, r.ack) {
+            if !self.send_rst(tx, r.tuple, r.seq, r.ack, r.dscp) {
                 return false;
             }
             self.rsts.pop_front();
@@ -1674,7 +1717,7 @@ impl TcpEngine {
                 c.set_rcv_mss(tx.mss_hint(c.tuple.remote));
                 c.set_send_mss(None);
             }
-            let (src, dst) = (c.tuple.local, c.tuple.remote);
+            let (src, dst, dscp) = (c.tuple.local, c.tuple.remote, c.dscp);
             let mut sent = 0;
             let mut more = false;
             loop {
@@ -1690,7 +1733,9 @@ impl TcpEngine {
                     break;
                 }
                 let conn: &Conn = c;
-                if !tx.send(src, dst, plan.segment_len(), |buf| conn.emit(plan, buf)) {
+                if !tx.send_dscp(src, dst, dscp, plan.segment_len(), |buf| {
+                    conn.emit(plan, buf)
+                }) {
                     c.queued = true;
                     self.queue.push_front(idx);
                     self.after_event(idx, now, false);
@@ -2232,6 +2277,7 @@ impl TcpEngine {
                 tuple: c.tuple,
                 seq: c.snd_max,
                 ack: Some(c.rcv_nxt),
+                dscp: c.dscp,
             };
             self.push_pending(r);
         }
@@ -2280,6 +2326,7 @@ impl TcpEngine {
             consecutive_timeouts: c.retries,
             segments_out: c.segs_out,
             segments_in: c.segs_in,
+            dscp: c.dscp,
         })
     }
 
@@ -2323,6 +2370,16 @@ impl TcpEngine {
     ) -> Result<(), TcpError> {
         self.conn_mut(id)?.set_user_timeout(timeout_ns);
         self.queue_for_timers(id.index);
+        Ok(())
+    }
+
+    /// Set the DiffServ codepoint of the connection's segments from now on
+    /// (see [`Flow::set_dscp`]); [`TcpError::InvalidArgument`] above 63.
+    pub fn set_dscp(&mut self, id: ConnId, dscp: u8) -> Result<(), TcpError> {
+        if dscp > MAX_DSCP {
+            return Err(TcpError::InvalidArgument);
+        }
+        self.conn_mut(id)?.dscp = dscp;
         Ok(())
     }
 

@@ -24,6 +24,8 @@ pub(crate) struct TwEntry {
     pub(crate) ts: Option<(u32, u32)>,
     pub(crate) window: u16,
     pub(crate) deadline: u64,
+    /// The connection's DiffServ codepoint, for the ACKs the record sends.
+    pub(crate) dscp: u8,
 }
 
 /// The records, by 4-tuple, with their expiry order.
@@ -209,6 +211,7 @@ mod tests {
             ts: None,
             window: 100,
             deadline,
+            dscp: 0,
         }
     }
 

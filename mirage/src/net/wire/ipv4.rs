@@ -302,6 +302,9 @@ pub struct Repr {
     pub protocol: Protocol,
     /// Time to live.
     pub ttl: u8,
+    /// The DSCP and ECN byte (former type of service, RFC 2474 and RFC
+    /// 3168): the DiffServ codepoint in the high 6 bits, ECN in the low 2.
+    pub dscp_ecn: u8,
     /// Length of the payload in bytes (at most [`MAX_PAYLOAD_LEN`]).
     pub payload_len: usize,
     /// Identification.
@@ -333,6 +336,7 @@ impl Repr {
             dst_addr: packet.dst_addr(),
             protocol: packet.protocol(),
             ttl: packet.ttl(),
+            dscp_ecn: packet.dscp_ecn(),
             // check_len: header_len <= total_len.
             payload_len: usize::from(packet.total_len()) - usize::from(packet.header_len()),
             ident: packet.ident(),
@@ -369,13 +373,18 @@ impl Repr {
             | (u16::from(self.more_fragments) << 13)
             | ((self.frag_offset >> 3) & 0x1fff);
         let ver_ihl = 0x40 | (HEADER_LEN as u32 / 4);
-        let w0 = (ver_ihl << 24) | u32::from(total);
+        let ver_tos = (ver_ihl << 8) | u32::from(self.dscp_ecn);
+        let w0 = (ver_tos << 16) | u32::from(total);
         let w1 = (u32::from(self.ident) << 16) | u32::from(flags_offset);
         let ttl_proto = (u32::from(self.ttl) << 8) | u32::from(u8::from(self.protocol));
         let src = u32::from(self.src_addr);
         let dst = u32::from(self.dst_addr);
         let halves = |w: u32| u64::from(w >> 16) + u64::from(w & 0xffff);
-        let mut sum = halves(w0) + halves(w1) + u64::from(ttl_proto) + halves(src) + halves(dst);
+        let mut sum = u64::from(ver_tos + u32::from(total))
+            + halves(w1)
+            + u64::from(ttl_proto)
+            + halves(src)
+            + halves(dst);
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
@@ -414,6 +423,7 @@ mod tests {
             dst_addr: Ipv4Addr::new(192, 168, 0, 199),
             protocol: Protocol::Udp,
             ttl: 64,
+            dscp_ecn: 0,
             payload_len: 95,
             ident: 0,
             dont_fragment: true,
@@ -439,6 +449,32 @@ mod tests {
         repr().emit(&mut p);
         p.payload_mut().copy_from_slice(&bytes[20..]);
         assert_eq!(buf, bytes);
+    }
+
+    /// The DSCP and ECN byte is written at byte 1, covered by the header
+    /// checksum, and parsed back (RFC 2474: the DiffServ field).
+    #[test]
+    fn the_dscp_ecn_byte_is_written_checksummed_and_parsed() {
+        for v in [0xb8, 0xff, 0x01, 0x04] {
+            let r = Repr {
+                dscp_ecn: v,
+                ..repr()
+            };
+            let mut buf = alloc::vec![0u8; r.buffer_len()];
+            r.emit(&mut Packet::new_unchecked(&mut buf[..]));
+            assert_eq!(buf[1], v);
+            let p = Packet::new_checked(&buf[..]).unwrap();
+            assert!(p.verify_checksum(), "{v:#x}");
+            assert_eq!(p.dscp_ecn(), v);
+            assert_eq!(Repr::parse(&p), Ok(r));
+            // The known-good header with the byte set and its checksum
+            // filled the slow way: the same bytes.
+            let mut slow = HEADER.to_vec();
+            slow[1] = v;
+            let mut sp = Packet::new_unchecked(&mut slow[..]);
+            sp.fill_checksum();
+            assert_eq!(&buf[..HEADER_LEN], &slow[..], "{v:#x}");
+        }
     }
 
     #[test]

@@ -100,6 +100,10 @@ impl Flow for ShortWrites {
         Ok(0)
     }
 
+    fn set_dscp(&self, _: u8) -> Result<(), TcpError> {
+        Ok(())
+    }
+
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
         Ok(f(&[]).1)
     }
