@@ -2732,3 +2732,189 @@ fn a_stack_with_both_families_switched_off_refuses_to_start() {
         Some(NetError::Device(mirage::net::stack::NO_FAMILY_LEFT.into()))
     );
 }
+
+/// The type of service (IPv4) or traffic class (IPv6) byte of each IP
+/// packet among `frames` (Ethernet frames) carrying `protocol` (IPv6:
+/// directly or behind a fragment header), in order.
+fn tos_of(frames: &[Vec<u8>], protocol: u8) -> Vec<u8> {
+    frames
+        .iter()
+        .filter_map(|f| match f.get(12..14)? {
+            [8, 0] if *f.get(23)? == protocol => Some(f[15]),
+            [0x86, 0xdd] if *f.get(20)? == protocol || (f[20] == 44 && *f.get(54)? == protocol) => {
+                Some((f[14] << 4) | (f[15] >> 4))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// RFC 2474 and RFC 9293 section 3.9.1 (MUST-48): a datagram sent with a
+/// DiffServ codepoint carries it in IPv4's type of service byte and in
+/// IPv6's traffic class, `dscp << 2`, in every fragment; the two ECN bits
+/// stay 0 (not ECN-capable, RFC 3168), even when the IP layer is given a
+/// byte with its low bits set (only 6 bits count). RFC 1122 section
+/// 3.2.1.6: the receiving IP passes the byte up, and UDP's metadata has
+/// it.
+#[test]
+fn the_dscp_is_sent_in_every_fragment_and_passed_up_to_udp() {
+    use mirage::net::ip::SendOptions;
+    use mirage::net::udp::UdpError;
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let sock = b.udp().bind(9).unwrap();
+        a.ip().resolve(v4("10.0.0.2")).await.unwrap();
+        a.ip().resolve(v6("fd00::2")).await.unwrap();
+        faults.record.set(true);
+        // EF (46): 0xb8. A datagram of 3000 bytes goes in 3 fragments.
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            for len in [100, 3000] {
+                let data = payload(len, 1);
+                a.udp()
+                    .write_dscp(Some(4000), dst, 9, 46, &data)
+                    .await
+                    .unwrap();
+            }
+        }
+        // The default: best effort.
+        a.udp()
+            .write(Some(4000), v4("10.0.0.2"), 9, b"be")
+            .await
+            .unwrap();
+        // Out of range: refused, nothing sent.
+        let r = a
+            .udp()
+            .write_dscp(Some(4000), v4("10.0.0.2"), 9, 64, b"no")
+            .await;
+        assert_eq!(r, Err(UdpError::InvalidArgument));
+        sleep_ns(SEC / 10).await;
+        let udp = tos_of(&faults.recorded.borrow(), 17);
+        assert_eq!(udp, [0xb8, 0xb8, 0xb8, 0xb8, 0xb8, 0xb8, 0xb8, 0xb8, 0]);
+        let mut buf = vec![0u8; 4000];
+        let mut got = Vec::new();
+        while let Some((n, meta)) = sock.try_recv_from(&mut buf).unwrap() {
+            got.push((n, meta.tos));
+        }
+        let want = [(100, 0xb8), (3000, 0xb8), (100, 0xb8), (3000, 0xb8), (2, 0)];
+        assert_eq!(got, want);
+        // The IP layer: a codepoint above 63 keeps its low 6 bits; the ECN
+        // bits are 0 over both families, fragments included.
+        faults.recorded.borrow_mut().clear();
+        let options = SendOptions {
+            dscp: 0xff,
+            ..Default::default()
+        };
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            for len in [8, 3000] {
+                let sent = a
+                    .ip()
+                    .send(None, dst, 253, options, len, |_, buf| buf.fill(0));
+                assert_eq!(sent, Ok(true));
+            }
+        }
+        sleep_ns(SEC / 10).await;
+        let raw = tos_of(&faults.recorded.borrow(), 253);
+        assert_eq!(raw, [0xfc; 8]);
+    });
+}
+
+/// RFC 1122 section 3.2.1.6: the whole type of service byte received
+/// (ECN bits included) is passed up to the transport, over both families.
+#[test]
+fn the_received_tos_byte_reaches_udp_whole() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        use mirage::net::wire::ipv6::NextHeader;
+        sleep_ns(2 * SEC).await;
+        let sock = b.udp().bind(9).unwrap();
+        let mac_b = b.ethernet().mac();
+        // "hi" to port 9, type of service 0x2b (DSCP 10, AF11; ECN 3, CE).
+        let udp = [0x12, 0x34, 0, 9, 0, 10, 0, 0, b'h', b'i'];
+        let repr = ipv4::Repr {
+            dscp_ecn: 0x2b,
+            ..v4_whole("10.0.0.1", "10.0.0.2", ipv4::Protocol::Udp, udp.len())
+        };
+        send_v4(a, mac_b, &repr, &udp);
+        // Over IPv6 with traffic class 0x29 (DSCP 10, ECT(1)).
+        {
+            use mirage::net::wire::ipv6;
+            let (src, dst) = v6_pair();
+            let body = udp_v6(b"v6");
+            let r = ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: NextHeader::Udp,
+                hop_limit: 64,
+                payload_len: body.len(),
+                traffic_class: 0x29,
+                flow_label: 0,
+            };
+            a.ethernet()
+                .send(mac_b, EtherType::Ipv6, r.buffer_len(), |buf| {
+                    r.emit(&mut ipv6::Packet::new_unchecked(&mut buf[..]));
+                    buf[40..r.buffer_len()].copy_from_slice(&body);
+                    r.buffer_len()
+                })
+                .unwrap();
+        }
+        sleep_ns(SEC / 10).await;
+        let mut buf = [0u8; 16];
+        let (n, meta) = sock.try_recv_from(&mut buf).unwrap().unwrap();
+        assert_eq!((&buf[..n], meta.tos), (&b"hi"[..], 0x2b));
+        let (n, meta) = sock.try_recv_from(&mut buf).unwrap().unwrap();
+        assert_eq!((&buf[..n], meta.tos), (&b"v6"[..], 0x29));
+    });
+}
+
+/// What IPv4's and IPv6's input hand to the transports (RFC 1122 section
+/// 3.2.1.6): the datagram's type of service or traffic class byte, also
+/// after reassembly.
+#[test]
+fn ip_input_passes_the_tos_byte_up_with_the_datagram() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |_a, b, _| async move {
+        use mirage::net::wire::ipv6;
+        sleep_ns(2 * SEC).await;
+        let payload = [0u8; 8];
+        let mut frame = vec![0u8; 28];
+        let repr = ipv4::Repr {
+            dscp_ecn: 0xb9,
+            ..v4_whole("10.0.0.1", "10.0.0.2", ipv4::Protocol::Unknown(253), 8)
+        };
+        repr.emit(&mut ipv4::Packet::new_unchecked(&mut frame[..]));
+        frame[20..].copy_from_slice(&payload);
+        let d = b.ipv4().input(&frame).expect("delivered");
+        assert_eq!((d.protocol, d.tos), (253, 0xb9));
+        // Two fragments: the datagram has the byte they carry.
+        let mut got = None;
+        for (offset, more) in [(0u16, true), (8, false)] {
+            let repr = ipv4::Repr {
+                dont_fragment: false,
+                more_fragments: more,
+                frag_offset: offset,
+                ident: 9,
+                ..repr
+            };
+            let mut frame = vec![0u8; 28];
+            repr.emit(&mut ipv4::Packet::new_unchecked(&mut frame[..]));
+            if let Some(d) = b.ipv4().input(&frame) {
+                got = Some((d.payload.len(), d.tos));
+            }
+        }
+        assert_eq!(got, Some((16, 0xb9)));
+        let (src, dst) = v6_pair();
+        let r = ipv6::Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: ipv6::NextHeader::Unknown(253),
+            hop_limit: 64,
+            payload_len: 8,
+            traffic_class: 0x62,
+            flow_label: 0,
+        };
+        let mut frame = vec![0u8; 48];
+        r.emit(&mut ipv6::Packet::new_unchecked(&mut frame[..]));
+        let d = b.ipv6().input(&frame).expect("delivered");
+        assert_eq!((d.protocol, d.tos), (253, 0x62));
+    });
+}

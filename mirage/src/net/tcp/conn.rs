@@ -12,7 +12,6 @@ use super::secret::FourTuple;
 use super::state::{RateLimit, State};
 use super::timers::Rtt;
 use super::{ListenerId, TcpError};
-use crate::net::ip::MAX_DSCP;
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::tcp::SeqNumber;
 use alloc::vec::Vec;
@@ -332,7 +331,7 @@ impl Conn {
             quickacks: 0,
             probe_now: false,
             nodelay: config.nodelay,
-            dscp: config.dscp & MAX_DSCP,
+            dscp: config.dscp,
             keepalive: config.keepalive,
             challenges: RateLimit::new(config.challenge_ack_limit),
             recv_waker: None,
@@ -524,7 +523,7 @@ impl Conn {
         *quickacks = 0;
         *probe_now = false;
         *nodelay = config.nodelay;
-        *dscp = config.dscp & MAX_DSCP;
+        *dscp = config.dscp;
         *keepalive = config.keepalive;
         *challenges = RateLimit::new(config.challenge_ack_limit);
         // (`release` dropped the wakers.)

@@ -591,6 +591,7 @@ impl TcpEngine {
     /// derive from them: take them from the `Random` device).
     pub fn new(mut config: Config, secret: [u8; 32]) -> TcpEngine {
         config.delayed_ack_ns = config.delayed_ack_ns.min(config::MAX_DELAYED_ACK_NS);
+        config.dscp &= MAX_DSCP;
         let secrets = Secrets::new(&secret);
         let hasher = secrets.table_hasher();
         TcpEngine {
@@ -1084,7 +1085,7 @@ impl TcpEngine {
         if seg.flags.rst() {
             return;
         }
-        let dscp = self.config.dscp & MAX_DSCP;
+        let dscp = self.config.dscp;
         if seg.flags.ack() {
             self.send_rst(tx, tuple, seg.ack, None, dscp);
         } else {
@@ -1433,7 +1434,7 @@ impl TcpEngine {
             if !f.syn() && self.try_cookie(now, l, tuple, h, seg, tx) {
                 return;
             }
-            self.send_rst(tx, tuple, seg.ack, None, self.config.dscp & MAX_DSCP);
+            self.send_rst(tx, tuple, seg.ack, None, self.config.dscp);
             return;
         }
         if !f.syn() {
@@ -1547,7 +1548,7 @@ impl TcpEngine {
             options,
             payload: &[],
         };
-        if self.send_bare(tx, tuple, &repr, self.config.dscp & MAX_DSCP) {
+        if self.send_bare(tx, tuple, &repr, self.config.dscp) {
             self.stats.syn_cookies_sent += 1;
             if let Some(li) = self.listener_mut(l) {
                 li.cookies_until = Some(now + COOKIE_ACCEPT_NS);

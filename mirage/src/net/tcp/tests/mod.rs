@@ -8,6 +8,7 @@
 mod bulk;
 mod churn;
 mod congestion_tests;
+mod dscp;
 mod flow_default;
 mod harness;
 mod hostile;
