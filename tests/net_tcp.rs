@@ -954,6 +954,9 @@ struct Router {
     dropped: std::cell::Cell<u64>,
     /// The time to live or hop limit of each TCP segment A sent.
     tcp_ttls: RefCell<Vec<u8>>,
+    /// The TCP flags and the type of service or traffic class byte of
+    /// each TCP segment A sent.
+    tcp_tos: RefCell<Vec<(u8, u8)>>,
     /// What the router answers segments to `reject_port` with.
     reject_with: std::cell::Cell<Reject>,
 }
@@ -989,6 +992,7 @@ impl Router {
             waker: RefCell::new(None),
             dropped: std::cell::Cell::new(0),
             tcp_ttls: RefCell::new(Vec::new()),
+            tcp_tos: RefCell::new(Vec::new()),
             reject_with: std::cell::Cell::new(Reject::Unreachable),
         }
     }
@@ -1009,16 +1013,20 @@ impl Router {
                 let p = ipv4::Packet::new_checked(ip).ok()?;
                 let hl = usize::from(p.header_len());
                 let tcp = (p.protocol() == ipv4::Protocol::Tcp).then(|| &ip[hl..]);
-                if tcp.is_some() {
+                if let Some(t) = tcp {
                     self.tcp_ttls.borrow_mut().push(p.ttl());
+                    let flags = t.get(13).copied().unwrap_or(0);
+                    self.tcp_tos.borrow_mut().push((flags, p.dscp_ecn()));
                 }
                 (usize::from(p.total_len()), tcp)
             }
             EtherType::Ipv6 => {
                 let p = ipv6::Packet::new_checked(ip).ok()?;
                 let tcp = (p.next_header() == ipv6::NextHeader::Tcp).then(|| &ip[40..]);
-                if tcp.is_some() {
+                if let Some(t) = tcp {
                     self.tcp_ttls.borrow_mut().push(p.hop_limit());
+                    let flags = t.get(13).copied().unwrap_or(0);
+                    self.tcp_tos.borrow_mut().push((flags, p.traffic_class()));
                 }
                 (40 + usize::from(p.payload_len()), tcp)
             }
@@ -1466,6 +1474,67 @@ fn the_time_to_live_of_segments_is_configurable() {
             assert!(ttls.iter().all(|&t| t == expected), "{ttls:?}");
         });
     }
+}
+
+/// RFC 9293 section 3.9.1 (MUST-48, SHLD-21, SHLD-22) over the direct
+/// stack's IP layers: every segment A sends carries its DiffServ codepoint
+/// in the IPv4 type of service byte or the IPv6 traffic class (`dscp << 2`,
+/// ECN bits 0), from the SYN to the last ACK: [`Config::dscp`] (10, AF11)
+/// first, then what `Flow::set_dscp` set (46, EF). A connection A accepts
+/// carries A's configured codepoint, not the one of the peer's SYN (B's
+/// default, 0; B's connection then sends 46).
+///
+/// [`Config::dscp`]: mirage::net::tcp::Config::dscp
+#[test]
+fn every_segment_carries_the_connections_dscp() {
+    const SYN: u8 = 0x02;
+    const FIN: u8 = 0x01;
+    let config = mirage::net::tcp::Config {
+        dscp: 10,
+        ..Default::default()
+    };
+    routed_pair_with(config, 1500, 1500, 0, move |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        let _listener = b.tcp().bind(7000).unwrap();
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            router.tcp_tos.borrow_mut().clear();
+            let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
+            flow.write_all(b"hello").await.unwrap();
+            sleep_ns(SEC).await;
+            let before: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
+            assert!(before.len() >= 3, "{before:?}");
+            assert!(before.iter().any(|&(f, _)| f & SYN != 0), "{before:?}");
+            assert!(
+                before.iter().all(|&(_, t)| t == 10 << 2),
+                "{dst}: {before:?}"
+            );
+            assert_eq!(flow.set_dscp(64), Err(TcpError::InvalidArgument));
+            flow.set_dscp(46).unwrap();
+            flow.write_all(b"more").await.unwrap();
+            flow.close().await.unwrap();
+            sleep_ns(SEC).await;
+            let after: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
+            assert!(after.iter().any(|&(f, _)| f & FIN != 0), "{after:?}");
+            assert!(after.iter().all(|&(_, t)| t == 46 << 2), "{dst}: {after:?}");
+        }
+        // Accepted by A: A's codepoint, whatever B's connection carries.
+        let listener = a.tcp().bind(7001).unwrap();
+        for dst in [v4("10.0.0.1"), v6("fd00::1")] {
+            let mut from_b = b.tcp().connect(dst, 7001).await.unwrap();
+            from_b.set_dscp(46).unwrap();
+            from_b.write_all(b"hi").await.unwrap();
+            let mut flow = listener.accept().await.unwrap();
+            let mut buf = [0u8; 2];
+            flow.read_exact(&mut buf).await.unwrap();
+            flow.write_all(b"yo").await.unwrap();
+            flow.close().await.unwrap();
+            sleep_ns(SEC).await;
+            let tos: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
+            assert!(tos.iter().any(|&(f, _)| f & SYN != 0), "{tos:?}");
+            assert!(tos.iter().all(|&(_, t)| t == 10 << 2), "{dst}: {tos:?}");
+            drop(from_b);
+        }
+    });
 }
 
 /// RFC 9293 MUST-46 (section 3.9.1.1): an OPEN to a broadcast or multicast
