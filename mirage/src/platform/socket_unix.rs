@@ -1786,6 +1786,76 @@ mod tests {
         .unwrap();
     }
 
+    /// The socket stack's `set_dscp` reaches the kernel: `IP_TOS` (and on
+    /// an IPv6 socket `IPV6_TCLASS`, both) `dscp << 2`, read back, over
+    /// IPv4 (our IPv4 socket; the accepted one IPv4-mapped on a dual-stack
+    /// socket) and over IPv6; a value above 63 is refused and changes
+    /// nothing. (The segments sent carry it: mirage-unix's
+    /// `tcp_segments_carry_the_tos_on_the_wire`.)
+    #[test]
+    fn set_dscp_reaches_the_kernel_over_both_families() {
+        use mirage_unix::socket::tos;
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = tcp.bind(0).unwrap();
+            let port = listener.local_port();
+            for dst in [
+                core::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+                core::net::IpAddr::V6(core::net::Ipv6Addr::LOCALHOST),
+            ] {
+                let flow = tcp.connect(dst, port).await.unwrap();
+                let peer = listener.accept().await.unwrap();
+                for (f, dscp) in [(&flow, 46), (&peer, 10)] {
+                    let ipv6 = f.stream.local_addr().unwrap().is_ipv6();
+                    assert_eq!(tos(&f.stream, ipv6).unwrap(), 0);
+                    f.set_dscp(dscp).unwrap();
+                    assert_eq!(tos(&f.stream, ipv6).unwrap(), dscp << 2, "{dst}");
+                    assert_eq!(tos(&f.stream, false).unwrap(), dscp << 2, "{dst}");
+                    assert_eq!(f.set_dscp(64), Err(TcpError::InvalidArgument));
+                    assert_eq!(tos(&f.stream, ipv6).unwrap(), dscp << 2, "{dst}");
+                }
+            }
+        })
+        .unwrap();
+    }
+
+    /// The socket stack's UDP: `write_dscp` marks the datagram it sends
+    /// (`dscp << 2`, ECN bits 0), `write` does not, and the receiving
+    /// socket's metadata tells the byte the kernel received (RFC 1122
+    /// section 3.2.1.6): over IPv4 and IPv6, through the stack's
+    /// dual-stack sockets; a value above 63 is refused.
+    #[test]
+    fn socket_udp_writes_carry_the_dscp_and_receives_tell_the_tos() {
+        use super::SocketUdp;
+        use crate::net::udp::{Udp, UdpError, UdpSocket};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let udp: &'static SocketUdp = leak(SocketUdp::connect(None, None).unwrap());
+            let socket = udp.bind(0).unwrap();
+            let port = socket.local_port();
+            let mut buf = [0u8; 8];
+            for dst in [
+                core::net::IpAddr::V4(Ipv4Addr::LOCALHOST),
+                core::net::IpAddr::V6(core::net::Ipv6Addr::LOCALHOST),
+            ] {
+                udp.write_dscp(None, dst, port, 46, b"ef").await.unwrap();
+                udp.write(None, dst, port, b"be").await.unwrap();
+                // From the socket's own port, through it.
+                udp.write_dscp(Some(port), dst, port, 10, b"af11")
+                    .await
+                    .unwrap();
+                let r = udp.write_dscp(None, dst, port, 64, b"no").await;
+                assert_eq!(r, Err(UdpError::InvalidArgument));
+                for (data, tos) in [(&b"ef"[..], 0xb8), (b"be", 0), (b"af11", 0x28)] {
+                    let (n, meta) = socket.recv_from(&mut buf).await.unwrap();
+                    assert_eq!((&buf[..n], meta.tos), (data, tos), "{dst}");
+                }
+            }
+        })
+        .unwrap();
+    }
+
     /// Two tasks accepting on one listener both get a connection: the
     /// second task's wait on the listening socket does not drop the
     /// first's (which then waited for good).

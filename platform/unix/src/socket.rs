@@ -686,6 +686,177 @@ mod tests {
         }
     }
 
+    /// `send_to_tos` marks the datagram it sends with the type of service
+    /// (traffic class) byte, for this datagram only, and `recv_from_to`
+    /// tells the byte received: over IPv4, over IPv6, and IPv4 through a
+    /// dual-stack socket (sent IPv4-mapped, received by an IPv4 socket and
+    /// by a dual-stack one). Without `recv_destination`, no byte is told.
+    #[test]
+    fn datagrams_carry_the_tos_sent_and_tell_the_tos_received() {
+        let v4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let v6 = UdpSocket::bind("[::1]:0").unwrap();
+        let dual = bind_udp_ipv6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0), false).unwrap();
+        let plain = UdpSocket::bind("127.0.0.1:0").unwrap();
+        for s in [&v4, &v6, &dual] {
+            recv_destination(s).unwrap();
+        }
+        let send4 = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let send6 = UdpSocket::bind("[::1]:0").unwrap();
+        let send_dual =
+            bind_udp_ipv6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0), false).unwrap();
+        let port = |s: &UdpSocket| s.local_addr().unwrap().port();
+        let mapped =
+            |s: &UdpSocket| SocketAddr::new(Ipv4Addr::LOCALHOST.to_ipv6_mapped().into(), port(s));
+        let cases: [(&UdpSocket, SocketAddr, &UdpSocket, Option<u8>); 6] = [
+            (
+                &send4,
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port(&v4)),
+                &v4,
+                Some(0xb8),
+            ),
+            (
+                &send6,
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port(&v6)),
+                &v6,
+                Some(0xb8),
+            ),
+            (
+                &send6,
+                SocketAddr::new(Ipv6Addr::LOCALHOST.into(), port(&dual)),
+                &dual,
+                Some(0xb8),
+            ),
+            (
+                &send4,
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port(&dual)),
+                &dual,
+                Some(0xb8),
+            ),
+            (&send_dual, mapped(&v4), &v4, Some(0xb8)),
+            (
+                &send4,
+                SocketAddr::new(Ipv4Addr::LOCALHOST.into(), port(&plain)),
+                &plain,
+                None,
+            ),
+        ];
+        for (i, (sender, to, receiver, tos)) in cases.into_iter().enumerate() {
+            receiver
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            assert_eq!(send_to_tos(sender, b"marked", to, 0xb8).unwrap(), 6);
+            // The next datagram is not marked: the mark was this one's.
+            sender.send_to(b"plain", to).unwrap();
+            let mut buf = [0u8; 8];
+            let (n, _, _, got) = recv_from_to(receiver, &mut buf).unwrap();
+            assert_eq!((&buf[..n], got), (&b"marked"[..], tos), "case {i}");
+            let (n, _, _, got) = recv_from_to(receiver, &mut buf).unwrap();
+            assert_eq!(
+                (&buf[..n], got),
+                (&b"plain"[..], tos.map(|_| 0)),
+                "case {i}"
+            );
+        }
+    }
+
+    /// `set_tos` reaches the kernel (read back by `tos`): `IP_TOS` on an
+    /// IPv4 socket; on an IPv6 one `IPV6_TCLASS` and `IP_TOS` both (its
+    /// IPv4-mapped traffic takes the latter). TCP keeps the ECN bits.
+    #[test]
+    fn the_tos_of_tcp_sockets_is_set_and_read_back() {
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let listener = TcpListener::bind(addr).unwrap();
+            let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let ipv6 = addr.starts_with('[');
+            assert_eq!(tos(&stream, ipv6).unwrap(), 0);
+            set_tos(&stream, ipv6, 0xb8).unwrap();
+            assert_eq!(tos(&stream, ipv6).unwrap(), 0xb8, "{addr}");
+            assert_eq!(tos(&stream, false).unwrap(), 0xb8, "{addr}");
+            // (The ECN bits are TCP's own: not taken from the option.)
+            set_tos(&stream, ipv6, 0x2b).unwrap();
+            assert_eq!(tos(&stream, ipv6).unwrap(), 0x28, "{addr}");
+        }
+    }
+
+    /// The TCP segments a socket sends carry its type of service or traffic
+    /// class, seen on the loopback interface by a packet socket (both
+    /// directions, each end's own byte): needs root (the packet socket);
+    /// says SKIPPED otherwise.
+    #[test]
+    fn tcp_segments_carry_the_tos_on_the_wire() {
+        // SAFETY: socket(2) with constant arguments; the result is checked.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_PACKET,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                i32::from((libc::ETH_P_ALL as u16).to_be()),
+            )
+        };
+        if raw < 0 {
+            let why = io::Error::last_os_error();
+            eprintln!("SKIPPED tcp_segments_carry_the_tos_on_the_wire: packet socket: {why}");
+            return;
+        }
+        // (Held as a std datagram socket for its `recv` and read timeout,
+        // which are plain `recv(2)` and `SO_RCVTIMEO` on any socket.)
+        // SAFETY: `raw` is a fresh descriptor owned by nothing else.
+        let sniffer = UdpSocket::from(unsafe { OwnedFd::from_raw_fd(raw) });
+        sniffer
+            .set_read_timeout(Some(std::time::Duration::from_millis(200)))
+            .unwrap();
+        for addr in ["127.0.0.1:0", "[::1]:0"] {
+            let listener = TcpListener::bind(addr).unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let ipv6 = addr.starts_with('[');
+            let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            set_tos(&client, ipv6, 46 << 2).unwrap();
+            set_tos(&server, ipv6, 10 << 2).unwrap();
+            client.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            server.read_exact(&mut buf).unwrap();
+            server.write_all(b"pong").unwrap();
+            client.read_exact(&mut buf).unwrap();
+            drop(client);
+            drop(server);
+            // (to the server's port?, byte) of each TCP segment of the
+            // connection seen; other traffic on the host is skipped.
+            let mut seen = Vec::new();
+            let mut frame = [0u8; 2048];
+            while let Ok(n) = sniffer.recv(&mut frame) {
+                let f = &frame[..n];
+                let (tos, tcp) = match f.first().map(|b| b >> 4) {
+                    Some(4) if n >= 40 && f[9] == 6 => (f[1], &f[usize::from(f[0] & 15) * 4..]),
+                    Some(6) if n >= 60 && f[6] == 6 => ((f[0] << 4) | (f[1] >> 4), &f[40..]),
+                    _ => continue,
+                };
+                let (src, dst) = (
+                    u16::from_be_bytes([tcp[0], tcp[1]]),
+                    u16::from_be_bytes([tcp[2], tcp[3]]),
+                );
+                if src == port || dst == port {
+                    seen.push((dst == port, tos));
+                }
+            }
+            assert!(seen.len() >= 6, "{addr}: {seen:?}");
+            // Once set (after the handshake), each end's byte.
+            let after: Vec<_> = seen.iter().filter(|&&(_, t)| t != 0).collect();
+            assert!(
+                after.iter().any(|&&(to_server, _)| to_server)
+                    && after.iter().any(|&&(to_server, _)| !to_server),
+                "{addr}: {seen:?}"
+            );
+            // In each direction: unmarked segments (the handshake), then
+            // only marked ones, the FINs included.
+            for (dir, mark) in [(true, 46 << 2), (false, 10 << 2)] {
+                let tos: Vec<u8> = seen.iter().filter(|s| s.0 == dir).map(|s| s.1).collect();
+                let first = tos.iter().position(|&t| t != 0).unwrap_or(tos.len());
+                assert!(tos[..first].iter().all(|&t| t == 0), "{addr}: {seen:?}");
+                assert!(tos[first..].iter().all(|&t| t == mark), "{addr}: {seen:?}");
+            }
+        }
+    }
+
     #[test]
     fn keepalive_is_set_read_back_and_turned_off() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
