@@ -159,6 +159,8 @@ impl<N: Network> Ethernet for Ethif<N> {
         self.net.mtu()
     }
 
+    // (A wrapper on every frame's path: inlined into its caller.)
+    #[inline(always)]
     fn send(
         &self,
         dst: MacAddr,
