@@ -396,6 +396,47 @@ fn closed_ports_are_reported_by_icmpv6_within_a_rate_limit() {
     });
 }
 
+/// RFC 1122 4.1.3.3: UDP passes the ICMP errors it receives to the
+/// application. A socket that sent to a closed port learns it from
+/// `take_error` (the port unreachable, with the datagram's destination),
+/// once, over both families; an error about a datagram of no bound
+/// socket (`write` from an ephemeral port) is only counted.
+#[test]
+fn icmp_errors_about_a_sockets_datagrams_reach_it() {
+    use mirage::net::ip::IcmpErrorKind;
+    use mirage::net::udp::SendError;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let socket = a.udp().bind(5353).unwrap();
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            assert_eq!(socket.take_error(), None);
+            socket.send_to(b"anyone?", dst, 999).await.unwrap();
+            sleep_ns(SEC / 10).await;
+            assert_eq!(
+                socket.take_error(),
+                Some(SendError {
+                    kind: IcmpErrorKind::PortUnreachable,
+                    dst: Some((dst, 999)),
+                }),
+                "{dst}"
+            );
+            assert_eq!(socket.take_error(), None, "taken");
+        }
+        assert_eq!(a.udp().stats().icmp_errors, 2);
+        a.udp()
+            .write(None, v4("10.0.0.2"), 999, b"x")
+            .await
+            .unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.udp().stats().icmp_errors_ignored, 1);
+        assert_eq!(socket.take_error(), None);
+        // TCP saw none of them.
+        assert_eq!(a.direct_tcp().stats().icmp_errors, 0);
+        assert_eq!(b.udp().stats().no_listener, 3);
+    });
+}
+
 #[test]
 fn an_unknown_protocol_is_reported_over_both_families() {
     // RFC 1122 3.2.2.1: protocol unreachable over IPv4; RFC 8200 4:

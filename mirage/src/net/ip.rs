@@ -205,6 +205,23 @@ pub struct IcmpError<'a> {
     pub quoted: &'a [u8],
 }
 
+impl IcmpError<'_> {
+    /// The upper-layer protocol of the quoted datagram (behind an IPv6
+    /// fragment header, as this stack sends a fragmented datagram), if the
+    /// quote shows it: which transport the error is for.
+    pub fn quoted_protocol(&self) -> Option<u8> {
+        let q = self.quoted;
+        match q.first()? >> 4 {
+            4 => q.get(9).copied(),
+            6 => match *q.get(6)? {
+                44 => q.get(40).copied(),
+                p => Some(p),
+            },
+            _ => None,
+        }
+    }
+}
+
 /// The default time to live and hop limit.
 pub const DEFAULT_TTL: u8 = 64;
 

@@ -25,7 +25,7 @@ use crate::net::arp::Arp;
 use crate::net::device::{NetError, Network};
 use crate::net::ethernet::{Ethif, Frame};
 use crate::net::icmpv4::Icmpv4;
-use crate::net::ip::{Datagram, Ip, protocol};
+use crate::net::ip::{Datagram, IcmpError, Ip, protocol};
 use crate::net::ipv4::Ipv4;
 use crate::net::ipv4v6::Ipv4v6;
 use crate::net::ipv6::Ipv6;
@@ -452,6 +452,16 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
         }
     }
 
+    /// Hands an ICMP error to the transport whose datagram it quotes (RFC
+    /// 1122 sections 4.1.3.3 and 4.2.3.9).
+    #[cold]
+    fn icmp_error(&self, error: &IcmpError<'_>) {
+        match error.quoted_protocol() {
+            Some(protocol::UDP) => self.udp.icmp_error(error),
+            _ => self.tcp.icmp_error(error),
+        }
+    }
+
     /// Hands a datagram to its protocol.
     // Inlined into the caller: the parsed fields stay in registers
     // (returned through memory, they were stored narrowly and loaded
@@ -465,7 +475,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
             }
             protocol::ICMP if matches!(d.src, IpAddr::V4(_)) => match self.icmpv4.input(d) {
                 Ok(Some(error)) => {
-                    self.tcp.icmp_error(&error);
+                    self.icmp_error(&error);
                     Ok(())
                 }
                 Ok(None) => Ok(()),
@@ -474,7 +484,7 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
             // (Only the errors for the transports come up from IPv6.)
             protocol::ICMPV6 if matches!(d.src, IpAddr::V6(_)) => {
                 if let Some(error) = self.ipv6.icmp_error(d) {
-                    self.tcp.icmp_error(&error);
+                    self.icmp_error(&error);
                 }
                 Ok(())
             }

@@ -15,7 +15,9 @@ use core::future::poll_fn;
 use core::net::IpAddr;
 use core::task::Poll;
 
-use crate::net::ip::{Datagram, Ip, IpError, MAX_DSCP, SendOptions, protocol};
+use crate::net::ip::{
+    Datagram, IcmpError, IcmpErrorKind, Ip, IpError, MAX_DSCP, SendOptions, protocol,
+};
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::udp::{self as wire, HEADER_LEN};
 use crate::rt::Waiters;
@@ -36,6 +38,18 @@ pub struct Meta {
     /// 6 bits (`tos >> 2`), the ECN bits in the low 2. (0 on the socket
     /// stack when the kernel does not tell it.)
     pub tos: u8,
+}
+
+/// An ICMP error about a datagram a socket sent (RFC 1122 section
+/// 4.1.3.3: UDP MUST pass every ICMP error it receives to the
+/// application), as [`UdpSocket::take_error`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendError {
+    /// What the network said (port unreachable: nobody listens there).
+    pub kind: IcmpErrorKind,
+    /// The datagram's destination address and port, when known (the
+    /// socket stack's kernel does not say).
+    pub dst: Option<(IpAddr, u16)>,
 }
 
 /// Why a UDP operation failed.
@@ -150,6 +164,16 @@ pub trait UdpSocket {
 
     /// Sends `data` from this socket's port to `dst:dst_port`.
     async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError>;
+
+    /// Takes the last ICMP error received about a datagram this socket
+    /// sent, if one came since the last call (as `SO_ERROR`, std's
+    /// `UdpSocket::take_error`): on the direct stack, every destination
+    /// unreachable, packet too big, time exceeded and parameter problem
+    /// quoting one of its datagrams (RFC 1122 section 4.1.3.3). The socket
+    /// stack's kernel reports none for unconnected sockets (Linux without
+    /// `IP_RECVERR`), which its sockets are: it tells only what `SO_ERROR`
+    /// holds.
+    fn take_error(&self) -> Option<SendError>;
 }
 
 /// How a received datagram was handled.
@@ -178,6 +202,13 @@ pub struct UdpStats {
     pub queue_full: u64,
     /// Datagrams that did not parse.
     pub malformed: u64,
+    /// ICMP errors about a datagram of a bound socket, kept for
+    /// [`UdpSocket::take_error`].
+    pub icmp_errors: u64,
+    /// ICMP errors about a datagram of no bound socket (a listener's, or
+    /// one sent by [`Udp::write`] from an ephemeral port), or that did not
+    /// parse.
+    pub icmp_errors_ignored: u64,
 }
 
 /// The bounds of each socket's receive queue.
@@ -214,6 +245,9 @@ struct State {
     free: Vec<Vec<u8>>,
     next_ephemeral: u16,
     stats: UdpStats,
+    /// The last ICMP error about a datagram of each bound socket that had
+    /// one, not yet taken (at most one per bound port).
+    errors: Vec<(u16, SendError)>,
 }
 
 /// The first ephemeral port (RFC 6335).
@@ -252,6 +286,7 @@ impl<I: Ip> DirectUdp<I> {
             state: RefCell::new(State {
                 sockets: BTreeMap::new(),
                 free: Vec::new(),
+                errors: Vec::new(),
                 next_ephemeral: EPHEMERAL_FIRST + (seed % span) as u16,
                 stats: UdpStats::default(),
             }),
@@ -461,6 +496,33 @@ impl<I: Ip> DirectUdp<I> {
         Delivery::Delivered
     }
 
+    /// Takes an ICMP error the IP layer passed up (RFC 1122 section
+    /// 4.1.3.3): if it quotes a datagram sent from a bound socket's port,
+    /// the socket keeps it for [`UdpSocket::take_error`] (the last one
+    /// wins, as `SO_ERROR`); otherwise it is counted.
+    pub fn icmp_error(&self, error: &IcmpError<'_>) {
+        let mut state = self.state.borrow_mut();
+        let quoted = wire::Quoted::parse(error.quoted);
+        let bound = quoted
+            .ok()
+            .filter(|q| self.ip.has_address(q.src) && state.sockets.contains_key(&q.src_port));
+        match bound {
+            Some(q) => {
+                let e = SendError {
+                    kind: error.kind,
+                    dst: Some((q.dst, q.dst_port)),
+                };
+                // (Kept apart from the sockets, off the receive path.)
+                match state.errors.iter_mut().find(|(p, _)| *p == q.src_port) {
+                    Some((_, kept)) => *kept = e,
+                    None => state.errors.push((q.src_port, e)),
+                }
+                state.stats.icmp_errors += 1;
+            }
+            None => state.stats.icmp_errors_ignored += 1,
+        }
+    }
+
     /// Takes the next datagram of `port` into `buf`.
     fn take(&self, port: u16, buf: &mut [u8]) -> Result<Option<(usize, Meta)>, UdpError> {
         let mut state = self.state.borrow_mut();
@@ -569,6 +631,8 @@ impl<I> Drop for DirectSocket<I> {
     fn drop(&mut self) {
         let mut state = self.udp.state.borrow_mut();
         state.sockets.remove(&self.port);
+        let port = self.port;
+        state.errors.retain(|(p, _)| *p != port);
     }
 }
 
@@ -633,5 +697,11 @@ impl<I: Ip> UdpSocket for DirectSocket<I> {
 
     async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError> {
         self.udp.write(Some(self.port), dst, dst_port, data).await
+    }
+
+    fn take_error(&self) -> Option<SendError> {
+        let mut state = self.udp.state.borrow_mut();
+        let i = state.errors.iter().position(|(p, _)| *p == self.port)?;
+        Some(state.errors.swap_remove(i).1)
     }
 }

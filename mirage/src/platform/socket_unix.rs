@@ -24,9 +24,10 @@ use std::os::fd::AsRawFd;
 use mirage_unix::reactor::{self, Interest};
 use mirage_unix::socket as sys_socket;
 
+use crate::net::ip::IcmpErrorKind;
 use crate::net::stack::Stackv4v6;
 use crate::net::tcp::{Flow, KeepAlive, Tcp, TcpError, TcpListener, WRITE_WITH_ROOM};
-use crate::net::udp::{Meta, Udp, UdpError, UdpSocket};
+use crate::net::udp::{Meta, SendError, Udp, UdpError, UdpSocket};
 
 /// The host's address for an application's one (IPv4 addresses become
 /// IPv4-mapped on a dual-stack socket).
@@ -507,6 +508,26 @@ impl UdpSocket for SocketUdpSocket {
         self.udp
             .send_from(&self.sockets, data, dst, dst_port, 0)
             .await
+    }
+
+    /// `SO_ERROR` of the socket(s), which Linux sets for an unconnected
+    /// UDP socket only with `IP_RECVERR` (not set): in practice none. The
+    /// kernel does not say which datagram an error was about.
+    fn take_error(&self) -> Option<SendError> {
+        let sockets =
+            core::iter::once(&self.sockets.main.0).chain(self.sockets.v6.as_ref().map(|(s, _)| s));
+        sockets
+            .filter_map(|s| s.take_error().ok().flatten())
+            .find_map(|e| {
+                let kind = match e.raw_os_error()? {
+                    111 => IcmpErrorKind::PortUnreachable,
+                    113 => IcmpErrorKind::HostUnreachable,
+                    101 => IcmpErrorKind::NetUnreachable,
+                    90 => IcmpErrorKind::TooBig { mtu: 0 },
+                    _ => return None,
+                };
+                Some(SendError { kind, dst: None })
+            })
     }
 }
 

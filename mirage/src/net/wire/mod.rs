@@ -41,8 +41,56 @@ pub mod tcp;
 pub mod udp;
 
 use core::fmt;
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use core::ops::{Range, RangeFrom};
+
+/// The IP header of a packet an ICMP error quotes (RFC 792, RFC 4443):
+/// its addresses, its upper-layer protocol, and where that layer's header
+/// starts. IPv4 with any options (a fragment other than the first is
+/// `Unsupported`: its payload is not the transport header); IPv6 with
+/// the transport right after the fixed header or behind the fragment
+/// header of a first fragment (as this stack sends fragments). The
+/// quoted header's length and checksum fields are not checked (the quote
+/// is usually cut short). `Truncated` if the quote stops within the IP
+/// header; `Malformed` for a bad version or IPv4 header length.
+pub(crate) fn quoted_ip(quoted: &[u8]) -> Result<(IpAddr, IpAddr, u8, usize), Error> {
+    let first = *quoted.first().ok_or(Error::Truncated)?;
+    match first >> 4 {
+        4 => {
+            let ihl = usize::from(first & 0x0f) * 4;
+            if ihl < 20 {
+                return Err(Error::Malformed);
+            }
+            if quoted.len() < ihl {
+                return Err(Error::Truncated);
+            }
+            if get_u16(quoted, 6..8) & 0x1fff != 0 {
+                return Err(Error::Unsupported);
+            }
+            let (src, dst) = (get_ipv4(quoted, 12..16), get_ipv4(quoted, 16..20));
+            Ok((IpAddr::V4(src), IpAddr::V4(dst), quoted[9], ihl))
+        }
+        6 => {
+            if quoted.len() < 40 {
+                return Err(Error::Truncated);
+            }
+            let (src, dst) = (get_ipv6(quoted, 8..24), get_ipv6(quoted, 24..40));
+            let (protocol, at) = match quoted[6] {
+                // A fragment header: the first fragment's only.
+                44 => {
+                    let frag = quoted.get(40..48).ok_or(Error::Truncated)?;
+                    if get_u16(frag, 2..4) & 0xfff8 != 0 {
+                        return Err(Error::Unsupported);
+                    }
+                    (frag[0], 48)
+                }
+                p => (p, 40),
+            };
+            Ok((IpAddr::V6(src), IpAddr::V6(dst), protocol, at))
+        }
+        _ => Err(Error::Malformed),
+    }
+}
 
 /// Why a packet could not be parsed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@
 //! [`Packet::fill_checksum`].
 
 use super::checksum::{self, PseudoHeader};
-use super::{Error, Field, get_ipv4, get_ipv6, get_u16, get_u32, set_u16, set_u32, sub, sub_mut};
+use super::{Error, Field, get_u16, get_u32, set_u16, set_u32, sub, sub_mut};
 use core::cmp::Ordering;
 use core::fmt;
 use core::net::IpAddr;
@@ -921,41 +921,13 @@ pub struct Quoted {
 }
 
 impl Quoted {
-    /// Parse the packet an ICMP error quotes: an IPv4 header (any options)
-    /// or an IPv6 header, then at least 8 bytes of TCP header. The quoted
-    /// header's length and checksum fields are not checked (the quote is
-    /// usually cut short). `Unsupported` if the packet does not carry TCP
-    /// (for IPv6: right after the fixed header, as this stack sends it) or
-    /// is an IPv4 fragment other than the first; `Truncated` if the quote
-    /// stops before the sequence number; `Malformed` for a bad version or
-    /// IPv4 header length.
+    /// Parse the packet an ICMP error quotes: its IP header (see
+    /// `wire::quoted_ip`), then at least 8 bytes of TCP header.
+    /// `Unsupported` if the packet does not carry TCP or is not a first
+    /// fragment; `Truncated` if the quote stops before the sequence
+    /// number; `Malformed` for a bad version or IPv4 header length.
     pub fn parse(quoted: &[u8]) -> Result<Quoted, Error> {
-        let first = *quoted.first().ok_or(Error::Truncated)?;
-        let (src, dst, protocol, tcp_at) = match first >> 4 {
-            4 => {
-                let ihl = usize::from(first & 0x0f) * 4;
-                if ihl < 20 {
-                    return Err(Error::Malformed);
-                }
-                if quoted.len() < ihl {
-                    return Err(Error::Truncated);
-                }
-                // (A later fragment's payload is not the TCP header.)
-                if get_u16(quoted, 6..8) & 0x1fff != 0 {
-                    return Err(Error::Unsupported);
-                }
-                let (src, dst) = (get_ipv4(quoted, 12..16), get_ipv4(quoted, 16..20));
-                (IpAddr::V4(src), IpAddr::V4(dst), quoted[9], ihl)
-            }
-            6 => {
-                if quoted.len() < 40 {
-                    return Err(Error::Truncated);
-                }
-                let (src, dst) = (get_ipv6(quoted, 8..24), get_ipv6(quoted, 24..40));
-                (IpAddr::V6(src), IpAddr::V6(dst), quoted[6], 40)
-            }
-            _ => return Err(Error::Malformed),
-        };
+        let (src, dst, protocol, tcp_at) = super::quoted_ip(quoted)?;
         if protocol != PROTOCOL {
             return Err(Error::Unsupported);
         }

@@ -235,6 +235,45 @@ impl<'a> Repr<'a> {
     }
 }
 
+/// What an ICMP error message quotes of a UDP datagram we sent (RFC 792,
+/// RFC 4443: the invoking packet's IP header and at least 8 bytes of its
+/// payload): the addresses and ports; `src` and `src_port` are ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Quoted {
+    /// The quoted source address (ours).
+    pub src: core::net::IpAddr,
+    /// The quoted destination address.
+    pub dst: core::net::IpAddr,
+    /// The quoted source port (ours).
+    pub src_port: u16,
+    /// The quoted destination port.
+    pub dst_port: u16,
+}
+
+impl Quoted {
+    /// Parse the packet an ICMP error quotes: its IP header (see
+    /// `wire::quoted_ip`: a datagram sent in fragments included), then the
+    /// 8 bytes of the UDP header. `Unsupported` if the packet does not
+    /// carry UDP or is not a first fragment; `Truncated` if the quote
+    /// stops before the UDP header's end; `Malformed` for a bad version or
+    /// IPv4 header length.
+    pub fn parse(quoted: &[u8]) -> Result<Quoted, Error> {
+        let (src, dst, protocol, udp_at) = super::quoted_ip(quoted)?;
+        if protocol != PROTOCOL {
+            return Err(Error::Unsupported);
+        }
+        let udp = quoted
+            .get(udp_at..udp_at + HEADER_LEN)
+            .ok_or(Error::Truncated)?;
+        Ok(Quoted {
+            src,
+            dst,
+            src_port: get_u16(udp, field::SRC_PORT),
+            dst_port: get_u16(udp, field::DST_PORT),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,5 +404,50 @@ mod tests {
         b.extend([0xaa, 0xbb]);
         let p = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(Repr::parse(&p, &V4), Ok(repr()));
+    }
+
+    #[test]
+    fn a_quoted_datagram_parses_for_both_families_and_fragments() {
+        let mut v4 = vec![0u8; 28];
+        v4[0] = 0x45;
+        v4[9] = PROTOCOL;
+        v4[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        v4[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        v4[20..24].copy_from_slice(&[0x13, 0x88, 0, 9]);
+        let q = Quoted::parse(&v4).unwrap();
+        assert_eq!(
+            (q.src, q.dst, q.src_port, q.dst_port),
+            (
+                Ipv4Addr::new(10, 0, 0, 1).into(),
+                Ipv4Addr::new(10, 0, 0, 2).into(),
+                5000,
+                9
+            )
+        );
+        assert_eq!(Quoted::parse(&v4[..27]), Err(Error::Truncated));
+        v4[7] = 8; // a later fragment
+        assert_eq!(Quoted::parse(&v4), Err(Error::Unsupported));
+        v4[7] = 0;
+        v4[9] = 6;
+        assert_eq!(Quoted::parse(&v4), Err(Error::Unsupported));
+
+        let mut v6 = vec![0u8; 56];
+        v6[0] = 0x60;
+        v6[6] = 44; // a fragment header
+        v6[8..24].copy_from_slice(&Ipv6Addr::LOCALHOST.octets());
+        v6[40] = PROTOCOL;
+        v6[48..52].copy_from_slice(&[0x13, 0x88, 0, 9]);
+        let q = Quoted::parse(&v6).unwrap();
+        assert_eq!(
+            (q.src, q.src_port, q.dst_port),
+            (Ipv6Addr::LOCALHOST.into(), 5000, 9)
+        );
+        v6[42] = 1; // offset 32: not the first fragment
+        assert_eq!(Quoted::parse(&v6), Err(Error::Unsupported));
+        assert_eq!(Quoted::parse(&v6[..47]), Err(Error::Truncated));
+        assert_eq!(Quoted::parse(&[0x20; 40]), Err(Error::Malformed));
+        for pre in prefixes(&v4, 0) {
+            let _ = Quoted::parse(pre);
+        }
     }
 }
