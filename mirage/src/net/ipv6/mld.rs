@@ -157,6 +157,25 @@ impl Listener {
         self.next_change = Some(now);
     }
 
+    /// Tells every group again, as a join, in a state change report at
+    /// `now` (repeated as any): for when the reports' source changes from
+    /// `::` to the link-local address (its DAD done), since switches that
+    /// snoop MLD may ignore reports from `::` (Linux sends its reports
+    /// again then too).
+    pub fn report_again(&mut self, now: u64) {
+        if self.groups.is_empty() {
+            return;
+        }
+        let robustness = self.config.robustness.max(1);
+        self.changes.clear();
+        self.changes.extend(self.groups.iter().map(|&group| Change {
+            group,
+            kind: RecordType::ToExclude,
+            left: robustness,
+        }));
+        self.next_change = Some(now);
+    }
+
     /// Takes a query received at `now` (its source checked by the caller:
     /// link-local). MLDv1 queries are ignored (`false`).
     pub fn query(&mut self, q: &Query, now: u64) -> bool {
@@ -328,6 +347,23 @@ mod tests {
             ]
         );
         assert_eq!(out.len(), 4, "each change twice: {out:?}");
+    }
+
+    #[test]
+    fn every_group_can_be_told_again() {
+        let mut l = Listener::new(Config::default(), 9);
+        l.report_again(0);
+        assert_eq!(l.next_deadline(), None, "no group, nothing");
+        l.set_groups(&[G1, G2], 0);
+        run(&mut l, 0, 10 * SEC);
+        l.report_again(20 * SEC);
+        let out = run(&mut l, 20 * SEC, 100 * SEC);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0, 20 * SEC);
+        assert!(
+            out.iter()
+                .all(|(_, r)| r.kind == RecordType::ToExclude && r.groups == [G1, G2])
+        );
     }
 
     #[test]

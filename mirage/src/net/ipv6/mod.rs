@@ -151,6 +151,8 @@ struct State {
     waiters: Vec<Waker>,
     /// The MLDv2 listener: our solicited-node groups, reported.
     mld: mld::Listener,
+    /// Whether MLD reports go from our link-local address yet (else `::`).
+    mld_from_link_local: bool,
 }
 
 /// The IPv6 layer over the Ethernet layer `E` (MirageOS's `Ipv6.Make`).
@@ -197,15 +199,13 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 redirects: Vec::new(),
                 replies: Vec::new(),
                 waiters: Vec::new(),
-                mld: mld::Listener::new(
-                    mld::Config::default(),
-                    u64::from(seed) << 32
-                        | u64::from_be_bytes(
-                            addr::link_local(eth.mac()).octets()[8..]
-                                .try_into()
-                                .unwrap_or_default(),
-                        ),
-                ),
+                // (Seeded by the stack and the MAC address: hosts started
+                // together on one link report at different moments.)
+                mld: mld::Listener::new(mld::Config::default(), {
+                    let m = eth.mac().0;
+                    u64::from(seed) << 32 | u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]]))
+                }),
+                mld_from_link_local: false,
             }),
         }
     }
@@ -426,6 +426,13 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             .map(|a| solicited_node(a.addr))
             .collect();
         state.mld.set_groups(&wanted, now);
+        // The link-local address passed DAD: what went from `::` goes
+        // again from it.
+        let from_link_local = mld_source(&state.conf) != Ipv6Addr::UNSPECIFIED;
+        if from_link_local && !state.mld_from_link_local {
+            state.mld.report_again(now);
+        }
+        state.mld_from_link_local = from_link_local;
     }
 
     /// Sends MLDv2 reports with a `kind` record for each of `groups` (as
@@ -439,13 +446,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     ) -> Result<(), IpError> {
         let (src, mtu) = {
             let state = self.state.borrow();
-            let src = state
-                .conf
-                .addresses()
-                .iter()
-                .find(|a| addr::is_link_local(a.addr) && a.usable())
-                .map_or(Ipv6Addr::UNSPECIFIED, |a| a.addr);
-            (src, state.mtu)
+            (mld_source(&state.conf), state.mtu)
         };
         let hbh = mld_wire::ROUTER_ALERT_HBH.len();
         let per_report =
@@ -1431,6 +1432,15 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         }
         Ok(all)
     }
+}
+
+/// The source of MLD reports: our link-local address once usable, `::`
+/// before (RFC 9777 section 5.2.13).
+fn mld_source(conf: &Autoconf) -> Ipv6Addr {
+    conf.addresses()
+        .iter()
+        .find(|a| addr::is_link_local(a.addr) && a.usable())
+        .map_or(Ipv6Addr::UNSPECIFIED, |a| a.addr)
 }
 
 /// How long a path MTU learnt from packet too big is kept (RFC 8201 section
