@@ -212,10 +212,24 @@ pub(crate) struct Conn {
     /// connection, so that no connection can observe or use up another's).
     pub(crate) challenges: RateLimit,
 
+    // Urgent data (RFC 9293 section 3.8.5), kept in line in the stream.
+    /// `SND.UP`, the sequence number after the last urgent byte queued,
+    /// while urgent data is not all acknowledged (segments before it carry
+    /// URG).
+    pub(crate) snd_up: Option<SeqNumber>,
+    /// `RCV.UP`, the peer's urgent pointer (the sequence number after its
+    /// last urgent byte), while it is ahead of what the application read.
+    pub(crate) rcv_up: Option<SeqNumber>,
+    /// The urgent pointer arrived or advanced, and the application was not
+    /// yet told ([`Conn::poll_urgent`]).
+    pub(crate) urg_signal: bool,
+
     // Wakers.
     pub(crate) recv_waker: Option<Waker>,
     pub(crate) send_waker: Option<Waker>,
     pub(crate) state_waker: Option<Waker>,
+    /// Woken when `urg_signal` is set or nothing more can arrive.
+    pub(crate) urg_waker: Option<Waker>,
 
     // Bookkeeping of the `TcpEngine`.
     /// In the dispatch queue.
@@ -334,9 +348,13 @@ impl Conn {
             dscp: config.dscp,
             keepalive: config.keepalive,
             challenges: RateLimit::new(config.challenge_ack_limit),
+            snd_up: None,
+            rcv_up: None,
+            urg_signal: false,
             recv_waker: None,
             send_waker: None,
             state_waker: None,
+            urg_waker: None,
             queued: false,
             registered: None,
             in_table: false,
@@ -441,9 +459,13 @@ impl Conn {
             dscp,
             keepalive,
             challenges,
+            snd_up,
+            rcv_up,
+            urg_signal,
             recv_waker,
             send_waker,
             state_waker,
+            urg_waker,
             queued,
             registered,
             in_table,
@@ -526,11 +548,16 @@ impl Conn {
         *dscp = config.dscp;
         *keepalive = config.keepalive;
         *challenges = RateLimit::new(config.challenge_ack_limit);
+        *snd_up = None;
+        *rcv_up = None;
+        *urg_signal = false;
         // (`release` dropped the wakers.)
         debug_assert!(recv_waker.is_none() && send_waker.is_none() && state_waker.is_none());
+        debug_assert!(urg_waker.is_none());
         *recv_waker = None;
         *send_waker = None;
         *state_waker = None;
+        *urg_waker = None;
         *queued = false;
         *registered = None;
         *in_table = false;
@@ -546,6 +573,7 @@ impl Conn {
         self.recv_waker = None;
         self.send_waker = None;
         self.state_waker = None;
+        self.urg_waker = None;
     }
 
     /// The capacities of the buffers (what [`Conn::reset`] keeps).
@@ -721,6 +749,7 @@ impl Conn {
         }
         if state == State::Closed {
             self.wake_recv();
+            self.wake_urgent();
         }
         let takes_data = |s: State| {
             matches!(
@@ -743,6 +772,9 @@ impl Conn {
             self.tx_seq = self.snd_una;
             self.rx.clear();
             self.asm.clear();
+            self.snd_up = None;
+            self.rcv_up = None;
+            self.urg_signal = false;
         }
         self.rto_at = None;
         self.delack_at = None;
@@ -861,8 +893,12 @@ impl Conn {
     }
 
     /// Keep the receive ring's runs long: rewind it when it is empty and
-    /// holds no out-of-order bytes.
+    /// holds no out-of-order bytes. (After every read: it also forgets an
+    /// urgent pointer read past.)
     fn rewind_rx(&mut self) {
+        if self.rcv_up.is_some() {
+            self.urgent_read();
+        }
         if self.rx.is_empty() && self.asm.is_empty() {
             self.rx.clear();
         }
@@ -941,6 +977,135 @@ impl Conn {
         let known = self.rcv_adv.since(self.rcv_nxt);
         let now = self.rx.free();
         known < threshold && now >= known + threshold
+    }
+
+    // Urgent data (RFC 9293 section 3.8.5): kept in line in the stream;
+    // only the pointer to its end is tracked.
+
+    /// The sequence number of the next byte the application reads.
+    fn read_seq(&self) -> SeqNumber {
+        self.rcv_nxt - (self.rx.len() + usize::from(self.fin_received))
+    }
+
+    /// After a read: the urgent pointer goes once every urgent byte was
+    /// read (a pointer left behind would, 2^31 bytes later, compare as
+    /// ahead again), and with it a notification not yet taken, which had
+    /// nothing left to tell.
+    #[cold]
+    #[inline(never)]
+    fn urgent_read(&mut self) {
+        if self.rcv_up.is_some_and(|up| up <= self.read_seq()) {
+            self.rcv_up = None;
+            self.urg_signal = false;
+        }
+    }
+
+    /// A segment's urgent pointer `up` (`SEG.SEQ` plus its urgent field:
+    /// the sequence number after the peer's last urgent byte) arrived
+    /// (RFC 9293 section 3.10.7.4, sixth check): `RCV.UP` becomes the
+    /// later of the two, and the application is told when it was none or
+    /// moved (MUST-32). Only in a state that still receives data; a
+    /// pointer into what the application already read, or past a FIN
+    /// seen, means nothing and is ignored. (`up` is within 64 KiB of an
+    /// acceptable sequence number: every comparison is within the window.)
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn urgent_pointer(&mut self, up: SeqNumber) {
+        if !self.state.receives_data() || up <= self.read_seq() {
+            return;
+        }
+        if self.rx_fin.is_some_and(|f| up > f) || self.rcv_up.is_some_and(|old| up <= old) {
+            return;
+        }
+        self.rcv_up = Some(up);
+        self.urg_signal = true;
+        self.wake_urgent();
+    }
+
+    /// How many bytes from the next one the application reads up to and
+    /// including the last urgent byte (some may not have arrived yet);
+    /// `None` when no urgent data remains to be read. After the peer's FIN
+    /// (seen or reached), no more than the bytes that precede it.
+    pub(crate) fn urgent(&self) -> Option<usize> {
+        let up = self.rcv_up?;
+        let read = self.read_seq();
+        let mut n = up.since(read);
+        if let Some(f) = self.rx_fin {
+            n = n.min(f.since(read));
+        }
+        if self.fin_received {
+            n = n.min(self.rx.len());
+        }
+        (n > 0).then_some(n)
+    }
+
+    /// Queue bytes to send and mark the end of what was queued as the end
+    /// of urgent data (`SND.UP`, RFC 9293 section 3.9's SEND with the
+    /// urgent flag).
+    pub(crate) fn send_urgent(&mut self, data: &[u8]) -> Result<usize, TcpError> {
+        let n = self.send(data)?;
+        if n > 0 {
+            self.snd_up = Some(self.data_end());
+        }
+        Ok(n)
+    }
+
+    /// The urgent notification's poll: `Ready(Ok(n))`, `n` as
+    /// [`Conn::urgent`], once the peer's urgent pointer arrived or moved
+    /// since the last `Ready` (and urgent data remains to be read);
+    /// `Ready(Err)` once none can come (the end of the stream: `Eof`; the
+    /// connection's error; `Closed`); else `Pending` with `w` registered.
+    pub(crate) fn poll_urgent(&mut self, w: &Waker) -> core::task::Poll<Result<usize, TcpError>> {
+        use core::task::Poll;
+        if self.urg_signal {
+            self.urg_signal = false;
+            if let Some(n) = self.urgent() {
+                self.urg_waker = None;
+                return Poll::Ready(Ok(n));
+            }
+        }
+        if let Some(e) = self.error {
+            return Poll::Ready(Err(e));
+        }
+        if self.fin_received {
+            return Poll::Ready(Err(TcpError::Eof));
+        }
+        if self.state == State::Closed {
+            return Poll::Ready(Err(TcpError::Closed));
+        }
+        match &self.urg_waker {
+            Some(old) if old.will_wake(w) => {}
+            _ => self.urg_waker = Some(w.clone()),
+        }
+        Poll::Pending
+    }
+
+    pub(crate) fn wake_urgent(&mut self) {
+        if let Some(w) = &self.urg_waker {
+            w.wake_by_ref();
+        }
+    }
+
+    /// The urgent pointer and bit of a segment from `seq` (`len` bytes)
+    /// while urgent data is not all acknowledged (RFC 9293 section 3.8.5,
+    /// MUST-62: the pointer is the offset from `seq` of the byte after the
+    /// last urgent byte). A pointer further than the field holds is sent
+    /// as 0xffff, as Linux does, only while that still points past every
+    /// byte sent, so that the peer never takes a byte sent as the end of
+    /// the urgent data; otherwise without URG. (Out of line: rare.)
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn urgent_field(&self, seq: SeqNumber, len: usize) -> Option<u16> {
+        let up = self.snd_up?;
+        if up <= seq {
+            return None;
+        }
+        let d = up.since(seq);
+        if d <= 0xffff {
+            Some(d as u16)
+        } else {
+            (seq + 0xffff > self.snd_max.max(seq + len)).then_some(0xffff)
+        }
     }
 
     /// Shut down writing: a FIN follows the queued data.

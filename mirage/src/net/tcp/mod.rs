@@ -2151,6 +2151,63 @@ impl TcpEngine {
         Ok(r)
     }
 
+    /// Queue bytes to send as urgent data (RFC 9293 section 3.9's SEND
+    /// with the urgent flag): as [`TcpEngine::send`], and the byte after
+    /// the last one queued becomes the send urgent pointer (`SND.UP`, which
+    /// only moves forward). Every segment sent before it (data,
+    /// retransmissions, probes, ACKs) carries URG and the pointer until
+    /// the urgent data is acknowledged, and Nagle's algorithm holds none
+    /// of it back. The bytes stay in the stream, in order.
+    pub fn send_urgent(&mut self, id: ConnId, data: &[u8]) -> Result<usize, TcpError> {
+        let n = self.conn_mut(id)?.send_urgent(data)?;
+        if n > 0 {
+            self.touch(id);
+        }
+        Ok(n)
+    }
+
+    /// [`TcpEngine::send_urgent`], registering `w` as the send waker
+    /// ([`TcpEngine::register_send_waker`]) when it returns `Ok(0)`.
+    pub fn send_urgent_or_register(
+        &mut self,
+        id: ConnId,
+        data: &[u8],
+        w: &Waker,
+    ) -> Result<usize, TcpError> {
+        self.io_or_register(
+            id,
+            w,
+            |c| c.send_urgent(data),
+            |n| *n > 0,
+            |c| &mut c.send_waker,
+        )
+    }
+
+    /// The urgent data the application has yet to read (RFC 9293 MUST-33):
+    /// the number of bytes from the next one `recv` returns up to and
+    /// including the peer's last urgent byte (some of which may not have
+    /// arrived yet), or `None` when no urgent data remains to be read. The
+    /// urgent bytes are in the stream as any other (in line: `recv` returns
+    /// them in order and does not stop at them).
+    pub fn urgent(&self, id: ConnId) -> Result<Option<usize>, TcpError> {
+        Ok(self.conn(id)?.urgent())
+    }
+
+    /// The urgent notification (RFC 9293 MUST-32): `Ready(Ok(n))`, `n` as
+    /// [`TcpEngine::urgent`] returns it, once the peer's urgent pointer
+    /// arrived while no urgent data was pending, or advanced, since the
+    /// last `Ready` (a pointer whose urgent data was all read before this
+    /// poll is not reported: nothing urgent remains); `Ready(Err)` once
+    /// none can come any more (`Eof` after the peer's FIN, the
+    /// connection's error, or `Closed`); else `Pending`, with `w`
+    /// registered to be woken when that changes.
+    pub fn poll_urgent(&mut self, id: ConnId, w: &Waker) -> Poll<Result<usize, TcpError>> {
+        match self.conn_mut(id) {
+            Ok(c) => c.poll_urgent(w),
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
     /// Room in the send buffer.
     pub fn send_capacity(&self, id: ConnId) -> Result<usize, TcpError> {
         Ok(self.conn(id)?.tx.free())
@@ -2211,6 +2268,7 @@ impl TcpEngine {
         c.recv_waker = None;
         c.send_waker = None;
         c.state_waker = None;
+        c.urg_waker = None;
         self.queue_for_timers(id.index);
         self.orphans.push_back(id);
         if self.orphans.len() > 2 * self.config.max_connections {

@@ -361,8 +361,9 @@ impl Conn {
         }
         let retransmit = nxt < self.snd_max;
         if n > 0 && !retransmit && n < mss && !fin_here {
-            // Nagle (RFC 9293 3.7.4) and sender SWS avoidance.
-            let nagle_ok = self.nodelay || nxt == self.snd_una;
+            // Nagle (RFC 9293 3.7.4) and sender SWS avoidance; urgent
+            // data is not held back (as in Linux).
+            let nagle_ok = self.nodelay || nxt == self.snd_una || self.snd_up.is_some();
             let big = self.max_snd_wnd > 0 && n >= self.max_snd_wnd / 2;
             if !(nagle_ok && (n == avail || big)) {
                 return None;
@@ -397,6 +398,13 @@ impl Conn {
             options: Options::default(),
             payload: &[],
         };
+        if self.snd_up.is_some()
+            && plan.kind != Kind::Syn
+            && let Some(up) = self.urgent_field(plan.seq, plan.len)
+        {
+            repr.flags |= Flags::URG;
+            repr.urgent = up;
+        }
         // The options as planned: the same time, the same state.
         self.options_into(plan.now, plan.kind, &mut repr.options);
         let hl = repr.header_len();

@@ -345,6 +345,11 @@ impl Conn {
             self.keepalive_at = Some(now + k.idle_ns);
         }
 
+        // URG (sixth check), out of line.
+        if flags.urg() {
+            self.urgent_pointer(seq + usize::from(seg.urgent));
+        }
+
         // Text (seventh check).
         if !seg.payload.is_empty() {
             if self.state.receives_data() {
@@ -442,6 +447,10 @@ impl Conn {
                 }
             }
             self.snd_una = ack;
+            if self.snd_up.is_some_and(|up| ack >= up) {
+                // The urgent data is all acknowledged: urgent mode ends.
+                self.snd_up = None;
+            }
             if self.snd_nxt < ack {
                 self.snd_nxt = ack;
             }
@@ -786,6 +795,7 @@ impl Conn {
         self.rcv_nxt += 1;
         self.ack_now = true;
         self.wake_recv();
+        self.wake_urgent();
         match self.state {
             State::SynReceived | State::Established => self.set_state(State::CloseWait),
             State::FinWait1 => {

@@ -77,6 +77,8 @@ pub(crate) struct Seg {
     pub(crate) ack: SeqNumber,
     pub(crate) flags: Flags,
     pub(crate) window: u16,
+    /// The urgent pointer field (meaningful with URG).
+    pub(crate) urgent: u16,
     pub(crate) options: Options,
     pub(crate) payload: Vec<u8>,
 }
@@ -94,6 +96,7 @@ impl Seg {
             ack: SeqNumber(0),
             flags: Flags::SYN,
             window: 65535,
+            urgent: 0,
             options,
             payload: Vec::new(),
         }
@@ -112,6 +115,7 @@ impl Seg {
             ack: r.ack,
             flags: r.flags,
             window: r.window,
+            urgent: r.urgent,
             options: r.options,
             payload: r.payload.to_vec(),
         }
@@ -126,7 +130,7 @@ impl Seg {
             ack: self.ack,
             flags: self.flags,
             window: self.window,
-            urgent: 0,
+            urgent: self.urgent,
             options: self.options,
             payload: &self.payload,
         };
@@ -147,6 +151,7 @@ impl Seg {
             ack,
             flags,
             window: 65535,
+            urgent: 0,
             options: Options::default(),
             payload: Vec::new(),
         }
@@ -593,21 +598,27 @@ impl Peer {
 
     /// Open passively: SYN from the peer, our SYN-ACK, the peer's ACK.
     pub(crate) fn passive(config: Config) -> Peer {
+        Peer::passive_from(config, SeqNumber(1000))
+    }
+
+    /// [`Peer::passive`] with the peer's initial sequence number `isn`.
+    pub(crate) fn passive_from(config: Config, isn: SeqNumber) -> Peer {
         let mut us = TcpEngine::new(config, [9; 32]);
         let l = us.listen(80, 8).unwrap();
         let now = 1_000 * MS;
-        let syn = Seg::peer_syn(Options {
+        let mut syn = Seg::peer_syn(Options {
             mss: Some(1460),
             window_scale: Some(7),
             sack_permitted: true,
             timestamp: Some((100, 0)),
             ..Default::default()
         });
+        syn.seq = isn;
         let out = feed(&mut us, now, &syn);
         assert_eq!(out.len(), 1, "one SYN-ACK: {out:?}");
         let synack = &out[0];
         assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
-        assert_eq!(synack.ack, SeqNumber(1001));
+        assert_eq!(synack.ack, isn + 1);
         let mut p = Peer {
             us,
             id: ConnId {
@@ -615,7 +626,7 @@ impl Peer {
                 generation: 0,
             },
             now,
-            seq: SeqNumber(1001),
+            seq: isn + 1,
             ack: synack.seq + 1,
             ts: 101,
             ts_echo: synack.options.timestamp.map_or(0, |t| t.0),
@@ -639,6 +650,7 @@ impl Peer {
             ack: self.ack,
             flags,
             window: 1024,
+            urgent: 0,
             options: Options {
                 timestamp: Some((self.ts, self.ts_echo)),
                 ..Default::default()

@@ -631,6 +631,7 @@ fn without_timestamps_a_cookie_ack_cannot_switch_options_on() {
         ..Config::default()
     });
     let syn = Seg {
+        urgent: 0,
         options: Options {
             mss: Some(1460),
             window_scale: Some(7),

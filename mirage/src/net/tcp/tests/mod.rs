@@ -20,4 +20,5 @@ mod recovery;
 mod rfc9293;
 mod timers;
 mod transitions;
+mod urgent;
 mod user_timeout;

@@ -205,6 +205,7 @@ fn challenge_acks_of_one_connection_do_not_use_another_ones_budget() {
         ack: SeqNumber(0),
         flags: Flags::SYN,
         window: 65535,
+        urgent: 0,
         options: Options::default(),
         payload: Vec::new(),
     };

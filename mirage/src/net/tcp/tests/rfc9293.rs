@@ -22,9 +22,10 @@ fn deliver_urgent(p: &mut Peer, seg: &Seg, up: u16) -> Vec<Seg> {
     cap.take()
 }
 
-/// MUST-30/31/62 are not implemented (no urgent-data API): urgent data
-/// is delivered in line, in order, as with `SO_OOBINLINE` (RFC 6093
-/// section 6 recommends it), nothing lost, added or reordered.
+/// Urgent data is delivered in line, in order, as with `SO_OOBINLINE`
+/// (RFC 6093 section 6 recommends it), nothing lost, added or reordered,
+/// whatever the pointers; only the pointer is tracked (MUST-30 to 33 and
+/// 62: `tests::urgent`).
 #[test]
 fn urgent_data_is_delivered_in_line_and_in_order() {
     let mut p = Peer::passive(Config::default());

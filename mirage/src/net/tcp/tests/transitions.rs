@@ -35,6 +35,7 @@ fn syn_ack_mirrors_only_offered_options() {
         ack: SeqNumber(0),
         flags: Flags::SYN,
         window: 1000,
+        urgent: 0,
         options: Options {
             mss: Some(536),
             ..Default::default()
@@ -473,6 +474,7 @@ fn listener_backlog_overflows_into_syn_cookies() {
         ack: SeqNumber(0),
         flags: Flags::SYN,
         window: 65535,
+        urgent: 0,
         options: Options {
             mss: Some(1400),
             window_scale: Some(5),
@@ -548,6 +550,7 @@ fn syn_from(port: u16) -> Seg {
         ack: SeqNumber(0),
         flags: Flags::SYN,
         window: 65535,
+        urgent: 0,
         options: Options::default(),
         payload: Vec::new(),
     }
