@@ -799,6 +799,14 @@ pub struct SocketFlow {
     remote: (IpAddr, u16),
     /// The connection's lasting error, shared with the halves.
     failed: Failed,
+    /// The bytes read so far (by the flow and its reading half): where in
+    /// the stream the kernel's urgent mark is.
+    read: Cell<u64>,
+    /// The stream offset of the last urgent byte [`Flow::urgent_arrived`]
+    /// told of.
+    told: Cell<Option<u64>>,
+    /// [`Flow::urgent_arrived`]'s watch (made at its first use).
+    urgent_watch: std::cell::OnceCell<sys_socket::UrgentWatch>,
 }
 
 impl SocketFlow {
@@ -812,10 +820,15 @@ impl SocketFlow {
         let local = stream
             .local_addr()
             .map_err(|e| tcp_error("local_addr", &e))?;
+        // Urgent data stays in the stream, as on the direct stack.
+        sys_socket::set_oob_inline(&stream).map_err(|e| tcp_error("SO_OOBINLINE", &e))?;
         Ok(SocketFlow {
             stream,
             buffer: Vec::new(),
             failed: Cell::new(None),
+            read: Cell::new(0),
+            told: Cell::new(None),
+            urgent_watch: std::cell::OnceCell::new(),
             local: (app_addr(local.ip()), local.port()),
             remote: (app_addr(remote.ip()), remote.port()),
         })
@@ -832,6 +845,9 @@ impl SocketFlow {
 
 impl Drop for SocketFlow {
     fn drop(&mut self) {
+        if let Some(w) = self.urgent_watch.get() {
+            reactor::deregister(w.fd());
+        }
         reactor::deregister(self.stream.as_raw_fd());
     }
 }
@@ -860,11 +876,13 @@ fn fail(failed: &Failed, what: &str, e: &io::Error) -> TcpError {
 }
 
 /// Reads from the non-blocking `stream`, waiting on the reactor while it
-/// has nothing. An empty `buf` is `Ok(0)` at once, as the trait wants (the
-/// kernel's `recv` would wait for a byte) and as on the direct stack.
+/// has nothing, and counts what it read in `read`. An empty `buf` is
+/// `Ok(0)` at once, as the trait wants (the kernel's `recv` would wait for
+/// a byte) and as on the direct stack.
 async fn read_stream(
     mut stream: &std::net::TcpStream,
     failed: &Failed,
+    read: &Cell<u64>,
     buf: &mut [u8],
 ) -> Result<usize, TcpError> {
     if buf.is_empty() {
@@ -873,7 +891,10 @@ async fn read_stream(
     check(failed)?;
     loop {
         match stream.read(buf) {
-            Ok(n) => return Ok(n),
+            Ok(n) => {
+                read.set(read.get() + n as u64);
+                return Ok(n);
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 reactor::wait(stream.as_raw_fd(), Interest::Readable).await
             }
@@ -964,7 +985,7 @@ macro_rules! socket_io {
 
         impl embedded_io_async::Read for $t {
             async fn read(&mut self, buf: &mut [u8]) -> Result<usize, TcpError> {
-                read_stream(&self.stream, &self.failed, buf).await
+                read_stream(&self.stream, &self.failed, &self.read, buf).await
             }
         }
 
@@ -1005,6 +1026,7 @@ socket_io!(write SocketWriter<'_>);
 pub struct SocketReader<'a> {
     stream: &'a std::net::TcpStream,
     failed: &'a Failed,
+    read: &'a Cell<u64>,
 }
 
 /// The writing half of a [`SocketFlow`] ([`Flow::split`]).
@@ -1023,9 +1045,13 @@ impl Flow for SocketFlow {
     type Writer<'a> = SocketWriter<'a>;
 
     fn split(&mut self) -> (SocketReader<'_>, SocketWriter<'_>) {
-        let (stream, failed) = (&self.stream, &self.failed);
+        let (stream, failed, read) = (&self.stream, &self.failed, &self.read);
         (
-            SocketReader { stream, failed },
+            SocketReader {
+                stream,
+                failed,
+                read,
+            },
             SocketWriter { stream, failed },
         )
     }
@@ -1109,7 +1135,10 @@ impl Flow for SocketFlow {
         while left > 0 {
             match self.stream.read(&mut self.buffer[..left]) {
                 Ok(0) => break,
-                Ok(k) => left -= k,
+                Ok(k) => {
+                    left -= k;
+                    self.read.set(self.read.get() + k as u64);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(fail(&self.failed, "read", &e)),
             }
@@ -1174,6 +1203,70 @@ impl Flow for SocketFlow {
 
     async fn close(self) -> Result<(), TcpError> {
         Ok(())
+    }
+
+    /// `send(2)` with `MSG_OOB`, waiting on the reactor while the socket
+    /// has no room.
+    async fn write_urgent(&mut self, data: &[u8]) -> Result<(), TcpError> {
+        check(&self.failed)?;
+        let mut rest = data;
+        while !rest.is_empty() {
+            match sys_socket::send_urgent(&self.stream, rest) {
+                // (Never for non-empty data: rather than loop for ever.)
+                Ok(0) => return Err(TcpError::Closed),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reactor::wait(self.stream.as_raw_fd(), Interest::Writable).await
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(&self.failed, "send", &e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `POLLPRI`, `SIOCATMARK` and a counting peek (see the trait).
+    fn urgent(&self) -> Result<Option<usize>, TcpError> {
+        check(&self.failed)?;
+        let state =
+            sys_socket::urgent_state(&self.stream).map_err(|e| tcp_error("urgent data", &e))?;
+        Ok(state.before_mark.map(|n| n + 1))
+    }
+
+    /// Waits on an edge-triggered `epoll(7)` watch of the socket's
+    /// `POLLPRI` (a descriptor of the flow's, made at the first call), and
+    /// tells a last urgent byte once, by its offset in the stream.
+    async fn urgent_arrived(&self) -> Result<usize, TcpError> {
+        check(&self.failed)?;
+        let watch = match self.urgent_watch.get() {
+            Some(w) => w,
+            None => {
+                let w = sys_socket::UrgentWatch::new(&self.stream)
+                    .map_err(|e| tcp_error("epoll", &e))?;
+                self.urgent_watch.get_or_init(|| w)
+            }
+        };
+        loop {
+            // (The events first: a change after the look below makes the
+            // watch readable again.)
+            watch.drain();
+            let state =
+                sys_socket::urgent_state(&self.stream).map_err(|e| tcp_error("urgent data", &e))?;
+            if let Some(n) = state.before_mark {
+                let mark = self.read.get() + n as u64;
+                if self.told.get() != Some(mark) {
+                    self.told.set(Some(mark));
+                    return Ok(n + 1);
+                }
+            }
+            if state.ended {
+                return Err(match self.stream.take_error() {
+                    Ok(Some(e)) => fail(&self.failed, "urgent data", &e),
+                    _ => TcpError::Eof,
+                });
+            }
+            reactor::wait(watch.fd(), Interest::Readable).await;
+        }
     }
 }
 
@@ -2502,6 +2595,141 @@ mod tests {
             sb.unwrap();
             assert!(ga.unwrap() == data);
             assert!(gb.unwrap() == data);
+        })
+        .unwrap();
+    }
+
+    /// `urgent_arrived`, or a panic after ten seconds (a hang otherwise).
+    async fn told(flow: &SocketFlow) -> Result<usize, TcpError> {
+        use crate::rt::{Either, select};
+        match select(flow.urgent_arrived(), sleep_ns(10_000_000_000)).await {
+            Either::Left(r) => r,
+            Either::Right(()) => panic!("never told of the urgent data"),
+        }
+    }
+
+    /// A peer's urgent data (`send(2)` with `MSG_OOB`, from a std
+    /// `TcpStream`) reaches a socket flow in line, nothing lost (without
+    /// `SO_OOBINLINE` Linux takes the last urgent byte out of the stream),
+    /// and the flow is told of it and learns where it ends: once per last
+    /// urgent byte, exactly, as the reads go past it; at the end of the
+    /// stream the wait fails with `Eof`.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_socket_flow_keeps_urgent_data_in_line_and_tells_of_it() {
+        use std::os::fd::AsRawFd;
+        fn send_oob(s: &std::net::TcpStream, data: &[u8]) {
+            // SAFETY: `data` is live and readable for the call.
+            let n = unsafe {
+                libc::send(
+                    s.as_raw_fd(),
+                    data.as_ptr().cast(),
+                    data.len(),
+                    libc::MSG_OOB,
+                )
+            };
+            assert_eq!(n, data.len() as isize);
+        }
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let listener = tcp.bind(0).unwrap();
+            let mut peer =
+                std::net::TcpStream::connect(("127.0.0.1", listener.local_port())).unwrap();
+            let mut flow = listener.accept().await.unwrap();
+            assert_eq!(flow.urgent(), Ok(None));
+            std::io::Write::write_all(&mut peer, b"abc").unwrap();
+            send_oob(&peer, b"URGENT");
+            std::io::Write::write_all(&mut peer, b"xyz").unwrap();
+            // "abc" and "URGENT": 9 bytes to the last urgent byte.
+            assert_eq!(told(&flow).await, Ok(9));
+            assert_eq!(flow.urgent(), Ok(Some(9)));
+            let mut buf = [0u8; 4];
+            flow.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"abcU");
+            assert_eq!(flow.urgent(), Ok(Some(5)));
+            // A second mark: told again (the first is not told twice).
+            send_oob(&peer, b"!");
+            assert_eq!(told(&flow).await, Ok(9));
+            peer.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            loop {
+                let mut b = [0u8; 64];
+                let n = flow.read(&mut b).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&b[..n]);
+            }
+            assert_eq!(got, b"RGENTxyz!");
+            assert_eq!(flow.urgent(), Ok(None));
+            assert_eq!(told(&flow).await, Err(TcpError::Eof));
+        })
+        .unwrap();
+    }
+
+    /// `write_urgent` sends with `MSG_OOB`: a std `TcpStream` peer (urgent
+    /// data out of line, Linux's default) reads the bytes before the last
+    /// one in the stream and the last one with `recv(MSG_OOB)`, so the
+    /// urgent pointer was after the last byte written; and between two
+    /// socket flows, the bytes come in line and the reader is told.
+    #[test]
+    #[allow(unsafe_code)]
+    fn a_socket_flows_urgent_write_marks_its_last_byte() {
+        use std::os::fd::AsRawFd;
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let port = probe.local_addr().unwrap().port();
+            let tcp: &'static SocketTcp = leak(SocketTcp::connect(None, None).unwrap());
+            let mut flow = tcp.connect(Ipv4Addr::LOCALHOST.into(), port).await.unwrap();
+            let (mut peer, _) = probe.accept().unwrap();
+            flow.write_all(b"plain").await.unwrap();
+            flow.write_urgent(b"urgent!").await.unwrap();
+            assert_eq!(flow.write_urgent(b"").await, Ok(()));
+            let mut buf = [0u8; 11];
+            std::io::Read::read_exact(&mut peer, &mut buf).unwrap();
+            assert_eq!(&buf, b"plainurgent");
+            let mut oob = [0u8; 8];
+            // SAFETY: `oob` is live and writable for its length.
+            let n = unsafe {
+                libc::recv(
+                    peer.as_raw_fd(),
+                    oob.as_mut_ptr().cast(),
+                    oob.len(),
+                    libc::MSG_OOB,
+                )
+            };
+            assert_eq!(n, 1, "{}", std::io::Error::last_os_error());
+            assert_eq!(oob[0], b'!');
+            // Between two socket flows.
+            // Longer than the kernel's buffers take at once: each part is
+            // marked as it goes, the last at the end; the reader (which
+            // Linux tells of a mark only once its byte arrived) sees urgent
+            // data ahead as it reads, never past the end.
+            let (mut a, mut b) = connected().await;
+            let long: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+            let (w, (got, seen)) = join(a.write_urgent(&long), async {
+                let mut got = Vec::new();
+                let mut seen = 0;
+                let mut buf = vec![0u8; 64 * 1024];
+                while got.len() < long.len() {
+                    let n = b.read(&mut buf).await.unwrap();
+                    got.extend_from_slice(&buf[..n]);
+                    if let Some(u) = b.urgent().unwrap() {
+                        assert!(got.len() + u <= long.len(), "{u} after {}", got.len());
+                        seen += 1;
+                    }
+                }
+                (got, seen)
+            })
+            .await;
+            w.unwrap();
+            assert!(got == long);
+            assert!(seen > 0);
+            assert_eq!(b.urgent(), Ok(None));
+            a.write_urgent(b"x").await.unwrap();
+            assert_eq!(told(&b).await, Ok(1));
         })
         .unwrap();
     }

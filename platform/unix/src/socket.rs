@@ -493,6 +493,192 @@ pub fn keepalive(stream: &TcpStream) -> io::Result<Option<KeepAliveSecs>> {
     }))
 }
 
+/// Keeps urgent data in line (`SO_OOBINLINE`): without it, Linux takes
+/// the last urgent byte a peer sends out of the stream (for
+/// `recv(MSG_OOB)`), and a reader of the stream loses it.
+///
+/// # Errors
+///
+/// The error of `setsockopt(2)`.
+pub fn set_oob_inline(stream: &TcpStream) -> io::Result<()> {
+    setsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_OOBINLINE, 1)
+}
+
+/// Whether `stream` keeps urgent data in line (`SO_OOBINLINE`).
+///
+/// # Errors
+///
+/// The error of `getsockopt(2)`.
+pub fn oob_inline(stream: &TcpStream) -> io::Result<bool> {
+    Ok(getsockopt(stream.as_raw_fd(), libc::SOL_SOCKET, libc::SO_OOBINLINE)? != 0)
+}
+
+/// Sends what the non-blocking `stream` takes of `data` as urgent data
+/// (`send(2)` with `MSG_OOB`): the bytes go in the stream, and the kernel
+/// moves its urgent pointer past the last one taken. Returns how many it
+/// took.
+///
+/// # Errors
+///
+/// The error of `send(2)`: `WouldBlock` when the send buffer is full.
+pub fn send_urgent(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
+    // SAFETY: `data` is a live, readable buffer of `data.len()` bytes for
+    // the whole call; the kernel only reads it.
+    let rc = unsafe {
+        libc::send(
+            stream.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_OOB | libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
+/// `SIOCATMARK` (asm-generic's `sockios.h`; the `libc` crate has it for
+/// Apple systems only).
+const SIOCATMARK: libc::c_ulong = 0x8905;
+
+/// What the kernel tells of the urgent data `stream` (with
+/// [`set_oob_inline`]) received: Linux keeps one urgent mark, its last
+/// urgent byte, from the moment that byte arrived until it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrgentState {
+    /// The bytes to read before the last urgent byte, while it is held and
+    /// unread (0: it is the next byte).
+    pub before_mark: Option<usize>,
+    /// The peer shut its direction down, or the connection ended (no
+    /// urgent data can come any more).
+    pub ended: bool,
+}
+
+/// The urgent data `stream` holds, without waiting: `poll(2)`'s `POLLPRI`
+/// (the last urgent byte is held, unread), `SIOCATMARK` (it is the next
+/// byte), else a peek that counts, without copying (`MSG_PEEK |
+/// MSG_TRUNC`), the bytes before it: Linux's reads stop at the mark.
+///
+/// # Errors
+///
+/// The error of `poll(2)`, `ioctl(2)` or `recv(2)`.
+pub fn urgent_state(stream: &TcpStream) -> io::Result<UrgentState> {
+    let fd = stream.as_raw_fd();
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLPRI | libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one live, writable `pollfd` for the whole call.
+    if unsafe { libc::poll(&raw mut pfd, 1, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let ended = pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0;
+    if pfd.revents & libc::POLLPRI == 0 {
+        return Ok(UrgentState {
+            before_mark: None,
+            ended,
+        });
+    }
+    let mut at_mark: libc::c_int = 0;
+    // SAFETY: SIOCATMARK writes one `int` into the live `at_mark`.
+    if unsafe { libc::ioctl(fd, SIOCATMARK, &raw mut at_mark) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if at_mark != 0 {
+        return Ok(UrgentState {
+            before_mark: Some(0),
+            ended,
+        });
+    }
+    // SAFETY: with `MSG_TRUNC` the kernel copies nothing into the buffer
+    // (a null one: no memory is named), it only counts; `MSG_PEEK` leaves
+    // the bytes in the socket, `MSG_DONTWAIT` returns at once.
+    let rc = unsafe {
+        libc::recv(
+            fd,
+            std::ptr::null_mut(),
+            i32::MAX as usize,
+            libc::MSG_PEEK | libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::WouldBlock {
+            return Ok(UrgentState {
+                before_mark: None,
+                ended,
+            });
+        }
+        return Err(e);
+    }
+    Ok(UrgentState {
+        before_mark: Some(rc as usize),
+        ended,
+    })
+}
+
+/// An edge-triggered watch of a stream's urgent data: an `epoll(7)`
+/// descriptor, readable (for a reactor's `poll`) when the stream's state
+/// changed while its last urgent byte was held (a segment arrived: a new
+/// mark, perhaps), or when it ended. [`UrgentWatch::drain`] takes the
+/// events, before looking at [`urgent_state`], so that none is missed.
+#[derive(Debug)]
+pub struct UrgentWatch {
+    epoll: OwnedFd,
+}
+
+impl UrgentWatch {
+    /// A watch of `stream`.
+    ///
+    /// # Errors
+    ///
+    /// The error of `epoll_create1(2)` or `epoll_ctl(2)`.
+    pub fn new(stream: &TcpStream) -> io::Result<UrgentWatch> {
+        // SAFETY: epoll_create1(2) with a constant flag; checked.
+        let raw = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor owned by nothing else.
+        let epoll = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        // SAFETY: both descriptors are open; `event` is live for the call
+        // and only read.
+        let rc = unsafe {
+            libc::epoll_ctl(raw, libc::EPOLL_CTL_ADD, stream.as_raw_fd(), &raw mut event)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(UrgentWatch { epoll })
+    }
+
+    /// The descriptor to wait on for readability.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.epoll.as_raw_fd()
+    }
+
+    /// Takes the events reported so far (the descriptor is not readable
+    /// again until the next change).
+    pub fn drain(&self) {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 4];
+        loop {
+            // SAFETY: `events` is live and writable, and its length is the
+            // most the kernel writes; a zero timeout returns at once.
+            let n = unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), events.as_mut_ptr(), 4, 0) };
+            if n < 4 {
+                // (0, an error, or fewer than asked: nothing more.)
+                return;
+            }
+        }
+    }
+}
+
 /// Sets an integer socket option.
 fn setsockopt(fd: i32, level: i32, name: i32, value: u32) -> io::Result<()> {
     let value = value as libc::c_int;

@@ -284,6 +284,58 @@ pub trait Flow:
     async fn close(self) -> Result<(), TcpError>
     where
         Self: Sized;
+
+    /// Writes every byte of `data`, in order, as urgent data (RFC 9293
+    /// section 3.9's SEND with the urgent flag; `send(2)` with `MSG_OOB`):
+    /// the bytes go in the stream as `write_all`'s would, in line, and the
+    /// connection's urgent pointer moves to the byte after the last one,
+    /// so that the peer is told that urgent data is coming and where it
+    /// ends, however long it is (MUST-31). Each step of the write moves it
+    /// after what that step queued (as Linux does for each `send`), so a
+    /// write that waits for room has told the peer already. An empty
+    /// `data` is `Ok` and marks nothing.
+    ///
+    /// - Direct stack: the pointer goes on every segment before it (data,
+    ///   retransmissions, probes, ACKs) until the urgent data is
+    ///   acknowledged, and Nagle's algorithm holds none of it back. Urgent
+    ///   data longer than 65,535 bytes is announced with the largest
+    ///   pointer until the end comes within reach.
+    /// - Socket stack: the kernel's `send(MSG_OOB)`, which does the same.
+    async fn write_urgent(&mut self, data: &[u8]) -> Result<(), TcpError>;
+
+    /// The urgent data the peer sent that is yet to be read (RFC 9293
+    /// MUST-33): the number of bytes from the next one a read returns up to
+    /// and including the last urgent byte, or `None` when no urgent data
+    /// remains to be read. Urgent bytes stay in the stream, in order (as
+    /// `SO_OOBINLINE` keeps them): reads return them as any other and do
+    /// not stop at them; an application that wants to skip to the end of
+    /// the urgent data reads that many bytes.
+    ///
+    /// - Direct stack: from the moment the peer's urgent pointer arrives,
+    ///   which may be before the urgent bytes themselves (the count then
+    ///   includes bytes not received yet); after the peer's FIN, no more
+    ///   than the bytes before it. A later pointer extends the urgent data.
+    /// - Socket stack: Linux tracks only the last urgent byte, and only
+    ///   once it has arrived: `None` until then; the count is exact
+    ///   afterwards (Linux's reads stop at the mark, which a peek counts).
+    fn urgent(&self) -> Result<Option<usize>, TcpError>;
+
+    /// Waits until the peer's urgent pointer arrives while no urgent data
+    /// was pending, or advances (RFC 9293 MUST-32), since this last
+    /// returned (or the connection opened), and returns what
+    /// [`Flow::urgent`] returns then. It does not report a pointer whose
+    /// urgent data was all read before it was called (nothing urgent
+    /// remains), nor the same pointer twice. Fails with `Eof` once the
+    /// peer closed its direction (no urgent data can come any more), with
+    /// the connection's error if it failed. It borrows the flow: an
+    /// application that also reads waits for this between reads, or looks
+    /// at [`Flow::urgent`] after each read.
+    ///
+    /// - Direct stack: told when the pointer arrives (the urgent bytes
+    ///   may follow).
+    /// - Socket stack: told when the last urgent byte arrives (Linux's
+    ///   `POLLPRI`), and for each new last urgent byte.
+    async fn urgent_arrived(&self) -> Result<usize, TcpError>;
 }
 
 /// The IP layer as the engine sends through it.
@@ -1035,5 +1087,30 @@ impl<I: Ip, C: Mclock> Flow for DirectFlow<I, C> {
     async fn close(mut self) -> Result<(), TcpError> {
         self.closed = true;
         self.tcp.op(|e| e.close(self.id))
+    }
+
+    async fn write_urgent(&mut self, data: &[u8]) -> Result<(), TcpError> {
+        let (tcp, id) = (self.tcp, self.id);
+        let mut rest = data;
+        poll_fn(|cx| {
+            while !rest.is_empty() {
+                match tcp.op(|e| e.send_urgent_or_register(id, rest, cx.waker())) {
+                    Ok(0) => return Poll::Pending,
+                    Ok(n) => rest = &rest[n..],
+                    Err(err) => return Poll::Ready(Err(err)),
+                }
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    fn urgent(&self) -> Result<Option<usize>, TcpError> {
+        self.tcp.with(|e| e.urgent(self.id))
+    }
+
+    async fn urgent_arrived(&self) -> Result<usize, TcpError> {
+        let (tcp, id) = (self.tcp, self.id);
+        poll_fn(|cx| tcp.with(|e| e.poll_urgent(id, cx.waker()))).await
     }
 }

@@ -115,6 +115,20 @@ impl Flow for ShortWrites {
     async fn close(self) -> Result<(), TcpError> {
         Ok(())
     }
+
+    /// (No urgent pointer: the bytes only.)
+    async fn write_urgent(&mut self, data: &[u8]) -> Result<(), TcpError> {
+        embedded_io_async::Write::write_all(self, data).await
+    }
+
+    fn urgent(&self) -> Result<Option<usize>, TcpError> {
+        Ok(None)
+    }
+
+    /// (Its reader is at the end of its stream.)
+    async fn urgent_arrived(&self) -> Result<usize, TcpError> {
+        Err(TcpError::Eof)
+    }
 }
 
 #[test]
