@@ -1655,3 +1655,37 @@ fn negative_advice_over_ipv6_has_the_neighbour_checked() {
         assert_eq!(&buf, b"still");
     });
 }
+
+/// Urgent data through the `Flow` trait between two direct stacks (RFC
+/// 9293 MUST-30 to 33, 62): the reader is told once the pointer arrives,
+/// with the bytes up to the last urgent one (the whole urgent write, more
+/// than a segment, and the plain bytes before it); `urgent` counts down as
+/// it reads the stream, intact and in line; a second urgent write is told
+/// again; once the writer shut down, the wait ends with `Eof`.
+#[test]
+fn urgent_data_through_the_flow_between_two_stacks() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5010).await;
+        assert_eq!(peer.urgent(), Ok(None));
+        let urgent = payload(20_000, 5);
+        flow.write_all(b"plain ").await.unwrap();
+        flow.write_urgent(&urgent).await.unwrap();
+        assert_eq!(peer.urgent_arrived().await, Ok(20_006));
+        let mut buf = [0u8; 6];
+        peer.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"plain ");
+        assert_eq!(peer.urgent(), Ok(Some(20_000)));
+        let mut got = vec![0u8; 20_000];
+        peer.read_exact(&mut got).await.unwrap();
+        assert!(got == urgent);
+        assert_eq!(peer.urgent(), Ok(None));
+        flow.write_urgent(b"again").await.unwrap();
+        assert_eq!(peer.urgent_arrived().await, Ok(5));
+        peer.read_exact(&mut buf[..5]).await.unwrap();
+        assert_eq!(&buf[..5], b"again");
+        flow.shutdown_write().await.unwrap();
+        assert_eq!(peer.urgent_arrived().await, Err(TcpError::Eof));
+    });
+}
