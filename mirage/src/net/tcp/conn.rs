@@ -893,12 +893,8 @@ impl Conn {
     }
 
     /// Keep the receive ring's runs long: rewind it when it is empty and
-    /// holds no out-of-order bytes. (After every read: it also forgets an
-    /// urgent pointer read past.)
+    /// holds no out-of-order bytes.
     fn rewind_rx(&mut self) {
-        if self.rcv_up.is_some() {
-            self.urgent_read();
-        }
         if self.rx.is_empty() && self.asm.is_empty() {
             self.rx.clear();
         }
@@ -987,16 +983,24 @@ impl Conn {
         self.rcv_nxt - (self.rx.len() + usize::from(self.fin_received))
     }
 
-    /// After a read: the urgent pointer goes once every urgent byte was
-    /// read (a pointer left behind would, 2^31 bytes later, compare as
-    /// ahead again), and with it a notification not yet taken, which had
-    /// nothing left to tell.
+    /// The URG check of an acceptable segment `seg` (RFC 9293 section
+    /// 3.10.7.4, sixth), while urgent data is pending or the segment has
+    /// URG (out of line: rare). First the pointer goes if every urgent byte
+    /// was read, and with it a notification not yet taken, which has
+    /// nothing left to tell: a pointer left behind would, 2^31 bytes
+    /// later, compare as ahead again. (Here rather than after each read,
+    /// which is the data path: between two segments that reach this check
+    /// the application reads no more than the receive buffer held, so the
+    /// pointer is never more than that behind when it is looked at.)
     #[cold]
     #[inline(never)]
-    fn urgent_read(&mut self) {
+    pub(crate) fn urgent_check(&mut self, seg: &crate::net::wire::tcp::Repr) {
         if self.rcv_up.is_some_and(|up| up <= self.read_seq()) {
             self.rcv_up = None;
             self.urg_signal = false;
+        }
+        if seg.flags.urg() {
+            self.urgent_pointer(seg.seq + usize::from(seg.urgent));
         }
     }
 
@@ -1008,9 +1012,7 @@ impl Conn {
     /// pointer into what the application already read, or past a FIN
     /// seen, means nothing and is ignored. (`up` is within 64 KiB of an
     /// acceptable sequence number: every comparison is within the window.)
-    #[cold]
-    #[inline(never)]
-    pub(crate) fn urgent_pointer(&mut self, up: SeqNumber) {
+    fn urgent_pointer(&mut self, up: SeqNumber) {
         if !self.state.receives_data() || up <= self.read_seq() {
             return;
         }
@@ -1024,8 +1026,10 @@ impl Conn {
 
     /// How many bytes from the next one the application reads up to and
     /// including the last urgent byte (some may not have arrived yet);
-    /// `None` when no urgent data remains to be read. After the peer's FIN
-    /// (seen or reached), no more than the bytes that precede it.
+    /// `None` when no urgent data remains to be read (a pointer read past
+    /// and not yet forgotten, [`Conn::urgent_check`], is less than the
+    /// receive buffer behind: `since` says 0). After the peer's FIN (seen
+    /// or reached), no more than the bytes that precede it.
     pub(crate) fn urgent(&self) -> Option<usize> {
         let up = self.rcv_up?;
         let read = self.read_seq();

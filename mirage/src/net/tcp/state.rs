@@ -346,8 +346,9 @@ impl Conn {
         }
 
         // URG (sixth check), out of line.
-        if flags.urg() {
-            self.urgent_pointer(seq + usize::from(seg.urgent));
+        // (One branch: most segments have neither.)
+        if flags.urg() | self.rcv_up.is_some() {
+            self.urgent_check(seg);
         }
 
         // Text (seventh check).
