@@ -8,7 +8,8 @@
 //! its kind from the control byte, its MTU from the chunk's last byte,
 //! its quote the chunk
 //! itself or the chunk after an IPv4 header from us to the peer (so that
-//! ports and sequence numbers can match a connection). An input of odd
+//! ports and sequence numbers can match a connection). The connection also
+//! sends urgent data, and its urgent count is checked. An input of odd
 //! length runs with a user timeout of its first byte times 100 ms (0: at
 //! once). Nothing may panic and the tables stay within their bounds.
 #![no_main]
@@ -125,6 +126,16 @@ fuzz_target!(|data: &[u8]| {
         } else {
             let _ = tcp.recv(c, &mut buf);
         }
+        // Urgent data: sent, and the peer's pointers (from any segment
+        // with URG) never put the urgent data further than the receive
+        // buffer and the 16-bit pointer field reach.
+        if ctl & 0x08 != 0 {
+            let _ = tcp.send_urgent(c, b"!");
+        }
+        if let Ok(Some(u)) = tcp.urgent(c) {
+            assert!(u <= 2 * 4096 + 0xffff, "{u}");
+        }
+        let _ = tcp.poll_urgent(c, Waker::noop());
         let o = tcp.occupancy();
         assert!(o.connections <= 8 && o.time_wait <= 8, "{o:?}");
     }
