@@ -318,6 +318,8 @@ pub trait Flow:
     /// - Socket stack: Linux tracks only the last urgent byte, and only
     ///   once it has arrived: `None` until then; the count is exact
     ///   afterwards (Linux's reads stop at the mark, which a peek counts).
+    ///   A read there may thus return fewer bytes than were ready: the
+    ///   bytes before the last urgent byte, then it and what follows.
     fn urgent(&self) -> Result<Option<usize>, TcpError>;
 
     /// Waits until the peer's urgent pointer arrives while no urgent data
