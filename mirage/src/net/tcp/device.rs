@@ -307,11 +307,12 @@ pub trait Flow:
     /// MUST-33): the number of bytes from the next one a read returns up to
     /// and including the last urgent byte, or `None` when no urgent data
     /// remains to be read. Urgent bytes stay in the stream, in order (as
-    /// `SO_OOBINLINE` keeps them): reads return them as any other and do
-    /// not stop at them; an application that wants to skip to the end of
-    /// the urgent data reads that many bytes.
+    /// `SO_OOBINLINE` keeps them): reads return them as any other; an
+    /// application that wants to skip to the end of the urgent data reads
+    /// that many bytes.
     ///
-    /// - Direct stack: from the moment the peer's urgent pointer arrives,
+    /// - Direct stack: reads do not stop at urgent bytes. The count is
+    ///   there from the moment the peer's urgent pointer arrives,
     ///   which may be before the urgent bytes themselves (the count then
     ///   includes bytes not received yet); after the peer's FIN, no more
     ///   than the bytes before it. A later pointer extends the urgent data.
