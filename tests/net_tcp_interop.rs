@@ -114,6 +114,23 @@ fn echo_both_ways(target: &str) {
             lines.dump()
         );
     }
+    // Linux's urgent data (`send(MSG_OOB)`: URG segments with Linux's
+    // pointer) reaches the echo in line and intact, and comes back so.
+    let urgent = "import socket\n\
+        s = socket.create_connection(('10.0.0.2', 7))\n\
+        s.sendall(b'abc'); s.send(b'URGENT', socket.MSG_OOB); s.sendall(b'xyz')\n\
+        s.shutdown(socket.SHUT_WR)\n\
+        d = b''\n\
+        while True:\n    b = s.recv(100)\n    if not b: break\n    d += b\n\
+        print(d.decode(), end='')\n";
+    let out = ns.try_exec(&["python3", "-c", urgent]);
+    assert_eq!(
+        common::text(&out.stdout),
+        "abcURGENTxyz",
+        "urgent data: {}\n{}",
+        common::text(&out.stderr),
+        lines.dump()
+    );
     for (addr, size) in [("10.0.0.2", 24 * MB), ("fd00::2", 8 * MB)] {
         let (n, secs, _) = peer(&ns, &["client", addr, "7", &size.to_string()], &mut lines);
         assert_eq!(n, size);
