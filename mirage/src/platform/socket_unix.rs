@@ -2733,4 +2733,20 @@ mod tests {
         })
         .unwrap();
     }
+
+    /// A reset ends a socket flow's urgent wait with `Reset`, and the
+    /// flow keeps the error.
+    #[test]
+    fn a_reset_ends_a_socket_flows_urgent_wait() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (mut flow, peer) = connected().await;
+            peer.abort().unwrap();
+            assert_eq!(told(&flow).await, Err(TcpError::Reset));
+            assert_eq!(flow.urgent(), Err(TcpError::Reset));
+            assert_eq!(flow.write_urgent(b"x").await, Err(TcpError::Reset));
+            assert_eq!(flow.read(&mut [0u8; 4]).await, Err(TcpError::Reset));
+        })
+        .unwrap();
+    }
 }
