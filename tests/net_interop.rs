@@ -1,8 +1,9 @@
 //! The stack against the Linux kernel's, over a tap in a network namespace
 //! each test creates and removes: `ping` and `ping -6` to `examples/ping`,
 //! UDP echo with `socat` to `examples/udp-echo`, on unix and under the
-//! project's spt tender, and DHCP from `dnsmasq` giving the unikernel its
-//! address. Needs root; otherwise each test says SKIPPED.
+//! project's spt tender, DHCP from `dnsmasq` giving the unikernel its
+//! address, and MLDv2 through a Linux bridge that snoops it. Needs root;
+//! otherwise each test says SKIPPED.
 
 mod common;
 #[path = "common/netns.rs"]
@@ -218,4 +219,70 @@ fn dhcp_from_dnsmasq_unix() {
 #[test]
 fn dhcp_from_dnsmasq_spt() {
     dhcp_from_dnsmasq("spt");
+}
+
+/// MLDv2 against Linux's bridge: the tap joins a bridge that snoops MLD
+/// and acts as querier (so that it forwards a multicast group's traffic
+/// only to the ports that reported it). The unikernel's reports of its
+/// solicited-node groups reach the bridge's multicast database, and
+/// Linux's neighbour solicitations to those groups reach the unikernel:
+/// `ping -6` to its address works through the snooping bridge.
+fn mld_through_a_snooping_bridge(target: &str) {
+    if !can_run(&format!("MLD through a snooping bridge ({target})")) {
+        return;
+    }
+    let binary = common::build_example("ping", target);
+    let mut ns = Netns::new("mld");
+    ns.exec(&["ip", "addr", "flush", "dev", "tap0"]);
+    ns.exec(&[
+        "ip",
+        "link",
+        "add",
+        "br0",
+        "type",
+        "bridge",
+        "mcast_snooping",
+        "1",
+        "mcast_querier",
+        "1",
+    ]);
+    ns.exec(&["ip", "link", "set", "tap0", "master", "br0"]);
+    ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "br0"]);
+    ns.exec(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd00::1/64",
+        "dev",
+        "br0",
+        "nodad",
+    ]);
+    ns.exec(&["ip", "link", "set", "br0", "up"]);
+    let mut lines = start(&mut ns, target, binary, &["--ipv6=fd00::2/64"]);
+    wait_ready(&mut lines);
+    // The group of fd00::2 (and of the link-local address) learnt on tap0.
+    let learnt = |ns: &Netns| {
+        let out = ns.exec(&["bridge", "mdb", "show", "dev", "br0"]);
+        let text = common::text(&out.stdout);
+        text.lines()
+            .any(|l| l.contains("port tap0") && l.contains("ff02::1:ff00:2"))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !learnt(&ns) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bridge learnt no group on tap0:\n{}\nunikernel:\n{}",
+            common::text(&ns.exec(&["bridge", "mdb", "show"]).stdout),
+            lines.dump()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    ping(&ns, "-6", "fd00::2", &mut lines);
+    ping(&ns, "-4", "10.0.0.2", &mut lines);
+}
+
+#[test]
+fn mld_through_a_snooping_bridge_unix() {
+    mld_through_a_snooping_bridge("unix");
 }
