@@ -98,8 +98,16 @@ pub struct SendOptions {
     /// The DiffServ codepoint (RFC 2474): the high 6 bits of IPv4's type
     /// of service byte and of IPv6's traffic class; 0 (the default) is
     /// best effort. Only its low 6 bits are used: the two ECN bits (RFC
-    /// 3168) are always sent 0 (not ECN-capable), whatever this holds.
+    /// 3168) are [`SendOptions::ecn`]'s, whatever this holds.
     pub dscp: u8,
+    /// The ECN field (RFC 3168 section 5): the low 2 bits of the type of
+    /// service byte and of the traffic class. 0 (the default): not
+    /// ECN-capable; [`ECT_0`]: an ECN-capable transport, which routers
+    /// may mark [`ECN_CE`] instead of dropping. Only its low 2 bits are
+    /// used. Set by a transport that reacts to congestion marks (TCP on a
+    /// connection that negotiated ECN); the DiffServ interfaces of TCP and
+    /// UDP (`Config::dscp`, `set_dscp`, `write_dscp`) cannot set it.
+    pub ecn: u8,
 }
 
 impl Default for SendOptions {
@@ -108,22 +116,32 @@ impl Default for SendOptions {
             ttl: None,
             fragment: true,
             dscp: 0,
+            ecn: 0,
         }
     }
 }
 
 impl SendOptions {
     /// The type of service (IPv4) or traffic class (IPv6) byte these
-    /// options send: [`SendOptions::dscp`] in the high 6 bits, the ECN
-    /// bits 0.
+    /// options send: [`SendOptions::dscp`] in the high 6 bits,
+    /// [`SendOptions::ecn`] in the low 2.
     #[inline(always)]
     pub const fn tos(&self) -> u8 {
-        self.dscp << 2
+        (self.dscp << 2) | (self.ecn & ECN_MASK)
     }
 }
 
 /// The largest DiffServ codepoint (6 bits, RFC 2474).
 pub const MAX_DSCP: u8 = 63;
+
+/// The ECN field's bits in the type of service / traffic class byte.
+pub const ECN_MASK: u8 = 0b11;
+/// ECN-Capable Transport codepoint ECT(0) (RFC 3168 section 5), the one
+/// RFC 3168's TCP sends.
+pub const ECT_0: u8 = 0b10;
+/// Congestion Experienced (RFC 3168 section 5): a router marked the
+/// datagram instead of dropping it.
+pub const ECN_CE: u8 = 0b11;
 
 /// What an ICMP error message received says about a datagram we sent
 /// (ICMPv4 destination unreachable, ICMPv6 destination unreachable and

@@ -30,6 +30,25 @@ impl Default for KeepAlive {
     }
 }
 
+/// Explicit Congestion Notification (RFC 3168) of new connections: what
+/// [`Config::ecn`] allows. A connection uses ECN only if both ends agree
+/// in the handshake ([`crate::net::tcp::ConnInfo::ecn`] tells); then its
+/// new data segments are sent ECN-capable (ECT(0)), a router may mark them
+/// Congestion Experienced instead of dropping them, the receiver echoes
+/// the mark (ECE) and the sender reduces its window as for a loss, without
+/// a retransmission, at most once a round trip, answering with CWR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ecn {
+    /// Never: SYNs do not ask for it, and a peer's request is declined.
+    Off,
+    /// Accept it when the peer's SYN asks for it, without asking on our
+    /// own SYNs (Linux's default, `net.ipv4.tcp_ecn = 2`).
+    #[default]
+    Passive,
+    /// Ask for it on our SYNs too (`net.ipv4.tcp_ecn = 1`).
+    On,
+}
+
 /// Limits, timeouts and behaviour of the TCP. Times are in nanoseconds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -138,6 +157,12 @@ pub struct Config {
     /// it as well. [`crate::net::tcp::Flow::set_dscp`] changes it for one
     /// connection.
     pub dscp: u8,
+    /// Explicit Congestion Notification (RFC 3168; RFC 9293 section 3.8.2,
+    /// SHLD-8) of new connections (default [`Ecn::Passive`], as Linux:
+    /// accepted when a peer asks, not asked for). A connection opened by
+    /// a SYN cookie never uses it (the cookie has no room to remember the
+    /// request: the cookie's SYN-ACK declines it).
+    pub ecn: Ecn,
 }
 
 impl Default for Config {
@@ -172,6 +197,7 @@ impl Default for Config {
             ephemeral_max: 65535,
             buffer_pool: 64,
             dscp: 0,
+            ecn: Ecn::Passive,
         }
     }
 }

@@ -6,6 +6,7 @@
 use super::assembler::Assembler;
 use super::config::{Config, KeepAlive};
 use super::congestion::Congestion;
+use super::ecn::EcnState;
 use super::ring::Ring;
 use super::sack::{OwedSacks, Scoreboard};
 use super::secret::FourTuple;
@@ -245,6 +246,8 @@ pub(crate) struct Conn {
     pub(crate) retransmits: u64,
     pub(crate) segs_out: u64,
     pub(crate) segs_in: u64,
+    /// Explicit Congestion Notification (see `ecn`).
+    pub(crate) ecn: EcnState,
 }
 
 /// The window-scale shift that lets a 16-bit window cover `buf` bytes.
@@ -362,6 +365,7 @@ impl Conn {
             retransmits: 0,
             segs_out: 0,
             segs_in: 0,
+            ecn: EcnState::new(config),
         }
     }
 
@@ -473,6 +477,7 @@ impl Conn {
             retransmits,
             segs_out,
             segs_in,
+            ecn,
         } = self;
         *ph = pseudo_header(&tuple);
         *c_tuple = tuple;
@@ -565,6 +570,7 @@ impl Conn {
         *retransmits = 0;
         *segs_out = 0;
         *segs_in = 0;
+        *ecn = EcnState::new(config);
     }
 
     /// Drop the wakers, keeping the control block's allocation and its

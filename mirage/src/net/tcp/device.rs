@@ -29,7 +29,7 @@ use core::task::Poll;
 
 use crate::Mclock;
 use crate::Random;
-use crate::net::ip::{Datagram, IcmpError, Ip, SendOptions, protocol};
+use crate::net::ip::{Datagram, ECN_MASK, IcmpError, Ip, SendOptions, protocol};
 use crate::rt::Signal;
 
 use super::{Config, ConnId, KeepAlive, ListenerId, Stats, TcpEngine, TcpError, Transmit};
@@ -371,15 +371,15 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
-        self.send_dscp(src, dst, 0, segment_len, fill)
+        self.send_tos(src, dst, 0, segment_len, fill)
     }
 
     #[inline(always)]
-    fn send_dscp(
+    fn send_tos(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
-        dscp: u8,
+        tos: u8,
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
@@ -387,7 +387,8 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         let options = SendOptions {
             ttl: self.ttl,
             fragment: false,
-            dscp,
+            dscp: tos >> 2,
+            ecn: tos & ECN_MASK,
         };
         match self.ip.send(
             Some(src),
@@ -482,10 +483,11 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
             ttl: self.ttl,
         };
         self.with(|e| {
-            e.process(
+            e.process_tos(
                 now,
                 &datagram.src,
                 &datagram.dst,
+                datagram.tos,
                 &datagram.payload,
                 &mut tx,
             )

@@ -93,6 +93,7 @@ mod config;
 mod congestion;
 mod conn;
 mod device;
+mod ecn;
 mod listener;
 mod output;
 mod ring;
@@ -105,7 +106,7 @@ mod timewait;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, CongestionAlgorithm, KeepAlive};
+pub use config::{Config, CongestionAlgorithm, Ecn, KeepAlive};
 pub use device::{
     DEFAULT_BACKLOG, DirectFlow, DirectListener, DirectReader, DirectTcp, DirectWriter, Flow, Tcp,
     TcpListener, WRITE_WITH_ROOM,
@@ -126,7 +127,7 @@ use state::{Ctx, RateLimit};
 use timers::TimerQueue;
 use timewait::{TimeWaitTable, TwEntry};
 
-use crate::net::ip::{IcmpError, IcmpErrorKind, MAX_DSCP};
+use crate::net::ip::{ECT_0, IcmpError, IcmpErrorKind, MAX_DSCP};
 use crate::net::wire::checksum::{self, PseudoHeader};
 use crate::net::wire::tcp as wire_tcp;
 use crate::net::wire::tcp::{Flags, Options, Packet, Quoted, Repr, SeqNumber};
@@ -149,21 +150,24 @@ pub trait Transmit {
         fill: impl FnOnce(&mut [u8]),
     ) -> bool;
 
-    /// [`Transmit::send`] with the DiffServ codepoint `dscp` (0 to 63) in
-    /// the IP header: the engine sends every segment through this. The
-    /// default ignores the codepoint (for transmitters without an IP
-    /// header: tests, benchmarks); [`crate::net::tcp::DirectTcp`]'s sends
-    /// it.
+    /// [`Transmit::send`] with `tos` as the IP header's type of service
+    /// (IPv4) or traffic class (IPv6) byte: the DiffServ codepoint in the
+    /// high 6 bits (`dscp << 2`, RFC 2474), the ECN field in the low 2
+    /// (RFC 3168: [`crate::net::ip::ECT_0`] on the data segments of a
+    /// connection that negotiated ECN, else 0). The engine sends every
+    /// segment through this. The default ignores it (for transmitters
+    /// without an IP header: tests, benchmarks);
+    /// [`crate::net::tcp::DirectTcp`]'s sends it.
     #[inline(always)]
-    fn send_dscp(
+    fn send_tos(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
-        dscp: u8,
+        tos: u8,
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
-        let _ = dscp;
+        let _ = tos;
         self.send(src, dst, segment_len, fill)
     }
 
@@ -363,6 +367,12 @@ pub struct Stats {
     /// Segment sizes lowered by ICMP fragmentation-needed or packet-too-big
     /// reports (RFC 1191, RFC 8201).
     pub pmtu_decreases: u64,
+    /// Segments received marked Congestion Experienced on connections
+    /// that negotiated ECN (RFC 3168).
+    pub ecn_ce_received: u64,
+    /// Congestion windows reduced for an ECN echo (ECE) from the peer,
+    /// without a loss (RFC 3168 section 6.1.2).
+    pub ecn_reductions: u64,
 }
 
 /// A snapshot of a connection.
@@ -416,6 +426,10 @@ pub struct ConnInfo {
     /// The DiffServ codepoint of the segments sent ([`Config::dscp`], or
     /// what [`Flow::set_dscp`] set).
     pub dscp: u8,
+    /// Explicit Congestion Notification (RFC 3168) negotiated in the
+    /// handshake ([`Config::ecn`]): the data segments sent are
+    /// ECN-capable, congestion marks are echoed and answered.
+    pub ecn: bool,
 }
 
 /// Sizes of the internal tables (for leak checks and monitoring).
@@ -922,12 +936,31 @@ impl TcpEngine {
     // Segment arrival.
 
     /// Process a TCP segment received from `src` to `dst` (one of our
-    /// addresses). See the module documentation.
+    /// addresses). See the module documentation. The segment is taken as
+    /// received without an ECN mark: [`TcpEngine::process_tos`] with 0.
+    #[inline(always)]
     pub fn process<T: Transmit>(
         &mut self,
         now: u64,
         src: &IpAddr,
         dst: &IpAddr,
+        segment: &[u8],
+        tx: &mut T,
+    ) {
+        self.process_tos(now, src, dst, 0, segment, tx);
+    }
+
+    /// [`TcpEngine::process`] with the type of service (IPv4) or traffic
+    /// class (IPv6) byte the segment arrived with
+    /// ([`crate::net::ip::Datagram::tos`]): its ECN field tells a
+    /// congestion mark (Congestion Experienced, RFC 3168) to a connection
+    /// that negotiated ECN.
+    pub fn process_tos<T: Transmit>(
+        &mut self,
+        now: u64,
+        src: &IpAddr,
+        dst: &IpAddr,
+        tos: u8,
         segment: &[u8],
         tx: &mut T,
     ) {
@@ -1038,7 +1071,7 @@ impl TcpEngine {
             if f.syn() && !f.ack() && self.reopen_time_wait(idx, now, seg, tx) {
                 return;
             }
-            self.process_conn(idx, now, seg, tx);
+            self.process_conn(idx, now, seg, tos, tx);
             return;
         }
         let tuple = tuple();
@@ -1054,7 +1087,7 @@ impl TcpEngine {
         self.reply_closed(tuple, seg, tx);
     }
 
-    fn process_conn<T: Transmit>(&mut self, idx: u32, now: u64, seg: &Repr, tx: &mut T) {
+    fn process_conn<T: Transmit>(&mut self, idx: u32, now: u64, seg: &Repr, tos: u8, tx: &mut T) {
         let Some(slot) = self.slots.get_mut(idx as usize) else {
             return;
         };
@@ -1064,6 +1097,7 @@ impl TcpEngine {
         let mut ctx = Ctx {
             config: &self.config,
             stats: &mut self.stats,
+            tos,
         };
         let reply = c.process(now, seg, &mut ctx);
         // A placement the processing did not use is forgotten.
@@ -1109,9 +1143,13 @@ impl TcpEngine {
         let Some(ph) = PseudoHeader::new(tuple.local, tuple.remote) else {
             return false;
         };
-        let ok = tx.send_dscp(tuple.local, tuple.remote, dscp, repr.buffer_len(), |buf| {
-            repr.emit(&mut Packet::new_unchecked(buf), &ph)
-        });
+        let ok = tx.send_tos(
+            tuple.local,
+            tuple.remote,
+            dscp << 2,
+            repr.buffer_len(),
+            |buf| repr.emit(&mut Packet::new_unchecked(buf), &ph),
+        );
         if ok {
             self.stats.segments_out += 1;
         }
@@ -1463,6 +1501,7 @@ impl TcpEngine {
             c.last_ack_sent = c.rcv_nxt;
             c.set_rcv_mss(mss_hint);
             c.negotiate(config, &seg.options, now);
+            c.ecn_syn_received(config, seg.flags);
             c.snd_wnd = usize::from(seg.window);
             c.max_snd_wnd = c.snd_wnd;
             c.snd_wl1 = seg.seq;
@@ -1625,6 +1664,8 @@ impl TcpEngine {
             c.last_ack_sent = seg.seq;
             c.set_rcv_mss(mss_hint);
             c.negotiate(config, &options, now);
+            // (The cookie SYN-ACK declined ECN: it has no room for it.)
+            c.ecn = ecn::EcnState::default();
             c.snd_wnd = usize::from(seg.window) << c.snd_wscale;
             c.max_snd_wnd = c.snd_wnd;
             c.snd_wl1 = seg.seq;
@@ -1636,8 +1677,9 @@ impl TcpEngine {
             li.queue.push_back(id);
             li.wake();
         }
-        // The ACK may carry data.
-        self.process_conn(idx, now, seg, tx);
+        // The ACK may carry data. (Its ECN field does not matter: no ECN
+        // on a cookie's connection.)
+        self.process_conn(idx, now, seg, 0, tx);
         true
     }
 }
@@ -1734,7 +1776,8 @@ impl TcpEngine {
                     break;
                 }
                 let conn: &Conn = c;
-                if !tx.send_dscp(src, dst, dscp, plan.segment_len(), |buf| {
+                let tos = (dscp << 2) | if plan.ect { ECT_0 } else { 0 };
+                if !tx.send_tos(src, dst, tos, plan.segment_len(), |buf| {
                     conn.emit(plan, buf)
                 }) {
                     c.queued = true;
@@ -2386,6 +2429,7 @@ impl TcpEngine {
             segments_out: c.segs_out,
             segments_in: c.segs_in,
             dscp: c.dscp,
+            ecn: c.ecn.ok(),
         })
     }
 

@@ -59,6 +59,8 @@ pub(crate) struct Plan {
     pub(crate) rexmit: bool,
     /// It is a tail loss probe.
     pub(crate) tlp: bool,
+    /// It goes ECN-capable, ECT(0) (new data of an ECN connection).
+    pub(crate) ect: bool,
 }
 
 impl Plan {
@@ -172,6 +174,11 @@ impl Conn {
 
     #[inline(always)]
     fn make(&self, now: u64, kind: Kind, seq: SeqNumber, len: usize, flags: Flags) -> Plan {
+        let (flags, ect) = if self.ecn.any() {
+            self.ecn_flags(kind, seq, len, flags)
+        } else {
+            (flags, false)
+        };
         let mut options = Options::default();
         self.options_into(now, kind, &mut options);
         Plan {
@@ -185,6 +192,7 @@ impl Conn {
             retransmit: kind == Kind::Data && seq < self.snd_max,
             rexmit: false,
             tlp: false,
+            ect,
         }
     }
 
@@ -265,6 +273,7 @@ impl Conn {
         }
         let mut p = self.make(now, Kind::Data, seq, data_len, flags);
         p.retransmit = true;
+        p.ect = false;
         Some(p)
     }
 
@@ -511,6 +520,9 @@ impl Conn {
                 }
                 if plan.rexmit {
                     self.rexmit_now = false;
+                }
+                if plan.flags.cwr() {
+                    self.ecn_cwr_sent();
                 }
                 self.probe_now = false;
                 if plan.tlp {

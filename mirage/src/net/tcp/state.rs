@@ -108,6 +108,9 @@ impl RateLimit {
 pub(crate) struct Ctx<'a> {
     pub(crate) config: &'a Config,
     pub(crate) stats: &'a mut Stats,
+    /// The type of service / traffic class byte the segment arrived with
+    /// (its ECN field for `ecn`).
+    pub(crate) tos: u8,
 }
 
 /// In-order segments acknowledged at once after out-of-order data (as
@@ -333,6 +336,9 @@ impl Conn {
             self.ts_recent = val;
             self.ts_recent_ns = now;
         }
+        if self.ecn.any() {
+            self.ecn_received(seg, ctx);
+        }
         self.process_ack(now, seg, ctx);
         if self.state == State::Closed {
             return None;
@@ -496,7 +502,7 @@ impl Conn {
                     // section 5, "regardless of its status as a cumulative
                     // acknowledgment").
                     self.dupacks = u32::from(sacked_more);
-                    if used {
+                    if used && !self.ecn_holds_growth(seg) {
                         self.cc.on_ack(acked, now, self.rtt.srtt());
                     } else {
                         self.cc.on_ack_unused();
@@ -643,6 +649,7 @@ impl Conn {
         // The flight without what Limited Transmit sent beyond the window
         // (RFC 5681 section 3.2 step 2: it MUST NOT count).
         self.cc.on_loss(self.flight().min(self.cc.cwnd));
+        self.ecn_window_reduced();
         self.high_rxt = self.snd_una;
         self.rxt_mark = None;
         self.rexmit_now = true;
@@ -865,6 +872,7 @@ impl Conn {
         self.rcv_adv = self.rcv_nxt;
         self.last_ack_sent = self.rcv_nxt;
         self.negotiate(ctx.config, &seg.options, now);
+        self.ecn_syn_ack(flags, ack_ok);
         if ack_ok {
             self.syn_acked(now, seg);
         } else {

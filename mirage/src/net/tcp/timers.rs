@@ -494,6 +494,7 @@ impl Conn {
             self.snd_nxt = self.iss;
         } else {
             self.cc.on_rto(self.flight());
+            self.ecn_window_reduced();
             self.rewind_flight();
         }
         self.rtt.back_off();

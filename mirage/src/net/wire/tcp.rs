@@ -166,6 +166,14 @@ impl Flags {
     pub const fn urg(self) -> bool {
         self.0 & Self::URG.0 != 0
     }
+    /// ECE (ECN echo) set.
+    pub const fn ece(self) -> bool {
+        self.0 & Self::ECE.0 != 0
+    }
+    /// CWR (congestion window reduced) set.
+    pub const fn cwr(self) -> bool {
+        self.0 & Self::CWR.0 != 0
+    }
 }
 
 impl ops::BitOr for Flags {

@@ -2,7 +2,8 @@
 //! section 3.9.1, MUST-48, SHLD-21, SHLD-22; RFC 2474): every segment of
 //! a connection, from the handshake to TIME-WAIT, carries its codepoint
 //! ([`Config::dscp`], then what `set_dscp` set), and the engine hands it to
-//! the IP layer through [`Transmit::send_dscp`].
+//! the IP layer through [`Transmit::send_tos`] (`dscp << 2`; the ECN bits
+//! 0: these connections do not negotiate ECN, see `tests::ecn`).
 
 use super::harness::{A, B, MS, Seg};
 use crate::net::tcp::{Config, ConnId, State, TcpEngine, TcpError, Transmit};
@@ -23,20 +24,24 @@ impl Transmit for Marked {
     }
 
     fn send(&mut self, src: IpAddr, dst: IpAddr, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
-        self.send_dscp(src, dst, 255, len, fill)
+        let mut b = alloc::vec![0u8; len];
+        fill(&mut b);
+        self.out.push((src, dst, b, 255));
+        true
     }
 
-    fn send_dscp(
+    fn send_tos(
         &mut self,
         src: IpAddr,
         dst: IpAddr,
-        dscp: u8,
+        tos: u8,
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
+        assert_eq!(tos & 3, 0, "ECN bits without ECN");
         let mut b = alloc::vec![0u8; len];
         fill(&mut b);
-        self.out.push((src, dst, b, dscp));
+        self.out.push((src, dst, b, tos >> 2));
         true
     }
 }
