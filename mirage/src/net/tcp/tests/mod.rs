@@ -9,6 +9,7 @@ mod bulk;
 mod churn;
 mod congestion_tests;
 mod dscp;
+mod ecn;
 mod flow_default;
 mod harness;
 mod hostile;
