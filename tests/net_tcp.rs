@@ -959,6 +959,12 @@ struct Router {
     tcp_tos: RefCell<Vec<(u8, u8)>>,
     /// What the router answers segments to `reject_port` with.
     reject_with: std::cell::Cell<Reject>,
+    /// Mark every n-th ECN-capable datagram A sends Congestion
+    /// Experienced (RFC 3168) instead of passing it as is (0: never), as
+    /// an AQM router does where it would drop; the count of those marked.
+    mark_ce_every: std::cell::Cell<u64>,
+    ect_seen: std::cell::Cell<u64>,
+    ce_marked: std::cell::Cell<u64>,
 }
 
 /// The error a [`Router`] answers a rejected segment with.
@@ -994,6 +1000,45 @@ impl Router {
             tcp_ttls: RefCell::new(Vec::new()),
             tcp_tos: RefCell::new(Vec::new()),
             reject_with: std::cell::Cell::new(Reject::Unreachable),
+            mark_ce_every: std::cell::Cell::new(0),
+            ect_seen: std::cell::Cell::new(0),
+            ce_marked: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Marks `frame` Congestion Experienced if it is ECN-capable and its
+    /// turn came (see `mark_ce_every`).
+    fn mark(&self, frame: &mut [u8]) {
+        use mirage::net::wire::{ethernet, ipv4, ipv6};
+        let every = self.mark_ce_every.get();
+        if every == 0 || frame.len() < 14 {
+            return;
+        }
+        let ethertype = match ethernet::Packet::new_checked(&*frame) {
+            Ok(eth) => eth.ethertype(),
+            Err(_) => return,
+        };
+        let ip = &mut frame[14..];
+        let tos = match ethertype {
+            EtherType::Ipv4 => ipv4::Packet::new_checked(&*ip).map(|p| p.dscp_ecn()),
+            EtherType::Ipv6 => ipv6::Packet::new_checked(&*ip).map(|p| p.traffic_class()),
+            _ => return,
+        };
+        let Ok(tos) = tos else { return };
+        if tos & 3 == 0 {
+            return;
+        }
+        self.ect_seen.set(self.ect_seen.get() + 1);
+        if self.ect_seen.get() % every != 0 {
+            return;
+        }
+        self.ce_marked.set(self.ce_marked.get() + 1);
+        if ethertype == EtherType::Ipv4 {
+            let mut p = ipv4::Packet::new_unchecked(ip);
+            p.set_dscp_ecn(tos | 3);
+            p.fill_checksum();
+        } else {
+            ipv6::Packet::new_unchecked(ip).set_traffic_class(tos | 3);
         }
     }
 
@@ -1162,6 +1207,7 @@ impl mirage::net::device::Network for Router {
         if !self.route(&frame) {
             return Ok(());
         }
+        self.mark(&mut frame);
         self.inner
             .write(n, |b| {
                 b[..n].copy_from_slice(&frame);
@@ -1180,6 +1226,7 @@ impl mirage::net::device::Network for Router {
         if !self.route(&frame) {
             return Ok(true);
         }
+        self.mark(&mut frame);
         self.inner.try_write(n, |b| {
             b[..n].copy_from_slice(&frame);
             n
@@ -1533,6 +1580,80 @@ fn every_segment_carries_the_connections_dscp() {
             assert!(tos.iter().any(|&(f, _)| f & SYN != 0), "{tos:?}");
             assert!(tos.iter().all(|&(_, t)| t == 10 << 2), "{dst}: {tos:?}");
             drop(from_b);
+        }
+    });
+}
+
+/// RFC 3168 (RFC 9293 SHLD-8) between two direct stacks: A asks for ECN
+/// ([`Ecn::On`]), B accepts it (the default, [`Ecn::Passive`]); a router
+/// on A's path marks some of A's data segments Congestion Experienced
+/// instead of dropping them. The stream arrives intact; B saw the marks
+/// and echoed them, A reduced its window for them (its threshold is set,
+/// as after a loss) and resent nothing.
+///
+/// [`Ecn::On`]: mirage::net::tcp::Ecn::On
+/// [`Ecn::Passive`]: mirage::net::tcp::Ecn::Passive
+#[test]
+fn congestion_marks_from_a_router_slow_the_sender_without_a_loss() {
+    const LEN: u64 = 2 << 20;
+    let config = mirage::net::tcp::Config {
+        ecn: mirage::net::tcp::Ecn::On,
+        ..Default::default()
+    };
+    routed_pair_with(config, 1500, 1500, 0, move |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        let listener = b.tcp().bind(7000).unwrap();
+        router.mark_ce_every.set(50);
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            let (a_before, b_before) = (a.direct_tcp().stats(), b.direct_tcp().stats());
+            let marked = router.ce_marked.get();
+            let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
+            let id = flow.id();
+            let accepted = listener.accept().await.unwrap();
+            let peer = b
+                .direct_tcp()
+                .with_engine(|e| e.info(accepted.id()))
+                .unwrap();
+            assert!(peer.ecn, "B accepted ECN: {peer:?}");
+            let reader = Spawner::for_current_executor()
+                .await
+                .spawn(receive_stream(accepted));
+            let mut d = Digest::new();
+            let mut buf = vec![0u8; 16 * 1024];
+            let mut sent = 0;
+            while sent < LEN {
+                let n = ((LEN - sent) as usize).min(buf.len());
+                stream_bytes(sent, &mut buf[..n]);
+                flow.write_all(&buf[..n]).await.unwrap();
+                d.add(&buf[..n]);
+                sent += n as u64;
+            }
+            sleep_ns(SEC).await;
+            let info = a.direct_tcp().with_engine(|e| e.info(id)).unwrap();
+            assert!(info.ecn, "{info:?}");
+            assert_eq!(info.bytes_in_flight, 0, "{info:?}");
+            assert_eq!(info.retransmits, 0, "{info:?}");
+            assert!(
+                info.ssthresh < usize::MAX,
+                "the window was reduced: {info:?}"
+            );
+            flow.close().await.unwrap();
+            let got = reader.await;
+            assert_eq!((got.0, got.1), (d.0, d.1));
+            assert_eq!(got.1, LEN);
+            let (a_after, b_after) = (a.direct_tcp().stats(), b.direct_tcp().stats());
+            assert!(router.ce_marked.get() > marked, "{dst}");
+            assert!(
+                b_after.ecn_ce_received > b_before.ecn_ce_received,
+                "{b_after:?}"
+            );
+            assert!(
+                a_after.ecn_reductions > a_before.ecn_reductions,
+                "{a_after:?}"
+            );
+            assert_eq!(a_after.retransmitted, a_before.retransmitted, "{a_after:?}");
+            assert_eq!(a_after.fast_retransmits, a_before.fast_retransmits);
+            assert_eq!(a_after.timeouts, a_before.timeouts);
         }
     });
 }

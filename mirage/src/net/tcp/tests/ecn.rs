@@ -5,7 +5,7 @@
 
 use super::harness::{A, B, MS, SEG, Seg};
 use crate::net::ip::{ECN_CE, ECT_0};
-use crate::net::tcp::{CongestionAlgorithm, Config, ConnId, Ecn, TcpEngine, Transmit};
+use crate::net::tcp::{Config, CongestionAlgorithm, ConnId, Ecn, TcpEngine, Transmit};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -350,7 +350,10 @@ fn only_new_data_goes_ecn_capable() {
     assert_eq!(field(out[0].1), 0);
     ep.us.abort(ep.id).unwrap();
     let out = ep.flush();
-    assert!(out.iter().all(|s| s.0.flags.rst() && field(s.1) == 0), "{out:?}");
+    assert!(
+        out.iter().all(|s| s.0.flags.rst() && field(s.1) == 0),
+        "{out:?}"
+    );
     assert!(!out.is_empty());
 }
 
@@ -444,7 +447,11 @@ fn ece_reduces_the_window_once_per_window_then_cwr_goes_on_new_data() {
         for k in 3..=8 {
             ep.ack_to(first + k * SEG, Flags::ECE);
             let i = ep.us.info(ep.id).unwrap();
-            assert_eq!((i.ssthresh, i.cwnd), (after.ssthresh, after.cwnd), "{algo:?} {k}");
+            assert_eq!(
+                (i.ssthresh, i.cwnd),
+                (after.ssthresh, after.cwnd),
+                "{algo:?} {k}"
+            );
         }
         assert_eq!(ep.us.stats().ecn_reductions, 1);
         // The next new data segment carries CWR, ECN-capable; the one after
