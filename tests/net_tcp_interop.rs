@@ -258,7 +258,7 @@ fn a_capture_shows_window_scaling_timestamps_and_sack_negotiated() {
         "-l",
         "-v",
         "-c",
-        "2",
+        "3",
         "tcp port 7 and tcp[13] & 2 != 0",
     ]);
     let mut capture = ns.spawn(capture);
@@ -285,4 +285,95 @@ fn a_capture_shows_window_scaling_timestamps_and_sack_negotiated() {
         );
     }
     assert!(syn_ack.contains("mss 1460"), "{syn_ack}");
+}
+
+/// RFC 3168 (RFC 9293 SHLD-8) with Linux: a Linux client whose namespace
+/// asks for ECN (`net.ipv4.tcp_ecn = 1`) gets it from `tcp-echo` (the
+/// default configuration accepts it: `Ecn::Passive`). The capture shows our
+/// SYN-ACK with ECE (an ECN-setup SYN-ACK) and our data sent ECT(0); Linux's
+/// `TCP_INFO` (what `ss -ti` reads: `tcpi_options`' `TCPI_OPT_ECN`) reports
+/// the connection as using ECN.
+#[test]
+fn a_linux_client_asking_for_ecn_gets_it_from_tcp_echo() {
+    let what = "ECN negotiated with Linux";
+    if !can_run(what) {
+        return;
+    }
+    if Command::new("tcpdump").arg("--version").output().is_err() {
+        common::skipped(what, "tcpdump is not installed (.ci/setup installs it)");
+        return;
+    }
+    let mut ns = Netns::new("tcpecn");
+    ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_ecn=1"]);
+    let mut lines = start(&mut ns, "unix", "tcp-echo", &[], "echoing TCP on port 7");
+    let mut capture = ns.command("tcpdump");
+    capture.args([
+        "-i",
+        "tap0",
+        "-n",
+        "-l",
+        "-v",
+        "-c",
+        "3",
+        "tcp port 7 and (tcp[13] & 2 != 0 or (src host 10.0.0.2 and ip[2:2] > 200))",
+    ]);
+    let mut capture = ns.spawn(capture);
+    assert!(
+        capture.wait_for("listening on", BOOT).is_some(),
+        "{}",
+        capture.dump()
+    );
+    let script = r#"
+import socket
+s = socket.create_connection(("10.0.0.2", 7), timeout=10)
+data = b"x" * 20000
+s.sendall(data)
+got = 0
+while got < len(data):
+    b = s.recv(65536)
+    if not b:
+        break
+    got += len(b)
+# What ss -ti shows: tcpi_options (TCPI_OPT_ECN = 8, TIMESTAMPS = 1).
+info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+print("GOT", got)
+print("OPTIONS", info[5])
+s.close()
+"#;
+    let out = ns.try_exec(&["python3", "-c", script]);
+    let text = common::text(&out.stdout);
+    assert!(
+        out.status.success() && text.starts_with("GOT 20000"),
+        "{text}{}\nunikernel:\n{}",
+        common::text(&out.stderr),
+        lines.dump()
+    );
+    let ect = capture.wait_for("ECT(0)", Duration::from_secs(5));
+    assert!(
+        ect.is_some(),
+        "our data is not ECN-capable:\n{}\n{text}",
+        capture.dump()
+    );
+    let syn_ack = capture
+        .seen
+        .iter()
+        .find(|l| l.contains("10.0.0.2.7 >") && l.contains("Flags [S"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        syn_ack.contains("Flags [S.E]"),
+        "{syn_ack}\n{:?}",
+        capture.seen
+    );
+    let options: u8 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("OPTIONS "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(options & 1, 1, "timestamps: {text}");
+    assert_eq!(
+        options & 8,
+        8,
+        "Linux's connection does not use ECN: {text}"
+    );
 }
