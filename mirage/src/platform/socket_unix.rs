@@ -1098,6 +1098,9 @@ impl Flow for SocketFlow {
 
     /// `IP_TOS`, and on an IPv6 socket `IPV6_TCLASS` too (a dual-stack
     /// socket's IPv4 connection takes the former), set to `dscp << 2`.
+    /// (ECN is the kernel's: negotiated by its `net.ipv4.tcp_ecn` sysctl,
+    /// which covers IPv6 too; the kernel sets the ECN bits of a TCP
+    /// socket's packets itself.)
     fn set_dscp(&self, dscp: u8) -> Result<(), TcpError> {
         if dscp > crate::net::ip::MAX_DSCP {
             return Err(TcpError::InvalidArgument);

@@ -150,7 +150,8 @@ pub struct Config {
     /// The DiffServ codepoint (RFC 2474, 0 to 63; only the low 6 bits
     /// count) of the segments of new connections (default 0, best effort;
     /// RFC 9293 section 3.9.1, MUST-48), as the type of service or traffic
-    /// class byte `dscp << 2`: the ECN bits are 0. Accepted connections
+    /// class byte `dscp << 2` (the ECN bits are the TCP's: see
+    /// [`Config::ecn`]). Accepted connections
     /// take it too, not the DSCP of the peer's SYN (RFC 9293 leaves the
     /// choice; Linux's default, which gives them the listening socket's).
     /// Segments for no connection (RSTs, SYN-ACKs with a SYN cookie) carry

@@ -185,7 +185,10 @@ pub trait Flow:
     /// Sets the DiffServ codepoint (RFC 2474; 0 to 63) of the segments the
     /// connection sends from now on (RFC 9293 section 3.9.1, MUST-48 and
     /// SHLD-21), as Linux's `IP_TOS` / `IPV6_TCLASS` set to `dscp << 2`:
-    /// the two ECN bits stay 0 (not ECN-capable). Every later segment
+    /// the two ECN bits are not the application's (they are the TCP's:
+    /// ECT(0) on the data of a connection that negotiated ECN, by
+    /// [`crate::net::tcp::Config::ecn`] on the direct stack, by the
+    /// kernel's `net.ipv4.tcp_ecn` on the socket stack). Every later segment
     /// carries it: data, ACKs, retransmissions, FIN, a RST that aborts
     /// the connection. Only our direction's: the peer chooses its own
     /// (SHLD-23). The default is [`crate::net::tcp::Config::dscp`] on the
