@@ -1029,7 +1029,7 @@ impl Router {
             return;
         }
         self.ect_seen.set(self.ect_seen.get() + 1);
-        if self.ect_seen.get() % every != 0 {
+        if !self.ect_seen.get().is_multiple_of(every) {
             return;
         }
         self.ce_marked.set(self.ce_marked.get() + 1);
