@@ -18,7 +18,7 @@ use core::net::{IpAddr, Ipv4Addr};
 use core::task::Waker;
 use libfuzzer_sys::fuzz_target;
 use mirage::net::ip::{IcmpError, IcmpErrorKind};
-use mirage::net::tcp::{Config, TcpEngine, Transmit};
+use mirage::net::tcp::{Config, Ecn, TcpEngine, Transmit};
 use mirage::net::wire::checksum::PseudoHeader;
 use mirage::net::wire::tcp::Packet;
 
@@ -52,6 +52,11 @@ fuzz_target!(|data: &[u8]| {
         send_buffer: 4096,
         recv_buffer: 4096,
         user_timeout_ns: (data.len() % 2 == 1).then(|| u64::from(data[0]) * 100_000_000),
+        ecn: if data.len() % 3 == 0 {
+            Ecn::On
+        } else {
+            Ecn::Passive
+        },
         ..Config::default()
     };
     let mut tcp = TcpEngine::new(config, [7; 32]);
@@ -97,7 +102,8 @@ fuzz_target!(|data: &[u8]| {
                     p.fill_checksum(&PseudoHeader::new(PEER, US).unwrap());
                 }
             }
-            tcp.process(now, &PEER, &US, &seg, &mut Sink(16));
+            // (The ECN field too: CE marks for connections using ECN.)
+            tcp.process_tos(now, &PEER, &US, (ctl >> 5) & 3, &seg, &mut Sink(16));
         }
         now += u64::from(*ctl >> 1) * 1_000_000;
         tcp.dispatch(now, &mut Sink(usize::from(ctl & 7)));
