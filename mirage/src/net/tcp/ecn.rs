@@ -198,7 +198,9 @@ impl Conn {
         {
             self.ecn.recover = None;
         }
+        // (Not for the SYN: the handshake's ACK echoes no mark of ours.)
         if seg.flags.ece()
+            && self.snd_una != self.iss
             && self.ecn.recover.is_none()
             && self.recovery.is_none()
             && self.rto_recover.is_none()

@@ -86,6 +86,11 @@ impl Ep {
     /// The peer's SYN with `flags` to our listener; returns the connection
     /// (after the peer's ACK) and our SYN-ACK with its byte.
     fn passive(config: Config, flags: Flags) -> (Ep, (Seg, u8)) {
+        Self::passive_acked(config, flags, Flags(0))
+    }
+
+    /// [`Ep::passive`], the handshake's ACK with `ack_flags` too.
+    fn passive_acked(config: Config, flags: Flags, ack_flags: Flags) -> (Ep, (Seg, u8)) {
         let mut us = TcpEngine::new(config, [9; 32]);
         let l = us.listen(80, 8).unwrap();
         let mut syn = Seg::peer_syn(syn_options());
@@ -108,7 +113,7 @@ impl Ep {
         let synack = out.remove(0);
         assert!(synack.0.flags.syn() && synack.0.flags.ack());
         ep.ack = synack.0.seq + 1;
-        let out = ep.send(Flags::ACK, b"", 0);
+        let out = ep.send(Flags::ACK | ack_flags, b"", 0);
         assert!(out.is_empty(), "{out:?}");
         ep.id = ep.us.accept(l).unwrap().expect("accepted");
         (ep, synack)
@@ -505,4 +510,13 @@ fn ece_is_ignored_during_loss_recovery_and_a_fast_retransmit_sets_cwr() {
     let new: Vec<_> = out.iter().filter(|s| s.0.seq >= first + 8 * SEG).collect();
     assert_eq!(new.len(), 1, "{out:?}");
     assert!(new[0].0.flags.cwr(), "{new:?}");
+}
+
+#[test]
+fn ece_on_the_handshakes_ack_reduces_nothing() {
+    let (ep, _) = Ep::passive_acked(config(Ecn::Passive), ECN_SYN, Flags::ECE);
+    assert!(ep.ecn());
+    let i = ep.us.info(ep.id).unwrap();
+    assert_eq!(i.ssthresh, usize::MAX, "{i:?}");
+    assert_eq!(ep.us.stats().ecn_reductions, 0);
 }
