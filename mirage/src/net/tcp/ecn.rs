@@ -24,7 +24,9 @@
 //!   after the reduction is acknowledged (Linux's CWR state, held until
 //!   an ACK above `snd_max` at the reduction, which the CWR segment
 //!   reaches), and during loss recovery or after a timeout, which reduced
-//!   the window already. Every reduction (for ECE, a fast retransmit or a
+//!   the window already; a loss in the window of data an ECE reduction
+//!   concerns starts recovery without reducing it again (as Linux from
+//!   its CWR state). Every reduction (for ECE, a fast retransmit or a
 //!   timeout) sets CWR on the next new data segment. The window is not cut
 //!   below two segments (the floor of `on_loss`; RFC 3168 would go down
 //!   to one and then hold new data for a timeout).
@@ -45,6 +47,10 @@ const ASK: u8 = 2;
 const ECHO: u8 = 4;
 /// The window was reduced: the next new data segment carries CWR.
 const CWR_DUE: u8 = 8;
+/// The window was reduced for ECE, and the window of data it concerns is
+/// not yet acknowledged: a loss in it reduces no further (Linux's CWR
+/// state, from which recovery starts without a second reduction).
+const REDUCED: u8 = 16;
 
 /// A connection's ECN state (all zero: no ECN, the common case, which the
 /// data path tests with one comparison).
@@ -149,13 +155,22 @@ impl Conn {
         self.ecn.bits &= !CWR_DUE;
     }
 
-    /// The window was reduced (a fast retransmit, a timeout, or ECE): the
-    /// next new data segment carries CWR, and ECE is ignored for the data
-    /// sent so far.
+    /// Whether a loss detected now reduces the window: not when ECE
+    /// reduced it for the same window of data (RFC 3168 section 6.1.2:
+    /// once per window for losses and marks together).
+    #[inline(always)]
+    pub(crate) fn ecn_loss_reduces(&self) -> bool {
+        self.ecn.bits & REDUCED == 0
+    }
+
+    /// The window was reduced (a fast retransmit, a timeout): the next
+    /// new data segment carries CWR, and ECE is ignored for the data sent
+    /// so far.
     #[inline(always)]
     pub(crate) fn ecn_window_reduced(&mut self) {
         if self.ecn.ok() {
             self.ecn_reduced_now();
+            self.ecn.bits &= !REDUCED;
         }
     }
 
@@ -197,6 +212,7 @@ impl Conn {
             && seg.ack > r
         {
             self.ecn.recover = None;
+            self.ecn.bits &= !REDUCED;
         }
         // (Not for the SYN: the handshake's ACK echoes no mark of ours.)
         if seg.flags.ece()
@@ -210,6 +226,7 @@ impl Conn {
             ctx.stats.ecn_reductions += 1;
             self.cc.on_loss(self.flight().min(self.cc.cwnd));
             self.ecn_reduced_now();
+            self.ecn.bits |= REDUCED;
         }
     }
 }

@@ -648,7 +648,9 @@ impl Conn {
         self.recovery = Some(self.snd_max);
         // The flight without what Limited Transmit sent beyond the window
         // (RFC 5681 section 3.2 step 2: it MUST NOT count).
-        self.cc.on_loss(self.flight().min(self.cc.cwnd));
+        if self.ecn_loss_reduces() {
+            self.cc.on_loss(self.flight().min(self.cc.cwnd));
+        }
         self.ecn_window_reduced();
         self.high_rxt = self.snd_una;
         self.rxt_mark = None;

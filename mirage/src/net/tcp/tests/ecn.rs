@@ -520,3 +520,41 @@ fn ece_on_the_handshakes_ack_reduces_nothing() {
     assert_eq!(i.ssthresh, usize::MAX, "{i:?}");
     assert_eq!(ep.us.stats().ecn_reductions, 0);
 }
+
+#[test]
+fn a_loss_in_the_window_an_ece_reduced_reduces_no_further() {
+    let (mut ep, out) = sending(CongestionAlgorithm::NewReno, 8);
+    let first = out[0].0.seq;
+    ep.ack_to(first + SEG, Flags::ECE);
+    let reduced = ep.us.info(ep.id).unwrap();
+    assert_eq!(ep.us.stats().ecn_reductions, 1);
+    // The second segment lost: duplicate ACKs with SACK blocks (and ECE,
+    // the peer has not seen CWR yet).
+    for k in 3..=5 {
+        let mut s = ep.seg(Flags::ACK | Flags::ECE, b"");
+        s.ack = first + SEG;
+        s.options.sack[0] = (first + 2 * SEG, first + k * SEG);
+        s.options.sack_len = 1;
+        ep.deliver(&s, 0);
+    }
+    assert_eq!(ep.us.stats().fast_retransmits, 1);
+    let i = ep.us.info(ep.id).unwrap();
+    assert_eq!(i.ssthresh, reduced.ssthresh, "{i:?}");
+    assert_eq!(ep.us.stats().ecn_reductions, 1);
+    // Recovered; a loss in a later window reduces again.
+    ep.ack_to(first + 8 * SEG, Flags(0));
+    ep.us.send(ep.id, &vec![3u8; 6 * SEG]).unwrap();
+    let out = ep.flush();
+    assert!(out.len() >= 4, "{out:?}");
+    let second = first + 8 * SEG;
+    for k in 2..=4 {
+        let mut s = ep.seg(Flags::ACK, b"");
+        s.ack = second;
+        s.options.sack[0] = (second + SEG, second + k * SEG);
+        s.options.sack_len = 1;
+        ep.deliver(&s, 0);
+    }
+    assert_eq!(ep.us.stats().fast_retransmits, 2);
+    let j = ep.us.info(ep.id).unwrap();
+    assert!(j.ssthresh < reduced.ssthresh, "{j:?}");
+}
