@@ -159,6 +159,7 @@ impl Ep {
             ack: self.ack,
             flags,
             window: 65535,
+            urgent: 0,
             options: Options {
                 timestamp: Some((self.ts, self.ts_echo)),
                 ..Default::default()
