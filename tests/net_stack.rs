@@ -2612,6 +2612,83 @@ fn mld_reports_the_solicited_node_groups_and_answers_queries() {
     });
 }
 
+/// A router advertisement of a default router at `mac` (30 minutes, no
+/// prefix).
+fn default_router_advert(mac: MacAddr) -> mirage::net::wire::icmpv6::Repr<'static> {
+    mirage::net::wire::icmpv6::Repr::RouterAdvert {
+        hop_limit: 64,
+        managed: false,
+        other: false,
+        router_lifetime: 1800,
+        reachable_time: 0,
+        retrans_time: 0,
+        lladdr: Some(mac),
+        mtu: None,
+        prefix_info: None,
+    }
+}
+
+/// RFC 4861 6.3.6: of several default routers, one known reachable or
+/// probably reachable is preferred, and while none is they are taken in
+/// turn. The first router advertised is gone (nobody has its link
+/// address): datagrams to an off-link destination go to it until
+/// neighbour unreachability detection gives it up, then through the
+/// second (B), and keep going there. (Before, every later one waited for
+/// the first router's resolution and was dropped with it.)
+#[test]
+fn a_default_router_that_answers_is_preferred_to_one_that_does_not() {
+    use mirage::net::wire::{icmpv6, ipv6};
+    flaky_pair(|a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        let b_ll = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
+        let dead: std::net::Ipv6Addr = "fe80::9".parse().unwrap();
+        let all: std::net::Ipv6Addr = "ff02::1".parse().unwrap();
+        let advertise = |src: std::net::Ipv6Addr, mac: MacAddr| {
+            let m = default_router_advert(mac);
+            let mut icmp = vec![0u8; m.buffer_len()];
+            m.emit(&mut icmpv6::Packet::new_unchecked(&mut icmp[..]), src, all);
+            raw_v6_hops(
+                b.ethernet(),
+                MacAddr([0x33, 0x33, 0, 0, 0, 1]),
+                (src, all),
+                ipv6::NextHeader::Icmpv6,
+                255,
+                &icmp,
+            );
+        };
+        // (The dead router's RA comes first: it heads the list.)
+        advertise(dead, MacAddr([2, 0, 0, 0, 0, 9]));
+        advertise(b_ll, b.ethernet().mac());
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.ipv6().routers(), [dead, b_ll]);
+        faults.record.set(true);
+        let far: std::net::Ipv6Addr = "2001:db8::7".parse().unwrap();
+        // Both routers' entries start STALE (from their advertisements),
+        // the dead one first: datagrams go to it until neighbour
+        // unreachability detection gives it up (DELAY 5 s, then 3 probes
+        // a second apart); then to B.
+        for _ in 0..15 {
+            let _ = a.udp().send(None, IpAddr::V6(far), 9, b"x");
+            sleep_ns(SEC).await;
+        }
+        // (Datagrams for `far` seen at B, by the MAC they were sent to.)
+        let sent_to: Vec<[u8; 6]> = faults
+            .recorded
+            .borrow()
+            .iter()
+            .filter(|f| f[12..14] == [0x86, 0xdd] && f[14 + 24..14 + 40] == far.octets())
+            .map(|f| f[..6].try_into().unwrap())
+            .collect();
+        let mac_b = b.ethernet().mac().0;
+        assert!(sent_to.len() >= 10, "{sent_to:?}");
+        assert_eq!(sent_to[0], [2, 0, 0, 0, 0, 9]);
+        assert!(
+            sent_to.iter().rev().take(4).all(|m| *m == mac_b),
+            "not through B: {sent_to:?}"
+        );
+    });
+}
+
 #[test]
 fn an_icmpv6_redirect_from_the_router_changes_the_first_hop() {
     // RFC 4861 8.1 and 8.3: a valid redirect (from the current first hop
@@ -2647,17 +2724,7 @@ fn an_icmpv6_redirect_from_the_router_changes_the_first_hop() {
         nd(
             b_ll,
             "ff02::1".parse().unwrap(),
-            icmpv6::Repr::RouterAdvert {
-                hop_limit: 64,
-                managed: false,
-                other: false,
-                router_lifetime: 1800,
-                reachable_time: 0,
-                retrans_time: 0,
-                lladdr: Some(b.ethernet().mac()),
-                mtu: None,
-                prefix_info: None,
-            },
+            default_router_advert(b.ethernet().mac()),
         );
         sleep_ns(SEC / 10).await;
         assert_eq!(a.ipv6().routers(), [b_ll]);

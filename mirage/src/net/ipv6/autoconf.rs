@@ -426,6 +426,29 @@ impl Autoconf {
         self.routers.first().map(|r| r.addr).or(self.static_gateway)
     }
 
+    /// [`Autoconf::next_hop`] with RFC 4861 section 6.3.6's default router
+    /// selection among several advertised routers: the first that is
+    /// reachable or probably reachable (`reachable`: its neighbour entry is
+    /// in any state but INCOMPLETE) is preferred; when none is, they are
+    /// taken in turn (`turn` counts the choices), so that a dead router
+    /// does not take every datagram while another would do.
+    pub fn next_hop_by(
+        &self,
+        dst: Ipv6Addr,
+        reachable: impl Fn(Ipv6Addr) -> bool,
+        turn: &core::cell::Cell<usize>,
+    ) -> Option<Ipv6Addr> {
+        if self.on_link(dst) || self.routers.len() < 2 {
+            return self.next_hop(dst);
+        }
+        if let Some(r) = self.routers.iter().find(|r| reachable(r.addr)) {
+            return Some(r.addr);
+        }
+        let i = turn.get();
+        turn.set(i.wrapping_add(1));
+        Some(self.routers[i % self.routers.len()].addr)
+    }
+
     /// The default routers currently known (advertised ones, then the
     /// configured gateway).
     pub fn routers(&self) -> Vec<Ipv6Addr> {
@@ -526,6 +549,30 @@ mod tests {
             !c.poll(now + 10 * RTR_SOLICITATION_INTERVAL_NS)
                 .router_solicit
         );
+    }
+
+    #[test]
+    fn a_reachable_default_router_is_preferred_else_they_take_turns() {
+        let mut c = Autoconf::new(MAC, None, None, true, 0);
+        let now = settle(&mut c, 0);
+        let (r1, r2, r3) = (addr("fe80::1"), addr("fe80::2"), addr("fe80::3"));
+        let far = addr("2001:db8::7");
+        let turn = core::cell::Cell::new(0);
+        c.router_advert(r1, 1800, None, now);
+        // One router: it, whatever its state.
+        assert_eq!(c.next_hop_by(far, |_| false, &turn), Some(r1));
+        c.router_advert(r2, 1800, None, now);
+        c.router_advert(r3, 1800, None, now);
+        // The first reachable one.
+        assert_eq!(c.next_hop_by(far, |r| r == r2 || r == r3, &turn), Some(r2));
+        // None: in turn.
+        let picks: Vec<_> = (0..4)
+            .map(|_| c.next_hop_by(far, |_| false, &turn))
+            .collect();
+        assert_eq!(picks, [Some(r1), Some(r2), Some(r3), Some(r1)]);
+        // On the link: the destination itself.
+        let on_link = with_interface_id(addr("fe80::"), MacAddr([2, 0, 0, 0, 0, 7]));
+        assert_eq!(c.next_hop_by(on_link, |_| false, &turn), Some(on_link));
     }
 
     #[test]

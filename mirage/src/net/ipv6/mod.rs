@@ -153,6 +153,9 @@ struct State {
     mld: mld::Listener,
     /// Whether MLD reports go from our link-local address yet (else `::`).
     mld_from_link_local: bool,
+    /// Default routers chosen in turn while none is known reachable (RFC
+    /// 4861 section 6.3.6).
+    router_turn: core::cell::Cell<usize>,
 }
 
 /// The IPv6 layer over the Ethernet layer `E` (MirageOS's `Ipv6.Make`).
@@ -206,6 +209,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     u64::from(seed) << 32 | u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]]))
                 }),
                 mld_from_link_local: false,
+                router_turn: core::cell::Cell::new(0),
             }),
         }
     }
@@ -795,7 +799,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
 
     /// The neighbour a datagram to the unicast `dst` goes to: the first
     /// hop a redirect gave (until it expires), else the configuration's
-    /// (on the link, or a default router).
+    /// (on the link, or a default router: one known reachable first, RFC
+    /// 4861 section 6.3.6, so that a router found dead by neighbour
+    /// unreachability detection, after TCP's negative advice say, is left
+    /// for another).
     fn route(&self, state: &State, dst: Ipv6Addr) -> Option<Ipv6Addr> {
         if !state.redirects.is_empty() {
             let now = self.clock.elapsed_ns();
@@ -807,7 +814,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 return Some(hop);
             }
         }
-        state.conf.next_hop(dst)
+        let neighbours = &state.neighbours;
+        let reachable =
+            |r| matches!(neighbours.state(&r), Some(s) if s != ndp::Reachability::Incomplete);
+        state.conf.next_hop_by(dst, reachable, &state.router_turn)
     }
 
     /// Another node uses, or checks, our tentative `addr`: give it up.
