@@ -5,45 +5,20 @@
 //! the IP layer through [`Transmit::send_tos`] (`dscp << 2`; the ECN bits
 //! 0: these connections do not negotiate ECN, see `tests::ecn`).
 
-use super::harness::{A, B, MS, Seg};
-use crate::net::tcp::{Config, ConnId, State, TcpEngine, TcpError, Transmit};
+use super::harness::{A, B, Capture, MS, Seg};
+use crate::net::tcp::{Config, ConnId, State, TcpEngine, TcpError};
 use crate::net::wire::tcp::Flags;
 use alloc::vec::Vec;
-use core::net::IpAddr;
 
-/// Records each segment sent with its codepoint; a segment sent through
-/// plain [`Transmit::send`] is recorded with 255 (the engine must not).
-#[derive(Default)]
-struct Marked {
-    out: Vec<(IpAddr, IpAddr, Vec<u8>, u8)>,
-}
-
-impl Transmit for Marked {
-    fn mss_hint(&self, _dst: IpAddr) -> usize {
-        1460
+/// The codepoint of a type of service byte a [`Capture`] recorded (255,
+/// for a segment sent through plain [`crate::net::tcp::Transmit::send`],
+/// stays 255: the engine must not use it); the ECN bits must be 0.
+fn dscp_of(tos: u8) -> u8 {
+    if tos == 255 {
+        return 255;
     }
-
-    fn send(&mut self, src: IpAddr, dst: IpAddr, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
-        let mut b = alloc::vec![0u8; len];
-        fill(&mut b);
-        self.out.push((src, dst, b, 255));
-        true
-    }
-
-    fn send_tos(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        tos: u8,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> bool {
-        assert_eq!(tos & 3, 0, "ECN bits without ECN");
-        let mut b = alloc::vec![0u8; len];
-        fill(&mut b);
-        self.out.push((src, dst, b, tos >> 2));
-        true
-    }
+    assert_eq!(tos & 3, 0, "ECN bits without ECN");
+    tos >> 2
 }
 
 /// Two engines, A (10.0.0.1) and B (10.0.0.2), on a lossless wire; every
@@ -74,32 +49,36 @@ impl Pair {
     /// send; then, if `timers`, lets time run to the next deadline (once).
     fn run(&mut self, timers: bool) {
         loop {
-            let mut from_a = Marked::default();
-            let mut from_b = Marked::default();
+            let mut from_a = Capture::new();
+            let mut from_b = Capture::new();
             self.a.dispatch(self.now, &mut from_a);
             self.b.dispatch(self.now, &mut from_b);
             if from_a.out.is_empty() && from_b.out.is_empty() {
                 break;
             }
             // (Replies go out at the next turn.)
-            let mut replies = Marked::default();
-            for (src, dst, bytes, dscp) in from_a.out {
-                self.log.push((true, Seg::parse(src, dst, &bytes), dscp));
+            let mut replies = Capture::new();
+            for (src, dst, bytes, tos) in from_a.out {
+                self.log
+                    .push((true, Seg::parse(src, dst, &bytes), dscp_of(tos)));
                 self.b.process(self.now, &src, &dst, &bytes, &mut replies);
             }
-            for (src, dst, bytes, dscp) in replies.out.drain(..) {
-                self.log.push((false, Seg::parse(src, dst, &bytes), dscp));
+            for (src, dst, bytes, tos) in replies.out.drain(..) {
+                self.log
+                    .push((false, Seg::parse(src, dst, &bytes), dscp_of(tos)));
                 self.a
-                    .process(self.now, &src, &dst, &bytes, &mut Marked::default());
+                    .process(self.now, &src, &dst, &bytes, &mut Capture::new());
             }
-            for (src, dst, bytes, dscp) in from_b.out {
-                self.log.push((false, Seg::parse(src, dst, &bytes), dscp));
+            for (src, dst, bytes, tos) in from_b.out {
+                self.log
+                    .push((false, Seg::parse(src, dst, &bytes), dscp_of(tos)));
                 self.a.process(self.now, &src, &dst, &bytes, &mut replies);
             }
-            for (src, dst, bytes, dscp) in replies.out {
-                self.log.push((true, Seg::parse(src, dst, &bytes), dscp));
+            for (src, dst, bytes, tos) in replies.out {
+                self.log
+                    .push((true, Seg::parse(src, dst, &bytes), dscp_of(tos)));
                 self.b
-                    .process(self.now, &src, &dst, &bytes, &mut Marked::default());
+                    .process(self.now, &src, &dst, &bytes, &mut Capture::new());
             }
         }
         if timers {
@@ -192,11 +171,11 @@ fn every_segment_of_a_connection_carries_its_dscp() {
     all_carry(&p.sent(false), 20, &[Flags::FIN]);
     // A's TIME-WAIT record answers B's FIN, again, with its codepoint.
     assert_eq!(p.a.occupancy().time_wait, 1);
-    let mut out = Marked::default();
+    let mut out = Capture::new();
     p.now += MS;
     p.a.process(p.now, &b_fin.src, &b_fin.dst, &b_fin.bytes(), &mut out);
     p.a.dispatch(p.now, &mut out);
-    let acks: Vec<u8> = out.out.iter().map(|o| o.3).collect();
+    let acks: Vec<u8> = out.out.iter().map(|o| dscp_of(o.3)).collect();
     assert_eq!(acks, [46]);
 }
 
@@ -224,7 +203,7 @@ fn resets_carry_the_connections_dscp_or_the_configured_one() {
     // RST carries its codepoint.
     let a3 = p.a.connect(p.now, (A, 0), (B, 80)).unwrap();
     p.a.set_dscp(a3, 33).unwrap();
-    let mut out = Marked::default();
+    let mut out = Capture::new();
     p.a.dispatch(p.now, &mut out);
     let (src, dst, syn, _) = out.out.remove(0);
     let syn = Seg::parse(src, dst, &syn);
@@ -238,7 +217,7 @@ fn resets_carry_the_connections_dscp_or_the_configured_one() {
     let rsts: Vec<(Flags, u8)> = out
         .out
         .iter()
-        .map(|(s, d, b, m)| (Seg::parse(*s, *d, b).flags, *m))
+        .map(|(s, d, b, m)| (Seg::parse(*s, *d, b).flags, dscp_of(*m)))
         .collect();
     assert_eq!(rsts, [(Flags::RST, 33)]);
 }

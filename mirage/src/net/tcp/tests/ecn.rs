@@ -3,48 +3,12 @@
 //! type of service byte handed to [`Transmit::send_tos`]), the echo of a
 //! congestion mark until CWR, and the sender's once-a-window reduction.
 
-use super::harness::{A, B, MS, SEG, Seg};
+use super::harness::{A, B, Capture, MS, SEG, Seg};
 use crate::net::ip::{ECN_CE, ECT_0};
-use crate::net::tcp::{Config, CongestionAlgorithm, ConnId, Ecn, TcpEngine, Transmit};
+use crate::net::tcp::{Config, CongestionAlgorithm, ConnId, Ecn, TcpEngine};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 use alloc::vec;
 use alloc::vec::Vec;
-use core::net::IpAddr;
-
-/// Records each segment sent with the type of service byte it was given
-/// (255 for one sent through plain [`Transmit::send`], which the engine
-/// must not use).
-#[derive(Default)]
-struct Tos {
-    out: Vec<(Seg, u8)>,
-}
-
-impl Transmit for Tos {
-    fn mss_hint(&self, _dst: IpAddr) -> usize {
-        1460
-    }
-
-    fn send(&mut self, src: IpAddr, dst: IpAddr, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {
-        let mut b = vec![0u8; len];
-        fill(&mut b);
-        self.out.push((Seg::parse(src, dst, &b), 255));
-        true
-    }
-
-    fn send_tos(
-        &mut self,
-        src: IpAddr,
-        dst: IpAddr,
-        tos: u8,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]),
-    ) -> bool {
-        let mut b = vec![0u8; len];
-        fill(&mut b);
-        self.out.push((Seg::parse(src, dst, &b), tos));
-        true
-    }
-}
 
 /// The SYN flags that ask for ECN (an ECN-setup SYN).
 const ECN_SYN: Flags = Flags(Flags::SYN.0 | Flags::ECE.0 | Flags::CWR.0);
@@ -178,12 +142,13 @@ impl Ep {
 
     /// Delivers `seg` as received with `tos`; what we sent then.
     fn deliver(&mut self, seg: &Seg, tos: u8) -> Vec<(Seg, u8)> {
-        let mut t = Tos::default();
+        let mut t = Capture::new();
         self.us
             .process_tos(self.now, &seg.src, &seg.dst, tos, &seg.bytes(), &mut t);
         self.us.dispatch(self.now, &mut t);
-        self.note(&t.out);
-        t.out
+        let out = t.take_tos();
+        self.note(&out);
+        out
     }
 
     /// Sends from the peer with its numbers, received with `tos`.
@@ -200,10 +165,11 @@ impl Ep {
     }
 
     fn flush(&mut self) -> Vec<(Seg, u8)> {
-        let mut t = Tos::default();
+        let mut t = Capture::new();
         self.us.dispatch(self.now, &mut t);
-        self.note(&t.out);
-        t.out
+        let out = t.take_tos();
+        self.note(&out);
+        out
     }
 
     /// Lets time run to the next deadline and dispatches.
@@ -250,13 +216,14 @@ fn a_resent_syn_ack_still_accepts_ecn() {
     us.listen(80, 8).unwrap();
     let mut syn = Seg::peer_syn(syn_options());
     syn.flags = ECN_SYN;
-    let mut t = Tos::default();
+    let mut t = Capture::new();
     us.process_tos(1_000 * MS, &syn.src, &syn.dst, 0, &syn.bytes(), &mut t);
     us.dispatch(1_000 * MS, &mut t);
     let d = us.next_deadline().unwrap();
     us.dispatch(d, &mut t);
-    assert_eq!(t.out.len(), 2, "{:?}", t.out);
-    for (s, tos) in &t.out {
+    let out = t.take_tos();
+    assert_eq!(out.len(), 2, "{out:?}");
+    for (s, tos) in &out {
         assert_eq!(s.flags, Flags::SYN | Flags::ACK | Flags::ECE);
         assert_eq!(field(*tos), 0);
     }
@@ -301,11 +268,11 @@ fn passive_and_off_do_not_ask_and_ignore_an_unasked_ece_syn_ack() {
 fn a_resent_syn_does_not_ask_for_ecn() {
     let mut us = TcpEngine::new(config(Ecn::On), [9; 32]);
     us.connect(1_000 * MS, (A, 40000), (B, 5000)).unwrap();
-    let mut t = Tos::default();
+    let mut t = Capture::new();
     us.dispatch(1_000 * MS, &mut t);
     let d = us.next_deadline().unwrap();
     us.dispatch(d, &mut t);
-    let flags: Vec<Flags> = t.out.iter().map(|s| s.0.flags).collect();
+    let flags: Vec<Flags> = t.take_tos().iter().map(|s| s.0.flags).collect();
     assert_eq!(flags, [ECN_SYN, Flags::SYN]);
 }
 

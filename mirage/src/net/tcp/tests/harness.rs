@@ -15,10 +15,12 @@ pub(crate) const MS: u64 = 1_000_000;
 pub(crate) const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 pub(crate) const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
-/// Segments a `TcpEngine` sent, as (src, dst, bytes).
+/// Segments a `TcpEngine` sent, as (src, dst, bytes, type of service
+/// byte: 255 for one sent through plain [`Transmit::send`], which the
+/// engine does not use).
 #[derive(Debug, Default)]
 pub(crate) struct Capture {
-    pub(crate) out: Vec<(IpAddr, IpAddr, Vec<u8>)>,
+    pub(crate) out: Vec<(IpAddr, IpAddr, Vec<u8>, u8)>,
     /// Segments accepted before refusing (`usize::MAX`: never refuse).
     pub(crate) room: usize,
     pub(crate) mss: usize,
@@ -38,9 +40,15 @@ impl Capture {
 
     /// The parsed segments sent, draining them.
     pub(crate) fn take(&mut self) -> Vec<Seg> {
+        self.take_tos().into_iter().map(|(s, _)| s).collect()
+    }
+
+    /// The parsed segments sent with their type of service byte, draining
+    /// them.
+    pub(crate) fn take_tos(&mut self) -> Vec<(Seg, u8)> {
         self.out
             .drain(..)
-            .map(|(s, d, b)| Seg::parse(s, d, &b))
+            .map(|(s, d, b, tos)| (Seg::parse(s, d, &b), tos))
             .collect()
     }
 }
@@ -57,7 +65,24 @@ impl Transmit for Capture {
         self.room = self.room.saturating_sub(1);
         let mut b = vec![0u8; len];
         fill(&mut b);
-        self.out.push((src, dst, b));
+        self.out.push((src, dst, b, 255));
+        true
+    }
+
+    fn send_tos(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        tos: u8,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        if !self.send(src, dst, len, fill) {
+            return false;
+        }
+        if let Some(sent) = self.out.last_mut() {
+            sent.3 = tos;
+        }
         true
     }
 
@@ -299,7 +324,7 @@ impl Sim {
 
     fn put_on_wire(&mut self, to_b: bool) {
         let out: Vec<_> = self.cap.out.drain(..).collect();
-        for (src, dst, bytes) in out {
+        for (src, dst, bytes, _) in out {
             self.sent += 1;
             if let Some(e) = &mut self.edges {
                 e.check(to_b, &Seg::parse(src, dst, &bytes));
