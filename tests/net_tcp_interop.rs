@@ -250,23 +250,7 @@ fn a_capture_shows_window_scaling_timestamps_and_sack_negotiated() {
     }
     let mut ns = Netns::new("tcpcap");
     let mut lines = start(&mut ns, "spt", "tcp-echo", &[], "echoing TCP on port 7");
-    let mut capture = ns.command("tcpdump");
-    capture.args([
-        "-i",
-        "tap0",
-        "-n",
-        "-l",
-        "-v",
-        "-c",
-        "3",
-        "tcp port 7 and tcp[13] & 2 != 0",
-    ]);
-    let mut capture = ns.spawn(capture);
-    assert!(
-        capture.wait_for("listening on", BOOT).is_some(),
-        "{}",
-        capture.dump()
-    );
+    let mut capture = tcpdump(&mut ns, "tcp port 7 and tcp[13] & 2 != 0");
     peer(&ns, &["client", "10.0.0.2", "7", "100000"], &mut lines);
     let syn_ack = capture
         .wait_for("10.0.0.2.7 >", BOOT)
@@ -285,6 +269,20 @@ fn a_capture_shows_window_scaling_timestamps_and_sack_negotiated() {
         );
     }
     assert!(syn_ack.contains("mss 1460"), "{syn_ack}");
+}
+
+/// Starts `tcpdump` on the namespace's tap for the first 3 packets that
+/// `filter` takes (verbose, numeric), once it listens.
+fn tcpdump(ns: &mut Netns, filter: &str) -> Lines {
+    let mut capture = ns.command("tcpdump");
+    capture.args(["-i", "tap0", "-n", "-l", "-v", "-c", "3", filter]);
+    let mut capture = ns.spawn(capture);
+    assert!(
+        capture.wait_for("listening on", BOOT).is_some(),
+        "{}",
+        capture.dump()
+    );
+    capture
 }
 
 /// RFC 3168 (RFC 9293 SHLD-8) with Linux: a Linux client whose namespace
@@ -306,22 +304,9 @@ fn a_linux_client_asking_for_ecn_gets_it_from_tcp_echo() {
     let mut ns = Netns::new("tcpecn");
     ns.exec(&["sysctl", "-q", "-w", "net.ipv4.tcp_ecn=1"]);
     let mut lines = start(&mut ns, "unix", "tcp-echo", &[], "echoing TCP on port 7");
-    let mut capture = ns.command("tcpdump");
-    capture.args([
-        "-i",
-        "tap0",
-        "-n",
-        "-l",
-        "-v",
-        "-c",
-        "3",
+    let mut capture = tcpdump(
+        &mut ns,
         "tcp port 7 and (tcp[13] & 2 != 0 or (src host 10.0.0.2 and ip[2:2] > 200))",
-    ]);
-    let mut capture = ns.spawn(capture);
-    assert!(
-        capture.wait_for("listening on", BOOT).is_some(),
-        "{}",
-        capture.dump()
     );
     let script = r#"
 import socket
