@@ -17,7 +17,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::wire::{IpAddress, IpEndpoint};
 
-use super::smoltcp_side::Host;
+use super::smoltcp_side::{Host, Watchdog};
 use super::{ADDR_A, ADDR_B, CHUNK, MESSAGE, MIB, TCP_BUFFER, TCP_PORT, link_with};
 
 /// How long a workload may go without progress before the benchmark
@@ -37,28 +37,6 @@ fn socket() -> tcp::Socket<'static> {
         tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
         tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
     )
-}
-
-/// Panics when a workload stops making progress.
-struct Watchdog(Instant);
-
-impl Watchdog {
-    fn new() -> Self {
-        Watchdog(Instant::now())
-    }
-
-    fn progress(&mut self) {
-        self.0 = Instant::now();
-    }
-
-    fn check(&self, what: &str, hosts: &SmoltcpTcp) {
-        assert!(
-            self.0.elapsed() < STALL,
-            "{what} stalled: A {:?}, B {:?}",
-            hosts.a.dev.0.stats(),
-            hosts.b.dev.0.stats()
-        );
-    }
 }
 
 /// Hosts A and B, A's socket and B's.
@@ -135,7 +113,7 @@ impl SmoltcpTcp {
     /// Connects A's socket to B and waits until both ends are established.
     fn connect(&mut self) {
         self.start_connection();
-        let dog = Watchdog::new();
+        let mut dog = Watchdog::new(STALL);
         loop {
             self.turn();
             let server_up = self
@@ -145,7 +123,7 @@ impl SmoltcpTcp {
             if self.client().state() == State::Established && server_up {
                 return;
             }
-            dog.check("connect", self);
+            dog.check(|| self.stalled("connect"));
         }
     }
 
@@ -194,7 +172,7 @@ impl SmoltcpTcp {
         let len = n * MIB as u64;
         let data = [0x5a; CHUNK];
         let mut got = 0u64;
-        let mut dog = Watchdog::new();
+        let mut dog = Watchdog::new(STALL);
         let started = Instant::now();
         while got < len {
             let tx = self.a.sockets.get_mut::<tcp::Socket>(self.client);
@@ -215,7 +193,7 @@ impl SmoltcpTcp {
                 .expect("recv") as u64;
                 dog.progress();
             }
-            dog.check("stream", self);
+            dog.check(|| self.stalled("stream"));
         }
         started.elapsed()
     }
@@ -225,20 +203,21 @@ impl SmoltcpTcp {
     pub fn round_trips(&mut self, n: u64) -> Duration {
         let request = [0x5a; MESSAGE];
         let mut response = [0; MESSAGE];
+        let mut dog = Watchdog::new(STALL);
         let started = Instant::now();
         for _ in 0..n {
             let sent = self.client().send_slice(&request).expect("send");
             assert_eq!(sent, MESSAGE, "the send buffer is empty");
             let mut got = 0;
-            let dog = Watchdog::new();
             while got < MESSAGE {
                 self.turn();
                 got += self
                     .client()
                     .recv_slice(&mut response[got..])
                     .expect("recv");
-                dog.check("round trip", self);
+                dog.check(|| self.stalled("round trip"));
             }
+            dog.progress();
         }
         started.elapsed()
     }
@@ -247,12 +226,12 @@ impl SmoltcpTcp {
     /// takes its echo, closes, and waits for TIME-WAIT (both FINs have
     /// passed; B's socket closes when A's last ACK arrives).
     pub fn connections(&mut self, n: u64) -> Duration {
+        let mut dog = Watchdog::new(STALL);
         let started = Instant::now();
         for _ in 0..n {
             self.start_connection();
             let mut sent = false;
             let mut echoed = false;
-            let dog = Watchdog::new();
             loop {
                 self.turn();
                 let socket = self.client();
@@ -269,10 +248,20 @@ impl SmoltcpTcp {
                 if echoed && socket.state() == State::TimeWait {
                     break;
                 }
-                dog.check("connection", self);
+                dog.check(|| self.stalled("connection"));
             }
+            dog.progress();
         }
         started.elapsed()
+    }
+
+    /// The watchdog's message: what stalled, and both links' counters.
+    fn stalled(&self, what: &str) -> String {
+        format!(
+            "{what} stalled: A {:?}, B {:?}",
+            self.a.dev.0.stats(),
+            self.b.dev.0.stats()
+        )
     }
 
     /// Checks that no frame overflowed a queue of the link and that the
