@@ -2512,8 +2512,10 @@ fn icmp_messages_of_unknown_types_are_counted_apart_from_malformed_ones() {
 /// the host reports its solicited-node groups when its addresses appear,
 /// twice, to ff02::16 with hop limit 1 behind the router alert option, and
 /// answers a general query from a link-local router within its maximum
-/// response delay; a query from elsewhere, and an MLDv1 query, are
-/// ignored.
+/// response delay; a query from elsewhere is ignored. An MLDv1 query puts
+/// it in MLDv1 compatibility mode (section 8.2.1): it answers with MLDv1
+/// reports, another listener's report suppresses its own, and MLDv2
+/// queries are answered in MLDv1 as well.
 #[test]
 fn mld_reports_the_solicited_node_groups_and_answers_queries() {
     use mirage::net::ipv6::addr::{link_local, solicited_node};
@@ -2603,12 +2605,82 @@ fn mld_reports_the_solicited_node_groups_and_answers_queries() {
         // MODE_IS_EXCLUDE for every group, from A's link-local address.
         assert_eq!(answered[before], (a_ll, 2, groups.clone()));
         assert_eq!(a.ipv6().stats().mld_queries, 1);
-        // Not from a link-local address, or MLDv1's: ignored.
+        // Not from a link-local address: ignored.
         query("fd00::2".parse().unwrap(), mld::QUERY_V2_LEN);
-        query(b_ll, mld::QUERY_V1_LEN);
         sleep_ns(2 * SEC).await;
         assert_eq!(reports(&faults).len(), before + 1);
-        assert_eq!(a.ipv6().stats().mld_queries_ignored, 2);
+        assert_eq!(a.ipv6().stats().mld_queries_ignored, 1);
+
+        // An MLDv1 query (RFC 9777 section 8.2.1): A answers in MLDv1, a
+        // report (type 131) to each group, from its link-local address.
+        // A's MLDv1 messages seen at B: (source, destination, type, group).
+        let v1 = |faults: &ReadFaults| -> Vec<(
+            std::net::Ipv6Addr,
+            std::net::Ipv6Addr,
+            u8,
+            std::net::Ipv6Addr,
+        )> {
+            faults
+                .recorded
+                .borrow()
+                .iter()
+                .filter(|f| f[0] == 0x33 && f[12..14] == [0x86, 0xdd])
+                .filter_map(|f| {
+                    let ip = ipv6::Packet::new_checked(&f[14..]).unwrap();
+                    let msg = ip.payload().get(8..)?;
+                    if ip.next_header() != ipv6::NextHeader::HopByHop
+                        || !matches!(msg[0], mld::TYPE_REPORT_V1 | mld::TYPE_DONE)
+                    {
+                        return None;
+                    }
+                    assert_eq!(ip.hop_limit(), 1);
+                    assert_eq!(&ip.payload()[..8], mld::ROUTER_ALERT_HBH);
+                    assert_eq!(msg.len(), mld::V1_LEN);
+                    assert!(
+                        icmpv6::Packet::new_unchecked(msg)
+                            .verify_checksum(ip.src_addr(), ip.dst_addr())
+                    );
+                    let group =
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(&msg[8..24]).unwrap());
+                    Some((ip.src_addr(), ip.dst_addr(), msg[0], group))
+                })
+                .collect()
+        };
+        assert!(v1(&faults).is_empty());
+        query(b_ll, mld::QUERY_V1_LEN);
+        sleep_ns(SEC + SEC / 10).await;
+        let expected: Vec<_> = groups
+            .iter()
+            .map(|&g| (a_ll, g, mld::TYPE_REPORT_V1, g))
+            .collect();
+        let mut got = v1(&faults);
+        got.sort();
+        assert_eq!(got, expected);
+        assert_eq!(reports(&faults).len(), before + 1, "no MLDv2 report");
+        assert_eq!(a.ipv6().stats().mld_queries, 2);
+        // Another listener's MLDv1 report for the groups, heard right
+        // after the next query, suppresses A's answers (RFC 2710).
+        query(b_ll, mld::QUERY_V1_LEN);
+        for &g in &groups {
+            let mut msg = [0u8; mld::V1_LEN];
+            mld::emit_v1(&mut msg, b_ll, mld::V1Message::Report, g);
+            let o = g.octets();
+            raw_v6_hops(
+                b.ethernet(),
+                MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]]),
+                (b_ll, g),
+                ipv6::NextHeader::Icmpv6,
+                1,
+                &msg,
+            );
+        }
+        sleep_ns(SEC + SEC / 10).await;
+        assert_eq!(v1(&faults).len(), expected.len(), "suppressed");
+        // An MLDv2 query in MLDv1 mode is answered in MLDv1 too.
+        query(b_ll, mld::QUERY_V2_LEN);
+        sleep_ns(SEC + SEC / 10).await;
+        assert_eq!(v1(&faults).len(), 2 * expected.len());
+        assert_eq!(reports(&faults).len(), before + 1, "no MLDv2 report");
     });
 }
 

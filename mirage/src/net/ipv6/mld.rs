@@ -21,19 +21,32 @@
 //! - no message ever names `ff02::1` (all nodes) or a group of scope 0 or
 //!   1 (section 6).
 //!
+//! MLDv1 compatibility (section 8.2.1, a MUST): an MLDv1 query (24 bytes)
+//! puts the listener in MLDv1 mode for [`Config::older_querier_timeout_ns`]
+//! (renewed by each such query), since an MLDv1 router does not understand
+//! MLDv2 reports. Entering it cancels what was pending. In that mode the
+//! listener speaks RFC 2710: a join is told by an MLDv1 report at once and
+//! once more (as many times as [`Config::robustness`]) within the
+//! unsolicited interval, a leave by one done; every query (an MLDv2 one is
+//! read as MLDv1 reads it) is answered with a report per group asked
+//! about, each at its own random moment before the delay, and an answer
+//! still pending is dropped when another listener's report for its group
+//! is heard ([`Listener::heard_v1_report`], RFC 2710's suppression). When
+//! the mode times out, the listener speaks MLDv2 again.
+//!
 //! Not implemented: source filtering (this host listens to every source of
-//! its groups, which is all MLDv2's any-source mode needs), and MLDv1
-//! compatibility (section 8: the node answering an MLDv1 querier in MLDv1);
-//! MLDv1 queries are counted and ignored.
+//! its groups, which is all MLDv2's any-source mode needs); RFC 2710's
+//! option to skip the done when another listener's report was the last
+//! heard (a done is always sent, which RFC 2710 allows).
 //!
 //! Bounds: the groups are the caller's (one per address); pending answers
-//! to group-specific queries are kept only for groups we listen to.
+//! to queries are kept only for groups we listen to.
 
 use alloc::vec::Vec;
 use core::net::Ipv6Addr;
 
 use crate::net::ipv6::addr::ALL_NODES;
-use crate::net::wire::mld::{Query, RecordType};
+use crate::net::wire::mld::{Query, RecordType, V1Message};
 
 /// The listener's constants (RFC 9777 section 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +57,11 @@ pub struct Config {
     /// The Unsolicited Report Interval: the longest wait before the repeat
     /// of a state change report (default 1 s).
     pub unsolicited_interval_ns: u64,
+    /// The Older Version Querier Present Timeout: how long the listener
+    /// stays in MLDv1 mode after an MLDv1 query (section 9.12: the
+    /// robustness times the Query Interval plus the Query Response
+    /// Interval; default 2 × 125 s + 10 s).
+    pub older_querier_timeout_ns: u64,
 }
 
 impl Default for Config {
@@ -51,17 +69,28 @@ impl Default for Config {
         Config {
             robustness: 2,
             unsolicited_interval_ns: 1_000_000_000,
+            older_querier_timeout_ns: 260_000_000_000,
         }
     }
 }
 
-/// A report to send now: a record of `kind` for each of `groups`.
+/// A message to send now.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// The records' type.
-    pub kind: RecordType,
-    /// The groups, one record each.
-    pub groups: Vec<Ipv6Addr>,
+pub enum Report {
+    /// An MLDv2 report: a record of `kind` for each of `groups`.
+    V2 {
+        /// The records' type.
+        kind: RecordType,
+        /// The groups, one record each.
+        groups: Vec<Ipv6Addr>,
+    },
+    /// An MLDv1 message about `group` (MLDv1 compatibility mode).
+    V1 {
+        /// A report or a done.
+        message: V1Message,
+        /// The group it is about.
+        group: Ipv6Addr,
+    },
 }
 
 /// A state change still to be told.
@@ -84,8 +113,11 @@ pub struct Listener {
     next_change: Option<u64>,
     /// When the answer to a general query goes.
     general_at: Option<u64>,
-    /// When the answers to group-specific queries go.
+    /// When the answers to group-specific queries go; in MLDv1 mode, when
+    /// each group's answer to any query goes.
     specific: Vec<(Ipv6Addr, u64)>,
+    /// Until when the listener speaks MLDv1 (an MLDv1 querier was heard).
+    v1_until: Option<u64>,
     /// xorshift64 state of the random delays.
     rng: u64,
 }
@@ -106,6 +138,7 @@ impl Listener {
             next_change: None,
             general_at: None,
             specific: Vec::new(),
+            v1_until: None,
             rng: seed | 1,
         }
     }
@@ -176,13 +209,61 @@ impl Listener {
         self.next_change = Some(now);
     }
 
-    /// Takes a query received at `now` (its source checked by the caller:
-    /// link-local). MLDv1 queries are ignored (`false`).
-    pub fn query(&mut self, q: &Query, now: u64) -> bool {
-        if q.version != 2 {
-            return false;
+    /// Whether the listener speaks MLDv1 at `now`; leaves MLDv1 mode when
+    /// its time is over (what was pending in MLDv1 is dropped).
+    fn v1_mode(&mut self, now: u64) -> bool {
+        match self.v1_until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.v1_until = None;
+                self.specific.clear();
+                false
+            }
+            None => false,
         }
-        let at = now.saturating_add(self.delay(u64::from(q.max_response_ms) * 1_000_000));
+    }
+
+    /// Whether the listener speaks MLDv1 (RFC 9777's Host Compatibility
+    /// Mode) as of its last call.
+    pub fn in_v1_mode(&self) -> bool {
+        self.v1_until.is_some()
+    }
+
+    /// Takes a query received at `now` (its source checked by the caller:
+    /// link-local). An MLDv1 query starts (or prolongs) MLDv1 mode.
+    /// `true`: the query was taken (always, since MLDv1 compatibility).
+    pub fn query(&mut self, q: &Query, now: u64) -> bool {
+        if q.version == 1 {
+            if !self.v1_mode(now) {
+                // Section 8.2.1: pending responses and retransmissions go.
+                self.changes.clear();
+                self.next_change = None;
+                self.general_at = None;
+                self.specific.clear();
+            }
+            self.v1_until = Some(now.saturating_add(self.config.older_querier_timeout_ns));
+        }
+        let max_ns = u64::from(q.max_response_ms) * 1_000_000;
+        if self.v1_mode(now) {
+            // RFC 2710 section 4: a timer per group asked about, reset
+            // only to a sooner moment.
+            let asked: Vec<Ipv6Addr> = if q.group.is_unspecified() {
+                self.groups.clone()
+            } else if self.groups.contains(&q.group) {
+                alloc::vec![q.group]
+            } else {
+                Vec::new()
+            };
+            for group in asked {
+                let at = now.saturating_add(self.delay(max_ns));
+                match self.specific.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, t)) => *t = (*t).min(at),
+                    None => self.specific.push((group, at)),
+                }
+            }
+            return true;
+        }
+        let at = now.saturating_add(self.delay(max_ns));
         if q.group.is_unspecified() {
             if self.general_at.is_none_or(|t| at < t) {
                 self.general_at = Some(at);
@@ -196,8 +277,20 @@ impl Listener {
         true
     }
 
+    /// Another listener's MLDv1 report for `group` was heard at `now`: in
+    /// MLDv1 mode our pending answer for it is dropped (RFC 2710 section
+    /// 4: the router needs one listener's answer per group).
+    pub fn heard_v1_report(&mut self, group: Ipv6Addr, now: u64) {
+        if self.v1_mode(now) {
+            self.specific.retain(|(g, _)| *g != group);
+        }
+    }
+
     /// The reports due at `now`.
     pub fn poll(&mut self, now: u64) -> Vec<Report> {
+        if self.v1_mode(now) {
+            return self.poll_v1(now);
+        }
         let mut reports = Vec::new();
         if self.next_change.is_some_and(|t| t <= now) {
             for kind in [RecordType::ToExclude, RecordType::ToInclude] {
@@ -208,31 +301,79 @@ impl Listener {
                     .map(|c| c.group)
                     .collect();
                 if !groups.is_empty() {
-                    reports.push(Report { kind, groups });
+                    reports.push(Report::V2 { kind, groups });
                 }
             }
-            for c in &mut self.changes {
-                c.left -= 1;
-            }
-            self.changes.retain(|c| c.left > 0);
-            self.next_change = if self.changes.is_empty() {
-                None
-            } else {
-                let wait = self.delay(self.config.unsolicited_interval_ns);
-                Some(now.saturating_add(wait))
-            };
+            self.changes_sent(now);
         }
         if self.general_at.is_some_and(|t| t <= now) {
             self.general_at = None;
             // (It answers the group-specific queries as well.)
             self.specific.clear();
             if !self.groups.is_empty() {
-                reports.push(Report {
+                reports.push(Report::V2 {
                     kind: RecordType::IsExclude,
                     groups: self.groups.clone(),
                 });
             }
         }
+        let due = self.take_due(now);
+        if !due.is_empty() {
+            reports.push(Report::V2 {
+                kind: RecordType::IsExclude,
+                groups: due,
+            });
+        }
+        reports
+    }
+
+    /// [`Listener::poll`] in MLDv1 mode: a report per group joined (a done
+    /// per group left, once) and per group whose answer is due.
+    fn poll_v1(&mut self, now: u64) -> Vec<Report> {
+        let mut reports = Vec::new();
+        if self.next_change.is_some_and(|t| t <= now) {
+            for c in &mut self.changes {
+                let message = match c.kind {
+                    RecordType::ToInclude => {
+                        // (RFC 2710 sends a done once.)
+                        c.left = 1;
+                        V1Message::Done
+                    }
+                    _ => V1Message::Report,
+                };
+                reports.push(Report::V1 {
+                    message,
+                    group: c.group,
+                });
+            }
+            self.changes_sent(now);
+        }
+        for group in self.take_due(now) {
+            reports.push(Report::V1 {
+                message: V1Message::Report,
+                group,
+            });
+        }
+        reports
+    }
+
+    /// The pending state changes were told once more: the next repeat is
+    /// set at a random moment of the unsolicited interval, if any is left.
+    fn changes_sent(&mut self, now: u64) {
+        for c in &mut self.changes {
+            c.left -= 1;
+        }
+        self.changes.retain(|c| c.left > 0);
+        self.next_change = if self.changes.is_empty() {
+            None
+        } else {
+            let wait = self.delay(self.config.unsolicited_interval_ns);
+            Some(now.saturating_add(wait))
+        };
+    }
+
+    /// The groups whose answers are due at `now`, taken out.
+    fn take_due(&mut self, now: u64) -> Vec<Ipv6Addr> {
         let due: Vec<Ipv6Addr> = self
             .specific
             .iter()
@@ -241,18 +382,14 @@ impl Listener {
             .collect();
         if !due.is_empty() {
             self.specific.retain(|(_, t)| *t > now);
-            reports.push(Report {
-                kind: RecordType::IsExclude,
-                groups: due,
-            });
         }
-        reports
+        due
     }
 
     /// When [`Listener::poll`] next has a report to send.
     pub fn next_deadline(&self) -> Option<u64> {
         let specific = self.specific.iter().map(|(_, t)| *t).min();
-        [self.next_change, self.general_at, specific]
+        [self.next_change, self.general_at, specific, self.v1_until]
             .into_iter()
             .flatten()
             .min()
@@ -273,6 +410,24 @@ mod tests {
             version: 2,
             max_response_ms: max_ms,
             group: Ipv6Addr::UNSPECIFIED,
+            sources: 0,
+        }
+    }
+
+    /// An MLDv2 report's record type and groups.
+    fn v2(r: &Report) -> (RecordType, Vec<Ipv6Addr>) {
+        match r {
+            Report::V2 { kind, groups } => (*kind, groups.clone()),
+            other => panic!("not an MLDv2 report: {other:?}"),
+        }
+    }
+
+    /// An MLDv1 query.
+    fn v1_query(max_ms: u32, group: Ipv6Addr) -> Query {
+        Query {
+            version: 1,
+            max_response_ms: max_ms,
+            group,
             sources: 0,
         }
     }
@@ -311,8 +466,7 @@ mod tests {
         assert_eq!(out[0].0, 10);
         assert!(out[1].0 <= 10 + SEC);
         for (_, r) in &out {
-            assert_eq!(r.kind, RecordType::ToExclude);
-            assert_eq!(r.groups, [G1, G2]);
+            assert_eq!(v2(r), (RecordType::ToExclude, vec![G1, G2]));
         }
         assert_eq!(l.next_deadline(), None);
         // Unchanged: nothing.
@@ -336,11 +490,11 @@ mod tests {
         assert_eq!(
             at_once,
             [
-                &Report {
+                &Report::V2 {
                     kind: RecordType::ToExclude,
                     groups: vec![G2]
                 },
-                &Report {
+                &Report::V2 {
                     kind: RecordType::ToInclude,
                     groups: vec![G1]
                 }
@@ -362,7 +516,7 @@ mod tests {
         assert_eq!(out[0].0, 20 * SEC);
         assert!(
             out.iter()
-                .all(|(_, r)| r.kind == RecordType::ToExclude && r.groups == [G1, G2])
+                .all(|(_, r)| v2(r) == (RecordType::ToExclude, vec![G1, G2]))
         );
     }
 
@@ -383,19 +537,12 @@ mod tests {
             out,
             [(
                 due,
-                Report {
+                Report::V2 {
                     kind: RecordType::IsExclude,
                     groups: vec![G1, G2]
                 }
             )]
         );
-        // MLDv1 queries are ignored.
-        let v1 = Query {
-            version: 1,
-            ..general(1000)
-        };
-        assert!(!l.query(&v1, 200 * SEC));
-        assert_eq!(l.next_deadline(), None);
     }
 
     #[test]
@@ -413,12 +560,133 @@ mod tests {
         let out = run(&mut l, 20 * SEC, 100 * SEC);
         assert_eq!(out.len(), 1);
         assert!(out[0].0 <= 21 * SEC);
-        assert_eq!(out[0].1.groups, [G1]);
+        assert_eq!(v2(&out[0].1).1, [G1]);
         // A general answer due sooner covers it.
         l.query(&general(0), 30 * SEC);
         l.query(&specific(G1), 30 * SEC);
         let out = run(&mut l, 30 * SEC, 100 * SEC);
         assert_eq!(out.len(), 1, "{out:?}");
         assert_eq!(out[0].0, 30 * SEC);
+    }
+
+    #[test]
+    fn an_mldv1_query_switches_to_mldv1_and_answers_each_group_in_mldv1() {
+        let mut l = Listener::new(Config::default(), 11);
+        l.set_groups(&[G1, G2], 0);
+        // The join's repeat is still pending when the MLDv1 query comes:
+        // it is cancelled (section 8.2.1).
+        assert_eq!(l.poll(0).len(), 1);
+        assert!(l.next_deadline().is_some());
+        assert!(l.query(&v1_query(2000, Ipv6Addr::UNSPECIFIED), 5));
+        assert!(l.in_v1_mode());
+        let out = run(&mut l, 5, 100 * SEC);
+        let mut groups: Vec<Ipv6Addr> = out
+            .iter()
+            .map(|(t, r)| {
+                assert!(*t <= 5 + 2 * SEC, "within the delay: {t}");
+                match r {
+                    Report::V1 {
+                        message: V1Message::Report,
+                        group,
+                    } => *group,
+                    other => panic!("not an MLDv1 report: {other:?}"),
+                }
+            })
+            .collect();
+        groups.sort_unstable();
+        assert_eq!(groups, [G1, G2], "one report per group, no MLDv2: {out:?}");
+        // A group-specific query: that group only.
+        l.query(&v1_query(0, G2), 150 * SEC);
+        assert_eq!(
+            l.poll(150 * SEC),
+            [Report::V1 {
+                message: V1Message::Report,
+                group: G2
+            }]
+        );
+        // An MLDv2 query in MLDv1 mode is read as MLDv1 reads it.
+        l.query(&general(0), 160 * SEC);
+        assert_eq!(l.poll(160 * SEC).len(), 2);
+        assert!(l.in_v1_mode());
+    }
+
+    #[test]
+    fn in_mldv1_mode_joins_are_reports_and_leaves_a_done() {
+        let mut l = Listener::new(Config::default(), 13);
+        l.query(&v1_query(1000, Ipv6Addr::UNSPECIFIED), 0);
+        l.set_groups(&[G1], SEC);
+        let out = run(&mut l, SEC, 5 * SEC);
+        let report = Report::V1 {
+            message: V1Message::Report,
+            group: G1,
+        };
+        assert_eq!(out.len(), 2, "at once and once more: {out:?}");
+        assert_eq!(out[0], (SEC, report.clone()));
+        assert!(out[1].0 <= 2 * SEC && out[1].1 == report);
+        l.set_groups(&[], 10 * SEC);
+        let out = run(&mut l, 10 * SEC, 20 * SEC);
+        assert_eq!(
+            out,
+            [(
+                10 * SEC,
+                Report::V1 {
+                    message: V1Message::Done,
+                    group: G1
+                }
+            )],
+            "one done"
+        );
+    }
+
+    #[test]
+    fn another_listeners_mldv1_report_suppresses_ours() {
+        let mut l = Listener::new(Config::default(), 17);
+        l.set_groups(&[G1, G2], 0);
+        run(&mut l, 0, 10 * SEC);
+        l.query(&v1_query(10_000, Ipv6Addr::UNSPECIFIED), 20 * SEC);
+        l.heard_v1_report(G1, 20 * SEC);
+        let out = run(&mut l, 20 * SEC, 100 * SEC);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(
+            out[0].1,
+            Report::V1 {
+                message: V1Message::Report,
+                group: G2
+            }
+        );
+        // In MLDv2 mode a heard MLDv1 report changes nothing.
+        let mut l = Listener::new(Config::default(), 17);
+        l.set_groups(&[G1], 0);
+        run(&mut l, 0, 10 * SEC);
+        l.query(&general(1000), 20 * SEC);
+        l.heard_v1_report(G1, 20 * SEC);
+        assert_eq!(run(&mut l, 20 * SEC, 100 * SEC).len(), 1);
+    }
+
+    #[test]
+    fn mldv1_mode_ends_when_no_mldv1_query_came_for_the_timeout() {
+        let config = Config::default();
+        let timeout = config.older_querier_timeout_ns;
+        let mut l = Listener::new(config, 19);
+        l.set_groups(&[G1], 0);
+        run(&mut l, 0, 10 * SEC);
+        l.query(&v1_query(0, Ipv6Addr::UNSPECIFIED), 20 * SEC);
+        // Another MLDv1 query later renews the mode.
+        l.query(&v1_query(0, Ipv6Addr::UNSPECIFIED), 100 * SEC);
+        assert_eq!(l.poll(100 * SEC).len(), 1);
+        assert_eq!(l.next_deadline(), Some(100 * SEC + timeout));
+        assert!(l.poll(100 * SEC + timeout - 1).is_empty());
+        assert!(l.in_v1_mode());
+        assert!(l.poll(100 * SEC + timeout).is_empty());
+        assert!(!l.in_v1_mode(), "back to MLDv2");
+        assert_eq!(l.next_deadline(), None);
+        l.query(&general(0), 100 * SEC + timeout);
+        assert_eq!(
+            l.poll(100 * SEC + timeout),
+            [Report::V2 {
+                kind: RecordType::IsExclude,
+                groups: vec![G1]
+            }]
+        );
     }
 }

@@ -100,12 +100,13 @@ pub struct Ipv6Stats {
     /// ICMPv6 messages of a type this host does not use, silently
     /// discarded (RFC 4443 section 2.4 (b)); not counted as malformed.
     pub unknown_type: u64,
-    /// MLDv2 reports sent (the groups this host listens to: [`mld`]).
+    /// MLD reports sent (the groups this host listens to: [`mld`]): MLDv2
+    /// reports, and MLDv1 reports and dones in MLDv1 compatibility mode.
     pub mld_reports_sent: u64,
-    /// MLDv2 queries taken.
+    /// Multicast listener queries taken (either version).
     pub mld_queries: u64,
-    /// Multicast listener queries ignored: MLDv1's, or not from a
-    /// link-local address (RFC 9777 section 5.1.14).
+    /// Multicast listener queries ignored: not from a link-local address
+    /// (RFC 9777 section 5.1.14).
     pub mld_queries_ignored: u64,
 }
 
@@ -377,7 +378,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         self.sync_groups(now);
         let reports = self.state.borrow_mut().mld.poll(now);
         for r in reports {
-            self.send_mld_report(r.kind, &r.groups)?;
+            match r {
+                mld::Report::V2 { kind, groups } => self.send_mld_report(kind, &groups)?,
+                mld::Report::V1 { message, group } => self.send_mld_v1(message, group)?,
+            }
         }
         for a in &due.now_preferred {
             log::info!(target: "ipv6", "address {a} is usable");
@@ -475,8 +479,33 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         Ok(())
     }
 
+    /// Sends the MLDv1 `message` about `group` (MLDv1 compatibility mode):
+    /// to [`mld_wire::V1Message::dst`], hop limit 1, behind the router
+    /// alert option, from the same source as MLDv2 reports (RFC 3590
+    /// section 4).
+    fn send_mld_v1(&self, message: mld_wire::V1Message, group: Ipv6Addr) -> Result<(), IpError> {
+        let src = mld_source(&self.state.borrow().conf);
+        let dst = message.dst(group);
+        let hbh = mld_wire::ROUTER_ALERT_HBH.len();
+        self.transmit(
+            Hop::Mac(multicast_mac(dst)),
+            src,
+            dst,
+            u8::from(NextHeader::HopByHop),
+            1,
+            0,
+            hbh + mld_wire::V1_LEN,
+            |src, buf| {
+                buf[..hbh].copy_from_slice(&mld_wire::ROUTER_ALERT_HBH);
+                mld_wire::emit_v1(&mut buf[hbh..], src, message, group);
+            },
+        )?;
+        self.state.borrow_mut().stats.mld_reports_sent += 1;
+        Ok(())
+    }
+
     /// A multicast listener query (checksum verified): taken by the MLD
-    /// listener if it is MLDv2's and from a link-local address.
+    /// listener if it is from a link-local address.
     fn mld_query(&self, src: Ipv6Addr, data: &[u8], now: u64) {
         let mut state = self.state.borrow_mut();
         match mld_wire::Query::parse(data) {
@@ -1010,6 +1039,19 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             match icmp::Packet::new_checked(data) {
                 Ok(p) if p.verify_checksum(src, dst) => self.mld_query(src, data, now),
                 _ => self.state.borrow_mut().stats.malformed += 1,
+            }
+            return;
+        }
+        if data.first() == Some(&mld_wire::TYPE_REPORT_V1) {
+            // Another listener's MLDv1 report (to a group of ours, or the
+            // datagram would not have been taken).
+            let verified =
+                icmp::Packet::new_checked(data).is_ok_and(|p| p.verify_checksum(src, dst));
+            let mut state = self.state.borrow_mut();
+            match mld_wire::parse_v1_report(data) {
+                // (A report goes to its group: RFC 2710 section 3.)
+                Ok(group) if verified && group == dst => state.mld.heard_v1_report(group, now),
+                _ => state.stats.malformed += 1,
             }
             return;
         }

@@ -1,11 +1,16 @@
 //! Multicast Listener Discovery version 2 (RFC 9777, which obsoletes RFC
-//! 3810): the listener's two messages, carried in ICMPv6. A query (type
-//! 130) is parsed; a report (type 143) is emitted.
+//! 3810) and, for its compatibility mode (section 8), version 1 (RFC
+//! 2710): the listener's messages, carried in ICMPv6. A query (type 130,
+//! either version) and an MLDv1 report (type 131, heard from other
+//! listeners) are parsed; an MLDv2 report (type 143) and MLDv1's report and
+//! done (type 132) are emitted.
 //!
 //! A query of 24 bytes is MLDv1's (RFC 2710); an MLDv2 query has at least
 //! 28 (section 5.1.10 of RFC 9777: the length tells the versions apart).
-//! Reports go to `ff02::16` with a hop limit of 1 behind a hop-by-hop
-//! header holding the router alert option ([`ROUTER_ALERT_HBH`]).
+//! MLDv2 reports go to `ff02::16`, an MLDv1 report to its group and a done
+//! to `ff02::2` ([`V1Message::dst`]); all with a hop limit of 1 behind a
+//! hop-by-hop header holding the router alert option
+//! ([`ROUTER_ALERT_HBH`]).
 
 use core::net::Ipv6Addr;
 
@@ -15,6 +20,12 @@ use super::{Error, get_ipv6, get_u16, icmpv6};
 pub const TYPE_QUERY: u8 = 130;
 /// ICMPv6 type of an MLDv2 listener report.
 pub const TYPE_REPORT_V2: u8 = 143;
+/// ICMPv6 type of an MLDv1 listener report.
+pub const TYPE_REPORT_V1: u8 = 131;
+/// ICMPv6 type of an MLDv1 listener done.
+pub const TYPE_DONE: u8 = 132;
+/// Where MLDv1 dones go: all routers (`ff02::2`).
+pub const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
 /// Where MLDv2 reports go: all MLDv2-capable routers (`ff02::16`).
 pub const ALL_MLDV2_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x16);
 
@@ -26,6 +37,8 @@ pub const ROUTER_ALERT_HBH: [u8; 8] = [58, 0, 5, 2, 0, 0, 1, 0];
 
 /// The length of an MLDv1 query (RFC 2710).
 pub const QUERY_V1_LEN: usize = 24;
+/// The length of every MLDv1 message (RFC 2710 section 3).
+pub const V1_LEN: usize = 24;
 /// The least length of an MLDv2 query (no sources).
 pub const QUERY_V2_LEN: usize = 28;
 
@@ -144,6 +157,53 @@ pub const fn report_len(records: usize) -> usize {
     REPORT_HEADER_LEN + RECORD_LEN * records
 }
 
+/// The two MLDv1 messages a listener sends (RFC 2710 section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum V1Message {
+    /// "Listening to the group": sent to the group itself.
+    Report = 131,
+    /// "Stopped listening to the group": sent to all routers.
+    Done = 132,
+}
+
+impl V1Message {
+    /// Where the message about `group` goes.
+    pub fn dst(self, group: Ipv6Addr) -> Ipv6Addr {
+        match self {
+            V1Message::Report => group,
+            V1Message::Done => ALL_ROUTERS,
+        }
+    }
+}
+
+/// Emits the MLDv1 `message` about `group` from `src` (to
+/// [`V1Message::dst`]), checksum included, into `buf`, which must be
+/// [`V1_LEN`] long (its Maximum Response Delay and reserved field are 0).
+///
+/// # Panics
+/// If `buf` is not [`V1_LEN`] long.
+pub fn emit_v1(buf: &mut [u8], src: Ipv6Addr, message: V1Message, group: Ipv6Addr) {
+    assert_eq!(buf.len(), V1_LEN);
+    buf[..8].fill(0);
+    buf[0] = message as u8;
+    buf[8..].copy_from_slice(&group.octets());
+    icmpv6::Packet::new_unchecked(buf).fill_checksum(src, message.dst(group));
+}
+
+/// The group of an MLDv1 report (the whole ICMPv6 message, whose checksum
+/// the caller has verified): `Unsupported` if it is not one, `Truncated`
+/// when shorter than [`V1_LEN`] (longer ones are taken, their tail
+/// ignored, as RFC 2710 section 3 asks).
+pub fn parse_v1_report(msg: &[u8]) -> Result<Ipv6Addr, Error> {
+    if msg.first() != Some(&TYPE_REPORT_V1) {
+        return Err(Error::Unsupported);
+    }
+    if msg.len() < V1_LEN {
+        return Err(Error::Truncated);
+    }
+    Ok(get_ipv6(msg, 8..24))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +272,25 @@ mod tests {
         assert_eq!(&buf[12..28], &GROUP.octets());
         assert_eq!(buf[28], 4);
         assert!(icmpv6::Packet::new_unchecked(&buf[..]).verify_checksum(src, ALL_MLDV2_ROUTERS));
+    }
+
+    #[test]
+    fn mldv1_messages_go_to_their_group_or_all_routers_and_reports_parse() {
+        let src = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+        let mut buf = [0xaau8; V1_LEN];
+        emit_v1(&mut buf, src, V1Message::Report, GROUP);
+        assert_eq!(&buf[..8], &[131, 0, buf[2], buf[3], 0, 0, 0, 0]);
+        assert_eq!(&buf[8..], &GROUP.octets());
+        assert!(icmpv6::Packet::new_unchecked(&buf[..]).verify_checksum(src, GROUP));
+        assert_eq!(parse_v1_report(&buf), Ok(GROUP));
+        // A longer one is taken, its tail ignored; a shorter one is not.
+        let mut long = buf.to_vec();
+        long.extend_from_slice(&[1, 2, 3, 4]);
+        assert_eq!(parse_v1_report(&long), Ok(GROUP));
+        assert_eq!(parse_v1_report(&buf[..23]), Err(Error::Truncated));
+        emit_v1(&mut buf, src, V1Message::Done, GROUP);
+        assert_eq!(buf[0], 132);
+        assert!(icmpv6::Packet::new_unchecked(&buf[..]).verify_checksum(src, ALL_ROUTERS));
+        assert_eq!(parse_v1_report(&buf), Err(Error::Unsupported));
     }
 }
