@@ -437,6 +437,67 @@ fn icmp_errors_about_a_sockets_datagrams_reach_it() {
     });
 }
 
+/// RFC 4443 2.4 (d): an ICMPv6 error message of a type this host does
+/// not know MUST be passed to the upper layer that sent the packet it
+/// quotes: the socket whose datagram it quotes learns it from
+/// `take_error`, with its type and code.
+#[test]
+fn an_icmpv6_error_of_an_unknown_type_reaches_the_socket_it_quotes() {
+    use mirage::net::ip::IcmpErrorKind;
+    use mirage::net::udp::SendError;
+    use mirage::net::wire::{icmpv6, ipv6};
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let socket = a.udp().bind(5353).unwrap();
+        let (ours, theirs): (std::net::Ipv6Addr, std::net::Ipv6Addr) =
+            ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap());
+        // The datagram quoted: our socket's to port 999 of B.
+        let mut quoted = vec![0x60, 0, 0, 0, 0, 15, 17, 64];
+        quoted.extend_from_slice(&ours.octets());
+        quoted.extend_from_slice(&theirs.octets());
+        quoted.extend_from_slice(&[0x14, 0xe9, 0x03, 0xe7, 0, 15, 0, 0]);
+        // Type 100 (private experimentation, an error type), code 7.
+        let mut icmp = vec![100, 7, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(&quoted);
+        icmpv6::Packet::new_unchecked(&mut icmp[..]).fill_checksum(theirs, ours);
+        raw_v6_hops(
+            b.ethernet(),
+            a.ethernet().mac(),
+            (theirs, ours),
+            ipv6::NextHeader::Icmpv6,
+            64,
+            &icmp,
+        );
+        sleep_ns(SEC / 10).await;
+        assert_eq!(
+            socket.take_error(),
+            Some(SendError {
+                kind: IcmpErrorKind::Unknown {
+                    icmp_type: 100,
+                    code: 7
+                },
+                dst: Some((IpAddr::V6(theirs), 999)),
+            })
+        );
+        let stats = a.ipv6().stats();
+        assert_eq!((stats.errors_received, stats.unknown_type), (1, 0));
+        // With a wrong checksum: dropped, counted as malformed.
+        icmp[1] = 8;
+        raw_v6_hops(
+            b.ethernet(),
+            a.ethernet().mac(),
+            (theirs, ours),
+            ipv6::NextHeader::Icmpv6,
+            64,
+            &icmp,
+        );
+        sleep_ns(SEC / 10).await;
+        assert_eq!(socket.take_error(), None);
+        assert_eq!(a.ipv6().stats().malformed, stats.malformed + 1);
+    });
+}
+
 #[test]
 fn an_unknown_protocol_is_reported_over_both_families() {
     // RFC 1122 3.2.2.1: protocol unreachable over IPv4; RFC 8200 4:

@@ -178,6 +178,17 @@ pub enum IcmpErrorKind {
     /// ICMPv4 parameter problem (RFC 1122 section 3.2.2.5: passed to the
     /// transport, MUST), ICMPv6 parameter problem (RFC 4443 section 3.4).
     ParameterProblem,
+    /// An ICMPv6 error message of a type this host does not know (below
+    /// 128, none of the four above): RFC 4443 section 2.4 (d) says it
+    /// MUST be passed to the upper layer that sent the quoted packet.
+    /// (ICMPv4 messages of unknown types are silently discarded, as RFC
+    /// 1122 section 3.2.2 asks.)
+    Unknown {
+        /// Its ICMPv6 type.
+        icmp_type: u8,
+        /// Its code.
+        code: u8,
+    },
 }
 
 impl IcmpErrorKind {

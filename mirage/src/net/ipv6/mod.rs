@@ -95,7 +95,7 @@ pub struct Ipv6Stats {
     pub redirects_taken: u64,
     /// Error messages received (and passed up to the transports):
     /// destination unreachable, packet too big, parameter problem, time
-    /// exceeded.
+    /// exceeded, and error types unknown here (RFC 4443 section 2.4 (d)).
     pub errors_received: u64,
     /// ICMPv6 messages of a type this host does not use, silently
     /// discarded (RFC 4443 section 2.4 (b)); not counted as malformed.
@@ -760,22 +760,14 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 }
             }
         };
-        // ICMPv6 is handled here, but for the error messages that concern
+        // ICMPv6 is handled here, but for the error messages, which concern
         // a transport (destination unreachable, packet too big, time
-        // exceeded, parameter problem): they go up with the other
+        // exceeded, parameter problem, unknown ones): they go up with the other
         // datagrams, for the stack to hand to TCP (RFC 1122 section
         // 4.2.3.9, RFC 4443 section 2.4 (e)).
-        if protocol == NextHeader::Icmpv6
-            && !matches!(
-                data.first(),
-                Some(
-                    &(icmp::TYPE_DST_UNREACHABLE
-                        | icmp::TYPE_PKT_TOO_BIG
-                        | icmp::TYPE_TIME_EXCEEDED
-                        | icmp::TYPE_PARAM_PROBLEM)
-                )
-            )
-        {
+        // (Error messages of types this host does not know go up as well:
+        // RFC 4443 section 2.4 (d).)
+        if protocol == NextHeader::Icmpv6 && data.first().is_none_or(|&t| t >= 128) {
             self.icmp_input(src, dst, repr.hop_limit, fragment.is_some(), &data);
             return None;
         }
@@ -861,8 +853,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     }
 
     /// The ICMPv6 error in `datagram` (one [`Ipv6::input`] returned with
-    /// protocol 58: destination unreachable, packet too big, time exceeded
-    /// or parameter problem), with the
+    /// protocol 58: destination unreachable, packet too big, time exceeded,
+    /// parameter problem, or an error type unknown here), with the
     /// packet it quotes, for the transports to act on (RFC 4443 section
     /// 2.4 (e)); `None` (counted as malformed) if it does not parse or its
     /// checksum is wrong, or if it was sent to a multicast address.
@@ -896,6 +888,24 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 quoted: data,
             }),
             Ok(_) => None,
+            // An error message of a type unknown here (RFC 4443 section
+            // 2.4 (d)): its checksum checked, its quote passed up.
+            Err(crate::net::wire::Error::Unsupported) => {
+                let message = &*datagram.payload;
+                match icmp::Packet::new_checked(message) {
+                    Ok(p) if message[0] < 128 && p.verify_checksum(src, dst) => Some(IcmpError {
+                        kind: IcmpErrorKind::Unknown {
+                            icmp_type: message[0],
+                            code: message[1],
+                        },
+                        quoted: message.get(8..).unwrap_or_default(),
+                    }),
+                    _ => {
+                        self.state.borrow_mut().stats.malformed += 1;
+                        None
+                    }
+                }
+            }
             Err(_) => {
                 self.state.borrow_mut().stats.malformed += 1;
                 None

@@ -1389,7 +1389,9 @@ impl TcpEngine {
                 (Some(TcpError::HostUnreachable), true)
             }
             IcmpErrorKind::TimeExceeded => (Some(TcpError::HostUnreachable), false),
-            IcmpErrorKind::ParameterProblem => (None, false),
+            // (Counted only: no `TcpError` says them, and RFC 1122
+            // section 4.2.3.9 forbids aborting on them.)
+            IcmpErrorKind::ParameterProblem | IcmpErrorKind::Unknown { .. } => (None, false),
         };
         if let Some(e) = told {
             if hard && c.state == State::SynSent {

@@ -273,10 +273,19 @@ fn a_soft_error_does_not_outlive_its_connection() {
 /// RFC 1122 section 4.2.3.9: time exceeded and parameter problem do not
 /// abort a connection, not even in SYN-SENT. Time exceeded is a soft
 /// error (the connect that then times out fails with `HostUnreachable`,
-/// Linux's `EHOSTUNREACH`); parameter problem is only counted.
+/// Linux's `EHOSTUNREACH`); parameter problem, and an ICMPv6 error of a
+/// type unknown here (RFC 4443 section 2.4 (d)), are only counted.
 #[test]
 fn time_exceeded_and_parameter_problem_never_abort() {
-    for kind in [IcmpErrorKind::TimeExceeded, IcmpErrorKind::ParameterProblem] {
+    let unknown = IcmpErrorKind::Unknown {
+        icmp_type: 100,
+        code: 0,
+    };
+    for kind in [
+        IcmpErrorKind::TimeExceeded,
+        IcmpErrorKind::ParameterProblem,
+        unknown,
+    ] {
         let (mut us, id, syn) = syn_sent();
         let q = quote_seg(&syn);
         us.icmp_error(1, &IcmpError { kind, quoted: &q });
