@@ -1554,7 +1554,8 @@ fn hostile_frames_are_dropped_and_counted_never_a_panic() {
 
 /// An endpoint of the in-memory link whose reads fail with a device error
 /// (before taking a frame) while `failing` is above zero, each failed read
-/// counting it down, as a backend with a transient I/O failure does.
+/// counting it down, as a backend with a transient I/O failure does; and
+/// whose `fail_write`th write (counting from 1) fails so.
 struct FlakyDevice {
     inner: Endpoint,
     faults: Rc<ReadFaults>,
@@ -1572,8 +1573,15 @@ struct ReadFaults {
     reported_mtu: Cell<Option<usize>>,
     /// The frames read, when `record` is set.
     recorded: RefCell<Vec<Vec<u8>>>,
-    /// Whether to keep the frames read in `recorded`.
+    /// Whether to keep the frames read in `recorded` (and those written in
+    /// `written`).
     record: Cell<bool>,
+    /// The frames written, when `record` is set.
+    written: RefCell<Vec<Vec<u8>>>,
+    /// Writes tried.
+    writes: Cell<u64>,
+    /// Which write fails (0: none).
+    fail_write: Cell<u64>,
 }
 
 impl FlakyDevice {
@@ -1631,7 +1639,18 @@ impl Network for FlakyDevice {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, NetError> {
-        self.inner.try_write(len, fill)
+        let f = &self.faults;
+        f.writes.set(f.writes.get() + 1);
+        if f.writes.get() == f.fail_write.get() {
+            return Err(NetError::Device("injected write failure".into()));
+        }
+        self.inner.try_write(len, |frame| {
+            let n = fill(frame);
+            if f.record.get() {
+                f.written.borrow_mut().push(frame[..n].to_vec());
+            }
+            n
+        })
     }
     async fn read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<R, NetError> {
         self.tried()?;
@@ -3157,5 +3176,80 @@ fn ip_input_passes_the_tos_byte_up_with_the_datagram() {
         r.emit(&mut ipv6::Packet::new_unchecked(&mut frame[..]));
         let d = b.ipv6().input(&frame).expect("delivered");
         assert_eq!((d.protocol, d.tos), (253, 0x62));
+    });
+}
+
+/// A device error on one send does not lose the rest of what a poll of
+/// the IPv6 layer had due: B's second write (its first MLD report, in the
+/// poll that also sends its DAD probes) fails, and the DAD probes of both
+/// its addresses still go (before, the poll returned at the error and the
+/// addresses became usable unchecked).
+#[test]
+fn a_failed_send_loses_nothing_else_the_ipv6_timers_had_due() {
+    use mirage::net::wire::{icmpv6, ipv6};
+    let faults = ReadFaults::default();
+    faults.record.set(true);
+    faults.fail_write.set(2);
+    let (ha, hb) = hosts();
+    flaky_pair_from(ha, hb, faults, |_a, b, faults| async move {
+        sleep_ns(3 * SEC).await;
+        let written = faults.written.borrow();
+        let probes: Vec<std::net::Ipv6Addr> = written
+            .iter()
+            .filter(|f| f[12..14] == [0x86, 0xdd])
+            .filter_map(|f| {
+                let ip = ipv6::Packet::new_checked(&f[14..]).ok()?;
+                let msg = icmpv6::Packet::new_checked(ip.payload()).ok()?;
+                let repr = icmpv6::Repr::parse(&msg, ip.src_addr(), ip.dst_addr()).ok()?;
+                match repr {
+                    icmpv6::Repr::NeighborSolicit { target_addr, .. }
+                        if ip.src_addr().is_unspecified() =>
+                    {
+                        Some(target_addr)
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        let b_ll = mirage::net::ipv6::addr::link_local(b.ethernet().mac());
+        let fd: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+        assert!(probes.contains(&b_ll), "{probes:?}");
+        assert!(probes.contains(&fd), "{probes:?}");
+        assert_eq!(faults.writes.get() as usize, written.len() + 1);
+    });
+}
+
+/// The same for ARP: two addresses being resolved have their requests
+/// repeated in the same poll; the first repeat fails at the device, and
+/// the other still goes (before, the poll returned at the error).
+#[test]
+fn a_failed_arp_request_loses_no_other_one() {
+    flaky_pair(|_a, b, faults| async move {
+        sleep_ns(2 * SEC).await;
+        faults.record.set(true);
+        let (x, y) = (v4("10.0.0.8"), v4("10.0.0.9"));
+        let requests = |faults: &ReadFaults, ip: IpAddr| {
+            let IpAddr::V4(ip) = ip else { unreachable!() };
+            faults
+                .written
+                .borrow()
+                .iter()
+                .filter(|f| f[12..14] == [0x08, 0x06] && f[38..42] == ip.octets())
+                .count()
+        };
+        // (Both requests go at once; their repeats are due together.)
+        let write = |dst| async move {
+            let _ = b.udp().write(Some(5000), dst, 7, b"anyone?").await;
+        };
+        let check = async {
+            sleep_ns(SEC / 10).await;
+            assert_eq!((requests(&faults, x), requests(&faults, y)), (1, 1));
+            faults.fail_write.set(faults.writes.get() + 1);
+            sleep_ns(10 * SEC).await;
+        };
+        mirage::rt::join(write(x), mirage::rt::join(write(y), check)).await;
+        let tries = 1 + mirage::net::arp::cache::Config::default().retries as usize;
+        let (nx, ny) = (requests(&faults, x), requests(&faults, y));
+        assert_eq!(nx + ny, 2 * tries - 1, "{nx} {ny}");
     });
 }

@@ -360,13 +360,16 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         if !due.failed.is_empty() {
             self.wake_waiters();
         }
-        for ip in due.requests {
-            self.request(ip, MacAddr::BROADCAST)?;
+        // Every request due goes, whatever an earlier one did (the cache
+        // counted them all as sent); the first error is returned.
+        let broadcasts = due.requests.into_iter().map(|ip| (ip, MacAddr::BROADCAST));
+        let mut first_error = None;
+        for (ip, mac) in broadcasts.chain(due.probes) {
+            if let Err(e) = self.request(ip, mac) {
+                first_error.get_or_insert(e);
+            }
         }
-        for (ip, mac) in due.probes {
-            self.request(ip, mac)?;
-        }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// When [`Arp::poll`] next has work.

@@ -372,40 +372,49 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             let mut state = self.state.borrow_mut();
             (state.conf.poll(now), state.neighbours.poll(now))
         };
+        if !failed.is_empty() {
+            self.wake_waiters();
+        }
+        // Every message due goes, whatever an earlier send did: the timers
+        // that called for them have moved on (a DAD probe skipped is never
+        // sent). The first error is returned.
+        let mut first_error = None;
+        let mut sent = |result: Result<(), IpError>| {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        };
         // (Before the DAD probes: a switch that snoops MLD forwards the
         // solicited-node group's traffic once told, RFC 4862 section
         // 5.4.2.)
         self.sync_groups(now);
         let reports = self.state.borrow_mut().mld.poll(now);
         for r in reports {
-            match r {
-                mld::Report::V2 { kind, groups } => self.send_mld_report(kind, &groups)?,
-                mld::Report::V1 { message, group } => self.send_mld_v1(message, group)?,
-            }
+            sent(match r {
+                mld::Report::V2 { kind, groups } => self.send_mld_report(kind, &groups),
+                mld::Report::V1 { message, group } => self.send_mld_v1(message, group),
+            });
         }
         for a in &due.now_preferred {
             log::info!(target: "ipv6", "address {a} is usable");
         }
         for target in due.dad_probes {
-            self.solicit(target, None, true)?;
+            sent(self.solicit(target, None, true));
         }
         // Announce what passed DAD, so neighbours update their caches.
         for a in due.now_preferred {
-            self.advertise(a, ALL_NODES, false)?;
+            sent(self.advertise(a, ALL_NODES, false));
         }
         if due.router_solicit {
-            self.router_solicit()?;
+            sent(self.router_solicit());
         }
         for s in solicits {
-            match s {
-                Solicit::Multicast(ip) => self.solicit(ip, None, false)?,
-                Solicit::Unicast(ip, mac) => self.solicit(ip, Some(mac), false)?,
-            }
+            sent(match s {
+                Solicit::Multicast(ip) => self.solicit(ip, None, false),
+                Solicit::Unicast(ip, mac) => self.solicit(ip, Some(mac), false),
+            });
         }
-        if !failed.is_empty() {
-            self.wake_waiters();
-        }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// When [`Ipv6::poll`] next has work.
