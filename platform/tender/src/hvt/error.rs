@@ -133,20 +133,6 @@ pub enum HvtError {
         /// What the device layer said.
         message: String,
     },
-    /// A tap write failed or was short.
-    NetWrite {
-        /// The device's handle.
-        handle: u64,
-        /// Why.
-        err: io::Error,
-    },
-    /// A tap read failed.
-    NetRead {
-        /// The device's handle.
-        handle: u64,
-        /// Why.
-        err: io::Error,
-    },
     /// `timerfd_settime` or `epoll_pwait` failed.
     Poll(io::Error),
     /// `KVM_EXIT_FAIL_ENTRY`.
@@ -265,8 +251,6 @@ impl fmt::Display for HvtError {
                 handle,
                 message,
             } => write!(f, "{hypercall}: block device {handle}: {message}"),
-            NetWrite { handle, err } => write!(f, "NET_WRITE: net device {handle}: {err}"),
-            NetRead { handle, err } => write!(f, "NET_READ: net device {handle}: {err}"),
             Poll(e) => write!(f, "POLL: {e}"),
             FailEntry { reason, cpu } => write!(
                 f,

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 
 use solo5_abi::hvt::{HALT_COOKIE_MAX, args, hypercall as nr};
-use solo5_abi::{SOLO5_R_AGAIN, SOLO5_R_EINVAL, SOLO5_R_OK};
+use solo5_abi::{SOLO5_R_AGAIN, SOLO5_R_EINVAL, SOLO5_R_EUNSPEC, SOLO5_R_OK};
 
 use super::error::{HvtError, Result};
 use super::memory::{AccessError, GuestMemory};
@@ -165,12 +165,12 @@ impl<'a> Hypercalls<'a> {
             .map(|(_, b)| b)
     }
 
-    fn tap(&self, handle: u64) -> Option<RawFd> {
+    fn tap(&self, handle: u64) -> Option<(RawFd, u16)> {
         self.devices
             .nets
             .iter()
             .find(|(index, _)| *index as u64 == handle)
-            .map(|(_, t)| t.fd.as_raw_fd())
+            .map(|(_, t)| (t.fd.as_raw_fd(), t.mtu))
     }
 
     /// Handles hypercall `hypercall` (a port minus 0x500) whose argument
@@ -260,40 +260,49 @@ impl<'a> Hypercalls<'a> {
         Ok(Outcome::Continue)
     }
 
-    /// NET_WRITE: one `write` of the frame to the tap; short is fatal.
+    /// NET_WRITE: one `write` of the frame to the tap. A frame longer than
+    /// the MTU plus the Ethernet header is refused (EINVAL, as the guest's
+    /// own check does); a tap that cannot take the frame now is AGAIN, and
+    /// any other failure of the write (the interface set down: EIO) is
+    /// told to the guest (EUNSPEC), which drops that frame and goes on: a
+    /// host-side condition the guest may outlive never stops it.
     fn net_write(&self, mem: &mut GuestMemory, gpa: u64) -> Result<Outcome> {
         use args::net as f;
         let a = Args::check(mem, nr::NET_WRITE, gpa, f::SIZE)?;
         let handle = a.u64(mem, f::HANDLE)?;
         let data = a.u64(mem, f::DATA)?;
         let len = a.u64(mem, f::LEN)?;
-        let Some(fd) = self.tap(handle) else {
+        let Some((fd, mtu)) = self.tap(handle) else {
             a.put_i32(mem, f::RET, SOLO5_R_EINVAL)?;
             return Ok(Outcome::Continue);
         };
+        if len > u64::from(mtu) + solo5_abi::SOLO5_NET_HLEN as u64 {
+            a.put_i32(mem, f::RET, SOLO5_R_EINVAL)?;
+            return Ok(Outcome::Continue);
+        }
         let buf = a.data(mem, data, len)?;
         // SAFETY: `buf` is a valid slice of guest memory for the call.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
-        if n < 0 {
-            let err = io::Error::last_os_error();
-            return Err(HvtError::NetWrite { handle, err });
-        }
-        if n as u64 != len {
-            let err = io::Error::other(format!("short write: {n} of {len} bytes"));
-            return Err(HvtError::NetWrite { handle, err });
-        }
-        a.put_i32(mem, f::RET, SOLO5_R_OK)?;
+        let ret = if n as u64 == len {
+            SOLO5_R_OK
+        } else if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock {
+            SOLO5_R_AGAIN
+        } else {
+            SOLO5_R_EUNSPEC
+        };
+        a.put_i32(mem, f::RET, ret)?;
         Ok(Outcome::Continue)
     }
 
-    /// NET_READ: one `read` from the tap; AGAIN on EAGAIN or 0 bytes.
+    /// NET_READ: one `read` from the tap; AGAIN on EAGAIN or 0 bytes,
+    /// EUNSPEC on any other failure.
     fn net_read(&self, mem: &mut GuestMemory, gpa: u64) -> Result<Outcome> {
         use args::net as f;
         let a = Args::check(mem, nr::NET_READ, gpa, f::SIZE)?;
         let handle = a.u64(mem, f::HANDLE)?;
         let data = a.u64(mem, f::DATA)?;
         let len = a.u64(mem, f::LEN)?;
-        let Some(fd) = self.tap(handle) else {
+        let Some((fd, _)) = self.tap(handle) else {
             a.put_i32(mem, f::RET, SOLO5_R_EINVAL)?;
             return Ok(Outcome::Continue);
         };
@@ -302,12 +311,12 @@ impl<'a> Hypercalls<'a> {
         // call (bounds and protection checked).
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
-            let err = io::Error::last_os_error();
-            if err.kind() == io::ErrorKind::WouldBlock {
-                a.put_i32(mem, f::RET, SOLO5_R_AGAIN)?;
-                return Ok(Outcome::Continue);
-            }
-            return Err(HvtError::NetRead { handle, err });
+            // (Any failure but EAGAIN is the guest's to handle, as for
+            // NET_WRITE: its stack pauses reading and tries again.)
+            let again = io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
+            let ret = if again { SOLO5_R_AGAIN } else { SOLO5_R_EUNSPEC };
+            a.put_i32(mem, f::RET, ret)?;
+            return Ok(Outcome::Continue);
         }
         if n == 0 {
             a.put_i32(mem, f::RET, SOLO5_R_AGAIN)?;

@@ -675,6 +675,56 @@ fn net_write_poll_read_over_a_tap() {
     assert_eq!(&buf[..60], &frame[..]);
 }
 
+/// A NET_WRITE the tap refuses (the interface set down: EIO) is told to
+/// the guest (EUNSPEC), and one longer than the MTU plus the Ethernet
+/// header is refused (EINVAL); the guest goes on and halts normally
+/// (before, either ended the run with an error).
+#[test]
+fn net_write_failures_are_the_guests_to_handle() {
+    let tap = match TapGuard::new() {
+        Ok(tap) => tap,
+        Err(reason) => {
+            skipped!("{reason}");
+            return;
+        }
+    };
+    let net = |c: Asm, at: u32, len: i32| {
+        c.store64(at, 1)
+            .store64(at + 8, DATA as i32)
+            .store64(at + 16, len)
+            .store32(at + 24, 99)
+            .hypercall(6, at)
+    };
+    let code = net(Asm::default(), ARGS, 60);
+    let code = net(code, ARGS + 0x40, 1515).halt(0);
+    let Some(mut vm) = vm(&code, 2 << 20) else {
+        return;
+    };
+    let tap_fd = tap.open();
+    let down = std::process::Command::new("ip")
+        .args(["link", "set", "dev", &tap.name, "down"])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let d = Attached {
+        manifest: Vec::new(),
+        nets: vec![(
+            1,
+            crate::devices::Tap {
+                fd: tap_fd,
+                mtu: 1500,
+                mac: [2, 0, 0, 0, 0, 1],
+            },
+        )],
+        blocks: Vec::new(),
+    };
+    assert_eq!(run(&mut vm, &Hypercalls::new(&d).unwrap()).unwrap(), 0);
+    let m = vm.memory();
+    let ret = |a: u32| m.read_i32(u64::from(a) + 24).unwrap();
+    assert_eq!(ret(ARGS), 3, "a down tap: EUNSPEC");
+    assert_eq!(ret(ARGS + 0x40), 2, "1515 bytes: EINVAL");
+}
+
 #[test]
 fn writing_a_read_only_segment_stops_the_guest() {
     // movl $0, 0x100000 (its own first bytes), after protecting the page.
