@@ -52,6 +52,16 @@ impl Assembler {
         &self.ranges[..self.len]
     }
 
+    /// The first part of `[start, start + len)` that a range already
+    /// holds, if any.
+    pub(crate) fn overlap(&self, start: u32, len: u32) -> Option<(u32, u32)> {
+        let end = start.saturating_add(len);
+        self.ranges[..self.len]
+            .iter()
+            .find(|&&(s, e)| s < end && start < e)
+            .map(|&(s, e)| (s.max(start), e.min(end)))
+    }
+
     /// Fill `out` with the ranges that grew most recently, most recent
     /// first (RFC 2018 section 4: the first SACK block holds the segment
     /// that arrived last, the others repeat the most recently reported

@@ -14,7 +14,7 @@ use super::state::{RateLimit, State};
 use super::timers::Rtt;
 use super::{ListenerId, TcpError};
 use crate::net::wire::checksum::PseudoHeader;
-use crate::net::wire::tcp::SeqNumber;
+use crate::net::wire::tcp::{SackBlock, SeqNumber};
 use alloc::vec::Vec;
 use core::net::IpAddr;
 use core::task::Waker;
@@ -197,6 +197,9 @@ pub(crate) struct Conn {
     pub(crate) dupacks_owed: u8,
     /// With SACK, the blocks of those duplicate ACKs.
     pub(crate) owed_sacks: OwedSacks,
+    /// With SACK, the duplicate bytes of the last segment that held any,
+    /// to report once as a D-SACK block (RFC 2883) in the next segment.
+    pub(crate) dsack: Option<SackBlock>,
     /// In-order segments still to acknowledge at once rather than after
     /// two full segments or the delayed-ACK timer: set when out-of-order
     /// data shows the peer recovering from a loss, whose reduced window
@@ -345,6 +348,7 @@ impl Conn {
             rcv_seg_max: 0,
             dupacks_owed: 0,
             owed_sacks: OwedSacks::default(),
+            dsack: None,
             quickacks: 0,
             probe_now: false,
             nodelay: config.nodelay,
@@ -457,6 +461,7 @@ impl Conn {
             rcv_seg_max,
             dupacks_owed,
             owed_sacks,
+            dsack,
             quickacks,
             probe_now,
             nodelay,
@@ -547,6 +552,7 @@ impl Conn {
         *rcv_seg_max = 0;
         *dupacks_owed = 0;
         owed_sacks.clear();
+        *dsack = None;
         *quickacks = 0;
         *probe_now = false;
         *nodelay = config.nodelay;

@@ -329,6 +329,13 @@ pub struct Stats {
     pub sack_recoveries: u64,
     /// ACKs whose SACK blocks added to a scoreboard.
     pub sack_blocks_used: u64,
+    /// Duplicate data received and reported to the peer in a D-SACK block
+    /// (RFC 2883; with SACK only).
+    pub dsacks_sent: u64,
+    /// D-SACK blocks received: the peer reports data it received twice
+    /// (RFC 2883 section 4: the first block below the cumulative
+    /// acknowledgment, or within the second block).
+    pub dsacks_received: u64,
     /// Retransmissions found lost in SACK recovery (and sent again).
     pub lost_retransmissions: u64,
     /// Retransmission timeouts.

@@ -126,7 +126,7 @@ impl Conn {
         if self.ts_ok {
             o.timestamp = Some((self.ts_now(now), self.ts_recent));
         }
-        if self.sack_ok && !self.asm.is_empty() {
+        if self.sack_ok && (!self.asm.is_empty() || self.dsack.is_some()) {
             self.sack_into(kind, o);
         }
     }
@@ -135,18 +135,25 @@ impl Conn {
     /// segment has none, and its options are then written in place).
     /// A duplicate ACK owed for an out-of-order segment of a batch reports
     /// the blocks as they were after that segment.
+    /// A D-SACK block (RFC 2883), when duplicate bytes arrived, comes
+    /// first, the usual blocks after it.
     #[inline(never)]
     fn sack_into(&self, kind: Kind, o: &mut Options) {
         let max = if self.ts_ok { 3 } else { 4 };
         let owed = (kind == Kind::Ack && self.dupacks_owed > 0)
             .then(|| self.owed_sacks.next())
             .flatten();
+        let first = usize::from(self.dsack.is_some());
         let (blocks, n) = match owed {
             Some(&b) => b,
-            None => blocks_from(&self.asm, self.rcv_nxt, max),
+            None => blocks_from(&self.asm, self.rcv_nxt, max - first),
         };
-        o.sack = blocks;
-        o.sack_len = n;
+        let n = usize::from(n).min(max - first);
+        o.sack[first..first + n].copy_from_slice(&blocks[..n]);
+        if let Some(d) = self.dsack {
+            o.sack[0] = d;
+        }
+        o.sack_len = (first + n) as u8;
     }
 
     /// The payload of a full-sized segment now: the MSS less the room
@@ -155,7 +162,7 @@ impl Conn {
     /// stays within the peer's MSS and the path MTU).
     #[inline(always)]
     fn seg_mss(&self) -> usize {
-        if self.sack_ok && !self.asm.is_empty() {
+        if self.sack_ok && (!self.asm.is_empty() || self.dsack.is_some()) {
             self.sack_seg_mss()
         } else {
             self.mss
@@ -451,6 +458,10 @@ impl Conn {
     /// The planned segment left: update the state.
     pub(crate) fn commit(&mut self, now: u64, plan: &Plan) {
         self.segs_out += 1;
+        // (A D-SACK block is reported once: RFC 2883 section 4, rule 2.)
+        if plan.kind != Kind::Syn {
+            self.dsack = None;
+        }
         if plan.flags.ack() {
             self.ack_now = false;
             self.unacked = 0;

@@ -12,7 +12,11 @@
 //! The receiver reports its out-of-order ranges ([`blocks_from`]) most
 //! recently grown first: the range holding the most recently received
 //! segment, then the ones reported first in the ACKs before (RFC 2018
-//! section 4), up to the option's room.
+//! section 4), up to the option's room. Data received twice is reported
+//! once, in a D-SACK block before them (RFC 2883; `Conn::dsack`): the
+//! sender learns that it retransmitted needlessly. As a sender, this stack
+//! counts the D-SACK blocks it receives (`Stats::dsacks_received`) and
+//! does not act on them.
 
 use super::assembler::Assembler;
 use crate::net::wire::tcp::{MAX_SACK_BLOCKS, SackBlock, SeqNumber};

@@ -253,8 +253,13 @@ impl Conn {
                     // and RFC 5961's SYN challenge.
                     self.challenge(ctx, now);
                 } else {
-                    // A duplicate: the ACK tells the sender what we have.
+                    // A duplicate: the ACK tells the sender what we have,
+                    // and what it sent twice (RFC 2883).
                     self.ack_now = true;
+                    if seq < self.rcv_nxt {
+                        let end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                        self.report_duplicate(seq, end, ctx);
+                    }
                 }
             }
             return None;
@@ -420,6 +425,11 @@ impl Conn {
         let mut sacked_more = false;
         if self.sack_ok {
             let blocks = seg.options.sack_blocks();
+            if let [(l, r), rest @ ..] = blocks
+                && (*r <= ack || rest.first().is_some_and(|&(l2, r2)| l2 <= *l && *r <= r2))
+            {
+                ctx.stats.dsacks_received += 1;
+            }
             if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
                 ctx.stats.sack_blocks_used += 1;
                 sacked_more = true;
@@ -716,6 +726,9 @@ impl Conn {
         let skip = self.rcv_nxt.since(seq).min(payload.len());
         let data = &payload[skip..];
         let start = seq + skip;
+        if skip > 0 {
+            self.report_duplicate(seq, start, ctx);
+        }
         let offset = start.since(self.rcv_nxt);
         let room = self.rx.free().saturating_sub(offset);
         // Nothing past a FIN the peer already sent.
@@ -733,6 +746,14 @@ impl Conn {
         }
         let had_holes = !self.asm.is_empty();
         self.rcv_seg_max = self.rcv_seg_max.max(payload.len());
+        // Out-of-order bytes held already: reported (the first such run).
+        if offset > 0
+            && self.sack_ok
+            && let Some((l, r)) = self.asm.overlap(offset as u32, n as u32)
+        {
+            let at = |o: u32| self.rcv_nxt + o as usize;
+            self.report_duplicate(at(l), at(r), ctx);
+        }
         // In-order bytes need no range (so a full assembler never blocks
         // them); out-of-order ones must get one.
         if offset > 0 && self.asm.add(offset as u32, n as u32).is_err() {
@@ -779,6 +800,18 @@ impl Conn {
                 }
                 self.dupacks_owed += 1;
             }
+        }
+    }
+
+    /// Bytes `[left, right)` arrived twice: with SACK, the next segment
+    /// reports them in a D-SACK block (RFC 2883: the duplicate run of the
+    /// last segment that held one; the sender learns that a retransmission
+    /// was needless, which Linux uses to undo a window reduction).
+    #[inline(never)]
+    fn report_duplicate(&mut self, left: SeqNumber, right: SeqNumber, ctx: &mut Ctx) {
+        if self.sack_ok && left < right {
+            self.dsack = Some((left, right));
+            ctx.stats.dsacks_sent += 1;
         }
     }
 

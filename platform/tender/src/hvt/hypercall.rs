@@ -314,7 +314,11 @@ impl<'a> Hypercalls<'a> {
             // (Any failure but EAGAIN is the guest's to handle, as for
             // NET_WRITE: its stack pauses reading and tries again.)
             let again = io::Error::last_os_error().kind() == io::ErrorKind::WouldBlock;
-            let ret = if again { SOLO5_R_AGAIN } else { SOLO5_R_EUNSPEC };
+            let ret = if again {
+                SOLO5_R_AGAIN
+            } else {
+                SOLO5_R_EUNSPEC
+            };
             a.put_i32(mem, f::RET, ret)?;
             return Ok(Outcome::Continue);
         }

@@ -327,3 +327,106 @@ fn a_batch_of_out_of_order_segments_draws_a_sack_per_segment() {
         assert_eq!(s.options.sack_blocks(), &[r(7), r(5), r(3)]);
     }
 }
+
+/// The first SACK block of the segment we send next, if any.
+fn first_block(out: &[Seg]) -> Option<(SeqNumber, SeqNumber)> {
+    out.last()?.options.sack_blocks().first().copied()
+}
+
+/// RFC 2883: data received twice is reported once, in a D-SACK block that
+/// comes first in the next segment's SACK option. A whole segment below
+/// `RCV.NXT` (a needless retransmission: the peer lost our ACK), then the
+/// old head of a segment that also brings new data.
+#[test]
+fn data_received_twice_is_reported_once_in_a_dsack_block() {
+    let mut p = Peer::passive(Config::default());
+    let first = p.seq;
+    p.send(Flags::ACK | Flags::PSH, &[1u8; 100]);
+    p.wait(0);
+    // The same 100 bytes again: an immediate ACK with the D-SACK block.
+    let mut again = p.seg(Flags::ACK | Flags::PSH, &[1u8; 100]);
+    again.seq = first;
+    let out = p.deliver(&again);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, first + 100);
+    assert_eq!(out[0].options.sack_blocks(), &[(first, first + 100)]);
+    assert_eq!(p.us.stats().dsacks_sent, 1);
+    // Reported once: the next ACK has no block.
+    p.send(Flags::ACK | Flags::PSH, &[2u8; 100]);
+    let out = p.wait(1_000 * MS);
+    assert!(!out.is_empty());
+    assert!(
+        out.iter().all(|s| s.options.sack_blocks().is_empty()),
+        "{out:?}"
+    );
+    // 50 old bytes and 100 new: the old 50 are reported, the new taken.
+    let mut overlap = p.seg(Flags::ACK | Flags::PSH, &[3u8; 150]);
+    overlap.seq = p.seq - 50;
+    p.seq += 100;
+    let out = p.deliver(&overlap);
+    let out = [out, p.wait(1_000 * MS)].concat();
+    assert_eq!(out.last().unwrap().ack, p.seq);
+    assert_eq!(first_block(&out), Some((p.seq - 150, p.seq - 100)));
+    let mut buf = [0u8; 512];
+    assert_eq!(p.us.recv(p.id, &mut buf), Ok(300));
+    assert_eq!(&buf[200..300], &[3u8; 100]);
+}
+
+/// RFC 2883 section 4, rule 4: a duplicate of out-of-order data is
+/// reported first, and the range holding it comes second.
+#[test]
+fn a_duplicate_of_out_of_order_data_is_reported_before_its_range() {
+    let mut p = Peer::passive(Config::default());
+    let base = p.seq;
+    let r = |a: usize, b: usize| (base + a * 100, base + b * 100);
+    // Segments 1 and 2 arrive (0 is missing): one range 100..300.
+    batch(&mut p, base, &[1, 2]);
+    // Segment 2 again.
+    let out = batch(&mut p, base, &[2]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].ack, base);
+    assert_eq!(out[0].options.sack_blocks(), &[r(2, 3), r(1, 3)]);
+    assert_eq!(p.us.stats().dsacks_sent, 1);
+}
+
+/// Without SACK negotiated there is no D-SACK either.
+#[test]
+fn without_sack_a_duplicate_draws_a_plain_ack() {
+    let mut p = Peer::passive(Config {
+        sack: false,
+        ..Config::default()
+    });
+    let first = p.seq;
+    p.send(Flags::ACK | Flags::PSH, &[1u8; 100]);
+    p.wait(0);
+    let mut again = p.seg(Flags::ACK | Flags::PSH, &[1u8; 100]);
+    again.seq = first;
+    let out = p.deliver(&again);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].options.sack_blocks().is_empty());
+    assert_eq!(p.us.stats().dsacks_sent, 0);
+}
+
+/// The sender side: an ACK whose first SACK block lies below its
+/// cumulative acknowledgment, or within its second block, is a D-SACK
+/// (counted; the scoreboard ignores what lies below `SND.UNA`).
+#[test]
+fn dsack_blocks_from_the_peer_are_counted() {
+    let mut p = Peer::passive(Config::default());
+    p.us.send(p.id, &[5u8; 3000]).unwrap();
+    p.wait(0);
+    let una = p.ack;
+    // Below the cumulative acknowledgment: 0..100 received twice.
+    sack(&mut p, una + 1000, &[(una, una + 100)]);
+    assert_eq!(p.us.stats().dsacks_received, 1);
+    // Within the second block (a duplicate of SACKed data).
+    sack(
+        &mut p,
+        una + 1000,
+        &[(una + 2000, una + 2100), (una + 2000, una + 2500)],
+    );
+    assert_eq!(p.us.stats().dsacks_received, 2);
+    // A plain SACK is none.
+    sack(&mut p, una + 1000, &[(una + 2600, una + 2800)]);
+    assert_eq!(p.us.stats().dsacks_received, 2);
+}
