@@ -164,6 +164,13 @@ pub(crate) struct Conn {
     pub(crate) tlp_now: bool,
     /// A probe was sent and not yet answered by new acknowledgments.
     pub(crate) tlp_out: bool,
+    /// A tail loss probe episode (RFC 8985 section 7.4): the probe, a
+    /// retransmission, covered `[.0, .1)`; `.2` was `SND.NXT` then. Ends
+    /// without a window cut when a D-SACK of the probe or a plain
+    /// duplicate at `.2` shows that the original arrived too, with one
+    /// when an acknowledgment above `.2` comes first (the probe repaired a
+    /// loss).
+    pub(crate) tlp_episode: Option<(SeqNumber, SeqNumber, SeqNumber)>,
     /// The peer's delayed-ACK allowance assumed by the probe timeout (our
     /// own setting).
     pub(crate) delack_ns: u64,
@@ -337,6 +344,7 @@ impl Conn {
             tlp_at: None,
             tlp_now: false,
             tlp_out: false,
+            tlp_episode: None,
             delack_ns: config.delayed_ack_ns,
             retries: 0,
             user_timeout: config.user_timeout_ns,
@@ -450,6 +458,7 @@ impl Conn {
             tlp_at,
             tlp_now,
             tlp_out,
+            tlp_episode,
             delack_ns,
             retries,
             user_timeout,
@@ -541,6 +550,7 @@ impl Conn {
         *tlp_at = None;
         *tlp_now = false;
         *tlp_out = false;
+        *tlp_episode = None;
         *delack_ns = config.delayed_ack_ns;
         *retries = 0;
         *user_timeout = config.user_timeout_ns;

@@ -332,6 +332,10 @@ pub struct Stats {
     /// Duplicate data received and reported to the peer in a D-SACK block
     /// (RFC 2883; with SACK only).
     pub dsacks_sent: u64,
+    /// Tail loss probes that repaired a loss (RFC 8985 section 7.4: the
+    /// acknowledgment passed the probe's episode without a D-SACK or
+    /// duplicate showing the original arrived): the window was cut.
+    pub tlp_repairs: u64,
     /// D-SACK blocks received: the peer reports data it received twice
     /// (RFC 2883 section 4: the first block below the cumulative
     /// acknowledgment, or within the second block).

@@ -540,6 +540,9 @@ impl Conn {
                     self.tlp_now = false;
                     self.tlp_out = true;
                     self.tlp_at = None;
+                    if end <= self.snd_max {
+                        self.tlp_episode = Some((plan.seq, end, self.snd_nxt.max(end)));
+                    }
                     // RFC 8985 7.3: the RTO runs from the probe.
                     self.rto_at = Some(self.rto_deadline(now));
                 }

@@ -423,12 +423,14 @@ impl Conn {
         let ack = seg.ack;
         let window = usize::from(seg.window) << self.snd_wscale;
         let mut sacked_more = false;
+        let mut dsack = None;
         if self.sack_ok {
             let blocks = seg.options.sack_blocks();
             if let [(l, r), rest @ ..] = blocks
                 && (*r <= ack || rest.first().is_some_and(|&(l2, r2)| l2 <= *l && *r <= r2))
             {
                 ctx.stats.dsacks_received += 1;
+                dsack = Some((*l, *r));
             }
             if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
                 ctx.stats.sack_blocks_used += 1;
@@ -439,6 +441,9 @@ impl Conn {
                     self.arm_tlp(now);
                 }
             }
+        }
+        if self.tlp_episode.is_some() {
+            self.tlp_episode_ack(seg, dsack, sacked_more, ctx);
         }
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
@@ -647,11 +652,50 @@ impl Conn {
         (outstanding - 1).max(1)
     }
 
+    /// An acknowledgment during a tail loss probe episode (RFC 8985
+    /// section 7.4.2; Linux's `tcp_process_tlp_ack`), before `SND.UNA`
+    /// moves: `dsack` is its D-SACK block, if any. A D-SACK of the probe,
+    /// or a plain duplicate at the episode's end, shows that the original
+    /// arrived as well: no loss. An acknowledgment past the end without
+    /// either shows that the probe repaired a loss, which the window
+    /// answers as any loss (a MUST of section 7.4.2), unless ECN already
+    /// reduced it for this window.
+    #[inline(never)]
+    fn tlp_episode_ack(
+        &mut self,
+        seg: &Repr,
+        dsack: Option<(SeqNumber, SeqNumber)>,
+        sacked_more: bool,
+        ctx: &mut Ctx,
+    ) {
+        let Some((left, right, high)) = self.tlp_episode else {
+            return;
+        };
+        let ack = seg.ack;
+        if let Some((l, r)) = dsack
+            && l < right
+            && left < r
+        {
+            self.tlp_episode = None;
+        } else if ack > high {
+            self.tlp_episode = None;
+            ctx.stats.tlp_repairs += 1;
+            if self.ecn_loss_reduces() {
+                self.cc.on_loss(self.flight().min(self.cc.cwnd));
+            }
+            self.ecn_window_reduced();
+        } else if ack == high && ack == self.snd_una && !sacked_more && seg.payload.is_empty() {
+            self.tlp_episode = None;
+        }
+    }
+
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
     fn enter_recovery(&mut self, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
         self.tlp_at = None;
         self.tlp_now = false;
+        // (Recovery answers the loss: the probe's episode needs no cut.)
+        self.tlp_episode = None;
         if self.sack_ok {
             ctx.stats.sack_recoveries += 1;
         }

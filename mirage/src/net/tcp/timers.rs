@@ -294,6 +294,8 @@ impl Conn {
     /// loss recovery starts before the flight is acknowledged.
     pub(crate) fn rewind_flight(&mut self) {
         self.rto_recover = Some(self.snd_max);
+        // (The timeout answers the loss: a probe's episode needs no cut.)
+        self.tlp_episode = None;
         self.sb.clear();
         self.recovery = None;
         self.rxt_mark = None;

@@ -3,7 +3,8 @@
 //! loss probe, and the receiver's quick ACKs after out-of-order data.
 
 use super::harness::*;
-use crate::net::wire::tcp::Flags;
+use crate::net::tcp::Config;
+use crate::net::wire::tcp::{Flags, SeqNumber};
 
 #[test]
 fn limited_transmit_sends_a_new_segment_per_duplicate() {
@@ -105,4 +106,73 @@ fn the_tail_loss_probe_resends_the_last_segment_and_draws_an_ack_at_once() {
     let out = p.deliver(&dup);
     assert_eq!(out.len(), 1, "an immediate ACK: {out:?}");
     assert_eq!(out[0].ack, p.seq);
+}
+
+/// Two segments sent with `config`; the first is acknowledged, then the
+/// tail loss probe resends the second. Returns the peer, the end of the
+/// flight (the episode's end) and the probe.
+fn probed(config: Config) -> (Peer, SeqNumber, Seg) {
+    let mut p = Peer::passive(config);
+    p.us.send(p.id, &[0x42u8; 2 * SEG]).unwrap();
+    let first = p.wait(0);
+    assert_eq!(first.len(), 2);
+    let una = first[0].seq;
+    let high = una + 2 * SEG;
+    sack(&mut p, una + SEG, &[]);
+    // (One segment in flight: the probe timeout allows for the peer's
+    // delayed ACK, 40 ms.)
+    let out = p.wait(100 * MS);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].seq, una + SEG, "the last segment again");
+    assert_eq!(p.us.stats().tail_loss_probes, 1);
+    (p, high, out[0].clone())
+}
+
+/// After the episode: more data, all acknowledged; whether the window was
+/// cut (ssthresh set).
+fn cut_after_episode(p: &mut Peer, high: SeqNumber) -> bool {
+    let before = p.us.info(p.id).unwrap().ssthresh;
+    p.us.send(p.id, &[0x43u8; SEG]).unwrap();
+    let out = p.wait(0);
+    assert!(!out.is_empty());
+    sack(p, high + SEG, &[]);
+    p.us.info(p.id).unwrap().ssthresh < before
+}
+
+/// RFC 8985 section 7.4: a tail loss probe that repaired a loss (the
+/// original was lost: the peer acknowledges the probe with no sign of a
+/// duplicate) is a loss, which the window MUST answer: once the
+/// acknowledgments pass the episode, the window is cut.
+#[test]
+fn a_tail_loss_probe_that_repaired_a_loss_cuts_the_window() {
+    let (mut p, high, _) = probed(Config::default());
+    sack(&mut p, high, &[]);
+    assert!(cut_after_episode(&mut p, high));
+    assert_eq!(p.us.stats().tlp_repairs, 1);
+}
+
+/// The original arrived too (its ACK was lost): the peer's D-SACK of the
+/// probe says so, and the window stays.
+#[test]
+fn a_tail_loss_probe_reported_as_a_duplicate_cuts_nothing() {
+    let (mut p, high, probe) = probed(Config::default());
+    let end = probe.seq + probe.payload.len();
+    sack(&mut p, high, &[(probe.seq, end)]);
+    assert_eq!(p.us.stats().dsacks_received, 1);
+    assert!(!cut_after_episode(&mut p, high));
+    assert_eq!(p.us.stats().tlp_repairs, 0);
+}
+
+/// Without SACK: the original's ACK was only late, and the probe then
+/// draws a plain duplicate ACK at the episode's end: no loss either.
+#[test]
+fn a_duplicate_ack_at_the_end_of_the_episode_cuts_nothing() {
+    let (mut p, high, _) = probed(Config {
+        sack: false,
+        ..Config::default()
+    });
+    sack(&mut p, high, &[]);
+    sack(&mut p, high, &[]);
+    assert!(!cut_after_episode(&mut p, high));
+    assert_eq!(p.us.stats().tlp_repairs, 0);
 }
