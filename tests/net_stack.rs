@@ -498,6 +498,70 @@ fn an_icmpv6_error_of_an_unknown_type_reaches_the_socket_it_quotes() {
     });
 }
 
+/// RFC 1122 3.2.2.5 (SHOULD; Linux does it): a datagram for us whose IP
+/// options are malformed is dropped with a parameter problem (code 0) to
+/// its sender, pointing at the octet at fault, which reaches the sender's
+/// socket; to a broadcast address, silently. Well-formed options (router
+/// alert) are taken.
+#[test]
+fn malformed_ip_options_draw_a_parameter_problem() {
+    use mirage::net::ip::IcmpErrorKind;
+    use mirage::net::udp::SendError;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let socket = a.udp().bind(5000).unwrap();
+        let at_b = collect(b, 7).await;
+        // From A's port 5000 to B's port 7, "hi", behind the 4 bytes of
+        // `options` (IHL 6).
+        let send = |dst: &str, options: [u8; 4]| {
+            let udp = [0x13, 0x88, 0, 7, 0, 10, 0, 0, b'h', b'i'];
+            let repr = v4_whole("10.0.0.1", dst, ipv4::Protocol::Udp, udp.len());
+            let mut packet = vec![0u8; repr.buffer_len() + 4];
+            repr.emit(&mut ipv4::Packet::new_unchecked(&mut packet[..]));
+            packet[24..].copy_from_slice(&udp);
+            packet[20..24].copy_from_slice(&options);
+            let mut p = ipv4::Packet::new_unchecked(&mut packet[..]);
+            p.set_header_len(24);
+            p.set_total_len(34);
+            p.fill_checksum();
+            let mac = if dst == "10.0.0.255" {
+                MacAddr::BROADCAST
+            } else {
+                b.ethernet().mac()
+            };
+            a.ethernet()
+                .send(mac, EtherType::Ipv4, packet.len(), |buf| {
+                    buf[..packet.len()].copy_from_slice(&packet);
+                    packet.len()
+                })
+                .unwrap();
+        };
+        // Record route (7) with a length of 1: the length octet (21).
+        send("10.0.0.2", [7, 1, 0, 0]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.icmpv4().stats().param_problems_sent, 1);
+        assert_eq!(a.icmpv4().stats().param_problem_received, 1);
+        assert_eq!(
+            socket.take_error(),
+            Some(SendError {
+                kind: IcmpErrorKind::ParameterProblem,
+                dst: Some((v4("10.0.0.2"), 7)),
+            })
+        );
+        // To the broadcast address: dropped without a word.
+        send("10.0.0.255", [7, 1, 0, 0]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(b.icmpv4().stats().param_problems_sent, 1);
+        assert!(at_b.borrow().is_empty(), "none delivered");
+        // The router alert option (148, length 4) is fine.
+        send("10.0.0.2", [148, 4, 0, 0]);
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1);
+        assert_eq!(b.icmpv4().stats().param_problems_sent, 1);
+    });
+}
+
 #[test]
 fn an_unknown_protocol_is_reported_over_both_families() {
     // RFC 1122 3.2.2.1: protocol unreachable over IPv4; RFC 8200 4:

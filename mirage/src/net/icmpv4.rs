@@ -58,6 +58,8 @@ pub struct Icmpv4Stats {
     pub unreachable_received: u64,
     /// Time-exceeded messages sent (fragment reassembly time exceeded).
     pub time_exceeded_sent: u64,
+    /// Parameter problems sent (malformed options in a datagram for us).
+    pub param_problems_sent: u64,
     /// Time-exceeded messages received (and passed up).
     pub time_exceeded_received: u64,
     /// Parameter-problem messages received (and passed up).
@@ -320,6 +322,32 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
         })?;
         if sent {
             self.state.borrow_mut().stats.time_exceeded_sent += 1;
+        }
+        Ok(())
+    }
+
+    /// Reports to the sender of a datagram for us whose options were
+    /// malformed that it was dropped: parameter problem, code 0, pointing
+    /// at the octet `pointer` of `first`, its header and first 8 data
+    /// bytes as received (what [`crate::net::ipv4::Ipv4::take_bad_options`]
+    /// returns; RFC 1122 section 3.2.2.5). Within the rate limit; when,
+    /// as for [`Icmpv4::port_unreachable`].
+    pub fn parameter_problem(&self, first: &[u8], pointer: u8) -> Result<(), IpError> {
+        use crate::net::wire::ipv4;
+        if first.len() < ipv4::HEADER_LEN {
+            return Ok(());
+        }
+        let header = ipv4::Packet::new_unchecked(first);
+        let (src, dst) = (header.src_addr(), header.dst_addr());
+        let sent = self.send_error(IpAddr::V4(src), IpAddr::V4(dst), first, |quoted| {
+            Repr::ParamProblem {
+                code: 0,
+                pointer,
+                quoted,
+            }
+        })?;
+        if sent {
+            self.state.borrow_mut().stats.param_problems_sent += 1;
         }
         Ok(())
     }

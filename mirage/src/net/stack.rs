@@ -393,6 +393,11 @@ impl<N: Network, C: Mclock> DirectStack<N, C> {
                 log::debug!(target: "icmpv4", "time exceeded: {e}");
             }
         }
+        for (first, pointer) in self.ipv4.take_bad_options() {
+            if let Err(e) = self.icmpv4.parameter_problem(&first, pointer) {
+                log::debug!(target: "icmpv4", "parameter problem: {e}");
+            }
+        }
         if self.ip.ipv6_enabled()
             && let Err(e) = self.ipv6.poll()
         {
