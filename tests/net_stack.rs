@@ -396,6 +396,29 @@ fn closed_ports_are_reported_by_icmpv6_within_a_rate_limit() {
     });
 }
 
+/// Destination port 0 is reserved and no listener can have it: a write to
+/// it is `InvalidArgument` on every path, and nothing goes (as Linux's
+/// `EINVAL`, which the socket stack reports the same way).
+#[test]
+fn udp_to_port_0_is_refused_on_every_path() {
+    use mirage::net::udp::UdpError;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let socket = a.udp().bind(5353).unwrap();
+        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+            let refused = Err(UdpError::InvalidArgument);
+            assert_eq!(a.udp().write(None, dst, 0, b"x").await, refused);
+            assert_eq!(a.udp().write(Some(5353), dst, 0, b"x").await, refused);
+            assert_eq!(a.udp().write_dscp(None, dst, 0, 10, b"x").await, refused);
+            assert_eq!(socket.send_to(b"x", dst, 0).await, refused);
+        }
+        sleep_ns(SEC / 10).await;
+        assert_eq!(a.udp().stats().sent, 0);
+        assert_eq!(b.udp().stats().no_listener, 0);
+    });
+}
+
 /// RFC 1122 4.1.3.3: UDP passes the ICMP errors it receives to the
 /// application. A socket that sent to a closed port learns it from
 /// `take_error` (the port unreachable, with the datagram's destination),

@@ -66,7 +66,8 @@ pub enum UdpError {
     /// The socket's stack is gone.
     Closed,
     /// An argument out of its range: a DiffServ codepoint above 63
-    /// ([`Udp::write_dscp`]).
+    /// ([`Udp::write_dscp`]), or destination port 0 (reserved; no
+    /// listener can have it: Linux's `EINVAL`).
     InvalidArgument,
 }
 
@@ -103,7 +104,8 @@ pub trait Udp {
 
     /// Sends `data` to `dst:dst_port` from `src_port` (an ephemeral port
     /// when `None` or 0). An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the
-    /// IPv4 host, on both stacks.
+    /// IPv4 host, on both stacks. Destination port 0 is
+    /// [`UdpError::InvalidArgument`] (nothing is sent).
     async fn write(
         &self,
         src_port: Option<u16>,
@@ -348,7 +350,7 @@ impl<I: Ip> DirectUdp<I> {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<bool, UdpError> {
-        if dscp > MAX_DSCP {
+        if dscp > MAX_DSCP || dst_port == 0 {
             return Err(UdpError::InvalidArgument);
         }
         if len > MAX_PAYLOAD {
@@ -569,6 +571,9 @@ impl<I: Ip> Udp for DirectUdp<I> {
         dst_port: u16,
         data: &[u8],
     ) -> Result<(), UdpError> {
+        if dst_port == 0 {
+            return Err(UdpError::InvalidArgument);
+        }
         // (An IPv4-mapped address is the IPv4 host, as to the socket
         // stack's dual-stack sockets: it must not go on the wire.)
         let dst = dst.to_canonical();
@@ -595,7 +600,7 @@ impl<I: Ip> Udp for DirectUdp<I> {
         data: &[u8],
     ) -> Result<(), UdpError> {
         // (As `write`.)
-        if dscp > MAX_DSCP {
+        if dscp > MAX_DSCP || dst_port == 0 {
             return Err(UdpError::InvalidArgument);
         }
         let dst = dst.to_canonical();

@@ -342,6 +342,10 @@ impl SocketUdp {
         dst_port: u16,
         dscp: u8,
     ) -> Result<(), UdpError> {
+        // (Port 0: the kernel's `EINVAL`, told before any system call.)
+        if dst_port == 0 {
+            return Err(UdpError::InvalidArgument);
+        }
         self.check_send(dst, data.len())?;
         let socket = sockets.for_dst(dst);
         // (IPv4 addresses go IPv4-mapped through a dual-stack socket only.)
@@ -407,7 +411,7 @@ impl Udp for SocketUdp {
         dscp: u8,
         data: &[u8],
     ) -> Result<(), UdpError> {
-        if dscp > crate::net::ip::MAX_DSCP {
+        if dscp > crate::net::ip::MAX_DSCP || dst_port == 0 {
             return Err(UdpError::InvalidArgument);
         }
         match src_port {
@@ -1963,6 +1967,13 @@ mod tests {
                     .await
                     .unwrap();
                 let r = udp.write_dscp(None, dst, port, 64, b"no").await;
+                assert_eq!(r, Err(UdpError::InvalidArgument));
+                // Port 0, on every path (Linux's EINVAL, told first).
+                let r = udp.write(None, dst, 0, b"no").await;
+                assert_eq!(r, Err(UdpError::InvalidArgument));
+                let r = udp.write(Some(port), dst, 0, b"no").await;
+                assert_eq!(r, Err(UdpError::InvalidArgument));
+                let r = socket.send_to(b"no", dst, 0).await;
                 assert_eq!(r, Err(UdpError::InvalidArgument));
                 for (data, tos) in [(&b"ef"[..], 0xb8), (b"be", 0), (b"af11", 0x28)] {
                     let (n, meta) = socket.recv_from(&mut buf).await.unwrap();
