@@ -548,11 +548,9 @@ fn malformed_ip_options_draw_a_parameter_problem() {
             p.set_header_len(24);
             p.set_total_len(34);
             p.fill_checksum();
-            let mac = if dst == "10.0.0.255" {
-                MacAddr::BROADCAST
-            } else {
-                b.ethernet().mac()
-            };
+            // (The subnet's broadcast address in a frame to B alone: only
+            // the IP destination tells it.)
+            let mac = b.ethernet().mac();
             a.ethernet()
                 .send(mac, EtherType::Ipv4, packet.len(), |buf| {
                     buf[..packet.len()].copy_from_slice(&packet);

@@ -408,9 +408,13 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 // RFC 1122 section 3.2.2.5 (SHOULD; Linux does): the
                 // header and 8 bytes of the datagram, for the ICMP layer
                 // (not about a broadcast or multicast).
+                let dst = repr.dst_addr;
                 let to_one = !link_multicast
-                    && !repr.dst_addr.is_broadcast()
-                    && !repr.dst_addr.is_multicast();
+                    && !dst.is_broadcast()
+                    && !dst.is_multicast()
+                    && state
+                        .config
+                        .is_none_or(|c| dst != subnet_broadcast(&c.address));
                 if to_one && state.bad_options.len() < MAX_TIMED_OUT {
                     let end = total.min(usize::from(view.header_len()) + QUOTED_DATA);
                     state.bad_options.push((packet[..end].to_vec(), at as u8));
