@@ -19,6 +19,17 @@ use alloc::vec::Vec;
 use core::net::IpAddr;
 use core::task::Waker;
 
+/// What a spurious retransmission timeout undoes (see `Conn::rto_undo`).
+#[derive(Debug, Clone)]
+pub(crate) struct RtoUndo {
+    /// Our timestamp clock at the timeout: the retransmissions carry it or
+    /// later, so an acknowledgment that echoes an earlier one answers a
+    /// segment sent before the timeout.
+    pub(crate) tsval: u32,
+    /// The congestion state before the timeout cut it.
+    pub(crate) cc: Congestion,
+}
+
 /// Who holds a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Owner {
@@ -146,6 +157,10 @@ pub(crate) struct Conn {
     /// back, until it is acknowledged: no loss recovery starts before
     /// (RFC 6675 section 5.1's `RecoveryPoint`, RFC 6582's `recover`).
     pub(crate) rto_recover: Option<SeqNumber>,
+    /// After the first retransmission timeout of a stall, with timestamps:
+    /// what Eifel (RFC 3522, RFC 4015) restores if the timeout proves
+    /// spurious. Boxed: rare, and the control block stays small.
+    pub(crate) rto_undo: Option<alloc::boxed::Box<RtoUndo>>,
 
     // Timers (absolute deadlines, ns).
     pub(crate) rto_at: Option<u64>,
@@ -334,6 +349,7 @@ impl Conn {
             sb: Scoreboard::default(),
             rxt_mark: None,
             rto_recover: None,
+            rto_undo: None,
             rto_at: None,
             delack_at: None,
             persist_at: None,
@@ -448,6 +464,7 @@ impl Conn {
             sb,
             rxt_mark,
             rto_recover,
+            rto_undo,
             rto_at,
             delack_at,
             persist_at,
@@ -540,6 +557,7 @@ impl Conn {
         sb.clear();
         *rxt_mark = None;
         *rto_recover = None;
+        *rto_undo = None;
         *rto_at = None;
         *delack_at = None;
         *persist_at = None;

@@ -332,6 +332,10 @@ pub struct Stats {
     /// Duplicate data received and reported to the peer in a D-SACK block
     /// (RFC 2883; with SACK only).
     pub dsacks_sent: u64,
+    /// Retransmission timeouts found spurious by Eifel (RFC 3522: the
+    /// first acknowledgment after one echoed an older timestamp): the
+    /// congestion state was restored (RFC 4015).
+    pub spurious_timeouts: u64,
     /// Tail loss probes that repaired a loss (RFC 8985 section 7.4: the
     /// acknowledgment passed the probe's episode without a D-SACK or
     /// duplicate showing the original arrived): the window was cut.

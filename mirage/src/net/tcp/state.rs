@@ -445,6 +445,9 @@ impl Conn {
         if self.tlp_episode.is_some() {
             self.tlp_episode_ack(seg, dsack, sacked_more, ctx);
         }
+        if ack > self.snd_una && self.rto_undo.is_some() {
+            self.eifel(seg, ctx);
+        }
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
             // The window grows only while it is used: with at least half
@@ -686,6 +689,32 @@ impl Conn {
             self.ecn_window_reduced();
         } else if ack == high && ack == self.snd_una && !sacked_more && seg.payload.is_empty() {
             self.tlp_episode = None;
+        }
+    }
+
+    /// The first acknowledgment of new data after a retransmission timeout
+    /// (with timestamps): Eifel detection (RFC 3522). If it echoes a
+    /// timestamp older than the timeout, it answers a segment sent before
+    /// the timeout: the timeout was spurious (a delay, not a loss). Then
+    /// the response (RFC 4015, as Linux's undo): the congestion state goes
+    /// back to what it was before the timeout, and sending resumes with
+    /// new data rather than the rest of the flight, which the peer holds.
+    /// Either way the detection is over.
+    #[inline(never)]
+    fn eifel(&mut self, seg: &Repr, ctx: &mut Ctx) {
+        let Some(undo) = self.rto_undo.take() else {
+            return;
+        };
+        let spurious = seg
+            .options
+            .timestamp
+            .is_some_and(|(_, ecr)| (ecr.wrapping_sub(undo.tsval) as i32) < 0);
+        if spurious {
+            ctx.stats.spurious_timeouts += 1;
+            self.cc = undo.cc;
+            self.rto_recover = None;
+            self.snd_nxt = self.snd_max;
+            self.high_rxt = self.snd_max;
         }
     }
 

@@ -272,7 +272,7 @@ impl TimerQueue {
 use super::Stats;
 use super::TcpError;
 use super::config::Config;
-use super::conn::Conn;
+use super::conn::{Conn, RtoUndo};
 use super::state::State;
 
 impl Conn {
@@ -495,6 +495,14 @@ impl Conn {
         if syn {
             self.snd_nxt = self.iss;
         } else {
+            // Eifel (RFC 3522): the first timeout of a stall may prove
+            // spurious (a delay, not a loss); then what it cuts comes back.
+            self.rto_undo = (self.ts_ok && self.retries == 1).then(|| {
+                alloc::boxed::Box::new(RtoUndo {
+                    tsval: self.ts_now(now),
+                    cc: self.cc.clone(),
+                })
+            });
             self.cc.on_rto(self.flight());
             self.ecn_window_reduced();
             self.rewind_flight();

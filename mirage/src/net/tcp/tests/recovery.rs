@@ -5,6 +5,7 @@
 use super::harness::*;
 use crate::net::tcp::Config;
 use crate::net::wire::tcp::{Flags, SeqNumber};
+use alloc::vec::Vec;
 
 #[test]
 fn limited_transmit_sends_a_new_segment_per_duplicate() {
@@ -175,4 +176,68 @@ fn a_duplicate_ack_at_the_end_of_the_episode_cuts_nothing() {
     sack(&mut p, high, &[]);
     assert!(!cut_after_episode(&mut p, high));
     assert_eq!(p.us.stats().tlp_repairs, 0);
+}
+
+/// Four segments sent, none acknowledged: the retransmission timeout
+/// resends the first with the window cut to one segment. Returns the
+/// peer, the flight, the window before, and the retransmission.
+fn timed_out() -> (Peer, Vec<Seg>, crate::net::tcp::ConnInfo, Seg) {
+    let (mut p, first) = sending(4);
+    assert_eq!(first.len(), 4);
+    let before = p.us.info(p.id).unwrap();
+    // (The tail loss probe goes first; the timeout runs from it.)
+    let probe = p.wait(before.rto_ns / 2);
+    assert_eq!(probe.len(), 1, "{probe:?}");
+    assert_eq!(probe[0].seq, first[3].seq, "the probe: the last segment");
+    let out = p.wait(before.rto_ns);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].seq, first[0].seq, "the first segment again");
+    assert_eq!(p.us.stats().timeouts, 1);
+    assert!(p.us.info(p.id).unwrap().cwnd < before.cwnd);
+    (p, first, before, out[0].clone())
+}
+
+/// The peer's ACK of the first segment, echoing the timestamp `ecr`.
+fn ack_first(p: &mut Peer, first: &[Seg], ecr: u32) -> Vec<Seg> {
+    let mut ack = p.seg(Flags::ACK, b"");
+    ack.ack = first[0].seq + SEG;
+    ack.options.timestamp = Some((p.ts, ecr));
+    p.deliver(&ack)
+}
+
+/// Eifel (RFC 3522 detection, RFC 4015 response): the first ACK after a
+/// retransmission timeout echoes the timestamp of the original
+/// transmission, so the timeout was spurious (the ACK was late, not the
+/// data lost): the window comes back, and the rest of the flight, which
+/// the peer holds, is not sent again.
+#[test]
+fn a_spurious_timeout_found_by_its_timestamps_is_undone() {
+    let (mut p, first, before, _) = timed_out();
+    let original = first[0].options.timestamp.unwrap().0;
+    let out = ack_first(&mut p, &first, original);
+    assert_eq!(p.us.stats().spurious_timeouts, 1);
+    let after = p.us.info(p.id).unwrap();
+    assert_eq!((after.cwnd, after.ssthresh), (before.cwnd, before.ssthresh));
+    assert!(
+        out.iter().all(|s| s.seq >= first[3].seq + SEG),
+        "no resend: {out:?}"
+    );
+    // The peer acknowledges the rest: nothing more was resent (the probe
+    // and the timeout's retransmission only).
+    sack(&mut p, first[3].seq + SEG, &[]);
+    assert_eq!(p.us.stats().retransmitted, 2);
+}
+
+/// The first ACK after the timeout echoes the retransmission's timestamp:
+/// the original was lost, the timeout genuine, and nothing is undone.
+#[test]
+fn a_timeout_answered_by_the_retransmission_stands() {
+    let (mut p, first, before, resent) = timed_out();
+    let out = ack_first(&mut p, &first, resent.options.timestamp.unwrap().0);
+    assert_eq!(p.us.stats().spurious_timeouts, 0);
+    assert!(p.us.info(p.id).unwrap().cwnd < before.cwnd);
+    assert!(
+        out.iter().any(|s| s.seq == first[1].seq),
+        "the flight resent: {out:?}"
+    );
 }
