@@ -19,14 +19,15 @@ use alloc::vec::Vec;
 use core::net::IpAddr;
 use core::task::Waker;
 
-/// What a spurious retransmission timeout undoes (see `Conn::rto_undo`).
+/// What a spurious retransmission undoes (see `Conn::undo`).
 #[derive(Debug, Clone)]
-pub(crate) struct RtoUndo {
-    /// Our timestamp clock at the timeout: the retransmissions carry it or
-    /// later, so an acknowledgment that echoes an earlier one answers a
-    /// segment sent before the timeout.
+pub(crate) struct Undo {
+    /// Our timestamp clock at the retransmission (a timeout's, or a fast
+    /// retransmit's): the retransmissions carry it or later, so an
+    /// acknowledgment that echoes an earlier one answers a segment sent
+    /// before.
     pub(crate) tsval: u32,
-    /// The congestion state before the timeout cut it.
+    /// The congestion state before the loss response cut it.
     pub(crate) cc: Congestion,
 }
 
@@ -157,10 +158,11 @@ pub(crate) struct Conn {
     /// back, until it is acknowledged: no loss recovery starts before
     /// (RFC 6675 section 5.1's `RecoveryPoint`, RFC 6582's `recover`).
     pub(crate) rto_recover: Option<SeqNumber>,
-    /// After the first retransmission timeout of a stall, with timestamps:
-    /// what Eifel (RFC 3522, RFC 4015) restores if the timeout proves
-    /// spurious. Boxed: rare, and the control block stays small.
-    pub(crate) rto_undo: Option<alloc::boxed::Box<RtoUndo>>,
+    /// After a fast retransmit or the first retransmission timeout of a
+    /// stall, with timestamps: what Eifel (RFC 3522, RFC 4015) restores if
+    /// the retransmission proves spurious. Boxed: rare, and the control
+    /// block stays small.
+    pub(crate) undo: Option<alloc::boxed::Box<Undo>>,
 
     // Timers (absolute deadlines, ns).
     pub(crate) rto_at: Option<u64>,
@@ -349,7 +351,7 @@ impl Conn {
             sb: Scoreboard::default(),
             rxt_mark: None,
             rto_recover: None,
-            rto_undo: None,
+            undo: None,
             rto_at: None,
             delack_at: None,
             persist_at: None,
@@ -464,7 +466,7 @@ impl Conn {
             sb,
             rxt_mark,
             rto_recover,
-            rto_undo,
+            undo,
             rto_at,
             delack_at,
             persist_at,
@@ -557,7 +559,7 @@ impl Conn {
         sb.clear();
         *rxt_mark = None;
         *rto_recover = None;
-        *rto_undo = None;
+        *undo = None;
         *rto_at = None;
         *delack_at = None;
         *persist_at = None;

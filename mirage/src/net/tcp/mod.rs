@@ -336,6 +336,10 @@ pub struct Stats {
     /// first acknowledgment after one echoed an older timestamp): the
     /// congestion state was restored (RFC 4015).
     pub spurious_timeouts: u64,
+    /// Fast retransmits found spurious by Eifel (the segment was late, not
+    /// lost: reordering): the congestion state was restored and recovery
+    /// ended.
+    pub spurious_fast_retransmits: u64,
     /// Tail loss probes that repaired a loss (RFC 8985 section 7.4: the
     /// acknowledgment passed the probe's episode without a D-SACK or
     /// duplicate showing the original arrived): the window was cut.

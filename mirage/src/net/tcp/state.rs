@@ -20,7 +20,7 @@
 use super::Stats;
 use super::TcpError;
 use super::config::Config;
-use super::conn::{Conn, Owner};
+use super::conn::{Conn, Owner, Undo};
 use crate::net::wire::tcp::{Options, Repr, SeqNumber};
 
 /// A connection's state (RFC 9293 section 3.3.2).
@@ -445,7 +445,7 @@ impl Conn {
         if self.tlp_episode.is_some() {
             self.tlp_episode_ack(seg, dsack, sacked_more, ctx);
         }
-        if ack > self.snd_una && self.rto_undo.is_some() {
+        if ack > self.snd_una && self.undo.is_some() {
             self.eifel(seg, ctx);
         }
         if ack > self.snd_una {
@@ -577,7 +577,7 @@ impl Conn {
                     .lost_edge(self.mss)
                     .is_some_and(|edge| self.snd_una < edge);
             if lost || self.dupacks as usize >= self.dupack_threshold() {
-                self.enter_recovery(ctx);
+                self.enter_recovery(now, ctx);
             }
         }
 
@@ -692,34 +692,54 @@ impl Conn {
         }
     }
 
-    /// The first acknowledgment of new data after a retransmission timeout
-    /// (with timestamps): Eifel detection (RFC 3522). If it echoes a
-    /// timestamp older than the timeout, it answers a segment sent before
-    /// the timeout: the timeout was spurious (a delay, not a loss). Then
-    /// the response (RFC 4015, as Linux's undo): the congestion state goes
-    /// back to what it was before the timeout, and sending resumes with
-    /// new data rather than the rest of the flight, which the peer holds.
+    /// What Eifel restores if the retransmission about to follow proves
+    /// spurious: with timestamps only.
+    #[cold]
+    pub(crate) fn undo_point(&self, now: u64) -> Option<alloc::boxed::Box<Undo>> {
+        self.ts_ok.then(|| {
+            alloc::boxed::Box::new(Undo {
+                tsval: self.ts_now(now),
+                cc: self.cc.clone(),
+            })
+        })
+    }
+
+    /// The first acknowledgment of new data after a fast retransmit or a
+    /// retransmission timeout (with timestamps): Eifel detection (RFC
+    /// 3522). If it echoes a timestamp older than the retransmission, it
+    /// answers the original transmission: the retransmission was spurious
+    /// (a reordering or a delay, not a loss). Then the response (RFC 4015,
+    /// as Linux's undo): the congestion state goes back to what it was
+    /// before, recovery ends, and after a timeout sending resumes with new
+    /// data rather than the rest of the flight, which the peer holds.
     /// Either way the detection is over.
     #[inline(never)]
     fn eifel(&mut self, seg: &Repr, ctx: &mut Ctx) {
-        let Some(undo) = self.rto_undo.take() else {
+        let Some(undo) = self.undo.take() else {
             return;
         };
         let spurious = seg
             .options
             .timestamp
             .is_some_and(|(_, ecr)| (ecr.wrapping_sub(undo.tsval) as i32) < 0);
-        if spurious {
+        if !spurious {
+            return;
+        }
+        self.cc = undo.cc;
+        if self.rto_recover.take().is_some() {
             ctx.stats.spurious_timeouts += 1;
-            self.cc = undo.cc;
-            self.rto_recover = None;
             self.snd_nxt = self.snd_max;
             self.high_rxt = self.snd_max;
+        }
+        if self.recovery.take().is_some() {
+            ctx.stats.spurious_fast_retransmits += 1;
+            self.dupacks = 0;
+            self.rexmit_now = false;
         }
     }
 
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
-    fn enter_recovery(&mut self, ctx: &mut Ctx) {
+    fn enter_recovery(&mut self, now: u64, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
         self.tlp_at = None;
         self.tlp_now = false;
@@ -729,6 +749,7 @@ impl Conn {
             ctx.stats.sack_recoveries += 1;
         }
         self.recovery = Some(self.snd_max);
+        self.undo = self.undo_point(now);
         // The flight without what Limited Transmit sent beyond the window
         // (RFC 5681 section 3.2 step 2: it MUST NOT count).
         if self.ecn_loss_reduces() {

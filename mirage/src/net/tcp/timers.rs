@@ -272,7 +272,7 @@ impl TimerQueue {
 use super::Stats;
 use super::TcpError;
 use super::config::Config;
-use super::conn::{Conn, RtoUndo};
+use super::conn::Conn;
 use super::state::State;
 
 impl Conn {
@@ -497,12 +497,7 @@ impl Conn {
         } else {
             // Eifel (RFC 3522): the first timeout of a stall may prove
             // spurious (a delay, not a loss); then what it cuts comes back.
-            self.rto_undo = (self.ts_ok && self.retries == 1).then(|| {
-                alloc::boxed::Box::new(RtoUndo {
-                    tsval: self.ts_now(now),
-                    cc: self.cc.clone(),
-                })
-            });
+            self.undo = (self.retries == 1).then(|| self.undo_point(now)).flatten();
             self.cc.on_rto(self.flight());
             self.ecn_window_reduced();
             self.rewind_flight();

@@ -241,3 +241,50 @@ fn a_timeout_answered_by_the_retransmission_stands() {
         "the flight resent: {out:?}"
     );
 }
+
+/// A flight of 40 in recovery after the first segment was reported
+/// missing 5 ms after it was sent: the peer, the flight, the window
+/// before, and the cumulative ACK of the flight still to deliver.
+fn fast_retransmitted() -> (Peer, Vec<Seg>, crate::net::tcp::ConnInfo, Seg) {
+    let (mut p, first) = sending(40);
+    let before = p.us.info(p.id).unwrap();
+    // (Later than the original on our timestamp clock, 1 ms a tick.)
+    p.now += 5 * MS;
+    into_recovery(&mut p, &first);
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    assert!(p.us.info(p.id).unwrap().cwnd < before.cwnd);
+    let mut ack = p.seg(Flags::ACK, b"");
+    ack.ack = first[0].seq + first.len() * SEG;
+    (p, first, before, ack)
+}
+
+/// Eifel for a fast retransmit (RFC 3522 covers both kinds): the segment
+/// the duplicates reported missing was only late (reordered), and the ACK
+/// that covers it echoes its original timestamp: recovery ends and the
+/// window comes back (RFC 4015).
+#[test]
+fn a_fast_retransmit_that_timestamps_show_spurious_is_undone() {
+    let (mut p, first, before, mut ack) = fast_retransmitted();
+    ack.options.timestamp = Some((p.ts, first[0].options.timestamp.unwrap().0));
+    p.deliver(&ack);
+    assert_eq!(p.us.stats().spurious_fast_retransmits, 1);
+    let after = p.us.info(p.id).unwrap();
+    assert_eq!(after.ssthresh, before.ssthresh);
+    assert!(
+        after.cwnd >= before.cwnd,
+        "{} < {}",
+        after.cwnd,
+        before.cwnd
+    );
+}
+
+/// The ACK echoes the retransmission's timestamp: the loss was real.
+#[test]
+fn a_fast_retransmit_answered_by_the_retransmission_stands() {
+    let (mut p, _, before, mut ack) = fast_retransmitted();
+    let resent = p.ts_echo;
+    ack.options.timestamp = Some((p.ts, resent));
+    p.deliver(&ack);
+    assert_eq!(p.us.stats().spurious_fast_retransmits, 0);
+    assert!(p.us.info(p.id).unwrap().ssthresh < before.ssthresh);
+}
