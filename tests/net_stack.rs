@@ -484,14 +484,17 @@ fn an_icmpv6_error_of_an_unknown_type_reaches_the_socket_it_quotes() {
         let mut icmp = vec![100, 7, 0, 0, 0, 0, 0, 0];
         icmp.extend_from_slice(&quoted);
         icmpv6::Packet::new_unchecked(&mut icmp[..]).fill_checksum(theirs, ours);
-        raw_v6_hops(
-            b.ethernet(),
-            a.ethernet().mac(),
-            (theirs, ours),
-            ipv6::NextHeader::Icmpv6,
-            64,
-            &icmp,
-        );
+        let send = |icmp: &[u8]| {
+            raw_v6_hops(
+                b.ethernet(),
+                a.ethernet().mac(),
+                (theirs, ours),
+                ipv6::NextHeader::Icmpv6,
+                64,
+                icmp,
+            )
+        };
+        send(&icmp);
         sleep_ns(SEC / 10).await;
         assert_eq!(
             socket.take_error(),
@@ -507,14 +510,7 @@ fn an_icmpv6_error_of_an_unknown_type_reaches_the_socket_it_quotes() {
         assert_eq!((stats.errors_received, stats.unknown_type), (1, 0));
         // With a wrong checksum: dropped, counted as malformed.
         icmp[1] = 8;
-        raw_v6_hops(
-            b.ethernet(),
-            a.ethernet().mac(),
-            (theirs, ours),
-            ipv6::NextHeader::Icmpv6,
-            64,
-            &icmp,
-        );
+        send(&icmp);
         sleep_ns(SEC / 10).await;
         assert_eq!(socket.take_error(), None);
         assert_eq!(a.ipv6().stats().malformed, stats.malformed + 1);

@@ -573,6 +573,23 @@ fn packet_socket(index: i32, proto: u16) -> (OwnedFd, libc::sockaddr_ll) {
     (fd, addr)
 }
 
+/// The devices of a guest with one net device, handle 1, on `fd` (MTU
+/// 1500, MAC 02:00:00:00:00:01).
+fn one_tap(fd: OwnedFd) -> Attached {
+    Attached {
+        manifest: Vec::new(),
+        nets: vec![(
+            1,
+            crate::devices::Tap {
+                fd,
+                mtu: 1500,
+                mac: [2, 0, 0, 0, 0, 1],
+            },
+        )],
+        blocks: Vec::new(),
+    }
+}
+
 #[test]
 fn net_write_poll_read_over_a_tap() {
     let tap = match TapGuard::new() {
@@ -629,18 +646,7 @@ fn net_write_poll_read_over_a_tap() {
         )
     };
     assert_eq!(sent, 64, "sendto: {}", std::io::Error::last_os_error());
-    let d = Attached {
-        manifest: Vec::new(),
-        nets: vec![(
-            1,
-            crate::devices::Tap {
-                fd: tap_fd,
-                mtu: 1500,
-                mac: [2, 0, 0, 0, 0, 1],
-            },
-        )],
-        blocks: Vec::new(),
-    };
+    let d = one_tap(tap_fd);
     assert_eq!(run(&mut vm, &Hypercalls::new(&d).unwrap()).unwrap(), 0);
     let m = vm.memory();
     let at = |a: u32| u64::from(a);
@@ -706,18 +712,7 @@ fn net_write_failures_are_the_guests_to_handle() {
         .status()
         .unwrap();
     assert!(down.success());
-    let d = Attached {
-        manifest: Vec::new(),
-        nets: vec![(
-            1,
-            crate::devices::Tap {
-                fd: tap_fd,
-                mtu: 1500,
-                mac: [2, 0, 0, 0, 0, 1],
-            },
-        )],
-        blocks: Vec::new(),
-    };
+    let d = one_tap(tap_fd);
     assert_eq!(run(&mut vm, &Hypercalls::new(&d).unwrap()).unwrap(), 0);
     let m = vm.memory();
     let ret = |a: u32| m.read_i32(u64::from(a) + 24).unwrap();

@@ -333,6 +333,17 @@ fn first_block(out: &[Seg]) -> Option<(SeqNumber, SeqNumber)> {
     out.last()?.options.sack_blocks().first().copied()
 }
 
+/// The peer sends 100 bytes, then the same again: where they start, and
+/// what we answered the second time.
+fn twice(p: &mut Peer) -> (SeqNumber, Vec<Seg>) {
+    let first = p.seq;
+    p.send(Flags::ACK | Flags::PSH, &[1u8; 100]);
+    p.wait(0);
+    let mut again = p.seg(Flags::ACK | Flags::PSH, &[1u8; 100]);
+    again.seq = first;
+    (first, p.deliver(&again))
+}
+
 /// RFC 2883: data received twice is reported once, in a D-SACK block that
 /// comes first in the next segment's SACK option. A whole segment below
 /// `RCV.NXT` (a needless retransmission: the peer lost our ACK), then the
@@ -340,13 +351,8 @@ fn first_block(out: &[Seg]) -> Option<(SeqNumber, SeqNumber)> {
 #[test]
 fn data_received_twice_is_reported_once_in_a_dsack_block() {
     let mut p = Peer::passive(Config::default());
-    let first = p.seq;
-    p.send(Flags::ACK | Flags::PSH, &[1u8; 100]);
-    p.wait(0);
     // The same 100 bytes again: an immediate ACK with the D-SACK block.
-    let mut again = p.seg(Flags::ACK | Flags::PSH, &[1u8; 100]);
-    again.seq = first;
-    let out = p.deliver(&again);
+    let (first, out) = twice(&mut p);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].ack, first + 100);
     assert_eq!(out[0].options.sack_blocks(), &[(first, first + 100)]);
@@ -396,12 +402,7 @@ fn without_sack_a_duplicate_draws_a_plain_ack() {
         sack: false,
         ..Config::default()
     });
-    let first = p.seq;
-    p.send(Flags::ACK | Flags::PSH, &[1u8; 100]);
-    p.wait(0);
-    let mut again = p.seg(Flags::ACK | Flags::PSH, &[1u8; 100]);
-    again.seq = first;
-    let out = p.deliver(&again);
+    let (_, out) = twice(&mut p);
     assert_eq!(out.len(), 1);
     assert!(out[0].options.sack_blocks().is_empty());
     assert_eq!(p.us.stats().dsacks_sent, 0);
