@@ -755,6 +755,32 @@ fn v4_whole(src: &str, dst: &str, protocol: ipv4::Protocol, payload_len: usize) 
     }
 }
 
+/// RFC 1122 3.3.6: the old broadcast form with a host part of 0 (the
+/// subnet's network address, 10.0.0.0/24 here) SHOULD be accepted as a
+/// broadcast, as Linux does: a UDP listener gets the datagram, and a port
+/// without one draws no port unreachable (no ICMP error about a
+/// broadcast).
+#[test]
+fn datagrams_to_the_subnets_network_address_are_broadcasts() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(2 * SEC).await;
+        let at_b = collect(b, 7).await;
+        let mac_b = b.ethernet().mac();
+        for port in [7u16, 8] {
+            let [hi, lo] = port.to_be_bytes();
+            let udp = [0x12, 0x34, hi, lo, 0, 10, 0, 0, b'h', b'i'];
+            let repr = v4_whole("10.0.0.1", "10.0.0.0", ipv4::Protocol::Udp, udp.len());
+            send_v4(a, mac_b, &repr, &udp);
+        }
+        sleep_ns(SEC / 10).await;
+        assert_eq!(at_b.borrow().len(), 1, "the listener's");
+        assert_eq!(at_b.borrow()[0].1, b"hi");
+        assert_eq!(b.icmpv4().stats().unreachable_sent, 0);
+        assert_eq!(b.ipv4().stats().not_for_us, 0);
+    });
+}
+
 #[test]
 fn datagrams_from_a_loopback_source_are_dropped() {
     // RFC 1122 3.2.1.3 (g): 127/8 must not appear outside a host, and a

@@ -315,13 +315,21 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         }
     }
 
-    /// Whether a packet to `dst` is for us.
+    /// Whether a packet to `dst` is for us: our address, the broadcast
+    /// addresses (limited, the subnet's, and the subnet's network address,
+    /// the old form with host part 0 that RFC 1122 3.3.6 says to accept,
+    /// as Linux does, but on /31 and /32 where it is a host), a multicast
+    /// group.
     fn accepts(&self, state: &State, dst: Ipv4Addr, protocol: u8) -> bool {
         if dst.is_broadcast() || dst.is_multicast() {
             return true;
         }
         match &state.config {
-            Some(c) => dst == c.address.address() || dst == subnet_broadcast(&c.address),
+            Some(c) => {
+                dst == c.address.address()
+                    || dst == subnet_broadcast(&c.address)
+                    || (dst == c.address.network() && c.address.len() < 31)
+            }
             // Unconfigured: only DHCP replies (which may be unicast to the
             // offered address) get through.
             None => state.dhcp.is_some() && protocol == protocol::UDP,
