@@ -532,27 +532,11 @@ fn malformed_ip_options_draw_a_parameter_problem() {
         let socket = a.udp().bind(5000).unwrap();
         let at_b = collect(b, 7).await;
         // From A's port 5000 to B's port 7, "hi", behind the 4 bytes of
-        // `options` (IHL 6).
+        // `options` (IHL 6). (The subnet's broadcast address goes in a
+        // frame to B alone: only the IP destination tells it.)
         let send = |dst: &str, options: [u8; 4]| {
             let udp = [0x13, 0x88, 0, 7, 0, 10, 0, 0, b'h', b'i'];
-            let repr = v4_whole("10.0.0.1", dst, ipv4::Protocol::Udp, udp.len());
-            let mut packet = vec![0u8; repr.buffer_len() + 4];
-            repr.emit(&mut ipv4::Packet::new_unchecked(&mut packet[..]));
-            packet[24..].copy_from_slice(&udp);
-            packet[20..24].copy_from_slice(&options);
-            let mut p = ipv4::Packet::new_unchecked(&mut packet[..]);
-            p.set_header_len(24);
-            p.set_total_len(34);
-            p.fill_checksum();
-            // (The subnet's broadcast address in a frame to B alone: only
-            // the IP destination tells it.)
-            let mac = b.ethernet().mac();
-            a.ethernet()
-                .send(mac, EtherType::Ipv4, packet.len(), |buf| {
-                    buf[..packet.len()].copy_from_slice(&packet);
-                    packet.len()
-                })
-                .unwrap();
+            send_v4_with_options(a, b, dst, &options, &udp)
         };
         // Record route (7) with a length of 1: the length octet (21).
         send("10.0.0.2", [7, 1, 0, 0]);
@@ -878,50 +862,55 @@ fn datagrams_from_martian_sources_are_dropped() {
     });
 }
 
+/// Sends, from A to B's link address, the UDP datagram `udp` from
+/// 10.0.0.1 to `dst` with the IPv4 `options` (a multiple of 4 bytes).
+fn send_v4_with_options(a: &Stack, b: &Stack, dst: &str, options: &[u8], udp: &[u8]) {
+    let repr = v4_whole(
+        "10.0.0.1",
+        dst,
+        ipv4::Protocol::Udp,
+        options.len() + udp.len(),
+    );
+    let mut packet = vec![0u8; repr.buffer_len()];
+    repr.emit(&mut ipv4::Packet::new_unchecked(&mut packet[..]));
+    packet[20..20 + options.len()].copy_from_slice(options);
+    packet[20 + options.len()..].copy_from_slice(udp);
+    let mut p = ipv4::Packet::new_unchecked(&mut packet[..]);
+    p.set_header_len(20 + options.len() as u8);
+    p.fill_checksum();
+    a.ethernet()
+        .send(b.ethernet().mac(), EtherType::Ipv4, packet.len(), |buf| {
+            buf[..packet.len()].copy_from_slice(&packet);
+            packet.len()
+        })
+        .unwrap();
+}
+
 #[test]
-fn ipv4_options_are_checked_and_an_incomplete_source_route_is_not_for_us() {
+fn ipv4_options_are_checked_and_source_routes_refused() {
     // RFC 791 3.1 / RFC 1122 3.2.1.8: options of a wrong length make the
-    // header malformed; a datagram whose source route is not completed
-    // has not reached its destination, and a host that does not forward
-    // drops it (RFC 1122 3.3.5; Linux drops all source routes).
+    // header malformed. A source route, completed or not, is dropped (RFC
+    // 7126 4.3's default, Linux's `accept_source_route` 0): taken, it
+    // would owe TCP's replies the reversed route (RFC 1122 4.2.3.8).
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(2 * SEC).await;
-        let mac_b = b.ethernet().mac();
         let at_b = collect(b, 9).await;
         let udp = [0x12, 0x34, 0, 9, 0, 10, 0, 0, b'h', b'i'];
-        let send = |options: &[u8]| {
-            let repr = v4_whole(
-                "10.0.0.1",
-                "10.0.0.2",
-                ipv4::Protocol::Udp,
-                options.len() + udp.len(),
-            );
-            let mut packet = vec![0u8; repr.buffer_len()];
-            repr.emit(&mut ipv4::Packet::new_unchecked(&mut packet[..]));
-            packet[20..20 + options.len()].copy_from_slice(options);
-            packet[20 + options.len()..].copy_from_slice(&udp);
-            let mut p = ipv4::Packet::new_unchecked(&mut packet[..]);
-            p.set_header_len(20 + options.len() as u8);
-            p.fill_checksum();
-            a.ethernet()
-                .send(mac_b, EtherType::Ipv4, packet.len(), |buf| {
-                    buf[..packet.len()].copy_from_slice(&packet);
-                    packet.len()
-                })
-                .unwrap();
-        };
-        // Taken: padding, a completed loose source route.
+        let send = |options: &[u8]| send_v4_with_options(a, b, "10.0.0.2", options, &udp);
+        // Taken: padding.
         send(&[1, 1, 1, 0]);
-        send(&[131, 7, 8, 10, 0, 0, 9, 0]);
         sleep_ns(SEC / 10).await;
-        assert_eq!(at_b.borrow().len(), 2);
-        // Refused: a length of 1, an incomplete loose or strict route.
+        assert_eq!(at_b.borrow().len(), 1);
+        // Refused: a length of 1, loose or strict routes, completed or not.
         send(&[7, 1, 0, 0]);
+        send(&[131, 7, 8, 10, 0, 0, 9, 0]);
         send(&[131, 7, 4, 10, 0, 0, 9, 0]);
+        send(&[137, 7, 8, 10, 0, 0, 9, 0]);
         send(&[137, 7, 4, 10, 0, 0, 9, 0]);
         sleep_ns(SEC / 10).await;
-        assert_eq!(at_b.borrow().len(), 2, "bad options were taken");
+        assert_eq!(at_b.borrow().len(), 1, "bad options were taken");
+        assert_eq!(b.ipv4().stats().malformed, 5);
     });
 }
 

@@ -129,17 +129,19 @@ enum OptionsRefused {
     /// octet at fault (RFC 1122 section 3.2.2.5's parameter problem
     /// points at it).
     Malformed(usize),
-    /// A source route not completed: we are a hop on its way, not its
-    /// destination, and a host that does not forward source-routed
-    /// datagrams drops it (RFC 1122 section 3.3.5; Linux drops every
-    /// source-routed datagram by default).
+    /// A loose or strict source route, completed or not: dropped, as RFC
+    /// 7126 section 4.3 recommends by default and Linux does
+    /// (`accept_source_route` 0). A host that took a completed one would
+    /// owe TCP's replies the reversed route (RFC 1122 section 4.2.3.8),
+    /// which this stack cannot send; one not completed makes us a hop on
+    /// its way, and this host does not forward (RFC 1122 section 3.3.5).
     SourceRouted,
 }
 
 /// Whether the options of a datagram for us can be taken (RFC 791 section
 /// 3.1, RFC 1122 section 3.2.1.8): each but end-of-list and no-operation
-/// has a length of at least 2 that stays inside the header; a source route
-/// (loose or strict) must be completed, its pointer past its last address.
+/// has a length of at least 2 that stays inside the header; no source
+/// route (see [`OptionsRefused::SourceRouted`]).
 fn check_options(options: &[u8]) -> Result<(), OptionsRefused> {
     const LSRR: u8 = 131;
     const SSRR: u8 = 137;
@@ -158,13 +160,12 @@ fn check_options(options: &[u8]) -> Result<(), OptionsRefused> {
                     return Err(OptionsRefused::Malformed(i + 1));
                 }
                 if kind == LSRR || kind == SSRR {
-                    // The pointer counts from the option's first byte, 1
-                    // first; past `len`, the route is completed.
-                    match options.get(i + 2) {
-                        Some(&pointer) if len >= 3 && usize::from(pointer) > len => {}
-                        Some(_) if len >= 3 => return Err(OptionsRefused::SourceRouted),
-                        _ => return Err(OptionsRefused::Malformed(i + 1)),
-                    }
+                    // (Its pointer octet must be there.)
+                    return Err(if len >= 3 {
+                        OptionsRefused::SourceRouted
+                    } else {
+                        OptionsRefused::Malformed(i + 1)
+                    });
                 }
                 i += len;
             }
@@ -1080,7 +1081,7 @@ mod tests {
     use super::{OptionsRefused, check_options};
 
     #[test]
-    fn options_are_checked_and_source_routes_must_be_completed() {
+    fn options_are_checked_and_source_routes_refused() {
         use OptionsRefused::{Malformed, SourceRouted};
         // No-operations, end of list, then anything (ignored).
         assert_eq!(check_options(&[1, 1, 0, 0xff]), Ok(()));
@@ -1091,11 +1092,14 @@ mod tests {
         assert_eq!(check_options(&[7, 1, 0, 0]), Err(Malformed(1)));
         assert_eq!(check_options(&[7, 9, 4, 0, 0, 0, 0, 0]), Err(Malformed(1)));
         assert_eq!(check_options(&[1, 1, 1, 7]), Err(Malformed(3)));
-        // Loose and strict source routes: completed (pointer 8 > 7) or
-        // not (pointer 4: we are a hop on the way); too short for a
+        // Loose and strict source routes, completed (pointer 8 > 7) or not
+        // (pointer 4: we are a hop on the way): refused; too short for a
         // pointer: malformed.
         for kind in [131, 137] {
-            assert_eq!(check_options(&[kind, 7, 8, 10, 0, 0, 9, 0]), Ok(()));
+            assert_eq!(
+                check_options(&[kind, 7, 8, 10, 0, 0, 9, 0]),
+                Err(SourceRouted)
+            );
             assert_eq!(
                 check_options(&[kind, 7, 4, 10, 0, 0, 9, 0]),
                 Err(SourceRouted)
