@@ -72,7 +72,9 @@ fuzz_target!(|data: &[u8]| {
     let mut pending = vec![Key::root()];
     let mut seen = 0;
     while let Some(dir) = pending.pop() {
-        let Ok(entries) = now(kv.list(&dir)) else { continue };
+        let Ok(entries) = now(kv.list(&dir)) else {
+            continue;
+        };
         for (key, kind) in entries {
             seen += 1;
             if seen > 200 {

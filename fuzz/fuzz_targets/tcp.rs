@@ -13,7 +13,13 @@ fn check(data: &[u8], ph: &PseudoHeader) {
     let Ok(p) = Packet::new_checked(data) else {
         return;
     };
-    let _ = (p.seq_number(), p.flags(), p.options(), p.payload(), p.verify_checksum(ph));
+    let _ = (
+        p.seq_number(),
+        p.flags(),
+        p.options(),
+        p.payload(),
+        p.verify_checksum(ph),
+    );
     let Ok(r) = Repr::parse(&p, ph) else { return };
     let mut buf = vec![0u8; r.buffer_len()];
     r.emit(&mut Packet::new_unchecked(&mut buf[..]), ph);
