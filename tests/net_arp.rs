@@ -1,7 +1,7 @@
 //! Two stacks over the in-memory link, on virtual time: Ethernet and ARP
 //! resolving each other, queued packets flushed in order, resolution
 //! through loss, replies only for our addresses, a bounded cache under a
-//! flood of requests.
+//! flood of requests, address conflicts detected and defended.
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
@@ -227,4 +227,59 @@ fn a_doubted_neighbour_that_answers_keeps_its_entry() {
     })
     .unwrap();
     assert_eq!(*b.received.borrow(), vec![vec![1u8; 20], vec![2; 20]]);
+}
+
+/// RFC 5227 section 2.4: an ARP packet from another link address that
+/// claims one of our addresses is a conflict: counted and logged, and the
+/// address defended with one announcement, at most one per 10 s
+/// (DEFEND_INTERVAL); the claim is never learnt.
+#[test]
+fn a_station_claiming_our_address_is_a_conflict_we_defend_against() {
+    let (ex, a, b) = pair(LinkConfig::default());
+    let (arp_a, eth_b) = (a.arp, b.eth);
+    let b_frames = move || eth_b.device().stats().rx_frames;
+    ex.block_on(async move {
+        arp_a.set_ips(&[A]).unwrap();
+        sleep_ns(SEC).await;
+        // B's station announces A's address as its own.
+        let claim = || async {
+            let mut pkt = [0u8; 28];
+            let repr = mirage::net::wire::arp::Repr {
+                operation: mirage::net::wire::arp::Operation::Request,
+                source_hardware_addr: eth_b.mac(),
+                source_protocol_addr: A,
+                target_hardware_addr: MacAddr::default(),
+                target_protocol_addr: A,
+            };
+            repr.emit(&mut mirage::net::wire::arp::Packet::new_unchecked(
+                &mut pkt[..],
+            ));
+            eth_b
+                .write(MacAddr::BROADCAST, EtherType::Arp, 28, |buf| {
+                    buf[..28].copy_from_slice(&pkt);
+                    28
+                })
+                .await
+                .unwrap();
+            sleep_ns(SEC / 10).await;
+        };
+        let before = b_frames();
+        claim().await;
+        let s = arp_a.stats();
+        assert_eq!((s.conflicts, s.defences), (1, 1));
+        assert_eq!(b_frames(), before + 1, "A's announcement");
+        // Again within 10 s: counted, not defended.
+        claim().await;
+        let s = arp_a.stats();
+        assert_eq!((s.conflicts, s.defences), (2, 1));
+        assert_eq!(b_frames(), before + 1);
+        // 10 s after the defence: defended again.
+        sleep_ns(10 * SEC).await;
+        claim().await;
+        let s = arp_a.stats();
+        assert_eq!((s.conflicts, s.defences), (3, 2));
+        assert_eq!(b_frames(), before + 2);
+    })
+    .unwrap();
+    assert_eq!(a.arp.cached(A), None, "the claim is not learnt");
 }

@@ -81,7 +81,17 @@ pub struct ArpStats {
     pub requests_sent: u64,
     /// Doubted entries whose check started ([`Arp::revalidate`]).
     pub revalidations: u64,
+    /// ARP packets from another link address that claimed one of our
+    /// addresses (an address conflict, RFC 5227 section 2.4).
+    pub conflicts: u64,
+    /// Announcements sent to defend an address in conflict (at most one
+    /// per [`DEFEND_INTERVAL_NS`]).
+    pub defences: u64,
 }
+
+/// RFC 5227's DEFEND_INTERVAL: at most one announcement per this long to
+/// defend an address in conflict.
+pub const DEFEND_INTERVAL_NS: u64 = 10_000_000_000;
 
 struct State {
     cache: Cache<Vec<u8>>,
@@ -90,6 +100,10 @@ struct State {
     replies_sent: u64,
     requests_sent: u64,
     revalidations: u64,
+    conflicts: u64,
+    defences: u64,
+    /// When we last defended an address (see [`DEFEND_INTERVAL_NS`]).
+    defended_at: Option<u64>,
     /// Tasks waiting in [`Arpv4::query`].
     waiters: Vec<Waker>,
 }
@@ -123,6 +137,9 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
                 replies_sent: 0,
                 requests_sent: 0,
                 revalidations: 0,
+                conflicts: 0,
+                defences: 0,
+                defended_at: None,
                 waiters: Vec::new(),
             }),
         }
@@ -147,6 +164,8 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             replies_sent: state.replies_sent,
             requests_sent: state.requests_sent,
             revalidations: state.revalidations,
+            conflicts: state.conflicts,
+            defences: state.defences,
         }
     }
 
@@ -195,6 +214,33 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
     fn announce(&self, ip: Ipv4Addr) -> Result<(), NetError> {
         self.send(Operation::Request, ip, MacAddr::BROADCAST, ip)
             .map(drop)
+    }
+
+    /// Another station claims our `ip` (RFC 5227 section 2.4): the
+    /// conflict is logged and counted, and the address defended by one
+    /// announcement, unless one went less than [`DEFEND_INTERVAL_NS`] ago
+    /// (option (b): a host keeps its configured address; the other side
+    /// learns of the conflict and, if it follows RFC 5227, gives way).
+    #[cold]
+    #[inline(never)]
+    fn conflict(&self, ip: Ipv4Addr, mac: MacAddr, now: u64) -> Result<(), NetError> {
+        let defend = {
+            let mut state = self.state.borrow_mut();
+            state.conflicts += 1;
+            let defend = state
+                .defended_at
+                .is_none_or(|t| now.saturating_sub(t) >= DEFEND_INTERVAL_NS);
+            if defend {
+                state.defended_at = Some(now);
+                state.defences += 1;
+            }
+            defend
+        };
+        log::error!(target: "arp", "{mac} claims our address {ip}: an address conflict");
+        if defend {
+            self.announce(ip)?;
+        }
+        Ok(())
     }
 
     /// Asks who has `ip`: broadcast, or with `to` the link address to
@@ -259,13 +305,18 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
                 return Ok(());
             }
         };
-        let (waiting, for_us, learnt) = {
+        let (waiting, for_us, learnt, claimed) = {
             let mut state = self.state.borrow_mut();
             let for_us = state.ips.contains(&repr.target_protocol_addr);
             let ours = state.ips.contains(&repr.source_protocol_addr);
             if ours {
-                // Someone claims our address: never learn it.
-                (Vec::new(), for_us, false)
+                // Someone claims our address: never learn it, nor answer
+                // it (as Linux, whose route check refuses a local source).
+                if repr.source_hardware_addr != self.eth.mac() {
+                    drop(state);
+                    self.conflict(repr.source_protocol_addr, repr.source_hardware_addr, now)?;
+                }
+                (Vec::new(), for_us, false, true)
             } else {
                 let before = state.cache.get(repr.source_protocol_addr, now);
                 let waiting = state.cache.learn(
@@ -275,7 +326,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
                     for_us,
                 );
                 let after = state.cache.get(repr.source_protocol_addr, now);
-                (waiting, for_us, before != after)
+                (waiting, for_us, before != after, false)
             }
         };
         for packet in waiting {
@@ -284,7 +335,10 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         if learnt {
             self.wake_waiters();
         }
-        if for_us && repr.operation == Operation::Request && repr.source_hardware_addr.is_unicast()
+        if for_us
+            && !claimed
+            && repr.operation == Operation::Request
+            && repr.source_hardware_addr.is_unicast()
         {
             self.send(
                 Operation::Reply,
