@@ -40,6 +40,11 @@ struct Script {
     answer_rebinds: bool,
     /// Answer anything at all.
     silent: bool,
+    /// Another station holds the offered address: ARP requests and probes
+    /// for it are answered.
+    squatter: bool,
+    /// The addresses DECLINEd.
+    declined: Vec<Ipv4Addr>,
     /// What came in: (message type, ciaddr, IP destination, time).
     seen: Vec<(MessageType, Ipv4Addr, Ipv4Addr, u64)>,
 }
@@ -109,11 +114,14 @@ fn serve(
                 EtherType::Arp => {
                     let p = arp::Packet::new_checked(&payload[..]).unwrap();
                     let r = arp::Repr::parse(&p).unwrap();
-                    if r.operation == arp::Operation::Request && r.target_protocol_addr == SERVER {
+                    let squatted = script.borrow().squatter && r.target_protocol_addr == OFFERED;
+                    if r.operation == arp::Operation::Request
+                        && (r.target_protocol_addr == SERVER || squatted)
+                    {
                         let reply = arp::Repr {
                             operation: arp::Operation::Reply,
                             source_hardware_addr: eth.mac(),
-                            source_protocol_addr: SERVER,
+                            source_protocol_addr: r.target_protocol_addr,
                             target_hardware_addr: r.source_hardware_addr,
                             target_protocol_addr: r.source_protocol_addr,
                         };
@@ -140,6 +148,9 @@ fn serve(
                         let mut s = script.borrow_mut();
                         s.seen
                             .push((req.message_type, req.client_ip, ip.dst_addr, clock.0.now()));
+                        if req.message_type == MessageType::Decline {
+                            s.declined.extend(req.requested_ip);
+                        }
                         let renewal =
                             req.message_type == MessageType::Request && ip.dst_addr == SERVER;
                         let rebind = req.message_type == MessageType::Request
@@ -529,6 +540,64 @@ fn slaac_forms_an_address_from_a_router_advertisement_and_routes_through_the_rou
             sleep_ns(300 * SEC).await;
             assert!(!host.ipv6().address_states().iter().any(|a| a.addr == slaac));
             let _ = host.net().stats();
+        })
+        .unwrap();
+}
+
+/// RFC 2131 4.4.1: the client checks an acknowledged address with ARP
+/// before it uses it; when another station answers for it, the client
+/// DECLINEs it (a MUST then) and starts over ten seconds later. Here the
+/// offered address is squatted at first: declined, not used; once the
+/// squatter is gone, the next round binds it.
+#[test]
+fn dhcp_declines_an_address_another_station_answers_for() {
+    let sim = Sim::new();
+    let (client_net, server_net) = link(LinkConfig::default());
+    let clock = sim.clock;
+    let script = Rc::new(RefCell::new(Script {
+        squatter: true,
+        ..Script::default()
+    }));
+    let s = script.clone();
+    sim.ex
+        .block_on(async move {
+            let server_eth: &'static Ethif<Endpoint> = leak(Ethif::connect(leak(server_net)));
+            serve(
+                &Spawner::for_current_executor().await,
+                server_eth,
+                clock,
+                s.clone(),
+            );
+            // The squatter leaves after 5 s.
+            let leaves = s.clone();
+            Spawner::for_current_executor().await.spawn(async move {
+                sleep_ns(5 * SEC).await;
+                leaves.borrow_mut().squatter = false;
+            });
+            let addressing = Addressing {
+                ipv4: None,
+                ..Addressing::both("0.0.0.0", "fd00::9")
+            };
+            let stack = netsim::stack(clock, client_net, addressing, 3).await;
+            let bound_at = clock.0.now();
+            assert_eq!(s.borrow().declined, [OFFERED]);
+            let kinds: Vec<_> = s.borrow().seen.iter().map(|x| x.0).collect();
+            assert_eq!(
+                kinds,
+                [
+                    MessageType::Discover,
+                    MessageType::Request,
+                    MessageType::Decline,
+                    MessageType::Discover,
+                    MessageType::Request
+                ]
+            );
+            let restart = s.borrow().seen[3].3;
+            let declined_at = s.borrow().seen[2].3;
+            assert!(restart >= declined_at + 10 * SEC, "{declined_at} {restart}");
+            // Bound at last, two probes after the second ACK.
+            assert!(bound_at >= restart + 2 * SEC, "{restart} {bound_at}");
+            assert_eq!(stack.ipv4().config().unwrap().address.address(), OFFERED);
         })
         .unwrap();
 }

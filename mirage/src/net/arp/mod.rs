@@ -104,6 +104,10 @@ struct State {
     defences: u64,
     /// When we last defended an address (see [`DEFEND_INTERVAL_NS`]).
     defended_at: Option<u64>,
+    /// An address being checked before use ([`Arp::watch`]), and whether
+    /// another station has answered for it or probed it since.
+    watched: Option<Ipv4Addr>,
+    claimed: bool,
     /// Tasks waiting in [`Arpv4::query`].
     waiters: Vec<Waker>,
 }
@@ -140,6 +144,8 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
                 conflicts: 0,
                 defences: 0,
                 defended_at: None,
+                watched: None,
+                claimed: false,
                 waiters: Vec::new(),
             }),
         }
@@ -214,6 +220,39 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
     fn announce(&self, ip: Ipv4Addr) -> Result<(), NetError> {
         self.send(Operation::Request, ip, MacAddr::BROADCAST, ip)
             .map(drop)
+    }
+
+    /// Sends an ARP probe for `ip` (RFC 5227 section 2.1.1): a broadcast
+    /// request from the unspecified address, which does not touch the
+    /// caches of those who hear it; the station that has `ip` answers.
+    pub fn probe(&self, ip: Ipv4Addr) -> Result<(), NetError> {
+        self.send(
+            Operation::Request,
+            ip,
+            MacAddr::BROADCAST,
+            Ipv4Addr::UNSPECIFIED,
+        )
+        .map(drop)
+    }
+
+    /// Watches `ip` (an address about to be used: `None` stops): any ARP
+    /// packet from another station that answers for it, announces it or
+    /// probes it too is remembered, for [`Arp::take_claimed`].
+    pub fn watch(&self, ip: Option<Ipv4Addr>) {
+        let mut state = self.state.borrow_mut();
+        state.watched = ip;
+        state.claimed = false;
+    }
+
+    /// The watched address, if any.
+    pub fn watched(&self) -> Option<Ipv4Addr> {
+        self.state.borrow().watched
+    }
+
+    /// Whether another station claimed the watched address since the last
+    /// call (or since [`Arp::watch`]).
+    pub fn take_claimed(&self) -> bool {
+        core::mem::take(&mut self.state.borrow_mut().claimed)
     }
 
     /// Another station claims our `ip` (RFC 5227 section 2.4): the
@@ -307,6 +346,16 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         };
         let (waiting, for_us, learnt, claimed) = {
             let mut state = self.state.borrow_mut();
+            if let Some(w) = state.watched
+                && repr.source_hardware_addr != self.eth.mac()
+                && (repr.source_protocol_addr == w
+                    || (repr.source_protocol_addr.is_unspecified()
+                        && repr.target_protocol_addr == w))
+            {
+                // (It answers for the address, announces it, or probes it
+                // too: RFC 5227 section 2.1.1's conflicts.)
+                state.claimed = true;
+            }
             let for_us = state.ips.contains(&repr.target_protocol_addr);
             let ours = state.ips.contains(&repr.source_protocol_addr);
             if ours {

@@ -1,9 +1,12 @@
 //! The DHCPv4 client state machine (RFC 2131, section 4.4).
 //!
 //! `Init` → DISCOVER → `Selecting` → OFFER → REQUEST → `Requesting` → ACK
-//! → `Bound` (the lease is usable) → at T1 REQUEST unicast → `Renewing` →
-//! at T2 REQUEST broadcast → `Rebinding` → at expiry back to `Init`. A NAK
-//! restarts from `Init`. Requests are retransmitted with exponential
+//! → `Checking` (ARP probes for the address, section 4.4.1) → `Bound` (the
+//! lease is usable) → at T1 REQUEST unicast → `Renewing` → at T2 REQUEST
+//! broadcast → `Rebinding` → at expiry back to `Init`. A NAK restarts from
+//! `Init`; another station answering for the address while it is checked
+//! ([`Client::conflict`]) makes the client DECLINE it and start over ten
+//! seconds later (`Declined`). Requests are retransmitted with exponential
 //! backoff (4, 8, 16, 32, 64 s, as section 4.1 suggests); messages whose
 //! transaction id, hardware address or kind do not fit the state are
 //! ignored (counted).
@@ -14,6 +17,14 @@ use core::net::Ipv4Addr;
 use crate::net::MacAddr;
 
 const SEC: u64 = 1_000_000_000;
+
+/// ARP probes sent for an acknowledged address before it is used.
+pub const PROBES: u8 = 2;
+/// Between two probes, and from the last to the use of the address.
+pub const PROBE_INTERVAL_NS: u64 = SEC;
+/// How long a client that declined an address waits before it starts
+/// over (RFC 2131 section 3.1: at least ten seconds).
+pub const DECLINE_WAIT_NS: u64 = 10 * SEC;
 
 /// A message received from a server, as the client needs it (the stack
 /// converts the parsed wire format into this).
@@ -69,6 +80,21 @@ pub enum Send {
         /// The requested address option.
         requested: Ipv4Addr,
         /// The chosen server's identifier.
+        server_id: Ipv4Addr,
+    },
+    /// An ARP probe for `address` (who has it? from 0.0.0.0: RFC 5227
+    /// section 2.1.1), which the IPv4 layer sends through ARP.
+    Probe {
+        /// The acknowledged address being checked.
+        address: Ipv4Addr,
+    },
+    /// DHCPDECLINE: the acknowledged address is in use; broadcast.
+    Decline {
+        /// Transaction id.
+        xid: u32,
+        /// The declined address (requested address option).
+        requested: Ipv4Addr,
+        /// The server that offered it.
         server_id: Ipv4Addr,
     },
     /// DHCPREQUEST to extend the lease: unicast to `server` when renewing,
@@ -127,6 +153,15 @@ pub enum State {
         /// The offering server.
         server_id: Ipv4Addr,
     },
+    /// ACK received: the address is being checked with ARP probes (the
+    /// number sent so far) before it is used.
+    Checking {
+        /// Probes sent.
+        probes: u8,
+    },
+    /// The acknowledged address was in use: declined; starts over when
+    /// the wait is over.
+    Declined,
     /// The lease is valid.
     Bound,
     /// Past T1: extending with the granting server.
@@ -150,6 +185,8 @@ pub struct Client {
     mac: MacAddr,
     state: State,
     lease: Option<Lease>,
+    /// The acknowledged lease while its address is checked.
+    pending: Option<Lease>,
     xid: u32,
     next_xid: u32,
     /// When to send (or resend) next, and the current backoff.
@@ -167,6 +204,7 @@ impl Client {
             mac,
             state: State::Init,
             lease: None,
+            pending: None,
             xid: 0,
             next_xid: seed | 1,
             resend_at: 0,
@@ -239,9 +277,53 @@ impl Client {
                     None,
                 )
             }
+            State::Checking { probes } if now >= self.resend_at => {
+                let Some(pending) = self.pending.take() else {
+                    return (self.start(now), None);
+                };
+                if probes < PROBES {
+                    self.state = State::Checking { probes: probes + 1 };
+                    self.resend_at = now.saturating_add(PROBE_INTERVAL_NS);
+                    let address = pending.address;
+                    self.pending = Some(pending);
+                    return (Some(Send::Probe { address }), None);
+                }
+                // Nobody answered for it: the address is ours.
+                self.lease = Some(pending.clone());
+                self.state = State::Bound;
+                (None, Some(Event::Bound(pending)))
+            }
+            State::Declined if now >= self.resend_at => (self.start(now), None),
             State::Bound | State::Renewing | State::Rebinding => self.extend(now),
             _ => (None, None),
         }
+    }
+
+    /// Whether ARP should report another station using `address` now:
+    /// the address acknowledged and being checked.
+    pub fn checking(&self) -> Option<Ipv4Addr> {
+        match self.state {
+            State::Checking { .. } => self.pending.as_ref().map(|l| l.address),
+            _ => None,
+        }
+    }
+
+    /// Another station answered for (or probes) `address` while it is
+    /// checked: it is in use. The client declines it (RFC 2131 section
+    /// 4.4.1: a MUST once the check found it in use) and starts over after
+    /// [`DECLINE_WAIT_NS`]. Nothing to send when not checking `address`.
+    pub fn conflict(&mut self, address: Ipv4Addr, now: u64) -> Option<Send> {
+        if self.checking() != Some(address) {
+            return None;
+        }
+        let pending = self.pending.take()?;
+        self.state = State::Declined;
+        self.resend_at = now.saturating_add(DECLINE_WAIT_NS);
+        Some(Send::Decline {
+            xid: self.xid,
+            requested: address,
+            server_id: pending.server,
+        })
     }
 
     fn start(&mut self, now: u64) -> Option<Send> {
@@ -356,6 +438,16 @@ impl Client {
                     renewal_secs: renewal,
                     rebinding_secs: rebinding,
                 };
+                if matches!(self.state, State::Requesting { .. }) {
+                    // A new address: checked with ARP before it is used
+                    // (section 4.4.1's SHOULD). (An extended lease's
+                    // address is ours already.)
+                    let address = lease.address;
+                    self.pending = Some(lease);
+                    self.state = State::Checking { probes: 1 };
+                    self.resend_at = now.saturating_add(PROBE_INTERVAL_NS);
+                    return (Some(Send::Probe { address }), None);
+                }
                 self.lease = Some(lease.clone());
                 self.state = State::Bound;
                 (None, Some(Event::Bound(lease)))
@@ -403,7 +495,9 @@ mod tests {
         match send {
             Some(Send::Discover { xid })
             | Some(Send::RequestSelected { xid, .. })
-            | Some(Send::RequestExtend { xid, .. }) => *xid,
+            | Some(Send::RequestExtend { xid, .. })
+            | Some(Send::Decline { xid, .. }) => *xid,
+            Some(Send::Probe { .. }) => panic!("a probe has no transaction"),
             None => panic!("nothing sent"),
         }
     }
@@ -420,7 +514,18 @@ mod tests {
                 server_id: SERVER
             })
         );
-        match c.handle(&reply(ReplyKind::Ack, xid), 2) {
+        // The ACK: the address is probed twice, a second apart, then
+        // used a second after the last probe.
+        let probe = Some(Send::Probe { address: ME });
+        assert_eq!(
+            c.handle(&reply(ReplyKind::Ack, xid), 2),
+            (probe.clone(), None)
+        );
+        assert_eq!(c.checking(), Some(ME));
+        assert!(c.lease().is_none(), "not used while checked");
+        assert_eq!(c.poll(1 + SEC), (None, None));
+        assert_eq!(c.poll(2 + SEC), (probe, None));
+        match c.poll(2 + 2 * SEC) {
             (None, Some(Event::Bound(lease))) => lease,
             other => panic!("{other:?}"),
         }
@@ -512,5 +617,37 @@ mod tests {
         assert_eq!(event, Some(Event::Lost));
         assert!(matches!(send, Some(Send::Discover { .. })));
         assert_eq!(c.state(), &State::Selecting);
+    }
+
+    #[test]
+    fn an_address_in_use_is_declined_and_the_client_starts_over_later() {
+        let mut c = Client::new(MAC, 11);
+        let xid = xid_of(&c.poll(0).0);
+        c.handle(&reply(ReplyKind::Offer, xid), 1);
+        let (send, _) = c.handle(&reply(ReplyKind::Ack, xid), 2);
+        assert_eq!(send, Some(Send::Probe { address: ME }));
+        // Another address's conflict is none of the client's business.
+        assert_eq!(c.conflict(Ipv4Addr::new(10, 0, 0, 51), 3), None);
+        // Someone answers for ME.
+        assert_eq!(
+            c.conflict(ME, 3),
+            Some(Send::Decline {
+                xid,
+                requested: ME,
+                server_id: SERVER
+            })
+        );
+        assert_eq!(c.state(), &State::Declined);
+        assert_eq!(c.checking(), None);
+        assert!(c.lease().is_none());
+        assert_eq!(c.conflict(ME, 4), None, "declined once");
+        // Ten seconds later: a new DISCOVER.
+        assert_eq!(c.poll(2 + 9 * SEC), (None, None));
+        let (send, event) = c.poll(3 + DECLINE_WAIT_NS);
+        assert!(
+            matches!(send, Some(Send::Discover { xid: new }) if new != xid),
+            "{send:?}"
+        );
+        assert_eq!(event, None);
     }
 }

@@ -22,8 +22,9 @@ pub const PARAMETER_REQUEST_LIST: [u8; 6] = [1, 3, 6, 51, 58, 59];
 pub const MAX_MESSAGE_SIZE: u16 = 1500;
 
 /// The message for what the client asks to send, and the IPv4 destination
-/// it goes to (broadcast, or the server when renewing).
-pub fn message(send: &Send, mac: MacAddr) -> (Repr<'static>, Ipv4Addr) {
+/// it goes to (broadcast, or the server when renewing); `None` for an ARP
+/// probe, which is not a DHCP message.
+pub fn message(send: &Send, mac: MacAddr) -> Option<(Repr<'static>, Ipv4Addr)> {
     let mut repr = Repr {
         message_type: MessageType::Discover,
         transaction_id: 0,
@@ -72,8 +73,24 @@ pub fn message(send: &Send, mac: MacAddr) -> (Repr<'static>, Ipv4Addr) {
             repr.client_ip = ciaddr;
             server.unwrap_or(Ipv4Addr::BROADCAST)
         }
+        Send::Decline {
+            xid,
+            requested,
+            server_id,
+        } => {
+            // (RFC 2131 table 5: the address and the server, no
+            // parameter request list.)
+            repr.message_type = MessageType::Decline;
+            repr.transaction_id = xid;
+            repr.requested_ip = Some(requested);
+            repr.server_identifier = Some(server_id);
+            repr.parameter_request_list = None;
+            repr.max_size = None;
+            Ipv4Addr::BROADCAST
+        }
+        Send::Probe { .. } => return None,
     };
-    (repr, dst)
+    Some((repr, dst))
 }
 
 /// The reply the client acts on, if `repr` is an OFFER, ACK or NAK.
@@ -121,14 +138,20 @@ mod tests {
                 ciaddr: Ipv4Addr::new(10, 0, 0, 9),
                 server: Some(Ipv4Addr::new(10, 0, 0, 1)),
             },
+            Send::Decline {
+                xid: 10,
+                requested: Ipv4Addr::new(10, 0, 0, 9),
+                server_id: Ipv4Addr::new(10, 0, 0, 1),
+            },
         ];
         let dsts = [
             Ipv4Addr::BROADCAST,
             Ipv4Addr::BROADCAST,
             Ipv4Addr::new(10, 0, 0, 1),
+            Ipv4Addr::BROADCAST,
         ];
         for (send, want_dst) in sends.iter().zip(dsts) {
-            let (repr, dst) = message(send, MAC);
+            let (repr, dst) = message(send, MAC).expect("a DHCP message");
             assert_eq!(dst, want_dst);
             let mut buf = vec![0u8; repr.buffer_len()];
             repr.emit(&mut Packet::new_unchecked(&mut buf[..]));
@@ -137,11 +160,26 @@ mod tests {
             // Requests are not replies.
             assert_eq!(reply(&parsed), None);
         }
+        // A DECLINE names the address and the server (RFC 2131 table 5).
+        let (decline, _) = message(&sends[3], MAC).unwrap();
+        assert_eq!(decline.message_type, MessageType::Decline);
+        assert_eq!(
+            (decline.requested_ip, decline.server_identifier),
+            (
+                Some(Ipv4Addr::new(10, 0, 0, 9)),
+                Some(Ipv4Addr::new(10, 0, 0, 1))
+            )
+        );
+        // An ARP probe is no DHCP message.
+        let probe = Send::Probe {
+            address: Ipv4Addr::new(10, 0, 0, 9),
+        };
+        assert!(message(&probe, MAC).is_none());
     }
 
     #[test]
     fn replies_carry_the_lease_parameters() {
-        let (mut repr, _) = message(&Send::Discover { xid: 5 }, MAC);
+        let (mut repr, _) = message(&Send::Discover { xid: 5 }, MAC).unwrap();
         repr.message_type = MessageType::Ack;
         repr.your_ip = Ipv4Addr::new(10, 0, 0, 9);
         repr.router = Some(Ipv4Addr::new(10, 0, 0, 1));

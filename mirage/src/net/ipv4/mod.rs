@@ -551,16 +551,30 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             }
             None => {}
         }
-        if let Some(send) = send {
+        match send {
+            // The check of an acknowledged address: through ARP.
+            Some(client::Send::Probe { address }) => {
+                // (Watched from the first probe on: a claim between two
+                // probes is kept.)
+                if self.arp.watched() != Some(address) {
+                    self.arp.watch(Some(address));
+                }
+                let _ = self.arp.probe(address);
+            }
             // Lost messages are retransmitted by the client.
-            let _ = self.dhcp_send(&send);
+            Some(send) => {
+                let _ = self.dhcp_send(&send);
+            }
+            None => {}
         }
     }
 
     /// Sends a DHCP message: from 0.0.0.0 to the broadcast address (or,
     /// when renewing, from our address to the server through ARP).
     fn dhcp_send(&self, send: &client::Send) -> Result<bool, IpError> {
-        let (repr, dst) = dhcp::message(send, self.eth.mac());
+        let Some((repr, dst)) = dhcp::message(send, self.eth.mac()) else {
+            return Ok(false);
+        };
         let src = match send {
             client::Send::RequestExtend { ciaddr, .. } => *ciaddr,
             _ => Ipv4Addr::UNSPECIFIED,
@@ -643,11 +657,31 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         let due = {
             let mut state = self.state.borrow_mut();
             match state.dhcp.as_mut() {
+                // An acknowledged address another station answered for
+                // while it was checked: declined (RFC 2131 4.4.1).
+                Some(d)
+                    if d.client.checking().is_some()
+                        && d.client.next_deadline() <= now
+                        && self.arp.take_claimed() =>
+                {
+                    let address = d.client.checking().unwrap_or(Ipv4Addr::UNSPECIFIED);
+                    log::warn!(target: "ipv4", "DHCP: {address} is in use on the link: declined");
+                    Some((d.client.conflict(address, now), None))
+                }
                 Some(d) if d.client.next_deadline() <= now => Some(d.client.poll(now)),
                 _ => None,
             }
         };
         if let Some((send, event)) = due {
+            let checking = self
+                .state
+                .borrow()
+                .dhcp
+                .as_ref()
+                .and_then(|d| d.client.checking());
+            if checking.is_none() {
+                self.arp.watch(None);
+            }
             self.dhcp_act(send, event);
         }
     }
@@ -756,10 +790,12 @@ impl<N: Network, C: Mclock> Ipv4<Ethif<N>, C> {
     /// the device over. Returns at once for a static configuration.
     pub async fn acquire(&self, eth: &'static Ethif<N>) -> Result<Ipv4Config, IpError> {
         loop {
+            // (The client's timers first: binding after the check of the
+            // address happens in a poll, not on a frame.)
+            self.poll();
             if let Some(config) = self.config() {
                 return Ok(config);
             }
-            self.poll();
             self.arp.poll()?;
             let deadline = [self.next_deadline(), self.arp.next_deadline()]
                 .into_iter()
