@@ -90,6 +90,18 @@ impl From<IpError> for UdpError {
     }
 }
 
+/// Refuses what no datagram may carry, on both stacks:
+/// [`UdpError::InvalidArgument`] for a DiffServ codepoint above 63 or
+/// destination port 0 (reserved: no listener can have it; Linux's
+/// `EINVAL`).
+#[inline(always)]
+pub fn check_write(dscp: u8, dst_port: u16) -> Result<(), UdpError> {
+    if dscp > MAX_DSCP || dst_port == 0 {
+        return Err(UdpError::InvalidArgument);
+    }
+    Ok(())
+}
+
 /// The largest UDP payload (over IPv4: 65535 - 20 - 8).
 pub const MAX_PAYLOAD: usize = 65507;
 
@@ -350,9 +362,7 @@ impl<I: Ip> DirectUdp<I> {
         len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> Result<bool, UdpError> {
-        if dscp > MAX_DSCP || dst_port == 0 {
-            return Err(UdpError::InvalidArgument);
-        }
+        check_write(dscp, dst_port)?;
         if len > MAX_PAYLOAD {
             return Err(UdpError::TooBig(len));
         }
@@ -571,9 +581,7 @@ impl<I: Ip> Udp for DirectUdp<I> {
         dst_port: u16,
         data: &[u8],
     ) -> Result<(), UdpError> {
-        if dst_port == 0 {
-            return Err(UdpError::InvalidArgument);
-        }
+        check_write(0, dst_port)?;
         // (An IPv4-mapped address is the IPv4 host, as to the socket
         // stack's dual-stack sockets: it must not go on the wire.)
         let dst = dst.to_canonical();
@@ -600,9 +608,7 @@ impl<I: Ip> Udp for DirectUdp<I> {
         data: &[u8],
     ) -> Result<(), UdpError> {
         // (As `write`.)
-        if dscp > MAX_DSCP || dst_port == 0 {
-            return Err(UdpError::InvalidArgument);
-        }
+        check_write(dscp, dst_port)?;
         let dst = dst.to_canonical();
         let src_port = src_port.filter(|&p| p != 0);
         if let Some(port) = src_port

@@ -342,10 +342,6 @@ impl SocketUdp {
         dst_port: u16,
         dscp: u8,
     ) -> Result<(), UdpError> {
-        // (Port 0: the kernel's `EINVAL`, told before any system call.)
-        if dst_port == 0 {
-            return Err(UdpError::InvalidArgument);
-        }
         self.check_send(dst, data.len())?;
         let socket = sockets.for_dst(dst);
         // (IPv4 addresses go IPv4-mapped through a dual-stack socket only.)
@@ -411,9 +407,8 @@ impl Udp for SocketUdp {
         dscp: u8,
         data: &[u8],
     ) -> Result<(), UdpError> {
-        if dscp > crate::net::ip::MAX_DSCP || dst_port == 0 {
-            return Err(UdpError::InvalidArgument);
-        }
+        // (Told before any system call: the kernel's `EINVAL` for port 0.)
+        crate::net::udp::check_write(dscp, dst_port)?;
         match src_port {
             None | Some(0) => {
                 self.send_from(&self.sender, data, dst, dst_port, dscp)
@@ -509,6 +504,7 @@ impl UdpSocket for SocketUdpSocket {
     }
 
     async fn send_to(&self, data: &[u8], dst: IpAddr, dst_port: u16) -> Result<(), UdpError> {
+        crate::net::udp::check_write(0, dst_port)?;
         self.udp
             .send_from(&self.sockets, data, dst, dst_port, 0)
             .await
