@@ -40,9 +40,9 @@ struct Script {
     answer_rebinds: bool,
     /// Answer anything at all.
     silent: bool,
-    /// Another station holds the offered address: ARP requests and probes
-    /// for it are answered.
-    squatter: bool,
+    /// Until when (virtual ns) another station holds the offered address:
+    /// ARP requests and probes for it are answered.
+    squatted_until: u64,
     /// The addresses DECLINEd.
     declined: Vec<Ipv4Addr>,
     /// What came in: (message type, ciaddr, IP destination, time).
@@ -114,7 +114,8 @@ fn serve(
                 EtherType::Arp => {
                     let p = arp::Packet::new_checked(&payload[..]).unwrap();
                     let r = arp::Repr::parse(&p).unwrap();
-                    let squatted = script.borrow().squatter && r.target_protocol_addr == OFFERED;
+                    let squatted = clock.0.now() < script.borrow().squatted_until
+                        && r.target_protocol_addr == OFFERED;
                     if r.operation == arp::Operation::Request
                         && (r.target_protocol_addr == SERVER || squatted)
                     {
@@ -210,17 +211,24 @@ fn serve(
     });
 }
 
-#[test]
-fn dhcp_leases_renews_rebinds_and_starts_over_when_the_lease_is_lost() {
+/// Runs `body` with a stack configured by DHCP from the scripted server
+/// (`script`) over the link, once its lease is bound: the stack, the
+/// server's Ethernet layer, the clock and the script.
+fn with_dhcp_client<F, Fut>(script: Script, body: F)
+where
+    F: FnOnce(
+            &'static netsim::Stack,
+            &'static Ethif<Endpoint>,
+            &'static netsim::Clock,
+            Rc<RefCell<Script>>,
+        ) -> Fut
+        + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
     let sim = Sim::new();
     let (client_net, server_net) = link(LinkConfig::default());
     let clock = sim.clock;
-    let script = Rc::new(RefCell::new(Script {
-        answer_renewals: true,
-        answer_rebinds: true,
-        ..Script::default()
-    }));
-    let s = script.clone();
+    let script = Rc::new(RefCell::new(script));
     sim.ex
         .block_on(async move {
             let server_eth: &'static Ethif<Endpoint> = leak(Ethif::connect(leak(server_net)));
@@ -228,94 +236,106 @@ fn dhcp_leases_renews_rebinds_and_starts_over_when_the_lease_is_lost() {
                 &Spawner::for_current_executor().await,
                 server_eth,
                 clock,
-                s.clone(),
+                script.clone(),
             );
             let addressing = Addressing {
                 ipv4: None,
                 ..Addressing::both("0.0.0.0", "fd00::9")
             };
             let stack = netsim::stack(clock, client_net, addressing, 3).await;
-            let ipv4 = stack.ipv4();
-            // Bound: the address, netmask, gateway and DNS servers.
-            let config = ipv4.config().unwrap();
-            assert_eq!(config.address.to_string(), "10.0.0.77/24");
-            assert_eq!(config.gateway, Some(SERVER));
-            let lease = ipv4.lease().unwrap();
-            assert_eq!(
-                lease.dns_servers,
-                [Ipv4Addr::new(10, 0, 0, 53), Ipv4Addr::new(10, 0, 0, 54)]
-            );
-            assert_eq!(
-                (lease.lease_secs, lease.renewal_secs, lease.rebinding_secs),
-                (60, 30, 52)
-            );
-            let granted = lease.granted_at;
-            {
-                let seen = &s.borrow().seen;
-                let kinds: Vec<_> = seen.iter().map(|x| x.0).collect();
-                assert_eq!(kinds, [MessageType::Discover, MessageType::Request]);
-            }
-            // The address works: ARP for it is answered, UDP goes out from it.
-            assert!(stack.addresses().contains(&IpAddr::V4(OFFERED)));
-
-            // T1: a unicast renewal, answered: the lease is extended.
-            sleep_ns(31 * SEC).await;
-            {
-                let seen = &s.borrow().seen;
-                let (kind, ciaddr, dst, at) = *seen.last().unwrap();
-                assert_eq!((kind, ciaddr, dst), (MessageType::Request, OFFERED, SERVER));
-                assert!(at >= granted + 30 * SEC && at < granted + 31 * SEC);
-            }
-            let renewed = ipv4.lease().unwrap().granted_at;
-            assert!(renewed > granted);
-
-            // Now renewals go unanswered: at T2 the client rebinds by
-            // broadcast, which is answered.
-            s.borrow_mut().answer_renewals = false;
-            sleep_ns(53 * SEC).await;
-            {
-                let seen = &s.borrow().seen;
-                let rebind = seen
-                    .iter()
-                    .find(|x| x.2.is_broadcast() && x.1 == OFFERED)
-                    .expect("a rebinding request");
-                assert!(rebind.3 >= renewed + 52 * SEC);
-            }
-            assert!(ipv4.lease().unwrap().granted_at > renewed);
-            assert!(ipv4.config().is_some());
-
-            // Silence: the lease expires, the address goes, and the client
-            // starts over with a DISCOVER.
-            s.borrow_mut().silent = true;
-            let before = s.borrow().seen.len();
-            sleep_ns(61 * SEC).await;
-            assert!(ipv4.config().is_none());
-            assert!(ipv4.lease().is_none());
-            assert!(!stack.addresses().contains(&IpAddr::V4(OFFERED)));
-            // Without an address, a unicast datagram that is not a DHCP
-            // reply is not for us (RFC 1122 3.2.1.3), whatever its address.
-            {
-                let sock = stack.udp().bind(9).unwrap();
-                let client_mac = stack.ethernet().mac();
-                for dst in [OFFERED, Ipv4Addr::new(192, 0, 2, 1)] {
-                    send_udp_ports(server_eth, client_mac, dst, (5000, 9), b"stray");
-                }
-                let mut buf = [0u8; 64];
-                let got = mirage::rt::timeout(SEC / 10, sock.recv_from(&mut buf)).await;
-                assert!(got.is_err(), "delivered without an address: {got:?}");
-            }
-            assert!(
-                s.borrow().seen[before..]
-                    .iter()
-                    .any(|x| x.0 == MessageType::Discover),
-                "no fresh DISCOVER"
-            );
-            // Back in service, the client is configured again.
-            s.borrow_mut().silent = false;
-            sleep_ns(70 * SEC).await;
-            assert_eq!(ipv4.config().map(|c| c.address.address()), Some(OFFERED));
+            body(stack, server_eth, clock, script).await
         })
         .unwrap();
+}
+
+#[test]
+fn dhcp_leases_renews_rebinds_and_starts_over_when_the_lease_is_lost() {
+    let script = Script {
+        answer_renewals: true,
+        answer_rebinds: true,
+        ..Script::default()
+    };
+    with_dhcp_client(script, |stack, server_eth, _, s| async move {
+        let ipv4 = stack.ipv4();
+        // Bound: the address, netmask, gateway and DNS servers.
+        let config = ipv4.config().unwrap();
+        assert_eq!(config.address.to_string(), "10.0.0.77/24");
+        assert_eq!(config.gateway, Some(SERVER));
+        let lease = ipv4.lease().unwrap();
+        assert_eq!(
+            lease.dns_servers,
+            [Ipv4Addr::new(10, 0, 0, 53), Ipv4Addr::new(10, 0, 0, 54)]
+        );
+        assert_eq!(
+            (lease.lease_secs, lease.renewal_secs, lease.rebinding_secs),
+            (60, 30, 52)
+        );
+        let granted = lease.granted_at;
+        {
+            let seen = &s.borrow().seen;
+            let kinds: Vec<_> = seen.iter().map(|x| x.0).collect();
+            assert_eq!(kinds, [MessageType::Discover, MessageType::Request]);
+        }
+        // The address works: ARP for it is answered, UDP goes out from it.
+        assert!(stack.addresses().contains(&IpAddr::V4(OFFERED)));
+
+        // T1: a unicast renewal, answered: the lease is extended.
+        sleep_ns(31 * SEC).await;
+        {
+            let seen = &s.borrow().seen;
+            let (kind, ciaddr, dst, at) = *seen.last().unwrap();
+            assert_eq!((kind, ciaddr, dst), (MessageType::Request, OFFERED, SERVER));
+            assert!(at >= granted + 30 * SEC && at < granted + 31 * SEC);
+        }
+        let renewed = ipv4.lease().unwrap().granted_at;
+        assert!(renewed > granted);
+
+        // Now renewals go unanswered: at T2 the client rebinds by
+        // broadcast, which is answered.
+        s.borrow_mut().answer_renewals = false;
+        sleep_ns(53 * SEC).await;
+        {
+            let seen = &s.borrow().seen;
+            let rebind = seen
+                .iter()
+                .find(|x| x.2.is_broadcast() && x.1 == OFFERED)
+                .expect("a rebinding request");
+            assert!(rebind.3 >= renewed + 52 * SEC);
+        }
+        assert!(ipv4.lease().unwrap().granted_at > renewed);
+        assert!(ipv4.config().is_some());
+
+        // Silence: the lease expires, the address goes, and the client
+        // starts over with a DISCOVER.
+        s.borrow_mut().silent = true;
+        let before = s.borrow().seen.len();
+        sleep_ns(61 * SEC).await;
+        assert!(ipv4.config().is_none());
+        assert!(ipv4.lease().is_none());
+        assert!(!stack.addresses().contains(&IpAddr::V4(OFFERED)));
+        // Without an address, a unicast datagram that is not a DHCP
+        // reply is not for us (RFC 1122 3.2.1.3), whatever its address.
+        {
+            let sock = stack.udp().bind(9).unwrap();
+            let client_mac = stack.ethernet().mac();
+            for dst in [OFFERED, Ipv4Addr::new(192, 0, 2, 1)] {
+                send_udp_ports(server_eth, client_mac, dst, (5000, 9), b"stray");
+            }
+            let mut buf = [0u8; 64];
+            let got = mirage::rt::timeout(SEC / 10, sock.recv_from(&mut buf)).await;
+            assert!(got.is_err(), "delivered without an address: {got:?}");
+        }
+        assert!(
+            s.borrow().seen[before..]
+                .iter()
+                .any(|x| x.0 == MessageType::Discover),
+            "no fresh DISCOVER"
+        );
+        // Back in service, the client is configured again.
+        s.borrow_mut().silent = false;
+        sleep_ns(70 * SEC).await;
+        assert_eq!(ipv4.config().map(|c| c.address.address()), Some(OFFERED));
+    });
 }
 
 /// A router advertisement from `router` for `prefix`/64 with lifetimes.
@@ -551,53 +571,30 @@ fn slaac_forms_an_address_from_a_router_advertisement_and_routes_through_the_rou
 /// squatter is gone, the next round binds it.
 #[test]
 fn dhcp_declines_an_address_another_station_answers_for() {
-    let sim = Sim::new();
-    let (client_net, server_net) = link(LinkConfig::default());
-    let clock = sim.clock;
-    let script = Rc::new(RefCell::new(Script {
-        squatter: true,
+    // The squatter leaves after 5 s.
+    let script = Script {
+        squatted_until: 5 * SEC,
         ..Script::default()
-    }));
-    let s = script.clone();
-    sim.ex
-        .block_on(async move {
-            let server_eth: &'static Ethif<Endpoint> = leak(Ethif::connect(leak(server_net)));
-            serve(
-                &Spawner::for_current_executor().await,
-                server_eth,
-                clock,
-                s.clone(),
-            );
-            // The squatter leaves after 5 s.
-            let leaves = s.clone();
-            Spawner::for_current_executor().await.spawn(async move {
-                sleep_ns(5 * SEC).await;
-                leaves.borrow_mut().squatter = false;
-            });
-            let addressing = Addressing {
-                ipv4: None,
-                ..Addressing::both("0.0.0.0", "fd00::9")
-            };
-            let stack = netsim::stack(clock, client_net, addressing, 3).await;
-            let bound_at = clock.0.now();
-            assert_eq!(s.borrow().declined, [OFFERED]);
-            let kinds: Vec<_> = s.borrow().seen.iter().map(|x| x.0).collect();
-            assert_eq!(
-                kinds,
-                [
-                    MessageType::Discover,
-                    MessageType::Request,
-                    MessageType::Decline,
-                    MessageType::Discover,
-                    MessageType::Request
-                ]
-            );
-            let restart = s.borrow().seen[3].3;
-            let declined_at = s.borrow().seen[2].3;
-            assert!(restart >= declined_at + 10 * SEC, "{declined_at} {restart}");
-            // Bound at last, two probes after the second ACK.
-            assert!(bound_at >= restart + 2 * SEC, "{restart} {bound_at}");
-            assert_eq!(stack.ipv4().config().unwrap().address.address(), OFFERED);
-        })
-        .unwrap();
+    };
+    with_dhcp_client(script, |stack, _, clock, s| async move {
+        let bound_at = clock.0.now();
+        assert_eq!(s.borrow().declined, [OFFERED]);
+        let kinds: Vec<_> = s.borrow().seen.iter().map(|x| x.0).collect();
+        assert_eq!(
+            kinds,
+            [
+                MessageType::Discover,
+                MessageType::Request,
+                MessageType::Decline,
+                MessageType::Discover,
+                MessageType::Request
+            ]
+        );
+        let restart = s.borrow().seen[3].3;
+        let declined_at = s.borrow().seen[2].3;
+        assert!(restart >= declined_at + 10 * SEC, "{declined_at} {restart}");
+        // Bound at last, two probes after the second ACK.
+        assert!(bound_at >= restart + 2 * SEC, "{restart} {bound_at}");
+        assert_eq!(stack.ipv4().config().unwrap().address.address(), OFFERED);
+    });
 }
