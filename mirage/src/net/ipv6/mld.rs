@@ -256,10 +256,7 @@ impl Listener {
             };
             for group in asked {
                 let at = now.saturating_add(self.delay(max_ns));
-                match self.specific.iter_mut().find(|(g, _)| *g == group) {
-                    Some((_, t)) => *t = (*t).min(at),
-                    None => self.specific.push((group, at)),
-                }
+                self.answer_by(group, at);
             }
             return true;
         }
@@ -269,12 +266,17 @@ impl Listener {
                 self.general_at = Some(at);
             }
         } else if self.groups.contains(&q.group) && self.general_at.is_none_or(|t| t > at) {
-            match self.specific.iter_mut().find(|(g, _)| *g == q.group) {
-                Some((_, t)) => *t = (*t).min(at),
-                None => self.specific.push((q.group, at)),
-            }
+            self.answer_by(q.group, at);
         }
         true
+    }
+
+    /// `group`'s answer goes at `at`, or sooner if already due sooner.
+    fn answer_by(&mut self, group: Ipv6Addr, at: u64) {
+        match self.specific.iter_mut().find(|(g, _)| *g == group) {
+            Some((_, t)) => *t = (*t).min(at),
+            None => self.specific.push((group, at)),
+        }
     }
 
     /// Another listener's MLDv1 report for `group` was heard at `now`: in

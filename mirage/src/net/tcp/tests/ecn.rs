@@ -449,18 +449,24 @@ fn ece_reduces_the_window_once_per_window_then_cwr_goes_on_new_data() {
     }
 }
 
+/// The segment at `una` is lost and the next three arrive: three
+/// duplicate ACKs, each SACKing one segment more.
+fn three_duplicates(ep: &mut Ep, una: SeqNumber) {
+    for k in 2..=4 {
+        let mut s = ep.seg(Flags::ACK, b"");
+        s.ack = una;
+        s.options.sack[0] = (una + SEG, una + k * SEG);
+        s.options.sack_len = 1;
+        ep.deliver(&s, 0);
+    }
+}
+
 #[test]
 fn ece_is_ignored_during_loss_recovery_and_a_fast_retransmit_sets_cwr() {
     let (mut ep, out) = sending(CongestionAlgorithm::NewReno, 8);
     let first = out[0].0.seq;
     // The first segment lost: three duplicate ACKs (with SACK blocks).
-    for k in 2..=4 {
-        let mut s = ep.seg(Flags::ACK, b"");
-        s.ack = first;
-        s.options.sack[0] = (first + SEG, first + k * SEG);
-        s.options.sack_len = 1;
-        ep.deliver(&s, 0);
-    }
+    three_duplicates(&mut ep, first);
     assert_eq!(ep.us.stats().fast_retransmits, 1);
     let i = ep.us.info(ep.id).unwrap();
     // ECE during recovery: no further reduction.
@@ -515,13 +521,7 @@ fn a_loss_in_the_window_an_ece_reduced_reduces_no_further() {
     let out = ep.flush();
     assert!(out.len() >= 4, "{out:?}");
     let second = first + 8 * SEG;
-    for k in 2..=4 {
-        let mut s = ep.seg(Flags::ACK, b"");
-        s.ack = second;
-        s.options.sack[0] = (second + SEG, second + k * SEG);
-        s.options.sack_len = 1;
-        ep.deliver(&s, 0);
-    }
+    three_duplicates(&mut ep, second);
     assert_eq!(ep.us.stats().fast_retransmits, 2);
     let j = ep.us.info(ep.id).unwrap();
     assert!(j.ssthresh < reduced.ssthresh, "{j:?}");
