@@ -263,17 +263,7 @@ fn mld_through_a_snooping_bridge(target: &str, mld_version: u8) {
         "100",
     ]);
     ns.exec(&["ip", "link", "set", "tap0", "master", "br0"]);
-    ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "br0"]);
-    ns.exec(&[
-        "ip",
-        "-6",
-        "addr",
-        "add",
-        "fd00::1/64",
-        "dev",
-        "br0",
-        "nodad",
-    ]);
+    ns.host_addresses("br0");
     ns.exec(&["ip", "link", "set", "br0", "up"]);
     let mut lines = start(&mut ns, target, binary, &["--ipv6=fd00::2/64"]);
     wait_ready(&mut lines);

@@ -67,19 +67,16 @@ impl Netns {
         };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
         ns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
-        ns.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", "tap0"]);
-        ns.exec(&[
-            "ip",
-            "-6",
-            "addr",
-            "add",
-            "fd00::1/64",
-            "dev",
-            "tap0",
-            "nodad",
-        ]);
+        ns.host_addresses("tap0");
         ns.exec(&["ip", "link", "set", "tap0", "up"]);
         ns
+    }
+
+    /// Gives `dev` the host's addresses on the test link, 10.0.0.1/24 and
+    /// fd00::1/64 (without DAD).
+    pub fn host_addresses(&self, dev: &str) {
+        self.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", dev]);
+        self.exec(&["ip", "-6", "addr", "add", "fd00::1/64", "dev", dev, "nodad"]);
     }
 
     /// A command run inside the namespace.
