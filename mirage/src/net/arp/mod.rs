@@ -237,16 +237,14 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
 
     /// Watches `ip` (an address about to be used: `None` stops): any ARP
     /// packet from another station that answers for it, announces it or
-    /// probes it too is remembered, for [`Arp::take_claimed`].
+    /// probes it too is remembered, for [`Arp::take_claimed`]. Watching
+    /// the address watched already keeps what was seen.
     pub fn watch(&self, ip: Option<Ipv4Addr>) {
         let mut state = self.state.borrow_mut();
-        state.watched = ip;
-        state.claimed = false;
-    }
-
-    /// The watched address, if any.
-    pub fn watched(&self) -> Option<Ipv4Addr> {
-        self.state.borrow().watched
+        if state.watched != ip {
+            state.watched = ip;
+            state.claimed = false;
+        }
     }
 
     /// Whether another station claimed the watched address since the last

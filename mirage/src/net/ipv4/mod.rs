@@ -520,6 +520,15 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
 
     /// Sends what the DHCP client asked for and applies what happened.
     fn dhcp_act(&self, send: Option<client::Send>, event: Option<client::Event>) {
+        // ARP watches the address the client checks, if any (after every
+        // step of the client: this is where they all come).
+        let checking = self
+            .state
+            .borrow()
+            .dhcp
+            .as_ref()
+            .and_then(|d| d.client.checking());
+        self.arp.watch(checking);
         match event {
             Some(client::Event::Bound(lease)) => {
                 let address = Ipv4Prefix::new(lease.address, lease.prefix_len)
@@ -554,11 +563,6 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         match send {
             // The check of an acknowledged address: through ARP.
             Some(client::Send::Probe { address }) => {
-                // (Watched from the first probe on: a claim between two
-                // probes is kept.)
-                if self.arp.watched() != Some(address) {
-                    self.arp.watch(Some(address));
-                }
                 let _ = self.arp.probe(address);
             }
             // Lost messages are retransmitted by the client.
@@ -657,31 +661,19 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         let due = {
             let mut state = self.state.borrow_mut();
             match state.dhcp.as_mut() {
-                // An acknowledged address another station answered for
-                // while it was checked: declined (RFC 2131 4.4.1).
-                Some(d)
-                    if d.client.checking().is_some()
-                        && d.client.next_deadline() <= now
-                        && self.arp.take_claimed() =>
-                {
-                    let address = d.client.checking().unwrap_or(Ipv4Addr::UNSPECIFIED);
-                    log::warn!(target: "ipv4", "DHCP: {address} is in use on the link: declined");
-                    Some((d.client.conflict(address, now), None))
-                }
-                Some(d) if d.client.next_deadline() <= now => Some(d.client.poll(now)),
+                Some(d) if d.client.next_deadline() <= now => Some(match d.client.checking() {
+                    // An acknowledged address another station answered for
+                    // while it was checked: declined (RFC 2131 4.4.1).
+                    Some(address) if self.arp.take_claimed() => {
+                        log::warn!(target: "ipv4", "DHCP: {address} is in use on the link: declined");
+                        (d.client.conflict(address, now), None)
+                    }
+                    _ => d.client.poll(now),
+                }),
                 _ => None,
             }
         };
         if let Some((send, event)) = due {
-            let checking = self
-                .state
-                .borrow()
-                .dhcp
-                .as_ref()
-                .and_then(|d| d.client.checking());
-            if checking.is_none() {
-                self.arp.watch(None);
-            }
             self.dhcp_act(send, event);
         }
     }
