@@ -15,6 +15,7 @@ use std::rc::Rc;
 
 use embedded_io_async::{Read, Write};
 use mirage::net::device::memory::{Faults, LinkConfig};
+use mirage::net::ip::Ip;
 use mirage::net::stack::Stackv4v6;
 use mirage::net::tcp::{Flow, Tcp, TcpError, TcpListener};
 use mirage::net::wire::ethernet::EtherType;
@@ -965,6 +966,9 @@ struct Router {
     mark_ce_every: std::cell::Cell<u64>,
     ect_seen: std::cell::Cell<u64>,
     ce_marked: std::cell::Cell<u64>,
+    /// Give no next-hop MTU in fragmentation-needed reports (0), as routers
+    /// older than RFC 1191 do.
+    old_style: std::cell::Cell<bool>,
 }
 
 /// The error a [`Router`] answers a rejected segment with.
@@ -1003,6 +1007,7 @@ impl Router {
             mark_ce_every: std::cell::Cell::new(0),
             ect_seen: std::cell::Cell::new(0),
             ce_marked: std::cell::Cell::new(0),
+            old_style: std::cell::Cell::new(false),
         }
     }
 
@@ -1088,7 +1093,11 @@ impl Router {
                 let message = if ip_len > self.mtu_v4 && p.dont_frag() {
                     icmpv4::Repr::DstUnreachable {
                         code: icmpv4::CODE_FRAG_NEEDED,
-                        mtu: self.mtu_v4 as u16,
+                        mtu: if self.old_style.get() {
+                            0
+                        } else {
+                            self.mtu_v4 as u16
+                        },
                         quoted,
                     }
                 } else if rejected {
@@ -1358,6 +1367,44 @@ fn packet_too_big_from_a_router_shrinks_the_segments_and_the_stream_arrives() {
         assert_eq!(stats.pmtu_decreases, 1, "{stats:?}");
         assert!(router.dropped.get() >= 1);
         assert_eq!(stats.timeouts, 0, "{stats:?}");
+    });
+}
+
+#[test]
+fn the_path_mtu_a_router_reported_serves_the_next_connections() {
+    routed_pair(1000, 1280, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        for (dst, port, mtu) in [(v4("10.0.0.2"), 5012, 1000), (v6("fd00::2"), 5013, 1280)] {
+            routed_transfer(a, b, dst, port, MB).await;
+            let dropped = router.dropped.get();
+            assert!(dropped >= 1, "{dst}");
+            // The IP layer kept the path MTU: the next connections start
+            // with segments that fit, and the router drops none of them.
+            let header = if dst.is_ipv4() { 20 } else { 40 };
+            assert_eq!(a.ip().mtu(dst), mtu - header, "{dst}");
+            for _ in 0..2 {
+                routed_transfer(a, b, dst, port, MB).await;
+            }
+            assert_eq!(router.dropped.get(), dropped, "{dst}");
+            router.dropped.set(0);
+        }
+        assert_eq!(a.direct_tcp().stats().pmtu_decreases, 2);
+        assert_eq!(a.icmpv4().stats().path_mtu_decreases, 1);
+    });
+}
+
+#[test]
+fn an_old_routers_report_without_an_mtu_is_read_with_rfc_1191s_plateaus() {
+    routed_pair(1200, 1500, 0, |a, b, router| async move {
+        router.old_style.set(true);
+        sleep_ns(3 * SEC).await;
+        routed_transfer(a, b, v4("10.0.0.2"), 5014, MB).await;
+        // 1500 bytes would not go: the plateau below is 1492, which does
+        // not go either; the next, 1006, does (not the floor of 552).
+        assert_eq!(a.ip().mtu(v4("10.0.0.2")), 1006 - 20);
+        assert_eq!(a.direct_tcp().stats().pmtu_decreases, 2);
+        assert_eq!(a.icmpv4().stats().path_mtu_decreases, 2);
+        assert_eq!(a.direct_tcp().stats().timeouts, 0);
     });
 }
 
@@ -1754,7 +1801,6 @@ fn negative_advice_at_r1_re_resolves_a_neighbour_gone_stale() {
 /// on.
 #[test]
 fn negative_advice_over_ipv6_has_the_neighbour_checked() {
-    use mirage::net::ip::Ip;
     use mirage::net::ndp::cache::Reachability;
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {

@@ -66,6 +66,9 @@ pub struct Icmpv4Stats {
     pub param_problem_received: u64,
     /// Redirects taken (a route to a destination changed).
     pub redirects_taken: u64,
+    /// Fragmentation-needed reports that lowered the path MTU of a
+    /// destination (RFC 1191).
+    pub path_mtu_decreases: u64,
 }
 
 struct State {
@@ -210,7 +213,12 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                 // (Errors are never sent to a broadcast or multicast
                 // address, RFC 1122 section 3.2.2.)
                 let to_us = self.ip.has_address(datagram.dst);
-                let kind = IcmpErrorKind::from_icmpv4_unreachable(code, mtu);
+                let kind = match IcmpErrorKind::from_icmpv4_unreachable(code, mtu) {
+                    Some(IcmpErrorKind::TooBig { .. }) if to_us => {
+                        Some(self.fragmentation_needed(mtu, quoted))
+                    }
+                    kind => kind,
+                };
                 if let (true, Some(kind)) = (to_us, kind) {
                     self.state.borrow_mut().stats.unreachable_received += 1;
                     return Ok(Some(IcmpError { kind, quoted }));
@@ -273,6 +281,35 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
             request.buffer_len(),
             |_, buf| request.emit(&mut wire::Packet::new_unchecked(buf)),
         )
+    }
+
+    /// A fragmentation needed report (type 3 code 4) about `quoted`, a
+    /// datagram we sent: the path MTU it tells, and the IP layer's estimate
+    /// for the datagram's destination lowered to it (RFC 1191 section 6.3).
+    /// A router that predates RFC 1191 leaves the next-hop MTU 0 (any
+    /// value below 68, the least MTU, is as useless): the MTU is then
+    /// estimated as the largest plateau of RFC 1191's table below the
+    /// quoted datagram's length (section 7).
+    #[cold]
+    fn fragmentation_needed(&self, mtu: u16, quoted: &[u8]) -> IcmpErrorKind {
+        use crate::net::wire::ipv4;
+        let header = (quoted.len() >= ipv4::HEADER_LEN && quoted[0] >> 4 == 4)
+            .then(|| ipv4::Packet::new_unchecked(quoted));
+        let mtu = match header {
+            Some(ref h) if mtu < MIN_MTU => plateau_below(h.total_len()),
+            _ => mtu,
+        };
+        if let Some(h) = header
+            && self.ip.has_address(IpAddr::V4(h.src_addr()))
+            && self
+                .ip
+                .learn_path_mtu(IpAddr::V4(h.dst_addr()), usize::from(mtu))
+        {
+            self.state.borrow_mut().stats.path_mtu_decreases += 1;
+        }
+        IcmpErrorKind::TooBig {
+            mtu: u32::from(mtu),
+        }
     }
 
     /// Takes a token from the error bucket, refilled once per second.
@@ -424,5 +461,33 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
             |_, buf| message.emit(&mut wire::Packet::new_unchecked(buf)),
         )?;
         Ok(true)
+    }
+}
+
+/// The least MTU of an IPv4 link (RFC 791).
+const MIN_MTU: u16 = 68;
+
+/// The MTUs common on the Internet when RFC 1191 was written (its section
+/// 7's table, the "plateaus"), largest first.
+const PLATEAUS: [u16; 10] = [32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+/// The largest plateau below `len`, a datagram's length that a router
+/// could not forward (RFC 1191 section 5): at least [`MIN_MTU`].
+fn plateau_below(len: u16) -> u16 {
+    PLATEAUS.into_iter().find(|&p| p < len).unwrap_or(MIN_MTU)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plateau_below;
+
+    #[test]
+    fn the_estimate_is_the_largest_plateau_below_the_length() {
+        assert_eq!(plateau_below(1500), 1492);
+        assert_eq!(plateau_below(1492), 1006);
+        assert_eq!(plateau_below(576), 508);
+        assert_eq!(plateau_below(65535), 32000);
+        assert_eq!(plateau_below(68), 68);
+        assert_eq!(plateau_below(0), 68);
     }
 }

@@ -355,6 +355,17 @@ pub trait Ip {
         false
     }
 
+    /// A router reported that the path to `dst` takes packets of `mtu`
+    /// bytes at most (ICMPv4 fragmentation needed, RFC 1191; ICMPv6 packet
+    /// too big, RFC 8201): a layer that keeps path MTUs lowers its
+    /// estimate for `dst`, which [`Ip::mtu`] then reports (a layer bounds
+    /// what it takes: a report may be forged). Whether the estimate
+    /// dropped. Layers that keep none take nothing (the default).
+    fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
+        let _ = (dst, mtu);
+        false
+    }
+
     /// Negative advice from a transport (RFC 9293 section 3.8.3: TCP's
     /// retransmissions to `dst` reached R1; RFC 1122 section 3.3.1.4): the
     /// path to `dst` may be broken. A layer forgets the redirect it took
@@ -445,6 +456,9 @@ impl<T: Ip> Ip for &T {
     }
     fn negative_advice(&self, dst: IpAddr) {
         (**self).negative_advice(dst)
+    }
+    fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
+        (**self).learn_path_mtu(dst, mtu)
     }
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         (**self).resolve(dst).await

@@ -111,6 +111,14 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
             }
     }
 
+    fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
+        self.enabled(dst)
+            && match dst {
+                IpAddr::V4(_) => self.v4.learn_path_mtu(dst, mtu),
+                IpAddr::V6(_) => self.v6.learn_path_mtu(dst, mtu),
+            }
+    }
+
     fn negative_advice(&self, dst: IpAddr) {
         if self.enabled(dst) {
             match dst {

@@ -6,6 +6,7 @@
 use core::fmt;
 
 pub mod arp;
+pub(crate) mod destination;
 pub mod device;
 pub mod dhcp;
 pub mod ethernet;

@@ -22,6 +22,7 @@ use core::task::{Poll, Waker};
 use crate::Mclock;
 use crate::args::Ipv4Prefix;
 use crate::net::arp::{Arp, Arpv4};
+use crate::net::destination::DestinationCache;
 use crate::net::device::{NetError, Network};
 use crate::net::dhcp::{self, client};
 use crate::net::ethernet::{Ethernet, Ethif};
@@ -86,9 +87,11 @@ struct State {
     /// parameter problem ([`Ipv4::take_bad_options`]; bounded as
     /// `timed_out`).
     bad_options: Vec<(Vec<u8>, u8)>,
-    /// Routes changed by ICMP redirects: the destination, its gateway and
-    /// when the route expires (bounded).
-    redirects: Vec<(Ipv4Addr, Ipv4Addr, u64)>,
+    /// Routes changed by ICMP redirects: the gateway of a destination.
+    redirects: DestinationCache<Ipv4Addr, Ipv4Addr>,
+    /// Path MTUs lower than the link's, as routers reported them
+    /// ([`Ip::learn_path_mtu`]).
+    path_mtus: DestinationCache<Ipv4Addr, usize>,
 }
 
 /// How many destinations redirects may reroute.
@@ -96,6 +99,19 @@ const MAX_REDIRECTS: usize = 16;
 
 /// How long a route a redirect made lasts.
 const REDIRECT_LIFETIME_NS: u64 = 600_000_000_000;
+
+/// How many destinations' path MTUs are kept.
+const MAX_PATH_MTUS: usize = 32;
+
+/// How long a path MTU a router reported is kept (RFC 1191 section 6.3:
+/// 10 minutes; afterwards the link's MTU is tried again).
+const PATH_MTU_LIFETIME_NS: u64 = 600_000_000_000;
+
+/// The least path MTU taken from a report (Linux's `min_pmtu`): a smaller
+/// one is taken as this. RFC 1191's least is 68, but a report that low
+/// only ever comes from an attacker wanting tiny segments; TCP's segments
+/// never go below it either.
+pub const MIN_PATH_MTU: usize = 552;
 
 /// How many timed-out first fragments [`Ipv4::take_timed_out`] keeps.
 const MAX_TIMED_OUT: usize = 16;
@@ -207,7 +223,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 waiters: Vec::new(),
                 timed_out: Vec::new(),
                 bad_options: Vec::new(),
-                redirects: Vec::new(),
+                redirects: DestinationCache::new(MAX_REDIRECTS),
+                path_mtus: DestinationCache::new(MAX_PATH_MTUS),
             }),
         }
     }
@@ -281,9 +298,10 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
     pub fn set_config(&self, config: Ipv4Config) -> Result<(), IpError> {
         {
             let mut state = self.state.borrow_mut();
-            // Routes from redirects were for the old network.
+            // Routes from redirects and path MTUs were for the old network.
             if state.config != Some(config) {
                 state.redirects.clear();
+                state.path_mtus.clear();
             }
             state.config = Some(config);
         }
@@ -552,6 +570,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 let mut state = self.state.borrow_mut();
                 state.config = None;
                 state.redirects.clear();
+                state.path_mtus.clear();
                 if let Some(d) = state.dhcp.as_mut() {
                     d.lease = None;
                 }
@@ -729,12 +748,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         if state.redirects.is_empty() {
             return None;
         }
-        let now = self.clock.elapsed_ns();
-        state
-            .redirects
-            .iter()
-            .find(|&&(d, _, until)| d == dst && until > now)
-            .map(|&(_, gateway, _)| gateway)
+        state.redirects.get(dst, self.clock.elapsed_ns())
     }
 
     /// Sends one packet (a whole datagram or a fragment) to `hop`.
@@ -859,8 +873,36 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         )
     }
 
-    fn mtu(&self, _dst: IpAddr) -> usize {
-        self.eth.mtu().saturating_sub(HEADER_LEN)
+    /// The link's MTU, or the path MTU a router reported for `dst` while
+    /// the report lasts.
+    fn mtu(&self, dst: IpAddr) -> usize {
+        let link = self.eth.mtu();
+        let state = self.state.borrow();
+        let path = match dst {
+            IpAddr::V4(d) if !state.path_mtus.is_empty() => state
+                .path_mtus
+                .get(d, self.clock.elapsed_ns())
+                .map_or(link, |p| p.min(link)),
+            _ => link,
+        };
+        path.saturating_sub(HEADER_LEN)
+    }
+
+    /// RFC 1191 section 6.3: the estimate for `dst` drops to `mtu` (at
+    /// least [`MIN_PATH_MTU`]) for 10 minutes, unless it is already as low;
+    /// at most 32 destinations are kept. Whether the estimate dropped.
+    fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
+        let IpAddr::V4(dst4) = dst else { return false };
+        let mtu = mtu.max(MIN_PATH_MTU);
+        if mtu >= self.mtu(dst) + HEADER_LEN {
+            return false;
+        }
+        let now = self.clock.elapsed_ns();
+        self.state
+            .borrow_mut()
+            .path_mtus
+            .insert(dst4, mtu, now, PATH_MTU_LIFETIME_NS);
+        true
     }
 
     /// RFC 1122 section 3.3.1.2: taken only for an off-link unicast `dst`,
@@ -890,18 +932,12 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         }
         let now = self.clock.elapsed_ns();
         let mut state = self.state.borrow_mut();
-        state
-            .redirects
-            .retain(|&(d, _, until)| d != dst && until > now);
-        if config.gateway != Some(gateway) {
-            if state.redirects.len() >= MAX_REDIRECTS
-                && let Some(i) = (0..state.redirects.len()).min_by_key(|&i| state.redirects[i].2)
-            {
-                state.redirects.swap_remove(i);
-            }
+        if config.gateway == Some(gateway) {
+            state.redirects.remove(dst);
+        } else {
             state
                 .redirects
-                .push((dst, gateway, now.saturating_add(REDIRECT_LIFETIME_NS)));
+                .insert(dst, gateway, now, REDIRECT_LIFETIME_NS);
         }
         true
     }
@@ -915,10 +951,7 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         let IpAddr::V4(dst4) = dst else { return };
         let Some(config) = self.config() else { return };
         {
-            let mut state = self.state.borrow_mut();
-            if !state.redirects.is_empty() {
-                state.redirects.retain(|&(d, _, _)| d != dst4);
-            }
+            self.state.borrow_mut().redirects.remove(dst4);
         }
         let Ok(hop) = self.next_hop(&config, dst4) else {
             return;

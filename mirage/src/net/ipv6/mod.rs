@@ -26,6 +26,7 @@ use core::task::{Poll, Waker};
 use crate::Mclock;
 use crate::args::Ipv6Prefix;
 use crate::net::MacAddr;
+use crate::net::destination::DestinationCache;
 use crate::net::ethernet::Ethernet;
 use crate::net::frag::{self, Reassembler};
 use crate::net::icmpv4::EchoReply;
@@ -141,12 +142,10 @@ struct State {
     stats: Ipv6Stats,
     /// The rate limit of the ICMPv6 errors sent.
     errors: ErrorRate,
-    /// Path MTUs learnt from packet too big messages (RFC 8201): the
-    /// destination, its path MTU, and when the estimate expires.
-    path_mtus: Vec<(Ipv6Addr, usize, u64)>,
-    /// First hops changed by redirects (RFC 4861 section 8.3): the
-    /// destination, its first hop, and when the route expires.
-    redirects: Vec<(Ipv6Addr, Ipv6Addr, u64)>,
+    /// Path MTUs learnt from packet too big messages (RFC 8201).
+    path_mtus: DestinationCache<Ipv6Addr, usize>,
+    /// First hops changed by redirects (RFC 4861 section 8.3).
+    redirects: DestinationCache<Ipv6Addr, Ipv6Addr>,
     replies: Vec<EchoReply>,
     /// Tasks waiting for a neighbour's resolution ([`Ip::resolve`]).
     waiters: Vec<Waker>,
@@ -199,8 +198,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 ident: seed,
                 stats: Ipv6Stats::default(),
                 errors: ErrorRate::new(),
-                path_mtus: Vec::new(),
-                redirects: Vec::new(),
+                path_mtus: DestinationCache::new(MAX_PATH_MTUS),
+                redirects: DestinationCache::new(MAX_REDIRECTS),
                 replies: Vec::new(),
                 waiters: Vec::new(),
                 // (Seeded by the stack and the MAC address: hosts started
@@ -834,15 +833,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     /// unreachability detection, after TCP's negative advice say, is left
     /// for another).
     fn route(&self, state: &State, dst: Ipv6Addr) -> Option<Ipv6Addr> {
-        if !state.redirects.is_empty() {
-            let now = self.clock.elapsed_ns();
-            if let Some(&(_, hop, _)) = state
-                .redirects
-                .iter()
-                .find(|&&(d, _, until)| d == dst && until > now)
-            {
-                return Some(hop);
-            }
+        if !state.redirects.is_empty()
+            && let Some(hop) = state.redirects.get(dst, self.clock.elapsed_ns())
+        {
+            return Some(hop);
         }
         let neighbours = &state.neighbours;
         let reachable =
@@ -927,35 +921,19 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     }
 
     /// Lowers the path MTU towards the destination of `quoted` (a packet we
-    /// sent, as a packet too big message quotes it) to `mtu`, never below
-    /// 1280 (RFC 8201 section 4); the estimate is kept for 10 minutes
-    /// (section 5.3), for at most 32 destinations.
+    /// sent, as a packet too big message quotes it) to `mtu`
+    /// ([`Ip::learn_path_mtu`]).
     fn packet_too_big(&self, mtu: u32, quoted: &[u8]) {
         if quoted.len() < HEADER_LEN || quoted[0] >> 4 != 6 {
             return;
         }
         let header = wire::Packet::new_unchecked(quoted);
         let (from, to) = (header.src_addr(), header.dst_addr());
-        let now = self.clock.elapsed_ns();
-        let mut state = self.state.borrow_mut();
-        if !state.conf.is_ours(from) {
+        if !self.state.borrow().conf.is_ours(from) {
             return;
         }
-        let mtu = usize::try_from(mtu).unwrap_or(usize::MAX).max(MIN_MTU);
-        if mtu >= path_mtu(&state, to, now) {
-            return;
-        }
-        let expires = now.saturating_add(PATH_MTU_LIFETIME_NS);
-        state
-            .path_mtus
-            .retain(|&(d, _, until)| d != to && until > now);
-        if state.path_mtus.len() >= MAX_PATH_MTUS {
-            // The estimate closest to expiry goes.
-            if let Some(i) = (0..state.path_mtus.len()).min_by_key(|&i| state.path_mtus[i].2) {
-                state.path_mtus.swap_remove(i);
-            }
-        }
-        state.path_mtus.push((to, mtu, expires));
+        let mtu = usize::try_from(mtu).unwrap_or(usize::MAX);
+        self.learn_path_mtu(IpAddr::V6(to), mtu);
     }
 
     /// Reports to the sender of `datagram` (one [`Ipv6::input`] returned)
@@ -1311,18 +1289,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     let mut state = self.state.borrow_mut();
                     state
                         .redirects
-                        .retain(|&(d, _, until)| d != dst_addr && until > now);
-                    if state.redirects.len() >= MAX_REDIRECTS
-                        && let Some(i) =
-                            (0..state.redirects.len()).min_by_key(|&i| state.redirects[i].2)
-                    {
-                        state.redirects.swap_remove(i);
-                    }
-                    state.redirects.push((
-                        dst_addr,
-                        target_addr,
-                        now.saturating_add(REDIRECT_LIFETIME_NS),
-                    ));
+                        .insert(dst_addr, target_addr, now, REDIRECT_LIFETIME_NS);
                     state.stats.redirects_taken += 1;
                     match lladdr {
                         Some(mac) => state.neighbours.seen(target_addr, mac, now),
@@ -1532,9 +1499,8 @@ const REDIRECT_LIFETIME_NS: u64 = 600_000_000_000;
 fn path_mtu(state: &State, dst: Ipv6Addr, now: u64) -> usize {
     state
         .path_mtus
-        .iter()
-        .find(|&&(d, _, until)| d == dst && until > now)
-        .map_or(state.mtu, |&(_, mtu, _)| mtu.min(state.mtu))
+        .get(dst, now)
+        .map_or(state.mtu, |mtu| mtu.min(state.mtu))
 }
 
 /// The source address of a datagram to `dst`: `src` if it is one of ours,
@@ -1560,9 +1526,7 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
             return;
         }
         let mut state = self.state.borrow_mut();
-        if !state.redirects.is_empty() {
-            state.redirects.retain(|&(d, _, _)| d != dst6);
-        }
+        state.redirects.remove(dst6);
         if let Some(hop) = self.route(&state, dst6) {
             state.neighbours.suspect(&hop);
         }
@@ -1644,6 +1608,21 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
             .filter(|a| a.usable())
             .map(|a| IpAddr::V6(a.addr))
             .collect()
+    }
+
+    /// RFC 8201: the estimate for `dst` drops to `mtu`, never below 1280
+    /// (section 4), for 10 minutes (section 5.3), for at most 32
+    /// destinations. Whether it dropped.
+    fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
+        let IpAddr::V6(dst6) = dst else { return false };
+        let now = self.clock.elapsed_ns();
+        let mut state = self.state.borrow_mut();
+        let mtu = mtu.max(MIN_MTU);
+        if mtu >= path_mtu(&state, dst6, now) {
+            return false;
+        }
+        state.path_mtus.insert(dst6, mtu, now, PATH_MTU_LIFETIME_NS);
+        true
     }
 
     fn mtu(&self, dst: IpAddr) -> usize {

@@ -51,15 +51,15 @@ pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
 
-/// The smallest IPv4 path MTU an ICMP fragmentation-needed report can set
-/// (Linux's `min_pmtu`): lower reports, and those of old routers that give
-/// no MTU (0), count as this. RFC 1191 section 3 allows no less than 68;
-/// Linux refuses to go below 552 so that a forged report cannot make a
-/// connection crawl in tiny segments.
-pub(crate) const MIN_PMTU_V4: usize = 552;
+/// The smallest IPv4 path MTU a fragmentation-needed report can set: the
+/// IP layer's floor ([`crate::net::ipv4::MIN_PATH_MTU`], Linux's
+/// `min_pmtu`), so that a forged report cannot make a connection crawl in
+/// tiny segments. (Old routers' reports without an MTU reach TCP with the
+/// ICMP layer's estimate.)
+pub(crate) const MIN_PMTU_V4: usize = crate::net::ipv4::MIN_PATH_MTU;
 /// The smallest IPv6 path MTU (RFC 8200 section 5, RFC 8201 section 4: a
 /// packet-too-big report below it is taken as this).
-pub(crate) const MIN_PMTU_V6: usize = 1280;
+pub(crate) const MIN_PMTU_V6: usize = crate::net::ipv6::MIN_MTU;
 
 /// RFC 9293's default MSS when the peer sends none (IPv4; IPv6 uses 1220).
 const DEFAULT_MSS_V4: usize = 536;
