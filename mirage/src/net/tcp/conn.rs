@@ -19,14 +19,28 @@ use alloc::vec::Vec;
 use core::net::IpAddr;
 use core::task::Waker;
 
-/// What a spurious retransmission undoes (see `Conn::undo`).
+/// What a spurious retransmission undoes, and what tells that it was (see
+/// `Conn::undo`).
 #[derive(Debug, Clone)]
 pub(crate) struct Undo {
     /// Our timestamp clock at the retransmission (a timeout's, or a fast
-    /// retransmit's): the retransmissions carry it or later, so an
-    /// acknowledgment that echoes an earlier one answers a segment sent
-    /// before.
-    pub(crate) tsval: u32,
+    /// retransmit's), until Eifel's test has been made (RFC 3522: at the
+    /// first acknowledgment of new data): the retransmissions carry it or
+    /// later, so an acknowledgment that echoes an earlier one answers a
+    /// segment sent before. `None` without timestamps.
+    pub(crate) tsval: Option<u32>,
+    /// `SND.UNA` at the loss response: duplicates reported of data from
+    /// there up to `rxt_end` are of the episode's retransmissions.
+    pub(crate) marker: SeqNumber,
+    /// The end of the retransmissions counted in `retrans`.
+    pub(crate) rxt_end: SeqNumber,
+    /// Segments retransmitted since the loss response that no D-SACK
+    /// block has reported as duplicates yet (RFC 3708): once they all are,
+    /// the peer had every original, and no retransmission was needed.
+    pub(crate) retrans: u32,
+    /// The loss response was a retransmission timeout's (else a fast
+    /// retransmit's).
+    pub(crate) timeout: bool,
     /// The congestion state before the loss response cut it.
     pub(crate) cc: Congestion,
 }
@@ -159,9 +173,11 @@ pub(crate) struct Conn {
     /// (RFC 6675 section 5.1's `RecoveryPoint`, RFC 6582's `recover`).
     pub(crate) rto_recover: Option<SeqNumber>,
     /// After a fast retransmit or the first retransmission timeout of a
-    /// stall, with timestamps: what Eifel (RFC 3522, RFC 4015) restores if
-    /// the retransmission proves spurious. Boxed: rare, and the control
-    /// block stays small.
+    /// stall, with timestamps or SACK: what is restored if the
+    /// retransmissions prove spurious (by their timestamps, Eifel: RFC
+    /// 3522, RFC 4015; or by D-SACK: RFC 3708), until the next loss
+    /// response or the undo. Boxed: rare, and the control block stays
+    /// small.
     pub(crate) undo: Option<alloc::boxed::Box<Undo>>,
 
     // Timers (absolute deadlines, ns).

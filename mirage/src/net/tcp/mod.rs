@@ -332,13 +332,14 @@ pub struct Stats {
     /// Duplicate data received and reported to the peer in a D-SACK block
     /// (RFC 2883; with SACK only).
     pub dsacks_sent: u64,
-    /// Retransmission timeouts found spurious by Eifel (RFC 3522: the
-    /// first acknowledgment after one echoed an older timestamp): the
-    /// congestion state was restored (RFC 4015).
+    /// Retransmission timeouts found spurious, by Eifel (RFC 3522: the
+    /// first acknowledgment after one echoed an older timestamp) or by
+    /// D-SACK (RFC 3708: the peer reported every retransmission since as a
+    /// duplicate): the congestion state was restored (RFC 4015).
     pub spurious_timeouts: u64,
-    /// Fast retransmits found spurious by Eifel (the segment was late, not
-    /// lost: reordering): the congestion state was restored and recovery
-    /// ended.
+    /// Fast retransmits found spurious, by Eifel or D-SACK as above (the
+    /// segment was late, not lost: reordering): the congestion state was
+    /// restored and recovery ended.
     pub spurious_fast_retransmits: u64,
     /// Tail loss probes that repaired a loss (RFC 8985 section 7.4: the
     /// acknowledgment passed the probe's episode without a D-SACK or

@@ -514,6 +514,12 @@ impl Conn {
                 self.last_data_ns = now;
                 if plan.retransmit {
                     self.retransmits += 1;
+                    if let Some(u) = self.undo.as_deref_mut() {
+                        u.retrans = u.retrans.saturating_add(1);
+                        if u.rxt_end < end {
+                            u.rxt_end = end;
+                        }
+                    }
                     // Karn's algorithm.
                     self.rtt_clean = false;
                     if !self.ts_ok {

@@ -445,8 +445,13 @@ impl Conn {
         if self.tlp_episode.is_some() {
             self.tlp_episode_ack(seg, dsack, sacked_more, ctx);
         }
-        if ack > self.snd_una && self.undo.is_some() {
-            self.eifel(seg, ctx);
+        if let Some(u) = self.undo.as_deref() {
+            if ack > self.snd_una && u.tsval.is_some() {
+                self.eifel(seg, ctx);
+            }
+            if let Some((l, r)) = dsack {
+                self.dsack_undo(l, r, ctx);
+            }
         }
         if ack > self.snd_una {
             let acked = ack.since(self.snd_una);
@@ -692,13 +697,18 @@ impl Conn {
         }
     }
 
-    /// What Eifel restores if the retransmission about to follow proves
-    /// spurious: with timestamps only.
+    /// What is restored if the retransmissions about to follow (a
+    /// timeout's when `timeout`) prove spurious: with timestamps (Eifel)
+    /// or SACK (D-SACK), which tell it; none without either.
     #[cold]
-    pub(crate) fn undo_point(&self, now: u64) -> Option<alloc::boxed::Box<Undo>> {
-        self.ts_ok.then(|| {
+    pub(crate) fn undo_point(&self, now: u64, timeout: bool) -> Option<alloc::boxed::Box<Undo>> {
+        (self.ts_ok || self.sack_ok).then(|| {
             alloc::boxed::Box::new(Undo {
-                tsval: self.ts_now(now),
+                tsval: self.ts_ok.then(|| self.ts_now(now)),
+                marker: self.snd_una,
+                rxt_end: self.snd_una,
+                retrans: 0,
+                timeout,
                 cc: self.cc.clone(),
             })
         })
@@ -708,31 +718,69 @@ impl Conn {
     /// retransmission timeout (with timestamps): Eifel detection (RFC
     /// 3522). If it echoes a timestamp older than the retransmission, it
     /// answers the original transmission: the retransmission was spurious
-    /// (a reordering or a delay, not a loss). Then the response (RFC 4015,
-    /// as Linux's undo): the congestion state goes back to what it was
-    /// before, recovery ends, and after a timeout sending resumes with new
-    /// data rather than the rest of the flight, which the peer holds.
-    /// Either way the detection is over.
+    /// (a reordering or a delay, not a loss), and is undone. Otherwise the
+    /// retransmission arrived first, which does not prove the original
+    /// lost: with SACK, D-SACK may still show it was not
+    /// ([`Self::dsack_undo`]).
     #[inline(never)]
     fn eifel(&mut self, seg: &Repr, ctx: &mut Ctx) {
-        let Some(undo) = self.undo.take() else {
+        let Some(tsval) = self.undo.as_deref_mut().and_then(|u| u.tsval.take()) else {
             return;
         };
         let spurious = seg
             .options
             .timestamp
-            .is_some_and(|(_, ecr)| (ecr.wrapping_sub(undo.tsval) as i32) < 0);
-        if !spurious {
+            .is_some_and(|(_, ecr)| (ecr.wrapping_sub(tsval) as i32) < 0);
+        if spurious {
+            self.undo_loss_response(ctx);
+        } else if !self.sack_ok {
+            self.undo = None;
+        }
+    }
+
+    /// A D-SACK block `[l, r)`: if it reports duplicates of the current episode's retransmissions, they
+    /// are counted off, and once all are, every retransmission was
+    /// needless (RFC 3708's detection; Linux's `undo_retrans`), so the
+    /// loss response is undone: how connections without timestamps (those
+    /// of Windows peers, by default) learn of a reordering.
+    #[inline(never)]
+    fn dsack_undo(&mut self, l: SeqNumber, r: SeqNumber, ctx: &mut Ctx) {
+        let mss = self.mss.max(1);
+        let Some(u) = self.undo.as_deref_mut() else {
             return;
+        };
+        if u.retrans == 0 || l < u.marker || r > u.rxt_end {
+            return;
+        }
+        let segments = r.since(l).div_ceil(mss).max(1);
+        u.retrans = u
+            .retrans
+            .saturating_sub(u32::try_from(segments).unwrap_or(u32::MAX));
+        if u.retrans == 0 {
+            self.undo_loss_response(ctx);
+        }
+    }
+
+    /// The retransmissions were spurious: the congestion state goes back
+    /// to what it was before the loss response (RFC 4015, as Linux's
+    /// undo), recovery ends, and after a timeout sending resumes with new
+    /// data rather than the rest of the flight, which the peer holds.
+    #[cold]
+    fn undo_loss_response(&mut self, ctx: &mut Ctx) {
+        let Some(undo) = self.undo.take() else {
+            return;
+        };
+        if undo.timeout {
+            ctx.stats.spurious_timeouts += 1;
+        } else {
+            ctx.stats.spurious_fast_retransmits += 1;
         }
         self.cc = undo.cc;
         if self.rto_recover.take().is_some() {
-            ctx.stats.spurious_timeouts += 1;
             self.snd_nxt = self.snd_max;
             self.high_rxt = self.snd_max;
         }
         if self.recovery.take().is_some() {
-            ctx.stats.spurious_fast_retransmits += 1;
             self.dupacks = 0;
             self.rexmit_now = false;
         }
@@ -749,7 +797,7 @@ impl Conn {
             ctx.stats.sack_recoveries += 1;
         }
         self.recovery = Some(self.snd_max);
-        self.undo = self.undo_point(now);
+        self.undo = self.undo_point(now, false);
         // The flight without what Limited Transmit sent beyond the window
         // (RFC 5681 section 3.2 step 2: it MUST NOT count).
         if self.ecn_loss_reduces() {

@@ -497,7 +497,9 @@ impl Conn {
         } else {
             // Eifel (RFC 3522): the first timeout of a stall may prove
             // spurious (a delay, not a loss); then what it cuts comes back.
-            self.undo = (self.retries == 1).then(|| self.undo_point(now)).flatten();
+            self.undo = (self.retries == 1)
+                .then(|| self.undo_point(now, true))
+                .flatten();
             self.cc.on_rto(self.flight());
             self.ecn_window_reduced();
             self.rewind_flight();

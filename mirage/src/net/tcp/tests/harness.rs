@@ -602,7 +602,12 @@ pub(crate) fn sack(p: &mut Peer, ack: SeqNumber, blocks: &[(SeqNumber, SeqNumber
 /// A passive connection whose application queued `segments` full
 /// segments; returns it with what the first dispatch sent.
 pub(crate) fn sending(segments: usize) -> (Peer, Vec<Seg>) {
-    let mut p = Peer::passive(Config::default());
+    sending_with(Config::default(), segments)
+}
+
+/// [`sending`] with our end configured by `config`.
+pub(crate) fn sending_with(config: Config, segments: usize) -> (Peer, Vec<Seg>) {
+    let mut p = Peer::passive(config);
     let data = vec![0x42u8; segments * SEG];
     assert_eq!(p.us.send(p.id, &data).unwrap(), data.len());
     let out = p.wait(0);

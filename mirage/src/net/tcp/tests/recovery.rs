@@ -182,13 +182,23 @@ fn a_duplicate_ack_at_the_end_of_the_episode_cuts_nothing() {
 /// resends the first with the window cut to one segment. Returns the
 /// peer, the flight, the window before, and the retransmission.
 fn timed_out() -> (Peer, Vec<Seg>, crate::net::tcp::ConnInfo, Seg) {
-    let (mut p, first) = sending(4);
+    timed_out_with(Config::default())
+}
+
+/// [`timed_out`] with our end configured by `config`.
+fn timed_out_with(config: Config) -> (Peer, Vec<Seg>, crate::net::tcp::ConnInfo, Seg) {
+    let (mut p, first) = sending_with(config, 4);
     assert_eq!(first.len(), 4);
     let before = p.us.info(p.id).unwrap();
     // (The tail loss probe goes first; the timeout runs from it.)
     let probe = p.wait(before.rto_ns / 2);
     assert_eq!(probe.len(), 1, "{probe:?}");
-    assert_eq!(probe[0].seq, first[3].seq, "the probe: the last segment");
+    let end = |s: &Seg| s.seq + s.payload.len();
+    assert_eq!(
+        end(&probe[0]),
+        end(&first[3]),
+        "the probe: the last segment"
+    );
     let out = p.wait(before.rto_ns);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].seq, first[0].seq, "the first segment again");
@@ -246,7 +256,12 @@ fn a_timeout_answered_by_the_retransmission_stands() {
 /// missing 5 ms after it was sent: the peer, the flight, the window
 /// before, and the cumulative ACK of the flight still to deliver.
 fn fast_retransmitted() -> (Peer, Vec<Seg>, crate::net::tcp::ConnInfo, Seg) {
-    let (mut p, first) = sending(40);
+    fast_retransmitted_with(Config::default())
+}
+
+/// [`fast_retransmitted`] with our end configured by `config`.
+fn fast_retransmitted_with(config: Config) -> (Peer, Vec<Seg>, crate::net::tcp::ConnInfo, Seg) {
+    let (mut p, first) = sending_with(config, 40);
     let before = p.us.info(p.id).unwrap();
     // (Later than the original on our timestamp clock, 1 ms a tick.)
     p.now += 5 * MS;
@@ -267,6 +282,11 @@ fn a_fast_retransmit_that_timestamps_show_spurious_is_undone() {
     let (mut p, first, before, mut ack) = fast_retransmitted();
     ack.options.timestamp = Some((p.ts, first[0].options.timestamp.unwrap().0));
     p.deliver(&ack);
+    assert_undone(&p, &before);
+}
+
+/// One fast retransmit was found spurious: the window is back.
+fn assert_undone(p: &Peer, before: &crate::net::tcp::ConnInfo) {
     assert_eq!(p.us.stats().spurious_fast_retransmits, 1);
     let after = p.us.info(p.id).unwrap();
     assert_eq!(after.ssthresh, before.ssthresh);
@@ -287,4 +307,75 @@ fn a_fast_retransmit_answered_by_the_retransmission_stands() {
     p.deliver(&ack);
     assert_eq!(p.us.stats().spurious_fast_retransmits, 0);
     assert!(p.us.info(p.id).unwrap().ssthresh < before.ssthresh);
+}
+
+/// Timestamps off (as Windows peers have them): Eifel cannot tell. (The
+/// segments are then 12 bytes longer than [`SEG`]: without Nagle, a
+/// flight's last, shorter one goes too.)
+fn without_timestamps() -> Config {
+    Config {
+        timestamps: false,
+        nodelay: true,
+        ..Config::default()
+    }
+}
+
+/// The peer's acknowledgment `ack` with a D-SACK block of the `len` bytes
+/// at `seq` (RFC 2883), without timestamps.
+fn dsack_of(p: &mut Peer, ack: SeqNumber, seq: SeqNumber, len: usize) -> Vec<Seg> {
+    let mut s = p.seg(Flags::ACK, b"");
+    s.ack = ack;
+    s.options.timestamp = None;
+    s.options.sack[0] = (seq, seq + len);
+    s.options.sack_len = 1;
+    p.deliver(&s)
+}
+
+/// D-SACK (RFC 3708, Linux's undo): without timestamps, a fast retransmit
+/// of a segment that was only late is found out when the peer reports the
+/// retransmission as a duplicate, after recovery ended: the window comes
+/// back.
+#[test]
+fn a_fast_retransmit_that_dsack_shows_spurious_is_undone() {
+    let (mut p, first, before, mut ack) = fast_retransmitted_with(without_timestamps());
+    ack.options.timestamp = None;
+    p.deliver(&ack);
+    assert!(p.us.info(p.id).unwrap().ssthresh < before.ssthresh);
+    // (The retransmission filled the hole the SACK blocks left: SEG bytes.)
+    dsack_of(&mut p, ack.ack, first[0].seq, SEG);
+    assert_eq!(p.us.stats().dsacks_received, 1);
+    assert_undone(&p, &before);
+}
+
+/// The same without the D-SACK (the retransmission repaired a loss), or
+/// with a D-SACK of data that was never retransmitted (the network
+/// duplicated an original): the cut stands.
+#[test]
+fn a_fast_retransmit_without_a_dsack_of_it_stands() {
+    let (mut p, first, before, mut ack) = fast_retransmitted_with(without_timestamps());
+    ack.options.timestamp = None;
+    p.deliver(&ack);
+    dsack_of(&mut p, ack.ack, first[5].seq, first[5].payload.len());
+    assert_eq!(p.us.stats().dsacks_received, 1);
+    assert_eq!(p.us.stats().spurious_fast_retransmits, 0);
+    assert!(p.us.info(p.id).unwrap().ssthresh < before.ssthresh);
+}
+
+/// A timeout without timestamps: the flight had arrived (its ACK was
+/// late), and the peer reports the retransmission as a duplicate: the
+/// timeout was spurious, and the window comes back.
+#[test]
+fn a_spurious_timeout_found_by_dsack_is_undone() {
+    let (mut p, first, before, resent) = timed_out_with(without_timestamps());
+    assert!(resent.options.timestamp.is_none());
+    let all = first[3].seq + first[3].payload.len();
+    let mut ack = p.seg(Flags::ACK, b"");
+    ack.ack = all;
+    ack.options.timestamp = None;
+    p.deliver(&ack);
+    assert_eq!(p.us.stats().spurious_timeouts, 0);
+    dsack_of(&mut p, all, first[0].seq, resent.payload.len());
+    assert_eq!(p.us.stats().spurious_timeouts, 1);
+    let after = p.us.info(p.id).unwrap();
+    assert_eq!((after.cwnd, after.ssthresh), (before.cwnd, before.ssthresh));
 }
