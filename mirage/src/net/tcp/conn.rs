@@ -65,6 +65,13 @@ pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
 
+/// The least time between two SYN-ACKs sent again for duplicate SYNs in
+/// SYN-RECEIVED (Linux's `tcp_invalid_ratelimit`): a peer that missed
+/// our SYN-ACK resends its SYN after a second or more, while SYNs spoofed
+/// at a high rate would otherwise each draw a SYN-ACK towards their
+/// victim.
+pub(crate) const DUP_SYN_INTERVAL_NS: u64 = 500_000_000;
+
 /// The smallest IPv4 path MTU a fragmentation-needed report can set: the
 /// IP layer's floor ([`crate::net::ipv4::MIN_PATH_MTU`], Linux's
 /// `min_pmtu`), so that a forged report cannot make a connection crawl in
@@ -255,6 +262,9 @@ pub(crate) struct Conn {
     /// This connection's challenge ACK budget (RFC 5961 section 7; per
     /// connection, so that no connection can observe or use up another's).
     pub(crate) challenges: RateLimit,
+    /// When a duplicate SYN in SYN-RECEIVED last drew our SYN-ACK again:
+    /// the next is answered [`DUP_SYN_INTERVAL_NS`] later at the soonest.
+    pub(crate) dup_syn_answered_ns: Option<u64>,
 
     // Urgent data (RFC 9293 section 3.8.5), kept in line in the stream.
     /// `SND.UP`, the sequence number after the last urgent byte queued,
@@ -397,6 +407,7 @@ impl Conn {
             dscp: config.dscp,
             keepalive: config.keepalive,
             challenges: RateLimit::new(config.challenge_ack_limit),
+            dup_syn_answered_ns: None,
             snd_up: None,
             rcv_up: None,
             urg_signal: false,
@@ -512,6 +523,7 @@ impl Conn {
             dscp,
             keepalive,
             challenges,
+            dup_syn_answered_ns,
             snd_up,
             rcv_up,
             urg_signal,
@@ -605,6 +617,7 @@ impl Conn {
         *dscp = config.dscp;
         *keepalive = config.keepalive;
         *challenges = RateLimit::new(config.challenge_ack_limit);
+        *dup_syn_answered_ns = None;
         *snd_up = None;
         *rcv_up = None;
         *urg_signal = false;

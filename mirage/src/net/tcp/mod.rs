@@ -313,6 +313,10 @@ pub struct Stats {
     pub challenge_acks: u64,
     /// Challenge ACKs suppressed by the rate limit.
     pub challenge_acks_suppressed: u64,
+    /// Duplicate SYNs in SYN-RECEIVED left unanswered: our SYN-ACK went
+    /// again less than half a second before (a SYN flood's spoofed
+    /// copies would each draw one).
+    pub dup_syns_unanswered: u64,
     /// RSTs accepted.
     pub resets_received: u64,
     /// RSTs sent.

@@ -20,7 +20,7 @@
 use super::Stats;
 use super::TcpError;
 use super::config::Config;
-use super::conn::{Conn, Owner, Undo};
+use super::conn::{Conn, DUP_SYN_INTERVAL_NS, Owner, Undo};
 use crate::net::wire::tcp::{Options, Repr, SeqNumber};
 
 /// A connection's state (RFC 9293 section 3.3.2).
@@ -196,14 +196,24 @@ impl Conn {
 
         if self.state == State::SynReceived && flags.syn() && !flags.rst() {
             // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
-            // It is sent again at once; the retransmission timer keeps its
+            // It is sent again at once, but at most once per
+            // `DUP_SYN_INTERVAL_NS` (SYNs spoofed in a flood would make
+            // this a reflector); the retransmission timer keeps its
             // deadline, so that the give-up after `synack_retries` timeouts
             // holds however often the SYN comes (a SYN resent faster than
             // the timeout, spoofed or not, would otherwise hold the
             // backlog's slot for ever).
             if !flags.ack() {
                 if seg.seq == self.irs {
-                    self.snd_nxt = self.iss;
+                    let due = self
+                        .dup_syn_answered_ns
+                        .is_none_or(|t| now.saturating_sub(t) >= DUP_SYN_INTERVAL_NS);
+                    if due {
+                        self.dup_syn_answered_ns = Some(now);
+                        self.snd_nxt = self.iss;
+                    } else {
+                        ctx.stats.dup_syns_unanswered += 1;
+                    }
                 }
                 return None;
             }

@@ -576,6 +576,26 @@ fn syn_received_answers_a_retransmitted_syn_and_gives_up_in_time() {
     assert_eq!(us.accept(l), Ok(None));
 }
 
+/// Duplicate SYNs in SYN-RECEIVED, 5 ms apart (spoofed copies in a flood,
+/// towards a victim that never asked): the SYN-ACK goes again at most
+/// every half second, not once per SYN.
+#[test]
+fn duplicate_syns_draw_at_most_a_syn_ack_per_half_second() {
+    let mut us = TcpEngine::new(cfg(), [1; 32]);
+    us.listen(80, 4).unwrap();
+    let syn = syn_from(6002);
+    let first = feed(&mut us, 0, &syn).remove(0);
+    let mut answers = Vec::new();
+    for i in 1..=101u64 {
+        for s in feed(&mut us, i * 5 * MS, &syn) {
+            assert_eq!((s.flags, s.seq), (first.flags, first.seq));
+            answers.push(i * 5);
+        }
+    }
+    assert_eq!(answers, [5, 505]);
+    assert_eq!(us.stats().dup_syns_unanswered, 99);
+}
+
 #[test]
 fn rst_in_syn_received_drops_the_half_open_connection() {
     let mut us = TcpEngine::new(cfg(), [1; 32]);
