@@ -236,9 +236,12 @@ pub(crate) struct Conn {
     pub(crate) ack_now: bool,
     /// In-order bytes received since the last ACK we sent.
     pub(crate) unacked: usize,
-    /// The largest payload received: the peer's segment size, for "ACK
-    /// every second full-sized segment".
+    /// The peer's segment size, for "ACK every second full-sized segment":
+    /// the largest payload received, lowered when the peer's segments
+    /// shrink (see `Conn::smaller_segment`).
     pub(crate) rcv_seg_max: usize,
+    /// The length of the last payload shorter than `rcv_seg_max`.
+    pub(crate) rcv_seg_last: usize,
     /// Duplicate ACKs still owed for out-of-order segments that arrived in
     /// one batch (without SACK the sender counts them; capped at 3).
     pub(crate) dupacks_owed: u8,
@@ -398,6 +401,7 @@ impl Conn {
             ack_now: false,
             unacked: 0,
             rcv_seg_max: 0,
+            rcv_seg_last: 0,
             dupacks_owed: 0,
             owed_sacks: OwedSacks::default(),
             dsack: None,
@@ -514,6 +518,7 @@ impl Conn {
             ack_now,
             unacked,
             rcv_seg_max,
+            rcv_seg_last,
             dupacks_owed,
             owed_sacks,
             dsack,
@@ -608,6 +613,7 @@ impl Conn {
         *ack_now = false;
         *unacked = 0;
         *rcv_seg_max = 0;
+        *rcv_seg_last = 0;
         *dupacks_owed = 0;
         owed_sacks.clear();
         *dsack = None;

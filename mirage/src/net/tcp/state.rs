@@ -872,6 +872,19 @@ impl Conn {
         self.close_at = Some(now + 2 * config.msl_ns);
     }
 
+    /// A payload of `len` bytes, shorter than the peer's segment size as
+    /// known: two in a row of one size, not below RFC 9293's default MSS
+    /// (536), say the peer's segments shrank (its path MTU dropped), and
+    /// that size becomes the one ACKs count by (as Linux's
+    /// `tcp_measure_rcv_mss`): otherwise "every second full-sized segment"
+    /// would wait for a third.
+    fn smaller_segment(&mut self, len: usize) {
+        if len >= 536 && len == self.rcv_seg_last {
+            self.rcv_seg_max = len;
+        }
+        self.rcv_seg_last = len;
+    }
+
     /// Payload of an acceptable segment in a state that receives data.
     fn receive_text(&mut self, now: u64, seq: SeqNumber, payload: &[u8], ctx: &mut Ctx) {
         // Trim what we already have (retransmitted head).
@@ -897,7 +910,11 @@ impl Conn {
             return;
         }
         let had_holes = !self.asm.is_empty();
-        self.rcv_seg_max = self.rcv_seg_max.max(payload.len());
+        if payload.len() >= self.rcv_seg_max {
+            self.rcv_seg_max = payload.len();
+        } else {
+            self.smaller_segment(payload.len());
+        }
         // Out-of-order bytes held already: reported (the first such run).
         if offset > 0
             && self.sack_ok

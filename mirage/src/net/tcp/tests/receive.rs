@@ -431,3 +431,19 @@ fn dsack_blocks_from_the_peer_are_counted() {
     sack(&mut p, una + 1000, &[(una + 2600, una + 2800)]);
     assert_eq!(p.us.stats().dsacks_received, 2);
 }
+
+/// "ACK every second full-sized segment" follows the peer's segment size
+/// down: after segments of 1,448 bytes, the peer's path MTU drops and its
+/// segments are 1,000 bytes long; from the second of those, every second
+/// one is acknowledged at once (not every third, by the old size).
+#[test]
+fn every_second_segment_is_acknowledged_when_the_peers_segments_shrink() {
+    let mut p = Peer::passive(Config::default());
+    let acks = |out: &[Seg]| out.iter().filter(|s| s.flags.ack()).count();
+    assert_eq!(acks(&p.send(Flags::ACK, &[1u8; SEG])), 0);
+    assert_eq!(acks(&p.send(Flags::ACK, &[1u8; SEG])), 1, "the second");
+    let sent: Vec<usize> = (0..6)
+        .map(|_| acks(&p.send(Flags::ACK, &[2u8; 1000])))
+        .collect();
+    assert_eq!(sent, [0, 1, 0, 1, 0, 1]);
+}
