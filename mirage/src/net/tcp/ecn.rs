@@ -6,8 +6,10 @@
 //!   Linux: a middlebox may drop such SYNs); ECN is in use only if the
 //!   SYN-ACK carries ECE without CWR. A listener that is not [`Ecn::Off`]
 //!   accepts an ECN-setup SYN with a SYN-ACK carrying ECE alone, and the
-//!   connection uses ECN from then on. A simultaneous open, and a
-//!   connection opened by a SYN cookie, do not use it;
+//!   connection uses ECN from then on; so does a SYN cookie's SYN-ACK,
+//!   whose timestamp records the agreement for the ACK that opens the
+//!   connection (as Linux; without timestamps a cookie carries none, and
+//!   the SYN-ACK declines). A simultaneous open does not use it;
 //! - sending (6.1.2, 6.1.4 to 6.1.6): the new data segments of an ECN
 //!   connection are sent ECT(0); SYNs, pure ACKs, window probes, FINs
 //!   without data, RSTs and retransmissions are not ECN-capable;
@@ -92,7 +94,14 @@ impl Conn {
     /// SYN asks for it (ECE and CWR, RFC 3168 section 6.1.1) and the
     /// configuration accepts it; the SYN-ACK then carries ECE.
     pub(crate) fn ecn_syn_received(&mut self, config: &Config, flags: Flags) {
-        let asked = flags.ece() && flags.cwr();
+        self.ecn_accept(config, flags.ece() && flags.cwr());
+    }
+
+    /// A passive connection's ECN: in use if the peer `asked` (its SYN; or
+    /// for a connection opened by a SYN cookie's ACK, the cookie SYN-ACK's
+    /// timestamp, which the ACK echoes, says its SYN did and the SYN-ACK
+    /// accepted) and the configuration accepts it.
+    pub(crate) fn ecn_accept(&mut self, config: &Config, asked: bool) {
         self.ecn = EcnState {
             bits: if asked && config.ecn != Ecn::Off {
                 OK

@@ -1558,7 +1558,8 @@ impl TcpEngine {
 
     /// The timestamp value of a cookie SYN-ACK: our clock with its low six
     /// bits replaced by the peer's window scale (4 bits, 15 for none),
-    /// SACK-permitted and a marker, never ahead of the clock.
+    /// SACK-permitted and ECN (bits 4 and 5; Linux's layout), never ahead
+    /// of the clock.
     fn cookie_tsval(clock: u32, bits: u32) -> u32 {
         let v = (clock & !63) | bits;
         if (v.wrapping_sub(clock) as i32) > 0 {
@@ -1588,6 +1589,7 @@ impl TcpEngine {
             mss: Some(ours),
             ..Default::default()
         };
+        let mut flags = Flags::SYN | Flags::ACK;
         if let (Some((peer_val, _)), true) = (seg.options.timestamp, self.config.timestamps) {
             let ws = match seg.options.window_scale {
                 Some(w) if self.config.window_scaling => {
@@ -1598,7 +1600,13 @@ impl TcpEngine {
             };
             let sack = seg.options.sack_permitted && self.config.sack;
             options.sack_permitted = sack;
-            let bits = ws | (u32::from(sack) << 4) | 32;
+            // An ECN-setup SYN (RFC 3168 section 6.1.1) is accepted as by
+            // a half-open connection: the SYN-ACK carries ECE.
+            let ecn = seg.flags.ece() && seg.flags.cwr() && self.config.ecn != Ecn::Off;
+            if ecn {
+                flags |= Flags::ECE;
+            }
+            let bits = ws | (u32::from(sack) << 4) | (u32::from(ecn) << 5);
             let clock = ((now / 1_000_000) as u32).wrapping_add(self.secrets.ts_offset(&tuple));
             options.timestamp = Some((Self::cookie_tsval(clock, bits), peer_val));
         }
@@ -1607,7 +1615,7 @@ impl TcpEngine {
             dst_port: tuple.remote_port,
             seq: SeqNumber(cookie),
             ack: seg.seq + 1,
-            flags: Flags::SYN | Flags::ACK,
+            flags,
             window: self.config.recv_buffer.min(0xffff) as u16,
             urgent: 0,
             options,
@@ -1659,17 +1667,17 @@ impl TcpEngine {
         };
         // (Options are encoded only in a cookie SYN-ACK's timestamp, which
         // it carries only with timestamps on: see `send_cookie`.)
+        let mut ecn = false;
         if let Some((val, ecr)) = seg.options.timestamp
             && self.config.timestamps
         {
             options.timestamp = Some((val, 0));
-            if ecr & 32 != 0 {
-                let ws = ecr & 15;
-                if ws != 15 {
-                    options.window_scale = Some(ws as u8);
-                }
-                options.sack_permitted = ecr & 16 != 0;
+            let ws = ecr & 15;
+            if ws != 15 {
+                options.window_scale = Some(ws as u8);
             }
+            options.sack_permitted = ecr & 16 != 0;
+            ecn = ecr & 32 != 0;
         }
         let idx = self.insert(tuple, h, State::Established, Owner::Queued(l), now, None);
         let mss_hint = tx.mss_hint(tuple.remote);
@@ -1690,8 +1698,7 @@ impl TcpEngine {
             c.last_ack_sent = seg.seq;
             c.set_rcv_mss(mss_hint);
             c.negotiate(config, &options, now);
-            // (The cookie SYN-ACK declined ECN: it has no room for it.)
-            c.ecn = ecn::EcnState::default();
+            c.ecn_accept(config, ecn);
             c.snd_wnd = usize::from(seg.window) << c.snd_wscale;
             c.max_snd_wnd = c.snd_wnd;
             c.snd_wl1 = seg.seq;

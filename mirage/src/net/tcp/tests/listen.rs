@@ -537,6 +537,48 @@ fn a_cookie_connection_uses_exactly_the_options_its_syn_ack_offered() {
     assert_eq!(us.stats().syn_cookies_accepted, 2);
 }
 
+/// ECN on a connection opened by a SYN cookie (RFC 3168 section 6.1.1, as
+/// Linux): the cookie SYN-ACK answers an ECN-setup SYN with ECE, and its
+/// timestamp records the agreement for the ACK; a SYN that did not ask
+/// gets neither. With ECN off, no ECE and no ECN whatever the ACK echoes.
+#[test]
+fn a_cookie_connection_negotiates_ecn_as_a_half_open_one_does() {
+    for (ecn, asks, uses) in [
+        (crate::net::tcp::Ecn::Passive, true, true),
+        (crate::net::tcp::Ecn::Passive, false, false),
+        (crate::net::tcp::Ecn::Off, true, false),
+    ] {
+        let (mut us, l) = cookie_listener(Config {
+            ecn,
+            ..Config::default()
+        });
+        let mut syn = Seg::peer_syn(Options {
+            mss: Some(1400),
+            window_scale: Some(6),
+            sack_permitted: true,
+            timestamp: Some((5, 0)),
+            ..Default::default()
+        });
+        if asks {
+            syn.flags |= Flags::ECE | Flags::CWR;
+        }
+        let c = feed(&mut us, 0, &syn).remove(0);
+        assert_eq!(us.stats().syn_cookies_sent, 1, "a cookie SYN-ACK");
+        assert_eq!(c.flags.ece(), uses, "{ecn:?} {asks}");
+        assert!(!c.flags.cwr());
+        let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+        ack.options.timestamp = c.options.timestamp.map(|(v, _)| (6, v));
+        feed(&mut us, MS, &ack);
+        let id = us.accept(l).unwrap().expect("cookie connection");
+        let i = us.info(id).unwrap();
+        assert_eq!(i.ecn, uses, "{ecn:?} {asks}");
+        assert_eq!(
+            (i.window_scale.is_some(), i.sack, i.timestamps),
+            (true, true, true)
+        );
+    }
+}
+
 /// A cookie's ACK opens one connection: a replay of it reaches that
 /// connection (no second one), and once the listener is closed a cookie
 /// ACK draws a RST and opens nothing.
