@@ -945,7 +945,7 @@ fn writev_sends_its_buffers_together() {
 /// REJECT does.
 struct Router {
     inner: mirage::net::device::memory::Endpoint,
-    mtu_v4: usize,
+    mtu_v4: std::cell::Cell<usize>,
     mtu_v6: usize,
     reject_port: u16,
     /// ICMP errors for A, read before the link's frames.
@@ -995,7 +995,7 @@ impl Router {
     ) -> Self {
         Router {
             inner,
-            mtu_v4,
+            mtu_v4: std::cell::Cell::new(mtu_v4),
             mtu_v6,
             reject_port,
             errors: RefCell::new(Default::default()),
@@ -1090,13 +1090,13 @@ impl Router {
             EtherType::Ipv4 => {
                 let p = ipv4::Packet::new_checked(ip).ok()?;
                 let quoted = &ip[..usize::from(p.header_len()) + 8];
-                let message = if ip_len > self.mtu_v4 && p.dont_frag() {
+                let message = if ip_len > self.mtu_v4.get() && p.dont_frag() {
                     icmpv4::Repr::DstUnreachable {
                         code: icmpv4::CODE_FRAG_NEEDED,
                         mtu: if self.old_style.get() {
                             0
                         } else {
-                            self.mtu_v4 as u16
+                            self.mtu_v4.get() as u16
                         },
                         quoted,
                     }
@@ -1390,6 +1390,53 @@ fn the_path_mtu_a_router_reported_serves_the_next_connections() {
         }
         assert_eq!(a.direct_tcp().stats().pmtu_decreases, 2);
         assert_eq!(a.icmpv4().stats().path_mtu_decreases, 1);
+    });
+}
+
+/// One connection through a path whose MTU drops and recovers: ten
+/// minutes after the report, TCP asks IP again (whose estimate expired)
+/// and tries full segments; the path still takes 1,000 bytes only and
+/// reports again; once it takes 1,500 bytes again, full segments go on.
+#[test]
+fn a_connection_tries_full_segments_again_ten_minutes_after_a_path_mtu_report() {
+    routed_pair(1000, 1500, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        let listener = b.tcp().bind(5015).unwrap();
+        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5015).await.unwrap();
+        let receiver = Spawner::for_current_executor()
+            .await
+            .spawn(async move { receive_stream(listener.accept().await.unwrap()).await });
+        let mut sent = Digest::new();
+        let mut offset = 0;
+        let id = flow.id();
+        for (phase, wait) in [(0, 0), (1, 660), (2, 660)] {
+            if phase == 2 {
+                router.mtu_v4.set(1500);
+            }
+            sleep_ns(wait * SEC).await;
+            let mut buf = vec![0u8; 256 * 1024];
+            stream_bytes(offset, &mut buf);
+            flow.write_all(&buf).await.unwrap();
+            flow.flush().await.unwrap();
+            sent.add(&buf);
+            offset += buf.len() as u64;
+            sleep_ns(SEC).await;
+            let stats = a.direct_tcp().stats();
+            let mss = a.direct_tcp().with_engine(|e| e.info(id)).unwrap().mss;
+            let expect = match phase {
+                0 => (1, 0, 1000 - 52),
+                1 => (2, 1, 1000 - 52),
+                _ => (2, 2, 1448),
+            };
+            assert_eq!(
+                (stats.pmtu_decreases, stats.pmtu_increases, mss),
+                expect,
+                "{phase}"
+            );
+        }
+        flow.close().await.unwrap();
+        let got = receiver.await;
+        assert_eq!((got.0, got.1), (sent.0, sent.1));
     });
 }
 

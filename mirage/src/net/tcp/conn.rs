@@ -65,6 +65,11 @@ pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
 
+/// How long after a path MTU report lowered the segment size it is
+/// looked at again (RFC 1191 section 6.3's 10 minutes, the IP layers'
+/// lifetime of a report).
+pub(crate) const PMTU_RECHECK_NS: u64 = 600_000_000_000;
+
 /// The least time between two SYN-ACKs sent again for duplicate SYNs in
 /// SYN-RECEIVED (Linux's `tcp_invalid_ratelimit`): a peer that missed
 /// our SYN-ACK resends its SYN after a second or more, while SYNs spoofed
@@ -128,6 +133,13 @@ pub(crate) struct Conn {
     /// Payload bytes per full-sized segment: the MSS less the timestamps'
     /// room (SACK blocks are taken off per segment, `Conn::seg_mss`).
     pub(crate) mss: usize,
+    /// `mss` as the handshake settled it: what a smaller path MTU lowered
+    /// may come back up to this.
+    pub(crate) mss_cap: usize,
+    /// While `mss` is below `mss_cap` for a path MTU report (or a local MTU
+    /// that shrank): when to ask the IP layer for the path MTU again
+    /// ([`PMTU_RECHECK_NS`] after the report).
+    pub(crate) pmtu_recheck_at: Option<u64>,
     /// The MSS we announce.
     pub(crate) rcv_mss: u16,
     pub(crate) snd_wscale: u8,
@@ -354,6 +366,8 @@ impl Conn {
             rx_fin: None,
             fin_received: false,
             mss,
+            mss_cap: mss,
+            pmtu_recheck_at: None,
             rcv_mss: 0,
             snd_wscale: 0,
             rcv_wscale: initial_rcv_wscale(config),
@@ -472,6 +486,8 @@ impl Conn {
             rx_fin,
             fin_received,
             mss: c_mss,
+            mss_cap,
+            pmtu_recheck_at,
             rcv_mss,
             snd_wscale,
             rcv_wscale,
@@ -567,6 +583,8 @@ impl Conn {
         *rx_fin = None;
         *fin_received = false;
         *c_mss = mss;
+        *mss_cap = mss;
+        *pmtu_recheck_at = None;
         *rcv_mss = 0;
         *snd_wscale = 0;
         *rcv_wscale = initial_rcv_wscale(config);
@@ -673,6 +691,7 @@ impl Conn {
         let ours = usize::from(self.rcv_mss).max(MIN_MSS);
         let opt = if self.ts_ok { 12 } else { 0 };
         self.mss = (peer.min(ours).saturating_sub(opt)).max(MIN_MSS);
+        self.mss_cap = self.mss;
         self.cc.set_mss(self.mss);
     }
 
@@ -686,22 +705,21 @@ impl Conn {
     /// congestion: the congestion window and the timer are left alone
     /// (the window counts bytes: it lets as many bytes go in more, smaller
     /// segments). Returns `false`, doing nothing, for a report that would
-    /// not lower the segment size.
-    pub(crate) fn pmtu_reduced(&mut self, mtu: u32) -> bool {
-        let (ip_header, floor) = match self.tuple.remote {
-            IpAddr::V4(_) => (20, MIN_PMTU_V4),
-            IpAddr::V6(_) => (40, MIN_PMTU_V6),
+    /// not lower the segment size. The path MTU is asked for again
+    /// [`PMTU_RECHECK_NS`] later ([`Conn::pmtu_recheck`]).
+    pub(crate) fn pmtu_reduced(&mut self, mtu: u32, now: u64) -> bool {
+        let floor = match self.tuple.remote {
+            IpAddr::V4(_) => MIN_PMTU_V4,
+            IpAddr::V6(_) => MIN_PMTU_V6,
         };
         let mtu = usize::try_from(mtu).unwrap_or(usize::MAX).max(floor);
-        let opt = if self.ts_ok { 12 } else { 0 };
-        let mss = mtu
-            .saturating_sub(ip_header + crate::net::wire::tcp::HEADER_LEN + opt)
-            .max(MIN_MSS);
+        let mss = self.mss_for_mtu(mtu).max(MIN_MSS);
         if mss >= self.mss {
             return false;
         }
         self.mss = mss;
         self.cc.set_path_mss(mss);
+        self.pmtu_recheck_at = Some(now.saturating_add(PMTU_RECHECK_NS));
         if self.snd_una < self.snd_max {
             // Everything in flight was too big (or follows what was): back
             // to the first unacknowledged byte, as after a timeout but for
@@ -723,13 +741,51 @@ impl Conn {
     /// on a wire, and resending them in the same size would go on until
     /// the connection timed out: the segment size follows the device's MTU
     /// as it follows a path MTU report.
-    pub(crate) fn local_mss_hint(&mut self, hint: usize) {
-        let ip_header = match self.tuple.remote {
+    pub(crate) fn local_mss_hint(&mut self, hint: usize, now: u64) {
+        let mtu = self.mtu_of_hint(hint);
+        self.pmtu_reduced(u32::try_from(mtu).unwrap_or(u32::MAX), now);
+    }
+
+    /// The packet size the device's MSS hint (IP payload less the TCP
+    /// header) stands for.
+    fn mtu_of_hint(&self, hint: usize) -> usize {
+        hint.saturating_add(self.ip_header_len() + crate::net::wire::tcp::HEADER_LEN)
+    }
+
+    /// The fixed IP header of the connection's family.
+    fn ip_header_len(&self) -> usize {
+        match self.tuple.remote {
             IpAddr::V4(_) => 20,
             IpAddr::V6(_) => 40,
-        };
-        let mtu = hint.saturating_add(ip_header + crate::net::wire::tcp::HEADER_LEN);
-        self.pmtu_reduced(u32::try_from(mtu).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// The payload of a full segment in a packet of `mtu` bytes.
+    fn mss_for_mtu(&self, mtu: usize) -> usize {
+        let opt = if self.ts_ok { 12 } else { 0 };
+        mtu.saturating_sub(self.ip_header_len() + crate::net::wire::tcp::HEADER_LEN + opt)
+    }
+
+    /// [`PMTU_RECHECK_NS`] after the segment size was lowered for a
+    /// smaller path MTU: the IP layer's path MTU for the peer (`hint`, as
+    /// [`super::Transmit::mss_hint`] gives it) is looked at again, and the
+    /// segment size goes back up as far as it allows, never above what
+    /// the handshake settled. The IP layers keep a report ten minutes
+    /// (RFC 1191 section 6.3, RFC 8201 section 5.3), after which a path
+    /// that takes large packets again is used in full (as Linux's
+    /// `tcp_current_mss` follows its route's MTU); one that still does
+    /// not draws a new report, which lowers the size again. Still below,
+    /// it is looked at again as much later. Whether the size rose.
+    pub(crate) fn pmtu_recheck(&mut self, hint: usize, now: u64) -> bool {
+        let mss = self.mss_for_mtu(self.mtu_of_hint(hint)).min(self.mss_cap);
+        let raised = mss > self.mss;
+        if raised {
+            self.mss = mss;
+            self.cc.set_path_mss(mss);
+        }
+        self.pmtu_recheck_at =
+            (self.mss < self.mss_cap).then(|| now.saturating_add(PMTU_RECHECK_NS));
+        raised
     }
 
     /// The end of the data queued to send (the FIN's sequence number).

@@ -391,6 +391,9 @@ pub struct Stats {
     /// Segment sizes lowered by ICMP fragmentation-needed or packet-too-big
     /// reports (RFC 1191, RFC 8201).
     pub pmtu_decreases: u64,
+    /// Segment sizes raised again when the path MTU that lowered them
+    /// was looked at again, ten minutes on, and had grown.
+    pub pmtu_increases: u64,
     /// Segments received marked Congestion Experienced on connections
     /// that negotiated ECN (RFC 3168).
     pub ecn_ce_received: u64,
@@ -1400,7 +1403,7 @@ impl TcpEngine {
             IcmpErrorKind::TooBig { mtu } => {
                 // (A SYN or SYN-ACK is far below any MTU: until the
                 // segment size is fixed there is nothing to lower.)
-                if c.state.is_synchronized() && c.pmtu_reduced(mtu) {
+                if c.state.is_synchronized() && c.pmtu_reduced(mtu, now) {
                     self.stats.pmtu_decreases += 1;
                 }
                 (None, false)
@@ -1759,7 +1762,7 @@ impl TcpEngine {
             if c.retries > 0 && c.state.is_synchronized() {
                 // Segments lost to a timeout: they may have been too big
                 // for a local MTU that shrank.
-                c.local_mss_hint(tx.mss_hint(c.tuple.remote));
+                c.local_mss_hint(tx.mss_hint(c.tuple.remote), now);
             }
             if c.state == State::Closed && !self.soft_errors.is_empty() {
                 take_soft_error(&mut self.soft_errors, idx, generation, c);
@@ -1792,6 +1795,11 @@ impl TcpEngine {
             if c.rcv_mss == 0 {
                 c.set_rcv_mss(tx.mss_hint(c.tuple.remote));
                 c.set_send_mss(None);
+            }
+            if c.pmtu_recheck_at.is_some_and(|t| now >= t)
+                && c.pmtu_recheck(tx.mss_hint(c.tuple.remote), now)
+            {
+                self.stats.pmtu_increases += 1;
             }
             let (src, dst, dscp) = (c.tuple.local, c.tuple.remote, c.dscp);
             let mut sent = 0;

@@ -89,6 +89,45 @@ fn frag_needed_lowers_the_segment_size_and_resends_the_flight_at_once() {
     assert!(out.iter().all(|s| s.payload.len() <= new), "{out:?}");
 }
 
+/// RFC 1191 section 6.3: ten minutes after a report lowered the segment
+/// size, the path MTU is asked for again (here the IP layer gives the
+/// link's again: its estimate expired), and full segments go again; not
+/// before.
+#[test]
+fn the_segment_size_goes_back_up_when_the_path_mtu_report_expires() {
+    // (Without Nagle: the short last segment of a write goes too.)
+    let (mut p, first) = sending_with(
+        Config {
+            nodelay: true,
+            ..Config::default()
+        },
+        4,
+    );
+    icmp(
+        &mut p,
+        IcmpErrorKind::TooBig { mtu: 1000 },
+        &quote_seg(&first[0]),
+    );
+    let small = 1000 - 20 - 20 - 12;
+    assert_eq!(p.us.info(p.id).unwrap().mss, small);
+    // Everything acknowledged, then `wait`: the largest segment of new data.
+    let mut queued = 4 * SEG;
+    let mut sizes = |p: &mut Peer, wait: u64| {
+        p.ack = first[0].seq + queued;
+        p.send(Flags::ACK, b"");
+        p.wait(wait);
+        p.us.send(p.id, &[3u8; 2 * SEG]).unwrap();
+        queued += 2 * SEG;
+        p.wait(0).iter().map(|s| s.payload.len()).max().unwrap()
+    };
+    // Five minutes on, new data is still small; ten, full-sized.
+    assert_eq!(sizes(&mut p, 300_000 * MS), small);
+    assert_eq!(p.us.stats().pmtu_increases, 0);
+    assert_eq!(sizes(&mut p, 300_000 * MS), SEG);
+    assert_eq!(p.us.info(p.id).unwrap().mss, SEG);
+    assert_eq!(p.us.stats().pmtu_increases, 1);
+}
+
 #[test]
 fn mtu_reports_that_would_raise_the_size_are_ignored_and_low_ones_floored() {
     let (mut p, first) = sending(4);
