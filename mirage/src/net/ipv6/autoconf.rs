@@ -27,6 +27,10 @@ pub const MAX_ROUTERS: usize = 4;
 pub const MAX_PREFIXES: usize = 8;
 /// RetransTimer's default: the wait for a DAD answer (RFC 4861).
 pub const DAD_WAIT_NS: u64 = SEC;
+/// MAX_RTR_SOLICITATION_DELAY (RFC 4861 section 10): the most the first
+/// DAD probe after start waits (RFC 4862 section 5.4.2), a random time
+/// below it.
+pub const MAX_RTR_SOLICITATION_DELAY_NS: u64 = SEC;
 /// MAX_RTR_SOLICITATIONS (RFC 4861 section 10).
 pub const MAX_RTR_SOLICITATIONS: u32 = 3;
 /// RTR_SOLICITATION_INTERVAL.
@@ -161,6 +165,24 @@ impl Autoconf {
             a.add(addr, len, Origin::Static, u64::MAX, u64::MAX, now);
         }
         a
+    }
+
+    /// The first DAD probes of the addresses not yet probed go at `at`
+    /// rather than at the next poll: RFC 4862 section 5.4.2's random delay
+    /// before the first message an interface sends after it starts, so
+    /// that hosts started together (a fleet of unikernels) do not all send
+    /// at once. (RFC 4861 section 6.3.7: the router solicitation that
+    /// follows DAD needs no delay of its own after this one.)
+    pub fn delay_first_probes(&mut self, at: u64) {
+        for a in &mut self.addresses {
+            if let AddrState::Tentative {
+                until,
+                probed: false,
+            } = &mut a.state
+            {
+                *until = (*until).max(at);
+            }
+        }
     }
 
     /// The addresses, in the order they were added.

@@ -181,11 +181,19 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     pub fn connect(eth: &'static E, clock: &'static C, config: Ipv6Config, seed: u32) -> Self {
         let now = clock.elapsed_ns();
         let fixed = config.address.map(|p| (p.address(), p.len()));
+        // (Seeded by the stack and the MAC address: hosts started together
+        // on one link send at different moments.)
+        let mix = {
+            let m = eth.mac().0;
+            u64::from(seed) << 32 | u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]]))
+        };
+        let mut conf = Autoconf::new(eth.mac(), fixed, config.gateway, config.slaac, now);
+        conf.delay_first_probes(now + random_below(mix, autoconf::MAX_RTR_SOLICITATION_DELAY_NS));
         Ipv6 {
             eth,
             clock,
             state: RefCell::new(State {
-                conf: Autoconf::new(eth.mac(), fixed, config.gateway, config.slaac, now),
+                conf,
                 neighbours: ndp::Cache::new(ndp::Config::default()),
                 // RFC 8200 section 4.5: overlapping fragments discard the
                 // datagram.
@@ -202,12 +210,7 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 redirects: DestinationCache::new(MAX_REDIRECTS),
                 replies: Vec::new(),
                 waiters: Vec::new(),
-                // (Seeded by the stack and the MAC address: hosts started
-                // together on one link report at different moments.)
-                mld: mld::Listener::new(mld::Config::default(), {
-                    let m = eth.mac().0;
-                    u64::from(seed) << 32 | u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]]))
-                }),
+                mld: mld::Listener::new(mld::Config::default(), mix),
                 mld_from_link_local: false,
                 router_turn: core::cell::Cell::new(0),
             }),
@@ -435,10 +438,13 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     /// MLD listener reports a change.
     fn sync_groups(&self, now: u64) {
         let mut state = self.state.borrow_mut();
+        // (Not before an address's first probe: joining is delayed with it,
+        // RFC 4862 section 5.4.2.)
         let wanted: Vec<Ipv6Addr> = state
             .conf
             .addresses()
             .iter()
+            .filter(|a| !matches!(a.state, AddrState::Tentative { probed: false, .. }))
             .map(|a| solicited_node(a.addr))
             .collect();
         state.mld.set_groups(&wanted, now);
@@ -1479,6 +1485,16 @@ fn mld_source(conf: &Autoconf) -> Ipv6Addr {
         .iter()
         .find(|a| addr::is_link_local(a.addr) && a.usable())
         .map_or(Ipv6Addr::UNSPECIFIED, |a| a.addr)
+}
+
+/// A pseudo-random time in `[0, bound)` from `seed` (SplitMix64's
+/// finaliser: start-up delays, not secrets).
+fn random_below(seed: u64, bound: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    z % bound.max(1)
 }
 
 /// How long a path MTU learnt from packet too big is kept (RFC 8201 section
