@@ -946,7 +946,7 @@ fn writev_sends_its_buffers_together() {
 struct Router {
     inner: mirage::net::device::memory::Endpoint,
     mtu_v4: std::cell::Cell<usize>,
-    mtu_v6: usize,
+    mtu_v6: std::cell::Cell<usize>,
     reject_port: u16,
     /// ICMP errors for A, read before the link's frames.
     errors: RefCell<std::collections::VecDeque<Vec<u8>>>,
@@ -996,7 +996,7 @@ impl Router {
         Router {
             inner,
             mtu_v4: std::cell::Cell::new(mtu_v4),
-            mtu_v6,
+            mtu_v6: std::cell::Cell::new(mtu_v6),
             reject_port,
             errors: RefCell::new(Default::default()),
             waker: RefCell::new(None),
@@ -1136,9 +1136,9 @@ impl Router {
             _ => {
                 let p = ipv6::Packet::new_checked(ip).ok()?;
                 let data = &ip[..ip_len.min(1280 - 48)];
-                let message = if ip_len > self.mtu_v6 {
+                let message = if ip_len > self.mtu_v6.get() {
                     icmpv6::Repr::PktTooBig {
-                        mtu: self.mtu_v6 as u32,
+                        mtu: self.mtu_v6.get() as u32,
                         data,
                     }
                 } else if rejected {
@@ -1386,10 +1386,38 @@ fn the_path_mtu_a_router_reported_serves_the_next_connections() {
                 routed_transfer(a, b, dst, port, MB).await;
             }
             assert_eq!(router.dropped.get(), dropped, "{dst}");
+            // A new connection announces the MSS of A's link (what A can
+            // receive: B sends full segments), sends segments that fit the
+            // path, and goes back to full ones once the report expired.
+            let listener = b.tcp().bind(port + 100).unwrap();
+            let flow = a.tcp().connect(dst, port + 100).await.unwrap();
+            let back = listener.accept().await.unwrap();
+            let mss = |s: &'static mirage::net::stack::DirectStack<Router, netsim::Clock>, id| {
+                s.direct_tcp().with_engine(|e| e.info(id)).unwrap().mss
+            };
+            let b_mss = b
+                .direct_tcp()
+                .with_engine(|e| e.info(back.id()))
+                .unwrap()
+                .mss;
+            assert_eq!(b_mss, 1500 - header - 20 - 12, "{dst}");
+            let mut flow = flow;
+            flow.write_all(&[7u8; 4000]).await.unwrap();
+            flow.flush().await.unwrap();
+            assert_eq!(mss(a, flow.id()), mtu - header - 20 - 12, "{dst}");
+            assert_eq!(router.dropped.get(), dropped, "{dst}: none too big");
+            sleep_ns(601 * SEC).await;
+            let mtus = (router.mtu_v4.replace(1500), router.mtu_v6.replace(1500));
+            flow.write_all(&[7u8; 4000]).await.unwrap();
+            flow.flush().await.unwrap();
+            assert_eq!(mss(a, flow.id()), 1500 - header - 20 - 12, "{dst}");
+            router.mtu_v4.set(mtus.0);
+            router.mtu_v6.set(mtus.1);
+            drop((flow, back));
             router.dropped.set(0);
         }
         assert_eq!(a.direct_tcp().stats().pmtu_decreases, 2);
-        assert_eq!(a.icmpv4().stats().path_mtu_decreases, 1);
+        assert_eq!(a.ipv4().stats().path_mtu_decreases, 1);
     });
 }
 
@@ -1450,7 +1478,7 @@ fn an_old_routers_report_without_an_mtu_is_read_with_rfc_1191s_plateaus() {
         // not go either; the next, 1006, does (not the floor of 552).
         assert_eq!(a.ip().mtu(v4("10.0.0.2")), 1006 - 20);
         assert_eq!(a.direct_tcp().stats().pmtu_decreases, 2);
-        assert_eq!(a.icmpv4().stats().path_mtu_decreases, 2);
+        assert_eq!(a.ipv4().stats().path_mtu_decreases, 2);
         assert_eq!(a.direct_tcp().stats().timeouts, 0);
     });
 }

@@ -66,9 +66,6 @@ pub struct Icmpv4Stats {
     pub param_problem_received: u64,
     /// Redirects taken (a route to a destination changed).
     pub redirects_taken: u64,
-    /// Fragmentation-needed reports that lowered the path MTU of a
-    /// destination (RFC 1191).
-    pub path_mtu_decreases: u64,
 }
 
 struct State {
@@ -214,8 +211,8 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
                 // address, RFC 1122 section 3.2.2.)
                 let to_us = self.ip.has_address(datagram.dst);
                 let kind = match IcmpErrorKind::from_icmpv4_unreachable(code, mtu) {
-                    Some(IcmpErrorKind::TooBig { .. }) if to_us => {
-                        Some(self.fragmentation_needed(mtu, quoted))
+                    Some(IcmpErrorKind::TooBig { .. }) => {
+                        Some(Self::fragmentation_needed(mtu, quoted))
                     }
                     kind => kind,
                 };
@@ -284,29 +281,21 @@ impl<I: Ip, C: Mclock> Icmpv4<I, C> {
     }
 
     /// A fragmentation needed report (type 3 code 4) about `quoted`, a
-    /// datagram we sent: the path MTU it tells, and the IP layer's estimate
-    /// for the datagram's destination lowered to it (RFC 1191 section 6.3).
-    /// A router that predates RFC 1191 leaves the next-hop MTU 0 (any
-    /// value below 68, the least MTU, is as useless): the MTU is then
-    /// estimated as the largest plateau of RFC 1191's table below the
-    /// quoted datagram's length (section 7).
+    /// datagram we sent: the path MTU it tells (which the transport, once
+    /// it has found the report genuine, hands to the IP layer: see
+    /// [`Ip::learn_path_mtu`]). A router that predates RFC 1191 leaves the
+    /// next-hop MTU 0 (any value below 68, the least MTU, is as useless):
+    /// the MTU is then estimated as the largest plateau of RFC 1191's table
+    /// below the quoted datagram's length (section 7).
     #[cold]
-    fn fragmentation_needed(&self, mtu: u16, quoted: &[u8]) -> IcmpErrorKind {
+    fn fragmentation_needed(mtu: u16, quoted: &[u8]) -> IcmpErrorKind {
         use crate::net::wire::ipv4;
-        let header = (quoted.len() >= ipv4::HEADER_LEN && quoted[0] >> 4 == 4)
-            .then(|| ipv4::Packet::new_unchecked(quoted));
-        let mtu = match header {
-            Some(ref h) if mtu < MIN_MTU => plateau_below(h.total_len()),
+        let mtu = match quoted {
+            [first, ..] if mtu < MIN_MTU && quoted.len() >= ipv4::HEADER_LEN && first >> 4 == 4 => {
+                plateau_below(ipv4::Packet::new_unchecked(quoted).total_len())
+            }
             _ => mtu,
         };
-        if let Some(h) = header
-            && self.ip.has_address(IpAddr::V4(h.src_addr()))
-            && self
-                .ip
-                .learn_path_mtu(IpAddr::V4(h.dst_addr()), usize::from(mtu))
-        {
-            self.state.borrow_mut().stats.path_mtu_decreases += 1;
-        }
         IcmpErrorKind::TooBig {
             mtu: u32::from(mtu),
         }

@@ -343,8 +343,15 @@ pub trait Ip {
     }
 
     /// The largest upper-layer payload that reaches `dst` without
-    /// fragmentation.
+    /// fragmentation (the path's, as far as the layer knows it).
     fn mtu(&self, dst: IpAddr) -> usize;
+
+    /// The largest upper-layer payload the link `dst` is reached through
+    /// carries: [`Ip::mtu`] without what routers reported of the path
+    /// (what a transport announces it can receive). Default: [`Ip::mtu`].
+    fn link_mtu(&self, dst: IpAddr) -> usize {
+        self.mtu(dst)
+    }
 
     /// Takes an ICMP redirect from the router `from`: datagrams to `dst`
     /// go to `gateway` from now on (RFC 1122 section 3.2.2.2), if the
@@ -357,10 +364,12 @@ pub trait Ip {
 
     /// A router reported that the path to `dst` takes packets of `mtu`
     /// bytes at most (ICMPv4 fragmentation needed, RFC 1191; ICMPv6 packet
-    /// too big, RFC 8201): a layer that keeps path MTUs lowers its
-    /// estimate for `dst`, which [`Ip::mtu`] then reports (a layer bounds
-    /// what it takes: a report may be forged). Whether the estimate
-    /// dropped. Layers that keep none take nothing (the default).
+    /// too big, RFC 8201), and the transport whose packet it quotes found
+    /// the report genuine (TCP: the quoted segment is in its window, RFC
+    /// 5927): a layer that keeps path MTUs lowers its estimate for `dst`,
+    /// which [`Ip::mtu`] then reports (within bounds: a report may still
+    /// be forged). Whether the estimate dropped. Layers that keep none
+    /// take nothing (the default).
     fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
         let _ = (dst, mtu);
         false
@@ -450,6 +459,9 @@ impl<T: Ip> Ip for &T {
     }
     fn mtu(&self, dst: IpAddr) -> usize {
         (**self).mtu(dst)
+    }
+    fn link_mtu(&self, dst: IpAddr) -> usize {
+        (**self).link_mtu(dst)
     }
     fn redirect(&self, from: IpAddr, dst: IpAddr, gateway: IpAddr) -> bool {
         (**self).redirect(from, dst, gateway)

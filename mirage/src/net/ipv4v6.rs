@@ -111,6 +111,13 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
             }
     }
 
+    fn link_mtu(&self, dst: IpAddr) -> usize {
+        match dst {
+            IpAddr::V4(_) => self.v4.link_mtu(dst),
+            IpAddr::V6(_) => self.v6.link_mtu(dst),
+        }
+    }
+
     fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
         self.enabled(dst)
             && match dst {

@@ -61,6 +61,9 @@ pub struct Ipv4Stats {
     pub reassembled: u64,
     /// Datagrams sent in fragments.
     pub fragmented: u64,
+    /// Fragmentation-needed reports (validated by the transport) that
+    /// lowered the path MTU of a destination (RFC 1191).
+    pub path_mtu_decreases: u64,
 }
 
 /// What identifies the fragments of one datagram (RFC 791).
@@ -888,9 +891,14 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         path.saturating_sub(HEADER_LEN)
     }
 
+    fn link_mtu(&self, _dst: IpAddr) -> usize {
+        self.eth.mtu().saturating_sub(HEADER_LEN)
+    }
+
     /// RFC 1191 section 6.3: the estimate for `dst` drops to `mtu` (at
     /// least [`MIN_PATH_MTU`]) for 10 minutes, unless it is already as low;
-    /// at most 32 destinations are kept. Whether the estimate dropped.
+    /// at most 32 destinations are kept. Whether the estimate dropped
+    /// ([`Ipv4Stats::path_mtu_decreases`]).
     fn learn_path_mtu(&self, dst: IpAddr, mtu: usize) -> bool {
         let IpAddr::V4(dst4) = dst else { return false };
         let mtu = mtu.max(MIN_PATH_MTU);
@@ -898,10 +906,9 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
             return false;
         }
         let now = self.clock.elapsed_ns();
-        self.state
-            .borrow_mut()
-            .path_mtus
-            .insert(dst4, mtu, now, PATH_MTU_LIFETIME_NS);
+        let mut state = self.state.borrow_mut();
+        state.path_mtus.insert(dst4, mtu, now, PATH_MTU_LIFETIME_NS);
+        state.stats.path_mtu_decreases += 1;
         true
     }
 

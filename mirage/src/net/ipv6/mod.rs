@@ -1641,6 +1641,10 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
         true
     }
 
+    fn link_mtu(&self, _dst: IpAddr) -> usize {
+        self.state.borrow().mtu - HEADER_LEN
+    }
+
     fn mtu(&self, dst: IpAddr) -> usize {
         let state = self.state.borrow();
         match dst {

@@ -693,6 +693,9 @@ impl Conn {
         self.mss = (peer.min(ours).saturating_sub(opt)).max(MIN_MSS);
         self.mss_cap = self.mss;
         self.cc.set_mss(self.mss);
+        // The path may take less than the link (a router's report still
+        // kept by the IP layer): looked at before the first segment goes.
+        self.pmtu_recheck_at = Some(0);
     }
 
     /// An ICMP fragmentation-needed or packet-too-big report says the path
@@ -766,20 +769,24 @@ impl Conn {
         mtu.saturating_sub(self.ip_header_len() + crate::net::wire::tcp::HEADER_LEN + opt)
     }
 
-    /// [`PMTU_RECHECK_NS`] after the segment size was lowered for a
-    /// smaller path MTU: the IP layer's path MTU for the peer (`hint`, as
-    /// [`super::Transmit::mss_hint`] gives it) is looked at again, and the
-    /// segment size goes back up as far as it allows, never above what
-    /// the handshake settled. The IP layers keep a report ten minutes
-    /// (RFC 1191 section 6.3, RFC 8201 section 5.3), after which a path
-    /// that takes large packets again is used in full (as Linux's
-    /// `tcp_current_mss` follows its route's MTU); one that still does
-    /// not draws a new report, which lowers the size again. Still below,
-    /// it is looked at again as much later. Whether the size rose.
+    /// The segment size follows the IP layer's path MTU for the peer
+    /// (`hint`, as [`super::Transmit::path_mss_hint`] gives it), never
+    /// above what the handshake settled: looked at before the first
+    /// segment (a router's report that the IP layer keeps lowers the size
+    /// of new connections too), and [`PMTU_RECHECK_NS`] after the size was
+    /// lowered. The IP layers keep a report ten minutes (RFC 1191 section
+    /// 6.3, RFC 8201 section 5.3), after which a path that takes large
+    /// packets again is used in full (as Linux's `tcp_current_mss` follows
+    /// its route's MTU); one that still does not draws a new report, which
+    /// lowers the size again. Still below, it is looked at again as much
+    /// later. Whether the size rose.
     pub(crate) fn pmtu_recheck(&mut self, hint: usize, now: u64) -> bool {
-        let mss = self.mss_for_mtu(self.mtu_of_hint(hint)).min(self.mss_cap);
+        let mss = self
+            .mss_for_mtu(self.mtu_of_hint(hint))
+            .min(self.mss_cap)
+            .max(MIN_MSS);
         let raised = mss > self.mss;
-        if raised {
+        if mss != self.mss {
             self.mss = mss;
             self.cc.set_path_mss(mss);
         }

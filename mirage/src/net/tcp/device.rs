@@ -356,6 +356,10 @@ const TCP_HEADER_LEN: usize = 20;
 
 impl<I: Ip> Transmit for IpTx<'_, I> {
     fn mss_hint(&self, dst: IpAddr) -> usize {
+        self.ip.link_mtu(dst).saturating_sub(TCP_HEADER_LEN)
+    }
+
+    fn path_mss_hint(&self, dst: IpAddr) -> usize {
         self.ip.mtu(dst).saturating_sub(TCP_HEADER_LEN)
     }
 
@@ -472,10 +476,15 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     }
 
     /// Handles an ICMP error about a segment we sent (from the runner;
-    /// see [`TcpEngine::icmp_error`]).
+    /// see [`TcpEngine::icmp_error`]); a genuine report of a smaller path
+    /// MTU goes on to the IP layer ([`Ip::learn_path_mtu`]), so that the
+    /// next connections to the destination start with segments that fit.
     pub fn icmp_error(&self, error: &IcmpError<'_>) {
         let now = self.turn_now();
-        self.with(|e| e.icmp_error(now, error));
+        if let Some((dst, mtu)) = self.with(|e| e.icmp_error(now, error)) {
+            self.ip
+                .learn_path_mtu(dst, usize::try_from(mtu).unwrap_or(usize::MAX));
+        }
     }
 
     /// Handles a received TCP segment (from the runner).

@@ -134,9 +134,17 @@ use crate::net::wire::tcp::{Flags, Options, Packet, Quoted, Repr, SeqNumber};
 
 /// The IP layer as TCP sees it (see the module documentation).
 pub trait Transmit {
-    /// The MSS to announce toward `dst`: the path MTU less the IP and TCP
-    /// fixed headers.
+    /// The MSS to announce toward `dst`: the MTU of the link it is reached
+    /// through less the IP and TCP fixed headers (what we can receive;
+    /// RFC 9293 section 3.7.1).
     fn mss_hint(&self, dst: IpAddr) -> usize;
+
+    /// [`Transmit::mss_hint`] for the path to `dst` as the IP layer knows
+    /// it (lower while a router's report of a smaller path MTU lasts):
+    /// what we may send. Default: the link's.
+    fn path_mss_hint(&self, dst: IpAddr) -> usize {
+        self.mss_hint(dst)
+    }
 
     /// Send a segment of exactly `segment_len` bytes from `src` to `dst`;
     /// `fill` writes it (checksum included) into the device's frame.
@@ -1369,11 +1377,16 @@ impl TcpEngine {
     ///   MAY be reported; no [`TcpError`] says it, and Linux's abort on it
     ///   is what section 4.2.3.9 forbids).
     ///
-    /// A resend is queued for the next [`TcpEngine::dispatch`].
-    pub fn icmp_error(&mut self, now: u64, error: &IcmpError<'_>) {
+    /// A resend is queued for the next [`TcpEngine::dispatch`]. Returns
+    /// the peer and the MTU of a genuine path MTU report (about a segment
+    /// in the window of a synchronized connection), for the IP layer to
+    /// keep ([`crate::net::ip::Ip::learn_path_mtu`]; a report that did not
+    /// pass these checks must not lower the path MTU of every connection
+    /// to the destination).
+    pub fn icmp_error(&mut self, now: u64, error: &IcmpError<'_>) -> Option<(IpAddr, u32)> {
         let Ok(q) = Quoted::parse(error.quoted) else {
             self.stats.icmp_errors_ignored += 1;
-            return;
+            return None;
         };
         let tuple = FourTuple {
             local: q.src,
@@ -1384,27 +1397,27 @@ impl TcpEngine {
         let h = self.tw.hash(&tuple);
         let Some(idx) = self.table_get(h, &tuple) else {
             self.stats.icmp_errors_ignored += 1;
-            return;
+            return None;
         };
         // (The slot's field, not `slot_conn`: the counters stay borrowable.)
-        let Some(slot) = self.slots.get_mut(idx as usize) else {
-            return;
-        };
+        let slot = self.slots.get_mut(idx as usize)?;
         let generation = slot.generation;
-        let Some(c) = slot.conn.as_deref_mut() else {
-            return;
-        };
+        let c = slot.conn.as_deref_mut()?;
         if !(c.snd_una <= q.seq && q.seq < c.snd_max) {
             self.stats.icmp_errors_ignored += 1;
-            return;
+            return None;
         }
+        let mut path_mtu = None;
         // (The error told, and whether it fails a connect.)
         let (told, hard) = match error.kind {
             IcmpErrorKind::TooBig { mtu } => {
                 // (A SYN or SYN-ACK is far below any MTU: until the
                 // segment size is fixed there is nothing to lower.)
-                if c.state.is_synchronized() && c.pmtu_reduced(mtu, now) {
-                    self.stats.pmtu_decreases += 1;
+                if c.state.is_synchronized() {
+                    path_mtu = Some((c.tuple.remote, mtu));
+                    if c.pmtu_reduced(mtu, now) {
+                        self.stats.pmtu_decreases += 1;
+                    }
                 }
                 (None, false)
             }
@@ -1430,6 +1443,7 @@ impl TcpEngine {
         }
         self.stats.icmp_errors += 1;
         self.after_event(idx, now, true);
+        path_mtu
     }
 
     /// Keep `error` as connection `idx`'s soft error (replacing an earlier
@@ -1797,7 +1811,7 @@ impl TcpEngine {
                 c.set_send_mss(None);
             }
             if c.pmtu_recheck_at.is_some_and(|t| now >= t)
-                && c.pmtu_recheck(tx.mss_hint(c.tuple.remote), now)
+                && c.pmtu_recheck(tx.path_mss_hint(c.tuple.remote), now)
             {
                 self.stats.pmtu_increases += 1;
             }
