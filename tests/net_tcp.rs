@@ -1421,6 +1421,71 @@ fn the_path_mtu_a_router_reported_serves_the_next_connections() {
     });
 }
 
+/// A fragmentation-needed report that quotes a segment outside every
+/// connection's window (a blind forger's guess, sent as a router's) lowers
+/// nothing: neither the connection's segments nor the IP layer's path MTU
+/// for the peer, which would shrink every later connection to it (RFC
+/// 5927).
+#[test]
+fn a_forged_path_mtu_report_lowers_no_path_mtu() {
+    use mirage::net::wire::{ethernet, icmpv4, ipv4};
+    routed_pair(1500, 1500, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        let _listener = b.tcp().bind(5016).unwrap();
+        let flow = a.tcp().connect(v4("10.0.0.2"), 5016).await.unwrap();
+        let ip = |src: &str, dst: &str, protocol, payload_len| ipv4::Repr {
+            src_addr: src.parse().unwrap(),
+            dst_addr: dst.parse().unwrap(),
+            protocol,
+            ttl: 64,
+            dscp_ecn: 0,
+            payload_len,
+            ident: 1,
+            dont_fragment: true,
+            more_fragments: false,
+            frag_offset: 0,
+        };
+        // Our header and ports, a sequence number far from ours.
+        let mut quoted = vec![0u8; 28];
+        ip("10.0.0.1", "10.0.0.2", ipv4::Protocol::Tcp, 1480)
+            .emit(&mut ipv4::Packet::new_unchecked(&mut quoted[..]));
+        quoted[20..22].copy_from_slice(&flow.local().1.to_be_bytes());
+        quoted[22..24].copy_from_slice(&5016u16.to_be_bytes());
+        quoted[24..28].copy_from_slice(&0x1234_5678u32.to_be_bytes());
+        let message = icmpv4::Repr::DstUnreachable {
+            code: icmpv4::CODE_FRAG_NEEDED,
+            mtu: 600,
+            quoted: &quoted,
+        };
+        let header = ip(
+            "10.0.0.254",
+            "10.0.0.1",
+            ipv4::Protocol::Icmp,
+            message.buffer_len(),
+        );
+        let mut frame = vec![0u8; 14 + header.buffer_len()];
+        ethernet::Repr {
+            src_addr: mirage::net::device::Network::mac(b.net()),
+            dst_addr: mirage::net::device::Network::mac(a.net()),
+            ethertype: EtherType::Ipv4,
+        }
+        .emit(&mut ethernet::Packet::new_unchecked(&mut frame[..]));
+        header.emit(&mut ipv4::Packet::new_unchecked(&mut frame[14..]));
+        message.emit(&mut icmpv4::Packet::new_unchecked(&mut frame[34..]));
+        router.errors.borrow_mut().push_back(frame);
+        if let Some(w) = router.waker.borrow_mut().take() {
+            w.wake();
+        }
+        sleep_ns(SEC).await;
+        assert_eq!(a.icmpv4().stats().unreachable_received, 1);
+        assert_eq!(a.ip().mtu(v4("10.0.0.2")), 1480);
+        assert_eq!(a.ipv4().stats().path_mtu_decreases, 0);
+        assert_eq!(a.direct_tcp().stats().pmtu_decreases, 0);
+        assert_eq!(a.direct_tcp().stats().icmp_errors_ignored, 1);
+        drop(flow);
+    });
+}
+
 /// One connection through a path whose MTU drops and recovers: ten
 /// minutes after the report, TCP asks IP again (whose estimate expired)
 /// and tries full segments; the path still takes 1,000 bytes only and
