@@ -229,6 +229,26 @@ impl Congestion {
         self.acked = 0;
     }
 
+    /// A loss response proved needless (Eifel, D-SACK): the window and the
+    /// threshold go back to at least what they were `before` it (the
+    /// larger of then and now, as Linux's `tcp_undo_cwnd_reduction`), and
+    /// CUBIC's curve to the one before the loss if CUBIC is still the
+    /// algorithm; the algorithm and the segment size stay as they are now
+    /// (the application may have switched one, the path changed the
+    /// other since).
+    pub(crate) fn undo(&mut self, before: &Congestion) {
+        self.cwnd = self.cwnd.max(before.cwnd);
+        self.ssthresh = self.ssthresh.max(before.ssthresh);
+        self.acked = 0;
+        if self.algo == before.algo {
+            self.w_max = before.w_max;
+            self.k = before.k;
+            self.origin = before.origin;
+            self.epoch_ns = before.epoch_ns;
+            self.w_est = before.w_est;
+        }
+    }
+
     /// Recovery ended: the window is the threshold set when it began
     /// (RFC 6582 section 3.2 step 3's second option, RFC 6675, and what
     /// Linux's proportional rate reduction ends with). The first option,

@@ -29,20 +29,64 @@ pub(crate) struct Undo {
     /// later, so an acknowledgment that echoes an earlier one answers a
     /// segment sent before. `None` without timestamps.
     pub(crate) tsval: Option<u32>,
-    /// `SND.UNA` at the loss response: duplicates reported of data from
-    /// there up to `rxt_end` are of the episode's retransmissions.
-    pub(crate) marker: SeqNumber,
-    /// The end of the retransmissions counted in `retrans`.
-    pub(crate) rxt_end: SeqNumber,
-    /// Segments retransmitted since the loss response that no D-SACK
-    /// block has reported as duplicates yet (RFC 3708): once they all are,
-    /// the peer had every original, and no retransmission was needed.
-    pub(crate) retrans: u32,
+    /// The ranges retransmitted since the loss response (one per segment,
+    /// a range resent twice twice) that no D-SACK block has reported as
+    /// duplicates yet (RFC 3708): once they all are, the peer had every
+    /// original, and no retransmission was needed. At most
+    /// [`MAX_UNDO_RANGES`]; `None` once more were resent (D-SACK then
+    /// tells nothing, as without SACK).
+    pub(crate) resent: Option<Vec<(SeqNumber, SeqNumber)>>,
+    /// Whether anything was retransmitted since the loss response.
+    pub(crate) any_resent: bool,
+    /// Once the loss response is over (recovery ended, the flight a
+    /// timeout took back acknowledged): `SND.MAX` then. The record goes
+    /// when that is acknowledged too: the D-SACKs of the episode's
+    /// retransmissions come before the acknowledgment of what followed
+    /// them.
+    pub(crate) until: Option<SeqNumber>,
     /// The loss response was a retransmission timeout's (else a fast
     /// retransmit's).
     pub(crate) timeout: bool,
     /// The congestion state before the loss response cut it.
     pub(crate) cc: Congestion,
+}
+
+/// The most retransmitted ranges an undo record follows.
+pub(crate) const MAX_UNDO_RANGES: usize = 64;
+
+impl Undo {
+    /// `[start, end)` was retransmitted.
+    pub(crate) fn resent(&mut self, start: SeqNumber, end: SeqNumber) {
+        self.any_resent = true;
+        if let Some(ranges) = &mut self.resent {
+            if ranges.len() < MAX_UNDO_RANGES {
+                ranges.push((start, end));
+            } else {
+                self.resent = None;
+            }
+        }
+    }
+
+    /// A D-SACK block reported `[l, r)` as received twice: the
+    /// retransmissions inside it (one per distinct range) are accounted
+    /// for. Whether every retransmission now is, so that none was needed.
+    pub(crate) fn reported_twice(&mut self, l: SeqNumber, r: SeqNumber) -> bool {
+        let Some(ranges) = &mut self.resent else {
+            return false;
+        };
+        if l >= r || !self.any_resent {
+            return false;
+        }
+        let mut gone: Vec<(SeqNumber, SeqNumber)> = Vec::new();
+        ranges.retain(|&(s, e)| {
+            let inside = l <= s && e <= r && !gone.contains(&(s, e));
+            if inside {
+                gone.push((s, e));
+            }
+            !inside
+        });
+        !gone.is_empty() && ranges.is_empty()
+    }
 }
 
 /// Who holds a connection.
@@ -1304,6 +1348,37 @@ pub(crate) fn default_mss(remote: IpAddr) -> usize {
 mod tests {
     use super::*;
     use crate::net::tcp::secret::tests::tuple;
+
+    /// The undo record accounts for exactly what was retransmitted: a
+    /// D-SACK of data between two retransmissions counts nothing, a range
+    /// resent twice needs two reports, an empty block none, and past
+    /// [`MAX_UNDO_RANGES`] the record gives D-SACK up.
+    #[test]
+    fn an_undo_record_counts_only_what_was_retransmitted() {
+        let s = SeqNumber;
+        let mut u = Undo {
+            tsval: None,
+            resent: Some(Vec::new()),
+            any_resent: false,
+            until: None,
+            timeout: false,
+            cc: Congestion::new(crate::net::tcp::CongestionAlgorithm::Cubic, 1000),
+        };
+        assert!(!u.reported_twice(s(0), s(100)), "nothing resent yet");
+        u.resent(s(10), s(20));
+        u.resent(s(30), s(40));
+        u.resent(s(30), s(40));
+        assert!(!u.reported_twice(s(20), s(30)), "data not resent");
+        assert!(!u.reported_twice(s(40), s(40)), "an empty block");
+        assert!(!u.reported_twice(s(10), s(20)));
+        assert!(!u.reported_twice(s(30), s(40)), "resent twice: one left");
+        assert!(u.reported_twice(s(30), s(40)));
+        for i in 0..=MAX_UNDO_RANGES as u32 {
+            u.resent(s(i * 10), s(i * 10 + 10));
+        }
+        assert!(u.resent.is_none());
+        assert!(!u.reported_twice(s(0), s(1_000_000)));
+    }
 
     /// A reset control block is the one `new` makes (the scoreboard's and
     /// assembler's arrays aside: only emptied, as their lengths say).

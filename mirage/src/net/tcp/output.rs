@@ -515,10 +515,7 @@ impl Conn {
                 if plan.retransmit {
                     self.retransmits += 1;
                     if let Some(u) = self.undo.as_deref_mut() {
-                        u.retrans = u.retrans.saturating_add(1);
-                        if u.rxt_end < end {
-                            u.rxt_end = end;
-                        }
+                        u.resent(plan.seq, end);
                     }
                     // Karn's algorithm.
                     self.rtt_clean = false;

@@ -612,6 +612,10 @@ impl Conn {
             }
         }
 
+        if self.undo.is_some() {
+            self.age_undo(ack);
+        }
+
         if self.fin_acked() {
             match self.state {
                 State::FinWait1 => {
@@ -715,9 +719,9 @@ impl Conn {
         (self.ts_ok || self.sack_ok).then(|| {
             alloc::boxed::Box::new(Undo {
                 tsval: self.ts_ok.then(|| self.ts_now(now)),
-                marker: self.snd_una,
-                rxt_end: self.snd_una,
-                retrans: 0,
+                resent: self.sack_ok.then(alloc::vec::Vec::new),
+                any_resent: false,
+                until: None,
                 timeout,
                 cc: self.cc.clone(),
             })
@@ -743,31 +747,44 @@ impl Conn {
             .is_some_and(|(_, ecr)| (ecr.wrapping_sub(tsval) as i32) < 0);
         if spurious {
             self.undo_loss_response(ctx);
-        } else if !self.sack_ok {
+        } else if self.undo.as_ref().is_some_and(|u| u.resent.is_none()) {
             self.undo = None;
         }
     }
 
-    /// A D-SACK block `[l, r)`: if it reports duplicates of the current episode's retransmissions, they
-    /// are counted off, and once all are, every retransmission was
-    /// needless (RFC 3708's detection; Linux's `undo_retrans`), so the
-    /// loss response is undone: how connections without timestamps (those
-    /// of Windows peers, by default) learn of a reordering.
+    /// A D-SACK block `[l, r)`: if it reports duplicates of the current
+    /// episode's retransmissions, they are accounted for, and once all
+    /// are, every retransmission was needless (RFC 3708's detection;
+    /// Linux's `undo_retrans`), so the loss response is undone: how
+    /// connections without timestamps (those of Windows peers, by
+    /// default) learn of a reordering. Duplicates of data that was not
+    /// retransmitted (the network's copies) account for nothing.
     #[inline(never)]
     fn dsack_undo(&mut self, l: SeqNumber, r: SeqNumber, ctx: &mut Ctx) {
-        let mss = self.mss.max(1);
+        if self
+            .undo
+            .as_deref_mut()
+            .is_some_and(|u| u.reported_twice(l, r))
+        {
+            self.undo_loss_response(ctx);
+        }
+    }
+
+    /// After an acknowledgment, with an undo record: once the loss
+    /// response is over, the record is kept until what was sent by then
+    /// is acknowledged (see [`Undo::until`]), then forgotten, so that a
+    /// late or stray D-SACK cannot undo an old episode's response.
+    #[cold]
+    fn age_undo(&mut self, ack: SeqNumber) {
+        let over = !self.in_recovery() && self.rto_recover.is_none();
+        let snd_max = self.snd_max;
         let Some(u) = self.undo.as_deref_mut() else {
             return;
         };
-        if u.retrans == 0 || l < u.marker || r > u.rxt_end {
-            return;
-        }
-        let segments = r.since(l).div_ceil(mss).max(1);
-        u.retrans = u
-            .retrans
-            .saturating_sub(u32::try_from(segments).unwrap_or(u32::MAX));
-        if u.retrans == 0 {
-            self.undo_loss_response(ctx);
+        match u.until {
+            None if over => u.until = Some(snd_max),
+            Some(until) if ack >= until => self.undo = None,
+            _ => {}
         }
     }
 
@@ -785,7 +802,7 @@ impl Conn {
         } else {
             ctx.stats.spurious_fast_retransmits += 1;
         }
-        self.cc = undo.cc;
+        self.cc.undo(&undo.cc);
         if self.rto_recover.take().is_some() {
             self.snd_nxt = self.snd_max;
             self.high_rxt = self.snd_max;

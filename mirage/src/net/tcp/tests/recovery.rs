@@ -379,3 +379,48 @@ fn a_spurious_timeout_found_by_dsack_is_undone() {
     let after = p.us.info(p.id).unwrap();
     assert_eq!((after.cwnd, after.ssthresh), (before.cwnd, before.ssthresh));
 }
+
+/// The undo record does not outlive its episode: once recovery ended and
+/// what was in flight then is acknowledged, a late D-SACK of the
+/// retransmission undoes nothing (the window has moved on since).
+#[test]
+fn a_dsack_after_the_episode_is_over_undoes_nothing() {
+    let (mut p, first, before, mut ack) = fast_retransmitted_with(without_timestamps());
+    ack.options.timestamp = None;
+    let mut out = p.deliver(&ack);
+    let mut end = ack.ack;
+    // More data, and everything acknowledged as it goes: the episode is
+    // well over.
+    p.us.send(p.id, &[5u8; 4 * SEG]).unwrap();
+    out.extend(p.wait(0));
+    while !out.is_empty() {
+        for s in &out {
+            if s.seq + s.payload.len() > end {
+                end = s.seq + s.payload.len();
+            }
+        }
+        let mut a = p.seg(Flags::ACK, b"");
+        (a.ack, a.options.timestamp) = (end, None);
+        out = p.deliver(&a);
+    }
+    assert!(end > ack.ack);
+    dsack_of(&mut p, end, first[0].seq, SEG);
+    assert_eq!(p.us.stats().dsacks_received, 1);
+    assert_eq!(p.us.stats().spurious_fast_retransmits, 0);
+    assert!(p.us.info(p.id).unwrap().ssthresh < before.ssthresh);
+}
+
+/// An undo keeps what changed since the loss response other than the
+/// cut: the algorithm the application chose meanwhile stays.
+#[test]
+fn an_undo_keeps_the_algorithm_chosen_since() {
+    let (mut p, first, before, mut ack) = fast_retransmitted_with(without_timestamps());
+    ack.options.timestamp = None;
+    p.deliver(&ack);
+    let algo = crate::net::tcp::CongestionAlgorithm::NewReno;
+    assert_ne!(before.congestion, algo);
+    p.us.set_congestion(p.id, algo).unwrap();
+    dsack_of(&mut p, ack.ack, first[0].seq, SEG);
+    assert_undone(&p, &before);
+    assert_eq!(p.us.info(p.id).unwrap().congestion, algo);
+}
