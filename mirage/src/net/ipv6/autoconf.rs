@@ -126,6 +126,10 @@ pub struct Autoconf {
     slaac: bool,
     rs_sent: u32,
     next_rs: Option<u64>,
+    /// Until when no first DAD probe goes ([`Autoconf::delay_first_probes`]):
+    /// addresses added before then (an early router advertisement's) wait
+    /// too.
+    quiet_until: u64,
     /// Addresses dropped as duplicates.
     pub duplicates: u64,
 }
@@ -151,6 +155,7 @@ impl Autoconf {
             slaac,
             rs_sent: 0,
             next_rs: None,
+            quiet_until: 0,
             duplicates: 0,
         };
         a.add(
@@ -172,8 +177,10 @@ impl Autoconf {
     /// before the first message an interface sends after it starts, so
     /// that hosts started together (a fleet of unikernels) do not all send
     /// at once. (RFC 4861 section 6.3.7: the router solicitation that
-    /// follows DAD needs no delay of its own after this one.)
+    /// follows DAD needs no delay of its own after this one.) Addresses
+    /// added before `at` wait for it too.
     pub fn delay_first_probes(&mut self, at: u64) {
+        self.quiet_until = at;
         for a in &mut self.addresses {
             if let AddrState::Tentative {
                 until,
@@ -224,9 +231,10 @@ impl Autoconf {
         self.addresses.push(Address {
             addr,
             prefix_len,
-            // The probe goes out at the next poll.
+            // The probe goes out at the next poll (after the start's quiet
+            // time).
             state: AddrState::Tentative {
-                until: now,
+                until: now.max(self.quiet_until),
                 probed: false,
             },
             origin,
@@ -595,6 +603,24 @@ mod tests {
         // On the link: the destination itself.
         let on_link = with_interface_id(addr("fe80::"), MacAddr([2, 0, 0, 0, 0, 7]));
         assert_eq!(c.next_hop_by(on_link, |_| false, &turn), Some(on_link));
+    }
+
+    /// RFC 4862 section 5.4.2: the first probes wait for the random delay
+    /// after start, those of an address an early advertisement brings too.
+    #[test]
+    fn no_probe_goes_before_the_delay_after_start() {
+        let mut c = Autoconf::new(MAC, Some((addr("fd00::5"), 64)), None, true, 0);
+        c.delay_first_probes(700);
+        assert!(c.poll(0).dad_probes.is_empty());
+        assert_eq!(c.next_deadline(), Some(700));
+        assert!(c.router_advert(
+            addr("fe80::1"),
+            1800,
+            Some(prefix("2001:db8::", 10_000, 100)),
+            100
+        ));
+        assert!(c.poll(100).dad_probes.is_empty());
+        assert_eq!(c.poll(700).dad_probes.len(), 3);
     }
 
     #[test]

@@ -434,8 +434,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     }
 
     /// The groups to listen to follow our addresses (their solicited-node
-    /// groups, tentative addresses included, RFC 4862 section 5.4.2): the
-    /// MLD listener reports a change.
+    /// groups, tentative addresses included once their first probe is
+    /// due, RFC 4862 section 5.4.2): the MLD listener reports a change.
     fn sync_groups(&self, now: u64) {
         let mut state = self.state.borrow_mut();
         // (Not before an address's first probe: joining is delayed with it,

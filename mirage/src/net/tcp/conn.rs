@@ -296,7 +296,8 @@ pub(crate) struct Conn {
     /// the largest payload received, lowered when the peer's segments
     /// shrink (see `Conn::smaller_segment`).
     pub(crate) rcv_seg_max: usize,
-    /// The length of the last payload shorter than `rcv_seg_max`.
+    /// The length of the last payload if it was shorter than
+    /// `rcv_seg_max` (0 after a full one).
     pub(crate) rcv_seg_last: usize,
     /// Duplicate ACKs still owed for out-of-order segments that arrived in
     /// one batch (without SACK the sender counts them; capped at 3).

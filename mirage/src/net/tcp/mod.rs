@@ -548,6 +548,11 @@ fn take_soft_error(soft_errors: &mut Vec<SoftError>, idx: u32, generation: u32, 
     }
 }
 
+/// The oldest echo of a cookie SYN-ACK's timestamp that a cookie's ACK
+/// can carry, in ms of our timestamp clock: a cookie lives two periods
+/// (128 s), and the SYN-ACK's timestamp is up to 63 ms behind the clock.
+const COOKIE_ECHO_MAX_AGE_MS: u32 = (COOKIE_ACCEPT_NS / 1_000_000) as u32 + 64;
+
 /// The initial sequence number of a connection: RFC 6528's `isn`, or, for
 /// a 4-tuple reused from TIME-WAIT, a number above everything its old
 /// incarnation sent (`old_snd_nxt`; RFC 9293 section 3.6.1, RFC 6191), so
@@ -1115,7 +1120,7 @@ impl TcpEngine {
             return;
         }
         if let Some(l) = self.listener_on(tuple.local_port) {
-            self.process_listen(now, l, tuple, h, seg, tx, None);
+            self.process_listen(now, l, tuple, h, seg, tos, tx, None);
             return;
         }
         self.stats.no_connection += 1;
@@ -1246,7 +1251,8 @@ impl TcpEngine {
                 }
                 self.tw.remove_hashed(h, &tuple);
                 self.stats.time_wait_reused += 1;
-                self.process_listen(now, l, tuple, h, seg, tx, Some(e.snd_nxt));
+                // (A SYN: never ECN-capable, its TOS's ECN field is 0.)
+                self.process_listen(now, l, tuple, h, seg, 0, tx, Some(e.snd_nxt));
                 return;
             }
         }
@@ -1317,7 +1323,7 @@ impl TcpEngine {
         // (Out of the table, reclaimed if nobody holds it.)
         self.after_event(idx, now, false);
         self.stats.time_wait_reused += 1;
-        self.process_listen(now, l, tuple, h, seg, tx, Some(old));
+        self.process_listen(now, l, tuple, h, seg, 0, tx, Some(old));
         true
     }
 
@@ -1504,6 +1510,7 @@ impl TcpEngine {
         tuple: FourTuple,
         h: u64,
         seg: &Repr,
+        tos: u8,
         tx: &mut T,
         reuse: Option<SeqNumber>,
     ) {
@@ -1512,7 +1519,7 @@ impl TcpEngine {
             return;
         }
         if f.ack() {
-            if !f.syn() && self.try_cookie(now, l, tuple, h, seg, tx) {
+            if !f.syn() && self.try_cookie(now, l, tuple, h, seg, tos, tx) {
                 return;
             }
             self.send_rst(tx, tuple, seg.ack, None, self.config.dscp);
@@ -1648,6 +1655,7 @@ impl TcpEngine {
 
     /// An ACK for a listening port: a connection if it returns a valid
     /// cookie (and cookies were sent lately, and there is room).
+    #[allow(clippy::too_many_arguments)]
     fn try_cookie<T: Transmit>(
         &mut self,
         now: u64,
@@ -1655,6 +1663,7 @@ impl TcpEngine {
         tuple: FourTuple,
         h: u64,
         seg: &Repr,
+        tos: u8,
         tx: &mut T,
     ) -> bool {
         if !self.config.syn_cookies {
@@ -1683,10 +1692,15 @@ impl TcpEngine {
             ..Default::default()
         };
         // (Options are encoded only in a cookie SYN-ACK's timestamp, which
-        // it carries only with timestamps on: see `send_cookie`.)
+        // it carries only with timestamps on: see `send_cookie`. An echo
+        // that cannot be that timestamp, ahead of our clock or older than
+        // a cookie lives, is not ours: it encodes nothing, and the
+        // connection goes without options, as for a SYN that had none.)
         let mut ecn = false;
+        let clock = ((now / 1_000_000) as u32).wrapping_add(self.secrets.ts_offset(&tuple));
         if let Some((val, ecr)) = seg.options.timestamp
             && self.config.timestamps
+            && clock.wrapping_sub(ecr) <= COOKIE_ECHO_MAX_AGE_MS
         {
             options.timestamp = Some((val, 0));
             let ws = ecr & 15;
@@ -1727,9 +1741,9 @@ impl TcpEngine {
             li.queue.push_back(id);
             li.wake();
         }
-        // The ACK may carry data. (Its ECN field does not matter: no ECN
-        // on a cookie's connection.)
-        self.process_conn(idx, now, seg, 0, tx);
+        // The ACK may carry data (a congestion mark on it counts if the
+        // connection uses ECN).
+        self.process_conn(idx, now, seg, tos, tx);
         true
     }
 }

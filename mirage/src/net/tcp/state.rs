@@ -929,6 +929,7 @@ impl Conn {
         let had_holes = !self.asm.is_empty();
         if payload.len() >= self.rcv_seg_max {
             self.rcv_seg_max = payload.len();
+            self.rcv_seg_last = 0;
         } else {
             self.smaller_segment(payload.len());
         }

@@ -537,6 +537,36 @@ fn a_cookie_connection_uses_exactly_the_options_its_syn_ack_offered() {
     assert_eq!(us.stats().syn_cookies_accepted, 2);
 }
 
+/// A cookie SYN-ACK that carried no timestamp (the SYN had none) encodes
+/// no options: an ACK that comes with a timestamp anyway, whose echo can
+/// only be made up, switches none on (its zero echo once read as window
+/// scale 0, which made us scale a window the peer would not).
+#[test]
+fn a_cookie_ack_with_an_echo_not_ours_switches_no_option_on() {
+    let (mut us, l) = cookie_listener(Config::default());
+    let syn = Seg {
+        options: Options {
+            mss: Some(1460),
+            window_scale: Some(7),
+            sack_permitted: true,
+            ..Default::default()
+        },
+        ..syn_from(1000)
+    };
+    let c = feed(&mut us, 0, &syn).remove(0);
+    assert_eq!(us.stats().syn_cookies_sent, 1);
+    assert_eq!(c.options.timestamp, None);
+    let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    ack.options.timestamp = Some((6, 0));
+    feed(&mut us, MS, &ack);
+    let id = us.accept(l).unwrap().expect("cookie connection");
+    let i = us.info(id).unwrap();
+    assert_eq!(
+        (i.window_scale, i.sack, i.timestamps, i.ecn),
+        (None, false, false, false)
+    );
+}
+
 /// ECN on a connection opened by a SYN cookie (RFC 3168 section 6.1.1, as
 /// Linux): the cookie SYN-ACK answers an ECN-setup SYN with ECE, and its
 /// timestamp records the agreement for the ACK; a SYN that did not ask
