@@ -738,9 +738,6 @@ impl Conn {
         self.mss = (peer.min(ours).saturating_sub(opt)).max(MIN_MSS);
         self.mss_cap = self.mss;
         self.cc.set_mss(self.mss);
-        // The path may take less than the link (a router's report still
-        // kept by the IP layer): looked at before the first segment goes.
-        self.pmtu_recheck_at = Some(0);
     }
 
     /// An ICMP fragmentation-needed or packet-too-big report says the path

@@ -141,6 +141,10 @@ impl Conn {
             _ => self.ts_ok = false,
         }
         self.set_send_mss(o.mss);
+        // The path may take less than the link (a router's report still
+        // kept by the IP layer): looked at before the first segment of
+        // data goes.
+        self.pmtu_recheck_at = Some(0);
     }
 
     /// The handshake completed.
