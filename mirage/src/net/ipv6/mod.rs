@@ -928,12 +928,18 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
 
     /// Lowers the path MTU towards the destination of `quoted` (a packet we
     /// sent, as a packet too big message quotes it) to `mtu`
-    /// ([`Ip::learn_path_mtu`]).
+    /// ([`Ip::learn_path_mtu`]). Not for a TCP segment: TCP hands the
+    /// report on once it has found it genuine (the quoted segment in a
+    /// connection's window, RFC 5927), as for IPv4; other packets (UDP's,
+    /// which the layer fragments to the path MTU) have nothing to check.
     fn packet_too_big(&self, mtu: u32, quoted: &[u8]) {
         if quoted.len() < HEADER_LEN || quoted[0] >> 4 != 6 {
             return;
         }
         let header = wire::Packet::new_unchecked(quoted);
+        if header.next_header() == wire::NextHeader::Tcp {
+            return;
+        }
         let (from, to) = (header.src_addr(), header.dst_addr());
         if !self.state.borrow().conf.is_ours(from) {
             return;

@@ -36,11 +36,9 @@ pub(crate) struct Undo {
     /// [`MAX_UNDO_RANGES`]; `None` once more were resent (D-SACK then
     /// tells nothing, as without SACK).
     pub(crate) resent: Option<Vec<(SeqNumber, SeqNumber)>>,
-    /// Whether anything was retransmitted since the loss response.
-    pub(crate) any_resent: bool,
     /// Once the loss response is over (recovery ended, the flight a
     /// timeout took back acknowledged): `SND.MAX` then. The record goes
-    /// when that is acknowledged too: the D-SACKs of the episode's
+    /// when data after it is acknowledged: the D-SACKs of the episode's
     /// retransmissions come before the acknowledgment of what followed
     /// them.
     pub(crate) until: Option<SeqNumber>,
@@ -57,7 +55,6 @@ pub(crate) const MAX_UNDO_RANGES: usize = 64;
 impl Undo {
     /// `[start, end)` was retransmitted.
     pub(crate) fn resent(&mut self, start: SeqNumber, end: SeqNumber) {
-        self.any_resent = true;
         if let Some(ranges) = &mut self.resent {
             if ranges.len() < MAX_UNDO_RANGES {
                 ranges.push((start, end));
@@ -74,18 +71,28 @@ impl Undo {
         let Some(ranges) = &mut self.resent else {
             return false;
         };
-        if l >= r || !self.any_resent {
+        if l >= r {
             return false;
         }
-        let mut gone: Vec<(SeqNumber, SeqNumber)> = Vec::new();
-        ranges.retain(|&(s, e)| {
-            let inside = l <= s && e <= r && !gone.contains(&(s, e));
-            if inside {
-                gone.push((s, e));
+        // (A bit per range: at most MAX_UNDO_RANGES = 64 of them.)
+        let mut gone = 0u64;
+        for i in 0..ranges.len() {
+            let (s, e) = ranges[i];
+            let twin = (0..i).any(|j| gone & (1 << j) != 0 && ranges[j] == (s, e));
+            if l <= s && e <= r && !twin {
+                gone |= 1 << i;
             }
-            !inside
+        }
+        if gone == 0 {
+            return false;
+        }
+        let mut i = 0;
+        ranges.retain(|_| {
+            let keep = gone & (1 << i) == 0;
+            i += 1;
+            keep
         });
-        !gone.is_empty() && ranges.is_empty()
+        ranges.is_empty()
     }
 }
 
@@ -762,6 +769,14 @@ impl Conn {
         if mss >= self.mss {
             return false;
         }
+        self.lower_mss(mss, now);
+        true
+    }
+
+    /// The segment size drops to `mss` for the path: what is in flight is
+    /// sent again in that size at once (see [`Conn::pmtu_reduced`]), and
+    /// the path is looked at again [`PMTU_RECHECK_NS`] later.
+    fn lower_mss(&mut self, mss: usize, now: u64) {
         self.mss = mss;
         self.cc.set_path_mss(mss);
         self.pmtu_recheck_at = Some(now.saturating_add(PMTU_RECHECK_NS));
@@ -776,7 +791,6 @@ impl Conn {
             }
             self.rewind_flight();
         }
-        true
     }
 
     /// The device's MSS hint for the peer ([`super::Transmit::mss_hint`]),
@@ -827,8 +841,14 @@ impl Conn {
             .mss_for_mtu(self.mtu_of_hint(hint))
             .min(self.mss_cap)
             .max(MIN_MSS);
+        if mss < self.mss {
+            // (Another connection's report, or the link: what is in flight
+            // in the old size is lost on the path.)
+            self.lower_mss(mss, now);
+            return false;
+        }
         let raised = mss > self.mss;
-        if mss != self.mss {
+        if raised {
             self.mss = mss;
             self.cc.set_path_mss(mss);
         }
@@ -1357,7 +1377,6 @@ mod tests {
         let mut u = Undo {
             tsval: None,
             resent: Some(Vec::new()),
-            any_resent: false,
             until: None,
             timeout: false,
             cc: Congestion::new(crate::net::tcp::CongestionAlgorithm::Cubic, 1000),

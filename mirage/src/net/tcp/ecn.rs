@@ -233,6 +233,9 @@ impl Conn {
             && seg.ack >= self.snd_una
         {
             ctx.stats.ecn_reductions += 1;
+            // (A response no undo of an earlier one may erase, as Linux's
+            // `tcp_enter_cwr`.)
+            self.undo = None;
             self.cc.on_loss(self.flight().min(self.cc.cwnd));
             self.ecn_reduced_now();
             self.ecn.bits |= REDUCED;

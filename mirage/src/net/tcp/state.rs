@@ -706,6 +706,8 @@ impl Conn {
         } else if ack > high {
             self.tlp_episode = None;
             ctx.stats.tlp_repairs += 1;
+            // (A response no undo of an earlier one may erase.)
+            self.undo = None;
             if self.ecn_loss_reduces() {
                 self.cc.on_loss(self.flight().min(self.cc.cwnd));
             }
@@ -724,7 +726,6 @@ impl Conn {
             alloc::boxed::Box::new(Undo {
                 tsval: self.ts_ok.then(|| self.ts_now(now)),
                 resent: self.sack_ok.then(alloc::vec::Vec::new),
-                any_resent: false,
                 until: None,
                 timeout,
                 cc: self.cc.clone(),
@@ -775,9 +776,10 @@ impl Conn {
     }
 
     /// After an acknowledgment, with an undo record: once the loss
-    /// response is over, the record is kept until what was sent by then
-    /// is acknowledged (see [`Undo::until`]), then forgotten, so that a
-    /// late or stray D-SACK cannot undo an old episode's response.
+    /// response is over, the record is kept until data sent after that is
+    /// acknowledged (see [`Undo::until`]: the peer's D-SACKs of the
+    /// episode, one per acknowledgment, come before), then forgotten, so
+    /// that a late or stray D-SACK cannot undo an old episode's response.
     #[cold]
     fn age_undo(&mut self, ack: SeqNumber) {
         let over = !self.in_recovery() && self.rto_recover.is_none();
@@ -787,7 +789,7 @@ impl Conn {
         };
         match u.until {
             None if over => u.until = Some(snd_max),
-            Some(until) if ack >= until => self.undo = None,
+            Some(until) if ack > until => self.undo = None,
             _ => {}
         }
     }

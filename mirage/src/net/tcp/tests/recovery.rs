@@ -424,3 +424,40 @@ fn an_undo_keeps_the_algorithm_chosen_since() {
     assert_undone(&p, &before);
     assert_eq!(p.us.info(p.id).unwrap().congestion, algo);
 }
+
+/// A spurious timeout without timestamps whose rewind resent several
+/// segments: the peer reports each duplicate in its own acknowledgment,
+/// after the one that covers the whole flight (RFC 2883), and the undo
+/// comes with the last report.
+#[test]
+fn a_spurious_timeout_that_resent_several_segments_is_undone_by_their_dsacks() {
+    let (mut p, first, before, resent) = timed_out_with(without_timestamps());
+    let end = |s: &Seg| s.seq + s.payload.len();
+    let ack_to = |p: &mut Peer, ack, dsack: Option<&Seg>| {
+        let mut a = p.seg(Flags::ACK, b"");
+        (a.ack, a.options.timestamp) = (ack, None);
+        if let Some(d) = dsack {
+            a.options.sack[0] = (d.seq, d.seq + d.payload.len());
+            a.options.sack_len = 1;
+        }
+        p.deliver(&a)
+    };
+    // The late ACK of the first segment: the rewind resends the next ones.
+    let mut resends = alloc::vec![resent.clone()];
+    resends.extend(ack_to(&mut p, end(&first[0]), None));
+    assert!(resends.len() >= 3, "{resends:?}");
+    let all = end(&first[3]);
+    assert!(ack_to(&mut p, all, None).is_empty());
+    for (i, d) in resends.iter().enumerate() {
+        ack_to(&mut p, all, Some(d));
+        let undone = p.us.stats().spurious_timeouts;
+        assert_eq!(
+            undone,
+            u64::from(i + 1 == resends.len()),
+            "after {} reports",
+            i + 1
+        );
+    }
+    let after = p.us.info(p.id).unwrap();
+    assert_eq!(after.ssthresh, before.ssthresh);
+}
