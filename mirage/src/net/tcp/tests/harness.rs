@@ -24,6 +24,8 @@ pub(crate) struct Capture {
     /// Segments accepted before refusing (`usize::MAX`: never refuse).
     pub(crate) room: usize,
     pub(crate) mss: usize,
+    /// The path's MSS hint, if the path takes less than the link.
+    pub(crate) path_mss: Option<usize>,
     /// The destinations of the negative advice passed on.
     pub(crate) advised: Vec<IpAddr>,
 }
@@ -34,6 +36,7 @@ impl Capture {
             out: Vec::new(),
             room: usize::MAX,
             mss: 1460,
+            path_mss: None,
             advised: Vec::new(),
         }
     }
@@ -56,6 +59,10 @@ impl Capture {
 impl Transmit for Capture {
     fn mss_hint(&self, _dst: IpAddr) -> usize {
         self.mss
+    }
+
+    fn path_mss_hint(&self, _dst: IpAddr) -> usize {
+        self.path_mss.unwrap_or(self.mss)
     }
 
     fn send(&mut self, src: IpAddr, dst: IpAddr, len: usize, fill: impl FnOnce(&mut [u8])) -> bool {

@@ -89,13 +89,9 @@ fn frag_needed_lowers_the_segment_size_and_resends_the_flight_at_once() {
     assert!(out.iter().all(|s| s.payload.len() <= new), "{out:?}");
 }
 
-/// RFC 1191 section 6.3: ten minutes after a report lowered the segment
-/// size, the path MTU is asked for again (here the IP layer gives the
-/// link's again: its estimate expired), and full segments go again; not
-/// before.
-#[test]
-fn the_segment_size_goes_back_up_when_the_path_mtu_report_expires() {
-    // (Without Nagle: the short last segment of a write goes too.)
+/// Four segments sent, then a report of a 1,000-byte path MTU about the
+/// first (without Nagle: the short last segment of a write goes too).
+fn reduced_to_1000() -> (Peer, Vec<Seg>) {
     let (mut p, first) = sending_with(
         Config {
             nodelay: true,
@@ -108,6 +104,16 @@ fn the_segment_size_goes_back_up_when_the_path_mtu_report_expires() {
         IcmpErrorKind::TooBig { mtu: 1000 },
         &quote_seg(&first[0]),
     );
+    (p, first)
+}
+
+/// RFC 1191 section 6.3: ten minutes after a report lowered the segment
+/// size, the path MTU is asked for again (here the IP layer gives the
+/// link's again: its estimate expired), and full segments go again; not
+/// before.
+#[test]
+fn the_segment_size_goes_back_up_when_the_path_mtu_report_expires() {
+    let (mut p, first) = reduced_to_1000();
     let small = 1000 - 20 - 20 - 12;
     assert_eq!(p.us.info(p.id).unwrap().mss, small);
     // Everything acknowledged, then `wait`: the largest segment of new data.
@@ -126,6 +132,37 @@ fn the_segment_size_goes_back_up_when_the_path_mtu_report_expires() {
     assert_eq!(sizes(&mut p, 300_000 * MS), SEG);
     assert_eq!(p.us.info(p.id).unwrap().mss, SEG);
     assert_eq!(p.us.stats().pmtu_increases, 1);
+}
+
+/// Ten minutes after a report, the IP layer's path MTU is lower still (a
+/// report about another connection to the peer): the size drops to it and
+/// the flight in the old size, lost on the path, goes again at once in
+/// the new size, as after a report of its own.
+#[test]
+fn a_recheck_that_finds_the_path_smaller_still_resends_the_flight() {
+    let (mut p, first) = reduced_to_1000();
+    p.ack = first[0].seq + 4 * SEG;
+    p.send(Flags::ACK, b"");
+    // New data in the reduced size, in flight when the recheck is due.
+    p.wait(600_000 * MS - MS);
+    p.us.send(p.id, &[3u8; 3 * SEG]).unwrap();
+    let flight = p.wait(0);
+    let sizes = |out: &[Seg]| out.iter().map(|s| s.payload.len()).collect::<Vec<_>>();
+    assert_eq!(sizes(&flight)[..4], [1000 - 52; 4]);
+    p.now += 2 * MS;
+    let mut tx = Capture::new();
+    tx.path_mss = Some(800 - 20 - 20);
+    p.us.dispatch(p.now, &mut tx);
+    let out = tx.take();
+    let small = 800 - 52;
+    assert_eq!(p.us.info(p.id).unwrap().mss, small);
+    assert_eq!(
+        out.first().map(|s| s.seq),
+        Some(flight[0].seq),
+        "{:?}",
+        sizes(&out)
+    );
+    assert!(sizes(&out).iter().all(|&n| n <= small), "{:?}", sizes(&out));
 }
 
 #[test]
