@@ -347,11 +347,22 @@ fn router_advert(
     valid: u32,
     preferred: u32,
 ) {
-    router_advert_with(eth, router, prefix, router_lifetime, valid, preferred, &[])
+    router_advert_with(
+        eth,
+        router,
+        prefix,
+        router_lifetime,
+        valid,
+        preferred,
+        &[],
+        0,
+    )
 }
 
 /// [`router_advert`], with more prefix information options (autonomous,
-/// on-link, /64, the same lifetimes) for `more` after the first.
+/// on-link, /64, the same lifetimes) for `more` after the first, and a
+/// reachable time of `reachable_ms` (0: unspecified).
+#[allow(clippy::too_many_arguments)]
 fn router_advert_with(
     eth: &Ethif<Endpoint>,
     router: Ipv6Addr,
@@ -360,13 +371,14 @@ fn router_advert_with(
     valid: u32,
     preferred: u32,
     more: &[Ipv6Addr],
+    reachable_ms: u32,
 ) {
     let ra = icmpv6::Repr::RouterAdvert {
         hop_limit: 64,
         managed: false,
         other: false,
         router_lifetime,
-        reachable_time: 0,
+        reachable_time: reachable_ms,
         retrans_time: 0,
         lladdr: Some(eth.mac()),
         mtu: Some(1400),
@@ -436,6 +448,10 @@ fn slaac_takes_every_prefix_of_a_router_advertisement() {
             };
             let host = netsim::stack(clock, host_net, addressing, 4).await;
             sleep_ns(3 * SEC).await;
+            // RFC 4861 6.3.2: ReachableTime is drawn around BaseReachableTime,
+            // 30 s until a router gives another (10 s below).
+            let reachable = host.ipv6().reachable_time_ns();
+            assert!((15 * SEC..45 * SEC).contains(&reachable), "{reachable}");
             let prefixes: [Ipv6Addr; 3] = [
                 "2001:db8:1:2::".parse().unwrap(),
                 "2001:db8:3:4::".parse().unwrap(),
@@ -449,8 +465,12 @@ fn slaac_takes_every_prefix_of_a_router_advertisement() {
                 600,
                 300,
                 &prefixes[1..],
+                10_000,
             );
             sleep_ns(2 * SEC).await;
+            let reachable = host.ipv6().reachable_time_ns();
+            assert!((5 * SEC..15 * SEC).contains(&reachable), "{reachable}");
+            assert_ne!(reachable, 10 * SEC);
             let mac = host.ethernet().mac();
             let states = host.ipv6().address_states();
             for p in prefixes {

@@ -156,6 +156,14 @@ struct State {
     /// Default routers chosen in turn while none is known reachable (RFC
     /// 4861 section 6.3.6).
     router_turn: core::cell::Cell<usize>,
+    /// BaseReachableTime (RFC 4861 6.3.2: 30 s, or a router's), of which
+    /// the neighbour cache's ReachableTime is a random multiple between
+    /// 0.5 and 1.5 ([`reachable_time`]).
+    base_reachable_ns: u64,
+    /// When ReachableTime is drawn again (every few hours, 6.3.2).
+    redraw_reachable_at: u64,
+    /// The draws' generator state.
+    reachable_rng: u64,
 }
 
 /// The IPv6 layer over the Ethernet layer `E` (MirageOS's `Ipv6.Make`).
@@ -194,7 +202,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             clock,
             state: RefCell::new(State {
                 conf,
-                neighbours: ndp::Cache::new(ndp::Config::default()),
+                neighbours: ndp::Cache::new(ndp::Config {
+                    reachable_ns: reachable_time(BASE_REACHABLE_NS, mix),
+                    ..ndp::Config::default()
+                }),
                 // RFC 8200 section 4.5: overlapping fragments discard the
                 // datagram.
                 frags: Reassembler::new(frag::Config {
@@ -213,6 +224,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                 mld: mld::Listener::new(mld::Config::default(), mix),
                 mld_from_link_local: false,
                 router_turn: core::cell::Cell::new(0),
+                base_reachable_ns: BASE_REACHABLE_NS,
+                redraw_reachable_at: now.saturating_add(REDRAW_REACHABLE_NS),
+                reachable_rng: mix,
             }),
         }
     }
@@ -230,6 +244,12 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
     /// The default routers known.
     pub fn routers(&self) -> Vec<Ipv6Addr> {
         self.state.borrow().conf.routers()
+    }
+
+    /// The neighbour cache's ReachableTime (RFC 4861 6.3.2: drawn between
+    /// half and one and a half BaseReachableTime, 30 s or a router's).
+    pub fn reachable_time_ns(&self) -> u64 {
+        self.state.borrow().neighbours.reachable_time()
     }
 
     /// The neighbour cache's state of `ip`.
@@ -356,6 +376,12 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         let now = self.clock.elapsed_ns();
         let (due, (solicits, failed)) = {
             let mut state = self.state.borrow_mut();
+            // (At the first poll after its time: not a timer of its own,
+            // which would wake an idle host every two hours for it.)
+            if now >= state.redraw_reachable_at {
+                state.redraw_reachable_at = now.saturating_add(REDRAW_REACHABLE_NS);
+                state.draw_reachable_time();
+            }
             let timed_out = state.frags.poll(now, MIN_MTU);
             drop(state);
             // RFC 8200 section 4.5: time exceeded (code 1) for a datagram
@@ -1236,9 +1262,11 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                     if hop_limit != 0 {
                         state.hop_limit = hop_limit;
                     }
-                    state
-                        .neighbours
-                        .set_reachable_time(u64::from(reachable_time) * 1_000_000);
+                    let base = u64::from(reachable_time) * 1_000_000;
+                    if base > 0 && base != state.base_reachable_ns {
+                        state.base_reachable_ns = base;
+                        state.draw_reachable_time();
+                    }
                     state
                         .neighbours
                         .set_retrans_time(u64::from(retrans_time) * 1_000_000);
@@ -1491,6 +1519,30 @@ fn mld_source(conf: &Autoconf) -> Ipv6Addr {
         .iter()
         .find(|a| addr::is_link_local(a.addr) && a.usable())
         .map_or(Ipv6Addr::UNSPECIFIED, |a| a.addr)
+}
+
+/// BaseReachableTime's default (RFC 4861 section 10: REACHABLE_TIME).
+const BASE_REACHABLE_NS: u64 = 30_000_000_000;
+
+/// How often ReachableTime is drawn again (RFC 4861 6.3.2: "at least
+/// every few hours").
+const REDRAW_REACHABLE_NS: u64 = 2 * 3600 * 1_000_000_000;
+
+/// ReachableTime from BaseReachableTime `base` (RFC 4861 6.3.2, a
+/// SHOULD): uniformly between 0.5 and 1.5 times it
+/// (MIN_RANDOM_FACTOR, MAX_RANDOM_FACTOR), so that hosts do not time their
+/// neighbours out in step.
+fn reachable_time(base: u64, seed: u64) -> u64 {
+    base / 2 + random_below(seed, base)
+}
+
+impl State {
+    /// Draws ReachableTime again from BaseReachableTime.
+    fn draw_reachable_time(&mut self) {
+        self.reachable_rng = self.reachable_rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let t = reachable_time(self.base_reachable_ns, self.reachable_rng);
+        self.neighbours.set_reachable_time(t);
+    }
 }
 
 /// A pseudo-random time in `[0, bound)` from `seed` (SplitMix64's
@@ -1865,6 +1917,19 @@ fn after_fragment_hbh(f: &wire::FragmentHeader) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 4861 6.3.2: ReachableTime lies between half and one and a half
+    /// BaseReachableTime, and differs from host to host.
+    #[test]
+    fn reachable_time_is_drawn_around_its_base() {
+        let base = BASE_REACHABLE_NS;
+        let draws: alloc::vec::Vec<u64> = (1..=64u64)
+            .map(|seed| reachable_time(base, seed << 32 | 0x0a00_0001))
+            .collect();
+        assert!(draws.iter().all(|&t| (base / 2..base / 2 * 3).contains(&t)));
+        let (lo, hi) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
+        assert!(hi - lo > base / 2, "{lo} {hi}");
+    }
 
     #[test]
     fn options_act_as_their_type_says_and_padding_is_skipped() {

@@ -123,7 +123,13 @@ impl<P> Cache<P> {
         self.entries.get(ip).map(|e| e.state)
     }
 
-    /// Sets REACHABLE_TIME (from a router advertisement).
+    /// REACHABLE_TIME in use.
+    pub fn reachable_time(&self) -> u64 {
+        self.config.reachable_ns
+    }
+
+    /// Sets REACHABLE_TIME (from a router advertisement, or drawn again
+    /// around it).
     pub fn set_reachable_time(&mut self, ns: u64) {
         if ns > 0 {
             self.config.reachable_ns = ns;
