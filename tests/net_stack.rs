@@ -26,7 +26,7 @@ use mirage::net::wire::ethernet::EtherType;
 use mirage::net::wire::ipv4;
 use mirage::rt::{Spawner, sleep_ns, timeout};
 
-use netsim::{Addressing, SEC, Stack, payload, v4, v6};
+use netsim::{Addressing, SEC, Stack, payload, v4, v4_whole, v6};
 
 fn hosts() -> (Addressing, Addressing) {
     (
@@ -768,24 +768,6 @@ fn send_hi_v4(a: &Stack, mac_b: MacAddr, src: &str, dst_port: u16) {
     let udp = [0x12, 0x34, hi, lo, 0, 10, 0, 0, b'h', b'i'];
     let repr = v4_whole(src, "10.0.0.2", ipv4::Protocol::Udp, udp.len());
     send_v4(a, mac_b, &repr, &udp);
-}
-
-/// The header of an unfragmented IPv4 datagram (DF set, TTL 64,
-/// identification 1) of `protocol` from `src` to `dst` with
-/// `payload_len` bytes of payload.
-fn v4_whole(src: &str, dst: &str, protocol: ipv4::Protocol, payload_len: usize) -> ipv4::Repr {
-    ipv4::Repr {
-        src_addr: src.parse().unwrap(),
-        dst_addr: dst.parse().unwrap(),
-        protocol,
-        ttl: 64,
-        dscp_ecn: 0,
-        payload_len,
-        ident: 1,
-        dont_fragment: true,
-        more_fragments: false,
-        frag_offset: 0,
-    }
 }
 
 /// RFC 1122 3.3.6: the old broadcast form with a host part of 0 (the

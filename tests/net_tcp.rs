@@ -21,7 +21,7 @@ use mirage::net::tcp::{Flow, Tcp, TcpError, TcpListener};
 use mirage::net::wire::ethernet::EtherType;
 use mirage::rt::{Spawner, sleep_ns};
 
-use netsim::{Addressing, SEC, Stack, payload, v4, v6};
+use netsim::{Addressing, SEC, Stack, payload, v4, v4_whole, v6};
 
 fn hosts() -> (Addressing, Addressing) {
     (
@@ -1433,21 +1433,9 @@ fn a_forged_path_mtu_report_lowers_no_path_mtu() {
         sleep_ns(3 * SEC).await;
         let _listener = b.tcp().bind(5016).unwrap();
         let flow = a.tcp().connect(v4("10.0.0.2"), 5016).await.unwrap();
-        let ip = |src: &str, dst: &str, protocol, payload_len| ipv4::Repr {
-            src_addr: src.parse().unwrap(),
-            dst_addr: dst.parse().unwrap(),
-            protocol,
-            ttl: 64,
-            dscp_ecn: 0,
-            payload_len,
-            ident: 1,
-            dont_fragment: true,
-            more_fragments: false,
-            frag_offset: 0,
-        };
         // Our header and ports, a sequence number far from ours.
         let mut quoted = vec![0u8; 28];
-        ip("10.0.0.1", "10.0.0.2", ipv4::Protocol::Tcp, 1480)
+        v4_whole("10.0.0.1", "10.0.0.2", ipv4::Protocol::Tcp, 1480)
             .emit(&mut ipv4::Packet::new_unchecked(&mut quoted[..]));
         quoted[20..22].copy_from_slice(&flow.local().1.to_be_bytes());
         quoted[22..24].copy_from_slice(&5016u16.to_be_bytes());
@@ -1457,7 +1445,7 @@ fn a_forged_path_mtu_report_lowers_no_path_mtu() {
             mtu: 600,
             quoted: &quoted,
         };
-        let header = ip(
+        let header = v4_whole(
             "10.0.0.254",
             "10.0.0.1",
             ipv4::Protocol::Icmp,

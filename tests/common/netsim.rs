@@ -266,3 +266,26 @@ pub fn payload(len: usize, seed: u32) -> Vec<u8> {
         })
         .collect()
 }
+
+/// The header of an unfragmented IPv4 datagram (DF set, TTL 64,
+/// identification 1) of `protocol` from `src` to `dst` with
+/// `payload_len` bytes of payload.
+pub fn v4_whole(
+    src: &str,
+    dst: &str,
+    protocol: mirage::net::wire::ipv4::Protocol,
+    payload_len: usize,
+) -> mirage::net::wire::ipv4::Repr {
+    mirage::net::wire::ipv4::Repr {
+        src_addr: src.parse().unwrap(),
+        dst_addr: dst.parse().unwrap(),
+        protocol,
+        ttl: 64,
+        dscp_ecn: 0,
+        payload_len,
+        ident: 1,
+        dont_fragment: true,
+        more_fragments: false,
+        frag_offset: 0,
+    }
+}
