@@ -197,37 +197,36 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         };
         let mut conf = Autoconf::new(eth.mac(), fixed, config.gateway, config.slaac, now);
         conf.delay_first_probes(now + random_below(mix, autoconf::MAX_RTR_SOLICITATION_DELAY_NS));
+        let mut state = State {
+            conf,
+            neighbours: ndp::Cache::new(ndp::Config::default()),
+            // RFC 8200 section 4.5: overlapping fragments discard the
+            // datagram.
+            frags: Reassembler::new(frag::Config {
+                no_overlaps: true,
+                ..frag::Config::default()
+            }),
+            mtu: eth.mtu().max(MIN_MTU),
+            hop_limit: DEFAULT_TTL,
+            ident: seed,
+            stats: Ipv6Stats::default(),
+            errors: ErrorRate::new(),
+            path_mtus: DestinationCache::new(MAX_PATH_MTUS),
+            redirects: DestinationCache::new(MAX_REDIRECTS),
+            replies: Vec::new(),
+            waiters: Vec::new(),
+            mld: mld::Listener::new(mld::Config::default(), mix),
+            mld_from_link_local: false,
+            router_turn: core::cell::Cell::new(0),
+            base_reachable_ns: ndp::Config::default().reachable_ns,
+            redraw_reachable_at: now.saturating_add(REDRAW_REACHABLE_NS),
+            reachable_rng: mix,
+        };
+        state.draw_reachable_time();
         Ipv6 {
             eth,
             clock,
-            state: RefCell::new(State {
-                conf,
-                neighbours: ndp::Cache::new(ndp::Config {
-                    reachable_ns: reachable_time(BASE_REACHABLE_NS, mix),
-                    ..ndp::Config::default()
-                }),
-                // RFC 8200 section 4.5: overlapping fragments discard the
-                // datagram.
-                frags: Reassembler::new(frag::Config {
-                    no_overlaps: true,
-                    ..frag::Config::default()
-                }),
-                mtu: eth.mtu().max(MIN_MTU),
-                hop_limit: DEFAULT_TTL,
-                ident: seed,
-                stats: Ipv6Stats::default(),
-                errors: ErrorRate::new(),
-                path_mtus: DestinationCache::new(MAX_PATH_MTUS),
-                redirects: DestinationCache::new(MAX_REDIRECTS),
-                replies: Vec::new(),
-                waiters: Vec::new(),
-                mld: mld::Listener::new(mld::Config::default(), mix),
-                mld_from_link_local: false,
-                router_turn: core::cell::Cell::new(0),
-                base_reachable_ns: BASE_REACHABLE_NS,
-                redraw_reachable_at: now.saturating_add(REDRAW_REACHABLE_NS),
-                reachable_rng: mix,
-            }),
+            state: RefCell::new(state),
         }
     }
 
@@ -1521,9 +1520,6 @@ fn mld_source(conf: &Autoconf) -> Ipv6Addr {
         .map_or(Ipv6Addr::UNSPECIFIED, |a| a.addr)
 }
 
-/// BaseReachableTime's default (RFC 4861 section 10: REACHABLE_TIME).
-const BASE_REACHABLE_NS: u64 = 30_000_000_000;
-
 /// How often ReachableTime is drawn again (RFC 4861 6.3.2: "at least
 /// every few hours").
 const REDRAW_REACHABLE_NS: u64 = 2 * 3600 * 1_000_000_000;
@@ -1922,7 +1918,7 @@ mod tests {
     /// BaseReachableTime, and differs from host to host.
     #[test]
     fn reachable_time_is_drawn_around_its_base() {
-        let base = BASE_REACHABLE_NS;
+        let base = ndp::Config::default().reachable_ns;
         let draws: alloc::vec::Vec<u64> = (1..=64u64)
             .map(|seed| reachable_time(base, seed << 32 | 0x0a00_0001))
             .collect();

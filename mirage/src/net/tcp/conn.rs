@@ -139,7 +139,7 @@ pub(crate) const MIN_PMTU_V4: usize = crate::net::ipv4::MIN_PATH_MTU;
 pub(crate) const MIN_PMTU_V6: usize = crate::net::ipv6::MIN_MTU;
 
 /// RFC 9293's default MSS when the peer sends none (IPv4; IPv6 uses 1220).
-const DEFAULT_MSS_V4: usize = 536;
+pub(crate) const DEFAULT_MSS_V4: usize = 536;
 const DEFAULT_MSS_V6: usize = 1220;
 
 /// The transmission control block.
@@ -741,8 +741,7 @@ impl Conn {
             .map(usize::from)
             .unwrap_or_else(|| default_mss(self.tuple.remote));
         let ours = usize::from(self.rcv_mss).max(MIN_MSS);
-        let opt = if self.ts_ok { 12 } else { 0 };
-        self.mss = (peer.min(ours).saturating_sub(opt)).max(MIN_MSS);
+        self.mss = (peer.min(ours).saturating_sub(self.option_room())).max(MIN_MSS);
         self.mss_cap = self.mss;
         self.cc.set_mss(self.mss);
     }
@@ -821,8 +820,15 @@ impl Conn {
 
     /// The payload of a full segment in a packet of `mtu` bytes.
     fn mss_for_mtu(&self, mtu: usize) -> usize {
-        let opt = if self.ts_ok { 12 } else { 0 };
-        mtu.saturating_sub(self.ip_header_len() + crate::net::wire::tcp::HEADER_LEN + opt)
+        mtu.saturating_sub(
+            self.ip_header_len() + crate::net::wire::tcp::HEADER_LEN + self.option_room(),
+        )
+    }
+
+    /// The options every segment carries (the timestamps', 12 bytes with
+    /// padding), which the segment size leaves room for.
+    fn option_room(&self) -> usize {
+        if self.ts_ok { 12 } else { 0 }
     }
 
     /// The segment size follows the IP layer's path MTU for the peer
@@ -837,8 +843,8 @@ impl Conn {
     /// lowers the size again. Still below, it is looked at again as much
     /// later. Whether the size rose.
     pub(crate) fn pmtu_recheck(&mut self, hint: usize, now: u64) -> bool {
-        let mss = self
-            .mss_for_mtu(self.mtu_of_hint(hint))
+        let mss = hint
+            .saturating_sub(self.option_room())
             .min(self.mss_cap)
             .max(MIN_MSS);
         if mss < self.mss {

@@ -902,7 +902,7 @@ impl Conn {
     /// `tcp_measure_rcv_mss`): otherwise "every second full-sized segment"
     /// would wait for a third.
     fn smaller_segment(&mut self, len: usize) {
-        if len >= 536 && len == self.rcv_seg_last {
+        if len >= super::conn::DEFAULT_MSS_V4 && len == self.rcv_seg_last {
             self.rcv_seg_max = len;
         }
         self.rcv_seg_last = len;
