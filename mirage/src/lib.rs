@@ -10,9 +10,10 @@
 //! executor of [`rt`].
 //!
 //! The crate is `no_std` + `alloc`. The target is chosen by exactly one cargo
-//! feature (`target-unix`, ...); the [`platform`] module is the only place that
-//! differs per target. Without a target feature the crate is the
-//! platform-independent library alone (used by `mirage-build` and by tests).
+//! feature (`target-unix`, ...); the `platform` module, which exists only with
+//! one, is the only place that differs per target. Without a target feature
+//! the crate is the platform-independent library alone (used by
+//! `mirage-build` and by tests).
 #![no_std]
 #![deny(unsafe_code)]
 // Device operations are `async fn`s in traits: the runtime is single-threaded,

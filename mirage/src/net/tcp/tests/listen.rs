@@ -3,6 +3,7 @@
 //! initial sequence numbers and ephemeral ports.
 
 use super::harness::*;
+use crate::net::ip::ECN_CE;
 use crate::net::tcp::{Config, ListenerId, State, TcpEngine};
 use crate::net::wire::tcp::{Flags, Options, SeqNumber};
 use alloc::vec::Vec;
@@ -607,6 +608,35 @@ fn a_cookie_connection_negotiates_ecn_as_a_half_open_one_does() {
             (true, true, true)
         );
     }
+}
+
+/// A congestion mark on the data that comes with a cookie's ACK counts as
+/// on any segment of the connection: the ACK of that data goes at once,
+/// with ECE (RFC 3168 section 6.1.3).
+#[test]
+fn a_congestion_mark_on_the_data_of_a_cookie_ack_is_echoed() {
+    let (mut us, l) = cookie_listener(Config::default());
+    let mut syn = Seg::peer_syn(Options {
+        timestamp: Some((5, 0)),
+        ..Default::default()
+    });
+    syn.flags |= Flags::ECE | Flags::CWR;
+    let c = feed(&mut us, 0, &syn).remove(0);
+    assert_eq!(us.stats().syn_cookies_sent, 1, "a cookie SYN-ACK");
+    assert!(c.flags.ece(), "{c:?}");
+    let mut ack = c.reply(c.ack, c.seq + 1, Flags::ACK);
+    ack.options.timestamp = c.options.timestamp.map(|(v, _)| (6, v));
+    ack.payload = alloc::vec![1; 100];
+    let mut t = Capture::new();
+    us.process_tos(MS, &ack.src, &ack.dst, ECN_CE, &ack.bytes(), &mut t);
+    us.dispatch(MS, &mut t);
+    let out = t.take_tos();
+    assert_eq!(out.len(), 1, "an ACK at once: {out:?}");
+    assert_eq!(out[0].0.flags, Flags::ACK | Flags::ECE);
+    assert_eq!(out[0].0.ack, ack.seq + 100);
+    assert_eq!(us.stats().ecn_ce_received, 1);
+    let id = us.accept(l).unwrap().expect("cookie connection");
+    assert!(us.info(id).unwrap().ecn);
 }
 
 /// A cookie's ACK opens one connection: a replay of it reaches that
