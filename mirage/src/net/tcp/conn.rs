@@ -112,6 +112,13 @@ pub(crate) enum Owner {
 /// What the probe timeout adds to two round trips (Linux's
 /// `TCP_TIMEOUT_MIN`, two ticks).
 pub(crate) const PTO_SLACK_NS: u64 = 2_000_000;
+/// What the probe timeout adds when one segment is in flight: the longest
+/// a receiver may delay its ACK of it (RFC 8985's `WCDelAckT`, 200 ms;
+/// Linux adds `TCP_RTO_MIN`, the same). Not our own delayed-ACK setting:
+/// peers delay up to 200 ms (Windows, Linux's adaptive `ato`), and a probe
+/// sent before their ACK is needless and, without timestamps, leaves the
+/// segment with no RTT sample (Karn).
+pub(crate) const PTO_DELAYED_ACK_NS: u64 = 200_000_000;
 /// The smallest payload per segment we accept to send (a peer announcing
 /// a tiny MSS cannot make us send floods of tiny segments).
 pub(crate) const MIN_MSS: usize = 64;
@@ -274,9 +281,6 @@ pub(crate) struct Conn {
     /// when an acknowledgment above `.2` comes first (the probe repaired a
     /// loss).
     pub(crate) tlp_episode: Option<(SeqNumber, SeqNumber, SeqNumber)>,
-    /// The peer's delayed-ACK allowance assumed by the probe timeout (our
-    /// own setting).
-    pub(crate) delack_ns: u64,
     /// Consecutive retransmission timeouts.
     pub(crate) retries: u32,
     /// The user timeout (RFC 9293 section 3.8.3's R2 as a time, Linux's
@@ -458,7 +462,6 @@ impl Conn {
             tlp_now: false,
             tlp_out: false,
             tlp_episode: None,
-            delack_ns: config.delayed_ack_ns,
             retries: 0,
             user_timeout: config.user_timeout_ns,
             stalled_since: 0,
@@ -577,7 +580,6 @@ impl Conn {
             tlp_now,
             tlp_out,
             tlp_episode,
-            delack_ns,
             retries,
             user_timeout,
             stalled_since,
@@ -674,7 +676,6 @@ impl Conn {
         *tlp_now = false;
         *tlp_out = false;
         *tlp_episode = None;
-        *delack_ns = config.delayed_ack_ns;
         *retries = 0;
         *user_timeout = config.user_timeout_ns;
         *stalled_since = 0;
@@ -884,7 +885,8 @@ impl Conn {
     }
 
     /// RFC 8985's probe timeout: two smoothed RTTs, plus the peer's
-    /// delayed-ACK allowance when one segment is in flight, plus
+    /// delayed-ACK allowance ([`PTO_DELAYED_ACK_NS`]) when one segment is
+    /// in flight, plus
     /// [`PTO_SLACK_NS`] (as Linux, for timer and clock granularity); never
     /// later than the retransmission timeout. `None` without an RTT sample
     /// (a sample of 0, below the clock's tick, is one).
@@ -892,15 +894,17 @@ impl Conn {
         let srtt = self.rtt.sampled()?;
         let mut pto = 2 * srtt + PTO_SLACK_NS;
         if self.snd_max.since(self.snd_una) <= self.mss {
-            pto += self.delack_ns.max(srtt / 2);
+            pto += PTO_DELAYED_ACK_NS;
         }
         Some(pto.min(self.rtt.rto()))
     }
 
     /// Arm the tail loss probe (in recovery: the recovery probe) after
-    /// sending or acknowledgments.
+    /// sending or acknowledgments; none while [`Rtt::probes_held`] (the
+    /// retransmission timeout, backed off, waits long enough for an ACK
+    /// that measures the round trip again).
     pub(crate) fn arm_tlp(&mut self, now: u64) {
-        self.tlp_at = if self.snd_una < self.snd_max && !self.tlp_out {
+        self.tlp_at = if self.snd_una < self.snd_max && !self.tlp_out && !self.rtt.probes_held() {
             self.pto().map(|p| now + p)
         } else {
             None

@@ -703,6 +703,7 @@ impl Conn {
             && left < r
         {
             self.tlp_episode = None;
+            self.rtt.probe_was_needless();
         } else if ack > high {
             self.tlp_episode = None;
             ctx.stats.tlp_repairs += 1;
@@ -714,6 +715,7 @@ impl Conn {
             self.ecn_window_reduced();
         } else if ack == high && ack == self.snd_una && !sacked_more && seg.payload.is_empty() {
             self.tlp_episode = None;
+            self.rtt.probe_was_needless();
         }
     }
 

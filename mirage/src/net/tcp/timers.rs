@@ -28,6 +28,9 @@ pub(crate) struct Rtt {
     initial_rto: u64,
     /// Doublings since the last fresh sample (or acknowledgment).
     backoff: u32,
+    /// A tail loss probe proved needless (the original arrived) since the
+    /// last sample: the smoothed RTT is short of the path's.
+    probe_needless: bool,
     /// The current timeout (backoff included), recomputed when a field
     /// it derives from changes: it is read on every segment sent or
     /// acknowledged.
@@ -43,6 +46,7 @@ impl Rtt {
             max_rto: max_rto.max(min_rto),
             initial_rto,
             backoff: 0,
+            probe_needless: false,
             rto: 0,
         };
         r.rto = r.compute_rto();
@@ -63,7 +67,24 @@ impl Rtt {
             }
         }
         self.backoff = 0;
+        self.probe_needless = false;
         self.rto = self.compute_rto();
+    }
+
+    /// A tail loss probe was needless: the ACK of what it resent came
+    /// later than the probe timeout allowed (see [`Rtt::probes_held`]).
+    pub(crate) fn probe_was_needless(&mut self) {
+        self.probe_needless = true;
+    }
+
+    /// Whether tail loss probes wait for a fresh sample: the timer
+    /// expired, or a probe was needless, since the last one. Either way
+    /// the smoothed RTT proved short; probes timed from it would resend
+    /// segments before their ACKs came, and, without timestamps, a resent
+    /// segment's ACK is no sample (Karn): the estimate, and the needless
+    /// probes, would stay for good.
+    pub(crate) fn probes_held(&self) -> bool {
+        self.backoff != 0 || self.probe_needless
     }
 
     /// The smoothed RTT (0 before any sample).
@@ -332,24 +353,33 @@ impl Conn {
             self.terminate(None);
             return false;
         }
+        // Not while resending after a timeout (RFC 8985 section 7.2: no
+        // probe in loss recovery): the last segment of the flight taken
+        // back was likely received, and no recovery may start from what
+        // the probe's ACK says before the flight is acknowledged.
+        let probe = self.tlp_at.is_some_and(|t| t <= now)
+            && self.state.is_synchronized()
+            && self.snd_una < self.snd_max
+            && self.rto_recover.is_none();
         if self.rto_at.is_some_and(|t| t <= now) {
-            self.rto_at = None;
-            self.retransmit_timeout(now, config, stats);
-            if self.state == State::Closed {
-                return false;
+            if probe && self.tlp_at <= self.rto_at {
+                // The probe timeout was capped at the retransmission
+                // timeout's moment: the probe goes in its place, and the
+                // timeout runs again from it (RFC 8985 section 7.3).
+                self.rto_at = Some(self.rto_deadline(now));
+            } else {
+                self.rto_at = None;
+                self.retransmit_timeout(now, config, stats);
+                if self.state == State::Closed {
+                    return false;
+                }
             }
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
-            // Not while resending after a timeout (RFC 8985 section 7.2:
-            // no probe in loss recovery): the last segment of the flight
-            // taken back was likely received, and no recovery may start
-            // from what the probe's ACK says before the flight is
-            // acknowledged.
-            if self.state.is_synchronized()
-                && self.snd_una < self.snd_max
-                && self.rto_recover.is_none()
-            {
+            // (`probe` is false once the timeout above took the flight
+            // back.)
+            if probe && self.rto_recover.is_none() {
                 if self.in_recovery() {
                     // Nothing sent or heard for a probe timeout in
                     // recovery: what is in flight is lost (the

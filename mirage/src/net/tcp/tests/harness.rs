@@ -378,6 +378,12 @@ impl Sim {
     /// Deliver what is due, then dispatch; then move the clock to the next
     /// event. Returns false if nothing at all is pending.
     pub(crate) fn step(&mut self) -> bool {
+        self.step_within(u64::MAX)
+    }
+
+    /// [`Sim::step`], moving the clock no further than `limit` (an event
+    /// of the test's own, such as an application's next read).
+    pub(crate) fn step_within(&mut self, limit: u64) -> bool {
         while let Some(Reverse((at, _, _, _))) = self.wire.peek() {
             if *at > self.now {
                 break;
@@ -406,7 +412,7 @@ impl Sim {
         .min();
         match next {
             Some(t) => {
-                self.now = self.now.max(t);
+                self.now = self.now.max(t.min(limit));
                 true
             }
             None => false,
@@ -537,6 +543,26 @@ impl Transfer {
             if n == 0 {
                 break;
             }
+            self.sent += n;
+        }
+        if self.sent == self.total {
+            let _ = tcp.shutdown_write(id);
+        }
+    }
+
+    /// One write of at most `max` bytes (an application writing in small
+    /// pieces); shuts down writing once all is sent.
+    pub(crate) fn send_once(&mut self, tcp: &mut TcpEngine, id: ConnId, max: usize) {
+        let want = (self.total - self.sent).min(max);
+        if want > 0 {
+            let stream = &mut self.tx;
+            let n = tcp
+                .send_with(id, |buf| {
+                    let n = buf.len().min(want);
+                    stream.fill(&mut buf[..n]);
+                    (n, n)
+                })
+                .expect("send");
             self.sent += n;
         }
         if self.sent == self.total {

@@ -109,6 +109,96 @@ fn the_tail_loss_probe_resends_the_last_segment_and_draws_an_ack_at_once() {
     assert_eq!(out[0].ack, p.seq);
 }
 
+/// A lone segment in flight: the probe timeout allows for a peer that
+/// delays its ACK 200 ms (RFC 8985's `WCDelAckT`; Windows, Linux's
+/// adaptive delay), whatever our own delay is, so that the ACK comes
+/// before any probe and times the round trip (without timestamps a
+/// resent segment gives no sample, Karn). With nothing heard, the probe
+/// goes at the retransmission timeout's moment, in its place: no timeout
+/// (and no window cut) until a timeout after the probe.
+#[test]
+fn a_lone_segments_probe_waits_for_a_slow_delayed_ack_and_replaces_the_timeout() {
+    let config = Config {
+        timestamps: false,
+        delayed_ack_ns: 10 * MS,
+        ..Config::default()
+    };
+    let mut p = Peer::passive(config.clone());
+    let srtt = p.us.info(p.id).unwrap().srtt_ns;
+    p.us.send(p.id, b"request").unwrap();
+    let sent = p.wait(0);
+    assert_eq!(sent.len(), 1);
+    assert!(p.wait(150 * MS).is_empty(), "no probe before 150 ms");
+    p.ack = sent[0].seq + 7;
+    p.send(Flags::ACK, b"");
+    assert_eq!(p.us.stats().tail_loss_probes, 0);
+    let i = p.us.info(p.id).unwrap();
+    assert!(i.srtt_ns > srtt, "a sample of 150 ms: {} ns", i.srtt_ns);
+    assert_eq!(i.retransmits, 0);
+
+    let mut p = Peer::passive(config);
+    let cwnd = p.us.info(p.id).unwrap().cwnd;
+    p.us.send(p.id, b"request").unwrap();
+    let sent = p.wait(0);
+    let rto = p.us.info(p.id).unwrap().rto_ns;
+    let out = p.wait(rto);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].seq, &out[0].payload[..]),
+        (sent[0].seq, &b"request"[..])
+    );
+    let (stats, i) = (p.us.stats(), p.us.info(p.id).unwrap());
+    assert_eq!((stats.tail_loss_probes, stats.timeouts), (1, 0));
+    assert_eq!(i.cwnd, cwnd, "a probe cuts nothing");
+    // The timeout runs from the probe.
+    assert!(p.wait(rto - MS).is_empty());
+    let out = p.wait(MS);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(p.us.stats().timeouts, 1);
+}
+
+/// Without timestamps, a round trip that grew far past the estimate (an
+/// instant handshake, then 600 ms) is learnt after a few timeouts: no
+/// probe goes while the timer is backed off, so the ACK of a segment
+/// sent then is a sample. (With probes timed from the short estimate,
+/// every segment was resent before its ACK came, none gave a sample, and
+/// the estimate stayed at zero for good, the timer backed off to its
+/// maximum.)
+#[test]
+fn a_round_trip_that_grew_is_learnt_without_timestamps() {
+    let config = Config {
+        timestamps: false,
+        sack: false,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(config.clone(), config, Impair::default(), 3);
+    let (a, b) = open(&mut sim, 80);
+    assert!(sim.a.info(a).unwrap().srtt_ns < MS);
+    sim.impair.delay_ns = 300 * MS;
+    let mut t = Transfer::new(20 * 10, 9);
+    // Ten bytes every two seconds (each one segment alone in flight).
+    let (mut next, end) = (sim.now, sim.now + 600_000 * MS);
+    while !t.done() {
+        if sim.now >= next {
+            t.send_once(&mut sim.a, a, 10);
+            next = sim.now + 2_000 * MS;
+        }
+        t.pump_recv(&mut sim.b, b);
+        assert!(sim.now < end);
+        if !sim.step_within(next) {
+            sim.now = next;
+        }
+    }
+    let i = sim.a.info(a).unwrap();
+    assert!(
+        i.srtt_ns > 500 * MS && i.consecutive_timeouts == 0,
+        "srtt {} ns, RTO {} ns",
+        i.srtt_ns,
+        i.rto_ns
+    );
+    assert!(i.rto_ns < 5_000 * MS, "RTO {} ns", i.rto_ns);
+}
+
 /// Two segments sent with `config`; the first is acknowledged, then the
 /// tail loss probe resends the second. Returns the peer, the end of the
 /// flight (the episode's end) and the probe.
@@ -121,8 +211,9 @@ fn probed(config: Config) -> (Peer, SeqNumber, Seg) {
     let high = una + 2 * SEG;
     sack(&mut p, una + SEG, &[]);
     // (One segment in flight: the probe timeout allows for the peer's
-    // delayed ACK, 40 ms.)
-    let out = p.wait(100 * MS);
+    // delayed ACK, 200 ms, and so goes when the retransmission timeout
+    // would, in its place.)
+    let out = p.wait(250 * MS);
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].seq, una + SEG, "the last segment again");
     assert_eq!(p.us.stats().tail_loss_probes, 1);
