@@ -19,6 +19,7 @@ mod output;
 mod receive;
 mod recovery;
 mod rfc9293;
+mod soak;
 mod timers;
 mod transitions;
 mod urgent;
