@@ -251,7 +251,7 @@ pub(crate) struct Sim {
     /// (delivery time, order, to B?, bytes).
     wire: BinaryHeap<Reverse<InFlight>>,
     order: u64,
-    cap: Capture,
+    pub(crate) cap: Capture,
     pub(crate) sent: u64,
     pub(crate) lost: u64,
     /// When set, every segment put on the wire is checked against the

@@ -1,5 +1,6 @@
 //! Randomised soak: pairs of engines with independently drawn
 //! configurations (buffers from 512 bytes to 1 MiB, window scaling,
+//! segment sizes from 536 to 8960 bytes,
 //! timestamps, SACK, Nagle, delayed ACKs, congestion control, ECN)
 //! transfer in both directions over a wire with drawn impairments (loss up
 //! to 15 %, duplication, reordering, delay up to 300 ms), while each
@@ -94,6 +95,9 @@ fn soak(seed: u64) {
     ];
     let mut sim = Sim::new(ca, cb, Impair::default(), seed);
     sim.edges = Some(Edges::default());
+    // The link's MSS, both ends' (IPv4's least, IPv6's over a 1280 link,
+    // Ethernet's, a jumbo frame's).
+    sim.cap.mss = pick(&mut rng, &[536, 1220, 1460, 8960]);
     let (a, b) = open(&mut sim, 80);
     sim.impair = imp;
     let mut ab = Transfer::new(sizes[0], seed ^ 0xab);
