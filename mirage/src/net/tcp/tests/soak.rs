@@ -114,6 +114,11 @@ fn soak(seed: u64) {
             &[None, Some((10, MS)), Some((100, 0)), Some((1000, 5 * MS))],
         ),
     ];
+    // When B sends nothing, A may close (not just shut down) as soon as
+    // its last byte is written, as "write, then close" applications do:
+    // what is queued must still arrive, FIN last.
+    let close_early = sizes[1] == 0 && rng.chance(500);
+    let mut a_closed = false;
     let mut next_read = [sim.now; 2];
     let mut next_write = [sim.now; 2];
     let end = sim.now + 3_600_000 * MS;
@@ -122,6 +127,9 @@ fn soak(seed: u64) {
             .into_iter()
             .enumerate()
         {
+            if i == 0 && a_closed {
+                continue;
+            }
             match writes[i] {
                 None => t.pump_send(tcp, id),
                 Some((max, every)) if sim.now >= next_write[i] => {
@@ -135,11 +143,15 @@ fn soak(seed: u64) {
             ab.pump_recv(&mut sim.b, b);
             next_read[0] = sim.now + pause[0];
         }
-        if sim.now >= next_read[1] {
+        if close_early && !a_closed && ab.sent == ab.total {
+            sim.a.close(a).unwrap();
+            a_closed = true;
+        }
+        if sim.now >= next_read[1] && !a_closed {
             ba.pump_recv(&mut sim.a, a);
             next_read[1] = sim.now + pause[1];
         }
-        if ab.done() && ba.done() {
+        if ab.done() && (a_closed || ba.done()) {
             break;
         }
         assert!(
@@ -177,7 +189,9 @@ fn soak(seed: u64) {
         sim.a.stats().window_probes + sim.b.stats().window_probes,
         sim.now / MS
     );
-    sim.a.close(a).unwrap();
+    if !a_closed {
+        sim.a.close(a).unwrap();
+    }
     sim.b.close(b).unwrap();
     sim.run_until(3_600_000 * MS, |s| {
         s.a.occupancy().connections == 0 && s.b.occupancy().connections == 0
