@@ -8,7 +8,9 @@
 //! pauses between reads for a drawn time (its window closes and reopens).
 //! Every run must deliver each stream intact within an hour of virtual
 //! time (a connection that stops making progress fails it), never move a
-//! right edge back, close, and leave nothing behind.
+//! right edge back, close, and leave nothing behind. One run in ten, an
+//! end aborts mid-way instead: the other must learn it (from the RST, or
+//! the one its next segment draws) and all must still be reclaimed.
 //!
 //! 24 seeds by default; `MIRAGE_TCP_SOAK=<n>` runs `n` (and
 //! `MIRAGE_TCP_SOAK_FIRST=<seed>` starts elsewhere), to look further;
@@ -17,7 +19,7 @@
 extern crate std;
 
 use super::harness::*;
-use crate::net::tcp::{Config, CongestionAlgorithm, ConnId, Ecn};
+use crate::net::tcp::{Config, CongestionAlgorithm, ConnId, Ecn, TcpError};
 
 fn pick<T: Copy>(rng: &mut Rng, of: &[T]) -> T {
     of[(rng.next() % of.len() as u64) as usize]
@@ -118,12 +120,29 @@ fn soak(seed: u64) {
     // its last byte is written, as "write, then close" applications do:
     // what is queued must still arrive, FIN last.
     let close_early = sizes[1] == 0 && rng.chance(500);
+    // One run in ten, an end aborts at a drawn moment (A, or B).
+    let abort_at = rng
+        .chance(100)
+        .then(|| (rng.chance(500), sim.now + rng.next() % (3_000 * MS)));
+    let mut aborted = None;
     let mut a_closed = false;
     let mut idle = false;
     let mut next_read = [sim.now; 2];
     let mut next_write = [sim.now; 2];
     let end = sim.now + 3_600_000 * MS;
     loop {
+        if let Some((by_a, at)) = abort_at
+            && sim.now >= at
+            && !(by_a && a_closed)
+        {
+            if by_a {
+                sim.a.abort(a).unwrap();
+            } else {
+                sim.b.abort(b).unwrap();
+            }
+            aborted = Some(by_a);
+            break;
+        }
         for (i, (t, tcp, id)) in [(&mut ab, &mut sim.a, a), (&mut ba, &mut sim.b, b)]
             .into_iter()
             .enumerate()
@@ -197,16 +216,59 @@ fn soak(seed: u64) {
         sim.a.stats().window_probes + sim.b.stats().window_probes,
         sim.now / MS
     );
-    if !a_closed {
-        sim.a.close(a).unwrap();
+    match aborted {
+        None => {
+            if !a_closed {
+                sim.a.close(a).unwrap();
+            }
+            sim.b.close(b).unwrap();
+        }
+        // (A closed early is an orphan: the reset, or its timers, end it.)
+        Some(false) if a_closed => {}
+        Some(by_a) => survive_abort(&mut sim, if by_a { b } else { a }, !by_a),
     }
-    sim.b.close(b).unwrap();
     sim.run_until(3_600_000 * MS, |s| {
         s.a.occupancy().connections == 0 && s.b.occupancy().connections == 0
     });
     sim.advance(300_000 * MS);
     assert_empty(&sim.a);
     assert_empty(&sim.b);
+}
+
+/// The peer of the end `survivor` (A's connection when `on_a`, else B's)
+/// aborted: its application writes a byte at every step until the reset
+/// reaches it (the RST, or the one its retransmissions draw if that was
+/// lost), reading what is left meanwhile; one that had shut writing down
+/// closes at once, and leaves the rest to the orphan's timers. Then it
+/// closes.
+fn survive_abort(sim: &mut Sim, survivor: ConnId, on_a: bool) {
+    let end = sim.now + 3_600_000 * MS;
+    let mut buf = [0u8; 4096];
+    let mut idle = false;
+    loop {
+        let tcp = if on_a { &mut sim.a } else { &mut sim.b };
+        let outcome = loop {
+            match tcp.recv(survivor, &mut buf) {
+                Ok(0) | Err(TcpError::Eof) => break None,
+                Ok(_) => {}
+                Err(e) => break Some(e),
+            }
+        }
+        .or_else(|| tcp.send(survivor, b"x").err());
+        match outcome {
+            None => {}
+            Some(TcpError::Reset | TcpError::Closed) => break,
+            Some(e) => panic!("after the peer's abort: {e}"),
+        }
+        assert!(sim.now <= end, "no reset after an hour");
+        // (Idle once the RST ended the connection: the next turn reads
+        // the error.)
+        let stepped = sim.step();
+        assert!(stepped || !idle, "idle with a byte to send");
+        idle = !stepped;
+    }
+    let tcp = if on_a { &mut sim.a } else { &mut sim.b };
+    tcp.close(survivor).unwrap();
 }
 
 #[test]
