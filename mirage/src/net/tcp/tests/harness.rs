@@ -530,41 +530,36 @@ impl Transfer {
 
     /// Push what fits, zero-copy, then shut down writing once all is sent.
     pub(crate) fn pump_send(&mut self, tcp: &mut TcpEngine, id: ConnId) {
-        while self.sent < self.total {
-            let want = self.total - self.sent;
-            let stream = &mut self.tx;
-            let n = tcp
-                .send_with(id, |buf| {
-                    let n = buf.len().min(want);
-                    stream.fill(&mut buf[..n]);
-                    (n, n)
-                })
-                .expect("send");
-            if n == 0 {
-                break;
-            }
-            self.sent += n;
-        }
-        if self.sent == self.total {
-            let _ = tcp.shutdown_write(id);
-        }
+        while self.sent < self.total && self.write(tcp, id, usize::MAX) > 0 {}
+        self.shut_down_when_sent(tcp, id);
     }
 
     /// One write of at most `max` bytes (an application writing in small
     /// pieces); shuts down writing once all is sent.
     pub(crate) fn send_once(&mut self, tcp: &mut TcpEngine, id: ConnId, max: usize) {
+        self.write(tcp, id, max);
+        self.shut_down_when_sent(tcp, id);
+    }
+
+    /// Writes up to `max` more bytes of the stream in place; how many.
+    fn write(&mut self, tcp: &mut TcpEngine, id: ConnId, max: usize) -> usize {
         let want = (self.total - self.sent).min(max);
-        if want > 0 {
-            let stream = &mut self.tx;
-            let n = tcp
-                .send_with(id, |buf| {
-                    let n = buf.len().min(want);
-                    stream.fill(&mut buf[..n]);
-                    (n, n)
-                })
-                .expect("send");
-            self.sent += n;
+        if want == 0 {
+            return 0;
         }
+        let stream = &mut self.tx;
+        let n = tcp
+            .send_with(id, |buf| {
+                let n = buf.len().min(want);
+                stream.fill(&mut buf[..n]);
+                (n, n)
+            })
+            .expect("send");
+        self.sent += n;
+        n
+    }
+
+    fn shut_down_when_sent(&self, tcp: &mut TcpEngine, id: ConnId) {
         if self.sent == self.total {
             let _ = tcp.shutdown_write(id);
         }
