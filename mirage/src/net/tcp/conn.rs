@@ -231,6 +231,10 @@ pub(crate) struct Conn {
     /// time gives a sample to the nanosecond (timestamps tick in
     /// milliseconds, coarser than a fast link's round trip).
     pub(crate) rtt_clean: bool,
+    /// Our timestamp clock when we last retransmitted: an echo older than
+    /// this may come from an ACK that waited for that retransmission (see
+    /// `Conn::echo_sample`).
+    pub(crate) rexmit_ts: Option<u32>,
     pub(crate) cc: Congestion,
     pub(crate) dupacks: u32,
     /// In loss recovery until this is acknowledged.
@@ -442,6 +446,7 @@ impl Conn {
             rtt: Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns),
             rtt_seq: None,
             rtt_clean: false,
+            rexmit_ts: None,
             cc: Congestion::new(config.congestion, mss),
             dupacks: 0,
             recovery: None,
@@ -560,6 +565,7 @@ impl Conn {
             rtt,
             rtt_seq,
             rtt_clean,
+            rexmit_ts,
             cc,
             dupacks,
             recovery,
@@ -656,6 +662,7 @@ impl Conn {
         *rtt = Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns);
         *rtt_seq = None;
         *rtt_clean = false;
+        *rexmit_ts = None;
         *cc = Congestion::new(config.congestion, mss);
         *dupacks = 0;
         *recovery = None;

@@ -519,6 +519,7 @@ impl Conn {
                     }
                     // Karn's algorithm.
                     self.rtt_clean = false;
+                    self.rexmit_ts = Some(self.ts_now(now));
                     if !self.ts_ok {
                         self.rtt_seq = None;
                     }

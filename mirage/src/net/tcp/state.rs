@@ -855,33 +855,49 @@ impl Conn {
             // acknowledges was sent (RFC 7323 section 4), resent or not.
             // Without this sample the timer, if the round trip grew past
             // it, would expire again for every segment and never measure.
-            if let (true, Some((_, ecr))) = (self.ts_ok, seg.options.timestamp)
-                && ecr != 0
-            {
-                let ms = self.ts_now(now).wrapping_sub(ecr);
-                if ms < 60_000 {
-                    self.rtt.sample(u64::from(ms) * 1_000_000);
-                }
+            if let Some(s) = self.echo_sample(now, seg) {
+                self.rtt.sample(s);
             }
             return;
         }
         if let Some((end, sent)) = self.rtt_seq
             && seg.ack >= end
         {
-            let sample = match (self.ts_ok, seg.options.timestamp) {
-                _ if self.rtt_clean => Some(now.saturating_sub(sent)),
-                (true, Some((_, ecr))) if ecr != 0 => {
-                    let ms = self.ts_now(now).wrapping_sub(ecr);
-                    (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
-                }
-                (true, _) => None,
-                (false, _) => Some(now.saturating_sub(sent)),
+            let sample = if self.rtt_clean || !self.ts_ok {
+                Some(now.saturating_sub(sent))
+            } else {
+                self.echo_sample(now, seg)
             };
             if let Some(s) = sample {
                 self.rtt.sample(s);
             }
             self.rtt_seq = None;
         }
+    }
+
+    /// The round trip the timestamp echo of `seg` (an ACK of new data)
+    /// tells (RFC 7323 section 4), if it can be trusted: not when the echo
+    /// is older than our last retransmission. Such an ACK may have been
+    /// sent only when that retransmission arrived, as a duplicate, after
+    /// the ACK of the original was lost: the receiver echoes the
+    /// original's TSval then (RFC 7323 section 5.3 drops a duplicate
+    /// before it updates TS.Recent), and the sample would hold the whole
+    /// retransmission timeout. Taken, such samples raised the smoothed RTT
+    /// of a lossy path to several times its round trip and the timeout
+    /// with it.
+    fn echo_sample(&self, now: u64, seg: &Repr) -> Option<u64> {
+        if !self.ts_ok {
+            return None;
+        }
+        let (_, ecr) = seg.options.timestamp.filter(|&(_, ecr)| ecr != 0)?;
+        if self
+            .rexmit_ts
+            .is_some_and(|r| (ecr.wrapping_sub(r) as i32) < 0)
+        {
+            return None;
+        }
+        let ms = self.ts_now(now).wrapping_sub(ecr);
+        (ms < 60_000).then_some(u64::from(ms) * 1_000_000)
     }
 
     /// Our timestamp clock: milliseconds plus the connection's offset.

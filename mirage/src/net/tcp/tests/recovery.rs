@@ -199,6 +199,36 @@ fn a_round_trip_that_grew_is_learnt_without_timestamps() {
     assert!(i.rto_ns < 5_000 * MS, "RTO {} ns", i.rto_ns);
 }
 
+/// The ACK of a segment was lost; its retransmission reaches the peer as
+/// a duplicate, and the peer's ACK then echoes the original's timestamp
+/// (RFC 7323 drops a duplicate before TS.Recent is updated). That echo
+/// spans the wait for the retransmission: no sample is taken from it.
+#[test]
+fn an_echo_older_than_the_retransmission_is_no_rtt_sample() {
+    let mut p = Peer::passive(Config::default());
+    let srtt = p.us.info(p.id).unwrap().srtt_ns;
+    assert!(srtt < MS, "an instant handshake: {srtt}");
+    p.us.send(p.id, b"request").unwrap();
+    let sent = p.wait(0);
+    let original = sent[0].options.timestamp.unwrap().0;
+    // No ACK heard: the segment again (a probe, at the RTO's moment).
+    let again = p.wait(300 * MS);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again[0].options.timestamp.unwrap().0, original);
+    p.now += 10 * MS;
+    p.ack = sent[0].seq + 7;
+    let mut ack = p.seg(Flags::ACK, b"");
+    ack.options.timestamp = Some((p.ts, original));
+    p.deliver(&ack);
+    let i = p.us.info(p.id).unwrap();
+    assert_eq!(i.bytes_in_flight, 0);
+    assert!(
+        i.srtt_ns < MS,
+        "no sample of about 210 ms: srtt {} ns",
+        i.srtt_ns
+    );
+}
+
 /// Two segments sent with `config`; the first is acknowledged, then the
 /// tail loss probe resends the second. Returns the peer, the end of the
 /// flight (the episode's end) and the probe.
