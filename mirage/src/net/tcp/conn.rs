@@ -893,10 +893,10 @@ impl Conn {
 
     /// RFC 8985's probe timeout: two smoothed RTTs, plus the peer's
     /// delayed-ACK allowance ([`PTO_DELAYED_ACK_NS`]) when one segment is
-    /// in flight, plus
-    /// [`PTO_SLACK_NS`] (as Linux, for timer and clock granularity); never
-    /// later than the retransmission timeout. `None` without an RTT sample
-    /// (a sample of 0, below the clock's tick, is one).
+    /// in flight, plus [`PTO_SLACK_NS`] (as Linux, for timer and clock
+    /// granularity); never later than the retransmission timeout. `None`
+    /// without an RTT sample (a sample of 0, below the clock's tick, is
+    /// one).
     pub(crate) fn pto(&self) -> Option<u64> {
         let srtt = self.rtt.sampled()?;
         let mut pto = 2 * srtt + PTO_SLACK_NS;

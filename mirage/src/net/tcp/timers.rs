@@ -377,9 +377,9 @@ impl Conn {
         }
         if self.tlp_at.is_some_and(|t| t <= now) {
             self.tlp_at = None;
-            // (`probe` is false once the timeout above took the flight
-            // back.)
-            if probe && self.rto_recover.is_none() {
+            // (A timeout that ran above took the flight back, which clears
+            // the probe's deadline: it does not come here.)
+            if probe {
                 if self.in_recovery() {
                     // Nothing sent or heard for a probe timeout in
                     // recovery: what is in flight is lost (the

@@ -25,6 +25,11 @@ fn pick<T: Copy>(rng: &mut Rng, of: &[T]) -> T {
     of[(rng.next() % of.len() as u64) as usize]
 }
 
+/// One draw for A, then one for B.
+fn pick_each<T: Copy>(rng: &mut Rng, of: &[T]) -> [T; 2] {
+    [pick(rng, of), pick(rng, of)]
+}
+
 fn config(rng: &mut Rng) -> Config {
     Config {
         send_buffer: pick(rng, &[512, 4096, 16 * 1024, 128 * 1024, 1 << 20]),
@@ -85,16 +90,10 @@ fn soak(seed: u64) {
     if std::env::var("MIRAGE_TCP_SOAK_SHOW").is_ok() {
         std::eprintln!("soak {seed}: A {ca:?}\nB {cb:?}\n{imp:?}");
     }
-    let sizes = [
-        pick(&mut rng, &[0usize, 1, 1000, 100_000, 300_000]),
-        pick(&mut rng, &[0usize, 1, 1000, 100_000, 300_000]),
-    ];
+    let sizes = pick_each(&mut rng, &[0usize, 1, 1000, 100_000, 300_000]);
     // How long each receiving application waits between its reads (its
     // window closes meanwhile when the sender is faster).
-    let pause = [
-        pick(&mut rng, &[0, MS, 20 * MS, 300 * MS]),
-        pick(&mut rng, &[0, MS, 20 * MS, 300 * MS]),
-    ];
+    let pause = pick_each(&mut rng, &[0, MS, 20 * MS, 300 * MS]);
     let mut sim = Sim::new(ca, cb, Impair::default(), seed);
     sim.edges = Some(Edges::default());
     // The link's MSS, both ends' (IPv4's least, IPv6's over a 1280 link,
@@ -106,16 +105,10 @@ fn soak(seed: u64) {
     let mut ba = Transfer::new(sizes[1], seed ^ 0xba);
     // Each application writes either all it can whenever it runs, or one
     // piece of a drawn size at drawn intervals.
-    let writes = [
-        pick(
-            &mut rng,
-            &[None, Some((10, MS)), Some((100, 0)), Some((1000, 5 * MS))],
-        ),
-        pick(
-            &mut rng,
-            &[None, Some((10, MS)), Some((100, 0)), Some((1000, 5 * MS))],
-        ),
-    ];
+    let writes = pick_each(
+        &mut rng,
+        &[None, Some((10, MS)), Some((100, 0)), Some((1000, 5 * MS))],
+    );
     // When B sends nothing, A may close (not just shut down) as soon as
     // its last byte is written, as "write, then close" applications do:
     // what is queued must still arrive, FIN last.
