@@ -435,6 +435,7 @@ impl Conn {
     /// window, and move through the closing states.
     fn process_ack(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) {
         let ack = seg.ack;
+        let advanced = ack > self.snd_una;
         let window = usize::from(seg.window) << self.snd_wscale;
         let mut sacked_more = false;
         let mut dsack = None;
@@ -602,9 +603,19 @@ impl Conn {
 
         // The send window (RFC 9293 section 3.10.7.4, fifth check): only
         // from a segment with SND.UNA =< SEG.ACK (an older one's window is
-        // relative to an older left edge).
+        // relative to an older left edge), and one no older than the last
+        // that set it (SND.WL1, SND.WL2), or one that acknowledged new
+        // data (as Linux's `tcp_may_update_window`): the window is kept
+        // relative to SND.UNA, and an ACK that moves SND.UNA while its
+        // window was refused would carry the old window's right edge
+        // forward, past what the peer offered. (A peer resending after a
+        // timeout acknowledges on segments with older sequence numbers
+        // than its last; a window from a segment that acknowledged new
+        // data is the newest the peer sent, its ACKs only moving forward.)
         if ack >= self.snd_una
-            && (self.snd_wl1 < seg.seq || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
+            && (advanced
+                || self.snd_wl1 < seg.seq
+                || (self.snd_wl1 == seg.seq && self.snd_wl2 <= ack))
         {
             self.snd_wnd = window;
             self.max_snd_wnd = self.max_snd_wnd.max(window);

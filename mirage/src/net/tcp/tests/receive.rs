@@ -98,6 +98,43 @@ fn an_old_acknowledgment_does_not_update_the_send_window() {
     assert_eq!(p.us.info(p.id).unwrap().peer_window, wnd);
 }
 
+/// A peer resending after a timeout acknowledges on segments numbered
+/// below its last (its SND.NXT went back): one that acknowledges new data
+/// updates the send window, though its SEG.SEQ is below SND.WL1 (as
+/// Linux's `tcp_may_update_window`). By RFC 9293's test alone its window
+/// was refused while SND.UNA moved, which carried the old window's right
+/// edge forward, past what the peer offered: we sent beyond its window, it
+/// dropped those segments, and then our ACKs, numbered past its window
+/// (found by the stack's soak: a connection timed out).
+#[test]
+fn an_ack_of_new_data_on_a_resent_segment_updates_the_send_window() {
+    let mut p = Peer::passive(Config::default());
+    // The peer's segment after one that was lost sets SND.WL1 past the
+    // lost one; its window: 12 units of 128 bytes.
+    let mut later = p.seg(Flags::ACK | Flags::PSH, &[7u8; 100]);
+    later.seq = p.seq + 100;
+    later.window = 12;
+    p.deliver(&later);
+    assert_eq!(p.us.info(p.id).unwrap().peer_window, 1536);
+    p.us.send(p.id, &[1u8; 10_000]).unwrap();
+    let out = p.wait(0);
+    let edge = p.ack + 1536;
+    let end = out.last().map(|s| s.seq + s.payload.len()).unwrap();
+    assert!(end <= edge, "{out:?}");
+    // The peer resends the lost segment: it acknowledges all we sent, and
+    // its application read nothing, so its window is shut.
+    let mut resent = p.seg(Flags::ACK | Flags::PSH, &[6u8; 100]);
+    resent.ack = end;
+    resent.window = 0;
+    p.deliver(&resent);
+    p.ack = end;
+    assert_eq!(p.us.info(p.id).unwrap().peer_window, 0);
+    // Nothing goes past the peer's right edge: a probe at most.
+    for s in p.wait(10 * MS) {
+        assert!(s.seq + s.payload.len() <= edge + 1, "{s:?}");
+    }
+}
+
 /// Simultaneous open (RFC 9293 figure 8) against a peer that, like Linux,
 /// goes to ESTABLISHED on our SYN-ACK without acknowledging it: its own
 /// SYN-ACK, crossing ours, acknowledges our SYN and must complete our
