@@ -240,7 +240,18 @@ impl Conn {
             if n > 0 && self.state.is_synchronized() && self.snd_nxt == self.snd_max {
                 return Some(self.make(now, Kind::Data, self.snd_nxt, n, Flags::ACK | Flags::PSH));
             }
-            return Some(self.make(now, Kind::Probe, self.snd_una - 1, 0, Flags::ACK));
+            if !(self.ack_now || self.window_update_due()) {
+                return Some(self.make(now, Kind::Probe, self.snd_una - 1, 0, Flags::ACK));
+            }
+            // An ACK is owed too: it goes first, on its own, and the probe
+            // after it. The probe's old sequence number is outside the
+            // peer's window on purpose (to draw its ACK), so the peer
+            // drops the segment with the acknowledgment and the window it
+            // carries (RFC 9293 section 3.10.7.4): an ACK merged into it
+            // would never arrive, nor does a probe count as one (see
+            // `commit`). (The peer's timers and ours back off alike: its
+            // retransmission can arrive as our probe falls due, every
+            // time.)
         }
         if self.ack_now || self.window_update_due() {
             // The highest sequence number sent, not `SND.NXT`, which a
@@ -462,7 +473,9 @@ impl Conn {
         if plan.kind != Kind::Syn {
             self.dsack = None;
         }
-        if plan.flags.ack() {
+        // (A probe's acknowledgment does not count: its old sequence
+        // number is outside the peer's window, which drops it.)
+        if plan.flags.ack() && plan.kind != Kind::Probe {
             self.ack_now = false;
             self.unacked = 0;
             self.delack_at = None;

@@ -133,6 +133,47 @@ fn zero_window_probes_unanswered_time_out() {
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
 }
 
+/// A probe of a shut window and an ACK owed for the peer's data fall due
+/// together: the ACK goes on its own, numbered where the peer accepts it,
+/// then the probe; a delayed ACK still goes when its time comes. The
+/// probe's old sequence number makes the peer drop it (on purpose, to draw
+/// its ACK) with the acknowledgment it carries: merged into the probe, or
+/// taken as sent by it, the acknowledgment was lost. A peer whose
+/// retransmissions back off as our probes do, from the same round trip,
+/// arrived as each probe fell due and never learnt that its data had come
+/// (found by the stack's soak: the peer's connection timed out).
+#[test]
+fn an_ack_owed_as_a_probe_falls_due_goes_on_its_own() {
+    let mut p = Peer::passive(Config::default());
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    p.us.send(p.id, b"waiting").unwrap();
+    assert!(p.wait(0).is_empty());
+    // New data as the probe falls due: the probe, and the ACK delayed.
+    p.now = p.us.next_deadline().expect("the persist timer");
+    let mut data = p.seg(Flags::ACK | Flags::PSH, b"data");
+    data.window = 0;
+    p.seq += 4;
+    let out = p.deliver(&data);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].seq, p.ack - 1, "the probe: {out:?}");
+    let out = p.wait(Config::default().delayed_ack_ns);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].seq, out[0].ack), (p.ack, p.seq), "the ACK: {out:?}");
+    // A duplicate as the next probe falls due (its ACK was lost): the ACK
+    // it draws at once, then the probe.
+    p.now = p.us.next_deadline().expect("the persist timer");
+    let mut again = p.seg(Flags::ACK | Flags::PSH, b"data");
+    again.seq = again.seq - 4;
+    again.window = 0;
+    let out = p.deliver(&again);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!((out[0].seq, out[0].ack), (p.ack, p.seq), "the ACK: {out:?}");
+    assert_eq!(out[1].seq, p.ack - 1, "the probe: {out:?}");
+    assert_eq!(p.us.stats().window_probes, 2);
+}
+
 #[test]
 fn window_shut_with_data_in_flight_is_probed_after_the_timeout() {
     // The peer takes part of a flight, shuts its window (its reader is
