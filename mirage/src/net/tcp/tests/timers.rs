@@ -104,17 +104,24 @@ fn keepalive_waits_while_data_is_outstanding() {
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
 }
 
-#[test]
-fn zero_window_probes_unanswered_time_out() {
-    // RFC 1122 4.2.2.17: the window may stay shut as long as the peer
-    // answers the probes; a peer that stopped answering them is gone, and
-    // the connection must end (Linux: `tcp_retries2` unanswered probes).
+/// A connection whose peer shut its window before our application wrote:
+/// the data waits, and the persist timer runs.
+fn waiting_behind_a_shut_window() -> Peer {
     let mut p = Peer::passive(Config::default());
     let mut s = p.seg(Flags::ACK, b"");
     s.window = 0;
     p.deliver(&s);
     p.us.send(p.id, b"waiting").unwrap();
     assert!(p.wait(0).is_empty());
+    p
+}
+
+#[test]
+fn zero_window_probes_unanswered_time_out() {
+    // RFC 1122 4.2.2.17: the window may stay shut as long as the peer
+    // answers the probes; a peer that stopped answering them is gone, and
+    // the connection must end (Linux: `tcp_retries2` unanswered probes).
+    let mut p = waiting_behind_a_shut_window();
     // More answered probes than `max_retries`: the connection lives.
     let mut answered = 0;
     while answered < 20 {
@@ -144,12 +151,7 @@ fn zero_window_probes_unanswered_time_out() {
 /// (found by the stack's soak: the peer's connection timed out).
 #[test]
 fn an_ack_owed_as_a_probe_falls_due_goes_on_its_own() {
-    let mut p = Peer::passive(Config::default());
-    let mut s = p.seg(Flags::ACK, b"");
-    s.window = 0;
-    p.deliver(&s);
-    p.us.send(p.id, b"waiting").unwrap();
-    assert!(p.wait(0).is_empty());
+    let mut p = waiting_behind_a_shut_window();
     // New data as the probe falls due: the probe, and the ACK delayed.
     p.now = p.us.next_deadline().expect("the persist timer");
     let mut data = p.seg(Flags::ACK | Flags::PSH, b"data");
