@@ -48,7 +48,7 @@
 #[path = "common/netsim.rs"]
 mod netsim;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
 use std::rc::Rc;
 
@@ -181,6 +181,9 @@ struct EndPlan {
     toggle_nodelay: bool,
     /// Aborts at this virtual time after the connection opened.
     abort_after_ns: Option<u64>,
+    /// Aborts by closing with received bytes unread (a RST, RFC 2525
+    /// section 2.17), or with a FIN when there are none.
+    abort_by_close: bool,
 }
 
 /// A connection: which host connects, over which family, accepted how.
@@ -191,6 +194,9 @@ struct ConnPlan {
     by_listen: bool,
     /// The client's end, then the server's.
     ends: [EndPlan; 2],
+    /// The client first connects to the decoy port and gives the connect
+    /// up after this long (dropping the flow if it was quicker).
+    cancelled_connect_ns: Option<u64>,
 }
 
 /// A run's draws.
@@ -293,6 +299,7 @@ fn end(rng: &mut Rng, write_first_allowed: bool) -> EndPlan {
         ending: rng.pick(&[Ending::ShutdownFirst, Ending::Close, Ending::Drop]),
         toggle_nodelay: rng.chance(200),
         abort_after_ns: None,
+        abort_by_close: false,
     }
 }
 
@@ -357,12 +364,16 @@ impl Plan {
                     && conn == i
                 {
                     ends[side].abort_after_ns = Some(rng.pick(&[0, 10 * MS, 200 * MS, 2 * SEC]));
+                    ends[side].abort_by_close = rng.chance(300);
                 }
                 ConnPlan {
                     a_connects: rng.chance(500),
                     v6: rng.chance(400),
                     by_listen: rng.chance(400),
                     ends,
+                    cancelled_connect_ns: rng
+                        .chance(200)
+                        .then(|| rng.pick(&[MS, 20 * MS, 150 * MS, 400 * MS])),
                 }
             })
             .collect();
@@ -744,7 +755,11 @@ impl End {
                 if let Either::Left(r) = select(transfer, sleep_ns(after)).await {
                     r.unwrap_or_else(|e| panic!("{}: {e:?}", self.who()));
                 }
-                flow.abort().unwrap();
+                if self.plan.abort_by_close {
+                    flow.close().await.unwrap();
+                } else {
+                    flow.abort().unwrap();
+                }
                 Outcome::Aborted
             }
             None => {
@@ -758,7 +773,11 @@ impl End {
                 };
                 match r {
                     Ok(()) => Outcome::Done,
-                    Err(e @ (TcpError::Reset | TcpError::TimedOut)) if peer_aborts => {
+                    // (A peer that closed without reading all, and had
+                    // nothing unread, ended its stream early: `Eof`.)
+                    Err(e @ (TcpError::Reset | TcpError::TimedOut | TcpError::Eof))
+                        if peer_aborts =>
+                    {
                         Outcome::PeerAborted(e)
                     }
                     Err(e) => panic!(
@@ -774,6 +793,26 @@ impl End {
             p.outcome = Some(outcome);
         });
     }
+}
+
+/// The port both stacks listen on for connects that are given up.
+const DECOY_PORT: u16 = 9000;
+
+/// The decoy port's handler: reads to the end of the stream (or an error:
+/// a connect given up may be reset), then closes. Keep-alive ends it if
+/// the client's end vanished without a word reaching it.
+async fn decoy(mut flow: Flow) {
+    flow.set_keepalive(Some(KeepAlive {
+        idle_ns: 5 * SEC,
+        interval_ns: 2 * SEC,
+        count: 6,
+    }))
+    .unwrap();
+    let mut buf = [0u8; 64];
+    if let Ok(n) = flow.read(&mut buf).await {
+        assert_eq!(n, 0, "no client writes to the decoy");
+    }
+    let _ = flow.close().await;
 }
 
 /// Connects, trying again when a connect fails (every SYN or SYN-ACK
@@ -807,8 +846,11 @@ fn run(seed: u64, show: bool) -> Tally {
     let board: Board = Rc::new(RefCell::new(vec![Default::default(); plan.conns.len()]));
     let body_plan = plan.clone();
     let body_board = board.clone();
+    // Decoy connects given up, and those that were quicker.
+    let given_up = Rc::new(Cell::new((0u64, 0u64)));
+    let body_given_up = given_up.clone();
     let result = sim.ex.block_on(async move {
-        let (plan, board) = (body_plan, body_board);
+        let (plan, board, given_up) = (body_plan, body_board, body_given_up);
         let addressing = |v4: &str, v6: &str| Addressing::both(v4, v6);
         let a = stack_with(
             clock,
@@ -864,6 +906,11 @@ fn run(seed: u64, show: bool) -> Tally {
                 listeners.push((i, server.tcp().bind(port).unwrap()));
             }
         }
+        // The decoy port of both stacks, for the connects given up.
+        for stack in [a, b] {
+            stack.tcp().listen(DECOY_PORT, decoy).await.unwrap();
+            listening[usize::from(core::ptr::eq(stack, b))] += 1;
+        }
         let baseline = sim.ex.live_tasks();
         for (i, listener) in listeners {
             let end = ends_of(i, 1);
@@ -894,7 +941,18 @@ fn run(seed: u64, show: bool) -> Tally {
             };
             let end = ends_of(i, 0);
             let aborts = peer_aborts(i, 0);
+            let cancelled = c.cancelled_connect_ns;
+            let given_up = given_up.clone();
             spawner.spawn(async move {
+                if let Some(ns) = cancelled {
+                    // Quicker than its time: the flow is dropped at once.
+                    let quick = timeout(ns, client.tcp().connect(dst, DECOY_PORT)).await;
+                    let (up, quicker) = given_up.get();
+                    given_up.set(match quick {
+                        Ok(_) => (up, quicker + 1),
+                        Err(_) => (up + 1, quicker),
+                    });
+                }
                 let flow = connect(client, dst, 7000 + i as u16).await;
                 end.run(flow, aborts).await;
             });
@@ -948,6 +1006,8 @@ fn run(seed: u64, show: bool) -> Tally {
     assert!(result.is_ok(), "seed {seed}: the executor stopped");
     let mut tally = Tally {
         runs: 1,
+        connects_given_up: given_up.get().0,
+        connects_quicker: given_up.get().1,
         ..Tally::default()
     };
     for (i, ends) in board.borrow().iter().enumerate() {
@@ -999,6 +1059,10 @@ struct Tally {
     peers_told: u64,
     /// Servers whose client aborted before they had the connection.
     never_accepted: u64,
+    /// Connects to the decoy port given up before they completed.
+    connects_given_up: u64,
+    /// Connects to the decoy port that completed before their time.
+    connects_quicker: u64,
 }
 
 impl Tally {
@@ -1010,6 +1074,8 @@ impl Tally {
         self.aborted += other.aborted;
         self.peers_told += other.peers_told;
         self.never_accepted += other.never_accepted;
+        self.connects_given_up += other.connects_given_up;
+        self.connects_quicker += other.connects_quicker;
     }
 }
 
