@@ -2359,6 +2359,12 @@ impl TcpEngine {
             return self.abort(id);
         }
         c.owner = Owner::Orphan;
+        // An orphan gives up after `max_retries` probes of a shut window
+        // (`Conn::on_timer`), counted from here: those of the window shut
+        // while the application still held the connection were answered,
+        // and a peer about to open it must get what was written. (Linux
+        // counts them all, and gives up at the orphan's first probe.)
+        c.persist_backoff = 0;
         match c.state {
             State::Closed | State::SynSent => {
                 c.terminate(None);
