@@ -2,10 +2,11 @@
 //! `DirectStack`s over the in-memory link on virtual time, each with a
 //! drawn TCP configuration (buffers from 512 bytes to 1 MiB, window
 //! scaling, timestamps, SACK, Nagle, delayed ACKs, congestion control,
-//! ECN), over a link with a drawn MTU and drawn faults (loss up to 15 %,
-//! duplication, reordering, bit flips, delay), carry one to four
-//! connections at once, each way, over IPv4 or IPv6, accepted by `accept`
-//! or by a `listen` handler.
+//! ECN), over a link with a drawn MTU (576 bytes, with IPv4 alone, to
+//! 9,000) and drawn faults (loss up to 15 %, duplication, reordering, bit
+//! flips, delay), carry one to four connections at once (up to eight in
+//! one run in a hundred), each way, over IPv4 or IPv6, accepted by
+//! `accept` or by a `listen` handler.
 //!
 //! Each end of each connection is an application drawn from what users
 //! write:
@@ -26,12 +27,18 @@
 //! (only when the peer does not wait for it too), then `close`; `close` at
 //! once; or dropping the flow. Nagle is switched off mid-way on some
 //! connections. Pauses between small reads or writes are shortened where
-//! they would make a run last more than ten minutes of virtual time. One
-//! run in eight has one end `abort` at a drawn moment; its peer (with
-//! keep-alive switched on, as an application that must notice a vanished
-//! peer does) must then fail with `Reset` (or `TimedOut`, should every
-//! RST be lost) instead of waiting for ever. Connects that fail (every
-//! SYN lost) are tried again, as applications do.
+//! they would make a run last more than ten minutes of virtual time.
+//! Connects that fail (every SYN lost) are tried again, as applications
+//! do; one client in five first connects to a decoy port both stacks
+//! listen on and gives that connect up after a drawn time (the handshake
+//! dropped midway, or a flow that came quicker dropped at once).
+//!
+//! One run in eight has one end abort at a drawn moment (`abort`, or in
+//! three of ten `close` with received bytes unread, a RST by RFC 2525, or
+//! a FIN when none are); its peer (with keep-alive switched on, as an
+//! application that must notice a vanished peer does) must then fail with
+//! `Reset`, `Eof`, or `TimedOut` should every RST be lost, instead of
+//! waiting for ever. In one of five such runs the other end aborts too.
 //!
 //! Every byte read is checked against the stream the other end wrote, at
 //! once (a fault names the connection, the direction and the offset). The
@@ -334,7 +341,8 @@ impl Plan {
     fn draw(seed: u64) -> Plan {
         let mut rng = Rng(seed);
         let configs = [config(&mut rng), config(&mut rng)];
-        let mtu = rng.pick(&[1280, 1500, 9000]);
+        // (Below IPv6's 1,280 bytes the stacks run IPv4 alone.)
+        let mtu = rng.pick(&[576, 1280, 1500, 9000]);
         let faults = Faults {
             seed,
             drop: rng.pick(&[0.0, 0.002, 0.01, 0.05, 0.15]),
@@ -343,9 +351,15 @@ impl Plan {
             corrupt: rng.pick(&[0.0, 0.0, 0.001, 0.01]),
             delay_ns: rng.pick(&[0, MS, 20 * MS, 100 * MS]),
         };
-        let count = 1 + rng.below(4) as usize;
+        let most = if rng.chance(100) { 8 } else { 4 };
+        let count = 1 + rng.below(most) as usize;
+        // (With `both`, the other end of that connection aborts too.)
         let aborting = if rng.chance(125) {
-            Some((rng.below(count as u64) as usize, rng.below(2) as usize))
+            Some((
+                rng.below(count as u64) as usize,
+                rng.below(2) as usize,
+                rng.chance(200),
+            ))
         } else {
             None
         };
@@ -360,15 +374,18 @@ impl Plan {
                 if rng.chance(300) {
                     ends[rng.below(2) as usize].ending = Ending::CloseAfterEof;
                 }
-                if let Some((conn, side)) = aborting
+                if let Some((conn, side, both)) = aborting
                     && conn == i
                 {
-                    ends[side].abort_after_ns = Some(rng.pick(&[0, 10 * MS, 200 * MS, 2 * SEC]));
-                    ends[side].abort_by_close = rng.chance(300);
+                    for side in if both { vec![0, 1] } else { vec![side] } {
+                        ends[side].abort_after_ns =
+                            Some(rng.pick(&[0, 10 * MS, 200 * MS, 2 * SEC]));
+                        ends[side].abort_by_close = rng.chance(300);
+                    }
                 }
                 ConnPlan {
                     a_connects: rng.chance(500),
-                    v6: rng.chance(400),
+                    v6: mtu >= 1280 && rng.chance(400),
                     by_listen: rng.chance(400),
                     ends,
                     cancelled_connect_ns: rng
@@ -752,15 +769,33 @@ impl End {
         let outcome = match self.plan.abort_after_ns {
             Some(after) => {
                 let transfer = self.transfer(&mut flow);
-                if let Either::Left(r) = select(transfer, sleep_ns(after)).await {
-                    r.unwrap_or_else(|e| panic!("{}: {e:?}", self.who()));
+                let early = match select(transfer, sleep_ns(after)).await {
+                    Either::Left(Err(e)) => Some(e),
+                    _ => None,
+                };
+                match early {
+                    // Its peer aborted first.
+                    Some(e @ (TcpError::Reset | TcpError::TimedOut | TcpError::Eof))
+                        if peer_aborts =>
+                    {
+                        Outcome::PeerAborted(e)
+                    }
+                    Some(e) => panic!("{}: {e:?}", self.who()),
+                    None => {
+                        // (A peer that aborted first may have reset the
+                        // connection meanwhile.)
+                        let r = if self.plan.abort_by_close {
+                            flow.close().await
+                        } else {
+                            flow.abort()
+                        };
+                        match r {
+                            Ok(()) => Outcome::Aborted,
+                            Err(e) if peer_aborts => Outcome::PeerAborted(e),
+                            Err(e) => panic!("{}: {e:?}", self.who()),
+                        }
+                    }
                 }
-                if self.plan.abort_by_close {
-                    flow.close().await.unwrap();
-                } else {
-                    flow.abort().unwrap();
-                }
-                Outcome::Aborted
             }
             None => {
                 let r = match self.transfer(&mut flow).await {
@@ -851,7 +886,10 @@ fn run(seed: u64, show: bool) -> Tally {
     let body_given_up = given_up.clone();
     let result = sim.ex.block_on(async move {
         let (plan, board, given_up) = (body_plan, body_board, body_given_up);
-        let addressing = |v4: &str, v6: &str| Addressing::both(v4, v6);
+        let addressing = |v4: &str, v6: &str| Addressing {
+            ipv4_only: plan.mtu < 1280,
+            ..Addressing::both(v4, v6)
+        };
         let a = stack_with(
             clock,
             na,
