@@ -72,8 +72,19 @@ use netsim::{Addressing, Flow, SEC, Sim, Stack, link, stack_with, v4, v6};
 
 const MS: u64 = 1_000_000;
 
+/// The keep-alive of an end whose peer may vanish (an end whose peer
+/// aborts, the decoy port's handler): it notices within half a minute.
+const WATCHFUL: KeepAlive = KeepAlive {
+    idle_ns: 5 * SEC,
+    interval_ns: 2 * SEC,
+    count: 6,
+};
+
 /// The longest a run may take, in virtual time, before it counts as hung.
 const RUN_LIMIT_NS: u64 = 2 * 3600 * SEC;
+
+/// The IPv4 and IPv6 addresses of host A, then of host B.
+const HOSTS: [(&str, &str); 2] = [("10.0.0.1", "fd00::1"), ("10.0.0.2", "fd00::2")];
 
 /// SplitMix64: the draws of a run, from its seed.
 struct Rng(u64);
@@ -134,9 +145,7 @@ enum Io {
 /// How the writing half writes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Writing {
-    /// `write_all` of chunks of this size.
-    All { chunk: usize },
-    /// `write_all` of `size` bytes, then a pause.
+    /// `write_all` of `size` bytes, then a pause (none: all it can).
     Pieces { size: usize, gap_ns: u64 },
     /// `write`, given up after `wait_ns` (and tried again).
     GivenUp { size: usize, wait_ns: u64 },
@@ -207,6 +216,13 @@ struct ConnPlan {
     cancelled_connect_ns: Option<u64>,
 }
 
+impl ConnPlan {
+    /// The server's host: 0 for A, 1 for B.
+    fn server(&self) -> usize {
+        usize::from(self.a_connects)
+    }
+}
+
 /// A run's draws.
 #[derive(Clone, Debug)]
 struct Plan {
@@ -263,7 +279,10 @@ fn io(rng: &mut Rng, write_first_allowed: bool, send: u64) -> Io {
     match rng.below(if write_first_allowed { 3 } else { 2 }) {
         0 => Io::Duplex {
             write: match rng.below(3) {
-                0 => Writing::All { chunk: size(rng) },
+                0 => Writing::Pieces {
+                    size: size(rng),
+                    gap_ns: 0,
+                },
                 1 => {
                     let size = size(rng);
                     let pieces = send.div_ceil(size as u64).max(1);
@@ -543,9 +562,6 @@ impl End {
                         Either::Left(n) => {
                             let n = n?;
                             self.check(got, &buf[..n]);
-                            if n == 0 {
-                                return Err(TcpError::Eof);
-                            }
                             n
                         }
                         Either::Right(()) => continue,
@@ -569,16 +585,13 @@ impl End {
         let mut sent = 0;
         while sent < self.plan.send {
             match writing {
-                Writing::All { chunk } => {
-                    let buf = self.next_chunk(sent, chunk);
-                    w.write_all(&buf).await?;
-                    sent += buf.len() as u64;
-                }
                 Writing::Pieces { size, gap_ns } => {
                     let buf = self.next_chunk(sent, size);
                     w.write_all(&buf).await?;
                     sent += buf.len() as u64;
-                    sleep_ns(gap_ns).await;
+                    if gap_ns > 0 {
+                        sleep_ns(gap_ns).await;
+                    }
                 }
                 Writing::GivenUp { size, wait_ns } => {
                     let buf = self.next_chunk(sent, size);
@@ -756,15 +769,26 @@ impl End {
         }
     }
 
+    /// An operation failed with `e`: its peer's abort told, if the peer
+    /// aborts (a peer that closed without reading all, and had nothing
+    /// unread, ended its stream early: `Eof`); a fault otherwise.
+    fn learnt(&self, e: TcpError, peer_aborts: bool) -> Outcome {
+        match e {
+            TcpError::Reset | TcpError::TimedOut | TcpError::Eof if peer_aborts => {
+                Outcome::PeerAborted(e)
+            }
+            _ => panic!(
+                "{}: {e:?} ({:?})",
+                self.who(),
+                self.board.borrow()[self.conn][self.side]
+            ),
+        }
+    }
+
     /// The whole life of the end, from an open flow.
     async fn run(self, mut flow: Flow, peer_aborts: bool) {
         if peer_aborts {
-            flow.set_keepalive(Some(KeepAlive {
-                idle_ns: 5 * SEC,
-                interval_ns: 2 * SEC,
-                count: 6,
-            }))
-            .unwrap();
+            flow.set_keepalive(Some(WATCHFUL)).unwrap();
         }
         self.phase("transfer");
         let outcome = match self.plan.abort_after_ns {
@@ -776,12 +800,7 @@ impl End {
                 };
                 match early {
                     // Its peer aborted first.
-                    Some(e @ (TcpError::Reset | TcpError::TimedOut | TcpError::Eof))
-                        if peer_aborts =>
-                    {
-                        Outcome::PeerAborted(e)
-                    }
-                    Some(e) => panic!("{}: {e:?}", self.who()),
+                    Some(e) => self.learnt(e, peer_aborts),
                     None => {
                         // (A peer that aborted first may have reset the
                         // connection meanwhile.)
@@ -809,18 +828,7 @@ impl End {
                 };
                 match r {
                     Ok(()) => Outcome::Done,
-                    // (A peer that closed without reading all, and had
-                    // nothing unread, ended its stream early: `Eof`.)
-                    Err(e @ (TcpError::Reset | TcpError::TimedOut | TcpError::Eof))
-                        if peer_aborts =>
-                    {
-                        Outcome::PeerAborted(e)
-                    }
-                    Err(e) => panic!(
-                        "{}: {e:?} ({:?})",
-                        self.who(),
-                        self.board.borrow()[self.conn][self.side]
-                    ),
+                    Err(e) => self.learnt(e, peer_aborts),
                 }
             }
         };
@@ -838,12 +846,7 @@ const DECOY_PORT: u16 = 9000;
 /// a connect given up may be reset), then closes. Keep-alive ends it if
 /// the client's end vanished without a word reaching it.
 async fn decoy(mut flow: Flow) {
-    flow.set_keepalive(Some(KeepAlive {
-        idle_ns: 5 * SEC,
-        interval_ns: 2 * SEC,
-        count: 6,
-    }))
-    .unwrap();
+    flow.set_keepalive(Some(WATCHFUL)).unwrap();
     let mut buf = [0u8; 64];
     if let Ok(n) = flow.read(&mut buf).await {
         assert_eq!(n, 0, "no client writes to the decoy");
@@ -887,26 +890,16 @@ fn run(seed: u64, show: bool) -> Tally {
     let body_given_up = given_up.clone();
     let result = sim.ex.block_on(async move {
         let (plan, board, given_up) = (body_plan, body_board, body_given_up);
-        let addressing = |v4: &str, v6: &str| Addressing {
-            ipv4_only: plan.mtu < 1280,
-            ..Addressing::both(v4, v6)
-        };
-        let a = stack_with(
-            clock,
-            na,
-            addressing("10.0.0.1", "fd00::1"),
-            1,
-            plan.configs[0].clone(),
-        )
-        .await;
-        let b = stack_with(
-            clock,
-            nb,
-            addressing("10.0.0.2", "fd00::2"),
-            2,
-            plan.configs[1].clone(),
-        )
-        .await;
+        let mut stacks = Vec::new();
+        for (i, net) in [na, nb].into_iter().enumerate() {
+            let addressing = Addressing {
+                ipv4_only: plan.mtu < 1280,
+                ..Addressing::both(HOSTS[i].0, HOSTS[i].1)
+            };
+            let config = plan.configs[i].clone();
+            stacks.push(stack_with(clock, net, addressing, i as u8 + 1, config).await);
+        }
+        let [a, b] = [stacks[0], stacks[1]];
         // Addresses settle (duplicate address detection) first.
         sleep_ns(3 * SEC).await;
         let spawner = Spawner::for_current_executor().await;
@@ -927,13 +920,13 @@ fn run(seed: u64, show: bool) -> Tally {
         let mut listeners = Vec::new();
         let mut listening = [0usize; 2];
         for (i, c) in plan.conns.iter().enumerate() {
-            let server = if c.a_connects { b } else { a };
+            let server = c.server();
             let port = 7000 + i as u16;
             if c.by_listen {
-                listening[usize::from(c.a_connects)] += 1;
+                listening[server] += 1;
                 let end = Rc::new(RefCell::new(Some(ends_of(i, 1))));
                 let aborts = peer_aborts(i, 1);
-                server
+                stacks[server]
                     .tcp()
                     .listen(port, move |flow| {
                         let end = end.borrow_mut().take().expect("one connection per port");
@@ -942,13 +935,13 @@ fn run(seed: u64, show: bool) -> Tally {
                     .await
                     .unwrap();
             } else {
-                listeners.push((i, server.tcp().bind(port).unwrap()));
+                listeners.push((i, stacks[server].tcp().bind(port).unwrap()));
             }
         }
         // The decoy port of both stacks, for the connects given up.
-        for stack in [a, b] {
+        for (stack, count) in stacks.iter().zip(&mut listening) {
             stack.tcp().listen(DECOY_PORT, decoy).await.unwrap();
-            listening[usize::from(core::ptr::eq(stack, b))] += 1;
+            *count += 1;
         }
         let baseline = sim.ex.live_tasks();
         for (i, listener) in listeners {
@@ -972,12 +965,9 @@ fn run(seed: u64, show: bool) -> Tally {
             });
         }
         for (i, c) in plan.conns.iter().enumerate() {
-            let (client, dst) = match (c.a_connects, c.v6) {
-                (true, false) => (a, v4("10.0.0.2")),
-                (true, true) => (a, v6("fd00::2")),
-                (false, false) => (b, v4("10.0.0.1")),
-                (false, true) => (b, v6("fd00::1")),
-            };
+            let client = stacks[1 - c.server()];
+            let (addr4, addr6) = HOSTS[c.server()];
+            let dst = if c.v6 { v6(addr6) } else { v4(addr4) };
             let end = ends_of(i, 0);
             let aborts = peer_aborts(i, 0);
             let cancelled = c.cancelled_connect_ns;
