@@ -643,6 +643,36 @@ pub(crate) fn sending_with(config: Config, segments: usize) -> (Peer, Vec<Seg>) 
 }
 
 impl Peer {
+    /// A connection whose peer shut its window before our application
+    /// wrote `data`: the data waits, and the persist timer runs.
+    pub(crate) fn behind_a_shut_window(data: &[u8]) -> Peer {
+        let mut p = Peer::passive(Config::default());
+        let mut s = p.seg(Flags::ACK, b"");
+        s.window = 0;
+        p.deliver(&s);
+        p.us.send(p.id, data).unwrap();
+        assert!(p.wait(0).is_empty());
+        p
+    }
+
+    /// The peer answers at least `n` probes of its shut window, its window
+    /// still zero, or fewer if we stop probing; how many it answered.
+    pub(crate) fn answer_probes(&mut self, n: usize) -> usize {
+        let mut answered = 0;
+        while answered < n {
+            let Some(d) = self.us.next_deadline() else {
+                break;
+            };
+            for _ in self.wait(d.saturating_sub(self.now)) {
+                let mut r = self.seg(Flags::ACK, b"");
+                r.window = 0;
+                self.deliver(&r);
+                answered += 1;
+            }
+        }
+        answered
+    }
+
     /// We close first (our FIN, which the peer acknowledges with its own):
     /// the connection, still held, is in TIME-WAIT.
     pub(crate) fn close_to_time_wait(&mut self) {

@@ -300,23 +300,6 @@ fn random_segments_never_panic() {
     assert!(o.connections <= 1 + 8, "{o:?}");
 }
 
-/// The peer answers `n` probes of its shut window (or fewer, if we stop
-/// probing), window still zero.
-fn answer_probes(p: &mut Peer, n: usize) {
-    let mut answered = 0;
-    while answered < n {
-        let Some(d) = p.us.next_deadline() else {
-            return;
-        };
-        for _ in p.wait(d.saturating_sub(p.now)) {
-            let mut r = p.seg(Flags::ACK, b"");
-            r.window = 0;
-            p.deliver(&r);
-            answered += 1;
-        }
-    }
-}
-
 /// An orphan's probes of a shut window count from the close: a connection
 /// whose peer kept its window shut, answering every probe, for more than
 /// `max_retries` probes before the application closed still delivers
@@ -327,15 +310,11 @@ fn answer_probes(p: &mut Peer, n: usize) {
 /// orphan's own budget stays bounded, as the next test checks.)
 #[test]
 fn an_orphan_probes_a_window_shut_before_the_close_anew() {
-    let mut p = established();
-    let mut s = p.seg(Flags::ACK, b"");
-    s.window = 0;
-    p.deliver(&s);
-    p.us.send(p.id, &[1u8; 1000]).unwrap();
-    answer_probes(&mut p, 20);
+    let mut p = Peer::behind_a_shut_window(&[1u8; 1000]);
+    p.answer_probes(20);
     assert_eq!(p.us.stats().window_probes, 20);
     p.us.close(p.id).unwrap();
-    answer_probes(&mut p, 3);
+    p.answer_probes(3);
     assert_eq!(p.us.stats().window_probes, 23, "the orphan probes");
     // The window opens: the data and the FIN go.
     let mut open = p.seg(Flags::ACK, b"");
@@ -351,13 +330,9 @@ fn an_orphan_probes_a_window_shut_before_the_close_anew() {
 
 #[test]
 fn an_orphan_behind_a_window_kept_shut_is_reclaimed() {
-    let mut p = established();
-    let mut s = p.seg(Flags::ACK, b"");
-    s.window = 0;
-    p.deliver(&s);
-    p.us.send(p.id, &[1u8; 1000]).unwrap();
+    let mut p = Peer::behind_a_shut_window(&[1u8; 1000]);
     p.us.close(p.id).unwrap();
     // The peer answers every probe, window still zero.
-    answer_probes(&mut p, 100);
+    p.answer_probes(100);
     assert_empty(&p.us);
 }

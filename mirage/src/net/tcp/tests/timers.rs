@@ -104,35 +104,14 @@ fn keepalive_waits_while_data_is_outstanding() {
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
 }
 
-/// A connection whose peer shut its window before our application wrote:
-/// the data waits, and the persist timer runs.
-fn waiting_behind_a_shut_window() -> Peer {
-    let mut p = Peer::passive(Config::default());
-    let mut s = p.seg(Flags::ACK, b"");
-    s.window = 0;
-    p.deliver(&s);
-    p.us.send(p.id, b"waiting").unwrap();
-    assert!(p.wait(0).is_empty());
-    p
-}
-
 #[test]
 fn zero_window_probes_unanswered_time_out() {
     // RFC 1122 4.2.2.17: the window may stay shut as long as the peer
     // answers the probes; a peer that stopped answering them is gone, and
     // the connection must end (Linux: `tcp_retries2` unanswered probes).
-    let mut p = waiting_behind_a_shut_window();
+    let mut p = Peer::behind_a_shut_window(b"waiting");
     // More answered probes than `max_retries`: the connection lives.
-    let mut answered = 0;
-    while answered < 20 {
-        let d = p.us.next_deadline().expect("the persist timer");
-        for _ in p.wait(d - p.now) {
-            answered += 1;
-            let mut r = p.seg(Flags::ACK, b"");
-            r.window = 0;
-            p.deliver(&r);
-        }
-    }
+    assert!(p.answer_probes(20) >= 20, "the persist timer");
     assert_eq!(p.us.state(p.id), Ok(State::Established));
     // Then the peer goes silent.
     p.wait(3_600_000 * MS);
@@ -151,7 +130,7 @@ fn zero_window_probes_unanswered_time_out() {
 /// (found by the stack's soak: the peer's connection timed out).
 #[test]
 fn an_ack_owed_as_a_probe_falls_due_goes_on_its_own() {
-    let mut p = waiting_behind_a_shut_window();
+    let mut p = Peer::behind_a_shut_window(b"waiting");
     // New data as the probe falls due: the probe, and the ACK delayed.
     p.now = p.us.next_deadline().expect("the persist timer");
     let mut data = p.seg(Flags::ACK | Flags::PSH, b"data");
