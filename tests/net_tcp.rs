@@ -1854,6 +1854,27 @@ fn a_connect_to_the_subnet_broadcast_address_is_refused() {
     });
 }
 
+/// Feeds A (10.0.0.1) an ARP reply from B's address (10.0.0.2) at a link
+/// address nobody has: A's entry for B is stale.
+fn make_b_stale_at(a: &'static Stack) {
+    use mirage::net::MacAddr;
+    use mirage::net::ethernet::Ethernet;
+    use mirage::net::wire::arp::{Operation, PACKET_LEN, Packet, Repr};
+    let addr_b = std::net::Ipv4Addr::new(10, 0, 0, 2);
+    let stale = MacAddr([2, 0xde, 0xad, 0, 0, 1]);
+    let mut packet = [0u8; PACKET_LEN];
+    Repr {
+        operation: Operation::Reply,
+        source_hardware_addr: stale,
+        source_protocol_addr: addr_b,
+        target_hardware_addr: a.ethernet().mac(),
+        target_protocol_addr: std::net::Ipv4Addr::new(10, 0, 0, 1),
+    }
+    .emit(&mut Packet::new_unchecked(&mut packet[..]));
+    a.arp().input(&packet).unwrap();
+    assert_eq!(a.arp().cached(addr_b), Some(stale));
+}
+
 /// A neighbour whose cached link address went stale: A's ARP entry for B
 /// is overwritten with an address nobody has (as when B's interface was
 /// replaced and B did not announce itself). A's segments go nowhere until,
@@ -1867,9 +1888,7 @@ fn a_connect_to_the_subnet_broadcast_address_is_refused() {
 #[test]
 fn negative_advice_at_r1_re_resolves_a_neighbour_gone_stale() {
     use embedded_io_async::ReadReady;
-    use mirage::net::MacAddr;
     use mirage::net::ethernet::Ethernet;
-    use mirage::net::wire::arp::{Operation, Packet, Repr};
     let (ha, hb) = hosts();
     netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
         sleep_ns(3 * SEC).await;
@@ -1879,24 +1898,9 @@ fn negative_advice_at_r1_re_resolves_a_neighbour_gone_stale() {
         flow.write_all(b"before").await.unwrap();
         peer.read_exact(&mut buf).await.unwrap();
         sleep_ns(SEC).await;
-        let (addr_a, addr_b) = (
-            std::net::Ipv4Addr::new(10, 0, 0, 1),
-            std::net::Ipv4Addr::new(10, 0, 0, 2),
-        );
+        let addr_b = std::net::Ipv4Addr::new(10, 0, 0, 2);
         assert_eq!(a.arp().cached(addr_b), Some(b.ethernet().mac()));
-        // A reply from B's address at a link address nobody has.
-        let stale = MacAddr([2, 0xde, 0xad, 0, 0, 1]);
-        let mut packet = [0u8; mirage::net::wire::arp::PACKET_LEN];
-        Repr {
-            operation: Operation::Reply,
-            source_hardware_addr: stale,
-            source_protocol_addr: addr_b,
-            target_hardware_addr: a.ethernet().mac(),
-            target_protocol_addr: addr_a,
-        }
-        .emit(&mut Packet::new_unchecked(&mut packet[..]));
-        a.arp().input(&packet).unwrap();
-        assert_eq!(a.arp().cached(addr_b), Some(stale));
+        make_b_stale_at(a);
         assert_eq!(flow.consecutive_timeouts().unwrap(), 0);
 
         flow.write_all(b"after!").await.unwrap();
@@ -1919,6 +1923,48 @@ fn negative_advice_at_r1_re_resolves_a_neighbour_gone_stale() {
         peer.write_all(b"answer").await.unwrap();
         flow.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"answer");
+    });
+}
+
+/// The same while the peer's window is shut, when only zero-window probes
+/// go: B stops reading, A's ARP entry for B turns stale (a corrupted
+/// reply, as the stack's soak found), and A's probes go to nobody. From
+/// the fourth unanswered probe on, TCP passes negative advice (R1 counts
+/// probes too), ARP checks the entry, removes it, and the next probe
+/// resolves B afresh; once B reads, the whole stream arrives. Without the
+/// advice the probes would go to the dead address until the connection
+/// gave up, some twelve minutes later.
+#[test]
+fn unanswered_window_probes_re_resolve_a_neighbour_gone_stale() {
+    use mirage::net::ethernet::Ethernet;
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (flow, peer) = netsim::connected(a, b, v4("10.0.0.2"), 5011).await;
+        let len = 1 << 20;
+        let sender = Spawner::for_current_executor()
+            .await
+            .spawn(send_stream(flow, len));
+        // B does not read: its window shuts, A probes it.
+        sleep_ns(2 * SEC).await;
+        let probes = a.direct_tcp().stats().window_probes;
+        assert!(probes >= 1, "the window did not shut");
+        make_b_stale_at(a);
+        let addr_b = std::net::Ipv4Addr::new(10, 0, 0, 2);
+        // Probes about 1.6, 3.2, 6.4 and 12.8 s apart (the fourth with
+        // the advice), three unicast requests a second apart, then the
+        // next probe resolves B.
+        sleep_ns(90 * SEC).await;
+        assert!(a.direct_tcp().stats().window_probes >= probes + 4);
+        assert!(a.direct_tcp().stats().negative_advice >= 1);
+        assert_eq!(a.direct_tcp().stats().timeouts, 0);
+        assert_eq!(a.arp().stats().revalidations, 1);
+        assert_eq!(a.arp().cached(addr_b), Some(b.ethernet().mac()));
+        // B reads: the whole stream, intact.
+        let got = receive_stream(peer).await;
+        let sent = sender.await;
+        assert_eq!((got.0, got.1), (sent.0, sent.1));
+        assert_eq!(got.1, len);
     });
 }
 

@@ -120,8 +120,9 @@ pub struct Config {
     /// layer ([`crate::net::ip::Ip::negative_advice`]: the first hop's
     /// link address is checked, a redirect forgotten), and the
     /// application sees a delivery problem
-    /// ([`crate::net::tcp::Flow::consecutive_timeouts`]). 0 turns the
-    /// advice off.
+    /// ([`crate::net::tcp::Flow::consecutive_timeouts`]). Zero-window and
+    /// keep-alive probes count alike: each probe sent after this many
+    /// went unanswered passes the advice too. 0 turns the advice off.
     pub r1_retries: u32,
     /// The user timeout of new connections (default none): when set, a
     /// connection gives up after this long without progress rather than

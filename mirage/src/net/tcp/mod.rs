@@ -191,7 +191,8 @@ pub trait Transmit {
         true
     }
 
-    /// Retransmissions to `dst` reached R1 ([`Config::r1_retries`]): the
+    /// Retransmissions to `dst`, or probes it left unanswered, reached R1
+    /// ([`Config::r1_retries`]): the
     /// IP layer's negative advice ([`crate::net::ip::Ip::negative_advice`],
     /// RFC 9293 section 3.8.3). The default ignores it.
     fn negative_advice(&mut self, dst: IpAddr) {
@@ -366,7 +367,8 @@ pub struct Stats {
     /// Retransmission timeouts.
     pub timeouts: u64,
     /// Negative advice passed to the IP layer (retransmission timeouts in
-    /// a row at or past [`Config::r1_retries`]).
+    /// a row, or probes left unanswered, at or past
+    /// [`Config::r1_retries`]).
     pub negative_advice: u64,
     /// Zero-window probes.
     pub window_probes: u64,
@@ -1764,7 +1766,7 @@ impl TcpEngine {
                 continue;
             };
             c.registered = None;
-            let retries = c.retries;
+            let (retries, probes) = (c.retries, c.probes_out);
             if c.on_timer(now, &self.config, &mut self.stats) {
                 let r = PendingRst {
                     tuple: c.tuple,
@@ -1782,8 +1784,15 @@ impl TcpEngine {
                 continue;
             };
             let r1 = self.config.r1_retries;
-            if c.retries > retries && r1 > 0 && c.retries >= r1 && c.state != State::Closed {
-                // R1 (RFC 9293 section 3.8.3): the path may be broken.
+            // R1 (RFC 9293 section 3.8.3): the path may be broken. A probe
+            // (of a shut window, or keep-alive) is a transmission too:
+            // one going out after R1 went unanswered says the same, and
+            // while the window is shut nothing else would (a first hop
+            // whose link address changed is otherwise checked only when
+            // the cache entry expires, long after the connection gave up).
+            let timed_out = c.retries > retries && c.retries >= r1;
+            let unanswered = c.probes_out > probes && probes >= r1;
+            if r1 > 0 && (timed_out || unanswered) && c.state != State::Closed {
                 self.stats.negative_advice += 1;
                 tx.negative_advice(c.tuple.remote);
             }

@@ -401,3 +401,65 @@ fn negative_advice_from_the_third_timeout_in_a_row_until_an_ack() {
     assert!(timeouts >= 5);
     assert!(advised.is_empty());
 }
+
+/// R1 counts probes too: a probe of a shut window, or a keep-alive probe,
+/// that goes out after R1 of them went unanswered passes negative advice,
+/// as a retransmission does. While the window is shut nothing else is
+/// sent: a first hop whose link address changed (or an ARP entry
+/// poisoned by a corrupted reply, found by the stack's soak) would
+/// otherwise be checked only when its entry expires, after the connection
+/// gave up. An answered probe starts the count over.
+#[test]
+fn negative_advice_from_the_fourth_unanswered_probe() {
+    /// Runs the timers until `probes` more probes went (`count` reads the
+    /// stat); the advice passed meanwhile.
+    fn probe(p: &mut Peer, count: fn(&Peer) -> u64, probes: u64) -> Vec<IpAddr> {
+        let (mut advised, target) = (Vec::new(), count(p) + probes);
+        while count(p) < target {
+            p.now = p.us.next_deadline().expect("a probe timer");
+            let mut cap = Capture::new();
+            p.us.dispatch(p.now, &mut cap);
+            advised.append(&mut cap.advised);
+        }
+        advised
+    }
+    let window_probes = |p: &Peer| p.us.stats().window_probes;
+    let mut p = Peer::behind_a_shut_window(b"waiting");
+    assert!(probe(&mut p, window_probes, 3).is_empty());
+    assert_eq!(probe(&mut p, window_probes, 2), [B; 2], "the fourth on");
+    // The next (advice with it too) answered, the window still shut: the
+    // count starts over.
+    assert_eq!(p.answer_probes(1), 1);
+    assert_eq!(p.us.stats().negative_advice, 3);
+    assert!(probe(&mut p, window_probes, 3).is_empty());
+    assert_eq!(probe(&mut p, window_probes, 1), [B]);
+    assert_eq!(p.us.stats().negative_advice, 4);
+    assert_eq!(p.us.stats().timeouts, 0);
+
+    // Keep-alive, six probes allowed: advice with the fourth, fifth and
+    // sixth; then the connection gives up.
+    let keepalive_probes = |p: &Peer| p.us.stats().keepalive_probes;
+    let mut p = Peer::passive(Config::default());
+    p.send(Flags::ACK, b"hello");
+    let six = KeepAlive {
+        count: 6,
+        ..keepalive()
+    };
+    p.us.set_keepalive(p.id, Some(six)).unwrap();
+    assert!(probe(&mut p, keepalive_probes, 3).is_empty());
+    assert_eq!(probe(&mut p, keepalive_probes, 3), [B; 3]);
+    p.wait(2 * six.interval_ns);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(p.us.stats().negative_advice, 3);
+
+    // Turned off with the rest of R1's advice.
+    let mut p = Peer::passive(Config {
+        r1_retries: 0,
+        ..Config::default()
+    });
+    let mut s = p.seg(Flags::ACK, b"");
+    s.window = 0;
+    p.deliver(&s);
+    p.us.send(p.id, b"waiting").unwrap();
+    assert!(probe(&mut p, window_probes, 8).is_empty());
+}
