@@ -351,8 +351,15 @@ impl Conn {
             if let Some(p) = self.plan_new(now, cwnd, pipe) {
                 return Some(p);
             }
-            // Rule 3: an unSACKed hole not yet deemed lost.
-            if let Some((s, l)) = self.sb.next_hole(from, self.snd_max, self.mss) {
+            // Rule 3: an unSACKed hole not yet deemed lost, below the
+            // highest SACKed byte (its rule 1.b: not what was just sent
+            // beyond all the peer reported, or an application writing
+            // little at a time would have each new segment sent twice).
+            let sacked = self
+                .sb
+                .highest()
+                .map_or(self.snd_una, |h| h.min(self.snd_max));
+            if let Some((s, l)) = self.sb.next_hole(from, sacked, self.mss) {
                 return self.resend(now, s, l);
             }
             return None;

@@ -77,6 +77,43 @@ fn a_lost_retransmission_is_sent_again_once_later_data_is_sacked() {
     assert_eq!(p.us.stats().timeouts, 0);
 }
 
+/// RFC 6675's `NextSeg` rule 3 resends an unSACKed hole not yet deemed
+/// lost only below the highest byte the peer SACKed (its rule 1.b): what
+/// was sent beyond that is in flight, not a hole. An application writing
+/// a little at a time in recovery has each piece sent once (found by the
+/// stack's soak: a writer of a byte every 2 ms had every byte sent twice
+/// while a loss was repaired).
+#[test]
+fn data_beyond_the_highest_sack_is_not_resent_in_recovery() {
+    let (mut p, first) = sending(6);
+    assert_eq!(first.len(), 6);
+    // (Sequence numbers and lengths, for the messages.)
+    let seqs = |out: &[Seg]| -> Vec<(SeqNumber, usize)> {
+        out.iter().map(|s| (s.seq, s.payload.len())).collect()
+    };
+    let una = first[0].seq;
+    let end = |k: usize| una + (k * SEG);
+    // The first is lost, the next three arrive: fast retransmit, and
+    // nothing else (the last two segments are beyond every SACK).
+    let mut out = Vec::new();
+    for k in 2..=4 {
+        out = sack(&mut p, una, &[(end(1), end(k))]);
+    }
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    assert_eq!(seqs(&out), [(una, SEG)]);
+    // The rest of the flight arrives: the window has room.
+    assert!(sack(&mut p, una, &[(end(1), end(6))]).is_empty());
+    // The application writes a little at a time (Nagle off, as the
+    // soak's writer): each piece goes once.
+    p.us.set_nodelay(p.id, true).unwrap();
+    for piece in 0..3 {
+        p.us.send(p.id, &[7; 10]).unwrap();
+        let out = p.wait(0);
+        assert_eq!(seqs(&out), [(end(6) + 10 * piece, 10)], "piece {piece}");
+    }
+    assert!(p.us.stats().timeouts == 0 && p.us.info(p.id).unwrap().retransmits == 1);
+}
+
 #[test]
 fn silence_in_recovery_resends_the_first_hole_before_the_timeout() {
     let (mut p, first) = sending(40);
