@@ -7,7 +7,9 @@
 //!   frames; a frame arriving at a full queue is dropped and counted in the
 //!   receiving endpoint's `rx_dropped`. Writes therefore never wait.
 //! * [`Faults`] apply, in this order, to every frame written: drop
-//!   (the frame vanishes "on the wire"), corrupt (one random bit flipped),
+//!   (the frame vanishes "on the wire"), corrupt (one random bit flipped,
+//!   anywhere: in headers that no checksum covers too, such as Ethernet's
+//!   and ARP's, which a real link's frame check sequence would protect),
 //!   duplicate (a copy follows the frame), reorder (the frame is held back
 //!   and delivered right after the next frame of the direction; a held frame
 //!   waits for that next frame), delay (the frame is delivered no earlier
