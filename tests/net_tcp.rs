@@ -21,7 +21,7 @@ use mirage::net::tcp::{Flow, Tcp, TcpError, TcpListener};
 use mirage::net::wire::ethernet::EtherType;
 use mirage::rt::{Spawner, sleep_ns};
 
-use netsim::{Addressing, SEC, Stack, payload, v4, v4_whole, v6};
+use netsim::{Addressing, Routed, RouterError, SEC, Stack, payload, v4, v4_whole, v6};
 
 fn hosts() -> (Addressing, Addressing) {
     (
@@ -944,13 +944,9 @@ fn writev_sends_its_buffers_together() {
 /// unreachable, ICMPv6 administratively prohibited), as a firewall's
 /// REJECT does.
 struct Router {
-    inner: mirage::net::device::memory::Endpoint,
     mtu_v4: std::cell::Cell<usize>,
     mtu_v6: std::cell::Cell<usize>,
     reject_port: u16,
-    /// ICMP errors for A, read before the link's frames.
-    errors: RefCell<std::collections::VecDeque<Vec<u8>>>,
-    waker: RefCell<Option<std::task::Waker>>,
     /// Frames dropped with an error sent back.
     dropped: std::cell::Cell<u64>,
     /// The time to live or hop limit of each TCP segment A sent.
@@ -982,24 +978,12 @@ enum Reject {
     ParameterProblem,
 }
 
-/// The router's addresses, the source of its errors.
-const ROUTER_V4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 0, 0, 254);
-const ROUTER_V6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0xfe);
-
 impl Router {
-    fn new(
-        inner: mirage::net::device::memory::Endpoint,
-        mtu_v4: usize,
-        mtu_v6: usize,
-        reject_port: u16,
-    ) -> Self {
+    fn new(mtu_v4: usize, mtu_v6: usize, reject_port: u16) -> Self {
         Router {
-            inner,
             mtu_v4: std::cell::Cell::new(mtu_v4),
             mtu_v6: std::cell::Cell::new(mtu_v6),
             reject_port,
-            errors: RefCell::new(Default::default()),
-            waker: RefCell::new(None),
             dropped: std::cell::Cell::new(0),
             tcp_ttls: RefCell::new(Vec::new()),
             tcp_tos: RefCell::new(Vec::new()),
@@ -1048,17 +1032,12 @@ impl Router {
     }
 
     /// The ICMP error frame the router answers `frame` (sent by A) with,
-    /// if any: built with the wire module.
+    /// if any (recording what it sees of TCP segments).
     fn error_for(&self, frame: &[u8]) -> Option<Vec<u8>> {
-        use mirage::net::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6};
+        use mirage::net::wire::{ethernet, ipv4, ipv6};
         let eth = ethernet::Packet::new_checked(frame).ok()?;
         let ip = eth.payload();
-        let reply_eth = ethernet::Repr {
-            src_addr: eth.dst_addr(),
-            dst_addr: eth.src_addr(),
-            ethertype: eth.ethertype(),
-        };
-        let (ip_len, tcp) = match eth.ethertype() {
+        let (too_big, tcp) = match eth.ethertype() {
             EtherType::Ipv4 => {
                 let p = ipv4::Packet::new_checked(ip).ok()?;
                 let hl = usize::from(p.header_len());
@@ -1068,7 +1047,16 @@ impl Router {
                     let flags = t.get(13).copied().unwrap_or(0);
                     self.tcp_tos.borrow_mut().push((flags, p.dscp_ecn()));
                 }
-                (usize::from(p.total_len()), tcp)
+                let len = usize::from(p.total_len());
+                let mtu = if self.old_style.get() {
+                    0
+                } else {
+                    self.mtu_v4.get()
+                };
+                (
+                    (len > self.mtu_v4.get() && p.dont_frag()).then_some(mtu),
+                    tcp,
+                )
             }
             EtherType::Ipv6 => {
                 let p = ipv6::Packet::new_checked(ip).ok()?;
@@ -1078,200 +1066,39 @@ impl Router {
                     let flags = t.get(13).copied().unwrap_or(0);
                     self.tcp_tos.borrow_mut().push((flags, p.traffic_class()));
                 }
-                (40 + usize::from(p.payload_len()), tcp)
+                let len = 40 + usize::from(p.payload_len());
+                let mtu = self.mtu_v6.get();
+                ((len > mtu).then_some(mtu), tcp)
             }
             _ => return None,
         };
         let rejected =
             tcp.is_some_and(|t| t.len() >= 4 && t[2..4] == self.reject_port.to_be_bytes());
-        let mut out = vec![0u8; 14];
-        reply_eth.emit(&mut ethernet::Packet::new_unchecked(&mut out[..]));
-        match eth.ethertype() {
-            EtherType::Ipv4 => {
-                let p = ipv4::Packet::new_checked(ip).ok()?;
-                let quoted = &ip[..usize::from(p.header_len()) + 8];
-                let message = if ip_len > self.mtu_v4.get() && p.dont_frag() {
-                    icmpv4::Repr::DstUnreachable {
-                        code: icmpv4::CODE_FRAG_NEEDED,
-                        mtu: if self.old_style.get() {
-                            0
-                        } else {
-                            self.mtu_v4.get() as u16
-                        },
-                        quoted,
-                    }
-                } else if rejected {
-                    match self.reject_with.get() {
-                        Reject::Unreachable => icmpv4::Repr::DstUnreachable {
-                            code: 3,
-                            mtu: 0,
-                            quoted,
-                        },
-                        Reject::TimeExceeded => icmpv4::Repr::TimeExceeded { code: 0, quoted },
-                        Reject::ParameterProblem => icmpv4::Repr::ParamProblem {
-                            code: 0,
-                            pointer: 1,
-                            quoted,
-                        },
-                    }
-                } else {
-                    return None;
-                };
-                let header = ipv4::Repr {
-                    src_addr: ROUTER_V4,
-                    dst_addr: p.src_addr(),
-                    protocol: ipv4::Protocol::Icmp,
-                    ttl: 64,
-                    dscp_ecn: 0,
-                    payload_len: message.buffer_len(),
-                    ident: 0,
-                    dont_fragment: false,
-                    more_fragments: false,
-                    frag_offset: 0,
-                };
-                out.resize(14 + header.buffer_len(), 0);
-                header.emit(&mut ipv4::Packet::new_unchecked(&mut out[14..]));
-                message.emit(&mut icmpv4::Packet::new_unchecked(&mut out[34..]));
-            }
-            _ => {
-                let p = ipv6::Packet::new_checked(ip).ok()?;
-                let data = &ip[..ip_len.min(1280 - 48)];
-                let message = if ip_len > self.mtu_v6.get() {
-                    icmpv6::Repr::PktTooBig {
-                        mtu: self.mtu_v6.get() as u32,
-                        data,
-                    }
-                } else if rejected {
-                    match self.reject_with.get() {
-                        Reject::Unreachable => icmpv6::Repr::DstUnreachable { code: 1, data },
-                        Reject::TimeExceeded => icmpv6::Repr::TimeExceeded { code: 0, data },
-                        Reject::ParameterProblem => icmpv6::Repr::ParamProblem {
-                            code: 0,
-                            pointer: 1,
-                            data,
-                        },
-                    }
-                } else {
-                    return None;
-                };
-                let dst = p.src_addr();
-                let header = ipv6::Repr {
-                    src_addr: ROUTER_V6,
-                    dst_addr: dst,
-                    next_header: ipv6::NextHeader::Icmpv6,
-                    hop_limit: 64,
-                    payload_len: message.buffer_len(),
-                    traffic_class: 0,
-                    flow_label: 0,
-                };
-                out.resize(14 + 40 + message.buffer_len(), 0);
-                header.emit(&mut ipv6::Packet::new_unchecked(&mut out[14..]));
-                message.emit(
-                    &mut icmpv6::Packet::new_unchecked(&mut out[54..]),
-                    ROUTER_V6,
-                    dst,
-                );
-            }
-        }
-        Some(out)
-    }
-
-    /// Passes `frame` on, or drops it and queues the router's error.
-    fn route(&self, frame: &[u8]) -> bool {
-        match self.error_for(frame) {
-            Some(error) => {
-                self.dropped.set(self.dropped.get() + 1);
-                self.errors.borrow_mut().push_back(error);
-                if let Some(w) = self.waker.borrow_mut().take() {
-                    w.wake();
-                }
-                false
-            }
-            None => true,
-        }
+        let error = match (too_big, rejected) {
+            (Some(mtu), _) => RouterError::TooBig { mtu },
+            (None, true) => match self.reject_with.get() {
+                Reject::Unreachable => RouterError::Unreachable,
+                Reject::TimeExceeded => RouterError::TimeExceeded,
+                Reject::ParameterProblem => RouterError::ParameterProblem,
+            },
+            (None, false) => return None,
+        };
+        netsim::router_error(frame, error)
     }
 }
 
-impl mirage::net::device::Network for Router {
-    fn mac(&self) -> mirage::net::MacAddr {
-        self.inner.mac()
+impl netsim::Route for Router {
+    fn inspects(&self, _len: usize) -> bool {
+        true
     }
-    fn mtu(&self) -> usize {
-        self.inner.mtu()
-    }
-    fn stats(&self) -> mirage::net::device::Stats {
-        self.inner.stats()
-    }
-    fn reset_stats(&self) {
-        self.inner.reset_stats()
-    }
-    async fn write(
-        &self,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<(), mirage::net::device::NetError> {
-        let mut frame = vec![0u8; len];
-        let n = fill(&mut frame).min(len);
-        frame.truncate(n);
-        if !self.route(&frame) {
-            return Ok(());
+
+    fn route(&self, frame: &mut [u8]) -> Result<(), Option<Vec<u8>>> {
+        if let Some(error) = self.error_for(frame) {
+            self.dropped.set(self.dropped.get() + 1);
+            return Err(Some(error));
         }
-        self.mark(&mut frame);
-        self.inner
-            .write(n, |b| {
-                b[..n].copy_from_slice(&frame);
-                n
-            })
-            .await
-    }
-    fn try_write(
-        &self,
-        len: usize,
-        fill: impl FnOnce(&mut [u8]) -> usize,
-    ) -> Result<bool, mirage::net::device::NetError> {
-        let mut frame = vec![0u8; len];
-        let n = fill(&mut frame).min(len);
-        frame.truncate(n);
-        if !self.route(&frame) {
-            return Ok(true);
-        }
-        self.mark(&mut frame);
-        self.inner.try_write(n, |b| {
-            b[..n].copy_from_slice(&frame);
-            n
-        })
-    }
-    async fn read<R>(
-        &self,
-        handle: impl FnOnce(&[u8]) -> R,
-    ) -> Result<R, mirage::net::device::NetError> {
-        let error = self.errors.borrow_mut().pop_front();
-        match error {
-            Some(f) => Ok(handle(&f)),
-            None => self.inner.read(handle).await,
-        }
-    }
-    fn try_read<R>(
-        &self,
-        handle: impl FnOnce(&[u8]) -> R,
-    ) -> Result<Option<R>, mirage::net::device::NetError> {
-        let error = self.errors.borrow_mut().pop_front();
-        match error {
-            Some(f) => Ok(Some(handle(&f))),
-            None => self.inner.try_read(handle),
-        }
-    }
-    fn poll_read<R>(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        handle: impl FnOnce(&[u8]) -> R,
-    ) -> std::task::Poll<Result<R, mirage::net::device::NetError>> {
-        let error = self.errors.borrow_mut().pop_front();
-        if let Some(f) = error {
-            return std::task::Poll::Ready(Ok(handle(&f)));
-        }
-        *self.waker.borrow_mut() = Some(cx.waker().clone());
-        self.inner.poll_read(cx, handle)
+        self.mark(frame);
+        Ok(())
     }
 }
 
@@ -1280,9 +1107,9 @@ impl mirage::net::device::Network for Router {
 fn routed_pair<F, Fut>(mtu_v4: usize, mtu_v6: usize, reject_port: u16, body: F)
 where
     F: FnOnce(
-            &'static mirage::net::stack::DirectStack<Router, netsim::Clock>,
+            &'static mirage::net::stack::DirectStack<Routed<Router>, netsim::Clock>,
             &'static Stack,
-            &'static Router,
+            &'static Routed<Router>,
         ) -> Fut
         + 'static,
     Fut: core::future::Future<Output = ()> + 'static,
@@ -1300,9 +1127,9 @@ fn routed_pair_with<F, Fut>(
     body: F,
 ) where
     F: FnOnce(
-            &'static mirage::net::stack::DirectStack<Router, netsim::Clock>,
+            &'static mirage::net::stack::DirectStack<Routed<Router>, netsim::Clock>,
             &'static Stack,
-            &'static Router,
+            &'static Routed<Router>,
         ) -> Fut
         + 'static,
     Fut: core::future::Future<Output = ()> + 'static,
@@ -1313,7 +1140,7 @@ fn routed_pair_with<F, Fut>(
     let (na, nb) = netsim::link(LinkConfig::default());
     sim.ex
         .block_on(async move {
-            let router = Router::new(na, mtu_v4, mtu_v6, reject_port);
+            let router = Routed::new(na, Router::new(mtu_v4, mtu_v6, reject_port));
             let a = netsim::stack_with(clock, router, ha, 1, config).await;
             let b = netsim::stack(clock, nb, hb, 2).await;
             body(a, b, a.net()).await
@@ -1324,7 +1151,7 @@ fn routed_pair_with<F, Fut>(
 /// A sends `len` bytes of the test stream to B's `port` at `dst` through
 /// the router; they arrive intact.
 async fn routed_transfer(
-    a: &'static mirage::net::stack::DirectStack<Router, netsim::Clock>,
+    a: &'static mirage::net::stack::DirectStack<Routed<Router>, netsim::Clock>,
     b: &'static Stack,
     dst: IpAddr,
     port: u16,
@@ -1392,9 +1219,10 @@ fn the_path_mtu_a_router_reported_serves_the_next_connections() {
             let listener = b.tcp().bind(port + 100).unwrap();
             let flow = a.tcp().connect(dst, port + 100).await.unwrap();
             let back = listener.accept().await.unwrap();
-            let mss = |s: &'static mirage::net::stack::DirectStack<Router, netsim::Clock>, id| {
-                s.direct_tcp().with_engine(|e| e.info(id)).unwrap().mss
-            };
+            let mss =
+                |s: &'static mirage::net::stack::DirectStack<Routed<Router>, netsim::Clock>, id| {
+                    s.direct_tcp().with_engine(|e| e.info(id)).unwrap().mss
+                };
             let b_mss = b
                 .direct_tcp()
                 .with_engine(|e| e.info(back.id()))
@@ -1460,10 +1288,7 @@ fn a_forged_path_mtu_report_lowers_no_path_mtu() {
         .emit(&mut ethernet::Packet::new_unchecked(&mut frame[..]));
         header.emit(&mut ipv4::Packet::new_unchecked(&mut frame[14..]));
         message.emit(&mut icmpv4::Packet::new_unchecked(&mut frame[34..]));
-        router.errors.borrow_mut().push_back(frame);
-        if let Some(w) = router.waker.borrow_mut().take() {
-            w.wake();
-        }
+        router.report(frame);
         sleep_ns(SEC).await;
         assert_eq!(a.icmpv4().stats().unreachable_received, 1);
         assert_eq!(a.ip().mtu(v4("10.0.0.2")), 1480);

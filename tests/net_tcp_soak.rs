@@ -6,7 +6,12 @@
 //! 9,000) and drawn faults (loss up to 15 %, duplication, reordering, bit
 //! flips, delay), carry one to four connections at once (up to eight in
 //! one run in a hundred), each way, over IPv4 or IPv6, accepted by
-//! `accept` or by a `listen` handler.
+//! `accept` or by a `listen` handler. In one run in four a router on the
+//! path narrows it for a while (or for good) to a drawn MTU below the
+//! link's, from the start or mid-transfer: it drops larger packets and
+//! reports them (fragmentation needed, with the MTU or, as routers older
+//! than RFC 1191, without; packet too big), and loses up to half of its
+//! reports.
 //!
 //! Each end of each connection is an application drawn from what users
 //! write:
@@ -51,7 +56,8 @@
 //! up); `MIRAGE_TCP_STACK_SOAK=<n>` runs `n` (and
 //! `MIRAGE_TCP_STACK_SOAK_FIRST=<seed>` starts elsewhere);
 //! `MIRAGE_TCP_STACK_SOAK_SHOW=1` prints each run's plan; a tally of the
-//! runs (connections, bytes, endings, aborts) is printed at the end.
+//! runs (connections, bytes, endings, aborts, the router's reports) is
+//! printed at the end.
 
 #[path = "common/netsim.rs"]
 mod netsim;
@@ -68,7 +74,13 @@ use mirage::net::tcp::{
 };
 use mirage::rt::{Either, Spawner, join, leak, select, sleep_ns, timeout};
 
-use netsim::{Addressing, Flow, SEC, Sim, Stack, link, stack_with, v4, v6};
+use netsim::{Addressing, RouterError, SEC, Sim, link, stack_with, v4, v6};
+
+/// A stack of the soak: over one host's view of the path.
+type Stack = mirage::net::stack::DirectStack<Path, netsim::Clock>;
+
+/// A TCP connection of a [`Stack`].
+type Flow = <mirage::net::stack::TcpOf<Path, netsim::Clock> as Tcp>::Flow;
 
 const MS: u64 = 1_000_000;
 
@@ -229,7 +241,94 @@ struct Plan {
     configs: [Config; 2],
     mtu: usize,
     faults: Faults,
+    /// A router on the path whose next hop's MTU is smaller than the
+    /// link's for a while.
+    narrowing: Option<Narrowing>,
     conns: Vec<ConnPlan>,
+}
+
+/// A router between the hosts whose next hop carries at most `mtu` bytes
+/// from `from_ns` (virtual time) until `until_ns` (for ever if `None`):
+/// a larger packet (IPv4 with DF) is dropped and answered with
+/// fragmentation needed or packet too big (RFC 1191, RFC 8201), a share
+/// of which is lost. IPv6's MTU stays at least 1,280 bytes.
+#[derive(Clone, Copy, Debug)]
+struct Narrowing {
+    mtu: usize,
+    from_ns: u64,
+    until_ns: Option<u64>,
+    /// IPv4 reports leave the MTU out (routers older than RFC 1191).
+    old_style: bool,
+    /// Reports lost, per mille.
+    lost: u64,
+}
+
+/// The path between the hosts, which both hosts' devices share.
+struct PathState {
+    narrowing: Option<Narrowing>,
+    clock: &'static netsim::Clock,
+    rng: RefCell<Rng>,
+    /// Reports sent back, and reports lost.
+    reports: Cell<(u64, u64)>,
+}
+
+impl PathState {
+    /// The largest IPv4 and IPv6 packets the path carries now, when it is
+    /// narrower than the link.
+    fn limits(&self) -> Option<(usize, usize)> {
+        let n = self.narrowing?;
+        let now = self.clock.0.now();
+        (n.from_ns <= now && n.until_ns.is_none_or(|until| now < until))
+            .then_some((n.mtu, n.mtu.max(1280)))
+    }
+}
+
+/// One host's device: its endpoint of the link, behind the path's router.
+type Path = netsim::Routed<Rc<PathState>>;
+
+impl netsim::Route for Rc<PathState> {
+    fn inspects(&self, len: usize) -> bool {
+        self.limits()
+            .is_some_and(|(v4, v6)| len.saturating_sub(14) > v4.min(v6))
+    }
+
+    /// Drops a packet too big for the path, and reports it unless the
+    /// report is lost.
+    fn route(&self, frame: &mut [u8]) -> Result<(), Option<Vec<u8>>> {
+        use mirage::net::wire::ethernet::EtherType;
+        use mirage::net::wire::{ethernet, ipv4, ipv6};
+        let (Some((mtu_v4, mtu_v6)), Ok(eth)) =
+            (self.limits(), ethernet::Packet::new_checked(&*frame))
+        else {
+            return Ok(());
+        };
+        let old_style = self.narrowing.is_some_and(|n| n.old_style);
+        let too_big = match eth.ethertype() {
+            EtherType::Ipv4 => ipv4::Packet::new_checked(eth.payload())
+                .ok()
+                .filter(|p| p.dont_frag() && usize::from(p.total_len()) > mtu_v4)
+                .map(|_| if old_style { 0 } else { mtu_v4 }),
+            EtherType::Ipv6 => ipv6::Packet::new_checked(eth.payload())
+                .ok()
+                .filter(|p| 40 + usize::from(p.payload_len()) > mtu_v6)
+                .map(|_| mtu_v6),
+            _ => None,
+        };
+        let Some(mtu) = too_big else {
+            return Ok(());
+        };
+        let (sent, lost) = self.reports.get();
+        if self
+            .rng
+            .borrow_mut()
+            .chance(self.narrowing.map_or(0, |n| n.lost))
+        {
+            self.reports.set((sent, lost + 1));
+            return Err(None);
+        }
+        self.reports.set((sent + 1, lost));
+        Err(netsim::router_error(frame, RouterError::TooBig { mtu }))
+    }
 }
 
 fn config(rng: &mut Rng) -> Config {
@@ -414,10 +513,29 @@ impl Plan {
                 }
             })
             .collect();
+        // (Drawn last, so that a seed's other draws stay those of the
+        // soak's versions before it.)
+        let narrower: Vec<usize> = [552, 576, 1006, 1280, 1400, 1492, 4352, 8000]
+            .into_iter()
+            .filter(|&m| m < mtu)
+            .collect();
+        let narrowing = (rng.chance(250) && !narrower.is_empty()).then(|| {
+            let from_ns = rng.pick(&[0, 3 * SEC, 4 * SEC, 10 * SEC, 60 * SEC]);
+            Narrowing {
+                mtu: rng.pick(&narrower),
+                from_ns,
+                until_ns: rng
+                    .chance(300)
+                    .then(|| from_ns + rng.pick(&[SEC, 30 * SEC, 700 * SEC])),
+                old_style: rng.chance(250),
+                lost: rng.pick(&[0, 0, 100, 500]),
+            }
+        });
         Plan {
             configs,
             mtu,
             faults,
+            narrowing,
             conns,
         }
     }
@@ -882,6 +1000,13 @@ fn run(seed: u64, show: bool) -> Tally {
     }
     .with_faults(plan.faults);
     let (na, nb) = link(config);
+    let path = Rc::new(PathState {
+        narrowing: plan.narrowing,
+        clock,
+        rng: RefCell::new(Rng(seed ^ 0x9a7e)),
+        reports: Cell::new((0, 0)),
+    });
+    let body_path = path.clone();
     let board: Board = Rc::new(RefCell::new(vec![Default::default(); plan.conns.len()]));
     let body_plan = plan.clone();
     let body_board = board.clone();
@@ -891,7 +1016,8 @@ fn run(seed: u64, show: bool) -> Tally {
     let result = sim.ex.block_on(async move {
         let (plan, board, given_up) = (body_plan, body_board, body_given_up);
         let mut stacks = Vec::new();
-        for (i, net) in [na, nb].into_iter().enumerate() {
+        for (i, inner) in [na, nb].into_iter().enumerate() {
+            let net = Path::new(inner, body_path.clone());
             let addressing = Addressing {
                 ipv4_only: plan.mtu < 1280,
                 ..Addressing::both(HOSTS[i].0, HOSTS[i].1)
@@ -1037,6 +1163,9 @@ fn run(seed: u64, show: bool) -> Tally {
         runs: 1,
         connects_given_up: given_up.get().0,
         connects_quicker: given_up.get().1,
+        narrowed: u64::from(plan.narrowing.is_some()),
+        reports: path.reports.get().0,
+        reports_lost: path.reports.get().1,
         ..Tally::default()
     };
     for (i, ends) in board.borrow().iter().enumerate() {
@@ -1092,6 +1221,11 @@ struct Tally {
     connects_given_up: u64,
     /// Connects to the decoy port that completed before their time.
     connects_quicker: u64,
+    /// Runs whose path narrowed.
+    narrowed: u64,
+    /// The router's reports of packets too big, sent and lost.
+    reports: u64,
+    reports_lost: u64,
 }
 
 impl Tally {
@@ -1105,6 +1239,9 @@ impl Tally {
         self.never_accepted += other.never_accepted;
         self.connects_given_up += other.connects_given_up;
         self.connects_quicker += other.connects_quicker;
+        self.narrowed += other.narrowed;
+        self.reports += other.reports;
+        self.reports_lost += other.reports_lost;
     }
 }
 

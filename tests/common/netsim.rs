@@ -289,3 +289,273 @@ pub fn v4_whole(
         frag_offset: 0,
     }
 }
+
+/// The IPv4 address of the router the tests put on a path: the source of
+/// its ICMP errors.
+pub const ROUTER_V4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 254);
+/// The IPv6 address of that router.
+pub const ROUTER_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0xfe);
+
+/// An ICMP error a router on the path answers a packet with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterError {
+    /// The packet was too big for the next hop, whose MTU this is:
+    /// fragmentation needed (RFC 1191; an MTU of 0 is left out, as routers
+    /// older than it do) or packet too big (RFC 8201).
+    TooBig { mtu: usize },
+    /// Destination unreachable: port (IPv4), administratively prohibited
+    /// (IPv6), as a firewall's REJECT.
+    Unreachable,
+    /// Time exceeded in transit.
+    TimeExceeded,
+    /// Parameter problem.
+    ParameterProblem,
+}
+
+/// The frame carrying the router's `error` about `frame` (an Ethernet
+/// frame with an IPv4 or IPv6 packet), back to its sender: from
+/// [`ROUTER_V4`] or [`ROUTER_V6`], quoting what RFC 792 and RFC 4443 ask.
+/// `None` if `frame` is neither.
+pub fn router_error(frame: &[u8], error: RouterError) -> Option<Vec<u8>> {
+    use mirage::net::wire::ethernet::EtherType;
+    use mirage::net::wire::{ethernet, icmpv4, icmpv6, ipv4, ipv6};
+    let eth = ethernet::Packet::new_checked(frame).ok()?;
+    let ip = eth.payload();
+    let mut out = vec![0u8; 14];
+    ethernet::Repr {
+        src_addr: eth.dst_addr(),
+        dst_addr: eth.src_addr(),
+        ethertype: eth.ethertype(),
+    }
+    .emit(&mut ethernet::Packet::new_unchecked(&mut out[..]));
+    match eth.ethertype() {
+        EtherType::Ipv4 => {
+            let p = ipv4::Packet::new_checked(ip).ok()?;
+            let quoted = &ip[..usize::from(p.header_len()) + 8];
+            let message = match error {
+                RouterError::TooBig { mtu } => icmpv4::Repr::DstUnreachable {
+                    code: icmpv4::CODE_FRAG_NEEDED,
+                    mtu: mtu as u16,
+                    quoted,
+                },
+                RouterError::Unreachable => icmpv4::Repr::DstUnreachable {
+                    code: 3,
+                    mtu: 0,
+                    quoted,
+                },
+                RouterError::TimeExceeded => icmpv4::Repr::TimeExceeded { code: 0, quoted },
+                RouterError::ParameterProblem => icmpv4::Repr::ParamProblem {
+                    code: 0,
+                    pointer: 1,
+                    quoted,
+                },
+            };
+            let header = ipv4::Repr {
+                src_addr: ROUTER_V4,
+                dst_addr: p.src_addr(),
+                protocol: ipv4::Protocol::Icmp,
+                ttl: 64,
+                dscp_ecn: 0,
+                payload_len: message.buffer_len(),
+                ident: 0,
+                dont_fragment: false,
+                more_fragments: false,
+                frag_offset: 0,
+            };
+            out.resize(14 + header.buffer_len(), 0);
+            header.emit(&mut ipv4::Packet::new_unchecked(&mut out[14..]));
+            message.emit(&mut icmpv4::Packet::new_unchecked(&mut out[34..]));
+        }
+        EtherType::Ipv6 => {
+            let p = ipv6::Packet::new_checked(ip).ok()?;
+            let ip_len = 40 + usize::from(p.payload_len());
+            let data = &ip[..ip_len.min(ip.len()).min(1280 - 48)];
+            let message = match error {
+                RouterError::TooBig { mtu } => icmpv6::Repr::PktTooBig {
+                    mtu: mtu as u32,
+                    data,
+                },
+                RouterError::Unreachable => icmpv6::Repr::DstUnreachable { code: 1, data },
+                RouterError::TimeExceeded => icmpv6::Repr::TimeExceeded { code: 0, data },
+                RouterError::ParameterProblem => icmpv6::Repr::ParamProblem {
+                    code: 0,
+                    pointer: 1,
+                    data,
+                },
+            };
+            let dst = p.src_addr();
+            let header = ipv6::Repr {
+                src_addr: ROUTER_V6,
+                dst_addr: dst,
+                next_header: ipv6::NextHeader::Icmpv6,
+                hop_limit: 64,
+                payload_len: message.buffer_len(),
+                traffic_class: 0,
+                flow_label: 0,
+            };
+            out.resize(14 + 40 + message.buffer_len(), 0);
+            header.emit(&mut ipv6::Packet::new_unchecked(&mut out[14..]));
+            message.emit(
+                &mut icmpv6::Packet::new_unchecked(&mut out[54..]),
+                ROUTER_V6,
+                dst,
+            );
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// What a router in front of a host's endpoint does with the frames the
+/// host sends (see [`Routed`]).
+pub trait Route {
+    /// Whether a frame of `len` bytes needs a look; others go as they
+    /// are, without a copy.
+    fn inspects(&self, len: usize) -> bool;
+
+    /// Looks at `frame` on its way (and may change it): `Err` drops it,
+    /// with the report to send back to the host if there is one.
+    fn route(&self, frame: &mut [u8]) -> Result<(), Option<Vec<u8>>>;
+}
+
+/// A host's endpoint of the link behind a router `R`: the frames it sends
+/// pass through `R`, and `R`'s reports reach it before the link's frames.
+/// Dereferences to `R`.
+pub struct Routed<R> {
+    inner: Endpoint,
+    router: R,
+    /// Reports for the host, read before the link's frames.
+    reports: std::cell::RefCell<std::collections::VecDeque<Vec<u8>>>,
+    /// The task reading the device, woken by a report.
+    reader: std::cell::RefCell<Option<std::task::Waker>>,
+}
+
+impl<R> std::ops::Deref for Routed<R> {
+    type Target = R;
+
+    fn deref(&self) -> &R {
+        &self.router
+    }
+}
+
+impl<R: Route> Routed<R> {
+    /// `inner` behind `router`.
+    pub fn new(inner: Endpoint, router: R) -> Self {
+        Routed {
+            inner,
+            router,
+            reports: Default::default(),
+            reader: Default::default(),
+        }
+    }
+
+    /// Hands `frame` to the host as if it came from the router.
+    pub fn report(&self, frame: Vec<u8>) {
+        self.reports.borrow_mut().push_back(frame);
+        if let Some(w) = self.reader.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// The frame filled by `fill` if the router passes it (its length), or
+    /// `None` once it dropped it.
+    fn inspect(&self, len: usize, fill: impl FnOnce(&mut [u8]) -> usize) -> Option<Vec<u8>> {
+        let mut frame = vec![0u8; len];
+        let n = fill(&mut frame).min(len);
+        frame.truncate(n);
+        match self.router.route(&mut frame) {
+            Ok(()) => Some(frame),
+            Err(report) => {
+                if let Some(report) = report {
+                    self.report(report);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl<R: Route> Network for Routed<R> {
+    fn mac(&self) -> mirage::net::MacAddr {
+        self.inner.mac()
+    }
+
+    fn mtu(&self) -> usize {
+        self.inner.mtu()
+    }
+
+    fn stats(&self) -> mirage::net::device::Stats {
+        self.inner.stats()
+    }
+
+    fn reset_stats(&self) {
+        self.inner.reset_stats()
+    }
+
+    async fn write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<(), mirage::net::device::NetError> {
+        if !self.router.inspects(len) {
+            return self.inner.write(len, fill).await;
+        }
+        match self.inspect(len, fill) {
+            Some(frame) => self.inner.write(frame.len(), |b| copy(&frame, b)).await,
+            None => Ok(()),
+        }
+    }
+
+    fn try_write(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, mirage::net::device::NetError> {
+        if !self.router.inspects(len) {
+            return self.inner.try_write(len, fill);
+        }
+        match self.inspect(len, fill) {
+            Some(frame) => self.inner.try_write(frame.len(), |b| copy(&frame, b)),
+            None => Ok(true),
+        }
+    }
+
+    async fn read<T>(
+        &self,
+        handle: impl FnOnce(&[u8]) -> T,
+    ) -> Result<T, mirage::net::device::NetError> {
+        let mut handle = Some(handle);
+        std::future::poll_fn(|cx| self.poll_read(cx, |f| handle.take().expect("read once")(f)))
+            .await
+    }
+
+    fn try_read<T>(
+        &self,
+        handle: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<T>, mirage::net::device::NetError> {
+        let report = self.reports.borrow_mut().pop_front();
+        match report {
+            Some(f) => Ok(Some(handle(&f))),
+            None => self.inner.try_read(handle),
+        }
+    }
+
+    fn poll_read<T>(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        handle: impl FnOnce(&[u8]) -> T,
+    ) -> std::task::Poll<Result<T, mirage::net::device::NetError>> {
+        let report = self.reports.borrow_mut().pop_front();
+        if let Some(f) = report {
+            return std::task::Poll::Ready(Ok(handle(&f)));
+        }
+        *self.reader.borrow_mut() = Some(cx.waker().clone());
+        self.inner.poll_read(cx, handle)
+    }
+}
+
+/// Copies `frame` into `buf`: its length.
+fn copy(frame: &[u8], buf: &mut [u8]) -> usize {
+    buf[..frame.len()].copy_from_slice(frame);
+    frame.len()
+}
