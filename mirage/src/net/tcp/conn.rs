@@ -249,6 +249,9 @@ pub(crate) struct Conn {
     /// once the peer SACKs data beyond it, a hole retransmitted before
     /// and still not SACKed was lost again.
     pub(crate) rxt_mark: Option<SeqNumber>,
+    /// RFC 6675's `RescueRxt`: the recovery point of the recovery that
+    /// made its one rescue retransmission ([`Conn::plan`]'s rule 4).
+    pub(crate) rescue_rxt: Option<SeqNumber>,
     /// `SND.MAX` when a timeout (or a smaller path MTU) took the flight
     /// back, until it is acknowledged: no loss recovery starts before
     /// (RFC 6675 section 5.1's `RecoveryPoint`, RFC 6582's `recover`).
@@ -454,6 +457,7 @@ impl Conn {
             rexmit_now: false,
             sb: Scoreboard::default(),
             rxt_mark: None,
+            rescue_rxt: None,
             rto_recover: None,
             undo: None,
             rto_at: None,
@@ -573,6 +577,7 @@ impl Conn {
             rexmit_now,
             sb,
             rxt_mark,
+            rescue_rxt,
             rto_recover,
             undo,
             rto_at,
@@ -670,6 +675,7 @@ impl Conn {
         *rexmit_now = false;
         sb.clear();
         *rxt_mark = None;
+        *rescue_rxt = None;
         *rto_recover = None;
         *undo = None;
         *rto_at = None;

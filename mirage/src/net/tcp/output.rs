@@ -59,6 +59,8 @@ pub(crate) struct Plan {
     pub(crate) rexmit: bool,
     /// It is a tail loss probe.
     pub(crate) tlp: bool,
+    /// It is the rescue retransmission of a SACK recovery.
+    pub(crate) rescue: bool,
     /// It goes ECN-capable, ECT(0) (new data of an ECN connection).
     pub(crate) ect: bool,
 }
@@ -199,6 +201,7 @@ impl Conn {
             retransmit: kind == Kind::Data && seq < self.snd_max,
             rexmit: false,
             tlp: false,
+            rescue: false,
             ect,
         }
     }
@@ -361,6 +364,19 @@ impl Conn {
                 .map_or(self.snd_una, |h| h.min(self.snd_max));
             if let Some((s, l)) = self.sb.next_hole(from, sacked, self.mss) {
                 return self.resend(now, s, l);
+            }
+            // Rule 4: once per recovery, the rescue retransmission of the
+            // last unSACKed segment, so that a loss at the end of the
+            // flight with nothing new to send does not wait for a timeout.
+            // Only of data sent before the recovery began and not resent
+            // yet: what went since feeds the ACKs already.
+            if let Some(point) = self.recovery
+                && self.rescue_rxt.is_none_or(|r| self.snd_una > r)
+                && let Some((s, l)) = self.sb.last_hole(from, point, self.mss)
+                && let Some(mut p) = self.resend(now, s, l)
+            {
+                p.rescue = true;
+                return Some(p);
             }
             return None;
         }
@@ -543,7 +559,11 @@ impl Conn {
                     if !self.ts_ok {
                         self.rtt_seq = None;
                     }
-                    if self.in_recovery() {
+                    if plan.rescue {
+                        // (`HighRxt` stays: the holes below are resent
+                        // as they are found lost.)
+                        self.rescue_rxt = self.recovery;
+                    } else if self.in_recovery() {
                         if self.high_rxt < end {
                             self.high_rxt = end;
                         }

@@ -173,6 +173,40 @@ impl Scoreboard {
         self.unsacked(edge, snd_max) + self.unsacked(snd_una, rxt_end)
     }
 
+    /// The last unSACKed run at or after `from` and below `limit`, at most
+    /// its last `max` bytes.
+    pub(crate) fn last_hole(
+        &self,
+        from: SeqNumber,
+        limit: SeqNumber,
+        max: usize,
+    ) -> Option<(SeqNumber, usize)> {
+        let mut end = limit;
+        for &(l, r) in self.ranges().iter().rev() {
+            if l >= end {
+                continue;
+            }
+            if r < end {
+                break;
+            }
+            // [l, r) covers the top of what is left.
+            end = l;
+        }
+        if end <= from {
+            return None;
+        }
+        // The hole ends at `end`; it starts after the range below it.
+        let start = self
+            .ranges()
+            .iter()
+            .rev()
+            .map(|&(_, r)| r)
+            .find(|&r| r < end)
+            .map_or(from, |r| r.max(from));
+        let len = end.since(start).min(max);
+        Some((end - len, len))
+    }
+
     /// The first unSACKed run at or after `from` and below `limit`, at most
     /// `max` bytes long and not running into a SACKed range.
     pub(crate) fn next_hole(
@@ -326,6 +360,15 @@ mod tests {
         assert_eq!(sb.next_hole(s(2000), s(7000), mss), Some((s(3000), 1000)));
         assert_eq!(sb.next_hole(s(5000), s(7000), 500), Some((s(5000), 500)));
         assert_eq!(sb.next_hole(s(7000), s(7000), mss), None);
+        // The last hole: its last bytes, below the limit, from `from` on.
+        assert_eq!(sb.last_hole(s(0), s(10000), mss), Some((s(6000), 1000)));
+        assert_eq!(sb.last_hole(s(0), s(10000), 3000), Some((s(5000), 2000)));
+        assert_eq!(sb.last_hole(s(0), s(6500), mss), Some((s(5500), 1000)));
+        assert_eq!(sb.last_hole(s(0), s(5000), mss), Some((s(3000), 1000)));
+        assert_eq!(sb.last_hole(s(3500), s(4500), mss), Some((s(3500), 500)));
+        assert_eq!(sb.last_hole(s(0), s(12000), mss), Some((s(11000), 1000)));
+        assert_eq!(sb.last_hole(s(4000), s(5000), mss), None);
+        assert_eq!(sb.last_hole(s(5000), s(5000), mss), None);
         // With one small SACKed range, nothing is lost yet.
         let mut one = Scoreboard::default();
         one.update(&[(s(1000), s(2000))], s(0), s(5000));

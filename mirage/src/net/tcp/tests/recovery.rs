@@ -79,10 +79,12 @@ fn a_lost_retransmission_is_sent_again_once_later_data_is_sacked() {
 
 /// RFC 6675's `NextSeg` rule 3 resends an unSACKed hole not yet deemed
 /// lost only below the highest byte the peer SACKed (its rule 1.b): what
-/// was sent beyond that is in flight, not a hole. An application writing
-/// a little at a time in recovery has each piece sent once (found by the
-/// stack's soak: a writer of a byte every 2 ms had every byte sent twice
-/// while a loss was repaired).
+/// was sent beyond that is in flight, not a hole. Rule 4 resends the last
+/// segment of the flight once per recovery (the rescue retransmission), in
+/// case the loss was at its end. An application writing a little at a
+/// time in recovery has each piece sent once (found by the stack's soak: a
+/// writer of a byte every 2 ms had every byte sent twice while a loss was
+/// repaired).
 #[test]
 fn data_beyond_the_highest_sack_is_not_resent_in_recovery() {
     let (mut p, first) = sending(6);
@@ -93,15 +95,16 @@ fn data_beyond_the_highest_sack_is_not_resent_in_recovery() {
     };
     let una = first[0].seq;
     let end = |k: usize| una + (k * SEG);
-    // The first is lost, the next three arrive: fast retransmit, and
-    // nothing else (the last two segments are beyond every SACK).
+    // The first is lost, the next three arrive: fast retransmit, and the
+    // rescue of the last segment; not the fifth, beyond every SACK too.
     let mut out = Vec::new();
     for k in 2..=4 {
         out = sack(&mut p, una, &[(end(1), end(k))]);
     }
     assert_eq!(p.us.stats().fast_retransmits, 1);
-    assert_eq!(seqs(&out), [(una, SEG)]);
-    // The rest of the flight arrives: the window has room.
+    assert_eq!(seqs(&out), [(una, SEG), (end(5), SEG)]);
+    // The rest of the flight arrives: the window has room, and nothing is
+    // resent (the rescue went).
     assert!(sack(&mut p, una, &[(end(1), end(6))]).is_empty());
     // The application writes a little at a time (Nagle off, as the
     // soak's writer): each piece goes once.
@@ -111,7 +114,36 @@ fn data_beyond_the_highest_sack_is_not_resent_in_recovery() {
         let out = p.wait(0);
         assert_eq!(seqs(&out), [(end(6) + 10 * piece, 10)], "piece {piece}");
     }
-    assert!(p.us.stats().timeouts == 0 && p.us.info(p.id).unwrap().retransmits == 1);
+    assert_eq!(p.us.stats().timeouts, 0);
+    assert_eq!(p.us.info(p.id).unwrap().retransmits, 2);
+}
+
+/// The rescue retransmission repairs a loss at the end of the flight
+/// within the recovery: the first and the last segments of a flight lost,
+/// the ACK of the retransmission and the rescue ends the recovery, with
+/// no timeout and no probe.
+#[test]
+fn the_rescue_retransmission_repairs_a_lost_tail() {
+    let (mut p, first) = sending(6);
+    let una = first[0].seq;
+    let end = |k: usize| una + (k * SEG);
+    let mut out = Vec::new();
+    for k in 2..=4 {
+        out = sack(&mut p, una, &[(end(1), end(k))]);
+    }
+    // (The fifth arrives later; the sixth is lost.)
+    assert_eq!(out.len(), 2);
+    assert_eq!(out[1].seq, end(5), "the rescue");
+    assert!(sack(&mut p, una, &[(end(1), end(5))]).is_empty());
+    // Both resends arrive.
+    p.ack = end(6);
+    let out = p.send(Flags::ACK, b"");
+    assert!(out.is_empty(), "{} segments", out.len());
+    let i = p.us.info(p.id).unwrap();
+    assert_eq!((i.bytes_in_flight, i.retransmits), (0, 2));
+    assert_eq!(p.us.stats().timeouts, 0);
+    assert_eq!(p.us.stats().recovery_probes, 0);
+    assert_eq!(p.us.stats().tail_loss_probes, 0);
 }
 
 #[test]
