@@ -77,13 +77,14 @@ impl Congestion {
     }
 
     /// The segment size changed (MSS negotiation): keep the window in
-    /// segments.
+    /// segments, and at least one.
     pub(crate) fn set_mss(&mut self, mss: usize) {
         let mss = mss.max(1);
         if self.cwnd == INITIAL_SEGMENTS * self.mss {
             self.cwnd = INITIAL_SEGMENTS * mss;
         }
         self.mss = mss;
+        self.cwnd = self.cwnd.max(mss);
     }
 
     /// The SYN or SYN-ACK was lost (its retransmission timer expired):
@@ -109,10 +110,17 @@ impl Congestion {
         self.epoch_ns = None;
     }
 
-    /// The path's segment size shrank (path MTU discovery) mid-connection:
-    /// the window stays in bytes (the path did not signal congestion).
+    /// The path's segment size changed (path MTU discovery) mid-connection:
+    /// the window stays in bytes (the path did not signal congestion), but
+    /// never below one segment, RFC 5681's loss window. A window smaller
+    /// than a segment lets no full segment go, and sender SWS avoidance
+    /// then holds the data back with nothing in flight to clock it out
+    /// (found by the stack's soak: a path found wider again after ten
+    /// minutes raised the segment size to 1,228 bytes over a window of
+    /// 500, and the connection stalled for good).
     pub(crate) fn set_path_mss(&mut self, mss: usize) {
         self.mss = mss.max(1);
+        self.cwnd = self.cwnd.max(self.mss);
     }
 
     pub(crate) fn in_slow_start(&self) -> bool {
@@ -312,6 +320,24 @@ mod tests {
         assert_eq!(c.ssthresh, 5500);
         c.on_loss(MSS);
         assert_eq!(c.ssthresh, 2 * MSS, "floor of two segments");
+    }
+
+    #[test]
+    fn the_window_stays_at_least_one_segment_when_the_segment_grows() {
+        for algo in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
+            let mut c = Congestion::new(algo, 500);
+            c.on_rto(4 * 500);
+            assert_eq!(c.cwnd, 500);
+            // The path takes larger segments again: one of them fits.
+            c.set_path_mss(1228);
+            assert_eq!(c.cwnd, 1228);
+            // A smaller one: the window stays in bytes.
+            c.set_path_mss(536);
+            assert_eq!(c.cwnd, 1228);
+            c.on_rto(1228);
+            c.set_mss(1460);
+            assert_eq!(c.cwnd, 1460);
+        }
     }
 
     #[test]

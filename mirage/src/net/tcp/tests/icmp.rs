@@ -134,6 +134,31 @@ fn the_segment_size_goes_back_up_when_the_path_mtu_report_expires() {
     assert_eq!(p.us.stats().pmtu_increases, 1);
 }
 
+/// The segment size goes back up over a congestion window smaller than
+/// the new size (one small segment, as after a timeout): the window grows
+/// to one segment of the new size, and data goes. (It stayed in bytes:
+/// no full segment fit, sender SWS avoidance held the data back, and with
+/// nothing in flight and no timer the connection stalled for good; found
+/// by the stack's soak.)
+#[test]
+fn a_larger_segment_size_over_a_one_segment_window_still_sends() {
+    let (mut p, first) = reduced_to_1000();
+    let small = 1000 - 20 - 20 - 12;
+    p.ack = first[0].seq + 4 * SEG;
+    p.send(Flags::ACK, b"");
+    p.us.conn_mut(p.id).unwrap().cc.cwnd = small;
+    p.wait(600_000 * MS);
+    p.us.send(p.id, &[3u8; 2 * SEG]).unwrap();
+    let out = p.wait(0);
+    assert_eq!(
+        out.iter().map(|s| s.payload.len()).collect::<Vec<_>>(),
+        [SEG],
+        "one full segment"
+    );
+    assert_eq!(p.us.info(p.id).unwrap().mss, SEG);
+    assert_eq!(p.us.info(p.id).unwrap().cwnd, SEG);
+}
+
 /// Ten minutes after a report, the IP layer's path MTU is lower still (a
 /// report about another connection to the peer): the size drops to it and
 /// the flight in the old size, lost on the path, goes again at once in
