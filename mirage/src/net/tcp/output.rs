@@ -358,10 +358,8 @@ impl Conn {
             // highest SACKed byte (its rule 1.b: not what was just sent
             // beyond all the peer reported, or an application writing
             // little at a time would have each new segment sent twice).
-            let sacked = self
-                .sb
-                .highest()
-                .map_or(self.snd_una, |h| h.min(self.snd_max));
+            // (The scoreboard holds nothing beyond `SND.MAX`.)
+            let sacked = self.sb.highest().unwrap_or(self.snd_una);
             if let Some((s, l)) = self.sb.next_hole(from, sacked, self.mss) {
                 return self.resend(now, s, l);
             }

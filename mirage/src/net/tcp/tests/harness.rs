@@ -646,7 +646,12 @@ impl Peer {
     /// A connection whose peer shut its window before our application
     /// wrote `data`: the data waits, and the persist timer runs.
     pub(crate) fn behind_a_shut_window(data: &[u8]) -> Peer {
-        let mut p = Peer::passive(Config::default());
+        Peer::behind_a_shut_window_with(Config::default(), data)
+    }
+
+    /// [`Peer::behind_a_shut_window`] with our end configured by `config`.
+    pub(crate) fn behind_a_shut_window_with(config: Config, data: &[u8]) -> Peer {
+        let mut p = Peer::passive(config);
         let mut s = p.seg(Flags::ACK, b"");
         s.window = 0;
         p.deliver(&s);

@@ -453,13 +453,10 @@ fn negative_advice_from_the_fourth_unanswered_probe() {
     assert_eq!(p.us.stats().negative_advice, 3);
 
     // Turned off with the rest of R1's advice.
-    let mut p = Peer::passive(Config {
+    let off = Config {
         r1_retries: 0,
         ..Config::default()
-    });
-    let mut s = p.seg(Flags::ACK, b"");
-    s.window = 0;
-    p.deliver(&s);
-    p.us.send(p.id, b"waiting").unwrap();
+    };
+    let mut p = Peer::behind_a_shut_window_with(off, b"waiting");
     assert!(probe(&mut p, window_probes, 8).is_empty());
 }
