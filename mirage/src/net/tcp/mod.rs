@@ -1242,7 +1242,7 @@ impl TcpEngine {
         if f.rst() {
             return;
         }
-        let Some(e) = self.tw.get_mut(h, &tuple).copied() else {
+        let Some(e) = self.tw.get(h, &tuple).copied() else {
             return;
         };
         if f.syn() && !f.ack() {
@@ -2055,7 +2055,7 @@ impl TcpEngine {
             // An explicit reuse of a TIME-WAIT 4-tuple: our new ISN is
             // above what the old incarnation sent; only with timestamps
             // (see `takes_over`).
-            let reuse = match self.tw.get_mut(h, &t) {
+            let reuse = match self.tw.get(h, &t) {
                 Some(e) if !takes_over(e) => return Err(TcpError::AddrInUse),
                 e => e.map(|e| e.snd_nxt),
             };
@@ -2115,7 +2115,7 @@ impl TcpEngine {
             if self.table_get(h, &t).is_some() {
                 continue;
             }
-            if let Some(e) = self.tw.get_mut(h, &t) {
+            if let Some(e) = self.tw.get(h, &t) {
                 if in_tw.is_none() && takes_over(e) {
                     in_tw = Some((t, h));
                 }
@@ -2125,7 +2125,7 @@ impl TcpEngine {
             return Ok((t.local_port, h, None));
         }
         let (t, h) = in_tw.ok_or(TcpError::NoPortAvailable)?;
-        let reuse = self.tw.get_mut(h, &t).map(|e| e.snd_nxt);
+        let reuse = self.tw.get(h, &t).map(|e| e.snd_nxt);
         self.tw.remove_hashed(h, &t);
         self.stats.time_wait_reused += 1;
         self.port_counter = self.port_counter.wrapping_add(1);
