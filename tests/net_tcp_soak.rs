@@ -38,6 +38,17 @@
 //! listen on and gives that connect up after a drawn time (the handshake
 //! dropped midway, or a flow that came quicker dropped at once).
 //!
+//! Some ends set a user timeout (ten or twenty minutes, longer than the
+//! retries it replaces take: only a vanished peer meets it) or a DiffServ
+//! codepoint when their connection opens. In one run in five both stacks
+//! also listen on a backlog port that never accepts, and drop that
+//! listener after a drawn time with what its backlog holds; half the
+//! clients connect there first and must then be refused or reset (or
+//! time out through keep-alive when its probes or their answers are
+//! lost), never see an end of
+//! stream or wait for ever, and the connections left in the backlog must
+//! leave nothing behind.
+//!
 //! One run in eight has one end abort at a drawn moment (`abort`, or in
 //! three of ten `close` with received bytes unread, a RST by RFC 2525, or
 //! a FIN when none are); its peer (with keep-alive switched on, as an
@@ -56,8 +67,8 @@
 //! up); `MIRAGE_TCP_STACK_SOAK=<n>` runs `n` (and
 //! `MIRAGE_TCP_STACK_SOAK_FIRST=<seed>` starts elsewhere);
 //! `MIRAGE_TCP_STACK_SOAK_SHOW=1` prints each run's plan; a tally of the
-//! runs (connections, bytes, endings, aborts, the router's reports) is
-//! printed at the end.
+//! runs (connections, bytes, endings, aborts, the router's reports, the
+//! backlog port's outcomes) is printed at the end.
 
 #[path = "common/netsim.rs"]
 mod netsim;
@@ -213,6 +224,13 @@ struct EndPlan {
     /// Aborts by closing with received bytes unread (a RST, RFC 2525
     /// section 2.17), or with a FIN when there are none.
     abort_by_close: bool,
+    /// Its user timeout (`Flow::set_user_timeout`), set when the
+    /// connection opens: longer than the retries it replaces take, so
+    /// that only a peer gone quiet meets it.
+    user_timeout_ns: Option<u64>,
+    /// Its DiffServ codepoint (`Flow::set_dscp`), set when the connection
+    /// opens.
+    dscp: Option<u8>,
 }
 
 /// A connection: which host connects, over which family, accepted how.
@@ -226,6 +244,9 @@ struct ConnPlan {
     /// The client first connects to the decoy port and gives the connect
     /// up after this long (dropping the flow if it was quicker).
     cancelled_connect_ns: Option<u64>,
+    /// The client first connects to the backlog port (see
+    /// [`Plan::backlog_drop_ns`]).
+    to_backlog: bool,
 }
 
 impl ConnPlan {
@@ -245,6 +266,10 @@ struct Plan {
     /// link's for a while.
     narrowing: Option<Narrowing>,
     conns: Vec<ConnPlan>,
+    /// Both stacks have a listener on the backlog port that never
+    /// accepts, dropped this long after the connections start with what
+    /// its backlog holds.
+    backlog_drop_ns: Option<u64>,
 }
 
 /// A router between the hosts whose next hop carries at most `mtu` bytes
@@ -426,6 +451,8 @@ fn end(rng: &mut Rng, write_first_allowed: bool) -> EndPlan {
         toggle_nodelay: rng.chance(200),
         abort_after_ns: None,
         abort_by_close: false,
+        user_timeout_ns: None,
+        dscp: None,
     }
 }
 
@@ -510,9 +537,10 @@ impl Plan {
                     cancelled_connect_ns: rng
                         .chance(200)
                         .then(|| rng.pick(&[MS, 20 * MS, 150 * MS, 400 * MS])),
+                    to_backlog: false,
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
         // (Drawn last, so that a seed's other draws stay those of the
         // soak's versions before it.)
         let narrower: Vec<usize> = [552, 576, 1006, 1280, 1400, 1492, 4352, 8000]
@@ -531,12 +559,32 @@ impl Plan {
                 lost: rng.pick(&[0, 0, 100, 500]),
             }
         });
+        // Then (later still) the options set on a flow and the backlog
+        // port.
+        let mut conns = conns;
+        for e in conns.iter_mut().flat_map(|c| c.ends.iter_mut()) {
+            if rng.chance(125) {
+                e.user_timeout_ns = Some(rng.pick(&[600 * SEC, 1200 * SEC]));
+            }
+            if rng.chance(100) {
+                e.dscp = Some(rng.pick(&[10, 46, 63]));
+            }
+        }
+        let backlog_drop_ns = rng
+            .chance(200)
+            .then(|| rng.pick(&[SEC, 5 * SEC, 30 * SEC, 120 * SEC]));
+        if backlog_drop_ns.is_some() {
+            for c in &mut conns {
+                c.to_backlog = rng.chance(500);
+            }
+        }
         Plan {
             configs,
             mtu,
             faults,
             narrowing,
             conns,
+            backlog_drop_ns,
         }
     }
 }
@@ -908,6 +956,12 @@ impl End {
         if peer_aborts {
             flow.set_keepalive(Some(WATCHFUL)).unwrap();
         }
+        if let Some(ns) = self.plan.user_timeout_ns {
+            flow.set_user_timeout(Some(ns)).unwrap();
+        }
+        if let Some(dscp) = self.plan.dscp {
+            flow.set_dscp(dscp).unwrap();
+        }
         self.phase("transfer");
         let outcome = match self.plan.abort_after_ns {
             Some(after) => {
@@ -972,6 +1026,47 @@ async fn decoy(mut flow: Flow) {
     let _ = flow.close().await;
 }
 
+/// The port whose listeners never accept (see [`Plan::backlog_drop_ns`]).
+const BACKLOG_PORT: u16 = 9001;
+
+/// What became of a connect to the backlog port.
+#[derive(Clone, Copy, Debug)]
+enum Backlogged {
+    /// Refused: the listener was gone, or dropped with the connection
+    /// half-open.
+    Refused,
+    /// Connected into the backlog, then reset when the listener went
+    /// (or, that RST lost, when keep-alive reached the peer).
+    Reset,
+    /// Connected into the backlog, then timed out: the keep-alive's six
+    /// probes in a row went unanswered (all lost, or their answers),
+    /// before the listener went or after (its RST lost too).
+    TimedOut,
+    /// The connect failed (every SYN lost, or the neighbour unresolved).
+    Failed,
+}
+
+/// Connects to the backlog port and waits for what must follow: a
+/// connection queued for a listener that is dropped without accepting it
+/// must end with a reset, never with an end of stream or data, nor wait
+/// for ever.
+async fn backlog_connect(stack: &'static Stack, dst: IpAddr) -> Backlogged {
+    match stack.tcp().connect(dst, BACKLOG_PORT).await {
+        Ok(mut flow) => {
+            flow.set_keepalive(Some(WATCHFUL)).unwrap();
+            let mut buf = [0u8; 16];
+            match flow.read(&mut buf).await {
+                Err(TcpError::Reset) => Backlogged::Reset,
+                Err(TcpError::TimedOut) => Backlogged::TimedOut,
+                other => panic!("a connection in a dropped backlog read {other:?}"),
+            }
+        }
+        Err(TcpError::Refused | TcpError::Reset) => Backlogged::Refused,
+        Err(TcpError::TimedOut | TcpError::HostUnreachable) => Backlogged::Failed,
+        Err(e) => panic!("connect to the backlog port: {e:?}"),
+    }
+}
+
 /// Connects, trying again when a connect fails (every SYN or SYN-ACK
 /// lost, or the neighbour not resolved over a lossy link), as applications
 /// do.
@@ -1013,8 +1108,12 @@ fn run(seed: u64, show: bool) -> Tally {
     // Decoy connects given up, and those that were quicker.
     let given_up = Rc::new(Cell::new((0u64, 0u64)));
     let body_given_up = given_up.clone();
+    // What became of connects to the backlog port.
+    let backlogged: Rc<RefCell<Vec<Backlogged>>> = Rc::default();
+    let body_backlogged = backlogged.clone();
     let result = sim.ex.block_on(async move {
-        let (plan, board, given_up) = (body_plan, body_board, body_given_up);
+        let (plan, board, given_up, backlogged) =
+            (body_plan, body_board, body_given_up, body_backlogged);
         let mut stacks = Vec::new();
         for (i, inner) in [na, nb].into_iter().enumerate() {
             let net = Path::new(inner, body_path.clone());
@@ -1069,7 +1168,20 @@ fn run(seed: u64, show: bool) -> Tally {
             stack.tcp().listen(DECOY_PORT, decoy).await.unwrap();
             *count += 1;
         }
+        let backlog_listeners: Vec<_> = match plan.backlog_drop_ns {
+            Some(_) => stacks
+                .iter()
+                .map(|s| s.tcp().bind(BACKLOG_PORT).unwrap())
+                .collect(),
+            None => Vec::new(),
+        };
         let baseline = sim.ex.live_tasks();
+        if let Some(ns) = plan.backlog_drop_ns {
+            spawner.spawn(async move {
+                sleep_ns(ns).await;
+                drop(backlog_listeners);
+            });
+        }
         for (i, listener) in listeners {
             let end = ends_of(i, 1);
             let aborts = peer_aborts(i, 1);
@@ -1098,7 +1210,13 @@ fn run(seed: u64, show: bool) -> Tally {
             let aborts = peer_aborts(i, 0);
             let cancelled = c.cancelled_connect_ns;
             let given_up = given_up.clone();
+            let to_backlog = c.to_backlog;
+            let backlogged = backlogged.clone();
             spawner.spawn(async move {
+                if to_backlog {
+                    let outcome = backlog_connect(client, dst).await;
+                    backlogged.borrow_mut().push(outcome);
+                }
                 if let Some(ns) = cancelled {
                     // Quicker than its time: the flow is dropped at once.
                     let quick = timeout(ns, client.tcp().connect(dst, DECOY_PORT)).await;
@@ -1166,8 +1284,17 @@ fn run(seed: u64, show: bool) -> Tally {
         narrowed: u64::from(plan.narrowing.is_some()),
         reports: path.reports.get().0,
         reports_lost: path.reports.get().1,
+        backlog_runs: u64::from(plan.backlog_drop_ns.is_some()),
         ..Tally::default()
     };
+    assert_eq!(
+        backlogged.borrow().len(),
+        plan.conns.iter().filter(|c| c.to_backlog).count(),
+        "seed {seed}"
+    );
+    for b in backlogged.borrow().iter() {
+        tally.backlogged[*b as usize] += 1;
+    }
     for (i, ends) in board.borrow().iter().enumerate() {
         let aborted = plan.conns[i]
             .ends
@@ -1226,6 +1353,11 @@ struct Tally {
     /// The router's reports of packets too big, sent and lost.
     reports: u64,
     reports_lost: u64,
+    /// Runs with a backlog port.
+    backlog_runs: u64,
+    /// Connects to the backlog port refused, reset, timed out, failed
+    /// ([`Backlogged`]'s order).
+    backlogged: [u64; 4],
 }
 
 impl Tally {
@@ -1242,6 +1374,10 @@ impl Tally {
         self.narrowed += other.narrowed;
         self.reports += other.reports;
         self.reports_lost += other.reports_lost;
+        self.backlog_runs += other.backlog_runs;
+        for (n, m) in self.backlogged.iter_mut().zip(other.backlogged) {
+            *n += m;
+        }
     }
 }
 
