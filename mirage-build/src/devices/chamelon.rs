@@ -67,9 +67,13 @@ mod tests {
     const MANIFEST: &str = "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[dependencies]\nmirage = { path = \"../mirage\" }\n\n[features]\ndefault = [\"target-unix\"]\ntarget-unix = [\"mirage/target-unix\"]\n";
 
     /// The generated entry point of an application over `store`, without
-    /// whitespace (rustfmt wraps long lines).
-    fn main_rs(store: Impl<KvRw>) -> String {
-        let dir = std::env::temp_dir().join(format!("mirage-chamelon-dsl-{}", std::process::id()));
+    /// whitespace (rustfmt wraps long lines). `name` keeps each test's
+    /// manifest apart: tests run in parallel threads of one process, and
+    /// one rewriting a shared manifest while another read it made that
+    /// one see no `mirage` dependency.
+    fn main_rs(name: &str, store: Impl<KvRw>) -> String {
+        let dir =
+            std::env::temp_dir().join(format!("mirage-chamelon-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("Cargo.toml"), MANIFEST).unwrap();
         let vars: BTreeMap<String, String> = [
@@ -82,13 +86,14 @@ mod tests {
         let env = BuildEnv {
             vars,
             out_dir: dir.clone(),
-            manifest_dir: dir,
+            manifest_dir: dir.clone(),
         };
         let app = register(
             "app",
             [main("unikernel::start", kv_rw() >> job()).apply(&store)],
         );
         let out = evaluate_application(&app, &env).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
         out.main_rs
             .chars()
             .filter(|c| !c.is_whitespace())
@@ -101,7 +106,7 @@ mod tests {
         let pbs = runtime_arg::<u32>("program-block-size")
             .default(16)
             .doc("littlefs program size");
-        let main = main_rs(chamelon(&pbs, None, &block_of_file("db")));
+        let main = main_rs("plain", chamelon(&pbs, None, &block_of_file("db")));
         assert!(main.contains("letarg_program_block_size:u32"), "{main}");
         assert!(
             main.contains("mirage::kv::chamelon::Chamelon<mirage::platform::BlockFile,mirage::platform::Pclock>"),
@@ -123,11 +128,10 @@ mod tests {
             .default(16)
             .doc("littlefs program size");
         let key = runtime_arg::<Option<String>>("aes-ccm-key").doc("key");
-        let main = main_rs(chamelon(
-            &pbs,
-            None,
-            &ccm_block(None, &key, &block_of_file("edb")),
-        ));
+        let main = main_rs(
+            "encrypted",
+            chamelon(&pbs, None, &ccm_block(None, &key, &block_of_file("edb"))),
+        );
         assert!(
             main.contains(
                 "mirage::kv::chamelon::Chamelon<mirage::block::ccm::CcmBlock<mirage::platform::BlockFile,mirage::random::Rng>,mirage::platform::Pclock>"
