@@ -45,9 +45,8 @@
 //! listener after a drawn time with what its backlog holds; half the
 //! clients connect there first and must then be refused or reset (or
 //! time out through keep-alive when its probes or their answers are
-//! lost), never see an end of
-//! stream or wait for ever, and the connections left in the backlog must
-//! leave nothing behind.
+//! lost), never see an end of stream or wait for ever, and the
+//! connections left in the backlog must leave nothing behind.
 //!
 //! One run in eight has one end abort at a drawn moment (`abort`, or in
 //! three of ten `close` with received bytes unread, a RST by RFC 2525, or
@@ -509,7 +508,7 @@ impl Plan {
         } else {
             None
         };
-        let conns = (0..count)
+        let mut conns: Vec<ConnPlan> = (0..count)
             .map(|i| {
                 let first = end(&mut rng, true);
                 let second = end(&mut rng, !matches!(first.io, Io::WriteThenRead { .. }));
@@ -540,7 +539,7 @@ impl Plan {
                     to_backlog: false,
                 }
             })
-            .collect::<Vec<_>>();
+            .collect();
         // (Drawn last, so that a seed's other draws stay those of the
         // soak's versions before it.)
         let narrower: Vec<usize> = [552, 576, 1006, 1280, 1400, 1492, 4352, 8000]
@@ -561,7 +560,6 @@ impl Plan {
         });
         // Then (later still) the options set on a flow and the backlog
         // port.
-        let mut conns = conns;
         for e in conns.iter_mut().flat_map(|c| c.ends.iter_mut()) {
             if rng.chance(125) {
                 e.user_timeout_ns = Some(rng.pick(&[600 * SEC, 1200 * SEC]));

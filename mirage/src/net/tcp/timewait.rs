@@ -147,9 +147,15 @@ impl TimeWaitTable {
 
     /// `s` left the index: its order entries go stale, and it is free.
     fn release(&mut self, s: u32) {
+        self.restamp(s);
+        self.free.push(s);
+    }
+
+    /// Makes every order entry of `s` stale; returns the new stamp.
+    fn restamp(&mut self, s: u32) -> u32 {
         let stamp = &mut self.stamps[s as usize];
         *stamp = stamp.wrapping_add(1);
-        self.free.push(s);
+        *stamp
     }
 
     /// Whether an order entry is its record's current one.
@@ -189,8 +195,7 @@ impl TimeWaitTable {
             Entry::Occupied(o) => {
                 let s = *o.get();
                 slots[s as usize] = record;
-                let stamp = &mut self.stamps[s as usize];
-                *stamp = stamp.wrapping_add(1);
+                self.restamp(s);
                 s
             }
             Entry::Vacant(v) => {
@@ -253,20 +258,20 @@ impl TimeWaitTable {
     }
 
     /// A record's deadline moved (a retransmitted FIN restarts 2 MSL:
-    /// `deadline` is no earlier than any record's). (The same deadline again, FINs within one clock reading, adds no
-    /// order entry: the record's current one stands.)
+    /// `deadline` is no earlier than any record's). (The same deadline
+    /// again, FINs within one clock reading, adds no order entry: the
+    /// record's current one stands.)
     pub(crate) fn restart(&mut self, h: u64, t: &FourTuple, deadline: u64) {
         let Some(s) = self.find(h, t) else { return };
         let e = &mut self.slots[s as usize].entry;
         if e.deadline != deadline {
             e.deadline = deadline;
-            let stamp = &mut self.stamps[s as usize];
-            *stamp = stamp.wrapping_add(1);
+            let stamp = self.restamp(s);
             self.order.push_back(Due {
                 deadline,
                 hash: h,
                 slot: s,
-                stamp: *stamp,
+                stamp,
             });
             self.compact();
         }
