@@ -965,6 +965,11 @@ struct Router {
     /// Give no next-hop MTU in fragmentation-needed reports (0), as routers
     /// older than RFC 1191 do.
     old_style: std::cell::Cell<bool>,
+    /// Drop packets too big for the path without a report: a black hole
+    /// (RFC 2923 section 2.1, a firewall that filters ICMP).
+    silent: std::cell::Cell<bool>,
+    /// Packets too big dropped silently.
+    swallowed: std::cell::Cell<u64>,
 }
 
 /// The error a [`Router`] answers a rejected segment with.
@@ -992,6 +997,8 @@ impl Router {
             ect_seen: std::cell::Cell::new(0),
             ce_marked: std::cell::Cell::new(0),
             old_style: std::cell::Cell::new(false),
+            silent: std::cell::Cell::new(false),
+            swallowed: std::cell::Cell::new(0),
         }
     }
 
@@ -1031,9 +1038,10 @@ impl Router {
         }
     }
 
-    /// The ICMP error frame the router answers `frame` (sent by A) with,
-    /// if any (recording what it sees of TCP segments).
-    fn error_for(&self, frame: &[u8]) -> Option<Vec<u8>> {
+    /// Whether `frame` (sent by A) is dropped, and the ICMP error frame
+    /// the router answers it with if any (recording what it sees of TCP
+    /// segments).
+    fn error_for(&self, frame: &[u8]) -> Option<Option<Vec<u8>>> {
         use mirage::net::wire::{ethernet, ipv4, ipv6};
         let eth = ethernet::Packet::new_checked(frame).ok()?;
         let ip = eth.payload();
@@ -1075,6 +1083,10 @@ impl Router {
         let rejected =
             tcp.is_some_and(|t| t.len() >= 4 && t[2..4] == self.reject_port.to_be_bytes());
         let error = match (too_big, rejected) {
+            (Some(_), _) if self.silent.get() => {
+                self.swallowed.set(self.swallowed.get() + 1);
+                return Some(None);
+            }
             (Some(mtu), _) => RouterError::TooBig { mtu },
             (None, true) => match self.reject_with.get() {
                 Reject::Unreachable => RouterError::Unreachable,
@@ -1083,7 +1095,9 @@ impl Router {
             },
             (None, false) => return None,
         };
-        netsim::router_error(frame, error)
+        let reply = netsim::router_error(frame, error)?;
+        self.dropped.set(self.dropped.get() + 1);
+        Some(Some(reply))
     }
 }
 
@@ -1094,8 +1108,7 @@ impl netsim::Route for Router {
 
     fn route(&self, frame: &mut [u8]) -> Result<(), Option<Vec<u8>>> {
         if let Some(error) = self.error_for(frame) {
-            self.dropped.set(self.dropped.get() + 1);
-            return Err(Some(error));
+            return Err(error);
         }
         self.mark(frame);
         Ok(())
@@ -1343,6 +1356,76 @@ fn a_connection_tries_full_segments_again_ten_minutes_after_a_path_mtu_report() 
         flow.close().await.unwrap();
         let got = receiver.await;
         assert_eq!((got.0, got.1), (sent.0, sent.1));
+    });
+}
+
+/// A path that drops full segments without a report (a black hole, RFC
+/// 2923 section 2.1): with black-hole detection, the R1-th timeout in a
+/// row lowers the segment size (to 1,024 bytes over IPv4, to the 1,280
+/// bytes of the IPv6 minimum MTU over IPv6), and the stream arrives.
+#[test]
+fn black_hole_detection_finds_a_path_that_drops_full_segments_silently() {
+    let config = mirage::net::tcp::Config {
+        black_hole_detection: true,
+        ..Default::default()
+    };
+    routed_pair_with(config, 1200, 1300, 0, |a, b, router| async move {
+        router.silent.set(true);
+        sleep_ns(3 * SEC).await;
+        for (dst, port, mss) in [
+            (v4("10.0.0.2"), 5016, 1024),
+            (v6("fd00::2"), 5017, 1280 - 72),
+        ] {
+            let before = a.direct_tcp().stats();
+            let listener = b.tcp().bind(port).unwrap();
+            let mut flow = a.tcp().connect(dst, port).await.unwrap();
+            let receiver = Spawner::for_current_executor()
+                .await
+                .spawn(async move { receive_stream(listener.accept().await.unwrap()).await });
+            let mut buf = vec![0u8; MB as usize];
+            stream_bytes(0, &mut buf);
+            flow.write_all(&buf).await.unwrap();
+            let id = flow.id();
+            sleep_ns(SEC).await;
+            let info = a.direct_tcp().with_engine(|e| e.info(id)).unwrap();
+            assert_eq!(info.mss, mss, "{dst}");
+            flow.close().await.unwrap();
+            let got = receiver.await;
+            let mut sent = Digest::new();
+            sent.add(&buf);
+            assert_eq!((got.0, got.1), (sent.0, sent.1), "{dst}");
+            let stats = a.direct_tcp().stats();
+            assert_eq!(
+                stats.black_hole_decreases - before.black_hole_decreases,
+                1,
+                "{dst}"
+            );
+            assert!(stats.timeouts - before.timeouts >= 3, "{dst}: {stats:?}");
+        }
+        assert_eq!(a.direct_tcp().stats().pmtu_decreases, 0);
+        assert_eq!(router.dropped.get(), 0, "no report");
+        assert!(router.swallowed.get() >= 6);
+    });
+}
+
+/// The same path without black-hole detection (the default, as Linux):
+/// the full segments are resent until the connection gives up.
+#[test]
+fn without_black_hole_detection_a_silent_path_times_the_connection_out() {
+    let config = mirage::net::tcp::Config {
+        user_timeout_ns: Some(60 * SEC),
+        ..Default::default()
+    };
+    routed_pair_with(config, 1200, 1500, 0, |a, b, router| async move {
+        router.silent.set(true);
+        sleep_ns(3 * SEC).await;
+        let _listener = b.tcp().bind(5018).unwrap();
+        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5018).await.unwrap();
+        let buf = vec![0u8; 512 * 1024];
+        assert_eq!(flow.write_all(&buf).await, Err(TcpError::TimedOut));
+        assert!(a.direct_tcp().stats().timeouts >= 3);
+        assert_eq!(a.direct_tcp().stats().black_hole_decreases, 0);
+        assert!(router.swallowed.get() >= 3);
     });
 }
 

@@ -11,7 +11,9 @@
 //! link's, from the start or mid-transfer: it drops larger packets and
 //! reports them (fragmentation needed, with the MTU or, as routers older
 //! than RFC 1191, without; packet too big), and loses up to half of its
-//! reports.
+//! reports, or in one such run in four all of them (a black hole, which
+//! both stacks then cross with black-hole detection; one stack in four
+//! has it in other runs).
 //!
 //! Each end of each connection is an application drawn from what users
 //! write:
@@ -283,7 +285,7 @@ struct Narrowing {
     until_ns: Option<u64>,
     /// IPv4 reports leave the MTU out (routers older than RFC 1191).
     old_style: bool,
-    /// Reports lost, per mille.
+    /// Reports lost, per mille (1,000: a black hole).
     lost: u64,
 }
 
@@ -574,6 +576,23 @@ impl Plan {
         if backlog_drop_ns.is_some() {
             for c in &mut conns {
                 c.to_backlog = rng.chance(500);
+            }
+        }
+        // Then black-hole detection, and black holes: a narrowing path
+        // that reports nothing (a firewall that filters ICMP), which a
+        // stack crosses only with detection (both have it then, as users
+        // who know their path would set it).
+        let mut configs = configs;
+        for c in &mut configs {
+            c.black_hole_detection = rng.chance(250);
+        }
+        let mut narrowing = narrowing;
+        if let Some(n) = &mut narrowing
+            && rng.chance(250)
+        {
+            n.lost = 1000;
+            for c in &mut configs {
+                c.black_hole_detection = true;
             }
         }
         Plan {
@@ -1109,6 +1128,9 @@ fn run(seed: u64, show: bool) -> Tally {
     // What became of connects to the backlog port.
     let backlogged: Rc<RefCell<Vec<Backlogged>>> = Rc::default();
     let body_backlogged = backlogged.clone();
+    // Segment sizes lowered by black-hole detection, both stacks.
+    let decreases = Rc::new(Cell::new(0u64));
+    let body_decreases = decreases.clone();
     let result = sim.ex.block_on(async move {
         let (plan, board, given_up, backlogged) =
             (body_plan, body_board, body_given_up, body_backlogged);
@@ -1273,6 +1295,10 @@ fn run(seed: u64, show: bool) -> Tally {
         assert_eq!(occupancy[0].listeners, listening[0], "seed {seed}");
         assert_eq!(occupancy[1].listeners, listening[1], "seed {seed}");
         assert_eq!(sim.ex.live_tasks(), baseline, "seed {seed}");
+        body_decreases.set(
+            a.direct_tcp().stats().black_hole_decreases
+                + b.direct_tcp().stats().black_hole_decreases,
+        );
     });
     assert!(result.is_ok(), "seed {seed}: the executor stopped");
     let mut tally = Tally {
@@ -1280,6 +1306,8 @@ fn run(seed: u64, show: bool) -> Tally {
         connects_given_up: given_up.get().0,
         connects_quicker: given_up.get().1,
         narrowed: u64::from(plan.narrowing.is_some()),
+        black_holes: u64::from(plan.narrowing.is_some_and(|n| n.lost == 1000)),
+        black_hole_decreases: decreases.get(),
         reports: path.reports.get().0,
         reports_lost: path.reports.get().1,
         backlog_runs: u64::from(plan.backlog_drop_ns.is_some()),
@@ -1351,6 +1379,10 @@ struct Tally {
     /// The router's reports of packets too big, sent and lost.
     reports: u64,
     reports_lost: u64,
+    /// Runs whose narrowed path reported nothing.
+    black_holes: u64,
+    /// Segment sizes lowered by black-hole detection, both stacks.
+    black_hole_decreases: u64,
     /// Runs with a backlog port.
     backlog_runs: u64,
     /// Connects to the backlog port refused, reset, timed out, failed
@@ -1372,6 +1404,8 @@ impl Tally {
         self.narrowed += other.narrowed;
         self.reports += other.reports;
         self.reports_lost += other.reports_lost;
+        self.black_holes += other.black_holes;
+        self.black_hole_decreases += other.black_hole_decreases;
         self.backlog_runs += other.backlog_runs;
         for (n, m) in self.backlogged.iter_mut().zip(other.backlogged) {
             *n += m;

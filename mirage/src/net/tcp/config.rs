@@ -124,6 +124,22 @@ pub struct Config {
     /// keep-alive probes count alike: each probe sent after this many
     /// went unanswered passes the advice too. 0 turns the advice off.
     pub r1_retries: u32,
+    /// Black-hole detection (default false, as Linux's
+    /// `net.ipv4.tcp_mtu_probing = 0`). A path that drops packets as large
+    /// as ours without reporting it (a router or firewall that filters the
+    /// ICMP reports path MTU discovery relies on, RFC 2923 section 2.1)
+    /// stalls a connection until it times out. With detection, every
+    /// retransmission timeout in a row from `r1_retries` on (RFC 9293's
+    /// "the path may be broken"; none with `r1_retries` 0) lowers the
+    /// segment size below that of the segment it resends, as Linux's
+    /// `tcp_mtu_probing = 1` does: to 1,024 bytes if it was larger, else to
+    /// half of it, never below what the smallest path MTU carries (552
+    /// bytes over IPv4, 1,280 over IPv6). What is in flight goes again in
+    /// the new size; full segments are tried again ten minutes later, as
+    /// after an ICMP report (`Stats::black_hole_decreases` and
+    /// `Stats::pmtu_increases` count). The cost on a path that only lost
+    /// many packets in a row is smaller segments for ten minutes.
+    pub black_hole_detection: bool,
     /// The user timeout of new connections (default none): when set, a
     /// connection gives up after this long without progress rather than
     /// after `syn_retries`, `synack_retries`, `max_retries` or a
@@ -190,6 +206,7 @@ impl Default for Config {
             synack_retries: 6,
             max_retries: 15,
             r1_retries: 3,
+            black_hole_detection: false,
             user_timeout_ns: None,
             msl_ns: 30 * S,
             fin_wait2_timeout_ns: 60 * S,

@@ -128,6 +128,12 @@ pub(crate) const MIN_MSS: usize = 64;
 /// lifetime of a report).
 pub(crate) const PMTU_RECHECK_NS: u64 = 600_000_000_000;
 
+/// The segment size black-hole detection falls back to first
+/// ([`crate::net::tcp::Config::black_hole_detection`]): Linux's
+/// `tcp_base_mss`, which RFC 4821 section 7.2 suggests as the search's
+/// starting point for IPv4 (1,024 bytes of payload).
+pub(crate) const BLACK_HOLE_BASE_MSS: usize = 1024;
+
 /// The least time between two SYN-ACKs sent again for duplicate SYNs in
 /// SYN-RECEIVED (Linux's `tcp_invalid_ratelimit`): a peer that missed
 /// our SYN-ACK resends its SYN after a second or more, while SYNs spoofed
@@ -773,13 +779,47 @@ impl Conn {
     /// not lower the segment size. The path MTU is asked for again
     /// [`PMTU_RECHECK_NS`] later ([`Conn::pmtu_recheck`]).
     pub(crate) fn pmtu_reduced(&mut self, mtu: u32, now: u64) -> bool {
-        let floor = match self.tuple.remote {
-            IpAddr::V4(_) => MIN_PMTU_V4,
-            IpAddr::V6(_) => MIN_PMTU_V6,
-        };
-        let mtu = usize::try_from(mtu).unwrap_or(usize::MAX).max(floor);
+        let mtu = usize::try_from(mtu)
+            .unwrap_or(usize::MAX)
+            .max(self.min_pmtu());
         let mss = self.mss_for_mtu(mtu).max(MIN_MSS);
         if mss >= self.mss {
+            return false;
+        }
+        self.lower_mss(mss, now);
+        true
+    }
+
+    /// The smallest path MTU of the connection's family that the segment
+    /// size follows ([`MIN_PMTU_V4`], [`MIN_PMTU_V6`]).
+    fn min_pmtu(&self) -> usize {
+        match self.tuple.remote {
+            IpAddr::V4(_) => MIN_PMTU_V4,
+            IpAddr::V6(_) => MIN_PMTU_V6,
+        }
+    }
+
+    /// Black-hole detection ([`crate::net::tcp::Config::black_hole_detection`]),
+    /// at a retransmission timeout from R1 on: the path may drop our
+    /// packets for their size without telling (RFC 2923 section 2.1, RFC
+    /// 4821 section 1: a router or firewall that filters the ICMP reports
+    /// of path MTU discovery). As Linux's `tcp_mtu_probing = 1`, the
+    /// segment size falls below that of the segment resent (the first of
+    /// the flight): to [`BLACK_HOLE_BASE_MSS`] if it was larger, else to
+    /// half of it, never below what the family's smallest path MTU
+    /// carries (a segment already that small was not lost for its size).
+    /// The flight goes again in the new size, and the path is tried in
+    /// full again ten minutes later, as after a report
+    /// ([`Conn::pmtu_reduced`]). Whether the size fell.
+    pub(crate) fn black_hole_fallback(&mut self, now: u64) -> bool {
+        let resent = self.mss.min(self.snd_max.since(self.snd_una));
+        let smaller = if resent > BLACK_HOLE_BASE_MSS {
+            BLACK_HOLE_BASE_MSS
+        } else {
+            resent / 2
+        };
+        let mss = smaller.max(self.mss_for_mtu(self.min_pmtu()).max(MIN_MSS));
+        if mss >= resent {
             return false;
         }
         self.lower_mss(mss, now);

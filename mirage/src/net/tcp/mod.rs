@@ -402,8 +402,12 @@ pub struct Stats {
     /// reports (RFC 1191, RFC 8201).
     pub pmtu_decreases: u64,
     /// Segment sizes raised again when the path MTU that lowered them
-    /// was looked at again, ten minutes on, and had grown.
+    /// was looked at again, ten minutes on, and had grown (after a report
+    /// or black-hole detection).
     pub pmtu_increases: u64,
+    /// Segment sizes lowered by black-hole detection: a retransmission
+    /// timeout from R1 on ([`Config::black_hole_detection`]).
+    pub black_hole_decreases: u64,
     /// Segments received marked Congestion Experienced on connections
     /// that negotiated ECN (RFC 3168).
     pub ecn_ce_received: u64,
@@ -1800,6 +1804,14 @@ impl TcpEngine {
                 // Segments lost to a timeout: they may have been too big
                 // for a local MTU that shrank.
                 c.local_mss_hint(tx.mss_hint(c.tuple.remote), now);
+                // Or for a path that drops them without a report.
+                if r1 > 0
+                    && timed_out
+                    && self.config.black_hole_detection
+                    && c.black_hole_fallback(now)
+                {
+                    self.stats.black_hole_decreases += 1;
+                }
             }
             if c.state == State::Closed && !self.soft_errors.is_empty() {
                 take_soft_error(&mut self.soft_errors, idx, generation, c);

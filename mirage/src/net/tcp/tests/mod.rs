@@ -5,6 +5,7 @@
 //! `churn`), all on virtual time; and `Flow::write_with`'s default
 //! (`flow_default`).
 
+mod black_hole;
 mod bulk;
 mod churn;
 mod congestion_tests;

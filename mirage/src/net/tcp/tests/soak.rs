@@ -1,7 +1,8 @@
 //! Randomised soak: pairs of engines with independently drawn
 //! configurations (buffers from 512 bytes to 1 MiB, window scaling,
 //! segment sizes from 536 to 8960 bytes,
-//! timestamps, SACK, Nagle, delayed ACKs, congestion control, ECN)
+//! timestamps, SACK, Nagle, delayed ACKs, congestion control, ECN,
+//! black-hole detection)
 //! transfer in both directions over a wire with drawn impairments (loss up
 //! to 15 %, duplication, reordering, delay up to 300 ms), while each
 //! application writes all it can or small pieces at drawn intervals, and
@@ -85,7 +86,14 @@ fn progress(
 /// on any fault.
 fn soak(seed: u64) {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let (ca, cb) = (config(&mut rng), config(&mut rng));
+    let (mut ca, mut cb) = (config(&mut rng), config(&mut rng));
+    // Black-hole detection, one end in four: its own draws, so that a
+    // seed's others stay those of the soak before it (under loss, R1
+    // timeouts in a row lower the segment size, which a recheck ten
+    // minutes on raises again).
+    let mut own = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d) | 1);
+    ca.black_hole_detection = own.chance(250);
+    cb.black_hole_detection = own.chance(250);
     let imp = impair(&mut rng);
     if std::env::var("MIRAGE_TCP_SOAK_SHOW").is_ok() {
         std::eprintln!("soak {seed}: A {ca:?}\nB {cb:?}\n{imp:?}");
