@@ -57,6 +57,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             Ecn::Passive
         },
+        black_hole_detection: data.len() % 5 == 0,
         ..Config::default()
     };
     let mut tcp = TcpEngine::new(config, [7; 32]);

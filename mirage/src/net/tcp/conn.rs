@@ -805,14 +805,20 @@ impl Conn {
     /// 4821 section 1: a router or firewall that filters the ICMP reports
     /// of path MTU discovery). As Linux's `tcp_mtu_probing = 1`, the
     /// segment size falls below that of the segment resent (the first of
-    /// the flight): to [`BLACK_HOLE_BASE_MSS`] if it was larger, else to
+    /// the flight, with its SACK blocks): to [`BLACK_HOLE_BASE_MSS`] if it was larger, else to
     /// half of it, never below what the family's smallest path MTU
     /// carries (a segment already that small was not lost for its size).
     /// The flight goes again in the new size, and the path is tried in
     /// full again ten minutes later, as after a report
     /// ([`Conn::pmtu_reduced`]). Whether the size fell.
     pub(crate) fn black_hole_fallback(&mut self, now: u64) -> bool {
-        let resent = self.mss.min(self.snd_max.since(self.snd_una));
+        // The segment resent with the SACK blocks it carries, which
+        // `seg_mss` leaves room for within the MSS: a payload cut short by
+        // the peer's window still carries them (found by the stack's soak:
+        // 512 bytes and one block over a path of 552, the floor, resent
+        // for ever since the payload alone fitted the floor).
+        let seg_mss = self.seg_mss();
+        let resent = seg_mss.min(self.snd_max.since(self.snd_una)) + (self.mss - seg_mss);
         let smaller = if resent > BLACK_HOLE_BASE_MSS {
             BLACK_HOLE_BASE_MSS
         } else {

@@ -163,7 +163,7 @@ impl Conn {
     /// section 2: options reduce the payload; the segment with its options
     /// stays within the peer's MSS and the path MTU).
     #[inline(always)]
-    fn seg_mss(&self) -> usize {
+    pub(crate) fn seg_mss(&self) -> usize {
         if self.sack_ok && (!self.asm.is_empty() || self.dsack.is_some()) {
             self.sack_seg_mss()
         } else {

@@ -5,6 +5,7 @@
 
 use super::harness::*;
 use crate::net::tcp::Config;
+use crate::net::wire::tcp::Options;
 use crate::net::wire::tcp::{Flags, SeqNumber};
 use alloc::vec::Vec;
 
@@ -139,4 +140,40 @@ fn off_by_default_and_without_r1() {
         assert_eq!(p.us.stats().black_hole_decreases, 0);
         assert_eq!(p.us.info(p.id).unwrap().mss, SEG);
     }
+}
+
+/// A segment cut short by the peer's window still carries its SACK
+/// blocks: the packet, not the payload alone, must fit the smaller size.
+/// Here (no timestamps: the floor is 512 bytes) 512 bytes of payload and a
+/// SACK block of 12 bytes are 12 bytes over the floor's packet, and the
+/// third timeout sends 500. (Found by the stack's soak: the payload alone
+/// fitted the floor, and the segment went again for ever.)
+#[test]
+fn a_window_limited_segment_with_sack_blocks_falls_to_fit_the_packet() {
+    // (A small window from the start, so that sender SWS avoidance lets
+    // half of it go.)
+    let mut syn = Seg::peer_syn(Options {
+        mss: Some(1460),
+        sack_permitted: true,
+        ..Default::default()
+    });
+    syn.window = 1024;
+    let mut p = Peer::passive_with(detecting(), &syn);
+    let mut shut = p.seg(Flags::ACK, b"");
+    shut.window = 512;
+    p.deliver(&shut);
+    // Out-of-order bytes from the peer: our segments carry a SACK block.
+    let mut ahead = p.seg(Flags::ACK, &[9u8; 10]);
+    ahead.seq = p.seq + 100;
+    ahead.window = 512;
+    p.deliver(&ahead);
+    p.us.send(p.id, &[1u8; 2000]).unwrap();
+    let out = p.wait(0);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!((out[0].payload.len(), out[0].options.sack_len), (512, 1));
+    let resent = lose_until(&mut p, 3);
+    let sizes: Vec<usize> = resent.iter().map(|r| r.0).collect();
+    assert_eq!(sizes, [512, 512, 500]);
+    assert_eq!(p.us.stats().black_hole_decreases, 1);
+    assert_eq!(p.us.info(p.id).unwrap().mss, 512);
 }

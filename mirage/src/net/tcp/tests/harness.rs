@@ -696,18 +696,25 @@ impl Peer {
 
     /// [`Peer::passive`] with the peer's initial sequence number `isn`.
     pub(crate) fn passive_from(config: Config, isn: SeqNumber) -> Peer {
-        let mut us = TcpEngine::new(config, [9; 32]);
-        let l = us.listen(80, 8).unwrap();
-        let now = 1_000 * MS;
-        let mut syn = Seg::peer_syn(Options {
+        let options = Options {
             mss: Some(1460),
             window_scale: Some(7),
             sack_permitted: true,
             timestamp: Some((100, 0)),
             ..Default::default()
-        });
+        };
+        let mut syn = Seg::peer_syn(options);
         syn.seq = isn;
-        let out = feed(&mut us, now, &syn);
+        Peer::passive_with(config, &syn)
+    }
+
+    /// [`Peer::passive`] opened by the peer's `syn`.
+    pub(crate) fn passive_with(config: Config, syn: &Seg) -> Peer {
+        let mut us = TcpEngine::new(config, [9; 32]);
+        let l = us.listen(80, 8).unwrap();
+        let now = 1_000 * MS;
+        let isn = syn.seq;
+        let out = feed(&mut us, now, syn);
         assert_eq!(out.len(), 1, "one SYN-ACK: {out:?}");
         let synack = &out[0];
         assert_eq!(synack.flags, Flags::SYN | Flags::ACK);
