@@ -249,7 +249,14 @@ impl Conn {
         let len = seg.segment_len();
         let acceptable = match (len, wnd) {
             (0, 0) => seq == self.rcv_nxt,
-            (0, _) => self.in_window(seq, wnd),
+            // (The right edge included but for a RST, as Linux's
+            // `tcp_sequence` and FreeBSD's trimming do, where RFC 9293
+            // excludes it: a peer that filled our window and lost that
+            // data sends its ACKs of our data at the edge until it
+            // resends; refused, they would leave us resending what it
+            // already has. A RST there stays outside, silently dropped by
+            // RFC 5961 section 3.2.)
+            (0, _) => self.in_window(seq, wnd) || (seq == self.rcv_nxt + wnd && !flags.rst()),
             (_, 0) => seq == self.rcv_nxt, // ACK, RST, URG processing only
             (_, _) => self.in_window(seq, wnd) || self.in_window(seq + (len - 1), wnd),
         };

@@ -336,3 +336,29 @@ fn an_orphan_behind_a_window_kept_shut_is_reclaimed() {
     p.answer_probes(100);
     assert_empty(&p.us);
 }
+
+/// A pure ACK numbered at the right edge of our window (its sender filled
+/// the window and that data was lost) is accepted and its acknowledgment
+/// taken, as Linux and FreeBSD do; one beyond it, or a RST at the edge,
+/// is not.
+#[test]
+fn a_pure_ack_at_the_right_edge_of_the_window_is_taken() {
+    let (mut p, first) = sending(2);
+    let edge = p.seq + Config::default().recv_buffer;
+    p.ack = first[0].seq + SEG;
+    let mut beyond = p.seg(Flags::ACK, b"");
+    beyond.seq = edge + 1;
+    p.deliver(&beyond);
+    assert_eq!(p.us.stats().dropped_out_of_window, 1);
+    assert_eq!(p.us.info(p.id).unwrap().bytes_in_flight, 2 * SEG);
+    let mut rst = p.seg(Flags::RST, b"");
+    rst.seq = edge;
+    assert!(p.deliver(&rst).is_empty(), "dropped silently");
+    assert_eq!(p.us.stats().dropped_out_of_window, 2);
+    assert_eq!(p.us.state(p.id), Ok(State::Established));
+    let mut at_edge = p.seg(Flags::ACK, b"");
+    at_edge.seq = edge;
+    p.deliver(&at_edge);
+    assert_eq!(p.us.stats().dropped_out_of_window, 2);
+    assert_eq!(p.us.info(p.id).unwrap().bytes_in_flight, SEG);
+}
