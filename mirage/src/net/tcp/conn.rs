@@ -805,9 +805,10 @@ impl Conn {
     /// 4821 section 1: a router or firewall that filters the ICMP reports
     /// of path MTU discovery). As Linux's `tcp_mtu_probing = 1`, the
     /// segment size falls below that of the segment resent (the first of
-    /// the flight, with its SACK blocks): to [`BLACK_HOLE_BASE_MSS`] if it was larger, else to
-    /// half of it, never below what the family's smallest path MTU
-    /// carries (a segment already that small was not lost for its size).
+    /// the flight, with its SACK blocks): to [`BLACK_HOLE_BASE_MSS`] if it
+    /// was larger, else to half of it, never below what the family's
+    /// smallest path MTU carries (a segment already that small was not
+    /// lost for its size).
     /// The flight goes again in the new size, and the path is tried in
     /// full again ten minutes later, as after a report
     /// ([`Conn::pmtu_reduced`]). Whether the size fell.
