@@ -1038,16 +1038,20 @@ impl Router {
         }
     }
 
-    /// Whether `frame` (sent by A) is dropped, and the ICMP error frame
-    /// the router answers it with if any (recording what it sees of TCP
-    /// segments).
-    fn error_for(&self, frame: &[u8]) -> Option<Option<Vec<u8>>> {
+    /// What becomes of `frame` (sent by A), as [`netsim::Route::route`]
+    /// says: passed on, or dropped with the ICMP error frame the router
+    /// answers it with, if any (recording what it sees of TCP segments).
+    fn verdict(&self, frame: &[u8]) -> Result<(), Option<Vec<u8>>> {
         use mirage::net::wire::{ethernet, ipv4, ipv6};
-        let eth = ethernet::Packet::new_checked(frame).ok()?;
+        let Ok(eth) = ethernet::Packet::new_checked(frame) else {
+            return Ok(());
+        };
         let ip = eth.payload();
         let (too_big, tcp) = match eth.ethertype() {
             EtherType::Ipv4 => {
-                let p = ipv4::Packet::new_checked(ip).ok()?;
+                let Ok(p) = ipv4::Packet::new_checked(ip) else {
+                    return Ok(());
+                };
                 let hl = usize::from(p.header_len());
                 let tcp = (p.protocol() == ipv4::Protocol::Tcp).then(|| &ip[hl..]);
                 if let Some(t) = tcp {
@@ -1067,7 +1071,9 @@ impl Router {
                 )
             }
             EtherType::Ipv6 => {
-                let p = ipv6::Packet::new_checked(ip).ok()?;
+                let Ok(p) = ipv6::Packet::new_checked(ip) else {
+                    return Ok(());
+                };
                 let tcp = (p.next_header() == ipv6::NextHeader::Tcp).then(|| &ip[40..]);
                 if let Some(t) = tcp {
                     self.tcp_ttls.borrow_mut().push(p.hop_limit());
@@ -1078,14 +1084,14 @@ impl Router {
                 let mtu = self.mtu_v6.get();
                 ((len > mtu).then_some(mtu), tcp)
             }
-            _ => return None,
+            _ => return Ok(()),
         };
         let rejected =
             tcp.is_some_and(|t| t.len() >= 4 && t[2..4] == self.reject_port.to_be_bytes());
         let error = match (too_big, rejected) {
             (Some(_), _) if self.silent.get() => {
                 self.swallowed.set(self.swallowed.get() + 1);
-                return Some(None);
+                return Err(None);
             }
             (Some(mtu), _) => RouterError::TooBig { mtu },
             (None, true) => match self.reject_with.get() {
@@ -1093,11 +1099,13 @@ impl Router {
                 Reject::TimeExceeded => RouterError::TimeExceeded,
                 Reject::ParameterProblem => RouterError::ParameterProblem,
             },
-            (None, false) => return None,
+            (None, false) => return Ok(()),
         };
-        let reply = netsim::router_error(frame, error)?;
+        let Some(reply) = netsim::router_error(frame, error) else {
+            return Ok(());
+        };
         self.dropped.set(self.dropped.get() + 1);
-        Some(Some(reply))
+        Err(Some(reply))
     }
 }
 
@@ -1107,9 +1115,7 @@ impl netsim::Route for Router {
     }
 
     fn route(&self, frame: &mut [u8]) -> Result<(), Option<Vec<u8>>> {
-        if let Some(error) = self.error_for(frame) {
-            return Err(error);
-        }
+        self.verdict(frame)?;
         self.mark(frame);
         Ok(())
     }

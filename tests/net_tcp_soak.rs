@@ -285,9 +285,12 @@ struct Narrowing {
     until_ns: Option<u64>,
     /// IPv4 reports leave the MTU out (routers older than RFC 1191).
     old_style: bool,
-    /// Reports lost, per mille (1,000: a black hole).
+    /// Reports lost, per mille ([`BLACK_HOLE`]: all of them).
     lost: u64,
 }
+
+/// [`Narrowing::lost`] of a black hole: a path that reports nothing.
+const BLACK_HOLE: u64 = 1000;
 
 /// The path between the hosts, which both hosts' devices share.
 struct PathState {
@@ -487,7 +490,7 @@ fn pace(ends: &mut [EndPlan; 2]) {
 impl Plan {
     fn draw(seed: u64) -> Plan {
         let mut rng = Rng(seed);
-        let configs = [config(&mut rng), config(&mut rng)];
+        let mut configs = [config(&mut rng), config(&mut rng)];
         // (Below IPv6's 1,280 bytes the stacks run IPv4 alone.)
         let mtu = rng.pick(&[576, 1280, 1500, 9000]);
         let faults = Faults {
@@ -548,7 +551,7 @@ impl Plan {
             .into_iter()
             .filter(|&m| m < mtu)
             .collect();
-        let narrowing = (rng.chance(250) && !narrower.is_empty()).then(|| {
+        let mut narrowing = (rng.chance(250) && !narrower.is_empty()).then(|| {
             let from_ns = rng.pick(&[0, 3 * SEC, 4 * SEC, 10 * SEC, 60 * SEC]);
             Narrowing {
                 mtu: rng.pick(&narrower),
@@ -582,15 +585,13 @@ impl Plan {
         // that reports nothing (a firewall that filters ICMP), which a
         // stack crosses only with detection (both have it then, as users
         // who know their path would set it).
-        let mut configs = configs;
         for c in &mut configs {
             c.black_hole_detection = rng.chance(250);
         }
-        let mut narrowing = narrowing;
         if let Some(n) = &mut narrowing
             && rng.chance(250)
         {
-            n.lost = 1000;
+            n.lost = BLACK_HOLE;
             for c in &mut configs {
                 c.black_hole_detection = true;
             }
@@ -1306,7 +1307,7 @@ fn run(seed: u64, show: bool) -> Tally {
         connects_given_up: given_up.get().0,
         connects_quicker: given_up.get().1,
         narrowed: u64::from(plan.narrowing.is_some()),
-        black_holes: u64::from(plan.narrowing.is_some_and(|n| n.lost == 1000)),
+        black_holes: u64::from(plan.narrowing.is_some_and(|n| n.lost == BLACK_HOLE)),
         black_hole_decreases: decreases.get(),
         reports: path.reports.get().0,
         reports_lost: path.reports.get().1,
