@@ -4,7 +4,10 @@
 //! ways at once, checksummed end to end, over IPv4 and IPv6), `tcp-echo`
 //! connects out to a Linux listener, `tcp-sink` digests what Linux sends,
 //! and a packet capture shows window scaling, timestamps and SACK
-//! negotiated; Linux negotiates ECN with us and counts our D-SACK blocks.
+//! negotiated; Linux negotiates ECN with us and counts our D-SACK blocks;
+//! and with a Linux host one hop away through a router that loses packets
+//! both ways, bulk both ways still arrives intact, each side recovering
+//! with the other's SACK blocks.
 //! Needs root; otherwise each test says SKIPPED.
 
 mod common;
@@ -420,4 +423,123 @@ s.close()
     }
     assert!(retrans > 0, "Linux resent nothing: {text}");
     assert!(dsack > 0, "Linux counted no D-SACK block: {text}");
+}
+
+/// The share of TCP packets lost in each direction by
+/// [`recover_from_loss`]'s router.
+const LOSS_PERCENT: u32 = 5;
+
+/// Loss both ways, with Linux: a Linux host one hop away (in a namespace
+/// of its own, through a namespace that forwards between it and the tap)
+/// exchanges 16 MB with `tcp-echo` over IPv4 and 8 MB over IPv6, each way
+/// at once, while the forwarding namespace drops [`LOSS_PERCENT`] % of
+/// the TCP packets in each direction at random (nftables; Linux sends one
+/// segment per packet, `gso_max_segs 1`, so losses are of single segments
+/// rather than of whole offload bursts). Everything arrives intact; Linux
+/// recovered with the SACK blocks we sent (`TCPSackRecovery`), and we
+/// resent little that Linux already had: the duplicates Linux reported
+/// with D-SACK blocks (`TCPDSACKOldSent` and `TCPDSACKOfoSent`) are at
+/// most a quarter of the segments we lost (a sender without SACK resends
+/// a window's worth for many of its losses).
+fn recover_from_loss(target: &str) {
+    let what = format!("TCP with Linux under loss ({target})");
+    if !can_run(&what) {
+        return;
+    }
+    if Command::new("nft").arg("--version").output().is_err() {
+        common::skipped(&what, "nft is not installed (.ci/setup installs nftables)");
+        return;
+    }
+    let mut ns = Netns::new("tcploss");
+    let host = ns.routed_host("tcplosshost");
+    host.exec(&["ip", "link", "set", "h0", "gso_max_segs", "1"]);
+    let rules = format!(
+        "table inet mirage_loss {{
+           counter from_unikernel {{}}
+           counter to_unikernel {{}}
+           chain forward {{
+             type filter hook forward priority 0;
+             iifname \"tap0\" meta l4proto tcp numgen random mod 100 < {LOSS_PERCENT} \
+               counter name \"from_unikernel\" drop
+             oifname \"tap0\" meta l4proto tcp numgen random mod 100 < {LOSS_PERCENT} \
+               counter name \"to_unikernel\" drop
+           }}
+         }}"
+    );
+    ns.exec(&["nft", &rules]);
+    let mut lines = start(
+        &mut ns,
+        target,
+        "tcp-echo",
+        &[
+            "--ipv4-gateway=10.0.0.1",
+            "--ipv6=fd00::2/64",
+            "--ipv6-gateway=fd00::1",
+        ],
+        "fd00::2 is usable",
+    );
+    for (addr, size) in [("10.0.0.2", 16 * MB), ("fd00::2", 8 * MB)] {
+        let (n, secs, _) = peer(&host, &["client", addr, "7", &size.to_string()], &mut lines);
+        assert_eq!(n, size);
+        eprintln!(
+            "tcp-echo ({target}) via {addr}, {LOSS_PERCENT} % loss each way: {size} bytes each \
+             way in {secs:.2} s"
+        );
+    }
+    let dropped = |counter: &str| -> u64 {
+        let out = ns.exec(&["nft", "list", "counter", "inet", "mirage_loss", counter]);
+        let text = common::text(&out.stdout);
+        text.split_whitespace()
+            .skip_while(|w| *w != "packets")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet count in {text}"))
+    };
+    let (ours_lost, linux_lost) = (dropped("from_unikernel"), dropped("to_unikernel"));
+    let netstat = common::text(&host.exec(&["cat", "/proc/net/netstat"]).stdout);
+    let linux = |name: &str| linux_counter(&netstat, "TcpExt", name);
+    let (recoveries, duplicates) = (
+        linux("TCPSackRecovery"),
+        linux("TCPDSACKOldSent") + linux("TCPDSACKOfoSent"),
+    );
+    eprintln!(
+        "lost: {ours_lost} of our packets, {linux_lost} of Linux's; Linux: {recoveries} SACK \
+         recoveries, {duplicates} duplicates of ours reported (D-SACK)"
+    );
+    assert!(
+        ours_lost >= 100 && linux_lost >= 100,
+        "too few losses to tell: {ours_lost} and {linux_lost}"
+    );
+    assert!(
+        recoveries > 0,
+        "Linux never recovered with SACK:\n{netstat}"
+    );
+    assert!(
+        duplicates * 4 <= ours_lost,
+        "we resent {duplicates} segments Linux had, for {ours_lost} lost"
+    );
+}
+
+/// The counter `name` of `group` in the text of `/proc/net/netstat` (a
+/// line of names, then a line of values, per group).
+fn linux_counter(netstat: &str, group: &str, name: &str) -> u64 {
+    let prefix = format!("{group}:");
+    let mut rows = netstat.lines().filter(|l| l.starts_with(&prefix));
+    let (names, values) = (rows.next().unwrap_or(""), rows.next().unwrap_or(""));
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == name)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {group} {name} in:\n{netstat}"))
+}
+
+#[test]
+fn tcp_echo_and_linux_recover_from_loss_both_ways_unix() {
+    recover_from_loss("unix");
+}
+
+#[test]
+fn tcp_echo_and_linux_recover_from_loss_both_ways_spt() {
+    recover_from_loss("spt");
 }

@@ -52,8 +52,18 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 impl Netns {
-    /// A new namespace named after `tag` (unique per process and call).
+    /// A new namespace named after `tag` (unique per process and call),
+    /// holding `tap0`.
     pub fn new(tag: &str) -> Netns {
+        let ns = Netns::bare(tag);
+        ns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
+        ns.host_addresses("tap0");
+        ns.exec(&["ip", "link", "set", "tap0", "up"]);
+        ns
+    }
+
+    /// A new namespace named after `tag` with only its loopback (up).
+    fn bare(tag: &str) -> Netns {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!(
             "mirage-{tag}-{}-{}",
@@ -66,17 +76,48 @@ impl Netns {
             children: Vec::new(),
         };
         ns.exec(&["ip", "link", "set", "lo", "up"]);
-        ns.exec(&["ip", "tuntap", "add", "dev", "tap0", "mode", "tap"]);
-        ns.host_addresses("tap0");
-        ns.exec(&["ip", "link", "set", "tap0", "up"]);
         ns
+    }
+
+    /// A second namespace, for a Linux host one hop away from the tap:
+    /// joined to this one by a veth pair (`r0` here, addressed 10.1.0.1/24
+    /// and fd01::1/64; `h0` there, 10.1.0.2/24 and fd01::2/64, its default
+    /// routes through this namespace), and this namespace forwarding
+    /// between `tap0` and `r0` (a unikernel on the tap reaches the host
+    /// with this namespace's tap addresses as its gateways). The new
+    /// namespace is removed when dropped, like this one.
+    pub fn routed_host(&self, tag: &str) -> Netns {
+        let host = Netns::bare(tag);
+        run(Command::new("ip").args([
+            "link", "add", "r0", "netns", &self.name, "type", "veth", "peer", "name", "h0",
+            "netns", &host.name,
+        ]));
+        self.addresses("r0", "10.1.0.1/24", "fd01::1/64");
+        self.exec(&["ip", "link", "set", "r0", "up"]);
+        host.addresses("h0", "10.1.0.2/24", "fd01::2/64");
+        host.exec(&["ip", "link", "set", "h0", "up"]);
+        host.exec(&["ip", "route", "add", "default", "via", "10.1.0.1"]);
+        host.exec(&["ip", "-6", "route", "add", "default", "via", "fd01::1"]);
+        // (`sysctl` may be missing; /proc/sys/net is the namespace's.)
+        self.exec(&[
+            "sh",
+            "-c",
+            "echo 1 > /proc/sys/net/ipv4/ip_forward && \
+             echo 1 > /proc/sys/net/ipv6/conf/all/forwarding",
+        ]);
+        host
     }
 
     /// Gives `dev` the host's addresses on the test link, 10.0.0.1/24 and
     /// fd00::1/64 (without DAD).
     pub fn host_addresses(&self, dev: &str) {
-        self.exec(&["ip", "addr", "add", "10.0.0.1/24", "dev", dev]);
-        self.exec(&["ip", "-6", "addr", "add", "fd00::1/64", "dev", dev, "nodad"]);
+        self.addresses(dev, "10.0.0.1/24", "fd00::1/64");
+    }
+
+    /// Gives `dev` the addresses `v4` and `v6` (without DAD).
+    fn addresses(&self, dev: &str, v4: &str, v6: &str) {
+        self.exec(&["ip", "addr", "add", v4, "dev", dev]);
+        self.exec(&["ip", "-6", "addr", "add", v6, "dev", dev, "nodad"]);
     }
 
     /// A command run inside the namespace.
