@@ -5,9 +5,10 @@
 //! connects out to a Linux listener, `tcp-sink` digests what Linux sends,
 //! and a packet capture shows window scaling, timestamps and SACK
 //! negotiated; Linux negotiates ECN with us and counts our D-SACK blocks;
-//! and with a Linux host one hop away through a router that loses packets
-//! both ways, bulk both ways still arrives intact, each side recovering
-//! with the other's SACK blocks.
+//! and with a Linux host one hop away, through a Linux router that loses
+//! packets both ways, bulk both ways still arrives intact (each side
+//! recovering with the other's SACK blocks), and through one whose next
+//! hop carries 1,280 bytes, `tcp-echo` follows the router's ICMP reports.
 //! Needs root; otherwise each test says SKIPPED.
 
 mod common;
@@ -443,11 +444,7 @@ const LOSS_PERCENT: u32 = 5;
 /// a window's worth for many of its losses).
 fn recover_from_loss(target: &str) {
     let what = format!("TCP with Linux under loss ({target})");
-    if !can_run(&what) {
-        return;
-    }
-    if Command::new("nft").arg("--version").output().is_err() {
-        common::skipped(&what, "nft is not installed (.ci/setup installs nftables)");
+    if !can_run(&what) || !have_nft(&what) {
         return;
     }
     let mut ns = Netns::new("tcploss");
@@ -467,17 +464,7 @@ fn recover_from_loss(target: &str) {
          }}"
     );
     ns.exec(&["nft", &rules]);
-    let mut lines = start(
-        &mut ns,
-        target,
-        "tcp-echo",
-        &[
-            "--ipv4-gateway=10.0.0.1",
-            "--ipv6=fd00::2/64",
-            "--ipv6-gateway=fd00::1",
-        ],
-        "fd00::2 is usable",
-    );
+    let mut lines = start_routed(&mut ns, target);
     for (addr, size) in [("10.0.0.2", 16 * MB), ("fd00::2", 8 * MB)] {
         let (n, secs, _) = peer(&host, &["client", addr, "7", &size.to_string()], &mut lines);
         assert_eq!(n, size);
@@ -486,16 +473,10 @@ fn recover_from_loss(target: &str) {
              way in {secs:.2} s"
         );
     }
-    let dropped = |counter: &str| -> u64 {
-        let out = ns.exec(&["nft", "list", "counter", "inet", "mirage_loss", counter]);
-        let text = common::text(&out.stdout);
-        text.split_whitespace()
-            .skip_while(|w| *w != "packets")
-            .nth(1)
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no packet count in {text}"))
-    };
-    let (ours_lost, linux_lost) = (dropped("from_unikernel"), dropped("to_unikernel"));
+    let (ours_lost, linux_lost) = (
+        nft_packets(&ns, "mirage_loss", "from_unikernel"),
+        nft_packets(&ns, "mirage_loss", "to_unikernel"),
+    );
     let netstat = common::text(&host.exec(&["cat", "/proc/net/netstat"]).stdout);
     let linux = |name: &str| linux_counter(&netstat, "TcpExt", name);
     let (recoveries, duplicates) = (
@@ -520,6 +501,43 @@ fn recover_from_loss(target: &str) {
     );
 }
 
+/// Starts `tcp-echo` for `target` in `ns`, with `ns`'s tap addresses as
+/// its gateways (to reach a [`Netns::routed_host`]), once IPv6 is usable.
+fn start_routed(ns: &mut Netns, target: &str) -> Lines {
+    start(
+        ns,
+        target,
+        "tcp-echo",
+        &[
+            "--ipv4-gateway=10.0.0.1",
+            "--ipv6=fd00::2/64",
+            "--ipv6-gateway=fd00::1",
+        ],
+        "fd00::2 is usable",
+    )
+}
+
+/// The packets counted by the nftables counter `counter` of the `inet`
+/// table `table` in `ns`.
+fn nft_packets(ns: &Netns, table: &str, counter: &str) -> u64 {
+    let out = ns.exec(&["nft", "list", "counter", "inet", table, counter]);
+    let text = common::text(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "packets")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no packet count in {text}"))
+}
+
+/// Whether `nft` runs here; if not, says `what` is SKIPPED.
+fn have_nft(what: &str) -> bool {
+    let found = Command::new("nft").arg("--version").output().is_ok();
+    if !found {
+        common::skipped(what, "nft is not installed (.ci/setup installs nftables)");
+    }
+    found
+}
+
 /// The counter `name` of `group` in the text of `/proc/net/netstat` (a
 /// line of names, then a line of values, per group).
 fn linux_counter(netstat: &str, group: &str, name: &str) -> u64 {
@@ -542,4 +560,85 @@ fn tcp_echo_and_linux_recover_from_loss_both_ways_unix() {
 #[test]
 fn tcp_echo_and_linux_recover_from_loss_both_ways_spt() {
     recover_from_loss("spt");
+}
+
+/// Path MTU discovery through a Linux router (RFC 1191, RFC 8201): the
+/// namespace between the tap and a Linux host one hop away forwards at
+/// most 1,280-byte packets either way (locked route MTUs), and answers
+/// larger ones with its own ICMP fragmentation-needed and ICMPv6
+/// packet-too-big reports. Linux's side advertises an MSS of 1,460, so
+/// `tcp-echo` starts with full 1,500-byte packets; it must act on the
+/// router's reports (black-hole detection is off by default) for 8 MB to
+/// go each way over IPv4 and over IPv6. Asserted: both exchanges arrive
+/// intact, the router reported at least once per family, and of the
+/// roughly 11,000 segments we sent only the first flights were too big
+/// (at most 64 per family: the segment size fell for good).
+fn path_mtu(target: &str) {
+    let what = format!("path MTU discovery through a Linux router ({target})");
+    if !can_run(&what) || !have_nft(&what) {
+        return;
+    }
+    let mut ns = Netns::new("tcppmtu");
+    let host = ns.routed_host("tcppmtuhost");
+    host.exec(&["ip", "link", "set", "h0", "gso_max_segs", "1"]);
+    // (Forwarding ignores a route's MTU unless it is locked; the IPv6
+    // routes replace the kernel's own, metric 256.)
+    for (family, net, dev, metric) in [
+        ("-4", "10.1.0.0/24", "r0", "0"),
+        ("-4", "10.0.0.0/24", "tap0", "0"),
+        ("-6", "fd01::/64", "r0", "256"),
+        ("-6", "fd00::/64", "tap0", "256"),
+    ] {
+        ns.exec(&[
+            "ip", family, "route", "replace", net, "dev", dev, "metric", metric, "mtu", "lock",
+            "1280",
+        ]);
+    }
+    ns.exec(&[
+        "nft",
+        "table inet mirage_pmtu {
+           counter big_v4 {}
+           counter big_v6 {}
+           counter reports_v4 {}
+           counter reports_v6 {}
+           chain prerouting {
+             type filter hook prerouting priority 0;
+             iifname \"tap0\" meta nfproto ipv4 meta length > 1280 counter name \"big_v4\"
+             iifname \"tap0\" meta nfproto ipv6 meta length > 1280 counter name \"big_v6\"
+           }
+           chain output {
+             type filter hook output priority 0;
+             oifname \"tap0\" icmp type destination-unreachable icmp code frag-needed \
+               counter name \"reports_v4\"
+             oifname \"tap0\" icmpv6 type packet-too-big counter name \"reports_v6\"
+           }
+         }",
+    ]);
+    let mut lines = start_routed(&mut ns, target);
+    for (addr, family) in [("10.0.0.2", "v4"), ("fd00::2", "v6")] {
+        let size = 8 * MB;
+        let (n, _, _) = peer(&host, &["client", addr, "7", &size.to_string()], &mut lines);
+        assert_eq!(n, size);
+        let reports = nft_packets(&ns, "mirage_pmtu", &format!("reports_{family}"));
+        let big = nft_packets(&ns, "mirage_pmtu", &format!("big_{family}"));
+        eprintln!(
+            "tcp-echo ({target}) via {addr} over a 1,280-byte hop: {size} bytes each way; \
+             {reports} reports from the router, {big} of our packets too big"
+        );
+        assert!(reports >= 1, "the router sent no report ({family})");
+        assert!(
+            big <= 64,
+            "{big} packets too big after the report ({family})"
+        );
+    }
+}
+
+#[test]
+fn tcp_echo_follows_a_linux_router_s_path_mtu_reports_unix() {
+    path_mtu("unix");
+}
+
+#[test]
+fn tcp_echo_follows_a_linux_router_s_path_mtu_reports_spt() {
+    path_mtu("spt");
 }
