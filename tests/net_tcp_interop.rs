@@ -5,6 +5,8 @@
 //! connects out to a Linux listener, `tcp-sink` digests what Linux sends,
 //! and a packet capture shows window scaling, timestamps and SACK
 //! negotiated; Linux negotiates ECN with us and counts our D-SACK blocks;
+//! a Linux client that stops reading for a while shuts both windows and
+//! gets everything once it reads again;
 //! and with a Linux host one hop away, through a Linux router that loses
 //! packets both ways, bulk both ways still arrives intact (each side
 //! recovering with the other's SACK blocks), and through one whose next
@@ -674,4 +676,63 @@ fn tcp_echo_follows_a_linux_router_s_path_mtu_reports_unix() {
 #[test]
 fn tcp_echo_follows_a_linux_router_s_path_mtu_reports_spt() {
     path_mtu("spt");
+}
+
+/// Zero windows both ways, with Linux (RFC 9293 3.8.6.1, MUST-35/36): a
+/// Linux client sends 8 MB to `tcp-echo` without reading for its first
+/// three seconds. The echo's writes fill Linux's receive buffer, whose
+/// window shuts (`TCPToZeroWindowAdv`); `tcp-echo` then stops reading, and
+/// ours shuts too, and Linux probes it (`TCPWinProbe`). When the client
+/// reads, both windows open again and everything comes back intact.
+fn zero_windows(target: &str) {
+    let what = format!("zero windows with Linux ({target})");
+    if !can_run(&what) {
+        return;
+    }
+    let mut ns = Netns::new("tcpzwin");
+    let mut lines = start(&mut ns, target, "tcp-echo", &[], "echoing TCP on port 7");
+    let script = r#"
+import os, socket, threading, time
+data = os.urandom(8 << 20)
+s = socket.create_connection(("10.0.0.2", 7), timeout=60)
+def write():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=write)
+t.start()
+time.sleep(3)
+got = bytearray()
+while True:
+    b = s.recv(1 << 16)
+    if not b:
+        break
+    got += b
+t.join()
+print("INTACT" if bytes(got) == data else f"BAD {len(got)}")
+"#;
+    let out = ns.try_exec(&["python3", "-c", script]);
+    let text = common::text(&out.stdout);
+    assert_eq!(
+        text.trim(),
+        "INTACT",
+        "{}\nunikernel:\n{}",
+        common::text(&out.stderr),
+        lines.dump()
+    );
+    let netstat = common::text(&ns.exec(&["cat", "/proc/net/netstat"]).stdout);
+    let linux = |name: &str| linux_counter(&netstat, "TcpExt", name);
+    let (shut, probes) = (linux("TCPToZeroWindowAdv"), linux("TCPWinProbe"));
+    eprintln!("tcp-echo ({target}): Linux's window shut {shut} times, Linux probed ours {probes}");
+    assert!(shut > 0, "Linux's window never shut:\n{netstat}");
+    assert!(probes > 0, "Linux never probed our window:\n{netstat}");
+}
+
+#[test]
+fn a_linux_client_that_stops_reading_shuts_both_windows_unix() {
+    zero_windows("unix");
+}
+
+#[test]
+fn a_linux_client_that_stops_reading_shuts_both_windows_spt() {
+    zero_windows("spt");
 }
