@@ -9,7 +9,8 @@
 //! gets everything once it reads again;
 //! and with a Linux host one hop away, through a Linux router that loses
 //! packets both ways, bulk both ways still arrives intact (each side
-//! recovering with the other's SACK blocks), and through one whose next
+//! recovering with the other's SACK blocks) and 200 short connections
+//! complete, and through one whose next
 //! hop carries 1,280 bytes, `tcp-echo` follows the router's ICMP reports.
 //! Needs root; otherwise each test says SKIPPED.
 
@@ -445,7 +446,8 @@ const LOSS_PERCENT: u32 = 5;
 /// we resent little that Linux already had: the duplicates Linux reported
 /// with D-SACK blocks (`TCPDSACKOldSent` and `TCPDSACKOfoSent`) are at
 /// most a quarter of the segments we lost (a sender without SACK resends
-/// a window's worth for many of its losses). Without (Linux's
+/// a window's worth for many of its losses); then 200 short connections
+/// ([`churn`]). Without (Linux's
 /// `tcp_sack`, `tcp_timestamps` and `tcp_window_scaling` off, so neither
 /// side has them), 1 MB over IPv4, recovered by NewReno on our side and
 /// Reno's on Linux's, which our duplicate ACKs start (`TCPRenoRecovery`),
@@ -495,6 +497,9 @@ fn recover_from_loss(target: &str, sack: bool) {
              bytes each way in {secs:.2} s"
         );
     }
+    if sack {
+        churn(&host, &mut lines, target);
+    }
     let (ours_lost, linux_lost) = (
         nft_packets(&ns, "mirage_loss", "from_unikernel"),
         nft_packets(&ns, "mirage_loss", "to_unikernel"),
@@ -524,6 +529,60 @@ fn recover_from_loss(target: &str, sack: bool) {
         duplicates * 4 <= ours_lost,
         "we resent {duplicates} segments Linux had, for {ours_lost} lost"
     );
+}
+
+/// Connection churn through [`recover_from_loss`]'s router: 20 Linux
+/// clients at once open 10 connections each to `tcp-echo`, one after the
+/// other, each sending 1,000 bytes, closing its side and reading the echo
+/// to its end, so that handshakes and closes lose SYNs, SYN-ACKs, FINs
+/// and their ACKs too. All 200 come back intact, and `tcp-echo` finished
+/// (and closed) each.
+fn churn(host: &Netns, lines: &mut Lines, target: &str) {
+    let script = r#"
+import os, socket, threading, time
+bad, done, lock = [], [0], threading.Lock()
+def client(k):
+    for i in range(10):
+        data = os.urandom(1000)
+        try:
+            s = socket.create_connection(("10.0.0.2", 7), timeout=30)
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            got = bytearray()
+            while True:
+                b = s.recv(4096)
+                if not b:
+                    break
+                got += b
+            s.close()
+            ok = bytes(got) == data
+        except OSError as e:
+            ok = str(e)
+        with lock:
+            if ok is True:
+                done[0] += 1
+            else:
+                bad.append((k, i, ok))
+start = time.monotonic()
+threads = [threading.Thread(target=client, args=(k,)) for k in range(20)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("DONE", done[0], f"{time.monotonic() - start:.1f}", bad[:5])
+"#;
+    let out = host.try_exec(&["python3", "-c", script]);
+    let text = common::text(&out.stdout);
+    assert!(
+        text.starts_with("DONE 200 "),
+        "{text}{}\nunikernel:\n{}",
+        common::text(&out.stderr),
+        lines.dump()
+    );
+    eprintln!("tcp-echo ({target}): 200 connections through the lossy router: {text}");
+    // (The echo logs once its close is done.)
+    let echoed = lines.wait_for_count("echoed 1000 bytes", 200, BOOT);
+    assert_eq!(echoed, 200, "{}", lines.dump());
 }
 
 /// Starts `tcp-echo` for `target` in `ns`, with `ns`'s tap addresses as

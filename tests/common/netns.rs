@@ -230,6 +230,22 @@ impl Lines {
         }
     }
 
+    /// Waits up to `limit` until `n` lines contain `needle`; how many do.
+    pub fn wait_for_count(&mut self, needle: &str, n: usize, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            let count = self.seen.iter().filter(|l| l.contains(needle)).count();
+            let left = deadline.checked_duration_since(Instant::now());
+            if count >= n || left.is_none() {
+                return count;
+            }
+            match self.rx.recv_timeout(left.unwrap_or_default()) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => return count,
+            }
+        }
+    }
+
     /// Everything received so far, for failure messages.
     pub fn dump(&mut self) -> String {
         while let Ok(line) = self.rx.try_recv() {
