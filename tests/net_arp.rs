@@ -1,7 +1,8 @@
 //! Two stacks over the in-memory link, on virtual time: Ethernet and ARP
 //! resolving each other, queued packets flushed in order, resolution
 //! through loss, replies only for our addresses, a bounded cache under a
-//! flood of requests, address conflicts detected and defended.
+//! flood of requests, entries in use checked when no longer trusted,
+//! address conflicts detected and defended.
 
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
@@ -227,6 +228,71 @@ fn a_doubted_neighbour_that_answers_keeps_its_entry() {
     })
     .unwrap();
     assert_eq!(*b.received.borrow(), vec![vec![1u8; 20], vec![2; 20]]);
+}
+
+/// Reachability (RFC 1122 section 2.3.2.1): A sends to B once a second.
+/// While B's station answers, A's entry is checked by a unicast request
+/// each time it has been trusted for 30 s, B answers, and nothing is
+/// resolved afresh. Then B's station stops answering for B (as if B had
+/// moved to another link address, without announcing it): within the
+/// next 30 s and three unanswered requests the entry goes, A asks by
+/// broadcast, and once B answers again (here by announcing the address)
+/// the packets that waited arrive; none was lost.
+#[test]
+fn a_used_neighbour_is_checked_and_one_that_stops_answering_is_resolved_afresh() {
+    let (ex, a, b) = pair(LinkConfig::default());
+    let (arp_a, arp_b) = (a.arp, b.arp);
+    let mac_b = b.eth.mac();
+    let received = b.received.clone();
+    ex.block_on(async move {
+        arp_a.set_ips(&[A]).unwrap();
+        arp_b.set_ips(&[B]).unwrap();
+        let mut i = 0u8;
+        let mut tick = || {
+            send(arp_a, B, i, 20);
+            i = i.wrapping_add(1);
+        };
+        // 100 s with B answering: checks at about 30, 60 and 90 s.
+        for _ in 0..100 {
+            tick();
+            sleep_ns(SEC).await;
+        }
+        let stats = arp_a.stats();
+        assert_eq!(stats.reachability_checks, 3, "{stats:?}");
+        assert_eq!(
+            arp_b.stats().replies_sent,
+            4,
+            "the first answer and 3 checks"
+        );
+        assert_eq!(arp_a.cached(B), Some(mac_b));
+        assert_eq!(received.borrow().len(), 100);
+        // B's station stops answering for B.
+        arp_b.remove_ip(B);
+        let requests = arp_a.stats().requests_sent;
+        let mut t = 0;
+        while arp_a.cached(B).is_some() {
+            tick();
+            sleep_ns(SEC).await;
+            t += 1;
+            assert!(t <= 40, "the entry stayed");
+        }
+        let stats = arp_a.stats();
+        assert_eq!(stats.reachability_checks, 4, "{stats:?}");
+        // Three unicast requests to the old address; the next packet asks
+        // by broadcast and waits.
+        assert_eq!(stats.requests_sent, requests + 3);
+        let delivered = received.borrow().len();
+        tick();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(arp_a.stats().requests_sent, requests + 4);
+        assert_eq!(received.borrow().len(), delivered);
+        arp_b.set_ips(&[B]).unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(arp_a.cached(B), Some(mac_b));
+        assert_eq!(received.borrow().len(), delivered + 1);
+        assert_eq!(arp_a.stats().dropped, 0);
+    })
+    .unwrap();
 }
 
 /// RFC 5227 section 2.4: an ARP packet from another link address that

@@ -1872,7 +1872,11 @@ fn unanswered_window_probes_re_resolve_a_neighbour_gone_stale() {
         assert!(a.direct_tcp().stats().window_probes >= probes + 4);
         assert!(a.direct_tcp().stats().negative_advice >= 1);
         assert_eq!(a.direct_tcp().stats().timeouts, 0);
-        assert_eq!(a.arp().stats().revalidations, 1);
+        // (B's own check of its entry for A, its reachability time over,
+        // can teach A B's address before A's next probe; that probe, the
+        // fifth unanswered in a row, then still carries advice: a second
+        // check, which B answers.)
+        assert!(a.arp().stats().revalidations >= 1);
         assert_eq!(a.arp().cached(addr_b), Some(b.ethernet().mac()));
         // B reads: the whole stream, intact.
         let got = receive_stream(peer).await;

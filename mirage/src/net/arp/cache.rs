@@ -15,6 +15,22 @@
 //! (any ARP packet from the address) confirms it, silence removes it, so
 //! that the next packet resolves the address afresh by broadcast (the
 //! neighbour may have moved to another link address).
+//!
+//! Reachability (as Linux's neighbour states REACHABLE, STALE and PROBE):
+//! an entry is trusted for `reachable_ns` after it was last confirmed; an
+//! entry used after that is checked the same way, without an upper layer's
+//! doubt, so that a neighbour that moved to another link address is found
+//! within about `reachable_ns` plus the probes by any traffic, UDP
+//! included, not only when TCP's retransmissions give up (RFC 1122 section
+//! 2.3.2.1 asks for such a check of entries in use). An entry nobody uses
+//! is not checked (no traffic for it), and expires after `lifetime_ns` as
+//! before.
+//!
+//! Use is seen without a clock read or a write on the send path's fast
+//! case: [`Cache::lookup`] marks an entry used when it misses the
+//! remembered last lookup, and every [`Cache::poll`] (each entry's check
+//! among them) forgets that lookup, so the first use of an entry after
+//! its check is always such a miss.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -38,12 +54,16 @@ pub struct Config {
     pub retries: u32,
     /// Unicast requests that check a doubted entry before it is removed.
     pub probes: u32,
+    /// How long an entry is trusted after its last confirmation; used
+    /// later, it is checked by `probes` unicast requests.
+    pub reachable_ns: u64,
 }
 
 impl Default for Config {
     /// MirageOS's arp defaults: 20 minutes of validity, a request every
     /// second, 5 retries; bounded at 1024 entries and 16 waiting packets.
-    /// A doubted entry gets 3 unicast requests (Linux's `ucast_solicit`).
+    /// A doubted entry gets 3 unicast requests (Linux's `ucast_solicit`);
+    /// an entry is trusted for 30 s (Linux's `base_reachable_time`).
     fn default() -> Self {
         Config {
             capacity: 1024,
@@ -52,6 +72,7 @@ impl Default for Config {
             retry_ns: 1_000_000_000,
             retries: 5,
             probes: 3,
+            reachable_ns: 30_000_000_000,
         }
     }
 }
@@ -68,7 +89,12 @@ enum Entry<P> {
         mac: MacAddr,
         expires: u64,
         created: u64,
-        /// Being checked ([`Cache::revalidate`]).
+        /// When the entry stops being trusted (its last confirmation plus
+        /// `reachable_ns`): checked then if it was used.
+        check_at: u64,
+        /// Looked up since its last check (see the module documentation).
+        used: Cell<bool>,
+        /// Being checked ([`Cache::revalidate`], or used past `check_at`).
         probe: Option<Probe>,
     },
 }
@@ -118,6 +144,9 @@ pub struct Cache<P> {
     last: Cell<Option<(Ipv4Addr, MacAddr)>>,
     /// Packets dropped: queue full, address unresolvable, entry evicted.
     pub dropped: u64,
+    /// Entries whose check started because they were used past their
+    /// trusted time.
+    pub reachability_checks: u64,
 }
 
 /// What `poll` asks the caller to do.
@@ -141,6 +170,7 @@ impl<P> Cache<P> {
             next_deadline: Cell::new(None),
             last: Cell::new(None),
             dropped: 0,
+            reachability_checks: 0,
         }
     }
 
@@ -176,7 +206,8 @@ impl<P> Cache<P> {
             return Some(mac);
         }
         match self.entries.get(&ip) {
-            Some(Entry::Resolved { mac, .. }) => {
+            Some(Entry::Resolved { mac, used, .. }) => {
+                used.set(true);
                 self.last.set(Some((ip, *mac)));
                 Some(*mac)
             }
@@ -215,6 +246,9 @@ impl<P> Cache<P> {
     pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: u64) -> (Lookup, Option<P>) {
         self.changed();
         if let Some(mac) = self.get(ip, now) {
+            if let Some(Entry::Resolved { used, .. }) = self.entries.get(&ip) {
+                used.set(true);
+            }
             return (Lookup::Found(mac), Some(packet));
         }
         match self.entries.get_mut(&ip) {
@@ -278,6 +312,7 @@ impl<P> Cache<P> {
             return Vec::new();
         }
         let expires = now.saturating_add(self.config.lifetime_ns);
+        let check_at = now.saturating_add(self.config.reachable_ns);
         match self.entries.get_mut(&ip) {
             Some(entry) => {
                 let created = entry.created();
@@ -287,6 +322,8 @@ impl<P> Cache<P> {
                         mac,
                         expires,
                         created,
+                        check_at,
+                        used: Cell::new(false),
                         probe: None,
                     },
                 );
@@ -303,6 +340,8 @@ impl<P> Cache<P> {
                         mac,
                         expires,
                         created: now,
+                        check_at,
+                        used: Cell::new(false),
                         probe: None,
                     },
                 );
@@ -347,15 +386,18 @@ impl<P> Cache<P> {
         }
     }
 
-    /// Advances time to `now`: expires stale entries, and says which
-    /// requests to repeat and which addresses to give up on.
+    /// Advances time to `now`: expires old entries, starts the check of
+    /// entries used past their trusted time, and says which requests to
+    /// repeat and which addresses to give up on.
     pub fn poll(&mut self, now: u64) -> Due {
         self.changed();
         let mut due = Due::default();
         let retry = self.config.retry_ns;
         let retries = self.config.retries;
         let probes = self.config.probes;
+        let reachable = self.config.reachable_ns;
         let mut dropped = 0u64;
+        let mut checks = 0u64;
         self.entries.retain(|ip, entry| match entry {
             Entry::Resolved {
                 expires,
@@ -379,7 +421,34 @@ impl<P> Cache<P> {
                 due.probes.push((*ip, *mac));
                 true
             }
-            Entry::Resolved { expires, .. } => *expires > now,
+            Entry::Resolved {
+                expires,
+                check_at,
+                used,
+                probe: probe @ None,
+                mac,
+                ..
+            } => {
+                if *expires <= now {
+                    return false;
+                }
+                if *check_at <= now {
+                    if used.replace(false) {
+                        // Used, no longer trusted: checked as a doubted
+                        // entry is (the answer's `learn` ends the check).
+                        *probe = Some(Probe {
+                            next_request: now.saturating_add(retry),
+                            sent: 1,
+                        });
+                        due.probes.push((*ip, *mac));
+                        checks += 1;
+                    } else {
+                        // Unused: nothing to check until it is.
+                        *check_at = now.saturating_add(reachable);
+                    }
+                }
+                true
+            }
             Entry::Pending {
                 next_request,
                 sent,
@@ -401,6 +470,7 @@ impl<P> Cache<P> {
             }
         });
         self.dropped += dropped;
+        self.reachability_checks += checks;
         due
     }
 
@@ -419,7 +489,9 @@ impl<P> Cache<P> {
                     probe: Some(p),
                     ..
                 } => p.next_request.min(*expires),
-                Entry::Resolved { expires, .. } => *expires,
+                Entry::Resolved {
+                    expires, check_at, ..
+                } => (*expires).min(*check_at),
             })
             .min();
         self.next_deadline.set(Some(next));
@@ -495,7 +567,17 @@ mod tests {
     fn entries_expire() {
         let mut c = cache();
         c.learn(A, MAC, 0, true);
-        let life = Config::default().lifetime_ns;
+        let (life, reach) = (
+            Config::default().lifetime_ns,
+            Config::default().reachable_ns,
+        );
+        // (Unused, the entry is not checked at its trusted time's end.)
+        let mut t = 0;
+        while t + reach < life {
+            t += reach;
+            assert_eq!(c.next_deadline(), Some(t));
+            assert_eq!(c.poll(t), Due::default());
+        }
         assert_eq!(c.next_deadline(), Some(life));
         assert_eq!(c.get(A, life - 1), Some(MAC));
         // Past its lifetime an entry is invalid, but still looked up on the
@@ -510,7 +592,7 @@ mod tests {
     #[test]
     fn the_next_deadline_follows_every_change() {
         let mut c = cache();
-        let (life, retry) = (Config::default().lifetime_ns, Config::default().retry_ns);
+        let (life, retry) = (Config::default().reachable_ns, Config::default().retry_ns);
         assert_eq!(c.next_deadline(), None);
         c.learn(A, MAC, 10, true);
         assert_eq!(c.next_deadline(), Some(10 + life));
@@ -561,12 +643,76 @@ mod tests {
         c.learn(A, moved, 20 + retry, false);
         assert_eq!(
             c.next_deadline(),
-            Some(20 + retry + Config::default().lifetime_ns)
+            Some(20 + retry + Config::default().reachable_ns)
         );
         assert!(c.poll(100 * SEC).probes.is_empty());
         assert_eq!(c.lookup(A), Some(moved));
         // And a later doubt starts a new check.
         assert_eq!(c.revalidate(A, 100 * SEC), Some(moved));
+    }
+
+    #[test]
+    fn a_used_entry_is_checked_when_no_longer_trusted_and_goes_unless_confirmed() {
+        let (reach, retry, probes) = (
+            Config::default().reachable_ns,
+            Config::default().retry_ns,
+            Config::default().probes,
+        );
+        let mut c = cache();
+        c.learn(A, MAC, 0, true);
+        assert_eq!(c.lookup(A), Some(MAC));
+        assert_eq!(c.poll(reach - 1), Due::default());
+        // (Through the remembered lookup, which the poll forgot: still
+        // seen as used.)
+        assert_eq!(c.lookup(A), Some(MAC));
+        assert_eq!(c.next_deadline(), Some(reach));
+        let due = c.poll(reach);
+        assert_eq!(due.probes, [(A, MAC)]);
+        assert_eq!(c.reachability_checks, 1);
+        // It serves while checked; silence removes it after the probes.
+        let mut t = reach;
+        let mut sent = 1;
+        while c.lookup(A).is_some() {
+            assert_eq!(c.next_deadline(), Some(t + retry));
+            t += retry;
+            sent += c.poll(t).probes.len();
+        }
+        assert_eq!(
+            (sent, t),
+            (probes as usize, reach + u64::from(probes) * retry)
+        );
+        assert_eq!(c.resolve(A, 1, t), (Lookup::SendRequest, None));
+
+        // An answer confirms it: trusted again from then, and checked
+        // again only if used again.
+        let mut c = cache();
+        c.learn(A, MAC, 0, true);
+        c.lookup(A);
+        assert_eq!(c.poll(reach).probes, [(A, MAC)]);
+        c.learn(A, MAC, reach + 5, false);
+        assert_eq!(c.next_deadline(), Some(2 * reach + 5));
+        assert_eq!(c.poll(2 * reach + 5), Due::default());
+        assert_eq!(
+            c.resolve(A, 1, 2 * reach + 6),
+            (Lookup::Found(MAC), Some(1))
+        );
+        assert_eq!(c.poll(3 * reach + 5).probes, [(A, MAC)]);
+        assert_eq!(c.reachability_checks, 2);
+    }
+
+    #[test]
+    fn an_entry_unused_since_its_check_is_not_checked_until_used() {
+        let reach = Config::default().reachable_ns;
+        let mut c = cache();
+        c.learn(A, MAC, 0, true);
+        c.learn(B, MAC, 0, true);
+        assert_eq!(c.lookup(B), Some(MAC));
+        assert_eq!(c.poll(reach).probes, [(B, MAC)]);
+        c.learn(B, MAC, reach + 1, false);
+        assert_eq!(c.poll(2 * reach), Due::default());
+        assert_eq!(c.lookup(A), Some(MAC));
+        assert_eq!(c.poll(3 * reach).probes, [(A, MAC)]);
+        assert_eq!(c.reachability_checks, 2);
     }
 
     #[test]

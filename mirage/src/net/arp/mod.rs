@@ -12,7 +12,9 @@
 //!
 //! [`Arp::revalidate`] takes an upper layer's doubt about a neighbour (TCP's
 //! negative advice): its entry is checked by unicast requests and removed
-//! if nobody answers (see [`cache`]).
+//! if nobody answers (see [`cache`]). An entry used more than
+//! [`Config::reachable_ns`] after its last confirmation is checked the same
+//! way, whatever the traffic.
 
 pub mod cache;
 
@@ -81,6 +83,9 @@ pub struct ArpStats {
     pub requests_sent: u64,
     /// Doubted entries whose check started ([`Arp::revalidate`]).
     pub revalidations: u64,
+    /// Entries whose check started because they were used past their
+    /// trusted time ([`Config::reachable_ns`]).
+    pub reachability_checks: u64,
     /// ARP packets from another link address that claimed one of our
     /// addresses (an address conflict, RFC 5227 section 2.4).
     pub conflicts: u64,
@@ -170,6 +175,7 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             replies_sent: state.replies_sent,
             requests_sent: state.requests_sent,
             revalidations: state.revalidations,
+            reachability_checks: state.cache.reachability_checks,
             conflicts: state.conflicts,
             defences: state.defences,
         }
