@@ -1435,6 +1435,48 @@ fn without_black_hole_detection_a_silent_path_times_the_connection_out() {
     });
 }
 
+/// An orphan that gives up tells nobody (RFC 9293's R2 ends a connection
+/// without a segment, as Linux's retransmission timer does): A writes into
+/// a path that loses its data segments (the router swallows every packet
+/// over 100 bytes; pure ACKs pass), drops its flow, and its retransmissions
+/// run out (`Stats::aborted_on_timeout`). B, which only reads, would wait
+/// for ever; with keep-alive it learns of it once the path carries again:
+/// A's stack answers B's probe with a reset.
+#[test]
+fn an_orphan_that_gives_up_is_found_by_its_peers_keep_alive() {
+    let config = mirage::net::tcp::Config {
+        max_retries: 3,
+        ..Default::default()
+    };
+    routed_pair_with(config, 1500, 1500, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        let listener = b.tcp().bind(5019).unwrap();
+        let flow = a.tcp().connect(v4("10.0.0.2"), 5019).await.unwrap();
+        let mut peer = listener.accept().await.unwrap();
+        peer.set_keepalive(Some(mirage::net::tcp::KeepAlive {
+            idle_ns: 30 * SEC,
+            interval_ns: SEC,
+            count: 3,
+        }))
+        .unwrap();
+        router.silent.set(true);
+        router.mtu_v4.set(100);
+        let mut flow = flow;
+        flow.write_all(&[7; 1000]).await.unwrap();
+        drop(flow);
+        sleep_ns(20 * SEC).await;
+        assert_eq!(a.direct_tcp().stats().aborted_on_timeout, 1);
+        assert_eq!(a.direct_tcp().occupancy().connections, 0);
+        assert!(router.swallowed.get() >= 4);
+        assert_eq!(b.direct_tcp().stats().keepalive_probes, 0);
+        router.mtu_v4.set(1500);
+        let mut buf = [0u8; 16];
+        assert_eq!(peer.read(&mut buf).await, Err(TcpError::Reset));
+        assert_eq!(b.direct_tcp().stats().keepalive_probes, 1);
+        assert_eq!(b.direct_tcp().stats().aborted_on_timeout, 0);
+    });
+}
+
 #[test]
 fn an_old_routers_report_without_an_mtu_is_read_with_rfc_1191s_plateaus() {
     routed_pair(1200, 1500, 0, |a, b, router| async move {

@@ -366,6 +366,13 @@ pub struct Stats {
     pub lost_retransmissions: u64,
     /// Retransmission timeouts.
     pub timeouts: u64,
+    /// Connections given up because the peer stopped answering (RFC 9293's
+    /// R2: retransmissions, window probes or keep-alive probes ran out, or
+    /// the user timeout passed), orphans included; as Linux's
+    /// `TCPAbortOnTimeout`. Only keep-alive's end sends a reset (as
+    /// Linux's); otherwise the peer learns of it when it next sends, from
+    /// the reset that answers.
+    pub aborted_on_timeout: u64,
     /// Negative advice passed to the IP layer (retransmission timeouts in
     /// a row, or probes left unanswered, at or past
     /// [`Config::r1_retries`]).

@@ -417,6 +417,7 @@ impl Conn {
                     && self.persist_backoff > config.max_retries)
             {
                 self.terminate(Some(TcpError::TimedOut));
+                stats.aborted_on_timeout += 1;
                 return false;
             }
             self.count_probe(now);
@@ -435,6 +436,7 @@ impl Conn {
                 }
                 if self.probes_unanswered(now, k.count) {
                     self.terminate(Some(TcpError::TimedOut));
+                    stats.aborted_on_timeout += 1;
                     return true;
                 }
                 self.count_probe(now);
@@ -520,6 +522,7 @@ impl Conn {
         };
         if gave_up {
             self.terminate(Some(TcpError::TimedOut));
+            stats.aborted_on_timeout += 1;
             return;
         }
         if syn {

@@ -59,6 +59,7 @@ fn keepalive_giving_up_resets_the_connection() {
     assert!(out[0].flags.rst(), "{out:?}");
     assert_eq!((out[0].seq, out[0].ack), (p.ack, p.seq), "{out:?}");
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+    assert_eq!(p.us.stats().aborted_on_timeout, 1);
 }
 
 #[test]
@@ -99,9 +100,11 @@ fn keepalive_waits_while_data_is_outstanding() {
     );
     assert_eq!(p.us.state(p.id), Ok(State::Established));
     // The retransmission timer gives up in the end.
+    assert_eq!(p.us.stats().aborted_on_timeout, 0);
     p.wait(3_600_000 * MS);
     assert_eq!(p.us.state(p.id), Ok(State::Closed));
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+    assert_eq!(p.us.stats().aborted_on_timeout, 1);
 }
 
 #[test]
@@ -117,6 +120,7 @@ fn zero_window_probes_unanswered_time_out() {
     p.wait(3_600_000 * MS);
     assert_eq!(p.us.state(p.id), Ok(State::Closed));
     assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::TimedOut));
+    assert_eq!(p.us.stats().aborted_on_timeout, 1);
 }
 
 /// A probe of a shut window and an ACK owed for the peer's data fall due
