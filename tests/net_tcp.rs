@@ -1451,7 +1451,7 @@ fn an_orphan_that_gives_up_is_found_by_its_peers_keep_alive() {
     routed_pair_with(config, 1500, 1500, 0, |a, b, router| async move {
         sleep_ns(3 * SEC).await;
         let listener = b.tcp().bind(5019).unwrap();
-        let flow = a.tcp().connect(v4("10.0.0.2"), 5019).await.unwrap();
+        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5019).await.unwrap();
         let mut peer = listener.accept().await.unwrap();
         peer.set_keepalive(Some(mirage::net::tcp::KeepAlive {
             idle_ns: 30 * SEC,
@@ -1461,7 +1461,6 @@ fn an_orphan_that_gives_up_is_found_by_its_peers_keep_alive() {
         .unwrap();
         router.silent.set(true);
         router.mtu_v4.set(100);
-        let mut flow = flow;
         flow.write_all(&[7; 1000]).await.unwrap();
         drop(flow);
         sleep_ns(20 * SEC).await;

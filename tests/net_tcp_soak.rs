@@ -59,13 +59,13 @@
 //!
 //! Every byte read is checked against the stream the other end wrote, at
 //! once (a fault names the connection, the direction and the offset). The
-//! run must end within two hours of virtual time (or be stranded: an end
-//! that only reads, left waiting by a peer that finished and whose
-//! connection then gave up on the path, as any TCP leaves it; counted,
-//! and only when some connection of the run did give up); then, after the closes,
-//! TIME-WAIT and any orphan's retries, both stacks must hold no
-//! connection, no TIME-WAIT record and no table entry, and the executor
-//! no task but those it had before the connections.
+//! run must end within two hours of virtual time, or be stranded: ends
+//! that only read, left waiting by a peer that finished and whose
+//! connection then gave up on the path (as any TCP leaves them), counted,
+//! and accepted only when some connection of the run did give up. Then,
+//! after the closes, TIME-WAIT and any orphan's retries, both stacks must
+//! hold no connection, no TIME-WAIT record and no table entry, and the
+//! executor no task but those it had before the connections.
 //!
 //! 16 seeds by default (their plans include an abort and connects given
 //! up); `MIRAGE_TCP_STACK_SOAK=<n>` runs `n` (and

@@ -592,18 +592,18 @@ mod tests {
     #[test]
     fn the_next_deadline_follows_every_change() {
         let mut c = cache();
-        let (life, retry) = (Config::default().reachable_ns, Config::default().retry_ns);
+        let (reach, retry) = (Config::default().reachable_ns, Config::default().retry_ns);
         assert_eq!(c.next_deadline(), None);
         c.learn(A, MAC, 10, true);
-        assert_eq!(c.next_deadline(), Some(10 + life));
+        assert_eq!(c.next_deadline(), Some(10 + reach));
         c.request(B, 20);
         assert_eq!(c.next_deadline(), Some(20 + retry));
         c.poll(20 + retry);
         assert_eq!(c.next_deadline(), Some(20 + 2 * retry));
         c.learn(B, MAC, 30, false);
-        assert_eq!(c.next_deadline(), Some(10 + life));
+        assert_eq!(c.next_deadline(), Some(10 + reach));
         c.remove(A);
-        assert_eq!(c.next_deadline(), Some(30 + life));
+        assert_eq!(c.next_deadline(), Some(30 + reach));
         assert_eq!(c.resolve(A, 7, 40), (Lookup::SendRequest, None));
         assert_eq!(c.next_deadline(), Some(40 + retry));
     }
