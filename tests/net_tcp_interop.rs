@@ -665,8 +665,8 @@ fn tcp_echo_and_linux_recover_from_loss_without_sack_timestamps_or_scaling_spt()
 /// router's reports (black-hole detection is off by default) for 8 MB to
 /// go each way over IPv4 and over IPv6. Asserted: both exchanges arrive
 /// intact, the router reported at least once per family, and of the
-/// roughly 11,000 segments we sent only the first flights were too big
-/// (at most 64 per family: the segment size fell for good).
+/// roughly 7,000 data segments we sent per family only the first flights
+/// were too big (at most 64 per family: the segment size fell for good).
 fn path_mtu(target: &str) {
     let what = format!("path MTU discovery through a Linux router ({target})");
     if !can_run(&what) || !have_nft(&what) {
