@@ -600,6 +600,36 @@ fn user_timeout_through_the_flow_reaches_the_connection() {
     });
 }
 
+/// What arrived before the peer's reset is read first, then the reset (as
+/// Linux, and so the socket stack, does; RFC 9293 would flush it), and a
+/// write fails at once: B writes and aborts before A reads.
+#[test]
+fn what_arrived_before_a_reset_is_read_first() {
+    let (ha, hb) = hosts();
+    netsim::pair(LinkConfig::default(), ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let (mut flow, mut peer) = netsim::connected(a, b, v4("10.0.0.2"), 5020).await;
+        peer.write_all(&payload(100_000, 3)).await.unwrap();
+        let id = flow.id();
+        while a
+            .direct_tcp()
+            .with_engine(|e| e.info(id))
+            .unwrap()
+            .recv_queue
+            < 100_000
+        {
+            sleep_ns(SEC / 100).await;
+        }
+        peer.abort().unwrap();
+        sleep_ns(SEC / 10).await;
+        assert_eq!(flow.write(b"late").await, Err(TcpError::Reset));
+        let mut got = vec![0u8; 100_000];
+        flow.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, payload(100_000, 3));
+        assert_eq!(flow.read(&mut [0u8; 4]).await, Err(TcpError::Reset));
+    });
+}
+
 /// A peer that resets midway: a large `write_all` ends with the reset (it
 /// does not hang), and later reads and writes report it; a reader half
 /// waiting in a split flow is woken with it too.

@@ -1592,6 +1592,26 @@ mod tests {
         .unwrap();
     }
 
+    /// What arrived before the peer reset the connection is read first,
+    /// then the reset (the kernel's order, and the direct stack's, whose
+    /// connection keeps what arrived in order).
+    #[test]
+    fn what_arrived_before_a_reset_is_read_first() {
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let (mut flow, mut peer) = connected().await;
+            peer.write_all(b"hello").await.unwrap();
+            until_readable(&mut flow).await;
+            peer.abort().unwrap();
+            let mut buf = [0u8; 8];
+            assert_eq!(flow.read(&mut buf).await, Ok(5));
+            assert_eq!(&buf[..5], b"hello");
+            assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+            assert_eq!(flow.read(&mut buf).await, Err(TcpError::Reset));
+        })
+        .unwrap();
+    }
+
     /// Linux ends a connection that timed out after an ICMP error with that
     /// error (`tcp_write_err`: the soft error, else `ETIMEDOUT`), told
     /// once as for a reset: the flow keeps every error that ended the

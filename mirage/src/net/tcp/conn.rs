@@ -1035,14 +1035,21 @@ impl Conn {
     }
 
     /// End the connection with `error` (or none, for an orderly end):
-    /// queues are flushed and every timer stops.
+    /// queues are flushed and every timer stops, but for the bytes the
+    /// peer got through in order before it reset the connection or went
+    /// silent: those stay readable, and reads report `error` after them
+    /// (RFC 9293 3.10.7.4 flushes them too; Linux and FreeBSD deliver
+    /// them first, and so does the socket stack, their kernel's: an
+    /// application reads the same on both stacks, and a slow reader whose
+    /// peer is gone keeps what had arrived).
     pub(crate) fn terminate(&mut self, error: Option<TcpError>) {
-        if error.is_some() {
+        if let Some(e) = error {
             self.error = error;
-            // RFC 9293: on reset, segment queues are flushed.
             self.tx.clear();
             self.tx_seq = self.snd_una;
-            self.rx.clear();
+            if !matches!(e, TcpError::Reset | TcpError::TimedOut) {
+                self.rx.clear();
+            }
             self.asm.clear();
             self.snd_up = None;
             self.rcv_up = None;

@@ -1,8 +1,9 @@
 //! RFC 9293's requirements (appendix B) that other files do not already
-//! cover: urgent data, the zero window, the MSS option, keep-alive.
+//! cover: urgent data, the zero window, the MSS option, keep-alive; and
+//! the reading of what arrived before a reset (a deliberate deviation).
 
 use super::harness::*;
-use crate::net::tcp::{Config, State, TcpEngine};
+use crate::net::tcp::{Config, State, TcpEngine, TcpError};
 use crate::net::wire::checksum::PseudoHeader;
 use crate::net::wire::tcp::{Flags, Options, Packet, SeqNumber};
 use alloc::vec::Vec;
@@ -70,6 +71,51 @@ fn rst_with_data_resets_at_a_zero_window() {
     let rst = p.seg(Flags::RST | Flags::ACK, b"diagnostic text");
     p.deliver(&rst);
     assert_eq!(p.us.state(p.id), Ok(State::Closed));
+}
+
+/// 3.10.7.4 (dev): what arrived in order before a reset stays readable,
+/// and reads report the reset after it (as Linux and FreeBSD, and the
+/// socket stack, their kernel's; the RFC flushes it); sends fail at once,
+/// and reading sends nothing (no window update to a connection that is
+/// gone).
+#[test]
+fn what_arrived_before_a_reset_is_read_before_the_reset() {
+    let mut p = Peer::passive(Config::default());
+    p.send(Flags::ACK | Flags::PSH, b"hello");
+    p.wait(0);
+    let rst = p.seg(Flags::RST | Flags::ACK, b"");
+    assert!(p.deliver(&rst).is_empty());
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(p.us.send(p.id, b"x"), Err(TcpError::Reset));
+    let mut buf = [0u8; 16];
+    assert_eq!(p.us.recv(p.id, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(p.us.recv(p.id, &mut buf), Err(TcpError::Reset));
+    assert!(p.wait(1_000 * MS).is_empty());
+    // Closing it then sends nothing either (no reset for unread data: it
+    // was read, and the connection is gone).
+    p.us.close(p.id).unwrap();
+    assert!(p.wait(1_000 * MS).is_empty());
+}
+
+/// The same when the peer goes silent: our retransmissions run out, and
+/// what it had sent is read before `TimedOut`; out-of-order bytes, never
+/// acknowledged, are not.
+#[test]
+fn what_arrived_before_a_timeout_is_read_before_it() {
+    let mut p = Peer::passive(Config::default());
+    p.send(Flags::ACK | Flags::PSH, b"hello");
+    let mut gap = p.seg(Flags::ACK, b"later");
+    gap.seq = p.seq + 100;
+    p.deliver(&gap);
+    p.us.send(p.id, b"unanswered").unwrap();
+    p.wait(3_600_000 * MS);
+    assert_eq!(p.us.state(p.id), Ok(State::Closed));
+    assert_eq!(p.us.stats().aborted_on_timeout, 1);
+    let mut buf = [0u8; 16];
+    assert_eq!(p.us.recv(p.id, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(p.us.recv(p.id, &mut buf), Err(TcpError::TimedOut));
 }
 
 /// MUST-37: a window that stays shut does not time the connection out as
