@@ -458,9 +458,7 @@ fn recover_from_loss(target: &str, sack: bool) {
     if !can_run(&what) || !have_nft(&what) {
         return;
     }
-    let mut ns = Netns::new("tcploss");
-    let host = ns.routed_host("tcplosshost");
-    host.exec(&["ip", "link", "set", "h0", "gso_max_segs", "1"]);
+    let (mut ns, host) = routed("tcploss");
     if !sack {
         host.exec(&[
             "sh",
@@ -585,6 +583,18 @@ print("DONE", done[0], f"{time.monotonic() - start:.1f}", bad[:5])
     assert_eq!(echoed, 200, "{}", lines.dump());
 }
 
+/// A tap namespace named after `tag` and a Linux host one hop away
+/// ([`Netns::routed_host`]) that sends one segment per packet
+/// (`gso_max_segs 1`: otherwise the forwarding namespace sees whole
+/// offload bursts, and a drop or a size check takes dozens of segments at
+/// once).
+fn routed(tag: &str) -> (Netns, Netns) {
+    let ns = Netns::new(tag);
+    let host = ns.routed_host(&format!("{tag}host"));
+    host.exec(&["ip", "link", "set", "h0", "gso_max_segs", "1"]);
+    (ns, host)
+}
+
 /// Starts `tcp-echo` for `target` in `ns`, with `ns`'s tap addresses as
 /// its gateways (to reach a [`Netns::routed_host`]), once IPv6 is usable.
 fn start_routed(ns: &mut Netns, target: &str) -> Lines {
@@ -672,9 +682,7 @@ fn path_mtu(target: &str) {
     if !can_run(&what) || !have_nft(&what) {
         return;
     }
-    let mut ns = Netns::new("tcppmtu");
-    let host = ns.routed_host("tcppmtuhost");
-    host.exec(&["ip", "link", "set", "h0", "gso_max_segs", "1"]);
+    let (mut ns, host) = routed("tcppmtu");
     // (Forwarding ignores a route's MTU unless it is locked; the IPv6
     // routes replace the kernel's own, metric 256.)
     for (family, net, dev, metric) in [

@@ -235,11 +235,13 @@ impl Lines {
         let deadline = Instant::now() + limit;
         loop {
             let count = self.seen.iter().filter(|l| l.contains(needle)).count();
-            let left = deadline.checked_duration_since(Instant::now());
-            if count >= n || left.is_none() {
+            if count >= n {
                 return count;
             }
-            match self.rx.recv_timeout(left.unwrap_or_default()) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return count;
+            };
+            match self.rx.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
                 Err(_) => return count,
             }

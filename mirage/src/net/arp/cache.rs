@@ -245,11 +245,13 @@ impl<P> Cache<P> {
     /// packet (counted).
     pub fn resolve(&mut self, ip: Ipv4Addr, packet: P, now: u64) -> (Lookup, Option<P>) {
         self.changed();
-        if let Some(mac) = self.get(ip, now) {
-            if let Some(Entry::Resolved { used, .. }) = self.entries.get(&ip) {
-                used.set(true);
-            }
-            return (Lookup::Found(mac), Some(packet));
+        if let Some(Entry::Resolved {
+            mac, expires, used, ..
+        }) = self.entries.get(&ip)
+            && *expires > now
+        {
+            used.set(true);
+            return (Lookup::Found(*mac), Some(packet));
         }
         match self.entries.get_mut(&ip) {
             Some(Entry::Pending { queue, .. }) => {

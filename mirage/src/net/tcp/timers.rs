@@ -416,8 +416,7 @@ impl Conn {
                 || (self.owner == super::conn::Owner::Orphan
                     && self.persist_backoff > config.max_retries)
             {
-                self.terminate(Some(TcpError::TimedOut));
-                stats.aborted_on_timeout += 1;
+                self.give_up(stats);
                 return false;
             }
             self.count_probe(now);
@@ -435,8 +434,7 @@ impl Conn {
                     return false;
                 }
                 if self.probes_unanswered(now, k.count) {
-                    self.terminate(Some(TcpError::TimedOut));
-                    stats.aborted_on_timeout += 1;
+                    self.give_up(stats);
                     return true;
                 }
                 self.count_probe(now);
@@ -497,6 +495,13 @@ impl Conn {
         }
     }
 
+    /// The peer stopped answering (RFC 9293's R2): the connection ends
+    /// with `TimedOut`, counted in [`Stats::aborted_on_timeout`].
+    fn give_up(&mut self, stats: &mut Stats) {
+        self.terminate(Some(TcpError::TimedOut));
+        stats.aborted_on_timeout += 1;
+    }
+
     /// RFC 6298 section 5.4 to 5.6: resend from the first unacknowledged
     /// byte with one segment of window, timer backed off; give up after
     /// the configured number of tries, or with a user timeout once the
@@ -521,8 +526,7 @@ impl Conn {
             }
         };
         if gave_up {
-            self.terminate(Some(TcpError::TimedOut));
-            stats.aborted_on_timeout += 1;
+            self.give_up(stats);
             return;
         }
         if syn {
