@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::rc::Rc;
 
 use embedded_io_async::{Read, Write};
+use mirage::net::device::Network;
 use mirage::net::device::memory::{Faults, LinkConfig};
 use mirage::net::ip::Ip;
 use mirage::net::stack::Stackv4v6;
@@ -123,31 +124,38 @@ async fn both_ways(a: &'static Stack, b: &'static Stack, dst: IpAddr, len: u64) 
 }
 
 fn run_bulk(faults: Faults, len: u64, family_v6: bool) {
+    run_bulk_over(LinkConfig::default().with_faults(faults), len, family_v6);
+}
+
+/// [`run_bulk`] over a link made by `config`; with its segmentation
+/// offload, checks that A's frames were longer than the MTU on average.
+fn run_bulk_over(config: LinkConfig, len: u64, family_v6: bool) {
     let (ha, hb) = hosts();
-    netsim::pair(
-        LinkConfig::default().with_faults(faults),
-        ha,
-        hb,
-        move |a, b, _| async move {
-            sleep_ns(3 * SEC).await;
-            let dst = if family_v6 {
-                v6("fd00::2")
-            } else {
-                v4("10.0.0.2")
-            };
-            both_ways(a, b, dst, len).await;
-            // Let the closes finish, then nothing is left.
-            sleep_ns(200 * SEC).await;
-            for s in [a, b] {
-                let o = s.direct_tcp().occupancy();
-                assert_eq!(o.connections, 0, "{o:?}");
-            }
-            let stats = a.direct_tcp().stats();
-            if faults.drop > 0.0 {
-                assert!(stats.retransmitted > 0, "{stats:?}");
-            }
-        },
-    );
+    let faults = config.faults[0];
+    netsim::pair(config, ha, hb, move |a, b, _| async move {
+        sleep_ns(3 * SEC).await;
+        let dst = if family_v6 {
+            v6("fd00::2")
+        } else {
+            v4("10.0.0.2")
+        };
+        both_ways(a, b, dst, len).await;
+        // Let the closes finish, then nothing is left.
+        sleep_ns(200 * SEC).await;
+        for s in [a, b] {
+            let o = s.direct_tcp().occupancy();
+            assert_eq!(o.connections, 0, "{o:?}");
+        }
+        let stats = a.direct_tcp().stats();
+        if faults.drop > 0.0 {
+            assert!(stats.retransmitted > 0, "{stats:?}");
+        }
+        if config.segmentation_offload {
+            let sent = a.net().stats();
+            let mean = sent.tx_bytes / sent.tx_frames;
+            assert!(mean > 1514, "the offload went unused: {sent:?}");
+        }
+    });
 }
 
 const MB: u64 = 1024 * 1024;
@@ -181,6 +189,28 @@ fn bulk_both_ways_with_five_percent_loss_reordering_duplication_and_corruption()
         delay_ns: 100_000,
     };
     run_bulk(faults, 10 * MB, false);
+}
+
+/// Through the link's segmentation offload (segments of up to 64 KiB go
+/// whole), under loss, duplication, reordering and corruption of those
+/// segments: both families' streams arrive intact both ways.
+#[test]
+fn bulk_both_ways_through_segmentation_offload_with_loss_and_corruption() {
+    let faults = Faults {
+        seed: 11,
+        drop: 0.02,
+        duplicate: 0.01,
+        reorder: 0.02,
+        corrupt: 0.01,
+        delay_ns: 100_000,
+    };
+    for (seed, v6) in [(11, false), (12, true)] {
+        let config = LinkConfig {
+            segmentation_offload: true,
+            ..LinkConfig::default().with_faults(Faults { seed, ..faults })
+        };
+        run_bulk_over(config, 16 * MB, v6);
+    }
 }
 
 #[test]

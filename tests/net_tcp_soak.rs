@@ -13,7 +13,10 @@
 //! than RFC 1191, without; packet too big), and loses up to half of its
 //! reports, or in one such run in four all of them (a black hole, which
 //! both stacks then cross with black-hole detection; one stack in four
-//! has it in other runs).
+//! has it in other runs). In one run in four the link's endpoints offer
+//! TCP segmentation offload: segments of up to 64 KiB go over the link
+//! whole (and the faults apply to them whole), and those a narrowing
+//! router looks at are cut to the MSS first, as the device would.
 //!
 //! Each end of each connection is an application drawn from what users
 //! write:
@@ -275,6 +278,8 @@ struct Plan {
     /// accepts, dropped this long after the connections start with what
     /// its backlog holds.
     backlog_drop_ns: Option<u64>,
+    /// The link's endpoints offer TCP segmentation offload.
+    segmentation_offload: bool,
 }
 
 /// A router between the hosts whose next hop carries at most `mtu` bytes
@@ -600,6 +605,8 @@ impl Plan {
                 c.black_hole_detection = true;
             }
         }
+        // Then the segmentation offload.
+        let segmentation_offload = rng.chance(250);
         Plan {
             configs,
             mtu,
@@ -607,6 +614,7 @@ impl Plan {
             narrowing,
             conns,
             backlog_drop_ns,
+            segmentation_offload,
         }
     }
 }
@@ -1113,6 +1121,7 @@ fn run(seed: u64, show: bool) -> Tally {
     let clock = sim.clock;
     let config = LinkConfig {
         mtu: plan.mtu,
+        segmentation_offload: plan.segmentation_offload,
         ..LinkConfig::default()
     }
     .with_faults(plan.faults);
@@ -1334,6 +1343,7 @@ fn run(seed: u64, show: bool) -> Tally {
         connects_given_up: given_up.get().0,
         connects_quicker: given_up.get().1,
         narrowed: u64::from(plan.narrowing.is_some()),
+        offloaded: u64::from(plan.segmentation_offload),
         black_holes: u64::from(plan.narrowing.is_some_and(|n| n.lost == BLACK_HOLE)),
         black_hole_decreases: decreases.get(),
         reports: path.reports.get().0,
@@ -1408,6 +1418,8 @@ struct Tally {
     connects_quicker: u64,
     /// Runs whose path narrowed.
     narrowed: u64,
+    /// Runs whose link offered segmentation offload.
+    offloaded: u64,
     /// The router's reports of packets too big, sent and lost.
     reports: u64,
     reports_lost: u64,
@@ -1435,6 +1447,7 @@ impl Tally {
         self.connects_given_up += other.connects_given_up;
         self.connects_quicker += other.connects_quicker;
         self.narrowed += other.narrowed;
+        self.offloaded += other.offloaded;
         self.reports += other.reports;
         self.reports_lost += other.reports_lost;
         self.black_holes += other.black_holes;

@@ -194,12 +194,20 @@ impl MirageTcp {
         started.elapsed()
     }
 
-    /// Checks that no frame overflowed a queue of the link and that the
-    /// link's faults were applied.
+    /// Checks that no frame overflowed a queue of the link, that the
+    /// link's faults were applied and its segmentation offload used.
     pub fn check(&self, config: LinkConfig) {
         for host in [self.a, self.b] {
             let link = host.net().stats();
             assert_eq!((link.rx_dropped, link.tx_dropped), (0, 0), "{link:?}");
+        }
+        if config.segmentation_offload {
+            let sent = self.a.net().stats();
+            let mean = sent.tx_bytes / sent.tx_frames.max(1);
+            assert!(
+                mean > config.mtu as u64,
+                "the segmentation offload went unused: {sent:?}"
+            );
         }
         let lost = self.a.net().fault_stats().dropped + self.b.net().fault_stats().dropped;
         assert_eq!(config.faults[0].drop > 0.0, lost > 0, "frames lost: {lost}");

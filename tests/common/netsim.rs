@@ -520,6 +520,40 @@ impl<R: Route> Network for Routed<R> {
         }
     }
 
+    fn segmentation_offload(&self) -> usize {
+        self.inner.segmentation_offload()
+    }
+
+    /// A segment the router looks at is cut first, as a device's TSO cuts
+    /// it before the wire, and its pieces go through the router one by
+    /// one; else it goes whole.
+    fn try_write_segmented(
+        &self,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, mirage::net::device::NetError> {
+        use mirage::net::device::{NetError, segmentation};
+        if !self.router.inspects(len) {
+            return self.inner.try_write_segmented(len, segment_size, fill);
+        }
+        if self.inner.segmentation_offload() < len {
+            return Err(NetError::TooLarge);
+        }
+        let mut frame = vec![0u8; len];
+        let n = fill(&mut frame).min(len);
+        let mut sent = Ok(true);
+        segmentation::segment(&frame[..n], segment_size, |piece| {
+            if let Some(piece) = self.inspect(piece.len(), |b| copy(piece, b))
+                && sent.is_ok()
+            {
+                sent = self.inner.try_write(piece.len(), |b| copy(&piece, b));
+            }
+        })
+        .map_err(|_| NetError::TooLarge)?;
+        sent
+    }
+
     async fn read<T>(
         &self,
         handle: impl FnOnce(&[u8]) -> T,

@@ -35,6 +35,30 @@ pub trait Ethernet {
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, NetError>;
 
+    /// The longest payload the device's TCP segmentation offload takes
+    /// ([`Network::segmentation_offload`] less the header); 0 (the
+    /// default): none.
+    fn segmentation_offload(&self) -> usize {
+        0
+    }
+
+    /// [`Ethernet::send`] of one TCP segment longer than the MTU, through
+    /// the device's segmentation offload, which sends its payload in
+    /// pieces of `segment_size` bytes ([`Network::try_write_segmented`]).
+    /// The default has no offload: [`NetError::TooLarge`], `fill` not
+    /// called.
+    fn send_segmented(
+        &self,
+        dst: MacAddr,
+        ethertype: EtherType,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError> {
+        let _ = (dst, ethertype, len, segment_size, fill);
+        Err(NetError::TooLarge)
+    }
+
     /// [`Ethernet::send`], waiting while the device's transmit queue is
     /// full.
     async fn write(
@@ -172,6 +196,25 @@ impl<N: Network> Ethernet for Ethif<N> {
         self.net.try_write(HEADER_LEN + len, |frame| {
             emit(frame, src, dst, ethertype, fill)
         })
+    }
+
+    fn segmentation_offload(&self) -> usize {
+        self.net.segmentation_offload().saturating_sub(HEADER_LEN)
+    }
+
+    fn send_segmented(
+        &self,
+        dst: MacAddr,
+        ethertype: EtherType,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError> {
+        let src = self.net.mac();
+        self.net
+            .try_write_segmented(HEADER_LEN + len, segment_size, |frame| {
+                emit(frame, src, dst, ethertype, fill)
+            })
     }
 
     async fn write(

@@ -397,6 +397,35 @@ pub trait Ip {
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Result<bool, IpError>;
 
+    /// The longest TCP segment (TCP header included) that
+    /// [`Ip::send_segmented`] takes towards `dst` now: the device offers
+    /// TCP segmentation offload and the next hop's link address is known;
+    /// 0 (the default) otherwise.
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        let _ = dst;
+        0
+    }
+
+    /// Sends one TCP segment of `len` bytes (header included, checksum
+    /// written by `fill`), longer than [`Ip::mtu`] allows, from `src` to
+    /// `dst` through the device's segmentation offload, which sends its
+    /// payload in pieces of `segment_size` bytes (the connection's MSS):
+    /// one packet, never fragmented. `None` (nothing sent, `fill` not
+    /// called) when [`Ip::segmentation_offload`] would not take it. The
+    /// default has no offload.
+    fn send_segmented(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        options: SendOptions,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        let _ = (src, dst, options, len, segment_size, fill);
+        None
+    }
+
     /// Waits until a datagram to `dst` can go straight to the link: the
     /// link-layer address of its next hop known, asked for if need be.
     /// Fails when the neighbour does not answer.
@@ -474,6 +503,20 @@ impl<T: Ip> Ip for &T {
     }
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         (**self).resolve(dst).await
+    }
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        (**self).segmentation_offload(dst)
+    }
+    fn send_segmented(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        options: SendOptions,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        (**self).send_segmented(src, dst, options, len, segment_size, fill)
     }
     fn send(
         &self,

@@ -163,6 +163,38 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
         }
     }
 
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        if !self.enabled(dst) {
+            return 0;
+        }
+        match dst {
+            IpAddr::V4(_) => self.v4.segmentation_offload(dst),
+            IpAddr::V6(_) => self.v6.segmentation_offload(dst),
+        }
+    }
+
+    fn send_segmented(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        options: SendOptions,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        if !self.enabled(dst) {
+            return None;
+        }
+        match dst {
+            IpAddr::V4(_) => self
+                .v4
+                .send_segmented(src, dst, options, len, segment_size, fill),
+            IpAddr::V6(_) => self
+                .v6
+                .send_segmented(src, dst, options, len, segment_size, fill),
+        }
+    }
+
     fn send_resolved(
         &self,
         src: Option<IpAddr>,

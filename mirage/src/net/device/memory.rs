@@ -21,6 +21,13 @@
 //!   any such use is delayed from the moment a reader first looks at it.
 //! * Dropping an endpoint disconnects the link: its peer reads the frames
 //!   still queued, then gets [`NetError::Disconnected`], as do its writes.
+//! * With [`LinkConfig::segmentation_offload`], both endpoints offer TCP
+//!   segmentation offload ([`Network::segmentation_offload`]): a TCP
+//!   segment of up to [`MAX_SEGMENTED_FRAME_LEN`] bytes goes over the link
+//!   whole and its reader gets it so, as Linux's veth pair passes a
+//!   segmentation-offload packet from one namespace's stack to the other's
+//!   without cutting it. The faults apply to it as to any frame (so a drop
+//!   loses the whole segment, as a burst of losses on a wire would).
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -31,7 +38,10 @@ use core::future::{Future, poll_fn};
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use super::{NetError, Network, Stats, StatsCell, check_len, check_used, max_frame_len};
+use super::{
+    MAX_SEGMENTED_FRAME_LEN, NetError, Network, Stats, StatsCell, check_len, check_used,
+    is_tcp_segment, max_frame_len,
+};
 use crate::net::MacAddr;
 use crate::rt::{Sleep, sleep_ns};
 
@@ -95,11 +105,14 @@ pub struct LinkConfig {
     /// The faults of the frames sent by the first and by the second
     /// endpoint.
     pub faults: [Faults; 2],
+    /// Whether both endpoints offer TCP segmentation offload (see the
+    /// module documentation).
+    pub segmentation_offload: bool,
 }
 
 impl Default for LinkConfig {
     /// MTU 1500, 256 frames per queue, MACs `02:00:00:00:00:01` and
-    /// `02:00:00:00:00:02`, no faults.
+    /// `02:00:00:00:00:02`, no faults, no segmentation offload.
     fn default() -> Self {
         LinkConfig {
             mtu: 1500,
@@ -109,6 +122,7 @@ impl Default for LinkConfig {
                 MacAddr([0x02, 0, 0, 0, 0, 2]),
             ],
             faults: [Faults::NONE; 2],
+            segmentation_offload: false,
         }
     }
 }
@@ -286,6 +300,8 @@ impl Direction {
 /// What both endpoints share.
 struct Shared {
     mtu: usize,
+    /// [`LinkConfig::segmentation_offload`].
+    segmentation_offload: bool,
     queue_len: usize,
     /// `dirs[i]`: the frames towards endpoint `i`.
     dirs: [RefCell<Direction>; 2],
@@ -367,6 +383,7 @@ impl Link {
         };
         let shared = Rc::new(Shared {
             mtu: config.mtu,
+            segmentation_offload: config.segmentation_offload,
             queue_len: config.queue_len,
             dirs: [direction(0), direction(1)],
             stats: [StatsCell::new(), StatsCell::new()],
@@ -429,13 +446,22 @@ impl Endpoint {
     }
 
     /// Sends one frame (see [`Network::write`]); `clock` starts a delay.
+    /// `segment`: a TCP segment through the segmentation offload (see
+    /// [`Network::try_write_segmented`]).
+    // (Inlined: `segment` is a constant at every call.)
+    #[inline(always)]
     fn send(
         &self,
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
         clock: Option<&Waker>,
+        segment: bool,
     ) -> Result<(), NetError> {
-        check_len(len, self.shared.mtu)?;
+        if !segment {
+            check_len(len, self.shared.mtu)?;
+        } else if !self.shared.segmentation_offload || len > MAX_SEGMENTED_FRAME_LEN {
+            return Err(NetError::TooLarge);
+        }
         let peer = self.peer();
         if !self.shared.alive[peer].get() {
             return Err(NetError::Disconnected);
@@ -453,6 +479,13 @@ impl Endpoint {
         }
         // No borrow is held while the caller fills the buffer.
         let used = match check_used(fill(&mut buf), len) {
+            Ok(used) if segment && !is_tcp_segment(&buf[..used]) => {
+                self.shared.stats[self.side].tx_drop();
+                Err(NetError::TooLarge)
+            }
+            checked => checked,
+        };
+        let used = match used {
             Ok(used) => used,
             Err(error) => {
                 self.shared.dirs[peer].borrow_mut().recycle(buf, capacity);
@@ -539,6 +572,17 @@ impl Endpoint {
         Ok(None)
     }
 
+    /// The clock of a synchronous write: a delay needs an executor task's
+    /// waker (see `Direction::stamp`).
+    fn write_clock(&self) -> Option<Waker> {
+        let delayed = self.shared.dirs[self.peer()].borrow().faults.delay_ns != 0;
+        if delayed {
+            self.shared.any_clock(self.side)
+        } else {
+            None
+        }
+    }
+
     /// Lends `buf` to `handle`, counts it and recycles it.
     fn deliver<R>(&self, buf: Vec<u8>, handle: impl FnOnce(&[u8]) -> R) -> R {
         self.shared.stats[self.side].received(buf.len());
@@ -585,7 +629,7 @@ impl Network for Endpoint {
     ) -> Result<(), NetError> {
         let waker = poll_fn(|cx| Poll::Ready(cx.waker().clone())).await;
         self.shared.remember_clock(self.side, &waker);
-        self.send(len, fill, Some(&waker))
+        self.send(len, fill, Some(&waker), false)
     }
 
     fn try_write(
@@ -593,14 +637,29 @@ impl Network for Endpoint {
         len: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, NetError> {
-        // A delay needs an executor task's waker (see `Direction::stamp`).
-        let delayed = self.shared.dirs[self.peer()].borrow().faults.delay_ns != 0;
-        let clock = if delayed {
-            self.shared.any_clock(self.side)
+        self.send(len, fill, self.write_clock().as_ref(), false)
+            .map(|()| true)
+    }
+
+    fn segmentation_offload(&self) -> usize {
+        if self.shared.segmentation_offload {
+            MAX_SEGMENTED_FRAME_LEN
         } else {
-            None
-        };
-        self.send(len, fill, clock.as_ref()).map(|()| true)
+            0
+        }
+    }
+
+    fn try_write_segmented(
+        &self,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError> {
+        if segment_size == 0 {
+            return Err(NetError::TooLarge);
+        }
+        self.send(len, fill, self.write_clock().as_ref(), true)
+            .map(|()| true)
     }
 
     async fn read<R>(&self, handle: impl FnOnce(&[u8]) -> R) -> Result<R, NetError> {

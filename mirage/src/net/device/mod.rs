@@ -23,6 +23,15 @@
 //! * The operations are used from the single-threaded executor of
 //!   [`crate::rt`]; concurrent readers of one device each get different
 //!   frames, in arrival order of their waits.
+//! * A device may offer TCP segmentation offload
+//!   ([`Network::segmentation_offload`]): it then also takes, through
+//!   [`Network::try_write_segmented`], a frame longer than the MTU that
+//!   carries one TCP segment, and sends its payload in pieces of a given
+//!   size (a NIC's TSO, virtio-net's `VIRTIO_NET_HDR_GSO_TCPV4` and
+//!   `_TCPV6`). Such a device may also hand its reader frames of up to
+//!   that length, each one TCP segment (receive offload, as a NIC's LRO or
+//!   a veth pair passing a segment whole): a reader of a device that
+//!   offers the offload takes them.
 
 use alloc::string::String;
 use core::cell::Cell;
@@ -32,6 +41,7 @@ use core::task::{Context, Poll};
 use super::MacAddr;
 
 pub mod memory;
+pub mod segmentation;
 
 /// The length of an Ethernet header (two addresses and the EtherType).
 pub const ETHERNET_HEADER_LEN: usize = 14;
@@ -40,6 +50,11 @@ pub const ETHERNET_HEADER_LEN: usize = 14;
 pub const fn max_frame_len(mtu: usize) -> usize {
     mtu + ETHERNET_HEADER_LEN
 }
+
+/// The longest frame of a device with segmentation offload: the Ethernet
+/// header and the longest IP packet (an IPv6 header and 65,535 bytes of
+/// payload; an IPv4 packet is at most 65,535 bytes in all).
+pub const MAX_SEGMENTED_FRAME_LEN: usize = ETHERNET_HEADER_LEN + 40 + 0xffff;
 
 /// Why a network operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +191,37 @@ pub trait Network {
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<(), NetError>;
 
+    /// TCP segmentation offload: the longest frame this device takes
+    /// through [`Network::try_write_segmented`] (at most
+    /// [`MAX_SEGMENTED_FRAME_LEN`]), and hands its reader; 0 (the default)
+    /// when it has none.
+    fn segmentation_offload(&self) -> usize {
+        0
+    }
+
+    /// [`Network::try_write`] for a frame longer than the MTU allows that
+    /// carries one TCP segment (in IPv4 or IPv6, not a fragment, its
+    /// checksum complete): the device sends the segment's payload in pieces
+    /// of `segment_size` bytes (the last with what is left), each with the
+    /// segment's headers, its sequence number, lengths and checksums
+    /// adjusted; or hands the segment whole to a peer that takes it so
+    /// (see the module documentation).
+    ///
+    /// Fails with [`NetError::TooLarge`] without calling `fill` when the
+    /// device has no offload, `len` exceeds [`Network::segmentation_offload`]
+    /// or `segment_size` is 0 (the default refuses every frame so); sends
+    /// nothing, counting the frame in `tx_dropped`, and fails so too, when
+    /// `fill` wrote something else than one TCP segment.
+    fn try_write_segmented(
+        &self,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<bool, NetError> {
+        let _ = (len, segment_size, fill);
+        Err(NetError::TooLarge)
+    }
+
     /// [`Network::write`] without waiting: `Ok(false)` when the frame could
     /// not be queued without waiting. Nothing was sent then; `fill` may
     /// have been called (a backend may only learn that its queue is full by
@@ -214,6 +260,23 @@ pub fn check_len(len: usize, mtu: usize) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Whether `frame` is one whole TCP segment in IPv4 or IPv6 (what
+/// [`Network::try_write_segmented`] takes): the EtherType, the IP version
+/// and protocol (IPv6: the first next header) are TCP's, and an IPv4
+/// packet is not a fragment. Lengths and checksums are the sender's.
+pub fn is_tcp_segment(frame: &[u8]) -> bool {
+    let Some(ip) = frame.get(ETHERNET_HEADER_LEN..) else {
+        return false;
+    };
+    match (frame[12], frame[13]) {
+        (0x08, 0x00) => {
+            ip.len() >= 20 && ip[0] >> 4 == 4 && ip[9] == 6 && ip[6] & 0x3f == 0 && ip[7] == 0
+        }
+        (0x86, 0xdd) => ip.len() >= 40 && ip[0] >> 4 == 6 && ip[6] == 6,
+        _ => false,
+    }
+}
+
 /// Checks what a `fill` closure returned against the `len` it was given.
 pub fn check_used(used: usize, len: usize) -> Result<usize, NetError> {
     if used > len {
@@ -234,6 +297,41 @@ mod tests {
         assert_eq!(check_len(1515, 1500), Err(NetError::TooLarge));
         assert_eq!(check_used(60, 60), Ok(60));
         assert_eq!(check_used(61, 60), Err(NetError::TooLarge));
+    }
+
+    #[test]
+    fn a_tcp_segment_is_told_from_other_frames() {
+        let mut v4 = [0u8; 14 + 20];
+        v4[12..14].copy_from_slice(&[0x08, 0x00]);
+        v4[14] = 0x45;
+        v4[14 + 9] = 6;
+        assert!(is_tcp_segment(&v4));
+        // Don't-fragment set: still one segment; more fragments or an
+        // offset: a fragment.
+        v4[14 + 6] = 0x40;
+        assert!(is_tcp_segment(&v4));
+        for (at, value) in [(6, 0x20), (7, 1), (6, 0x41)] {
+            let mut f = v4;
+            f[14 + at] = value;
+            assert!(!is_tcp_segment(&f), "{at} {value}");
+        }
+        let mut udp = v4;
+        udp[14 + 9] = 17;
+        assert!(!is_tcp_segment(&udp));
+        assert!(!is_tcp_segment(&v4[..14 + 19]));
+        let mut v6 = [0u8; 14 + 40];
+        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        v6[14] = 0x60;
+        v6[14 + 6] = 6;
+        assert!(is_tcp_segment(&v6));
+        // An extension header first (hop-by-hop), the wrong version, or
+        // the wrong EtherType.
+        for (at, value) in [(14 + 6, 0), (14, 0x40), (12, 0x08)] {
+            let mut f = v6;
+            f[at] = value;
+            assert!(!is_tcp_segment(&f), "{at} {value}");
+        }
+        assert!(!is_tcp_segment(&v6[..13]));
     }
 
     #[test]

@@ -997,8 +997,50 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Result<bool, IpError> {
         // (Never `None` unless asked for resolved hops only.)
-        self.send_via(src, dst, protocol, options, len, fill, false)
+        self.send_via(src, dst, protocol, options, len, fill, false, 0)
             .unwrap_or(Ok(false))
+    }
+
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        let offload = self.eth.segmentation_offload();
+        if offload == 0 {
+            return 0;
+        }
+        let IpAddr::V4(dst4) = dst else {
+            return 0;
+        };
+        let Some(config) = self.state.borrow().config else {
+            return 0;
+        };
+        match self.next_hop(&config, dst4) {
+            Ok(hop) if self.arp.resolved(hop).is_some() => {
+                offload.min(wire::MAX_PAYLOAD_LEN + HEADER_LEN) - HEADER_LEN
+            }
+            _ => 0,
+        }
+    }
+
+    fn send_segmented(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        options: SendOptions,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        // (`send_via` checks the rest: the next hop resolved, the length
+        // within IPv4's.)
+        if segment_size == 0 || HEADER_LEN + len > self.eth.segmentation_offload() {
+            return None;
+        }
+        let options = SendOptions {
+            fragment: false,
+            ..options
+        };
+        let fill = |_, buf: &mut [u8]| fill(buf);
+        let tcp = wire::Protocol::Tcp.into();
+        self.send_via(Some(src), dst, tcp, options, len, fill, true, segment_size)
     }
 
     // (Out of line: inlined into `Ipv4v6`'s, its arguments were copied
@@ -1014,7 +1056,7 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
         len: usize,
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Option<Result<bool, IpError>> {
-        self.send_via(src, dst, protocol, options, len, fill, true)
+        self.send_via(src, dst, protocol, options, len, fill, true, 0)
     }
 }
 
@@ -1029,7 +1071,9 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
     }
 
     /// [`Ip::send`]; with `resolved_only`, `None` (nothing sent) when the
-    /// next hop is not resolved yet.
+    /// next hop is not resolved yet; with a `segment_size`, a TCP segment
+    /// longer than the MTU goes through the device's segmentation offload
+    /// ([`Ip::send_segmented`], which checked its length).
     #[allow(clippy::too_many_arguments)]
     fn send_via(
         &self,
@@ -1040,6 +1084,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         len: usize,
         fill: impl FnOnce(IpAddr, &mut [u8]),
         resolved_only: bool,
+        segment_size: usize,
     ) -> Option<Result<bool, IpError>> {
         let IpAddr::V4(dst4) = dst else {
             return Some(Err(IpError::WrongFamily(dst)));
@@ -1112,6 +1157,25 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                     .map_err(IpError::Net),
                 None => self.send_packet(hop, header, fill),
             });
+        }
+        if segment_size > 0
+            && let Some(mac) = mac
+        {
+            return Some(
+                self.eth
+                    .send_segmented(
+                        mac,
+                        EtherType::Ipv4,
+                        HEADER_LEN + len,
+                        segment_size,
+                        |buf| {
+                            header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+                            fill(IpAddr::V4(src4), &mut buf[HEADER_LEN..HEADER_LEN + len]);
+                            HEADER_LEN + len
+                        },
+                    )
+                    .map_err(IpError::Net),
+            );
         }
         if !options.fragment {
             self.unsend();

@@ -1368,6 +1368,22 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         Ok(())
     }
 
+    /// The link address a TCP segment to `dst` goes to through the
+    /// segmentation offload: a unicast destination's next hop, usable now
+    /// (a segment for the offload is never queued for resolution).
+    fn offload_hop(&self, dst: IpAddr) -> Option<MacAddr> {
+        let IpAddr::V6(dst6) = dst else {
+            return None;
+        };
+        if dst6.is_multicast() {
+            return None;
+        }
+        let now = self.clock.elapsed_ns();
+        let mut state = self.state.borrow_mut();
+        let hop = self.route(&state, dst6)?;
+        state.neighbours.usable(&hop, now)
+    }
+
     /// Writes a packet of `len` payload bytes from `src` to `dst` through
     /// `hop`: straight into the device's frame when the link-layer address
     /// is known, else into a buffer queued for the neighbour's resolution.
@@ -1510,6 +1526,10 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         Ok(all)
     }
 }
+
+/// The longest payload of a packet through the segmentation offload (the
+/// payload length field's; no jumbograms).
+const MAX_SEGMENTED_PAYLOAD: usize = 0xffff;
 
 /// The source of MLD reports: our link-local address once usable, `::`
 /// before (RFC 9777 section 5.2.13).
@@ -1729,6 +1749,61 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
         self.send_v6(src6, dst6, protocol, options, len, |s, buf| {
             fill(IpAddr::V6(s), buf)
         })
+    }
+
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        let offload = self.eth.segmentation_offload();
+        if offload == 0 {
+            return 0;
+        }
+        match self.offload_hop(dst) {
+            Some(_) => offload.min(HEADER_LEN + MAX_SEGMENTED_PAYLOAD) - HEADER_LEN,
+            None => 0,
+        }
+    }
+
+    fn send_segmented(
+        &self,
+        src: IpAddr,
+        dst: IpAddr,
+        options: SendOptions,
+        len: usize,
+        segment_size: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> Option<Result<bool, IpError>> {
+        if segment_size == 0
+            || len > MAX_SEGMENTED_PAYLOAD
+            || HEADER_LEN + len > self.eth.segmentation_offload()
+        {
+            return None;
+        }
+        let (IpAddr::V6(src6), IpAddr::V6(dst6)) = (src, dst) else {
+            return None;
+        };
+        let mac = self.offload_hop(dst)?;
+        let header = {
+            let mut state = self.state.borrow_mut();
+            source(&state.conf, Some(src6), dst6).ok()?;
+            state.stats.sent += 1;
+            wire::Repr {
+                src_addr: src6,
+                dst_addr: dst6,
+                next_header: NextHeader::Tcp,
+                hop_limit: options.ttl.unwrap_or(state.hop_limit),
+                payload_len: len,
+                traffic_class: options.tos(),
+                flow_label: 0,
+            }
+        };
+        let total = HEADER_LEN + len;
+        let sent = self
+            .eth
+            .send_segmented(mac, EtherType::Ipv6, total, segment_size, |buf| {
+                header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+                fill(&mut buf[HEADER_LEN..total]);
+                total
+            });
+        Some(sent.map_err(IpError::Net))
     }
 
     fn send_resolved(

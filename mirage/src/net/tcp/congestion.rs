@@ -128,13 +128,20 @@ impl Congestion {
     }
 
     /// `acked` new bytes were acknowledged outside loss recovery, at `now`
-    /// with smoothed round-trip time `srtt_ns`.
-    pub(crate) fn on_ack(&mut self, acked: usize, now_ns: u64, srtt_ns: u64) {
+    /// with smoothed round-trip time `srtt_ns`. `segment`: the payload of
+    /// the largest segment the sender sends, the MSS or more through a
+    /// device's segmentation offload. Slow start grows by at most two such
+    /// segments per ACK (RFC 3465's L of 2 SMSS, which bounds the burst a
+    /// stretch ACK releases: an ACK of one segment through the offload
+    /// covers many MSS without having stretched anything, and counts them
+    /// all, as Linux counts the MSS-sized packets of its TSO segments).
+    pub(crate) fn on_ack(&mut self, acked: usize, segment: usize, now_ns: u64, srtt_ns: u64) {
         if acked == 0 {
             return;
         }
         if self.in_slow_start() {
-            self.cwnd = self.cwnd.saturating_add(acked.min(2 * self.mss));
+            let most = 2 * segment.max(self.mss);
+            self.cwnd = self.cwnd.saturating_add(acked.min(most));
             return;
         }
         match self.algo {
@@ -305,14 +312,20 @@ mod tests {
     fn slow_start_then_newreno_linear_growth() {
         let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS);
         assert_eq!(c.cwnd, 10 * MSS);
-        c.on_ack(5 * MSS, 0, 0); // ABC: at most 2 MSS per ACK
+        c.on_ack(5 * MSS, MSS, 0, 0); // ABC: at most 2 MSS per ACK
         assert_eq!(c.cwnd, 12 * MSS);
+        // Segments of 4 MSS through an offload: at most 8 MSS per ACK.
+        c.on_ack(10 * MSS, 4 * MSS, 0, 0);
+        assert_eq!(c.cwnd, 20 * MSS);
+        c.on_ack(3 * MSS, 4 * MSS, 0, 0);
+        assert_eq!(c.cwnd, 23 * MSS);
+        c.cwnd = 12 * MSS;
         c.on_loss(20 * MSS);
         assert_eq!((c.ssthresh, c.cwnd), (10 * MSS, 10 * MSS));
         assert!(!c.in_slow_start());
         // A whole window of ACKs adds one segment.
         for _ in 0..10 {
-            c.on_ack(MSS, 0, 0);
+            c.on_ack(MSS, MSS, 0, 0);
         }
         assert_eq!(c.cwnd, 11 * MSS);
         c.on_rto(11 * MSS);
@@ -365,7 +378,7 @@ mod tests {
         while now < 4_200_000_000 {
             let w = c.cwnd;
             for _ in 0..(w / MSS) {
-                c.on_ack(MSS, now, rtt);
+                c.on_ack(MSS, MSS, now, rtt);
             }
             now += rtt;
         }
@@ -375,7 +388,7 @@ mod tests {
         while now < 8_000_000_000 {
             let w = c.cwnd;
             for _ in 0..(w / MSS) {
-                c.on_ack(MSS, now, rtt);
+                c.on_ack(MSS, MSS, now, rtt);
             }
             now += rtt;
         }
@@ -402,7 +415,7 @@ mod tests {
         let rtt = 100_000_000;
         let round = |c: &mut Congestion, now: u64| {
             for _ in 0..(c.cwnd / MSS) {
-                c.on_ack(MSS, now, rtt);
+                c.on_ack(MSS, MSS, now, rtt);
             }
         };
         round(&mut c, 0);

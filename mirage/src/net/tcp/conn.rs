@@ -204,6 +204,12 @@ pub(crate) struct Conn {
     /// that shrank): when to ask the IP layer for the path MTU again
     /// ([`PMTU_RECHECK_NS`] after the report).
     pub(crate) pmtu_recheck_at: Option<u64>,
+    /// The longest segment (header included) the device's segmentation
+    /// offload takes towards the peer, 0 without one: new data goes in
+    /// segments of several `mss` then (`Conn::offloaded_len`). Asked of
+    /// the IP layer at every dispatch turn (the offload needs the next
+    /// hop's link address known).
+    pub(crate) offload: usize,
     /// The MSS we announce.
     pub(crate) rcv_mss: u16,
     pub(crate) snd_wscale: u8,
@@ -437,6 +443,7 @@ impl Conn {
             mss,
             mss_cap: mss,
             pmtu_recheck_at: None,
+            offload: 0,
             rcv_mss: 0,
             snd_wscale: 0,
             rcv_wscale: initial_rcv_wscale(config),
@@ -558,6 +565,7 @@ impl Conn {
             mss: c_mss,
             mss_cap,
             pmtu_recheck_at,
+            offload,
             rcv_mss,
             snd_wscale,
             rcv_wscale,
@@ -656,6 +664,7 @@ impl Conn {
         *c_mss = mss;
         *mss_cap = mss;
         *pmtu_recheck_at = None;
+        *offload = 0;
         *rcv_mss = 0;
         *snd_wscale = 0;
         *rcv_wscale = initial_rcv_wscale(config);

@@ -351,6 +351,21 @@ struct IpTx<'a, I> {
     ttl: Option<u8>,
 }
 
+impl<I> IpTx<'_, I> {
+    /// How a segment with `tos` as its type of service byte goes: it fits
+    /// the MTU (the MSS says so) or goes through the segmentation offload,
+    /// never fragmented.
+    #[inline(always)]
+    fn options(&self, tos: u8) -> SendOptions {
+        SendOptions {
+            ttl: self.ttl,
+            fragment: false,
+            dscp: tos >> 2,
+            ecn: tos & ECN_MASK,
+        }
+    }
+}
+
 /// The TCP and IP fixed headers.
 const TCP_HEADER_LEN: usize = 20;
 
@@ -381,6 +396,40 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         self.send_tos(src, dst, 0, segment_len, fill)
     }
 
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        self.ip.segmentation_offload(dst)
+    }
+
+    fn send_segmented(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        tos: u8,
+        segment_len: usize,
+        mss: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let options = self.options(tos);
+        match self
+            .ip
+            .send_segmented(src, dst, options, segment_len, mss, fill)
+        {
+            Some(Ok(sent)) => sent,
+            // The offload went away within the dispatch turn that found
+            // it (it cannot: the next hop's address stays known in one
+            // turn), or the device failed: lost as on a wire, and resent
+            // by the timers in segments of one MSS.
+            Some(Err(e)) => {
+                log::debug!(target: "tcp", "segment to {dst}: {e}");
+                true
+            }
+            None => {
+                log::debug!(target: "tcp", "segment to {dst}: the offload is gone");
+                true
+            }
+        }
+    }
+
     #[inline(always)]
     fn send_tos(
         &mut self,
@@ -390,13 +439,7 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         segment_len: usize,
         fill: impl FnOnce(&mut [u8]),
     ) -> bool {
-        // Segments fit the MTU (the MSS says so): never fragmented.
-        let options = SendOptions {
-            ttl: self.ttl,
-            fragment: false,
-            dscp: tos >> 2,
-            ecn: tos & ECN_MASK,
-        };
+        let options = self.options(tos);
         match self.ip.send(
             Some(src),
             dst,

@@ -179,6 +179,36 @@ pub trait Transmit {
         self.send(src, dst, segment_len, fill)
     }
 
+    /// The longest segment (TCP header included) that
+    /// [`Transmit::send_segmented`] takes towards `dst` now, through the
+    /// device's segmentation offload
+    /// ([`crate::net::ip::Ip::segmentation_offload`]); 0 (the default):
+    /// none, every segment fits the MSS. Asked once per connection at
+    /// every dispatch turn.
+    fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        let _ = dst;
+        0
+    }
+
+    /// [`Transmit::send_tos`] for a segment of several MSS of payload,
+    /// which the device's segmentation offload sends as segments of `mss`
+    /// payload bytes. Sent only towards a `dst` whose
+    /// [`Transmit::segmentation_offload`] took its length in this dispatch
+    /// turn. The default sends it as it is (for transmitters without a
+    /// device: tests, benchmarks).
+    fn send_segmented(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        tos: u8,
+        segment_len: usize,
+        mss: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        let _ = mss;
+        self.send_tos(src, dst, tos, segment_len, fill)
+    }
+
     /// Whether `addr` is one of this host's own unicast addresses. The IP
     /// layer also delivers datagrams sent to broadcast addresses it alone
     /// knows (a subnet's); a segment for no connection sent to anything
@@ -1858,6 +1888,7 @@ impl TcpEngine {
                 self.stats.pmtu_increases += 1;
             }
             let (src, dst, dscp) = (c.tuple.local, c.tuple.remote, c.dscp);
+            c.offload = tx.segmentation_offload(dst);
             let mut sent = 0;
             let mut more = false;
             loop {
@@ -1872,11 +1903,16 @@ impl TcpEngine {
                     more = true;
                     break;
                 }
+                let mss = c.seg_mss();
                 let conn: &Conn = c;
                 let tos = (dscp << 2) | if plan.ect { ECT_0 } else { 0 };
-                if !tx.send_tos(src, dst, tos, plan.segment_len(), |buf| {
-                    conn.emit(plan, buf)
-                }) {
+                let fill = |buf: &mut [u8]| conn.emit(plan, buf);
+                let went = if plan.len > mss {
+                    tx.send_segmented(src, dst, tos, plan.segment_len(), mss, fill)
+                } else {
+                    tx.send_tos(src, dst, tos, plan.segment_len(), fill)
+                };
+                if !went {
                     c.queued = true;
                     self.queue.push_front(idx);
                     self.after_event(idx, now, false);

@@ -23,7 +23,7 @@ use super::conn::Conn;
 use super::sack::blocks_from;
 use super::state::State;
 use crate::net::wire::checksum::{self, PseudoHeader};
-use crate::net::wire::tcp::{Flags, HEADER_LEN, Options, Packet, Repr, SeqNumber};
+use crate::net::wire::tcp::{Flags, HEADER_LEN, MAX_OPTIONS_LEN, Options, Packet, Repr, SeqNumber};
 
 /// The kind of segment planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,12 +402,17 @@ impl Conn {
         let cwnd_room = cwnd.saturating_sub(in_flight);
         let wnd_room = (self.snd_una + self.snd_wnd).since(nxt);
         let mss = self.seg_mss();
-        let n = avail.min(cwnd_room).min(wnd_room).min(mss);
+        let retransmit = nxt < self.snd_max;
+        let mut n = avail.min(cwnd_room).min(wnd_room);
+        if self.offload > 0 && !retransmit && n > mss {
+            n = self.offloaded_len(n, avail, mss);
+        } else {
+            n = n.min(mss);
+        }
         let fin_here = self.fin_queued && self.fin_goes(nxt, n, wnd_room);
         if n == 0 && !fin_here {
             return None;
         }
-        let retransmit = nxt < self.snd_max;
         if n > 0 && !retransmit && n < mss && !fin_here {
             // Nagle (RFC 9293 3.7.4) and sender SWS avoidance; urgent
             // data is not held back (as in Linux).
@@ -425,6 +430,38 @@ impl Conn {
             flags |= Flags::PSH;
         }
         Some(self.make(now, Kind::Data, nxt, n, flags))
+    }
+
+    /// The payload of a segment of new data through the device's
+    /// segmentation offload, when `n` bytes (more than one `mss`) may go
+    /// and `avail` are waiting: as many bytes as the offload takes, in
+    /// whole segments of `mss` bytes (the pieces the device cuts it into),
+    /// and the last, shorter piece only when it would go on its own at this
+    /// point (`n` is all there is, and Nagle does not hold it back: no
+    /// delay asked, urgent data, or the FIN follows), as Linux's TSO
+    /// defers it.
+    fn offloaded_len(&self, n: usize, avail: usize, mss: usize) -> usize {
+        let n = n.min(self.offload_payload(mss));
+        let tail = n % mss;
+        let tail_goes = n == avail && (self.nodelay || self.snd_up.is_some() || self.fin_queued);
+        if tail > 0 && !tail_goes { n - tail } else { n }
+    }
+
+    /// The most payload a segment through the offload carries: whole
+    /// segments of `mss` bytes, as many as fit with the most options.
+    fn offload_payload(&self, mss: usize) -> usize {
+        let room = self.offload.saturating_sub(HEADER_LEN + MAX_OPTIONS_LEN);
+        (room / mss).max(1) * mss
+    }
+
+    /// The payload of the largest segment new data goes in: the MSS, or
+    /// more through a device's segmentation offload.
+    pub(crate) fn largest_segment(&self) -> usize {
+        if self.offload == 0 {
+            self.mss
+        } else {
+            self.offload_payload(self.mss)
+        }
     }
 
     /// Write the planned segment into `buf` (exactly `plan.segment_len()`

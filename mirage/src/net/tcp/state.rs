@@ -548,7 +548,8 @@ impl Conn {
                     // acknowledgment").
                     self.dupacks = u32::from(sacked_more);
                     if used && !self.ecn_holds_growth(seg) {
-                        self.cc.on_ack(acked, now, self.rtt.srtt());
+                        let segment = self.largest_segment();
+                        self.cc.on_ack(acked, segment, now, self.rtt.srtt());
                     } else {
                         self.cc.on_ack_unused();
                     }

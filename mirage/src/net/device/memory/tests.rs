@@ -201,6 +201,109 @@ fn the_mtu_is_enforced() {
     assert_eq!(result, Err(NetError::TooLarge));
 }
 
+/// Fills a frame of `len` bytes as one TCP segment in IPv4 (`v6`: IPv6)
+/// as far as [`is_tcp_segment`] looks, the rest `0x5a`.
+fn fill_tcp(len: usize, v6: bool) -> impl FnOnce(&mut [u8]) -> usize {
+    move |buf: &mut [u8]| {
+        buf.fill(0x5a);
+        if v6 {
+            buf[12..14].copy_from_slice(&[0x86, 0xdd]);
+            buf[14] = 0x60;
+            buf[14 + 6] = 6;
+        } else {
+            buf[12..14].copy_from_slice(&[0x08, 0x00]);
+            buf[14] = 0x45;
+            buf[14 + 6..14 + 8].copy_from_slice(&[0x40, 0]);
+            buf[14 + 9] = 6;
+        }
+        len
+    }
+}
+
+#[test]
+fn without_the_offload_a_segment_longer_than_the_mtu_is_refused() {
+    let (a, b) = Link::pair(LinkConfig::default());
+    assert_eq!(a.segmentation_offload(), 0);
+    assert_eq!(
+        a.try_write_segmented(9000, 1448, |_| unreachable!()),
+        Err(NetError::TooLarge)
+    );
+    assert_eq!(b.try_read(|f| f.len()), Ok(None));
+    assert_eq!(a.stats(), Stats::default());
+}
+
+#[test]
+fn with_the_offload_a_tcp_segment_goes_whole_and_anything_else_is_refused() {
+    let config = LinkConfig {
+        segmentation_offload: true,
+        ..LinkConfig::default()
+    };
+    let (a, b) = Link::pair(config);
+    assert_eq!(a.segmentation_offload(), MAX_SEGMENTED_FRAME_LEN);
+    assert_eq!(b.segmentation_offload(), MAX_SEGMENTED_FRAME_LEN);
+    // Whole segments of either family, up to the longest frame.
+    for (len, v6) in [
+        (9014, false),
+        (MAX_SEGMENTED_FRAME_LEN, true),
+        (1000, false),
+    ] {
+        assert_eq!(
+            a.try_write_segmented(len, 1448, fill_tcp(len, v6)),
+            Ok(true)
+        );
+    }
+    let frames = drain(&b);
+    let lens: Vec<usize> = frames.iter().map(Vec::len).collect();
+    assert_eq!(lens, vec![9014, MAX_SEGMENTED_FRAME_LEN, 1000]);
+    assert!(frames.iter().all(|f| is_tcp_segment(f)));
+    // Too long, or no segment size: refused unseen.
+    let too_long = MAX_SEGMENTED_FRAME_LEN + 1;
+    assert_eq!(
+        a.try_write_segmented(too_long, 1448, |_| unreachable!()),
+        Err(NetError::TooLarge)
+    );
+    assert_eq!(
+        a.try_write_segmented(9014, 0, |_| unreachable!()),
+        Err(NetError::TooLarge)
+    );
+    // Not a TCP segment (UDP; an IPv4 fragment; ARP): refused, counted.
+    let udp = |buf: &mut [u8]| {
+        let n = fill_tcp(9014, false)(buf);
+        buf[14 + 9] = 17;
+        n
+    };
+    let fragment = |buf: &mut [u8]| {
+        let n = fill_tcp(9014, false)(buf);
+        buf[14 + 6] = 0x20;
+        n
+    };
+    let arp = |buf: &mut [u8]| {
+        let n = fill_tcp(9014, false)(buf);
+        buf[12..14].copy_from_slice(&[0x08, 0x06]);
+        n
+    };
+    assert_eq!(
+        a.try_write_segmented(9014, 1448, udp),
+        Err(NetError::TooLarge)
+    );
+    assert_eq!(
+        a.try_write_segmented(9014, 1448, fragment),
+        Err(NetError::TooLarge)
+    );
+    assert_eq!(
+        a.try_write_segmented(9014, 1448, arp),
+        Err(NetError::TooLarge)
+    );
+    assert_eq!(b.try_read(|f| f.len()), Ok(None));
+    let stats = a.stats();
+    assert_eq!((stats.tx_frames, stats.tx_dropped), (3, 3));
+    // Plain writes keep the MTU.
+    assert_eq!(
+        a.try_write(1515, |_| unreachable!()),
+        Err(NetError::TooLarge)
+    );
+}
+
 #[test]
 fn the_fill_buffer_has_the_asked_length() {
     let (a, b) = Link::pair(LinkConfig::default());

@@ -28,6 +28,11 @@ pub(crate) struct Capture {
     pub(crate) path_mss: Option<usize>,
     /// The destinations of the negative advice passed on.
     pub(crate) advised: Vec<IpAddr>,
+    /// The segmentation offload offered (0: none).
+    pub(crate) offload: usize,
+    /// Per segment sent through the offload, in order: its length and
+    /// the MSS it is to be cut by.
+    pub(crate) segmented: Vec<(usize, usize)>,
 }
 
 impl Capture {
@@ -38,6 +43,8 @@ impl Capture {
             mss: 1460,
             path_mss: None,
             advised: Vec::new(),
+            offload: 0,
+            segmented: Vec::new(),
         }
     }
 
@@ -95,6 +102,31 @@ impl Transmit for Capture {
 
     fn negative_advice(&mut self, dst: IpAddr) {
         self.advised.push(dst);
+    }
+
+    fn segmentation_offload(&self, _dst: IpAddr) -> usize {
+        self.offload
+    }
+
+    fn send_segmented(
+        &mut self,
+        src: IpAddr,
+        dst: IpAddr,
+        tos: u8,
+        len: usize,
+        mss: usize,
+        fill: impl FnOnce(&mut [u8]),
+    ) -> bool {
+        assert!(
+            len <= self.offload,
+            "{len} through an offload of {}",
+            self.offload
+        );
+        if !self.send_tos(src, dst, tos, len, fill) {
+            return false;
+        }
+        self.segmented.push((len, mss));
+        true
     }
 }
 
@@ -331,6 +363,13 @@ impl Sim {
 
     fn put_on_wire(&mut self, to_b: bool) {
         let out: Vec<_> = self.cap.out.drain(..).collect();
+        for (_, mss) in self.cap.segmented.drain(..) {
+            assert!(
+                mss <= self.cap.mss,
+                "cut by {mss} over an MSS of {}",
+                self.cap.mss
+            );
+        }
         for (src, dst, bytes, _) in out {
             self.sent += 1;
             if let Some(e) = &mut self.edges {
@@ -338,9 +377,12 @@ impl Sim {
             }
             // Both ends announce the device's MSS: no segment, options
             // included, is larger (RFC 6691), or the IP layer would refuse
-            // it.
+            // it; but through the segmentation offload, which
+            // `Capture::send_segmented` checked (its pieces are cut by the
+            // MSS: it goes whole over this wire).
             assert!(
-                bytes.len() <= crate::net::wire::tcp::HEADER_LEN + self.cap.mss,
+                bytes.len() <= crate::net::wire::tcp::HEADER_LEN + self.cap.mss
+                    || bytes.len() <= self.cap.offload,
                 "a segment of {} bytes over an MSS of {}",
                 bytes.len(),
                 self.cap.mss

@@ -6,6 +6,7 @@ use super::harness::*;
 use crate::net::tcp::Config;
 use crate::net::wire::tcp::Flags;
 use alloc::vec;
+use alloc::vec::Vec;
 
 /// RFC 6691 section 2: the MSS bounds the TCP payload with its options;
 /// SACK blocks (held out-of-order data) must shrink the payload, not push
@@ -382,4 +383,83 @@ fn a_fin_sent_then_shut_out_waits_for_the_window() {
     let out = p.send(Flags::ACK, b"");
     assert_eq!(out.len(), 1, "{out:?}");
     assert!(out[0].flags.fin());
+}
+
+/// Dispatches `p` at its time through a device whose segmentation offload
+/// takes segments of up to `offload` bytes: what went, and the length and
+/// MSS of each segment that went through the offload.
+fn flush_offloaded(p: &mut Peer, offload: usize) -> (Vec<Seg>, Vec<(usize, usize)>) {
+    let mut cap = Capture::new();
+    cap.offload = offload;
+    p.us.dispatch(p.now, &mut cap);
+    let segmented = core::mem::take(&mut cap.segmented);
+    (cap.take(), segmented)
+}
+
+/// The offload's segment of `payload` bytes: our header and timestamps.
+fn offloaded(payload: usize) -> (usize, usize) {
+    (20 + 12 + payload, SEG)
+}
+
+/// Through a device's segmentation offload, new data goes in segments of
+/// whole MSS, as many as the window, the congestion window and the
+/// offload allow, each cut by the connection's MSS; a short tail waits
+/// where Nagle would hold it as a segment of its own, and goes with them
+/// when it would go anyway (no delay, the FIN); retransmissions stay one
+/// MSS.
+#[test]
+fn through_the_offload_new_data_goes_in_segments_of_whole_mss() {
+    const OFFLOAD: usize = 65_515;
+    let mut p = Peer::passive(Config::default());
+    // Three segments and a tail: the three in one, the tail held (Nagle).
+    p.us.send(p.id, &vec![1u8; 3 * SEG + 100]).unwrap();
+    let (out, segmented) = flush_offloaded(&mut p, OFFLOAD);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].payload.len(), 3 * SEG);
+    assert!(!out[0].flags.psh());
+    assert_eq!(segmented, vec![offloaded(3 * SEG)]);
+    // Acknowledged: the tail goes alone (in the ACK's own dispatch).
+    p.ack += 3 * SEG;
+    let out = p.send(Flags::ACK, b"");
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].payload.len(), 100);
+    p.ack += 100;
+    p.send(Flags::ACK, b"");
+    // No delay: the tail goes with the whole segments.
+    p.us.set_nodelay(p.id, true).unwrap();
+    p.us.send(p.id, &vec![2u8; 2 * SEG + 50]).unwrap();
+    let (out, segmented) = flush_offloaded(&mut p, OFFLOAD);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].payload.len(), 2 * SEG + 50);
+    assert!(out[0].flags.psh());
+    assert_eq!(segmented, vec![offloaded(2 * SEG + 50)]);
+    p.ack += 2 * SEG + 50;
+    p.send(Flags::ACK, b"");
+    // An offload of two segments: five go as two, two and one (which
+    // fits the MSS: sent as any segment).
+    p.us.set_nodelay(p.id, false).unwrap();
+    p.us.send(p.id, &vec![3u8; 5 * SEG]).unwrap();
+    let (out, segmented) = flush_offloaded(&mut p, 20 + 40 + 2 * SEG + 5);
+    let lens: Vec<usize> = out.iter().map(|s| s.payload.len()).collect();
+    assert_eq!(lens, vec![2 * SEG, 2 * SEG, SEG]);
+    assert_eq!(segmented, vec![offloaded(2 * SEG); 2]);
+    // Nothing acknowledged: the tail loss probe resends the last MSS, the
+    // retransmission timeout then the first.
+    for (wait, first) in [(1_100, 4 * SEG), (3_000, 0)] {
+        p.now += wait * MS;
+        let (out, segmented) = flush_offloaded(&mut p, OFFLOAD);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!((out[0].seq, out[0].payload.len()), (p.ack + first, SEG));
+        assert!(segmented.is_empty());
+    }
+    // All acknowledged; the FIN takes the short tail along.
+    p.ack += 5 * SEG;
+    p.send(Flags::ACK, b"");
+    p.us.send(p.id, &vec![4u8; SEG + 10]).unwrap();
+    p.us.shutdown_write(p.id).unwrap();
+    let (out, segmented) = flush_offloaded(&mut p, OFFLOAD);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].payload.len(), SEG + 10);
+    assert!(out[0].flags.fin());
+    assert_eq!(segmented, vec![offloaded(SEG + 10)]);
 }

@@ -1,6 +1,6 @@
 //! Randomised soak: pairs of engines with independently drawn
 //! configurations (buffers from 512 bytes to 1 MiB, window scaling,
-//! segment sizes from 536 to 8960 bytes,
+//! segment sizes from 536 to 8960 bytes, segmentation offload,
 //! timestamps, SACK, Nagle, delayed ACKs, congestion control, ECN,
 //! black-hole detection)
 //! transfer in both directions over a wire with drawn impairments (loss up
@@ -125,6 +125,12 @@ fn soak(seed: u64) {
     let abort_at = rng
         .chance(100)
         .then(|| (rng.chance(500), sim.now + rng.next() % (3_000 * MS)));
+    // One run in four, the device offers segmentation offload (segments
+    // of up to 64 KiB go whole). (Drawn last: the other draws of a seed
+    // stay those of the versions before it.)
+    if rng.chance(250) {
+        sim.cap.offload = 65_515;
+    }
     let mut aborted = None;
     let mut a_closed = false;
     let mut idle = false;
