@@ -558,7 +558,7 @@ fn default_network_is_tap0_on_unix_and_service_on_solo5() {
     let out = eval(&app(), &[]).unwrap();
     assert!(
         out.main_rs
-            .contains("mirage::platform::Netif::connect(&arg_interface)"),
+            .contains("mirage::platform::Netif::connect_with_offload(&arg_interface, arg_offload)"),
         "{}",
         out.main_rs
     );
@@ -566,6 +566,8 @@ fn default_network_is_tap0_on_unix_and_service_on_solo5() {
         out.main_rs.contains("name: \"interface\"")
             && out.main_rs.contains("default: Some(\"tap0\")")
     );
+    // The tap's segmentation offload is asked for with `--offload`.
+    assert!(out.main_rs.contains("name: \"offload\""), "{}", out.main_rs);
 
     let spt_manifest = APP_MANIFEST.replace(
         "target-unix = [\"mirage/target-unix\"]",
@@ -639,7 +641,7 @@ fn generic_stack_follows_the_net_and_dhcp_keys() {
     let out = eval(&app(), &[("MIRAGE_NET", "direct")]).unwrap();
     let main = squeezed(&out.main_rs);
     let order: Vec<usize> = [
-        "Netif::connect(",
+        "Netif::connect_with_offload(",
         "Ethif::connect(",
         "Arp::connect(",
         "Ipv4::connect(",

@@ -18,17 +18,28 @@ fn stem(name: &str) -> String {
 }
 
 /// On unix: the tap interface named by a runtime argument (`--interface`
-/// for `tap0`, `--NAME-interface` for others), default `name`.
+/// for `tap0`, `--NAME-interface` for others), default `name`, with the
+/// kernel's TCP segmentation offload when `--offload` (`--NAME-offload`)
+/// is given.
 fn tap_netif(name: &str) -> Impl<Network> {
-    let arg_name = if name == "tap0" {
-        "interface".to_string()
-    } else {
-        format!("{}-interface", stem(name))
+    let arg_name = |what: &str| {
+        if name == "tap0" {
+            what.to_string()
+        } else {
+            format!("{}-{what}", stem(name))
+        }
     };
-    let interface = runtime_arg::<String>(&arg_name)
+    let interface = runtime_arg::<String>(&arg_name("interface"))
         .default(name.to_string())
         .doc("The host's tap interface the unikernel uses.");
+    let offload = runtime_arg::<bool>(&arg_name("offload"))
+        .default(false)
+        .doc(
+            "Use the kernel's TCP segmentation offload on the tap: TCP segments of up to 64 KiB \
+             cross it both ways.",
+        );
     let arg = interface.clone();
+    let offload_arg = offload.clone();
     Device::new(
         &format!("net_{}", stem(name).replace('-', "_")),
         "netif",
@@ -36,12 +47,14 @@ fn tap_netif(name: &str) -> Impl<Network> {
     )
     .identity(&format!("netif:{name}"))
     .runtime_arg(&interface)
+    .runtime_arg(&offload)
     .package(super::mirage_package())
     .rust_type(|_| "mirage::platform::Netif".to_string())
     .connect(move |cx| {
         Connect::expr(format!(
-            "mirage::platform::Netif::connect(&{})",
-            cx.arg(&arg)
+            "mirage::platform::Netif::connect_with_offload(&{}, {})",
+            cx.arg(&arg),
+            cx.arg(&offload_arg)
         ))
         .fallible()
     })

@@ -40,7 +40,7 @@ pub use entropy::fill_entropy;
 pub use interrupt::IdleInterrupter;
 pub use reactor::{Interest, Wait, deregister, idle, register, registered_count, wait};
 pub use signals::{install_termination_handlers, termination_requested};
-pub use tap::{DEFAULT_TAP, Tap, open_tap, random_local_mac};
+pub use tap::{DEFAULT_TAP, Tap, VNET_HDR_LEN, open_tap, open_tap_with_offload, random_local_mac};
 
 /// Coordination between tests that share the process-wide signal state.
 #[cfg(test)]

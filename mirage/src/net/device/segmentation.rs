@@ -171,7 +171,7 @@ fn pseudo_header(frame: &[u8], v6: bool, tcp_total: usize) -> u16 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::net::MacAddr;
     use crate::net::wire::checksum::PseudoHeader;
@@ -181,14 +181,15 @@ mod tests {
     use alloc::vec;
     use core::net::IpAddr;
 
-    const A4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
-    const B4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-    const A6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
-    const B6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+    /// The addresses of [`frame`]'s segments: from A to B.
+    pub(crate) const A4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+    pub(crate) const B4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+    pub(crate) const A6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+    pub(crate) const B6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 
     /// A frame of one TCP segment from A to B carrying `payload`, with
     /// timestamps, `flags` and `urgent`.
-    fn frame(v6: bool, payload: &[u8], flags: Flags, urgent: u16) -> Vec<u8> {
+    pub(crate) fn frame(v6: bool, payload: &[u8], flags: Flags, urgent: u16) -> Vec<u8> {
         let repr = Repr {
             src_port: 5000,
             dst_port: 80,
