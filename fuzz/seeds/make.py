@@ -123,6 +123,26 @@ seeds["tcp"] = [
 ]
 
 
+def segment_frame(family, flags, payload):
+    # One TCP segment in an Ethernet frame (the tcp seeds' segment behind
+    # an IP header), behind the segmentation target's piece size (1448).
+    seg = tcp(family, flags, TS + bytes([1, 1]), payload)[1:]
+    if family == 0:
+        ip, etype = ipv4(6, seg), b"\x08\x00"
+    else:
+        h = bytearray([0x60, 0, 0, 0, 0, 0, 6, 64]) + v6("::1") + v6("fe80::1")
+        put16(h, 4, len(seg))
+        ip, etype = bytes(h) + seg, b"\x86\xdd"
+    return (1448).to_bytes(2, "big") + MAC1 + MAC1 + etype + ip
+
+
+seeds["segmentation"] = [
+    segment_frame(0, 0x19, bytes(range(256)) * 16),
+    segment_frame(1, 0xB8, bytes(range(256)) * 12),
+    segment_frame(0, 0x10, b"short"),
+]
+
+
 def dhcp(op, mtype, opts):
     h = bytes([op, 1, 6, 0]) + (0x3903F326).to_bytes(4, "big") + bytes([0, 3, 0x80, 0]) + bytes(16) + MAC1 + bytes(10 + 64 + 128)
     m = h + bytes([0x63, 0x82, 0x53, 0x63, 53, 1, mtype]) + opts + b"\xff"
