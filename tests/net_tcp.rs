@@ -1213,10 +1213,31 @@ fn routed_pair_with<F, Fut>(
         + 'static,
     Fut: core::future::Future<Output = ()> + 'static,
 {
+    let link = LinkConfig::default();
+    routed_pair_over(link, config, mtu_v4, mtu_v6, reject_port, body)
+}
+
+/// [`routed_pair_with`] over a link made by `link`.
+fn routed_pair_over<F, Fut>(
+    link: LinkConfig,
+    config: mirage::net::tcp::Config,
+    mtu_v4: usize,
+    mtu_v6: usize,
+    reject_port: u16,
+    body: F,
+) where
+    F: FnOnce(
+            &'static mirage::net::stack::DirectStack<Routed<Router>, netsim::Clock>,
+            &'static Stack,
+            &'static Routed<Router>,
+        ) -> Fut
+        + 'static,
+    Fut: core::future::Future<Output = ()> + 'static,
+{
     let (ha, hb) = hosts();
     let sim = netsim::Sim::new();
     let clock = sim.clock;
-    let (na, nb) = netsim::link(LinkConfig::default());
+    let (na, nb) = netsim::link(link);
     sim.ex
         .block_on(async move {
             let router = Routed::new(na, Router::new(mtu_v4, mtu_v6, reject_port));
@@ -1245,6 +1266,40 @@ async fn routed_transfer(
     let sent = sender.await;
     assert_eq!((got.0, got.1), (sent.0, sent.1));
     assert_eq!(got.1, len);
+}
+
+/// Over a link of 9,000 bytes with segmentation offload, behind a path
+/// of 1,500: once the router's reports lowered the MSS, segments of several
+/// MSS go through the offload, which cuts them by the MSS before the
+/// router, even those that would fit the link whole; both families'
+/// streams arrive without a retransmission timeout.
+#[test]
+fn through_the_offload_segments_are_cut_by_the_mss_a_narrower_path_needs() {
+    let link = LinkConfig {
+        mtu: 9000,
+        segmentation_offload: true,
+        ..LinkConfig::default()
+    };
+    // (A send buffer of 8 KiB: every segment through the offload fits
+    // the link whole.)
+    let config = mirage::net::tcp::Config {
+        send_buffer: 8192,
+        ..mirage::net::tcp::Config::default()
+    };
+    routed_pair_over(link, config, 1500, 1500, 0, |a, b, router| async move {
+        sleep_ns(3 * SEC).await;
+        routed_transfer(a, b, v4("10.0.0.2"), 5010, 4 * MB).await;
+        routed_transfer(a, b, v6("fd00::2"), 5011, 4 * MB).await;
+        let stats = a.direct_tcp().stats();
+        assert_eq!(stats.pmtu_decreases, 2, "{stats:?}");
+        assert_eq!(stats.timeouts, 0, "{stats:?}");
+        // A report per family, and a few segments in flight at each (2
+        // here; with segments that fit the link sent whole, hundreds).
+        assert!(router.dropped.get() <= 16, "{}", router.dropped.get());
+        // Segments went through the offload: fewer segments than the
+        // stream has MSS.
+        assert!(stats.segments_out < 2 * 4 * MB / 1448, "{stats:?}");
+    });
 }
 
 #[test]

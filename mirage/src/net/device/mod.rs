@@ -1,6 +1,8 @@
 //! The network devices: the `network` device type of the seed
-//! (`Mirage_net.S`) as the [`Network`] trait, and the platform-independent
-//! backends (the in-memory [`memory`] link). The target backends (a tap
+//! (`Mirage_net.S`) as the [`Network`] trait, the platform-independent
+//! backends (the in-memory [`memory`] link), and TCP segmentation in
+//! software ([`segmentation`]) for devices that offer the offload without
+//! hardware that does it. The target backends (a tap
 //! interface on unix, a Solo5 net device) live in `crate::platform`.
 //!
 //! # Contract

@@ -1145,19 +1145,9 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             more_fragments: false,
             frag_offset: 0,
         };
-        if len <= max {
-            let fill = |buf: &mut [u8]| fill(IpAddr::V4(src4), buf);
-            return Some(match mac {
-                Some(mac) => self
-                    .arp
-                    .send_ipv4_resolved(mac, HEADER_LEN + len, |buf| {
-                        header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
-                        fill(&mut buf[HEADER_LEN..]);
-                    })
-                    .map_err(IpError::Net),
-                None => self.send_packet(hop, header, fill),
-            });
-        }
+        // A segment for the offload goes to it even when it fits the link:
+        // the device cuts it by the MSS, which the path may need (a link
+        // of 9,000 bytes behind a path of 1,500).
         if segment_size > 0
             && let Some(mac) = mac
         {
@@ -1176,6 +1166,19 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                     )
                     .map_err(IpError::Net),
             );
+        }
+        if len <= max {
+            let fill = |buf: &mut [u8]| fill(IpAddr::V4(src4), buf);
+            return Some(match mac {
+                Some(mac) => self
+                    .arp
+                    .send_ipv4_resolved(mac, HEADER_LEN + len, |buf| {
+                        header.emit(&mut wire::Packet::new_unchecked(&mut buf[..]));
+                        fill(&mut buf[HEADER_LEN..]);
+                    })
+                    .map_err(IpError::Net),
+                None => self.send_packet(hop, header, fill),
+            });
         }
         if !options.fragment {
             self.unsend();

@@ -315,9 +315,11 @@ impl core::error::Error for TcpError {}
 /// Counters over the whole TCP.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Segments handed to `process`.
+    /// Segments handed to `process` (one the peer's device passed whole
+    /// through a receive offload counts once).
     pub segments_in: u64,
-    /// Segments sent.
+    /// Segments sent (one through the device's segmentation offload
+    /// counts once, whatever the pieces it is cut into).
     pub segments_out: u64,
     /// Segments resent (timeouts, fast retransmits, recovery).
     pub retransmitted: u64,

@@ -605,7 +605,18 @@ impl Conn {
                         self.rxt_mark = Some(self.snd_max);
                     }
                 } else if self.rtt_seq.is_none() {
-                    self.rtt_seq = Some((end, now));
+                    // A segment through the offload leaves as pieces of an
+                    // MSS at once: the acknowledgment of its first piece
+                    // times it (as Linux samples the acknowledged part of
+                    // a TSO segment), lest a piece lost further on cost
+                    // the sample (without samples, a backed-off timer
+                    // stays backed off).
+                    let timed = if plan.len > self.mss {
+                        plan.seq + self.mss
+                    } else {
+                        end
+                    };
+                    self.rtt_seq = Some((timed, now));
                     self.rtt_clean = true;
                 }
                 if plan.rexmit {

@@ -463,3 +463,24 @@ fn through_the_offload_new_data_goes_in_segments_of_whole_mss() {
     assert!(out[0].flags.fin());
     assert_eq!(segmented, vec![offloaded(SEG + 10)]);
 }
+
+/// A segment through the offload is timed by its first piece: an ACK of
+/// that piece alone (the rest lost) gives a round-trip sample, as Linux
+/// samples the acknowledged part of a TSO segment.
+#[test]
+fn a_segment_through_the_offload_is_timed_by_its_first_piece() {
+    let mut p = Peer::passive(Config::default());
+    let before = p.us.info(p.id).unwrap().srtt_ns;
+    p.us.send(p.id, &vec![1u8; 4 * SEG]).unwrap();
+    let (out, _) = flush_offloaded(&mut p, 65_515);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].payload.len(), 4 * SEG);
+    // 30 ms later, the first piece's ACK only.
+    p.now += 30 * MS;
+    p.ack += SEG;
+    p.send(Flags::ACK, b"");
+    let after = p.us.info(p.id).unwrap().srtt_ns;
+    assert_ne!(after, before, "a sample was taken");
+    // (RFC 6298: SRTT moves an eighth of the way towards the sample.)
+    assert!(after > before, "{before} -> {after}");
+}
