@@ -198,6 +198,7 @@ impl<N: Network> Ethernet for Ethif<N> {
         })
     }
 
+    #[inline]
     fn segmentation_offload(&self) -> usize {
         self.net.segmentation_offload().saturating_sub(HEADER_LEN)
     }

@@ -397,6 +397,13 @@ pub trait Ip {
         fill: impl FnOnce(IpAddr, &mut [u8]),
     ) -> Result<bool, IpError>;
 
+    /// Whether the device offers TCP segmentation offload at all (a
+    /// capability fixed when it was connected; [`Ip::segmentation_offload`]
+    /// tells what a destination takes now). Default: no.
+    fn offers_segmentation_offload(&self) -> bool {
+        false
+    }
+
     /// The longest TCP segment (TCP header included) that
     /// [`Ip::send_segmented`] takes towards `dst` now: the device offers
     /// TCP segmentation offload and the next hop's link address is known;
@@ -503,6 +510,9 @@ impl<T: Ip> Ip for &T {
     }
     async fn resolve(&self, dst: IpAddr) -> Result<(), IpError> {
         (**self).resolve(dst).await
+    }
+    fn offers_segmentation_offload(&self) -> bool {
+        (**self).offers_segmentation_offload()
     }
     fn segmentation_offload(&self, dst: IpAddr) -> usize {
         (**self).segmentation_offload(dst)

@@ -163,6 +163,11 @@ impl<I4: Ip, I6: Ip> Ip for Ipv4v6<I4, I6> {
         }
     }
 
+    fn offers_segmentation_offload(&self) -> bool {
+        self.v4.offers_segmentation_offload() || self.v6.offers_segmentation_offload()
+    }
+
+    #[inline]
     fn segmentation_offload(&self, dst: IpAddr) -> usize {
         if !self.enabled(dst) {
             return 0;

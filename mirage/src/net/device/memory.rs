@@ -573,7 +573,8 @@ impl Endpoint {
     }
 
     /// The clock of a synchronous write: a delay needs an executor task's
-    /// waker (see `Direction::stamp`).
+    /// waker (see `Direction::stamp`). (Inlined: on every frame's path.)
+    #[inline(always)]
     fn write_clock(&self) -> Option<Waker> {
         let delayed = self.shared.dirs[self.peer()].borrow().faults.delay_ns != 0;
         if delayed {
@@ -641,6 +642,7 @@ impl Network for Endpoint {
             .map(|()| true)
     }
 
+    #[inline]
     fn segmentation_offload(&self) -> usize {
         if self.shared.segmentation_offload {
             MAX_SEGMENTED_FRAME_LEN

@@ -1001,23 +1001,17 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
             .unwrap_or(Ok(false))
     }
 
+    fn offers_segmentation_offload(&self) -> bool {
+        self.eth.segmentation_offload() > 0
+    }
+
+    #[inline]
     fn segmentation_offload(&self, dst: IpAddr) -> usize {
         let offload = self.eth.segmentation_offload();
         if offload == 0 {
             return 0;
         }
-        let IpAddr::V4(dst4) = dst else {
-            return 0;
-        };
-        let Some(config) = self.state.borrow().config else {
-            return 0;
-        };
-        match self.next_hop(&config, dst4) {
-            Ok(hop) if self.arp.resolved(hop).is_some() => {
-                offload.min(wire::MAX_PAYLOAD_LEN + HEADER_LEN) - HEADER_LEN
-            }
-            _ => 0,
-        }
+        self.offload_towards(dst, offload)
     }
 
     fn send_segmented(
@@ -1061,6 +1055,24 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv4<E, C> {
 }
 
 impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
+    /// [`Ip::segmentation_offload`] once the device offers `offload`: the
+    /// route's next hop must be resolved.
+    #[inline(never)]
+    fn offload_towards(&self, dst: IpAddr, offload: usize) -> usize {
+        let IpAddr::V4(dst4) = dst else {
+            return 0;
+        };
+        let Some(config) = self.state.borrow().config else {
+            return 0;
+        };
+        match self.next_hop(&config, dst4) {
+            Ok(hop) if self.arp.resolved(hop).is_some() => {
+                offload.min(wire::MAX_PAYLOAD_LEN + HEADER_LEN) - HEADER_LEN
+            }
+            _ => 0,
+        }
+    }
+
     /// Takes back the counter and identification that
     /// [`Ipv4::send_via`] took for a datagram it does not send.
     #[cold]

@@ -1751,6 +1751,11 @@ impl<E: Ethernet, C: Mclock> Ip for Ipv6<E, C> {
         })
     }
 
+    fn offers_segmentation_offload(&self) -> bool {
+        self.eth.segmentation_offload() > 0
+    }
+
+    #[inline]
     fn segmentation_offload(&self, dst: IpAddr) -> usize {
         let offload = self.eth.segmentation_offload();
         if offload == 0 {

@@ -349,6 +349,8 @@ struct IpTx<'a, I> {
     ip: &'a I,
     /// [`Config::ttl`](super::Config::ttl).
     ttl: Option<u8>,
+    /// The device offers segmentation offload at all.
+    offload: bool,
 }
 
 impl<I> IpTx<'_, I> {
@@ -396,7 +398,12 @@ impl<I: Ip> Transmit for IpTx<'_, I> {
         self.send_tos(src, dst, 0, segment_len, fill)
     }
 
+    #[inline]
     fn segmentation_offload(&self, dst: IpAddr) -> usize {
+        // (A device without the offload costs one test per dispatch turn.)
+        if !self.offload {
+            return 0;
+        }
         self.ip.segmentation_offload(dst)
     }
 
@@ -472,6 +479,8 @@ pub struct DirectTcp<I: 'static, C: 'static> {
     runner_deadline: Cell<Option<u64>>,
     /// The engine's [`Config::ttl`](super::Config::ttl), for the IP layer.
     ttl: Option<u8>,
+    /// The IP layer's device offers segmentation offload (asked once).
+    offload: bool,
 }
 
 impl<I, C> core::fmt::Debug for DirectTcp<I, C> {
@@ -495,6 +504,7 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
             ip,
             clock,
             ttl: config.ttl,
+            offload: ip.offers_segmentation_offload(),
             engine: RefCell::new(TcpEngine::new(config, secret)),
             kick: Signal::new(),
             turn_now: Cell::new(None),
@@ -530,13 +540,19 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         }
     }
 
+    /// The IP layer as the engine sees it.
+    fn tx(&self) -> IpTx<'_, I> {
+        IpTx {
+            ip: self.ip,
+            ttl: self.ttl,
+            offload: self.offload,
+        }
+    }
+
     /// Handles a received TCP segment (from the runner).
     pub fn process(&self, datagram: &Datagram<'_>) {
         let now = self.turn_now();
-        let mut tx = IpTx {
-            ip: self.ip,
-            ttl: self.ttl,
-        };
+        let mut tx = self.tx();
         self.with(|e| {
             e.process_tos(
                 now,
@@ -557,10 +573,7 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
         // turn of a stack without connections reads none.
         let turn = self.turn_now.take();
         let now = || turn.unwrap_or_else(|| self.clock.elapsed_ns());
-        let mut tx = IpTx {
-            ip: self.ip,
-            ttl: self.ttl,
-        };
+        let mut tx = self.tx();
         self.with(|e| {
             // Most turns (a batch whose ACKs are delayed, a wake-up for an
             // application) leave nothing to send and no timer due.
@@ -602,13 +615,7 @@ impl<I: Ip, C: Mclock> DirectTcp<I, C> {
     #[inline(never)]
     fn flush_output(&self, e: &mut TcpEngine, now: Option<u64>) {
         let now = now.unwrap_or_else(|| self.clock.elapsed_ns());
-        let sent = e.dispatch(
-            now,
-            &mut IpTx {
-                ip: self.ip,
-                ttl: self.ttl,
-            },
-        );
+        let sent = e.dispatch(now, &mut self.tx());
         let earlier = match (e.next_deadline(), self.runner_deadline.get()) {
             (Some(due), Some(armed)) => due < armed,
             (Some(_), None) => true,

@@ -1905,11 +1905,14 @@ impl TcpEngine {
                     more = true;
                     break;
                 }
-                let mss = c.seg_mss();
+                // (Only a connection with the offload has segments of
+                // several MSS: the others skip the MSS's look-up.)
+                let offloaded = c.offload > 0 && plan.len > c.seg_mss();
+                let mss = if offloaded { c.seg_mss() } else { 0 };
                 let conn: &Conn = c;
                 let tos = (dscp << 2) | if plan.ect { ECT_0 } else { 0 };
                 let fill = |buf: &mut [u8]| conn.emit(plan, buf);
-                let went = if plan.len > mss {
+                let went = if offloaded {
                     tx.send_segmented(src, dst, tos, plan.segment_len(), mss, fill)
                 } else {
                     tx.send_tos(src, dst, tos, plan.segment_len(), fill)
