@@ -1194,30 +1194,18 @@ where
     Fut: core::future::Future<Output = ()> + 'static,
 {
     let config = mirage::net::tcp::Config::default();
-    routed_pair_with(config, mtu_v4, mtu_v6, reject_port, body)
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        mtu_v4,
+        mtu_v6,
+        reject_port,
+        body,
+    )
 }
 
-/// [`routed_pair`] with A's TCP configured by `config`.
-fn routed_pair_with<F, Fut>(
-    config: mirage::net::tcp::Config,
-    mtu_v4: usize,
-    mtu_v6: usize,
-    reject_port: u16,
-    body: F,
-) where
-    F: FnOnce(
-            &'static mirage::net::stack::DirectStack<Routed<Router>, netsim::Clock>,
-            &'static Stack,
-            &'static Routed<Router>,
-        ) -> Fut
-        + 'static,
-    Fut: core::future::Future<Output = ()> + 'static,
-{
-    let link = LinkConfig::default();
-    routed_pair_over(link, config, mtu_v4, mtu_v6, reject_port, body)
-}
-
-/// [`routed_pair_with`] over a link made by `link`.
+/// [`routed_pair`] over a link made by `link`, A's TCP configured by
+/// `config`.
 fn routed_pair_over<F, Fut>(
     link: LinkConfig,
     config: mirage::net::tcp::Config,
@@ -1490,43 +1478,50 @@ fn black_hole_detection_finds_a_path_that_drops_full_segments_silently() {
         black_hole_detection: true,
         ..Default::default()
     };
-    routed_pair_with(config, 1200, 1300, 0, |a, b, router| async move {
-        router.silent.set(true);
-        sleep_ns(3 * SEC).await;
-        for (dst, port, mss) in [
-            (v4("10.0.0.2"), 5016, 1024),
-            (v6("fd00::2"), 5017, 1280 - 72),
-        ] {
-            let before = a.direct_tcp().stats();
-            let listener = b.tcp().bind(port).unwrap();
-            let mut flow = a.tcp().connect(dst, port).await.unwrap();
-            let receiver = Spawner::for_current_executor()
-                .await
-                .spawn(async move { receive_stream(listener.accept().await.unwrap()).await });
-            let mut buf = vec![0u8; MB as usize];
-            stream_bytes(0, &mut buf);
-            flow.write_all(&buf).await.unwrap();
-            let id = flow.id();
-            sleep_ns(SEC).await;
-            let info = a.direct_tcp().with_engine(|e| e.info(id)).unwrap();
-            assert_eq!(info.mss, mss, "{dst}");
-            flow.close().await.unwrap();
-            let got = receiver.await;
-            let mut sent = Digest::new();
-            sent.add(&buf);
-            assert_eq!((got.0, got.1), (sent.0, sent.1), "{dst}");
-            let stats = a.direct_tcp().stats();
-            assert_eq!(
-                stats.black_hole_decreases - before.black_hole_decreases,
-                1,
-                "{dst}"
-            );
-            assert!(stats.timeouts - before.timeouts >= 3, "{dst}: {stats:?}");
-        }
-        assert_eq!(a.direct_tcp().stats().pmtu_decreases, 0);
-        assert_eq!(router.dropped.get(), 0, "no report");
-        assert!(router.swallowed.get() >= 6);
-    });
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        1200,
+        1300,
+        0,
+        |a, b, router| async move {
+            router.silent.set(true);
+            sleep_ns(3 * SEC).await;
+            for (dst, port, mss) in [
+                (v4("10.0.0.2"), 5016, 1024),
+                (v6("fd00::2"), 5017, 1280 - 72),
+            ] {
+                let before = a.direct_tcp().stats();
+                let listener = b.tcp().bind(port).unwrap();
+                let mut flow = a.tcp().connect(dst, port).await.unwrap();
+                let receiver = Spawner::for_current_executor()
+                    .await
+                    .spawn(async move { receive_stream(listener.accept().await.unwrap()).await });
+                let mut buf = vec![0u8; MB as usize];
+                stream_bytes(0, &mut buf);
+                flow.write_all(&buf).await.unwrap();
+                let id = flow.id();
+                sleep_ns(SEC).await;
+                let info = a.direct_tcp().with_engine(|e| e.info(id)).unwrap();
+                assert_eq!(info.mss, mss, "{dst}");
+                flow.close().await.unwrap();
+                let got = receiver.await;
+                let mut sent = Digest::new();
+                sent.add(&buf);
+                assert_eq!((got.0, got.1), (sent.0, sent.1), "{dst}");
+                let stats = a.direct_tcp().stats();
+                assert_eq!(
+                    stats.black_hole_decreases - before.black_hole_decreases,
+                    1,
+                    "{dst}"
+                );
+                assert!(stats.timeouts - before.timeouts >= 3, "{dst}: {stats:?}");
+            }
+            assert_eq!(a.direct_tcp().stats().pmtu_decreases, 0);
+            assert_eq!(router.dropped.get(), 0, "no report");
+            assert!(router.swallowed.get() >= 6);
+        },
+    );
 }
 
 /// The same path without black-hole detection (the default, as Linux):
@@ -1537,17 +1532,24 @@ fn without_black_hole_detection_a_silent_path_times_the_connection_out() {
         user_timeout_ns: Some(60 * SEC),
         ..Default::default()
     };
-    routed_pair_with(config, 1200, 1500, 0, |a, b, router| async move {
-        router.silent.set(true);
-        sleep_ns(3 * SEC).await;
-        let _listener = b.tcp().bind(5018).unwrap();
-        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5018).await.unwrap();
-        let buf = vec![0u8; 512 * 1024];
-        assert_eq!(flow.write_all(&buf).await, Err(TcpError::TimedOut));
-        assert!(a.direct_tcp().stats().timeouts >= 3);
-        assert_eq!(a.direct_tcp().stats().black_hole_decreases, 0);
-        assert!(router.swallowed.get() >= 3);
-    });
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        1200,
+        1500,
+        0,
+        |a, b, router| async move {
+            router.silent.set(true);
+            sleep_ns(3 * SEC).await;
+            let _listener = b.tcp().bind(5018).unwrap();
+            let mut flow = a.tcp().connect(v4("10.0.0.2"), 5018).await.unwrap();
+            let buf = vec![0u8; 512 * 1024];
+            assert_eq!(flow.write_all(&buf).await, Err(TcpError::TimedOut));
+            assert!(a.direct_tcp().stats().timeouts >= 3);
+            assert_eq!(a.direct_tcp().stats().black_hole_decreases, 0);
+            assert!(router.swallowed.get() >= 3);
+        },
+    );
 }
 
 /// An orphan that gives up tells nobody (RFC 9293's R2 ends a connection
@@ -1563,32 +1565,39 @@ fn an_orphan_that_gives_up_is_found_by_its_peers_keep_alive() {
         max_retries: 3,
         ..Default::default()
     };
-    routed_pair_with(config, 1500, 1500, 0, |a, b, router| async move {
-        sleep_ns(3 * SEC).await;
-        let listener = b.tcp().bind(5019).unwrap();
-        let mut flow = a.tcp().connect(v4("10.0.0.2"), 5019).await.unwrap();
-        let mut peer = listener.accept().await.unwrap();
-        peer.set_keepalive(Some(mirage::net::tcp::KeepAlive {
-            idle_ns: 30 * SEC,
-            interval_ns: SEC,
-            count: 3,
-        }))
-        .unwrap();
-        router.silent.set(true);
-        router.mtu_v4.set(100);
-        flow.write_all(&[7; 1000]).await.unwrap();
-        drop(flow);
-        sleep_ns(20 * SEC).await;
-        assert_eq!(a.direct_tcp().stats().aborted_on_timeout, 1);
-        assert_eq!(a.direct_tcp().occupancy().connections, 0);
-        assert!(router.swallowed.get() >= 4);
-        assert_eq!(b.direct_tcp().stats().keepalive_probes, 0);
-        router.mtu_v4.set(1500);
-        let mut buf = [0u8; 16];
-        assert_eq!(peer.read(&mut buf).await, Err(TcpError::Reset));
-        assert_eq!(b.direct_tcp().stats().keepalive_probes, 1);
-        assert_eq!(b.direct_tcp().stats().aborted_on_timeout, 0);
-    });
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        1500,
+        1500,
+        0,
+        |a, b, router| async move {
+            sleep_ns(3 * SEC).await;
+            let listener = b.tcp().bind(5019).unwrap();
+            let mut flow = a.tcp().connect(v4("10.0.0.2"), 5019).await.unwrap();
+            let mut peer = listener.accept().await.unwrap();
+            peer.set_keepalive(Some(mirage::net::tcp::KeepAlive {
+                idle_ns: 30 * SEC,
+                interval_ns: SEC,
+                count: 3,
+            }))
+            .unwrap();
+            router.silent.set(true);
+            router.mtu_v4.set(100);
+            flow.write_all(&[7; 1000]).await.unwrap();
+            drop(flow);
+            sleep_ns(20 * SEC).await;
+            assert_eq!(a.direct_tcp().stats().aborted_on_timeout, 1);
+            assert_eq!(a.direct_tcp().occupancy().connections, 0);
+            assert!(router.swallowed.get() >= 4);
+            assert_eq!(b.direct_tcp().stats().keepalive_probes, 0);
+            router.mtu_v4.set(1500);
+            let mut buf = [0u8; 16];
+            assert_eq!(peer.read(&mut buf).await, Err(TcpError::Reset));
+            assert_eq!(b.direct_tcp().stats().keepalive_probes, 1);
+            assert_eq!(b.direct_tcp().stats().aborted_on_timeout, 0);
+        },
+    );
 }
 
 #[test]
@@ -1638,31 +1647,38 @@ fn time_exceeded_and_parameter_problem_from_a_router_reach_tcp_without_aborting(
         syn_retries: 2,
         ..Default::default()
     };
-    routed_pair_with(config, 1500, 1500, 7778, |a, b, router| async move {
-        sleep_ns(3 * SEC).await;
-        let _listener = b.tcp().bind(7778).unwrap();
-        let mut errors = 0;
-        for (reject, error) in [
-            (Reject::TimeExceeded, TcpError::HostUnreachable),
-            (Reject::ParameterProblem, TcpError::TimedOut),
-        ] {
-            router.reject_with.set(reject);
-            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
-                let timeouts = a.direct_tcp().stats().timeouts;
-                let r = a.tcp().connect(dst, 7778).await.map(|_| ());
-                assert_eq!(r, Err(error), "{reject:?} {dst}");
-                // The SYN and its two retransmissions, each answered.
-                assert_eq!(a.direct_tcp().stats().timeouts - timeouts, 3);
-                errors += 3;
-                assert_eq!(a.direct_tcp().stats().icmp_errors, errors);
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        1500,
+        1500,
+        7778,
+        |a, b, router| async move {
+            sleep_ns(3 * SEC).await;
+            let _listener = b.tcp().bind(7778).unwrap();
+            let mut errors = 0;
+            for (reject, error) in [
+                (Reject::TimeExceeded, TcpError::HostUnreachable),
+                (Reject::ParameterProblem, TcpError::TimedOut),
+            ] {
+                router.reject_with.set(reject);
+                for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                    let timeouts = a.direct_tcp().stats().timeouts;
+                    let r = a.tcp().connect(dst, 7778).await.map(|_| ());
+                    assert_eq!(r, Err(error), "{reject:?} {dst}");
+                    // The SYN and its two retransmissions, each answered.
+                    assert_eq!(a.direct_tcp().stats().timeouts - timeouts, 3);
+                    errors += 3;
+                    assert_eq!(a.direct_tcp().stats().icmp_errors, errors);
+                }
             }
-        }
-        assert_eq!(a.icmpv4().stats().time_exceeded_received, 3);
-        assert_eq!(a.icmpv4().stats().param_problem_received, 3);
-        assert_eq!(a.icmpv4().stats().malformed, 0);
-        assert_eq!(a.ipv6().stats().errors_received, 6);
-        assert_eq!(a.direct_tcp().occupancy().connections, 0);
-    });
+            assert_eq!(a.icmpv4().stats().time_exceeded_received, 3);
+            assert_eq!(a.icmpv4().stats().param_problem_received, 3);
+            assert_eq!(a.icmpv4().stats().malformed, 0);
+            assert_eq!(a.ipv6().stats().errors_received, 6);
+            assert_eq!(a.direct_tcp().occupancy().connections, 0);
+        },
+    );
 }
 
 /// RFC 9293 MUST-57 (section 3.9.1.1 and RFC 1122 4.2.3.10): a SYN
@@ -1752,19 +1768,26 @@ fn the_time_to_live_of_segments_is_configurable() {
             ttl,
             ..Default::default()
         };
-        routed_pair_with(config, 1500, 1500, 0, move |a, b, router| async move {
-            sleep_ns(3 * SEC).await;
-            let _listener = b.tcp().bind(7000).unwrap();
-            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
-                let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
-                flow.write_all(b"hello").await.unwrap();
-                flow.close().await.unwrap();
-            }
-            sleep_ns(SEC).await;
-            let ttls = router.tcp_ttls.borrow();
-            assert!(ttls.len() >= 6, "{ttls:?}");
-            assert!(ttls.iter().all(|&t| t == expected), "{ttls:?}");
-        });
+        routed_pair_over(
+            LinkConfig::default(),
+            config,
+            1500,
+            1500,
+            0,
+            move |a, b, router| async move {
+                sleep_ns(3 * SEC).await;
+                let _listener = b.tcp().bind(7000).unwrap();
+                for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                    let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
+                    flow.write_all(b"hello").await.unwrap();
+                    flow.close().await.unwrap();
+                }
+                sleep_ns(SEC).await;
+                let ttls = router.tcp_ttls.borrow();
+                assert!(ttls.len() >= 6, "{ttls:?}");
+                assert!(ttls.iter().all(|&t| t == expected), "{ttls:?}");
+            },
+        );
     }
 }
 
@@ -1785,48 +1808,55 @@ fn every_segment_carries_the_connections_dscp() {
         dscp: 10,
         ..Default::default()
     };
-    routed_pair_with(config, 1500, 1500, 0, move |a, b, router| async move {
-        sleep_ns(3 * SEC).await;
-        let _listener = b.tcp().bind(7000).unwrap();
-        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
-            router.tcp_tos.borrow_mut().clear();
-            let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
-            flow.write_all(b"hello").await.unwrap();
-            sleep_ns(SEC).await;
-            let before: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
-            assert!(before.len() >= 3, "{before:?}");
-            assert!(before.iter().any(|&(f, _)| f & SYN != 0), "{before:?}");
-            assert!(
-                before.iter().all(|&(_, t)| t == 10 << 2),
-                "{dst}: {before:?}"
-            );
-            assert_eq!(flow.set_dscp(64), Err(TcpError::InvalidArgument));
-            flow.set_dscp(46).unwrap();
-            flow.write_all(b"more").await.unwrap();
-            flow.close().await.unwrap();
-            sleep_ns(SEC).await;
-            let after: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
-            assert!(after.iter().any(|&(f, _)| f & FIN != 0), "{after:?}");
-            assert!(after.iter().all(|&(_, t)| t == 46 << 2), "{dst}: {after:?}");
-        }
-        // Accepted by A: A's codepoint, whatever B's connection carries.
-        let listener = a.tcp().bind(7001).unwrap();
-        for dst in [v4("10.0.0.1"), v6("fd00::1")] {
-            let mut from_b = b.tcp().connect(dst, 7001).await.unwrap();
-            from_b.set_dscp(46).unwrap();
-            from_b.write_all(b"hi").await.unwrap();
-            let mut flow = listener.accept().await.unwrap();
-            let mut buf = [0u8; 2];
-            flow.read_exact(&mut buf).await.unwrap();
-            flow.write_all(b"yo").await.unwrap();
-            flow.close().await.unwrap();
-            sleep_ns(SEC).await;
-            let tos: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
-            assert!(tos.iter().any(|&(f, _)| f & SYN != 0), "{tos:?}");
-            assert!(tos.iter().all(|&(_, t)| t == 10 << 2), "{dst}: {tos:?}");
-            drop(from_b);
-        }
-    });
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        1500,
+        1500,
+        0,
+        move |a, b, router| async move {
+            sleep_ns(3 * SEC).await;
+            let _listener = b.tcp().bind(7000).unwrap();
+            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                router.tcp_tos.borrow_mut().clear();
+                let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
+                flow.write_all(b"hello").await.unwrap();
+                sleep_ns(SEC).await;
+                let before: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
+                assert!(before.len() >= 3, "{before:?}");
+                assert!(before.iter().any(|&(f, _)| f & SYN != 0), "{before:?}");
+                assert!(
+                    before.iter().all(|&(_, t)| t == 10 << 2),
+                    "{dst}: {before:?}"
+                );
+                assert_eq!(flow.set_dscp(64), Err(TcpError::InvalidArgument));
+                flow.set_dscp(46).unwrap();
+                flow.write_all(b"more").await.unwrap();
+                flow.close().await.unwrap();
+                sleep_ns(SEC).await;
+                let after: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
+                assert!(after.iter().any(|&(f, _)| f & FIN != 0), "{after:?}");
+                assert!(after.iter().all(|&(_, t)| t == 46 << 2), "{dst}: {after:?}");
+            }
+            // Accepted by A: A's codepoint, whatever B's connection carries.
+            let listener = a.tcp().bind(7001).unwrap();
+            for dst in [v4("10.0.0.1"), v6("fd00::1")] {
+                let mut from_b = b.tcp().connect(dst, 7001).await.unwrap();
+                from_b.set_dscp(46).unwrap();
+                from_b.write_all(b"hi").await.unwrap();
+                let mut flow = listener.accept().await.unwrap();
+                let mut buf = [0u8; 2];
+                flow.read_exact(&mut buf).await.unwrap();
+                flow.write_all(b"yo").await.unwrap();
+                flow.close().await.unwrap();
+                sleep_ns(SEC).await;
+                let tos: Vec<(u8, u8)> = router.tcp_tos.borrow_mut().drain(..).collect();
+                assert!(tos.iter().any(|&(f, _)| f & SYN != 0), "{tos:?}");
+                assert!(tos.iter().all(|&(_, t)| t == 10 << 2), "{dst}: {tos:?}");
+                drop(from_b);
+            }
+        },
+    );
 }
 
 /// RFC 3168 (RFC 9293 SHLD-8) between two direct stacks: A asks for ECN
@@ -1845,62 +1875,69 @@ fn congestion_marks_from_a_router_slow_the_sender_without_a_loss() {
         ecn: mirage::net::tcp::Ecn::On,
         ..Default::default()
     };
-    routed_pair_with(config, 1500, 1500, 0, move |a, b, router| async move {
-        sleep_ns(3 * SEC).await;
-        let listener = b.tcp().bind(7000).unwrap();
-        router.mark_ce_every.set(50);
-        for dst in [v4("10.0.0.2"), v6("fd00::2")] {
-            let (a_before, b_before) = (a.direct_tcp().stats(), b.direct_tcp().stats());
-            let marked = router.ce_marked.get();
-            let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
-            let id = flow.id();
-            let accepted = listener.accept().await.unwrap();
-            let peer = b
-                .direct_tcp()
-                .with_engine(|e| e.info(accepted.id()))
-                .unwrap();
-            assert!(peer.ecn, "B accepted ECN: {peer:?}");
-            let reader = Spawner::for_current_executor()
-                .await
-                .spawn(receive_stream(accepted));
-            let mut d = Digest::new();
-            let mut buf = vec![0u8; 16 * 1024];
-            let mut sent = 0;
-            while sent < LEN {
-                let n = ((LEN - sent) as usize).min(buf.len());
-                stream_bytes(sent, &mut buf[..n]);
-                flow.write_all(&buf[..n]).await.unwrap();
-                d.add(&buf[..n]);
-                sent += n as u64;
+    routed_pair_over(
+        LinkConfig::default(),
+        config,
+        1500,
+        1500,
+        0,
+        move |a, b, router| async move {
+            sleep_ns(3 * SEC).await;
+            let listener = b.tcp().bind(7000).unwrap();
+            router.mark_ce_every.set(50);
+            for dst in [v4("10.0.0.2"), v6("fd00::2")] {
+                let (a_before, b_before) = (a.direct_tcp().stats(), b.direct_tcp().stats());
+                let marked = router.ce_marked.get();
+                let mut flow = a.tcp().connect(dst, 7000).await.unwrap();
+                let id = flow.id();
+                let accepted = listener.accept().await.unwrap();
+                let peer = b
+                    .direct_tcp()
+                    .with_engine(|e| e.info(accepted.id()))
+                    .unwrap();
+                assert!(peer.ecn, "B accepted ECN: {peer:?}");
+                let reader = Spawner::for_current_executor()
+                    .await
+                    .spawn(receive_stream(accepted));
+                let mut d = Digest::new();
+                let mut buf = vec![0u8; 16 * 1024];
+                let mut sent = 0;
+                while sent < LEN {
+                    let n = ((LEN - sent) as usize).min(buf.len());
+                    stream_bytes(sent, &mut buf[..n]);
+                    flow.write_all(&buf[..n]).await.unwrap();
+                    d.add(&buf[..n]);
+                    sent += n as u64;
+                }
+                sleep_ns(SEC).await;
+                let info = a.direct_tcp().with_engine(|e| e.info(id)).unwrap();
+                assert!(info.ecn, "{info:?}");
+                assert_eq!(info.bytes_in_flight, 0, "{info:?}");
+                assert_eq!(info.retransmits, 0, "{info:?}");
+                assert!(
+                    info.ssthresh < usize::MAX,
+                    "the window was reduced: {info:?}"
+                );
+                flow.close().await.unwrap();
+                let got = reader.await;
+                assert_eq!((got.0, got.1), (d.0, d.1));
+                assert_eq!(got.1, LEN);
+                let (a_after, b_after) = (a.direct_tcp().stats(), b.direct_tcp().stats());
+                assert!(router.ce_marked.get() > marked, "{dst}");
+                assert!(
+                    b_after.ecn_ce_received > b_before.ecn_ce_received,
+                    "{b_after:?}"
+                );
+                assert!(
+                    a_after.ecn_reductions > a_before.ecn_reductions,
+                    "{a_after:?}"
+                );
+                assert_eq!(a_after.retransmitted, a_before.retransmitted, "{a_after:?}");
+                assert_eq!(a_after.fast_retransmits, a_before.fast_retransmits);
+                assert_eq!(a_after.timeouts, a_before.timeouts);
             }
-            sleep_ns(SEC).await;
-            let info = a.direct_tcp().with_engine(|e| e.info(id)).unwrap();
-            assert!(info.ecn, "{info:?}");
-            assert_eq!(info.bytes_in_flight, 0, "{info:?}");
-            assert_eq!(info.retransmits, 0, "{info:?}");
-            assert!(
-                info.ssthresh < usize::MAX,
-                "the window was reduced: {info:?}"
-            );
-            flow.close().await.unwrap();
-            let got = reader.await;
-            assert_eq!((got.0, got.1), (d.0, d.1));
-            assert_eq!(got.1, LEN);
-            let (a_after, b_after) = (a.direct_tcp().stats(), b.direct_tcp().stats());
-            assert!(router.ce_marked.get() > marked, "{dst}");
-            assert!(
-                b_after.ecn_ce_received > b_before.ecn_ce_received,
-                "{b_after:?}"
-            );
-            assert!(
-                a_after.ecn_reductions > a_before.ecn_reductions,
-                "{a_after:?}"
-            );
-            assert_eq!(a_after.retransmitted, a_before.retransmitted, "{a_after:?}");
-            assert_eq!(a_after.fast_retransmits, a_before.fast_retransmits);
-            assert_eq!(a_after.timeouts, a_before.timeouts);
-        }
-    });
+        },
+    );
 }
 
 /// RFC 9293 MUST-46 (section 3.9.1.1): an OPEN to a broadcast or multicast

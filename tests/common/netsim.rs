@@ -533,13 +533,11 @@ impl<R: Route> Network for Routed<R> {
         segment_size: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, mirage::net::device::NetError> {
-        use mirage::net::device::{NetError, segmentation};
+        use mirage::net::device::{NetError, check_segmented, segmentation};
         if !self.router.inspects(len) {
             return self.inner.try_write_segmented(len, segment_size, fill);
         }
-        if self.inner.segmentation_offload() < len {
-            return Err(NetError::TooLarge);
-        }
+        check_segmented(len, segment_size, self.inner.segmentation_offload())?;
         let mut frame = vec![0u8; len];
         let n = fill(&mut frame).min(len);
         let mut sent = Ok(true);

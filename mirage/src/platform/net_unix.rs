@@ -27,8 +27,8 @@ use mirage_unix::reactor::{self, Interest};
 
 use crate::net::MacAddr;
 use crate::net::device::{
-    ETHERNET_HEADER_LEN, MAX_SEGMENTED_FRAME_LEN, NetError, Network, Stats, StatsCell, check_len,
-    check_used, is_tcp_segment, max_frame_len,
+    MAX_SEGMENTED_FRAME_LEN, NetError, Network, Stats, StatsCell, check_len, check_segmented,
+    check_used, max_frame_len, segmentation,
 };
 use crate::net::wire::checksum;
 
@@ -72,31 +72,30 @@ impl core::fmt::Debug for Netif {
 impl Netif {
     /// Attaches to the tap interface `name` with a random MAC address.
     pub fn connect(name: &str) -> Result<Netif, NetError> {
-        let mac = sys::random_local_mac()
-            .map_err(|e| NetError::Device(format!("random MAC address: {e}")))?;
-        Self::connect_with_mac(name, MacAddr(mac))
+        Self::connect_with_offload(name, false)
     }
 
     /// Attaches to the tap interface `name` with the MAC address `mac`.
     pub fn connect_with_mac(name: &str, mac: MacAddr) -> Result<Netif, NetError> {
-        let tap = sys::open_tap(name).map_err(|e| NetError::Device(format!("{e}")))?;
-        Ok(Self::over(tap, mac))
+        Self::open(name, mac, false)
     }
 
     /// [`Netif::connect`], with the kernel's TCP segmentation offload when
     /// `offload` (see the module documentation; an error if the kernel
     /// refuses it).
     pub fn connect_with_offload(name: &str, offload: bool) -> Result<Netif, NetError> {
-        if !offload {
-            return Self::connect(name);
-        }
         let mac = sys::random_local_mac()
             .map_err(|e| NetError::Device(format!("random MAC address: {e}")))?;
-        let tap = sys::open_tap_with_offload(name).map_err(|e| NetError::Device(format!("{e}")))?;
-        Ok(Self::over(tap, MacAddr(mac)))
+        Self::open(name, MacAddr(mac), offload)
     }
 
-    fn over(tap: sys::Tap, mac: MacAddr) -> Netif {
+    fn open(name: &str, mac: MacAddr, offload: bool) -> Result<Netif, NetError> {
+        let tap = if offload {
+            sys::open_tap_with_offload(name)
+        } else {
+            sys::open_tap(name)
+        }
+        .map_err(|e| NetError::Device(format!("{e}")))?;
         let head = if tap.offload { sys::VNET_HDR_LEN } else { 0 };
         let netif = Netif {
             tap,
@@ -108,7 +107,7 @@ impl Netif {
         };
         netif.rx.set(Some(netif.new_buffer()));
         netif.tx.set(Some(netif.new_buffer()));
-        netif
+        Ok(netif)
     }
 
     /// A buffer for the longest frame, behind the header.
@@ -246,39 +245,15 @@ fn complete_checksum(buf: &mut [u8]) -> Option<&[u8]> {
 /// if `frame` is not one TCP segment whose lengths agree with it.
 fn gso_header(frame: &mut [u8], segment_size: usize) -> Option<[u8; sys::VNET_HDR_LEN]> {
     let size = u16::try_from(segment_size).ok().filter(|&s| s > 0)?;
-    if !is_tcp_segment(frame) {
-        return None;
-    }
-    let ip = ETHERNET_HEADER_LEN;
-    let v6 = frame[ip] >> 4 == 6;
-    let word = |at: usize| u16::from_be_bytes([frame[at], frame[at + 1]]);
-    let (ip_len, packet_len) = if v6 {
-        (40, 40 + usize::from(word(ip + 4)))
-    } else {
-        (usize::from(frame[ip] & 0x0f) * 4, usize::from(word(ip + 2)))
-    };
-    let tcp = ip + ip_len;
-    if ip_len < 20 || ip + packet_len != frame.len() || tcp + 20 > frame.len() {
-        return None;
-    }
-    let headers = tcp + usize::from(frame[tcp + 12] >> 4) * 4;
-    if headers < tcp + 20 || headers > frame.len() {
-        return None;
-    }
-    let tcp_len = frame.len() - tcp;
-    let pseudo = if v6 {
-        let addr = |at: usize| {
-            core::net::Ipv6Addr::from(<[u8; 16]>::try_from(&frame[at..at + 16]).unwrap())
-        };
-        checksum::pseudo_header_v6(addr(ip + 8), addr(ip + 24), 6, tcp_len as u32)
-    } else {
-        let addr =
-            |at: usize| core::net::Ipv4Addr::from(<[u8; 4]>::try_from(&frame[at..at + 4]).unwrap());
-        checksum::pseudo_header_v4(addr(ip + 12), addr(ip + 16), 6, tcp_len as u16)
-    };
+    let l = segmentation::layout(frame)
+        .ok()
+        .filter(|l| l.end == frame.len())?;
+    let tcp = l.tcp_at();
+    let headers = tcp + l.tcp_len;
+    let pseudo = segmentation::pseudo_header(frame, l.v6, frame.len() - tcp);
     let cwr = frame[tcp + 13] & 0x80 != 0;
     frame[tcp + 16..tcp + 18].copy_from_slice(&pseudo.to_be_bytes());
-    let gso = if v6 { GSO_TCPV6 } else { GSO_TCPV4 } | if cwr { GSO_ECN } else { 0 };
+    let gso = if l.v6 { GSO_TCPV6 } else { GSO_TCPV4 } | if cwr { GSO_ECN } else { 0 };
     let mut h = [0u8; sys::VNET_HDR_LEN];
     h[0] = NEEDS_CSUM;
     h[1] = gso;
@@ -363,9 +338,7 @@ impl Network for Netif {
         segment_size: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, NetError> {
-        if !self.tap.offload || len > MAX_SEGMENTED_FRAME_LEN || segment_size == 0 {
-            return Err(NetError::TooLarge);
-        }
+        check_segmented(len, segment_size, self.segmentation_offload())?;
         self.try_send(len, fill, |header, frame| {
             let Some(h) = gso_header(frame, segment_size) else {
                 self.stats.tx_drop();

@@ -39,8 +39,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::{
-    MAX_SEGMENTED_FRAME_LEN, NetError, Network, Stats, StatsCell, check_len, check_used,
-    is_tcp_segment, max_frame_len,
+    MAX_SEGMENTED_FRAME_LEN, NetError, Network, Stats, StatsCell, check_len, check_segmented,
+    check_used, is_tcp_segment, max_frame_len,
 };
 use crate::net::MacAddr;
 use crate::rt::{Sleep, sleep_ns};
@@ -447,7 +447,7 @@ impl Endpoint {
 
     /// Sends one frame (see [`Network::write`]); `clock` starts a delay.
     /// `segment`: a TCP segment through the segmentation offload (see
-    /// [`Network::try_write_segmented`]).
+    /// [`Network::try_write_segmented`], which checked its length).
     // (Inlined: `segment` is a constant at every call.)
     #[inline(always)]
     fn send(
@@ -459,8 +459,6 @@ impl Endpoint {
     ) -> Result<(), NetError> {
         if !segment {
             check_len(len, self.shared.mtu)?;
-        } else if !self.shared.segmentation_offload || len > MAX_SEGMENTED_FRAME_LEN {
-            return Err(NetError::TooLarge);
         }
         let peer = self.peer();
         if !self.shared.alive[peer].get() {
@@ -657,9 +655,7 @@ impl Network for Endpoint {
         segment_size: usize,
         fill: impl FnOnce(&mut [u8]) -> usize,
     ) -> Result<bool, NetError> {
-        if segment_size == 0 {
-            return Err(NetError::TooLarge);
-        }
+        check_segmented(len, segment_size, self.segmentation_offload())?;
         self.send(len, fill, self.write_clock().as_ref(), true)
             .map(|()| true)
     }

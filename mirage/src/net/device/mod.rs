@@ -262,6 +262,16 @@ pub fn check_len(len: usize, mtu: usize) -> Result<(), NetError> {
     Ok(())
 }
 
+/// Checks a write of a `len`-byte buffer through the segmentation offload
+/// of a device that offers `offload` ([`Network::segmentation_offload`]):
+/// the device has it, `len` is within it, and a segment size is given.
+pub fn check_segmented(len: usize, segment_size: usize, offload: usize) -> Result<(), NetError> {
+    if offload == 0 || len > offload || segment_size == 0 {
+        return Err(NetError::TooLarge);
+    }
+    Ok(())
+}
+
 /// Whether `frame` is one whole TCP segment in IPv4 or IPv6 (what
 /// [`Network::try_write_segmented`] takes): the EtherType, the IP version
 /// and protocol (IPv6: the first next header) are TCP's, and an IPv4
@@ -299,6 +309,10 @@ mod tests {
         assert_eq!(check_len(1515, 1500), Err(NetError::TooLarge));
         assert_eq!(check_used(60, 60), Ok(60));
         assert_eq!(check_used(61, 60), Err(NetError::TooLarge));
+        assert_eq!(check_segmented(9000, 1448, 9000), Ok(()));
+        for (len, size, offload) in [(9001, 1448, 9000), (100, 0, 9000), (100, 1448, 0)] {
+            assert_eq!(check_segmented(len, size, offload), Err(NetError::TooLarge));
+        }
     }
 
     #[test]

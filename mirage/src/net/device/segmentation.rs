@@ -40,17 +40,29 @@ const PSH: u8 = 0x08;
 const URG: u8 = 0x20;
 const CWR: u8 = 0x80;
 
-/// Where the parts of the frame are: the IP header's length, whether it
-/// is IPv6, and the TCP header's length.
-struct Layout {
-    ip_len: usize,
-    v6: bool,
-    tcp_len: usize,
+/// Where the parts of a frame of one TCP segment are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// The IP header's length.
+    pub ip_len: usize,
+    /// Whether it is IPv6.
+    pub v6: bool,
+    /// The TCP header's length, options included.
+    pub tcp_len: usize,
     /// The end of the IP packet in the frame (Ethernet padding excluded).
-    end: usize,
+    pub end: usize,
 }
 
-fn layout(frame: &[u8]) -> Result<Layout, SegmentationError> {
+impl Layout {
+    /// Where the TCP header starts in the frame.
+    pub fn tcp_at(&self) -> usize {
+        ETHERNET_HEADER_LEN + self.ip_len
+    }
+}
+
+/// The layout of `frame`, one TCP segment (Ethernet header first), its
+/// lengths checked against each other and the frame.
+pub fn layout(frame: &[u8]) -> Result<Layout, SegmentationError> {
     if !super::is_tcp_segment(frame) {
         return Err(SegmentationError::NotTcp);
     }
@@ -99,7 +111,7 @@ pub fn segment(
         return Ok(1);
     }
     let ip_at = ETHERNET_HEADER_LEN;
-    let tcp_at = ip_at + l.ip_len;
+    let tcp_at = l.tcp_at();
     let seq = u32::from_be_bytes(frame[tcp_at + 4..tcp_at + 8].try_into().unwrap());
     let flags = frame[tcp_at + 13];
     let urgent = u16::from_be_bytes([frame[tcp_at + 18], frame[tcp_at + 19]]);
@@ -158,8 +170,9 @@ pub fn segment(
     Ok(count)
 }
 
-/// The sum of the pseudo-header of a piece of `tcp_total` bytes.
-fn pseudo_header(frame: &[u8], v6: bool, tcp_total: usize) -> u16 {
+/// The sum of the pseudo-header of a TCP segment of `tcp_total` bytes
+/// with the addresses of `frame` (of IPv6 if `v6`, else IPv4).
+pub fn pseudo_header(frame: &[u8], v6: bool, tcp_total: usize) -> u16 {
     let ip = &frame[ETHERNET_HEADER_LEN..];
     if v6 {
         let addr = |at: usize| Ipv6Addr::from(<[u8; 16]>::try_from(&ip[at..at + 16]).unwrap());

@@ -1084,8 +1084,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
 
     /// [`Ip::send`]; with `resolved_only`, `None` (nothing sent) when the
     /// next hop is not resolved yet; with a `segment_size`, a TCP segment
-    /// longer than the MTU goes through the device's segmentation offload
-    /// ([`Ip::send_segmented`], which checked its length).
+    /// goes through the device's segmentation offload, whatever its length
+    /// ([`Ip::send_segmented`], which checked it).
     #[allow(clippy::too_many_arguments)]
     fn send_via(
         &self,

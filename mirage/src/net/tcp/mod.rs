@@ -1905,17 +1905,18 @@ impl TcpEngine {
                     more = true;
                     break;
                 }
-                // (Only a connection with the offload has segments of
-                // several MSS: the others skip the MSS's look-up.)
-                let offloaded = c.offload > 0 && plan.len > c.seg_mss();
-                let mss = if offloaded { c.seg_mss() } else { 0 };
+                // The MSS a segment of several goes through the offload
+                // by (only a connection with the offload has such
+                // segments: the others skip the MSS's look-up).
+                let offloaded = (c.offload > 0)
+                    .then(|| c.seg_mss())
+                    .filter(|&mss| plan.len > mss);
                 let conn: &Conn = c;
                 let tos = (dscp << 2) | if plan.ect { ECT_0 } else { 0 };
                 let fill = |buf: &mut [u8]| conn.emit(plan, buf);
-                let went = if offloaded {
-                    tx.send_segmented(src, dst, tos, plan.segment_len(), mss, fill)
-                } else {
-                    tx.send_tos(src, dst, tos, plan.segment_len(), fill)
+                let went = match offloaded {
+                    Some(mss) => tx.send_segmented(src, dst, tos, plan.segment_len(), mss, fill),
+                    None => tx.send_tos(src, dst, tos, plan.segment_len(), fill),
                 };
                 if !went {
                     c.queued = true;
