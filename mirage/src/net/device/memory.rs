@@ -249,17 +249,30 @@ impl Direction {
     #[inline(always)]
     fn transmit(
         &mut self,
+        buf: Vec<u8>,
+        clock: Option<&Waker>,
+        capacity: usize,
+        rx_stats: &StatsCell,
+    ) {
+        if self.faults.is_perfect() {
+            // Nothing to draw, hold back or delay.
+            self.enqueue(Frame { buf, ready: None }, capacity, rx_stats);
+            return;
+        }
+        self.transmit_with_faults(buf, clock, capacity, rx_stats);
+    }
+
+    /// [`Self::transmit`] on a link with faults. (Out of line: a fault-free
+    /// link, the usual one, keeps only the test above in every write.)
+    #[inline(never)]
+    fn transmit_with_faults(
+        &mut self,
         mut buf: Vec<u8>,
         clock: Option<&Waker>,
         capacity: usize,
         rx_stats: &StatsCell,
     ) {
         let faults = self.faults;
-        if faults.is_perfect() {
-            // Nothing to draw, hold back or delay.
-            self.enqueue(Frame { buf, ready: None }, capacity, rx_stats);
-            return;
-        }
         if self.rng.chance(faults.drop) {
             self.fault_stats.dropped += 1;
             self.recycle(buf, capacity);

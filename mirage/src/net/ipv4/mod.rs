@@ -16,6 +16,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 use core::future::poll_fn;
+use core::hint::cold_path;
 use core::net::{IpAddr, Ipv4Addr};
 use core::task::{Poll, Waker};
 
@@ -381,6 +382,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             Ok((repr, p))
         });
         let Ok((repr, view)) = parsed else {
+            cold_path();
             self.state.borrow_mut().stats.malformed += 1;
             return None;
         };
@@ -394,6 +396,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         // to be for us, with a parameter problem to its sender.)
         let mut bad_option = None;
         if usize::from(view.header_len()) > HEADER_LEN {
+            cold_path();
             match check_options(view.options()) {
                 Ok(()) => {}
                 Err(OptionsRefused::Malformed(at)) => bad_option = Some(HEADER_LEN + at),
@@ -430,10 +433,12 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
                 }
             };
             if bad_source || !self.accepts(&state, repr.dst_addr, protocol) {
+                cold_path();
                 state.stats.not_for_us += 1;
                 return None;
             }
             if let Some(at) = bad_option {
+                cold_path();
                 state.stats.malformed += 1;
                 // RFC 1122 section 3.2.2.5 (SHOULD; Linux does): the
                 // header and 8 bytes of the datagram, for the ICMP layer
@@ -454,6 +459,7 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
             state.config.is_none()
         };
         let (payload, quoted) = if repr.more_fragments || repr.frag_offset != 0 {
+            cold_path();
             let now = self.clock.elapsed_ns();
             let key = (src, repr.dst_addr, protocol, repr.ident);
             let mut state = self.state.borrow_mut();
@@ -490,7 +496,9 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         // Unconfigured (a lease lost), a unicast datagram that was not a
         // DHCP reply is for an address we do not have (RFC 1122 3.2.1.3).
         if unconfigured && !repr.dst_addr.is_broadcast() && !repr.dst_addr.is_multicast() {
+            cold_path();
             self.state.borrow_mut().stats.not_for_us += 1;
+
             return None;
         }
         self.state.borrow_mut().stats.delivered += 1;
@@ -1163,6 +1171,8 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         if segment_size > 0
             && let Some(mac) = mac
         {
+            // (Once per many MSS: out of the way of the plain sends.)
+            cold_path();
             return Some(
                 self.eth
                     .send_segmented(

@@ -1051,6 +1051,9 @@ impl Conn {
     /// them first, and so does the socket stack, their kernel's: an
     /// application reads the same on both stacks, and a slow reader whose
     /// peer is gone keeps what had arrived).
+    // (Out of line: its many stores would sit inside the hot code of each
+    // caller, most of which reach it once per connection at most.)
+    #[inline(never)]
     pub(crate) fn terminate(&mut self, error: Option<TcpError>) {
         if let Some(e) = error {
             self.error = error;

@@ -118,6 +118,7 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use conn::{Conn, Owner};
 use core::fmt;
+use core::hint::cold_path;
 use core::net::IpAddr;
 use core::task::{Poll, Waker};
 use hashbrown::HashTable;
@@ -553,6 +554,21 @@ struct PendingRst {
     dscp: u8,
 }
 
+impl PendingRst {
+    /// The RST that aborts `c`: at the highest sequence number sent
+    /// (RFC 9293's SND.NXT, which a retransmission timeout does not move
+    /// back, ours does: the peer may hold all that was sent, and takes a
+    /// RST only at exactly its RCV.NXT, RFC 5961).
+    fn abort(c: &Conn) -> PendingRst {
+        PendingRst {
+            tuple: c.tuple,
+            seq: c.snd_max,
+            ack: Some(c.rcv_nxt),
+            dscp: c.dscp,
+        }
+    }
+}
+
 /// The most RSTs of aborted connections queued; beyond, the oldest are
 /// dropped (the peer's next segment draws a RST anyway).
 const MAX_PENDING_RST: usize = 256;
@@ -914,6 +930,7 @@ impl TcpEngine {
         let Some(c) = self.slot_conn(idx) else { return };
         c.arm_timers(now, max_rto);
         if c.state == State::FinWait2 && c.owner == Owner::Orphan && c.close_at.is_none() {
+            cold_path();
             c.close_at = Some(now + fw2);
         }
         let (state, owner) = (c.state, c.owner);
@@ -1795,70 +1812,72 @@ impl TcpEngine {
 
 // Dispatch.
 impl TcpEngine {
+    /// A connection's timer fell due: what it does, then the negative
+    /// advice and MSS hints its retries give. (Out of line: timers fall
+    /// due far less often than `dispatch` runs, and their handling would
+    /// otherwise sit inside the hot code of every dispatch.)
+    #[inline(never)]
+    fn fire_timer<T: Transmit>(&mut self, idx: u32, now: u64, tx: &mut T) {
+        let Some(slot) = self.slots.get_mut(idx as usize) else {
+            return;
+        };
+        let generation = slot.generation;
+        let Some(c) = slot.conn.as_deref_mut() else {
+            return;
+        };
+        c.registered = None;
+        let (retries, probes) = (c.retries, c.probes_out);
+        if c.on_timer(now, &self.config, &mut self.stats) {
+            let r = PendingRst::abort(c);
+            self.push_pending(r);
+        }
+        let Some(c) = self
+            .slots
+            .get_mut(idx as usize)
+            .and_then(|s| s.conn.as_deref_mut())
+        else {
+            return;
+        };
+        let r1 = self.config.r1_retries;
+        // R1 (RFC 9293 section 3.8.3): the path may be broken. A probe
+        // (of a shut window, or keep-alive) is a transmission too:
+        // one going out after R1 went unanswered says the same, and
+        // while the window is shut nothing else would (a first hop
+        // whose link address changed is otherwise checked only when
+        // the cache entry expires, long after the connection gave up).
+        let timed_out = c.retries > retries && c.retries >= r1;
+        let unanswered = c.probes_out > probes && probes >= r1;
+        if r1 > 0 && (timed_out || unanswered) && c.state != State::Closed {
+            self.stats.negative_advice += 1;
+            tx.negative_advice(c.tuple.remote);
+        }
+        if c.retries > 0 && c.state.is_synchronized() {
+            // Segments lost to a timeout: they may have been too big
+            // for a local MTU that shrank.
+            c.local_mss_hint(tx.mss_hint(c.tuple.remote), now);
+            // Or for a path that drops them without a report.
+            if r1 > 0 && timed_out && self.config.black_hole_detection && c.black_hole_fallback(now)
+            {
+                self.stats.black_hole_decreases += 1;
+            }
+        }
+        if c.state == State::Closed && !self.soft_errors.is_empty() {
+            take_soft_error(&mut self.soft_errors, idx, generation, c);
+        }
+        self.after_event(idx, now, true);
+    }
+
     /// Handle due timers and send everything pending (see the module
     /// documentation). Returns `false` if `tx` refused a segment (call
     /// again when the device has room).
     pub fn dispatch<T: Transmit>(&mut self, now: u64, tx: &mut T) -> bool {
         self.tw.expire(now);
         while let Some((_, idx)) = self.timers.pop_due(now) {
-            let Some(slot) = self.slots.get_mut(idx as usize) else {
-                continue;
-            };
-            let generation = slot.generation;
-            let Some(c) = slot.conn.as_deref_mut() else {
-                continue;
-            };
-            c.registered = None;
-            let (retries, probes) = (c.retries, c.probes_out);
-            if c.on_timer(now, &self.config, &mut self.stats) {
-                let r = PendingRst {
-                    tuple: c.tuple,
-                    seq: c.snd_max,
-                    ack: Some(c.rcv_nxt),
-                    dscp: c.dscp,
-                };
-                self.push_pending(r);
-            }
-            let Some(c) = self
-                .slots
-                .get_mut(idx as usize)
-                .and_then(|s| s.conn.as_deref_mut())
-            else {
-                continue;
-            };
-            let r1 = self.config.r1_retries;
-            // R1 (RFC 9293 section 3.8.3): the path may be broken. A probe
-            // (of a shut window, or keep-alive) is a transmission too:
-            // one going out after R1 went unanswered says the same, and
-            // while the window is shut nothing else would (a first hop
-            // whose link address changed is otherwise checked only when
-            // the cache entry expires, long after the connection gave up).
-            let timed_out = c.retries > retries && c.retries >= r1;
-            let unanswered = c.probes_out > probes && probes >= r1;
-            if r1 > 0 && (timed_out || unanswered) && c.state != State::Closed {
-                self.stats.negative_advice += 1;
-                tx.negative_advice(c.tuple.remote);
-            }
-            if c.retries > 0 && c.state.is_synchronized() {
-                // Segments lost to a timeout: they may have been too big
-                // for a local MTU that shrank.
-                c.local_mss_hint(tx.mss_hint(c.tuple.remote), now);
-                // Or for a path that drops them without a report.
-                if r1 > 0
-                    && timed_out
-                    && self.config.black_hole_detection
-                    && c.black_hole_fallback(now)
-                {
-                    self.stats.black_hole_decreases += 1;
-                }
-            }
-            if c.state == State::Closed && !self.soft_errors.is_empty() {
-                take_soft_error(&mut self.soft_errors, idx, generation, c);
-            }
-            self.after_event(idx, now, true);
+            self.fire_timer(idx, now, tx);
         }
         // (After the timers, which may give up with a reset.)
         while let Some(r) = self.rsts.front().copied() {
+            cold_path();
             if !self.send_rst(tx, r.tuple, r.seq, r.ack, r.dscp) {
                 return false;
             }
@@ -1881,12 +1900,14 @@ impl TcpEngine {
             }
             c.queued = false;
             if c.rcv_mss == 0 {
+                cold_path();
                 c.set_rcv_mss(tx.mss_hint(c.tuple.remote));
                 c.set_send_mss(None);
             }
             if c.pmtu_recheck_at.is_some_and(|t| now >= t)
                 && c.pmtu_recheck(tx.path_mss_hint(c.tuple.remote), now)
             {
+                cold_path();
                 self.stats.pmtu_increases += 1;
             }
             let (src, dst, dscp) = (c.tuple.local, c.tuple.remote, c.dscp);
@@ -1902,6 +1923,7 @@ impl TcpEngine {
                 let next = c.plan(now);
                 let Some(plan) = &next else { break };
                 if sent == BURST {
+                    cold_path();
                     more = true;
                     break;
                 }
@@ -1919,6 +1941,7 @@ impl TcpEngine {
                     None => tx.send_tos(src, dst, tos, plan.segment_len(), fill),
                 };
                 if !went {
+                    cold_path();
                     c.queued = true;
                     self.queue.push_front(idx);
                     self.after_event(idx, now, false);
@@ -1927,6 +1950,7 @@ impl TcpEngine {
                 c.commit(now, plan);
                 self.stats.segments_out += 1;
                 if plan.retransmit {
+                    cold_path();
                     self.stats.retransmitted += 1;
                 }
                 sent += 1;
@@ -1937,6 +1961,7 @@ impl TcpEngine {
                 }
             }
             if more {
+                cold_path();
                 c.queued = true;
                 self.queue.push_back(idx);
                 turns += 1;
@@ -2517,17 +2542,10 @@ impl TcpEngine {
     fn abort_idx(&mut self, idx: u32) {
         let Some(c) = self.slot_conn(idx) else { return };
         if c.state.is_synchronized() || c.state == State::SynReceived {
-            // RFC 9293's SND.NXT, which a retransmission timeout does not
-            // move back (ours does): the peer may hold all that was sent,
-            // and takes a RST only at exactly its RCV.NXT (RFC 5961).
-            let r = PendingRst {
-                tuple: c.tuple,
-                seq: c.snd_max,
-                ack: Some(c.rcv_nxt),
-                dscp: c.dscp,
-            };
+            let r = PendingRst::abort(c);
             self.push_pending(r);
         }
+
         if let Some(c) = self.slot_conn(idx) {
             c.terminate(Some(TcpError::Reset));
         }

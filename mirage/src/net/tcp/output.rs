@@ -24,6 +24,7 @@ use super::sack::blocks_from;
 use super::state::State;
 use crate::net::wire::checksum::{self, PseudoHeader};
 use crate::net::wire::tcp::{Flags, HEADER_LEN, MAX_OPTIONS_LEN, Options, Packet, Repr, SeqNumber};
+use core::hint::cold_path;
 
 /// The kind of segment planned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +231,7 @@ impl Conn {
             return Some(p);
         }
         if self.probe_now {
+            cold_path();
             // The persist timer fired. If the peer's window has room for
             // less than a segment, send what fits (RFC 9293 3.8.6.2.1's
             // override timeout, lest silly-window avoidance on both sides
@@ -299,7 +301,20 @@ impl Conn {
     }
 
     fn plan_data(&self, now: u64) -> Option<Plan> {
+        // (One test for the common case: no probe, no loss, no recovery.)
+        if self.tlp_now | self.rexmit_now | (self.dupacks > 0) | self.in_recovery() {
+            return self.plan_repair(now);
+        }
+        self.plan_new(now, self.cc.cwnd, self.pipe())
+    }
+
+    /// [`Self::plan_data`] with a probe, a retransmission or a recovery
+    /// under way. (Out of line: its code would otherwise sit inside the
+    /// hot path of every segment.)
+    #[inline(never)]
+    fn plan_repair(&self, now: u64) -> Option<Plan> {
         // A tail loss probe (RFC 8985 section 7.3): the last segment again.
+
         // RFC 8985 prefers new data when there is some, but a receiver
         // delays its ACK of one new in-order segment (by its delayed-ACK
         // timer, tens of milliseconds) while it acknowledges a duplicate
@@ -440,6 +455,8 @@ impl Conn {
     /// point (`n` is all there is, and Nagle does not hold it back: no
     /// delay asked, urgent data, or the FIN follows), as Linux's TSO
     /// defers it.
+    // (Out of line: the offload is off on most devices.)
+    #[inline(never)]
     fn offloaded_len(&self, n: usize, avail: usize, mss: usize) -> usize {
         let n = n.min(self.offload_payload(mss));
         let tail = n % mss;
@@ -487,6 +504,7 @@ impl Conn {
             && plan.kind != Kind::Syn
             && let Some(up) = self.urgent_field(plan.seq, plan.len)
         {
+            cold_path();
             repr.flags |= Flags::URG;
             repr.urgent = up;
         }
@@ -504,6 +522,7 @@ impl Conn {
             let sum_a = checksum::copy_and_sum(to_a, a);
             payload_sum = sum_a;
             if !rest.is_empty() {
+                cold_path();
                 let (to_b, unheld) = rest.split_at_mut(b.len());
                 let sum_b = checksum::copy_and_sum(to_b, b);
                 // (The plan never reaches past the held bytes; were it to,
@@ -549,6 +568,7 @@ impl Conn {
             }
         }
         if plan.kind == Kind::Ack && self.dupacks_owed > 0 {
+            cold_path();
             self.dupacks_owed -= 1;
             self.owed_sacks.sent();
             self.ack_now = self.dupacks_owed > 0;
@@ -580,10 +600,12 @@ impl Conn {
                 if self.snd_una == self.snd_max
                     && now.saturating_sub(self.last_data_ns) > self.rtt.rto()
                 {
+                    cold_path();
                     self.cc.restart_after_idle();
                 }
                 self.last_data_ns = now;
                 if plan.retransmit {
+                    cold_path();
                     self.retransmits += 1;
                     if let Some(u) = self.undo.as_deref_mut() {
                         u.resent(plan.seq, end);
@@ -620,13 +642,17 @@ impl Conn {
                     self.rtt_clean = true;
                 }
                 if plan.rexmit {
+                    cold_path();
                     self.rexmit_now = false;
                 }
                 if plan.flags.cwr() {
+                    cold_path();
                     self.ecn_cwr_sent();
                 }
                 self.probe_now = false;
                 if plan.tlp {
+                    cold_path();
+
                     self.tlp_now = false;
                     self.tlp_out = true;
                     self.tlp_at = None;

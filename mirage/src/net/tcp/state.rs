@@ -22,6 +22,7 @@ use super::TcpError;
 use super::config::Config;
 use super::conn::{Conn, DUP_SYN_INTERVAL_NS, Owner, Undo};
 use crate::net::wire::tcp::{Options, Repr, SeqNumber};
+use core::hint::cold_path;
 
 /// A connection's state (RFC 9293 section 3.3.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -182,12 +183,14 @@ impl Conn {
         if self.ts_ok && !flags.rst() {
             match seg.options.timestamp {
                 None => {
+                    cold_path();
                     ctx.stats.dropped_paws += 1;
                     return None;
                 }
                 Some((val, _)) => {
                     let older = (val.wrapping_sub(self.ts_recent) as i32) < 0;
                     if older && now.saturating_sub(self.ts_recent_ns) < PAWS_IDLE_NS {
+                        cold_path();
                         ctx.stats.dropped_paws += 1;
                         if seg.segment_len() > 0 {
                             self.ack_now = true;
@@ -199,6 +202,7 @@ impl Conn {
         }
 
         if self.state == State::SynReceived && flags.syn() && !flags.rst() {
+            cold_path();
             // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
             // It is sent again at once, but at most once per
             // `DUP_SYN_INTERVAL_NS` (SYNs spoofed in a flood would make
@@ -261,6 +265,7 @@ impl Conn {
             (_, _) => self.in_window(seq, wnd) || self.in_window(seq + (len - 1), wnd),
         };
         if !acceptable {
+            cold_path();
             ctx.stats.dropped_out_of_window += 1;
             if !flags.rst() {
                 // The peer's FIN again, our ACK of it lost: 2 MSL again
@@ -288,6 +293,7 @@ impl Conn {
 
         // RST (second check), RFC 5961 section 3.2.
         if flags.rst() {
+            cold_path();
             if self.state == State::TimeWait {
                 // RFC 1337: an old duplicate RST must not end TIME-WAIT
                 // early (as the records of released connections ignore it).
@@ -311,6 +317,7 @@ impl Conn {
 
         // SYN in a synchronized state (fourth check), RFC 5961 section 4.
         if flags.syn() {
+            cold_path();
             ctx.stats.dropped_syn_in_window += 1;
             self.challenge(ctx, now);
             return None;
@@ -318,6 +325,7 @@ impl Conn {
 
         // ACK (fifth check).
         if !flags.ack() {
+            cold_path();
             ctx.stats.dropped_no_ack += 1;
             return None;
         }
@@ -335,6 +343,7 @@ impl Conn {
                 self.rtt.clear_backoff();
                 self.established();
             } else {
+                cold_path();
                 return Some(RstReply {
                     seq: ack,
                     ack: None,
@@ -344,6 +353,7 @@ impl Conn {
         // RFC 5961 section 5.2: the acknowledgment must be plausible.
         let lowest = self.snd_una - self.max_snd_wnd.max(1);
         if ack > self.snd_max || ack < lowest {
+            cold_path();
             ctx.stats.dropped_bad_ack += 1;
             self.challenge(ctx, now);
             return None;
@@ -387,6 +397,7 @@ impl Conn {
         if !seg.payload.is_empty() {
             if self.state.receives_data() {
                 if self.owner == Owner::Orphan && seq + seg.payload.len() > self.rcv_nxt {
+                    cold_path();
                     // Nobody will read it (RFC 9293 section 3.10.7.4 allows
                     // the reset; Linux does the same).
                     let rst = RstReply {
@@ -399,6 +410,7 @@ impl Conn {
                 }
                 self.receive_text(now, seq, seg.payload, ctx);
             } else {
+                cold_path();
                 ctx.stats.dropped_after_fin += 1;
             }
         }
@@ -416,6 +428,7 @@ impl Conn {
                     self.owed_sacks.clear();
                 }
             } else if self.fin_received {
+                cold_path();
                 // A retransmitted FIN: acknowledge it again.
                 self.ack_now = true;
                 if self.state == State::TimeWait {
@@ -451,10 +464,12 @@ impl Conn {
             if let [(l, r), rest @ ..] = blocks
                 && (*r <= ack || rest.first().is_some_and(|&(l2, r2)| l2 <= *l && *r <= r2))
             {
+                cold_path();
                 ctx.stats.dsacks_received += 1;
                 dsack = Some((*l, *r));
             }
             if !blocks.is_empty() && self.sb.update(blocks, self.snd_una.max(ack), self.snd_max) {
+                cold_path();
                 ctx.stats.sack_blocks_used += 1;
                 sacked_more = true;
                 self.detect_lost_retransmission(ack, ctx);
@@ -468,6 +483,7 @@ impl Conn {
             self.tlp_episode_ack(seg, dsack, sacked_more, ctx);
         }
         if let Some(u) = self.undo.as_deref() {
+            cold_path();
             if ack > self.snd_una && u.tsval.is_some() {
                 self.eifel(seg, ctx);
             }
@@ -500,6 +516,7 @@ impl Conn {
             }
             self.snd_una = ack;
             if self.snd_up.is_some_and(|up| ack >= up) {
+                cold_path();
                 // The urgent data is all acknowledged: urgent mode ends.
                 self.snd_up = None;
             }
@@ -513,6 +530,7 @@ impl Conn {
                 && ack >= p
                 && (self.sack_ok || ack > p || acked <= 4 * self.mss)
             {
+                cold_path();
                 // The flight of the timeout is acknowledged. Without SACK,
                 // an ACK of exactly that much leaves the resends of
                 // segments the peer held to draw duplicates of it, which
@@ -528,11 +546,13 @@ impl Conn {
             self.sample_rtt(now, seg);
             match self.recovery {
                 Some(recover) if ack >= recover => {
+                    cold_path();
                     self.recovery = None;
                     self.dupacks = 0;
                     self.cc.on_recovery_exit();
                 }
                 Some(_) => {
+                    cold_path();
                     // A partial acknowledgment (RFC 6582 section 3.2 step
                     // 5): the next hole is lost too. With SACK the
                     // scoreboard picks what to resend.
@@ -566,10 +586,12 @@ impl Conn {
             self.tlp_now = false;
             self.arm_tlp(now);
             if self.persist_at.is_some() {
+                cold_path();
                 self.persist_at = None;
                 self.persist_backoff = 0;
             }
         } else if ack == self.snd_una && self.snd_max > self.snd_una {
+            cold_path();
             // A duplicate acknowledgment: without SACK, RFC 5681 section
             // 2's; with SACK, an acknowledgment that reports more data held
             // (RFC 6675 section 2: data-carrying ACKs count too, so a
@@ -587,6 +609,7 @@ impl Conn {
             }
         }
         if self.snd_nxt < self.snd_max {
+            cold_path();
             // Resending after a timeout: not what the peer holds.
             self.skip_sacked();
         }
@@ -605,6 +628,7 @@ impl Conn {
                     .lost_edge(self.mss)
                     .is_some_and(|edge| self.snd_una < edge);
             if lost || self.dupacks as usize >= self.dupack_threshold() {
+                cold_path();
                 self.enter_recovery(now, ctx);
             }
         }
@@ -660,6 +684,7 @@ impl Conn {
     /// detection reasons alike). RFC 6675's `NextSeg` never resends below
     /// `HighRxt`, which would leave only the retransmission timeout:
     /// `HighRxt` goes back so that the holes deemed lost are resent.
+    #[cold]
     fn detect_lost_retransmission(&mut self, ack: SeqNumber, ctx: &mut Ctx) {
         let una = self.snd_una.max(ack);
         if self.recovery.is_none() || self.high_rxt <= una {
@@ -705,7 +730,7 @@ impl Conn {
     /// either shows that the probe repaired a loss, which the window
     /// answers as any loss (a MUST of section 7.4.2), unless ECN already
     /// reduced it for this window.
-    #[inline(never)]
+    #[cold]
     fn tlp_episode_ack(
         &mut self,
         seg: &Repr,
@@ -762,7 +787,7 @@ impl Conn {
     /// retransmission arrived first, which does not prove the original
     /// lost: with SACK, D-SACK may still show it was not
     /// ([`Self::dsack_undo`]).
-    #[inline(never)]
+    #[cold]
     fn eifel(&mut self, seg: &Repr, ctx: &mut Ctx) {
         let Some(tsval) = self.undo.as_deref_mut().and_then(|u| u.tsval.take()) else {
             return;
@@ -785,7 +810,7 @@ impl Conn {
     /// connections without timestamps (those of Windows peers, by
     /// default) learn of a reordering. Duplicates of data that was not
     /// retransmitted (the network's copies) account for nothing.
-    #[inline(never)]
+    #[cold]
     fn dsack_undo(&mut self, l: SeqNumber, r: SeqNumber, ctx: &mut Ctx) {
         if self
             .undo
@@ -841,6 +866,7 @@ impl Conn {
     }
 
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
+    #[cold]
     fn enter_recovery(&mut self, now: u64, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
         self.tlp_at = None;
@@ -963,9 +989,11 @@ impl Conn {
         };
         let n = data.len().min(room);
         if n < data.len() {
+            cold_path();
             ctx.stats.bytes_trimmed += (data.len() - n) as u64;
         }
         if n == 0 {
+            cold_path();
             self.ack_now = true;
             return;
         }
@@ -987,6 +1015,7 @@ impl Conn {
         // In-order bytes need no range (so a full assembler never blocks
         // them); out-of-order ones must get one.
         if offset > 0 && self.asm.add(offset as u32, n as u32).is_err() {
+            cold_path();
             ctx.stats.dropped_assembler_full += 1;
             self.ack_now = true;
             return;
@@ -1021,7 +1050,9 @@ impl Conn {
             // even within a batch (RFC 5681 section 4.2), so that the
             // sender can count them; with SACK, each with the blocks as
             // they were after its segment.
+            cold_path();
             ctx.stats.out_of_order += 1;
+
             self.ack_now = true;
             self.quickacks = QUICKACKS;
             if self.dupacks_owed < 3 {
@@ -1037,7 +1068,7 @@ impl Conn {
     /// reports them in a D-SACK block (RFC 2883: the duplicate run of the
     /// last segment that held one; the sender learns that a retransmission
     /// was needless, which Linux uses to undo a window reduction).
-    #[inline(never)]
+    #[cold]
     fn report_duplicate(&mut self, left: SeqNumber, right: SeqNumber, ctx: &mut Ctx) {
         if self.sack_ok && left < right {
             self.dsack = Some((left, right));

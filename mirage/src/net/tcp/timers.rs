@@ -179,7 +179,9 @@ pub(crate) struct TimerQueue {
 const NOT_QUEUED: u32 = u32::MAX;
 
 impl TimerQueue {
-    /// Register `slot` at `at`, replacing its `previous` entry.
+    /// Register `slot` at `at`, replacing its `previous` entry. (Out of
+    /// line: lazy registration makes it rare on the data path.)
+    #[inline(never)]
     pub(crate) fn set(&mut self, slot: u32, previous: Option<u64>, at: Option<u64>) {
         if previous == at {
             return;
@@ -334,6 +336,7 @@ impl Conn {
     /// after a timeout SHOULD be used; Linux keeps it). They still count
     /// in the flight until acknowledged, as the rest of the flight resent
     /// after a timeout does.
+    #[cold]
     pub(crate) fn skip_sacked(&mut self) {
         for &(l, r) in self.sb.ranges() {
             if l <= self.snd_nxt && self.snd_nxt < r {
