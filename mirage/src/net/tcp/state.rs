@@ -158,6 +158,7 @@ impl Conn {
     }
 
     /// Send a challenge ACK if the budget allows.
+    #[cold]
     fn challenge(&mut self, ctx: &mut Ctx, now: u64) {
         if self.challenges.allow(now) {
             ctx.stats.challenge_acks += 1;
@@ -201,50 +202,12 @@ impl Conn {
             }
         }
 
-        if self.state == State::SynReceived && flags.syn() && !flags.rst() {
-            cold_path();
-            // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
-            // It is sent again at once, but at most once per
-            // `DUP_SYN_INTERVAL_NS` (SYNs spoofed in a flood would make
-            // this a reflector); the retransmission timer keeps its
-            // deadline, so that the give-up after `synack_retries` timeouts
-            // holds however often the SYN comes (a SYN resent faster than
-            // the timeout, spoofed or not, would otherwise hold the
-            // backlog's slot for ever).
-            if !flags.ack() {
-                if seg.seq == self.irs {
-                    let due = self
-                        .dup_syn_answered_ns
-                        .is_none_or(|t| now.saturating_sub(t) >= DUP_SYN_INTERVAL_NS);
-                    if due {
-                        self.dup_syn_answered_ns = Some(now);
-                        self.snd_nxt = self.iss;
-                    } else {
-                        ctx.stats.dup_syns_unanswered += 1;
-                    }
-                }
-                return None;
-            }
-            // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK,
-            // which crossed ours, acknowledges our SYN. The sequence check
-            // would refuse it (its SYN is below RCV.NXT) and wait for an
-            // ACK that a peer already ESTABLISHED by our SYN-ACK (Linux)
-            // does not send: it completes the handshake, as in Linux.
-            if !self.passive
-                && seg.seq == self.irs
-                && self.snd_una < seg.ack
-                && seg.ack <= self.snd_max
-            {
-                if self.ts_ok
-                    && let Some((val, _)) = seg.options.timestamp
-                    && (val.wrapping_sub(self.ts_recent) as i32) >= 0
-                {
-                    self.ts_recent = val;
-                    self.ts_recent_ns = now;
-                }
-                self.syn_acked(now, seg);
-                return None;
-            }
+        if self.state == State::SynReceived
+            && flags.syn()
+            && !flags.rst()
+            && self.syn_in_syn_received(now, seg, ctx)
+        {
+            return None;
         }
 
         // Sequence number check (RFC 9293 section 3.10.7.4, first).
@@ -265,53 +228,13 @@ impl Conn {
             (_, _) => self.in_window(seq, wnd) || self.in_window(seq + (len - 1), wnd),
         };
         if !acceptable {
-            cold_path();
-            ctx.stats.dropped_out_of_window += 1;
-            if !flags.rst() {
-                // The peer's FIN again, our ACK of it lost: 2 MSL again
-                // (not for one without ACK, which RFC 9293's fifth check
-                // drops once answered here).
-                if self.state == State::TimeWait && flags.fin() && flags.ack() {
-                    self.close_at = Some(now + 2 * ctx.config.msl_ns);
-                }
-                if seg.payload.is_empty() {
-                    // Pure ACKs and SYNs: rate-limited, against ACK wars
-                    // and RFC 5961's SYN challenge.
-                    self.challenge(ctx, now);
-                } else {
-                    // A duplicate: the ACK tells the sender what we have,
-                    // and what it sent twice (RFC 2883).
-                    self.ack_now = true;
-                    if seq < self.rcv_nxt {
-                        let end = (seq + seg.payload.len()).min(self.rcv_nxt);
-                        self.report_duplicate(seq, end, ctx);
-                    }
-                }
-            }
+            self.unacceptable(now, seg, ctx);
             return None;
         }
 
         // RST (second check), RFC 5961 section 3.2.
         if flags.rst() {
-            cold_path();
-            if self.state == State::TimeWait {
-                // RFC 1337: an old duplicate RST must not end TIME-WAIT
-                // early (as the records of released connections ignore it).
-                return None;
-            }
-            if seq != self.rcv_nxt {
-                self.challenge(ctx, now);
-                return None;
-            }
-            ctx.stats.resets_received += 1;
-            match self.state {
-                State::SynReceived if self.passive => self.terminate(Some(TcpError::Reset)),
-                State::SynReceived => self.terminate(Some(TcpError::Refused)),
-                State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
-                    self.terminate(Some(TcpError::Reset))
-                }
-                _ => self.terminate(None),
-            }
+            self.process_rst(now, seq, ctx);
             return None;
         }
 
@@ -444,6 +367,110 @@ impl Conn {
             self.ack_now = true;
         }
         None
+    }
+
+    /// A segment with SYN (and no RST) in SYN-RECEIVED: our SYN-ACK was
+    /// lost, or a simultaneous open. `true` when it was handled (the
+    /// segment goes no further). (Out of line: once per handshake at
+    /// most.)
+    #[cold]
+    fn syn_in_syn_received(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) -> bool {
+        let flags = seg.flags;
+        // A retransmitted SYN in SYN-RECEIVED: our SYN-ACK was lost.
+        // It is sent again at once, but at most once per
+        // `DUP_SYN_INTERVAL_NS` (SYNs spoofed in a flood would make
+        // this a reflector); the retransmission timer keeps its
+        // deadline, so that the give-up after `synack_retries` timeouts
+        // holds however often the SYN comes (a SYN resent faster than
+        // the timeout, spoofed or not, would otherwise hold the
+        // backlog's slot for ever).
+        if !flags.ack() {
+            if seg.seq == self.irs {
+                let due = self
+                    .dup_syn_answered_ns
+                    .is_none_or(|t| now.saturating_sub(t) >= DUP_SYN_INTERVAL_NS);
+                if due {
+                    self.dup_syn_answered_ns = Some(now);
+                    self.snd_nxt = self.iss;
+                } else {
+                    ctx.stats.dup_syns_unanswered += 1;
+                }
+            }
+            return true;
+        }
+        // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK,
+        // which crossed ours, acknowledges our SYN. The sequence check
+        // would refuse it (its SYN is below RCV.NXT) and wait for an
+        // ACK that a peer already ESTABLISHED by our SYN-ACK (Linux)
+        // does not send: it completes the handshake, as in Linux.
+        if !self.passive && seg.seq == self.irs && self.snd_una < seg.ack && seg.ack <= self.snd_max
+        {
+            if self.ts_ok
+                && let Some((val, _)) = seg.options.timestamp
+                && (val.wrapping_sub(self.ts_recent) as i32) >= 0
+            {
+                self.ts_recent = val;
+                self.ts_recent_ns = now;
+            }
+            self.syn_acked(now, seg);
+            return true;
+        }
+        false
+    }
+
+    /// A segment outside the receive window (RFC 9293 section 3.10.7.4,
+    /// first check): dropped, and answered unless it is a RST. (Out of
+    /// line: rare.)
+    #[cold]
+    fn unacceptable(&mut self, now: u64, seg: &Repr, ctx: &mut Ctx) {
+        let (flags, seq) = (seg.flags, seg.seq);
+        ctx.stats.dropped_out_of_window += 1;
+        if !flags.rst() {
+            // The peer's FIN again, our ACK of it lost: 2 MSL again
+            // (not for one without ACK, which RFC 9293's fifth check
+            // drops once answered here).
+            if self.state == State::TimeWait && flags.fin() && flags.ack() {
+                self.close_at = Some(now + 2 * ctx.config.msl_ns);
+            }
+            if seg.payload.is_empty() {
+                // Pure ACKs and SYNs: rate-limited, against ACK wars
+                // and RFC 5961's SYN challenge.
+                self.challenge(ctx, now);
+            } else {
+                // A duplicate: the ACK tells the sender what we have,
+                // and what it sent twice (RFC 2883).
+                self.ack_now = true;
+                if seq < self.rcv_nxt {
+                    let end = (seq + seg.payload.len()).min(self.rcv_nxt);
+                    self.report_duplicate(seq, end, ctx);
+                }
+            }
+        }
+    }
+
+    /// An acceptable RST (RFC 9293 section 3.10.7.4, second check, as
+    /// RFC 5961 section 3.2 hardens it). (Out of line: at most once per
+    /// connection.)
+    #[cold]
+    fn process_rst(&mut self, now: u64, seq: SeqNumber, ctx: &mut Ctx) {
+        if self.state == State::TimeWait {
+            // RFC 1337: an old duplicate RST must not end TIME-WAIT
+            // early (as the records of released connections ignore it).
+            return;
+        }
+        if seq != self.rcv_nxt {
+            self.challenge(ctx, now);
+            return;
+        }
+        ctx.stats.resets_received += 1;
+        match self.state {
+            State::SynReceived if self.passive => self.terminate(Some(TcpError::Reset)),
+            State::SynReceived => self.terminate(Some(TcpError::Refused)),
+            State::Established | State::FinWait1 | State::FinWait2 | State::CloseWait => {
+                self.terminate(Some(TcpError::Reset))
+            }
+            _ => self.terminate(None),
+        }
     }
 
     fn in_window(&self, seq: SeqNumber, wnd: usize) -> bool {
