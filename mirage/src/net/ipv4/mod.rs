@@ -498,7 +498,6 @@ impl<E: Ethernet, C: Mclock> Ipv4<E, C> {
         if unconfigured && !repr.dst_addr.is_broadcast() && !repr.dst_addr.is_multicast() {
             cold_path();
             self.state.borrow_mut().stats.not_for_us += 1;
-
             return None;
         }
         self.state.borrow_mut().stats.delivered += 1;

@@ -2545,7 +2545,6 @@ impl TcpEngine {
             let r = PendingRst::abort(c);
             self.push_pending(r);
         }
-
         if let Some(c) = self.slot_conn(idx) {
             c.terminate(Some(TcpError::Reset));
         }

@@ -636,7 +636,6 @@ impl Conn {
             }
         }
         if self.snd_nxt < self.snd_max {
-            cold_path();
             // Resending after a timeout: not what the peer holds.
             self.skip_sacked();
         }
@@ -655,7 +654,6 @@ impl Conn {
                     .lost_edge(self.mss)
                     .is_some_and(|edge| self.snd_una < edge);
             if lost || self.dupacks as usize >= self.dupack_threshold() {
-                cold_path();
                 self.enter_recovery(now, ctx);
             }
         }
