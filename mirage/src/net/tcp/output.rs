@@ -419,7 +419,12 @@ impl Conn {
         let mss = self.seg_mss();
         let retransmit = nxt < self.snd_max;
         let mut n = avail.min(cwnd_room).min(wnd_room);
-        if self.offload > 0 && !retransmit && n > mss {
+        // (Not for a segment that carries the urgent pointer: the offload
+        // copies the header, URG and pointer included, into each piece,
+        // whose pointer would then count from its own sequence number and
+        // name a later byte. Linux sends urgent data in segments of one MSS
+        // too.)
+        if self.offload > 0 && !retransmit && n > mss && !self.snd_up.is_some_and(|up| nxt < up) {
             n = self.offloaded_len(n, avail, mss);
         } else {
             n = n.min(mss);
@@ -453,14 +458,14 @@ impl Conn {
     /// whole segments of `mss` bytes (the pieces the device cuts it into),
     /// and the last, shorter piece only when it would go on its own at this
     /// point (`n` is all there is, and Nagle does not hold it back: no
-    /// delay asked, urgent data, or the FIN follows), as Linux's TSO
-    /// defers it.
+    /// delay asked, or the FIN follows), as Linux's TSO defers it. (Never
+    /// for a segment that carries the urgent pointer: see `plan_new`.)
     // (Out of line: the offload is off on most devices.)
     #[inline(never)]
     fn offloaded_len(&self, n: usize, avail: usize, mss: usize) -> usize {
         let n = n.min(self.offload_payload(mss));
         let tail = n % mss;
-        let tail_goes = n == avail && (self.nodelay || self.snd_up.is_some() || self.fin_queued);
+        let tail_goes = n == avail && (self.nodelay || self.fin_queued);
         if tail > 0 && !tail_goes { n - tail } else { n }
     }
 

@@ -484,3 +484,36 @@ fn a_segment_through_the_offload_is_timed_by_its_first_piece() {
     // (RFC 6298: SRTT moves an eighth of the way towards the sample.)
     assert!(after > before, "{before} -> {after}");
 }
+
+/// A segment that carries the urgent pointer does not go through the
+/// offload: each piece would carry the first one's pointer, counted from
+/// its own sequence number (a later byte). The segments up to the end of
+/// the urgent data are of one MSS, each with the right pointer; new data
+/// past it goes through the offload again, before the urgent data is
+/// acknowledged.
+#[test]
+fn urgent_data_does_not_go_through_the_offload() {
+    const OFFLOAD: usize = 65_515;
+    let mut p = Peer::passive(Config::default());
+    let data = vec![7u8; 3 * SEG + 100];
+    assert_eq!(p.us.send_urgent(p.id, &data), Ok(data.len()));
+    p.us.send(p.id, &vec![8u8; SEG]).unwrap();
+    let end = p.ack + data.len();
+    let (out, segmented) = flush_offloaded(&mut p, OFFLOAD);
+    assert!(segmented.is_empty(), "{segmented:?}");
+    let lens: Vec<usize> = out.iter().map(|s| s.payload.len()).collect();
+    // (The last 100 bytes go on their own, urgent mode's exception to
+    // Nagle, as in `urgent_data_is_not_held_by_nagle`.)
+    assert_eq!(lens, vec![SEG, SEG, SEG, SEG, 100]);
+    for s in &out[..4] {
+        assert!(s.flags.urg(), "{s:?}");
+        assert_eq!(s.seq + usize::from(s.urgent), end, "{s:?}");
+    }
+    assert!(!out[4].flags.urg(), "{:?}", out[4]);
+    // Past the urgent data, with the pointer still set: the offload.
+    p.us.send(p.id, &vec![9u8; 3 * SEG]).unwrap();
+    let (out, segmented) = flush_offloaded(&mut p, OFFLOAD);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(segmented, vec![offloaded(3 * SEG)]);
+    assert!(!out[0].flags.urg());
+}
