@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use mirage::Mclock;
 use mirage::net::MacAddr;
-use mirage::net::arp::{Arp, Arpv4};
+use mirage::net::arp::{Arp, Arpv4, REDRAW_REACHABLE_NS};
 use mirage::net::device::memory::{Endpoint, Faults, Link, LinkConfig};
 use mirage::net::device::{NetError, Network};
 use mirage::net::ethernet::{Ethernet, Ethif};
@@ -232,11 +232,11 @@ fn a_doubted_neighbour_that_answers_keeps_its_entry() {
 
 /// Reachability (RFC 1122 section 2.3.2.1): A sends to B once a second.
 /// While B's station answers, A's entry is checked by a unicast request
-/// each time it has been trusted for 30 s, B answers, and nothing is
-/// resolved afresh. Then B's station stops answering for B (as if B had
-/// moved to another link address, without announcing it): within the
-/// next 30 s and three unanswered requests the entry goes, A asks by
-/// broadcast, and once B answers again (here by announcing the address)
+/// each time it has been trusted for its trusted time (drawn around 30 s),
+/// B answers, and nothing is resolved afresh. Then B's station stops
+/// answering for B (as if B had moved to another link address, without
+/// announcing it): within the next trusted time and three unanswered
+/// requests the entry goes, A asks by broadcast, and once B answers again (here by announcing the address)
 /// the packets that waited arrive; none was lost.
 #[test]
 fn a_used_neighbour_is_checked_and_one_that_stops_answering_is_resolved_afresh() {
@@ -252,17 +252,24 @@ fn a_used_neighbour_is_checked_and_one_that_stops_answering_is_resolved_afresh()
             send(arp_a, B, i, 20);
             i = i.wrapping_add(1);
         };
-        // 100 s with B answering: checks at about 30, 60 and 90 s.
+        // The trusted time: drawn around 30 s (the same on every run: the
+        // seed is the MAC address and the virtual time).
+        let reachable = arp_a.reachable_time_ns();
+        assert!((15 * SEC..45 * SEC).contains(&reachable), "{reachable}");
+        assert_ne!(reachable, 30 * SEC);
+        // 100 s with B answering: a check each time the trusted time ends
+        // (each answered within the link's delay, which starts the next).
         for _ in 0..100 {
             tick();
             sleep_ns(SEC).await;
         }
+        let checks = 100 * SEC / reachable;
         let stats = arp_a.stats();
-        assert_eq!(stats.reachability_checks, 3, "{stats:?}");
+        assert_eq!(stats.reachability_checks, checks, "{stats:?} {reachable}");
         assert_eq!(
             arp_b.stats().replies_sent,
-            4,
-            "the first answer and 3 checks"
+            1 + checks,
+            "the first answer and the checks"
         );
         assert_eq!(arp_a.cached(B), Some(mac_b));
         assert_eq!(received.borrow().len(), 100);
@@ -274,10 +281,10 @@ fn a_used_neighbour_is_checked_and_one_that_stops_answering_is_resolved_afresh()
             tick();
             sleep_ns(SEC).await;
             t += 1;
-            assert!(t <= 40, "the entry stayed");
+            assert!(t <= reachable / SEC + 5, "the entry stayed");
         }
         let stats = arp_a.stats();
-        assert_eq!(stats.reachability_checks, 4, "{stats:?}");
+        assert_eq!(stats.reachability_checks, checks + 1, "{stats:?}");
         // Three unicast requests to the old address; the next packet asks
         // by broadcast and waits.
         assert_eq!(stats.requests_sent, requests + 3);
@@ -291,6 +298,39 @@ fn a_used_neighbour_is_checked_and_one_that_stops_answering_is_resolved_afresh()
         assert_eq!(arp_a.cached(B), Some(mac_b));
         assert_eq!(received.borrow().len(), delivered + 1);
         assert_eq!(arp_a.stats().dropped, 0);
+    })
+    .unwrap();
+}
+
+/// The trusted time is drawn between 0.5 and 1.5 times its base (30 s), as
+/// Linux draws its neighbours': two hosts started together draw apart, and
+/// each draws again every `REDRAW_REACHABLE_NS` (300 s), at its first poll
+/// after then.
+#[test]
+fn the_trusted_time_is_drawn_per_host_and_again_every_few_minutes() {
+    let (ex, a, b) = pair(LinkConfig::default());
+    let (arp_a, arp_b) = (a.arp, b.arp);
+    let range = 15 * SEC..45 * SEC;
+    let first = (arp_a.reachable_time_ns(), arp_b.reachable_time_ns());
+    assert!(
+        range.contains(&first.0) && range.contains(&first.1),
+        "{first:?}"
+    );
+    assert_ne!(first.0, first.1);
+    let mut draws = vec![first.0];
+    ex.block_on(async move {
+        // (The virtual clock starts at 0, when the hosts were made. The
+        // harness polls at least every 100 ms: each draw comes at most that
+        // late, and the next is counted from it.)
+        for k in 1..=3 {
+            sleep_until(k * REDRAW_REACHABLE_NS - SEC).await;
+            assert_eq!(arp_a.reachable_time_ns(), *draws.last().unwrap());
+            sleep_until(k * REDRAW_REACHABLE_NS + SEC).await;
+            let t = arp_a.reachable_time_ns();
+            assert!(range.contains(&t), "{t}");
+            assert!(!draws.contains(&t), "{t} {draws:?}");
+            draws.push(t);
+        }
     })
     .unwrap();
 }

@@ -16,6 +16,7 @@ pub mod ip;
 pub mod ipv4;
 pub mod ipv4v6;
 pub mod ipv6;
+pub(crate) mod jitter;
 pub mod ndp;
 pub mod stack;
 pub mod tcp;

@@ -55,7 +55,10 @@ pub struct Config {
     /// Unicast requests that check a doubted entry before it is removed.
     pub probes: u32,
     /// How long an entry is trusted after its last confirmation; used
-    /// later, it is checked by `probes` unicast requests.
+    /// later, it is checked by `probes` unicast requests. (The ARP layer
+    /// takes it as a base, and has its cache trust entries for a time
+    /// drawn between 0.5 and 1.5 times it: see
+    /// [`super::Arp::connect_with`].)
     pub reachable_ns: u64,
 }
 
@@ -177,6 +180,19 @@ impl<P> Cache<P> {
     /// The number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// How long an entry is trusted after its last confirmation, now.
+    pub fn reachable_time(&self) -> u64 {
+        self.config.reachable_ns
+    }
+
+    /// Sets how long entries confirmed from now on are trusted (the ARP
+    /// layer draws it around [`Config::reachable_ns`]); 0 is ignored.
+    pub fn set_reachable_time(&mut self, ns: u64) {
+        if ns > 0 {
+            self.config.reachable_ns = ns;
+        }
     }
 
     /// Whether the cache is empty.

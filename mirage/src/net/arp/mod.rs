@@ -12,9 +12,11 @@
 //!
 //! [`Arp::revalidate`] takes an upper layer's doubt about a neighbour (TCP's
 //! negative advice): its entry is checked by unicast requests and removed
-//! if nobody answers (see [`cache`]). An entry used more than
-//! [`Config::reachable_ns`] after its last confirmation is checked the same
-//! way, whatever the traffic.
+//! if nobody answers (see [`cache`]). An entry used more than its trusted
+//! time after its last confirmation is checked the same way, whatever the
+//! traffic; the trusted time is drawn between 0.5 and 1.5 times
+//! [`Config::reachable_ns`] (as Linux draws its neighbours'), so that hosts
+//! on one link do not check their entries in step.
 
 pub mod cache;
 
@@ -29,6 +31,7 @@ use crate::Mclock;
 use crate::net::MacAddr;
 use crate::net::device::NetError;
 use crate::net::ethernet::Ethernet;
+use crate::net::jitter;
 use crate::net::wire::arp::{self as wire, Operation, PACKET_LEN};
 use crate::net::wire::ethernet::EtherType;
 use crate::rt::MovingDeadline;
@@ -115,6 +118,27 @@ struct State {
     claimed: bool,
     /// Tasks waiting in [`Arpv4::query`].
     waiters: Vec<Waker>,
+    /// The configured trusted time ([`Config::reachable_ns`]), of which the
+    /// cache's is a random multiple between 0.5 and 1.5
+    /// ([`jitter::reachable_time`]), as Linux draws its neighbours'.
+    base_reachable_ns: u64,
+    /// When the trusted time is drawn again ([`REDRAW_REACHABLE_NS`]).
+    redraw_reachable_at: u64,
+    /// The draws' generator state.
+    reachable_rng: u64,
+}
+
+/// How often the trusted time is drawn again (Linux's neighbour tables
+/// draw theirs every 300 s).
+pub const REDRAW_REACHABLE_NS: u64 = 300_000_000_000;
+
+impl State {
+    /// Draws the cache's trusted time again from its base.
+    fn draw_reachable_time(&mut self) {
+        self.reachable_rng = jitter::next_seed(self.reachable_rng);
+        let t = jitter::reachable_time(self.base_reachable_ns, self.reachable_rng);
+        self.cache.set_reachable_time(t);
+    }
 }
 
 /// The ARP layer over the Ethernet layer `E`, timed by the monotonic clock
@@ -134,26 +158,44 @@ impl<E: Ethernet, C: Mclock> core::fmt::Debug for Arp<E, C> {
 }
 
 impl<E: Ethernet, C: Mclock> Arp<E, C> {
-    /// The layer over `eth`, with the cache limits of `config`.
+    /// The layer over `eth`, with the cache limits of `config`; the time an
+    /// entry is trusted is drawn between 0.5 and 1.5 times
+    /// [`Config::reachable_ns`], and again every [`REDRAW_REACHABLE_NS`].
     pub fn connect_with(eth: &'static E, clock: &'static C, config: Config) -> Self {
+        let now = clock.elapsed_ns();
+        // (Seeded by the MAC address and the time: hosts started together
+        // on one link draw apart.)
+        let m = eth.mac().0;
+        let mix = u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]])) << 32 ^ now;
+        let mut state = State {
+            cache: Cache::new(config),
+            ips: Vec::new(),
+            malformed: 0,
+            replies_sent: 0,
+            requests_sent: 0,
+            revalidations: 0,
+            conflicts: 0,
+            defences: 0,
+            defended_at: None,
+            watched: None,
+            claimed: false,
+            waiters: Vec::new(),
+            base_reachable_ns: config.reachable_ns,
+            redraw_reachable_at: now.saturating_add(REDRAW_REACHABLE_NS),
+            reachable_rng: mix,
+        };
+        state.draw_reachable_time();
         Arp {
             eth,
             clock,
-            state: RefCell::new(State {
-                cache: Cache::new(config),
-                ips: Vec::new(),
-                malformed: 0,
-                replies_sent: 0,
-                requests_sent: 0,
-                revalidations: 0,
-                conflicts: 0,
-                defences: 0,
-                defended_at: None,
-                watched: None,
-                claimed: false,
-                waiters: Vec::new(),
-            }),
+            state: RefCell::new(state),
         }
+    }
+
+    /// How long an entry is trusted after its last confirmation, as drawn
+    /// last.
+    pub fn reachable_time_ns(&self) -> u64 {
+        self.state.borrow().cache.reachable_time()
     }
 
     /// The layer over `eth` with MirageOS's defaults.
@@ -463,7 +505,17 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
     /// Runs the cache's timers: repeats requests, gives up, expires
     /// entries. Call when [`Arp::next_deadline`] comes.
     pub fn poll(&self) -> Result<(), NetError> {
-        let due = self.state.borrow_mut().cache.poll(self.clock.elapsed_ns());
+        let now = self.clock.elapsed_ns();
+        let due = {
+            let mut state = self.state.borrow_mut();
+            // (At the first poll after its time: not a timer of its own,
+            // which would wake an idle host for it.)
+            if now >= state.redraw_reachable_at {
+                state.redraw_reachable_at = now.saturating_add(REDRAW_REACHABLE_NS);
+                state.draw_reachable_time();
+            }
+            state.cache.poll(now)
+        };
         if !due.failed.is_empty() {
             self.wake_waiters();
         }

@@ -33,6 +33,7 @@ use crate::net::icmpv4::EchoReply;
 use crate::net::ip::{
     DEFAULT_TTL, Datagram, ErrorRate, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol,
 };
+use crate::net::jitter;
 use crate::net::ndp::cache::{self as ndp, Resolution, Solicit};
 use crate::net::wire::ethernet::EtherType;
 use crate::net::wire::icmpv6::{self as icmp, Repr as IcmpRepr};
@@ -158,7 +159,7 @@ struct State {
     router_turn: core::cell::Cell<usize>,
     /// BaseReachableTime (RFC 4861 6.3.2: 30 s, or a router's), of which
     /// the neighbour cache's ReachableTime is a random multiple between
-    /// 0.5 and 1.5 ([`reachable_time`]).
+    /// 0.5 and 1.5 ([`jitter::reachable_time`]).
     base_reachable_ns: u64,
     /// When ReachableTime is drawn again (every few hours, 6.3.2).
     redraw_reachable_at: u64,
@@ -196,7 +197,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             u64::from(seed) << 32 | u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]]))
         };
         let mut conf = Autoconf::new(eth.mac(), fixed, config.gateway, config.slaac, now);
-        conf.delay_first_probes(now + random_below(mix, autoconf::MAX_RTR_SOLICITATION_DELAY_NS));
+        conf.delay_first_probes(
+            now + jitter::random_below(mix, autoconf::MAX_RTR_SOLICITATION_DELAY_NS),
+        );
         let mut state = State {
             conf,
             neighbours: ndp::Cache::new(ndp::Config::default()),
@@ -1544,31 +1547,13 @@ fn mld_source(conf: &Autoconf) -> Ipv6Addr {
 /// every few hours").
 const REDRAW_REACHABLE_NS: u64 = 2 * 3600 * 1_000_000_000;
 
-/// ReachableTime from BaseReachableTime `base` (RFC 4861 6.3.2, a
-/// SHOULD): uniformly between 0.5 and 1.5 times it
-/// (MIN_RANDOM_FACTOR, MAX_RANDOM_FACTOR), so that hosts do not time their
-/// neighbours out in step.
-fn reachable_time(base: u64, seed: u64) -> u64 {
-    base / 2 + random_below(seed, base)
-}
-
 impl State {
     /// Draws ReachableTime again from BaseReachableTime.
     fn draw_reachable_time(&mut self) {
-        self.reachable_rng = self.reachable_rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let t = reachable_time(self.base_reachable_ns, self.reachable_rng);
+        self.reachable_rng = jitter::next_seed(self.reachable_rng);
+        let t = jitter::reachable_time(self.base_reachable_ns, self.reachable_rng);
         self.neighbours.set_reachable_time(t);
     }
-}
-
-/// A pseudo-random time in `[0, bound)` from `seed` (SplitMix64's
-/// finaliser: start-up delays, not secrets).
-fn random_below(seed: u64, bound: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
-    z % bound.max(1)
 }
 
 /// How long a path MTU learnt from packet too big is kept (RFC 8201 section
@@ -1996,17 +1981,6 @@ mod tests {
 
     /// RFC 4861 6.3.2: ReachableTime lies between half and one and a half
     /// BaseReachableTime, and differs from host to host.
-    #[test]
-    fn reachable_time_is_drawn_around_its_base() {
-        let base = ndp::Config::default().reachable_ns;
-        let draws: alloc::vec::Vec<u64> = (1..=64u64)
-            .map(|seed| reachable_time(base, seed << 32 | 0x0a00_0001))
-            .collect();
-        assert!(draws.iter().all(|&t| (base / 2..base / 2 * 3).contains(&t)));
-        let (lo, hi) = (draws.iter().min().unwrap(), draws.iter().max().unwrap());
-        assert!(hi - lo > base / 2, "{lo} {hi}");
-    }
-
     #[test]
     fn options_act_as_their_type_says_and_padding_is_skipped() {
         let header = |data: &'static [u8]| wire::ExtHeader {
