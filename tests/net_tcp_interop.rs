@@ -266,6 +266,97 @@ fn tcp_echo_connects_out_to_a_linux_listener_spt() {
     connect_out("spt");
 }
 
+/// A Linux listener for `tcp-urgent` (out-of-band mode, as sockets are by
+/// default): it reads the stream to its end, taking the out-of-band byte
+/// (`recv(MSG_OOB)`) whenever `select` reports it (Linux's in-band reads
+/// stop before it and skip it, and it can no longer be read once they have
+/// passed it), and prints the bytes of each kind it read in band and the
+/// out-of-band bytes.
+const URGENT_LISTENER: &str = "import select, socket, sys\n\
+    l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+    l.bind(('10.0.0.1', int(sys.argv[1]))); l.listen(1); l.settimeout(60)\n\
+    print('LISTENING', flush=True)\n\
+    c, _ = l.accept(); c.settimeout(60)\n\
+    d = b''; oob = b''\n\
+    while True:\n\
+    \x20   r, _, x = select.select([c], [], [c], 60)\n\
+    \x20   if x:\n\
+    \x20       oob += c.recv(1, socket.MSG_OOB); continue\n\
+    \x20   b = c.recv(65536)\n\
+    \x20   if not b: break\n\
+    \x20   d += b\n\
+    print('OK', len(d), *[d.count(k) for k in b'puaT'], oob.decode(), flush=True)\n\
+    c.close()\n";
+
+/// `tcp-urgent` connects to a Linux listener and sends 1,000 plain bytes,
+/// 20,000 urgent bytes in one write (more than a segment: every segment
+/// up to the last urgent byte carries our pointer, RFC 6093's meaning of
+/// it, which is Linux's too) and 3 plain bytes: Linux takes the last
+/// urgent byte out of band (its default) and the rest in band, intact and
+/// in order. With `offload`, over the tap's segmentation offload (the
+/// segments that carry the pointer go without it; Linux takes a segment
+/// through the offload whole into its own stack, so this test cannot tell
+/// whether they did: `urgent_data_does_not_go_through_the_offload` does).
+fn urgent_to_linux(target: &str, offload: bool) {
+    if !can_run(&format!("urgent data to Linux ({target})")) {
+        return;
+    }
+    let mut ns = Netns::new("tcpurg");
+    // Built before the listener starts (see `connect_out`).
+    build("tcp-urgent", target);
+    let mut listener = ns.command("python3");
+    listener.args(["-c", URGENT_LISTENER, "7000"]);
+    let mut server = ns.spawn(listener);
+    assert!(
+        server.wait_for("LISTENING", BOOT).is_some(),
+        "{}",
+        server.dump()
+    );
+    let mut args = vec!["--peer=10.0.0.1", "--urgent=20000"];
+    if offload {
+        args.push("--offload");
+    }
+    let mut lines = start(
+        &mut ns,
+        target,
+        "tcp-urgent",
+        &args,
+        "connected to 10.0.0.1:7000",
+    );
+    let result = server.wait_for("OK ", Duration::from_secs(60));
+    let result = result
+        .unwrap_or_else(|| panic!("listener:\n{}\nunikernel:\n{}", server.dump(), lines.dump()));
+    // In band: everything but the out-of-band byte, the last urgent one.
+    assert_eq!(
+        result.trim(),
+        "OK 21002 1000 19999 3 0 T",
+        "{}",
+        lines.dump()
+    );
+    assert!(
+        lines
+            .wait_for("sent 1000 plain, 20000 urgent and 3 plain bytes", BOOT)
+            .is_some(),
+        "{}",
+        lines.dump()
+    );
+}
+
+#[test]
+fn tcp_urgent_sends_urgent_data_to_a_linux_listener_unix() {
+    urgent_to_linux("unix", false);
+}
+
+#[test]
+fn tcp_urgent_sends_urgent_data_to_a_linux_listener_through_the_taps_offload_unix() {
+    urgent_to_linux("unix", true);
+}
+
+#[test]
+fn tcp_urgent_sends_urgent_data_to_a_linux_listener_spt() {
+    urgent_to_linux("spt", false);
+}
+
 fn sink(target: &str) {
     if !can_run(&format!("TCP sink ({target})")) {
         return;

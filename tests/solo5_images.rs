@@ -180,7 +180,7 @@ fn block_images_declare_exactly_their_block_device() {
 
 #[test]
 fn network_images_declare_the_service_net_device() {
-    for example in ["ping", "udp-echo", "tcp-echo", "tcp-sink"] {
+    for example in ["ping", "udp-echo", "tcp-echo", "tcp-sink", "tcp-urgent"] {
         check_image(example, "hvt", (1, 2), &[("service", DeviceKind::Net)]);
         check_image(example, "spt", (2, 2), &[("service", DeviceKind::Net)]);
     }
@@ -199,7 +199,16 @@ fn the_other_unikernels_have_notes_and_no_c_library() {
 #[test]
 fn no_c_library_in_any_unikernel_dependency_tree() {
     for example in [
-        "hello", "block", "kv-ro", "kv-rw", "crash", "ping", "udp-echo", "tcp-echo", "tcp-sink",
+        "hello",
+        "block",
+        "kv-ro",
+        "kv-rw",
+        "crash",
+        "ping",
+        "udp-echo",
+        "tcp-echo",
+        "tcp-sink",
+        "tcp-urgent",
     ] {
         for target in ["hvt", "spt"] {
             let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
