@@ -152,8 +152,8 @@ fn tcp_echo_over_the_host_sockets() {
 }
 
 /// `examples/tcp-sink` on the socket stack digests in place
-/// (`Flow::read_with` peeks into the flow's buffer and reads off what was
-/// consumed): the count and the SHA-256 it prints are those of what a
+/// (`Flow::read_with` peeks into the flow's buffer and takes what was
+/// consumed off the socket without a copy): the count and the SHA-256 it prints are those of what a
 /// host client sent, over several connections in turn.
 #[test]
 fn tcp_sink_digests_in_place_over_the_host_sockets() {

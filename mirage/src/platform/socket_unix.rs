@@ -1114,11 +1114,11 @@ impl Flow for SocketFlow {
     }
 
     /// The bytes are peeked into a buffer of the flow's (the kernel keeps
-    /// them), and those `f` consumed are then read off the socket: two
-    /// copies of up to 64 KiB per call, so a reader that
-    /// consumes a little at a time is better served by `read`. Should the
-    /// read-off fail (it takes bytes the kernel holds), the error is
-    /// returned although `f` ran.
+    /// them: one copy of up to 64 KiB per call, so a reader that consumes
+    /// a little at a time is better served by `read`), and those `f`
+    /// consumed are then taken off the socket without a copy (`recv(2)`
+    /// with `MSG_TRUNC`). Should that fail (it takes bytes the kernel
+    /// holds), the error is returned although `f` ran.
     async fn read_with<R>(&mut self, f: impl FnOnce(&[u8]) -> (usize, R)) -> Result<R, TcpError> {
         check(&self.failed)?;
         self.buffer.resize(PEEK_BUFFER, 0);
@@ -1133,10 +1133,10 @@ impl Flow for SocketFlow {
             }
         };
         let (used, r) = f(&self.buffer[..n]);
-        // The peeked bytes are in the socket: reading them does not block.
+        // The peeked bytes are in the socket: taking them does not block.
         let mut left = used.min(n);
         while left > 0 {
-            match self.stream.read(&mut self.buffer[..left]) {
+            match sys_socket::discard(&self.stream, left) {
                 Ok(0) => break,
                 Ok(k) => {
                     left -= k;

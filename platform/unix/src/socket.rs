@@ -538,6 +538,32 @@ pub fn send_urgent(stream: &TcpStream, data: &[u8]) -> io::Result<usize> {
     Ok(rc as usize)
 }
 
+/// Takes up to `len` bytes off the non-blocking `stream` without copying
+/// them anywhere (`recv(2)` with `MSG_TRUNC`, which Linux's TCP reads as
+/// "discard", since 2.4): for bytes already looked at with a peek. Returns
+/// how many it took (0 at the end of the stream).
+///
+/// # Errors
+///
+/// The error of `recv(2)`: `WouldBlock` when nothing is held.
+pub fn discard(stream: &TcpStream, len: usize) -> io::Result<usize> {
+    // SAFETY: with `MSG_TRUNC` the kernel copies nothing into the buffer (a
+    // null one: no memory is named), it only takes the bytes off;
+    // `MSG_DONTWAIT` returns at once.
+    let rc = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            std::ptr::null_mut(),
+            len,
+            libc::MSG_TRUNC | libc::MSG_DONTWAIT,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc as usize)
+}
+
 /// `SIOCATMARK` (asm-generic's `sockios.h`; the `libc` crate has it for
 /// Apple systems only).
 const SIOCATMARK: libc::c_ulong = 0x8905;
