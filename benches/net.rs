@@ -77,7 +77,10 @@
 //! Run with `cargo bench --bench net` (add `-- --quick` for a short run,
 //! `-- tcp` for the TCP workloads only). For a profiler,
 //! `NET_BENCH_RUN=<workload>/<mirage|smoltcp>/<n>` runs `n` operations of
-//! one workload on one stack after its set-up, and nothing else.
+//! one workload on one stack after its set-up, and nothing else. On a
+//! machine whose speed drifts, `NET_BENCH_PAIRED=<runs>[/<workload>]`
+//! alternates short runs of both stacks instead and prints the ratios of
+//! the best and of the median runs (see [`paired`]).
 
 #[path = "../tests/common/netsim.rs"]
 mod netsim;
@@ -496,9 +499,172 @@ fn profile(spec: &str) {
     println!("{spec}: {took:?}");
 }
 
+/// Operations per run of each workload in [`paired`]: runs of about a
+/// tenth of a second for our stack on this kind of machine (the lossy
+/// bulk: a few seconds for smoltcp's).
+fn paired_ops(workload: &str) -> u64 {
+    match workload {
+        "udp_64" => 400_000,
+        "udp_1024" => 300_000,
+        "icmp_echo" => 150_000,
+        "tcp_bulk" | "tcp_bulk_in_place" => 300,
+        "tcp_bulk_offload" => 800,
+        "tcp_bulk_loss1" => 16,
+        "tcp_connect" => 20_000,
+        "tcp_rr_64" => 150_000,
+        _ => unreachable!("a workload of the benchmark"),
+    }
+}
+
+/// Both stacks set up for one workload of [`paired`].
+trait Pair {
+    /// A run of our stack: how long it took.
+    fn ours(&mut self) -> Duration;
+    /// A run of smoltcp: how long it took.
+    fn theirs(&mut self) -> Duration;
+    /// Checks what the criterion runs check after the workload (no frame
+    /// or datagram dropped, the link's faults applied).
+    fn check(&self);
+}
+
+/// A UDP or ICMP workload: `len` bytes per datagram, `None` for echo.
+struct DatagramPair {
+    a: MirageHosts,
+    b: SmoltcpHosts,
+    len: Option<usize>,
+    n: u64,
+}
+
+impl Pair for DatagramPair {
+    fn ours(&mut self) -> Duration {
+        match self.len {
+            Some(len) => self.a.udp(self.n, payload(len)),
+            None => self.a.ping(self.n),
+        }
+    }
+
+    fn theirs(&mut self) -> Duration {
+        match self.len {
+            Some(len) => self.b.udp(self.n, payload(len)),
+            None => self.b.ping(self.n),
+        }
+    }
+
+    fn check(&self) {
+        self.a.check_clean();
+    }
+}
+
+/// A TCP workload.
+struct TcpPair {
+    w: TcpWorkload,
+    a: MirageTcp,
+    b: SmoltcpTcp,
+    n: u64,
+}
+
+impl Pair for TcpPair {
+    fn ours(&mut self) -> Duration {
+        self.w.run_mirage(&mut self.a, self.n)
+    }
+
+    fn theirs(&mut self) -> Duration {
+        self.w.run_smoltcp(&mut self.b, self.n)
+    }
+
+    fn check(&self) {
+        self.a.check(self.w.link());
+        self.b.check(self.w.link());
+    }
+}
+
+/// The paired measurement (`NET_BENCH_PAIRED=<runs>[/<workload>]`): for
+/// each workload (or the one named), both stacks set up once, one run of
+/// each to warm up, then `runs` runs of each alternated, ours then
+/// smoltcp's; printed: the best and the median time of each, and ours /
+/// smoltcp's throughput from the best and from the medians. On a machine
+/// whose speed drifts (a busy VM), alternating short runs compares the
+/// stacks at the same moments, which whole criterion runs, each stack
+/// measured for seconds after the other, do not.
+fn paired(spec: &str) {
+    let (runs, only) = match spec.split_once('/') {
+        Some((runs, workload)) => (runs, Some(workload)),
+        None => (spec, None),
+    };
+    let runs: usize = runs
+        .parse()
+        .ok()
+        .filter(|&r| r > 0)
+        .unwrap_or_else(|| panic!("NET_BENCH_PAIRED={spec}: expected <runs>[/<workload>]"));
+    let names = ["udp_64", "udp_1024", "icmp_echo"]
+        .into_iter()
+        .chain(TcpWorkload::ALL.iter().map(|w| w.name()));
+    let names: Vec<&str> = names.filter(|w| only.is_none_or(|o| o == *w)).collect();
+    assert!(
+        !names.is_empty(),
+        "NET_BENCH_PAIRED={spec}: no such workload"
+    );
+    println!(
+        "{:<18} {:>8} {:>22} {:>22} {:>8} {:>8}",
+        "workload", "ops/run", "mirage best/median ms", "smoltcp best/median ms", "best", "median"
+    );
+    for name in names {
+        let n = paired_ops(name);
+        let mut pair: Box<dyn Pair> = match name {
+            "udp_64" | "udp_1024" | "icmp_echo" => Box::new(DatagramPair {
+                a: MirageHosts::new(),
+                b: SmoltcpHosts::new(),
+                len: match name {
+                    "udp_64" => Some(64),
+                    "udp_1024" => Some(1024),
+                    _ => None,
+                },
+                n,
+            }),
+            _ => {
+                let w = TcpWorkload::ALL
+                    .into_iter()
+                    .find(|w| w.name() == name)
+                    .expect("a TCP workload");
+                Box::new(TcpPair {
+                    w,
+                    a: w.mirage(),
+                    b: w.smoltcp(),
+                    n,
+                })
+            }
+        };
+        pair.ours();
+        pair.theirs();
+        let (mut a, mut b) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+        for _ in 0..runs {
+            a.push(pair.ours());
+            b.push(pair.theirs());
+        }
+        pair.check();
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let stats = |v: &mut Vec<Duration>| {
+            v.sort();
+            (ms(v[0]), ms(v[v.len() / 2]))
+        };
+        let ((a_best, a_median), (b_best, b_median)) = (stats(&mut a), stats(&mut b));
+        println!(
+            "{name:<18} {n:>8} {:>22} {:>22} {:>8.2} {:>8.2}",
+            format!("{a_best:.1} / {a_median:.1}"),
+            format!("{b_best:.1} / {b_median:.1}"),
+            b_best / a_best,
+            b_median / a_median
+        );
+    }
+}
+
 fn main() {
     if let Ok(spec) = std::env::var("NET_BENCH_RUN") {
         profile(&spec);
+        return;
+    }
+    if let Ok(spec) = std::env::var("NET_BENCH_PAIRED") {
+        paired(&spec);
         return;
     }
     let mut c = Criterion::default()
