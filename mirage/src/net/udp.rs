@@ -47,8 +47,9 @@ pub struct Meta {
 pub struct SendError {
     /// What the network said (port unreachable: nobody listens there).
     pub kind: IcmpErrorKind,
-    /// The datagram's destination address and port, when known (the
-    /// socket stack's kernel does not say).
+    /// The datagram's destination address and port, when known (always
+    /// on the direct stack; on the socket stack when the kernel says,
+    /// which Linux does).
     pub dst: Option<(IpAddr, u16)>,
 }
 
@@ -184,9 +185,10 @@ pub trait UdpSocket {
     /// `UdpSocket::take_error`): on the direct stack, every destination
     /// unreachable, packet too big, time exceeded and parameter problem
     /// quoting one of its datagrams (RFC 1122 section 4.1.3.3). The socket
-    /// stack's kernel reports none for unconnected sockets (Linux without
-    /// `IP_RECVERR`), which its sockets are: it tells only what `SO_ERROR`
-    /// holds.
+    /// stack asks Linux for the same (`IP_RECVERR`, `IPV6_RECVERR` on its
+    /// bound sockets: Linux tells an unconnected socket of none without
+    /// them) and gives them alike, with the datagram's destination; the
+    /// errors never fail a receive there either.
     fn take_error(&self) -> Option<SendError>;
 }
 

@@ -205,9 +205,54 @@ struct UdpSockets {
     v6: Option<(std::net::UdpSocket, IpAddr)>,
     /// Which socket a receive tries first (in turn: neither is starved).
     v6_first: Cell<bool>,
+    /// The last ICMP error the kernel queued about a datagram sent from
+    /// them ([`UdpSockets::report_errors`]), for [`UdpSocket::take_error`].
+    error: Cell<Option<SendError>>,
 }
 
 impl UdpSockets {
+    /// Makes the kernel queue the ICMP errors about the datagrams sent
+    /// from these sockets (`IP_RECVERR`, `IPV6_RECVERR`), as the direct
+    /// stack passes them to the socket that sent the datagram (RFC 1122
+    /// section 4.1.3.3). (Bound sockets only: nothing would take the
+    /// errors of the ephemeral sender's.)
+    fn report_errors(&self) -> io::Result<()> {
+        sys_socket::recv_errors(&self.main.0)?;
+        if let Some((v6, _)) = &self.v6 {
+            sys_socket::recv_errors(v6)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the errors queued on `socket` into [`UdpSockets::error`] (the
+    /// last one stays) and clears the error its next receive would fail
+    /// with; whether there were any. Errors that are not an ICMP report
+    /// of a known meaning are dropped.
+    fn collect_errors(&self, socket: &std::net::UdpSocket) -> bool {
+        let mut any = false;
+        while let Ok(Some(e)) = sys_socket::take_queued_error(socket) {
+            any = true;
+            if let Some(kind) = icmp_error_kind(&e) {
+                let dst = e.dst.map(|a| (app_addr(a.ip()), a.port()));
+                self.error.set(Some(SendError { kind, dst }));
+            }
+        }
+        if any {
+            // (`SO_ERROR`: the error the kernel also set for the next
+            // receive, told by the queue already.)
+            let _ = socket.take_error();
+        }
+        any
+    }
+
+    /// [`UdpSockets::collect_errors`] of both sockets.
+    fn collect_all_errors(&self) {
+        self.collect_errors(&self.main.0);
+        if let Some((v6, _)) = &self.v6 {
+            self.collect_errors(v6);
+        }
+    }
+
     /// The socket datagrams to `dst` leave from.
     fn for_dst(&self, dst: IpAddr) -> &std::net::UdpSocket {
         match (&self.v6, app_addr(dst)) {
@@ -306,6 +351,7 @@ impl SocketUdp {
             main: (main, first.ip()),
             v6: v6.zip(second.map(|a| a.ip())),
             v6_first: Cell::new(false),
+            error: Cell::new(None),
         })
     }
 
@@ -369,6 +415,9 @@ impl Udp for SocketUdp {
 
     fn bind(&'static self, port: u16) -> Result<SocketUdpSocket, UdpError> {
         let sockets = Self::open(self.iface, port)?;
+        sockets
+            .report_errors()
+            .map_err(|e| io_error("IP_RECVERR", &e))?;
         let port = sockets
             .main
             .0
@@ -475,8 +524,12 @@ impl SocketUdpSocket {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // An ICMP error for an earlier send: not this datagram's.
-                    Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
+                    // An ICMP error about an earlier send, which the kernel
+                    // queued too: kept for `take_error`, not this
+                    // receive's.
+                    Err(e)
+                        if self.sockets.collect_errors(socket) || sys_socket::is_icmp_error(&e) => {
+                    }
                     Err(e) => return Err(io_error("recv_from", &e)),
                 }
             }
@@ -496,6 +549,10 @@ impl UdpSocket for SocketUdpSocket {
                 return Ok(got);
             }
             self.sockets.readable().await;
+            // (A socket with errors queued polls as in error, which wakes
+            // this wait for reading: they are taken, or it would not
+            // sleep again.)
+            self.sockets.collect_all_errors();
         }
     }
 
@@ -510,24 +567,37 @@ impl UdpSocket for SocketUdpSocket {
             .await
     }
 
-    /// `SO_ERROR` of the socket(s), which Linux sets for an unconnected
-    /// UDP socket only with `IP_RECVERR` (not set): in practice none. The
-    /// kernel does not say which datagram an error was about.
+    /// The last of the ICMP errors the kernel queued about the socket's
+    /// datagrams (`IP_RECVERR`), with the datagram's destination, as on
+    /// the direct stack.
     fn take_error(&self) -> Option<SendError> {
-        let sockets =
-            core::iter::once(&self.sockets.main.0).chain(self.sockets.v6.as_ref().map(|(s, _)| s));
-        sockets
-            .filter_map(|s| s.take_error().ok().flatten())
-            .find_map(|e| {
-                let kind = match e.raw_os_error()? {
-                    111 => IcmpErrorKind::PortUnreachable,
-                    113 => IcmpErrorKind::HostUnreachable,
-                    101 => IcmpErrorKind::NetUnreachable,
-                    90 => IcmpErrorKind::TooBig { mtu: 0 },
-                    _ => return None,
-                };
-                Some(SendError { kind, dst: None })
-            })
+        self.sockets.collect_all_errors();
+        self.sockets.error.take()
+    }
+}
+
+/// What an error the kernel queued about a sent datagram says
+/// ([`sys_socket::take_queued_error`]), as the direct stack's ICMP layers
+/// tell it; `None` for this host's own errors and ICMP messages of
+/// unknown meaning.
+fn icmp_error_kind(e: &sys_socket::QueuedError) -> Option<IcmpErrorKind> {
+    match (e.origin, e.icmp_type) {
+        (sys_socket::ORIGIN_ICMP, 3) => {
+            IcmpErrorKind::from_icmpv4_unreachable(e.code, u16::try_from(e.info).unwrap_or(0))
+        }
+        (sys_socket::ORIGIN_ICMP, 11) | (sys_socket::ORIGIN_ICMP6, 3) => {
+            Some(IcmpErrorKind::TimeExceeded)
+        }
+        (sys_socket::ORIGIN_ICMP, 12) | (sys_socket::ORIGIN_ICMP6, 4) => {
+            Some(IcmpErrorKind::ParameterProblem)
+        }
+        (sys_socket::ORIGIN_ICMP6, 1) => IcmpErrorKind::from_icmpv6_unreachable(e.code),
+        (sys_socket::ORIGIN_ICMP6, 2) => Some(IcmpErrorKind::TooBig { mtu: e.info }),
+        (sys_socket::ORIGIN_ICMP6, t) if t < 128 => Some(IcmpErrorKind::Unknown {
+            icmp_type: t,
+            code: e.code,
+        }),
+        _ => None,
     }
 }
 
@@ -1668,6 +1738,86 @@ mod tests {
                 let from = sender.local_addr().unwrap();
                 assert_eq!((meta.src, meta.src_port), (from.ip(), from.port()));
                 assert_eq!((meta.dst, meta.dst_port), (to, port));
+            }
+        })
+        .unwrap();
+    }
+
+    /// RFC 1122 section 4.1.3.3 on the socket stack as on the direct one:
+    /// a datagram to a closed port draws Linux's port unreachable, which
+    /// `take_error` gives with the datagram's destination, over both
+    /// families; receiving is not disturbed by it (a datagram sent after
+    /// the error arrives, and a receive waiting when the error came keeps
+    /// waiting for a datagram: the error neither fails nor spins it).
+    #[test]
+    fn udp_take_error_tells_the_icmp_errors_about_a_sockets_datagrams() {
+        use super::SocketUdp;
+        use crate::net::ip::IcmpErrorKind;
+        use crate::net::udp::{SendError, Udp, UdpSocket};
+        use core::net::{IpAddr, Ipv6Addr};
+        use std::time::{Duration, Instant};
+        let ex = Executor::new(UnixPlatform);
+        ex.block_on(async {
+            let udp: &'static SocketUdp = leak(SocketUdp::connect(None, None).unwrap());
+            let socket = leak(udp.bind(0).unwrap());
+            let port = socket.local_port();
+            for to in [
+                IpAddr::from(Ipv4Addr::LOCALHOST),
+                IpAddr::from(Ipv6Addr::LOCALHOST),
+            ] {
+                assert_eq!(socket.take_error(), None);
+                // A port nobody listens on (bound, then closed).
+                let closed = std::net::UdpSocket::bind((to, 0))
+                    .unwrap()
+                    .local_addr()
+                    .unwrap()
+                    .port();
+                // A receive waits meanwhile: the error must not end it.
+                let spawner = crate::rt::Spawner::for_current_executor().await;
+                let waiting = spawner.spawn(async move {
+                    let mut buf = [0u8; 16];
+                    let (n, meta) = socket.recv_from(&mut buf).await.unwrap();
+                    (buf[..n].to_vec(), meta.src_port)
+                });
+                crate::rt::yield_now().await;
+                socket.send_to(b"anyone?", to, closed).await.unwrap();
+                // The error comes while the receive waits: woken by it, the
+                // receive takes it aside and sleeps again. 50 ms cost this
+                // thread (the executor's) little CPU time, which a receive
+                // woken again and again would use up. (The thread's time
+                // on a CPU, in ns: `schedstat`'s first field.)
+                let cpu = || -> u64 {
+                    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+                    stat.split_whitespace().next().unwrap().parse().unwrap()
+                };
+                let before = cpu();
+                crate::rt::sleep_ns(50_000_000).await;
+                let spent = cpu() - before;
+                assert!(spent < 25_000_000, "the receive spun: {spent} ns of CPU");
+                let started = Instant::now();
+                let error = loop {
+                    if let Some(e) = socket.take_error() {
+                        break e;
+                    }
+                    assert!(started.elapsed() < Duration::from_secs(5), "no error");
+                    crate::rt::sleep_ns(1_000_000).await;
+                };
+                assert_eq!(
+                    error,
+                    SendError {
+                        kind: IcmpErrorKind::PortUnreachable,
+                        dst: Some((to, closed)),
+                    }
+                );
+                assert!(!waiting.is_finished(), "the receive ended with the error");
+                let sender = std::net::UdpSocket::bind((to, 0)).unwrap();
+                sender.send_to(b"here", (to, port)).unwrap();
+                let (got, from) = waiting.await;
+                assert_eq!(
+                    (got.as_slice(), from),
+                    (&b"here"[..], sender.local_addr().unwrap().port())
+                );
+                assert_eq!(socket.take_error(), None);
             }
         })
         .unwrap();

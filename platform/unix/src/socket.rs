@@ -219,6 +219,170 @@ pub fn recv_destination(socket: &UdpSocket) -> io::Result<()> {
     }
 }
 
+/// The header of a `recvmsg(2)` into `iov`, with the sender's (or, from
+/// the error queue, the destination's) address into `name` and control
+/// messages into `control`. It points to all three: they must outlive its
+/// use.
+fn receive_header(
+    name: &mut libc::sockaddr_storage,
+    iov: &mut libc::iovec,
+    control: &mut [u64],
+) -> libc::msghdr {
+    // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = std::ptr::from_mut(name).cast();
+    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(control) as _;
+    msg
+}
+
+/// Makes the kernel queue the ICMP errors about the datagrams `socket`
+/// sends, with the datagram's destination, for [`take_queued_error`]
+/// (`IP_RECVERR`; on an IPv6 socket `IPV6_RECVERR`, and `IP_RECVERR` for
+/// the IPv4 datagrams of a dual-stack one). Without it Linux tells an
+/// unconnected UDP socket of none. With it, an error also makes the next
+/// receive fail once with the error's `errno` (`ECONNREFUSED` for a port
+/// unreachable, ...), and the socket polls as in error (`POLLERR`) while
+/// errors are queued: a reader takes them off.
+///
+/// # Errors
+///
+/// The error of `getsockname(2)` or `setsockopt(2)`.
+pub fn recv_errors(socket: &UdpSocket) -> io::Result<()> {
+    let fd = socket.as_raw_fd();
+    if socket.local_addr()?.is_ipv6() {
+        setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_RECVERR, 1)?;
+    }
+    setsockopt(fd, libc::IPPROTO_IP, libc::IP_RECVERR, 1)
+}
+
+/// [`QueuedError::origin`] of an ICMP (IPv4) message.
+pub const ORIGIN_ICMP: u8 = libc::SO_EE_ORIGIN_ICMP;
+
+/// [`QueuedError::origin`] of an ICMPv6 message.
+pub const ORIGIN_ICMP6: u8 = libc::SO_EE_ORIGIN_ICMP6;
+
+/// Whether a UDP receive's error is one Linux makes of an ICMP error
+/// (its `icmp_err_convert` and `icmpv6_err_convert`): a report about an
+/// earlier send, not a failure of the receive.
+pub fn is_icmp_error(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(
+            libc::ENETUNREACH
+                | libc::EHOSTUNREACH
+                | libc::ENOPROTOOPT
+                | libc::ECONNREFUSED
+                | libc::EMSGSIZE
+                | libc::EOPNOTSUPP
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EACCES
+                | libc::EPROTO
+        )
+    )
+}
+
+/// An error the kernel queued about a datagram a socket sent
+/// ([`recv_errors`]): Linux's `sock_extended_err`, and the datagram's
+/// destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueuedError {
+    /// Where it came from: [`ORIGIN_ICMP`], [`ORIGIN_ICMP6`], or another
+    /// of Linux's `SO_EE_ORIGIN_*` (`SO_EE_ORIGIN_LOCAL`: this host's own
+    /// stack).
+    pub origin: u8,
+    /// The ICMP message's type (for the ICMP origins).
+    pub icmp_type: u8,
+    /// The ICMP message's code (for the ICMP origins).
+    pub code: u8,
+    /// The `errno` the kernel made of it.
+    pub errno: i32,
+    /// The MTU of a fragmentation needed or packet too big (else 0).
+    pub info: u32,
+    /// The destination of the datagram the error is about.
+    pub dst: Option<SocketAddr>,
+}
+
+/// Takes the oldest error queued on the non-blocking `socket`
+/// ([`recv_errors`]), if any: `recvmsg(2)` with `MSG_ERRQUEUE`.
+///
+/// # Errors
+///
+/// The error of `recvmsg(2)` but `WouldBlock` (nothing queued: `Ok(None)`).
+pub fn take_queued_error(socket: &UdpSocket) -> io::Result<Option<QueuedError>> {
+    // (An entry without an extended error, which the kernel does not
+    // queue for UDP, is skipped: the queue must empty for `POLLERR` to
+    // clear.)
+    loop {
+        // SAFETY: all-zero is a valid sockaddr_storage.
+        let mut dst: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+        // (The quoted payload is not wanted: a little room, cut short.)
+        let mut payload = [0u8; 8];
+        let mut iov = libc::iovec {
+            iov_base: payload.as_mut_ptr().cast(),
+            iov_len: payload.len(),
+        };
+        // (Room for the extended error and the offender's address; u64s
+        // align it for cmsghdr.)
+        let mut control = [0u64; 16];
+        let mut msg = receive_header(&mut dst, &mut iov, &mut control);
+        // SAFETY: `msg` points to `dst`, `iov` (over `payload`) and `control`,
+        // all live and writable for the whole call, with their sizes; the
+        // kernel writes within them and updates the lengths.
+        let n = unsafe {
+            libc::recvmsg(
+                socket.as_raw_fd(),
+                &raw mut msg,
+                libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::WouldBlock {
+                return Ok(None);
+            }
+            return Err(e);
+        }
+        let dst = if msg.msg_namelen > 0 {
+            socket_addr(&dst).ok()
+        } else {
+            None
+        };
+        // SAFETY: `msg` is the header `recvmsg` filled: its control pointer
+        // and (updated) length describe the messages the kernel wrote into
+        // `control`, which the CMSG_* macros walk within those bounds.
+        let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&raw const msg) };
+        while !cmsg.is_null() {
+            // SAFETY: `cmsg` is non-null and points to a header within
+            // `control` (see above); an extended error's data begins with a
+            // `sock_extended_err`, read unaligned.
+            unsafe {
+                let (level, kind) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
+                if (level == libc::IPPROTO_IP && kind == libc::IP_RECVERR)
+                    || (level == libc::IPPROTO_IPV6 && kind == libc::IPV6_RECVERR)
+                {
+                    let ee = std::ptr::read_unaligned(
+                        libc::CMSG_DATA(cmsg).cast::<libc::sock_extended_err>(),
+                    );
+                    return Ok(Some(QueuedError {
+                        origin: ee.ee_origin,
+                        icmp_type: ee.ee_type,
+                        code: ee.ee_code,
+                        errno: ee.ee_errno as i32,
+                        info: ee.ee_info,
+                        dst,
+                    }));
+                }
+                cmsg = libc::CMSG_NXTHDR(&raw const msg, cmsg);
+            }
+        }
+    }
+}
+
 /// Receives a datagram into `buf` (cut to its length, as `recv_from`):
 /// its length as copied, its sender, the address it was sent to and its
 /// type of service (IPv4) or traffic class (IPv6) byte when the kernel
@@ -232,7 +396,7 @@ pub fn recv_from_to(
     socket: &UdpSocket,
     buf: &mut [u8],
 ) -> io::Result<(usize, SocketAddr, Option<IpAddr>, Option<u8>)> {
-    // SAFETY: all-zero is a valid sockaddr_storage and msghdr.
+    // SAFETY: all-zero is a valid sockaddr_storage.
     let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -240,14 +404,7 @@ pub fn recv_from_to(
     };
     // (Room for either packet-info message; u64s align it for cmsghdr.)
     let mut control = [0u64; 16];
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&raw mut from).cast();
-    msg.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &raw mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = size_of_val(&control) as _;
+    let mut msg = receive_header(&mut from, &mut iov, &mut control);
     // SAFETY: `msg` points to `from`, `iov` (over `buf`) and `control`,
     // all live and writable for the whole call, with their sizes; the
     // kernel writes within them and updates the lengths.
