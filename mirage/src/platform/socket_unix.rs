@@ -544,15 +544,21 @@ impl UdpSocket for SocketUdpSocket {
     }
 
     async fn recv_from(&self, buf: &mut [u8]) -> Result<(usize, Meta), UdpError> {
+        let mut woken = false;
         loop {
             if let Some(got) = self.receive(buf)? {
                 return Ok(got);
             }
+            if woken {
+                // Woken with nothing to read: a socket with errors queued
+                // polls as in error, which wakes a wait for reading. They
+                // are taken (`receive` takes them too when the kernel also
+                // failed it), or the wait would not sleep again. (Not at
+                // every wake: a datagram's costs no extra system call.)
+                self.sockets.collect_all_errors();
+            }
             self.sockets.readable().await;
-            // (A socket with errors queued polls as in error, which wakes
-            // this wait for reading: they are taken, or it would not
-            // sleep again.)
-            self.sockets.collect_all_errors();
+            woken = true;
         }
     }
 
