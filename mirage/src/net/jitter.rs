@@ -17,13 +17,61 @@ pub(crate) fn random_below(seed: u64, bound: u64) -> u64 {
 /// SHOULD for IPv6; Linux draws ARP's the same way): uniformly between 0.5
 /// and 1.5 times it (MIN_RANDOM_FACTOR, MAX_RANDOM_FACTOR), so that hosts
 /// do not time their neighbours out in step.
-pub(crate) fn reachable_time(base: u64, seed: u64) -> u64 {
+fn reachable_time(base: u64, seed: u64) -> u64 {
     base / 2 + random_below(seed, base)
 }
 
-/// The next seed of a sequence of draws from one first seed.
-pub(crate) fn next_seed(seed: u64) -> u64 {
-    seed.wrapping_add(0x9e37_79b9_7f4a_7c15)
+/// A neighbour cache's reachable time, drawn with [`reachable_time`] from
+/// its base: at first, when the base changes, and again once `interval`
+/// has passed since the last timed draw (checked by
+/// [`ReachableTime::redraw_due`], at the owner's polls: no timer of its
+/// own to wake an idle host).
+#[derive(Debug)]
+pub(crate) struct ReachableTime {
+    base: u64,
+    /// The draws' generator state.
+    seed: u64,
+    interval: u64,
+    redraw_at: u64,
+}
+
+impl ReachableTime {
+    /// Drawn around `base` at `now`, seeded by `seed`, again every
+    /// `interval`; and the first draw.
+    pub(crate) fn new(base: u64, seed: u64, now: u64, interval: u64) -> (Self, u64) {
+        let mut r = ReachableTime {
+            base,
+            seed,
+            interval,
+            redraw_at: now.saturating_add(interval),
+        };
+        let t = r.draw();
+        (r, t)
+    }
+
+    /// A new draw.
+    fn draw(&mut self) -> u64 {
+        self.seed = self.seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        reachable_time(self.base, self.seed)
+    }
+
+    /// A new draw if `interval` has passed at `now`.
+    pub(crate) fn redraw_due(&mut self, now: u64) -> Option<u64> {
+        if now < self.redraw_at {
+            return None;
+        }
+        self.redraw_at = now.saturating_add(self.interval);
+        Some(self.draw())
+    }
+
+    /// Sets the base (0 is ignored); a new draw if it changed.
+    pub(crate) fn set_base(&mut self, base: u64) -> Option<u64> {
+        if base == 0 || base == self.base {
+            return None;
+        }
+        self.base = base;
+        Some(self.draw())
+    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ use crate::Mclock;
 use crate::net::MacAddr;
 use crate::net::device::NetError;
 use crate::net::ethernet::Ethernet;
-use crate::net::jitter;
+use crate::net::jitter::ReachableTime;
 use crate::net::wire::arp::{self as wire, Operation, PACKET_LEN};
 use crate::net::wire::ethernet::EtherType;
 use crate::rt::MovingDeadline;
@@ -118,28 +118,15 @@ struct State {
     claimed: bool,
     /// Tasks waiting in [`Arpv4::query`].
     waiters: Vec<Waker>,
-    /// The configured trusted time ([`Config::reachable_ns`]), of which the
-    /// cache's is a random multiple between 0.5 and 1.5
-    /// ([`jitter::reachable_time`]), as Linux draws its neighbours'.
-    base_reachable_ns: u64,
-    /// When the trusted time is drawn again ([`REDRAW_REACHABLE_NS`]).
-    redraw_reachable_at: u64,
-    /// The draws' generator state.
-    reachable_rng: u64,
+    /// The cache's trusted time, drawn between 0.5 and 1.5 times
+    /// [`Config::reachable_ns`] as Linux draws its neighbours', again every
+    /// [`REDRAW_REACHABLE_NS`].
+    reachable: ReachableTime,
 }
 
 /// How often the trusted time is drawn again (Linux's neighbour tables
 /// draw theirs every 300 s).
 pub const REDRAW_REACHABLE_NS: u64 = 300_000_000_000;
-
-impl State {
-    /// Draws the cache's trusted time again from its base.
-    fn draw_reachable_time(&mut self) {
-        self.reachable_rng = jitter::next_seed(self.reachable_rng);
-        let t = jitter::reachable_time(self.base_reachable_ns, self.reachable_rng);
-        self.cache.set_reachable_time(t);
-    }
-}
 
 /// The ARP layer over the Ethernet layer `E`, timed by the monotonic clock
 /// `C` (MirageOS's `Arp.Make`).
@@ -167,8 +154,12 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
         // on one link draw apart.)
         let m = eth.mac().0;
         let mix = u64::from(u32::from_be_bytes([m[2], m[3], m[4], m[5]])) << 32 ^ now;
-        let mut state = State {
-            cache: Cache::new(config),
+        let (reachable, first) =
+            ReachableTime::new(config.reachable_ns, mix, now, REDRAW_REACHABLE_NS);
+        let mut cache = Cache::new(config);
+        cache.set_reachable_time(first);
+        let state = State {
+            cache,
             ips: Vec::new(),
             malformed: 0,
             replies_sent: 0,
@@ -180,11 +171,8 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             watched: None,
             claimed: false,
             waiters: Vec::new(),
-            base_reachable_ns: config.reachable_ns,
-            redraw_reachable_at: now.saturating_add(REDRAW_REACHABLE_NS),
-            reachable_rng: mix,
+            reachable,
         };
-        state.draw_reachable_time();
         Arp {
             eth,
             clock,
@@ -510,9 +498,8 @@ impl<E: Ethernet, C: Mclock> Arp<E, C> {
             let mut state = self.state.borrow_mut();
             // (At the first poll after its time: not a timer of its own,
             // which would wake an idle host for it.)
-            if now >= state.redraw_reachable_at {
-                state.redraw_reachable_at = now.saturating_add(REDRAW_REACHABLE_NS);
-                state.draw_reachable_time();
+            if let Some(t) = state.reachable.redraw_due(now) {
+                state.cache.set_reachable_time(t);
             }
             state.cache.poll(now)
         };

@@ -33,7 +33,7 @@ use crate::net::icmpv4::EchoReply;
 use crate::net::ip::{
     DEFAULT_TTL, Datagram, ErrorRate, IcmpError, IcmpErrorKind, Ip, IpError, SendOptions, protocol,
 };
-use crate::net::jitter;
+use crate::net::jitter::{self, ReachableTime};
 use crate::net::ndp::cache::{self as ndp, Resolution, Solicit};
 use crate::net::wire::ethernet::EtherType;
 use crate::net::wire::icmpv6::{self as icmp, Repr as IcmpRepr};
@@ -157,14 +157,10 @@ struct State {
     /// Default routers chosen in turn while none is known reachable (RFC
     /// 4861 section 6.3.6).
     router_turn: core::cell::Cell<usize>,
-    /// BaseReachableTime (RFC 4861 6.3.2: 30 s, or a router's), of which
-    /// the neighbour cache's ReachableTime is a random multiple between
-    /// 0.5 and 1.5 ([`jitter::reachable_time`]).
-    base_reachable_ns: u64,
-    /// When ReachableTime is drawn again (every few hours, 6.3.2).
-    redraw_reachable_at: u64,
-    /// The draws' generator state.
-    reachable_rng: u64,
+    /// The neighbour cache's ReachableTime, drawn between 0.5 and 1.5
+    /// times BaseReachableTime (RFC 4861 6.3.2: 30 s, or a router's), again
+    /// every [`REDRAW_REACHABLE_NS`] and when the base changes.
+    reachable: ReachableTime,
 }
 
 /// The IPv6 layer over the Ethernet layer `E` (MirageOS's `Ipv6.Make`).
@@ -200,6 +196,12 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
         conf.delay_first_probes(
             now + jitter::random_below(mix, autoconf::MAX_RTR_SOLICITATION_DELAY_NS),
         );
+        let (reachable, first_reachable) = ReachableTime::new(
+            ndp::Config::default().reachable_ns,
+            mix,
+            now,
+            REDRAW_REACHABLE_NS,
+        );
         let mut state = State {
             conf,
             neighbours: ndp::Cache::new(ndp::Config::default()),
@@ -221,11 +223,9 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             mld: mld::Listener::new(mld::Config::default(), mix),
             mld_from_link_local: false,
             router_turn: core::cell::Cell::new(0),
-            base_reachable_ns: ndp::Config::default().reachable_ns,
-            redraw_reachable_at: now.saturating_add(REDRAW_REACHABLE_NS),
-            reachable_rng: mix,
+            reachable,
         };
-        state.draw_reachable_time();
+        state.neighbours.set_reachable_time(first_reachable);
         Ipv6 {
             eth,
             clock,
@@ -380,9 +380,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
             let mut state = self.state.borrow_mut();
             // (At the first poll after its time: not a timer of its own,
             // which would wake an idle host every two hours for it.)
-            if now >= state.redraw_reachable_at {
-                state.redraw_reachable_at = now.saturating_add(REDRAW_REACHABLE_NS);
-                state.draw_reachable_time();
+            if let Some(t) = state.reachable.redraw_due(now) {
+                state.neighbours.set_reachable_time(t);
             }
             let timed_out = state.frags.poll(now, MIN_MTU);
             drop(state);
@@ -1265,9 +1264,8 @@ impl<E: Ethernet, C: Mclock> Ipv6<E, C> {
                         state.hop_limit = hop_limit;
                     }
                     let base = u64::from(reachable_time) * 1_000_000;
-                    if base > 0 && base != state.base_reachable_ns {
-                        state.base_reachable_ns = base;
-                        state.draw_reachable_time();
+                    if let Some(t) = state.reachable.set_base(base) {
+                        state.neighbours.set_reachable_time(t);
                     }
                     state
                         .neighbours
@@ -1546,15 +1544,6 @@ fn mld_source(conf: &Autoconf) -> Ipv6Addr {
 /// How often ReachableTime is drawn again (RFC 4861 6.3.2: "at least
 /// every few hours").
 const REDRAW_REACHABLE_NS: u64 = 2 * 3600 * 1_000_000_000;
-
-impl State {
-    /// Draws ReachableTime again from BaseReachableTime.
-    fn draw_reachable_time(&mut self) {
-        self.reachable_rng = jitter::next_seed(self.reachable_rng);
-        let t = jitter::reachable_time(self.base_reachable_ns, self.reachable_rng);
-        self.neighbours.set_reachable_time(t);
-    }
-}
 
 /// How long a path MTU learnt from packet too big is kept (RFC 8201 section
 /// 5.3: at least 5 minutes, 10 recommended).
