@@ -299,8 +299,6 @@ pub struct QueuedError {
     pub icmp_type: u8,
     /// The ICMP message's code (for the ICMP origins).
     pub code: u8,
-    /// The `errno` the kernel made of it.
-    pub errno: i32,
     /// The MTU of a fragmentation needed or packet too big (else 0).
     pub info: u32,
     /// The destination of the datagram the error is about.
@@ -372,7 +370,6 @@ pub fn take_queued_error(socket: &UdpSocket) -> io::Result<Option<QueuedError>> 
                         origin: ee.ee_origin,
                         icmp_type: ee.ee_type,
                         code: ee.ee_code,
-                        errno: ee.ee_errno as i32,
                         info: ee.ee_info,
                         dst,
                     }));
