@@ -598,11 +598,14 @@ const LOSS_PERCENT: u32 = 5;
 /// side has them), 1 MB over IPv4, recovered by NewReno on our side and
 /// Reno's on Linux's, which our duplicate ACKs start (`TCPRenoRecovery`),
 /// round trips timed without timestamps, in a 64 KB window; slower, as
-/// Linux with Linux is there (its timeouts dominate). In such a window
-/// most of Linux's losses end in a timeout (three duplicate ACKs need four
-/// segments in flight after the lost one): a megabyte has seen from one
-/// to twelve fast recoveries, and once none (a CI run), so up to three
-/// more megabytes go until Linux has recovered fast once.
+/// Linux with Linux is there. Our duplicate ACKs go as pure ACKs although
+/// echoed data is ready to go (Linux counts no ACK that carries data);
+/// still, many of Linux's losses end in a timeout (three duplicate ACKs
+/// need three segments to arrive after the lost one, and Linux after a
+/// timeout recovers by going back): a megabyte has seen from one to a
+/// dozen fast recoveries, and once none (a CI run, before the duplicate
+/// ACKs went on their own), so up to three more megabytes go until Linux
+/// has recovered fast once.
 fn recover_from_loss(target: &str, sack: bool) {
     let what = format!("TCP with Linux under loss ({target}, SACK {sack})");
     if !can_run(&what) || !have_nft(&what) {

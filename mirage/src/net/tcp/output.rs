@@ -227,6 +227,18 @@ impl Conn {
             }
             _ => {}
         }
+        if self.dupacks_owed > 0 {
+            cold_path();
+            // The duplicate ACKs owed for out-of-order segments go on their
+            // own, before any data: an ACK that carries data is no
+            // duplicate to the sender (RFC 5681 section 2, condition (b)),
+            // so riding on the data that an exchange both ways has ready
+            // they would leave a sender without SACK to wait for its
+            // retransmission timeout instead of retransmitting fast (as
+            // Linux does, which sends its duplicate ACKs at once, apart
+            // from its data).
+            return Some(self.make(now, Kind::Ack, self.snd_max, 0, Flags::ACK));
+        }
         if let Some(p) = self.plan_data(now) {
             return Some(p);
         }
