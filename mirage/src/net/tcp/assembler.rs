@@ -2,61 +2,97 @@
 //! next expected byte (`RCV.NXT`) have arrived. Offsets are relative to
 //! `RCV.NXT`; when in-order data arrives the ranges shift down.
 //!
-//! Bounded: at most [`MAX_RANGES`] separate ranges (a segment that would
-//! need more is refused and its bytes dropped; the sender retransmits
-//! them), and the bytes live in the receive ring, so they are bounded by
-//! the receive window.
+//! Bounded: at most [`Assembler::limit`] separate ranges, a number the
+//! connection sets from its receive buffer ([`ranges_for`]: one per 512
+//! bytes, at least [`MIN_RANGES`]), so that a window of full segments of
+//! which every other one was lost is held whole; a segment that would need
+//! more is refused and its bytes dropped (the sender retransmits them).
+//! The bytes live in the receive ring, so they are bounded by the receive
+//! window; the ranges' own memory (12 bytes a range) is allocated only
+//! once data arrives out of order.
 
-/// The most separate out-of-order ranges kept.
-pub(crate) const MAX_RANGES: usize = 32;
+use alloc::vec::Vec;
+
+/// The fewest separate out-of-order ranges kept, whatever the buffer.
+pub(crate) const MIN_RANGES: usize = 32;
+
+/// The ranges kept for a receive buffer of `buffer` bytes: one per 512
+/// bytes, at least [`MIN_RANGES`]. A window of full-sized segments (512
+/// bytes or more: RFC 9293's least MSS is 536) with every other one lost
+/// needs one per two segments; smaller pieces that would make more are
+/// refused.
+pub(crate) fn ranges_for(buffer: usize) -> usize {
+    (buffer / 512).max(MIN_RANGES)
+}
 
 /// Sorted, disjoint, non-adjacent ranges `[start, end)` of offsets.
 #[derive(Debug, Clone)]
 pub(crate) struct Assembler {
-    ranges: [(u32, u32); MAX_RANGES],
+    ranges: Vec<(u32, u32)>,
     /// When each range last grew: a stamp from `clock`, higher is more
     /// recent (the SACK blocks are reported most recent first).
-    grown: [u32; MAX_RANGES],
-    len: usize,
+    grown: Vec<u32>,
+    /// The most ranges kept.
+    limit: usize,
     /// The last stamp given out.
     clock: u32,
 }
 
-/// The segment would need more than [`MAX_RANGES`] ranges.
+/// The segment would need more than [`Assembler::limit`] ranges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TooManyRanges;
 
 impl Default for Assembler {
+    /// An empty record keeping at most [`MIN_RANGES`] ranges.
     fn default() -> Self {
-        Assembler {
-            ranges: [(0, 0); MAX_RANGES],
-            grown: [0; MAX_RANGES],
-            len: 0,
-            clock: 0,
-        }
+        Assembler::with_limit(MIN_RANGES)
     }
 }
 
 impl Assembler {
+    /// An empty record keeping at most `limit` ranges (at least one).
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        Assembler {
+            ranges: Vec::new(),
+            grown: Vec::new(),
+            limit: limit.max(1),
+            clock: 0,
+        }
+    }
+
+    /// The most ranges kept.
+    #[cfg(test)]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Empties the record and keeps at most `limit` ranges from now on
+    /// (a connection's slot reused with its buffers).
+    pub(crate) fn reset(&mut self, limit: usize) {
+        self.clear();
+        self.limit = limit.max(1);
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
+        self.ranges.is_empty()
     }
 
     pub(crate) fn clear(&mut self) {
-        self.len = 0;
+        self.ranges.clear();
+        self.grown.clear();
     }
 
     /// The ranges, in order.
     #[cfg(test)]
     pub(crate) fn ranges(&self) -> &[(u32, u32)] {
-        &self.ranges[..self.len]
+        &self.ranges
     }
 
     /// The first part of `[start, start + len)` that a range already
     /// holds, if any.
     pub(crate) fn overlap(&self, start: u32, len: u32) -> Option<(u32, u32)> {
         let end = start.saturating_add(len);
-        self.ranges[..self.len]
+        self.ranges
             .iter()
             .find(|&&(s, e)| s < end && start < e)
             .map(|&(s, e)| (s.max(start), e.min(end)))
@@ -71,8 +107,7 @@ impl Assembler {
         let mut below: Option<u32> = None;
         while n < out.len() {
             let mut best: Option<usize> = None;
-            for k in 0..self.len {
-                let g = self.grown[k];
+            for (k, &g) in self.grown.iter().enumerate() {
                 if below.is_none_or(|l| g < l) && best.is_none_or(|b| g > self.grown[b]) {
                     best = Some(k);
                 }
@@ -89,12 +124,11 @@ impl Assembler {
     fn tick(&mut self) -> u32 {
         if self.clock == u32::MAX {
             // Renumber by rank (the stamps are distinct), keeping the order.
-            let old = self.grown;
-            for k in 0..self.len {
-                let rank = old[..self.len].iter().filter(|&&g| g < old[k]).count();
-                self.grown[k] = rank as u32;
+            let old = self.grown.clone();
+            for (k, g) in self.grown.iter_mut().enumerate() {
+                *g = old.iter().filter(|&&o| o < old[k]).count() as u32;
             }
-            self.clock = self.len as u32;
+            self.clock = self.grown.len() as u32;
         }
         self.clock += 1;
         self.clock
@@ -108,34 +142,24 @@ impl Assembler {
         }
         let end = start.saturating_add(len);
         // First range whose end reaches `start` (could merge).
-        let mut i = 0;
-        while i < self.len && self.ranges[i].1 < start {
-            i += 1;
-        }
+        let i = self.ranges.partition_point(|r| r.1 < start);
         // Ranges i..j overlap or touch [start, end).
-        let mut j = i;
-        while j < self.len && self.ranges[j].0 <= end {
-            j += 1;
-        }
+        let j = i + self.ranges[i..].partition_point(|r| r.0 <= end);
         if i == j {
-            if self.len == MAX_RANGES {
+            if self.ranges.len() >= self.limit {
                 return Err(TooManyRanges);
             }
             let stamp = self.tick();
-            self.ranges.copy_within(i..self.len, i + 1);
-            self.grown.copy_within(i..self.len, i + 1);
-            self.ranges[i] = (start, end);
-            self.grown[i] = stamp;
-            self.len += 1;
+            self.ranges.insert(i, (start, end));
+            self.grown.insert(i, stamp);
         } else {
             let stamp = self.tick();
             let s = self.ranges[i].0.min(start);
             let e = self.ranges[j - 1].1.max(end);
             self.ranges[i] = (s, e);
             self.grown[i] = stamp;
-            self.ranges.copy_within(j..self.len, i + 1);
-            self.grown.copy_within(j..self.len, i + 1);
-            self.len -= j - i - 1;
+            self.ranges.drain(i + 1..j);
+            self.grown.drain(i + 1..j);
         }
         Ok(())
     }
@@ -143,16 +167,12 @@ impl Assembler {
     /// Forget everything at or past offset `end` (nothing of the stream
     /// lies past the peer's FIN).
     pub(crate) fn truncate(&mut self, end: u32) {
-        let mut w = 0;
-        for r in 0..self.len {
-            let (s, e) = self.ranges[r];
-            if s < end {
-                self.ranges[w] = (s, e.min(end));
-                self.grown[w] = self.grown[r];
-                w += 1;
-            }
+        let keep = self.ranges.partition_point(|r| r.0 < end);
+        self.ranges.truncate(keep);
+        self.grown.truncate(keep);
+        if let Some(last) = self.ranges.last_mut() {
+            last.1 = last.1.min(end);
         }
-        self.len = w;
     }
 
     /// If a range starts at offset 0, remove it and return its length;
@@ -163,30 +183,26 @@ impl Assembler {
     // request/response round trip.)
     #[inline]
     pub(crate) fn take_front(&mut self) -> u32 {
-        if self.len == 0 || self.ranges[0].0 != 0 {
-            return 0;
+        match self.ranges.first() {
+            Some(&(0, n)) => {
+                self.ranges.remove(0);
+                self.grown.remove(0);
+                self.shift(n);
+                n
+            }
+            _ => 0,
         }
-        let n = self.ranges[0].1;
-        self.ranges.copy_within(1..self.len, 0);
-        self.grown.copy_within(1..self.len, 0);
-        self.len -= 1;
-        self.shift(n);
-        n
     }
 
     /// Shift offsets down by `n` (RCV.NXT advanced by `n`); ranges below
     /// are cut.
     pub(crate) fn shift(&mut self, n: u32) {
-        let mut w = 0;
-        for r in 0..self.len {
-            let (s, e) = self.ranges[r];
-            if e > n {
-                self.ranges[w] = (s.saturating_sub(n), e - n);
-                self.grown[w] = self.grown[r];
-                w += 1;
-            }
+        let gone = self.ranges.partition_point(|r| r.1 <= n);
+        self.ranges.drain(..gone);
+        self.grown.drain(..gone);
+        for r in &mut self.ranges {
+            *r = (r.0.saturating_sub(n), r.1 - n);
         }
-        self.len = w;
     }
 }
 
@@ -253,8 +269,18 @@ mod tests {
 
     #[test]
     fn bounded_number_of_ranges() {
+        assert_eq!(ranges_for(128 * 1024), 256);
+        assert_eq!(ranges_for(4096), MIN_RANGES);
+        let mut big = Assembler::with_limit(ranges_for(128 * 1024));
+        for i in 0..256 {
+            big.add(i * 10 + 1, 2).unwrap();
+        }
+        assert_eq!(big.add(5000, 1), Err(TooManyRanges));
+        big.reset(300);
+        assert!(big.is_empty());
+        assert_eq!(big.limit(), 300);
         let mut a = Assembler::default();
-        for i in 0..MAX_RANGES as u32 {
+        for i in 0..MIN_RANGES as u32 {
             a.add(i * 10 + 1, 2).unwrap();
         }
         assert_eq!(a.add(1000, 1), Err(TooManyRanges));

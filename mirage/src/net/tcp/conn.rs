@@ -3,7 +3,7 @@
 //! application's operations on it. Segment arrival is in `state.rs`,
 //! segment generation in `output.rs`, timers in `timers.rs`.
 
-use super::assembler::Assembler;
+use super::assembler::{Assembler, ranges_for};
 use super::config::{Config, KeepAlive};
 use super::congestion::Congestion;
 use super::ecn::EcnState;
@@ -455,9 +455,10 @@ impl Conn {
             ts_offset,
             last_ack_sent: SeqNumber(0),
             sack_ok: config.sack,
+            asm: Assembler::with_limit(ranges_for(rx_storage.len())),
+            sb: Scoreboard::with_limit(ranges_for(tx_storage.len())),
             tx: Ring::from_storage(tx_storage),
             rx: Ring::from_storage(rx_storage),
-            asm: Assembler::default(),
             rx_placed: None,
             rtt: Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns),
             rtt_seq: None,
@@ -468,7 +469,6 @@ impl Conn {
             recovery: None,
             high_rxt: iss,
             rexmit_now: false,
-            sb: Scoreboard::default(),
             rxt_mark: None,
             rescue_rxt: None,
             rto_recover: None,
@@ -677,7 +677,7 @@ impl Conn {
         *sack_ok = config.sack;
         tx.renew();
         rx.renew();
-        asm.clear();
+        asm.reset(ranges_for(rx.capacity()));
         *rx_placed = None;
         *rtt = Rtt::new(config.initial_rto_ns, config.min_rto_ns, config.max_rto_ns);
         *rtt_seq = None;
@@ -688,7 +688,7 @@ impl Conn {
         *recovery = None;
         *high_rxt = iss;
         *rexmit_now = false;
-        sb.clear();
+        sb.reset(ranges_for(tx.capacity()));
         *rxt_mark = None;
         *rescue_rxt = None;
         *rto_recover = None;

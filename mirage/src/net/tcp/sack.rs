@@ -6,8 +6,14 @@
 //! SACKed bytes above it is lost; [`Scoreboard::lost_edge`] gives the
 //! point below which every unSACKed byte is lost), the `pipe` estimate of
 //! bytes in the network, and `NextSeg` (the first lost hole not yet
-//! retransmitted). It is bounded to [`MAX_SCOREBOARD`] ranges: further
-//! ranges are ignored, which only makes recovery more conservative.
+//! retransmitted). It is bounded to [`Scoreboard::limit`] ranges, which the
+//! connection sets from its send buffer ([`super::assembler::ranges_for`]:
+//! what a window of full segments with every other one lost needs);
+//! further ranges are ignored, which only makes recovery more
+//! conservative. (A fixed 32 was that bound once: after a burst of losses
+//! in a large window the ranges above the 32nd were forgotten, their bytes
+//! counted in flight, and recovery sent one segment every few round trips,
+//! found through a bottleneck's queue overflowing in slow start.)
 //!
 //! The receiver reports its out-of-order ranges ([`blocks_from`]) most
 //! recently grown first: the range holding the most recently received
@@ -20,9 +26,7 @@
 
 use super::assembler::Assembler;
 use crate::net::wire::tcp::{MAX_SACK_BLOCKS, SackBlock, SeqNumber};
-
-/// The most SACKed ranges the sender remembers.
-pub(crate) const MAX_SCOREBOARD: usize = 32;
+use alloc::vec::Vec;
 
 /// RFC 6675's DupThresh.
 pub(crate) const DUP_THRESH: usize = 3;
@@ -30,26 +34,48 @@ pub(crate) const DUP_THRESH: usize = 3;
 /// SACKed ranges `[left, right)` above `SND.UNA`, sorted and disjoint.
 #[derive(Debug, Clone)]
 pub(crate) struct Scoreboard {
-    ranges: [SackBlock; MAX_SCOREBOARD],
-    len: usize,
+    ranges: Vec<SackBlock>,
+    /// The most ranges kept.
+    limit: usize,
 }
 
 impl Default for Scoreboard {
+    /// An empty scoreboard keeping at most
+    /// [`super::assembler::MIN_RANGES`] ranges.
     fn default() -> Self {
-        Scoreboard {
-            ranges: [(SeqNumber(0), SeqNumber(0)); MAX_SCOREBOARD],
-            len: 0,
-        }
+        Scoreboard::with_limit(super::assembler::MIN_RANGES)
     }
 }
 
 impl Scoreboard {
+    /// An empty scoreboard keeping at most `limit` ranges (at least one);
+    /// their memory is allocated once the peer SACKs something.
+    pub(crate) fn with_limit(limit: usize) -> Self {
+        Scoreboard {
+            ranges: Vec::new(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// The most ranges kept.
+    #[cfg(test)]
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
+    }
+
     pub(crate) fn clear(&mut self) {
-        self.len = 0;
+        self.ranges.clear();
+    }
+
+    /// Empties the scoreboard and keeps at most `limit` ranges from now on
+    /// (a connection's slot reused with its buffers).
+    pub(crate) fn reset(&mut self, limit: usize) {
+        self.clear();
+        self.limit = limit.max(1);
     }
 
     pub(crate) fn ranges(&self) -> &[SackBlock] {
-        &self.ranges[..self.len]
+        &self.ranges
     }
 
     /// The highest SACKed sequence number (exclusive), if any.
@@ -84,43 +110,33 @@ impl Scoreboard {
     }
 
     fn insert(&mut self, l: SeqNumber, r: SeqNumber) -> bool {
-        let mut i = 0;
-        while i < self.len && self.ranges[i].1 < l {
-            i += 1;
-        }
-        let mut j = i;
-        while j < self.len && self.ranges[j].0 <= r {
-            j += 1;
-        }
+        let i = self.ranges.partition_point(|x| x.1 < l);
+        let j = i + self.ranges[i..].partition_point(|x| x.0 <= r);
         if i == j {
-            if self.len == MAX_SCOREBOARD {
+            if self.ranges.len() >= self.limit {
                 return false;
             }
-            self.ranges.copy_within(i..self.len, i + 1);
-            self.ranges[i] = (l, r);
-            self.len += 1;
+            self.ranges.insert(i, (l, r));
             return true;
         }
         let nl = self.ranges[i].0.min(l);
         let nr = self.ranges[j - 1].1.max(r);
         let grew = j - i > 1 || nl != self.ranges[i].0 || nr != self.ranges[i].1;
         self.ranges[i] = (nl, nr);
-        self.ranges.copy_within(j..self.len, i + 1);
-        self.len -= j - i - 1;
+        self.ranges.drain(i + 1..j);
         grew
     }
 
     /// Forget everything at or below the new `snd_una`.
     pub(crate) fn ack(&mut self, snd_una: SeqNumber) {
-        let mut w = 0;
-        for k in 0..self.len {
-            let (l, r) = self.ranges[k];
-            if r > snd_una {
-                self.ranges[w] = (l.max(snd_una), r);
-                w += 1;
-            }
+        if self.ranges.is_empty() {
+            return;
         }
-        self.len = w;
+        let gone = self.ranges.partition_point(|x| x.1 <= snd_una);
+        self.ranges.drain(..gone);
+        if let Some(first) = self.ranges.first_mut() {
+            first.0 = first.0.max(snd_una);
+        }
     }
 
     /// Whether `seq` is SACKed.
@@ -379,11 +395,14 @@ mod tests {
 
     #[test]
     fn bounded() {
-        let mut sb = Scoreboard::default();
-        for i in 0..(MAX_SCOREBOARD as u32 + 10) {
-            sb.update(&[(s(i * 100 + 10), s(i * 100 + 20))], s(0), s(100_000));
+        for limit in [super::super::assembler::MIN_RANGES, 300] {
+            let mut sb = Scoreboard::with_limit(limit);
+            for i in 0..(limit as u32 + 10) {
+                sb.update(&[(s(i * 100 + 10), s(i * 100 + 20))], s(0), s(100_000));
+            }
+            assert_eq!(sb.ranges().len(), limit);
+            assert_eq!(sb.limit(), limit);
         }
-        assert_eq!(sb.ranges().len(), MAX_SCOREBOARD);
     }
 
     #[test]

@@ -267,6 +267,16 @@ pub(crate) struct Impair {
     pub(crate) delay_ns: u64,
 }
 
+/// A bottleneck on the way from A to B: segments leave it one after the
+/// other at `bytes_per_sec`, queueing behind each other (their wait adds to
+/// the round trip), and one that finds `queue_bytes` already waiting is
+/// dropped (a router's tail drop).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bottleneck {
+    pub(crate) bytes_per_sec: u64,
+    pub(crate) queue_bytes: u64,
+}
+
 /// A segment on the wire: (delivery time, order, to B?, bytes).
 type InFlight = (u64, u64, bool, Vec<u8>);
 
@@ -292,6 +302,13 @@ pub(crate) struct Sim {
     /// window scale's granularity where the buffer cannot hold the window
     /// rounded up (RFC 7323 section 2.4).
     pub(crate) edges: Option<Edges>,
+    /// The bottleneck towards B, if any (`Impair`'s faults apply before
+    /// it, its delay after it).
+    pub(crate) bottleneck: Option<Bottleneck>,
+    /// When the bottleneck has sent what waits in it.
+    busy_until: u64,
+    /// Segments the bottleneck dropped.
+    pub(crate) bottleneck_drops: u64,
 }
 
 /// Per direction of a connection (to B?, source port, destination port):
@@ -358,6 +375,9 @@ impl Sim {
             sent: 0,
             lost: 0,
             edges: None,
+            bottleneck: None,
+            busy_until: 0,
+            bottleneck_drops: 0,
         }
     }
 
@@ -399,6 +419,18 @@ impl Sim {
             };
             for _ in 0..copies {
                 let mut at = self.now + imp.delay_ns;
+                if let Some(b) = self.bottleneck.filter(|_| to_b) {
+                    let start = self.busy_until.max(self.now);
+                    let queued =
+                        u128::from(start - self.now) * u128::from(b.bytes_per_sec) / 1_000_000_000;
+                    if queued + bytes.len() as u128 > u128::from(b.queue_bytes) {
+                        self.bottleneck_drops += 1;
+                        continue;
+                    }
+                    let took = bytes.len() as u64 * 1_000_000_000 / b.bytes_per_sec;
+                    self.busy_until = start + took;
+                    at = self.busy_until + imp.delay_ns;
+                }
                 if self.rng.chance(imp.reorder_per_mille) {
                     at += imp.reorder_ns;
                 }
