@@ -36,6 +36,19 @@ pub(crate) struct Undo {
     /// [`MAX_UNDO_RANGES`]; `None` once more were resent (D-SACK then
     /// tells nothing, as without SACK).
     pub(crate) resent: Option<Vec<(SeqNumber, SeqNumber)>>,
+    /// The highest sequence number retransmitted before the loss response
+    /// (`Conn::rxt_max` then): a range below it resent now may have been
+    /// resent in an earlier episode, whose copy arriving with this one's
+    /// draws a D-SACK that says nothing of the original, and the
+    /// acknowledgment that repairs it may echo the earlier copy's
+    /// timestamp. Such a resend gives D-SACK and Eifel up for the episode
+    /// (RFC 3708 section 5 and RFC 3522 section 3.2: both tell a spurious
+    /// retransmission only against a segment's first one). Else a
+    /// response undone for the echo of an earlier episode's copy ended
+    /// recovery while the holes were still there, recovery began again,
+    /// resent them from the first, and so on: a retransmission storm,
+    /// hundreds of thousands of segments through a bottleneck's queue.
+    pub(crate) floor: Option<SeqNumber>,
     /// Once the loss response is over (recovery ended, the flight a
     /// timeout took back acknowledged): `SND.MAX` then. The record goes
     /// when data after it is acknowledged: the D-SACKs of the episode's
@@ -55,6 +68,10 @@ pub(crate) const MAX_UNDO_RANGES: usize = 64;
 impl Undo {
     /// `[start, end)` was retransmitted.
     pub(crate) fn resent(&mut self, start: SeqNumber, end: SeqNumber) {
+        if self.floor.is_some_and(|f| start < f) {
+            self.resent = None;
+            self.tsval = None;
+        }
         if let Some(ranges) = &mut self.resent {
             if ranges.len() < MAX_UNDO_RANGES {
                 ranges.push((start, end));
@@ -275,6 +292,9 @@ pub(crate) struct Conn {
     /// response or the undo. Boxed: rare, and the control block stays
     /// small.
     pub(crate) undo: Option<alloc::boxed::Box<Undo>>,
+    /// The end of the highest range retransmitted and not yet acknowledged
+    /// whole, for [`Undo::floor`]: `None` once `SND.UNA` passed it.
+    pub(crate) rxt_max: Option<SeqNumber>,
 
     // Timers (absolute deadlines, ns).
     pub(crate) rto_at: Option<u64>,
@@ -473,6 +493,7 @@ impl Conn {
             rescue_rxt: None,
             rto_recover: None,
             undo: None,
+            rxt_max: None,
             rto_at: None,
             delack_at: None,
             persist_at: None,
@@ -594,6 +615,7 @@ impl Conn {
             rescue_rxt,
             rto_recover,
             undo,
+            rxt_max,
             rto_at,
             delack_at,
             persist_at,
@@ -693,6 +715,7 @@ impl Conn {
         *rescue_rxt = None;
         *rto_recover = None;
         *undo = None;
+        *rxt_max = None;
         *rto_at = None;
         *delack_at = None;
         *persist_at = None;
@@ -1466,6 +1489,7 @@ mod tests {
         let mut u = Undo {
             tsval: None,
             resent: Some(Vec::new()),
+            floor: None,
             until: None,
             timeout: false,
             cc: Congestion::new(crate::net::tcp::CongestionAlgorithm::Cubic, 1000),
@@ -1484,6 +1508,17 @@ mod tests {
         }
         assert!(u.resent.is_none());
         assert!(!u.reported_twice(s(0), s(1_000_000)));
+        // A resend below the floor (resent in an earlier episode): D-SACK
+        // tells nothing of this one.
+        let mut u = Undo {
+            floor: Some(s(100)),
+            resent: Some(Vec::new()),
+            ..u
+        };
+        u.resent(s(200), s(300));
+        u.resent(s(50), s(150));
+        assert!(u.resent.is_none());
+        assert!(!u.reported_twice(s(0), s(1_000)));
     }
 
     /// A reset control block is the one `new` makes (the scoreboard's and

@@ -627,6 +627,11 @@ impl Conn {
                     if let Some(u) = self.undo.as_deref_mut() {
                         u.resent(plan.seq, end);
                     }
+                    // (Not a tail loss probe's: the last segment again, whose
+                    // episode tells of itself.)
+                    if !plan.tlp && self.rxt_max.is_none_or(|m| m < end) {
+                        self.rxt_max = Some(end);
+                    }
                     // Karn's algorithm.
                     self.rtt_clean = false;
                     self.rexmit_ts = Some(self.ts_now(now));

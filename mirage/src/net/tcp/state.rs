@@ -553,6 +553,11 @@ impl Conn {
             if self.high_rxt < ack {
                 self.high_rxt = ack;
             }
+            // (Forgotten once acknowledged: sequence numbers far below
+            // SND.UNA no longer compare.)
+            if self.rxt_max.is_some_and(|m| m <= ack) {
+                self.rxt_max = None;
+            }
             if let Some(p) = self.rto_recover
                 && ack >= p
                 && (self.sack_ok || ack > p || acked <= 4 * self.mss)
@@ -797,6 +802,7 @@ impl Conn {
             alloc::boxed::Box::new(Undo {
                 tsval: self.ts_ok.then(|| self.ts_now(now)),
                 resent: self.sack_ok.then(alloc::vec::Vec::new),
+                floor: self.rxt_max,
                 until: None,
                 timeout,
                 cc: self.cc.clone(),

@@ -547,6 +547,37 @@ pub(crate) fn open(sim: &mut Sim, port: u16) -> (ConnId, ConnId) {
     (a, b.unwrap())
 }
 
+/// A sends `size` bytes to B, which sends nothing back, both with `config`,
+/// over a wire of `one_way_ns` each way through `bottleneck` (towards B):
+/// the simulation once B has read everything, and the virtual time the
+/// transfer took.
+pub(crate) fn one_way_through(
+    config: Config,
+    bottleneck: Bottleneck,
+    one_way_ns: u64,
+    size: usize,
+) -> (Sim, u64) {
+    let impair = Impair {
+        delay_ns: one_way_ns,
+        ..Impair::default()
+    };
+    let mut sim = Sim::new(config.clone(), config, impair, 7);
+    sim.bottleneck = Some(bottleneck);
+    let (a, b) = open(&mut sim, 80);
+    let start = sim.now;
+    let mut ab = Transfer::new(size, 11);
+    let mut ba = Transfer::new(0, 12);
+    sim.run_until(600_000 * MS, |s| {
+        ab.pump_send(&mut s.a, a);
+        ba.pump_send(&mut s.b, b);
+        ab.pump_recv(&mut s.b, b);
+        ba.pump_recv(&mut s.a, a);
+        ab.done() && ba.done()
+    });
+    let took = sim.now - start;
+    (sim, took)
+}
+
 /// A byte stream both ends can generate to check data end to end.
 #[derive(Debug, Clone)]
 pub(crate) struct Stream {
