@@ -77,6 +77,18 @@ pub struct Config {
     pub syn_cookies: bool,
     /// Congestion control of new connections (default CUBIC).
     pub congestion: CongestionAlgorithm,
+    /// CUBIC's first slow start follows HyStart++ (RFC 9406, which RFC
+    /// 9438 section 4.10 asks of CUBIC; default true): once the least round
+    /// trip of a round (timed by the timestamp echoes, so only with
+    /// timestamps: a round trip timed once a flight gives too few samples)
+    /// exceeds the last round's by an eighth of it (between 4 and 16 ms),
+    /// the window grows a quarter as fast for five rounds, then congestion
+    /// avoidance takes over without waiting for the loss that a queue
+    /// overflowing at the bottleneck would cause (`Stats::hystart_exits`).
+    /// A loss or congestion mark before that ends slow start as without
+    /// it; later slow starts (after a timeout) are the standard one.
+    /// NewReno's slow start is always RFC 5681's.
+    pub hystart: bool,
     /// Offer window scaling (default true).
     pub window_scaling: bool,
     /// Offer timestamps (default true).
@@ -193,6 +205,7 @@ impl Default for Config {
             max_backlog: 128,
             syn_cookies: true,
             congestion: CongestionAlgorithm::Cubic,
+            hystart: true,
             window_scaling: true,
             timestamps: true,
             sack: true,

@@ -6,7 +6,13 @@
 //! or the SACK scoreboard, RFC 6675) is the connection's; this module only
 //! sizes the window.
 //!
-//! The initial window is RFC 6928's ten segments.
+//! The initial window is RFC 6928's ten segments. CUBIC's first slow start
+//! follows HyStart++ (RFC 9406, as RFC 9438 section 4.10 asks;
+//! [`super::hystart`]) unless `Config::hystart` is off: it may end on a
+//! rise of the round trip, before any loss.
+
+use super::hystart::{CSS_GROWTH_DIVISOR, Growth, HyStart};
+use crate::net::wire::tcp::SeqNumber;
 
 /// Which algorithm grows the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -43,10 +49,26 @@ pub(crate) struct Congestion {
     origin: f64,
     epoch_ns: Option<u64>,
     w_est: f64,
+    /// HyStart++ while CUBIC's first slow start lasts.
+    hystart: Option<HyStart>,
+}
+
+/// What HyStart++ needs of an acknowledgment of new data (see
+/// [`Congestion::on_ack`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AckedRound {
+    /// The acknowledgment.
+    pub(crate) ack: SeqNumber,
+    /// The highest sequence number sent.
+    pub(crate) snd_max: SeqNumber,
+    /// The round trip it measured (the timestamp echo), if any.
+    pub(crate) rtt_ns: Option<u64>,
 }
 
 impl Congestion {
-    pub(crate) fn new(algo: CongestionAlgorithm, mss: usize) -> Congestion {
+    /// The window of a new connection using `algo`, with HyStart++ in its
+    /// first slow start if `hystart` and `algo` is CUBIC.
+    pub(crate) fn new(algo: CongestionAlgorithm, mss: usize, hystart: bool) -> Congestion {
         let mss = mss.max(1);
         Congestion {
             algo,
@@ -59,6 +81,7 @@ impl Congestion {
             origin: 0.0,
             epoch_ns: None,
             w_est: 0.0,
+            hystart: (hystart && algo == CongestionAlgorithm::Cubic).then(HyStart::new),
         }
     }
 
@@ -73,6 +96,9 @@ impl Congestion {
             self.acked = 0;
             self.epoch_ns = None;
             self.w_max = self.cwnd as f64 / self.mss as f64;
+            if algo != CongestionAlgorithm::Cubic {
+                self.hystart = None;
+            }
         }
     }
 
@@ -127,6 +153,12 @@ impl Congestion {
         self.cwnd < self.ssthresh
     }
 
+    /// Whether [`Self::on_ack`] uses the round trips of acknowledgments
+    /// now (HyStart++ in the first slow start).
+    pub(crate) fn wants_round_trips(&self) -> bool {
+        self.hystart.is_some() && self.in_slow_start()
+    }
+
     /// `acked` new bytes were acknowledged outside loss recovery, at `now`
     /// with smoothed round-trip time `srtt_ns`. `segment`: the payload of
     /// the largest segment the sender sends, the MSS or more through a
@@ -135,14 +167,35 @@ impl Congestion {
     /// stretch ACK releases: an ACK of one segment through the offload
     /// covers many MSS without having stretched anything, and counts them
     /// all, as Linux counts the MSS-sized packets of its TSO segments).
-    pub(crate) fn on_ack(&mut self, acked: usize, segment: usize, now_ns: u64, srtt_ns: u64) {
+    /// In HyStart++'s conservative phase the growth is a quarter of that;
+    /// `round` is what it needs of the acknowledgment (taken when
+    /// [`Self::wants_round_trips`]). True when HyStart++ ended slow start.
+    pub(crate) fn on_ack(
+        &mut self,
+        acked: usize,
+        segment: usize,
+        now_ns: u64,
+        srtt_ns: u64,
+        round: Option<AckedRound>,
+    ) -> bool {
         if acked == 0 {
-            return;
+            return false;
         }
         if self.in_slow_start() {
             let most = 2 * segment.max(self.mss);
-            self.cwnd = self.cwnd.saturating_add(acked.min(most));
-            return;
+            let mut grow = acked.min(most);
+            if let (Some(h), Some(r)) = (self.hystart.as_mut(), round) {
+                match h.on_ack(r.ack, r.snd_max, r.rtt_ns) {
+                    Growth::Full => {}
+                    Growth::Conservative => grow = (grow / CSS_GROWTH_DIVISOR).max(1),
+                    Growth::Avoidance => {
+                        self.end_slow_start();
+                        return true;
+                    }
+                }
+            }
+            self.cwnd = self.cwnd.saturating_add(grow);
+            return false;
         }
         match self.algo {
             CongestionAlgorithm::NewReno => {
@@ -154,6 +207,20 @@ impl Congestion {
             }
             CongestionAlgorithm::Cubic => self.cubic_ack(acked, now_ns, srtt_ns),
         }
+        false
+    }
+
+    /// HyStart++'s conservative rounds are over: congestion avoidance
+    /// from this window on (RFC 9406 section 4.2: the threshold is the
+    /// window). Without a loss there is no `W_max` yet: RFC 9438 section
+    /// 4.10 takes the window as it, with `K` = 0, so that CUBIC's curve
+    /// starts from the window, as [`Self::cubic_ack`]'s first epoch does.
+    #[cold]
+    fn end_slow_start(&mut self) {
+        self.ssthresh = self.cwnd;
+        self.w_max = self.cwnd as f64 / self.mss as f64;
+        self.epoch_ns = None;
+        self.hystart = None;
     }
 
     /// New bytes were acknowledged outside loss recovery while the window
@@ -207,6 +274,9 @@ impl Congestion {
     /// 5681; CUBIC: β times the window, RFC 9438) and start recovery with
     /// `cwnd = ssthresh`.
     pub(crate) fn on_loss(&mut self, flight: usize) {
+        // (HyStart++ is for the first slow start only: RFC 9406 section
+        // 4.3. Later ones end at the threshold this sets.)
+        self.hystart = None;
         let floor = 2 * self.mss;
         match self.algo {
             CongestionAlgorithm::NewReno => {
@@ -237,6 +307,7 @@ impl Congestion {
 
     /// The retransmission timer expired: back to one segment.
     pub(crate) fn on_rto(&mut self, flight: usize) {
+        self.hystart = None;
         if self.cwnd > self.mss {
             self.on_loss(flight);
         }
@@ -261,6 +332,7 @@ impl Congestion {
             self.origin = before.origin;
             self.epoch_ns = before.epoch_ns;
             self.w_est = before.w_est;
+            self.hystart = before.hystart.clone();
         }
     }
 
@@ -310,14 +382,14 @@ mod tests {
 
     #[test]
     fn slow_start_then_newreno_linear_growth() {
-        let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS);
+        let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS, true);
         assert_eq!(c.cwnd, 10 * MSS);
-        c.on_ack(5 * MSS, MSS, 0, 0); // ABC: at most 2 MSS per ACK
+        c.on_ack(5 * MSS, MSS, 0, 0, None); // ABC: at most 2 MSS per ACK
         assert_eq!(c.cwnd, 12 * MSS);
         // Segments of 4 MSS through an offload: at most 8 MSS per ACK.
-        c.on_ack(10 * MSS, 4 * MSS, 0, 0);
+        c.on_ack(10 * MSS, 4 * MSS, 0, 0, None);
         assert_eq!(c.cwnd, 20 * MSS);
-        c.on_ack(3 * MSS, 4 * MSS, 0, 0);
+        c.on_ack(3 * MSS, 4 * MSS, 0, 0, None);
         assert_eq!(c.cwnd, 23 * MSS);
         c.cwnd = 12 * MSS;
         c.on_loss(20 * MSS);
@@ -325,7 +397,7 @@ mod tests {
         assert!(!c.in_slow_start());
         // A whole window of ACKs adds one segment.
         for _ in 0..10 {
-            c.on_ack(MSS, MSS, 0, 0);
+            c.on_ack(MSS, MSS, 0, 0, None);
         }
         assert_eq!(c.cwnd, 11 * MSS);
         c.on_rto(11 * MSS);
@@ -338,7 +410,7 @@ mod tests {
     #[test]
     fn the_window_stays_at_least_one_segment_when_the_segment_grows() {
         for algo in [CongestionAlgorithm::NewReno, CongestionAlgorithm::Cubic] {
-            let mut c = Congestion::new(algo, 500);
+            let mut c = Congestion::new(algo, 500, false);
             c.on_rto(4 * 500);
             assert_eq!(c.cwnd, 500);
             // The path takes larger segments again: one of them fits.
@@ -357,7 +429,7 @@ mod tests {
     fn cubic_backs_off_from_the_window_even_with_little_in_flight() {
         // A batch of ACKs advanced SND.UNA and showed the loss before
         // anything new went out: 11 segments in flight of a window of 24.
-        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS, false);
         c.cwnd = 24 * MSS;
         c.on_loss(11 * MSS);
         assert_eq!(c.ssthresh, (24.0 * MSS as f64 * BETA_CUBIC) as usize);
@@ -366,7 +438,7 @@ mod tests {
 
     #[test]
     fn cubic_backs_off_to_seventy_percent_and_regrows_to_w_max() {
-        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS, false);
         c.cwnd = 100 * MSS;
         c.on_loss(100 * MSS);
         assert_eq!(c.cwnd, 70 * MSS);
@@ -378,7 +450,7 @@ mod tests {
         while now < 4_200_000_000 {
             let w = c.cwnd;
             for _ in 0..(w / MSS) {
-                c.on_ack(MSS, MSS, now, rtt);
+                c.on_ack(MSS, MSS, now, rtt, None);
             }
             now += rtt;
         }
@@ -388,7 +460,7 @@ mod tests {
         while now < 8_000_000_000 {
             let w = c.cwnd;
             for _ in 0..(w / MSS) {
-                c.on_ack(MSS, MSS, now, rtt);
+                c.on_ack(MSS, MSS, now, rtt, None);
             }
             now += rtt;
         }
@@ -409,13 +481,13 @@ mod tests {
         // few segments a round trip near W_max, instead of taking the
         // 100 s as growth (half the window more per round trip, the most
         // the target allows).
-        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS);
+        let mut c = Congestion::new(CongestionAlgorithm::Cubic, MSS, false);
         c.cwnd = 100 * MSS;
         c.on_loss(100 * MSS);
         let rtt = 100_000_000;
         let round = |c: &mut Congestion, now: u64| {
             for _ in 0..(c.cwnd / MSS) {
-                c.on_ack(MSS, MSS, now, rtt);
+                c.on_ack(MSS, MSS, now, rtt, None);
             }
         };
         round(&mut c, 0);
@@ -428,7 +500,7 @@ mod tests {
 
     #[test]
     fn recovery_exit_sets_the_threshold() {
-        let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS);
+        let mut c = Congestion::new(CongestionAlgorithm::NewReno, MSS, true);
         c.on_loss(40 * MSS);
         assert_eq!(c.ssthresh, 20 * MSS);
         // Whatever is still in flight (here: nothing, a fast path

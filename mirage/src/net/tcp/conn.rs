@@ -484,7 +484,7 @@ impl Conn {
             rtt_seq: None,
             rtt_clean: false,
             rexmit_ts: None,
-            cc: Congestion::new(config.congestion, mss),
+            cc: Congestion::new(config.congestion, mss, config.hystart),
             dupacks: 0,
             recovery: None,
             high_rxt: iss,
@@ -705,7 +705,7 @@ impl Conn {
         *rtt_seq = None;
         *rtt_clean = false;
         *rexmit_ts = None;
-        *cc = Congestion::new(config.congestion, mss);
+        *cc = Congestion::new(config.congestion, mss, config.hystart);
         *dupacks = 0;
         *recovery = None;
         *high_rxt = iss;
@@ -1492,7 +1492,7 @@ mod tests {
             floor: None,
             until: None,
             timeout: false,
-            cc: Congestion::new(crate::net::tcp::CongestionAlgorithm::Cubic, 1000),
+            cc: Congestion::new(crate::net::tcp::CongestionAlgorithm::Cubic, 1000, false),
         };
         assert!(!u.reported_twice(s(0), s(100)), "nothing resent yet");
         u.resent(s(10), s(20));

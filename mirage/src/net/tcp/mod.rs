@@ -94,6 +94,7 @@ mod congestion;
 mod conn;
 mod device;
 mod ecn;
+mod hystart;
 mod listener;
 mod output;
 mod ring;
@@ -448,6 +449,10 @@ pub struct Stats {
     /// Segment sizes lowered by black-hole detection: a retransmission
     /// timeout from R1 on ([`Config::black_hole_detection`]).
     pub black_hole_decreases: u64,
+    /// First slow starts that HyStart++ ended (RFC 9406,
+    /// [`Config::hystart`]): the round trip rose, and after its
+    /// conservative rounds congestion avoidance took over, before any loss.
+    pub hystart_exits: u64,
     /// Segments received marked Congestion Experienced on connections
     /// that negotiated ECN (RFC 3168).
     pub ecn_ce_received: u64,

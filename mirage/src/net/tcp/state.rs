@@ -20,6 +20,7 @@
 use super::Stats;
 use super::TcpError;
 use super::config::Config;
+use super::congestion::AckedRound;
 use super::conn::{Conn, DUP_SYN_INTERVAL_NS, Owner, Undo};
 use crate::net::wire::tcp::{Options, Repr, SeqNumber};
 use core::hint::cold_path;
@@ -601,7 +602,15 @@ impl Conn {
                     self.dupacks = u32::from(sacked_more);
                     if used && !self.ecn_holds_growth(seg) {
                         let segment = self.largest_segment();
-                        self.cc.on_ack(acked, segment, now, self.rtt.srtt());
+                        let round = self.cc.wants_round_trips().then(|| AckedRound {
+                            ack,
+                            snd_max: self.snd_max,
+                            rtt_ns: self.echo_sample(now, seg),
+                        });
+                        if self.cc.on_ack(acked, segment, now, self.rtt.srtt(), round) {
+                            cold_path();
+                            ctx.stats.hystart_exits += 1;
+                        }
                     } else {
                         self.cc.on_ack_unused();
                     }

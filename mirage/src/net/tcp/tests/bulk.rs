@@ -239,7 +239,7 @@ fn receiver_that_stops_reading_closes_the_window_then_reopens_it() {
 #[test]
 fn sack_recovery_repairs_a_burst_of_hundreds_of_losses_quickly() {
     for cc in [CongestionAlgorithm::Cubic, CongestionAlgorithm::NewReno] {
-        let (sim, took) = one_way_through(
+        let (sim, _, took) = one_way_through(
             Config {
                 congestion: cc,
                 ..deep_buffers()
@@ -297,7 +297,7 @@ fn bottleneck(queue: u64) -> Bottleneck {
 /// undo up: no undo, and a few thousand segments resent.
 #[test]
 fn an_undo_does_not_turn_a_burst_loss_into_a_retransmission_storm() {
-    let (sim, _) = one_way_through(deep_buffers(), bottleneck(2_000_000), 20 * MS, 16 << 20);
+    let (sim, _, _) = one_way_through(deep_buffers(), bottleneck(2_000_000), 20 * MS, 16 << 20);
     let stats = sim.a.stats();
     extern crate std;
     std::eprintln!(

@@ -549,14 +549,14 @@ pub(crate) fn open(sim: &mut Sim, port: u16) -> (ConnId, ConnId) {
 
 /// A sends `size` bytes to B, which sends nothing back, both with `config`,
 /// over a wire of `one_way_ns` each way through `bottleneck` (towards B):
-/// the simulation once B has read everything, and the virtual time the
-/// transfer took.
+/// the simulation once B has read everything, A's connection, and the
+/// virtual time the transfer took.
 pub(crate) fn one_way_through(
     config: Config,
     bottleneck: Bottleneck,
     one_way_ns: u64,
     size: usize,
-) -> (Sim, u64) {
+) -> (Sim, ConnId, u64) {
     let impair = Impair {
         delay_ns: one_way_ns,
         ..Impair::default()
@@ -575,7 +575,7 @@ pub(crate) fn one_way_through(
         ab.done() && ba.done()
     });
     let took = sim.now - start;
-    (sim, took)
+    (sim, a, took)
 }
 
 /// A byte stream both ends can generate to check data end to end.

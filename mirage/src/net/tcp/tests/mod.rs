@@ -20,6 +20,7 @@ mod output;
 mod receive;
 mod recovery;
 mod rfc9293;
+mod slow_start;
 mod soak;
 mod timers;
 mod transitions;
