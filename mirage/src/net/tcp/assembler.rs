@@ -196,7 +196,19 @@ impl Assembler {
 
     /// Shift offsets down by `n` (RCV.NXT advanced by `n`); ranges below
     /// are cut.
+    // (Inlined down to the test: it runs for every in-order segment, and
+    // mostly finds nothing out of order; the vector's drain, called on an
+    // empty record, cost 48 instructions per request/response round trip.)
+    #[inline]
     pub(crate) fn shift(&mut self, n: u32) {
+        if !self.ranges.is_empty() {
+            self.shift_ranges(n);
+        }
+    }
+
+    /// [`Self::shift`] with ranges held.
+    #[inline(never)]
+    fn shift_ranges(&mut self, n: u32) {
         let gone = self.ranges.partition_point(|r| r.1 <= n);
         self.ranges.drain(..gone);
         self.grown.drain(..gone);
