@@ -66,11 +66,12 @@ impl Assembler {
         self.limit
     }
 
-    /// Empties the record and keeps at most `limit` ranges from now on
-    /// (a connection's slot reused with its buffers).
+    /// The record of a new connection keeping at most `limit` ranges, in
+    /// this one's memory (a connection's slot reused with its buffers).
     pub(crate) fn reset(&mut self, limit: usize) {
         self.clear();
         self.limit = limit.max(1);
+        self.clock = 0;
     }
 
     pub(crate) fn is_empty(&self) -> bool {

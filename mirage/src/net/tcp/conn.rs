@@ -43,11 +43,10 @@ pub(crate) struct Undo {
     /// acknowledgment that repairs it may echo the earlier copy's
     /// timestamp. Such a resend gives D-SACK and Eifel up for the episode
     /// (RFC 3708 section 5 and RFC 3522 section 3.2: both tell a spurious
-    /// retransmission only against a segment's first one). Else a
-    /// response undone for the echo of an earlier episode's copy ended
-    /// recovery while the holes were still there, recovery began again,
-    /// resent them from the first, and so on: a retransmission storm,
-    /// hundreds of thousands of segments through a bottleneck's queue.
+    /// retransmission only against a segment's first one), lest an undo
+    /// end recovery with the holes still there and the next recovery resend
+    /// them all again (a retransmission storm: see
+    /// `tests::bulk::an_undo_does_not_turn_a_burst_loss_into_a_retransmission_storm`).
     pub(crate) floor: Option<SeqNumber>,
     /// Once the loss response is over (recovery ended, the flight a
     /// timeout took back acknowledged): `SND.MAX` then. The record goes
@@ -1521,8 +1520,7 @@ mod tests {
         assert!(!u.reported_twice(s(0), s(1_000)));
     }
 
-    /// A reset control block is the one `new` makes (the scoreboard's and
-    /// assembler's arrays aside: only emptied, as their lengths say).
+    /// A reset control block is the one `new` makes.
     #[test]
     fn reset_matches_new() {
         let config = Config::default();
@@ -1609,9 +1607,6 @@ mod tests {
             rx2,
             State::SynReceived,
         );
-        // (The arrays' stale entries aside.)
-        c.asm = Assembler::default();
-        c.sb = Scoreboard::default();
         assert_eq!(alloc::format!("{c:?}"), alloc::format!("{fresh:?}"));
     }
 }

@@ -17,8 +17,7 @@
 //! [`super::congestion::Congestion`]'s, which consults it on each
 //! acknowledgment of its first slow start and drops it at the first loss or
 //! congestion mark (RFC 9406 section 4.3: HyStart++ only for the initial
-//! slow start; later ones stop at the threshold a loss set). Invariant: in
-//! [`Phase::Css`], `css_baseline_ns` is finite.
+//! slow start; later ones stop at the threshold a loss set).
 
 use crate::net::wire::tcp::SeqNumber;
 
@@ -43,11 +42,17 @@ const NONE: u64 = u64::MAX;
 
 /// Where HyStart++ is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+enum Phase {
     /// Standard slow start, watching the round trip.
     SlowStart,
     /// Conservative slow start: the round trip rose.
-    Css,
+    Css {
+        /// The least sample of the round that started it
+        /// (`cssBaselineMinRtt`).
+        baseline_ns: u64,
+        /// Its rounds completed.
+        rounds: u32,
+    },
 }
 
 /// What an acknowledgment in slow start does to the window.
@@ -74,11 +79,6 @@ pub(crate) struct HyStart {
     round_min_ns: u64,
     /// This round's samples (`rttSampleCount`).
     samples: u32,
-    /// The least sample of the round that started CSS
-    /// (`cssBaselineMinRtt`).
-    css_baseline_ns: u64,
-    /// CSS rounds completed.
-    css_rounds: u32,
 }
 
 /// The rise of the least round trip that ends standard slow start after a
@@ -96,15 +96,13 @@ impl HyStart {
             last_round_min_ns: NONE,
             round_min_ns: NONE,
             samples: 0,
-            css_baseline_ns: NONE,
-            css_rounds: 0,
         }
     }
 
-    /// The phase.
+    /// Whether slow start is conservative now.
     #[cfg(test)]
-    pub(crate) fn phase(&self) -> Phase {
-        self.phase
+    fn in_css(&self) -> bool {
+        matches!(self.phase, Phase::Css { .. })
     }
 
     /// An acknowledgment of new data up to `ack`, in slow start, with
@@ -131,24 +129,24 @@ impl HyStart {
                             .last_round_min_ns
                             .saturating_add(rtt_threshold(self.last_round_min_ns))
                 {
-                    self.phase = Phase::Css;
-                    self.css_baseline_ns = self.round_min_ns;
-                    self.css_rounds = 0;
+                    self.phase = Phase::Css {
+                        baseline_ns: self.round_min_ns,
+                        rounds: 0,
+                    };
                 }
             }
-            Phase::Css => {
-                if measured && self.round_min_ns < self.css_baseline_ns {
+            Phase::Css { baseline_ns, .. } => {
+                if measured && self.round_min_ns < baseline_ns {
                     // The rise was not the queue's: back to slow start.
                     self.phase = Phase::SlowStart;
-                    self.css_baseline_ns = NONE;
                 }
             }
         }
         if ack >= window_end {
             // The round ends; the next one runs to what is sent by now.
-            if self.phase == Phase::Css {
-                self.css_rounds += 1;
-                if self.css_rounds >= CSS_ROUNDS {
+            if let Phase::Css { rounds, .. } = &mut self.phase {
+                *rounds += 1;
+                if *rounds >= CSS_ROUNDS {
                     return Growth::Avoidance;
                 }
             }
@@ -159,7 +157,7 @@ impl HyStart {
         }
         match self.phase {
             Phase::SlowStart => Growth::Full,
-            Phase::Css => Growth::Conservative,
+            Phase::Css { .. } => Growth::Conservative,
         }
     }
 }
@@ -189,6 +187,15 @@ mod tests {
         g
     }
 
+    /// The four CSS rounds after the first, each measuring `rtt`: three
+    /// conservative, the last ending slow start.
+    fn last_css_rounds(h: &mut HyStart, seq: &mut u32, rtt: u64) {
+        for _ in 0..3 {
+            assert_eq!(round(h, seq, 10, rtt), Growth::Conservative);
+        }
+        assert_eq!(round(h, seq, 10, rtt), Growth::Avoidance);
+    }
+
     #[test]
     fn the_threshold_is_an_eighth_of_the_round_trip_within_4_and_16_ms() {
         assert_eq!(rtt_threshold(10 * MS), 4 * MS);
@@ -203,7 +210,7 @@ mod tests {
         assert_eq!(round(&mut h, &mut seq, 10, 40 * MS), Growth::Full);
         // A rise below the threshold (5 ms for 40 ms): still slow start.
         assert_eq!(round(&mut h, &mut seq, 10, 44 * MS), Growth::Full);
-        assert_eq!(h.phase(), Phase::SlowStart);
+        assert!(!h.in_css());
         // 44 + 5.5 ms and more: CSS, at the eighth sample.
         let seen: alloc::vec::Vec<_> = (1..=10)
             .map(|k| ack(&mut h, seq, 10, k, Some(50 * MS)))
@@ -211,12 +218,9 @@ mod tests {
         seq += 10;
         assert_eq!(seen[6], Growth::Full);
         assert_eq!(seen[7], Growth::Conservative);
-        assert_eq!(h.phase(), Phase::Css);
+        assert!(h.in_css());
         // That round was the first of CSS; four more, the last ending it.
-        for _ in 0..3 {
-            assert_eq!(round(&mut h, &mut seq, 10, 50 * MS), Growth::Conservative);
-        }
-        assert_eq!(round(&mut h, &mut seq, 10, 50 * MS), Growth::Avoidance);
+        last_css_rounds(&mut h, &mut seq, 50 * MS);
     }
 
     #[test]
@@ -225,17 +229,14 @@ mod tests {
         let mut seq = 0;
         round(&mut h, &mut seq, 10, 40 * MS);
         round(&mut h, &mut seq, 10, 50 * MS);
-        assert_eq!(h.phase(), Phase::Css);
+        assert!(h.in_css());
         // The next round's least sample is below the baseline of 50 ms.
         assert_eq!(round(&mut h, &mut seq, 10, 45 * MS), Growth::Full);
-        assert_eq!(h.phase(), Phase::SlowStart);
+        assert!(!h.in_css());
         // And a later rise starts CSS afresh, its rounds counted anew.
         round(&mut h, &mut seq, 10, 60 * MS);
-        assert_eq!(h.phase(), Phase::Css);
-        for _ in 0..3 {
-            assert_eq!(round(&mut h, &mut seq, 10, 60 * MS), Growth::Conservative);
-        }
-        assert_eq!(round(&mut h, &mut seq, 10, 60 * MS), Growth::Avoidance);
+        assert!(h.in_css());
+        last_css_rounds(&mut h, &mut seq, 60 * MS);
     }
 
     #[test]
@@ -252,6 +253,6 @@ mod tests {
             }
             seq += 10;
         }
-        assert_eq!(h.phase(), Phase::SlowStart);
+        assert!(!h.in_css());
     }
 }

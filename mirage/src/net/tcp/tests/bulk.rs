@@ -245,7 +245,7 @@ fn sack_recovery_repairs_a_burst_of_hundreds_of_losses_quickly() {
                 hystart: false,
                 ..deep_buffers()
             },
-            bottleneck(250_000),
+            Bottleneck::at_100_mbit(250_000),
             20 * MS,
             16 << 20,
         );
@@ -278,14 +278,6 @@ fn deep_buffers() -> Config {
     }
 }
 
-/// 12.5 MB/s (100 Mbit/s) with a queue of `queue` bytes.
-fn bottleneck(queue: u64) -> Bottleneck {
-    Bottleneck {
-        bytes_per_sec: 12_500_000,
-        queue_bytes: queue,
-    }
-}
-
 /// A loss response may be undone when it proves needless (Eifel's echo
 /// older than the retransmission, or D-SACKs of every retransmission), but
 /// only against a segment's first retransmission: after a slow start
@@ -304,7 +296,12 @@ fn an_undo_does_not_turn_a_burst_loss_into_a_retransmission_storm() {
         hystart: false,
         ..deep_buffers()
     };
-    let (sim, _, _) = one_way_through(config, bottleneck(2_000_000), 20 * MS, 16 << 20);
+    let (sim, _, _) = one_way_through(
+        config,
+        Bottleneck::at_100_mbit(2_000_000),
+        20 * MS,
+        16 << 20,
+    );
     let stats = sim.a.stats();
     extern crate std;
     std::eprintln!(

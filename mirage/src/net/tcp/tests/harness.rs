@@ -277,6 +277,16 @@ pub(crate) struct Bottleneck {
     pub(crate) queue_bytes: u64,
 }
 
+impl Bottleneck {
+    /// 12.5 MB/s (100 Mbit/s) with a queue of `queue` bytes.
+    pub(crate) fn at_100_mbit(queue: u64) -> Bottleneck {
+        Bottleneck {
+            bytes_per_sec: 12_500_000,
+            queue_bytes: queue,
+        }
+    }
+}
+
 /// A segment on the wire: (delivery time, order, to B?, bytes).
 type InFlight = (u64, u64, bool, Vec<u8>);
 

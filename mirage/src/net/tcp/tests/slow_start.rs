@@ -18,11 +18,7 @@ fn through(config: Config, buffer: usize, queue: u64, size: usize) -> (Stats, us
         ..config
     };
     let hystart = config.hystart;
-    let bottleneck = Bottleneck {
-        bytes_per_sec: 12_500_000,
-        queue_bytes: queue,
-    };
-    let (sim, a, took) = one_way_through(config, bottleneck, 20 * MS, size);
+    let (sim, a, took) = one_way_through(config, Bottleneck::at_100_mbit(queue), 20 * MS, size);
     let stats = sim.a.stats().clone();
     let ssthresh = sim.a.info(a).unwrap().ssthresh;
     std::eprintln!(
