@@ -7,6 +7,7 @@ use super::assembler::{Assembler, ranges_for};
 use super::config::{Config, KeepAlive};
 use super::congestion::Congestion;
 use super::ecn::EcnState;
+use super::prr::Prr;
 use super::ring::Ring;
 use super::sack::{OwedSacks, Scoreboard};
 use super::secret::FourTuple;
@@ -267,6 +268,9 @@ pub(crate) struct Conn {
     pub(crate) dupacks: u32,
     /// In loss recovery until this is acknowledged.
     pub(crate) recovery: Option<SeqNumber>,
+    /// Proportional Rate Reduction's accounting of the current SACK
+    /// recovery (stale outside one; see `prr`).
+    pub(crate) prr: Prr,
     /// The highest byte retransmitted in this recovery (plus one).
     pub(crate) high_rxt: SeqNumber,
     /// Retransmit the segment at `snd_una` now (fast retransmit, NewReno
@@ -486,6 +490,7 @@ impl Conn {
             cc: Congestion::new(config.congestion, mss, config.hystart),
             dupacks: 0,
             recovery: None,
+            prr: Prr::default(),
             high_rxt: iss,
             rexmit_now: false,
             rxt_mark: None,
@@ -607,6 +612,7 @@ impl Conn {
             cc,
             dupacks,
             recovery,
+            prr,
             high_rxt,
             rexmit_now,
             sb,
@@ -707,6 +713,7 @@ impl Conn {
         *cc = Congestion::new(config.congestion, mss, config.hystart);
         *dupacks = 0;
         *recovery = None;
+        *prr = Prr::default();
         *high_rxt = iss;
         *rexmit_now = false;
         sb.reset(ranges_for(tx.capacity()));

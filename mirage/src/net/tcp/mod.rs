@@ -83,10 +83,12 @@
 //! # Modules
 //!
 //! `state` (states, segment arrival), `output` (segment generation),
-//! `congestion` (NewReno, CUBIC), `sack` (scoreboard, SACK blocks),
-//! `timers` (RTO estimator, timer queue, timer handling), `ring` and
-//! `assembler` (buffers), `listener`, `timewait`, `secret` (ISNs, cookies),
-//! `conn` (the control block and application operations), `config`.
+//! `congestion` (NewReno, CUBIC), `hystart` (HyStart++), `prr`
+//! (Proportional Rate Reduction in recovery), `ecn`, `sack` (scoreboard,
+//! SACK blocks), `timers` (RTO estimator, timer queue, timer handling),
+//! `ring` and `assembler` (buffers), `listener`, `timewait`, `secret` (ISNs,
+//! cookies), `conn` (the control block and application operations),
+//! `config`.
 
 mod assembler;
 mod config;
@@ -97,6 +99,7 @@ mod ecn;
 mod hystart;
 mod listener;
 mod output;
+mod prr;
 mod ring;
 mod sack;
 mod secret;

@@ -366,13 +366,27 @@ impl Conn {
             return self.plan_new(now, cwnd + extra, pipe);
         }
         if self.in_recovery() && self.sack_ok {
-            if cwnd < pipe + self.mss {
+            if cwnd <= pipe {
                 return None;
             }
             // RFC 6675 NextSeg rule 1: a lost hole not yet retransmitted.
             let from = self.high_rxt.max(self.snd_una);
-            if let Some(edge) = self.sb.lost_edge(self.mss)
-                && let Some((s, l)) = self.sb.next_hole(from, edge.min(self.snd_max), self.mss)
+            let lost_hole = self
+                .sb
+                .lost_edge(self.mss)
+                .and_then(|edge| self.sb.next_hole(from, edge.min(self.snd_max), self.mss));
+            if cwnd < pipe + self.mss {
+                // Less room than a segment (PRR allows in bytes what was
+                // delivered, and a peer SACKing small segments delivers
+                // little): a small segment of new data that fits, as
+                // `plan_new` cuts none from a longer queue, unless a lost
+                // hole waits for the room of a whole segment.
+                if lost_hole.is_some() {
+                    return None;
+                }
+                return self.plan_new(now, cwnd, pipe);
+            }
+            if let Some((s, l)) = lost_hole
                 && let Some(p) = self.resend(now, s, l)
             {
                 return Some(p);
@@ -695,6 +709,12 @@ impl Conn {
                 let new_data = self.snd_max < end;
                 if new_data {
                     self.snd_max = end;
+                }
+                if self.recovery.is_some() {
+                    cold_path();
+                    // (PRR's `prr_out`: data new or resent, the probes'
+                    // too; what a FIN occupies counts as a byte.)
+                    self.prr.sent(end.since(plan.seq));
                 }
                 if self.rto_at.is_none() {
                     self.start_rto(now);

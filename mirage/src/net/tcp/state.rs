@@ -22,6 +22,7 @@ use super::TcpError;
 use super::config::Config;
 use super::congestion::AckedRound;
 use super::conn::{Conn, DUP_SYN_INTERVAL_NS, Owner, Undo};
+use super::prr::Prr;
 use crate::net::wire::tcp::{Options, Repr, SeqNumber};
 use core::hint::cold_path;
 
@@ -63,6 +64,20 @@ impl State {
     pub(crate) fn receives_data(self) -> bool {
         matches!(self, State::Established | State::FinWait1 | State::FinWait2)
     }
+}
+
+/// Where delivery stood before an acknowledgment in (or starting) SACK
+/// recovery: what [`Conn::prr_ack`] compares with after it.
+struct DeliveryMark {
+    /// `SND.UNA`.
+    una: SeqNumber,
+    /// The bytes above it SACKed.
+    sacked: usize,
+    /// The point below which every unSACKed byte was deemed lost or had
+    /// been retransmitted.
+    lost_to: SeqNumber,
+    /// The acknowledgment showed a retransmission lost.
+    lost_retransmission: bool,
 }
 
 /// A RST to send in reply (the connection layer has no buffer of its own
@@ -487,8 +502,14 @@ impl Conn {
         let window = usize::from(seg.window) << self.snd_wscale;
         let mut sacked_more = false;
         let mut dsack = None;
+        // Where delivery stood before this acknowledgment, for PRR: in SACK
+        // recovery, or when its blocks may start one.
+        let mut before = None;
         if self.sack_ok {
             let blocks = seg.options.sack_blocks();
+            if self.in_recovery() || !blocks.is_empty() {
+                before = Some(self.delivery_mark());
+            }
             if let [(l, r), rest @ ..] = blocks
                 && (*r <= ack || rest.first().is_some_and(|&(l2, r2)| l2 <= *l && *r <= r2))
             {
@@ -500,7 +521,11 @@ impl Conn {
                 cold_path();
                 ctx.stats.sack_blocks_used += 1;
                 sacked_more = true;
-                self.detect_lost_retransmission(ack, ctx);
+                if self.detect_lost_retransmission(ack, ctx)
+                    && let Some(b) = &mut before
+                {
+                    b.lost_retransmission = true;
+                }
                 if self.in_recovery() {
                     // The peer is heard: the recovery probe waits again.
                     self.arm_tlp(now);
@@ -668,8 +693,17 @@ impl Conn {
                     .lost_edge(self.mss)
                     .is_some_and(|edge| self.snd_una < edge);
             if lost || self.dupacks as usize >= self.dupack_threshold() {
-                self.enter_recovery(now, ctx);
+                let recover_fs = match &before {
+                    Some(b) => self.snd_max.since(b.una).saturating_sub(b.sacked),
+                    None => self.flight(),
+                };
+                self.enter_recovery(now, recover_fs, ctx);
             }
+        }
+        if let Some(b) = before
+            && self.in_recovery()
+        {
+            self.prr_ack(&b);
         }
 
         // The send window (RFC 9293 section 3.10.7.4, fifth check): only
@@ -723,19 +757,73 @@ impl Conn {
     /// detection reasons alike). RFC 6675's `NextSeg` never resends below
     /// `HighRxt`, which would leave only the retransmission timeout:
     /// `HighRxt` goes back so that the holes deemed lost are resent.
+    /// `true` when it found one.
     #[cold]
-    fn detect_lost_retransmission(&mut self, ack: SeqNumber, ctx: &mut Ctx) {
+    fn detect_lost_retransmission(&mut self, ack: SeqNumber, ctx: &mut Ctx) -> bool {
         let una = self.snd_una.max(ack);
         if self.recovery.is_none() || self.high_rxt <= una {
-            return;
+            return false;
         }
         let (Some(mark), Some(highest)) = (self.rxt_mark, self.sb.highest()) else {
-            return;
+            return false;
         };
         if highest > mark && self.sb.unsacked(una, self.high_rxt) > 0 {
             ctx.stats.lost_retransmissions += 1;
             self.high_rxt = una;
             self.rxt_mark = None;
+            return true;
+        }
+        false
+    }
+
+    /// Where delivery stands, before an acknowledgment is processed (see
+    /// [`Self::prr_ack`]).
+    #[cold]
+    fn delivery_mark(&self) -> DeliveryMark {
+        DeliveryMark {
+            una: self.snd_una,
+            sacked: self.sacked_above_una(),
+            lost_to: self
+                .sb
+                .lost_edge(self.mss)
+                .unwrap_or(self.snd_una)
+                .max(self.high_rxt)
+                .min(self.snd_max),
+            lost_retransmission: false,
+        }
+    }
+
+    /// The bytes above `SND.UNA` the peer has SACKed.
+    fn sacked_above_una(&self) -> usize {
+        let outstanding = self.snd_max.since(self.snd_una);
+        outstanding - self.sb.unsacked(self.snd_una, self.snd_max)
+    }
+
+    /// An acknowledgment in SACK recovery (the one that started it
+    /// included), processed: Proportional Rate Reduction (RFC 9937) sets
+    /// the window for the sends it allows, from what it delivered since
+    /// `before` (the advance of `SND.UNA` and the bytes newly SACKed) and
+    /// whether it was safe (it advanced `SND.UNA` and showed no new loss:
+    /// no new hole deemed lost, no lost retransmission).
+    #[cold]
+    fn prr_ack(&mut self, before: &DeliveryMark) {
+        let delivered = (self.snd_una.since(before.una) + self.sacked_above_una())
+            .saturating_sub(before.sacked);
+        let edge = self
+            .sb
+            .lost_edge(self.mss)
+            .unwrap_or(self.snd_una)
+            .min(self.snd_max);
+        let from = before.lost_to.max(self.snd_una);
+        let new_loss =
+            before.lost_retransmission || (edge > from && self.sb.unsacked(from, edge) > 0);
+        let safe = self.snd_una > before.una && !new_loss;
+        let pipe = self.pipe();
+        if let Some(cwnd) = self
+            .prr
+            .on_ack(delivered, pipe, self.cc.ssthresh, safe, self.mss)
+        {
+            self.cc.cwnd = cwnd;
         }
     }
 
@@ -907,8 +995,11 @@ impl Conn {
 
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
     #[cold]
-    fn enter_recovery(&mut self, now: u64, ctx: &mut Ctx) {
+    /// `recover_fs`: the bytes outstanding and not SACKed before the
+    /// acknowledgment that showed the loss (PRR's `RecoverFS`).
+    fn enter_recovery(&mut self, now: u64, recover_fs: usize, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
+        self.prr = Prr::new(recover_fs);
         self.tlp_at = None;
         self.tlp_now = false;
         // (Recovery answers the loss: the probe's episode needs no cut.)

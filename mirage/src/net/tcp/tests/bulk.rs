@@ -269,6 +269,38 @@ fn sack_recovery_repairs_a_burst_of_hundreds_of_losses_quickly() {
     }
 }
 
+/// Proportional Rate Reduction (RFC 9937) through a slow start that
+/// overflowed the bottleneck's queue and lost hundreds of segments: the
+/// recovery sends in proportion to what the peer reports delivered,
+/// instead of nothing until the pipe falls under the halved window and
+/// then at the bottleneck's full rate into a queue still full, whose
+/// drops of retransmissions ended in a timeout. (Without PRR: 3, 1 and 1
+/// timeouts and 3.5, 2.1 and 2.1 s for the three queues.)
+#[test]
+fn prr_repairs_a_burst_of_losses_without_a_timeout() {
+    for queue in [250_000, 500_000, 1_000_000] {
+        let (sim, _, took) = one_way_through(
+            Config {
+                hystart: false,
+                ..deep_buffers()
+            },
+            Bottleneck::at_100_mbit(queue),
+            20 * MS,
+            16 << 20,
+        );
+        let took = took / MS;
+        let stats = sim.a.stats();
+        assert!(
+            sim.bottleneck_drops > 500,
+            "{} dropped",
+            sim.bottleneck_drops
+        );
+        assert_eq!(stats.timeouts, 0, "queue {queue}: {stats:?}");
+        // (16 MB at 12.5 MB/s take 1.34 s, the slow start 0.2 s more.)
+        assert!(took < 1_700, "queue {queue}: {took} ms");
+    }
+}
+
 /// 4 MiB of send and receive buffer: the window is not what limits.
 fn deep_buffers() -> Config {
     Config {
