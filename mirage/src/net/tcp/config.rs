@@ -108,8 +108,10 @@ pub struct Config {
     pub delayed_ack_ns: u64,
     /// Initial retransmission timeout (default 1 s, RFC 6298).
     pub initial_rto_ns: u64,
-    /// Lower bound of the retransmission timeout (default 200 ms, as Linux;
-    /// RFC 6298 says 1 s).
+    /// The least margin of the retransmission timeout over the smoothed
+    /// round trip, and so its lower bound (default 200 ms): the timeout is
+    /// `SRTT + max(4 * RTTVAR, min_rto_ns)`, as Linux's, where RFC 6298
+    /// says `SRTT + 4 * RTTVAR` and at least 1 s.
     pub min_rto_ns: u64,
     /// Upper bound of the retransmission timeout (default 60 s).
     pub max_rto_ns: u64,

@@ -97,11 +97,16 @@ impl Rtt {
         self.srtt
     }
 
-    /// The RTO without backoff, clamped to the configured bounds.
+    /// The RTO without backoff: RFC 6298's `SRTT + max(G, 4 * RTTVAR)`,
+    /// with a margin over `SRTT` of at least the configured minimum (as
+    /// Linux: a minimum on the whole timeout leaves a path whose round
+    /// trip grows, a queue filling, a margin of nothing once the round trip
+    /// passes it, and its estimate, one sample a round trip and smoothed,
+    /// lags the growth), clamped to the configured bounds.
     fn base(&self) -> u64 {
         let rto = match self.srtt {
             None => self.initial_rto,
-            Some(s) => s + GRANULARITY_NS.max(4 * self.rttvar),
+            Some(s) => s + GRANULARITY_NS.max(4 * self.rttvar).max(self.min_rto),
         };
         rto.clamp(self.min_rto, self.max_rto)
     }
@@ -586,21 +591,36 @@ mod tests {
         // 100 + 4 * 50 = 300 ms.
         assert_eq!(r.rto(), 300 * MS);
         r.sample(100 * MS);
-        // rttvar = 3/4 * 50 = 37.5; rto = 100 + 150.
-        assert_eq!(r.rto(), 250 * MS);
+        // rttvar = 3/4 * 50 = 37.5: 4 * rttvar = 150 ms, less than the
+        // minimum margin, 200 ms (as Linux; RFC 6298's 100 + 150 = 250 ms
+        // would be the timeout).
+        assert_eq!(r.rto(), 300 * MS);
         for _ in 0..50 {
             r.sample(10 * MS);
         }
-        assert_eq!(r.rto(), 200 * MS, "clamped to the minimum");
+        let srtt = r.srtt();
+        assert!((10 * MS..11 * MS).contains(&srtt), "{srtt}");
+        assert_eq!(
+            r.rto(),
+            srtt + 200 * MS,
+            "the margin is at least the minimum"
+        );
         r.back_off();
         r.back_off();
-        assert_eq!(r.rto(), 800 * MS);
+        assert_eq!(r.rto(), 4 * (srtt + 200 * MS));
         for _ in 0..40 {
             r.back_off();
         }
         assert_eq!(r.rto(), 60_000 * MS, "clamped to the maximum");
         r.sample(10 * MS);
-        assert_eq!(r.rto(), 200 * MS, "a sample clears the backoff");
+        assert_eq!(r.rto(), r.srtt() + 200 * MS, "a sample clears the backoff");
+        // A path whose round trip grows: the timeout keeps the margin.
+        let mut r = Rtt::new(1000 * MS, 200 * MS, 60_000 * MS);
+        for _ in 0..50 {
+            r.sample(500 * MS);
+        }
+        assert_eq!(r.rto(), r.srtt() + 200 * MS);
+        assert!(r.rto() >= 700 * MS);
     }
 
     #[test]
