@@ -344,11 +344,17 @@ impl Conn {
                 return Some(*p);
             }
         }
-        // Fast retransmit / partial ACK: the first unacknowledged segment.
+        // Fast retransmit / partial ACK: the first unacknowledged segment
+        // (with SACK, the first hole not resent yet: see `enter_recovery`).
         if self.rexmit_now && self.snd_una < self.snd_max {
+            let from = if self.sack_ok {
+                self.high_rxt.max(self.snd_una)
+            } else {
+                self.snd_una
+            };
             let (seq, len) = self
                 .sb
-                .next_hole(self.snd_una, self.snd_max, self.mss)
+                .next_hole(from, self.snd_max, self.mss)
                 .unwrap_or((self.snd_una, self.mss));
             if let Some(mut p) = self.resend(now, seq, len) {
                 p.rexmit = true;
@@ -378,13 +384,15 @@ impl Conn {
             if cwnd < pipe + self.mss {
                 // Less room than a segment (PRR allows in bytes what was
                 // delivered, and a peer SACKing small segments delivers
-                // little): a small segment of new data that fits, as
-                // `plan_new` cuts none from a longer queue, unless a lost
-                // hole waits for the room of a whole segment.
-                if lost_hole.is_some() {
-                    return None;
-                }
-                return self.plan_new(now, cwnd, pipe);
+                // little): a lost hole that fits, or else a small segment
+                // of new data that fits (`plan_new` cuts none from a longer
+                // queue); a longer lost hole waits for its room.
+                let room = cwnd - pipe;
+                return match lost_hole {
+                    Some((s, l)) if l <= room => self.resend(now, s, l),
+                    Some(_) => None,
+                    None => self.plan_new(now, cwnd, pipe),
+                };
             }
             if let Some((s, l)) = lost_hole
                 && let Some(p) = self.resend(now, s, l)
@@ -710,7 +718,7 @@ impl Conn {
                 if new_data {
                     self.snd_max = end;
                 }
-                if self.recovery.is_some() {
+                if self.recovery.is_some() && self.sack_ok {
                     cold_path();
                     // (PRR's `prr_out`: data new or resent, the probes'
                     // too; what a FIN occupies counts as a byte.)

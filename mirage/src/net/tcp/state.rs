@@ -507,7 +507,9 @@ impl Conn {
         let mut before = None;
         if self.sack_ok {
             let blocks = seg.options.sack_blocks();
-            if self.in_recovery() || !blocks.is_empty() {
+            // (With holes on the scoreboard, an acknowledgment without
+            // blocks may start recovery too.)
+            if self.in_recovery() || !blocks.is_empty() || !self.sb.ranges().is_empty() {
                 before = Some(self.delivery_mark());
             }
             if let [(l, r), rest @ ..] = blocks
@@ -756,8 +758,8 @@ impl Conn {
     /// was lost too (links do not reorder much; Linux's lost-retransmit
     /// detection reasons alike). RFC 6675's `NextSeg` never resends below
     /// `HighRxt`, which would leave only the retransmission timeout:
-    /// `HighRxt` goes back so that the holes deemed lost are resent.
-    /// `true` when it found one.
+    /// `HighRxt` goes back so that the holes deemed lost are resent;
+    /// `true` when it found a lost retransmission.
     #[cold]
     fn detect_lost_retransmission(&mut self, ack: SeqNumber, ctx: &mut Ctx) -> bool {
         let una = self.snd_una.max(ack);
@@ -994,9 +996,9 @@ impl Conn {
     }
 
     /// Fast retransmit and the start of recovery (RFC 6582 / RFC 6675).
-    #[cold]
     /// `recover_fs`: the bytes outstanding and not SACKed before the
     /// acknowledgment that showed the loss (PRR's `RecoverFS`).
+    #[cold]
     fn enter_recovery(&mut self, now: u64, recover_fs: usize, ctx: &mut Ctx) {
         ctx.stats.fast_retransmits += 1;
         self.prr = Prr::new(recover_fs);
@@ -1008,16 +1010,49 @@ impl Conn {
             ctx.stats.sack_recoveries += 1;
         }
         self.recovery = Some(self.snd_max);
-        self.undo = self.undo_point(now, false);
+        // RFC 6675 section 5 sets HighRxt to HighACK here; but holes that
+        // the recovery which just ended resent above the new SND.UNA (its
+        // `NextSeg` resends any hole deemed lost, also beyond its recovery
+        // point) are in flight, not lost again, and would all be sent a
+        // third time. They stay counted as resent (and in the pipe), as
+        // Linux keeps each segment's retransmitted mark; if one of them is
+        // lost, the lost-retransmission detection (`rxt_mark`) finds it.
+        // Such an episode cannot be undone: its repairs are the earlier
+        // episode's retransmissions, whose acknowledgments would make
+        // Eifel call it spurious (see `Undo::floor`).
+        let resent_before = self.high_rxt > self.snd_una;
+        self.undo = if resent_before {
+            None
+        } else {
+            self.undo_point(now, false)
+        };
         // The flight without what Limited Transmit sent beyond the window
         // (RFC 5681 section 3.2 step 2: it MUST NOT count).
         if self.ecn_loss_reduces() {
             self.cc.on_loss(self.flight().min(self.cc.cwnd));
         }
         self.ecn_window_reduced();
-        self.high_rxt = self.snd_una;
-        self.rxt_mark = None;
-        self.rexmit_now = true;
+        if !resent_before {
+            self.high_rxt = self.snd_una;
+            self.rxt_mark = None;
+            self.rexmit_now = true;
+        } else {
+            // The fast retransmit is of the first hole deemed lost above
+            // them (`plan_repair`), if there is one; else what follows is
+            // `NextSeg`'s.
+            self.rexmit_now = self.sb.lost_edge(self.mss).is_some_and(|edge| {
+                self.sb
+                    .next_hole(self.high_rxt, edge.min(self.snd_max), self.mss)
+                    .is_some()
+            });
+        }
+        if self.sack_ok {
+            // PRR (`prr_ack`, next) sets the window from what this
+            // acknowledgment delivered; one that delivered nothing allows
+            // no send but the fast retransmit, not the burst up to the new
+            // threshold that the cut would leave room for.
+            self.cc.cwnd = self.pipe().max(self.mss).min(self.cc.cwnd);
+        }
         // Karn: the retransmission makes the timed segment ambiguous.
         if !self.ts_ok {
             self.rtt_seq = None;

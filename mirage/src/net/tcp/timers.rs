@@ -540,6 +540,14 @@ impl Conn {
         if syn {
             self.snd_nxt = self.iss;
         } else {
+            if self.recovery.is_some() {
+                // In SACK recovery the window is PRR's, the pipe plus what
+                // the last acknowledgment allowed, which after a burst of
+                // losses is far below the threshold the recovery converges
+                // to: the timeout's response (CUBIC's cut of the window)
+                // and its undo start from that threshold.
+                self.cc.cwnd = self.cc.cwnd.max(self.cc.ssthresh);
+            }
             // Eifel (RFC 3522): the first timeout of a stall may prove
             // spurious (a delay, not a loss); then what it cuts comes back.
             self.undo = (self.retries == 1)

@@ -658,3 +658,39 @@ fn a_spurious_timeout_that_resent_several_segments_is_undone_by_their_dsacks() {
     let after = p.us.info(p.id).unwrap();
     assert_eq!(after.ssthresh, before.ssthresh);
 }
+
+/// A timeout in SACK recovery: the window is PRR's there (the pipe plus
+/// what the last acknowledgment allowed), far below the threshold after a
+/// burst of losses; CUBIC's cut on the timeout starts from the threshold
+/// the recovery converges to, as it did before PRR, not from that window
+/// (found by review: 2.1 segments of threshold after the timeout instead of
+/// 4.9).
+#[test]
+fn a_timeout_in_recovery_cuts_from_the_recovery_threshold() {
+    let (mut p, first) = sending(40);
+    let una = first[0].seq;
+    let n = first.len();
+    let end = |k: usize| una + (k * SEG);
+    // All but the last three of the flight lost; those three SACKed.
+    for k in (n - 2)..=n {
+        sack(&mut p, una, &[(end(n - 3), end(k))]);
+    }
+    assert_eq!(p.us.stats().fast_retransmits, 1);
+    let i = p.us.info(p.id).unwrap();
+    let in_recovery = i.ssthresh;
+    assert!(
+        i.cwnd < in_recovery,
+        "PRR's window: {} of {in_recovery}",
+        i.cwnd
+    );
+    while p.us.stats().timeouts == 0 {
+        let d = p.us.next_deadline().unwrap();
+        p.wait(d.saturating_sub(p.now));
+    }
+    // CUBIC's β = 0.7 of the recovery's window.
+    let after = p.us.info(p.id).unwrap().ssthresh;
+    assert!(
+        after * 10 + SEG * 10 >= in_recovery * 7,
+        "{after} after the timeout, {in_recovery} in recovery"
+    );
+}
