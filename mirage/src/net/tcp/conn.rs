@@ -1030,6 +1030,13 @@ impl Conn {
         }
     }
 
+    /// With SACK, the first hole at or after `from` that the scoreboard
+    /// deems lost (RFC 6675 `IsLost`), at most a segment of it.
+    pub(crate) fn lost_hole(&self, from: SeqNumber) -> Option<(SeqNumber, usize)> {
+        let edge = self.sb.lost_edge(self.mss)?;
+        self.sb.next_hole(from, edge.min(self.snd_max), self.mss)
+    }
+
     pub(crate) fn wake_recv(&mut self) {
         if let Some(w) = &self.recv_waker {
             w.wake_by_ref();

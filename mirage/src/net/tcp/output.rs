@@ -344,14 +344,12 @@ impl Conn {
                 return Some(*p);
             }
         }
+        // What recovery has not resent yet (RFC 6675's `HighRxt`).
+        let from = self.high_rxt.max(self.snd_una);
         // Fast retransmit / partial ACK: the first unacknowledged segment
         // (with SACK, the first hole not resent yet: see `enter_recovery`).
         if self.rexmit_now && self.snd_una < self.snd_max {
-            let from = if self.sack_ok {
-                self.high_rxt.max(self.snd_una)
-            } else {
-                self.snd_una
-            };
+            let from = if self.sack_ok { from } else { self.snd_una };
             let (seq, len) = self
                 .sb
                 .next_hole(from, self.snd_max, self.mss)
@@ -376,11 +374,7 @@ impl Conn {
                 return None;
             }
             // RFC 6675 NextSeg rule 1: a lost hole not yet retransmitted.
-            let from = self.high_rxt.max(self.snd_una);
-            let lost_hole = self
-                .sb
-                .lost_edge(self.mss)
-                .and_then(|edge| self.sb.next_hole(from, edge.min(self.snd_max), self.mss));
+            let lost_hole = self.lost_hole(from);
             if cwnd < pipe + self.mss {
                 // Less room than a segment (PRR allows in bytes what was
                 // delivered, and a peer SACKing small segments delivers

@@ -786,13 +786,17 @@ impl Conn {
             una: self.snd_una,
             sacked: self.sacked_above_una(),
             lost_to: self
-                .sb
-                .lost_edge(self.mss)
-                .unwrap_or(self.snd_una)
-                .max(self.high_rxt)
-                .min(self.snd_max),
+                .lost_edge_in_flight()
+                .max(self.high_rxt.min(self.snd_max)),
             lost_retransmission: false,
         }
+    }
+
+    /// The point below which every unSACKed byte of the flight is deemed
+    /// lost (`SND.UNA` when none is).
+    fn lost_edge_in_flight(&self) -> SeqNumber {
+        let edge = self.sb.lost_edge(self.mss).unwrap_or(self.snd_una);
+        edge.min(self.snd_max)
     }
 
     /// The bytes above `SND.UNA` the peer has SACKed.
@@ -811,11 +815,7 @@ impl Conn {
     fn prr_ack(&mut self, before: &DeliveryMark) {
         let delivered = (self.snd_una.since(before.una) + self.sacked_above_una())
             .saturating_sub(before.sacked);
-        let edge = self
-            .sb
-            .lost_edge(self.mss)
-            .unwrap_or(self.snd_una)
-            .min(self.snd_max);
+        let edge = self.lost_edge_in_flight();
         let from = before.lost_to.max(self.snd_una);
         let new_loss =
             before.lost_retransmission || (edge > from && self.sb.unsacked(from, edge) > 0);
@@ -1040,11 +1040,7 @@ impl Conn {
             // The fast retransmit is of the first hole deemed lost above
             // them (`plan_repair`), if there is one; else what follows is
             // `NextSeg`'s.
-            self.rexmit_now = self.sb.lost_edge(self.mss).is_some_and(|edge| {
-                self.sb
-                    .next_hole(self.high_rxt, edge.min(self.snd_max), self.mss)
-                    .is_some()
-            });
+            self.rexmit_now = self.lost_hole(self.high_rxt).is_some();
         }
         if self.sack_ok {
             // PRR (`prr_ack`, next) sets the window from what this
